@@ -1,0 +1,7 @@
+"""abrnet: read, analyse and synthesise Auditory Brainstem Responses."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

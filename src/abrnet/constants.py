@@ -1,0 +1,24 @@
+"""Names and defaults shared by every part of abrnet (one place, so files and models agree)."""
+
+from __future__ import annotations
+
+CLASS_NAMES: tuple[str, ...] = ("NORMAL", "NEUROPATHY", "SNHL", "TOTAL", "CONDUCTIVE")
+WAVES: tuple[str, ...] = ("I", "III", "V")
+STATIC_PARAMS: tuple[str, ...] = ("age_years", "intensity_db", "stimulus_rate_hz", "fmp")
+EARS: tuple[str, ...] = ("L", "R")
+
+DEFAULT_SAMPLING_RATE_HZ: float = 20_000.0
+DEFAULT_N_SAMPLES: int = 200
+DEFAULT_T0_MS: float = 0.0
+
+# Physical ranges a valid record must respect (inclusive); checked on load.
+PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
+    "age_years": (0.0, 120.0),
+    "intensity_db": (-20.0, 140.0),
+    "stimulus_rate_hz": (0.1, 1000.0),
+    "fmp": (0.0, 1e6),
+    "latency_ms": (0.0, 30.0),
+    "amplitude_uv": (-50.0, 50.0),
+    "threshold_db": (-20.0, 140.0),
+    "signal_uv": (-1e4, 1e4),
+}

@@ -1,0 +1,176 @@
+"""The in-memory ABR cohort: one row per averaged recording, columns as numpy arrays.
+
+Every producer (simulator, importers, CSV reader) builds an `ABRCohort`; every consumer (file writer, DataModule,
+evaluation) reads one. `validate()` is the single place where shapes, dtypes and physical ranges are checked, so a
+bad record is reported the same way wherever it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from abrnet.constants import CLASS_NAMES, PHYSICAL_RANGES, STATIC_PARAMS, WAVES
+
+SCHEMA_VERSION = 1
+
+
+class DataError(ValueError):
+    """A one-line, user-facing data problem: names the source, the field and the first bad row."""
+
+    def __init__(self, source: str, field: str, message: str, row: int | None = None) -> None:
+        where = f"{source}: field '{field}'" + (f", row {row}" if row is not None else "")
+        super().__init__(f"{where}: {message}")
+        self.source, self.field, self.row = source, field, row
+
+
+@dataclass
+class ABRCohort:
+    """Averaged ABR recordings with their recording parameters and (optional) expert-style labels.
+
+    Shapes: N records, T samples, W = 3 waves (I, III, V), S = 4 static parameters.
+    Labels absent in real data are NaN (latency, amplitude, threshold) or -1 (class_id).
+    """
+
+    signals: np.ndarray  # (N, T) float32, µV
+    static: np.ndarray  # (N, S) float32: age_years, intensity_db, stimulus_rate_hz, fmp
+    patient_id: np.ndarray  # (N,) str
+    ear: np.ndarray  # (N,) str, "L" or "R"
+    latency_ms: np.ndarray  # (N, W) float32, NaN = wave not labelled
+    amplitude_uv: np.ndarray  # (N, W) float32, baseline-referenced, NaN = not labelled
+    class_id: np.ndarray  # (N,) int64 index into CLASS_NAMES, -1 = unknown
+    threshold_db: np.ndarray  # (N,) float32, the ear's threshold; NaN if no response or unknown
+    no_response: np.ndarray  # (N,) bool, True = no response at the maximum level tested
+    sampling_rate_hz: float
+    t0_ms: float = 0.0
+    clean: np.ndarray | None = None  # (N, T) float32, noise-free ground truth (simulated data only)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # optional per-record columns (N, ...)
+    attrs: dict[str, str | float | int] = field(default_factory=dict)  # provenance: seed, simulator config...
+
+    # ------------------------------------------------------------------ shape helpers
+    @property
+    def n_records(self) -> int:
+        return int(self.signals.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signals.shape[1])
+
+    @property
+    def time_ms(self) -> np.ndarray:
+        return self.t0_ms + np.arange(self.n_samples) * 1000.0 / self.sampling_rate_hz
+
+    def static_column(self, name: str) -> np.ndarray:
+        return self.static[:, STATIC_PARAMS.index(name)]
+
+    @property
+    def class_names(self) -> np.ndarray:
+        names = np.array((*CLASS_NAMES, "UNKNOWN"))
+        return names[np.where(self.class_id >= 0, self.class_id, len(CLASS_NAMES))]
+
+    @property
+    def ear_key(self) -> np.ndarray:
+        """One string per record identifying its ear: 'patient/ear'."""
+        return np.char.add(np.char.add(self.patient_id.astype(str), "/"), self.ear.astype(str))
+
+    def subset(self, index: np.ndarray) -> ABRCohort:
+        """Rows `index` (bool mask or integer positions) as a new cohort sharing no arrays."""
+        take = lambda a: None if a is None else np.ascontiguousarray(a[index])
+        return ABRCohort(
+            signals=take(self.signals),
+            static=take(self.static),
+            patient_id=take(self.patient_id),
+            ear=take(self.ear),
+            latency_ms=take(self.latency_ms),
+            amplitude_uv=take(self.amplitude_uv),
+            class_id=take(self.class_id),
+            threshold_db=take(self.threshold_db),
+            no_response=take(self.no_response),
+            sampling_rate_hz=self.sampling_rate_hz,
+            t0_ms=self.t0_ms,
+            clean=take(self.clean),
+            extras={k: take(v) for k, v in self.extras.items()},
+            attrs=dict(self.attrs),
+        )
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, source: str = "<memory>") -> ABRCohort:
+        """Check shapes, dtypes, finiteness and physical ranges; raise `DataError` on the first problem."""
+        n = self.signals.shape[0] if self.signals.ndim >= 1 else 0
+        _expect_shape(source, "signals", self.signals, (n, None), 2)
+        if self.n_samples < 8:
+            raise DataError(source, "signals", f"only {self.n_samples} samples per record (need >= 8)")
+        _expect_finite(source, "signals", self.signals)
+        _expect_range(source, "signals", self.signals, PHYSICAL_RANGES["signal_uv"], "µV")
+        if self.clean is not None:
+            _expect_shape(source, "clean", self.clean, (n, self.n_samples), 2)
+            _expect_finite(source, "clean", self.clean)
+        _expect_shape(source, "static", self.static, (n, len(STATIC_PARAMS)), 2)
+        for j, name in enumerate(STATIC_PARAMS):
+            col = self.static[:, j]
+            _expect_finite(source, name, col)
+            _expect_range(source, name, col, PHYSICAL_RANGES[name])
+        for name in ("patient_id", "ear", "class_id", "threshold_db", "no_response"):
+            _expect_shape(source, name, getattr(self, name), (n,), 1)
+        bad_ear = ~np.isin(self.ear.astype(str), ["L", "R"])
+        if bad_ear.any():
+            row = int(np.flatnonzero(bad_ear)[0])
+            raise DataError(source, "ear", f"must be 'L' or 'R', got {self.ear[row]!r}", row)
+        bad_cls = (self.class_id < -1) | (self.class_id >= len(CLASS_NAMES))
+        if bad_cls.any():
+            row = int(np.flatnonzero(bad_cls)[0])
+            raise DataError(source, "class_id", f"unknown class index {self.class_id[row]}", row)
+        for name, key, unit in (("latency_ms", "latency_ms", "ms"), ("amplitude_uv", "amplitude_uv", "µV")):
+            arr = getattr(self, name)
+            _expect_shape(source, name, arr, (n, len(WAVES)), 2)
+            _expect_no_inf(source, name, arr)
+            _expect_range(source, name, arr, PHYSICAL_RANGES[key], unit)
+        _expect_no_inf(source, "threshold_db", self.threshold_db)
+        _expect_range(source, "threshold_db", self.threshold_db, PHYSICAL_RANGES["threshold_db"], "dB")
+        if not np.isfinite(self.sampling_rate_hz) or self.sampling_rate_hz <= 0:
+            raise DataError(source, "sampling_rate_hz", f"must be > 0, got {self.sampling_rate_hz}")
+        for key, arr in self.extras.items():
+            if arr.shape[:1] != (n,):
+                raise DataError(source, f"extras/{key}", f"has {arr.shape[0]} rows, expected {n}")
+        return self
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))[0])
+
+
+def _expect_shape(source: str, name: str, arr: np.ndarray, shape: tuple, ndim: int) -> None:
+    if not isinstance(arr, np.ndarray) or arr.ndim != ndim:
+        got = getattr(arr, "shape", type(arr).__name__)
+        raise DataError(source, name, f"expected {ndim}-D array, got shape {got}")
+    for axis, want in enumerate(shape):
+        if want is not None and arr.shape[axis] != want:
+            raise DataError(source, name, f"expected shape {shape}, got {arr.shape}")
+
+
+def _expect_finite(source: str, name: str, arr: np.ndarray) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(source, name, "contains NaN or inf", _first_row(bad))
+
+
+def _expect_no_inf(source: str, name: str, arr: np.ndarray) -> None:
+    bad = np.isinf(arr)
+    if bad.any():
+        raise DataError(source, name, "contains inf (use NaN for a missing label)", _first_row(bad))
+
+
+def _expect_range(source: str, name: str, arr: np.ndarray, bounds: tuple[float, float], unit: str = "") -> None:
+    lo, hi = bounds
+    with np.errstate(invalid="ignore"):
+        bad = (arr < lo) | (arr > hi)
+    if bad.any():
+        row = _first_row(bad)
+        value = np.asarray(arr[row]).ravel()
+        value = value[bad[row].ravel()] if value.size > 1 else value
+        raise DataError(source, name, f"value {float(value[0]):g} outside [{lo:g}, {hi:g}] {unit}".rstrip(), row)
+
+
+def cohort_field_names() -> list[str]:
+    return [f.name for f in fields(ABRCohort)]
