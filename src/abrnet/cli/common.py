@@ -1,0 +1,61 @@
+"""Shared CLI plumbing: one-line user errors with a non-zero exit, Rich console and progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_USER_ERROR = 2
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's input, not our bug: reported as one line, exit code 2."""
+    from abrnet.data.schema import DataError
+
+    types: list[type[BaseException]] = [DataError, FileExistsError, FileNotFoundError]
+    with contextlib.suppress(ImportError):
+        from abrnet.training.config import ConfigError
+
+        types.append(ConfigError)
+    return tuple(types)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn known input errors into `error: <one line>` on stderr and exit code 2."""
+    try:
+        yield
+    except user_error_types() as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, FileNotFoundError) and exc.filename:
+            msg = f"{exc.filename}: no such file"
+        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar driven by `update(done, total)` callbacks; silent when stderr is not a terminal."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not sys.stderr.isatty(),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update

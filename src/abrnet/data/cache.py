@@ -1,0 +1,34 @@
+"""The embedded default dataset: simulated once per (size, seed) and cached as an abrnet file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from abrnet.data.io import load_cohort, save_cohort
+from abrnet.data.schema import ABRCohort
+
+
+def default_cohort_path(cache_dir: str | Path, patients: int, seed: int, balanced: bool = False) -> Path:
+    tag = "balanced" if balanced else "default"
+    return Path(cache_dir) / f"cohort_{tag}_p{patients}_s{seed}.h5"
+
+
+def simulated_cohort(
+    patients: int,
+    seed: int,
+    cache_dir: str | Path | None = None,
+    *,
+    balanced: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[ABRCohort, Path | None]:
+    """Load the cached cohort for (patients, seed) or simulate and cache it. Same seed → same cohort."""
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    path = default_cohort_path(cache_dir, patients, seed, balanced) if cache_dir is not None else None
+    if path is not None and path.exists():
+        return load_cohort(path), path
+    cohort = simulate_cohort(SimulationConfig(n_patients=patients, balanced=balanced), seed=seed, progress=progress)
+    if path is not None:
+        save_cohort(cohort, path)
+    return cohort, path

@@ -1,0 +1,146 @@
+"""Serving cohorts to PyTorch: normalisation fitted on train only, a map-style Dataset, a Lightning DataModule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from abrnet.constants import STATIC_PARAMS
+from abrnet.data.schema import ABRCohort
+from abrnet.data.splits import Split, split_patients
+
+# Static parameters are skewed (age mostly 0, FMP up to ~1e3): log1p them before standardising.
+_LOG_STATIC = np.array([True, False, False, True])
+
+
+@dataclass
+class Normalizer:
+    """Maps physical units to the model's input space and back. Fitted on the training split only."""
+
+    signal_scale: float  # µV per unit
+    static_mean: list[float]
+    static_std: list[float]
+
+    @classmethod
+    def fit(cls, train: ABRCohort) -> Normalizer:
+        feats = _static_features(train.static)
+        std = feats.std(axis=0)
+        return cls(
+            signal_scale=float(np.sqrt(np.mean(np.square(train.signals, dtype=np.float64)))),
+            static_mean=feats.mean(axis=0).tolist(),
+            static_std=np.where(std > 1e-6, std, 1.0).tolist(),
+        )
+
+    def signal(self, uv: np.ndarray) -> np.ndarray:
+        return (uv / self.signal_scale).astype(np.float32)
+
+    def signal_to_uv(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        return x * self.signal_scale
+
+    def static(self, static: np.ndarray) -> np.ndarray:
+        return ((_static_features(static) - self.static_mean) / self.static_std).astype(np.float32)
+
+    def static_to_physical(self, z: np.ndarray) -> np.ndarray:
+        feats = np.asarray(z, dtype=np.float64) * self.static_std + self.static_mean
+        feats[:, _LOG_STATIC] = np.expm1(feats[:, _LOG_STATIC])
+        return feats.astype(np.float32)
+
+    def to_dict(self) -> dict[str, float | list[float]]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalizer:
+        return cls(float(d["signal_scale"]), list(d["static_mean"]), list(d["static_std"]))
+
+
+def _static_features(static: np.ndarray) -> np.ndarray:  # (N, 4) physical -> (N, 4) log-compressed
+    feats = np.asarray(static, dtype=np.float64).copy()
+    feats[:, _LOG_STATIC] = np.log1p(np.clip(feats[:, _LOG_STATIC], 0.0, None))
+    return feats
+
+
+class ABRTensorDataset(Dataset):
+    """One item per record: a dict of tensors (normalised signal/static, physical-unit labels)."""
+
+    def __init__(self, cohort: ABRCohort, norm: Normalizer) -> None:
+        self.tensors: dict[str, torch.Tensor] = {
+            "signal": torch.from_numpy(norm.signal(cohort.signals)),  # (N, T)
+            "static": torch.from_numpy(norm.static(cohort.static)),  # (N, 4)
+            "latency": torch.from_numpy(cohort.latency_ms.astype(np.float32)),  # (N, 3) ms, NaN = absent
+            "amplitude": torch.from_numpy(cohort.amplitude_uv.astype(np.float32)),  # (N, 3) µV
+            "class_id": torch.from_numpy(cohort.class_id.astype(np.int64)),  # (N,)
+            "threshold": torch.from_numpy(cohort.threshold_db.astype(np.float32)),  # (N,) dB
+            "no_response": torch.from_numpy(cohort.no_response.astype(np.float32)),  # (N,)
+            "index": torch.arange(cohort.n_records),
+        }
+        if cohort.clean is not None:
+            self.tensors["clean"] = torch.from_numpy(norm.signal(cohort.clean))
+
+    def __len__(self) -> int:
+        return int(self.tensors["signal"].shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
+class ABRDataModule(L.LightningDataModule):
+    """Patient-disjoint splits of one cohort, normalised with train-only statistics."""
+
+    def __init__(
+        self,
+        cohort: ABRCohort,
+        *,
+        seed: int,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.15,
+        num_workers: int = 0,
+        normalizer: Normalizer | None = None,
+    ) -> None:
+        super().__init__()
+        self.cohort, self.seed, self.batch_size, self.num_workers = cohort, seed, batch_size, num_workers
+        self.split: Split = split_patients(cohort, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+        self.normalizer = normalizer or Normalizer.fit(cohort.subset(self.split.train))
+        self._datasets: dict[str, ABRTensorDataset] = {}
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs) -> ABRDataModule:
+        from abrnet.data.io import load_cohort
+
+        return cls(load_cohort(path), **kwargs)
+
+    def part(self, name: str) -> ABRCohort:
+        return self.cohort.subset(self.split[name])
+
+    def dataset(self, name: str) -> ABRTensorDataset:
+        if name not in self._datasets:
+            self._datasets[name] = ABRTensorDataset(self.part(name), self.normalizer)
+        return self._datasets[name]
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.dataset(name),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(self.dataset(name)) > self.batch_size,
+            num_workers=self.num_workers,
+            generator=gen if shuffle else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+__all__ = ["STATIC_PARAMS", "ABRDataModule", "ABRTensorDataset", "Normalizer"]

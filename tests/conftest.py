@@ -1,0 +1,69 @@
+"""Shared fixtures: a small hand-made cohort (no simulator needed) and the path to ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from abrnet.data.schema import ABRCohort
+
+torch.set_num_threads(1)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def make_toy_cohort(n_patients: int = 12, levels: tuple[int, ...] = (80, 60, 40, 20), seed: int = 0) -> ABRCohort:
+    """Gaussian-bump 'ABRs' with per-ear classes and thresholds: enough structure to test plumbing."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(200) / 20.0  # ms
+    rows = []
+    for p in range(n_patients):
+        cls = p % 5
+        for ear in ("L", "R"):
+            thr = float(rng.choice([10, 20, 30, 50]))
+            no_resp = cls == 3
+            for lvl in levels:
+                lat_v = 5.6 + 2.0 * np.exp(-lvl / 30.0)
+                amp = 0.0 if (no_resp or lvl <= thr) else 0.5
+                clean = amp * np.exp(-0.5 * ((t - lat_v) / 0.3) ** 2)
+                rows.append((f"P{p:03d}", ear, cls, np.nan if no_resp else thr, no_resp, lvl, lat_v, amp, clean))
+    n = len(rows)
+    clean = np.stack([r[8] for r in rows]).astype(np.float32)
+    signals = (clean + 0.05 * rng.standard_normal(clean.shape)).astype(np.float32)
+    latency = np.full((n, 3), np.nan, np.float32)
+    amplitude = np.full((n, 3), np.nan, np.float32)
+    visible = np.array([r[7] > 0 for r in rows])
+    latency[visible, 2] = [r[6] for r in rows if r[7] > 0]
+    amplitude[visible, 2] = [r[7] for r in rows if r[7] > 0]
+    static = np.stack(
+        [
+            rng.integers(0, 40, n).astype(np.float32),
+            np.array([r[5] for r in rows], np.float32),
+            np.full(n, 33.1, np.float32),
+            rng.gamma(1.0, 1.5, n).astype(np.float32),
+        ],
+        axis=1,
+    )
+    return ABRCohort(
+        signals=signals,
+        static=static,
+        patient_id=np.array([r[0] for r in rows]),
+        ear=np.array([r[1] for r in rows]),
+        latency_ms=latency,
+        amplitude_uv=amplitude,
+        class_id=np.array([r[2] for r in rows], np.int64),
+        threshold_db=np.array([r[3] for r in rows], np.float32),
+        no_response=np.array([r[4] for r in rows], bool),
+        sampling_rate_hz=20000.0,
+        clean=clean,
+        extras={"sex": np.array(["F", "M"] * (n // 2) + ["F"] * (n % 2))},
+        attrs={"generator": "toy", "seed": seed},
+    )
+
+
+@pytest.fixture
+def toy_cohort() -> ABRCohort:
+    return make_toy_cohort()

@@ -1,0 +1,99 @@
+"""The dataset file: round trip, overwrite refusal, and one clear error per kind of bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from abrnet.cli.main import app
+from abrnet.data.io import load_cohort, save_cohort
+from abrnet.data.schema import DataError
+
+runner = CliRunner()
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path, toy_cohort) -> None:
+    path = save_cohort(toy_cohort, tmp_path / "c.h5")
+    back = load_cohort(path)
+    np.testing.assert_array_equal(back.signals, toy_cohort.signals)
+    np.testing.assert_array_equal(back.clean, toy_cohort.clean)
+    np.testing.assert_array_equal(back.static, toy_cohort.static)
+    np.testing.assert_array_equal(back.latency_ms, toy_cohort.latency_ms)  # NaN positions equal too
+    np.testing.assert_array_equal(back.class_id, toy_cohort.class_id)
+    np.testing.assert_array_equal(back.threshold_db, toy_cohort.threshold_db)
+    np.testing.assert_array_equal(back.no_response, toy_cohort.no_response)
+    np.testing.assert_array_equal(back.patient_id, toy_cohort.patient_id)
+    np.testing.assert_array_equal(back.ear, toy_cohort.ear)
+    np.testing.assert_array_equal(back.extras["sex"], toy_cohort.extras["sex"])
+    assert back.sampling_rate_hz == 20000.0 and back.t0_ms == 0.0
+    assert back.attrs["generator"] == "toy" and back.attrs["seed"] == 0
+
+
+def test_refuses_to_overwrite_without_force(tmp_path: Path, toy_cohort) -> None:
+    path = save_cohort(toy_cohort, tmp_path / "c.h5")
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="--force"):
+        save_cohort(toy_cohort.subset(np.arange(3)), path)
+    assert path.read_bytes() == before
+    save_cohort(toy_cohort.subset(np.arange(3)), path, force=True)
+    assert load_cohort(path).n_records == 3
+
+
+def _corrupt(path: Path, how: str) -> None:
+    if how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+        return
+    with h5py.File(path, "r+") as f:
+        if how == "nan_signal":
+            sig = f["signals"][()]
+            sig[5, 17] = np.nan
+            del f["signals"]
+            f["signals"] = sig
+        elif how == "wrong_length":
+            f.attrs["n_samples"] = 256
+        elif how == "unknown_class":
+            cls = f["class"].asstr()[()].astype(object)
+            cls[4] = "MIXED"
+            del f["class"]
+            f.create_dataset("class", data=cls, dtype=h5py.string_dtype())
+        elif how == "negative_rate":
+            st = f["static"][()]
+            st[7, 2] = -3.0
+            f["static"][...] = st
+        elif how == "missing_field":
+            del f["threshold_db"]
+
+
+@pytest.mark.parametrize(
+    ("how", "field", "row"),
+    [
+        ("truncated", "<file>", None),
+        ("nan_signal", "signals", 5),
+        ("wrong_length", "signals", None),
+        ("unknown_class", "class", 4),
+        ("negative_rate", "stimulus_rate_hz", 7),
+        ("missing_field", "threshold_db", None),
+    ],
+)
+def test_bad_files_give_one_line_error_and_nonzero_exit(tmp_path: Path, toy_cohort, how, field, row) -> None:
+    path = save_cohort(toy_cohort, tmp_path / "bad.h5")
+    _corrupt(path, how)
+    with pytest.raises(DataError) as info:
+        load_cohort(path)
+    msg = str(info.value)
+    assert str(path) in msg and f"'{field}'" in msg and "\n" not in msg
+    if row is not None:
+        assert f"row {row}" in msg
+    result = runner.invoke(app, ["data", "describe", str(path)])
+    assert result.exit_code == 2
+    assert "error:" in result.output and f"'{field}'" in result.output
+
+
+def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "describe", str(tmp_path / "nope.h5")])
+    assert result.exit_code == 2 and "no such file" in result.output

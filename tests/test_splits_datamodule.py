@@ -1,0 +1,64 @@
+"""Splits are patient-disjoint, stratified and deterministic; normalisation sees train only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abrnet.data.datamodule import ABRDataModule, Normalizer
+from abrnet.data.splits import split_patients
+from tests.conftest import make_toy_cohort
+
+
+def test_no_patient_in_two_splits_and_all_records_assigned() -> None:
+    cohort = make_toy_cohort(n_patients=40)
+    split = split_patients(cohort, seed=3)
+    sets = [set(cohort.patient_id[split[name]]) for name in ("train", "val", "test")]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    all_idx = np.sort(np.concatenate([split.train, split.val, split.test]))
+    np.testing.assert_array_equal(all_idx, np.arange(cohort.n_records))
+
+
+def test_split_is_deterministic_by_seed_and_changes_with_it() -> None:
+    cohort = make_toy_cohort(n_patients=40)
+    a, b, c = (split_patients(cohort, seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.test, b.test)
+    assert not np.array_equal(a.test, c.test)
+
+
+def test_every_class_reaches_test_and_val() -> None:
+    cohort = make_toy_cohort(n_patients=40)  # 8 patients per class
+    split = split_patients(cohort, seed=0, val_fraction=0.1, test_fraction=0.15)
+    for name in ("val", "test"):
+        assert set(np.unique(cohort.class_id[split[name]])) == {0, 1, 2, 3, 4}
+
+
+def test_bad_fractions_rejected() -> None:
+    with pytest.raises(ValueError, match="< 1"):
+        split_patients(make_toy_cohort(), seed=0, val_fraction=0.5, test_fraction=0.6)
+
+
+def test_normaliser_fitted_on_train_only_and_invertible() -> None:
+    cohort = make_toy_cohort(n_patients=30)
+    dm = ABRDataModule(cohort, seed=0, batch_size=8)
+    train = cohort.subset(dm.split.train)
+    ref = Normalizer.fit(train)
+    assert dm.normalizer.signal_scale == pytest.approx(ref.signal_scale)
+    full = Normalizer.fit(cohort)
+    cohort.signals[dm.split.test] *= 100.0  # test data must not move the statistics
+    assert ABRDataModule(cohort, seed=0).normalizer.signal_scale == pytest.approx(ref.signal_scale)
+    assert full.signal_scale != pytest.approx(Normalizer.fit(cohort).signal_scale)
+    z = dm.normalizer.static(train.static)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(dm.normalizer.static_to_physical(z), train.static, rtol=1e-4, atol=1e-3)
+    assert Normalizer.from_dict(dm.normalizer.to_dict()) == dm.normalizer
+
+
+def test_loaders_yield_normalised_batches_with_nan_labels_kept() -> None:
+    dm = ABRDataModule(make_toy_cohort(n_patients=30), seed=0, batch_size=8)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["signal"].shape == (8, 200) and batch["static"].shape == (8, 4)
+    assert batch["latency"].shape == (8, 3) and batch["clean"].shape == (8, 200)
+    assert batch["latency"][:, 0].isnan().all()  # toy data never labels wave I
+    n_val = sum(len(b["signal"]) for b in dm.val_dataloader())
+    assert n_val == len(dm.split.val)
