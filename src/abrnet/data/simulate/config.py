@@ -1,0 +1,144 @@
+"""Settings of the simulated cohort: sizes, recording grid, class mix and the physiology/noise knobs.
+
+Every number that is not a size has a default taken from /work/shared/reference/abr_physiology.md (cited as §n).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+from abrnet.constants import CLASS_NAMES, DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+
+# Record-level class mix of the clinical export the project was first trained on (§1).
+DEFAULT_CLASS_FRACTIONS: dict[str, float] = {
+    "NORMAL": 0.797,
+    "NEUROPATHY": 0.008,
+    "SNHL": 0.106,
+    "TOTAL": 0.033,
+    "CONDUCTIVE": 0.056,
+}
+
+# Clinical click rates (§1, §6): mostly 33.1/s, a few slow/fast runs; median 33.1, mean ≈33.5.
+DEFAULT_RATES_HZ: tuple[float, ...] = (11.1, 21.1, 27.7, 33.1, 37.1, 39.1, 45.1, 49.1)
+DEFAULT_RATE_WEIGHTS: tuple[float, ...] = (0.01, 0.02, 0.03, 0.82, 0.04, 0.04, 0.02, 0.02)
+
+
+@dataclass
+class SimulationConfig:
+    """What to simulate. Validated on construction (`ValueError` names the bad field)."""
+
+    n_patients: int = 2000
+    n_samples: int = DEFAULT_N_SAMPLES
+    sampling_rate_hz: float = DEFAULT_SAMPLING_RATE_HZ
+    t0_ms: float = DEFAULT_T0_MS
+    class_fractions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CLASS_FRACTIONS))
+    balanced: bool = False  # equal record-level class fractions (class-balanced evaluation cohort)
+
+    # --- patients and ears
+    asymmetric_fraction: float = 0.15  # abnormal patients whose other ear is NORMAL (unilateral loss)
+    female_fraction: float = 0.5
+    infant_fraction: float = 0.62  # under 1 year (§1: age median 0)
+    adult_age_range: tuple[float, float] = (8.0, 40.0)  # the few older patients, years
+    neuropathy_residual_v_fraction: float = 0.3  # ANSD ears with a small late V (§5: 21–27%)
+
+    # --- stimulus
+    rates_hz: tuple[float, ...] = DEFAULT_RATES_HZ
+    rate_weights: tuple[float, ...] = DEFAULT_RATE_WEIGHTS
+    rate_switch_probability: float = 0.05  # a single record run at another rate (rate study)
+    female_latency_shift_ms: float = 0.1  # §8.3
+    female_amplitude_factor: float = 1.25  # §8.4
+
+    # --- recording grid and filter (§8.1, §8.5)
+    pad_before_ms: float = 20.0
+    pad_after_ms: float = 10.0
+    bandpass_hz: tuple[float, float] = (100.0, 3000.0)
+    filter_order: int = 2
+
+    # --- noise (§6, §8.8)
+    sweep_noise_uv: float = 4.0  # median single-sweep RMS after the filter
+    sweep_noise_log_sd: float = 0.6
+    sweeps_range: tuple[int, int] = (1000, 4000)
+    noise_exponent: float = 1.0  # 1/f^alpha power spectrum before the band-pass
+    mains_hz: float = 50.0
+    mains_max_nv: float = 20.0
+    burst_probability: float = 0.03  # myogenic / rejected-sweep bursts
+    stimulus_artifact_uv: float = 0.3  # residue at 100 dB after alternating polarity
+
+    # --- Fmp (§9): (1 + Var(clean)/RN²)·X, X ~ F(df1, df2)
+    fmp_df: tuple[float, float] = (1.5, 250.0)  # between data-matched F(1, 250) and theory F(5, 250)
+
+    # --- labels (§8.7)
+    v_visibility_rn: float = 1.2  # V labelled if V–V′ > this × RN ...
+    v_visibility_fmp: float = 1.5  # ... or Fmp above this
+    early_wave_min_level_db: float = 60.0
+    early_wave_visibility_rn: float = 2.2
+
+    chunk_size: int = 4096  # records rendered per batch (memory vs. speed)
+
+    def __post_init__(self) -> None:
+        _check(self.n_patients >= 1, "n_patients", f"must be >= 1, got {self.n_patients}")
+        _check(self.n_samples >= 8, "n_samples", f"must be >= 8, got {self.n_samples}")
+        _check(_finite(self.sampling_rate_hz) and self.sampling_rate_hz > 0, "sampling_rate_hz", "must be > 0")
+        _check(_finite(self.t0_ms), "t0_ms", "must be finite")
+        self._check_fractions()
+        for name in (
+            "asymmetric_fraction",
+            "female_fraction",
+            "infant_fraction",
+            "neuropathy_residual_v_fraction",
+            "rate_switch_probability",
+            "burst_probability",
+        ):
+            value = getattr(self, name)
+            _check(_finite(value) and 0.0 <= value <= 1.0, name, f"must be in [0, 1], got {value}")
+        lo, hi = self.adult_age_range
+        _check(0 <= lo <= hi <= 120, "adult_age_range", f"must satisfy 0 <= lo <= hi <= 120, got {lo, hi}")
+        _check(len(self.rates_hz) == len(self.rate_weights) > 0, "rate_weights", "must match rates_hz in length")
+        _check(all(r > 0 for r in self.rates_hz), "rates_hz", "must all be > 0")
+        _check(all(w >= 0 for w in self.rate_weights) and sum(self.rate_weights) > 0, "rate_weights", "must be >= 0")
+        _check(self.pad_before_ms >= 0 and self.pad_after_ms >= 0, "pad_before_ms", "pads must be >= 0")
+        f_lo, f_hi = self.bandpass_hz
+        _check(0 < f_lo < f_hi < self.sampling_rate_hz / 2, "bandpass_hz", f"need 0 < lo < hi < fs/2, got {f_lo, f_hi}")
+        _check(1 <= self.filter_order <= 8, "filter_order", f"must be in 1..8, got {self.filter_order}")
+        _check(self.sweep_noise_uv > 0, "sweep_noise_uv", "must be > 0")
+        _check(self.sweep_noise_log_sd >= 0, "sweep_noise_log_sd", "must be >= 0")
+        s_lo, s_hi = self.sweeps_range
+        _check(1 <= s_lo <= s_hi, "sweeps_range", f"need 1 <= lo <= hi, got {s_lo, s_hi}")
+        _check(_finite(self.noise_exponent) and 0 <= self.noise_exponent <= 3, "noise_exponent", "must be in [0, 3]")
+        _check(self.mains_hz > 0 and self.mains_max_nv >= 0, "mains_max_nv", "mains must be >= 0")
+        _check(self.stimulus_artifact_uv >= 0, "stimulus_artifact_uv", "must be >= 0")
+        _check(self.fmp_df[0] >= 1 and self.fmp_df[1] >= 1, "fmp_df", f"degrees of freedom must be >= 1: {self.fmp_df}")
+        _check(self.v_visibility_rn > 0 and self.early_wave_visibility_rn > 0, "v_visibility_rn", "must be > 0")
+        _check(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
+
+    def _check_fractions(self) -> None:
+        fr = self.class_fractions
+        _check(isinstance(fr, dict), "class_fractions", "must be a dict class name -> fraction")
+        unknown = set(fr) - set(CLASS_NAMES)
+        _check(not unknown, "class_fractions", f"unknown class names {sorted(unknown)}")
+        values = [float(fr.get(c, 0.0)) for c in CLASS_NAMES]
+        _check(all(_finite(v) and v >= 0 for v in values), "class_fractions", "fractions must be finite and >= 0")
+        _check(abs(sum(values) - 1.0) < 0.01, "class_fractions", f"must sum to 1, got {sum(values):.4f}")
+
+    def record_class_fractions(self) -> dict[str, float]:
+        """Target record-level fractions, all five classes (equal when `balanced`)."""
+        if self.balanced:
+            return {c: 1.0 / len(CLASS_NAMES) for c in CLASS_NAMES}
+        total = sum(float(self.class_fractions.get(c, 0.0)) for c in CLASS_NAMES)
+        return {c: float(self.class_fractions.get(c, 0.0)) / total for c in CLASS_NAMES}
+
+    def to_json(self) -> str:
+        """Provenance string stored in cohort attrs (JSON, never pickle)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _check(ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"SimulationConfig.{name}: {message}")
