@@ -1,0 +1,294 @@
+"""abrnet's wide CSV: one recording per line, so a cohort can be made or checked in a spreadsheet.
+
+Layout (header names are exact, lower/upper case as written here):
+
+* metadata, required: ``patient_id, ear, age_years, intensity_db, stimulus_rate_hz, fmp``
+  (``fmp`` may be left out when split-buffer columns are present, see below);
+* labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
+  (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
+* samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
+* split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages.
+  When there is no ``fmp`` column, Fmp is computed from them (`abrnet.data.fmp.fmp_from_buffers`, whole record).
+  They are kept in ``extras["buffer_a"]`` / ``extras["buffer_b"]`` and written back by `write_wide_csv`.
+
+The sampling rate and t0 are not in the file (they are CLI options), nor are ``clean``, other extras or attrs.
+
+Row numbering in errors: ``row k`` counts records from 1 (the first line below the header is row 1); row 0 is the
+header. The message also gives the file line (``line k + 1``), which is what an editor shows when no cell spans lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, STATIC_PARAMS, WAVES
+from abrnet.data.fmp import fmp_from_buffers
+from abrnet.data.schema import ABRCohort, DataError
+
+META_COLUMNS: tuple[str, ...] = ("patient_id", "ear", "age_years", "intensity_db", "stimulus_rate_hz", "fmp")
+LABEL_COLUMNS: tuple[str, ...] = (
+    "class",
+    "threshold_db",
+    "no_response",
+    *(f"{w}_{kind}" for w in WAVES for kind in ("latency_ms", "amplitude_uv")),
+)
+_SAMPLE = re.compile(r"^(a_|b_)?s(\d+)$")
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f", ""}
+
+
+def _fmt(x: float) -> str:
+    """Shortest text that reads back to the same float32 ('' for NaN = missing)."""
+    return "" if math.isnan(x) else format(float(np.float32(x)), ".9g")
+
+
+def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> Path:
+    """Write `cohort` as a wide CSV; refuse to replace an existing file unless ``force``.
+
+    Every label column is written (empty cells for missing labels) so the file documents the full layout.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path}: already exists; refusing to overwrite (use force=True / --force)")
+    cohort.validate(source="<cohort to write>")
+    T = cohort.n_samples
+    buffers = [k for k in ("buffer_a", "buffer_b") if k in cohort.extras]
+    has_buffers = len(buffers) == 2 and all(cohort.extras[k].shape == cohort.signals.shape for k in buffers)
+    header = [*META_COLUMNS, *LABEL_COLUMNS, *(f"s{i}" for i in range(T))]
+    if has_buffers:
+        header += [f"a_s{i}" for i in range(T)] + [f"b_s{i}" for i in range(T)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for i in range(cohort.n_records):
+            static = [_fmt(v) for v in cohort.static[i]]
+            cid = int(cohort.class_id[i])
+            labels = [
+                CLASS_NAMES[cid] if cid >= 0 else "",
+                _fmt(cohort.threshold_db[i]),
+                "1" if cohort.no_response[i] else "0",
+            ]
+            for w in range(len(WAVES)):
+                labels += [_fmt(cohort.latency_ms[i, w]), _fmt(cohort.amplitude_uv[i, w])]
+            row = [str(cohort.patient_id[i]), str(cohort.ear[i]), *static, *labels]
+            row += [_fmt(v) for v in cohort.signals[i]]
+            if has_buffers:
+                row += [_fmt(v) for v in cohort.extras["buffer_a"][i]] + [_fmt(v) for v in cohort.extras["buffer_b"][i]]
+            writer.writerow(row)
+    return path
+
+
+def _where(row: int) -> str:
+    return "header, line 1" if row == 0 else f"line {row + 1}"
+
+
+def _check_sample_columns(src: str, names: list[str], prefix: str) -> list[int]:
+    """Column positions of ``{prefix}s0..s{T-1}``; error if any index is missing, repeated or out of order."""
+    found = [
+        (j, int(m.group(2))) for j, n in enumerate(names) if (m := _SAMPLE.match(n)) and (m.group(1) or "") == prefix
+    ]
+    for expect, (_j, idx) in enumerate(found):
+        if idx != expect:
+            name = f"{prefix}s{expect}"
+            got = f"{prefix}s{idx}"
+            raise DataError(
+                src,
+                name,
+                f"sample columns must be contiguous {prefix}s0..{prefix}sT-1 in order; found {got} "
+                f"where {name} was expected ({_where(0)})",
+                0,
+            )
+    return [j for j, _ in found]
+
+
+def read_wide_csv(
+    path: str | Path,
+    *,
+    sampling_rate_hz: float = DEFAULT_SAMPLING_RATE_HZ,
+    t0_ms: float = DEFAULT_T0_MS,
+    require_fmp: bool = True,
+) -> ABRCohort:
+    """Read and validate a wide CSV (layout in the module docstring) into an `ABRCohort`.
+
+    Without an ``fmp`` column Fmp comes from the ``a_s*``/``b_s*`` buffers; without those either, a DataError is
+    raised, unless ``require_fmp=False``, which fills the documented placeholder 1.0 ("no evidence of a response")
+    and sets ``attrs["fmp_estimated"] = "placeholder"``.
+    """
+    path = Path(path)
+    src = str(path)
+    if not (math.isfinite(sampling_rate_hz) and sampling_rate_hz > 0):
+        raise DataError(src, "sampling_rate_hz", f"must be > 0, got {sampling_rate_hz:g} (an option, not a column)")
+    if not math.isfinite(t0_ms):
+        raise DataError(src, "t0_ms", f"must be finite, got {t0_ms}")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError:
+        raise DataError(src, "<file>", "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(src, "<file>", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DataError(src, "<file>", f"malformed CSV: {exc}") from None
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise DataError(src, "<header>", "file is empty: expected a header row (header, line 1)", 0)
+    header = [c.strip() for c in rows[0]]
+    body = [r for r in rows[1:]]
+    while body and not any(c.strip() for c in body[-1]):
+        body.pop()  # tolerate trailing blank lines only
+    if not body:
+        raise DataError(src, "<rows>", "no records below the header (line 2)", 1)
+
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(src, name, f"column appears twice ({_where(0)})", 0)
+        seen.add(name)
+        if name not in META_COLUMNS and name not in LABEL_COLUMNS and not _SAMPLE.match(name):
+            raise DataError(
+                src,
+                name,
+                f"unknown column (expected metadata {', '.join(META_COLUMNS)}, labels "
+                f"{', '.join(LABEL_COLUMNS)}, samples s0..; {_where(0)})",
+                0,
+            )
+    missing = [c for c in META_COLUMNS if c not in seen and c != "fmp"]
+    if missing:
+        raise DataError(src, missing[0], f"required column missing ({_where(0)})", 0)
+    s_cols = _check_sample_columns(src, header, "")
+    if not s_cols:
+        raise DataError(src, "s0", f"required column missing: no sample columns s0, s1, ... ({_where(0)})", 0)
+    a_cols = _check_sample_columns(src, header, "a_")
+    b_cols = _check_sample_columns(src, header, "b_")
+    T = len(s_cols)
+    for prefix, cols in (("a_", a_cols), ("b_", b_cols)):
+        if cols and len(cols) != T:
+            raise DataError(
+                src, f"{prefix}s{len(cols)}", f"has {len(cols)} buffer samples, s* has {T} ({_where(0)})", 0
+            )
+    if bool(a_cols) != bool(b_cols):
+        raise DataError(src, "b_s0" if a_cols else "a_s0", f"split buffers need both a_s* and b_s* ({_where(0)})", 0)
+    if "fmp" not in seen and not a_cols and require_fmp:
+        raise DataError(
+            src,
+            "fmp",
+            f"required column missing and no split-buffer columns a_s*/b_s* to compute it from ({_where(0)})",
+            0,
+        )
+
+    col = {name: j for j, name in enumerate(header)}
+    n = len(body)
+
+    def number(i: int, name: str, *, allow_empty: bool) -> float:
+        text = body[i][col[name]].strip()
+        if text == "" and allow_empty:
+            return math.nan
+        try:
+            return float(text)
+        except ValueError:
+            what = "empty cell" if text == "" else f"{text!r} is not a number"
+            raise DataError(src, name, f"{what} ({_where(i + 1)})", i + 1) from None
+
+    signals = np.empty((n, T), np.float32)
+    buf_a = np.empty((n, T), np.float32) if a_cols else None
+    buf_b = np.empty((n, T), np.float32) if b_cols else None
+    static = np.full((n, len(STATIC_PARAMS)), np.nan, np.float32)
+    latency = np.full((n, len(WAVES)), np.nan, np.float32)
+    amplitude = np.full((n, len(WAVES)), np.nan, np.float32)
+    class_id = np.full(n, -1, np.int64)
+    threshold = np.full(n, np.nan, np.float32)
+    no_response = np.zeros(n, bool)
+    patient_id: list[str] = []
+    ear: list[str] = []
+    for i, cells in enumerate(body):
+        row = i + 1
+        if len(cells) != len(header):
+            raise DataError(
+                src, "<row length>", f"has {len(cells)} cells but the header has {len(header)} ({_where(row)})", row
+            )
+        pid = cells[col["patient_id"]].strip()
+        if not pid:
+            raise DataError(src, "patient_id", f"empty ({_where(row)})", row)
+        patient_id.append(pid)
+        e = cells[col["ear"]].strip().upper()
+        if e not in ("L", "R"):
+            raise DataError(src, "ear", f"must be L or R, got {cells[col['ear']]!r} ({_where(row)})", row)
+        ear.append(e)
+        for j, name in enumerate(STATIC_PARAMS):
+            if name in col:
+                static[i, j] = number(i, name, allow_empty=False)
+        cname = cells[col["class"]].strip().upper() if "class" in col else ""
+        if cname:
+            if cname not in CLASS_NAMES:
+                raise DataError(
+                    src,
+                    "class",
+                    f"unknown class {cells[col['class']]!r}, expected one of "
+                    f"{', '.join(CLASS_NAMES)} or empty ({_where(row)})",
+                    row,
+                )
+            class_id[i] = CLASS_NAMES.index(cname)
+        if "threshold_db" in col:
+            threshold[i] = number(i, "threshold_db", allow_empty=True)
+        if "no_response" in col:
+            flag = cells[col["no_response"]].strip().lower()
+            if flag not in _TRUE | _FALSE:
+                raise DataError(src, "no_response", f"expected 0/1/true/false, got {flag!r} ({_where(row)})", row)
+            no_response[i] = flag in _TRUE
+        for w, wave in enumerate(WAVES):
+            for arr, kind in ((latency, "latency_ms"), (amplitude, "amplitude_uv")):
+                name = f"{wave}_{kind}"
+                if name in col:
+                    arr[i, w] = number(i, name, allow_empty=True)
+        for dest, cols in ((signals, s_cols), (buf_a, a_cols), (buf_b, b_cols)):
+            if dest is None:
+                continue
+            for t, j in enumerate(cols):
+                text = cells[j].strip()
+                try:
+                    dest[i, t] = float(text)
+                except ValueError:
+                    what = "empty cell" if text == "" else f"{text!r} is not a number"
+                    raise DataError(src, header[j], f"{what} ({_where(row)})", row) from None
+
+    attrs: dict[str, str | float | int] = {"source_file": path.name}
+    extras: dict[str, np.ndarray] = {}
+    if buf_a is not None and buf_b is not None:
+        extras = {"buffer_a": buf_a, "buffer_b": buf_b}
+    k_fmp = STATIC_PARAMS.index("fmp")
+    if "fmp" not in col:
+        if buf_a is not None and buf_b is not None:
+            static[:, k_fmp] = fmp_from_buffers(buf_a, buf_b).astype(np.float32)
+            attrs["fmp_estimated"] = "split_buffers"
+        else:
+            static[:, k_fmp] = 1.0
+            attrs["fmp_estimated"] = "placeholder"
+    cohort = ABRCohort(
+        signals=signals,
+        static=static,
+        patient_id=np.array(patient_id, dtype=str),
+        ear=np.array(ear, dtype=str),
+        latency_ms=latency,
+        amplitude_uv=amplitude,
+        class_id=class_id,
+        threshold_db=threshold,
+        no_response=no_response,
+        sampling_rate_hz=float(sampling_rate_hz),
+        t0_ms=float(t0_ms),
+        extras=extras,
+        attrs=attrs,
+    )
+    try:
+        return cohort.validate(source=src)
+    except DataError as exc:  # re-number rows as the user sees them in the file
+        if exc.row is None:
+            raise
+        prefix = f"{src}: field '{exc.field}', row {exc.row}: "
+        message = str(exc).removeprefix(prefix)
+        row = exc.row + 1
+        raise DataError(src, exc.field, f"{message} ({_where(row)})", row) from None

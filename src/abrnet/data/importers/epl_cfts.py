@@ -1,0 +1,158 @@
+"""Eaton-Peabody Laboratories CFTS text exports (``ABR-<animal>-<run>``, ``CAP-...``) and their analysis files.
+
+Layout (learned from the fixtures): a header whose fields are separated by tabs and old-Mac CRs, e.g.
+``:SW EAR: R``, ``SW FREQ: 16.00`` (kHz, or ``clicks``/``noise``/a .wav path), ``REP RATE (/sec): 40``,
+``SAMPLE (µsec): 10`` (the sampling *period*), ``:LEVELS:10;15;...;`` (dB SPL, one per data column, ``-Inf`` =
+no-stimulus control), then ``:DATA`` and one tab-separated line per sample, one column per level, in µV.
+
+Units: µV. Checked against physiology: mouse ABR peaks are 0.5-5 µV at 70-80 dB (ABR-52-3: 4.2 µV, ABR-136-1:
+2.6 µV) and the CAP in CAP-139-5 peaks at 73 µV at 80 dB where the expert analysis file reads P1 = 68 µV.
+t0: the export stores no pre-stimulus time, the first sample is taken as stimulus onset (t0 = 0 ms).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
+from abrnet.data.schema import ABRCohort, DataError
+
+
+def _field(header: str, pattern: str) -> str | None:
+    m = re.search(pattern, header)
+    return m.group(1).strip() if m else None
+
+
+def read_epl_cfts(
+    path: str | Path,
+    *,
+    age_years: float | None = None,
+    stimulus_rate_hz: float | None = None,
+    ear: str | None = None,
+    fmp: float | None = None,
+    units: str = "uV",
+) -> ABRCohort:
+    """One record per stimulus level, in file column order; ``-Inf`` (no-stimulus) columns are dropped.
+
+    ``stimulus_rate_hz``/``ear`` override the header; ``fmp`` overrides the 1.0 placeholder (CFTS exports keep no
+    split buffers). ``attrs`` keeps the stimulus (``SW FREQ``), averages and the dropped control columns.
+    """
+    path = Path(path)
+    src = str(path)
+    text = read_text(path)
+    if not text.startswith(":RUN"):
+        raise DataError(src, "<format>", "not an EPL CFTS export (first line does not start with ':RUN')", 1)
+    if ":DATA" not in text:
+        raise DataError(src, ":DATA", "marker missing: no waveform block")
+    header, body = text.split(":DATA", 1)
+    period = _field(header, r"SAMPLE \([^)]*sec\):\s*([-+0-9.eE]+)")
+    if period is None:
+        raise DataError(src, "SAMPLE (µsec)", "sampling period missing from header")
+    period_us = parse_float(src, "SAMPLE (µsec)", period)
+    if not period_us > 0:
+        raise DataError(src, "SAMPLE (µsec)", f"sampling period must be > 0, got {period_us:g}")
+    levels_txt = _field(header, r":LEVELS:([^:\r\n]*)")
+    levels = [s for s in (levels_txt or "").split(";") if s.strip()]
+    if not levels:
+        raise DataError(src, "LEVELS", "no stimulus levels in the header (not a level series; not an ABR export?)")
+    level_db = np.array([parse_float(src, "LEVELS", s) for s in levels])
+    rows: list[list[float]] = []
+    for k, line in enumerate(ln for ln in split_lines(body) if ln.strip()):
+        cells = line.strip().split("\t")
+        if len(cells) != len(levels):
+            raise DataError(
+                src, "DATA", f"sample {k} has {len(cells)} columns but LEVELS lists {len(levels)} levels", k + 1
+            )
+        rows.append([parse_float(src, f"DATA column {j + 1}", c, k + 1) for j, c in enumerate(cells)])
+    if len(rows) < 8:
+        raise DataError(src, "DATA", f"only {len(rows)} samples")
+    data = np.asarray(rows, dtype=np.float64).T  # (levels, T)
+    keep = np.isfinite(level_db)
+    data_uv, unit = to_microvolts(src, data[keep], units)
+    rate_txt = _field(header, r"REP RATE \(/sec\):\s*([-+0-9.eE]+)")
+    if stimulus_rate_hz is None and rate_txt is not None:
+        stimulus_rate_hz = parse_float(src, "REP RATE (/sec)", rate_txt)
+    if ear is None:
+        ear = _field(header, r"SW EAR:\s*([LRlr])\b")
+    attrs: dict[str, str | float | int] = {
+        "format": "epl_cfts",
+        "units_in_file": unit,
+        "stimulus": _field(header, r"SW FREQ:\s*([^\t\r\n]*)") or "",
+        "averages": _field(header, r":Avgs:\s*([^\r\n:]*)") or _field(header, r"# AVERAGES:\s*(\d+)") or "",
+        "dropped_no_stimulus_columns": ",".join(str(j + 1) for j in np.flatnonzero(~keep)),
+        "t0_assumed": "first sample = stimulus onset",
+    }
+    return build_cohort(
+        path,
+        data_uv,
+        level_db[keep],
+        sampling_rate_hz=1e6 / period_us,
+        t0_ms=0.0,
+        age_years=age_years,
+        stimulus_rate_hz=stimulus_rate_hz,
+        ear=ear,
+        fmp=fmp,
+        attrs=attrs,
+    )
+
+
+@dataclass
+class EPLAnalysis:
+    """An expert's peak readings from an EPL ``*-analyzed.txt`` file, one row per level (file order).
+
+    Latencies in ms, amplitudes in µV; NaN where the file's latency is negative ("no peak"). ``threshold_db`` is NaN
+    when the file says ``None``; ``estimated_threshold_db`` is the lowest level with a P1 peak, a fallback only.
+    """
+
+    level_db: np.ndarray
+    peaks: dict[str, tuple[np.ndarray, np.ndarray]]  # "P1" -> (latency_ms, amplitude_uv)
+    threshold_db: float
+    frequency_khz: float
+
+    @property
+    def estimated_threshold_db(self) -> float:
+        first = next(iter(self.peaks.values()), None)
+        if first is None or not np.isfinite(first[0]).any():
+            return math.nan
+        return float(self.level_db[np.isfinite(first[0])].min())
+
+
+def read_epl_analysis(path: str | Path) -> EPLAnalysis:
+    """Read an EPL analysis file: ``Threshold (dB SPL):``, ``Frequency (kHz):`` and a tab table
+    ``Level, 1msec Avg, 1msec StDev, P1 Latency, P1 Amplitude, N1 Latency, ...``."""
+    path = Path(path)
+    src = str(path)
+    lines = [ln for ln in split_lines(read_text(path)) if ln.strip()]
+    thr_txt = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("Threshold")), None)
+    freq_txt = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("Frequency")), None)
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("Level\t")), None)
+    if thr_txt is None or start is None:
+        raise DataError(src, "<format>", "not an EPL analysis file (no 'Threshold' line or 'Level' table)")
+    thr_txt = thr_txt.strip()
+    threshold = math.nan if thr_txt.lower() in ("none", "", "nan") else parse_float(src, "Threshold", thr_txt)
+    freq = math.nan if freq_txt is None else parse_float(src, "Frequency (kHz)", freq_txt)
+    cols = [c.strip() for c in lines[start].split("\t") if c.strip()]
+    table = []
+    for k, ln in enumerate(lines[start + 1 :], start=1):
+        cells = [c for c in ln.split("\t") if c.strip()]
+        if len(cells) != len(cols):
+            raise DataError(src, "table", f"has {len(cells)} values, header has {len(cols)}", k)
+        table.append([parse_float(src, cols[j], c, k) for j, c in enumerate(cells)])
+    arr = np.asarray(table, dtype=np.float64).reshape(-1, len(cols))
+    peaks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for j, name in enumerate(cols):
+        if name.endswith(" Latency"):
+            peak = name.removesuffix(" Latency")
+            amp_name = f"{peak} Amplitude"
+            if amp_name not in cols:
+                raise DataError(src, amp_name, "column missing next to its latency")
+            lat, amp = arr[:, j].copy(), arr[:, cols.index(amp_name)].copy()
+            absent = lat < 0
+            lat[absent], amp[absent] = np.nan, np.nan
+            peaks[peak] = (lat, amp)
+    return EPLAnalysis(level_db=arr[:, cols.index("Level")], peaks=peaks, threshold_db=threshold, frequency_khz=freq)

@@ -1,0 +1,109 @@
+"""EPL CFTS 3 "Fast ABR" TSV exports (``XYZ999-ABR-15-1000.tsv``).
+
+Layout: ``[FAST ABR]`` then ``key=value`` lines (``Levels=20;25;...;``, ``Threshold=29.22``, ``[Params]`` with
+``Stimulus.Rep rate (/sec)``, ``Stimulus.Destination=Right ear``, ``Response.Fs (Hz)``), then ``[DATA]`` and a
+tab-separated table ``Time (ms), Neural_<level>..., CM_<level>...``.
+
+Units: µV (values are gain-corrected: the averaged noise floor is 0.1-0.2 µV and the neural response grows
+monotonically from there to 20 µV at 80 dB; in volts these numbers would be megavolts).
+The neural columns are the records; the cochlear-microphonic columns go to ``extras["cm_uv"]`` (same rows).
+t0 is the first value of the Time column.
+The file's algorithmic threshold (``Threshold=``) is stored in ``threshold_db`` for every record.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
+from abrnet.data.schema import ABRCohort, DataError
+
+
+def read_fast_abr(
+    path: str | Path,
+    *,
+    age_years: float | None = None,
+    stimulus_rate_hz: float | None = None,
+    ear: str | None = None,
+    fmp: float | None = None,
+    units: str = "uV",
+) -> ABRCohort:
+    """One record per ``Neural_<level>`` column; arguments override or supply what the header lacks."""
+    path = Path(path)
+    src = str(path)
+    lines = split_lines(read_text(path))
+    if not lines or lines[0].strip() != "[FAST ABR]":
+        raise DataError(src, "<format>", "not a Fast ABR export (first line is not '[FAST ABR]')", 1)
+    try:
+        data_at = next(i for i, ln in enumerate(lines) if ln.strip() == "[DATA]")
+    except StopIteration:
+        raise DataError(src, "[DATA]", "section missing: no waveform table") from None
+    meta = {k.strip(): v.strip() for k, _, v in (ln.partition("=") for ln in lines[:data_at] if "=" in ln)}
+    table = [ln for ln in lines[data_at + 1 :] if ln.strip()]
+    if len(table) < 9:
+        raise DataError(src, "[DATA]", f"only {max(len(table) - 1, 0)} samples")
+    cols = [c.strip() for c in table[0].split("\t")]
+    if not cols[0].lower().startswith("time"):
+        raise DataError(src, cols[0], "first column of [DATA] must be 'Time (ms)'", 1)
+    rows = []
+    for k, ln in enumerate(table[1:], start=1):
+        cells = ln.strip().split("\t")
+        if len(cells) != len(cols):
+            raise DataError(src, "[DATA]", f"sample {k} has {len(cells)} values, header has {len(cols)}", k)
+        rows.append([parse_float(src, cols[j], c, k) for j, c in enumerate(cells)])
+    arr = np.asarray(rows, dtype=np.float64)
+    t_ms = arr[:, 0]
+    neural = [(j, c) for j, c in enumerate(cols) if c.startswith("Neural_")]
+    cm = {c.removeprefix("CM_"): j for j, c in enumerate(cols) if c.startswith("CM_")}
+    if not neural:
+        raise DataError(src, "Neural_<level>", "no neural response columns in [DATA]")
+    level_db = np.array([parse_float(src, c, c.removeprefix("Neural_")) for _, c in neural])
+    header_levels = [s for s in meta.get("Levels", "").split(";") if s.strip()]
+    if header_levels and sorted(float(s) for s in header_levels) != sorted(level_db.tolist()):
+        raise DataError(src, "Levels", f"header levels {header_levels} do not match the Neural_ columns")
+    fs_txt = meta.get("Response.Fs (Hz)")
+    fs = parse_float(src, "Response.Fs (Hz)", fs_txt) if fs_txt else 1000.0 / float(np.median(np.diff(t_ms)))
+    step = np.diff(t_ms)
+    if np.any(np.abs(step - 1000.0 / fs) > 0.01 * 1000.0 / fs):
+        raise DataError(src, "Time (ms)", f"time steps do not match Response.Fs = {fs:g} Hz")
+    signals, unit = to_microvolts(src, arr[:, [j for j, _ in neural]].T, units)
+    extras = {}
+    if len(cm) == len(neural) and all(c.removeprefix("Neural_") in cm for _, c in neural):
+        extras["cm_uv"] = to_microvolts(src, arr[:, [cm[c.removeprefix("Neural_")] for _, c in neural]].T, unit)[
+            0
+        ].astype(np.float32)
+    if stimulus_rate_hz is None and "Stimulus.Rep rate (/sec)" in meta:
+        stimulus_rate_hz = parse_float(src, "Stimulus.Rep rate (/sec)", meta["Stimulus.Rep rate (/sec)"])
+    if ear is None:
+        dest = meta.get("Stimulus.Destination", "").lower()
+        ear = "R" if re.search(r"\bright\b", dest) else "L" if re.search(r"\bleft\b", dest) else None
+    thr_txt = meta.get("Threshold", "")
+    try:
+        threshold = float(thr_txt) if thr_txt else math.nan
+    except ValueError:
+        threshold = math.nan
+    attrs: dict[str, str | float | int] = {
+        "format": "fast_abr",
+        "units_in_file": unit,
+        "stimulus_frequency_khz": meta.get("Frequency (kHz)", ""),
+        "threshold_method": meta.get("ThrResult", ""),
+        "averages": meta.get("Avgs", ""),
+    }
+    return build_cohort(
+        path,
+        signals,
+        level_db,
+        sampling_rate_hz=fs,
+        t0_ms=float(t_ms[0]),
+        age_years=age_years,
+        stimulus_rate_hz=stimulus_rate_hz,
+        ear=ear,
+        fmp=fmp,
+        threshold_db=threshold if math.isfinite(threshold) else math.nan,
+        extras=extras,
+        attrs=attrs,
+    )

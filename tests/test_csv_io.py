@@ -1,0 +1,164 @@
+"""Wide CSV: exact round trip and one clear DataError (file, field, row) per kind of malformed file."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abrnet.constants import STATIC_PARAMS
+from abrnet.data.csv_io import read_wide_csv, write_wide_csv
+from abrnet.data.schema import ABRCohort, DataError
+
+T = 16
+
+
+def _cohort(n: int = 4, seed: int = 0, buffers: bool = False) -> ABRCohort:
+    rng = np.random.default_rng(seed)
+    static = np.column_stack(
+        [rng.uniform(20, 80, n), rng.choice([40, 60, 80], n), np.full(n, 21.1), rng.uniform(1, 20, n)]
+    ).astype(np.float32)
+    lat = rng.uniform(1, 7, (n, 3)).astype(np.float32)
+    lat[1, 1] = np.nan
+    amp = rng.normal(0, 0.3, (n, 3)).astype(np.float32)
+    amp[1, 1] = np.nan
+    extras = {}
+    if buffers:
+        extras = {k: rng.normal(0, 1, (n, T)).astype(np.float32) for k in ("buffer_a", "buffer_b")}
+    return ABRCohort(
+        signals=(rng.normal(0, 1, (n, T)) * np.pi).astype(np.float32),
+        static=static,
+        patient_id=np.array([f"P{i:03d}" for i in range(n)]),
+        ear=np.array(["L", "R"] * (n // 2) + ["L"] * (n % 2)),
+        latency_ms=lat,
+        amplitude_uv=amp,
+        class_id=np.array([0, -1, 2, 4][:n] + [1] * max(0, n - 4), dtype=np.int64),
+        threshold_db=np.array([30, np.nan, 55, 40][:n] + [20] * max(0, n - 4), dtype=np.float32),
+        no_response=np.array([False, True, False, False][:n] + [False] * max(0, n - 4)),
+        sampling_rate_hz=20000.0,
+        extras=extras,
+    )
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    c = _cohort()
+    path = write_wide_csv(c, tmp_path / "cohort.csv")
+    back = read_wide_csv(path)
+    for name in ("signals", "static", "latency_ms", "amplitude_uv", "threshold_db"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(c, name), err_msg=name)
+        assert getattr(back, name).dtype == np.float32
+    for name in ("patient_id", "ear", "class_id", "no_response"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(c, name), err_msg=name)
+    assert back.sampling_rate_hz == 20000.0 and back.t0_ms == 0.0
+    assert read_wide_csv(path, sampling_rate_hz=25000.0, t0_ms=-1.0).time_ms[1] == pytest.approx(-1.0 + 0.04)
+
+
+def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
+    c = _cohort(buffers=True)
+    path = write_wide_csv(c, tmp_path / "b.csv")
+    back = read_wide_csv(path)
+    np.testing.assert_array_equal(back.extras["buffer_a"], c.extras["buffer_a"])
+    # Same file without the fmp column: Fmp is computed from the a_s*/b_s* buffers (noise-only here, so ~1).
+    rows = list(csv.reader(path.open()))
+    k = rows[0].index("fmp")
+    no_fmp = tmp_path / "nofmp.csv"
+    with no_fmp.open("w", newline="") as fh:
+        csv.writer(fh).writerows([r[:k] + r[k + 1 :] for r in rows])
+    got = read_wide_csv(no_fmp)
+    assert got.attrs["fmp_estimated"] == "split_buffers"
+    assert np.all(got.static_column("fmp") < 5.0) and np.all(got.static_column("fmp") > 0.1)
+
+
+def test_overwrite_is_refused_unless_forced(tmp_path: Path) -> None:
+    path = write_wide_csv(_cohort(), tmp_path / "c.csv")
+    with pytest.raises(FileExistsError, match=r"c\.csv.*already exists"):
+        write_wide_csv(_cohort(seed=1), path)
+    write_wide_csv(_cohort(seed=1), path, force=True)
+    np.testing.assert_array_equal(read_wide_csv(path).signals, _cohort(seed=1).signals)
+
+
+def _edit(tmp_path: Path, edit, name: str = "bad.csv") -> Path:
+    """Write a valid cohort, then let `edit(rows)` corrupt the list of rows (header = rows[0])."""
+    path = write_wide_csv(_cohort(), tmp_path / "good.csv")
+    rows = list(csv.reader(path.open()))
+    edit(rows)
+    out = tmp_path / name
+    with out.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return out
+
+
+def _set(rows: list[list[str]], row: int, column: str, value: str) -> None:
+    rows[row][rows[0].index(column)] = value
+
+
+def _drop(rows: list[list[str]], column: str) -> None:
+    k = rows[0].index(column)
+    for r in rows:
+        del r[k]
+
+
+def _rename(rows: list[list[str]], old: str, new: str) -> None:
+    rows[0][rows[0].index(old)] = new
+
+
+CASES = [
+    ("missing column", lambda r: _drop(r, "intensity_db"), "intensity_db", 0, "required column missing"),
+    ("missing fmp, no buffers", lambda r: _drop(r, "fmp"), "fmp", 0, "required column missing"),
+    ("text in sample", lambda r: _set(r, 3, "s5", "abc"), "s5", 3, "'abc' is not a number"),
+    ("empty sample", lambda r: _set(r, 2, "s0", ""), "s0", 2, "empty cell"),
+    ("text in metadata", lambda r: _set(r, 2, "age_years", "forty"), "age_years", 2, "not a number"),
+    ("unknown class", lambda r: _set(r, 4, "class", "MENIERE"), "class", 4, "unknown class 'MENIERE'"),
+    ("negative stimulus rate", lambda r: _set(r, 2, "stimulus_rate_hz", "-21.1"), "stimulus_rate_hz", 2, "outside"),
+    ("ragged row", lambda r: r[3].pop(), "<row length>", 3, "cells but the header has"),
+    ("samples not contiguous", lambda r: _rename(r, "s7", "s99"), "s7", 0, "contiguous"),
+    ("samples skip an index", lambda r: _drop(r, "s4"), "s4", 0, "contiguous"),
+    ("bad ear", lambda r: _set(r, 1, "ear", "X"), "ear", 1, "must be L or R"),
+    ("NaN signal", lambda r: _set(r, 2, "s1", "nan"), "signals", 2, "NaN"),
+    ("latency out of range", lambda r: _set(r, 4, "V_latency_ms", "99"), "latency_ms", 4, "outside"),
+    ("unknown column", lambda r: _rename(r, "threshold_db", "thresh"), "thresh", 0, "unknown column"),
+]
+
+
+@pytest.mark.parametrize(("what", "edit", "field", "row", "message"), CASES, ids=[c[0] for c in CASES])
+def test_malformed_csv_names_file_field_and_row(tmp_path: Path, what, edit, field, row, message) -> None:
+    path = _edit(tmp_path, edit, name=f"{what.replace(' ', '_')}.csv")
+    with pytest.raises(DataError) as info:
+        read_wide_csv(path)
+    err = info.value
+    text = str(err)
+    assert path.name in text, text
+    assert f"'{field}'" in text and err.field == field, text
+    assert err.row == row and f"row {row}" in text, text
+    assert (f"line {row + 1}" in text) or (row == 0 and "header, line 1" in text), text
+    assert message in text, text
+    assert "\n" not in text
+
+
+def test_negative_sampling_rate_option(tmp_path: Path) -> None:
+    path = write_wide_csv(_cohort(), tmp_path / "c.csv")
+    with pytest.raises(DataError, match=r"c\.csv: field 'sampling_rate_hz'.*must be > 0"):
+        read_wide_csv(path, sampling_rate_hz=-20000.0)
+
+
+def test_missing_fmp_placeholder_when_not_required(tmp_path: Path) -> None:
+    path = _edit(tmp_path, lambda r: _drop(r, "fmp"))
+    c = read_wide_csv(path, require_fmp=False)
+    assert c.attrs["fmp_estimated"] == "placeholder"
+    assert np.all(c.static[:, STATIC_PARAMS.index("fmp")] == 1.0)
+
+
+def _del_rows(rows: list[list[str]]) -> None:
+    del rows[1:]
+
+
+def test_empty_and_headless_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv.*row 0"):
+        read_wide_csv(empty)
+    only_header = _edit(tmp_path, _del_rows, name="header_only.csv")
+    with pytest.raises(DataError, match=r"header_only\.csv.*no records"):
+        read_wide_csv(only_header)

@@ -1,0 +1,62 @@
+"""Model-grid conversion keeps latencies and reports every gap it pads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abrnet.data.resample import to_model_grid
+
+
+def _bump(fs: float, t0_ms: float, dur_ms: float, at_ms: float = 5.0, width_ms: float = 0.25) -> np.ndarray:
+    t = t0_ms + np.arange(int(round(dur_ms * fs / 1000.0))) * 1000.0 / fs
+    return np.stack([np.exp(-0.5 * ((t - at_ms) / width_ms) ** 2), -0.5 * np.exp(-0.5 * ((t - at_ms) / width_ms) ** 2)])
+
+
+def _peak_ms(y: np.ndarray, fs: float, t0_ms: float) -> float:
+    """Peak latency with parabolic interpolation (sub-sample)."""
+    k = int(np.argmax(y))
+    a, b, c = y[k - 1], y[k], y[k + 1]
+    return t0_ms + (k + 0.5 * (a - c) / (a - 2 * b + c)) * 1000.0 / fs
+
+
+@pytest.mark.parametrize("fs_in", [100_000.0, 48_000.0, 24_414.0625, 97_656.25, 20_000.0, 16_000.0])
+def test_bump_keeps_latency_and_amplitude(fs_in: float) -> None:
+    x = _bump(fs_in, 0.0, 12.0)
+    y, warnings = to_model_grid(x, fs_in, 0.0)
+    assert y.shape == (2, 200) and y.dtype == np.float32
+    assert _peak_ms(y[0], 20000.0, 0.0) == pytest.approx(5.0, abs=0.01)
+    assert y[0].max() == pytest.approx(1.0, abs=0.03)
+    assert y[1].min() == pytest.approx(-0.5, abs=0.02)
+    assert not any("missing" in w for w in warnings)
+
+
+def test_pre_stimulus_start_is_cropped() -> None:
+    # Starts 2 ms before the stimulus (like the SmartEP export); the model window 0-10 ms is fully covered.
+    x = _bump(32_000.0, -2.0, 16.0)
+    y, warnings = to_model_grid(x, 32_000.0, -2.0)
+    assert _peak_ms(y[0], 20000.0, 0.0) == pytest.approx(5.0, abs=0.01)
+    assert not any("missing" in w for w in warnings)
+
+
+def test_short_window_is_padded_and_warned() -> None:
+    x = _bump(25_000.0, 0.0, 8.5)  # Fast ABR window: 0-8.48 ms
+    y, warnings = to_model_grid(x, 25_000.0, 0.0)
+    assert len(warnings) == 1 and "missing" in warnings[0] and "end" in warnings[0]
+    assert "8.50–9.95 ms" in warnings[0] and "zero-padded" in warnings[0]
+    assert np.all(y[:, 170:] == 0.0)
+    assert _peak_ms(y[0], 20000.0, 0.0) == pytest.approx(5.0, abs=0.01)
+
+
+def test_late_start_warns_about_the_beginning_and_edge_pad() -> None:
+    x = np.ones((1, 400)) * 3.0
+    y, warnings = to_model_grid(x, 40_000.0, 1.0, pad="edge")
+    assert any("at the start is missing" in w and "0.00–0.95 ms" in w for w in warnings)
+    np.testing.assert_allclose(y, 3.0, atol=1e-4)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="sampling rates"):
+        to_model_grid(np.zeros((1, 10)), -1.0, 0.0)
+    with pytest.raises(ValueError, match="pad"):
+        to_model_grid(np.zeros((1, 10)), 20000.0, 0.0, pad="mirror")
