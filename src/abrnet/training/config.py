@@ -1,0 +1,350 @@
+"""The training configuration: one strict pydantic tree, loaded from / dumped to YAML.
+
+Why strict: a typo in a YAML key (``optim.transfomer_lr``) must stop the run before minutes of training, not be
+silently ignored. Every section forbids unknown keys and every number carries its valid range, so
+`load_config` can report *which* key is wrong in one line (``configs/x.yaml: optim.lr: Input should be greater
+than 0``).
+
+`TrainConfig()` defaults are the design's CPU run and equal ``configs/optimized_architecture.yaml`` (a test keeps
+them in step). Model overrides are checked against ``abrnet.models.ModelConfig`` lazily, only when that class is
+importable, so this module never depends on the model code at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from abrnet.constants import CLASS_NAMES
+
+__all__ = [
+    "AlertsConfig",
+    "ConfigError",
+    "CurriculumConfig",
+    "DataConfig",
+    "DiffusionConfig",
+    "LossConfig",
+    "LossWeights",
+    "ModelSection",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainerConfig",
+    "dump_config",
+    "format_validation_error",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A one-line, user-facing configuration problem naming the file and the key path(s)."""
+
+
+class _Strict(BaseModel):
+    """Base for every section: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------------------------- model
+class ModelSection(_Strict):
+    """Which model preset to build and which `ModelConfig` fields to override."""
+
+    preset: Literal["tiny", "cpu", "base", "large"] = "cpu"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("overrides")
+    @classmethod
+    def _check_overrides(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Reject override names that `ModelConfig` lacks (only when the model package is importable)."""
+        if not v:
+            return v
+        try:
+            from abrnet.models import ModelConfig  # lazy: the model may not exist yet / may be mid-edit
+        except Exception:
+            return v
+        if not dataclasses.is_dataclass(ModelConfig):
+            return v
+        known = {f.name for f in dataclasses.fields(ModelConfig)}
+        unknown = sorted(set(v) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig field(s) {unknown}; known: {sorted(known)}")
+        preset = info.data.get("preset")
+        from_preset = getattr(ModelConfig, "from_preset", None)
+        if preset is not None and callable(from_preset):
+            try:
+                from_preset(preset, **v)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"ModelConfig.from_preset({preset!r}, ...) rejected the overrides: {exc}") from None
+        return v
+
+
+# ----------------------------------------------------------------------------------------------------------- data
+class DataConfig(_Strict):
+    """Where the records come from and how they are split (by patient) and batched."""
+
+    path: str | None = None  # None = the cached simulated cohort
+    patients: int = Field(600, gt=0)  # cohort size of the cached simulation
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    batch_size: int = Field(32, gt=0)
+    num_workers: int = Field(0, ge=0)
+    cache_dir: str = ".cache/abrnet"
+
+    @model_validator(mode="after")
+    def _split_leaves_training(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1 (got {self.val_fraction} + {self.test_fraction})"
+            )
+        return self
+
+
+# ------------------------------------------------------------------------------------------------------ diffusion
+class DiffusionConfig(_Strict):
+    """Diffusion training: noise schedule, target parameterisation and the analysis-path share."""
+
+    timesteps: int = Field(1000, gt=1)
+    schedule: Literal["cosine", "linear"] = "cosine"
+    prediction_type: Literal["v_prediction", "epsilon"] = "v_prediction"
+    cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
+    analysis_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
+
+
+# ----------------------------------------------------------------------------------------------------------- loss
+class LossWeights(_Strict):
+    """Base weight of each task's loss (multiplied by the curriculum's per-task multiplier)."""
+
+    signal: float = Field(1.0, ge=0.0)
+    peak_presence: float = Field(1.0, ge=0.0)
+    peak_latency: float = Field(3.0, ge=0.0)
+    peak_amplitude: float = Field(3.0, ge=0.0)
+    classification: float = Field(1.0, ge=0.0)
+    threshold: float = Field(3.5, ge=0.0)
+    no_response: float = Field(1.0, ge=0.0)
+    static: float = Field(1.0, ge=0.0)
+
+
+class LossConfig(_Strict):
+    """Which loss each head gets, and its weights."""
+
+    weights: LossWeights = Field(default_factory=LossWeights)
+    classification_loss: Literal["focal", "class_balanced", "ce"] = "focal"
+    focal_gamma: float = Field(2.0, ge=0.0)
+    # "balanced": from training-set class counts (inverse frequency, or effective number for class_balanced);
+    # "none": unweighted; or one non-negative weight per class in CLASS_NAMES order.
+    class_weights: Literal["balanced", "none"] | list[float] = "balanced"
+    class_balanced_beta: float = Field(0.999, ge=0.0, lt=1.0)  # Cui et al. effective-number β
+    regression_loss: Literal["gaussian_nll", "huber"] = "gaussian_nll"
+    huber_delta: float = Field(1.0, gt=0.0)
+    logvar_min: float = -10.0  # clamp of predicted log-variances (keeps the NLL bounded)
+    logvar_max: float = 10.0
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _check_class_weights(cls, v: Any) -> Any:
+        """Validate before the union so errors read as one message at ``loss.class_weights``."""
+        if isinstance(v, str):
+            if v not in ("balanced", "none"):
+                raise ValueError(f"must be 'balanced', 'none' or a list of {len(CLASS_NAMES)} weights, got {v!r}")
+            return v
+        if isinstance(v, list | tuple):
+            ok = all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+            if not ok or len(v) != len(CLASS_NAMES):
+                raise ValueError(f"a list must hold {len(CLASS_NAMES)} numbers ({', '.join(CLASS_NAMES)}), got {v!r}")
+            if any(not math.isfinite(float(x)) or float(x) < 0 for x in v) or sum(float(x) for x in v) <= 0:
+                raise ValueError(f"weights must be finite, >= 0 and not all zero, got {v!r}")
+            return [float(x) for x in v]
+        raise ValueError(f"must be 'balanced', 'none' or a list of {len(CLASS_NAMES)} weights, got {v!r}")
+
+    @model_validator(mode="after")
+    def _logvar_range(self) -> LossConfig:
+        if not self.logvar_min < self.logvar_max:
+            raise ValueError(f"logvar_min ({self.logvar_min}) must be < logvar_max ({self.logvar_max})")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------- optim
+class OptimConfig(_Strict):
+    """AdamW with a separate (usually lower) learning rate for the transformer parameters, plus EMA."""
+
+    lr: float = Field(1e-3, gt=0.0)
+    transformer_lr: float = Field(5e-4, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = Field(1.0, ge=0.0)  # max global grad norm; 0 disables clipping
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)  # 0 disables EMA
+    warmup_fraction: float = Field(0.05, ge=0.0, lt=1.0)  # linear LR warm-up, fraction of the run
+    schedule: Literal["cosine", "constant"] = "cosine"
+
+    @field_validator("betas")
+    @classmethod
+    def _check_betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"each beta must be in [0, 1), got {list(v)}")
+        return v
+
+
+# ----------------------------------------------------------------------------------------------------- curriculum
+class CurriculumConfig(_Strict):
+    """Training phases as fractions of the run (sequential): S4-only warm-up, transformer ramp, task ramp, full.
+
+    ``task_floor`` is the task-loss multiplier during warm-up (see `abrnet.training.curriculum`).
+    """
+
+    s4_warmup: float = Field(0.1, ge=0.0, le=1.0)
+    transformer_ramp: float = Field(0.1, ge=0.0, le=1.0)
+    task_ramp: float = Field(0.2, ge=0.0, le=1.0)
+    task_floor: float = Field(0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> CurriculumConfig:
+        total = self.s4_warmup + self.transformer_ramp + self.task_ramp
+        if total > 1.0 + 1e-9:
+            raise ValueError(
+                f"s4_warmup + transformer_ramp + task_ramp must be <= 1 (got {self.s4_warmup} + "
+                f"{self.transformer_ramp} + {self.task_ramp} = {total:.4g})"
+            )
+        return self
+
+
+# -------------------------------------------------------------------------------------------------------- trainer
+class TrainerConfig(_Strict):
+    """Run length and Lightning Trainer settings. The run stops at whichever of max_steps / max_minutes comes first."""
+
+    max_steps: int | None = Field(6000, gt=0)
+    max_minutes: float | None = Field(18.0, gt=0.0)
+    val_every_n_steps: int = Field(250, gt=0)
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
+    devices: int | Literal["auto"] | list[int] = "auto"
+    strategy: str = "auto"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    log_every_n_steps: int = Field(25, gt=0)
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_str(cls, v: Any) -> Any:
+        """YAML reads ``precision: 32`` as an int; accept it as "32"."""
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _check_devices(cls, v: Any) -> Any:
+        """Validate before the union so errors read as one message at ``trainer.devices``."""
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            return v
+        if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v):
+            return v
+        raise ValueError(f"must be 'auto', a positive int or a non-empty list of device indices, got {v!r}")
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> TrainerConfig:
+        if self.max_steps is None and self.max_minutes is None:
+            raise ValueError("set max_steps or max_minutes (or both); the run needs a length for its curriculum")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------------- alerts
+class AlertsConfig(_Strict):
+    """Thresholds of the training alerts (see `abrnet.training.alerts`)."""
+
+    nan_patience: int = Field(5, ge=1)  # K consecutive non-finite losses -> TrainingDiverged
+    attention_entropy_floor: float = Field(0.1, ge=0.0, le=1.0)  # mean normalised entropy per layer
+    task_dominance_ceiling: float = Field(0.8, gt=0.0, le=1.0)  # max share of one task in loss / grad norm
+    threshold_r2_grace_fraction: float = Field(0.5, ge=0.0, le=1.0)  # negative threshold R² tolerated until then
+
+
+# ------------------------------------------------------------------------------------------------------------ top
+class TrainConfig(_Strict):
+    """The whole training configuration (defaults = configs/optimized_architecture.yaml, the CPU design run)."""
+
+    seed: int = 42
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataConfig = Field(default_factory=DataConfig)
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+
+# ------------------------------------------------------------------------------------------------------------- io
+def format_validation_error(exc: pydantic.ValidationError) -> str:
+    """One line: ``key.path: message; other.key: message`` (union/type tags dropped from the path)."""
+    items = []
+    for err in exc.errors():
+        loc = ".".join(
+            str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))
+        )
+        msg = str(err["msg"]).replace("\n", " ")
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        items.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(items)
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set ``a.b.c=value`` (value parsed as YAML) in a nested dict, creating sections as needed."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected key.path=value")
+    key, _, text = item.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {item!r}: empty key")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+    node = raw
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {p} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML training config (``None`` = defaults), apply ``key.path=value`` overrides, validate.
+
+    Raises `ConfigError` with one line naming the file and each offending key path.
+    """
+    source = str(path) if path is not None else "<defaults>"
+    raw: Any = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read config ({exc.strerror or exc})") from None
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).replace("\n", " ")
+            raise ConfigError(f"{source}: invalid YAML ({first})") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
+    for item in overrides:
+        _apply_override(raw, item)
+    try:
+        return TrainConfig.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def dump_config(cfg: TrainConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML (every key explicit), so a run can be reproduced from its output folder."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = cfg.model_dump(mode="json")
+    out.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None), encoding="utf-8")
+    return out

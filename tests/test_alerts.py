@@ -1,0 +1,121 @@
+"""Alerts: each one provoked by a crafted input, written to alerts.jsonl, console and logger."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+
+from abrnet.training.alerts import AlertMonitor, TrainingDiverged, normalised_attention_entropy
+from abrnet.training.config import AlertsConfig, TrainConfig
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str, int]] = []
+
+    def add_text(self, tag: str, text: str, global_step: int) -> None:
+        self.texts.append((tag, text, global_step))
+
+
+class FakeLightningLogger:
+    def __init__(self) -> None:
+        self.experiment = FakeWriter()
+
+
+def _monitor(tmp_path: Path, logger: object = None, **kw: float) -> tuple[AlertMonitor, io.StringIO]:
+    buf = io.StringIO()
+    cfg = AlertsConfig(**kw)
+    return AlertMonitor(tmp_path, cfg, logger=logger, console=Console(file=buf, width=300)), buf
+
+
+def _lines(tmp_path: Path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+
+
+def test_nan_loss_skips_then_diverges(tmp_path: Path) -> None:
+    writer = FakeWriter()
+    mon, buf = _monitor(tmp_path, logger=writer, nan_patience=3)
+    assert mon.check_losses(1, {"signal": 0.5, "threshold": 1.0}) is True
+    assert mon.check_losses(2, {"signal": float("nan"), "threshold": 1.0}) is False
+    assert mon.check_losses(3, {"signal": 0.4, "threshold": torch.tensor(float("inf"))}) is False
+    assert mon.check_losses(4, {"signal": 0.4, "threshold": 1.0}) is True  # a good step resets the count
+    assert mon.check_losses(5, {"signal": float("nan")}) is False
+    assert mon.check_losses(6, {"signal": float("nan")}) is False
+    with pytest.raises(TrainingDiverged, match="3 consecutive steps"):
+        mon.check_losses(7, {"signal": float("nan")})
+    rows = _lines(tmp_path)
+    assert [r["kind"] for r in rows] == ["nan_loss", "nan_loss", "nan_loss", "nan_loss", "diverged"]
+    assert rows[0]["step"] == 2 and rows[0]["level"] == "error" and rows[0]["value"] == "nan"
+    assert rows[1]["value"] == "inf"
+    assert set(rows[0]) == {"time", "step", "kind", "level", "message", "value"}
+    assert rows[-1]["level"] == "critical"
+    assert "step       2" in buf.getvalue() and "nan_loss" in buf.getvalue()
+    assert len(buf.getvalue().strip().splitlines()) == 5  # one console line per alert
+    assert [t[0] for t in writer.texts][-1] == "alerts/diverged" and writer.texts[0][2] == 2
+    assert len(mon.alerts) == 5
+
+
+def test_metrics_nan_and_peak_r2(tmp_path: Path) -> None:
+    mon, _ = _monitor(tmp_path)
+    assert mon.check_metrics(10, {"val/loss": 1.0, "val/peak_latency_r2_V": 0.8}, progress=0.9) == []
+    raised = mon.check_metrics(11, {"val/peak_latency_r2_I": float("nan"), "val/loss": float("inf")}, progress=0.1)
+    assert [a.kind for a in raised] == ["peak_r2_nan", "nan_metric"]
+    assert "val/peak_latency_r2_I" in raised[0].message
+    assert [r["kind"] for r in _lines(tmp_path)] == ["peak_r2_nan", "nan_metric"]
+
+
+def test_threshold_r2_negative_only_after_grace(tmp_path: Path) -> None:
+    mon, _ = _monitor(tmp_path, threshold_r2_grace_fraction=0.5)
+    assert mon.check_metrics(100, {"val/threshold_r2": -0.3}, progress=0.49) == []
+    assert mon.check_metrics(100, {"val/threshold_r2": 0.2}, progress=0.9) == []
+    raised = mon.check_metrics(200, {"val/threshold_r2": -0.3}, progress=0.5)
+    assert [a.kind for a in raised] == ["threshold_r2_negative"]
+    assert raised[0].value == pytest.approx(-0.3) and raised[0].level == "warning"
+    assert _lines(tmp_path)[0]["kind"] == "threshold_r2_negative"
+
+
+def test_attention_collapse_names_layer(tmp_path: Path) -> None:
+    logger = FakeLightningLogger()
+    mon, buf = _monitor(tmp_path, logger=logger, attention_entropy_floor=0.2)
+    raised = mon.check_attention(5, {"enc.attn0": 0.9, "bottleneck.attn[1]": 0.05})
+    assert len(raised) == 1 and raised[0].kind == "attention_collapse"
+    assert "bottleneck.attn[1]" in raised[0].message and "bottleneck.attn[1]" in buf.getvalue()
+    assert logger.experiment.texts[0][0] == "alerts/attention_collapse"
+    assert _lines(tmp_path)[0]["value"] == pytest.approx(0.05)
+
+
+def test_normalised_attention_entropy() -> None:
+    uniform = torch.full((2, 4, 8, 8), 1 / 8)
+    onehot = torch.eye(8).expand(2, 4, 8, 8)
+    assert normalised_attention_entropy(uniform) == pytest.approx(1.0, abs=1e-5)
+    assert normalised_attention_entropy(onehot) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_task_dominance(tmp_path: Path) -> None:
+    mon, _ = _monitor(tmp_path, task_dominance_ceiling=0.8)
+    assert mon.check_task_dominance(1, {"signal": 1.0, "threshold": 1.0, "classification": 0.5}) == []
+    raised = mon.check_task_dominance(2, {"signal": 0.1, "threshold": 9.0, "classification": 0.1})
+    assert [a.kind for a in raised] == ["task_dominance"] and "'threshold'" in raised[0].message
+    assert raised[0].value == pytest.approx(9.0 / 9.2)
+    # gradient-norm shares are checked separately; negative NLL counts by magnitude
+    raised = mon.check_task_dominance(3, {"signal": 1.0, "threshold": -1.0}, grad_norms={"signal": 0.01, "peak": 5.0})
+    assert len(raised) == 1 and "gradient norm" in raised[0].message and "'peak'" in raised[0].message
+    assert mon.check_task_dominance(4, {"signal": 5.0, "threshold": 0.0}) == []  # a single active task
+    assert [r["kind"] for r in _lines(tmp_path)] == ["task_dominance", "task_dominance"]
+
+
+def test_monitor_accepts_whole_config_and_broken_logger(tmp_path: Path) -> None:
+    class Broken:
+        def add_text(self, *a: object) -> None:
+            raise RuntimeError("disk full")
+
+    mon = AlertMonitor(tmp_path / "sub", TrainConfig(), logger=Broken(), console=Console(file=io.StringIO()))
+    assert mon.cfg.nan_patience == TrainConfig().alerts.nan_patience
+    assert mon.check_losses(0, {"signal": math.nan}) is False  # logger failure does not stop training
+    assert (tmp_path / "sub" / "alerts.jsonl").exists()

@@ -1,0 +1,139 @@
+"""Training config: strict keys, range checks with key paths, YAML == defaults, dump/load round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from abrnet.training.config import ConfigError, TrainConfig, dump_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DESIGN = ROOT / "configs" / "optimized_architecture.yaml"
+GPU = ROOT / "configs" / "gpu.yaml"
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return p
+
+
+def test_design_yaml_equals_defaults() -> None:
+    assert load_config(DESIGN) == TrainConfig()
+    # every key is spelled out in the file (not just left to defaults)
+    raw = yaml.safe_load(DESIGN.read_text(encoding="utf-8"))
+    assert raw == TrainConfig().model_dump(mode="json")
+
+
+def test_gpu_yaml_loads_base_preset() -> None:
+    cfg = load_config(GPU)
+    assert cfg.model.preset == "base"
+    assert cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.max_minutes is None
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cfg\.yaml: optimiser: Extra inputs are not permitted"):
+        load_config(_write(tmp_path, {"optimiser": {"lr": 1.0}}))
+
+
+def test_unknown_nested_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as ei:
+        load_config(_write(tmp_path, {"loss": {"weights": {"peak_latencyy": 2.0}}}))
+    assert "loss.weights.peak_latencyy" in str(ei.value)
+    assert "\n" not in str(ei.value)
+
+
+def test_negative_lr_names_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"optim\.transformer_lr: Input should be greater than 0"):
+        load_config(_write(tmp_path, {"optim": {"transformer_lr": -1e-4}}))
+
+
+def test_several_errors_on_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as ei:
+        load_config(_write(tmp_path, {"optim": {"lr": 0}, "data": {"batch_size": -1}}))
+    msg = str(ei.value)
+    assert "optim.lr" in msg and "data.batch_size" in msg and "\n" not in msg
+
+
+def test_curriculum_fractions_over_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"curriculum: .*s4_warmup \+ transformer_ramp \+ task_ramp must be <= 1"):
+        load_config(_write(tmp_path, {"curriculum": {"s4_warmup": 0.5, "transformer_ramp": 0.3, "task_ramp": 0.3}}))
+    # exactly 1 is allowed
+    cfg = load_config(_write(tmp_path, {"curriculum": {"s4_warmup": 0.5, "transformer_ramp": 0.25, "task_ramp": 0.25}}))
+    assert cfg.curriculum.task_ramp == 0.25
+
+
+def test_bad_literals_and_unions(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"diffusion\.prediction_type"):
+        load_config(_write(tmp_path, {"diffusion": {"prediction_type": "x0"}}))
+    with pytest.raises(ConfigError, match=r"loss\.class_weights: a list must hold 5 numbers"):
+        load_config(_write(tmp_path, {"loss": {"class_weights": [1.0, 2.0]}}))
+    cfg = load_config(_write(tmp_path, {"loss": {"class_weights": [1, 2, 3, 4, 5]}, "trainer": {"precision": 32}}))
+    assert cfg.loss.class_weights == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert cfg.trainer.precision == "32"
+    with pytest.raises(ConfigError, match=r"trainer: set max_steps or max_minutes"):
+        load_config(_write(tmp_path, {"trainer": {"max_steps": None, "max_minutes": None}}))
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    p = tmp_path / "broken.yaml"
+    p.write_text("optim: {lr: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: invalid YAML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+    p.write_text("- 1\n- 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"top level must be a mapping"):
+        load_config(p)
+
+
+def test_overrides_and_dump_roundtrip(tmp_path: Path) -> None:
+    cfg = load_config(DESIGN, ["optim.lr=0.002", "model.overrides={dropout: 0.2}"])
+    assert cfg.optim.lr == 0.002
+    out = dump_config(cfg, tmp_path / "run" / "config.yaml")
+    assert load_config(out) == cfg
+    with pytest.raises(ConfigError, match=r"optim\.lrr"):
+        load_config(DESIGN, ["optim.lrr=1"])
+
+
+def test_model_overrides_checked_against_model_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclasses.dataclass
+    class FakeModelConfig:
+        d_model: int = 64
+        dropout: float = 0.1
+
+        @classmethod
+        def from_preset(cls, name: str, **overrides: object) -> FakeModelConfig:
+            if "dropout" in overrides and not 0 <= float(overrides["dropout"]) < 1:  # type: ignore[arg-type]
+                raise ValueError("dropout must be in [0, 1)")
+            return cls(**overrides)  # type: ignore[arg-type]
+
+    fake = types.ModuleType("abrnet.models")
+    fake.ModelConfig = FakeModelConfig  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "abrnet.models", fake)  # independent of the real model package's state
+    assert load_config(_write(tmp_path, {"model": {"overrides": {"d_model": 32}}})).model.overrides == {"d_model": 32}
+    with pytest.raises(ConfigError, match=r"model\.overrides: unknown ModelConfig field\(s\) \['d_modle'\]"):
+        load_config(_write(tmp_path, {"model": {"overrides": {"d_modle": 32}}}))
+    with pytest.raises(ConfigError, match=r"model\.overrides: .*dropout must be in"):
+        load_config(_write(tmp_path, {"model": {"overrides": {"dropout": 1.5}}}))
+
+
+def test_model_overrides_with_real_model_config(tmp_path: Path) -> None:
+    try:
+        model_config = importlib.import_module("abrnet.models").ModelConfig
+    except Exception:
+        pytest.skip("abrnet.models.ModelConfig not importable yet")
+    with pytest.raises(ConfigError, match=r"model\.overrides: unknown ModelConfig field\(s\) \['no_such_field'\]"):
+        load_config(_write(tmp_path, {"model": {"overrides": {"no_such_field": 1}}}))
+    names = {f.name for f in dataclasses.fields(model_config)}
+    if "dropout" in names:
+        assert load_config(_write(tmp_path, {"model": {"overrides": {"dropout": 0.2}}})).model.overrides == {
+            "dropout": 0.2
+        }
