@@ -1,0 +1,64 @@
+"""Conditioning vector = static-parameter embedding (or the learned null embedding) + timestep embedding.
+
+Classifier-free guidance: for samples whose ``drop_condition`` is True the static embedding is replaced by a
+learned null embedding (one decision per sample). The caller decides, or — in training mode with no mask given —
+each sample is dropped with probability ``cond_drop_prob``. The timestep embedding is never dropped.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from abrnet.models.common import sinusoidal_embedding
+
+
+class StaticParamEmbedding(nn.Module):
+    """MLP embedding of the normalised static parameters (age, intensity, stimulus rate, FMP): (B, 4) → (B, D)."""
+
+    def __init__(self, n_static: int, dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(n_static, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, static_params: torch.Tensor) -> torch.Tensor:
+        return self.mlp(static_params)  # (B, D)
+
+
+class TimestepEmbedding(nn.Module):
+    """Sinusoidal features of the diffusion step, then an MLP: (B,) → (B, D)."""
+
+    def __init__(self, dim: int, sinusoid_dim: int | None = None) -> None:
+        super().__init__()
+        self.sinusoid_dim = sinusoid_dim or dim
+        self.mlp = nn.Sequential(nn.Linear(self.sinusoid_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.mlp(sinusoidal_embedding(t, self.sinusoid_dim))  # (B, D)
+
+
+class ConditionEncoder(nn.Module):
+    """Builds the (B, D) conditioning vector used by every FiLM layer, with classifier-free-guidance dropping."""
+
+    def __init__(self, n_static: int, dim: int, cond_drop_prob: float = 0.1) -> None:
+        super().__init__()
+        self.static = StaticParamEmbedding(n_static, dim)
+        self.time = TimestepEmbedding(dim)
+        self.null_embedding = nn.Parameter(torch.randn(dim) * 0.02)  # (D) stands in for "no condition"
+        self.cond_drop_prob = cond_drop_prob
+
+    def drop_mask(self, batch: int, device: torch.device, drop_condition: torch.Tensor | None) -> torch.Tensor:
+        """(B,) bool: the caller's mask, else a random one in training mode, else all False."""
+        if drop_condition is not None:
+            return drop_condition.to(device=device, dtype=torch.bool).reshape(batch)
+        if self.training and self.cond_drop_prob > 0:
+            return torch.rand(batch, device=device) < self.cond_drop_prob
+        return torch.zeros(batch, dtype=torch.bool, device=device)
+
+    def forward(
+        self, static_params: torch.Tensor, timesteps: torch.Tensor, drop_condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """static_params (B, 4) normalised, timesteps (B,) → cond (B, D)."""
+        s = self.static(static_params)  # (B, D)
+        drop = self.drop_mask(s.shape[0], s.device, drop_condition)  # (B)
+        s = torch.where(drop.unsqueeze(-1), self.null_embedding.to(s.dtype).expand_as(s), s)  # (B, D)
+        return s + self.time(timesteps)  # (B, D)

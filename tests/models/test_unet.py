@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from abrnet.models import OUTPUT_KEYS, ModelConfig, OptimizedHierarchicalUNet
+from abrnet.models.attention import GATED_TRANSFORMER_TYPES
+
+from .conftest import make_inputs, make_model
+
+
+def expected_shapes(batch: int, length: int) -> dict[str, tuple[int, ...]]:
+    shapes = {k: (batch, 3) for k in OUTPUT_KEYS if k.startswith("peak_")}
+    shapes |= {"signal": (batch, length), "class_logits": (batch, 5), "static_params": (batch, 4)}
+    shapes |= {"static_params_logvar": (batch, 4), "threshold": (batch,), "threshold_logvar": (batch,)}
+    return shapes | {"no_response_logit": (batch,)}
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("length", [200, 150, 256])
+def test_output_keys_and_shapes(batch: int, length: int) -> None:
+    model = make_model(input_length=length)
+    x, s, t = make_inputs(batch, length)
+    out = model(x, s, t)
+    assert set(out) == set(OUTPUT_KEYS)
+    assert {k: tuple(v.shape) for k, v in out.items()} == expected_shapes(batch, length)
+    out3 = model(x.unsqueeze(1), s, None)  # (B, 1, T) input, t = None
+    assert out3["signal"].shape == (batch, length)
+
+
+def test_placement_rule_for_200_samples_and_4_levels(tiny: OptimizedHierarchicalUNet) -> None:
+    assert tiny.config.lengths == (200, 100, 50, 25, 13)
+    rows = {(r["block"], r["length"]): r["transformer_layers"] for r in tiny.transformer_placement()}
+    with_attention = sorted({length for (_, length), n in rows.items() if n > 0})
+    assert with_attention == [50, 100, 200]
+    assert rows[("encoder.3", 25)] == rows[("decoder.0", 25)] == rows[("bottleneck", 13)] == 0
+    assert not any(isinstance(m, GATED_TRANSFORMER_TYPES) for m in tiny.bottleneck.modules())
+
+
+def test_every_parameter_gets_gradient() -> None:
+    torch.manual_seed(0)
+    model = make_model().train()
+    model.set_transformer_gate(1.0)
+    x, s, t = make_inputs(4)
+    out = model(x, s, t, drop_condition=torch.zeros(4, dtype=torch.bool))
+    sum(v.sum() for v in out.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert missing == ["condition.null_embedding"]
+
+
+def test_dropped_condition_trains_null_embedding() -> None:
+    model = make_model()
+    x, s, t = make_inputs(4)
+    out = model(x, s, t, drop_condition=torch.tensor([True, False, True, False]))
+    sum(v.sum() for v in out.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert missing == []
+
+
+@pytest.mark.parametrize("value", [1e3, -1e3, 0.0])
+def test_outputs_finite_for_extreme_inputs(tiny: OptimizedHierarchicalUNet, value: float) -> None:
+    x = torch.full((2, 200), value)
+    out = tiny(x, torch.zeros(2, 4), torch.tensor([0, 999]))
+    assert all(torch.isfinite(v).all() for v in out.values())
+    x = torch.randn(2, 200) * abs(value)
+    assert all(torch.isfinite(v).all() for v in tiny(x, torch.randn(2, 4) * 10).values())
+
+
+def test_null_condition_changes_outputs(tiny: OptimizedHierarchicalUNet) -> None:
+    x, s, t = make_inputs(3)
+    cond = tiny(x, s, t, drop_condition=torch.zeros(3, dtype=torch.bool))
+    null = tiny(x, s, t, drop_condition=torch.ones(3, dtype=torch.bool))
+    assert (cond["signal"] - null["signal"]).abs().max() > 1e-4
+    other = tiny(x, s + 1.0, t, drop_condition=torch.ones(3, dtype=torch.bool))  # null ignores the parameters
+    torch.testing.assert_close(null["signal"], other["signal"])
+
+
+def test_training_mode_drops_condition_per_sample() -> None:
+    model = make_model(cond_drop_prob=1.0).train()
+    x, s, t = make_inputs(2)
+    torch.manual_seed(0)
+    a = model(x, s, t)["signal"]
+    b = model(x, s + 3.0, t)["signal"]
+    torch.testing.assert_close(a, b)  # every sample dropped → static params have no effect
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 3.5])
+def test_guidance_scale_equals_manual_combination(tiny: OptimizedHierarchicalUNet, scale: float) -> None:
+    x, s, t = make_inputs(3)
+    cond = tiny(x, s, t, drop_condition=torch.zeros(3, dtype=torch.bool))
+    uncond = tiny(x, s, t, drop_condition=torch.ones(3, dtype=torch.bool))
+    guided = tiny(x, s, t, guidance_scale=scale)
+    torch.testing.assert_close(guided["signal"], uncond["signal"] + scale * (cond["signal"] - uncond["signal"]))
+    torch.testing.assert_close(guided["class_logits"], cond["class_logits"])
+    assert set(guided) == set(OUTPUT_KEYS)
+
+
+def test_transformer_gate_zero_removes_transformer_branches(tiny: OptimizedHierarchicalUNet) -> None:
+    x, s, t = make_inputs(2)
+    tiny.set_transformer_gate(0.0)
+    before = tiny(x, s, t)
+    with torch.no_grad():
+        for m in tiny.modules():
+            if isinstance(m, GATED_TRANSFORMER_TYPES):
+                for p in m.parameters():
+                    p.add_(torch.randn_like(p))
+    after = tiny(x, s, t)
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    tiny.set_transformer_gate(1.0)
+    assert not torch.equal(tiny(x, s, t)["signal"], before["signal"])
+    assert float(tiny.transformer_gate) == 1.0
+    with pytest.raises(ValueError):
+        tiny.set_transformer_gate(1.5)
+
+
+FLAGS = [
+    "use_task_specific_extractors",
+    "use_attention_skip_connections",
+    "use_multi_scale_attention",
+    "use_cross_attention",
+    "enable_joint_generation",
+]
+
+
+@pytest.mark.parametrize("flag", FLAGS)
+def test_each_flag_off_still_runs(flag: str) -> None:
+    torch.manual_seed(0)
+    model = make_model(**{flag: False})
+    x, s, t = make_inputs(2)
+    out = model(x, s, t)
+    keys = set(OUTPUT_KEYS) - (
+        {"static_params", "static_params_logvar"} if flag == "enable_joint_generation" else set()
+    )
+    assert set(out) == keys
+    assert all(torch.isfinite(v).all() for v in out.values())
+    sum(v.sum() for v in out.values()).backward()
+
+
+def test_flags_off_remove_their_components() -> None:
+    from abrnet.models.attention import MultiScaleAttention
+    from abrnet.models.blocks import AttentionSkipConnection
+
+    model = make_model(**dict.fromkeys(FLAGS, False))
+    assert model.task_features is None and model.static_head is None
+    assert not any(isinstance(m, MultiScaleAttention | AttentionSkipConnection) for m in model.modules())
+    assert not any(type(m).__name__ == "CrossAttentionTransformerBlock" for m in model.modules())
+
+
+def test_constructor_keywords_override_config() -> None:
+    cfg = ModelConfig.from_preset("tiny")
+    model = OptimizedHierarchicalUNet(cfg, use_task_specific_extractors=False, dropout=0.2)
+    assert model.config.use_task_specific_extractors is False and model.config.dropout == 0.2
+    assert cfg.use_task_specific_extractors is True  # caller's config untouched
+    assert OptimizedHierarchicalUNet().config == ModelConfig()
+
+
+def test_optimizer_groups_cover_each_parameter_once(tiny: OptimizedHierarchicalUNet) -> None:
+    groups = tiny.optimizer_groups(lr=3e-4, transformer_lr=1e-4, weight_decay=0.05)
+    seen = [id(p) for g in groups for p in g["params"]]
+    assert len(seen) == len(set(seen)) == len(list(tiny.parameters()))
+    by_name = {g["name"]: g for g in groups}
+    transformer = {id(p) for m in tiny.modules() if isinstance(m, GATED_TRANSFORMER_TYPES) for p in m.parameters()}
+    for g in groups:
+        ids = {id(p) for p in g["params"]}
+        if g["name"].startswith("transformer"):
+            assert g["lr"] == 1e-4 and ids <= transformer
+        elif g["name"].startswith("ssm"):
+            assert g["lr"] == tiny.config.s4_lr and g["weight_decay"] == 0.0
+            assert all(hasattr(p, "_optim") for p in g["params"])
+        else:
+            assert g["lr"] == 3e-4 and not ids & transformer
+    assert by_name["decay"]["weight_decay"] == by_name["transformer_decay"]["weight_decay"] == 0.05
+    assert by_name["no_decay"]["weight_decay"] == by_name["transformer_no_decay"]["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in by_name["decay"]["params"])
+    assert any(p is tiny.condition.null_embedding for p in by_name["no_decay"]["params"])
+    torch.optim.AdamW(groups)  # accepted as is
+
+
+def test_attention_entropies_reported(tiny: OptimizedHierarchicalUNet) -> None:
+    tiny(*make_inputs(2))
+    ent = tiny.attention_entropies()
+    assert "encoder.0.transformers.0.attn" in ent and "decoder.3.transformers.0.cross_attn" in ent
+    assert "decoder.3.skip.attn" in ent and "task_features.peaks.attn" in ent
+    assert all(0.0 <= v <= 1.0 for v in ent.values())
+
+
+@pytest.mark.parametrize(("preset", "low", "high"), [("tiny", 0, 300_000), ("cpu", 1_000_000, 1_500_000)])
+def test_preset_parameter_counts(preset: str, low: int, high: int) -> None:
+    model = OptimizedHierarchicalUNet(ModelConfig.from_preset(preset))
+    assert low <= sum(p.numel() for p in model.parameters()) < high
+
+
+def test_base_preset_is_published_size_class() -> None:
+    cfg = ModelConfig.from_preset("base")
+    assert cfg.base_channels == 64 and cfg.levels == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("levels", 0), ("dropout", 1.0), ("cond_drop_prob", -0.1), ("channel_mults", (1, 2)), ("n_heads", 3),
+     ("s4_init", "x"), ("input_length", 8)],
+)  # fmt: skip
+def test_config_validation_names_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        ModelConfig.from_preset("tiny", **{field: value})
+
+
+def test_from_preset_rejects_unknown() -> None:
+    with pytest.raises(ValueError, match="preset"):
+        ModelConfig.from_preset("huge")
+    with pytest.raises(TypeError, match="unknown"):
+        ModelConfig.from_preset("tiny", channels=3)
+    assert dataclasses.replace(ModelConfig(), levels=3, channel_mults=(1, 2, 2)).lengths == (200, 100, 50, 25)
+
+
+def test_generate_joint_delegates_or_explains(tiny: OptimizedHierarchicalUNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    fake = types.ModuleType("abrnet.inference.sampling")
+    fake.generate_joint = lambda model, **kw: (model, kw)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "abrnet.inference.sampling", fake)
+    model, kw = tiny.generate_joint(2, "cpu", temperature=0.5)
+    assert model is tiny and kw == {"batch_size": 2, "device": "cpu", "temperature": 0.5, "use_constraints": True}
+    monkeypatch.setitem(sys.modules, "abrnet.inference.sampling", None)
+    with pytest.raises(RuntimeError, match="generate_joint"):
+        tiny.generate_joint(2, "cpu")
