@@ -67,3 +67,33 @@ def make_toy_cohort(n_patients: int = 12, levels: tuple[int, ...] = (80, 60, 40,
 @pytest.fixture
 def toy_cohort() -> ABRCohort:
     return make_toy_cohort()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real (tiny, short) training run shared by the tests that need a checkpoint.
+
+    Returns {"dir": run folder with best.ckpt/last.ckpt, "data": cohort .h5 path, "cohort": ABRCohort, "config"}.
+    """
+    from abrnet.data.io import save_cohort
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+    from abrnet.training.config import load_config
+    from abrnet.training.run import train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    cohort = simulate_cohort(SimulationConfig(n_patients=40), seed=5)
+    data = save_cohort(cohort, root / "cohort.h5")
+    cfg = load_config(
+        None,
+        [
+            "seed=5",
+            "model.preset=tiny",
+            f"data.path={data}",
+            "data.batch_size=16",
+            "trainer.max_steps=12",
+            "trainer.max_minutes=null",
+            "trainer.val_every_n_steps=6",
+        ],
+    )
+    train(cfg, root / "run", evaluate_test=False, enable_progress_bar=False)
+    return {"dir": root / "run", "data": data, "cohort": cohort, "config": cfg}

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from abrnet.constants import STATIC_PARAMS
 from abrnet.data.schema import ABRCohort
@@ -88,6 +88,34 @@ class ABRTensorDataset(Dataset):
         return {k: v[i] for k, v in self.tensors.items()}
 
 
+class StepSampler(Sampler[int]):
+    """Training order as a function of (seed, global step): a resumed run continues exactly where it stopped.
+
+    The whole run is one pass over `total_steps` batches drawn from consecutive seeded permutations (incomplete
+    last batches dropped); `start_step()` (the trainer's global step at iteration time) says where to begin.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, total_steps: int, start_step=lambda: 0) -> None:
+        self.n, self.batch_size, self.seed, self.total_steps = n, batch_size, seed, total_steps
+        self.per_epoch = max(1, n // batch_size) * batch_size if n >= batch_size else n
+        self.start_step = start_step
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n)[: self.per_epoch]
+
+    def __iter__(self):
+        start = int(self.start_step()) * self.batch_size
+        epoch, perm = -1, None
+        for i in range(start, self.total_steps * self.batch_size):
+            e, pos = divmod(i, self.per_epoch)
+            if e != epoch:
+                epoch, perm = e, self._perm(e)
+            yield int(perm[pos])
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps * self.batch_size - int(self.start_step()) * self.batch_size)
+
+
 class ABRDataModule(L.LightningDataModule):
     """Patient-disjoint splits of one cohort, normalised with train-only statistics."""
 
@@ -107,6 +135,7 @@ class ABRDataModule(L.LightningDataModule):
         self.split: Split = split_patients(cohort, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
         self.normalizer = normalizer or Normalizer.fit(cohort.subset(self.split.train))
         self._datasets: dict[str, ABRTensorDataset] = {}
+        self.total_steps: int | None = None  # set for training: the run is one seeded pass of this many batches
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> ABRDataModule:
@@ -134,7 +163,23 @@ class ABRDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        if self.total_steps is None:
+            return self._loader("train", shuffle=True)
+        trainer = self.trainer
+        sampler = StepSampler(
+            len(self.dataset("train")),
+            self.batch_size,
+            self.seed,
+            self.total_steps,
+            start_step=(lambda: trainer.global_step) if trainer is not None else (lambda: 0),
+        )
+        return DataLoader(
+            self.dataset("train"),
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

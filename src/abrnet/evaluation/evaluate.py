@@ -1,0 +1,112 @@
+"""`abrnet evaluate`: a checkpoint on held-out patients → metrics.json, a Markdown summary and figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abrnet.data.datamodule import ABRDataModule
+from abrnet.data.schema import ABRCohort
+from abrnet.evaluation.figures import save_figures
+from abrnet.evaluation.metrics import compute_metrics, rowwise_correlation
+from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.report import metrics_markdown
+from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.predictor import RECON_TIMESTEP, predict_cohort
+
+
+def split_of(loaded: LoadedModel, cohort: ABRCohort, split: str) -> ABRCohort:
+    """The same patient split the model was trained with (seed and fractions from its config)."""
+    cfg = loaded.config
+    dm = ABRDataModule(
+        cohort,
+        seed=cfg.seed,
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        normalizer=loaded.normalizer,
+    )
+    return dm.part(split)
+
+
+def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) -> None:
+    """The reconstruction is of the diffusion target (clean when known): score it against that, and say so."""
+    sig = metrics["signal"]
+    sig["reconstruction_timestep"] = RECON_TIMESTEP
+    if data.clean is None or pred.reconstruction is None:
+        sig["reconstruction_target"] = "observed"
+        return
+    r = rowwise_correlation(pred.reconstruction, data.clean)
+    sig["reconstruction_target"] = "clean"
+    sig["correlation"] = float(np.nanmean(r)) if np.isfinite(r).any() else None
+    sig["mse"] = float(np.mean((pred.reconstruction - data.clean) ** 2))
+    sig["raw_correlation_to_clean"] = float(np.nanmean(rowwise_correlation(data.signals, data.clean)))
+    metrics.get("intervals", {}).pop("signal.correlation", None)
+
+
+def evaluate_model(
+    loaded: LoadedModel,
+    data: ABRCohort,
+    *,
+    split: str,
+    out_dir: Path | None = None,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    figures: bool = True,
+) -> tuple[dict[str, Any], Predictions]:
+    """Predict every record of `data` and compute all metrics over the whole split at once."""
+    pred = predict_cohort(loaded.model, data, loaded.normalizer, prediction_type=loaded.prediction_type, seed=seed)
+    metrics = compute_metrics(pred, data, split=split, n_bootstrap=n_bootstrap, seed=seed)
+    _signal_against_target(pred, data, metrics)
+    if out_dir is not None and figures:
+        metrics["figures"] = [str(p) for p in save_figures(pred, data, out_dir / "figures")]
+    return metrics, pred
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    cohort: ABRCohort | None = None,
+    data_path: str | Path | None = None,
+    split: str = "test",
+    out_dir: str | Path,
+    balanced_patients: int = 0,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
+
+    `balanced_patients > 0` adds per-class metrics on a class-balanced simulated cohort (own seed, never trained on).
+    """
+    loaded = load_checkpoint(checkpoint)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cohort is None:
+        if data_path is not None:
+            from abrnet.data.io import load_cohort
+
+            cohort = load_cohort(data_path)
+        else:
+            from abrnet.training.run import load_training_cohort
+
+            cohort = load_training_cohort(loaded.config)
+    data = split_of(loaded, cohort, split) if split != "all" else cohort
+    metrics, _ = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
+    metrics["checkpoint"] = str(checkpoint)
+    if balanced_patients > 0:
+        from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+        bal_seed = loaded.config.seed + 10_007
+        bal = simulate_cohort(SimulationConfig(n_patients=balanced_patients, balanced=True), seed=bal_seed)
+        bal_metrics, _ = evaluate_model(loaded, bal, split="balanced", n_bootstrap=0, figures=False)
+        metrics["balanced"] = {
+            "seed": bal_seed,
+            "n_records": bal_metrics["n_records"],
+            "classification": bal_metrics["classification"],
+            "per_ear": bal_metrics["per_ear"],
+        }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    (out_dir / "metrics.md").write_text(metrics_markdown(metrics))
+    return metrics

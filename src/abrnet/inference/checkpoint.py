@@ -1,0 +1,50 @@
+"""Loading a trained abrnet checkpoint safely (`weights_only=True`: tensors and plain containers, no pickle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from abrnet.data.datamodule import Normalizer
+from abrnet.data.schema import DataError
+from abrnet.models import OptimizedHierarchicalUNet
+from abrnet.training.config import TrainConfig
+
+
+@dataclass
+class LoadedModel:
+    """A trained model with everything needed to use it on new recordings."""
+
+    model: OptimizedHierarchicalUNet
+    config: TrainConfig
+    normalizer: Normalizer
+    path: Path
+
+    @property
+    def prediction_type(self) -> str:
+        return self.config.diffusion.prediction_type
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model from a Lightning checkpoint's hyper-parameters and load its (EMA) weights."""
+    from abrnet.training.module import build_model
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "no such file", str(path))
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise DataError(str(path), "<checkpoint>", f"not a readable abrnet checkpoint ({type(exc).__name__})") from None
+    hp = ckpt.get("hyper_parameters")
+    if not isinstance(hp, dict) or "config" not in hp or "normalizer" not in hp:
+        raise DataError(str(path), "hyper_parameters", "missing: not an abrnet training checkpoint")
+    cfg = TrainConfig.model_validate(hp["config"])
+    model = build_model(cfg)
+    state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    model.set_transformer_gate(1.0)
+    model.eval()
+    return LoadedModel(model=model, config=cfg, normalizer=Normalizer.from_dict(hp["normalizer"]), path=path)

@@ -1,0 +1,245 @@
+"""The Lightning module: one batch trains the diffusion model and the analysis heads together.
+
+Every batch is split (fixed share `diffusion.analysis_fraction`):
+- analysis rows: the *observed* noisy recording at t = 0 — the path a user's recording takes at inference — carry
+  the peak, class, threshold and no-response losses;
+- diffusion rows: x_t = α_t·x0 + σ_t·ε with x0 the clean response when the cohort has it (else the observation),
+  carry the v/ε loss.
+Conditioning is dropped per sample (classifier-free guidance); the static-parameter head (for joint generation)
+is trained only on rows whose condition was dropped, so it cannot copy its own input.
+All randomness of a step comes from a generator seeded by (seed, global_step): a resumed run repeats it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from abrnet.data.datamodule import Normalizer
+from abrnet.data.schema import ABRCohort
+from abrnet.evaluation.metrics import compute_metrics
+from abrnet.evaluation.predictions import Predictions
+from abrnet.inference.predictor import predict_batch
+from abrnet.models import ModelConfig, OptimizedHierarchicalUNet
+from abrnet.training.alerts import AlertMonitor
+from abrnet.training.config import TrainConfig
+from abrnet.training.curriculum import phase_name, run_progress, task_weight_multipliers, transformer_gate
+from abrnet.training.diffusion import NoiseSchedule
+from abrnet.training.losses import MultiTaskLoss, static_loss
+
+
+def build_model(cfg: TrainConfig) -> OptimizedHierarchicalUNet:
+    overrides = dict(cfg.model.overrides)
+    overrides.setdefault("timesteps", cfg.diffusion.timesteps)
+    overrides.setdefault("cond_drop_prob", cfg.diffusion.cond_drop_prob)
+    return OptimizedHierarchicalUNet(ModelConfig.from_preset(cfg.model.preset, **overrides))
+
+
+class ABRLitModule(L.LightningModule):
+    """Diffusion + multi-task training of `OptimizedHierarchicalUNet` with the curriculum and alerts."""
+
+    def __init__(self, config: dict[str, Any], normalizer: dict[str, Any], class_counts: list[float]) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # plain dicts/lists: checkpoints load with weights_only=True
+        self.cfg = TrainConfig.model_validate(config)
+        self.normalizer = Normalizer.from_dict(normalizer)
+        self.model = build_model(self.cfg)
+        self.schedule = NoiseSchedule(self.cfg.diffusion.prediction_type, self.cfg.diffusion.timesteps)
+        self.loss_fn = MultiTaskLoss.from_config(self.cfg.loss, class_counts)
+        self.attached = _Attached()  # run-time objects set by the runner; shared, not copied, by the EMA copy
+        self._val_parts: list[dict[str, np.ndarray]] = []
+        self._start_time: float | None = None
+        self._elapsed_before = 0.0  # training seconds before a resume
+
+    # ------------------------------------------------------------------ schedule
+    def progress(self) -> float:
+        elapsed = self._elapsed_before + (time.monotonic() - self._start_time if self._start_time else 0.0)
+        return run_progress(self.global_step, elapsed, self.cfg.trainer)
+
+    def on_train_start(self) -> None:
+        self._start_time = time.monotonic()
+
+    def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.model.set_transformer_gate(transformer_gate(self.progress(), self.cfg.curriculum))
+
+    # ------------------------------------------------------------------ training
+    def _step_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.global_step * 7919 + self.global_rank)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        x_obs, static = batch["signal"], batch["static"]  # (B, T), (B, 4)
+        B = x_obs.shape[0]
+        g = self._step_generator()
+        n_analysis = int(round(self.cfg.diffusion.analysis_fraction * B))
+        is_diff = (torch.arange(B) >= n_analysis).to(x_obs.device)  # (B,)
+        t = torch.where(is_diff, self.schedule.sample_timesteps(B, g).to(x_obs.device), 0)  # (B,)
+        x0 = batch.get("clean", x_obs)
+        noise = torch.randn(x0.shape, generator=g).to(x0)  # (B, T)
+        x_in = torch.where(is_diff[:, None], self.schedule.add_noise(x0, noise, t), x_obs)
+        drop = (torch.rand(B, generator=g) < self.cfg.diffusion.cond_drop_prob).to(x_obs.device)  # (B,)
+
+        out = self.model(x_in, static, t, drop_condition=drop)
+        heads = _mask_rows(batch, keep=~is_diff)
+        multipliers = task_weight_multipliers(self.progress(), self.cfg.curriculum)
+        multipliers = {**multipliers, "static": 0.0}  # added below, on dropped-condition rows only
+        total, parts = self.loss_fn(
+            out, heads, multipliers, signal_target=self.schedule.target(x0, noise, t), signal_mask=is_diff
+        )
+        if "static_params" in out:
+            target = torch.where(drop[:, None], static, torch.nan)
+            st = static_loss(out["static_params"], out["static_params_logvar"], target)
+            st_weighted = st * self.cfg.loss.weights.static * multipliers.get("classification", 1.0)
+            total = total + st_weighted
+            parts["static"] = float(st_weighted.detach())
+
+        step = self.global_step
+        if self.attached.monitor is not None:
+            if not self.attached.monitor.check_losses(step, {**parts, "total": float(total.detach())}):
+                return None  # skip this optimizer step (alert already raised)
+            full = phase_name(self.progress(), self.cfg.curriculum) == "full_multitask"
+            if full and step % self.cfg.trainer.log_every_n_steps == 0:  # earlier, signal dominates by design
+                self.attached.monitor.check_task_dominance(step, parts)
+        self.log("train/loss", total, prog_bar=True, batch_size=B)
+        for k, v in parts.items():
+            self.log(f"train/{k}", v, batch_size=B)
+        self.log("train/transformer_gate", float(self.model.transformer_gate), batch_size=B)
+        return total
+
+    # ------------------------------------------------------------------ validation
+    def on_validation_epoch_start(self) -> None:
+        self.model.set_transformer_gate(transformer_gate(self.progress(), self.cfg.curriculum))
+        self._val_parts = []
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        g = torch.Generator().manual_seed(batch_idx)
+        self._val_parts.append(
+            predict_batch(
+                self.model,
+                batch["signal"],
+                batch["static"],
+                schedule=self.schedule,
+                recon_target=batch.get("clean"),
+                generator=g,
+            )
+            | {"index": batch["index"].cpu().numpy()}
+        )
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_parts or self.attached.val_cohort is None or self.trainer.sanity_checking:
+            return
+        merged = {k: np.concatenate([p[k] for p in self._val_parts]) for k in self._val_parts[0]}
+        merged = self._gather_ranks(merged)  # DDP: every rank gets the whole split (sampler padding deduplicated)
+        _, order = np.unique(merged.pop("index"), return_index=True)
+        merged = {k: v[order] for k, v in merged.items()}
+        merged["reconstruction"] = np.asarray(self.normalizer.signal_to_uv(merged["reconstruction"]))
+        cohort = self.attached.val_cohort
+        if len(order) != cohort.n_records:
+            return
+        metrics = compute_metrics(Predictions(**merged), _reconstruction_view(cohort), split="val", n_bootstrap=0)
+        flat = flat_metrics(metrics)
+        for k, v in flat.items():  # identical on every rank: ModelCheckpoint(monitor="val/score") runs on all ranks
+            if v is not None and math.isfinite(v):
+                self.log(f"val/{k}", v)
+        self.log("val/score", validation_score(flat), prog_bar=True)
+        if self.attached.monitor is not None:
+            self.attached.monitor.check_metrics(self.global_step, flat, self.progress())
+            self.attached.monitor.check_attention(self.global_step, self.model.attention_entropies())
+
+    def _gather_ranks(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Concatenate each array over the DDP ranks (equal shard sizes: the distributed sampler pads)."""
+        if self.trainer.world_size <= 1:
+            return parts
+        out = {}
+        for k, v in parts.items():
+            g = self.all_gather(torch.from_numpy(np.ascontiguousarray(v)).to(self.device))  # (W, n, ...)
+            out[k] = g.reshape(-1, *g.shape[2:]).cpu().numpy()
+        return out
+
+    # ------------------------------------------------------------------ optimiser
+    def configure_optimizers(self) -> dict[str, Any]:
+        o = self.cfg.optim
+        groups = self.model.optimizer_groups(o.lr, o.transformer_lr, o.weight_decay)
+        opt = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
+        warm = o.warmup_fraction
+
+        def factor(_: int) -> float:  # of run progress, so a time-limited run still completes its schedule
+            p = self.progress()
+            if p < warm:
+                return max(p / warm, 0.01)
+            if o.schedule == "constant":
+                return 1.0
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (p - warm) / max(1e-9, 1 - warm))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        elapsed = self._elapsed_before + (time.monotonic() - self._start_time if self._start_time else 0.0)
+        checkpoint["abrnet"] = {"elapsed_s": float(elapsed), "phase": phase_name(self.progress(), self.cfg.curriculum)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._elapsed_before = float(checkpoint.get("abrnet", {}).get("elapsed_s", 0.0))
+
+
+class _Attached:
+    """Holder for the alert monitor and validation labels: `deepcopy` (EMA's model copy) shares it."""
+
+    def __init__(self) -> None:
+        self.monitor: AlertMonitor | None = None
+        self.val_cohort: ABRCohort | None = None
+
+    def __deepcopy__(self, memo: dict) -> _Attached:
+        return self
+
+
+def _mask_rows(batch: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Labels of rows not in `keep` become 'unknown' (NaN / -1) so the head losses ignore them."""
+    k1 = keep[:, None]
+    return {
+        "latency": torch.where(k1, batch["latency"], torch.nan),
+        "amplitude": torch.where(k1, batch["amplitude"], torch.nan),
+        "class_id": torch.where(keep, batch["class_id"], -1),
+        "threshold": torch.where(keep, batch["threshold"], torch.nan),
+        "no_response": torch.where(keep, batch["no_response"], torch.nan),
+        "static": batch["static"],
+        "peak_known": keep,
+    }
+
+
+def _reconstruction_view(cohort: ABRCohort) -> ABRCohort:
+    """The reconstruction is of the diffusion target: compare it with the clean signal when the file has one."""
+    if cohort.clean is None:
+        return cohort
+    view = cohort.subset(np.arange(cohort.n_records))
+    view.signals = cohort.clean
+    return view
+
+
+def flat_metrics(metrics: dict) -> dict[str, float | None]:
+    """The scalar metrics watched during training, flattened to 'section.key' names."""
+    peaks = metrics["peaks"]
+    out = {
+        "signal.correlation": metrics["signal"]["correlation"],
+        "classification.macro_f1": metrics["classification"]["macro_f1"],
+        "per_ear.macro_f1": metrics["per_ear"]["classification"]["macro_f1"],
+        "threshold.r2": metrics["threshold"]["r2"],
+        "threshold.mae_db": metrics["threshold"]["mae_db"],
+        "threshold.no_response_f1": metrics["threshold"]["no_response_f1"],
+    }
+    for wave, m in peaks.items():
+        for key in ("presence_f1", "latency_r2", "amplitude_r2", "latency_mae_ms"):
+            out[f"peaks.{wave}.{key}"] = m.get(key)
+    return out
+
+
+def validation_score(flat: dict[str, float | None]) -> float:
+    """One number for 'best' checkpoints: the mean of the design's target metrics (undefined counts as 0)."""
+    keys = ("peaks.V.latency_r2", "peaks.V.amplitude_r2", "threshold.r2", "per_ear.macro_f1", "signal.correlation")
+    vals = [flat.get(k) for k in keys]
+    return float(np.mean([v if v is not None and math.isfinite(v) else 0.0 for v in vals]))

@@ -1,0 +1,128 @@
+"""`abrnet train` end to end: data (simulated and cached by default) → Lightning fit → test-split evaluation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from abrnet.constants import CLASS_NAMES
+from abrnet.data.datamodule import ABRDataModule
+from abrnet.data.schema import ABRCohort
+from abrnet.training.alerts import AlertMonitor
+from abrnet.training.config import TrainConfig, dump_config
+from abrnet.training.module import ABRLitModule
+
+
+def load_training_cohort(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) -> ABRCohort:
+    """The configured file, or the embedded default: a simulated cohort cached under `data.cache_dir`."""
+    if cfg.data.path is not None:
+        from abrnet.data.io import load_cohort
+
+        return load_cohort(cfg.data.path)
+    from abrnet.data.cache import simulated_cohort
+
+    cohort, _ = simulated_cohort(cfg.data.patients, cfg.seed, cfg.data.cache_dir, progress=progress)
+    return cohort
+
+
+def _precision(cfg: TrainConfig) -> str:
+    if cfg.trainer.precision != "auto":
+        return cfg.trainer.precision
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool = True) -> L.Trainer:
+    """Lightning trainer with best/last checkpoints, EMA weights, TensorBoard + CSV logs and the step limits."""
+    t = cfg.trainer
+    callbacks: list[Any] = [
+        ModelCheckpoint(dirpath=out_dir, filename="best", monitor="val/score", mode="max", save_top_k=1),
+        ModelCheckpoint(dirpath=out_dir, save_last=True, save_top_k=0, every_n_train_steps=t.val_every_n_steps),
+    ]
+    if cfg.optim.ema_decay > 0:
+        callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
+    return L.Trainer(
+        default_root_dir=out_dir,
+        max_steps=t.max_steps or -1,
+        max_time={"minutes": t.max_minutes} if t.max_minutes else None,
+        val_check_interval=t.val_every_n_steps,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        precision=_precision(cfg),  # type: ignore[arg-type]
+        devices=t.devices,
+        strategy=t.strategy,
+        accelerator=t.accelerator,
+        gradient_clip_val=cfg.optim.grad_clip or None,
+        log_every_n_steps=t.log_every_n_steps,
+        logger=[
+            TensorBoardLogger(out_dir, name="tensorboard", version=""),
+            CSVLogger(out_dir, name="csv", version=""),
+        ],
+        callbacks=callbacks,
+        enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False,
+    )
+
+
+def make_datamodule(cfg: TrainConfig, cohort: ABRCohort) -> ABRDataModule:
+    dm = ABRDataModule(
+        cohort,
+        seed=cfg.seed,
+        batch_size=cfg.data.batch_size,
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        num_workers=cfg.data.num_workers,
+    )
+    dm.total_steps = cfg.trainer.max_steps or 1_000_000
+    return dm
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: str | Path | None = None,
+    evaluate_test: bool = True,
+    enable_progress_bar: bool = True,
+    cohort: ABRCohort | None = None,
+) -> dict[str, Any]:
+    """Fit, checkpoint and (by default) evaluate on the held-out test patients; returns the run's summary."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    if cohort is None:
+        cohort = load_training_cohort(cfg)
+    dm = make_datamodule(cfg, cohort)
+    train_cls = cohort.class_id[dm.split.train]
+    counts = np.bincount(train_cls[train_cls >= 0], minlength=len(CLASS_NAMES)).astype(float).tolist()
+    module = ABRLitModule(cfg.model_dump(mode="json"), dm.normalizer.to_dict(), counts)
+    module.attached.val_cohort = dm.part("val")
+    trainer = build_trainer(cfg, out_dir, enable_progress_bar=enable_progress_bar)
+    if trainer.is_global_zero:
+        dump_config(cfg, out_dir / "config.yaml")
+    tb = trainer.loggers[0].experiment if trainer.loggers else None
+    module.attached.monitor = AlertMonitor(out_dir, cfg.alerts, logger=tb) if trainer.is_global_zero else None
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
+    summary: dict[str, Any] = {"out_dir": str(out_dir), "global_step": trainer.global_step}
+    final = out_dir / "last.ckpt"
+    trainer.save_checkpoint(final, weights_only=False)  # every rank (a barrier); EMA weights are in the model now
+    if not trainer.is_global_zero:
+        return summary
+    if not (out_dir / "best.ckpt").exists():  # no validation ran (a very short run): best is the final model
+        shutil.copyfile(final, out_dir / "best.ckpt")
+    if evaluate_test:
+        from abrnet.evaluation.evaluate import evaluate_checkpoint
+
+        metrics = evaluate_checkpoint(out_dir / "best.ckpt", cohort=cohort, split="test", out_dir=out_dir)
+        summary["metrics"] = metrics
+    (out_dir / "run.json").write_text(json.dumps(summary | {"metrics": None}, indent=2))
+    return summary
