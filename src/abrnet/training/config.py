@@ -110,8 +110,8 @@ class DataConfig(_Strict):
 class DiffusionConfig(_Strict):
     """Diffusion training: noise schedule, target parameterisation and the analysis-path share."""
 
-    timesteps: int = Field(1000, gt=1)
-    schedule: Literal["cosine", "linear"] = "cosine"
+    timesteps: Literal[1000] = 1000  # the samplers' cosine grid is built for 1000 training steps
+    schedule: Literal["cosine"] = "cosine"  # the design's schedule; the only one the samplers implement
     prediction_type: Literal["v_prediction", "epsilon"] = "v_prediction"
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
     analysis_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
@@ -226,6 +226,7 @@ class TrainerConfig(_Strict):
     strategy: str = "auto"
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     log_every_n_steps: int = Field(25, gt=0)
+    num_nodes: int = Field(1, ge=1)  # multi-node DDP (SLURM or torchrun set the ranks; see README)
 
     @field_validator("precision", mode="before")
     @classmethod

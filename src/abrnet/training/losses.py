@@ -304,7 +304,7 @@ class MultiTaskLoss(nn.Module):
         if isinstance(spec, list):
             cw = torch.tensor(spec, dtype=torch.float32)
         elif spec == "balanced" and class_counts is not None:
-            method = "effective_number" if loss_cfg.classification_loss == "class_balanced" else "inverse"
+            method = "effective_number"  # inverse frequency (1/0.008) would let NEUROPATHY swamp the loss
             cw = class_weights_from_counts(class_counts, method, loss_cfg.class_balanced_beta)
         return cls(
             weights=loss_cfg.weights,

@@ -98,9 +98,15 @@ class ABRLitModule(L.LightningModule):
             parts["static"] = float(st_weighted.detach())
 
         step = self.global_step
+        finite = torch.isfinite(total.detach()).float()
+        if (
+            self._trainer is not None and self.trainer.world_size > 1
+        ):  # every rank must agree to skip, or DDP's all-reduce waits forever
+            finite = self.all_gather(finite).min()
         if self.attached.monitor is not None:
-            if not self.attached.monitor.check_losses(step, {**parts, "total": float(total.detach())}):
-                return None  # skip this optimizer step (alert already raised)
+            self.attached.monitor.check_losses(step, {**parts, "total": float(total.detach())})
+        if finite < 1:
+            return None  # skip this optimizer step (the alert names the loss)
             full = phase_name(self.progress(), self.cfg.curriculum) == "full_multitask"
             if full and step % self.cfg.trainer.log_every_n_steps == 0:  # earlier, signal dominates by design
                 self.attached.monitor.check_task_dominance(step, parts)

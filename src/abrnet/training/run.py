@@ -58,6 +58,7 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
         num_sanity_val_steps=0,
         precision=_precision(cfg),  # type: ignore[arg-type]
         devices=t.devices,
+        num_nodes=t.num_nodes,
         strategy=t.strategy,
         accelerator=t.accelerator,
         gradient_clip_val=cfg.optim.grad_clip or None,
@@ -111,6 +112,9 @@ def train(
         dump_config(cfg, out_dir / "config.yaml")
     tb = trainer.loggers[0].experiment if trainer.loggers else None
     module.attached.monitor = AlertMonitor(out_dir, cfg.alerts, logger=tb) if trainer.is_global_zero else None
+    old_csv = out_dir / "csv" / "metrics.csv"
+    if resume and old_csv.exists():  # Lightning's CSVLogger starts the file afresh: keep the earlier rows
+        old_csv.rename(old_csv.with_name(f"metrics.before-resume-{int(old_csv.stat().st_mtime)}.csv"))
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
     summary: dict[str, Any] = {"out_dir": str(out_dir), "global_step": trainer.global_step}
     final = out_dir / "last.ckpt"

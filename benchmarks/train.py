@@ -1,0 +1,207 @@
+"""Training throughput and peak memory per model preset, through the real `ABRLitModule.training_step` + AdamW.
+
+Usage: .venv/bin/python benchmarks/train.py [--presets tiny cpu base large] [--batch 64] [--threads 2]
+       [--device cpu|cuda] [--budget-s 40]
+Writes benchmarks/results/train.json and benchmarks/results/train.md (``--device cuda``: train_cuda.*).
+
+Each preset runs in a fresh subprocess so its peak memory is its own: peak RSS is ``resource.getrusage(
+RUSAGE_SELF).ru_maxrss`` of that process (whole process: Python, torch, the cohort, model, activations, optimizer),
+reported with the RSS before the model was built (``rss_before_model_mib``) so the difference is the model's
+training footprint. On CUDA the peak is also ``torch.cuda.max_memory_allocated``. One untimed warm-up step,
+then timed steps until ``--steps`` or ``--budget-s`` (whichever first; ``large`` is capped at 2 timed steps on CPU).
+A step = forward + loss (`training_step`, with its per-step generator, curriculum and masking), backward, gradient
+clipping, AdamW step and LR-scheduler step: what the Lightning loop does minus logging and callbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_STEPS = {"tiny": 30, "cpu": 15, "base": 4, "large": 2}
+
+
+def _rss_mib() -> float:
+    """Current resident set size (Linux /proc; falls back to the peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(preset: str, batch: int, steps: int, budget_s: float, device: str, threads: int) -> dict[str, Any]:
+    """Time `steps` training steps of one preset in this process; returns one result row."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    warnings.filterwarnings("ignore")
+    from abrnet.constants import CLASS_NAMES
+    from abrnet.data.datamodule import ABRDataModule
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+    from abrnet.training.config import load_config
+    from abrnet.training.module import ABRLitModule
+
+    cfg = load_config(None, [f"model.preset={preset}", f"data.batch_size={batch}", "trainer.max_minutes=null"])
+    cohort = simulate_cohort(SimulationConfig(n_patients=40), seed=0)
+    dm = ABRDataModule(cohort, seed=0, batch_size=batch)
+    dm.total_steps = steps + 1
+    counts = np.bincount(cohort.class_id, minlength=len(CLASS_NAMES)).astype(float).tolist()
+    loader = iter(dm.train_dataloader())
+    rss_before = _rss_mib()
+
+    torch.manual_seed(0)
+    module = ABRLitModule(cfg.model_dump(mode="json"), dm.normalizer.to_dict(), counts).to(device)
+    module.train()
+    n_params = sum(p.numel() for p in module.parameters())
+    conf = module.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    )
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def step(i: int) -> float:
+        b = {k: v.to(device) for k, v in next(loader).items()}
+        module.on_train_batch_start(b, i)
+        with autocast:
+            loss = module.training_step(b, i)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.grad_clip)
+        opt.step()
+        sched.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return float(loss.detach())
+
+    t0 = time.perf_counter()
+    step(0)  # warm-up (allocator, kernels), not timed
+    warmup_s = time.perf_counter() - t0
+    times, losses = [], []
+    start = time.perf_counter()
+    for i in range(1, steps + 1):
+        t = time.perf_counter()
+        losses.append(step(i))
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s:
+            break
+    total = sum(times)
+    row = {
+        "preset": preset,
+        "device": device,
+        "batch_size": batch,
+        "parameters": n_params,
+        "timed_steps": len(times),
+        "warmup_step_s": round(warmup_s, 3),
+        "median_step_s": round(float(np.median(times)), 4),
+        "samples_per_s": round(len(times) * batch / total, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_before_model_mib": round(rss_before, 1),
+        "final_loss_finite": bool(np.isfinite(losses).all()),
+        "threads": torch.get_num_threads(),
+    }
+    if device == "cuda":
+        row["peak_cuda_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        row["gpu"] = torch.cuda.get_device_name()
+    return row
+
+
+def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    cuda = any("peak_cuda_allocated_mib" in r for r in rows)
+    head = ["preset", "params", "batch", "timed steps", "s/step (median)", "samples/s", "peak RSS MiB",
+            "RSS before model MiB"] + (["peak CUDA MiB"] if cuda else [])  # fmt: skip
+    lines = [
+        f"# Training throughput ({meta['device']})",
+        "",
+        f"`{meta['command']}` — {meta['when']}, {meta['machine']}, torch {meta['torch']}, "
+        f"{meta['threads']} thread(s), load average before the run {meta['loadavg']}.",
+        "",
+        "A step = `ABRLitModule.training_step` (forward + masked multi-task loss) + backward + grad clipping + AdamW +"
+        " LR scheduler; one untimed warm-up step. Peak RSS = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of a fresh "
+        "process per preset (whole process, including torch and the cohort).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['preset']} | skipped: {r['skipped']} |" + " |" * (len(head) - 2))
+            continue
+        cells = [r["preset"], f"{r['parameters'] / 1e6:.2f} M", r["batch_size"], r["timed_steps"], r["median_step_s"],
+                 r["samples_per_s"], r["peak_rss_mib"], r["rss_before_model_mib"]]  # fmt: skip
+        if cuda:
+            cells.append(r.get("peak_cuda_allocated_mib", ""))
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "The machine is shared; numbers are indicative (± tens of %)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", nargs="+", default=["tiny", "cpu", "base", "large"])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per preset (default: per-preset)")
+    ap.add_argument("--budget-s", type=float, default=40.0, help="max timed seconds per preset")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (2 oversubscribes a shared 2-core box)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset, print JSON
+    args = ap.parse_args()
+
+    if args.one:
+        steps = args.steps or DEFAULT_STEPS.get(args.one, 5)
+        if args.one == "large" and args.device == "cpu":
+            steps = min(steps, 2)
+        print(json.dumps(measure(args.one, args.batch, steps, args.budget_s, args.device, args.threads)))
+        return
+
+    import torch
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    rows = []
+    for preset in args.presets:
+        cmd = [sys.executable, __file__, "--one", preset, "--batch", str(args.batch), "--budget-s",
+               str(args.budget_s), "--threads", str(args.threads), "--device", args.device]  # fmt: skip
+        if args.steps:
+            cmd += ["--steps", str(args.steps)]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        if proc.returncode != 0:
+            rows.append({"preset": preset, "skipped": proc.stderr.strip().splitlines()[-1][:200]})
+        else:
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"{preset}: {rows[-1]} ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+
+    meta = {
+        "command": "python benchmarks/train.py " + " ".join(sys.argv[1:]),
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "device": args.device,
+        "loadavg": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "memory_measure": "resource.getrusage(RUSAGE_SELF).ru_maxrss, one fresh process per preset",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "train" if args.device == "cpu" else f"train_{args.device}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(_markdown(meta, rows))
+    print(f"wrote {RESULTS / stem}.json and .md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""`abrnet train` as a real process: a bad config exits 2 with one line, a SIGKILLed run resumes to the same
+weights as an uninterrupted one, and DDP on 2 CPU processes (gloo) runs to completion."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from abrnet.data.io import save_cohort
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.training.config import load_config
+from abrnet.training.run import train
+
+from .test_training_resume import assert_same_training_state, overrides
+
+
+def abrnet_cmd(tmp_path: Path) -> list[str]:
+    """The `abrnet` CLI as a module command line, so Lightning's DDP launcher can re-run it."""
+    return [sys.executable, "-m", "abrnet.cli.main"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _cli_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
+    """CLI options equal to `overrides(data, steps, every)` of the in-process tests."""
+    args = ["train", "--data", str(data), "--out", str(out), "--balanced-patients", "0"]
+    for item in overrides(None, steps, every):
+        args += ["--set", item]
+    return args
+
+
+@pytest.fixture(scope="module")
+def cohort_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli_cohort")
+    return save_cohort(simulate_cohort(SimulationConfig(n_patients=20), seed=11), root / "cohort.h5")
+
+
+# ----------------------------------------------------------------------------------------------- 7. bad config
+def test_unknown_config_key_exits_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr: 0.001\n  transfomer_lr: 0.0005\n")
+    proc = subprocess.run(
+        [*abrnet_cmd(tmp_path), "train", "--config", str(bad), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error:") and "optim.transfomer_lr" in lines[0] and str(bad) in lines[0]
+    assert not (tmp_path / "run").exists()  # stopped before any work
+
+
+# ------------------------------------------------------------------------------------------ 4b. kill and resume
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path, cohort_file: Path) -> None:
+    n, every = 12, 2
+    out = tmp_path / "killed"
+    cmd = [*abrnet_cmd(tmp_path), *_cli_args(cohort_file, out, n, every)]
+    log = tmp_path / "killed.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=_env())
+    last = out / "last.ckpt"
+    deadline = time.monotonic() + 180
+    try:
+        while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"run ended before it could be killed: {log.read_text()[-2000:]}"
+        assert last.exists(), "no last.ckpt within 180 s"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    mid = torch.load(last, map_location="cpu", weights_only=True)  # the atomic save left a whole file
+    assert 0 < mid["global_step"] < n
+
+    resumed = subprocess.run([*cmd, "--resume", str(last)], capture_output=True, text=True, env=_env(), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (out / "metrics.json").exists()  # the CLI evaluated the finished run
+
+    cfg = load_config(None, overrides(cohort_file, n, every))
+    train(cfg, tmp_path / "straight", evaluate_test=False, enable_progress_bar=False)
+    assert (out / "config.yaml").read_text() == (tmp_path / "straight" / "config.yaml").read_text()
+    a = torch.load(tmp_path / "straight" / "last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(last, map_location="cpu", weights_only=True)
+    assert b["global_step"] == n
+    assert_same_training_state(a, b)
+
+
+# ------------------------------------------------------------------------------------------------ 5. DDP on CPU
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path: Path, cohort_file: Path) -> None:
+    out = tmp_path / "ddp"
+    args = _cli_args(cohort_file, out, 6, 3)
+    args += ["--devices", "2", "--strategy", "ddp", "--set", "trainer.accelerator=cpu"]
+    args += ["--set", "trainer.log_every_n_steps=1"]
+    proc = subprocess.run([*abrnet_cmd(tmp_path), *args], capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("best.ckpt", "last.ckpt", "config.yaml", "metrics.json", "run.json", "csv/metrics.csv"):
+        assert (out / name).exists(), name
+    last = torch.load(out / "last.ckpt", map_location="cpu", weights_only=True)
+    best = torch.load(out / "best.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 6
+    assert best["global_step"] in (3, 6)
+    assert (out / "best.ckpt").read_bytes() != (out / "last.ckpt").read_bytes()  # chosen by val/score, not copied
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    with (out / "csv" / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    scores = [float(r["val/score"]) for r in rows if r.get("val/score")]
+    assert len(scores) == 2  # validation on the whole split (gathered over both ranks) at steps 3 and 6
+    assert any(r.get("train/loss") for r in rows)
