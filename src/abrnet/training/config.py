@@ -179,7 +179,7 @@ class OptimConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(1.0, ge=0.0)  # max global grad norm; 0 disables clipping
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)  # 0 disables EMA
+    ema_decay: float = Field(0.995, ge=0.0, lt=1.0)  # 0 disables EMA
     warmup_fraction: float = Field(0.05, ge=0.0, lt=1.0)  # linear LR warm-up, fraction of the run
     schedule: Literal["cosine", "constant"] = "cosine"
 

@@ -1,0 +1,102 @@
+"""Generation speed vs sampler steps (DDIM, DPM-Solver++) on CPU, with quality at each step count.
+
+Quality: real-vs-generated two-sample AUC against the test split's clean signals and the wave V latency–intensity
+gap (classical peak picker on generated vs on the clean test signals, max over 10 dB bins; target <= 0.3 ms).
+Usage: .venv/bin/python benchmarks/generate.py [--checkpoint runs/default/best.ckpt] [--n 128] [--threads 2]
+Writes benchmarks/results/generate.json and benchmarks/results/generate.md. Needs a trained checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
+    ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if not args.checkpoint.exists():
+        sys.exit(
+            f"error: checkpoint {args.checkpoint} not found; "
+            "train one (abrnet train --out runs/default) or pass --checkpoint"
+        )
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import abrnet
+    from abrnet.evaluation.classical import pick_wave_v
+    from abrnet.evaluation.evaluate import split_of
+    from abrnet.evaluation.generation import latency_intensity_gap, latency_intensity_table, two_sample_auc
+    from abrnet.training.run import load_training_cohort
+
+    model = abrnet.load(args.checkpoint)
+    test = split_of(model.loaded, load_training_cohort(model.loaded.config), "test")
+    rng = np.random.default_rng(0)
+    data = test.subset(np.sort(rng.choice(test.n_records, size=min(args.n, test.n_records), replace=False)))
+    ref = data.clean if data.clean is not None else data.signals
+    level = data.static_column("intensity_db")
+    ref_table = latency_intensity_table(pick_wave_v(ref, data.time_ms)[0], level, min_count=3)
+    rows = []
+    for sampler in ("ddim", "dpm"):
+        for steps in args.steps:
+            t = time.perf_counter()
+            gen = model.generate(1, conditions=data.static, sampler=sampler, steps=steps, seed=0)
+            dt = time.perf_counter() - t
+            gap = latency_intensity_gap(
+                ref_table, latency_intensity_table(pick_wave_v(gen.signals, data.time_ms)[0], level, min_count=3)
+            )
+            rows.append({
+                "sampler": sampler,
+                "steps": steps,
+                "n": data.n_records,
+                "seconds": dt,
+                "signals_per_second": data.n_records / dt,
+                "two_sample_auc": two_sample_auc(ref, gen.signals, seed=0),
+                "latency_gap_max_ms": gap["max_abs_ms"],
+                "latency_gap_mean_ms": gap["mean_abs_ms"],
+                "missing_bins": gap["missing_in_gen"],
+            })  # fmt: skip
+            print(rows[-1], flush=True)
+    result = {
+        "checkpoint": str(args.checkpoint),
+        "preset": model.loaded.config.model.preset,
+        "threads": args.threads,
+        "machine": platform.platform(),
+        "reference": "clean" if data.clean is not None else "observed",
+        "rows": rows,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "generate.json").write_text(json.dumps(result, indent=2, default=float))
+    lines = [
+        "# Generation: speed vs steps (CPU) and quality",
+        "",
+        f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), {args.threads} torch threads, conditions from "
+        f"{data.n_records} test records; AUC and latency gap vs the test split's {result['reference']} signals.",
+        "",
+        "| sampler | steps | signals/s | AUC (0.5 = indistinguishable) | V latency gap max / mean (ms) |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['sampler']} | {r['steps']} | {r['signals_per_second']:.1f} | {r['two_sample_auc']:.3f} | "
+            f"{r['latency_gap_max_ms']:.2f} / {r['latency_gap_mean_ms']:.2f} |"
+            for r in rows
+        ),
+    ]
+    (RESULTS / "generate.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""`abrnet predict`, `abrnet denoise`, `abrnet generate`: a trained model on users' recordings (thin over
+`abrnet.inference.api`, so the CLI and the Python API give the same numbers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abrnet.cli.common import console, err_console, user_errors
+
+CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+
+
+def _warn(messages: list[str]) -> None:
+    for msg in messages:
+        err_console.print(f"[bold yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+
+
+def _refuse_existing(paths: list[Path], force: bool) -> None:
+    """Check every output before any work, so a refused run leaves nothing half-written."""
+    if force:
+        return
+    for p in paths:
+        if p.exists():
+            raise FileExistsError(f"{p}: file exists; pass --force to overwrite it")
+
+
+def predict(
+    checkpoint: CheckpointOpt,
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results CSV (one row per input record).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Also write <out>.json and print the JSON to stdout.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Folder for a waterfall per ear (and latency–intensity plots).")
+    ] = None,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Series mode: 'patient_id,ear' → one threshold per ear.")
+    ] = None,
+    sampling_rate: Annotated[
+        float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV's samples (default 20000).")
+    ] = None,
+    t0_ms: Annotated[
+        float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample (default 0).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Input format (auto, h5, csv, or a device format).")] = "auto",
+    age_years: Annotated[
+        float | None, typer.Option("--age-years", help="Patient age for device exports, which do not store it.")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
+    from abrnet.inference.api import (
+        columns_to_records,
+        dump_json,
+        load,
+        plot_paths,
+        save_plots,
+        write_columns_csv,
+    )
+
+    with user_errors():
+        series = False
+        if group_by is not None:
+            keys = [k.strip() for k in group_by.split(",") if k.strip()]
+            if keys != ["patient_id", "ear"]:
+                raise typer.BadParameter(
+                    f"only 'patient_id,ear' is supported, got {group_by!r}", param_hint="--group-by"
+                )
+            series = True
+        json_path = out.with_suffix(".json")
+        series_path = out.with_name("series.csv")
+        planned = [out] + ([json_path] if as_json else []) + ([series_path] if series else [])
+        if not input_path.exists():
+            raise FileNotFoundError(2, "no such file", str(input_path))
+        _refuse_existing(planned, force)
+        model = load(checkpoint)
+        report = model.predict(
+            input_path, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, age_years=age_years
+        )
+        _warn(report.warnings)
+        if plot is not None:
+            _refuse_existing(
+                [p for d in plot_paths(report.cohort, plot, series=series).values() for p in d.values()], force
+            )
+        cols = report.columns()
+        write_columns_csv(cols, out, force=True)
+        written = [out]
+        series_cols = report.series()
+        if series_cols is not None:
+            written.append(write_columns_csv(series_cols, series_path, force=True))
+        if as_json:
+            payload = {"records": columns_to_records(cols), "warnings": report.warnings}
+            if series_cols is not None:
+                payload["series"] = columns_to_records(series_cols)
+            written.append(dump_json(payload, json_path, force=True))
+            typer.echo(json.dumps(payload, indent=2))
+        if plot is not None:
+            written += save_plots(report, plot, series=series)
+    target = err_console if as_json else console
+    target.print(f"{report.cohort.n_records} records predicted; wrote " + ", ".join(str(p) for p in written[:4])
+                 + (f" and {len(written) - 4} more" if len(written) > 4 else ""), highlight=False)  # fmt: skip
+
+
+def denoise(
+    checkpoint: CheckpointOpt,
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of denoised signals.")],
+    steps: Annotated[
+        int, typer.Option(min=1, help="Sampler steps from the recording's noise level (1 = posterior mean).")
+    ] = 1,
+    sampler: Annotated[str, typer.Option(help="ddim or dpm.")] = "ddim",
+    seed: Annotated[int, typer.Option(help="Seed (only matters for stochastic samplers).")] = 0,
+    sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV.")] = None,
+    t0_ms: Annotated[float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv)."""
+    from abrnet.data.io import save_cohort
+    from abrnet.inference.api import load
+
+    if sampler not in ("ddim", "dpm"):
+        raise typer.BadParameter(f"must be ddim or dpm, got {sampler!r}", param_hint="--sampler")
+    with user_errors():
+        if not input_path.exists():
+            raise FileNotFoundError(2, "no such file", str(input_path))
+        _refuse_existing([out], force)
+        model = load(checkpoint)
+        result, warnings = model.denoise(
+            input_path,
+            steps=steps,
+            sampler=sampler,
+            seed=seed,
+            sampling_rate_hz=sampling_rate,
+            t0_ms=t0_ms,  # type: ignore[arg-type]
+        )
+        _warn(warnings)
+        save_cohort(result, out, force=True)
+    console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
+
+
+def generate(
+    checkpoint: CheckpointOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of generated ABRs.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Signals (per condition row with --conditions).")] = 16,
+    age: Annotated[float | None, typer.Option("--age", help="Age (years).")] = None,
+    intensity: Annotated[float | None, typer.Option("--intensity", help="Stimulus level (dB nHL).")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="Stimulus rate (Hz).")] = None,
+    fmp: Annotated[float | None, typer.Option("--fmp", help="FMP response-quality index.")] = None,
+    conditions: Annotated[
+        Path | None, typer.Option("--conditions", help="CSV: age_years,intensity_db,stimulus_rate_hz,fmp per row.")
+    ] = None,
+    joint: Annotated[bool, typer.Option("--joint", help="Sample the parameters too, from the model's p(s|x).")] = False,
+    sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
+    steps: Annotated[int, typer.Option(min=1, help="Sampler steps.")] = 50,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale (1 = plain conditional).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same signals.")] = 0,
+    add_noise_nv: Annotated[
+        float | None,
+        typer.Option("--add-noise-nv", help="Add simulated recording noise of this residual noise (nV RMS)."),
+    ] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG with the first generated signals.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Synthetic ABRs. Without --add-noise-nv they are noise-free responses (the model learnt the clean signal)."""
+    import numpy as np
+
+    from abrnet.data.io import save_cohort
+    from abrnet.data.schema import DataError
+    from abrnet.inference.api import load, read_conditions
+
+    if sampler not in ("ddim", "dpm"):
+        raise typer.BadParameter(f"must be ddim or dpm, got {sampler!r}", param_hint="--sampler")
+    single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
+    with user_errors():
+        given = [k for k, v in single.items() if v is not None]
+        if joint and (conditions is not None or given):
+            raise DataError("generate", "--joint", "samples its own parameters; drop --conditions/--age/...")
+        if conditions is not None and given:
+            raise DataError("generate", "--conditions", f"use either a conditions file or {', '.join(given)}")
+        cond = None
+        if conditions is not None:
+            cond = read_conditions(conditions)
+        elif not joint:
+            missing = [k for k, v in single.items() if v is None]
+            if missing:
+                raise DataError(
+                    "generate",
+                    missing[0],
+                    f"required for conditional generation (missing: {', '.join(missing)}; or --conditions / --joint)",
+                )
+            cond = np.array([[age, intensity, rate, fmp]], dtype=np.float32)
+        if add_noise_nv is not None and not add_noise_nv > 0:
+            raise DataError("generate", "--add-noise-nv", f"must be > 0 nV, got {add_noise_nv:g}")
+        _refuse_existing([out] + ([plot] if plot is not None else []), force)
+        model = load(checkpoint)
+        cohort = model.generate(
+            n, conditions=cond, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,  # type: ignore[arg-type]
+            add_noise_nv=add_noise_nv,
+        )  # fmt: skip
+        save_cohort(cohort, out, force=True)
+        if plot is not None:
+            _plot_generated(cohort, plot)
+    what = "joint" if joint else "conditional"
+    console.print(
+        f"{cohort.n_records} {what} signals ({sampler}, {steps} steps, guidance {guidance:g}); wrote {out}",
+        highlight=False,
+    )
+
+
+def _plot_generated(cohort, path: Path, k: int = 12) -> None:
+    """Up to `k` generated signals, stacked, labelled with their parameters."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    k = min(k, cohort.n_records)
+    fig, ax = plt.subplots(figsize=(5.0, 1.0 + 0.55 * k))
+    spacing = max(0.5, 1.2 * float(np.percentile(np.ptp(cohort.signals[:k], axis=1), 75)))
+    for i in range(k):
+        age, level, _rate, fmp = cohort.static[i]
+        ax.plot(cohort.time_ms, cohort.signals[i] - i * spacing, color="black", lw=0.8)
+        ax.text(
+            cohort.time_ms[-1] + 0.15,
+            -i * spacing,
+            f"{level:.0f} dB, {age:.0f} y, FMP {fmp:.1f}",
+            fontsize=6,
+            va="center",
+        )
+    ax.set_yticks([])
+    ax.set_xlabel("time (ms)")
+    ax.set_xlim(cohort.time_ms[0], cohort.time_ms[-1] + 3.0)
+    ax.set_title(
+        f"generated ({cohort.attrs.get('mode')}, {cohort.attrs.get('sampler')}, {cohort.attrs.get('steps')} steps)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,157 @@
+"""`abrnet train` and `abrnet evaluate`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abrnet.cli.common import console, user_errors
+
+
+def train(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Training YAML (default: built-in cpu config).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="abrnet dataset file (default: simulated, cached).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default: runs/<timestamp>).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for cohort, split, init and noise (overrides the config).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue exactly from this checkpoint (e.g. RUN/last.ckpt).")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Model preset: tiny, cpu, base, large.")] = None,
+    devices: Annotated[str | None, typer.Option(help="Devices per node, e.g. 2 (with --strategy ddp).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Lightning strategy, e.g. ddp.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock limit of the fit.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer-step limit of the fit.")] = None,
+    patients: Annotated[int | None, typer.Option(help="Size of the simulated default cohort.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override KEY=VALUE, e.g. optim.lr=2e-3.")
+    ] = None,
+    balanced_patients: Annotated[
+        int, typer.Option(help="Patients in the balanced evaluation cohort (0 = skip).")
+    ] = 150,
+) -> None:
+    """Simulate (and cache) the default cohort, train, evaluate on held-out patients and print the metrics."""
+    from abrnet.evaluation.report import metrics_table
+    from abrnet.training.config import load_config
+
+    with user_errors():
+        overrides = list(set_ or [])
+        for key, value in (
+            ("seed", seed),
+            ("data.path", str(data) if data else None),
+            ("model.preset", preset),
+            ("trainer.devices", devices),
+            ("trainer.strategy", strategy),
+            ("trainer.max_minutes", max_minutes),
+            ("trainer.max_steps", max_steps),
+            ("data.patients", patients),
+        ):
+            if value is not None:
+                overrides.append(f"{key}={value}")
+        cfg = load_config(config, overrides)
+        if resume is not None and not resume.exists():
+            raise FileNotFoundError(2, "no such file", str(resume))
+        out_dir = out or (resume.parent if resume else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+        from abrnet.training.run import train as run_training
+
+        summary = run_training(cfg, out_dir, resume=resume, evaluate_test=False)
+        if "global_step" in summary and _is_rank_zero():
+            from abrnet.evaluation.evaluate import evaluate_checkpoint
+
+            metrics = evaluate_checkpoint(
+                out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients
+            )
+            console.print(metrics_table(metrics))
+            console.print(f"run folder: {out_dir}")
+
+
+def _is_rank_zero() -> bool:
+    import os
+
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (best.ckpt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json, metrics.md and figures.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset file (default: the model's training cohort).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, val, test, or all (every record of --data).")] = "test",
+    balanced_patients: Annotated[
+        int, typer.Option(help="Patients in the balanced evaluation cohort (0 = skip).")
+    ] = 150,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over patients for 95% intervals.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed for bootstrap and reconstruction noise.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json instead of a table.")] = False,
+    generation: Annotated[
+        bool, typer.Option("--generation", help="Also score generated ABRs against the split → generation.json.")
+    ] = False,
+    generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 256,
+    generation_steps: Annotated[int, typer.Option(min=1, help="DDIM steps for --generation.")] = 20,
+) -> None:
+    """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
+    from abrnet.evaluation.evaluate import evaluate_checkpoint
+    from abrnet.evaluation.report import metrics_table
+
+    if split not in ("train", "val", "test", "all"):
+        raise typer.BadParameter(f"--split must be train, val, test or all, got {split!r}")
+    with user_errors():
+        metrics = evaluate_checkpoint(
+            checkpoint,
+            data_path=data,
+            split=split,
+            out_dir=out,
+            balanced_patients=balanced_patients,
+            n_bootstrap=bootstrap,
+            seed=seed,
+        )
+        gen_report = (
+            _generation(checkpoint, data, split, out, generation_n, generation_steps, seed) if generation else None
+        )
+    if as_json:
+        typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
+    else:
+        console.print(metrics_table(metrics))
+        console.print(f"wrote {out / 'metrics.json'} and {out / 'metrics.md'}")
+        thr, ear = (
+            metrics.get("threshold", {}).get("mae_db"),
+            metrics.get("per_ear", {}).get("threshold", {}).get("mae_db"),
+        )
+        if thr is not None and ear is not None:
+            console.print(f"threshold MAE: per record {thr:.1f} dB, per ear from the whole series {ear:.1f} dB")
+        if gen_report is not None:
+            from abrnet.evaluation.generation_eval import generation_summary
+
+            console.print(generation_summary(gen_report), highlight=False)
+            console.print(f"wrote {out / 'generation.json'}")
+
+
+def _generation(checkpoint: Path, data: Path | None, split: str, out: Path, n: int, steps: int, seed: int) -> dict:
+    """`--generation`: conditions from the same split the metrics used → DIR/generation.json."""
+    from abrnet.evaluation.evaluate import split_of
+    from abrnet.evaluation.generation_eval import evaluate_generation, write_generation_report
+    from abrnet.inference.api import load
+
+    model = load(checkpoint)
+    if data is not None:
+        from abrnet.data.io import load_cohort
+
+        cohort = load_cohort(data)
+    else:
+        from abrnet.training.run import load_training_cohort
+
+        cohort = load_training_cohort(model.loaded.config)
+    part = split_of(model.loaded, cohort, split) if split != "all" else cohort
+    report = evaluate_generation(model, part, n=n, steps=steps, seed=seed)
+    write_generation_report(report, out)
+    return report

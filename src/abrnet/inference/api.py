@@ -1,0 +1,599 @@
+"""Using a trained model from Python: ``abrnet.load(ckpt)`` → ``predict`` / ``denoise`` / ``generate``.
+
+The CLI (`abrnet predict|denoise|generate`) is a thin layer over this module, so both give identical numbers.
+
+* predict: the heads read the observed recording at t = 0 (exactly `predict_cohort`'s analysis path, without the
+  reconstruction pass it also runs for evaluation), one row per record; series mode combines an ear's intensity
+  series with `aggregate_ears`, the same rule as the per-ear section of `abrnet evaluate`.
+* denoise: the diffusion model's estimate of the clean response, starting from the noise level implied by the
+  recording (`recording_noise_std_uv`); `steps=1` is the posterior mean.
+* generate: the diffusion model was trained on the *clean* response whenever the cohort had one (simulated data),
+  so generated signals are noise-free responses. `add_noise_nv` adds recording noise drawn from the simulator's
+  noise model (1/f EEG through the 100–3000 Hz band-pass, scaled to the given residual noise in nV).
+
+Inputs on another grid (rate, window) are resampled/cropped to the model's grid with `to_model_grid`; every gap in
+the 0–10 ms window is reported in the returned warnings, never silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from abrnet.constants import (
+    CLASS_NAMES,
+    DEFAULT_N_SAMPLES,
+    DEFAULT_SAMPLING_RATE_HZ,
+    DEFAULT_T0_MS,
+    PHYSICAL_RANGES,
+    STATIC_PARAMS,
+    WAVES,
+)
+from abrnet.data.schema import ABRCohort, DataError
+from abrnet.evaluation.per_ear import EarTable, aggregate_ears
+from abrnet.evaluation.predictions import Predictions
+from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+
+SamplerName = Literal["ddim", "dpm"]
+INTENSITY_STEP_DB = 5.0  # clinical level grid: jointly generated intensities are snapped to it
+INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
+PRESENCE_CUT = 0.5  # a wave is marked on plots when its presence probability reaches this
+
+
+# ------------------------------------------------------------------------------------------------ reading input
+def _model_length(loaded: LoadedModel) -> int:
+    cfg = getattr(loaded.model, "config", None)
+    return int(getattr(cfg, "input_length", DEFAULT_N_SAMPLES))
+
+
+def to_model_cohort(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
+    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms); returns it and `to_model_grid`'s warnings.
+
+    Per-record extras that are time series on the input grid (e.g. split buffers) cannot follow and are dropped.
+    """
+    fs, t0, length = float(cohort.sampling_rate_hz), float(cohort.t0_ms), cohort.n_samples
+    if abs(fs - DEFAULT_SAMPLING_RATE_HZ) < 1e-9 and abs(t0 - DEFAULT_T0_MS) < 1e-9 and length == n_samples:
+        return cohort, []
+    from abrnet.data.resample import to_model_grid
+
+    signals, warnings = to_model_grid(cohort.signals, fs, t0, n_out=n_samples)
+    clean = None if cohort.clean is None else to_model_grid(cohort.clean, fs, t0, n_out=n_samples)[0]
+    out = cohort.subset(np.arange(cohort.n_records))
+    out.signals, out.clean = signals, clean
+    out.sampling_rate_hz, out.t0_ms = DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+    out.extras = {k: v for k, v in out.extras.items() if not (v.ndim >= 2 and v.shape[1] == length)}
+    out.attrs = {**out.attrs, "resampled_from": f"{fs:g} Hz, t0 {t0:g} ms, {length} samples"}
+    return out, warnings
+
+
+def read_input(
+    path: str | Path,
+    *,
+    sampling_rate_hz: float | None = None,
+    t0_ms: float | None = None,
+    fmt: str = "auto",
+    age_years: float | None = None,
+    n_samples: int = DEFAULT_N_SAMPLES,
+) -> tuple[ABRCohort, list[str]]:
+    """Read an abrnet .h5, an abrnet wide CSV or a device export and bring it onto the model grid.
+
+    A wide CSV stores neither its rate nor its t0: they default to the model's (20 kHz, 0 ms), and a CSV whose
+    rows do not have the model's length is refused unless `sampling_rate_hz` is given explicitly (resampling a
+    file of unknown rate would silently shift every latency). Files that record their own rate ignore the option.
+    """
+    from abrnet.data.importers import detect_format, read_recording
+
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise DataError(src, "<file>", "no such file")
+    kind = detect_format(path) if fmt == "auto" else fmt
+    warnings: list[str] = []
+    if kind == "csv":
+        from abrnet.data.csv_io import read_wide_csv
+
+        cohort = read_wide_csv(
+            path,
+            sampling_rate_hz=DEFAULT_SAMPLING_RATE_HZ if sampling_rate_hz is None else float(sampling_rate_hz),
+            t0_ms=DEFAULT_T0_MS if t0_ms is None else float(t0_ms),
+        )
+        if sampling_rate_hz is None and cohort.n_samples != n_samples:
+            raise DataError(
+                src,
+                f"s0..s{cohort.n_samples - 1}",
+                f"rows have {cohort.n_samples} samples but the model expects {n_samples} "
+                f"({DEFAULT_SAMPLING_RATE_HZ:g} Hz from {DEFAULT_T0_MS:g} ms); pass --sampling-rate (and --t0-ms) "
+                "to resample (line 2)",
+                1,
+            )
+    else:
+        kw: dict[str, Any] = {}
+        if kind not in ("h5",) and age_years is not None:
+            kw["age_years"] = float(age_years)
+        cohort = read_recording(path, kind, **kw)
+        if sampling_rate_hz is not None or t0_ms is not None:
+            warnings.append(f"{src}: --sampling-rate/--t0-ms ignored, the file records its own grid")
+        if cohort.attrs.get("fmp_estimated") == "placeholder":
+            warnings.append(
+                f"{src}: no FMP and no split buffers in the file; placeholder FMP 1.0 ('no evidence of a response') "
+                "was used, so response/threshold predictions lean towards no response"
+            )
+    on_grid, grid_warnings = to_model_cohort(cohort, n_samples)
+    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
+
+
+def _as_cohort(
+    data: ABRCohort | str | Path, n_samples: int, **read_kw: Any
+) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
+    if isinstance(data, ABRCohort):
+        return to_model_cohort(data.validate(), n_samples)
+    return read_input(data, n_samples=n_samples, **read_kw)
+
+
+# ------------------------------------------------------------------------------------------------ predict output
+def prediction_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:
+    """The results table (one entry per column, N rows) in the documented column order.
+
+    Interpeak intervals are differences of the predicted latencies whatever the presence probabilities say;
+    read them together with ``<wave>_presence_prob``.
+    """
+    cols: dict[str, np.ndarray] = {
+        "patient_id": np.asarray(cohort.patient_id).astype(str),
+        "ear": np.asarray(cohort.ear).astype(str),
+        "intensity_db": cohort.static_column("intensity_db").astype(np.float64),
+    }
+    for j, w in enumerate(WAVES):
+        cols[f"{w}_presence_prob"] = pred.peak_presence_prob[:, j]
+        cols[f"{w}_latency_ms"] = pred.latency_ms[:, j]
+        cols[f"{w}_latency_sd_ms"] = pred.latency_sd_ms[:, j]
+        cols[f"{w}_amplitude_uv"] = pred.amplitude_uv[:, j]
+        cols[f"{w}_amplitude_sd_uv"] = pred.amplitude_sd_uv[:, j]
+    for a, b in INTERPEAK:
+        cols[f"{a}_{b}_ms"] = pred.latency_ms[:, WAVES.index(b)] - pred.latency_ms[:, WAVES.index(a)]
+    cols["class_pred"] = np.array(CLASS_NAMES)[np.argmax(pred.class_prob, axis=1)]
+    for c, name in enumerate(CLASS_NAMES):
+        cols[f"p_{name}"] = pred.class_prob[:, c]
+    cols["threshold_db"] = pred.threshold_db
+    cols["threshold_sd_db"] = pred.threshold_sd_db
+    cols["p_no_response"] = pred.p_no_response
+    return cols
+
+
+def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
+    """One row per ear (sorted patient/ear): the series threshold with its uncertainty and the ear's class."""
+    ear = np.array([k.rsplit("/", 1)[1] for k in ears.ear_key.astype(str)])
+    cols: dict[str, np.ndarray] = {
+        "patient_id": ears.patient_id.astype(str),
+        "ear": ear,
+        "threshold_db": ears.threshold_db,
+        "threshold_sd_db": ears.threshold_sd_db,
+        "p_no_response": ears.p_no_response,
+        "class_pred": np.array(CLASS_NAMES)[ears.predicted_class],
+        "n_records": ears.n_records,
+    }
+    for c, name in enumerate(CLASS_NAMES):
+        cols[f"p_{name}"] = ears.class_prob[:, c]
+    return cols
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (str, np.str_)):
+        return str(v)
+    x = float(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return "" if math.isnan(x) else format(x, ".9g")  # .9g: float32 values read back bit-exact
+
+
+def write_columns_csv(cols: dict[str, np.ndarray], path: str | Path, *, force: bool = False) -> Path:
+    """Write a column table as CSV (NaN = empty cell); refuse to replace a file unless `force`."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(next(iter(cols.values()))) if cols else 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(cols))
+        for i in range(n):
+            w.writerow([_cell(v[i]) for v in cols.values()])
+    return path
+
+
+def columns_to_records(cols: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (NaN → None)."""
+    n = len(next(iter(cols.values()))) if cols else 0
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, (str, np.str_)):
+            return str(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        x = float(v)
+        return None if not math.isfinite(x) else x
+
+    return [{k: conv(v[i]) for k, v in cols.items()} for i in range(n)]
+
+
+@dataclass
+class PredictionReport:
+    """What `predict` returns: the input on the model grid, per-record predictions and (series mode) per-ear ones."""
+
+    cohort: ABRCohort
+    predictions: Predictions
+    ears: EarTable | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return prediction_columns(self.predictions, self.cohort)
+
+    def series(self) -> dict[str, np.ndarray] | None:
+        return None if self.ears is None else series_columns(self.ears)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"records": columns_to_records(self.columns()), "warnings": list(self.warnings)}
+        if self.ears is not None:
+            out["series"] = columns_to_records(series_columns(self.ears))
+        return out
+
+
+def threshold_mae_by_mode(pred: Predictions, data: ABRCohort) -> dict[str, float | int | None]:
+    """Threshold MAE (dB) per record vs per ear from the whole series (series mode), on measurable thresholds.
+
+    Same rule as `compute_metrics`' `threshold.mae_db` and `per_ear.threshold.mae_db`; this puts them side by side
+    to show what reading the whole series buys.
+    """
+    ok = np.isfinite(data.threshold_db) & ~np.asarray(data.no_response, bool)
+    rec = float(np.mean(np.abs(pred.threshold_db[ok] - data.threshold_db[ok]))) if ok.any() else None
+    ears = aggregate_ears(pred, data)
+    ok_e = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
+    ear = float(np.mean(np.abs(ears.threshold_db[ok_e] - ears.true_threshold_db[ok_e]))) if ok_e.any() else None
+    return {
+        "per_record_mae_db": rec,
+        "series_mae_db": ear,
+        "n_records": int(ok.sum()),
+        "n_ears": int(ok_e.sum()),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ plots
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict[str, dict[str, Path]]:
+    """Files `save_plots` will write, per ear key (so the CLI can refuse to overwrite before computing)."""
+    plot_dir = Path(plot_dir)
+    out: dict[str, dict[str, Path]] = {}
+    for key in np.unique(cohort.ear_key.astype(str)):
+        stem = _safe(key.replace("/", "_"))
+        paths = {"waterfall": plot_dir / f"waterfall_{stem}.png"}
+        if series:
+            paths["latency_intensity"] = plot_dir / f"latency_intensity_{stem}.png"
+        out[key] = paths
+    return out
+
+
+def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) -> list[Path]:
+    """A clinical waterfall per ear (peaks where presence >= 0.5, the ear's series threshold as a line) and, in
+    series mode, its latency–intensity plot (predicted latency ± 1 SD per wave)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from abrnet.data.plot import plot_waterfall
+
+    cohort, pred = report.cohort, report.predictions
+    ears = report.ears if report.ears is not None else aggregate_ears(pred, cohort)
+    keys = cohort.ear_key.astype(str)
+    level = cohort.static_column("intensity_db")
+    written: list[Path] = []
+    for e, (key, paths) in enumerate(plot_paths(cohort, plot_dir, series=series).items()):
+        idx = np.flatnonzero(keys == key)
+        lat = np.where(pred.peak_presence_prob[idx] >= PRESENCE_CUT, pred.latency_ms[idx], np.nan)
+        row = int(np.flatnonzero(ears.ear_key.astype(str) == key)[0]) if key in ears.ear_key else e
+        thr = float(ears.threshold_db[row])
+        nr = float(ears.p_no_response[row])
+        fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
+        title = f"{key}: threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB, P(no resp.) {nr:.2f}"
+        plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
+        paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(paths["waterfall"], dpi=110)
+        plt.close(fig)
+        written.append(paths["waterfall"])
+        if series:
+            fig, ax = plt.subplots(figsize=(4.5, 3.2))
+            order = np.argsort(level[idx])
+            for j, (w, color) in enumerate(zip(WAVES, ("tab:blue", "tab:green", "tab:red"), strict=True)):
+                k = idx[order]
+                seen = pred.peak_presence_prob[k, j] >= PRESENCE_CUT
+                ax.errorbar(
+                    level[k][seen], pred.latency_ms[k, j][seen], yerr=pred.latency_sd_ms[k, j][seen], color=color,
+                    marker="o", ms=4, lw=1, capsize=2, label=f"wave {w}",
+                )  # fmt: skip
+            ax.axvline(thr, color="tab:orange", ls="--", lw=0.8, label=f"threshold {thr:.0f} dB")
+            ax.set_xlabel("intensity (dB nHL)")
+            ax.set_ylabel("latency (ms)")
+            ax.set_title(f"{key}: latency–intensity (±1 SD)", fontsize=9)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(paths["latency_intensity"], dpi=110)
+            plt.close(fig)
+            written.append(paths["latency_intensity"])
+    return written
+
+
+# ------------------------------------------------------------------------------------------------ the model object
+def _clip_physical(static: np.ndarray) -> np.ndarray:
+    out = np.asarray(static, dtype=np.float64).copy()
+    for j, name in enumerate(STATIC_PARAMS):
+        lo, hi = PHYSICAL_RANGES[name]
+        out[:, j] = np.clip(out[:, j], lo, hi)
+    return out.astype(np.float32)
+
+
+def recording_noise(n: int, residual_noise_nv: float | np.ndarray, seed: int, length: int = DEFAULT_N_SAMPLES):
+    """(n, length) µV of recording noise from the simulator's model: 1/f^α EEG through the clinical band-pass,
+    scaled to RMS = residual noise. Mains, stimulus artefact and bursts are left out (rare, device-specific)."""
+    from abrnet.data.simulate import SimulationConfig
+    from abrnet.data.simulate import noise as nz
+
+    cfg = SimulationConfig()
+    sos = nz.bandpass_sos(DEFAULT_SAMPLING_RATE_HZ, cfg.bandpass_hz, cfg.filter_order)
+    n_fft = int(2 ** np.ceil(np.log2(2 * length)))
+    rng = np.random.default_rng(seed)
+    eeg = nz.shaped_noise(rng, n, n_fft, DEFAULT_SAMPLING_RATE_HZ, cfg.noise_exponent, sos)[:, :length]
+    rn_uv = np.broadcast_to(np.asarray(residual_noise_nv, dtype=np.float64) / 1000.0, (n,))
+    return (eeg * rn_uv[:, None]).astype(np.float32)
+
+
+class ABRModel:
+    """A trained abrnet model ready for new recordings. Build it with `abrnet.load(checkpoint)`."""
+
+    def __init__(self, loaded: LoadedModel, *, device: str | torch.device = "cpu") -> None:
+        self.loaded = loaded
+        self.device = torch.device(device)
+        self.model = loaded.model.to(self.device).eval()
+        self.normalizer = loaded.normalizer
+        self.n_samples = _model_length(loaded)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.loaded.path
+
+    @property
+    def prediction_type(self) -> str:
+        return self.loaded.prediction_type
+
+    # ---------------------------------------------------------------------------------------------- predict
+    @torch.no_grad()
+    def predict_cohort(self, cohort: ABRCohort, *, batch_size: int = 256) -> Predictions:
+        """Heads at t = 0 on the observed recordings (on the model grid): `predict_cohort`'s analysis path."""
+        from abrnet.inference.predictor import outputs_to_numpy
+
+        signals = torch.from_numpy(self.normalizer.signal(cohort.signals))
+        static = torch.from_numpy(self.normalizer.static(cohort.static))
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, cohort.n_records, batch_size):
+            x = signals[start : start + batch_size].to(self.device)
+            s = static[start : start + batch_size].to(self.device)
+            t0 = torch.zeros(x.shape[0], dtype=torch.long, device=self.device)
+            parts.append(outputs_to_numpy(self.model(x, s, t0)))
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return Predictions(**merged).validate(cohort.n_records)
+
+    def predict(
+        self,
+        data: ABRCohort | str | Path,
+        *,
+        series: bool = False,
+        sampling_rate_hz: float | None = None,
+        t0_ms: float | None = None,
+        fmt: str = "auto",
+        age_years: float | None = None,
+        batch_size: int = 256,
+    ) -> PredictionReport:
+        """Predict waves, class and threshold for every record; `series=True` adds one answer per ear."""
+        read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years)
+        cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
+        pred = self.predict_cohort(cohort, batch_size=batch_size)
+        ears = aggregate_ears(pred, cohort) if series else None
+        return PredictionReport(cohort=cohort, predictions=pred, ears=ears, warnings=warnings)
+
+    # ---------------------------------------------------------------------------------------------- denoise
+    @torch.no_grad()
+    def denoise(
+        self,
+        data: ABRCohort | str | Path,
+        *,
+        steps: int = 1,
+        sampler: SamplerName = "ddim",
+        seed: int = 0,
+        batch_size: int = 256,
+        **read_kw: Any,
+    ) -> tuple[ABRCohort, list[str]]:
+        """The model's clean-response estimate for each record → (cohort whose `signals` are denoised, warnings).
+
+        Starts from the timestep matching the recording's own noise level (`recording_noise_std_uv` normalised by
+        the training signal scale). steps=1: posterior mean (lowest MSE, smooth); more steps: sharper, sample-like.
+        The observed signals are kept in `extras["observed_uv"]`.
+        """
+        from abrnet.inference.predictor import recording_noise_std_uv
+        from abrnet.inference.sampling import denoise as diffusion_denoise
+
+        cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
+        x = torch.from_numpy(self.normalizer.signal(cohort.signals))
+        s = torch.from_numpy(self.normalizer.static(cohort.static))
+        noise = recording_noise_std_uv(cohort) / self.normalizer.signal_scale
+        gen = torch.Generator().manual_seed(int(seed))
+        out = np.empty_like(cohort.signals, dtype=np.float32)
+        for start in range(0, cohort.n_records, batch_size):
+            sl = slice(start, start + batch_size)
+            den = diffusion_denoise(
+                self.model,
+                x[sl].to(self.device),
+                s[sl].to(self.device),
+                noise[sl],
+                steps=int(steps),
+                sampler=sampler,
+                generator=gen,
+                prediction_type=self.prediction_type,  # type: ignore[arg-type]
+            )
+            out[sl] = np.asarray(self.normalizer.signal_to_uv(den.float().cpu().numpy()), dtype=np.float32)
+        result = cohort.subset(np.arange(cohort.n_records))
+        result.extras["observed_uv"] = cohort.signals.astype(np.float32)
+        result.signals = out
+        result.attrs.update(
+            {"denoised_by": str(self.checkpoint), "denoise_steps": int(steps), "denoise_sampler": sampler}
+        )
+        return result, warnings
+
+    # ---------------------------------------------------------------------------------------------- generate
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int = 1,
+        *,
+        conditions: np.ndarray | Sequence[Sequence[float]] | None = None,
+        joint: bool = False,
+        sampler: SamplerName = "ddim",
+        steps: int = 50,
+        guidance: float = 1.0,
+        seed: int = 0,
+        add_noise_nv: float | None = None,
+        batch_size: int = 256,
+    ) -> ABRCohort:
+        """Synthetic ABRs as an abrnet cohort (labels NaN/-1, patient_id genNNNNNN, ear "R").
+
+        Conditional: `conditions` (M, 4) physical static rows (age_years, intensity_db, stimulus_rate_hz, fmp),
+        each generated `n` times. Joint (`joint=True`): `n` signals from the unconditional model with static
+        parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
+        clipped to the physical ranges; guidance does not apply there. Signals are noise-free responses unless
+        `add_noise_nv` (residual noise, nV) is given: then `signals` are noisy and `clean` holds the response.
+        """
+        from abrnet.inference.sampling import generate_joint, sample
+
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        gen = torch.Generator().manual_seed(int(seed))
+        ptype = self.prediction_type
+        chunks: list[np.ndarray] = []
+        statics: list[np.ndarray] = []
+        if joint:
+            for start in range(0, n, batch_size):
+                b = min(batch_size, n - start)
+                x, s = generate_joint(
+                    self.model, b, self.device, steps=int(steps), sampler=sampler, generator=gen,
+                    prediction_type=ptype, length=self.n_samples,  # type: ignore[arg-type]
+                )  # fmt: skip
+                chunks.append(x.float().cpu().numpy())
+                statics.append(self.normalizer.static_to_physical(s.float().cpu().numpy()))
+            static = np.concatenate(statics)
+            k = STATIC_PARAMS.index("intensity_db")
+            static[:, k] = np.round(static[:, k] / INTENSITY_STEP_DB) * INTENSITY_STEP_DB
+            static = _clip_physical(static)
+        else:
+            if conditions is None:
+                raise ValueError("conditional generation needs conditions (M, 4) or joint=True")
+            cond = np.asarray(conditions, dtype=np.float32).reshape(-1, len(STATIC_PARAMS))
+            static = np.repeat(cond, n, axis=0)
+            z = torch.from_numpy(self.normalizer.static(static))
+            for start in range(0, len(static), batch_size):
+                x = sample(
+                    self.model, z[start : start + batch_size].to(self.device), steps=int(steps), sampler=sampler,
+                    guidance_scale=float(guidance), generator=gen, prediction_type=ptype,  # type: ignore[arg-type]
+                    length=self.n_samples,
+                )  # fmt: skip
+                chunks.append(x.float().cpu().numpy())
+        clean = np.asarray(self.normalizer.signal_to_uv(np.concatenate(chunks)), dtype=np.float32)
+        m = clean.shape[0]
+        signals, clean_out = clean, None
+        if add_noise_nv is not None:
+            signals = clean + recording_noise(m, add_noise_nv, seed, self.n_samples)
+            clean_out = clean
+        nan3 = np.full((m, len(WAVES)), np.nan, np.float32)
+        attrs: dict[str, str | float | int] = {
+            "generator": "abrnet.generate",
+            "mode": "joint" if joint else "conditional",
+            "sampler": sampler,
+            "steps": int(steps),
+            "guidance": float(guidance) if not joint else 1.0,
+            "seed": int(seed),
+            "checkpoint": str(self.checkpoint),
+            "signal_kind": "clean response + simulated recording noise" if add_noise_nv else "clean response",
+        }
+        if add_noise_nv is not None:
+            attrs["added_noise_nv"] = float(add_noise_nv)
+        extras = {} if joint else {"condition_index": np.repeat(np.arange(len(static) // n), n).astype(np.int32)}
+        return ABRCohort(
+            signals=signals.astype(np.float32),
+            static=static.astype(np.float32),
+            patient_id=np.array([f"gen{i:06d}" for i in range(m)]),
+            ear=np.full(m, "R"),
+            latency_ms=nan3,
+            amplitude_uv=nan3.copy(),
+            class_id=np.full(m, -1, np.int64),
+            threshold_db=np.full(m, np.nan, np.float32),
+            no_response=np.zeros(m, bool),
+            sampling_rate_hz=DEFAULT_SAMPLING_RATE_HZ,
+            t0_ms=DEFAULT_T0_MS,
+            clean=clean_out,
+            extras=extras,
+            attrs=attrs,
+        ).validate(source="<generated>")
+
+
+def load(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> ABRModel:
+    """Load a trained checkpoint (safely: `weights_only=True`) for predict / denoise / generate."""
+    return ABRModel(load_checkpoint(checkpoint, map_location=device), device=device)
+
+
+def read_conditions(path: str | Path) -> np.ndarray:
+    """(M, 4) physical static rows from a CSV with header age_years, intensity_db, stimulus_rate_hz, fmp."""
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise DataError(src, "<file>", "no such file")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    if not rows:
+        raise DataError(src, "<header>", "file is empty: expected a header row (line 1)", 0)
+    header = [c.strip() for c in rows[0]]
+    for name in STATIC_PARAMS:
+        if name not in header:
+            raise DataError(src, name, f"required column missing (header: {', '.join(STATIC_PARAMS)}; line 1)", 0)
+    if len(rows) < 2:
+        raise DataError(src, "<rows>", "no conditions below the header (line 2)", 1)
+    out = np.empty((len(rows) - 1, len(STATIC_PARAMS)), np.float32)
+    for i, cells in enumerate(rows[1:], start=1):
+        for j, name in enumerate(STATIC_PARAMS):
+            text = cells[header.index(name)].strip() if header.index(name) < len(cells) else ""
+            try:
+                value = float(text)
+            except ValueError:
+                raise DataError(src, name, f"{text!r} is not a number (line {i + 1})", i) from None
+            lo, hi = PHYSICAL_RANGES[name]
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise DataError(src, name, f"value {value:g} outside [{lo:g}, {hi:g}] (line {i + 1})", i)
+            out[i - 1, j] = value
+    return out
+
+
+def dump_json(obj: Any, path: str | Path, *, force: bool = False) -> Path:
+    """Write JSON without NaN (NaN → null); refuse to replace a file unless `force`."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, allow_nan=False))
+    return path

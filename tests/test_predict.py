@@ -1,0 +1,200 @@
+"""`abrnet predict`: same numbers as evaluation, CSV round trip, one-line errors, series mode, resampling, --force."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from abrnet.cli.main import app
+from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.data.csv_io import write_wide_csv
+from abrnet.data.io import save_cohort
+from abrnet.evaluation.per_ear import aggregate_ears
+
+runner = CliRunner()
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def col(rows: list[dict[str, str]], name: str) -> np.ndarray:
+    return np.array([float(r[name]) if r[name] != "" else np.nan for r in rows])
+
+
+@pytest.fixture(scope="module")
+def test_split(tiny_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The fixture run's test split as a file, with evaluate_model's predictions for it (the reference)."""
+    from abrnet.evaluation.evaluate import evaluate_model, split_of
+    from abrnet.inference.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(tiny_run["dir"] / "best.ckpt")
+    test = split_of(loaded, tiny_run["cohort"], "test")
+    root = tmp_path_factory.mktemp("predict")
+    path = save_cohort(test, root / "test.h5")
+    _, pred = evaluate_model(loaded, test, split="test", n_bootstrap=0, figures=False)
+    return {"cohort": test, "path": path, "pred": pred, "ckpt": str(tiny_run["dir"] / "best.ckpt"), "loaded": loaded}
+
+
+def assert_matches(rows: list[dict[str, str]], test_split: dict) -> None:
+    cohort, pred = test_split["cohort"], test_split["pred"]
+    assert len(rows) == cohort.n_records
+    assert [r["patient_id"] for r in rows] == list(cohort.patient_id)
+    assert [r["ear"] for r in rows] == list(cohort.ear)
+    np.testing.assert_allclose(col(rows, "intensity_db"), cohort.static_column("intensity_db"))
+    for j, w in enumerate(WAVES):
+        np.testing.assert_allclose(col(rows, f"{w}_presence_prob"), pred.peak_presence_prob[:, j], atol=1e-5)
+        np.testing.assert_allclose(col(rows, f"{w}_latency_ms"), pred.latency_ms[:, j], atol=1e-5)
+        np.testing.assert_allclose(col(rows, f"{w}_latency_sd_ms"), pred.latency_sd_ms[:, j], atol=1e-5)
+        np.testing.assert_allclose(col(rows, f"{w}_amplitude_uv"), pred.amplitude_uv[:, j], atol=1e-5)
+        np.testing.assert_allclose(col(rows, f"{w}_amplitude_sd_uv"), pred.amplitude_sd_uv[:, j], atol=1e-5)
+    np.testing.assert_allclose(col(rows, "I_V_ms"), pred.latency_ms[:, 2] - pred.latency_ms[:, 0], atol=2e-5)
+    for c, name in enumerate(CLASS_NAMES):
+        np.testing.assert_allclose(col(rows, f"p_{name}"), pred.class_prob[:, c], atol=1e-5)
+    assert [r["class_pred"] for r in rows] == [CLASS_NAMES[k] for k in pred.class_prob.argmax(1)]
+    np.testing.assert_allclose(col(rows, "threshold_db"), pred.threshold_db, atol=1e-5)
+    np.testing.assert_allclose(col(rows, "threshold_sd_db"), pred.threshold_sd_db, atol=1e-5)
+    np.testing.assert_allclose(col(rows, "p_no_response"), pred.p_no_response, atol=1e-5)
+
+
+def test_predict_h5_equals_evaluate_and_json(test_split: dict, tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    res = runner.invoke(
+        app, ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    header, rows = read_csv(out)
+    expected_head = ["patient_id", "ear", "intensity_db", "I_presence_prob", "I_latency_ms", "I_latency_sd_ms"]
+    assert header[:6] == expected_head
+    assert header[-3:] == ["threshold_db", "threshold_sd_db", "p_no_response"]
+    assert {"I_III_ms", "III_V_ms", "I_V_ms", "class_pred", "p_NORMAL"} <= set(header)
+    assert_matches(rows, test_split)
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert len(payload["records"]) == len(rows)
+    assert payload["records"][0]["V_latency_ms"] == pytest.approx(float(rows[0]["V_latency_ms"]), abs=1e-6)
+
+
+def test_predict_csv_round_trip(test_split: dict, tmp_path: Path) -> None:
+    src = write_wide_csv(test_split["cohort"], tmp_path / "test.csv")
+    out = tmp_path / "results.csv"
+    res = runner.invoke(app, ["predict", "--checkpoint", test_split["ckpt"], str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert_matches(read_csv(out)[1], test_split)
+
+
+def test_refuses_overwrite_without_force(test_split: dict, tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    out.write_text("keep me\n")
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(out)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert "exists" in res.output and "--force" in res.output
+    assert out.read_text() == "keep me\n"
+    res = runner.invoke(app, [*args, "--force"])
+    assert res.exit_code == 0, res.output
+    assert len(read_csv(out)[1]) == test_split["cohort"].n_records
+
+
+def _small_csv(test_split: dict, tmp_path: Path) -> tuple[Path, list[str], list[list[str]]]:
+    src = write_wide_csv(test_split["cohort"].subset(np.arange(3)), tmp_path / "small.csv")
+    with src.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    return src, rows[0], rows[1:]
+
+
+def _write(path: Path, header: list[str], body: list[list[str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *body])
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing_column", "text_sample", "wrong_length"])
+def test_malformed_csv_one_line_error(test_split: dict, tmp_path: Path, case: str) -> None:
+    _src, header, body = _small_csv(test_split, tmp_path)
+    bad = tmp_path / f"{case}.csv"
+    if case == "missing_column":
+        j = header.index("intensity_db")
+        _write(bad, header[:j] + header[j + 1 :], [r[:j] + r[j + 1 :] for r in body])
+        expect = ("intensity_db", "row 0")
+    elif case == "text_sample":
+        body[1][header.index("s17")] = "abc"
+        _write(bad, header, body)
+        expect = ("s17", "row 2")
+    else:
+        keep = [j for j, h in enumerate(header) if h not in {f"s{i}" for i in range(150, 200)}]
+        _write(bad, [header[j] for j in keep], [[r[j] for j in keep] for r in body])
+        expect = ("s0..s149", "row 1")
+    res = runner.invoke(
+        app, ["predict", "--checkpoint", test_split["ckpt"], str(bad), "--out", str(tmp_path / "r.csv")]
+    )
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.output
+    assert str(bad) in lines[0] and all(e in lines[0] for e in expect), lines[0]
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_path: Path) -> None:
+    from abrnet.evaluation.metrics import compute_metrics
+
+    out = tmp_path / "results.csv"
+    plots = tmp_path / "plots"
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(out)]
+    res = runner.invoke(app, [*args, "--group-by", "patient_id,ear", "--plot", str(plots)])
+    assert res.exit_code == 0, res.output
+    header, rows = read_csv(tmp_path / "series.csv")
+    assert header[:6] == ["patient_id", "ear", "threshold_db", "threshold_sd_db", "p_no_response", "class_pred"]
+    ears = aggregate_ears(test_split["pred"], test_split["cohort"])
+    assert len(rows) == ears.n_ears
+    assert [f"{r['patient_id']}/{r['ear']}" for r in rows] == list(ears.ear_key)
+    np.testing.assert_allclose(col(rows, "threshold_db"), ears.threshold_db, atol=1e-4)
+    np.testing.assert_allclose(col(rows, "threshold_sd_db"), ears.threshold_sd_db, atol=1e-4)
+    np.testing.assert_allclose(col(rows, "p_no_response"), ears.p_no_response, atol=1e-5)
+    # predict's series thresholds are exactly what `abrnet evaluate` scores in its per-ear section
+    metrics = compute_metrics(test_split["pred"], test_split["cohort"], split="test", n_bootstrap=0)
+    ok = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
+    mae = float(np.mean(np.abs(col(rows, "threshold_db")[ok] - ears.true_threshold_db[ok])))
+    assert mae == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], abs=1e-3)
+    from abrnet.inference.api import threshold_mae_by_mode
+
+    modes = threshold_mae_by_mode(test_split["pred"], test_split["cohort"])
+    assert modes["series_mae_db"] == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], abs=1e-6)
+    assert modes["per_record_mae_db"] == pytest.approx(metrics["threshold"]["mae_db"], abs=1e-6)
+    assert len(list(plots.glob("waterfall_*.png"))) == ears.n_ears
+    assert len(list(plots.glob("latency_intensity_*.png"))) == ears.n_ears
+
+
+def test_group_by_other_key_rejected(test_split: dict, tmp_path: Path) -> None:
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(tmp_path / "r.csv")]
+    res = runner.invoke(app, [*args, "--group-by", "patient_id"])
+    assert res.exit_code == 2
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_resampled_40khz_csv_with_short_window(test_split: dict, tmp_path: Path) -> None:
+    """A 40 kHz CSV covering 0-8 ms: resampled to the model grid, with a warning that 8-10 ms is missing."""
+    from scipy.signal import resample_poly
+
+    cohort = test_split["cohort"].subset(np.arange(4))
+    up = resample_poly(cohort.signals.astype(np.float64), 2, 1, axis=1)[:, :320].astype(np.float32)  # 0-7.975 ms
+    hi = cohort.subset(np.arange(4))
+    hi.signals, hi.clean, hi.sampling_rate_hz = up, None, 40_000.0
+    src = write_wide_csv(hi, tmp_path / "k40.csv")
+    out = tmp_path / "r.csv"
+    base = ["predict", "--checkpoint", test_split["ckpt"], str(src), "--out", str(out)]
+    res = runner.invoke(app, [*base, "--sampling-rate", "40000"])
+    assert res.exit_code == 0, res.output
+    assert "warning" in res.output and "missing" in res.output and "8.00–9.95 ms at the end" in res.output
+    rows = read_csv(out)[1]
+    assert len(rows) == 4
+    assert np.all(np.isfinite(col(rows, "V_latency_ms")))
+    # without the rate the 320-sample rows are refused, not silently mis-timed
+    res = runner.invoke(app, [*base, "--force"])
+    assert res.exit_code == 2 and "--sampling-rate" in res.output
