@@ -90,8 +90,8 @@ class DataConfig(_Strict):
     """Where the records come from and how they are split (by patient) and batched."""
 
     path: str | None = None  # None = the cached simulated cohort
-    patients: int = Field(600, gt=0)  # cohort size of the cached simulation
-    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    patients: int = Field(2000, gt=0)  # cohort size of the cached simulation
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
     batch_size: int = Field(32, gt=0)
     num_workers: int = Field(0, ge=0)
@@ -219,8 +219,8 @@ class TrainerConfig(_Strict):
     """Run length and Lightning Trainer settings. The run stops at whichever of max_steps / max_minutes comes first."""
 
     max_steps: int | None = Field(6000, gt=0)
-    max_minutes: float | None = Field(18.0, gt=0.0)
-    val_every_n_steps: int = Field(250, gt=0)
+    max_minutes: float | None = Field(15.0, gt=0.0)
+    val_every_n_steps: int = Field(300, gt=0)
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
     devices: int | Literal["auto"] | list[int] = "auto"
     strategy: str = "auto"

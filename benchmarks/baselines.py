@@ -1,0 +1,117 @@
+"""abrnet against a gradient-boosting baseline on the same held-out patients.
+
+Usage: .venv/bin/python benchmarks/baselines.py [--run runs/default] [--train-records 20000] [--threads 2]
+
+Reads the run's `config.yaml` and `best.ckpt`, rebuilds its cohort and patient split, fits
+`evaluation.baselines.fit_predict_gbm` (HistGradientBoosting on a downsampled signal + the four recording
+parameters, one model per task) on the training split (subsampled by patient to `--train-records` to keep the fit
+within minutes on 2 cores; the network saw the whole split) and scores both with `compute_metrics` on the test split.
+Writes benchmarks/results/baselines.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+ROWS = (
+    ("wave V latency R²", "peaks.V.latency_r2"),
+    ("wave V latency MAE (ms)", "peaks.V.latency_mae_ms"),
+    ("wave V amplitude R²", "peaks.V.amplitude_r2"),
+    ("wave V presence F1", "peaks.V.presence_f1"),
+    ("wave I latency R²", "peaks.I.latency_r2"),
+    ("wave III latency R²", "peaks.III.latency_r2"),
+    ("class macro-F1 (record)", "classification.macro_f1"),
+    ("class balanced accuracy (record)", "classification.balanced_accuracy"),
+    ("class macro-F1 (ear)", "per_ear.classification.macro_f1"),
+    ("threshold R² (record)", "threshold.r2"),
+    ("threshold MAE dB (record)", "threshold.mae_db"),
+    ("threshold MAE dB (ear)", "per_ear.threshold.mae_db"),
+    ("no-response F1 (ear)", "per_ear.threshold.no_response_f1"),
+    ("denoised corr. to clean", "signal.denoise_correlation_to_clean"),
+)
+
+
+def _get(d: dict, path: str) -> float | None:
+    for part in path.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d  # type: ignore[return-value]
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=Path("runs/default"))
+    ap.add_argument("--train-records", type=int, default=20000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    ckpt = args.run / "best.ckpt"
+    if not ckpt.exists():
+        sys.exit(f"error: {ckpt} not found; train first (abrnet train --out {args.run}) or pass --run")
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from abrnet.evaluation.baselines import fit_predict_gbm
+    from abrnet.evaluation.evaluate import evaluate_model, split_of
+    from abrnet.evaluation.metrics import compute_metrics
+    from abrnet.inference.checkpoint import load_checkpoint
+    from abrnet.training.run import load_training_cohort
+
+    loaded = load_checkpoint(ckpt)
+    cohort = load_training_cohort(loaded.config)
+    train, test = split_of(loaded, cohort, "train"), split_of(loaded, cohort, "test")
+    rng = np.random.default_rng(args.seed)
+    patients = rng.permutation(np.unique(train.patient_id))
+    per_patient = train.n_records / max(len(patients), 1)
+    keep = set(patients[: int(args.train_records / per_patient) + 1])
+    train_sub = train.subset(np.isin(train.patient_id, list(keep)))
+
+    t = time.perf_counter()
+    net, _ = evaluate_model(loaded, test, split="test", n_bootstrap=0, figures=False)
+    net_s = time.perf_counter() - t
+    t = time.perf_counter()
+    gbm_pred = fit_predict_gbm(train_sub, test, args.seed, n_threads=args.threads)
+    gbm_s = time.perf_counter() - t
+    gbm = compute_metrics(gbm_pred, test, split="test", n_bootstrap=0)
+
+    table = {name: {"abrnet": _get(net, path), "gbm": _get(gbm, path)} for name, path in ROWS}
+    result = {
+        "run": str(args.run),
+        "test_records": test.n_records,
+        "test_patients": int(len(np.unique(test.patient_id))),
+        "gbm_train_records": train_sub.n_records,
+        "network_train_records": train.n_records,
+        "seconds": {"abrnet_predict": net_s, "gbm_fit_predict": gbm_s},
+        "metrics": table,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "baselines.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        "# abrnet vs gradient boosting (same held-out test patients)",
+        "",
+        f"Run `{args.run}`; test split: {result['test_records']} records, {result['test_patients']} patients. "
+        f"GBM trained on {train_sub.n_records} records (patient subsample), the network on {train.n_records}.",
+        "",
+        "| metric | abrnet | GBM |",
+        "|---|---:|---:|",
+        *(f"| {name} | {_fmt(v['abrnet'])} | {_fmt(v['gbm'])} |" for name, v in table.items()),
+        "",
+    ]
+    (RESULTS / "baselines.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
