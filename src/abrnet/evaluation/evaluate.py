@@ -43,6 +43,10 @@ def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) ->
     sig["correlation"] = float(np.nanmean(r)) if np.isfinite(r).any() else None
     sig["mse"] = float(np.mean((pred.reconstruction - data.clean) ** 2))
     sig["raw_correlation_to_clean"] = float(np.nanmean(rowwise_correlation(data.signals, data.clean)))
+    if "v_present" in data.extras:  # records with a physiological response: the ones whose shape can be recovered
+        resp = np.asarray(data.extras["v_present"], dtype=bool)
+        sig["correlation_with_response"] = float(np.nanmean(r[resp])) if resp.any() else None
+        sig["n_records_with_response"] = int(resp.sum())
     metrics.get("intervals", {}).pop("signal.correlation", None)
 
 
@@ -58,7 +62,9 @@ def evaluate_model(
 ) -> tuple[dict[str, Any], Predictions]:
     """Predict every record of `data` and compute all metrics over the whole split at once."""
     pred = predict_cohort(loaded.model, data, loaded.normalizer, prediction_type=loaded.prediction_type, seed=seed)
-    metrics = compute_metrics(pred, data, split=split, n_bootstrap=n_bootstrap, seed=seed)
+    metrics = compute_metrics(
+        pred, data, split=split, n_bootstrap=n_bootstrap, seed=seed, series_model=loaded.series_model
+    )
     _signal_against_target(pred, data, metrics)
     if out_dir is not None and figures:
         metrics["figures"] = [str(p) for p in save_figures(pred, data, out_dir / "figures")]

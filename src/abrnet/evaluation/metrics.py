@@ -32,7 +32,7 @@ import numpy as np
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.calibration import coverage_report
-from abrnet.evaluation.per_ear import EarTable, aggregate_ears
+from abrnet.evaluation.per_ear import EarTable, SeriesModel, aggregate_ears
 from abrnet.evaluation.predictions import Predictions
 
 _TOL = 1e-6
@@ -456,8 +456,19 @@ def _get(d: dict, path: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- entry point
-def compute_metrics(pred: Predictions, data: ABRCohort, *, split: str, n_bootstrap: int = 200, seed: int = 0) -> dict:
-    """All evaluation metrics of one split, as a JSON-serialisable dict without NaN (see module docstring)."""
+def compute_metrics(
+    pred: Predictions,
+    data: ABRCohort,
+    *,
+    split: str,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    series_model: SeriesModel | None = None,
+) -> dict:
+    """All evaluation metrics of one split, as a JSON-serialisable dict without NaN (see module docstring).
+
+    `series_model` (a fitted `evaluation.series.SeriesClassifier`) gives the per-ear class from the whole series.
+    """
     if not isinstance(pred, Predictions) or not isinstance(data, ABRCohort):
         raise TypeError("compute_metrics(pred: Predictions, data: ABRCohort, ...): arguments of the wrong type")
     pred.validate(data.n_records, data.n_samples)
@@ -483,7 +494,8 @@ def compute_metrics(pred: Predictions, data: ABRCohort, *, split: str, n_bootstr
         und,
         "record",
     )
-    metrics["per_ear"] = _per_ear_section(aggregate_ears(pred, data), patients, b, und)
+    metrics["per_ear"] = _per_ear_section(aggregate_ears(pred, data, series_model), patients, b, und)
+    metrics["per_ear"]["class_method"] = "series classifier" if series_model is not None else "geometric mean"
     calib, calib_reasons = coverage_report(pred, data, level=0.90)
     metrics["calibration"] = calib
     for key, reason in calib_reasons.items():

@@ -9,13 +9,16 @@ answer per ear, built here so both use the same rule:
   arithmetic mean would. No evidence weighting — kept simple on purpose.
 * threshold: inverse-variance weighted mean of the record predictions (weights 1 / threshold_sd²); its sd is
   1 / sqrt(Σ weights), which assumes independent record errors and is therefore a lower bound.
-* p_no_response: arithmetic mean over the records.
+* p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
+  there, as a clinician decides it; softer levels have no response in every ear).
+* class, series mode: a fitted `evaluation.series.SeriesClassifier` reads `series_features` of the whole series.
 * truth: taken from the ear's first record that carries it (the schema repeats ear labels on each record).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -60,8 +63,12 @@ def _first_valid(values: np.ndarray, valid: np.ndarray, inverse: np.ndarray, n_g
     return out
 
 
-def aggregate_ears(pred: Predictions, data: ABRCohort) -> EarTable:
-    """Group records by `data.ear_key` and combine their predictions (rules in the module docstring)."""
+def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel | None = None) -> EarTable:
+    """Group records by `data.ear_key` and combine their predictions (rules in the module docstring).
+
+    With a fitted `series_model` (see `evaluation.series`) the ear's class is read from features of the whole
+    series (latency shift against the normal L–I curve, threshold, presence pattern…) instead of the geometric mean.
+    """
     if pred.n_records != data.n_records:
         raise ValueError(f"{pred.n_records} predictions for {data.n_records} records")
     keys, first, inverse = np.unique(data.ear_key, return_index=True, return_inverse=True)
@@ -80,10 +87,15 @@ def aggregate_ears(pred: Predictions, data: ABRCohort) -> EarTable:
     w = 1.0 / sd**2
     w_sum = np.bincount(inverse, w, n_ears)
     threshold = np.bincount(inverse, w * np.asarray(pred.threshold_db, dtype=np.float64), n_ears) / w_sum
-    p_nr = np.bincount(inverse, np.asarray(pred.p_no_response, dtype=np.float64), n_ears) / counts
+    intensity = np.asarray(data.static[:, 1], dtype=np.float64)
+    max_db = np.full(n_ears, -np.inf)
+    np.maximum.at(max_db, inverse, intensity)
+    loud = (intensity >= max_db[inverse] - 1e-6).astype(np.float64)  # the ear's highest-level records
+    p_nr = np.bincount(inverse, loud * np.asarray(pred.p_no_response, dtype=np.float64), n_ears)
+    p_nr /= np.bincount(inverse, loud, n_ears)
 
     thr_truth = np.asarray(data.threshold_db, dtype=np.float64)
-    return EarTable(
+    table = EarTable(
         ear_key=keys,
         patient_id=np.asarray(data.patient_id)[first].astype(str),
         n_records=counts.astype(np.int64),
@@ -98,3 +110,73 @@ def aggregate_ears(pred: Predictions, data: ABRCohort) -> EarTable:
         ),
         record_ear=inverse,
     )
+    if series_model is not None:
+        table.class_prob = series_model.predict_proba(series_features(pred, data, table))
+    return table
+
+
+class SeriesModel(Protocol):
+    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
+
+
+def _normal_latency_v(intensity_db: np.ndarray) -> np.ndarray:
+    """Adult wave V latency–intensity fit (reference §0): 5.07 + 4.35·exp(−x/37.2) ms."""
+    return 5.07 + 4.35 * np.exp(-np.asarray(intensity_db, dtype=np.float64) / 37.2)
+
+
+SERIES_FEATURES: tuple[str, ...] = (
+    *(f"mean_p_{c}" for c in range(5)),
+    *(f"geo_p_{c}" for c in range(5)),
+    *(f"loud_p_{c}" for c in range(5)),
+    "threshold_db", "threshold_sd_db", "p_no_response", "loud_p_no_response",
+    "loud_p_V", "mean_p_V", "frac_V", "lowest_V_db", "max_db", "min_db", "n_records",
+    "V_shift_ms", "loud_V_shift_ms", "loud_I_V_ms", "loud_p_I", "loud_p_III", "log_age",
+)  # fmt: skip
+
+
+def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.ndarray:
+    """What an audiologist reads off a series, from the per-record predictions: (E, len(SERIES_FEATURES))."""
+    inv, E = table.record_ear, table.n_ears
+    n = table.n_records.astype(np.float64)
+    mean = lambda x: np.bincount(inv, x, E) / n
+    intensity = data.static[:, 1].astype(np.float64)
+    max_db = np.full(E, -np.inf)
+    np.maximum.at(max_db, inv, intensity)
+    min_db = np.full(E, np.inf)
+    np.minimum.at(min_db, inv, intensity)
+    loud = intensity >= max_db[inv] - 1e-6  # records at the ear's highest level
+    n_loud = np.bincount(inv, loud.astype(np.float64), E)
+    loud_mean = lambda x: np.bincount(inv, x * loud, E) / n_loud
+    prob = np.asarray(pred.class_prob, dtype=np.float64)
+    log_p = np.log(np.clip(prob, _LOG_FLOOR, 1.0))
+    p_v = np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 2]
+    lat = np.asarray(pred.latency_ms, dtype=np.float64)
+    shift = lat[:, 2] - _normal_latency_v(intensity)
+    w_sum = np.bincount(inv, p_v, E)
+    v_shift = np.bincount(inv, p_v * shift, E) / np.maximum(w_sum, 1e-6)
+    lowest_v = np.full(E, np.inf)
+    np.minimum.at(lowest_v, inv, np.where(p_v > 0.5, intensity, np.inf))
+    lowest_v = np.where(np.isfinite(lowest_v), lowest_v, max_db + 10.0)
+    cols = [
+        *(mean(prob[:, c]) for c in range(5)),
+        *(np.exp(mean(log_p[:, c])) for c in range(5)),
+        *(loud_mean(prob[:, c]) for c in range(5)),
+        table.threshold_db,
+        table.threshold_sd_db,
+        table.p_no_response,
+        loud_mean(np.asarray(pred.p_no_response, dtype=np.float64)),
+        loud_mean(p_v),
+        mean(p_v),
+        mean((p_v > 0.5).astype(np.float64)),
+        lowest_v,
+        max_db,
+        min_db,
+        n,
+        v_shift,
+        loud_mean(shift),
+        loud_mean(lat[:, 2] - lat[:, 0]),
+        loud_mean(np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 0]),
+        loud_mean(np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 1]),
+        mean(np.log1p(data.static[:, 0].astype(np.float64))),
+    ]
+    return np.stack(cols, axis=1)

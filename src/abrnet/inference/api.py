@@ -407,7 +407,7 @@ class ABRModel:
         read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
-        ears = aggregate_ears(pred, cohort) if series else None
+        ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
         return PredictionReport(cohort=cohort, predictions=pred, ears=ears, warnings=warnings)
 
     # ---------------------------------------------------------------------------------------------- denoise

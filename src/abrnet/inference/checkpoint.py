@@ -9,8 +9,11 @@ import torch
 
 from abrnet.data.datamodule import Normalizer
 from abrnet.data.schema import DataError
+from abrnet.evaluation.series import SeriesClassifier
 from abrnet.models import OptimizedHierarchicalUNet
 from abrnet.training.config import TrainConfig
+
+SERIES_KEY = "abrnet_series_classifier"  # checkpoint key of the fitted series stage (plain lists)
 
 
 @dataclass
@@ -21,6 +24,7 @@ class LoadedModel:
     config: TrainConfig
     normalizer: Normalizer
     path: Path
+    series_model: SeriesClassifier | None = None  # per-ear class from the whole series (fitted after training)
 
     @property
     def prediction_type(self) -> str:
@@ -47,4 +51,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     model.load_state_dict(state)
     model.set_transformer_gate(1.0)
     model.eval()
-    return LoadedModel(model=model, config=cfg, normalizer=Normalizer.from_dict(hp["normalizer"]), path=path)
+    series = ckpt.get(SERIES_KEY)
+    return LoadedModel(
+        model=model,
+        config=cfg,
+        normalizer=Normalizer.from_dict(hp["normalizer"]),
+        path=path,
+        series_model=None if series is None else SeriesClassifier.from_dict(series),
+    )

@@ -60,10 +60,13 @@ def predict_batch(
     recon_target: torch.Tensor | None = None,  # (B, T) what the diffusion models (clean if known, else observed)
     noise_std: torch.Tensor | None = None,  # (B,) normalised residual-noise SD, enables denoising
     generator: torch.Generator | None = None,
+    with_reconstruction: bool = True,
 ) -> dict[str, np.ndarray]:
     """Heads at t=0 on the observation, plus reconstruction and (optionally) one-step denoising."""
     t0 = torch.zeros(signal.shape[0], dtype=torch.long, device=signal.device)
     result = outputs_to_numpy(model(signal, static, t0))
+    if not with_reconstruction:
+        return result
     target = signal if recon_target is None else recon_target
     t = torch.full_like(t0, RECON_TIMESTEP)
     eps = torch.randn(target.shape, generator=generator, device="cpu").to(target.device)
@@ -86,6 +89,7 @@ def predict_cohort(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     with_denoise: bool = True,
+    with_reconstruction: bool = True,
     seed: int = 0,
 ) -> Predictions:
     """Predictions for every record of `cohort` (on the model's grid), in physical units."""
@@ -108,6 +112,7 @@ def predict_cohort(
                 recon_target=None if clean is None else clean[sl].to(device),
                 noise_std=None if noise is None else noise[sl],
                 generator=generator,
+                with_reconstruction=with_reconstruction,
             )
         )
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

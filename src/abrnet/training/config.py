@@ -174,8 +174,8 @@ class LossConfig(_Strict):
 class OptimConfig(_Strict):
     """AdamW with a separate (usually lower) learning rate for the transformer parameters, plus EMA."""
 
-    lr: float = Field(1e-3, gt=0.0)
-    transformer_lr: float = Field(5e-4, gt=0.0)
+    lr: float = Field(1.5e-3, gt=0.0)
+    transformer_lr: float = Field(7.5e-4, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(1.0, ge=0.0)  # max global grad norm; 0 disables clipping
@@ -198,10 +198,10 @@ class CurriculumConfig(_Strict):
     ``task_floor`` is the task-loss multiplier during warm-up (see `abrnet.training.curriculum`).
     """
 
-    s4_warmup: float = Field(0.1, ge=0.0, le=1.0)
-    transformer_ramp: float = Field(0.1, ge=0.0, le=1.0)
-    task_ramp: float = Field(0.2, ge=0.0, le=1.0)
-    task_floor: float = Field(0.1, ge=0.0, le=1.0)
+    s4_warmup: float = Field(0.05, ge=0.0, le=1.0)
+    transformer_ramp: float = Field(0.05, ge=0.0, le=1.0)
+    task_ramp: float = Field(0.1, ge=0.0, le=1.0)
+    task_floor: float = Field(0.3, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _phases_fit(self) -> CurriculumConfig:
@@ -251,6 +251,15 @@ class TrainerConfig(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------------------------------------- series
+class SeriesConfig(_Strict):
+    """The series stage fitted after training: one class per ear from its whole intensity series."""
+
+    enabled: bool = True
+    patients: int = Field(300, gt=0)  # class-balanced simulated fit cohort (default data); else the val split
+    c: float = Field(1.0, gt=0.0)  # inverse L2 strength of the multinomial logistic regression
+
+
 # --------------------------------------------------------------------------------------------------------- alerts
 class AlertsConfig(_Strict):
     """Thresholds of the training alerts (see `abrnet.training.alerts`)."""
@@ -274,6 +283,7 @@ class TrainConfig(_Strict):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    series: SeriesConfig = Field(default_factory=SeriesConfig)
 
 
 # ------------------------------------------------------------------------------------------------------------- io

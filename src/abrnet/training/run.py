@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ def train(
         return summary
     if not (out_dir / "best.ckpt").exists():  # no validation ran (a very short run): best is the final model
         shutil.copyfile(final, out_dir / "best.ckpt")
+    if cfg.series.enabled:
+        summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm)
     if evaluate_test:
         from abrnet.evaluation.evaluate import evaluate_checkpoint
 
@@ -130,3 +133,41 @@ def train(
         summary["metrics"] = metrics
     (out_dir / "run.json").write_text(json.dumps(summary | {"metrics": None}, indent=2))
     return summary
+
+
+def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict[str, Any]:
+    """Fit the per-ear series classifier on ears the network never saw and store it in best/last.ckpt.
+
+    Default data: a class-balanced simulated cohort with its own seed; a user's file: its validation split.
+    """
+    from abrnet.evaluation.series import fit_series_classifier
+    from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
+    from abrnet.inference.predictor import predict_cohort
+
+    loaded = load_checkpoint(out_dir / "best.ckpt")
+    if cfg.data.path is None:
+        from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+        sim = SimulationConfig(n_patients=cfg.series.patients, balanced=True)
+        fit_cohort, source = (
+            simulate_cohort(sim, seed=cfg.seed + 20_011),
+            f"simulated balanced, seed {cfg.seed + 20_011}",
+        )
+    else:
+        fit_cohort, source = dm.part("val"), "validation split"
+    pred = predict_cohort(
+        loaded.model, fit_cohort, loaded.normalizer, with_denoise=False, with_reconstruction=False, seed=cfg.seed
+    )
+    try:
+        model = fit_series_classifier(pred, fit_cohort, source=source, c=cfg.series.c)
+    except ValueError as exc:  # e.g. a tiny validation split with a single class
+        warnings.warn(f"series classifier not fitted ({exc}); per-ear classes use the geometric mean", stacklevel=2)
+        return {"skipped": str(exc)}
+    for name in ("best.ckpt", "last.ckpt"):
+        path = out_dir / name
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt[SERIES_KEY] = model.to_dict()
+        tmp = path.with_name(name + ".tmp")
+        torch.save(ckpt, tmp)
+        tmp.replace(path)
+    return {"n_ears": model.n_ears, "source": source}

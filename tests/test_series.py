@@ -1,0 +1,77 @@
+"""The series stage: per-ear class from the whole intensity series, stored safely in the checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from abrnet.evaluation.metrics import compute_metrics
+from abrnet.evaluation.per_ear import SERIES_FEATURES, aggregate_ears, series_features
+from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series import SeriesClassifier, fit_series_classifier
+from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
+from abrnet.inference.predictor import predict_cohort
+from tests.conftest import make_toy_cohort
+
+
+def _oracle_predictions(cohort, shift_by_class: dict[int, float], seed: int = 0) -> Predictions:
+    """Per-record outputs that carry class information only through the series' latency shift."""
+    rng = np.random.default_rng(seed)
+    n = cohort.n_records
+    intensity = cohort.static[:, 1]
+    lat_v = 5.07 + 4.35 * np.exp(-intensity / 37.2)
+    lat_v = lat_v + np.array([shift_by_class[c] for c in cohort.class_id]) + rng.normal(0, 0.1, n)
+    lat = np.stack([lat_v - 4.0, lat_v - 2.0, lat_v], axis=1)
+    return Predictions(
+        peak_presence_prob=np.full((n, 3), 0.9),
+        latency_ms=lat,
+        latency_sd_ms=np.full((n, 3), 0.2),
+        amplitude_uv=np.full((n, 3), 0.3),
+        amplitude_sd_uv=np.full((n, 3), 0.1),
+        class_prob=np.full((n, 5), 0.2),  # the record classifier knows nothing
+        threshold_db=np.full(n, 30.0),
+        threshold_sd_db=np.full(n, 10.0),
+        p_no_response=np.full(n, 0.1),
+    )
+
+
+def test_series_classifier_learns_a_series_level_signature() -> None:
+    shifts = {0: 0.0, 1: 3.0, 2: 1.0, 3: -1.0, 4: 2.0}
+    fit = make_toy_cohort(n_patients=60, seed=1)
+    test = make_toy_cohort(n_patients=30, seed=2)
+    model = fit_series_classifier(_oracle_predictions(fit, shifts, 1), fit, source="toy")
+    ears = aggregate_ears(_oracle_predictions(test, shifts, 2), test, model)
+    assert (ears.predicted_class == ears.true_class).mean() > 0.9
+    plain = aggregate_ears(_oracle_predictions(test, shifts, 2), test)  # geometric mean of uninformative records
+    assert (plain.predicted_class == plain.true_class).mean() < 0.5
+    np.testing.assert_allclose(ears.class_prob.sum(axis=1), 1.0, atol=1e-9)
+    again = SeriesClassifier.from_dict(model.to_dict())
+    np.testing.assert_allclose(again.predict_proba(series_features(_oracle_predictions(test, shifts, 2), test, ears)),
+                               ears.class_prob)  # fmt: skip
+    assert len(SERIES_FEATURES) == len(model.mean)
+
+
+def test_fit_needs_two_classes() -> None:
+    toy = make_toy_cohort(n_patients=5)
+    one = toy.subset(toy.class_id == 0)
+    with pytest.raises(ValueError, match="two classes"):
+        fit_series_classifier(_oracle_predictions(one, dict.fromkeys(range(5), 0.0)), one, source="toy")
+
+
+def test_series_classifier_travels_in_the_checkpoint(tiny_run: dict, tmp_path: Path) -> None:
+    loaded = load_checkpoint(tiny_run["dir"] / "best.ckpt")
+    cohort = tiny_run["cohort"]
+    pred = predict_cohort(loaded.model, cohort, loaded.normalizer, with_denoise=False, with_reconstruction=False)
+    model = fit_series_classifier(pred, cohort, source="test")
+    ckpt = torch.load(tiny_run["dir"] / "best.ckpt", weights_only=True)
+    ckpt[SERIES_KEY] = model.to_dict()
+    path = tmp_path / "with_series.ckpt"
+    torch.save(ckpt, path)
+    back = load_checkpoint(path)
+    assert back.series_model is not None and back.series_model.source == "test"
+    metrics = compute_metrics(pred, cohort, split="all", n_bootstrap=0, series_model=back.series_model)
+    assert metrics["per_ear"]["class_method"] == "series classifier"
+    assert compute_metrics(pred, cohort, split="all", n_bootstrap=0)["per_ear"]["class_method"] == "geometric mean"
