@@ -113,6 +113,8 @@ def train(
         dump_config(cfg, out_dir / "config.yaml")
     tb = trainer.loggers[0].experiment if trainer.loggers else None
     module.attached.monitor = AlertMonitor(out_dir, cfg.alerts, logger=tb) if trainer.is_global_zero else None
+    if trainer.is_global_zero:
+        (out_dir / "alerts.jsonl").touch()  # present (and empty) when no alert fired
     old_csv = out_dir / "csv" / "metrics.csv"
     if resume and old_csv.exists():  # Lightning's CSVLogger starts the file afresh: keep the earlier rows
         old_csv.rename(old_csv.with_name(f"metrics.before-resume-{int(old_csv.stat().st_mtime)}.csv"))
