@@ -13,6 +13,6 @@ def test_run_folder_contents(tiny_run: dict) -> None:
         assert (run / name).is_file(), name
     assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
     header = (run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert "step" in header and "train/loss" in header
+    assert "step" in header and "val/score" in header
     resolved = TrainConfig.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
     assert resolved == tiny_run["config"]
