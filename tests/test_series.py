@@ -48,6 +48,10 @@ def test_series_classifier_learns_a_series_level_signature() -> None:
     plain = aggregate_ears(_oracle_predictions(test, shifts, 2), test)  # geometric mean of uninformative records
     assert (plain.predicted_class == plain.true_class).mean() < 0.5
     np.testing.assert_allclose(ears.class_prob.sum(axis=1), 1.0, atol=1e-9)
+    # no response (class 3 in the toy cohort) is read from the series too, not from the flat record outputs
+    assert model.no_response_coef is not None
+    assert ((ears.p_no_response > 0.5) == ears.true_no_response).mean() > 0.9
+    assert np.allclose(plain.p_no_response, 0.1)
     again = SeriesClassifier.from_dict(model.to_dict())
     np.testing.assert_allclose(again.predict_proba(series_features(_oracle_predictions(test, shifts, 2), test, ears)),
                                ears.class_prob)  # fmt: skip

@@ -11,7 +11,8 @@ answer per ear, built here so both use the same rule:
   1 / sqrt(Σ weights), which assumes independent record errors and is therefore a lower bound.
 * p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
   there, as a clinician decides it; softer levels have no response in every ear).
-* class, series mode: a fitted `evaluation.series.SeriesClassifier` reads `series_features` of the whole series.
+* class and p_no_response, series mode: a fitted `evaluation.series.SeriesClassifier` reads `series_features` of
+  the whole series.
 * truth: taken from the ear's first record that carries it (the schema repeats ear labels on each record).
 """
 
@@ -111,12 +112,18 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         record_ear=inverse,
     )
     if series_model is not None:
-        table.class_prob = series_model.predict_proba(series_features(pred, data, table))
+        X = series_features(pred, data, table)
+        table.class_prob = series_model.predict_proba(X)
+        p_nr_series = series_model.predict_no_response(X)
+        if p_nr_series is not None:
+            table.p_no_response = p_nr_series
     return table
 
 
 class SeriesModel(Protocol):
     def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
+
+    def predict_no_response(self, features: np.ndarray) -> np.ndarray | None: ...
 
 
 def _normal_latency_v(intensity_db: np.ndarray) -> np.ndarray:

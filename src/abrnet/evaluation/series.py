@@ -34,6 +34,8 @@ class SeriesClassifier:
     intercept: list[float]  # (C,)
     n_ears: int
     source: str
+    no_response_coef: list[float] | None = None  # (F,) logistic regression for "no response at the maximum level"
+    no_response_intercept: float | None = None
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(E, F) series features → (E, C) class probabilities."""
@@ -42,6 +44,13 @@ class SeriesClassifier:
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
+
+    def predict_no_response(self, X: np.ndarray) -> np.ndarray | None:
+        """(E, F) series features → (E,) probability of no response at the ear's maximum level (None if not fit)."""
+        if self.no_response_coef is None or self.no_response_intercept is None:
+            return None
+        z = (np.nan_to_num(np.asarray(X, dtype=np.float64)) - self.mean) / self.scale  # (E, F)
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.no_response_coef) + self.no_response_intercept)))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +69,7 @@ def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c:
     X = np.nan_to_num(series_features(pred, data, table))  # (E, F)
     y = table.true_class
     keep = y >= 0
+    nr = table.true_no_response[keep]
     X, y = X[keep], y[keep]
     present = np.unique(y)
     if len(present) < 2:
@@ -72,7 +82,14 @@ def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c:
     intercept = np.full(len(CLASS_NAMES), -1e3)  # a class never seen in fitting is never predicted
     coef[lr.classes_] = lr.coef_ if len(present) > 2 else np.vstack([-lr.coef_, lr.coef_])
     intercept[lr.classes_] = lr.intercept_ if len(present) > 2 else np.array([-lr.intercept_[0], lr.intercept_[0]])
+    nr_coef: list[float] | None = None
+    nr_intercept: float | None = None
+    if 0 < nr.sum() < len(nr):
+        nr_lr = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit((X - mean) / scale, nr)
+        nr_coef, nr_intercept = nr_lr.coef_[0].tolist(), float(nr_lr.intercept_[0])
     return SeriesClassifier(
+        no_response_coef=nr_coef,
+        no_response_intercept=nr_intercept,
         features=list(SERIES_FEATURES),
         mean=mean.tolist(),
         scale=scale.tolist(),
