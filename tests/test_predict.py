@@ -15,6 +15,7 @@ from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.io import save_cohort
 from abrnet.evaluation.per_ear import aggregate_ears
+from abrnet.inference.checkpoint import load_checkpoint
 
 runner = CliRunner()
 
@@ -151,14 +152,17 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     assert res.exit_code == 0, res.output
     header, rows = read_csv(tmp_path / "series.csv")
     assert header[:6] == ["patient_id", "ear", "threshold_db", "threshold_sd_db", "p_no_response", "class_pred"]
-    ears = aggregate_ears(test_split["pred"], test_split["cohort"])
+    series_model = load_checkpoint(test_split["ckpt"]).series_model  # fitted after training, in the checkpoint
+    ears = aggregate_ears(test_split["pred"], test_split["cohort"], series_model)
     assert len(rows) == ears.n_ears
     assert [f"{r['patient_id']}/{r['ear']}" for r in rows] == list(ears.ear_key)
     np.testing.assert_allclose(col(rows, "threshold_db"), ears.threshold_db, atol=1e-4)
     np.testing.assert_allclose(col(rows, "threshold_sd_db"), ears.threshold_sd_db, atol=1e-4)
     np.testing.assert_allclose(col(rows, "p_no_response"), ears.p_no_response, atol=1e-5)
     # predict's series thresholds are exactly what `abrnet evaluate` scores in its per-ear section
-    metrics = compute_metrics(test_split["pred"], test_split["cohort"], split="test", n_bootstrap=0)
+    metrics = compute_metrics(
+        test_split["pred"], test_split["cohort"], split="test", n_bootstrap=0, series_model=series_model
+    )
     ok = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
     mae = float(np.mean(np.abs(col(rows, "threshold_db")[ok] - ears.true_threshold_db[ok])))
     assert mae == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], abs=1e-3)

@@ -60,7 +60,8 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
         precision=_precision(cfg),  # type: ignore[arg-type]
         devices=t.devices,
         num_nodes=t.num_nodes,
-        strategy=t.strategy,
+        # the S4-only warm-up skips the gated transformer branches, so DDP must allow parameters without gradients
+        strategy="ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy,
         accelerator=t.accelerator,
         gradient_clip_val=cfg.optim.grad_clip or None,
         log_every_n_steps=t.log_every_n_steps,
