@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -84,7 +85,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     meta = {
-        "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads, shared)",
+        "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
         "dtype": args.dtype,
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -109,7 +110,8 @@ def main() -> None:
         )
     lines += ["", f"FLOPs: {meta['flop_note']}", ""]
     if args.device == "cpu":
-        lines.append("The 2 CPU cores were shared with other jobs while this ran: timings are pessimistic.")
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        lines.append(f"Load average (1/5/15 min) when the run ended: {load}; other jobs on the cores slow it down.")
     (args.out / "model.md").write_text("\n".join(lines) + "\n")
 
 

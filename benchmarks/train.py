@@ -150,7 +150,7 @@ def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         if cuda:
             cells.append(r.get("peak_cuda_allocated_mib", ""))
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines += ["", "The machine is shared; numbers are indicative (± tens of %)."]
+    lines += ["", "Numbers depend on what else runs on the cores (see the load average above)."]
     return "\n".join(lines) + "\n"
 
 
