@@ -294,3 +294,23 @@ def test_load_checkpoint_refuses_pickled_objects(tmp_path: Path, tiny_run: dict)
     loaded = load_checkpoint(tiny_run["dir"] / "best.ckpt")  # the real one still loads
     assert float(loaded.model.transformer_gate) == 1.0
     assert math.isfinite(loaded.normalizer.signal_scale)
+
+
+def test_task_dominance_is_checked_during_a_fit(tmp_path: Path, small_cohort) -> None:
+    """In the full multi-task phase the training loop feeds the loss shares to the dominance alert."""
+    cfg = load_config(
+        None,
+        [
+            *BASE,
+            "trainer.max_steps=4",
+            "trainer.val_every_n_steps=4",
+            "trainer.log_every_n_steps=1",
+            "curriculum.s4_warmup=0",
+            "curriculum.transformer_ramp=0",
+            "curriculum.task_ramp=0",
+            "alerts.task_dominance_ceiling=0.12",  # below 1/8: with at most eight tasks one share must exceed it
+        ],
+    )
+    run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+    kinds = [a["kind"] for a in _alerts(tmp_path / "run")]
+    assert "task_dominance" in kinds

@@ -86,14 +86,17 @@ class ABRLitModule(L.LightningModule):
         out = self.model(x_in, static, t, drop_condition=drop)
         heads = _mask_rows(batch, keep=~is_diff)
         multipliers = task_weight_multipliers(self.progress(), self.cfg.curriculum)
-        multipliers = {**multipliers, "static": 0.0}  # added below, on dropped-condition rows only
         total, parts = self.loss_fn(
-            out, heads, multipliers, signal_target=self.schedule.target(x0, noise, t), signal_mask=is_diff
+            out,
+            heads,
+            {**multipliers, "static": 0.0},  # the static term is added below, on dropped-condition rows only
+            signal_target=self.schedule.target(x0, noise, t),
+            signal_mask=is_diff,
         )
         if "static_params" in out:
             target = torch.where(drop[:, None], static, torch.nan)
             st = static_loss(out["static_params"], out["static_params_logvar"], target)
-            st_weighted = st * self.cfg.loss.weights.static * multipliers.get("classification", 1.0)
+            st_weighted = st * self.cfg.loss.weights.static * multipliers["static"]
             total = total + st_weighted
             parts["static"] = float(st_weighted.detach())
 
@@ -105,11 +108,11 @@ class ABRLitModule(L.LightningModule):
             finite = self.all_gather(finite).min()
         if self.attached.monitor is not None:
             self.attached.monitor.check_losses(step, {**parts, "total": float(total.detach())})
+            full = phase_name(self.progress(), self.cfg.curriculum) == "full_multitask"
+            if finite >= 1 and full and step % self.cfg.trainer.log_every_n_steps == 0:
+                self.attached.monitor.check_task_dominance(step, parts)  # before that, signal dominates by design
         if finite < 1:
             return None  # skip this optimizer step (the alert names the loss)
-            full = phase_name(self.progress(), self.cfg.curriculum) == "full_multitask"
-            if full and step % self.cfg.trainer.log_every_n_steps == 0:  # earlier, signal dominates by design
-                self.attached.monitor.check_task_dominance(step, parts)
         self.log("train/loss", total, prog_bar=True, batch_size=B)
         for k, v in parts.items():
             self.log(f"train/{k}", v, batch_size=B)
