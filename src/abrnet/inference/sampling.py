@@ -269,7 +269,7 @@ def denoise(
     t_star = np.broadcast_to(np.asarray(timestep_for_noise_std(s)), (x_obs.shape[0],))
     abar = cosine_alphas_cumprod()
     if steps == 1 and (guidance_scale is None or guidance_scale == 1.0):  # one batched pass, a timestep per row
-        t = torch.from_numpy(np.ascontiguousarray(t_star)).to(x_obs.device)  # (B,)
+        t = torch.from_numpy(np.array(t_star, dtype=np.int64)).to(x_obs.device)  # (B,) writable copy
         a = abar.to(x_obs.device)[t].sqrt().to(x_obs.dtype)[:, None]  # (B, 1)
         sigma = (1.0 - abar.to(x_obs.device)[t]).sqrt().to(x_obs.dtype)[:, None]  # (B, 1)
         x_t = a * x_obs  # (B, T)
