@@ -98,6 +98,9 @@ def evaluate(
     ] = False,
     generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 256,
     generation_steps: Annotated[int, typer.Option(min=1, help="DDIM steps for --generation.")] = 20,
+    generation_guidance: Annotated[
+        float, typer.Option(min=0.0, help="Classifier-free guidance scale for --generation (1 = none).")
+    ] = 1.0,
 ) -> None:
     """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
     from abrnet.evaluation.evaluate import evaluate_checkpoint
@@ -116,7 +119,9 @@ def evaluate(
             seed=seed,
         )
         gen_report = (
-            _generation(checkpoint, data, split, out, generation_n, generation_steps, seed) if generation else None
+            _generation(checkpoint, data, split, out, generation_n, generation_steps, generation_guidance, seed)
+            if generation
+            else None
         )
     if as_json:
         typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
@@ -136,7 +141,9 @@ def evaluate(
             console.print(f"wrote {out / 'generation.json'}")
 
 
-def _generation(checkpoint: Path, data: Path | None, split: str, out: Path, n: int, steps: int, seed: int) -> dict:
+def _generation(
+    checkpoint: Path, data: Path | None, split: str, out: Path, n: int, steps: int, guidance: float, seed: int
+) -> dict:
     """`--generation`: conditions from the same split the metrics used → DIR/generation.json."""
     from abrnet.evaluation.evaluate import split_of
     from abrnet.evaluation.generation_eval import evaluate_generation, write_generation_report
@@ -152,6 +159,6 @@ def _generation(checkpoint: Path, data: Path | None, split: str, out: Path, n: i
 
         cohort = load_training_cohort(model.loaded.config)
     part = split_of(model.loaded, cohort, split) if split != "all" else cohort
-    report = evaluate_generation(model, part, n=n, steps=steps, seed=seed)
+    report = evaluate_generation(model, part, n=n, steps=steps, guidance=guidance, seed=seed)
     write_generation_report(report, out)
     return report
