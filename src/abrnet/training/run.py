@@ -134,7 +134,8 @@ def train(
 
         metrics = evaluate_checkpoint(out_dir / "best.ckpt", cohort=cohort, split="test", out_dir=out_dir)
         summary["metrics"] = metrics
-    (out_dir / "run.json").write_text(json.dumps(summary | {"metrics": None}, indent=2))
+    run_info = {k: v for k, v in summary.items() if k != "metrics"}  # the metrics live in metrics.json
+    (out_dir / "run.json").write_text(json.dumps(run_info, indent=2))
     return summary
 
 
