@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import require_checkpoint
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -30,11 +32,7 @@ def main() -> None:
     ap.add_argument("--max-records", type=int, default=150)
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
-    if not args.checkpoint.exists():
-        sys.exit(
-            f"error: checkpoint {args.checkpoint} not found; "
-            "train one (abrnet train --out runs/default) or pass --checkpoint"
-        )
+    require_checkpoint(args.checkpoint)
 
     import torch
 

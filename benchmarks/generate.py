@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _common import require_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -27,11 +28,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    if not args.checkpoint.exists():
-        sys.exit(
-            f"error: checkpoint {args.checkpoint} not found; "
-            "train one (abrnet train --out runs/default) or pass --checkpoint"
-        )
+    require_checkpoint(args.checkpoint)
 
     import torch
 
