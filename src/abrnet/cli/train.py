@@ -65,12 +65,16 @@ def train(
 
         summary = run_training(cfg, out_dir, resume=resume, evaluate_test=False)
         if "global_step" in summary and _is_rank_zero():
+            from abrnet.data.schema import DataError
             from abrnet.evaluation.evaluate import evaluate_checkpoint
 
-            metrics = evaluate_checkpoint(
-                out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients
-            )
-            console.print(metrics_table(metrics))
+            try:
+                metrics = evaluate_checkpoint(
+                    out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients
+                )
+                console.print(metrics_table(metrics))
+            except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
+                console.print(f"[yellow]warning:[/] evaluation skipped: {exc}")
             console.print(f"run folder: {out_dir}")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.data.datamodule import ABRDataModule
-from abrnet.data.schema import ABRCohort
+from abrnet.data.schema import ABRCohort, DataError
 from abrnet.evaluation.figures import save_figures
 from abrnet.evaluation.metrics import compute_metrics, rowwise_correlation
 from abrnet.evaluation.predictions import Predictions
@@ -99,6 +99,9 @@ def evaluate_checkpoint(
 
             cohort = load_training_cohort(loaded.config)
     data = split_of(loaded, cohort, split) if split != "all" else cohort
+    if data.n_records == 0:
+        source = str(data_path) if data_path is not None else "training cohort"
+        raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
     metrics, _ = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
     metrics["checkpoint"] = str(checkpoint)
     if balanced_patients > 0:

@@ -93,6 +93,8 @@ def predict_cohort(
     seed: int = 0,
 ) -> Predictions:
     """Predictions for every record of `cohort` (on the model's grid), in physical units."""
+    if cohort.n_records == 0:
+        raise ValueError("predict_cohort: the cohort has no records")
     model.eval()
     schedule = NoiseSchedule(prediction_type)  # type: ignore[arg-type]
     signals = torch.from_numpy(normalizer.signal(cohort.signals))

@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from abrnet.constants import CLASS_NAMES
@@ -50,6 +50,8 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
     ]
     if cfg.optim.ema_decay > 0:
         callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
+    if enable_progress_bar:
+        callbacks.append(RichProgressBar(leave=True))
     return L.Trainer(
         default_root_dir=out_dir,
         max_steps=t.max_steps or -1,
@@ -159,6 +161,9 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
         )
     else:
         fit_cohort, source = dm.part("val"), "validation split"
+    if fit_cohort.n_records == 0:  # e.g. a few patients: the validation split is empty
+        warnings.warn("series classifier not fitted (no records to fit on)", stacklevel=2)
+        return {"skipped": "no records to fit on"}
     pred = predict_cohort(
         loaded.model, fit_cohort, loaded.normalizer, with_denoise=False, with_reconstruction=False, seed=cfg.seed
     )
