@@ -10,8 +10,11 @@ from abrnet.data.schema import ABRCohort
 
 
 def default_cohort_path(cache_dir: str | Path, patients: int, seed: int, balanced: bool = False) -> Path:
+    """Cache file name; it carries the simulator version, so a changed simulator never reuses an old cohort."""
+    from abrnet.data.simulate import GENERATOR_VERSION
+
     tag = "balanced" if balanced else "default"
-    return Path(cache_dir) / f"cohort_{tag}_p{patients}_s{seed}.h5"
+    return Path(cache_dir) / f"cohort_{tag}_p{patients}_s{seed}_v{GENERATOR_VERSION}.h5"
 
 
 def simulated_cohort(
