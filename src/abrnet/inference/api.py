@@ -376,21 +376,22 @@ class ABRModel:
         return self.loaded.prediction_type
 
     # ---------------------------------------------------------------------------------------------- predict
-    @torch.no_grad()
     def predict_cohort(self, cohort: ABRCohort, *, batch_size: int = 256) -> Predictions:
-        """Heads at t = 0 on the observed recordings (on the model grid): `predict_cohort`'s analysis path."""
-        from abrnet.inference.predictor import outputs_to_numpy
+        """Heads at t = 0 on the observed recordings (on the model grid): `predictor.predict_cohort`'s analysis path,
+        without its reconstruction and denoising passes."""
+        from abrnet.inference.predictor import predict_cohort
 
-        signals = torch.from_numpy(self.normalizer.signal(cohort.signals))
-        static = torch.from_numpy(self.normalizer.static(cohort.static))
-        parts: list[dict[str, np.ndarray]] = []
-        for start in range(0, cohort.n_records, batch_size):
-            x = signals[start : start + batch_size].to(self.device)
-            s = static[start : start + batch_size].to(self.device)
-            t0 = torch.zeros(x.shape[0], dtype=torch.long, device=self.device)
-            parts.append(outputs_to_numpy(self.model(x, s, t0)))
-        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return Predictions(**merged).validate(cohort.n_records)
+        pred = predict_cohort(
+            self.model,
+            cohort,
+            self.normalizer,
+            prediction_type=self.prediction_type,
+            batch_size=batch_size,
+            device=self.device,
+            with_denoise=False,
+            with_reconstruction=False,
+        )
+        return pred.validate(cohort.n_records)
 
     def predict(
         self,
