@@ -12,3 +12,10 @@ def require_checkpoint(path: Path) -> None:
         sys.exit(
             f"error: checkpoint {path} not found; train one (abrnet train --out runs/default) or pass --checkpoint"
         )
+
+
+def device_name(device: str) -> str:
+    """ "cpu" or the GPU's name, for the results table."""
+    import torch
+
+    return torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import require_checkpoint
+from _common import device_name, require_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (results go to generate_cuda.*)")
     args = ap.parse_args()
     require_checkpoint(args.checkpoint)
 
@@ -39,7 +40,7 @@ def main() -> None:
     from abrnet.evaluation.generation import latency_intensity_gap, latency_intensity_table, two_sample_auc
     from abrnet.training.run import load_training_cohort
 
-    model = abrnet.load(args.checkpoint)
+    model = abrnet.load(args.checkpoint, device=args.device)
     test = split_of(model.loaded, load_training_cohort(model.loaded.config), "test")
     rng = np.random.default_rng(0)
     data = test.subset(np.sort(rng.choice(test.n_records, size=min(args.n, test.n_records), replace=False)))
@@ -71,14 +72,16 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
         "preset": model.loaded.config.model.preset,
         "threads": args.threads,
+        "device": device_name(args.device),
         "machine": platform.platform(),
         "reference": "clean" if data.clean is not None else "observed",
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "generate.json").write_text(json.dumps(result, indent=2, default=float))
+    stem = "generate" if args.device == "cpu" else f"generate_{args.device}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
     lines = [
-        "# Generation: speed vs steps (CPU) and quality",
+        f"# Generation: speed vs steps ({result['device']}) and quality",
         "",
         f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), {args.threads} torch threads, conditions from "
         f"{data.n_records} test records; AUC and latency gap vs the test split's {result['reference']} signals.",
@@ -91,7 +94,7 @@ def main() -> None:
             for r in rows
         ),
     ]
-    (RESULTS / "generate.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import require_checkpoint
+from _common import device_name, require_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
     ap.add_argument("--records", type=int, default=512)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (results go to predict_cuda.*)")
     args = ap.parse_args()
     require_checkpoint(args.checkpoint)
 
@@ -33,7 +34,7 @@ def main() -> None:
     import abrnet
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
-    model = abrnet.load(args.checkpoint)
+    model = abrnet.load(args.checkpoint, device=args.device)
     cohort = simulate_cohort(SimulationConfig(n_patients=max(4, args.records // 20)), seed=123)
     cohort = cohort.subset(np.arange(min(args.records, cohort.n_records)))
     rows = {}
@@ -52,14 +53,16 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
         "preset": model.loaded.config.model.preset,
         "threads": args.threads,
+        "device": device_name(args.device),
         "machine": platform.platform(),
         "by_batch_size": rows,
         "api_predict_series_records_per_second": cohort.n_records / series_s,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "predict.json").write_text(json.dumps(result, indent=2))
+    stem = "predict" if args.device == "cpu" else f"predict_{args.device}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     lines = [
-        "# Predict throughput (CPU)",
+        f"# Predict throughput ({result['device']})",
         "",
         f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), {args.threads} torch threads.",
         "",
@@ -70,7 +73,7 @@ def main() -> None:
         f"`ABRModel.predict(..., series=True)` incl. aggregation: "
         f"{result['api_predict_series_records_per_second']:.1f} records/s.",
     ]
-    (RESULTS / "predict.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -142,6 +142,22 @@ def test_signal_metrics() -> None:
     assert 0.5 < s["denoise_correlation_to_clean"] < 1.0
 
 
+def test_silent_targets_are_not_scored() -> None:
+    """A record whose target is flat dust (far below threshold) has no waveform: correlation skips it, counted."""
+    rng = np.random.default_rng(1)
+    clean = np.sin(np.linspace(0, 12, 64))[None, :].repeat(4, 0) * 0.2
+    clean[2:] = rng.normal(0, 1e-7, (2, 64))  # two silent targets (1e-7 µV, like a response 40 dB below threshold)
+    noise = rng.normal(0, 0.1, clean.shape)
+    data = tiny_cohort(4, signals=(clean + noise).astype(np.float32), clean=clean.astype(np.float32))
+    recon = np.where(np.arange(4)[:, None] < 2, clean, noise)  # perfect where there is a waveform, noise elsewhere
+    view = tiny_cohort(4, signals=clean.astype(np.float32))
+    s = compute_metrics(flat_predictions(4, reconstruction=recon, denoised=clean + noise / 2), view, split="t")
+    assert s["signal"]["correlation"] == pytest.approx(1.0)
+    assert s["signal"]["n_records_scored"] == 2
+    d = compute_metrics(flat_predictions(4, reconstruction=recon, denoised=clean + noise / 2), data, split="t")
+    assert d["signal"]["denoise_correlation_to_clean"] > d["signal"]["raw_correlation_to_clean"] > 0.5
+
+
 def test_nonfinite_or_misshaped_predictions_are_rejected() -> None:
     data = tiny_cohort(3)
     bad = flat_predictions(3, threshold_db=np.array([1.0, NAN, 2.0]))

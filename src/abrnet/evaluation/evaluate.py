@@ -11,11 +11,11 @@ import numpy as np
 from abrnet.data.datamodule import ABRDataModule
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.evaluation.figures import save_figures
-from abrnet.evaluation.metrics import compute_metrics, rowwise_correlation
+from abrnet.evaluation.metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.report import metrics_markdown
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
-from abrnet.inference.predictor import RECON_TIMESTEP, predict_cohort
+from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
 
 
 def split_of(loaded: LoadedModel, cohort: ABRCohort, split: str) -> ABRCohort:
@@ -32,17 +32,29 @@ def split_of(loaded: LoadedModel, cohort: ABRCohort, split: str) -> ABRCohort:
 
 
 def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) -> None:
-    """The reconstruction is of the diffusion target (clean when known): score it against that, and say so."""
+    """The reconstruction is of the diffusion target (clean when known): score it against that, and say so.
+
+    `correlation` averages the records whose clean target has a waveform (`has_waveform`); records far below
+    threshold have a silent target (exact zero or ~1e-7 µV) and are counted in `n_records_silent_target`.
+    `correlation_all_records` keeps every record with a defined correlation, silent targets included.
+    """
     sig = metrics["signal"]
     sig["reconstruction_timestep"] = RECON_TIMESTEP
     if data.clean is None or pred.reconstruction is None:
         sig["reconstruction_target"] = "observed"
         return
     r = rowwise_correlation(pred.reconstruction, data.clean)
+    scored = np.isfinite(r) & has_waveform(data.clean)
     sig["reconstruction_target"] = "clean"
-    sig["correlation"] = float(np.nanmean(r)) if np.isfinite(r).any() else None
+    sig["correlation"] = float(r[scored].mean()) if scored.any() else None
+    if sig["correlation"] is None:
+        metrics["undefined"]["signal.correlation"] = "every clean target is silent (< 1 nV RMS)"
+    else:
+        metrics["undefined"].pop("signal.correlation", None)
+    sig["n_records_scored"] = int(scored.sum())
+    sig["n_records_silent_target"] = int((~has_waveform(data.clean)).sum())
+    sig["correlation_all_records"] = float(np.nanmean(r)) if np.isfinite(r).any() else None
     sig["mse"] = float(np.mean((pred.reconstruction - data.clean) ** 2))
-    sig["raw_correlation_to_clean"] = float(np.nanmean(rowwise_correlation(data.signals, data.clean)))
     if "v_present" in data.extras:  # records with a physiological response: the ones whose shape can be recovered
         resp = np.asarray(data.extras["v_present"], dtype=bool)
         sig["correlation_with_response"] = float(np.nanmean(r[resp])) if resp.any() else None
@@ -61,7 +73,14 @@ def evaluate_model(
     figures: bool = True,
 ) -> tuple[dict[str, Any], Predictions]:
     """Predict every record of `data` and compute all metrics over the whole split at once."""
-    pred = predict_cohort(loaded.model, data, loaded.normalizer, prediction_type=loaded.prediction_type, seed=seed)
+    device = inference_device()
+    try:
+        pred = predict_cohort(
+            loaded.model.to(device), data, loaded.normalizer, prediction_type=loaded.prediction_type,
+            device=device, seed=seed,
+        )  # fmt: skip
+    finally:
+        loaded.model.to("cpu")  # callers (generation checks, the API) feed it CPU tensors
     metrics = compute_metrics(
         pred, data, split=split, n_bootstrap=n_bootstrap, seed=seed, series_model=loaded.series_model
     )

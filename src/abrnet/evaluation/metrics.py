@@ -134,6 +134,19 @@ def _nanmean_rows(x: np.ndarray) -> np.ndarray:
         return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
+SILENT_TARGET_RMS_UV: float = 1e-3  # 1 nV RMS, ~1/80 of a typical residual noise
+
+
+def has_waveform(target: np.ndarray) -> np.ndarray:
+    """(N,) bool: the record's target carries a waveform to correlate with (RMS ≥ 1 nV about its mean).
+
+    A clean target below threshold is an exact zero (TOTAL) or the float-dust tail of a response tens of dB below
+    threshold (~1e-7 µV): a correlation with it measures the reconstruction's noise alone, so it is undefined.
+    """
+    t = np.asarray(target, dtype=np.float64)
+    return np.sqrt(((t - t.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)) >= SILENT_TARGET_RMS_UV
+
+
 def rowwise_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each row of `a` with the same row of `b`; NaN for a constant row."""
     a = np.asarray(a, dtype=np.float64)
@@ -224,14 +237,15 @@ def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Bu
         b.add("signal.mse", lambda c: np.full(c.shape[0], np.nan), "model gave no reconstruction")
     else:
         r = rowwise_correlation(pred.reconstruction, data.signals)
-        ok = np.isfinite(r)
+        ok = np.isfinite(r) & has_waveform(data.signals)
         b.add(
             "signal.correlation",
             _record_metric(pidx[ok], lambda W, x=r[ok]: weighted_mean(W, x)),
-            "correlation undefined: every record or reconstruction is constant"
+            "correlation undefined: every target (< 1 nV RMS) or reconstruction is flat"
             if data.n_records
             else "no record in split",
         )
+        out["n_records_scored"] = int(ok.sum())
         mse = ((np.asarray(pred.reconstruction, np.float64) - data.signals) ** 2).mean(axis=1)
         b.add("signal.mse", _record_metric(pidx, lambda W, x=mse: weighted_mean(W, x)), "no record in split")
     out["correlation"] = b.point("signal.correlation", und)
@@ -245,11 +259,14 @@ def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Bu
         den = np.asarray(pred.denoised, np.float64)
         clean = np.asarray(data.clean, np.float64)
         r_clean = rowwise_correlation(den, clean)
+        scored = np.isfinite(r_clean) & has_waveform(clean)
         out["denoise_correlation_to_clean"] = und.value(
             "signal.denoise_correlation_to_clean",
-            r_clean[np.isfinite(r_clean)].mean() if np.isfinite(r_clean).any() else None,
-            "correlation undefined: every clean or denoised record is constant",
+            r_clean[scored].mean() if scored.any() else None,
+            "correlation undefined: every clean target (< 1 nV RMS) or denoised record is flat",
         )
+        r_raw = rowwise_correlation(data.signals, clean)  # the reference: the recording itself, same records
+        out["raw_correlation_to_clean"] = float(r_raw[scored].mean()) if scored.any() else None
         before = float(np.mean((data.signals - clean) ** 2)) if clean.size else 0.0
         after = float(np.mean((den - clean) ** 2)) if clean.size else 0.0
         if before > 0 and after > 0:

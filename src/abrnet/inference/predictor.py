@@ -21,6 +21,11 @@ from abrnet.training.diffusion import NoiseSchedule
 RECON_TIMESTEP = 100  # σ/α ≈ 0.17 of the train RMS: a mild noise level at which x̂0 must recover the signal
 
 
+def inference_device() -> torch.device:
+    """The GPU when there is one (evaluation after a GPU training run), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def recording_noise_std_uv(cohort: ABRCohort) -> np.ndarray:
     """Residual-noise SD (µV) per record: the recorded value when the file has it, else from FMP.
 

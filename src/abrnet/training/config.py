@@ -143,6 +143,7 @@ class LossConfig(_Strict):
     class_balanced_beta: float = Field(0.999, ge=0.0, lt=1.0)  # Cui et al. effective-number β
     regression_loss: Literal["gaussian_nll", "huber"] = "gaussian_nll"
     huber_delta: float = Field(1.0, gt=0.0)
+    nll_beta: float = Field(0.0, ge=0.0, le=1.0)  # β-NLL for peaks and threshold (0 = plain Gaussian NLL)
     logvar_min: float = -10.0  # clamp of predicted log-variances (keeps the NLL bounded)
     logvar_max: float = 10.0
 

@@ -10,7 +10,10 @@ without labels for a task contributes nothing and can never produce NaN.
 Conventions: B records, T samples, W = 3 waves, C = 5 classes, S = 4 static parameters. Every function returns a
 0-dim tensor. Gaussian NLL is ``0.5 * (logvar + (target - mean)² / exp(logvar))`` per entry, without the constant
 ``0.5·log 2π`` (same as ``torch.nn.GaussianNLLLoss(full=False)``), with ``logvar`` clamped to [logvar_min,
-logvar_max] so a collapsing variance cannot blow the loss up.
+logvar_max] so a collapsing variance cannot blow the loss up. ``nll_beta`` > 0 gives β-NLL (Seitzer et al. 2022):
+each entry's NLL is multiplied by ``stop_grad(σ²)^β``. Plain NLL (β = 0) scales the mean's gradient by 1/σ², so the
+network learns the mean poorly exactly where the records are noisy (low-level, small waves); β = 0.5 restores a
+gradient closer to MSE's there while the variance is still fitted (its per-entry optimum is unchanged).
 """
 
 from __future__ import annotations
@@ -65,11 +68,18 @@ def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
 
 
 def gaussian_nll(
-    mean: Tensor, logvar: Tensor, target: Tensor, logvar_min: float = LOGVAR_MIN, logvar_max: float = LOGVAR_MAX
+    mean: Tensor,
+    logvar: Tensor,
+    target: Tensor,
+    logvar_min: float = LOGVAR_MIN,
+    logvar_max: float = LOGVAR_MAX,
+    beta: float = 0.0,
 ) -> Tensor:
-    """Element-wise Gaussian NLL (no reduction), ``0.5 * (lv + (t - m)² · exp(-lv))`` with ``lv`` clamped."""
+    """Element-wise Gaussian NLL (no reduction), ``0.5 * (lv + (t - m)² · exp(-lv))`` with ``lv`` clamped;
+    times ``stop_grad(exp(lv))^beta`` when ``beta`` > 0 (β-NLL)."""
     lv = logvar.clamp(logvar_min, logvar_max)
-    return 0.5 * (lv + (target - mean).pow(2) * torch.exp(-lv))
+    nll = 0.5 * (lv + (target - mean).pow(2) * torch.exp(-lv))
+    return nll * torch.exp(beta * lv.detach()) if beta > 0 else nll
 
 
 def signal_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -109,8 +119,9 @@ def _regression(
     logvar_min: float,
     logvar_max: float,
     huber_delta: float,
+    beta: float = 0.0,
 ) -> Tensor:
-    """Gaussian NLL or Huber over the finite targets only (shared by peaks, threshold, static)."""
+    """Gaussian NLL (β-NLL when ``beta`` > 0) or Huber over the finite targets only (peaks, threshold, static)."""
     mask = torch.isfinite(target)
     m, t = mean[mask], target[mask]
     if m.numel() == 0:
@@ -118,7 +129,7 @@ def _regression(
     if kind == "gaussian_nll":
         if logvar is None:
             raise ValueError("gaussian_nll needs a logvar prediction")
-        return gaussian_nll(m, logvar[mask], t, logvar_min, logvar_max).mean()
+        return gaussian_nll(m, logvar[mask], t, logvar_min, logvar_max, beta).mean()
     if kind == "huber":
         return F.huber_loss(m, t, delta=huber_delta)
     raise ValueError(f"unknown regression loss {kind!r}; expected 'gaussian_nll' or 'huber'")
@@ -132,12 +143,13 @@ def peak_regression_loss(
     logvar_min: float = LOGVAR_MIN,
     logvar_max: float = LOGVAR_MAX,
     huber_delta: float = 1.0,
+    nll_beta: float = 0.0,
 ) -> Tensor:
     """Peak latency (ms) or amplitude (µV) loss over labelled waves only; no labelled wave → exact 0.
 
     mean, logvar, target: (B, W); target NaN = wave not labelled. ``logvar`` is ignored by Huber.
     """
-    return _regression(mean, logvar, target, kind, logvar_min, logvar_max, huber_delta)
+    return _regression(mean, logvar, target, kind, logvar_min, logvar_max, huber_delta, nll_beta)
 
 
 def threshold_loss(
@@ -148,12 +160,13 @@ def threshold_loss(
     logvar_min: float = LOGVAR_MIN,
     logvar_max: float = LOGVAR_MAX,
     huber_delta: float = 1.0,
+    nll_beta: float = 0.0,
 ) -> Tensor:
     """Hearing-threshold (dB) loss over ears with a measurable threshold (target finite).
 
     mean, logvar, target: (B,); NaN target = no response or unknown (no_response_loss covers the former).
     """
-    return _regression(mean, logvar, target, kind, logvar_min, logvar_max, huber_delta)
+    return _regression(mean, logvar, target, kind, logvar_min, logvar_max, huber_delta, nll_beta)
 
 
 def static_loss(
@@ -272,6 +285,7 @@ class MultiTaskLoss(nn.Module):
         logvar_max: float = LOGVAR_MAX,
         huber_delta: float = 1.0,
         class_balanced_beta: float = 0.999,
+        nll_beta: float = 0.0,
     ) -> None:
         super().__init__()
         if weights is None:
@@ -289,6 +303,9 @@ class MultiTaskLoss(nn.Module):
         self.regression_kind = regression_kind
         self.logvar_min, self.logvar_max = float(logvar_min), float(logvar_max)
         self.huber_delta = float(huber_delta)
+        if not 0.0 <= nll_beta <= 1.0:
+            raise ValueError(f"nll_beta must be in [0, 1], got {nll_beta}")
+        self.nll_beta = float(nll_beta)
         self.class_balanced_beta = float(class_balanced_beta)
         cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32).flatten()
         if cw is not None and cw.numel() != len(CLASS_NAMES):
@@ -316,6 +333,7 @@ class MultiTaskLoss(nn.Module):
             logvar_max=loss_cfg.logvar_max,
             huber_delta=loss_cfg.huber_delta,
             class_balanced_beta=loss_cfg.class_balanced_beta,
+            nll_beta=loss_cfg.nll_beta,
         )
 
     def raw_losses(
@@ -331,6 +349,7 @@ class MultiTaskLoss(nn.Module):
             logvar_min=self.logvar_min,
             logvar_max=self.logvar_max,
             huber_delta=self.huber_delta,
+            nll_beta=self.nll_beta,
         )
         ref = outputs["signal"]
         zero = ref.sum() * 0.0 if torch.isfinite(ref).all() else ref.new_zeros(())

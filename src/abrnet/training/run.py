@@ -148,7 +148,7 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     """
     from abrnet.evaluation.series import fit_series_classifier
     from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
-    from abrnet.inference.predictor import predict_cohort
+    from abrnet.inference.predictor import inference_device, predict_cohort
 
     loaded = load_checkpoint(out_dir / "best.ckpt")
     if cfg.data.path is None:
@@ -164,8 +164,15 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     if fit_cohort.n_records == 0:  # e.g. a few patients: the validation split is empty
         warnings.warn("series classifier not fitted (no records to fit on)", stacklevel=2)
         return {"skipped": "no records to fit on"}
+    device = inference_device()
     pred = predict_cohort(
-        loaded.model, fit_cohort, loaded.normalizer, with_denoise=False, with_reconstruction=False, seed=cfg.seed
+        loaded.model.to(device),
+        fit_cohort,
+        loaded.normalizer,
+        device=device,
+        with_denoise=False,
+        with_reconstruction=False,
+        seed=cfg.seed,
     )
     try:
         model = fit_series_classifier(pred, fit_cohort, source=source, c=cfg.series.c)
