@@ -45,12 +45,12 @@ train base base 256 8e-4 4e-4
 strip runs/gpu_base/best.ckpt "$OUT/best_base_gpu.ckpt" fp16
 
 stamp bench model
-timeout 90 $PY benchmarks/model.py --device cuda --dtype bf16 --out benchmarks/results/gpu_model
+timeout 90 $PY benchmarks/model.py --device cuda --dtype bf16
 stamp bench train
 timeout 100 $PY benchmarks/train.py --device cuda --presets cpu base large --batch 256 --budget-s 6
 stamp bench predict
 timeout 60 $PY benchmarks/predict.py --device cuda --checkpoint runs/gpu_cpu/best.ckpt --records 2048
 stamp bench generate
 timeout 90 $PY benchmarks/generate.py --device cuda --checkpoint runs/gpu_cpu/best.ckpt --n 256
-tar czf "$OUT/bench.tar.gz" --ignore-failed-read benchmarks/results/gpu_model benchmarks/results/*cuda* 2>/dev/null
+tar czf "$OUT/bench.tar.gz" --ignore-failed-read benchmarks/results/*cuda* 2>/dev/null
 stamp done

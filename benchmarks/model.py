@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/model.py                      # CPU, all presets
     .venv/bin/python benchmarks/model.py --device cuda --dtype bf16
 
-Writes benchmarks/results/model.json and benchmarks/results/model.md. Throughput is a training step without the
-optimizer: forward, sum of all outputs, backward. On shared CPU cores the median is pessimistic; the best
-iteration is reported too.
+Writes benchmarks/results/model.json and benchmarks/results/model.md (model_cuda.* with --device cuda).
+Throughput is a training step without the optimizer: forward, sum of all outputs, backward. On shared CPU
+cores the median is pessimistic; the best iteration is reported too.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def main() -> None:
         "flop_note": flops["note"],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "model.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    stem = "model" if args.device == "cpu" else f"model_{args.device.split(':')[0]}"
+    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     lines = [
         "# Model benchmark",
         "",
@@ -112,7 +113,7 @@ def main() -> None:
     if args.device == "cpu":
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         lines.append(f"Load average (1/5/15 min) when the run ended: {load}; other jobs on the cores slow it down.")
-    (args.out / "model.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+ENTROPY_SAMPLES: int = 8  # batch elements of the entropy estimate (set per model by set_attention_monitoring)
+
 
 class MultiHeadAttention(nn.Module):
     """Plain multi-head attention: queries from x, keys/values from ``context`` (x itself when None)."""
@@ -32,7 +34,7 @@ class MultiHeadAttention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
-        self.entropy_samples: int | None = 8  # batch elements used for the entropy estimate; 0 disables it
+        self.entropy_samples: int | None = ENTROPY_SAMPLES  # batch elements of the entropy estimate; 0 = off
         self.last_entropy: torch.Tensor | None = None
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,6 +168,7 @@ class CrossAttentionTransformerBlock(nn.Module):
 GATED_TRANSFORMER_TYPES: tuple[type[nn.Module], ...] = (TransformerLayer, CrossAttentionTransformerBlock)
 
 __all__ = [
+    "ENTROPY_SAMPLES",
     "GATED_TRANSFORMER_TYPES",
     "CrossAttentionTransformerBlock",
     "MultiHeadAttention",

@@ -70,10 +70,20 @@ class S4DKernel(nn.Module):
         return dtA, torch.exp(dtA), CB
 
     def forward(self, L: int) -> torch.Tensor:
-        """Kernel K (H, L), float32: K_l = 2·Re(Σ_n C_n B̄_n Ā_n^l) via the Vandermonde matrix exp(ΔA·l)."""
-        dtA, _, CB = self.discretize()
-        vandermonde = torch.exp(dtA.unsqueeze(-1) * torch.arange(L, device=dtA.device))  # (H N L)
-        return 2 * torch.einsum("hn,hnl->hl", CB, vandermonde).real  # (H L)
+        """Kernel K (H, L), float32: K_l = 2·Re(Σ_n C_n B̄_n Ā_n^l) via the Vandermonde matrix exp(ΔA·l).
+
+        The Vandermonde matrix is factored, l = I·j + i: exp(ΔA·l) = exp(ΔA·I·j)·exp(ΔA·i), so only I + J ≈ 2√L
+        complex exponentials per mode are taken (not L) and the sum over modes is one batched complex matmul.
+        The complex exponential dominated a CPU training step's batch-independent cost (~30% at batch 1).
+        """
+        dtA, _, CB = self.discretize()  # (H N) each
+        inner_len = math.isqrt(max(L - 1, 0)) + 1  # I ≥ √L
+        outer_len = -(-L // inner_len)  # J = ⌈L / I⌉
+        steps = torch.arange(inner_len, device=dtA.device)  # (I)
+        inner = torch.exp(dtA.unsqueeze(-1) * steps)  # (H N I)
+        outer = torch.exp(dtA.unsqueeze(-1) * (inner_len * torch.arange(outer_len, device=dtA.device)))  # (H N J)
+        k = (CB.unsqueeze(-1) * outer).transpose(1, 2) @ inner  # (H J I), k[h, j, i] = K at l = I·j + i
+        return 2 * k.reshape(k.shape[0], -1)[:, :L].real  # (H L)
 
 
 class S4D(nn.Module):

@@ -174,6 +174,11 @@ class OptimizedHierarchicalUNet(nn.Module):
     def attention_modules(self) -> dict[str, MultiHeadAttention]:
         return {name: m for name, m in self.named_modules() if isinstance(m, MultiHeadAttention)}
 
+    def set_attention_monitoring(self, samples: int) -> None:
+        """Batch elements each attention uses for its entropy estimate (0 = off: training steps skip the cost)."""
+        for m in self.attention_modules().values():
+            m.entropy_samples = samples
+
     def attention_entropies(self) -> dict[str, float]:
         """Mean normalised attention entropy (0 = collapsed, 1 = uniform) per attention module, last forward."""
         return {n: float(m.last_entropy) for n, m in self.attention_modules().items() if m.last_entropy is not None}

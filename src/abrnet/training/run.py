@@ -41,6 +41,19 @@ def _precision(cfg: TrainConfig) -> str:
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
+class StepProgressBar(RichProgressBar):
+    """Rich progress bar labelled by the run's limits: a fit is one endless epoch cut by steps or minutes, so
+    Lightning's "Epoch 0/-2" label would say nothing."""
+
+    def __init__(self, max_steps: int | None, max_minutes: float | None) -> None:
+        super().__init__(leave=True)
+        limits = [f"{max_steps} steps" if max_steps else "", f"{max_minutes:g} min" if max_minutes else ""]
+        self.label = "fit (≤ " + " or ".join(x for x in limits if x) + ")" if any(limits) else "fit"
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return self.label
+
+
 def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool = True) -> L.Trainer:
     """Lightning trainer with best/last checkpoints, EMA weights, TensorBoard + CSV logs and the step limits."""
     t = cfg.trainer
@@ -51,7 +64,7 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
     if cfg.optim.ema_decay > 0:
         callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
     if enable_progress_bar:
-        callbacks.append(RichProgressBar(leave=True))
+        callbacks.append(StepProgressBar(t.max_steps, t.max_minutes))
     return L.Trainer(
         default_root_dir=out_dir,
         max_steps=t.max_steps or -1,
