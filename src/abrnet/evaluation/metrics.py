@@ -34,6 +34,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.calibration import coverage_report
 from abrnet.evaluation.per_ear import EarTable, SeriesModel, aggregate_ears
 from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series_peaks import apply_peak_blend
 
 _TOL = 1e-6
 _PROB_CUT = 0.5
@@ -46,6 +47,8 @@ BOOTSTRAP_PATHS: tuple[str, ...] = (
     "peaks.V.latency_r2",
     "peaks.V.latency_mae_ms",
     "peaks.V.amplitude_r2",
+    "peaks_series.V.latency_r2",
+    "peaks_series.V.amplitude_r2",
     "classification.macro_f1",
     "classification.balanced_accuracy",
     "per_ear.classification.macro_f1",
@@ -283,11 +286,13 @@ def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Bu
     return out
 
 
-def _peaks_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Builder, und: _Undefined) -> dict:
+def _peaks_section(
+    pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Builder, und: _Undefined, section: str = "peaks"
+) -> dict:
     out: dict[str, dict] = {}
     for wave in ("V", "I", "III"):
         j = WAVES.index(wave)
-        p = f"peaks.{wave}"
+        p = f"{section}.{wave}"
         labelled = np.isfinite(data.latency_ms[:, j])
         present_hat = pred.peak_presence_prob[:, j] > _PROB_CUT
         b.add(
@@ -497,6 +502,10 @@ def compute_metrics(
     metrics: dict[str, Any] = {"split": split, "n_records": data.n_records, "n_patients": int(len(patients))}
     metrics["signal"] = _signal_section(pred, data, pidx, b, und)
     metrics["peaks"] = _peaks_section(pred, data, pidx, b, und)
+    blend = getattr(series_model, "peak_blend", None)
+    if blend:  # the same record's waves read with the rest of its ear's series (evaluation.series_peaks)
+        series_pred = apply_peak_blend(pred, data, blend)
+        metrics["peaks_series"] = _peaks_section(series_pred, data, pidx, b, und, section="peaks_series")
     metrics["classification"] = _classification_metrics(
         "classification", np.asarray(data.class_id), np.asarray(pred.class_prob), pidx, b, und, "record"
     )

@@ -47,6 +47,9 @@ def metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
     for wave in ("V", "I", "III"):
         for key in _PEAK_KEYS:
             add(f"peaks {wave}", f"peaks.{wave}.{key}")
+    if "peaks_series" in metrics:  # the same waves read with the rest of the ear's series
+        for key in ("latency_r2", "latency_mae_ms", "within_0_1_ms", "amplitude_r2", "amplitude_mae_uv"):
+            add("peaks V, with its series", f"peaks_series.V.{key}")
     for key in ("macro_f1", "balanced_accuracy"):
         add("classification", f"classification.{key}")
     for name in CLASS_NAMES:

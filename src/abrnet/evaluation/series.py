@@ -7,7 +7,8 @@ V only. `per_ear.series_features` turns the network's per-record outputs into su
 a multinomial logistic regression on them (class-balanced), on ears the network never trained on: a freshly
 simulated class-balanced cohort for the default data, the validation split otherwise.
 
-The fitted weights are plain lists, stored inside the checkpoint (loadable with `weights_only=True`; no pickle).
+The same ears fit the series-informed latency/amplitude blend (`series_peaks`). The fitted weights are plain
+lists, stored inside the checkpoint (loadable with `weights_only=True`; no pickle).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from abrnet.constants import CLASS_NAMES
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.per_ear import SERIES_FEATURES, aggregate_ears, series_features
 from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series_peaks import fit_peak_blend
 
 
 @dataclass
@@ -36,6 +38,7 @@ class SeriesClassifier:
     source: str
     no_response_coef: list[float] | None = None  # (F,) logistic regression for "no response at the maximum level"
     no_response_intercept: float | None = None
+    peak_blend: dict[str, list[float]] | None = None  # series-informed latency/amplitude (evaluation.series_peaks)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(E, F) series features → (E, C) class probabilities."""
@@ -97,4 +100,5 @@ def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c:
         intercept=intercept.tolist(),
         n_ears=int(keep.sum()),
         source=source,
+        peak_blend=fit_peak_blend(pred, data) or None,
     )

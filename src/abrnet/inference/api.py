@@ -40,6 +40,7 @@ from abrnet.constants import (
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.evaluation.per_ear import EarTable, aggregate_ears
 from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series_peaks import apply_peak_blend
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 
 SamplerName = Literal["ddim", "dpm"]
@@ -139,11 +140,14 @@ def _as_cohort(
 
 
 # ------------------------------------------------------------------------------------------------ predict output
-def prediction_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:
+def prediction_columns(
+    pred: Predictions, cohort: ABRCohort, series_pred: Predictions | None = None
+) -> dict[str, np.ndarray]:
     """The results table (one entry per column, N rows) in the documented column order.
 
     Interpeak intervals are differences of the predicted latencies whatever the presence probabilities say;
-    read them together with ``<wave>_presence_prob``.
+    read them together with ``<wave>_presence_prob``. `series_pred` (series mode) adds each wave's latency and
+    amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …).
     """
     cols: dict[str, np.ndarray] = {
         "patient_id": np.asarray(cohort.patient_id).astype(str),
@@ -156,6 +160,9 @@ def prediction_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.nda
         cols[f"{w}_latency_sd_ms"] = pred.latency_sd_ms[:, j]
         cols[f"{w}_amplitude_uv"] = pred.amplitude_uv[:, j]
         cols[f"{w}_amplitude_sd_uv"] = pred.amplitude_sd_uv[:, j]
+        if series_pred is not None:
+            cols[f"{w}_latency_series_ms"] = series_pred.latency_ms[:, j]
+            cols[f"{w}_amplitude_series_uv"] = series_pred.amplitude_uv[:, j]
     for a, b in INTERPEAK:
         cols[f"{a}_{b}_ms"] = pred.latency_ms[:, WAVES.index(b)] - pred.latency_ms[:, WAVES.index(a)]
     cols["class_pred"] = np.array(CLASS_NAMES)[np.argmax(pred.class_prob, axis=1)]
@@ -231,9 +238,10 @@ class PredictionReport:
     predictions: Predictions
     ears: EarTable | None = None
     warnings: list[str] = field(default_factory=list)
+    series_predictions: Predictions | None = None  # waves read with the ear's series (series mode, fitted blend)
 
     def columns(self) -> dict[str, np.ndarray]:
-        return prediction_columns(self.predictions, self.cohort)
+        return prediction_columns(self.predictions, self.cohort, self.series_predictions)
 
     def series(self) -> dict[str, np.ndarray] | None:
         return None if self.ears is None else series_columns(self.ears)
@@ -409,7 +417,11 @@ class ABRModel:
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
-        return PredictionReport(cohort=cohort, predictions=pred, ears=ears, warnings=warnings)
+        blend = getattr(self.loaded.series_model, "peak_blend", None)
+        series_pred = apply_peak_blend(pred, cohort, blend) if series and blend else None
+        return PredictionReport(
+            cohort=cohort, predictions=pred, ears=ears, warnings=warnings, series_predictions=series_pred
+        )
 
     # ---------------------------------------------------------------------------------------------- denoise
     @torch.no_grad()
