@@ -44,6 +44,20 @@ def test_two_sample_auc_different_distributions_separable() -> None:
     assert two_sample_auc(real[:100], _abrs(100, rng, amp=0.0), seed=0, classifier="gbm") > 0.9  # small: GBM is slow
 
 
+def test_in_band_auc_ignores_residue_above_the_recording_band() -> None:
+    """Clean band-limited ABRs vs the same plus a faint 8 kHz residue: separable full-band, not in 100-3000 Hz."""
+    from abrnet.evaluation.classical import bandpass_filter
+    from abrnet.evaluation.generation import ABR_BAND_HZ
+
+    rng = np.random.default_rng(5)
+    real = bandpass_filter(_abrs(300, rng, noise=0.1 * rng.standard_normal((300, 200))), 20000.0)
+    fake = bandpass_filter(_abrs(300, rng, noise=0.1 * rng.standard_normal((300, 200))), 20000.0)
+    fake += 0.01 * np.sin(2 * np.pi * 8000.0 * T_MS[None] / 1000.0 + rng.uniform(0, 6.3, (300, 1)))
+    assert two_sample_auc(real, fake, seed=0) > 0.9
+    assert abs(two_sample_auc(real, fake, seed=0, band=ABR_BAND_HZ) - 0.5) < 0.1
+    assert spectral_distance(real, fake, band=ABR_BAND_HZ) < 0.5 < spectral_distance(real, fake)
+
+
 def test_spectral_distance() -> None:
     rng = np.random.default_rng(2)
     real = _abrs(300, rng)

@@ -100,7 +100,7 @@ def evaluate(
     generation: Annotated[
         bool, typer.Option("--generation", help="Also score generated ABRs against the split → generation.json.")
     ] = False,
-    generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 256,
+    generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 512,
     generation_steps: Annotated[int, typer.Option(min=1, help="DDIM steps for --generation.")] = 20,
     generation_guidance: Annotated[
         float, typer.Option(min=0.0, help="Classifier-free guidance scale for --generation (1 = none).")

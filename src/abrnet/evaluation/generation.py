@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, STATIC_PARAMS
+from abrnet.evaluation.classical import bandpass_filter
 
 LATENCY_GAP_TARGET_MS: float = 0.3
 
@@ -37,9 +38,20 @@ def _check_2d(name: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _features(x: np.ndarray) -> np.ndarray:
-    """Raw samples plus log power per rfft bin: the spectrum catches wrong noise colour the samples hide."""
-    log_power = np.log(np.abs(np.fft.rfft(x, axis=1)) ** 2 + 1e-12)  # (N, T//2 + 1)
+ABR_BAND_HZ: tuple[float, float] = (100.0, 3000.0)  # the recording band of clinical ABR systems (and the simulator)
+
+
+def _features(x: np.ndarray, fs: float, band: tuple[float, float] | None) -> np.ndarray:
+    """Raw samples plus log power per rfft bin: the spectrum catches wrong noise colour the samples hide.
+
+    With `band`, both are taken after a zero-phase band-pass and only the bins inside the band are kept.
+    """
+    bins = np.fft.rfftfreq(x.shape[1], 1.0 / fs)
+    keep = np.ones_like(bins, dtype=bool)
+    if band is not None:
+        x = bandpass_filter(x, fs, low=band[0], high=band[1])
+        keep = (bins >= band[0]) & (bins <= band[1])
+    log_power = np.log(np.abs(np.fft.rfft(x, axis=1)[:, keep]) ** 2 + 1e-12)  # (N, bins kept)
     return np.concatenate([x, log_power], axis=1)
 
 
@@ -50,6 +62,8 @@ def two_sample_auc(
     *,
     classifier: Literal["logistic", "gbm"] = "logistic",
     n_splits: int = 5,
+    band: tuple[float, float] | None = None,
+    fs: float = DEFAULT_SAMPLING_RATE_HZ,
 ) -> float:
     """Classifier two-sample test: out-of-fold ROC AUC of real-vs-fake on samples + log-spectrum features.
 
@@ -57,11 +71,12 @@ def two_sample_auc(
     Stratified K-fold, AUC over the pooled out-of-fold probabilities; classes are balanced by weighting, so unequal
     N and M do not bias it. Values below 0.5 are chance fluctuation, returned as they are. "logistic" (L2, C=0.1,
     standardised features) is fast and stable; "gbm" catches non-linear differences but needs more samples.
+    `band` (Hz) compares both sets inside that band only (e.g. `ABR_BAND_HZ`): what a recording system passes.
     """
     real, fake = _check_2d("real", real), _check_2d("fake", fake)
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"real and fake lengths differ: {real.shape[1]} vs {fake.shape[1]}")
-    x = _features(np.concatenate([real, fake]))
+    x = _features(np.concatenate([real, fake]), fs, band)
     y = np.concatenate([np.ones(len(real), dtype=int), np.zeros(len(fake), dtype=int)])
     if classifier == "logistic":
         clf = make_pipeline(
