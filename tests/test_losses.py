@@ -148,8 +148,8 @@ def test_nan_labels_never_leak_into_gradients() -> None:
     assert gm[0, 1] == 0 and gm[1].abs().sum() == 0
 
 
-def test_beta_nll_scales_by_detached_variance() -> None:
-    """β-NLL: value = NLL · σ^(2β); β = 1 makes the mean's gradient the plain residual (like MSE), whatever σ."""
+def test_beta_nll_scales_by_detached_variance_relative_to_the_task_mean() -> None:
+    """β-NLL: each NLL times σ^(2β) / mean(σ^(2β)); β = 1 makes the mean's gradient the residual over mean(σ²)."""
     mean = torch.tensor([[1.0, 0.0]], requires_grad=True)
     logvar = torch.tensor([[math.log(4.0), math.log(0.25)]], requires_grad=True)
     target = torch.tensor([[3.0, 1.0]])
@@ -157,9 +157,13 @@ def test_beta_nll_scales_by_detached_variance() -> None:
     assert peak_regression_loss(mean, logvar, target, "gaussian_nll", nll_beta=0.0).item() == plain.item()
     nll = 0.5 * (torch.log(torch.tensor([4.0, 0.25])) + torch.tensor([4.0 / 4.0, 1.0 / 0.25]))
     half = peak_regression_loss(mean, logvar, target, "gaussian_nll", nll_beta=0.5)
-    assert half.item() == pytest.approx(float((nll * torch.tensor([2.0, 0.5])).mean()), rel=1e-6)
+    w = torch.tensor([2.0, 0.5]) / 1.25  # σ / mean(σ)
+    assert half.item() == pytest.approx(float((nll * w).mean()), rel=1e-6)
     (g_mean,) = torch.autograd.grad(peak_regression_loss(mean, logvar, target, "gaussian_nll", nll_beta=1.0), mean)
-    assert g_mean[0].tolist() == pytest.approx([(1.0 - 3.0) / 2, (0.0 - 1.0) / 2], rel=1e-6)  # (m - t) / n
+    assert g_mean[0].tolist() == pytest.approx([(1.0 - 3.0) / 2 / 2.125, (0.0 - 1.0) / 2 / 2.125], rel=1e-6)
+    # unit-free: the same errors in other units (x10) give the same loss up to the log-variance constant
+    big = peak_regression_loss(10 * mean, logvar + 2 * math.log(10), 10 * target, "gaussian_nll", nll_beta=0.5)
+    assert big.item() == pytest.approx(half.item() + math.log(10) * float(w.mean()), rel=1e-5)
     with pytest.raises(ValueError, match="nll_beta"):
         MultiTaskLoss(nll_beta=1.5)
 
