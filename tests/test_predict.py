@@ -15,6 +15,7 @@ from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.io import save_cohort
 from abrnet.evaluation.per_ear import aggregate_ears
+from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.inference.checkpoint import load_checkpoint
 
 runner = CliRunner()
@@ -59,7 +60,9 @@ def assert_matches(rows: list[dict[str, str]], test_split: dict) -> None:
     np.testing.assert_allclose(col(rows, "I_V_ms"), pred.latency_ms[:, 2] - pred.latency_ms[:, 0], atol=2e-5)
     for c, name in enumerate(CLASS_NAMES):
         np.testing.assert_allclose(col(rows, f"p_{name}"), pred.class_prob[:, c], atol=1e-5)
-    assert [r["class_pred"] for r in rows] == [CLASS_NAMES[k] for k in pred.class_prob.argmax(1)]
+    rule = getattr(test_split["loaded"].series_model, "record_class_bias", None)  # validation-tuned decision
+    decided = adjusted_record_probs(pred.class_prob, rule).argmax(1)
+    assert [r["class_pred"] for r in rows] == [CLASS_NAMES[k] for k in decided]
     np.testing.assert_allclose(col(rows, "threshold_db"), pred.threshold_db, atol=1e-5)
     np.testing.assert_allclose(col(rows, "threshold_sd_db"), pred.threshold_sd_db, atol=1e-5)
     np.testing.assert_allclose(col(rows, "p_no_response"), pred.p_no_response, atol=1e-5)

@@ -79,3 +79,28 @@ def test_series_classifier_travels_in_the_checkpoint(tiny_run: dict, tmp_path: P
     metrics = compute_metrics(pred, cohort, split="all", n_bootstrap=0, series_model=back.series_model)
     assert metrics["per_ear"]["class_method"] == "series classifier"
     assert compute_metrics(pred, cohort, split="all", n_bootstrap=0)["per_ear"]["class_method"] == "geometric mean"
+
+
+def test_record_decision_rule_stops_over_calling_a_rare_class() -> None:
+    """Probabilities that over-call class 2 (as a class-balanced network does at natural prevalence): the tuned
+    log-prior shift raises macro-F1 on fresh records from the same distribution and leaves NORMAL's at 0."""
+    from sklearn.metrics import f1_score
+
+    from abrnet.evaluation.series import adjusted_record_probs, fit_record_class_bias
+
+    def sample(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        y = rng.choice(5, size=3000, p=[0.8, 0.01, 0.1, 0.04, 0.05])
+        logits = rng.normal(0, 1.0, (3000, 5))
+        logits[np.arange(3000), y] += 1.5
+        logits[:, 2] += 1.2  # over-called
+        p = np.exp(logits)
+        return p / p.sum(1, keepdims=True), y
+
+    (p_fit, y_fit), (p_new, y_new) = sample(0), sample(1)
+    bias = fit_record_class_bias(p_fit, y_fit)
+    assert bias is not None and bias[0] == 0.0 and bias[2] < 0.0
+    f1 = lambda p: f1_score(y_new, p.argmax(1), labels=list(range(5)), average="macro", zero_division=0)
+    assert f1(adjusted_record_probs(p_new, bias)) > f1(p_new) + 0.02
+    assert fit_record_class_bias(p_fit, np.zeros(3000, dtype=int)) is None  # one class: nothing to tune
+    np.testing.assert_allclose(adjusted_record_probs(p_new, None), p_new)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,14 @@ def evaluate_checkpoint(
 
         bal_seed = loaded.config.seed + 10_007
         bal = simulate_cohort(SimulationConfig(n_patients=balanced_patients, balanced=True), seed=bal_seed)
-        bal_metrics, _ = evaluate_model(loaded, bal, split="balanced", n_bootstrap=0, figures=False)
+        # the record decision rule is tuned to the cohort's prevalence: on a balanced cohort, plain argmax
+        series = loaded.series_model
+        bal_loaded = (
+            loaded
+            if series is None
+            else dataclasses.replace(loaded, series_model=dataclasses.replace(series, record_class_bias=None))
+        )
+        bal_metrics, _ = evaluate_model(bal_loaded, bal, split="balanced", n_bootstrap=0, figures=False)
         metrics["balanced"] = {
             "seed": bal_seed,
             "n_records": bal_metrics["n_records"],

@@ -34,6 +34,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.calibration import coverage_report
 from abrnet.evaluation.per_ear import EarTable, SeriesModel, aggregate_ears
 from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.evaluation.series_peaks import apply_peak_blend
 
 _TOL = 1e-6
@@ -506,9 +507,17 @@ def compute_metrics(
     if blend:  # the same record's waves read with the rest of its ear's series (evaluation.series_peaks)
         series_pred = apply_peak_blend(pred, data, blend)
         metrics["peaks_series"] = _peaks_section(series_pred, data, pidx, b, und, section="peaks_series")
+    bias = getattr(series_model, "record_class_bias", None)  # the record decision rule tuned on validation
     metrics["classification"] = _classification_metrics(
-        "classification", np.asarray(data.class_id), np.asarray(pred.class_prob), pidx, b, und, "record"
+        "classification",
+        np.asarray(data.class_id),
+        adjusted_record_probs(pred.class_prob, bias),
+        pidx,
+        b,
+        und,
+        "record",
     )
+    metrics["classification"]["decision"] = "argmax" if bias is None else "validation-tuned class priors"
     metrics["threshold"] = _threshold_metrics(
         "threshold",
         np.asarray(data.threshold_db, np.float64),

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.schema import ABRCohort
@@ -39,6 +40,8 @@ class SeriesClassifier:
     no_response_coef: list[float] | None = None  # (F,) logistic regression for "no response at the maximum level"
     no_response_intercept: float | None = None
     peak_blend: dict[str, list[float]] | None = None  # series-informed latency/amplitude (evaluation.series_peaks)
+    peak_blend_source: str | None = None  # the records the blend was fitted on (None: the same as the classifier)
+    record_class_bias: list[float] | None = None  # (C,) per-record decision rule (`fit_record_class_bias`)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(E, F) series features → (E, C) class probabilities."""
@@ -64,6 +67,47 @@ class SeriesClassifier:
         if list(model.features) != list(SERIES_FEATURES):
             raise ValueError("series classifier was fitted on other features; refit it")
         return model
+
+
+def adjusted_record_probs(class_prob: np.ndarray, bias: list[float] | None) -> np.ndarray:
+    """(N, C) record probabilities with the decision rule's log-prior shift applied (unchanged without one)."""
+    prob = np.asarray(class_prob, dtype=np.float64)
+    if bias is None:
+        return prob
+    logits = np.log(np.clip(prob, 1e-12, 1.0)) + np.asarray(bias, dtype=np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def fit_record_class_bias(
+    class_prob: np.ndarray, class_id: np.ndarray, grid: np.ndarray | None = None, sweeps: int = 3
+) -> list[float] | None:
+    """Per-record decision rule: log-prior shifts (NORMAL fixed at 0) maximising macro-F1 on held-out records.
+
+    The network is trained class-balanced so that rare classes are learnt; at the cohort's own prevalence its argmax
+    then over-calls them per record (a record below threshold looks the same in every class). Shifting the decision
+    by a log-prior per class, chosen by coordinate ascent on the validation split, is the usual threshold moving; the
+    probabilities (`p_<CLASS>`) and the per-ear series stage are left as they are. None when fewer than two classes.
+    """
+    y = np.asarray(class_id)
+    keep = y >= 0
+    if len(np.unique(y[keep])) < 2:
+        return None
+    log_p, y = np.log(np.clip(np.asarray(class_prob, np.float64)[keep], 1e-12, 1.0)), y[keep]
+    labels = list(range(log_p.shape[1]))
+    score = lambda b: f1_score(y, (log_p + b).argmax(axis=1), labels=labels, average="macro", zero_division=0)
+    grid = np.linspace(-4.0, 4.0, 33) if grid is None else grid
+    bias = np.zeros(log_p.shape[1])
+    best = score(bias)
+    for _ in range(sweeps):
+        for c in labels[1:]:
+            for g in grid:
+                trial = bias.copy()
+                trial[c] = g
+                if (s := score(trial)) > best + 1e-12:
+                    best, bias = s, trial
+    return bias.tolist()
 
 
 def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c: float = 1.0) -> SeriesClassifier:

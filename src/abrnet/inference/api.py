@@ -40,6 +40,7 @@ from abrnet.constants import (
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.evaluation.per_ear import EarTable, aggregate_ears
 from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.evaluation.series_peaks import apply_peak_blend
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 
@@ -141,13 +142,18 @@ def _as_cohort(
 
 # ------------------------------------------------------------------------------------------------ predict output
 def prediction_columns(
-    pred: Predictions, cohort: ABRCohort, series_pred: Predictions | None = None
+    pred: Predictions,
+    cohort: ABRCohort,
+    series_pred: Predictions | None = None,
+    class_bias: list[float] | None = None,
 ) -> dict[str, np.ndarray]:
     """The results table (one entry per column, N rows) in the documented column order.
 
     Interpeak intervals are differences of the predicted latencies whatever the presence probabilities say;
     read them together with ``<wave>_presence_prob``. `series_pred` (series mode) adds each wave's latency and
-    amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …).
+    amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …). ``class_pred``
+    applies the checkpoint's record decision rule (`class_bias`, tuned on validation records); ``p_<CLASS>`` are the
+    network's probabilities.
     """
     cols: dict[str, np.ndarray] = {
         "patient_id": np.asarray(cohort.patient_id).astype(str),
@@ -165,7 +171,7 @@ def prediction_columns(
             cols[f"{w}_amplitude_series_uv"] = series_pred.amplitude_uv[:, j]
     for a, b in INTERPEAK:
         cols[f"{a}_{b}_ms"] = pred.latency_ms[:, WAVES.index(b)] - pred.latency_ms[:, WAVES.index(a)]
-    cols["class_pred"] = np.array(CLASS_NAMES)[np.argmax(pred.class_prob, axis=1)]
+    cols["class_pred"] = np.array(CLASS_NAMES)[np.argmax(adjusted_record_probs(pred.class_prob, class_bias), axis=1)]
     for c, name in enumerate(CLASS_NAMES):
         cols[f"p_{name}"] = pred.class_prob[:, c]
     cols["threshold_db"] = pred.threshold_db
@@ -239,9 +245,10 @@ class PredictionReport:
     ears: EarTable | None = None
     warnings: list[str] = field(default_factory=list)
     series_predictions: Predictions | None = None  # waves read with the ear's series (series mode, fitted blend)
+    class_bias: list[float] | None = None  # the record decision rule of the checkpoint's series stage
 
     def columns(self) -> dict[str, np.ndarray]:
-        return prediction_columns(self.predictions, self.cohort, self.series_predictions)
+        return prediction_columns(self.predictions, self.cohort, self.series_predictions, self.class_bias)
 
     def series(self) -> dict[str, np.ndarray] | None:
         return None if self.ears is None else series_columns(self.ears)
@@ -420,7 +427,12 @@ class ABRModel:
         blend = getattr(self.loaded.series_model, "peak_blend", None)
         series_pred = apply_peak_blend(pred, cohort, blend) if series and blend else None
         return PredictionReport(
-            cohort=cohort, predictions=pred, ears=ears, warnings=warnings, series_predictions=series_pred
+            cohort=cohort,
+            predictions=pred,
+            ears=ears,
+            warnings=warnings,
+            series_predictions=series_pred,
+            class_bias=getattr(self.loaded.series_model, "record_class_bias", None),
         )
 
     # ---------------------------------------------------------------------------------------------- denoise
