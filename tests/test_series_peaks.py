@@ -60,3 +60,24 @@ def test_series_classifier_carries_the_blend_into_metrics_and_back() -> None:
     assert m["peaks_series"]["V"]["latency_r2"] > m["peaks"]["V"]["latency_r2"]
     assert m["intervals"]["peaks_series.V.latency_r2"] is not None
     assert "peaks_series" not in compute_metrics(pred, data, split="t", n_bootstrap=0)  # no series model, no section
+
+
+def test_ear_factor_reads_a_constant_multiple_of_the_population_curve_from_the_other_levels() -> None:
+    """An ear whose wave V is twice the population's at every level: each record's estimate from its *other*
+    records is twice the curve at its own level (amplitudes multiply; latencies would shift)."""
+    from abrnet.evaluation.series_peaks import ear_factor_estimate
+    from tests.test_evaluation_toy import flat_predictions, tiny_cohort
+
+    level = np.array([80.0, 60.0, 40.0, 80.0, 60.0])
+    curve = ([40.0, 60.0, 80.0], [0.1, 0.2, 0.3])
+    amp = np.zeros((5, 3))
+    amp[:3, 2] = 2 * np.interp(level[:3], *curve)
+    amp[3:, 2] = 0.5 * np.interp(level[3:], *curve)
+    amp[0, 2] = 5.0  # an outlier never enters its own estimate
+    static = np.column_stack([np.full(5, 30.0), level, np.full(5, 21.1), np.full(5, 2.0)]).astype(np.float32)
+    data = tiny_cohort(5, static=static, patient_id=np.array(["a", "a", "a", "b", "b"]), ear=np.array(["L"] * 5))
+    pred = flat_predictions(5, amplitude_uv=amp, peak_presence_prob=np.full((5, 3), 0.9))
+    est, support = ear_factor_estimate(pred, data, "amplitude", "V", curve)
+    assert est[0] == pytest.approx(2 * 0.3)  # from records 1 and 2 only
+    assert est[3] == pytest.approx(0.5 * 0.3) and est[4] == pytest.approx(0.5 * 0.2)  # ear b keeps its own factor
+    assert support.tolist() == pytest.approx([1.8, 1.8, 1.8, 0.9, 0.9])

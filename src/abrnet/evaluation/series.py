@@ -39,7 +39,7 @@ class SeriesClassifier:
     source: str
     no_response_coef: list[float] | None = None  # (F,) logistic regression for "no response at the maximum level"
     no_response_intercept: float | None = None
-    peak_blend: dict[str, list[float]] | None = None  # series-informed latency/amplitude (evaluation.series_peaks)
+    peak_blend: dict[str, dict[str, list[float]]] | None = None  # series latency/amplitude (series_peaks)
     peak_blend_source: str | None = None  # the records the blend was fitted on (None: the same as the classifier)
     record_class_bias: list[float] | None = None  # (C,) per-record decision rule (`fit_record_class_bias`)
 

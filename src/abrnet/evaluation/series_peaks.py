@@ -11,8 +11,12 @@ above pin it down. For each record and wave:
    its variance is the weighted-least-squares variance of the intercept, so extrapolating past the ear's loudest or
    softest level counts as less certain; `share` = own variance / (own variance + neighbour variance), 0 where no
    other record of the ear shows the wave.
-2. `fit_peak_blend`: per quantity and wave, a linear blend fitted by least squares on the series-fitting ears (those
-   of the series classifier, never trained on): value = c · [own, neighbour, share·own, share·neighbour, level, 1].
+2. `ear_factor_estimate`: the ear's other records read through one ear-level factor on the cohort's population
+   curve (amplitudes: a constant multiple, as the log-normal ear factor of the physiology; latencies: a constant
+   shift), which uses every level of the ear, not only the near ones.
+3. `fit_peak_blend`: per quantity and wave, a linear blend of the record's own estimate with both neighbour
+   estimates, weighted by their shares (`blend_features`), fitted by least squares on held-out records (the
+   validation split for the default data).
 
 The record-alone estimate stays in `peaks`; the blended one is `peaks_series` in the metrics and the `*_series`
 columns of `abrnet predict --group-by`. The blend is plain lists inside the checkpoint (no pickle).
@@ -67,42 +71,89 @@ def neighbour_estimate(
     return est, est_var
 
 
-def blend_features(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> np.ndarray:
-    """(N, 6) design matrix [own, neighbour, share·own, share·neighbour, level/100, 1] for one quantity and wave."""
+def population_curve(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tuple[list[float], list[float]]:
+    """(levels, median predicted value) over the records where the wave is predicted present: the cohort's
+    latency– or amplitude–intensity function, against which an ear's own factor is read."""
+    own, _, p, level = _own(pred, data, quantity, wave)
+    seen = p >= PRESENCE_CUT
+    levels = np.unique(level[seen])
+    return levels.tolist(), [float(np.median(own[seen & (level == lv)])) for lv in levels]
+
+
+def ear_factor_estimate(
+    pred: Predictions, data: ABRCohort, quantity: str, wave: str, curve: tuple[list[float], list[float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out estimate from the ear's other records through one ear-level factor on the population curve.
+
+    Amplitudes: an ear's waves are a constant multiple of the population's at every level (log-normal ear factor),
+    so factor = weighted mean of own / curve; latencies: a constant shift, own − curve. Returns (estimate (N,),
+    support (N,) = the other records' presence weight, 0 where none); the estimate is the record's own value there.
+    """
+    own, _, p, level = _own(pred, data, quantity, wave)
+    prior = np.interp(level, np.asarray(curve[0], np.float64), np.asarray(curve[1], np.float64))  # (N)
+    multiplicative = quantity == "amplitude"
+    prior = np.maximum(prior, 1e-3) if multiplicative else prior
+    r = own / prior if multiplicative else own - prior  # (N)
+    w = np.where(p >= PRESENCE_CUT, p, 0.0)
+    _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
+    ear = ear.ravel()
+    support = np.bincount(ear, w)[ear] - w  # leave one out
+    factor = (np.bincount(ear, w * r)[ear] - w * r) / np.where(support > 0, support, 1.0)
+    est = factor * prior if multiplicative else prior + factor
+    return np.where(support > 0, est, own), support
+
+
+def _own(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tuple[np.ndarray, ...]:
+    """(own mean, own variance, presence probability, level) of one quantity and wave, float64 (N,) each."""
     mean_name, sd_name, _ = QUANTITIES[quantity]
     j = WAVES.index(wave)
     own = np.asarray(getattr(pred, mean_name), np.float64)[:, j]
     var = np.asarray(getattr(pred, sd_name), np.float64)[:, j] ** 2
     p = np.asarray(pred.peak_presence_prob, np.float64)[:, j]
-    level = np.asarray(data.static_column("intensity_db"), np.float64)
+    return own, var, p, np.asarray(data.static_column("intensity_db"), np.float64)
+
+
+def blend_features(
+    pred: Predictions, data: ABRCohort, quantity: str, wave: str, curve: tuple[list[float], list[float]]
+) -> np.ndarray:
+    """(N, 9) design matrix: [own, local, s·own, s·local, level/100, 1, factor, k·factor, k·own] for one quantity
+    and wave; local = `neighbour_estimate` (s its variance share), factor = `ear_factor_estimate` (k = its support
+    share, support / (support + 1))."""
+    own, var, p, level = _own(pred, data, quantity, wave)
     _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
     nb, nb_var = neighbour_estimate(own, var, np.where(p >= PRESENCE_CUT, p, 0.0), level, ear.ravel())
     has_nb = np.isfinite(nb)
     nb = np.where(has_nb, nb, own)
     share = np.where(has_nb, var / (var + np.where(has_nb, nb_var, 1.0)), 0.0)
-    return np.stack([own, nb, share * own, share * nb, level / 100.0, np.ones_like(own)], axis=1)
+    factor, support = ear_factor_estimate(pred, data, quantity, wave, curve)
+    k = support / (support + 1.0)
+    return np.stack(
+        [own, nb, share * own, share * nb, level / 100.0, np.ones_like(own), factor, k * factor, k * own], axis=1
+    )
 
 
-def fit_peak_blend(pred: Predictions, data: ABRCohort, ridge: float = 1e-3) -> dict[str, list[float]]:
-    """Least-squares blend per "quantity_wave" on the labelled records of `data` (skipped when too few)."""
-    blend: dict[str, list[float]] = {}
+def fit_peak_blend(pred: Predictions, data: ABRCohort, ridge: float = 1e-3) -> dict[str, dict[str, list[float]]]:
+    """Least-squares blend per "quantity_wave" on the labelled records of `data` (skipped when too few):
+    {"coef": (9,), "curve_levels": …, "curve_values": …}, plain lists."""
+    blend: dict[str, dict[str, list[float]]] = {}
     for quantity, (_, _, label_name) in QUANTITIES.items():
         for j, wave in enumerate(WAVES):
             y = np.asarray(getattr(data, label_name), np.float64)[:, j]
             m = np.isfinite(y)
-            if m.sum() < MIN_LABELLED:
+            curve = population_curve(pred, data, quantity, wave)
+            if m.sum() < MIN_LABELLED or len(curve[0]) == 0:
                 continue
-            X = blend_features(pred, data, quantity, wave)[m]  # (n, 6)
-            coef = np.linalg.solve(X.T @ X + ridge * len(X) * np.eye(X.shape[1]), X.T @ y[m])  # (6)
-            blend[f"{quantity}_{wave}"] = coef.tolist()
+            X = blend_features(pred, data, quantity, wave, curve)[m]  # (n, 9)
+            coef = np.linalg.solve(X.T @ X + ridge * len(X) * np.eye(X.shape[1]), X.T @ y[m])  # (9)
+            blend[f"{quantity}_{wave}"] = {"coef": coef.tolist(), "curve_levels": curve[0], "curve_values": curve[1]}
     return blend
 
 
-def apply_peak_blend(pred: Predictions, data: ABRCohort, blend: dict[str, list[float]]) -> Predictions:
+def apply_peak_blend(pred: Predictions, data: ABRCohort, blend: dict[str, dict[str, list[float]]]) -> Predictions:
     """A copy of `pred` whose latencies / amplitudes use the series blend where one was fitted."""
     new = {name: np.array(getattr(pred, name), dtype=np.float32) for name in ("latency_ms", "amplitude_uv")}
-    for key, coef in blend.items():
+    for key, fit in blend.items():
         quantity, wave = key.split("_")
-        X = blend_features(pred, data, quantity, wave)
-        new[QUANTITIES[quantity][0]][:, WAVES.index(wave)] = X @ np.asarray(coef, np.float64)
+        X = blend_features(pred, data, quantity, wave, (fit["curve_levels"], fit["curve_values"]))
+        new[QUANTITIES[quantity][0]][:, WAVES.index(wave)] = X @ np.asarray(fit["coef"], np.float64)
     return dataclasses.replace(pred, **new)
