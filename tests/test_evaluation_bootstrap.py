@@ -20,8 +20,13 @@ def _get(d: dict, path: str) -> object:
 
 
 def test_intervals_contain_point_estimates() -> None:
+    from abrnet.evaluation.series import fit_series_classifier
+
+    fit = make_cohort(n_patients=25, seed=5)  # other ears fit the series stage (with its blend: every path exists)
+    series = fit_series_classifier(noisy_predictions(fit, noise=2.0, seed=6), fit, source="toy")
     data = make_cohort(n_patients=25, seed=4)
-    m = compute_metrics(noisy_predictions(data), data, split="test", n_bootstrap=200, seed=0)
+    pred = noisy_predictions(data)
+    m = compute_metrics(pred, data, split="test", n_bootstrap=200, seed=0, series_model=series)
     assert set(m["intervals"]) == set(BOOTSTRAP_PATHS)
     for path in BOOTSTRAP_PATHS:
         lo, hi = m["intervals"][path]
