@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    ap.add_argument("--eta", type=float, default=0.0, help="stochastic DDIM (applied to the ddim rows only)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (results go to generate_cuda.*)")
     args = ap.parse_args()
@@ -60,7 +61,13 @@ def main() -> None:
         for steps in args.steps:
             t = time.perf_counter()
             gen = model.generate(
-                1, conditions=data.static, sampler=sampler, steps=steps, guidance=args.guidance, seed=0
+                1,
+                conditions=data.static,
+                sampler=sampler,
+                steps=steps,
+                guidance=args.guidance,
+                seed=0,
+                eta=args.eta if sampler == "ddim" else 0.0,
             )
             dt = time.perf_counter() - t
             gap = latency_intensity_gap(
@@ -85,6 +92,7 @@ def main() -> None:
         "preset": model.loaded.config.model.preset,
         "threads": args.threads,
         "guidance": args.guidance,
+        "eta": args.eta,
         "device": device_name(args.device),
         "machine": platform.platform(),
         "reference": "clean" if data.clean is not None else "observed",

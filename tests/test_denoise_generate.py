@@ -131,3 +131,16 @@ def test_generate_needs_all_conditions(small: dict, tmp_path: Path) -> None:
     )
     assert res.exit_code == 2 and "--age" in res.output
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_generate_stochastic_ddim_is_seeded_and_ddim_only(small: dict, tmp_path: Path) -> None:
+    base = ["generate", "--checkpoint", small["ckpt"], "--n", "2", "--age", "1", "--intensity", "60"]
+    base += ["--rate", "33.1", "--fmp", "3", "--steps", "4", "--eta", "1"]
+    for name in ("a.h5", "b.h5"):
+        res = runner.invoke(app, [*base, "--seed", "3", "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+    a, b = load_cohort(tmp_path / "a.h5"), load_cohort(tmp_path / "b.h5")
+    np.testing.assert_array_equal(a.signals, b.signals)
+    assert float(a.attrs["eta"]) == 1.0
+    res = runner.invoke(app, [*base, "--sampler", "dpm", "--out", str(tmp_path / "c.h5")])
+    assert res.exit_code == 2 and "--eta" in res.output and not (tmp_path / "c.h5").exists()

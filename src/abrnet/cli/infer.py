@@ -159,6 +159,9 @@ def generate(
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
     steps: Annotated[int, typer.Option(min=1, help="Sampler steps.")] = 50,
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale (1 = plain conditional).")] = 1.0,
+    eta: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM: 0 = deterministic, 1 = ancestral (ddim only).")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed: same seed, same signals.")] = 0,
     add_noise_nv: Annotated[
         float | None,
@@ -195,13 +198,15 @@ def generate(
                     f"required for conditional generation (missing: {', '.join(missing)}; or --conditions / --joint)",
                 )
             cond = np.array([[age, intensity, rate, fmp]], dtype=np.float32)
+        if eta and (sampler != "ddim" or joint):
+            raise DataError("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
         if add_noise_nv is not None and not add_noise_nv > 0:
             raise DataError("generate", "--add-noise-nv", f"must be > 0 nV, got {add_noise_nv:g}")
         _refuse_existing([out] + ([plot] if plot is not None else []), force)
         model = load(checkpoint)
         cohort = model.generate(
             n, conditions=cond, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,  # type: ignore[arg-type]
-            add_noise_nv=add_noise_nv,
+            add_noise_nv=add_noise_nv, eta=eta,
         )  # fmt: skip
         save_cohort(cohort, out, force=True)
         if plot is not None:

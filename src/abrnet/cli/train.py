@@ -102,6 +102,9 @@ def evaluate(
     ] = False,
     generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 512,
     generation_steps: Annotated[int, typer.Option(min=1, help="DDIM steps for --generation.")] = 20,
+    generation_eta: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM for --generation (0 = deterministic).")
+    ] = 0.0,
     generation_guidance: Annotated[
         float, typer.Option(min=0.0, help="Classifier-free guidance scale for --generation (1 = none).")
     ] = 1.0,
@@ -123,7 +126,9 @@ def evaluate(
             seed=seed,
         )
         gen_report = (
-            _generation(checkpoint, data, split, out, generation_n, generation_steps, generation_guidance, seed)
+            _generation(
+                checkpoint, data, split, out, generation_n, generation_steps, generation_guidance, seed, generation_eta
+            )
             if generation
             else None
         )
@@ -146,7 +151,15 @@ def evaluate(
 
 
 def _generation(
-    checkpoint: Path, data: Path | None, split: str, out: Path, n: int, steps: int, guidance: float, seed: int
+    checkpoint: Path,
+    data: Path | None,
+    split: str,
+    out: Path,
+    n: int,
+    steps: int,
+    guidance: float,
+    seed: int,
+    eta: float = 0.0,
 ) -> dict:
     """`--generation`: conditions from the same split the metrics used → DIR/generation.json."""
     from abrnet.evaluation.evaluate import split_of
@@ -163,6 +176,6 @@ def _generation(
 
         cohort = load_training_cohort(model.loaded.config)
     part = split_of(model.loaded, cohort, split) if split != "all" else cohort
-    report = evaluate_generation(model, part, n=n, steps=steps, guidance=guidance, seed=seed)
+    report = evaluate_generation(model, part, n=n, steps=steps, guidance=guidance, seed=seed, eta=eta)
     write_generation_report(report, out)
     return report

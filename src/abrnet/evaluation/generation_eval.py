@@ -122,6 +122,7 @@ def evaluate_generation(
     steps: int = 20,
     guidance: float = 1.0,
     seed: int = 0,
+    eta: float = 0.0,
 ) -> dict[str, Any]:
     """Generation quality of `model` (an `abrnet.inference.api.ABRModel`) against the test split `test`.
 
@@ -139,7 +140,7 @@ def evaluate_generation(
     time_ms = data.time_ms
 
     t_start = time.perf_counter()
-    gen = model.generate(1, conditions=data.static, sampler=sampler, steps=steps, guidance=guidance, seed=seed)
+    gen = model.generate(1, conditions=data.static, sampler=sampler, steps=steps, guidance=guidance, seed=seed, eta=eta)
     seconds = time.perf_counter() - t_start
     heads_lat, heads_amp = heads_wave_v(model, gen.signals, gen.static)
     cls_lat, cls_amp = _classical(gen.signals, time_ms)
@@ -153,6 +154,7 @@ def evaluate_generation(
         "sampler": sampler,
         "steps": int(steps),
         "guidance": float(guidance),
+        "eta": float(eta),
         "seed": int(seed),
         "reference_signals": ref_name,
         "latency_gap_target_ms": LATENCY_GAP_TARGET_MS,

@@ -497,6 +497,7 @@ class ABRModel:
         seed: int = 0,
         add_noise_nv: float | None = None,
         batch_size: int = 256,
+        eta: float = 0.0,
     ) -> ABRCohort:
         """Synthetic ABRs as an abrnet cohort (labels NaN/-1, patient_id genNNNNNN, ear "R").
 
@@ -505,6 +506,7 @@ class ABRModel:
         parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
         clipped to the physical ranges; guidance does not apply there. Signals are noise-free responses unless
         `add_noise_nv` (residual noise, nV) is given: then `signals` are noisy and `clean` holds the response.
+        `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`).
         """
         from abrnet.inference.sampling import generate_joint, sample
 
@@ -514,6 +516,8 @@ class ABRModel:
         ptype = self.prediction_type
         chunks: list[np.ndarray] = []
         statics: list[np.ndarray] = []
+        if joint and eta:
+            raise ValueError("eta applies to conditional generation only (joint sampling is deterministic DDIM)")
         if joint:
             for start in range(0, n, batch_size):
                 b = min(batch_size, n - start)
@@ -537,7 +541,7 @@ class ABRModel:
                 x = sample(
                     self.model, z[start : start + batch_size].to(self.device), steps=int(steps), sampler=sampler,
                     guidance_scale=float(guidance), generator=gen, prediction_type=ptype,  # type: ignore[arg-type]
-                    length=self.n_samples,
+                    length=self.n_samples, eta=float(eta),
                 )  # fmt: skip
                 chunks.append(x.float().cpu().numpy())
         clean = np.asarray(self.normalizer.signal_to_uv(np.concatenate(chunks)), dtype=np.float32)
@@ -553,6 +557,7 @@ class ABRModel:
             "sampler": sampler,
             "steps": int(steps),
             "guidance": float(guidance) if not joint else 1.0,
+            "eta": float(eta),
             "seed": int(seed),
             "checkpoint": str(self.checkpoint),
             "signal_kind": "clean response + simulated recording noise" if add_noise_nv else "clean response",
