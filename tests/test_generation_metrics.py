@@ -109,3 +109,18 @@ def test_latency_intensity_table_and_gap() -> None:
     assert miss["missing_in_gen"] == [80.0] and not miss["within_target"] and miss["max_abs_ms"] == 0.0
     sparse = latency_intensity_table([5.0, 5.1, 6.0], [71, 75, 20], min_count=2)
     assert sparse == {70.0: pytest.approx(5.05)}
+
+
+def test_label_noise_floor_is_the_gap_between_two_real_samples() -> None:
+    """Two disjoint real samples differ by sampling noise alone: small for tight labels, larger for noisy ones."""
+    from abrnet.evaluation.generation_eval import label_noise_floor
+    from tests.test_evaluation_toy import make_cohort
+
+    data = make_cohort(80, levels=(90.0, 70.0, 50.0, 30.0), seed=2)
+    take = np.arange(0, data.n_records, 3)
+    floor = label_noise_floor(data, take, draws=10, seed=0)
+    assert floor is not None and 0.0 < floor["max_abs_ms_median"] <= floor["max_abs_ms_p95"] < 0.1  # SD 0.03 ms
+    noisy = data.subset(np.arange(data.n_records))
+    noisy.latency_ms = noisy.latency_ms + np.random.default_rng(0).normal(0, 0.5, noisy.latency_ms.shape)
+    assert label_noise_floor(noisy, take, draws=10, seed=0)["max_abs_ms_median"] > 3 * floor["max_abs_ms_median"]
+    assert label_noise_floor(data, np.arange(data.n_records - 5), draws=2) is None  # too few other records

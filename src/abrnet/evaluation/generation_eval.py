@@ -68,6 +68,35 @@ def heads_wave_v(model: Any, signals_uv: np.ndarray, static_phys: np.ndarray, pr
     return np.where(seen, out["latency_ms"][:, _V], np.nan), np.where(seen, out["amplitude_uv"][:, _V], np.nan)
 
 
+def label_noise_floor(test: ABRCohort, take: np.ndarray, draws: int = 20, seed: int = 0) -> dict[str, Any] | None:
+    """What two *real* samples of this size differ by: the latency–intensity gap between the labels of the
+    conditions `take` and those of as many other test records (disjoint, `draws` random draws).
+
+    Per-bin medians of a few hundred records are noisy (the loudest and softest bins hold a handful of labelled
+    waves), so a generator cannot be expected to come closer to the labels than this. None when the split has too
+    few other records.
+    """
+    rest = np.setdiff1d(np.arange(test.n_records), take)
+    if len(rest) < len(take):
+        return None
+    lat, level = test.latency_ms[:, _V], test.static_column("intensity_db")
+    ref = latency_intensity_table(lat[take], level[take], min_count=3)
+    rng = np.random.default_rng(seed + 1)
+    maxes, means = [], []
+    for _ in range(draws):
+        other = rng.choice(rest, size=len(take), replace=False)
+        gap = latency_intensity_gap(ref, latency_intensity_table(lat[other], level[other], min_count=3))
+        maxes.append(gap["max_abs_ms"])
+        means.append(gap["mean_abs_ms"])
+    return {
+        "draws": int(draws),
+        "max_abs_ms_median": float(np.nanmedian(maxes)),
+        "max_abs_ms_p95": float(np.nanpercentile(maxes, 95)),
+        "mean_abs_ms_median": float(np.nanmedian(means)),
+        "mean_abs_ms_p95": float(np.nanpercentile(means, 95)),
+    }
+
+
 def realism(reference: np.ndarray, generated: np.ndarray, fs: float, seed: int) -> dict[str, float]:
     """Real-vs-generated AUC and spectral distance, over the whole band and inside the ABR recording band.
 
@@ -161,6 +190,7 @@ def evaluate_generation(
         "signals_per_second": data.n_records / seconds if seconds > 0 else None,
         "conditional": {
             "n_with_response": int(resp.sum()),
+            "real_vs_real_labels": label_noise_floor(test, take, seed=seed),
             "heads_vs_labels": conditioning_report(
                 heads_lat[resp], heads_amp[resp], lab_lat[resp], lab_amp[resp], lvl, lvl
             ),
@@ -203,7 +233,8 @@ def generation_summary(report: dict[str, Any]) -> str:
     return (
         f"generation ({report['sampler']}, {report['steps']} steps, {report['n_conditions']} test conditions): "
         f"V latency gap vs labels max {f(c['heads_vs_labels']['latency']['max_abs_ms'], '.2f')} ms (heads), "
-        f"{f(c['classical_vs_labels']['latency']['max_abs_ms'], '.2f')} ms (classical picker); "
+        f"{f(c['classical_vs_labels']['latency']['max_abs_ms'], '.2f')} ms (classical picker; two real samples of "
+        f"this size differ by {f((c.get('real_vs_real_labels') or {}).get('max_abs_ms_median'), '.2f')} ms); "
         f"real-vs-generated AUC {f(c['two_sample_auc'])} ({f(c['two_sample_auc_abr_band'])} in the 100-3000 Hz "
         f"band); spectral distance {f(c['spectral_distance_db'], '.2f')} dB "
         f"({f(c['spectral_distance_abr_band_db'], '.2f')} dB in band); joint KS "
