@@ -45,7 +45,8 @@ def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) ->
         sig["reconstruction_target"] = "observed"
         return
     r = rowwise_correlation(pred.reconstruction, data.clean)
-    scored = np.isfinite(r) & has_waveform(data.clean)
+    waveform = has_waveform(data.clean)
+    scored = np.isfinite(r) & waveform
     sig["reconstruction_target"] = "clean"
     sig["correlation"] = float(r[scored].mean()) if scored.any() else None
     if sig["correlation"] is None:
@@ -53,7 +54,7 @@ def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) ->
     else:
         metrics["undefined"].pop("signal.correlation", None)
     sig["n_records_scored"] = int(scored.sum())
-    sig["n_records_silent_target"] = int((~has_waveform(data.clean)).sum())
+    sig["n_records_silent_target"] = int((~waveform).sum())
     sig["correlation_all_records"] = float(np.nanmean(r)) if np.isfinite(r).any() else None
     sig["mse"] = float(np.mean((pred.reconstruction - data.clean) ** 2))
     if "v_present" in data.extras:  # records with a physiological response: the ones whose shape can be recovered

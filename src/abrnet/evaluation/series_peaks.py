@@ -74,8 +74,8 @@ def neighbour_estimate(
 def population_curve(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tuple[list[float], list[float]]:
     """(levels, median predicted value) over the records where the wave is predicted present: the cohort's
     latency– or amplitude–intensity function, against which an ear's own factor is read."""
-    own, _, p, level = _own(pred, data, quantity, wave)
-    seen = p >= PRESENCE_CUT
+    own, _, weight, level, _ = _inputs(pred, data, quantity, wave)
+    seen = weight > 0
     levels = np.unique(level[seen])
     return levels.tolist(), [float(np.median(own[seen & (level == lv)])) for lv in levels]
 
@@ -89,28 +89,42 @@ def ear_factor_estimate(
     so factor = weighted mean of own / curve; latencies: a constant shift, own − curve. Returns (estimate (N,),
     support (N,) = the other records' presence weight, 0 where none); the estimate is the record's own value there.
     """
-    own, _, p, level = _own(pred, data, quantity, wave)
+    own, _, weight, level, ear = _inputs(pred, data, quantity, wave)
+    return _ear_factor(own, weight, level, ear, curve, multiplicative=quantity == "amplitude")
+
+
+def _ear_factor(
+    own: np.ndarray,
+    weight: np.ndarray,
+    level: np.ndarray,
+    ear: np.ndarray,
+    curve: tuple[list[float], list[float]],
+    multiplicative: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`ear_factor_estimate` on arrays: own, weight, level, ear (N,) each → (estimate (N,), support (N,))."""
     prior = np.interp(level, np.asarray(curve[0], np.float64), np.asarray(curve[1], np.float64))  # (N)
-    multiplicative = quantity == "amplitude"
     prior = np.maximum(prior, 1e-3) if multiplicative else prior
     r = own / prior if multiplicative else own - prior  # (N)
-    w = np.where(p >= PRESENCE_CUT, p, 0.0)
-    _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
-    ear = ear.ravel()
-    support = np.bincount(ear, w)[ear] - w  # leave one out
-    factor = (np.bincount(ear, w * r)[ear] - w * r) / np.where(support > 0, support, 1.0)
+    support = np.bincount(ear, weight)[ear] - weight  # leave one out
+    factor = (np.bincount(ear, weight * r)[ear] - weight * r) / np.where(support > 0, support, 1.0)
     est = factor * prior if multiplicative else prior + factor
     return np.where(support > 0, est, own), support
 
 
-def _own(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tuple[np.ndarray, ...]:
-    """(own mean, own variance, presence probability, level) of one quantity and wave, float64 (N,) each."""
+def _inputs(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tuple[np.ndarray, ...]:
+    """(own mean, own variance, presence weight, level, ear index), (N,) each, for one quantity and wave.
+
+    The presence weight is the predicted presence probability where the wave is predicted present, else 0: a record
+    without the wave says nothing about its neighbours' latency or amplitude.
+    """
     mean_name, sd_name, _ = QUANTITIES[quantity]
     j = WAVES.index(wave)
     own = np.asarray(getattr(pred, mean_name), np.float64)[:, j]
     var = np.asarray(getattr(pred, sd_name), np.float64)[:, j] ** 2
     p = np.asarray(pred.peak_presence_prob, np.float64)[:, j]
-    return own, var, p, np.asarray(data.static_column("intensity_db"), np.float64)
+    _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
+    level = np.asarray(data.static_column("intensity_db"), np.float64)
+    return own, var, np.where(p >= PRESENCE_CUT, p, 0.0), level, ear.ravel()
 
 
 def blend_features(
@@ -119,13 +133,12 @@ def blend_features(
     """(N, 9) design matrix: [own, local, s·own, s·local, level/100, 1, factor, k·factor, k·own] for one quantity
     and wave; local = `neighbour_estimate` (s its variance share), factor = `ear_factor_estimate` (k = its support
     share, support / (support + 1))."""
-    own, var, p, level = _own(pred, data, quantity, wave)
-    _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
-    nb, nb_var = neighbour_estimate(own, var, np.where(p >= PRESENCE_CUT, p, 0.0), level, ear.ravel())
+    own, var, weight, level, ear = _inputs(pred, data, quantity, wave)
+    nb, nb_var = neighbour_estimate(own, var, weight, level, ear)
     has_nb = np.isfinite(nb)
     nb = np.where(has_nb, nb, own)
     share = np.where(has_nb, var / (var + np.where(has_nb, nb_var, 1.0)), 0.0)
-    factor, support = ear_factor_estimate(pred, data, quantity, wave, curve)
+    factor, support = _ear_factor(own, weight, level, ear, curve, multiplicative=quantity == "amplitude")
     k = support / (support + 1.0)
     return np.stack(
         [own, nb, share * own, share * nb, level / 100.0, np.ones_like(own), factor, k * factor, k * own], axis=1
