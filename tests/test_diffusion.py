@@ -82,6 +82,19 @@ def test_sample_timesteps_uniform_and_deterministic() -> None:
     assert torch.unique(t1).numel() > 990
 
 
+def test_sample_timesteps_high_noise_fraction_shifts_mass_to_the_noisy_half() -> None:
+    """With fraction f, P(t >= 500) = f + (1 - f)/2; f = 0 keeps the uniform draw (and its random stream)."""
+    ns = NoiseSchedule()
+    plain = ns.sample_timesteps(20_000, torch.Generator().manual_seed(5))
+    assert torch.equal(plain, ns.sample_timesteps(20_000, torch.Generator().manual_seed(5), high_noise_fraction=0.0))
+    t = ns.sample_timesteps(20_000, torch.Generator().manual_seed(5), high_noise_fraction=0.3)
+    assert int(t.min()) >= 0 and int(t.max()) <= 999
+    assert abs(float((t >= 500).float().mean()) - 0.65) < 0.015  # SE ≈ 0.0034
+    assert abs(float((t < 500).float().mean()) - 0.35) < 0.015  # the quiet half is still trained
+    with pytest.raises(ValueError, match="high_noise_fraction"):
+        ns.sample_timesteps(4, high_noise_fraction=1.5)
+
+
 def test_bad_prediction_type() -> None:
     with pytest.raises(ValueError, match="prediction_type"):
         NoiseSchedule("sample")  # type: ignore[arg-type]

@@ -115,6 +115,7 @@ class DiffusionConfig(_Strict):
     prediction_type: Literal["v_prediction", "epsilon"] = "v_prediction"
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
     analysis_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
+    high_noise_fraction: float = Field(0.0, ge=0.0, le=1.0)  # share of diffusion rows with t drawn from [K/2, K)
 
 
 # ----------------------------------------------------------------------------------------------------------- loss

@@ -49,11 +49,24 @@ class NoiseSchedule:
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)  # (K,)
 
     def sample_timesteps(
-        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+        self,
+        batch: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        high_noise_fraction: float = 0.0,
     ) -> torch.Tensor:
-        """Uniform training timesteps in [0, K), long (B,); drawn on the generator's device, then moved."""
+        """Training timesteps, long (B,): uniform in [0, K), except that each row with probability
+        `high_noise_fraction` is drawn from the noisier half [K/2, K) — where a sample's coarse shape and its
+        dependence on the condition are decided. Drawn on the generator's device, then moved."""
+        if not 0.0 <= high_noise_fraction <= 1.0:
+            raise ValueError(f"high_noise_fraction must be in [0, 1], got {high_noise_fraction}")
         gen_device = generator.device if generator is not None else "cpu"
-        t = torch.randint(0, self.num_train_timesteps, (batch,), generator=generator, device=gen_device)
+        K = self.num_train_timesteps
+        t = torch.randint(0, K, (batch,), generator=generator, device=gen_device)
+        if high_noise_fraction > 0:
+            high = torch.randint(K // 2, K, (batch,), generator=generator, device=gen_device)
+            pick = torch.rand(batch, generator=generator, device=gen_device) < high_noise_fraction
+            t = torch.where(pick, high, t)
         return t.to(device) if device is not None else t
 
     def alpha_sigma(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
