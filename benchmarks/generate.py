@@ -27,8 +27,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
-    ap.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (abrnet's default 2)")
     ap.add_argument("--eta", type=float, default=0.0, help="stochastic DDIM (applied to the ddim rows only)")
+    ap.add_argument("--raw", action="store_true", help="score the raw sampler output (no recording band-pass)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (results go to generate_cuda.*)")
     args = ap.parse_args()
@@ -68,6 +69,7 @@ def main() -> None:
                 guidance=args.guidance,
                 seed=0,
                 eta=args.eta if sampler == "ddim" else 0.0,
+                band_limit=not args.raw,
             )
             dt = time.perf_counter() - t
             gap = latency_intensity_gap(
@@ -93,18 +95,20 @@ def main() -> None:
         "threads": args.threads,
         "guidance": args.guidance,
         "eta": args.eta,
+        "band_limit": not args.raw,
         "device": device_name(args.device),
         "machine": platform.platform(),
         "reference": "clean" if data.clean is not None else "observed",
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "generate" if args.device == "cpu" else f"generate_{args.device}"
+    stem = ("generate" if args.device == "cpu" else f"generate_{args.device}") + ("_raw" if args.raw else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
     lines = [
         f"# Generation: speed vs steps ({result['device']}) and quality",
         "",
         f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), guidance {args.guidance:g}, "
+        f"{'raw sampler output' if args.raw else 'output through the 100-3000 Hz recording band-pass'}, "
         f"{args.threads} torch threads, conditions from "
         f"{data.n_records} test records; AUC and latency gap vs the test split's {result['reference']} signals.",
         "",

@@ -47,13 +47,15 @@ def test_generation_eval_report(tiny_run: dict, tmp_path: Path) -> None:
 
     model = abrnet.load(tiny_run["dir"] / "best.ckpt")
     test = split_of(model.loaded, tiny_run["cohort"], "test")
-    report = evaluate_generation(model, test, n=24, steps=3, seed=0)
+    report = evaluate_generation(model, test, n=24, steps=3, seed=0, min_count=3)
     path = write_generation_report(report, tmp_path)
     back = json.loads(path.read_text())
     cond = back["conditional"]
     assert back["n_conditions"] == 24 and back["reference_signals"] == "clean"
     assert 0.0 <= cond["two_sample_auc"] <= 1.0 and cond["spectral_distance_db"] >= 0.0
     assert "per_bin" in cond["heads_vs_labels"]["latency"] and "max_abs_ms" in cond["classical_vs_labels"]["latency"]
+    assert set(cond["rms_by_level"]) == {"reference_median_uv", "generated_median_uv", "ratio"}
+    assert back["band_limit"] is True and "heads_with_recording_noise_vs_heads_on_test" in cond
     assert set(back["joint"]["ks_static"]) == {"age_years", "intensity_db", "stimulus_rate_hz", "fmp"}
     assert all(0.0 <= v <= 1.0 for v in back["joint"]["ks_static"].values())
 
@@ -67,9 +69,10 @@ def test_evaluate_generation_flag_writes_json(tiny_run: dict, tmp_path: Path) ->
 
     args = ["evaluate", "--checkpoint", str(tiny_run["dir"] / "best.ckpt"), "--out", str(tmp_path), "--data"]
     args += [str(tiny_run["data"]), "--bootstrap", "0", "--balanced-patients", "0", "--generation"]
-    res = CliRunner().invoke(app, [*args, "--generation-n", "16", "--generation-steps", "2"])
+    res = CliRunner().invoke(app, [*args, "--generation-n", "16", "--generation-steps", "2", "--generation-raw"])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "generation.json").read_text())
-    assert report["n_conditions"] == 16 and report["steps"] == 2
+    assert report["n_conditions"] == 16 and report["steps"] == 2 and report["band_limit"] is False
+    assert "raw sampler output" in res.output
     assert (tmp_path / "metrics.json").exists()
     assert "threshold MAE: per record" in res.output

@@ -144,3 +144,24 @@ def test_generate_stochastic_ddim_is_seeded_and_ddim_only(small: dict, tmp_path:
     assert float(a.attrs["eta"]) == 1.0
     res = runner.invoke(app, [*base, "--sampler", "dpm", "--out", str(tmp_path / "c.h5")])
     assert res.exit_code == 2 and "--eta" in res.output and not (tmp_path / "c.h5").exists()
+
+
+def test_generate_band_limit_is_the_recording_filter_on_the_raw_output(small: dict, tmp_path: Path) -> None:
+    """Default output = raw sampler output through the 100-3000 Hz zero-phase band-pass; --no-band-limit = raw."""
+    from abrnet.evaluation.classical import bandpass_filter
+
+    base = ["generate", "--checkpoint", small["ckpt"], "--n", "4", "--age", "1", "--intensity", "60"]
+    base += ["--rate", "33.1", "--fmp", "3", "--steps", "4", "--seed", "5"]
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "f.h5")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*base, "--no-band-limit", "--out", str(tmp_path / "r.h5")])
+    assert res.exit_code == 0, res.output
+    filtered, raw = load_cohort(tmp_path / "f.h5"), load_cohort(tmp_path / "r.h5")
+    assert filtered.attrs["band_limit_hz"] == "100-3000" and raw.attrs["band_limit_hz"] == "none"
+    np.testing.assert_allclose(filtered.signals, bandpass_filter(raw.signals, 20000.0, 100.0, 3000.0, 2), atol=1e-6)
+
+    def above_band(x: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(x, axis=1)) ** 2
+        return float(spectrum[:, np.fft.rfftfreq(200, 1 / 20000.0) > 5000].sum())
+
+    assert above_band(filtered.signals) < 0.05 * above_band(raw.signals)

@@ -124,3 +124,20 @@ def test_label_noise_floor_is_the_gap_between_two_real_samples() -> None:
     noisy.latency_ms = noisy.latency_ms + np.random.default_rng(0).normal(0, 0.5, noisy.latency_ms.shape)
     assert label_noise_floor(noisy, take, draws=10, seed=0)["max_abs_ms_median"] > 3 * floor["max_abs_ms_median"]
     assert label_noise_floor(data, np.arange(data.n_records - 5), draws=2) is None  # too few other records
+
+
+def test_rms_by_level_finds_a_generator_that_is_too_small_at_high_levels() -> None:
+    """Ratio 1 where the generated scale is right, 0.5 where it is half, silent reference bins left out."""
+    from abrnet.evaluation.generation_eval import rms_by_level
+
+    rng = np.random.default_rng(0)
+    level = np.repeat([0.0, 40.0, 80.0], 30)
+    shape = rng.standard_normal((90, 200))
+    shape /= np.sqrt(np.mean(shape**2, axis=1, keepdims=True))  # unit RMS per record
+    scale = np.where(level == 0.0, 0.0, 0.01 * level)[:, None]  # 0 dB: silent reference
+    ref = scale * shape
+    gen = np.where(level[:, None] == 80.0, 0.5, 1.0) * scale * rng.permutation(shape) + (level == 0.0)[:, None] * 0.01
+    out = rms_by_level(ref, gen, level)
+    assert set(out["ratio"]) == {40.0, 80.0}  # the silent 0 dB bin has no ratio
+    assert out["ratio"][40.0] == pytest.approx(1.0, abs=1e-9) and out["ratio"][80.0] == pytest.approx(0.5, abs=1e-9)
+    assert out["generated_median_uv"][0.0] == pytest.approx(0.01)

@@ -11,6 +11,11 @@ DEFAULT_SAMPLING_RATE_HZ: float = 20_000.0
 DEFAULT_N_SAMPLES: int = 200
 DEFAULT_T0_MS: float = 0.0
 
+# The recording band of clinical ABR systems: the simulator filters every response with it (zero-phase Butterworth),
+# and generated responses pass through the same filter, as a recorded one would.
+RECORDING_BAND_HZ: tuple[float, float] = (100.0, 3000.0)
+RECORDING_FILTER_ORDER: int = 2
+
 # Physical ranges a valid record must respect (inclusive); checked on load.
 PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
     "age_years": (0.0, 120.0),

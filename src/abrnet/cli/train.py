@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -100,14 +100,24 @@ def evaluate(
     generation: Annotated[
         bool, typer.Option("--generation", help="Also score generated ABRs against the split → generation.json.")
     ] = False,
-    generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 512,
+    generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 2048,
     generation_steps: Annotated[int, typer.Option(min=1, help="DDIM steps for --generation.")] = 20,
     generation_eta: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM for --generation (0 = deterministic).")
     ] = 0.0,
     generation_guidance: Annotated[
         float, typer.Option(min=0.0, help="Classifier-free guidance scale for --generation (1 = none).")
-    ] = 1.0,
+    ] = 2.0,
+    generation_band_limit: Annotated[
+        bool,
+        typer.Option(
+            "--generation-band-limit/--generation-raw",
+            help="Score generated signals after the recording band-pass (as `abrnet generate` writes them) or raw.",
+        ),
+    ] = True,
+    generation_min_count: Annotated[
+        int, typer.Option(min=1, help="Labelled waves a 10 dB bin needs to enter the latency comparison.")
+    ] = 30,
 ) -> None:
     """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
     from abrnet.evaluation.evaluate import evaluate_checkpoint
@@ -125,13 +135,11 @@ def evaluate(
             n_bootstrap=bootstrap,
             seed=seed,
         )
-        gen_report = (
-            _generation(
-                checkpoint, data, split, out, generation_n, generation_steps, generation_guidance, seed, generation_eta
-            )
-            if generation
-            else None
-        )
+        options = dict(
+            n=generation_n, steps=generation_steps, guidance=generation_guidance, eta=generation_eta,
+            band_limit=generation_band_limit, min_count=generation_min_count,
+        )  # fmt: skip
+        gen_report = _generation(checkpoint, data, split, out, seed, **options) if generation else None
     if as_json:
         typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
     else:
@@ -155,11 +163,8 @@ def _generation(
     data: Path | None,
     split: str,
     out: Path,
-    n: int,
-    steps: int,
-    guidance: float,
     seed: int,
-    eta: float = 0.0,
+    **options: Any,
 ) -> dict:
     """`--generation`: conditions from the same split the metrics used → DIR/generation.json."""
     from abrnet.evaluation.evaluate import split_of
@@ -176,6 +181,6 @@ def _generation(
 
         cohort = load_training_cohort(model.loaded.config)
     part = split_of(model.loaded, cohort, split) if split != "all" else cohort
-    report = evaluate_generation(model, part, n=n, steps=steps, guidance=guidance, seed=seed, eta=eta)
+    report = evaluate_generation(model, part, seed=seed, **options)  # n, steps, guidance, eta, band_limit, min_count
     write_generation_report(report, out)
     return report

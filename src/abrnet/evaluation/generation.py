@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, STATIC_PARAMS
+from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, RECORDING_BAND_HZ, STATIC_PARAMS
 from abrnet.evaluation.classical import bandpass_filter
 
 LATENCY_GAP_TARGET_MS: float = 0.3
@@ -38,7 +38,7 @@ def _check_2d(name: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
-ABR_BAND_HZ: tuple[float, float] = (100.0, 3000.0)  # the recording band of clinical ABR systems (and the simulator)
+ABR_BAND_HZ: tuple[float, float] = RECORDING_BAND_HZ  # the recording band of clinical ABR systems (and the simulator)
 
 
 def _features(x: np.ndarray, fs: float, band: tuple[float, float] | None) -> np.ndarray:

@@ -68,32 +68,37 @@ def heads_wave_v(model: Any, signals_uv: np.ndarray, static_phys: np.ndarray, pr
     return np.where(seen, out["latency_ms"][:, _V], np.nan), np.where(seen, out["amplitude_uv"][:, _V], np.nan)
 
 
-def label_noise_floor(test: ABRCohort, take: np.ndarray, draws: int = 20, seed: int = 0) -> dict[str, Any] | None:
+def label_noise_floor(
+    test: ABRCohort, take: np.ndarray, draws: int = 20, seed: int = 0, min_count: int = 3
+) -> dict[str, Any] | None:
     """What two *real* samples of this size differ by: the latency–intensity gap between the labels of the
     conditions `take` and those of as many other test records (disjoint, `draws` random draws).
 
     Per-bin medians of a few hundred records are noisy (the loudest and softest bins hold a handful of labelled
-    waves), so a generator cannot be expected to come closer to the labels than this. None when the split has too
-    few other records.
+    waves), so a generator cannot be expected to come closer to the labels than this. Bins need `min_count` labelled
+    waves in both samples. None when the split has too few other records or no bin qualifies.
     """
     rest = np.setdiff1d(np.arange(test.n_records), take)
     if len(rest) < len(take):
         return None
     lat, level = test.latency_ms[:, _V], test.static_column("intensity_db")
-    ref = latency_intensity_table(lat[take], level[take], min_count=3)
+    ref = latency_intensity_table(lat[take], level[take], min_count=min_count)
     rng = np.random.default_rng(seed + 1)
     maxes, means = [], []
     for _ in range(draws):
         other = rng.choice(rest, size=len(take), replace=False)
-        gap = latency_intensity_gap(ref, latency_intensity_table(lat[other], level[other], min_count=3))
+        gap = latency_intensity_gap(ref, latency_intensity_table(lat[other], level[other], min_count=min_count))
         maxes.append(gap["max_abs_ms"])
         means.append(gap["mean_abs_ms"])
+    maxes_a, means_a = np.array(maxes)[np.isfinite(maxes)], np.array(means)[np.isfinite(means)]
+    if maxes_a.size == 0:  # no bin holds min_count labelled waves in both samples
+        return None
     return {
         "draws": int(draws),
-        "max_abs_ms_median": float(np.nanmedian(maxes)),
-        "max_abs_ms_p95": float(np.nanpercentile(maxes, 95)),
-        "mean_abs_ms_median": float(np.nanmedian(means)),
-        "mean_abs_ms_p95": float(np.nanpercentile(means, 95)),
+        "max_abs_ms_median": float(np.median(maxes_a)),
+        "max_abs_ms_p95": float(np.percentile(maxes_a, 95)),
+        "mean_abs_ms_median": float(np.median(means_a)),
+        "mean_abs_ms_p95": float(np.percentile(means_a, 95)),
     }
 
 
@@ -112,21 +117,38 @@ def realism(reference: np.ndarray, generated: np.ndarray, fs: float, seed: int) 
     }
 
 
+def rms_by_level(reference: np.ndarray, generated: np.ndarray, intensity: np.ndarray) -> dict[str, Any]:
+    """Median RMS (µV) of reference and generated signals per 10 dB bin, over every condition, and their ratio.
+
+    The scale check the peak picker cannot make: a generator whose responses are too small or too flat across
+    levels (weak conditioning) shows a ratio away from 1 that moves with level.
+    """
+    rms = lambda x: np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2, axis=1))
+    ref = latency_intensity_table(rms(reference), intensity, min_count=3)
+    gen = latency_intensity_table(rms(generated), intensity, min_count=3)
+    ratio = {b: gen[b] / ref[b] for b in sorted(set(ref) & set(gen)) if ref[b] > 1e-3}  # µV: skip silent bins
+    return {"reference_median_uv": ref, "generated_median_uv": gen, "ratio": ratio}
+
+
 def _classical(signals: np.ndarray, time_ms: np.ndarray, noise_sd: np.ndarray | None = None):
     return pick_wave_v(signals, time_ms, noise_sd=noise_sd)
 
 
 def conditioning_report(
     gen_lat: np.ndarray, gen_amp: np.ndarray, ref_lat: np.ndarray, ref_amp: np.ndarray, intensity: np.ndarray,
-    ref_intensity: np.ndarray,
+    ref_intensity: np.ndarray, min_count: int = 3,
 ) -> dict[str, Any]:  # fmt: skip
-    """Latency gap (ms, target ≤ 0.3 per 10 dB bin) and amplitude gap (µV) between generated and reference curves."""
-    lat = latency_intensity_gap(
-        latency_intensity_table(ref_lat, ref_intensity, min_count=3),
-        latency_intensity_table(gen_lat, intensity, min_count=3),
-    )
-    ref_amp_t = latency_intensity_table(ref_amp, ref_intensity, min_count=3)
-    gen_amp_t = latency_intensity_table(gen_amp, intensity, min_count=3)
+    """Latency gap (ms, target ≤ 0.3 per 10 dB bin) and amplitude gap (µV) between generated and reference curves,
+    over the bins holding at least `min_count` measured waves on both sides."""
+    ref_lat_t = latency_intensity_table(ref_lat, ref_intensity, min_count=min_count)
+    gen_lat_t = latency_intensity_table(gen_lat, intensity, min_count=min_count)
+    lat = {
+        **latency_intensity_gap(ref_lat_t, gen_lat_t),
+        "reference_median_ms": ref_lat_t,
+        "generated_median_ms": gen_lat_t,
+    }
+    ref_amp_t = latency_intensity_table(ref_amp, ref_intensity, min_count=min_count)
+    gen_amp_t = latency_intensity_table(gen_amp, intensity, min_count=min_count)
     shared = sorted(set(ref_amp_t) & set(gen_amp_t))
     amp_gap = {b: abs(ref_amp_t[b] - gen_amp_t[b]) for b in shared}
     return {
@@ -145,13 +167,15 @@ def evaluate_generation(
     model: Any,
     test: ABRCohort,
     *,
-    n: int = 256,
+    n: int = 2048,
     n_joint: int | None = None,
     sampler: str = "ddim",
     steps: int = 20,
-    guidance: float = 1.0,
+    guidance: float = 2.0,
     seed: int = 0,
     eta: float = 0.0,
+    band_limit: bool = True,
+    min_count: int = 30,
 ) -> dict[str, Any]:
     """Generation quality of `model` (an `abrnet.inference.api.ABRModel`) against the test split `test`.
 
@@ -159,6 +183,13 @@ def evaluate_generation(
     The latency/amplitude–intensity comparisons use the conditions whose test record has a labelled wave V: the
     functions are defined where there is a response, and a peak picker run on a condition below threshold (real or
     generated) returns a noise peak that would pull its level bin anywhere. The realism figures use every condition.
+    `min_count`: labelled waves a 10 dB bin needs to enter the latency/amplitude comparisons (its median is noisy
+    below ~20; with more conditions `n`, a larger `min_count` keeps only bins whose medians mean something).
+
+    Each instrument is also compared with itself on real data, so its own bias cancels: the classical picker on the
+    generated vs on the clean test signals, and — when the split has clean signals — the heads on the generated
+    signal plus the paired test record's own recording noise (observed − clean: the input the heads were trained
+    on) vs the heads on that test recording.
     """
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(test.n_records, size=min(n, test.n_records), replace=False))
@@ -169,7 +200,10 @@ def evaluate_generation(
     time_ms = data.time_ms
 
     t_start = time.perf_counter()
-    gen = model.generate(1, conditions=data.static, sampler=sampler, steps=steps, guidance=guidance, seed=seed, eta=eta)
+    gen = model.generate(
+        1, conditions=data.static, sampler=sampler, steps=steps, guidance=guidance, seed=seed, eta=eta,
+        band_limit=band_limit,
+    )  # fmt: skip
     seconds = time.perf_counter() - t_start
     heads_lat, heads_amp = heads_wave_v(model, gen.signals, gen.static)
     cls_lat, cls_amp = _classical(gen.signals, time_ms)
@@ -177,6 +211,14 @@ def evaluate_generation(
     lab_lat, lab_amp = data.latency_ms[:, _V], data.amplitude_uv[:, _V]
     resp = np.isfinite(lab_lat)  # conditions with a response: where a latency–intensity function exists
     lvl = intensity[resp]
+    in_domain: dict[str, Any] = {}
+    if data.clean is not None:
+        noise = data.signals - data.clean  # (n, T) µV: the paired test record's recording noise
+        h_gen_lat, h_gen_amp = heads_wave_v(model, gen.signals + noise, gen.static)
+        h_ref_lat, h_ref_amp = heads_wave_v(model, data.signals, data.static)
+        in_domain["heads_with_recording_noise_vs_heads_on_test"] = conditioning_report(
+            h_gen_lat[resp], h_gen_amp[resp], h_ref_lat[resp], h_ref_amp[resp], lvl, lvl, min_count
+        )
 
     out: dict[str, Any] = {
         "n_conditions": int(data.n_records),
@@ -184,27 +226,31 @@ def evaluate_generation(
         "steps": int(steps),
         "guidance": float(guidance),
         "eta": float(eta),
+        "band_limit": bool(band_limit),
         "seed": int(seed),
         "reference_signals": ref_name,
         "latency_gap_target_ms": LATENCY_GAP_TARGET_MS,
         "signals_per_second": data.n_records / seconds if seconds > 0 else None,
         "conditional": {
             "n_with_response": int(resp.sum()),
-            "real_vs_real_labels": label_noise_floor(test, take, seed=seed),
+            "min_count": int(min_count),
+            "real_vs_real_labels": label_noise_floor(test, take, seed=seed, min_count=min_count),
             "heads_vs_labels": conditioning_report(
-                heads_lat[resp], heads_amp[resp], lab_lat[resp], lab_amp[resp], lvl, lvl
+                heads_lat[resp], heads_amp[resp], lab_lat[resp], lab_amp[resp], lvl, lvl, min_count
             ),
             "classical_vs_labels": conditioning_report(
-                cls_lat[resp], cls_amp[resp], lab_lat[resp], lab_amp[resp], lvl, lvl
+                cls_lat[resp], cls_amp[resp], lab_lat[resp], lab_amp[resp], lvl, lvl, min_count
             ),
             "classical_vs_classical_on_reference": conditioning_report(
-                cls_lat[resp], cls_amp[resp], ref_cls_lat[resp], ref_cls_amp[resp], lvl, lvl
+                cls_lat[resp], cls_amp[resp], ref_cls_lat[resp], ref_cls_amp[resp], lvl, lvl, min_count
             ),
+            **in_domain,
+            "rms_by_level": rms_by_level(reference, gen.signals, intensity),
             **realism(reference, gen.signals, data.sampling_rate_hz, seed),
         },
     }
     m = n if n_joint is None else n_joint
-    joint = model.generate(m, joint=True, sampler=sampler, steps=steps, seed=seed + 1)
+    joint = model.generate(m, joint=True, sampler=sampler, steps=steps, seed=seed + 1, band_limit=band_limit)
     out["joint"] = {
         "n": int(m),
         "ks_static": ks_distances(test.static, joint.static, STATIC_PARAMS),
@@ -230,11 +276,19 @@ def generation_summary(report: dict[str, Any]) -> str:
     def f(x: Any, spec: str = ".3f") -> str:
         return "n/a" if x is None else format(x, spec)
 
+    def gap(key: str) -> str:
+        lat = (c.get(key) or {}).get("latency") or {}
+        return f"{f(lat.get('max_abs_ms'), '.2f')} / {f(lat.get('mean_abs_ms'), '.2f')} ms"
+
     return (
-        f"generation ({report['sampler']}, {report['steps']} steps, {report['n_conditions']} test conditions): "
-        f"V latency gap vs labels max {f(c['heads_vs_labels']['latency']['max_abs_ms'], '.2f')} ms (heads), "
-        f"{f(c['classical_vs_labels']['latency']['max_abs_ms'], '.2f')} ms (classical picker; two real samples of "
-        f"this size differ by {f((c.get('real_vs_real_labels') or {}).get('max_abs_ms_median'), '.2f')} ms); "
+        f"generation ({report['sampler']}, {report['steps']} steps, guidance {report['guidance']:g}, "
+        f"{'through the recording band-pass' if report.get('band_limit', True) else 'raw sampler output'}, "
+        f"{report['n_conditions']} test conditions): V latency gap per 10 dB bin with >= {c.get('min_count', 3)} "
+        f"waves, max / mean: classical picker vs labels {gap('classical_vs_labels')}, vs itself on the test signals "
+        f"{gap('classical_vs_classical_on_reference')}; heads vs labels {gap('heads_vs_labels')}, with the paired "
+        f"recording noise vs themselves on the test recordings {gap('heads_with_recording_noise_vs_heads_on_test')} "
+        f"(target 0.3 ms; two real samples of this size differ by "
+        f"{f((c.get('real_vs_real_labels') or {}).get('max_abs_ms_median'), '.2f')} ms max); "
         f"real-vs-generated AUC {f(c['two_sample_auc'])} ({f(c['two_sample_auc_abr_band'])} in the 100-3000 Hz "
         f"band); spectral distance {f(c['spectral_distance_db'], '.2f')} dB "
         f"({f(c['spectral_distance_abr_band_db'], '.2f')} dB in band); joint KS "

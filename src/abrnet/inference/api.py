@@ -34,6 +34,8 @@ from abrnet.constants import (
     DEFAULT_SAMPLING_RATE_HZ,
     DEFAULT_T0_MS,
     PHYSICAL_RANGES,
+    RECORDING_BAND_HZ,
+    RECORDING_FILTER_ORDER,
     STATIC_PARAMS,
     WAVES,
 )
@@ -357,6 +359,15 @@ def _clip_physical(static: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def recording_band_pass(signals_uv: np.ndarray) -> np.ndarray:
+    """(n, T) µV through the recording band-pass (zero-phase Butterworth, `RECORDING_BAND_HZ`) → float32."""
+    from abrnet.evaluation.classical import bandpass_filter
+
+    low, high = RECORDING_BAND_HZ
+    out = bandpass_filter(signals_uv, DEFAULT_SAMPLING_RATE_HZ, low=low, high=high, order=RECORDING_FILTER_ORDER)
+    return np.asarray(out, dtype=np.float32)
+
+
 def recording_noise(n: int, residual_noise_nv: float | np.ndarray, seed: int, length: int = DEFAULT_N_SAMPLES):
     """(n, length) µV of recording noise from the simulator's model: 1/f^α EEG through the clinical band-pass,
     scaled to RMS = residual noise. Mains, stimulus artefact and bursts are left out (rare, device-specific)."""
@@ -493,11 +504,12 @@ class ABRModel:
         joint: bool = False,
         sampler: SamplerName = "ddim",
         steps: int = 50,
-        guidance: float = 1.0,
+        guidance: float = 2.0,
         seed: int = 0,
         add_noise_nv: float | None = None,
         batch_size: int = 256,
         eta: float = 0.0,
+        band_limit: bool = True,
     ) -> ABRCohort:
         """Synthetic ABRs as an abrnet cohort (labels NaN/-1, patient_id genNNNNNN, ear "R").
 
@@ -506,7 +518,10 @@ class ABRModel:
         parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
         clipped to the physical ranges; guidance does not apply there. Signals are noise-free responses unless
         `add_noise_nv` (residual noise, nV) is given: then `signals` are noisy and `clean` holds the response.
-        `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`).
+        `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`). With `band_limit` (default) the
+        sampler's output passes through the recording band-pass every training response went through
+        (`RECORDING_BAND_HZ`, zero-phase): what the network leaves outside the band (high-frequency residue of a
+        short sampler) is removed as a recording system would; `band_limit=False` returns the raw sampler output.
         """
         from abrnet.inference.sampling import generate_joint, sample
 
@@ -545,6 +560,8 @@ class ABRModel:
                 )  # fmt: skip
                 chunks.append(x.float().cpu().numpy())
         clean = np.asarray(self.normalizer.signal_to_uv(np.concatenate(chunks)), dtype=np.float32)
+        if band_limit:
+            clean = recording_band_pass(clean)
         m = clean.shape[0]
         signals, clean_out = clean, None
         if add_noise_nv is not None:
@@ -558,6 +575,7 @@ class ABRModel:
             "steps": int(steps),
             "guidance": float(guidance) if not joint else 1.0,
             "eta": float(eta),
+            "band_limit_hz": "{:g}-{:g}".format(*RECORDING_BAND_HZ) if band_limit else "none",
             "seed": int(seed),
             "checkpoint": str(self.checkpoint),
             "signal_kind": "clean response + simulated recording noise" if add_noise_nv else "clean response",

@@ -10,7 +10,14 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from abrnet.constants import CLASS_NAMES, DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.constants import (
+    CLASS_NAMES,
+    DEFAULT_N_SAMPLES,
+    DEFAULT_SAMPLING_RATE_HZ,
+    DEFAULT_T0_MS,
+    RECORDING_BAND_HZ,
+    RECORDING_FILTER_ORDER,
+)
 
 # Record-level class mix of the clinical export the project was first trained on (§1).
 DEFAULT_CLASS_FRACTIONS: dict[str, float] = {
@@ -54,8 +61,8 @@ class SimulationConfig:
     # --- recording grid and filter (§8.1, §8.5)
     pad_before_ms: float = 20.0
     pad_after_ms: float = 10.0
-    bandpass_hz: tuple[float, float] = (100.0, 3000.0)
-    filter_order: int = 2
+    bandpass_hz: tuple[float, float] = RECORDING_BAND_HZ
+    filter_order: int = RECORDING_FILTER_ORDER
 
     # --- noise (§6, §8.8)
     sweep_noise_uv: float = 4.0  # median single-sweep RMS after the filter
