@@ -122,7 +122,7 @@ class DiffusionConfig(_Strict):
 class LossWeights(_Strict):
     """Base weight of each task's loss (multiplied by the curriculum's per-task multiplier)."""
 
-    signal: float = Field(1.0, ge=0.0)
+    signal: float = Field(3.0, ge=0.0)  # the diffusion loss; 1.0 left generation weakly conditioned (README)
     peak_presence: float = Field(1.0, ge=0.0)
     peak_latency: float = Field(3.0, ge=0.0)
     peak_amplitude: float = Field(3.0, ge=0.0)
