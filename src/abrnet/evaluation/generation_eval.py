@@ -32,6 +32,7 @@ from abrnet.evaluation.generation import (
     spectral_distance,
     two_sample_auc,
 )
+from abrnet.evaluation.metrics import SILENT_TARGET_RMS_UV
 
 _V = WAVES.index("V")
 
@@ -126,7 +127,7 @@ def rms_by_level(reference: np.ndarray, generated: np.ndarray, intensity: np.nda
     rms = lambda x: np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2, axis=1))
     ref = latency_intensity_table(rms(reference), intensity, min_count=3)
     gen = latency_intensity_table(rms(generated), intensity, min_count=3)
-    ratio = {b: gen[b] / ref[b] for b in sorted(set(ref) & set(gen)) if ref[b] > 1e-3}  # µV: skip silent bins
+    ratio = {b: gen[b] / ref[b] for b in sorted(set(ref) & set(gen)) if ref[b] > SILENT_TARGET_RMS_UV}  # not silent
     return {"reference_median_uv": ref, "generated_median_uv": gen, "ratio": ratio}
 
 
