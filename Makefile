@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train test lint format bench clean
+.PHONY: setup browser train test lint format bench clean
 
 setup: $(STAMP)
 
@@ -15,10 +15,18 @@ $(STAMP): pyproject.toml scripts/install-torch.sh
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# Headless Chromium + chromedriver for the viewer's browser test: installed with apt-get when missing and possible
+# (root or sudo on Debian/Ubuntu); otherwise that one test skips and says why. `.ci/run` installs them strictly.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" -eq 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "note: chromium/chromedriver not installed and no root: the viewer's browser test will skip"; fi
+
 train: setup  ## simulate (cached) -> train the cpu preset -> evaluate on held-out patients
 	$(BIN)/abrnet train $(ARGS)
 
-test: setup lint  ## lint, format check and the whole test suite
+test: setup browser lint  ## lint, format check and the whole test suite
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: setup

@@ -6,6 +6,7 @@ import typer
 
 from abrnet.cli.data import data_app, simulate
 from abrnet.cli.infer import denoise, generate, predict
+from abrnet.cli.serve import serve
 from abrnet.cli.train import evaluate, train
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app.command("evaluate")(evaluate)
 app.command("predict")(predict)
 app.command("denoise")(denoise)
 app.command("generate")(generate)
+app.command("serve")(serve)
 app.add_typer(data_app, name="data")
 
 

@@ -1,0 +1,46 @@
+"""`abrnet serve`: the browser viewer (FastAPI + uvicorn), bound to 127.0.0.1 unless told otherwise.
+
+The viewer shows patient recordings, so it listens on loopback by default; `--host 0.0.0.0` is an explicit choice to
+expose it (there is no authentication: put it behind the clinic's own access control).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abrnet.cli.common import console, user_errors
+
+
+def serve(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Folder for uploads and viewer.sqlite (corrections, who and when).")
+    ] = Path("abrnet-viewer"),
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", min=0.001, help="Largest accepted upload (MB).")
+    ] = 20.0,
+    seed: Annotated[int, typer.Option(help="Seed for torch and numpy (inference is deterministic; for parity).")] = 0,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the viewer: upload recordings, check and correct the model's marks, export CSV and PDF reports."""
+    import numpy as np
+    import torch
+    import uvicorn
+
+    from abrnet.inference.api import load
+    from abrnet.viewer.app import create_app
+
+    with user_errors():
+        if not checkpoint.exists():
+            raise FileNotFoundError(2, "no such file", str(checkpoint))
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        model = load(checkpoint)
+        app = create_app(model, data_dir, max_upload_mb=max_upload_mb)
+    console.print(f"abrnet viewer on http://{host}:{port}/ (data in {data_dir}); Ctrl-C stops it", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

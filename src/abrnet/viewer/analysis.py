@@ -1,0 +1,158 @@
+"""From an uploaded file to what the viewer draws: the model's reading per record and per ear, plus corrections.
+
+The numbers are exactly those of ``abrnet predict --group-by patient_id,ear`` (the same `ABRModel.predict(...,
+series=True)` call, which reads every format through `abrnet.data.importers.read_recording`). The viewer's mark for a
+wave is the series reading (``W_latency_series_ms``, the wave read with the ear's other levels) where the checkpoint
+has one, since that is the better estimate; the ±SD drawn around it is the record head's own uncertainty.
+
+A corrected peak carries the clinician's latency; its amplitude is the trace's value at that latency (the recording's
+own zero), because the model's amplitude belongs to the model's latency and would be wrong at the new one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+
+from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.inference.api import PRESENCE_CUT, PredictionReport, columns_to_records
+from abrnet.viewer.store import Correction
+
+Z90 = 1.6448536  # the threshold interval shown is the central 90 % of a Gaussian with the predicted SD
+SIGNAL_DECIMALS = 4  # µV to 0.1 nV: far below any recording's noise, keeps the JSON small
+
+
+def _num(x: Any) -> float | None:
+    """JSON-safe float (NaN/inf → None)."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _domain_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """Out-of-domain columns (``domain``, ``domain_*``) when the inference layer provides them; else empty."""
+    return {k: v for k, v in row.items() if k == "domain" or k.startswith("domain_")}
+
+
+def trace_value(signal: list[float], time_ms: list[float], latency_ms: float) -> float | None:
+    """The trace's value (µV) at `latency_ms`, linearly interpolated; None outside the window."""
+    if not (time_ms[0] <= latency_ms <= time_ms[-1]):
+        return None
+    return float(np.interp(latency_ms, time_ms, signal))
+
+
+def build_payload(
+    report: PredictionReport, *, file_hash: str, filename: str, source: str, checkpoint: str
+) -> dict[str, Any]:
+    """The model's reading as JSON: per record (signal, waves, class, threshold) and per ear (series answer).
+
+    `source` is the stored upload's path: warnings name the user's file name instead of the server's path.
+    """
+    cohort = report.cohort
+    rows = columns_to_records(report.columns())
+    series_rows = columns_to_records(report.series() or {})
+    time_ms = [round(float(t), 6) for t in cohort.time_ms]
+    static = cohort.static
+    records: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        waves: dict[str, Any] = {}
+        for w in WAVES:
+            lat_series = row.get(f"{w}_latency_series_ms")
+            amp_series = row.get(f"{w}_amplitude_series_uv")
+            waves[w] = {
+                "presence_prob": row[f"{w}_presence_prob"],
+                "present": bool((row[f"{w}_presence_prob"] or 0.0) >= PRESENCE_CUT),
+                "latency_record_ms": row[f"{w}_latency_ms"],
+                "latency_sd_ms": row[f"{w}_latency_sd_ms"],
+                "amplitude_record_uv": row[f"{w}_amplitude_uv"],
+                "amplitude_sd_uv": row[f"{w}_amplitude_sd_uv"],
+                "model_latency_ms": lat_series if lat_series is not None else row[f"{w}_latency_ms"],
+                "model_amplitude_uv": amp_series if amp_series is not None else row[f"{w}_amplitude_uv"],
+            }
+        records.append(
+            {
+                "index": i,
+                "patient_id": row["patient_id"],
+                "ear": row["ear"],
+                "ear_key": f"{row['patient_id']}/{row['ear']}",
+                "intensity_db": row["intensity_db"],
+                "age_years": _num(static[i, 0]),
+                "stimulus_rate_hz": _num(static[i, 2]),
+                "fmp": _num(static[i, 3]),
+                "signal": [round(float(v), SIGNAL_DECIMALS) for v in cohort.signals[i]],
+                "waves": waves,
+                "class_pred": row["class_pred"],
+                "class_prob": {c: row[f"p_{c}"] for c in CLASS_NAMES},
+                "threshold_db": row["threshold_db"],
+                "threshold_sd_db": row["threshold_sd_db"],
+                "p_no_response": row["p_no_response"],
+                "domain": _domain_fields(row),
+            }
+        )
+    ears: list[dict[str, Any]] = []
+    for srow in series_rows:
+        key = f"{srow['patient_id']}/{srow['ear']}"
+        members = [r for r in records if r["ear_key"] == key]
+        members.sort(key=lambda r: -(r["intensity_db"] or 0.0))  # waterfall order: loudest on top
+        thr, sd = srow["threshold_db"], srow["threshold_sd_db"]
+        ears.append(
+            {
+                "key": key,
+                "patient_id": srow["patient_id"],
+                "ear": srow["ear"],
+                "records": [r["index"] for r in members],
+                "model_threshold_db": thr,
+                "threshold_sd_db": sd,
+                "interval_90_db": None if thr is None or sd is None else [thr - Z90 * sd, thr + Z90 * sd],
+                "p_no_response": srow["p_no_response"],
+                "class_pred": srow["class_pred"],
+                "class_prob": {c: srow[f"p_{c}"] for c in CLASS_NAMES},
+                "n_records": srow["n_records"],
+                "domain": _domain_fields(srow),
+            }
+        )
+    return {
+        "file_hash": file_hash,
+        "filename": filename,
+        "checkpoint": checkpoint,
+        "n_records": len(records),
+        "time_ms": time_ms,
+        "waves": list(WAVES),
+        "class_names": list(CLASS_NAMES),
+        "presence_cut": PRESENCE_CUT,
+        "warnings": [w.replace(source, filename) for w in report.warnings],
+        "records": records,
+        "ears": ears,
+    }
+
+
+def with_corrections(payload: dict[str, Any], corrections: list[Correction], history: list[Correction]) -> dict:
+    """A copy of `payload` whose final values carry the corrections in force (status, who, when)."""
+    out = copy.deepcopy(payload)
+    peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
+    thresholds = {(c.patient_id, c.ear): c for c in corrections if c.target == "threshold"}
+    for rec in out["records"]:
+        for w, wave in rec["waves"].items():
+            c = peaks.get((rec["index"], w))
+            if c is None:
+                wave.update(
+                    latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"], status="model",
+                    corrected_by=None, corrected_at=None,
+                )  # fmt: skip
+            else:
+                wave.update(
+                    latency_ms=c.value, amplitude_uv=trace_value(rec["signal"], out["time_ms"], float(c.value or 0)),
+                    status="corrected", corrected_by=c.user, corrected_at=c.created_at,
+                )  # fmt: skip
+    for ear in out["ears"]:
+        c = thresholds.get((ear["patient_id"], ear["ear"]))
+        if c is None:
+            ear.update(threshold_db=ear["model_threshold_db"], status="model", corrected_by=None, corrected_at=None)
+        else:
+            ear.update(threshold_db=c.value, status="corrected", corrected_by=c.user, corrected_at=c.created_at)
+    out["corrections"] = [c.to_json() for c in history]
+    return out

@@ -1,0 +1,239 @@
+"""The viewer's web app (FastAPI): the page, the JSON API, corrections and exports.
+
+Routes
+    GET  /                                  the page (plain HTML + vanilla JS, package data; no build step)
+    GET  /api/health                        {"status": "ok", ...}: liveness for scripts and tests
+    POST /api/analyze                       multipart upload (field ``file``; optional ``age_years``, ``user``)
+                                            → per-record and per-ear JSON with the corrections kept for this file
+    GET  /api/files/{sha256}                the same JSON for a file uploaded before (survives restarts)
+    POST /api/files/{sha256}/corrections    {"target": "peak"|"threshold", "record"|"patient_id"+"ear", "wave",
+                                            "value" (ms or dB; null = back to the model), "user"}
+    GET  /api/files/{sha256}/export.csv     final values, corrected ones marked (who, when)
+    GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient
+
+Bad input is the user's, not the server's: an unreadable, empty or oversized upload gets a 4xx whose ``detail`` is
+the importer's one-line message (naming the uploaded file, not the server's copy), and nothing is kept in memory
+from it. Model calls run one at a time under a lock: inference is fast next to an upload and serialising it keeps a
+small clinic machine responsive instead of oversubscribing its cores.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
+
+from abrnet.constants import WAVES
+from abrnet.data.schema import DataError
+from abrnet.inference.api import ABRModel
+from abrnet.viewer.analysis import build_payload, with_corrections
+from abrnet.viewer.export import export_csv, patient_pdf
+from abrnet.viewer.store import Correction, Store, safe_filename, utc_now
+
+DEFAULT_MAX_UPLOAD_MB = 20.0
+MULTIPART_SLACK_BYTES = 64 * 1024  # form fields and boundaries around the file in a multipart body
+DRAIN_BYTES = 256 * 1024 * 1024  # an oversized body up to this much over the limit is read (not kept) to answer 413
+CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
+STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer.css": "text/css"}
+
+
+class CorrectionIn(BaseModel):
+    """A correction sent by the page: a peak (record + wave) or an ear's threshold (patient_id + ear)."""
+
+    target: str
+    value: float | None
+    user: str = ""
+    record: int | None = None
+    wave: str = ""
+    patient_id: str | None = None
+    ear: str | None = None
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over `limit` bytes with 413 before they are parsed or spooled.
+
+    Checks the declared Content-Length first and then counts the bytes actually received (chunked uploads declare
+    none), so an oversized upload never costs the server more than `limit` bytes of memory. The rest of the body is
+    read and discarded (up to `DRAIN_BYTES`) before answering: a client that is still sending when the server
+    closes the connection sees a reset instead of the 413 and its message. Beyond that the connection is dropped.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            if int(declared) <= self.limit + DRAIN_BYTES:
+                await self._drain(receive, 0)
+            await JSONResponse({"detail": self._message()}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                if message.get("more_body", False):
+                    await self._drain(receive, seen)
+                raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _drain(self, receive: Any, seen: int) -> None:
+        """Read and drop the rest of the body (at most `limit + DRAIN_BYTES` in all)."""
+        while seen <= self.limit + DRAIN_BYTES:
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+
+    def _message(self) -> str:
+        return f"upload too large: the limit is {(self.limit - MULTIPART_SLACK_BYTES) / 1e6:g} MB"
+
+
+class Viewer:
+    """The state behind the routes: the model, the store and an in-memory cache of analysed files."""
+
+    def __init__(self, model: ABRModel, store: Store, *, max_upload_bytes: int) -> None:
+        self.model, self.store, self.max_upload_bytes = model, store, max_upload_bytes
+        self._model_lock = threading.Lock()
+        self.pdf_lock = threading.Lock()  # matplotlib's font cache and PDF backend are not made for threads
+        self._cache: OrderedDict[tuple[str, float | None], dict[str, Any]] = OrderedDict()
+
+    def analysed(self, digest: str, path: Path, filename: str, age_years: float | None) -> dict[str, Any]:
+        """The model's reading of a stored file (cached by content hash and age)."""
+        key = (digest, age_years)
+        with self._model_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            try:
+                report = self.model.predict(path, series=True, age_years=age_years)
+            except DataError as exc:
+                raise HTTPException(400, str(exc).splitlines()[0].replace(str(path), filename)) from None
+            except Exception as exc:  # a reader tripping over garbage is still bad input, not a server fault
+                text = (str(exc).splitlines() or [""])[0].replace(str(path), filename)
+                msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
+                raise HTTPException(422, msg) from None
+            payload = build_payload(
+                report, file_hash=digest, filename=filename, source=str(path), checkpoint=str(self.model.checkpoint)
+            )
+            self._cache[key] = payload
+            while len(self._cache) > CACHE_FILES:
+                self._cache.popitem(last=False)
+            return payload
+
+    def view(self, digest: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return with_corrections(payload, self.store.current(digest), self.store.history(digest))
+
+    def stored(self, digest: str) -> dict[str, Any]:
+        info = self.store.file_info(digest)
+        if info is None:
+            raise HTTPException(404, f"no uploaded file with sha256 {digest}")
+        path, age = info
+        return self.analysed(digest, path, path.name, age)
+
+
+def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> FastAPI:
+    """The app for one loaded model and one data folder (uploads + ``viewer.sqlite``)."""
+    max_bytes = int(max_upload_mb * 1e6)
+    viewer = Viewer(model, Store(data_dir), max_upload_bytes=max_bytes)
+    app = FastAPI(title="abrnet viewer", docs_url="/api/docs", redoc_url=None)
+    app.add_middleware(BodyLimit, limit=max_bytes + MULTIPART_SLACK_BYTES)
+    app.state.viewer = viewer
+    static = resources.files("abrnet.viewer") / "static"
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/static/{name}")
+    def static_file(name: str) -> Response:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, "no such file")
+        return Response((static / name).read_text(encoding="utf-8"), media_type=STATIC_FILES[name])
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "checkpoint": str(model.checkpoint), "files": viewer.store.file_count()}
+
+    @app.post("/api/analyze")
+    def analyze(
+        file: UploadFile = File(...), age_years: float | None = Form(None), user: str = Form("")
+    ) -> dict[str, Any]:
+        name = file.filename or "upload"
+        data = file.file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise HTTPException(413, f"{name}: upload too large: the limit is {max_bytes / 1e6:g} MB")
+        if not data:
+            raise HTTPException(400, f"{name}: the file is empty (0 bytes)")
+        digest, path = viewer.store.write_upload(data, name)
+        try:
+            payload = viewer.analysed(digest, path, path.name, age_years)
+        except HTTPException:
+            viewer.store.discard(digest, path)
+            raise
+        viewer.store.register(digest, path, age_years=age_years, user=user.strip() or "anonymous")
+        return viewer.view(digest, payload)
+
+    @app.get("/api/files/{digest}")
+    def file_view(digest: str) -> dict[str, Any]:
+        return viewer.view(digest, viewer.stored(digest))
+
+    @app.post("/api/files/{digest}/corrections")
+    def correct(digest: str, body: CorrectionIn) -> dict[str, Any]:
+        payload = viewer.stored(digest)
+        user = body.user.strip()[:80] or "anonymous"
+        if body.target == "peak":
+            if body.record is None or not 0 <= body.record < payload["n_records"] or body.wave not in WAVES:
+                raise HTTPException(422, "a peak correction needs a valid record index and wave (I, III or V)")
+            rec = payload["records"][body.record]
+            if body.value is not None and not payload["time_ms"][0] <= body.value <= payload["time_ms"][-1]:
+                raise HTTPException(422, f"latency {body.value:g} ms is outside the recording window")
+            model_value = rec["waves"][body.wave]["model_latency_ms"]
+            corr = Correction("peak", body.record, rec["patient_id"], rec["ear"], body.wave, body.value,
+                              model_value, user, utc_now())  # fmt: skip
+        elif body.target == "threshold":
+            ear = next((e for e in payload["ears"] if (e["patient_id"], e["ear"]) == (body.patient_id, body.ear)), None)
+            if ear is None:
+                raise HTTPException(422, f"no ear {body.patient_id}/{body.ear} in this file")
+            if body.value is not None and not -20.0 <= body.value <= 140.0:
+                raise HTTPException(422, f"threshold {body.value:g} dB is outside -20..140 dB nHL")
+            corr = Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value,
+                              ear["model_threshold_db"], user, utc_now())  # fmt: skip
+        else:
+            raise HTTPException(422, f"unknown correction target {body.target!r} (peak or threshold)")
+        viewer.store.add_correction(digest, corr)
+        return viewer.view(digest, payload)
+
+    @app.get("/api/files/{digest}/export.csv")
+    def export(digest: str) -> Response:
+        view = viewer.view(digest, viewer.stored(digest))
+        stem = Path(view["filename"]).stem
+        return Response(export_csv(view), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}_reviewed.csv"'})  # fmt: skip
+
+    @app.get("/api/files/{digest}/report/{patient_id}.pdf")
+    def report(digest: str, patient_id: str) -> Response:
+        view = viewer.view(digest, viewer.stored(digest))
+        try:
+            with viewer.pdf_lock:
+                pdf = patient_pdf(view, patient_id, generated_at=utc_now())
+        except KeyError:
+            raise HTTPException(404, f"no patient {patient_id!r} in this file") from None
+        disposition = f'inline; filename="report_{safe_filename(patient_id)}.pdf"'
+        return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
+
+    return app

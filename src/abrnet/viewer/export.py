@@ -1,0 +1,234 @@
+"""Exports of a reviewed file: a CSV row per record and a one-page PDF report per patient.
+
+Both carry the *final* values (a clinician's correction where there is one, else the model's) and say which is
+which: per wave ``W_status`` is ``model`` or ``corrected`` with ``W_corrected_by`` / ``W_corrected_at`` and the model's
+own value beside it; the ear's threshold likewise (``ear_threshold_*``). A report that hid whether a number was
+machine-read or human-corrected could not be signed off.
+
+CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, age_years, stimulus_rate_hz, fmp; per wave W
+``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv, W_status, W_model_latency_ms,
+W_model_amplitude_uv, W_corrected_by, W_corrected_at``; interpeak intervals from the final latencies; the record's
+class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
+ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
+ear_threshold_corrected_at, ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from abrnet.constants import CLASS_NAMES, WAVES
+
+INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
+WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
+CORRECTED_COLOR = "#ff7f0e"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else format(v, ".6g")
+    return str(v)
+
+
+def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per record in the CSV's column order (see the module docstring)."""
+    ears = {e["key"]: e for e in payload["ears"]}
+    rows: list[dict[str, Any]] = []
+    for rec in payload["records"]:
+        row: dict[str, Any] = {
+            "source_file": payload["filename"],
+            "file_sha256": payload["file_hash"],
+            "patient_id": rec["patient_id"],
+            "ear": rec["ear"],
+            "intensity_db": rec["intensity_db"],
+            "age_years": rec["age_years"],
+            "stimulus_rate_hz": rec["stimulus_rate_hz"],
+            "fmp": rec["fmp"],
+        }
+        for w in WAVES:
+            wave = rec["waves"][w]
+            corrected = wave["status"] == "corrected"
+            row.update(
+                {
+                    f"{w}_presence_prob": wave["presence_prob"],
+                    f"{w}_latency_ms": wave["latency_ms"],
+                    f"{w}_latency_sd_ms": None if corrected else wave["latency_sd_ms"],
+                    f"{w}_amplitude_uv": wave["amplitude_uv"],
+                    f"{w}_status": wave["status"],
+                    f"{w}_model_latency_ms": wave["model_latency_ms"],
+                    f"{w}_model_amplitude_uv": wave["model_amplitude_uv"],
+                    f"{w}_corrected_by": wave["corrected_by"],
+                    f"{w}_corrected_at": wave["corrected_at"],
+                }
+            )
+        for a, b in INTERPEAK:
+            la, lb = rec["waves"][a]["latency_ms"], rec["waves"][b]["latency_ms"]
+            row[f"{a}_{b}_ms"] = None if la is None or lb is None else lb - la
+        row["class_pred"] = rec["class_pred"]
+        row.update({f"p_{c}": rec["class_prob"][c] for c in CLASS_NAMES})
+        row.update(
+            threshold_db=rec["threshold_db"], threshold_sd_db=rec["threshold_sd_db"], p_no_response=rec["p_no_response"]
+        )
+        ear = ears.get(rec["ear_key"])
+        if ear is not None:
+            row.update(
+                {
+                    "ear_threshold_db": ear["threshold_db"],
+                    "ear_threshold_sd_db": None if ear["status"] == "corrected" else ear["threshold_sd_db"],
+                    "ear_threshold_status": ear["status"],
+                    "ear_threshold_model_db": ear["model_threshold_db"],
+                    "ear_threshold_corrected_by": ear["corrected_by"],
+                    "ear_threshold_corrected_at": ear["corrected_at"],
+                    "ear_p_no_response": ear["p_no_response"],
+                    "ear_class_pred": ear["class_pred"],
+                }
+            )
+        row.update(rec.get("domain") or {})
+        rows.append(row)
+    return rows
+
+
+def export_csv(payload: dict[str, Any]) -> str:
+    """The CSV text (UTF-8, header row first, empty cell = not available)."""
+    rows = export_rows(payload)
+    header: list[str] = []
+    for r in rows:
+        header += [k for k in r if k not in header]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for r in rows:
+        writer.writerow([_fmt(r.get(k)) for k in header])
+    return buf.getvalue()
+
+
+def _waterfall(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
+    """The ear's traces stacked (loudest on top), final marks (corrected ones orange, starred), threshold line."""
+    import numpy as np
+
+    t = np.asarray(payload["time_ms"])
+    recs = [payload["records"][i] for i in ear["records"]]
+    spread = [float(np.ptp(r["signal"])) for r in recs]
+    step = max(0.05, 0.9 * float(np.median(spread))) if spread else 1.0
+    for k, rec in enumerate(recs):
+        y0 = -k * step
+        sig = np.asarray(rec["signal"])
+        ax.plot(t, np.clip(sig, -0.95 * step, 0.95 * step) + y0, color="black", lw=0.6)  # artefacts clipped
+        ax.text(t[-1] + 0.15, y0, f"{rec['intensity_db']:.0f} dB", fontsize=6, va="center")
+        for w in WAVES:
+            wave = rec["waves"][w]
+            lat = wave["latency_ms"]
+            corrected = wave["status"] == "corrected"
+            if lat is None or not (corrected or wave["present"]):
+                continue
+            yv = float(np.clip(np.interp(lat, t, sig), -0.95 * step, 0.95 * step)) + y0
+            color = CORRECTED_COLOR if corrected else WAVE_COLORS[w]
+            sd = wave["latency_sd_ms"]
+            if not corrected and sd:
+                ax.plot([lat - sd, lat + sd], [yv, yv], color=color, lw=1.2, alpha=0.4)
+            ax.plot([lat], [yv], marker="v", color=color, ms=4)
+            ax.text(lat, yv + 0.18 * step, w + ("*" if corrected else ""), fontsize=5.5, color=color, ha="center")
+    levels = [r["intensity_db"] for r in recs]
+    thr = ear["threshold_db"]
+    if thr is not None and len(levels) > 1:
+        pos = -float(np.interp(thr, levels[::-1], np.arange(len(levels))[::-1])) * step  # level → stack position
+        ax.axhline(pos, color=CORRECTED_COLOR if ear["status"] == "corrected" else "tab:purple", ls="--", lw=0.8)
+    ax.set_yticks([])
+    ax.set_xlim(t[0], t[-1] + 1.6)
+    ax.set_xlabel("time (ms)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.set_title(f"ear {ear['ear']}: waterfall", fontsize=8)
+
+
+def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
+    for w in WAVES:
+        for rec in (payload["records"][i] for i in ear["records"]):
+            wave = rec["waves"][w]
+            corrected = wave["status"] == "corrected"
+            if wave["latency_ms"] is None or not (corrected or wave["present"]):
+                continue
+            sd = None if corrected else wave["latency_sd_ms"]
+            ax.errorbar(
+                rec["intensity_db"], wave["latency_ms"], yerr=sd, fmt="s" if corrected else "o", ms=3, capsize=1.5,
+                color=CORRECTED_COLOR if corrected else WAVE_COLORS[w], lw=0.8,
+            )  # fmt: skip
+    ax.set_xlabel("intensity (dB nHL)", fontsize=7)
+    ax.set_ylabel("latency (ms)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.set_title("latency–intensity (I blue, III green, V red; corrected orange)", fontsize=7)
+
+
+def _ear_lines(ear: dict[str, Any]) -> list[str]:
+    thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
+    if ear["status"] == "corrected":
+        head = (f"threshold {thr:.1f} dB nHL* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
+                f"model {ear['model_threshold_db']:.1f} dB)")  # fmt: skip
+    elif thr is not None:
+        head = f"threshold {thr:.1f} ± {sd:.1f} dB nHL (90 % interval {iv[0]:.1f}-{iv[1]:.1f} dB)"
+    else:
+        head = "threshold: not available"
+    probs = ", ".join(f"{c} {p:.2f}" for c, p in ear["class_prob"].items() if p is not None)
+    return [
+        f"Ear {ear['ear']}: {head}",
+        f"  class {ear['class_pred']} ({probs}); P(no response) {ear['p_no_response']:.2f}",
+    ]
+
+
+def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: str) -> Any:
+    """The report page (an A4 matplotlib Figure, no pyplot state): per ear the waterfall, latency–intensity plot,
+    threshold, class, and a list of every corrected value (who, when, the model's value)."""
+    from matplotlib.figure import Figure
+
+    ears = [e for e in payload["ears"] if e["patient_id"] == patient_id][:2]
+    if not ears:
+        raise KeyError(patient_id)
+    fig = Figure(figsize=(8.27, 11.69))
+    fig.text(0.05, 0.965, f"ABR report: patient {patient_id}", fontsize=14, weight="bold")
+    fig.text(0.05, 0.945, f"file {payload['filename']} (sha256 {payload['file_hash'][:12]}), generated {generated_at}",
+             fontsize=7)  # fmt: skip
+    fig.text(0.05, 0.932, f"model {payload['checkpoint']}", fontsize=7)
+    width = 0.86 / len(ears) - 0.08
+    for k, ear in enumerate(ears):
+        x0 = 0.07 + (width + 0.08) * k
+        _waterfall(fig.add_axes((x0, 0.50, width, 0.40)), payload, ear)
+        _latency_intensity(fig.add_axes((x0, 0.29, width, 0.15)), payload, ear)
+    lines: list[str] = []
+    for ear in ears:
+        lines += _ear_lines(ear)
+        recs = [payload["records"][i] for i in ear["records"]]
+        dom = sorted({str(v) for r in recs for v in (r.get("domain") or {}).values() if v not in (None, "", "in")})
+        if dom:
+            lines.append("  out of the model's domain: " + " | ".join(dom))
+    corrected = [
+        f"{rec['ear']} {rec['intensity_db']:.0f} dB wave {w}: {wave['latency_ms']:.2f} ms* (model "
+        f"{wave['model_latency_ms']:.2f} ms), corrected by {wave['corrected_by']} at {wave['corrected_at']}"
+        for ear in ears
+        for rec in (payload["records"][i] for i in ear["records"])
+        for w, wave in rec["waves"].items()
+        if wave["status"] == "corrected"
+    ]
+    lines.append("Corrected values (*): " + ("none" if not corrected else f"{len(corrected)}"))
+    lines += ["  " + c for c in corrected[:14]]
+    if len(corrected) > 14:
+        lines.append(f"  ... and {len(corrected) - 14} more")
+    for j, line in enumerate(lines[:26]):
+        fig.text(0.05, 0.24 - j * 0.0085, line, fontsize=6.5, family="monospace")
+    return fig
+
+
+def patient_pdf(payload: dict[str, Any], patient_id: str, *, generated_at: str) -> bytes:
+    """`patient_figure` as a one-page PDF (KeyError when the file has no such patient)."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    fig = patient_figure(payload, patient_id, generated_at=generated_at)
+    buf = io.BytesIO()
+    with PdfPages(buf, metadata={"Title": f"ABR report {patient_id}", "Creator": "abrnet serve"}) as pdf:
+        pdf.savefig(fig)
+    return buf.getvalue()

@@ -1,0 +1,297 @@
+// abrnet viewer: draws each ear's waterfall, marks, threshold and latency-intensity plot from /api JSON (SVG, no
+// framework, no build). Corrections are sent to the server on release and the page redraws from its answer, so
+// what is shown is always what is stored.
+"use strict";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const COLORS = { I: "#1f77b4", III: "#2ca02c", V: "#d62728" };
+const CORRECTED = "#ff7f0e";
+const W = 640, LEFT = 56, RIGHT = 70, TOP = 18, ROW = 46;
+let current = null; // the last payload from the server
+
+const $ = (sel) => document.querySelector(sel);
+function el(tag, attrs = {}, parent = null, text = null) {
+  const node = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== null) node.textContent = text;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+function html(tag, attrs = {}, parent = null, text = null) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== null) node.textContent = text;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+const fmt = (v, d = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+function status(msg, isError = false) {
+  const s = $("#status");
+  s.textContent = msg;
+  s.className = isError ? "error" : "";
+}
+function interp(x, xs, ys) { // linear interpolation, xs ascending
+  if (x <= xs[0]) return ys[0];
+  if (x >= xs[xs.length - 1]) return ys[ys.length - 1];
+  let i = 1;
+  while (xs[i] < x) i++;
+  const f = (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
+  return ys[i - 1] + f * (ys[i] - ys[i - 1]);
+}
+
+async function api(url, options = {}) {
+  const res = await fetch(url, options);
+  let body = null;
+  try { body = await res.json(); } catch (e) { body = null; }
+  if (!res.ok) throw new Error((body && body.detail) ? String(body.detail) : `HTTP ${res.status}`);
+  return body;
+}
+
+// ------------------------------------------------------------------------------------------------ waterfall
+function waterfall(ear, data) {
+  const recs = ear.records.map((i) => data.records[i]);
+  const t = data.time_ms;
+  const height = TOP + ROW * Math.max(recs.length, 1) + 34;
+  const svg = el("svg", { width: W, height, class: "waterfall", "data-ear-key": ear.key });
+  const x0 = LEFT, x1 = W - RIGHT;
+  const xOf = (ms) => x0 + (ms - t[0]) / (t[t.length - 1] - t[0]) * (x1 - x0);
+  const tOf = (px) => Math.min(t[t.length - 1], Math.max(t[0], t[0] + (px - x0) / (x1 - x0) * (t[t.length - 1] - t[0])));
+  const ptp = recs.map((r) => Math.max(...r.signal) - Math.min(...r.signal)).sort((a, b) => a - b);
+  const gain = (ROW * 0.7) / Math.max(ptp[Math.floor(ptp.length / 2)] || 1, 1e-6);
+  const base = (k) => TOP + (k + 0.5) * ROW;
+  // axis
+  const yAxis = TOP + ROW * recs.length + 6;
+  el("line", { x1: x0, x2: x1, y1: yAxis, y2: yAxis, class: "axis" }, svg);
+  for (let ms = Math.ceil(t[0]); ms <= t[t.length - 1]; ms += 1) {
+    el("line", { x1: xOf(ms), x2: xOf(ms), y1: yAxis, y2: yAxis + 4, class: "axis" }, svg);
+    el("text", { x: xOf(ms), y: yAxis + 16, "text-anchor": "middle" }, svg, String(ms));
+  }
+  el("text", { x: (x0 + x1) / 2, y: yAxis + 28, "text-anchor": "middle" }, svg, "time (ms)");
+  // threshold first, so marks stay on top of its grip
+  const levels = recs.map((r) => r.intensity_db);
+  if (recs.length > 1) thresholdLine(svg, ear, levels, base, x0, x1, [4, yAxis - 2]);
+  recs.forEach((rec, k) => {
+    const y0 = base(k);
+    const clip = (v) => Math.max(y0 - 0.98 * ROW, Math.min(y0 + 0.98 * ROW, y0 - v * gain)); // large artefacts clipped
+    const d = rec.signal.map((v, j) => `${j ? "L" : "M"}${xOf(t[j]).toFixed(1)},${clip(v).toFixed(1)}`).join("");
+    el("path", { d, class: "trace", "data-record": rec.index }, svg);
+    el("text", { x: x1 + 6, y: y0 + 4 }, svg, `${fmt(rec.intensity_db, 0)} dB`);
+    for (const w of data.waves) {
+      const wave = rec.waves[w];
+      if (wave.latency_ms === null) continue;
+      mark(svg, rec, w, wave, { xOf, tOf, y0, gain, t });
+    }
+  });
+  return svg;
+}
+
+function mark(svg, rec, w, wave, g) {
+  const corrected = wave.status === "corrected";
+  const color = corrected ? CORRECTED : COLORS[w];
+  const cls = `mark wave-${w}` + (corrected ? " corrected" : "") + (wave.present || corrected ? "" : " absent");
+  const grp = el("g", {
+    class: cls, "data-record": rec.index, "data-wave": w, "data-latency": wave.latency_ms, "data-status": wave.status,
+  }, svg);
+  const yAt = (ms) => g.y0 - interp(ms, g.t, rec.signal) * g.gain;
+  const draw = (ms) => {
+    grp.replaceChildren();
+    const x = g.xOf(ms), y = yAt(ms);
+    if (!corrected && wave.latency_sd_ms) {
+      el("line", { x1: g.xOf(ms - wave.latency_sd_ms), x2: g.xOf(ms + wave.latency_sd_ms), y1: y, y2: y,
+        stroke: color, class: "sd" }, grp);
+    }
+    el("circle", { cx: x, cy: y, r: 5, fill: wave.present || corrected ? color : "#fff", stroke: color }, grp);
+    el("text", { x, y: y - 8, "text-anchor": "middle", fill: color }, grp, w + (corrected ? "*" : ""));
+    const tip = corrected
+      ? `wave ${w}: ${fmt(ms)} ms, corrected by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms)`
+      : `wave ${w}: ${fmt(ms)} ± ${fmt(wave.latency_sd_ms)} ms, P(present) ${fmt(wave.presence_prob)}`;
+    el("title", {}, grp, tip);
+  };
+  draw(wave.latency_ms);
+  grp.addEventListener("pointerdown", (ev) => {
+    ev.preventDefault();
+    const startX = ev.clientX, startMs = wave.latency_ms;
+    let ms = startMs;
+    const scale = (g.t[g.t.length - 1] - g.t[0]) / (g.xOf(g.t[g.t.length - 1]) - g.xOf(g.t[0]));
+    const move = (e) => { ms = Math.min(g.t[g.t.length - 1], Math.max(g.t[0], startMs + (e.clientX - startX) * scale)); draw(ms); };
+    const up = () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      if (Math.abs(ms - startMs) > 1e-3) correct({ target: "peak", record: rec.index, wave: w, value: Math.round(ms * 1000) / 1000 });
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+  });
+  if (corrected) grp.addEventListener("dblclick", () => correct({ target: "peak", record: rec.index, wave: w, value: null }));
+}
+
+function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
+  if (ear.threshold_db === null) return;
+  // levels run loudest (top) to softest; map dB <-> y by interpolating between the rows (extrapolated linearly)
+  const asc = levels.map((v, k) => [v, base(k)]).sort((a, b) => a[0] - b[0]);
+  const lv = asc.map((p) => p[0]), ys = asc.map((p) => p[1]);
+  const slope = (ys[ys.length - 1] - ys[0]) / ((lv[lv.length - 1] - lv[0]) || 1);
+  const raw = (db) => (db < lv[0] || db > lv[lv.length - 1]) ? ys[0] + (db - lv[0]) * slope : interp(db, lv, ys);
+  const yOf = (db) => Math.max(yRange[0], Math.min(yRange[1], raw(db))); // beyond the tested levels: at the edge
+  const corrected = ear.status === "corrected";
+  const grp = el("g", { class: "threshold" + (corrected ? " corrected" : ""), "data-value": ear.threshold_db,
+    "data-status": ear.status, "data-ear-key": ear.key }, svg);
+  const draw = (db) => {
+    grp.replaceChildren();
+    if (!corrected && ear.interval_90_db) {
+      const ya = yOf(ear.interval_90_db[0]), yb = yOf(ear.interval_90_db[1]);
+      el("rect", { x: x0, width: x1 - x0, y: Math.min(ya, yb), height: Math.abs(yb - ya), class: "band" }, grp);
+    }
+    const y = yOf(db);
+    el("line", { x1: x0, x2: x1, y1: y, y2: y }, grp);
+    el("rect", { x: x0, width: x1 - x0, y: y - 5, height: 10, class: "grip" }, grp);
+    el("text", { x: x0 - 4, y: y + 4, "text-anchor": "end", fill: corrected ? CORRECTED : "#7b3fa0" }, grp,
+      `${fmt(db, 0)}${corrected ? "*" : ""}`);
+    el("title", {}, grp, corrected ? `threshold ${fmt(db, 1)} dB, corrected by ${ear.corrected_by} at ${ear.corrected_at}`
+      : `threshold ${fmt(db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB (band: 90 % interval)`);
+  };
+  draw(ear.threshold_db);
+  grp.addEventListener("pointerdown", (ev) => {
+    ev.preventDefault();
+    const startY = ev.clientY, startDb = ear.threshold_db;
+    let db = startDb;
+    const startRaw = raw(startDb), startShown = yOf(startDb); // a line shown at the edge starts from the edge
+    const move = (e) => {
+      const y = startShown + (e.clientY - startY);
+      db = Math.max(-20, Math.min(140, y === startShown ? startDb : startDb + (y - startRaw) / slope));
+      draw(db);
+    };
+    const up = () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      if (Math.abs(db - startDb) > 0.05) correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: Math.round(db * 10) / 10 });
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+  });
+  if (corrected) grp.addEventListener("dblclick", () => correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null }));
+}
+
+// ------------------------------------------------------------------------------------------------ latency-intensity
+function latencyIntensity(ear, data) {
+  const Wd = 420, H = 250, l = 46, r = 12, top = 14, bottom = 36;
+  const svg = el("svg", { width: Wd, height: H, class: "latint", "data-ear-key": ear.key });
+  const pts = [];
+  for (const i of ear.records) {
+    const rec = data.records[i];
+    for (const w of data.waves) {
+      const wave = rec.waves[w];
+      if (wave.latency_ms === null || !(wave.present || wave.status === "corrected")) continue;
+      pts.push({ x: rec.intensity_db, y: wave.latency_ms, sd: wave.status === "corrected" ? 0 : (wave.latency_sd_ms || 0), w, c: wave.status === "corrected" });
+    }
+  }
+  const lv = ear.records.map((i) => data.records[i].intensity_db);
+  const xa = Math.min(...lv) - 5, xb = Math.max(...lv) + 5;
+  const ya = Math.max(0, Math.min(...pts.map((p) => p.y - p.sd), 1) - 0.3), yb = Math.max(...pts.map((p) => p.y + p.sd), 8) + 0.3;
+  const X = (v) => l + (v - xa) / (xb - xa) * (Wd - l - r), Y = (v) => H - bottom - (v - ya) / (yb - ya) * (H - top - bottom);
+  el("line", { x1: l, x2: Wd - r, y1: H - bottom, y2: H - bottom, class: "axis" }, svg);
+  el("line", { x1: l, x2: l, y1: top, y2: H - bottom, class: "axis" }, svg);
+  for (let v = Math.ceil(xa / 10) * 10; v <= xb; v += 10) el("text", { x: X(v), y: H - bottom + 14, "text-anchor": "middle" }, svg, String(v));
+  for (let v = Math.ceil(ya); v <= yb; v += 1) el("text", { x: l - 6, y: Y(v) + 4, "text-anchor": "end" }, svg, String(v));
+  el("text", { x: (l + Wd - r) / 2, y: H - 6, "text-anchor": "middle" }, svg, "intensity (dB nHL)");
+  el("text", { x: 12, y: top + (H - top - bottom) / 2, transform: `rotate(-90 12 ${top + (H - top - bottom) / 2})`, "text-anchor": "middle" }, svg, "latency (ms)");
+  if (ear.threshold_db !== null && ear.threshold_db >= xa && ear.threshold_db <= xb) {
+    el("line", { x1: X(ear.threshold_db), x2: X(ear.threshold_db), y1: top, y2: H - bottom, stroke: ear.status === "corrected" ? CORRECTED : "#7b3fa0", "stroke-dasharray": "4 3" }, svg);
+  }
+  for (const p of pts) {
+    const color = p.c ? CORRECTED : COLORS[p.w];
+    if (p.sd) el("line", { x1: X(p.x), x2: X(p.x), y1: Y(p.y - p.sd), y2: Y(p.y + p.sd), stroke: color }, svg);
+    if (p.c) el("rect", { x: X(p.x) - 4, y: Y(p.y) - 4, width: 8, height: 8, fill: color, class: "li-point corrected" }, svg);
+    else el("circle", { cx: X(p.x), cy: Y(p.y), r: 3.5, fill: color, class: "li-point" }, svg);
+  }
+  data.waves.forEach((w, k) => el("text", { x: l + 8 + 40 * k, y: top + 4, fill: COLORS[w] }, svg, `● ${w}`));
+  return svg;
+}
+
+// ------------------------------------------------------------------------------------------------ page
+function domainText(obj) {
+  const items = Object.entries(obj || {}).filter(([, v]) => v !== null && v !== "" && v !== false && v !== "in");
+  return items.map(([k, v]) => (k === "domain" ? String(v) : `${k}: ${v}`)).join("; ");
+}
+
+function render(data) {
+  current = data;
+  $("#help").hidden = false;
+  $("#file-info").textContent = `${data.filename} — ${data.n_records} records, ${data.ears.length} ear(s); sha256 ${data.file_hash.slice(0, 12)}…`;
+  const warn = $("#warnings");
+  warn.replaceChildren();
+  for (const w of data.warnings) html("li", {}, warn, w);
+  const ex = $("#exports");
+  ex.replaceChildren();
+  html("a", { id: "export-csv", href: `/api/files/${data.file_hash}/export.csv`, download: "" }, ex, "Export CSV");
+  for (const pid of [...new Set(data.ears.map((e) => e.patient_id))]) {
+    html("a", { class: "export-pdf", "data-patient": pid, href: `/api/files/${data.file_hash}/report/${encodeURIComponent(pid)}.pdf`, target: "_blank" }, ex, `PDF report ${pid}`);
+  }
+  const box = $("#ears");
+  box.replaceChildren();
+  for (const ear of data.ears) {
+    const sec = html("section", { class: "ear", "data-ear-key": ear.key }, box);
+    html("h2", {}, sec, `Patient ${ear.patient_id}, ear ${ear.ear}`);
+    const domains = [domainText(ear.domain), ...ear.records.map((i) => domainText(data.records[i].domain))].filter((s) => s);
+    if (domains.length) html("div", { class: "domain" }, sec, `Input domain: ${[...new Set(domains)].join(" | ")}`);
+    const body = html("div", { class: "ear-body" }, sec);
+    body.appendChild(waterfall(ear, data));
+    const side = html("div", { class: "side" }, body);
+    const corr = ear.status === "corrected";
+    const iv = ear.interval_90_db;
+    html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, corr
+      ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB)`
+      : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
+    html("p", {}, side, `P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
+    for (const c of data.class_names) {
+      const p = ear.class_prob[c] || 0;
+      const row = html("div", { class: "prob" + (c === ear.class_pred ? " pred" : ""), "data-class": c }, side);
+      html("span", { class: "name" }, row, c);
+      html("span", { class: "bar", style: `width:${(140 * p).toFixed(1)}px` }, row);
+      html("span", {}, row, fmt(p));
+    }
+    side.appendChild(latencyIntensity(ear, data));
+    const n = ear.records.reduce((s, i) => s + Object.values(data.records[i].waves).filter((w) => w.status === "corrected").length, 0);
+    if (n) html("p", { class: "corrected-note" }, side, `${n} corrected peak(s) (orange, *)`);
+  }
+}
+
+async function correct(body) {
+  if (!current) return;
+  body.user = $("#user").value.trim();
+  try {
+    render(await api(`/api/files/${current.file_hash}/corrections`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    }));
+    status(body.value === null ? "Reverted to the model's value." : "Correction saved.");
+  } catch (e) { status(e.message, true); render(current); }
+}
+
+async function upload(ev) {
+  ev.preventDefault();
+  const file = $("#file").files[0];
+  if (!file) { status("Choose a file first.", true); return; }
+  const form = new FormData();
+  form.append("file", file);
+  if ($("#age").value !== "") form.append("age_years", $("#age").value);
+  form.append("user", $("#user").value.trim());
+  status(`Analysing ${file.name}…`);
+  try {
+    const data = await api("/api/analyze", { method: "POST", body: form });
+    history.replaceState(null, "", `#file=${data.file_hash}`);
+    render(data);
+    status(`${file.name}: ${data.n_records} records analysed.`);
+  } catch (e) { status(e.message, true); }
+}
+
+async function start() {
+  const user = $("#user");
+  user.value = localStorage.getItem("abrnet-user") || "";
+  user.addEventListener("change", () => localStorage.setItem("abrnet-user", user.value.trim()));
+  $("#upload-form").addEventListener("submit", upload);
+  const m = location.hash.match(/file=([0-9a-f]{64})/);
+  if (m) {
+    try { render(await api(`/api/files/${m[1]}`)); status("Reopened with its corrections."); } catch (e) { status(e.message, true); }
+  }
+}
+start();

@@ -1,0 +1,187 @@
+"""Where the viewer keeps what outlives a request: uploaded files (by content hash) and clinicians' corrections.
+
+Everything lives in one data folder: ``uploads/<sha256>/<file name>`` and ``viewer.sqlite`` beside them. Files are
+keyed by the SHA-256 of their bytes, so opening the same recording again (even renamed, or after a restart) brings
+its corrections back, while an edited file starts clean. Corrections are append-only rows (who, when, the model's
+value and the corrected one); the newest row per target wins and a row with value NULL reverts to the model, so the
+audit trail a clinic needs is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    hash TEXT PRIMARY KEY, filename TEXT NOT NULL, size INTEGER NOT NULL, age_years REAL,
+    uploaded_by TEXT, uploaded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS corrections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_hash TEXT NOT NULL,
+    target TEXT NOT NULL,          -- 'peak' or 'threshold'
+    record INTEGER NOT NULL,       -- record index in the file (peaks); -1 for an ear's threshold
+    patient_id TEXT NOT NULL,
+    ear TEXT NOT NULL,
+    wave TEXT NOT NULL,            -- 'I', 'III', 'V' (peaks); '' (threshold)
+    value REAL,                    -- latency (ms) or threshold (dB nHL); NULL = back to the model's value
+    model_value REAL,
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS corrections_by_file ON corrections (file_hash, id);
+"""
+
+
+def content_hash(data: bytes) -> str:
+    """SHA-256 of the file's bytes: the key under which corrections are kept."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def safe_filename(name: str) -> str:
+    """The upload's base name reduced to safe characters (the suffix is kept: `.h5` selects the HDF5 reader)."""
+    base = Path(name.replace("\\", "/")).name or "upload"
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in base).strip(" .")
+    return (cleaned or "upload")[:120]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One clinician's correction of a peak latency or an ear's threshold."""
+
+    target: str
+    record: int
+    patient_id: str
+    ear: str
+    wave: str
+    value: float | None
+    model_value: float | None
+    user: str
+    created_at: str
+
+    @property
+    def key(self) -> tuple[str, int, str, str, str]:
+        return (self.target, self.record, self.patient_id, self.ear, self.wave)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "record": self.record,
+            "patient_id": self.patient_id,
+            "ear": self.ear,
+            "wave": self.wave,
+            "value": self.value,
+            "model_value": self.model_value,
+            "user": self.user,
+            "created_at": self.created_at,
+        }
+
+
+class Store:
+    """Uploads and corrections under `root`; safe to share between the server's worker threads."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.uploads = self.root / "uploads"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "viewer.sqlite"
+        self._lock = threading.Lock()
+        with self._connect() as con:
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            with con:  # commit on success, roll back on error
+                yield con
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------------------------------------ files
+    def write_upload(self, data: bytes, filename: str) -> tuple[str, Path]:
+        """Put the bytes under their hash (atomic, so concurrent uploads of one file never see half a file).
+
+        The file is not known to the store until `register`: an upload the importers refuse is `discard`ed.
+        """
+        digest = content_hash(data)
+        folder = self.uploads / digest
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / safe_filename(filename)
+        if not path.exists():
+            tmp = folder / f".{path.name}.{threading.get_ident()}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return digest, path
+
+    def register(self, digest: str, path: Path, *, age_years: float | None, user: str) -> None:
+        """Record a readable upload (name, size, the age it was analysed with, who, when)."""
+        with self._lock, self._connect() as con:
+            con.execute(
+                "INSERT INTO files (hash, filename, size, age_years, uploaded_by, uploaded_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(hash) DO UPDATE SET filename=excluded.filename, age_years=excluded.age_years",
+                (digest, path.name, path.stat().st_size, age_years, user, utc_now()),
+            )
+
+    def discard(self, digest: str, path: Path) -> None:
+        """Remove a refused upload's bytes unless the same content was registered (readable) before."""
+        with self._lock:
+            if self.file_info(digest) is not None:
+                return
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only when empty: a concurrent upload of the same bytes may still be there
+
+    def file_info(self, digest: str) -> tuple[Path, float | None] | None:
+        """(stored path, age used at upload) of a known file, or None."""
+        with self._connect() as con:
+            row = con.execute("SELECT filename, age_years FROM files WHERE hash = ?", (digest,)).fetchone()
+        if row is None:
+            return None
+        path = self.uploads / digest / row[0]
+        return (path, row[1]) if path.exists() else None
+
+    def file_count(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+
+    # ------------------------------------------------------------------------------------------------ corrections
+    def add_correction(self, digest: str, correction: Correction) -> Correction:
+        with self._lock, self._connect() as con:
+            con.execute(
+                "INSERT INTO corrections (file_hash, target, record, patient_id, ear, wave, value, model_value, user, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (digest, correction.target, correction.record, correction.patient_id, correction.ear,
+                 correction.wave, correction.value, correction.model_value, correction.user, correction.created_at),
+            )  # fmt: skip
+        return correction
+
+    def history(self, digest: str) -> list[Correction]:
+        """Every correction of a file, oldest first (the audit trail)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at "
+                "FROM corrections WHERE file_hash = ? ORDER BY id",
+                (digest,),
+            ).fetchall()
+        return [Correction(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+
+    def current(self, digest: str) -> list[Correction]:
+        """The corrections in force: the newest per target, without those reverted to the model's value."""
+        latest: dict[tuple[str, int, str, str, str], Correction] = {}
+        for c in self.history(digest):
+            latest[c.key] = c
+        return [c for c in latest.values() if c.value is not None]
