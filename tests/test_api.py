@@ -22,16 +22,43 @@ def test_import_abrnet_stays_light() -> None:
 
 
 def test_load_predict_cohort_and_file(tiny_run: dict, tmp_path: Path) -> None:
+    """`load` gives the checkpoint's network: `predict` equals that network's heads on the normalised records, a
+    file gives the same answer as the cohort it holds, and series mode adds one row per ear of the input."""
+    import torch
+
+    from abrnet.inference.checkpoint import load_checkpoint
+
     model = abrnet.load(tiny_run["dir"] / "best.ckpt")
     cohort = tiny_run["cohort"].subset(np.arange(30))
     report = model.predict(cohort, series=True)
+    pred = report.predictions
+
+    loaded = load_checkpoint(tiny_run["dir"] / "best.ckpt")  # the same weights, read independently
+    net = loaded.model.eval()
+    with torch.no_grad():
+        out = net(
+            torch.from_numpy(loaded.normalizer.signal(cohort.signals)),
+            torch.from_numpy(loaded.normalizer.static(cohort.static)),
+        )
+    np.testing.assert_allclose(pred.latency_ms, out["peak_latency"].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pred.threshold_db, out["threshold"].numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(pred.p_no_response, torch.sigmoid(out["no_response_logit"]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(pred.class_prob, torch.softmax(out["class_logits"], -1).numpy(), atol=1e-6)
     cols = report.columns()
-    assert len(cols["patient_id"]) == 30
-    assert np.all((cols["p_no_response"] >= 0) & (cols["p_no_response"] <= 1))
-    assert report.ears is not None and report.ears.n_ears == len(np.unique(cohort.ear_key))
+    assert list(cols["patient_id"]) == list(cohort.patient_id)  # one row per input record, in input order
+    np.testing.assert_allclose(cols["p_no_response"], pred.p_no_response)
+
     from_file = model.predict(save_cohort(cohort, tmp_path / "c.h5"))
-    np.testing.assert_allclose(from_file.predictions.latency_ms, report.predictions.latency_ms, atol=1e-6)
-    assert report.to_json()["series"][0]["patient_id"] == str(report.ears.patient_id[0])
+    for field in ("latency_ms", "amplitude_uv", "peak_presence_prob", "class_prob", "threshold_db", "p_no_response"):
+        np.testing.assert_allclose(getattr(from_file.predictions, field), getattr(pred, field), atol=1e-6)
+    assert from_file.ears is None  # series mode is opt-in
+
+    ears = report.ears
+    assert ears is not None
+    assert sorted(ears.ear_key.astype(str)) == sorted(set(cohort.ear_key.astype(str)))  # one row per input ear
+    assert list(ears.n_records) == [int((cohort.ear_key == k).sum()) for k in ears.ear_key]  # its whole series
+    rows = report.to_json()["series"]
+    assert [f"{r['patient_id']}/{r['ear']}" for r in rows] == list(ears.ear_key.astype(str))
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
@@ -43,6 +70,7 @@ def test_generation_eval_report(tiny_run: dict, tmp_path: Path) -> None:
     import json
 
     from abrnet.evaluation.evaluate import split_of
+    from abrnet.evaluation.generation import ks_distances
     from abrnet.evaluation.generation_eval import evaluate_generation, write_generation_report
 
     model = abrnet.load(tiny_run["dir"] / "best.ckpt")
@@ -50,14 +78,20 @@ def test_generation_eval_report(tiny_run: dict, tmp_path: Path) -> None:
     report = evaluate_generation(model, test, n=24, steps=3, seed=0, min_count=3)
     path = write_generation_report(report, tmp_path)
     back = json.loads(path.read_text())
+    assert back == json.loads(json.dumps(report))  # the file holds the report, nothing lost or added
     cond = back["conditional"]
-    assert back["n_conditions"] == 24 and back["reference_signals"] == "clean"
-    assert 0.0 <= cond["two_sample_auc"] <= 1.0 and cond["spectral_distance_db"] >= 0.0
+    assert back["n_conditions"] == 24 and back["reference_signals"] == "clean" and back["steps"] == 3
+    assert 0.5 <= cond["two_sample_auc"] <= 1.0 and cond["spectral_distance_db"] > 0.0  # generated ≠ real signals
     assert "per_bin" in cond["heads_vs_labels"]["latency"] and "max_abs_ms" in cond["classical_vs_labels"]["latency"]
     assert set(cond["rms_by_level"]) == {"reference_median_uv", "generated_median_uv", "ratio"}
     assert back["band_limit"] is True and "heads_with_recording_noise_vs_heads_on_test" in cond
-    assert set(back["joint"]["ks_static"]) == {"age_years", "intensity_db", "stimulus_rate_hz", "fmp"}
-    assert all(0.0 <= v <= 1.0 for v in back["joint"]["ks_static"].values())
+    # the joint KS distances are those of the generated static parameters against the test split's
+    ks = back["joint"]["ks_static"]
+    assert set(ks) == {"age_years", "intensity_db", "stimulus_rate_hz", "fmp"}
+    again = evaluate_generation(model, test, n=24, steps=3, seed=0, min_count=3)
+    assert again["joint"]["ks_static"] == pytest.approx(ks)  # seeded: the same generation, the same figures
+    gen = model.generate(24, joint=True, steps=3, seed=1)  # what evaluate_generation draws for the joint part
+    assert ks == pytest.approx(ks_distances(test.static, gen.static))
 
 
 def test_evaluate_generation_flag_writes_json(tiny_run: dict, tmp_path: Path) -> None:

@@ -113,9 +113,8 @@ def test_multitask_unlabelled_batch_total_and_grads_finite() -> None:
     total, parts = loss(outs, _unlabelled_batch())  # no signal target: signal term 0
     assert torch.isfinite(total)
     assert set(parts) == set(TASKS)
-    for t in ("peak_latency", "peak_amplitude", "classification", "threshold", "no_response", "static", "signal"):
+    for t in TASKS:  # incl. peak presence: records without any annotation do not teach "no waves"
         assert parts[t] == 0.0, t
-    assert parts["peak_presence"] > 0  # every wave is "absent": BCE still trains presence
     grads = _grads_finite(total, outs)
     assert grads  # the total is connected to the outputs
 
@@ -182,10 +181,72 @@ def test_gaussian_nll_hand_computed() -> None:
     assert lv_small.item() == pytest.approx(-5.0)
 
 
-def test_huber_ignores_logvar() -> None:
+def test_huber_is_a_robust_likelihood_hand_computed() -> None:
+    """0.5·lv + ρ_δ(r/σ): Gaussian NLL inside δσ, linear in the standardised residual beyond."""
     mean, target = torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0])
-    # huber(delta=1): 0.5*0.25 = 0.125 ; 1*(3 - 0.5) = 2.5
-    assert threshold_loss(mean, None, target, "huber").item() == pytest.approx((0.125 + 2.5) / 2)
+    logvar = torch.tensor([0.0, math.log(4.0)])  # σ = 1, 2 → z = 0.5, 1.5
+    # δ = 1: entry 1: 0 + 0.5·0.25 = 0.125 ; entry 2: 0.5·log 4 + 1·(1.5 − 0.5) = log 2 + 1
+    got = threshold_loss(mean, logvar, target, "huber", huber_delta=1.0).item()
+    assert got == pytest.approx((0.125 + math.log(2) + 1.0) / 2, rel=1e-6)
+    # inside δσ it equals the Gaussian NLL; a huge δ makes it the Gaussian NLL everywhere
+    small = torch.tensor([0.3])
+    assert threshold_loss(torch.zeros(1), torch.zeros(1), small, "huber").item() == pytest.approx(
+        threshold_loss(torch.zeros(1), torch.zeros(1), small, "gaussian_nll").item(), rel=1e-6
+    )
+    assert threshold_loss(mean, logvar, target, "huber", huber_delta=1e6).item() == pytest.approx(
+        threshold_loss(mean, logvar, target, "gaussian_nll").item(), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="log-variance"):
+        threshold_loss(mean, None, target, "huber")
+
+
+def test_huber_trains_the_variance_heads_and_bounds_outliers() -> None:
+    mean = torch.zeros(4, requires_grad=True)
+    logvar = torch.zeros(4, requires_grad=True)
+    target = torch.tensor([0.1, -0.2, 0.3, 50.0])  # one gross outlier
+    g_mean, g_lv = torch.autograd.grad(threshold_loss(mean, logvar, target, "huber", huber_delta=1.345), [mean, logvar])
+    assert (g_lv != 0).all()  # every log-variance gets a gradient (plain Huber on the mean gave none)
+    assert abs(float(g_mean[3])) == pytest.approx(1.345 / 4, rel=1e-6)  # the outlier's pull is bounded by δ/σ
+    g_gauss, _ = torch.autograd.grad(threshold_loss(mean, logvar, target, "gaussian_nll"), [mean, logvar])
+    assert abs(float(g_gauss[3])) > 30 * abs(float(g_mean[3]))
+
+
+def test_annotated_records_and_presence_masking() -> None:
+    """A record with no label at all (class -1, no latency, no threshold, no-response False / NaN) does not train
+    peak presence; one with any annotation does, and its missing waves count as absent."""
+    from abrnet.training.losses import annotated_records
+
+    lat = torch.tensor([[NAN, NAN, 5.6], [NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, NAN, NAN], [NAN, NAN, NAN]])
+    cls = torch.tensor([-1, 2, -1, -1, -1])
+    thr = torch.tensor([NAN, NAN, 40.0, NAN, NAN])
+    nr = torch.tensor([0.0, 0.0, 0.0, 1.0, NAN])
+    assert annotated_records(lat, cls, thr, nr).tolist() == [True, True, True, True, False]
+
+    batch = {**_unlabelled_batch(), "latency": lat[:4].clone(), "class_id": cls[:4].clone()}
+    batch |= {"threshold": thr[:4].clone(), "no_response": nr[:4].clone()}
+    batch["latency"][0] = NAN  # record 0 now has no label at all
+    batch["no_response"][0] = 0.0
+    outs = _outputs()
+    outs["peak_logits"] = torch.full((B, 3), 3.0, requires_grad=True)  # predicts "present" everywhere
+    mtl = MultiTaskLoss()
+    mtl(outs, batch)
+    # records 1-3 are annotated with no wave: BCE(3, 0) per wave; record 0 is masked
+    assert mtl.last_raw["peak_presence"] == pytest.approx(F.softplus(torch.tensor(3.0)).item(), rel=1e-6)
+    (g,) = torch.autograd.grad(mtl(outs, batch)[0], [outs["peak_logits"]])
+    assert (g[0] == 0).all() and (g[1:] != 0).all()
+    batch["peak_known"] = torch.tensor([True, True, False, True])  # the caller's mask still applies on top
+    (g,) = torch.autograd.grad(mtl(outs, batch)[0], [outs["peak_logits"]])
+    assert (g[2] == 0).all() and (g[1] != 0).all()
+
+
+def test_task_gradient_norms_on_shared_parameters() -> None:
+    from abrnet.training.losses import task_gradient_norms
+
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    unrelated = torch.ones(1, requires_grad=True)
+    terms = {"a": (w * torch.tensor([3.0, 4.0])).sum(), "b": -10.0 * w[0], "c": unrelated.sum() * 2.0}
+    norms = task_gradient_norms(terms | {"zero": torch.zeros(())}, [w])
+    assert norms == pytest.approx({"a": 5.0, "b": 10.0, "c": 0.0, "zero": 0.0})  # a negative term: |gradient|
 
 
 def test_focal_equals_ce_without_gamma_and_weights() -> None:

@@ -23,7 +23,7 @@ from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.models.attention import GATED_TRANSFORMER_TYPES
 from abrnet.training.alerts import TrainingDiverged
 from abrnet.training.config import TrainConfig, load_config
-from abrnet.training.curriculum import transformer_gate
+from abrnet.training.curriculum import PHASES, phase_name, task_weight_multipliers, transformer_gate
 from abrnet.training.module import ABRLitModule
 
 from .conftest import make_toy_cohort
@@ -137,10 +137,16 @@ def test_transformer_branch_is_exactly_off_in_warmup_and_on_after_ramp(monkeypat
 
 
 class _GateRecorder(L.Callback):
-    """Records (global step, transformer gate) of every optimizer step, as the training step saw it."""
+    """Records (global step, transformer gate) of every optimizer step, as the training step saw it, and the
+    global step of every attention-module forward call (forward hooks on all of them)."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, float]] = []
+        self.attention_steps: list[int] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for m in pl_module.model.attention_modules().values():
+            m.register_forward_hook(lambda *_: self.attention_steps.append(trainer.global_step))
 
     def on_after_backward(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.seen.append((trainer.global_step, float(pl_module.model.transformer_gate)))
@@ -151,6 +157,8 @@ def test_gate_follows_curriculum_during_fit(
 ) -> None:
     overrides = [*BASE, "trainer.max_steps=8", "trainer.val_every_n_steps=8", "optim.ema_decay=0"]
     overrides += ["curriculum.s4_warmup=0.25", "curriculum.transformer_ramp=0.25"]
+    overrides += ["curriculum.stages.classification_threshold.start=0.25", "curriculum.stages.static.start=0.5"]
+    overrides += ["curriculum.stages.static.ramp=0.25"]
     cfg = load_config(None, overrides)
     rec = _GateRecorder()
     _fit_with(monkeypatch, [rec])
@@ -160,12 +168,22 @@ def test_gate_follows_curriculum_during_fit(
     expected = [transformer_gate(s / 8, cfg.curriculum) for s in steps]
     assert [g for _, g in rec.seen] == pytest.approx(expected)
     assert expected[:3] == [0.0, 0.0, 0.0] and expected[3] == 0.5 and expected[-1] == 1.0
-    # the logged gate (CSV, every step) says the same
+    # S4-only warm-up: no attention module ran at all in steps 0-2; from the ramp on, attention runs
+    assert rec.attention_steps and min(rec.attention_steps) == 3
+    # the logged gate, phase and per-task weights (CSV, every step) say the same
     rows = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    col, scol = header.index("train/transformer_gate"), header.index("step")
-    logged = {int(r.split(",")[scol]): float(r.split(",")[col]) for r in rows[1:] if r.split(",")[col]}
-    assert logged == pytest.approx(dict(zip(steps, expected, strict=True)))
+    scol = header.index("step")
+
+    def logged(name: str) -> dict[int, float]:
+        col = header.index(name)
+        return {int(r.split(",")[scol]): float(r.split(",")[col]) for r in rows[1:] if r.split(",")[col]}
+
+    assert logged("train/transformer_gate") == pytest.approx(dict(zip(steps, expected, strict=True)))
+    assert logged("train/phase") == {s: float(PHASES.index(phase_name(s / 8, cfg.curriculum))) for s in steps}
+    for task in ("signal", "threshold", "static"):
+        want = {s: task_weight_multipliers(s / 8, cfg.curriculum)[task] for s in steps}
+        assert logged(f"train/task_weight/{task}") == pytest.approx(want)
 
 
 # -------------------------------------------------------------------------------------- 3. per-group learning rates
@@ -296,21 +314,56 @@ def test_load_checkpoint_refuses_pickled_objects(tmp_path: Path, tiny_run: dict)
     assert math.isfinite(loaded.normalizer.signal_scale)
 
 
-def test_task_dominance_is_checked_during_a_fit(tmp_path: Path, small_cohort) -> None:
-    """In the full multi-task phase the training loop feeds the loss shares to the dominance alert."""
+def test_task_dominance_and_attention_collapse_alerts_in_a_fit(tmp_path: Path, small_cohort: ABRCohort) -> None:
+    """In the full multi-task phase the training loop feeds per-task gradient norms on the shared trunk to the
+    dominance alert (here the threshold weight is made to swamp the rest), and every validation checks the attention
+    entropies of the analysis path (a fresh model attends broadly: no collapse alert)."""
     cfg = load_config(
         None,
         [
             *BASE,
             "trainer.max_steps=4",
             "trainer.val_every_n_steps=4",
-            "trainer.log_every_n_steps=1",
+            "trainer.log_every_n_steps=2",
+            "optim.ema_decay=0",
             "curriculum.s4_warmup=0",
             "curriculum.transformer_ramp=0",
-            "curriculum.task_ramp=0",
-            "alerts.task_dominance_ceiling=0.12",  # below 1/8: with at most eight tasks one share must exceed it
+            "curriculum.stages.classification_threshold.start=0",
+            "curriculum.stages.static.start=0",
+            "curriculum.stages.static.ramp=0",
+            "loss.weights.threshold=10000",
         ],
     )
     run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
-    kinds = [a["kind"] for a in _alerts(tmp_path / "run")]
-    assert "task_dominance" in kinds
+    alerts = _alerts(tmp_path / "run")
+    dominance = [a for a in alerts if a["kind"] == "task_dominance"]
+    assert [a["step"] for a in dominance] == [0, 2] and all("'threshold'" in a["message"] for a in dominance)
+    assert not [a for a in alerts if a["kind"] == "attention_collapse"]
+    rows = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert "train/grad_norm/threshold" in header and "val/attention_entropy_min" in header
+    col = header.index("val/attention_entropy_min")
+    assert float(next(r.split(",")[col] for r in rows[1:] if r.split(",")[col])) > 0.1
+
+
+class _CollapseAttention(L.Callback):
+    """Before validation, make the peak attention's queries huge: its rows turn one-hot (collapsed)."""
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with torch.no_grad():
+            pl_module.model.task_features.peaks.attn.q.weight.mul_(1e4)
+
+
+def test_attention_collapse_fires_on_the_validation_analysis_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_cohort: ABRCohort
+) -> None:
+    cfg = load_config(
+        None,
+        [*BASE, "trainer.max_steps=2", "trainer.val_every_n_steps=2", "optim.ema_decay=0", "curriculum.s4_warmup=0",
+         "curriculum.transformer_ramp=0"],
+    )  # fmt: skip
+    _fit_with(monkeypatch, [_CollapseAttention()])
+    run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+    collapse = [a for a in _alerts(tmp_path / "run") if a["kind"] == "attention_collapse"]
+    assert len(collapse) == 1 and "task_features.peaks.attn" in collapse[0]["message"]
+    assert collapse[0]["step"] == 2 and collapse[0]["value"] < 0.1

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 import torch
@@ -78,12 +79,21 @@ def test_null_condition_changes_outputs(tiny: OptimizedHierarchicalUNet) -> None
 
 
 def test_training_mode_drops_condition_per_sample() -> None:
-    model = make_model(cond_drop_prob=1.0).train()
-    x, s, t = make_inputs(2)
+    """With p = 0.5 some rows of one batch are dropped and others not: the decision is per sample, it is the
+    null-embedding pass for exactly the dropped rows, and eval mode drops none."""
+    model = make_model(cond_drop_prob=0.5, dropout=0.0, static_missing_prob=0.0).train()  # only CFG is random
+    x, s, t = make_inputs(64)
     torch.manual_seed(0)
     a = model(x, s, t)["signal"]
+    torch.manual_seed(0)  # same draws: the same rows are dropped
     b = model(x, s + 3.0, t)["signal"]
-    torch.testing.assert_close(a, b)  # every sample dropped → static params have no effect
+    dropped = (a - b).abs().amax(-1) == 0  # (B,) rows the static params did not reach
+    assert 16 <= int(dropped.sum()) <= 48, int(dropped.sum())  # Binomial(64, 0.5): per sample, neither all nor none
+    with torch.no_grad():
+        explicit = model.eval()(x, s, t, drop_condition=dropped)["signal"]
+        torch.testing.assert_close(explicit, a.detach())  # dropped rows = null embedding, the others conditioned
+        c = model(x, s + 3.0, t)["signal"]
+    assert bool(((c - model(x, s, t)["signal"]).abs().amax(-1) > 0).all())  # eval: every row conditioned
 
 
 @pytest.mark.parametrize("scale", [0.0, 1.0, 3.5])
@@ -95,6 +105,55 @@ def test_guidance_scale_equals_manual_combination(tiny: OptimizedHierarchicalUNe
     torch.testing.assert_close(guided["signal"], uncond["signal"] + scale * (cond["signal"] - uncond["signal"]))
     torch.testing.assert_close(guided["class_logits"], cond["class_logits"])
     assert set(guided) == set(OUTPUT_KEYS)
+
+
+def _attention_calls(model: OptimizedHierarchicalUNet) -> tuple[list[str], list[Any]]:
+    """Names of attention modules whose forward ran (filled by forward hooks), and the hook handles."""
+    calls: list[str] = []
+    handles = [
+        m.register_forward_hook(lambda *_, n=name: calls.append(n)) for name, m in model.attention_modules().items()
+    ]
+    return calls, handles
+
+
+@pytest.mark.parametrize("flags_on", [True, False])
+def test_warmup_gate_runs_no_attention_at_all(flags_on: bool) -> None:
+    """Gate 0 = S4-only: no attention module runs (transformers, skip fusion, peak and cross-task attention) and
+    the outputs do not depend on any attention weight; at gate 1 every attention runs again."""
+    torch.manual_seed(0)
+    model = make_model(**({} if flags_on else {"use_multi_scale_attention": False, "use_cross_attention": False}))
+    assert len(model.attention_modules()) >= 6
+    x, s, t = make_inputs(3)
+    model.set_transformer_gate(0.0)
+    calls, handles = _attention_calls(model)
+    before = model(x, s, t)
+    assert calls == []
+    with torch.no_grad():  # attention scores (queries, keys) and the transformer layers are unused at gate 0
+        for m in model.attention_modules().values():
+            m.q.weight.add_(torch.randn_like(m.q.weight))
+        for m in model.modules():
+            if isinstance(m, GATED_TRANSFORMER_TYPES):
+                for p in m.parameters():
+                    p.add_(torch.randn_like(p))
+    after = model(x, s, t)
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    model.set_transformer_gate(1.0)
+    model(x, s, t)
+    assert sorted(set(calls)) == sorted(model.attention_modules())
+    for h in handles:
+        h.remove()
+
+
+def test_attention_gate_ramps_continuously(tiny: OptimizedHierarchicalUNet) -> None:
+    """Half-way through the ramp the outputs lie between gate 0 and gate 1 (no jump when attention switches on)."""
+    x, s, t = make_inputs(2)
+    outs = {}
+    for g in (0.0, 1e-4, 1.0):
+        tiny.set_transformer_gate(g)
+        outs[g] = tiny(x, s, t)["signal"]
+    near = (outs[1e-4] - outs[0.0]).abs().max()
+    assert 0 < near < 1e-2 * (outs[1.0] - outs[0.0]).abs().max()
 
 
 def test_transformer_gate_zero_removes_transformer_branches(tiny: OptimizedHierarchicalUNet) -> None:
@@ -182,12 +241,41 @@ def test_optimizer_groups_cover_each_parameter_once(tiny: OptimizedHierarchicalU
 def test_attention_entropies_reported(tiny: OptimizedHierarchicalUNet) -> None:
     tiny(*make_inputs(2))
     ent = tiny.attention_entropies()
+    assert set(ent) == set(tiny.attention_modules())  # every attention module reports
     assert "encoder.0.transformers.0.attn" in ent and "decoder.3.transformers.0.cross_attn" in ent
     assert "decoder.3.skip.attn" in ent and "task_features.peaks.attn" in ent
-    assert all(0.0 <= v <= 1.0 for v in ent.values())
+    assert all(0.05 < v <= 1.0 for v in ent.values())  # a fresh model attends broadly, not one-hot
+    with torch.no_grad():  # sharpen one attention: its entropy (and only its) drops towards 0
+        tiny.task_features.peaks.attn.q.weight.mul_(1e3)
+    tiny(*make_inputs(2))
+    sharp = tiny.attention_entropies()
+    assert sharp["task_features.peaks.attn"] < 0.5 * ent["task_features.peaks.attn"]
+    assert sharp["encoder.0.transformers.0.attn"] == pytest.approx(ent["encoder.0.transformers.0.attn"])
 
 
-@pytest.mark.parametrize(("preset", "low", "high"), [("tiny", 0, 300_000), ("cpu", 1_000_000, 1_500_000)])
+def test_entropy_accumulation_averages_every_analysis_row_only(tiny: OptimizedHierarchicalUNet) -> None:
+    """Validation's collapse check: every row of every analysis pass (t = 0), diffusion passes left out."""
+    name = "task_features.peaks.attn"
+    xa, sa, _ = make_inputs(5, seed=1)
+    xb, sb, _ = make_inputs(3, seed=2)
+    tiny.set_attention_monitoring(None)
+    singles = []
+    for x, s in ((xa, sa), (xb, sb)):
+        tiny(x, s)
+        singles.append(tiny.attention_entropies()[name])
+    tiny.start_entropy_accumulation()
+    tiny(xa, sa, torch.zeros(5, dtype=torch.long))
+    tiny(xa * 5, sa, torch.full((5,), 500))  # a diffusion pass: not counted
+    tiny(xb, sb)  # t = None is the analysis path too
+    got = tiny.stop_entropy_accumulation()
+    assert got[name] == pytest.approx((5 * singles[0] + 3 * singles[1]) / 8, rel=1e-5)
+    assert tiny.stop_entropy_accumulation() == {}  # stopped: nothing more is collected
+    tiny.set_attention_monitoring(0)
+    tiny(xa, sa)
+    assert tiny.attention_entropies() == {}  # monitoring off: training steps skip the cost
+
+
+@pytest.mark.parametrize(("preset", "low", "high"), [("tiny", 100_000, 300_000), ("cpu", 1_000_000, 1_500_000)])
 def test_preset_parameter_counts(preset: str, low: int, high: int) -> None:
     model = OptimizedHierarchicalUNet(ModelConfig.from_preset(preset))
     assert low <= sum(p.numel() for p in model.parameters()) < high

@@ -6,9 +6,12 @@ uses ``scaled_dot_product_attention`` (fast fused kernel, no weights kept for ba
 recomputed explicitly, without gradients, on the first ``entropy_samples`` (default 8) batch elements. At batch 64
 and T = 200 this was ~2× faster on 2 CPU cores than materialising all weights with autograd.
 
-Transformer residual branches are multiplied by a ``gate`` buffer (set model-wide by
-``OptimizedHierarchicalUNet.set_transformer_gate``): at gate 0 they add exactly zero, so the curriculum can warm
-up the S4 path alone.
+Every attention path is gated for the curriculum's S4-only warm-up (set model-wide by
+``OptimizedHierarchicalUNet.set_transformer_gate``): the transformer layers multiply their residual branches by a
+``gate`` buffer, and the other attention users (skip fusion, peak features, cross-task attention) derive from
+`AttentionGated` and scale their attention term by ``attention_gate``. At gate 0 no attention module runs at all,
+so the warm-up really is attention-free (attention on an untrained representation tends to collapse onto a few
+positions, and a branch multiplied by 0 would still cost its forward pass).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class MultiHeadAttention(nn.Module):
         self.last_entropy: torch.Tensor | None = None
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, _ = x.shape
+        B, T, _ = x.shape  # (B, T, C) → (B, H, T, d)
         return x.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, d)
 
     def keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,6 +58,19 @@ class MultiHeadAttention(nn.Module):
             self.last_entropy = self.entropy(q, k)
         y = y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # (B, T, C)
         return self.dropout(self.out(y))
+
+    def uniform(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """What this attention would output with uniform weights (the mean of the values), without attending.
+
+        The attention-free stand-in while the module is gated off: it reads the context through the same value
+        and output projections, so what those learn in the warm-up carries over when attention is switched on
+        (uniform weights are also where a freshly initialised attention starts). x (B, T, C), context (B, S, C) →
+        (B, T, C), the same row for every query.
+        """
+        context = x if context is None else context
+        _, v = self.keys_values(context)  # (B, H, S, d)
+        v = v.mean(dim=2, keepdim=True).transpose(1, 2).reshape(x.shape[0], 1, -1)  # (B, 1, C)
+        return self.dropout(self.out(v)).expand(-1, x.shape[1], -1)  # (B, T, C)
 
     @torch.no_grad()
     def entropy(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -114,6 +130,21 @@ def make_attention(dim: int, n_heads: int, dropout: float, multi_scale: bool) ->
     return MultiScaleAttention(dim, n_heads, dropout) if multi_scale else MultiHeadAttention(dim, n_heads, dropout)
 
 
+class AttentionGated(nn.Module):
+    """Base of a module whose attention term the curriculum scales by ``attention_gate`` ∈ [0, 1].
+
+    At 0 the module must not call any attention module (test: forward hooks); in between the attention term is
+    blended in linearly. A plain float, not a buffer: it is run-time state set every step by the training module
+    (not saved, no device sync to read it), and a loaded model is used at 1.
+    """
+
+    attention_gate: float = 1.0
+
+    @property
+    def attention_on(self) -> bool:
+        return self.attention_gate > 0.0
+
+
 class MLP(nn.Sequential):
     def __init__(self, dim: int, ratio: float, dropout: float) -> None:
         hidden = max(int(dim * ratio), 1)
@@ -170,6 +201,7 @@ GATED_TRANSFORMER_TYPES: tuple[type[nn.Module], ...] = (TransformerLayer, CrossA
 __all__ = [
     "ENTROPY_SAMPLES",
     "GATED_TRANSFORMER_TYPES",
+    "AttentionGated",
     "CrossAttentionTransformerBlock",
     "MultiHeadAttention",
     "MultiScaleAttention",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from abrnet.models.attention import CrossAttentionTransformerBlock, TransformerLayer, make_attention
+from abrnet.models.attention import AttentionGated, CrossAttentionTransformerBlock, TransformerLayer, make_attention
 from abrnet.models.common import ChannelLayerNorm
 from abrnet.models.config import ModelConfig
 from abrnet.models.film import FiLM
@@ -45,9 +45,13 @@ class ResConv(nn.Module):
         return self.proj(x) + self.body(x)  # (B, C_out, T)
 
 
-class AttentionSkipConnection(nn.Module):
+class AttentionSkipConnection(AttentionGated):
     """Decoder features (query) attend to the encoder skip (key/value); a per-channel, per-time sigmoid gate then
-    mixes the attended and the raw skip, and a 1×1 conv fuses the result with the decoder features."""
+    mixes the attended and the raw skip, and a 1×1 conv fuses the result with the decoder features.
+
+    Curriculum: the attention-mixed skip is blended in by ``attention_gate`` (skip + a·(mixed − skip)); at 0 the
+    fusion sees the raw skip, exactly like `ConcatSkipConnection`, and the attention does not run.
+    """
 
     def __init__(self, dim: int, cfg: ModelConfig) -> None:
         super().__init__()
@@ -58,10 +62,16 @@ class AttentionSkipConnection(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         """x (B, C, T) decoder features, skip (B, C, T) → (B, C, T)."""
+        a = self.attention_gate
+        if a == 0.0:  # S4-only warm-up: no attention, the raw skip is fused
+            return self.fuse(torch.cat([x, skip], dim=1))  # (B, C, T)
         q, kv = self.norm_q(x).transpose(1, 2), self.norm_kv(skip).transpose(1, 2)  # (B, T, C)
         attended = self.attn(q, kv).transpose(1, 2)  # (B, C, T)
         g = torch.sigmoid(self.gate(torch.cat([x, skip, attended], dim=1)))  # (B, C, T)
-        return self.fuse(torch.cat([x, g * attended + (1 - g) * skip], dim=1))  # (B, C, T)
+        mixed = g * attended + (1 - g) * skip  # (B, C, T)
+        if a != 1.0:
+            mixed = skip + a * (mixed - skip)
+        return self.fuse(torch.cat([x, mixed], dim=1))  # (B, C, T)
 
 
 class ConcatSkipConnection(nn.Module):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from abrnet.models.attention import MLP, MultiHeadAttention, make_attention
+from abrnet.models.attention import MLP, AttentionGated, MultiHeadAttention, make_attention
 from abrnet.models.common import ChannelLayerNorm
 from abrnet.models.config import ModelConfig
 
@@ -43,8 +43,12 @@ class SignalFeatures(nn.Module):
         return h, h.mean(-1)  # (B, F, T), token (B, F)
 
 
-class PeakFeatures(nn.Module):
-    """Local conv + (multi-scale) self-attention over time, then one learned query per wave pools the sequence."""
+class PeakFeatures(AttentionGated):
+    """Local conv + (multi-scale) self-attention over time, then one learned query per wave pools the sequence.
+
+    Curriculum: both attentions are scaled by ``attention_gate``; at 0 neither runs, the self-attention term is
+    dropped and the wave queries pool by uniform weights (`MultiHeadAttention.uniform`, the mean of the values).
+    """
 
     def __init__(self, in_ch: int, dim: int, cfg: ModelConfig) -> None:
         super().__init__()
@@ -55,10 +59,17 @@ class PeakFeatures(nn.Module):
         self.pool = MultiHeadAttention(dim, cfg.n_heads, cfg.dropout)
 
     def forward(self, dec: torch.Tensor) -> torch.Tensor:
+        a = self.attention_gate
         h = self.inp(dec).transpose(1, 2)  # (B, T, F)
-        h = h + self.attn(self.norm(h))  # (B, T, F)
+        if a > 0.0:
+            h = h + a * self.attn(self.norm(h))  # (B, T, F)
         q = self.wave_queries.unsqueeze(0).expand(h.shape[0], -1, -1)  # (B, W, F)
-        return q + self.pool(q, self.norm_pool(h))  # (B, W, F)
+        ctx = self.norm_pool(h)  # (B, T, F)
+        if a == 0.0:
+            return q + self.pool.uniform(q, ctx)  # (B, W, F)
+        if a == 1.0:
+            return q + self.pool(q, ctx)  # (B, W, F)
+        return q + a * self.pool(q, ctx) + (1.0 - a) * self.pool.uniform(q, ctx)  # (B, W, F)
 
 
 class ClassificationFeatures(nn.Module):
@@ -92,8 +103,12 @@ class ThresholdFeatures(nn.Module):
         return self.mlp(signed_log(torch.cat([*stats, spread], dim=-1)))  # (B, F)
 
 
-class CrossTaskAttention(nn.Module):
-    """Self-attention (+ MLP) among the task tokens [signal, wave I, III, V, class, threshold]."""
+class CrossTaskAttention(AttentionGated):
+    """Self-attention (+ MLP) among the task tokens [signal, wave I, III, V, class, threshold].
+
+    Curriculum: the attention term is scaled by ``attention_gate`` (at 0 it does not run: each token keeps its own
+    features, refined by the per-token MLP).
+    """
 
     def __init__(self, dim: int, cfg: ModelConfig) -> None:
         super().__init__()
@@ -102,7 +117,8 @@ class CrossTaskAttention(nn.Module):
         self.mlp = MLP(dim, cfg.mlp_ratio, cfg.dropout)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = tokens + self.attn(self.norm1(tokens))  # (B, K, F)
+        if self.attention_on:
+            tokens = tokens + self.attention_gate * self.attn(self.norm1(tokens))  # (B, K, F)
         return tokens + self.mlp(self.norm2(tokens))  # (B, K, F)
 
 

@@ -7,8 +7,9 @@ value is written as the string "nan" / "inf" / "-inf" so the file stays valid JS
 when a TensorBoard-like logger is given. ``monitor.alerts`` keeps them in memory for tests and the run summary.
 
 Alert kinds: ``nan_loss`` (error), ``diverged`` (critical, then `TrainingDiverged` is raised), ``nan_metric``
-(error), ``peak_r2_nan`` (error), ``threshold_r2_negative`` (warning), ``attention_collapse`` (warning),
-``task_dominance`` (warning).
+(error), ``peak_r2_nan`` (error), ``threshold_r2_negative`` (warning), ``attention_collapse`` (warning; fed every
+validation with the attention entropies averaged over the analysis passes of the whole split), ``task_dominance``
+(warning; fed with per-task gradient norms on the shared trunk).
 """
 
 from __future__ import annotations
@@ -212,34 +213,27 @@ class AlertMonitor:
                 )
         return raised
 
-    def check_task_dominance(
-        self, step: int, parts: Mapping[str, Any], grad_norms: Mapping[str, Any] | None = None
-    ) -> list[Alert]:
-        """Alert when one task's share of the weighted loss (and, if given, of the gradient norm) exceeds the ceiling.
+    def check_task_dominance(self, step: int, grad_norms: Mapping[str, Any]) -> list[Alert]:
+        """Alert when one task's share of the per-task gradient norms on the shared trunk exceeds the ceiling.
 
-        Shares use absolute values (a Gaussian NLL can be negative); non-finite parts are left to `check_losses`;
-        fewer than two non-zero tasks means there is nothing to dominate.
+        ``grad_norms``: task → L2 norm of its weighted loss term's gradient on the shared trunk
+        (`abrnet.training.losses.task_gradient_norms`). Gradient norms, not loss values: a likelihood term can be
+        negative (|NLL| would make a well-fitted task "dominate") and a loss value says nothing of how hard the task
+        pulls the shared weights. A negative or non-finite norm is a caller error and ignored; fewer than two
+        non-zero tasks means there is nothing to dominate.
         """
-        raised: list[Alert] = []
+        vals = {k: _to_float(v) for k, v in grad_norms.items()}
+        vals = {k: v for k, v in vals.items() if math.isfinite(v) and v > 0.0}
+        total = sum(vals.values())
+        if len(vals) < 2 or total <= 0.0:
+            return []
         ceiling = self.cfg.task_dominance_ceiling
-        for what, source in (("weighted loss", parts), ("gradient norm", grad_norms)):
-            if not source:
-                continue
-            vals = {k: abs(_to_float(v)) for k, v in source.items()}
-            vals = {k: v for k, v in vals.items() if math.isfinite(v) and v > 0.0}
-            total = sum(vals.values())
-            if len(vals) < 2 or total <= 0.0:
-                continue
-            task, top = max(vals.items(), key=lambda kv: kv[1])
-            share = top / total
-            if share > ceiling:
-                raised.append(
-                    self.emit(
-                        step,
-                        "task_dominance",
-                        "warning",
-                        f"task '{task}' is {share:.0%} of the {what} (ceiling {ceiling:.0%}); rebalance loss.weights",
-                        share,
-                    )
-                )
-        return raised
+        task, top = max(vals.items(), key=lambda kv: kv[1])
+        share = top / total
+        if share <= ceiling:
+            return []
+        msg = (
+            f"task '{task}' is {share:.0%} of the per-task gradient norm on the shared trunk (ceiling "
+            f"{ceiling:.0%}); rebalance loss.weights"
+        )
+        return [self.emit(step, "task_dominance", "warning", msg, share)]

@@ -1,4 +1,5 @@
-"""Masked multi-task losses for the ABR model.
+"""Masked multi-task losses for the ABR model (the likelihood losses of the regression heads live in
+`abrnet.training.regression_losses` and are re-exported here).
 
 Real cohorts label only some records (a wave not marked, class unknown, no threshold), so every loss selects the
 labelled entries first and averages over those alone. Why the selection is done by boolean indexing rather than
@@ -7,16 +8,12 @@ gradient even where it is multiplied away. Indexing never touches unlabelled ent
 the sum over the empty selection is an exact 0.0 that still has a grad_fn (its gradient is all zeros), so a batch
 without labels for a task contributes nothing and can never produce NaN.
 
+Peak presence is the one target made from the *absence* of labels ("no latency = no wave"), so it is trusted only
+on records that carry some annotation (`annotated_records`): a record from a real file with no labels at all
+would otherwise teach "no waves" to a response nobody marked.
+
 Conventions: B records, T samples, W = 3 waves, C = 5 classes, S = 4 static parameters. Every function returns a
-0-dim tensor. Gaussian NLL is ``0.5 * (logvar + (target - mean)² / exp(logvar))`` per entry, without the constant
-``0.5·log 2π`` (same as ``torch.nn.GaussianNLLLoss(full=False)``), with ``logvar`` clamped to [logvar_min,
-logvar_max] so a collapsing variance cannot blow the loss up. ``nll_beta`` > 0 gives β-NLL (Seitzer et al. 2022):
-each entry's NLL is multiplied by ``stop_grad(σ²)^β``. Plain NLL (β = 0) scales the mean's gradient by 1/σ², so the
-network learns the mean poorly exactly where the records are noisy (low-level, small waves); β = 0.5 restores a
-gradient closer to MSE's there while the variance is still fitted (its per-entry optimum is unchanged). The factors
-are divided by their mean over the task's labelled entries: σ is in physical units (ms, µV, dB), and without that
-β-NLL would re-weight the tasks against each other (threshold σ ≈ 5 dB vs latency σ ≈ 0.2 ms: measured, the
-threshold took 96-98 % of the weighted loss).
+0-dim tensor.
 """
 
 from __future__ import annotations
@@ -29,18 +26,37 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from abrnet.constants import CLASS_NAMES
+from abrnet.training.regression_losses import (
+    HUBER_DELTA,
+    LOGVAR_MAX,
+    LOGVAR_MIN,
+    RegressionKind,
+    beta_weights,
+    gaussian_nll,
+    huber_nll,
+    masked_mean,
+    peak_regression_loss,
+    static_loss,
+    threshold_loss,
+)
 
 __all__ = [
+    "LOGVAR_MAX",
+    "LOGVAR_MIN",
     "TASKS",
     "MultiTaskLoss",
+    "annotated_records",
+    "beta_weights",
     "class_weights_from_counts",
     "classification_loss",
     "gaussian_nll",
+    "huber_nll",
     "no_response_loss",
     "peak_presence_loss",
     "peak_regression_loss",
     "signal_loss",
     "static_loss",
+    "task_gradient_norms",
     "threshold_loss",
 ]
 
@@ -55,33 +71,23 @@ TASKS: tuple[str, ...] = (
     "static",
 )
 
-RegressionKind = Literal["gaussian_nll", "huber"]
 ClassificationKind = Literal["focal", "class_balanced", "ce"]
-
-LOGVAR_MIN: float = -10.0
-LOGVAR_MAX: float = 10.0
+_masked_mean = masked_mean
 
 
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``values[mask]``; an empty selection gives an exact 0.0 that keeps a (zero) gradient path."""
-    sel = values[mask]
-    if sel.numel() == 0:
-        return sel.sum()
-    return sel.mean()
+def annotated_records(latency: Tensor, class_id: Tensor, threshold: Tensor, no_response: Tensor) -> Tensor:
+    """(B,) bool: records whose missing wave labels mean "no wave" — any wave, class, threshold or no-response label.
 
-
-def gaussian_nll(
-    mean: Tensor, logvar: Tensor, target: Tensor, logvar_min: float = LOGVAR_MIN, logvar_max: float = LOGVAR_MAX
-) -> Tensor:
-    """Element-wise Gaussian NLL (no reduction), ``0.5 * (lv + (t - m)² · exp(-lv))`` with ``lv`` clamped."""
-    lv = logvar.clamp(logvar_min, logvar_max)
-    return 0.5 * (lv + (target - mean).pow(2) * torch.exp(-lv))
-
-
-def beta_weights(logvar: Tensor, beta: float, logvar_min: float = LOGVAR_MIN, logvar_max: float = LOGVAR_MAX) -> Tensor:
-    """β-NLL factors ``stop_grad(σ²)^β`` over the selected entries, divided by their mean (unit-free; module doc)."""
-    w = torch.exp(beta * logvar.detach().clamp(logvar_min, logvar_max))
-    return w / w.mean()
+    latency (B, W) NaN = not labelled; class_id (B,) -1 = unknown; threshold (B,) NaN = unknown; no_response (B,)
+    1 = no response (0 / NaN say nothing: a file without annotations stores False). A record with none of these is
+    unannotated, and its presence targets are masked.
+    """
+    return (
+        torch.isfinite(latency).any(dim=-1)
+        | (class_id >= 0)
+        | torch.isfinite(threshold)
+        | (torch.nan_to_num(no_response.float(), nan=0.0) > 0.5)
+    )
 
 
 def signal_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -111,72 +117,6 @@ def peak_presence_loss(logits: Tensor, latency: Tensor, known: Tensor | None = N
     else:
         mask = known.bool()[:, None].expand_as(target)
     return _masked_mean(elem, mask)
-
-
-def _regression(
-    mean: Tensor,
-    logvar: Tensor | None,
-    target: Tensor,
-    kind: RegressionKind,
-    logvar_min: float,
-    logvar_max: float,
-    huber_delta: float,
-    beta: float = 0.0,
-) -> Tensor:
-    """Gaussian NLL (β-NLL when ``beta`` > 0) or Huber over the finite targets only (peaks, threshold, static)."""
-    mask = torch.isfinite(target)
-    m, t = mean[mask], target[mask]
-    if m.numel() == 0:
-        return m.sum() + (logvar[mask].sum() if logvar is not None else 0.0)
-    if kind == "gaussian_nll":
-        if logvar is None:
-            raise ValueError("gaussian_nll needs a logvar prediction")
-        nll = gaussian_nll(m, logvar[mask], t, logvar_min, logvar_max)
-        return (nll * beta_weights(logvar[mask], beta, logvar_min, logvar_max)).mean() if beta > 0 else nll.mean()
-    if kind == "huber":
-        return F.huber_loss(m, t, delta=huber_delta)
-    raise ValueError(f"unknown regression loss {kind!r}; expected 'gaussian_nll' or 'huber'")
-
-
-def peak_regression_loss(
-    mean: Tensor,
-    logvar: Tensor | None,
-    target: Tensor,
-    kind: RegressionKind = "gaussian_nll",
-    logvar_min: float = LOGVAR_MIN,
-    logvar_max: float = LOGVAR_MAX,
-    huber_delta: float = 1.0,
-    nll_beta: float = 0.0,
-) -> Tensor:
-    """Peak latency (ms) or amplitude (µV) loss over labelled waves only; no labelled wave → exact 0.
-
-    mean, logvar, target: (B, W); target NaN = wave not labelled. ``logvar`` is ignored by Huber.
-    """
-    return _regression(mean, logvar, target, kind, logvar_min, logvar_max, huber_delta, nll_beta)
-
-
-def threshold_loss(
-    mean: Tensor,
-    logvar: Tensor | None,
-    target: Tensor,
-    kind: RegressionKind = "gaussian_nll",
-    logvar_min: float = LOGVAR_MIN,
-    logvar_max: float = LOGVAR_MAX,
-    huber_delta: float = 1.0,
-    nll_beta: float = 0.0,
-) -> Tensor:
-    """Hearing-threshold (dB) loss over ears with a measurable threshold (target finite).
-
-    mean, logvar, target: (B,); NaN target = no response or unknown (no_response_loss covers the former).
-    """
-    return _regression(mean, logvar, target, kind, logvar_min, logvar_max, huber_delta, nll_beta)
-
-
-def static_loss(
-    mean: Tensor, logvar: Tensor, target: Tensor, logvar_min: float = LOGVAR_MIN, logvar_max: float = LOGVAR_MAX
-) -> Tensor:
-    """Gaussian NLL of the reconstructed (normalised) static parameters; mean, logvar, target: (B, S)."""
-    return _regression(mean, logvar, target, "gaussian_nll", logvar_min, logvar_max, 1.0)
 
 
 def no_response_loss(logit: Tensor, target: Tensor) -> Tensor:
@@ -268,8 +208,12 @@ class MultiTaskLoss(nn.Module):
     """Weighted sum of the task losses: ``total = Σ_task base_weight · multiplier · loss_task``.
 
     ``forward`` returns ``(total, parts)`` where parts[task] is the task's *weighted* contribution as a detached
-    float (what the task-dominance alert compares); ``last_raw`` keeps the unweighted values for logging, and
-    `terms` gives the weighted, differentiable terms for per-task gradient norms.
+    float (for logging; a likelihood term can be negative, so shares of it mean nothing); ``last_raw`` keeps the
+    unweighted values, and `terms` gives the weighted, differentiable terms whose gradient norms on the shared
+    trunk the task-dominance alert compares.
+
+    Peak presence is trained only on `annotated_records` (and, when the batch has ``peak_known``, only where it
+    is True).
 
     The signal target (v or ε) is made by the diffusion step, not by the DataModule, so it is passed in explicitly;
     without it the signal term is 0. An output key that the model does not produce (e.g. ``static_params``) gives 0.
@@ -286,7 +230,7 @@ class MultiTaskLoss(nn.Module):
         regression_kind: RegressionKind = "gaussian_nll",
         logvar_min: float = LOGVAR_MIN,
         logvar_max: float = LOGVAR_MAX,
-        huber_delta: float = 1.0,
+        huber_delta: float = HUBER_DELTA,
         class_balanced_beta: float = 0.999,
         nll_beta: float = 0.0,
     ) -> None:
@@ -358,7 +302,10 @@ class MultiTaskLoss(nn.Module):
         zero = ref.sum() * 0.0 if torch.isfinite(ref).all() else ref.new_zeros(())
         out: dict[str, Tensor] = {}
         out["signal"] = signal_loss(ref, signal_target, signal_mask) if signal_target is not None else zero
-        out["peak_presence"] = peak_presence_loss(outputs["peak_logits"], batch["latency"], batch.get("peak_known"))
+        known = annotated_records(batch["latency"], batch["class_id"], batch["threshold"], batch["no_response"])
+        if batch.get("peak_known") is not None:
+            known = known & batch["peak_known"].bool()
+        out["peak_presence"] = peak_presence_loss(outputs["peak_logits"], batch["latency"], known)
         out["peak_latency"] = peak_regression_loss(
             outputs["peak_latency"], outputs.get("peak_latency_logvar"), batch["latency"], **reg
         )
@@ -416,3 +363,23 @@ class MultiTaskLoss(nn.Module):
         total = torch.stack([v.float() for v in terms.values()]).sum()
         parts = {k: float(v.detach()) for k, v in terms.items()}
         return total, parts
+
+
+def task_gradient_norms(terms: Mapping[str, Tensor], shared: Sequence[Tensor]) -> dict[str, float]:
+    """L2 norm of each weighted task term's gradient on the shared trunk parameters ``shared`` (GradNorm's W).
+
+    Why gradients and not loss values: the gradient is what each task actually pushes into the shared weights,
+    and it is non-negative and unit-free, whereas a likelihood term can be negative or tiny while steering the
+    trunk. Each norm is one extra partial backward (graph kept), so callers compute it every few steps only.
+    A term without a path to ``shared`` (a constant 0) gets 0.
+    """
+    params = [p for p in shared if p.requires_grad]
+    out: dict[str, float] = {}
+    for task, term in terms.items():
+        if not term.requires_grad:
+            out[task] = 0.0
+            continue
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        sq = [g.detach().float().pow(2).sum() for g in grads if g is not None]
+        out[task] = float(torch.stack(sq).sum().sqrt()) if sq else 0.0
+    return out
