@@ -60,3 +60,84 @@ def test_every_command_has_help() -> None:
     for cmd in (["--help"], ["simulate", "--help"], ["data", "describe", "--help"], ["data", "plot", "--help"]):
         res = runner.invoke(app, cmd)
         assert res.exit_code == 0 and "Usage" in res.output
+
+
+# ---------------------------------------------------------------------------------------------- import / describe
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# every recording fixture, what `describe` must show for it, and the options the file cannot supply
+A = "epl_abr_peak_analysis/"
+IMPORTS = [
+    ("epl_cfts_bburan/ABR-52-3", "EPL CFTS", "tone_pip 16000 Hz", "dB SPL", 100000.0, 80.0, []),
+    ("epl_cfts_bburan/CAP-139-5", "EPL CFTS", "tone_pip 16000 Hz", "dB SPL", 100000.0, 80.0, []),
+    (A + "ABR-52-4", "EPL CFTS", "noise", "dB SPL", 100000.0, 80.0, []),
+    (A + "ABR-136-1", "EPL CFTS", "click", "dB SPL", 25000.0, 80.0, []),
+    (A + "ABR-142-10", "EPL CFTS", "tone_pip 32000 Hz", "dB SPL", 25000.0, 90.0, []),
+    (A + "ABR-703-18", "EPL CFTS", "chirp", "dB SPL", 25000.0, 70.0, []),
+    (A + "AAP2044-1_Fz", "EPL CFTS", "tone_pip 3000 Hz", "dB SPL", 24414.1, 70.0, ["--level", "70"]),
+    (A + "VsEP-1018-13", "EPL CFTS", "jerk", "dB re 1 g/ms", 100000.0, 9.0, []),
+    (A + "XYZ999-ABR-15-1000.tsv", "EPL CFTS 3 Fast ABR", "tone_pip 1000 Hz", "dB SPL", 25000.0, 80.0, []),
+    (A + "FBN_35_COCH_EXT_LEFT_12K.txt", "IHS SmartEP", "tone_pip 12000 Hz", "unknown", 32000.0, 90.0, []),
+    (A + "8 kHz waveform.txt", "time-column", "tone_pip 8000 Hz", "unknown", 24414.1, 80.0, []),
+    (A + "873_2_1st column time.txt", "time-column", "unknown", "dB SPL", 97656.3, 90.0, []),
+    (A + "KG_fzmaABR.csv", "time-column", "unknown", "unknown", 25000.0, 75.0, ["--level", "75"]),
+    (A + "JLH_Cztip_MLRAEP_1k80R.csv", "time-column", "unknown", "unknown", 10000.0, 80.0,
+     ["--level", "80"]),
+    (A + "JLH_Cztip_MLRAEP_4k80R.csv", "time-column", "unknown", "unknown", 10000.0, 80.0,
+     ["--level", "80"]),
+]  # fmt: skip
+
+
+def test_import_and_describe_every_fixture(tmp_path: Path) -> None:
+    if not FIXTURES.is_dir():
+        import pytest
+
+        pytest.skip("fixtures not present")
+    for rel, fmt_name, stimulus, unit, fs, top, extra in IMPORTS:
+        src = FIXTURES / rel
+        out = tmp_path / f"{src.stem.replace(' ', '_')}.h5"
+        res = runner.invoke(app, ["data", "import", "--format", "auto", str(src), "--out", str(out), "--age", "0.3",
+                                  "--rate", "21", *extra])  # fmt: skip
+        assert res.exit_code == 0, (rel, res.output)
+        assert f"detected {fmt_name}" in " ".join(res.output.split()), res.output
+        for target in (out, src):  # describe works on the import and on the raw file
+            res = runner.invoke(app, ["data", "describe", str(target), "--json"])
+            assert res.exit_code == 0, (rel, res.output)
+            summary = json.loads(res.output)
+            (series,) = summary["series"]
+            assert series["stimulus"] == stimulus and series["level_unit"] == unit, (rel, series)
+            assert series["species"] == "unknown" and series["units"] == "µV"
+            assert series["sampling_rate_hz"] == pytest_approx(fs), (rel, series)
+            assert (target == src and extra) or series["levels"][0] == top, (rel, series)  # raw: --level not given
+        table = runner.invoke(app, ["data", "describe", str(src)])
+        assert table.exit_code == 0 and "species" in table.output
+
+
+def pytest_approx(x: float):
+    import pytest
+
+    return pytest.approx(x, rel=1e-4)
+
+
+def test_describe_names_what_a_file_lacks(tmp_path: Path) -> None:
+    src = FIXTURES / "epl_abr_peak_analysis" / "KG_fzmaABR.csv"
+    if not src.exists():
+        return
+    res = runner.invoke(app, ["data", "describe", str(src), "--json"])
+    assert res.exit_code == 0, res.output
+    lacking = json.loads(res.output)["not_recorded"]
+    assert set(lacking) == {"age_years", "stimulus_rate_hz", "level_db"} and "--level" in lacking["level_db"]
+
+
+def test_import_folder_needs_one_grid_or_model_grid(tmp_path: Path) -> None:
+    folder = FIXTURES / "epl_cfts_bburan"
+    if not folder.is_dir():
+        return
+    out = tmp_path / "all.h5"
+    res = runner.invoke(app, ["data", "import", str(FIXTURES / "epl_abr_peak_analysis" / "ABR-136-1"), str(folder /
+                              "ABR-52-3"), "--out", str(out), "--age", "0.3"])  # fmt: skip
+    assert res.exit_code == 2 and "--model-grid" in res.output and not out.exists()
+    res = runner.invoke(app, ["data", "import", str(FIXTURES / "epl_abr_peak_analysis" / "ABR-136-1"), str(folder /
+                              "ABR-52-3"), "--out", str(out), "--age", "0.3", "--model-grid"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    c = load_cohort(out)
+    assert c.n_records == 17 + 12 and c.n_samples == 200 and set(c.patient_id) == {"ABR-136-1", "ABR-52-3"}

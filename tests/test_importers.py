@@ -48,7 +48,8 @@ def test_epl_cfts(path: Path, n: int, fs: float, lo: float, hi: float, rate: flo
     assert np.all(c.static_column("stimulus_rate_hz") == rate)
     assert set(c.ear) == {"R"} and "ear_unknown" not in c.attrs
     assert peak[0] < np.abs(c.signals).max() < peak[1]  # µV, not V or mV
-    assert c.attrs["fmp_estimated"] == "placeholder" and np.all(c.static_column("fmp") == 1.0)
+    assert c.attrs["fmp_source"] == "missing" and np.all(np.isnan(c.static_column("fmp")))  # never a placeholder
+    assert set(c.extras["level_unit"]) == {"dB SPL"} and set(c.extras["species"]) == {"unknown"}
     assert np.all(c.class_id == -1) and np.all(np.isnan(c.latency_ms)) and np.all(np.isnan(c.threshold_db))
     assert np.all(c.patient_id == path.stem)
 
@@ -134,9 +135,11 @@ def test_smartep_with_buffers_and_fmp() -> None:
     assert c.t0_ms == pytest.approx((409 - 512) * 0.03125)
     assert set(c.ear) == {"L"} and np.all(c.static_column("stimulus_rate_hz") == 50.0)
     assert 0.3 < np.abs(c.signals).max() < 2.0  # Average(uV) column, largest 1.25 µV at 90 dB
-    np.testing.assert_allclose(c.signals, (c.extras["buffer_a"] + c.extras["buffer_b"]) / 2, atol=1e-4)
+    assert c.buffers is not None and c.buffers.shape == (13, 2, c.n_samples)
+    np.testing.assert_allclose(c.signals, c.buffers.mean(axis=1), atol=1e-4)
     fmp = c.static_column("fmp")
-    assert c.attrs["fmp_estimated"].startswith("split_buffers")
+    assert c.attrs["fmp_source"] == "split_buffers"
+    assert set(c.extras["stimulus"]) == {"tone_pip"} and set(c.extras["stimulus_freq_hz"]) == {12000.0}
     assert fmp[-1] > 40 and fmp[-1] > 3 * np.median(fmp[:7])  # 90 dB response vs 10-50 dB
     y, warnings = to_model_grid(c.signals, c.sampling_rate_hz, c.t0_ms)
     assert y.shape == (13, 200) and not any("missing" in w for w in warnings)
@@ -168,13 +171,23 @@ def test_time_columns_volts_converted() -> None:
     np.testing.assert_array_equal(forced.signals, c.signals)
 
 
-def test_time_columns_without_levels_needs_level_argument() -> None:
+def test_time_columns_polarity_pair_is_one_record_and_needs_level() -> None:
     path = EPL / "KG_fzmaABR.csv"
-    with pytest.raises(DataError, match=r"KG_fzmaABR\.csv: field 'C'.*level_db"):
+    with pytest.raises(DataError, match=r"KG_fzmaABR\.csv: field 'level_db'.*--level"):
         read_recording(path, age_years=30.0, stimulus_rate_hz=21.0)
     c = read_recording(path, age_years=30.0, stimulus_rate_hz=21.0, level_db=80.0)
-    assert c.n_records == 3 and c.sampling_rate_hz == pytest.approx(25_000.0) and c.t0_ms == pytest.approx(0.04)
+    assert c.n_records == 1 and c.sampling_rate_hz == pytest.approx(25_000.0) and c.t0_ms == pytest.approx(0.04)
     assert c.attrs["units_in_file"] == "V" and 0.1 < np.abs(c.signals).max() < 1.0
+    assert set(c.extras["polarity"]) == {"alternating"}
+    # AVG is the mean of the condensation and rarefaction sub-averages (file: C, R, AVG columns)
+    mean = (c.extras["condensation_uv"] + c.extras["rarefaction_uv"]) / 2
+    np.testing.assert_allclose(c.signals, mean, atol=2e-3)
+
+
+def test_time_columns_delay_corrected_time_is_used() -> None:
+    c = read_recording(EPL / "JLH_Cztip_MLRAEP_1k80R.csv", age_years=30.0, stimulus_rate_hz=1.0, level_db=80.0)
+    assert c.t0_ms == pytest.approx(-14.9) and c.sampling_rate_hz == pytest.approx(10_000.0)
+    assert c.attrs["time_column"] == "Time (delay corrected)"
 
 
 def test_missing_age_or_rate_is_a_clear_error() -> None:
@@ -191,8 +204,11 @@ def test_dispatcher_wide_csv_h5_and_unknown(tmp_path: Path) -> None:
     back = read_recording(csv_path, sampling_rate_hz=c.sampling_rate_hz)
     np.testing.assert_array_equal(back.signals, c.signals)
     h5 = tmp_path / "x.h5"
-    h5.write_bytes(b"")
+    h5.write_bytes(b"\x89HDF\r\n\x1a\n")
     assert detect_format(h5) == "h5"
+    not_h5 = tmp_path / "looks.h5"
+    not_h5.write_text("time,a 80 dB\n")
+    assert detect_format(not_h5) == "time_columns"  # content, not the name
     unknown = tmp_path / "mystery.dat"
     unknown.write_text("hello,world\n1,2\n")
     with pytest.raises(DataError, match=r"mystery\.dat: field '<format>'.*unknown recording format"):
@@ -201,9 +217,10 @@ def test_dispatcher_wide_csv_h5_and_unknown(tmp_path: Path) -> None:
         read_recording(tmp_path / "missing.txt")
     with pytest.raises(DataError, match="unknown format 'xml'"):
         read_recording(csv_path, fmt="xml")
-    # Non-ABR EP export without stimulus levels is refused, not misread.
-    with pytest.raises(DataError, match=r"AAP2044-1_Fz: field 'LEVELS'"):
+    # An EP export without stimulus levels is refused unless the level is given.
+    with pytest.raises(DataError, match=r"AAP2044-1_Fz: field 'LEVELS'.*--level"):
         read_recording(EPL / "AAP2044-1_Fz", age_years=1.0)
+    assert read_recording(EPL / "AAP2044-1_Fz", age_years=1.0, level_db=70.0).n_records == 1
 
 
 def test_h5_goes_through_io_module(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""Cohort summaries: the marginals a clinical data scientist checks first (and that the simulator must match)."""
+"""Cohort summaries: the marginals a clinical data scientist checks first (and that the simulator must match), and
+per-series summaries of imported recordings (species, stimulus, levels, grid)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, metadata_of
 from abrnet.data.schema import ABRCohort
 from abrnet.data.splits import SPLITS, Split
 
@@ -35,7 +37,7 @@ def describe_cohort(cohort: ABRCohort, split: Split | None = None) -> dict:
             "max": _f(cohort.static_column("intensity_db").max()),
         },
         "stimulus_rate_hz": {"median": _f(np.median(cohort.static_column("stimulus_rate_hz")))},
-        "fmp": {"median": _f(np.median(fmp)), "mean": _f(fmp.mean()), "frac_above_3": _f((fmp > 3).mean())},
+        "fmp": _fmp_summary(fmp),
         "label_rate": {w: _f(labelled[:, j].mean()) for j, w in enumerate(WAVES)},
         "no_response_ear_fraction": _f(cohort.no_response[ear_first].mean()),
         "threshold_db": {
@@ -57,5 +59,53 @@ def describe_cohort(cohort: ABRCohort, split: Split | None = None) -> dict:
     return out
 
 
+def _fmp_summary(fmp: np.ndarray) -> dict:
+    """FMP marginals over measured records (NaN = not measured, counted separately)."""
+    ok = fmp[np.isfinite(fmp)]
+    if ok.size == 0:
+        return {"median": None, "mean": None, "frac_above_3": None, "frac_measured": 0.0}
+    return {
+        "median": _f(np.median(ok)),
+        "mean": _f(ok.mean()),
+        "frac_above_3": _f((ok > 3).mean()),
+        "frac_measured": _f(ok.size / fmp.size),
+    }
+
+
 def _f(x: float) -> float:
     return float(np.round(float(x), 6))
+
+
+def describe_series(cohort: ABRCohort) -> list[dict]:
+    """One entry per recorded series (patient, ear, stimulus): species, stimulus, levels, sampling rate, window,
+    units - what a user checks first after importing a file. Metadata a file does not state reads "unknown"."""
+    meta = metadata_of(cohort.extras, cohort.n_records)
+    freq = meta[STIMULUS_FREQ_HZ]
+    stim = np.array(
+        [s if not np.isfinite(f) else f"{s} {f:g} Hz" for s, f in zip(meta[STIMULUS].astype(str), freq, strict=True)]
+    )
+    keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "|"), stim.astype(str))
+    level = cohort.static_column("intensity_db")
+    end_ms = cohort.t0_ms + cohort.n_samples * 1000.0 / cohort.sampling_rate_hz
+    out = []
+    for key in dict.fromkeys(keys.tolist()):
+        idx = np.flatnonzero(keys == key)
+        i = int(idx[0])
+        out.append(
+            {
+                "patient_id": str(cohort.patient_id[i]),
+                "ear": str(cohort.ear[i]),
+                "species": str(meta[SPECIES][i]),
+                "stimulus": str(stim[i]),
+                "polarity": str(meta[POLARITY][i]),
+                "levels": [_f(v) for v in sorted(set(level[idx].tolist()), reverse=True)],
+                "level_unit": str(meta[LEVEL_UNIT][i]),
+                "n_records": int(idx.size),
+                "sampling_rate_hz": _f(cohort.sampling_rate_hz),
+                "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
+                "units": "µV",
+                "fmp_source": str(cohort.attrs.get("fmp_source", "measured" if cohort.has_fmp.all() else "missing")),
+                "split_buffers": cohort.buffers is not None,
+            }
+        )
+    return out

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.data.schema import ABRCohort
 
 
 def _rational(ratio: float, max_den: int = 1000) -> tuple[int, int]:
@@ -31,6 +32,10 @@ def to_model_grid(
 ) -> tuple[np.ndarray, list[str]]:
     """Resample ``signals`` (N, T_in) from ``fs_in`` to ``fs_out`` and cut/pad to ``n_out`` samples from ``t0_out_ms``.
 
+    This is the one function that puts recordings on the model's grid: averages, clean targets and the split
+    sub-averages (``buffers``, shape (N, 2, T_in) → (N, 2, n_out): any leading axes are kept) all go through it,
+    so A, B and (A + B) / 2 stay consistent sample by sample (the method is linear).
+
     Method: polyphase resampling (``scipy.signal.resample_poly``, whose FIR is the anti-alias low-pass when
     downsampling) by the closest rational ``up/down`` (denominator <= 1000), then linear interpolation from that
     grid onto the exact output times. That last step only corrects sub-sample offsets (t0 not on the output grid,
@@ -41,7 +46,9 @@ def to_model_grid(
     nearest input value (``pad="edge"``); each such gap is reported in the returned warnings, never silently.
     Returns float32 (N, n_out) and a list of human-readable warnings.
     """
-    x = np.atleast_2d(np.asarray(signals, dtype=np.float64))
+    arr = np.asarray(signals, dtype=np.float64)
+    lead = arr.shape[:-1] if arr.ndim >= 2 else (1,)
+    x = arr.reshape(-1, arr.shape[-1]) if arr.ndim >= 2 else np.atleast_2d(arr)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"signals must be (N, T) with T >= 2, got shape {np.shape(signals)}")
     if not (np.isfinite(fs_in) and fs_in > 0 and np.isfinite(fs_out) and fs_out > 0):
@@ -84,4 +91,21 @@ def to_model_grid(
             )
     if abs(fs_mid - fs_out) > 1e-9 * fs_out:
         warnings.append(f"rate {fs_in:g} Hz resampled by {up}/{down} to {fs_mid:.3f} Hz, then interpolated")
-    return out.astype(np.float32), warnings
+    return out.astype(np.float32).reshape(*lead, n_out), warnings
+
+
+def cohort_to_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
+    """`cohort` with signals, clean targets and split buffers moved by `to_model_grid` (20 kHz, ``n_samples`` from
+    0 ms). Other per-sample extras cannot follow and are dropped. Returns the new cohort and the warnings."""
+    fs, t0, length = float(cohort.sampling_rate_hz), float(cohort.t0_ms), cohort.n_samples
+    on_grid = abs(fs - DEFAULT_SAMPLING_RATE_HZ) < 1e-9 and abs(t0 - DEFAULT_T0_MS) < 1e-9 and length == n_samples
+    if on_grid:
+        return cohort, []
+    signals, warnings = to_model_grid(cohort.signals, fs, t0, n_out=n_samples)
+    move = lambda a: None if a is None else to_model_grid(a, fs, t0, n_out=n_samples)[0]
+    out = cohort.subset(np.arange(cohort.n_records))
+    out.signals, out.clean, out.buffers = signals, move(cohort.clean), move(cohort.buffers)
+    out.sampling_rate_hz, out.t0_ms = DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+    out.extras = {k: v for k, v in out.extras.items() if not (v.ndim >= 2 and v.shape[-1] == length)}
+    out.attrs = {**out.attrs, "resampled_from": f"{fs:g} Hz, t0 {t0:g} ms, {length} samples"}
+    return out, warnings

@@ -1,54 +1,86 @@
 """Readers for real device exports, each returning an `ABRCohort` on the file's native grid (µV, own rate/t0).
 
-Use `read_recording` to sniff the format. Convert to the model grid afterwards with
-`abrnet.data.resample.to_model_grid`. What the files do not record (age, sometimes rate/ear, Fmp) is handled as
-documented in `abrnet.data.importers._common`.
+`detect_format` names a file's format from its content (never its name); `read_recording` reads any supported
+file. Convert to the model grid afterwards with `abrnet.data.resample.to_model_grid`. What the files do not record
+(age, sometimes rate/ear/level, FMP) is handled as documented in `abrnet.data.importers._common`; recording
+metadata (`abrnet.data.metadata`) is what the file states, "unknown" otherwise, and options override both.
+
+abrnet's own formats (.h5, wide CSV) are the model's input format: without metadata columns their records are,
+as documented, human clicks in dB nHL (`abrnet.data.metadata.SIMULATED`).
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
 from abrnet.data.importers.smartep import read_smartep
+from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
 from abrnet.data.importers.time_columns import read_time_columns
+from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
-FORMATS: tuple[str, ...] = ("auto", "h5", "csv", "epl_cfts", "fast_abr", "smartep", "time_columns")
+FORMATS: tuple[str, ...] = (
+    "auto", "h5", "csv", "epl_cfts", "fast_abr", "smartep", "time_columns", "biosig_csv", "tdt_arf",
+)  # fmt: skip
+DESCRIPTIONS: dict[str, str] = {
+    "h5": "abrnet dataset (HDF5)",
+    "csv": "abrnet wide CSV",
+    "epl_cfts": "EPL CFTS text export",
+    "fast_abr": "EPL CFTS 3 Fast ABR TSV",
+    "smartep": "IHS SmartEP export",
+    "time_columns": "time-column text/CSV",
+    "biosig_csv": "TDT BioSigRZ CSV export",
+    "tdt_arf": "TDT BioSigRZ/RP .arf",
+}
+# Options a reader may take (CLI: --age, --rate, --ear, --fmp, --units, --level, --sampling-rate, --t0-ms).
+READER_OPTIONS: tuple[str, ...] = (
+    "age_years", "stimulus_rate_hz", "ear", "fmp", "units", "level_db", "sampling_rate_hz", "t0_ms",
+)  # fmt: skip
 
 __all__ = [
+    "DESCRIPTIONS",
     "FORMATS",
     "EPLAnalysis",
     "detect_format",
+    "read_biosig_csv",
     "read_epl_analysis",
     "read_epl_cfts",
     "read_fast_abr",
     "read_recording",
     "read_smartep",
+    "read_tdt_arf",
     "read_time_columns",
 ]
 
 
 def detect_format(path: str | Path) -> str:
-    """Name of the format of ``path`` (one of FORMATS minus "auto"), from its suffix and first bytes."""
+    """Name of the format of ``path`` (one of FORMATS minus "auto"), from its first bytes only."""
     path = Path(path)
     src = str(path)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        return "h5"
     try:
+        size = path.stat().st_size
         with path.open("rb") as fh:
-            head = fh.read(4096)
+            head = fh.read(8192)
     except FileNotFoundError:
-        raise DataError(src, "<file>", "file not found") from None
+        raise DataError(src, "<file>", "no such file (file not found)") from None
     except IsADirectoryError:
         raise DataError(src, "<file>", "is a directory, not a recording") from None
     if head.startswith(b"\x89HDF"):
         return "h5"
+    if looks_like_arf(head, size):
+        return "tdt_arf"
     text = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
-    first = text.replace("\r", "\n").split("\n", 1)[0].strip()
-    low = first.lower()
+    lines = [ln.strip() for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
+    first = lines[0] if lines else ""
     if first.startswith(":RUN"):
         return "epl_cfts"
     if first == "[FAST ABR]":
@@ -60,29 +92,70 @@ def detect_format(path: str | Path) -> str:
     cells = [c.strip() for c in first.split(",")]
     if "patient_id" in cells and "s0" in cells:
         return "csv"
-    if low.startswith("time"):
+    if any(c.strip().lower() in LEVEL_COLUMNS for ln in lines[:3] for c in ln.split(",")):
+        return "biosig_csv"
+    if first.lower().startswith("time"):
         return "time_columns"
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
 
 
-def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
-    """Read any supported file into an `ABRCohort`; ``kw`` go to the format's reader (e.g. ``age_years=``)."""
-    if fmt not in FORMATS:
-        raise DataError(str(path), "format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "auto":
-        fmt = detect_format(path)
-    if fmt == "h5":
-        from abrnet.data.io import load_cohort  # lazy: h5py is only needed for .h5 files
+def _readers() -> dict[str, Callable[..., ABRCohort]]:
+    from abrnet.data.csv_io import read_wide_csv
+    from abrnet.data.io import load_cohort
 
-        return load_cohort(path, **kw)
-    if fmt == "csv":
-        from abrnet.data.csv_io import read_wide_csv
-
-        return read_wide_csv(path, **kw)
-    readers = {
+    return {
+        "h5": load_cohort,
+        "csv": read_wide_csv,
         "epl_cfts": read_epl_cfts,
         "fast_abr": read_fast_abr,
         "smartep": read_smartep,
         "time_columns": read_time_columns,
+        "biosig_csv": read_biosig_csv,
+        "tdt_arf": read_tdt_arf,
     }
-    return readers[fmt](path, **kw)
+
+
+def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
+    """Read any supported file into an `ABRCohort`.
+
+    ``kw``: reader options (`READER_OPTIONS`, plus a reader's own such as ``time_units``) and metadata overrides
+    (`abrnet.data.metadata.METADATA_FIELDS`: ``level_unit=``, ``stimulus=``, ``species=``...). Options left None are
+    ignored; options given that the format does not use are listed in ``attrs["ignored_options"]``.
+    """
+    if fmt not in FORMATS:
+        raise DataError(str(path), "format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    reader = _readers()[fmt]
+    accepted = set(inspect.signature(reader).parameters)
+    meta = {k: kw.pop(k) for k in list(kw) if k in METADATA_FIELDS and kw[k] is not None}
+    given = {k: v for k, v in kw.items() if v is not None}
+    unknown = [k for k in given if k not in accepted and k not in READER_OPTIONS and k != "stimulus"]
+    if unknown:
+        raise TypeError(f"read_recording: unknown option(s) {', '.join(unknown)}")
+    if fmt == "tdt_arf" and "stimulus" in meta:
+        given["stimulus"] = meta["stimulus"]
+    cohort = reader(path, **{k: v for k, v in given.items() if k in accepted})
+    ignored = sorted(k for k in given if k not in accepted)
+    if ignored:
+        cohort.attrs["ignored_options"] = ",".join(ignored)
+    cohort.attrs["format"] = fmt
+    if fmt in ("h5", "csv"):
+        for key, value in SIMULATED.items():
+            if key not in cohort.extras:
+                cohort.extras[key] = np.full(cohort.n_records, value)
+        cohort.attrs.setdefault("metadata_source", "abrnet format: human click, dB nHL unless stated")
+    return apply_metadata(cohort, str(path), **meta)
+
+
+def apply_metadata(cohort: ABRCohort, src: str, **meta: Any) -> ABRCohort:
+    """Overwrite the metadata columns named in ``meta`` (what the user states beats what the file says)."""
+    for key, value in meta.items():
+        if key == STIMULUS_FREQ_HZ:
+            cohort.extras[key] = np.full(cohort.n_records, float(value) if value is not None else math.nan)
+            continue
+        try:
+            cohort.extras[key] = np.full(cohort.n_records, normalise(key, value)).astype(str)
+        except ValueError as exc:
+            raise DataError(src, key, str(exc)) from None
+    return cohort

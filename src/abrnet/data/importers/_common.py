@@ -6,8 +6,11 @@ Policy for what a device export does not record (the same for every format, so u
   without it the importer raises a DataError instead of guessing.
 * ``stimulus_rate_hz``: read from the file when present; otherwise it must be passed, like the age.
 * ``ear``: read from the file when present; otherwise "R" with ``attrs["ear_unknown"] = 1``.
-* ``fmp``: computed from split buffers when the file has them; otherwise the placeholder 1.0 ("no evidence of a
-  response") with ``attrs["fmp_estimated"] = "placeholder"`` - downstream code must not treat it as measured.
+* ``fmp``: computed from the split buffers (`ABRCohort.buffers`, `fmp_from_buffers`) when the file has them,
+  the device's value or the one passed otherwise; without any, NaN ("not measured", never a placeholder).
+  ``attrs["fmp_source"]`` is one of `FMP_SOURCES`.
+* recording metadata (level unit, stimulus and its frequency, polarity, species): what the file states, "unknown"
+  otherwise (`abrnet.data.metadata`); arguments override the file.
 * labels: class -1, latencies/amplitudes NaN, threshold NaN unless the file states one, no_response False.
 """
 
@@ -20,15 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.constants import STATIC_PARAMS, WAVES
+from abrnet.data.fmp import fmp_from_buffers
+from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
 from abrnet.data.schema import ABRCohort, DataError
 
 _LINES = re.compile(r"\r\n|\r|\n")
-UNIT_SCALE_TO_UV: dict[str, float] = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
+UNIT_SCALE_TO_UV: dict[str, float] = {"nv": 1e-3, "uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
+_UNIT_NAME = {"nv": "nV", "uv": "uV", "µv": "uV", "mv": "mV", "v": "V"}
+FMP_SOURCES: tuple[str, ...] = ("split_buffers", "device", "given", "missing")
 
 # An averaged ABR/ECochG in µV peaks somewhere in 0.01-100; the same waveform in volts peaks in 1e-8-1e-4.
 # Anything whose largest |value| is below this bound cannot be a µV recording (it would be below 1 nV rms).
 VOLT_DETECT_MAX_ABS = 1e-3
-PLACEHOLDER_FMP = 1.0
 
 
 def read_text(path: Path) -> str:
@@ -60,8 +66,8 @@ def to_microvolts(src: str, data: np.ndarray, units: str) -> tuple[np.ndarray, s
         peak = float(np.nanmax(np.abs(data))) if data.size else 0.0
         key = "v" if 0.0 < peak < VOLT_DETECT_MAX_ABS else "uv"
     if key not in UNIT_SCALE_TO_UV:
-        raise DataError(src, "units", f"unknown unit {units!r}; use auto, V, mV or uV")
-    return data * UNIT_SCALE_TO_UV[key], {"uv": "uV", "µv": "uV", "mv": "mV", "v": "V"}[key]
+        raise DataError(src, "units", f"unknown unit {units!r}; use auto, V, mV, uV or nV (CLI --units)")
+    return data * UNIT_SCALE_TO_UV[key], _UNIT_NAME[key]
 
 
 def require(src: str, name: str, value: float | None, hint: str) -> float:
@@ -76,7 +82,7 @@ def require(src: str, name: str, value: float | None, hint: str) -> float:
 def build_cohort(
     src: Path,
     signals_uv: np.ndarray,
-    levels_db: np.ndarray,
+    levels_db: np.ndarray | None,
     *,
     sampling_rate_hz: float,
     t0_ms: float,
@@ -87,13 +93,22 @@ def build_cohort(
     threshold_db: float = math.nan,
     extras: dict[str, np.ndarray] | None = None,
     attrs: dict[str, str | float | int] | None = None,
+    buffers: np.ndarray | None = None,
+    fmp_window: tuple[int, int] | None = None,
+    device_fmp: bool = False,
+    metadata: dict[str, object] | None = None,
 ) -> ABRCohort:
-    """Assemble and validate a cohort from one file's records, applying the policy in the module docstring."""
+    """Assemble and validate a cohort from one file's records, applying the policy in the module docstring.
+
+    ``buffers`` (N, 2, T) µV are the split sub-averages; Fmp comes from them over ``fmp_window`` (sample indices)
+    unless ``fmp`` is given. ``device_fmp`` says a given ``fmp`` was read from the file. ``metadata`` holds the
+    `abrnet.data.metadata` fields the file states (``level_unit=``, ``stimulus=``, ...).
+    """
     name = str(src)
     n = signals_uv.shape[0]
     attrs = dict(attrs or {})
     attrs.setdefault("source_file", src.name)
-    age = require(name, "age_years", age_years, "the export has no subject age; CLI --age-years")
+    age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
     rate = require(name, "stimulus_rate_hz", stimulus_rate_hz, "the export has no repetition rate; CLI --rate")
     if ear is None:
         ear = "R"
@@ -101,12 +116,26 @@ def build_cohort(
     ear = ear.strip().upper()[:1]
     if ear not in ("L", "R"):
         raise DataError(name, "ear", f"must be L or R, got {ear!r}")
-    if fmp is None:
-        fmp_arr = np.full(n, PLACEHOLDER_FMP, np.float32)
-        attrs["fmp_estimated"] = "placeholder"
-    else:
+    if fmp is not None:
         fmp_arr = np.broadcast_to(np.asarray(fmp, np.float32), (n,)).copy()
-        attrs.setdefault("fmp_estimated", "given")
+        attrs["fmp_source"] = "device" if device_fmp else "given"
+    elif buffers is not None:
+        fmp_arr = fmp_from_buffers(buffers[:, 0], buffers[:, 1], window=fmp_window).astype(np.float32)
+        fmp_arr[~np.isfinite(fmp_arr)] = np.nan  # identical buffers: no noise estimate, so no FMP
+        attrs["fmp_source"] = "split_buffers"
+    else:
+        fmp_arr = np.full(n, np.nan, np.float32)
+        attrs["fmp_source"] = "missing"
+    if levels_db is None:
+        raise DataError(name, "level_db", "the file names no stimulus level; pass level_db=... (CLI --level)")
+    extras = dict(extras or {})
+    meta = dict(metadata or {})
+    try:
+        columns = metadata_columns(n, **{k: meta.get(k) for k in METADATA_FIELDS})  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise DataError(name, str(exc).split(" ", 1)[0], str(exc)) from None
+    for key in METADATA_FIELDS:
+        extras.setdefault(key, columns[key])
     static = np.zeros((n, len(STATIC_PARAMS)), np.float32)
     static[:, STATIC_PARAMS.index("age_years")] = age
     static[:, STATIC_PARAMS.index("intensity_db")] = levels_db
@@ -124,7 +153,8 @@ def build_cohort(
         no_response=np.zeros(n, bool),
         sampling_rate_hz=float(sampling_rate_hz),
         t0_ms=float(t0_ms),
-        extras=extras or {},
+        buffers=None if buffers is None else np.ascontiguousarray(buffers, dtype=np.float32),
+        extras=extras,
         attrs=attrs,
     )
     return cohort.validate(source=name)

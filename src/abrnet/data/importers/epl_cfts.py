@@ -8,6 +8,12 @@ no-stimulus control), then ``:DATA`` and one tab-separated line per sample, one 
 Units: µV. Checked against physiology: mouse ABR peaks are 0.5-5 µV at 70-80 dB (ABR-52-3: 4.2 µV, ABR-136-1:
 2.6 µV) and the CAP in CAP-139-5 peaks at 73 µV at 80 dB where the expert analysis file reads P1 = 68 µV.
 t0: the export stores no pre-stimulus time, the first sample is taken as stimulus onset (t0 = 0 ms).
+
+Metadata: levels are dB SPL (the EPL analysis files of these runs say "Threshold (dB SPL)"); ``SW FREQ`` gives the
+stimulus (``clicks`` → click, a number → tone pip of that many kHz, ``noise``, a ``*chirp*.wav`` → chirp). The
+vestibular (VsEP) runs have no ``SW FREQ`` but ``dB ATT @ 1g/ms``: a jerk stimulus, levels in dB re 1 g/ms.
+Species is not written (CFTS is a rodent system, but the file does not say which): "unknown" unless passed.
+An EP export with an empty ``:LEVELS:`` (one column, e.g. ``AAP2044-1_Fz``) needs ``level_db``.
 """
 
 from __future__ import annotations
@@ -36,10 +42,11 @@ def read_epl_cfts(
     ear: str | None = None,
     fmp: float | None = None,
     units: str = "uV",
+    level_db: float | None = None,
 ) -> ABRCohort:
     """One record per stimulus level, in file column order; ``-Inf`` (no-stimulus) columns are dropped.
 
-    ``stimulus_rate_hz``/``ear`` override the header; ``fmp`` overrides the 1.0 placeholder (CFTS exports keep no
+    ``stimulus_rate_hz``/``ear`` override the header; FMP is NaN unless ``fmp`` is given (CFTS exports keep no
     split buffers). ``attrs`` keeps the stimulus (``SW FREQ``), averages and the dropped control columns.
     """
     path = Path(path)
@@ -58,9 +65,11 @@ def read_epl_cfts(
         raise DataError(src, "SAMPLE (µsec)", f"sampling period must be > 0, got {period_us:g}")
     levels_txt = _field(header, r":LEVELS:([^:\r\n]*)")
     levels = [s for s in (levels_txt or "").split(";") if s.strip()]
+    if not levels and level_db is None:
+        raise DataError(src, "LEVELS", "no stimulus levels in the header; pass level_db=... (CLI --level)")
     if not levels:
-        raise DataError(src, "LEVELS", "no stimulus levels in the header (not a level series; not an ABR export?)")
-    level_db = np.array([parse_float(src, "LEVELS", s) for s in levels])
+        levels = [repr(float(level_db))]  # type: ignore[arg-type]
+    level_arr = np.array([parse_float(src, "LEVELS", s) for s in levels])
     rows: list[list[float]] = []
     for k, line in enumerate(ln for ln in split_lines(body) if ln.strip()):
         cells = line.strip().split("\t")
@@ -72,17 +81,21 @@ def read_epl_cfts(
     if len(rows) < 8:
         raise DataError(src, "DATA", f"only {len(rows)} samples")
     data = np.asarray(rows, dtype=np.float64).T  # (levels, T)
-    keep = np.isfinite(level_db)
+    keep = np.isfinite(level_arr)
     data_uv, unit = to_microvolts(src, data[keep], units)
     rate_txt = _field(header, r"REP RATE \(/sec\):\s*([-+0-9.eE]+)")
     if stimulus_rate_hz is None and rate_txt is not None:
         stimulus_rate_hz = parse_float(src, "REP RATE (/sec)", rate_txt)
     if ear is None:
         ear = _field(header, r"SW EAR:\s*([LRlr])\b")
+    sw_freq = _field(header, r"SW FREQ:\s*([^\t\r\n]*)") or ""
+    meta = _stimulus(sw_freq)
+    if "dB ATT @ 1g/ms" in header:
+        meta = {"stimulus": "jerk", "level_unit": "dB re 1 g/ms"}
     attrs: dict[str, str | float | int] = {
         "format": "epl_cfts",
         "units_in_file": unit,
-        "stimulus": _field(header, r"SW FREQ:\s*([^\t\r\n]*)") or "",
+        "stimulus": sw_freq,
         "averages": _field(header, r":Avgs:\s*([^\r\n:]*)") or _field(header, r"# AVERAGES:\s*(\d+)") or "",
         "dropped_no_stimulus_columns": ",".join(str(j + 1) for j in np.flatnonzero(~keep)),
         "t0_assumed": "first sample = stimulus onset",
@@ -90,7 +103,7 @@ def read_epl_cfts(
     return build_cohort(
         path,
         data_uv,
-        level_db[keep],
+        level_arr[keep],
         sampling_rate_hz=1e6 / period_us,
         t0_ms=0.0,
         age_years=age_years,
@@ -98,7 +111,24 @@ def read_epl_cfts(
         ear=ear,
         fmp=fmp,
         attrs=attrs,
+        metadata=meta,
     )
+
+
+def _stimulus(sw_freq: str) -> dict[str, object]:
+    """Stimulus metadata from the ``SW FREQ`` field (kHz number, ``clicks``, ``noise`` or a .wav file)."""
+    text = sw_freq.strip().lower()
+    meta: dict[str, object] = {"level_unit": "dB SPL"}
+    try:
+        meta.update(stimulus="tone_pip", stimulus_freq_hz=float(text) * 1000.0)
+    except ValueError:
+        if text.startswith("click"):
+            meta["stimulus"] = "click"
+        elif text == "noise":
+            meta["stimulus"] = "noise"
+        elif "chirp" in text:
+            meta["stimulus"] = "chirp"
+    return meta
 
 
 @dataclass

@@ -9,6 +9,8 @@ monotonically from there to 20 µV at 80 dB; in volts these numbers would be meg
 The neural columns are the records; the cochlear-microphonic columns go to ``extras["cm_uv"]`` (same rows).
 t0 is the first value of the Time column.
 The file's algorithmic threshold (``Threshold=``) is stored in ``threshold_db`` for every record.
+Metadata: levels in dB SPL (CFTS calibrates in SPL); ``Frequency (kHz)`` > 0 is a tone pip of that frequency;
+``Stimulus.Alternate Polarity=TRUE`` → alternating (FALSE: one polarity, not named, so "unknown").
 """
 
 from __future__ import annotations
@@ -93,6 +95,15 @@ def read_fast_abr(
         "threshold_method": meta.get("ThrResult", ""),
         "averages": meta.get("Avgs", ""),
     }
+    info: dict[str, object] = {"level_unit": "dB SPL"}
+    try:
+        khz = float(meta.get("Frequency (kHz)", ""))
+        if khz > 0:
+            info.update(stimulus="tone_pip", stimulus_freq_hz=khz * 1000.0)
+    except ValueError:
+        pass
+    if meta.get("Stimulus.Alternate Polarity", "").upper() == "TRUE":
+        info["polarity"] = "alternating"
     return build_cohort(
         path,
         signals,
@@ -106,4 +117,5 @@ def read_fast_abr(
         threshold_db=threshold if math.isfinite(threshold) else math.nan,
         extras=extras,
         attrs=attrs,
+        metadata=info,
     )

@@ -6,13 +6,15 @@ Layout: header rows ``Label:,value,,,,,,value,...`` with one 6-column group per 
 
 Units: the ``(uV)`` columns are used, so no unit guess is needed. ``Average(uV)`` equals (Buffer1 + Buffer2) / 2,
 so Fmp is computed from the two buffers over 0-10 ms after the stimulus (`fmp_from_buffers`); the buffers are kept
-in ``extras["buffer_a"]``/``extras["buffer_b"]``. Caveat seen in the fixture: its buffers are 0.4-0.9 correlated
+in `ABRCohort.buffers` (N, 2, T). Caveat seen in the fixture: its buffers are 0.4-0.9 correlated
 even before the stimulus (phase-locked interference - the 50/s stimulus rate locks to 50 Hz mains), so Fmp is
 inflated (~2-17 pre-stimulus instead of ~1); it still rises with level (~5 at 10-50 dB, 65 at 90 dB).
 Time: ``Zero Position`` is read as the number of samples before stimulus onset, so data point 1 is at
 ``-Zero Position × period`` (a one-sample, 31 µs, ambiguity; the file does not say whether it counts from 0 or 1).
 Leading samples that are exactly 0 in every column were never recorded (the pre-stimulus window is shorter than
 the buffer) and are trimmed; ``attrs["trimmed_leading_samples"]`` says how many.
+Metadata: ``Stim. Freq.`` > 0 is a tone pip of that frequency (the fixture: 12 kHz). The export names neither the
+level unit nor the species, so both stay "unknown" unless passed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from abrnet.data.fmp import fmp_from_buffers
 from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -95,15 +96,10 @@ def read_smartep(
     buf_b = arr[:, [i + 5 for i in idx]].T
     fs = 1e6 / period_us
     t0_ms = (first - zero_pos) * period_us / 1000.0
-    if fmp is None:
-        t = t0_ms + np.arange(avg.shape[1]) * 1000.0 / fs
-        win = np.flatnonzero((t >= fmp_window_ms[0]) & (t < fmp_window_ms[1]))
-        if win.size < 2:
-            raise DataError(src, "fmp", f"no samples in the Fmp window {fmp_window_ms} ms")
-        fmp = fmp_from_buffers(buf_a, buf_b, window=(int(win[0]), int(win[-1]) + 1))
-        fmp_kind = f"split_buffers {fmp_window_ms[0]:g}-{fmp_window_ms[1]:g} ms"
-    else:
-        fmp_kind = "given"
+    t = t0_ms + np.arange(avg.shape[1]) * 1000.0 / fs
+    win = np.flatnonzero((t >= fmp_window_ms[0]) & (t < fmp_window_ms[1]))
+    if fmp is None and win.size < 2:
+        raise DataError(src, "fmp", f"no samples in the Fmp window {fmp_window_ms} ms")
     if stimulus_rate_hz is None and len(rates) == 1:
         stimulus_rate_hz = rates.pop()
     if ear is None and len(ears) == 1 and ears <= {"L", "R"}:
@@ -111,13 +107,18 @@ def read_smartep(
     attrs: dict[str, str | float | int] = {
         "format": "smartep",
         "units_in_file": "uV",
-        "fmp_estimated": fmp_kind,
+        "fmp_window_ms": f"{fmp_window_ms[0]:g}-{fmp_window_ms[1]:g}",
         "trimmed_leading_samples": first,
         "zero_position": zero_pos,
         "recording_names": ";".join(per_group("File Name:")) if "File Name:" in header else "",
         "stimulus_frequency_hz": ";".join(sorted(set(per_group("Stim. Freq.")))) if "Stim. Freq." in header else "",
     }
-    extras = {"buffer_a": buf_a.astype(np.float32), "buffer_b": buf_b.astype(np.float32)}
+    freqs = []
+    if "Stim. Freq." in header:
+        freqs = sorted({parse_float(src, "Stim. Freq.", v) for v in per_group("Stim. Freq.")})
+    info: dict[str, object] = {}
+    if len(freqs) == 1 and freqs[0] > 0:
+        info.update(stimulus="tone_pip", stimulus_freq_hz=freqs[0])
     return build_cohort(
         path,
         avg,
@@ -128,6 +129,8 @@ def read_smartep(
         stimulus_rate_hz=stimulus_rate_hz,
         ear=ear,
         fmp=fmp,
-        extras=extras,
         attrs=attrs,
+        buffers=np.stack([buf_a, buf_b], axis=1),
+        fmp_window=(int(win[0]), int(win[-1]) + 1) if win.size >= 2 else None,
+        metadata=info,
     )

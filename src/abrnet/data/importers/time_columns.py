@@ -1,13 +1,25 @@
 """Generic exports with a time column and one waveform per column (``8 kHz waveform.txt``,
-``873_2_1st column time.txt``, ``KG_fzmaABR.csv``).
+``873_2_1st column time.txt``, ``KG_fzmaABR.csv``, ``JLH_Cztip_MLRAEP_*.csv``).
 
 Layout: a header row whose first cell starts with ``time``, then one row per sample; tab- or comma-separated.
-The level of each column is the last ``<number> dB`` in its name (``8kHz80dB``, ``90 dBSPL``); without one,
-``level_db`` must be given. Repeated levels are kept as separate records (replicate runs).
+Several time columns may lead (``Time, Time (ms), Time (delay corrected)``): the delay-corrected one is the time
+re stimulus onset and is used when present; the others are dropped.
+
+Two column layouts:
+
+* level series: the level of each column is the last ``<number> dB`` in its name (``8kHz80dB``, ``90 dBSPL``);
+  ``dBSPL``/``dB SPL``/``dB nHL`` name the unit, ``<n>kHz`` a tone pip. Repeated levels are kept as separate records
+  (replicate runs).
+* polarity pair: columns ``C, R, AVG`` (condensation, rarefaction, their alternating-polarity average; optionally
+  ``Baseline corrected``): one record, the ``AVG`` column, polarity "alternating"; C and R are kept in
+  ``extras["condensation_uv"]``/``extras["rarefaction_uv"]``. They are *not* split buffers: their difference holds
+  the cochlear microphonic and stimulus artefact, so no FMP is computed from them. The level is never in these
+  files: ``level_db`` must be given.
 
 Units are not written in these files, so by default they are inferred and recorded in ``attrs["units_in_file"]``:
 
-* time: seconds when the whole time column spans < 0.5 (no ABR window lasts 0.5 ms), else milliseconds;
+* time: seconds when the time step is < 0.002 (in ms that would be > 500 kHz, in s it is >= 500 Hz: no ABR
+  system samples at either), else milliseconds;
 * amplitude: volts when every |value| < 1e-3 (an ABR in µV peaks at 0.01-100, in volts at 1e-8-1e-4), else µV.
 
 Pass ``time_units`` / ``units`` explicitly when you know better (CLI ``--units``).
@@ -23,7 +35,18 @@ import numpy as np
 from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
 from abrnet.data.schema import ABRCohort, DataError
 
-_LEVEL = re.compile(r"(-?\d+(?:\.\d+)?)\s*dB", re.IGNORECASE)
+_LEVEL = re.compile(r"(-?\d+(?:\.\d+)?)\s*dB\s*(SPL|nHL|peSPL)?", re.IGNORECASE)
+_KHZ = re.compile(r"(\d+(?:\.\d+)?)\s*kHz", re.IGNORECASE)
+_POLARITY_COLS = ("C", "R", "AVG")
+
+
+def _time_column(cols: list[str]) -> tuple[int, int]:
+    """(index of the time column to use, number of leading time columns)."""
+    n_time = 0
+    while n_time < len(cols) and cols[n_time].lower().startswith("time"):
+        n_time += 1
+    use = next((j for j in range(n_time) if "delay corrected" in cols[j].lower()), 0)
+    return use, n_time
 
 
 def read_time_columns(
@@ -37,33 +60,39 @@ def read_time_columns(
     time_units: str = "auto",
     level_db: float | None = None,
 ) -> ABRCohort:
-    """One record per waveform column; t0 and the sampling rate come from the time column (must be uniform)."""
+    """One record per waveform column (or one per C/R/AVG triple); t0 and the sampling rate come from the time
+    column, which must be uniform."""
     path = Path(path)
     src = str(path)
-    lines = [ln for ln in split_lines(read_text(path)) if ln.strip()]
+    numbered = [(k + 1, ln) for k, ln in enumerate(split_lines(read_text(path))) if ln.strip()]
+    lines = [ln for _, ln in numbered]  # line numbers in errors are the file's (CR, LF and CRLF all end a line)
     if not lines:
         raise DataError(src, "<header>", "file is empty", 1)
     sep = "\t" if "\t" in lines[0] else ","
     cols = [c.strip() for c in lines[0].split(sep)]
     if not cols[0].lower().startswith("time"):
         raise DataError(src, cols[0] or "<column 1>", "first column must be the time column ('time...')", 1)
-    if len(cols) < 2:
+    t_col, n_time = _time_column(cols)
+    if len(cols) <= n_time:
         raise DataError(src, "<header>", "no waveform columns after the time column", 1)
-    rows = []
-    for k, ln in enumerate(lines[1:], start=2):
+    arr = np.empty((len(lines) - 1, len(cols)), np.float64)
+    for i, (k, ln) in enumerate(numbered[1:]):
         cells = ln.split(sep)
         while len(cells) > len(cols) and not cells[-1].strip():
             cells.pop()
         if len(cells) != len(cols):
             raise DataError(src, "<row length>", f"line {k} has {len(cells)} values, header has {len(cols)}", k)
-        rows.append([parse_float(src, cols[j], c, k) for j, c in enumerate(cells)])
-    arr = np.asarray(rows, dtype=np.float64)
+        try:
+            arr[i] = [float(c) for c in cells]
+        except ValueError:
+            bad = next(j for j, c in enumerate(cells) if not _is_float(c))
+            parse_float(src, cols[bad], cells[bad], k)
     if arr.shape[0] < 8:
         raise DataError(src, cols[0], f"only {arr.shape[0]} samples")
-    t = arr[:, 0]
+    t = arr[:, t_col]
     tu = time_units.strip().lower()
     if tu == "auto":
-        tu = "s" if (t[-1] - t[0]) < 0.5 else "ms"
+        tu = "s" if float(np.median(np.diff(t))) < 0.002 else "ms"
     if tu not in ("s", "ms"):
         raise DataError(src, "time_units", f"must be auto, s or ms, got {time_units!r}")
     t_ms = t * (1000.0 if tu == "s" else 1.0)
@@ -71,33 +100,67 @@ def read_time_columns(
     dt = float(np.median(step))
     if not dt > 0 or np.any(np.abs(step - dt) > 0.01 * dt):
         bad = int(np.flatnonzero(~(np.abs(step - dt) <= 0.01 * dt))[0]) if dt > 0 else 0
-        raise DataError(src, cols[0], f"time column is not uniformly increasing (line {bad + 3})", bad + 3)
-    levels = []
-    for name in cols[1:]:
-        found = _LEVEL.findall(name)
-        if found:
-            levels.append(float(found[-1]))
-        elif level_db is not None:
-            levels.append(float(level_db))
-        else:
-            raise DataError(src, name, "column name has no '<number> dB' level; pass level_db=...", 1)
-    signals, unit = to_microvolts(src, arr[:, 1:].T, units)
+        line = numbered[bad + 2][0]
+        raise DataError(src, cols[t_col], f"time column is not uniformly increasing (line {line})", line)
+    names = cols[n_time:]
+    data = arr[:, n_time:].T
+    extras: dict[str, np.ndarray] = {}
+    meta: dict[str, object] = {}
+    if all(c in names for c in _POLARITY_COLS):
+        triple, unit = to_microvolts(src, data[[names.index(c) for c in _POLARITY_COLS]], units)
+        signals = triple[2:3]
+        extras["condensation_uv"] = triple[0:1].astype(np.float32)
+        extras["rarefaction_uv"] = triple[1:2].astype(np.float32)
+        meta["polarity"] = "alternating"
+        levels: list[float] | None = None if level_db is None else [float(level_db)]
+        layout = "polarity_pair"
+    else:
+        signals, unit = to_microvolts(src, data, units)
+        levels, found_units, khz = [], set(), set()
+        for name in names:
+            found = _LEVEL.findall(name)
+            if found:
+                levels.append(float(found[-1][0]))
+                found_units.add(found[-1][1].lower())
+            elif level_db is not None:
+                levels.append(float(level_db))
+            else:
+                raise DataError(src, name, "column name has no '<number> dB' level; pass level_db=... (CLI --level)", 1)
+            khz.update(_KHZ.findall(name))
+        unit_name = {"spl": "dB SPL", "nhl": "dB nHL", "pespl": "dB peSPL"}
+        if len(found_units) == 1 and next(iter(found_units)) in unit_name:
+            meta["level_unit"] = unit_name[next(iter(found_units))]
+        if len(khz) == 1:
+            meta.update(stimulus="tone_pip", stimulus_freq_hz=float(next(iter(khz))) * 1000.0)
+        layout = "level_series"
     attrs: dict[str, str | float | int] = {
         "format": "time_columns",
+        "layout": layout,
         "units_in_file": unit,
         "units_inferred": int(units.strip().lower() == "auto"),
         "time_units_in_file": tu,
-        "columns": ";".join(cols[1:]),
+        "time_column": cols[t_col],
+        "columns": ";".join(names),
     }
     return build_cohort(
         path,
         signals,
-        np.asarray(levels),
+        None if levels is None else np.asarray(levels),
         sampling_rate_hz=1000.0 / dt,
         t0_ms=float(t_ms[0]),
         age_years=age_years,
         stimulus_rate_hz=stimulus_rate_hz,
         ear=ear,
         fmp=fmp,
+        extras=extras,
         attrs=attrs,
+        metadata=meta,
     )
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,166 @@
+"""`abrnet data import` and the reading side of `abrnet data describe`: any supported recording → abrnet dataset.
+
+Import keeps each file's native grid (sampling rate, t0, length): several inputs must share it, or ``--model-grid``
+moves every record onto the model's grid with the one resampling function (`cohort_to_model_grid`). Everything is
+read and checked before anything is written, so a bad input leaves no file behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from abrnet.cli.common import console, user_errors
+from abrnet.cli.infer import (
+    AgeOpt,
+    EarOpt,
+    FmpOpt,
+    LevelOpt,
+    LevelUnitOpt,
+    RateOpt,
+    SpeciesOpt,
+    StimulusOpt,
+    UnitsOpt,
+    reader_options,
+)
+
+# Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
+_STAND_INS: dict[str, tuple[str, float]] = {
+    "age_years": ("--age", 0.0),
+    "stimulus_rate_hz": ("--rate", 1.0),
+    "level_db": ("--level", 0.0),
+}
+
+
+def read_with_stand_ins(path: Path, fmt: str, options: dict[str, Any]) -> tuple[Any, list[str]]:
+    """`read_recording`, retried with stand-ins for age/rate/level when the file lacks them → (cohort, missing)."""
+    from abrnet.data.importers import read_recording
+    from abrnet.data.schema import DataError
+
+    opts, missing = dict(options), []
+    while True:
+        try:
+            return read_recording(path, fmt, **opts), missing
+        except DataError as exc:
+            field = {"LEVELS": "level_db"}.get(exc.field, exc.field)
+            if field not in _STAND_INS or field in opts:
+                raise
+            missing.append(field)
+            opts[field] = _STAND_INS[field][1]
+
+
+def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: Any) -> dict:
+    """JSON-ready summary of any importable file: format, per-series metadata, and (.h5) the cohort marginals."""
+    from abrnet.data.describe import describe_cohort, describe_series
+    from abrnet.data.importers import DESCRIPTIONS, detect_format
+    from abrnet.data.splits import split_patients
+
+    kind = detect_format(path) if fmt == "auto" else fmt
+    cohort, missing = read_with_stand_ins(path, kind, options)
+    out: dict = {"file": str(path), "format": kind, "format_name": DESCRIPTIONS.get(kind, kind)}
+    out["not_recorded"] = {m: f"not in the file; pass {_STAND_INS[m][0]}" for m in missing}
+    if kind == "h5":
+        out.update(describe_cohort(cohort, split_patients(cohort, seed=seed)))
+    else:
+        out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
+        out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
+    out["series"] = describe_series(cohort)
+    return out
+
+
+def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
+    """Rich table of `describe_file`'s series (first ``max_rows``), then the cohort marginals of an .h5 file."""
+    series = summary["series"]
+    table = Table(title=f"{path}: {summary['format_name']} ({summary['n_records']} records, {len(series)} series)")
+    for name in ("series", "species", "stimulus", "levels (dB)", "unit", "rate (Hz)", "window (ms)", "units"):
+        table.add_column(name)
+    for s in series[:max_rows]:
+        lv = s["levels"]
+        levels = "not recorded" if "level_db" in summary["not_recorded"] else ", ".join(f"{v:g}" for v in lv[:12])
+        levels += " …" if len(lv) > 12 else ""
+        window = f"{s['window_ms'][0]:.2f}–{s['window_ms'][1]:.2f}"
+        table.add_row(
+            f"{s['patient_id']}/{s['ear']}", s["species"], s["stimulus"], levels, s["level_unit"],
+            f"{s['sampling_rate_hz']:g}", window, s["units"],
+        )  # fmt: skip
+    console.print(table)
+    if len(series) > max_rows:
+        console.print(f"… and {len(series) - max_rows} more series (--json lists all)")
+    for field, note in summary["not_recorded"].items():
+        console.print(f"{field}: {note}")
+    if "class_fraction" in summary:
+        fmp = summary["fmp"]
+        rows = [f"class {n}: {f:.1%}" for n, f in summary["class_fraction"].items()]
+        rows += [f"wave {w} labelled: {r:.1%}" for w, r in summary["label_rate"].items()]
+        rows += [
+            f"split {n}: {p['n_records']} records, {p['n_patients']} patients" for n, p in summary["splits"].items()
+        ]
+        if fmp["median"] is not None:
+            rows.append(
+                f"FMP median / mean / P(>3): {fmp['median']:.2f} / {fmp['mean']:.2f} / {fmp['frac_above_3']:.1%}"
+            )
+        console.print("\n".join(rows))
+
+
+def import_recordings(
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="Files or folders (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file to write (.h5).")],
+    fmt: Annotated[str, typer.Option("--format", help="auto (detected from content) or a format name.")] = "auto",
+    sampling_rate: Annotated[
+        float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of files that do not store it.")
+    ] = None,
+    model_grid: Annotated[
+        bool, typer.Option("--model-grid", help="Resample every record to the model grid (20 kHz, 0–10 ms).")
+    ] = False,
+    age: AgeOpt = None,
+    rate: RateOpt = None,
+    level: LevelOpt = None,
+    level_unit: LevelUnitOpt = None,
+    units: UnitsOpt = None,
+    ear: EarOpt = None,
+    fmp: FmpOpt = None,
+    species: SpeciesOpt = None,
+    stimulus: StimulusOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
+) -> None:
+    """Import lab and device exports (EPL CFTS, Fast ABR, SmartEP, time-column text, BioSigRZ CSV, TDT .arf, abrnet
+    wide CSV/.h5) into one abrnet dataset file: one record per level (and frequency), in µV, metadata kept."""
+    from abrnet.data.importers import DESCRIPTIONS, detect_format, read_recording
+    from abrnet.data.io import save_cohort
+    from abrnet.data.resample import cohort_to_model_grid
+    from abrnet.data.schema import DataError
+    from abrnet.inference.inputs import concat_cohorts, expand_inputs
+
+    with user_errors():
+        if out.exists() and not force:
+            raise FileExistsError(f"{out}: file exists; pass --force to overwrite it")
+        options = reader_options(age, rate, level, level_unit, units, ear, fmp, species, stimulus)
+        if sampling_rate is not None:
+            options["sampling_rate_hz"] = sampling_rate
+        parts = []
+        for path in expand_inputs(inputs):
+            kind = detect_format(path) if fmt == "auto" else fmt
+            cohort = read_recording(path, kind, **options)
+            cohort.attrs["source_file"] = path.name
+            console.print(
+                f"{path}: detected {DESCRIPTIONS[kind]} ({kind}): {cohort.n_records} records, "
+                f"{cohort.sampling_rate_hz:g} Hz, {cohort.t0_ms:g}–"
+                f"{cohort.t0_ms + cohort.n_samples * 1000 / cohort.sampling_rate_hz:.2f} ms",
+                highlight=False,
+            )
+            parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)
+        grids = {(p.sampling_rate_hz, p.t0_ms, p.n_samples) for p in parts}
+        if len(grids) > 1:
+            raise DataError(
+                ", ".join(str(p) for p in inputs), "sampling_rate_hz",
+                f"inputs have {len(grids)} different grids (rate, t0, length); import them separately or pass "
+                "--model-grid",
+            )  # fmt: skip
+        merged = concat_cohorts(parts)
+        if len(parts) == 1:
+            merged = parts[0]
+        save_cohort(merged, out, force=force)
+    console.print(f"wrote {out}: {merged.n_records} records from {len(parts)} file(s)", highlight=False)

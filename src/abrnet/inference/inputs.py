@@ -1,0 +1,145 @@
+"""Reading users' recordings for the model: any importable file or a folder of them → one cohort on the model grid.
+
+Every record keeps a ``domain`` extra (`abrnet.inference.domain`, judged on the native grid before resampling) and
+the file it came from (``source_file``). Options the files lack are passed through to the readers (`READER_OPTIONS`
+and the metadata fields); a field the model needs and nobody gave stops with a one-line error naming the file and
+the CLI option. Resampling/cropping is `abrnet.data.resample.cohort_to_model_grid` (one function for all inputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.data.schema import ABRCohort, DataError
+from abrnet.inference.domain import assess_domain, domain_warnings
+
+SKIP_NAMES = ("license", "readme", "copying")
+# Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
+NEEDS_OPTION: tuple[str, ...] = ("age_years", "stimulus_rate_hz", "level_db", "LEVELS", "sampling_rate_hz")
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named, and every file under folders named (recursively, sorted; hidden files and licences skipped)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise DataError(str(p), "<file>", "no such file or folder")
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and not any(s.startswith(".") for s in f.parts))
+            out += [f for f in found if not f.name.lower().startswith(SKIP_NAMES)]
+        else:
+            out.append(p)
+    return out
+
+
+def read_for_model(
+    path: str | Path, *, fmt: str = "auto", n_samples: int = DEFAULT_N_SAMPLES, **options: Any
+) -> tuple[ABRCohort, list[str]]:
+    """One file on the model grid, with its ``domain`` column, and the warnings to show the user.
+
+    A wide CSV stores neither its rate nor its t0: they default to the model's (20 kHz, 0 ms), and a CSV whose rows
+    do not have the model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown
+    rate would silently shift every latency).
+    """
+    from abrnet.data.importers import detect_format, read_recording
+    from abrnet.data.resample import cohort_to_model_grid
+
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise DataError(src, "<file>", "no such file")
+    kind = detect_format(path) if fmt == "auto" else fmt
+    options = {k: v for k, v in options.items() if v is not None}
+    explicit_rate = "sampling_rate_hz" in options
+    if kind == "csv":
+        options.setdefault("sampling_rate_hz", DEFAULT_SAMPLING_RATE_HZ)
+        options.setdefault("t0_ms", DEFAULT_T0_MS)
+    cohort = read_recording(path, kind, **options)
+    warnings: list[str] = []
+    if kind == "csv" and not explicit_rate and cohort.n_samples != n_samples:
+        raise DataError(
+            src,
+            f"s0..s{cohort.n_samples - 1}",
+            f"rows have {cohort.n_samples} samples but the model expects {n_samples} ({DEFAULT_SAMPLING_RATE_HZ:g} "
+            f"Hz from {DEFAULT_T0_MS:g} ms); pass --sampling-rate (and --t0-ms) to resample (line 2)",
+            1,
+        )
+    if cohort.attrs.get("ignored_options"):
+        warnings.append(f"{src}: {cohort.attrs['ignored_options']} ignored, the file records its own values")
+    if cohort.attrs.get("fmp_source") == "missing":
+        warnings.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing (pass --fmp)")
+    if "sampling_rate_source" in cohort.attrs and cohort.attrs["sampling_rate_source"] != "given":
+        warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
+    cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
+    cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
+    warnings += domain_warnings(cohort.extras["domain"], src)
+    on_grid, grid_warnings = cohort_to_model_grid(cohort, n_samples)
+    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
+
+
+def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
+    """Records of several cohorts on the same grid, one after another. Extras present in every part (same trailing
+    shape) are kept; split buffers only when every part has them."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])
+    keys = [
+        k
+        for k in first.extras
+        if all(k in p.extras and p.extras[k].shape[1:] == first.extras[k].shape[1:] for p in parts)
+    ]
+    buffers = None
+    if all(p.buffers is not None for p in parts):
+        buffers = np.concatenate([p.buffers for p in parts])  # type: ignore[misc]
+    extras = {}
+    for k in keys:
+        arrays = [p.extras[k] for p in parts]
+        extras[k] = (
+            np.concatenate([a.astype(str) for a in arrays]) if arrays[0].dtype.kind in "US" else np.concatenate(arrays)
+        )
+    return ABRCohort(
+        signals=cat("signals"), static=cat("static"), patient_id=cat("patient_id"), ear=cat("ear"),
+        latency_ms=cat("latency_ms"), amplitude_uv=cat("amplitude_uv"), class_id=cat("class_id"),
+        threshold_db=cat("threshold_db"), no_response=cat("no_response"), sampling_rate_hz=first.sampling_rate_hz,
+        t0_ms=first.t0_ms, clean=None, buffers=buffers, extras=extras,
+        attrs={"sources": ";".join(str(p.attrs.get("source_file", "")) for p in parts)},
+    )  # fmt: skip
+
+
+def read_many(
+    paths: Iterable[str | Path],
+    *,
+    fmt: str = "auto",
+    n_samples: int = DEFAULT_N_SAMPLES,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> tuple[ABRCohort, list[str]]:
+    """Files and folders → one cohort on the model grid. In a folder, files no reader accepts (other formats,
+    invalid content) are skipped with a warning naming the reason, but a missing option (`NEEDS_OPTION`) stops the
+    run; a file named explicitly must be readable."""
+    named = [Path(p) for p in paths]
+    files = expand_inputs(named)
+    if not files:
+        raise DataError(";".join(map(str, named)), "<file>", "no files found")
+    parts, warnings = [], []
+    for k, f in enumerate(files):
+        try:
+            part, w = read_for_model(f, fmt=fmt, n_samples=n_samples, **options)
+        except DataError as exc:
+            if f in named or exc.field in NEEDS_OPTION:
+                raise
+            warnings.append(f"{f}: skipped ({str(exc).split(': ', 2)[-1]})")
+        else:
+            parts.append(part)
+            warnings += w
+        if progress is not None:
+            progress(k + 1, len(files))
+    if not parts:
+        raise DataError(str(named[0]), "<format>", "no readable recordings found")
+    return concat_cohorts(parts), warnings
