@@ -23,6 +23,7 @@ def _two_ears() -> tuple:
         threshold_db=np.array([35.0, NAN, 35.0], np.float32),
         no_response=np.array([False, True, False]),
     )
+    data.static[:, 1] = [40.0, 70.0, 30.0]
     r1 = np.array([0.6, 0.1, 0.1, 0.1, 0.1])
     r2 = np.full(5, 0.2)
     r3 = np.array([0.05, 0.05, 0.05, 0.8, 0.05])
@@ -32,6 +33,7 @@ def _two_ears() -> tuple:
         threshold_db=np.array([30.0, 90.0, 40.0]),
         threshold_sd_db=np.array([5.0, 20.0, 10.0]),
         p_no_response=np.array([0.1, 0.9, 0.3]),
+        peak_presence_prob=np.array([[0.5, 0.5, 0.9], [0.1, 0.1, 0.2], [0.5, 0.5, 0.7]]),
     )
     return data, pred, r1, r2, r3
 
@@ -49,11 +51,13 @@ def test_aggregate_two_ears_by_hand() -> None:
     np.testing.assert_allclose(ears.class_prob[0], geo / geo.sum())
     np.testing.assert_allclose(ears.class_prob[1], r3)
     np.testing.assert_allclose(ears.class_prob.sum(axis=1), 1.0)
-    # threshold: weights 1/25 and 1/100 -> (30*0.04 + 40*0.01) / 0.05 = 32, sd 1/sqrt(0.05)
-    assert ears.threshold_db[0] == pytest.approx(32.0)
-    assert ears.threshold_sd_db[0] == pytest.approx(1 / np.sqrt(0.05))
-    assert ears.threshold_db[1] == pytest.approx(90.0)
-    np.testing.assert_allclose(ears.p_no_response, [0.2, 0.9])
+    # threshold: the lowest level whose p(V) > 0.5 (30 dB); the ear without one sits above its highest level
+    assert ears.threshold_db[0] == pytest.approx(30.0)
+    assert ears.threshold_db[1] == pytest.approx(75.0)
+    # interval from Bernoulli draws: 30 dB with p 0.7, else 40 dB (p 0.9), else no V (5 dB above 40)
+    assert ears.threshold_lo_db[0] == pytest.approx(30.0) and ears.threshold_hi_db[0] == pytest.approx(40.0)
+    assert 0.0 < ears.threshold_sd_db[0] < 10.0
+    np.testing.assert_allclose(ears.p_no_response, [0.1, 0.9])  # decided at the ear's highest level (40 dB)
     # truth per ear
     assert ears.true_class.tolist() == [2, 3]
     assert ears.true_threshold_db[0] == pytest.approx(35.0) and np.isnan(ears.true_threshold_db[1])
@@ -66,7 +70,7 @@ def test_per_ear_metrics_from_the_two_ears() -> None:
     m = compute_metrics(pred, data, split="t", n_bootstrap=0)
     pe = m["per_ear"]
     assert pe["n_ears"] == 2
-    assert pe["threshold"]["mae_db"] == pytest.approx(3.0)  # |32 - 35|; the no-response ear is not measurable
+    assert pe["threshold"]["mae_db"] == pytest.approx(5.0)  # |30 - 35|; the no-response ear is not measurable
     assert pe["threshold"]["within_10_db"] == pytest.approx(1.0)
     assert pe["threshold"]["no_response_f1"] == pytest.approx(1.0)
     # ear P0/L (SNHL) predicted NORMAL, ear P1/R (TOTAL) right: F1 SNHL 0, TOTAL 1 -> macro 0.5

@@ -16,6 +16,9 @@ DEFAULT_T0_MS: float = 0.0
 RECORDING_BAND_HZ: tuple[float, float] = (100.0, 3000.0)
 RECORDING_FILTER_ORDER: int = 2
 
+# A wave is called present when its presence probability exceeds this (predict columns, series threshold).
+PRESENCE_THRESHOLD: float = 0.5
+
 # Physical ranges a valid record must respect (inclusive); checked on load.
 PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
     "age_years": (0.0, 120.0),

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from abrnet.cli.common import console, progress_bar, user_errors
 
@@ -22,6 +21,17 @@ def simulate(
     balanced: Annotated[
         bool, typer.Option("--balanced", help="Equal class fractions (an evaluation cohort for minority classes).")
     ] = False,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Which levels are recorded: fixed (one grid for every ear), clinical (a simulated tester who "
+            "descends on what the recordings show, never on the hidden threshold) or mixed (each ear one of them)."
+        ),
+    ] = "mixed",
+    levels: Annotated[
+        str | None,
+        typer.Option(help="Grid of the fixed protocol, 'start:stop:step' in dB (default 0:100:5), e.g. 0:60:10."),
+    ] = None,
     n_samples: Annotated[int, typer.Option(min=8, help="Samples per record.")] = 200,
     sampling_rate: Annotated[float, typer.Option("--sampling-rate", min=1.0, help="Sampling rate in Hz.")] = 20000.0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
@@ -34,8 +44,14 @@ def simulate(
         if out.exists() and not force:
             raise FileExistsError(f"{out}: file exists; pass --force to overwrite it")
         try:
+            grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
             config = SimulationConfig(
-                n_patients=patients, n_samples=n_samples, sampling_rate_hz=sampling_rate, balanced=balanced
+                n_patients=patients,
+                n_samples=n_samples,
+                sampling_rate_hz=sampling_rate,
+                balanced=balanced,
+                protocol=protocol,
+                **grid,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
@@ -45,42 +61,40 @@ def simulate(
         save_cohort(cohort, out, force=force)
         console.print(
             f"wrote {out}: {cohort.n_records} records from {patients} patients "
-            f"in {time.perf_counter() - start:.1f} s (seed {seed})"
+            f"in {time.perf_counter() - start:.1f} s (seed {seed}, protocol {protocol})"
         )
+
+
+def parse_level_grid(text: str) -> tuple[float, ...]:
+    """'0:100:5' → (0, 5, …, 100) dB; a ValueError names the option on a malformed grid."""
+    try:
+        start, stop, step = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--levels: expected start:stop:step in dB, got {text!r}") from None
+    if step <= 0 or stop < start:
+        raise ValueError(f"--levels: need step > 0 and stop >= start, got {text!r}")
+    n = int((stop - start) / step + 1e-9) + 1
+    return tuple(start + k * step for k in range(n))
 
 
 @data_app.command("describe")
 def describe(
-    file: Annotated[Path, typer.Argument(help="abrnet dataset file.")],
+    file: Annotated[Path, typer.Argument(help="abrnet dataset file or any importable recording.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the patient split to report.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the patient split to report (.h5 files).")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="auto or a format name (see `data import --help`).")] = "auto",
 ) -> None:
-    """Counts per class and split, recording-parameter marginals and label rates."""
-    from abrnet.data.describe import describe_cohort
-    from abrnet.data.io import load_cohort
-    from abrnet.data.splits import split_patients
+    """Per series: species, stimulus, levels, sampling rate, window, units (.h5 cohorts: also classes and splits)."""
+    from abrnet.cli.data_import import describe_file
 
     with user_errors():
-        cohort = load_cohort(file, with_clean=False)
-        summary = describe_cohort(cohort, split_patients(cohort, seed=seed))
+        summary = describe_file(file, fmt=fmt, seed=seed)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary, indent=2, default=str))
         return
-    table = Table(title=f"{file} ({summary['n_records']} records, {summary['n_patients']} patients)")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for name, frac in summary["class_fraction"].items():
-        table.add_row(f"class {name}", f"{frac:.1%} ({summary['class_count'][name]})")
-    table.add_row("age median / mean (y)", f"{summary['age_years']['median']:.1f} / {summary['age_years']['mean']:.2f}")
-    table.add_row("intensity mean (dB nHL)", f"{summary['intensity_db']['mean']:.1f}")
-    table.add_row("rate median (/s)", f"{summary['stimulus_rate_hz']['median']:.1f}")
-    fmp = summary["fmp"]
-    table.add_row("FMP median / mean / P(>3)", f"{fmp['median']:.2f} / {fmp['mean']:.2f} / {fmp['frac_above_3']:.1%}")
-    for wave, rate in summary["label_rate"].items():
-        table.add_row(f"wave {wave} labelled", f"{rate:.1%}")
-    for name, part in summary["splits"].items():
-        table.add_row(f"split {name}", f"{part['n_records']} records, {part['n_patients']} patients")
-    console.print(table)
+    from abrnet.cli.data_import import print_summary
+
+    print_summary(file, summary)
 
 
 @data_app.command("plot")
@@ -122,3 +136,13 @@ def export(
             cohort = cohort.subset(split_patients(cohort, seed=seed)[split])
         write_wide_csv(cohort, out, force=force)
     console.print(f"wrote {out}: {cohort.n_records} records × {cohort.n_samples} samples")
+
+
+def _register_import() -> None:
+    """`abrnet data import` lives in `abrnet.cli.data_import` (device formats → abrnet dataset)."""
+    from abrnet.cli.data_import import import_recordings
+
+    data_app.command("import")(import_recordings)
+
+
+_register_import()

@@ -13,6 +13,36 @@ from abrnet.cli.common import console, err_console, user_errors
 
 CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+AgeOpt = Annotated[float | None, typer.Option("--age", "--age-years", help="Patient age (years), if not in the file.")]
+RateOpt = Annotated[float | None, typer.Option("--rate", help="Stimulus rate (/s), if not in the file.")]
+LevelOpt = Annotated[float | None, typer.Option("--level", help="Stimulus level (dB), for files that name none.")]
+LevelUnitOpt = Annotated[
+    str | None, typer.Option("--level-unit", help="dB nHL, dB SPL, dB peSPL or dB attenuation (overrides the file).")
+]
+UnitsOpt = Annotated[str | None, typer.Option("--units", help="Sample units: auto, V, mV, uV or nV.")]
+EarOpt = Annotated[str | None, typer.Option("--ear", help="L or R, if not in the file.")]
+FmpOpt = Annotated[float | None, typer.Option("--fmp", help="FMP, for files without split buffers or FMP.")]
+SpeciesOpt = Annotated[str | None, typer.Option("--species", help="human, mouse, rat, ... (overrides the file).")]
+StimulusOpt = Annotated[str | None, typer.Option("--stimulus", help="click, tone_pip, chirp (overrides the file).")]
+
+
+def reader_options(
+    age: float | None = None,
+    rate: float | None = None,
+    level: float | None = None,
+    level_unit: str | None = None,
+    units: str | None = None,
+    ear: str | None = None,
+    fmp: float | None = None,
+    species: str | None = None,
+    stimulus: str | None = None,
+) -> dict[str, object]:
+    """CLI options → `read_recording` keywords (None = not given, so the file's own value is used)."""
+    given = {
+        "age_years": age, "stimulus_rate_hz": rate, "level_db": level, "level_unit": level_unit, "units": units,
+        "ear": ear, "fmp": fmp, "species": species, "stimulus": stimulus,
+    }  # fmt: skip
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _warn(messages: list[str]) -> None:
@@ -31,7 +61,9 @@ def _refuse_existing(paths: list[Path], force: bool) -> None:
 
 def predict(
     checkpoint: CheckpointOpt,
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
+    input_paths: Annotated[
+        list[Path], typer.Argument(metavar="INPUT...", help="Files or folders (searched recursively), any format.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results CSV (one row per input record).")],
     as_json: Annotated[
         bool, typer.Option("--json", help="Also write <out>.json and print the JSON to stdout.")
@@ -43,18 +75,28 @@ def predict(
         str | None, typer.Option("--group-by", help="Series mode: 'patient_id,ear' → one threshold per ear.")
     ] = None,
     sampling_rate: Annotated[
-        float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV's samples (default 20000).")
+        float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of files that do not store it.")
     ] = None,
     t0_ms: Annotated[
         float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample (default 0).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="Input format (auto, h5, csv, or a device format).")] = "auto",
-    age_years: Annotated[
-        float | None, typer.Option("--age-years", help="Patient age for device exports, which do not store it.")
-    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse records outside the model's domain instead of warning.")
+    ] = False,
     force: ForceOpt = False,
+    age: AgeOpt = None,
+    rate: RateOpt = None,
+    level: LevelOpt = None,
+    level_unit: LevelUnitOpt = None,
+    units: UnitsOpt = None,
+    ear: EarOpt = None,
+    fmp: FmpOpt = None,
+    species: SpeciesOpt = None,
+    stimulus: StimulusOpt = None,
 ) -> None:
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
+    from abrnet.cli.common import progress_bar
     from abrnet.inference.api import (
         columns_to_records,
         dump_json,
@@ -63,6 +105,7 @@ def predict(
         save_plots,
         write_columns_csv,
     )
+    from abrnet.inference.domain import enforce_strict
 
     with user_errors():
         series = False
@@ -75,14 +118,21 @@ def predict(
             series = True
         json_path = out.with_suffix(".json")
         series_path = out.with_name("series.csv")
-        planned = [out] + ([json_path] if as_json else []) + ([series_path] if series else [])
-        if not input_path.exists():
-            raise FileNotFoundError(2, "no such file", str(input_path))
+        patients_path = out.with_name("patients.csv")
+        planned = [out] + ([json_path] if as_json else []) + ([series_path, patients_path] if series else [])
+        for p in input_paths:
+            if not p.exists():
+                raise FileNotFoundError(2, "no such file", str(p))
         _refuse_existing(planned, force)
         model = load(checkpoint)
-        report = model.predict(
-            input_path, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, age_years=age_years
-        )
+        options = reader_options(age, rate, level, level_unit, units, ear, fmp, species, stimulus)
+        with progress_bar("reading recordings") as update:
+            report = model.predict(
+                input_paths, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, progress=update,
+                **options,
+            )  # fmt: skip
+        if strict:
+            enforce_strict(report.cohort.extras["domain"], ",".join(map(str, input_paths)))
         _warn(report.warnings)
         if plot is not None:
             _refuse_existing(
@@ -94,6 +144,7 @@ def predict(
         series_cols = report.series()
         if series_cols is not None:
             written.append(write_columns_csv(series_cols, series_path, force=True))
+            written.append(write_columns_csv(report.patients(), patients_path, force=True))  # type: ignore[arg-type]
         if as_json:
             payload = {"records": columns_to_records(cols), "warnings": report.warnings}
             if series_cols is not None:

@@ -14,7 +14,8 @@ from abrnet.constants import STATIC_PARAMS
 from abrnet.data.schema import ABRCohort
 from abrnet.data.splits import Split, split_patients
 
-# Static parameters are skewed (age mostly 0, FMP up to ~1e3): log1p them before standardising.
+# Static parameters are skewed (age mostly 0, FMP up to ~1e3): log1p them before standardising. A missing FMP stays
+# NaN through normalisation; the model's condition embedding turns it into its "missing" indicator.
 _LOG_STATIC = np.array([True, False, False, True])
 
 
@@ -28,11 +29,13 @@ class Normalizer:
 
     @classmethod
     def fit(cls, train: ABRCohort) -> Normalizer:
-        feats = _static_features(train.static)
-        std = feats.std(axis=0)
+        feats = _static_features(train.static)  # NaN where a recording lacks an optional parameter (FMP)
+        with np.errstate(invalid="ignore"):
+            mean, std = np.nanmean(feats, axis=0), np.nanstd(feats, axis=0)
+        mean, std = np.nan_to_num(mean), np.nan_to_num(std)
         return cls(
             signal_scale=float(np.sqrt(np.mean(np.square(train.signals, dtype=np.float64)))),
-            static_mean=feats.mean(axis=0).tolist(),
+            static_mean=mean.tolist(),
             static_std=np.where(std > 1e-6, std, 1.0).tolist(),
         )
 

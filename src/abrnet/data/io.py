@@ -2,7 +2,8 @@
 
 Layout (all datasets have N rows):
     /signals (N, T) float32 µV            /clean (N, T) float32 µV (optional)
-    /static (N, 4) float32, attrs["columns"] = age_years, intensity_db, stimulus_rate_hz, fmp
+    /buffers (N, 2, T) float32 µV (optional: the A/B interleaved sub-averages)
+    /static (N, 4) float32, attrs["columns"] = age_years, intensity_db, stimulus_rate_hz, fmp (NaN = not measured)
     /latency_ms, /amplitude_uv (N, 3) float32, attrs["columns"] = I, III, V (NaN = not labelled)
     /class (N,) str (class names; "UNKNOWN" if unlabelled)   /threshold_db (N,) float32   /no_response (N,) bool
     /patient_id (N,) str   /ear (N,) str   /extras/<name> (N, ...)
@@ -53,6 +54,8 @@ def save_cohort(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> 
         _put(f, "signals", cohort.signals.astype(np.float32))
         if cohort.clean is not None:
             _put(f, "clean", cohort.clean.astype(np.float32))
+        if cohort.buffers is not None:
+            _put(f, "buffers", cohort.buffers.astype(np.float32))
         _put(f, "static", cohort.static.astype(np.float32)).attrs["columns"] = list(STATIC_PARAMS)
         _put(f, "latency_ms", cohort.latency_ms.astype(np.float32)).attrs["columns"] = list(WAVES)
         _put(f, "amplitude_uv", cohort.amplitude_uv.astype(np.float32)).attrs["columns"] = list(WAVES)
@@ -120,6 +123,7 @@ def load_cohort(path: str | Path, *, with_clean: bool = True) -> ABRCohort:
                 sampling_rate_hz=float(f.attrs["sampling_rate_hz"]),
                 t0_ms=float(f.attrs.get("t0_ms", 0.0)),
                 clean=clean,
+                buffers=_read(f, "buffers", src, np.float32) if "buffers" in f else None,
                 extras={k: _read_any(f["extras"][k]) for k in f.get("extras", {})},
                 attrs={k[5:]: _attr(v) for k, v in f.attrs.items() if k.startswith("meta_")},
             )

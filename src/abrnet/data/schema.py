@@ -13,7 +13,11 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PHYSICAL_RANGES, STATIC_PARAMS, WAVES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: optional split buffers; FMP may be NaN (not measured)
+
+# Static parameters a recording may lack: NaN means "not measured", never a placeholder value. The model takes a
+# missing FMP as its own state (a learned embedding), trained by dropping FMP on a share of rows.
+OPTIONAL_STATIC: tuple[str, ...] = ("fmp",)
 
 
 class DataError(ValueError):
@@ -34,7 +38,7 @@ class ABRCohort:
     """
 
     signals: np.ndarray  # (N, T) float32, µV
-    static: np.ndarray  # (N, S) float32: age_years, intensity_db, stimulus_rate_hz, fmp
+    static: np.ndarray  # (N, S) float32: age_years, intensity_db, stimulus_rate_hz, fmp (fmp NaN = not measured)
     patient_id: np.ndarray  # (N,) str
     ear: np.ndarray  # (N,) str, "L" or "R"
     latency_ms: np.ndarray  # (N, W) float32, NaN = wave not labelled
@@ -45,6 +49,9 @@ class ABRCohort:
     sampling_rate_hz: float
     t0_ms: float = 0.0
     clean: np.ndarray | None = None  # (N, T) float32, noise-free ground truth (simulated data only)
+    buffers: np.ndarray | None = (
+        None  # (N, 2, T) float32 µV: the A/B interleaved sub-averages, when the device keeps them
+    )
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # optional per-record columns (N, ...)
     attrs: dict[str, str | float | int] = field(default_factory=dict)  # provenance: seed, simulator config...
 
@@ -63,6 +70,11 @@ class ABRCohort:
 
     def static_column(self, name: str) -> np.ndarray:
         return self.static[:, STATIC_PARAMS.index(name)]
+
+    @property
+    def has_fmp(self) -> np.ndarray:
+        """(N,) bool: FMP measured (from split buffers or the device), False where it is NaN."""
+        return np.isfinite(self.static_column("fmp"))
 
     @property
     def class_names(self) -> np.ndarray:
@@ -90,6 +102,7 @@ class ABRCohort:
             sampling_rate_hz=self.sampling_rate_hz,
             t0_ms=self.t0_ms,
             clean=take(self.clean),
+            buffers=take(self.buffers),
             extras={k: take(v) for k, v in self.extras.items()},
             attrs=dict(self.attrs),
         )
@@ -106,10 +119,16 @@ class ABRCohort:
         if self.clean is not None:
             _expect_shape(source, "clean", self.clean, (n, self.n_samples), 2)
             _expect_finite(source, "clean", self.clean)
+        if self.buffers is not None:
+            _expect_shape(source, "buffers", self.buffers, (n, 2, self.n_samples), 3)
+            _expect_finite(source, "buffers", self.buffers)
         _expect_shape(source, "static", self.static, (n, len(STATIC_PARAMS)), 2)
         for j, name in enumerate(STATIC_PARAMS):
             col = self.static[:, j]
-            _expect_finite(source, name, col)
+            if name in OPTIONAL_STATIC:
+                _expect_no_inf(source, name, col)
+            else:
+                _expect_finite(source, name, col)
             _expect_range(source, name, col, PHYSICAL_RANGES[name])
         for name in ("patient_id", "ear", "class_id", "threshold_db", "no_response"):
             _expect_shape(source, name, getattr(self, name), (n,), 1)

@@ -11,12 +11,21 @@ import numpy as np
 
 from abrnet.data.datamodule import ABRDataModule
 from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.figures import save_figures
 from abrnet.evaluation.metrics import compute_metrics, has_waveform, rowwise_correlation
+from abrnet.evaluation.per_ear import aggregate_ears
 from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.report import metrics_markdown
+from abrnet.evaluation.trivial_baselines import (
+    counterfactual_inputs,
+    counterfactual_report,
+    network_scores,
+    trivial_baselines,
+)
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
+from abrnet.training.run import load_training_cohort
 
 
 def split_of(loaded: LoadedModel, cohort: ABRCohort, split: str) -> ABRCohort:
@@ -92,6 +101,49 @@ def evaluate_model(
     return metrics, pred
 
 
+COUNTERFACTUAL_RECORDS = 2000  # records (seeded subsample) fed to each counterfactual
+
+
+def add_shortcut_checks(
+    metrics: dict, loaded: LoadedModel, pred: Predictions, data: ABRCohort, train: ABRCohort, *, seed: int = 0
+) -> None:
+    """`baselines`, `headline` (network and baselines by the same metric code) and `counterfactuals` sections."""
+    metrics["baselines"] = trivial_baselines(train, data, seed=seed)
+    ears = aggregate_ears(pred, data, loaded.series_model)
+    metrics["headline"] = {"network": network_scores(pred, data, ears)}
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(data.n_records, min(COUNTERFACTUAL_RECORDS, data.n_records), replace=False))
+    sub = data.subset(rows)
+    p_v = {}
+    for name, variant in counterfactual_inputs(sub).items():
+        out = predict_cohort(
+            loaded.model, variant, loaded.normalizer, prediction_type=loaded.prediction_type,
+            with_denoise=False, with_reconstruction=False, seed=seed,
+        )  # fmt: skip
+        p_v[name] = out.peak_presence_prob[:, 2]
+    metrics["counterfactuals"] = counterfactual_report(sub, pred.peak_presence_prob[rows, 2], p_v)
+
+
+def fixed_protocol_section(loaded: LoadedModel, train: ABRCohort, n_patients: int) -> dict:
+    """Per-ear figures on a class-balanced fixed-grid cohort (own seed), with the baselines beside them."""
+    seed = loaded.config.seed + 10_007
+    fixed = simulate_cohort(SimulationConfig(n_patients=n_patients, balanced=True, protocol="fixed"), seed=seed)
+    series = loaded.series_model  # the record decision rule is tuned to the training prevalence: plain argmax here
+    plain = loaded if series is None else dataclasses.replace(
+        loaded, series_model=dataclasses.replace(series, record_class_bias=None)
+    )  # fmt: skip
+    fixed_metrics, pred = evaluate_model(plain, fixed, split="fixed_protocol", n_bootstrap=0, figures=False)
+    section = {
+        "seed": seed,
+        "levels_db": list(SimulationConfig().fixed_levels_db),
+        "n_records": fixed_metrics["n_records"],
+        "per_ear": fixed_metrics["per_ear"],
+        "classification": fixed_metrics["classification"],
+    }
+    add_shortcut_checks(section, plain, pred, fixed, train)
+    return section
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     *,
@@ -105,7 +157,8 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
 
-    `balanced_patients > 0` adds per-class metrics on a class-balanced simulated cohort (own seed, never trained on).
+    `balanced_patients > 0` adds `fixed_protocol`: a class-balanced cohort recorded on one fixed level grid (own seed,
+    never trained on), where the tested levels say nothing about the threshold, scored per ear beside the baselines.
     """
     loaded = load_checkpoint(checkpoint)
     out_dir = Path(out_dir)
@@ -116,34 +169,17 @@ def evaluate_checkpoint(
 
             cohort = load_cohort(data_path)
         else:
-            from abrnet.training.run import load_training_cohort
-
             cohort = load_training_cohort(loaded.config)
     data = split_of(loaded, cohort, split) if split != "all" else cohort
     if data.n_records == 0:
         source = str(data_path) if data_path is not None else "training cohort"
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
-    metrics, _ = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
+    metrics, pred = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
     metrics["checkpoint"] = str(checkpoint)
+    train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
+    add_shortcut_checks(metrics, loaded, pred, data, train, seed=seed)
     if balanced_patients > 0:
-        from abrnet.data.simulate import SimulationConfig, simulate_cohort
-
-        bal_seed = loaded.config.seed + 10_007
-        bal = simulate_cohort(SimulationConfig(n_patients=balanced_patients, balanced=True), seed=bal_seed)
-        # the record decision rule is tuned to the cohort's prevalence: on a balanced cohort, plain argmax
-        series = loaded.series_model
-        bal_loaded = (
-            loaded
-            if series is None
-            else dataclasses.replace(loaded, series_model=dataclasses.replace(series, record_class_bias=None))
-        )
-        bal_metrics, _ = evaluate_model(bal_loaded, bal, split="balanced", n_bootstrap=0, figures=False)
-        metrics["balanced"] = {
-            "seed": bal_seed,
-            "n_records": bal_metrics["n_records"],
-            "classification": bal_metrics["classification"],
-            "per_ear": bal_metrics["per_ear"],
-        }
+        metrics["fixed_protocol"] = fixed_protocol_section(loaded, train, balanced_patients)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     (out_dir / "metrics.md").write_text(metrics_markdown(metrics))
     return metrics

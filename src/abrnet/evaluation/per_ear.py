@@ -7,8 +7,11 @@ answer per ear, built here so both use the same rule:
 * class: normalised geometric mean of the record probabilities (mean log-probability, then softmax). Every record
   counts as equal, independent evidence; a record that confidently rules a class out vetoes it more strongly than an
   arithmetic mean would. No evidence weighting — kept simple on purpose.
-* threshold: inverse-variance weighted mean of the record predictions (weights 1 / threshold_sd²); its sd is
-  1 / sqrt(Σ weights), which assumes independent record errors and is therefore a lower bound.
+* threshold: read from the waveforms, as an audiologist reads a series: the lowest tested level whose wave V
+  presence probability exceeds 0.5 (NaN when no level has one). Its 90 % interval comes from the presence
+  probabilities themselves: records are drawn present/absent with their probabilities (independently, seeded) and
+  the lowest present level of each draw gives the interval's 5th/95th percentiles and the SD. It never reads how
+  many levels were tested or where the series starts and stops (a protocol shortcut), only what each record shows.
 * p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
   there, as a clinician decides it; softer levels have no response in every ear).
 * class and p_no_response, series mode: a fitted `evaluation.series.SeriesClassifier` reads `series_features` of
@@ -23,11 +26,12 @@ from typing import Protocol
 
 import numpy as np
 
+from abrnet.constants import PRESENCE_THRESHOLD
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.predictions import Predictions
 
 _LOG_FLOOR = 1e-12  # probabilities are clipped here before taking logs, so a hard 0 cannot give -inf
-_SD_FLOOR = 1e-3  # dB; a zero sd would give an infinite weight
+NO_V_LEVEL_DB = 110.0  # "lowest level with a V" of an ear with none: above any level a protocol records
 
 
 @dataclass
@@ -40,6 +44,8 @@ class EarTable:
     class_prob: np.ndarray  # (E, C)
     threshold_db: np.ndarray  # (E,)
     threshold_sd_db: np.ndarray  # (E,)
+    threshold_lo_db: np.ndarray  # (E,) 90 % interval (NaN bound = the draw had no response)
+    threshold_hi_db: np.ndarray  # (E,)
     p_no_response: np.ndarray  # (E,)
     true_class: np.ndarray  # (E,) int, -1 = unknown
     true_threshold_db: np.ndarray  # (E,) NaN = no response or unknown
@@ -84,13 +90,14 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     class_prob = np.exp(mean_log)
     class_prob /= class_prob.sum(axis=1, keepdims=True)
 
-    sd = np.maximum(np.asarray(pred.threshold_sd_db, dtype=np.float64), _SD_FLOOR)
-    w = 1.0 / sd**2
-    w_sum = np.bincount(inverse, w, n_ears)
-    threshold = np.bincount(inverse, w * np.asarray(pred.threshold_db, dtype=np.float64), n_ears) / w_sum
+    intensity = np.asarray(data.static[:, 1], dtype=np.float64)
+    p_v = np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 2]
+    threshold, thr_lo, thr_hi, thr_sd = series_threshold(inverse, n_ears, intensity, p_v)
     intensity = np.asarray(data.static[:, 1], dtype=np.float64)
     max_db = np.full(n_ears, -np.inf)
     np.maximum.at(max_db, inverse, intensity)
+    above = max_db + 5.0  # no V at any tested level: "above the highest level tested", as a report says
+    threshold, thr_lo, thr_hi = (np.where(np.isfinite(x), x, above) for x in (threshold, thr_lo, thr_hi))
     loud = (intensity >= max_db[inverse] - 1e-6).astype(np.float64)  # the ear's highest-level records
     p_nr = np.bincount(inverse, loud * np.asarray(pred.p_no_response, dtype=np.float64), n_ears)
     p_nr /= np.bincount(inverse, loud, n_ears)
@@ -102,7 +109,9 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         n_records=counts.astype(np.int64),
         class_prob=class_prob,
         threshold_db=threshold,
-        threshold_sd_db=1.0 / np.sqrt(w_sum),
+        threshold_sd_db=thr_sd,
+        threshold_lo_db=thr_lo,
+        threshold_hi_db=thr_hi,
         p_no_response=p_nr,
         true_class=_first_valid(np.asarray(data.class_id, dtype=np.int64), data.class_id >= 0, inverse, n_ears, -1),
         true_threshold_db=_first_valid(thr_truth, np.isfinite(thr_truth), inverse, n_ears, np.nan),
@@ -118,6 +127,33 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         if p_nr_series is not None:
             table.p_no_response = p_nr_series
     return table
+
+
+def series_threshold(
+    inverse: np.ndarray, n_ears: int, intensity: np.ndarray, p_v: np.ndarray, draws: int = 400, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(E,) threshold, 90 % interval low/high and SD from the records' wave V presence probabilities.
+
+    Point: the lowest level with p(V) > PRESENCE_THRESHOLD. Interval: percentiles over Bernoulli draws of the
+    records' presence (a draw without any present record counts as "above every tested level", so its upper bound
+    is NaN = open). SD over the draws that have a threshold.
+    """
+    present = p_v > PRESENCE_THRESHOLD
+    point = np.full(n_ears, np.inf)
+    np.minimum.at(point, inverse[present], intensity[present])
+    rng = np.random.default_rng(seed)
+    sampled = np.full((draws, n_ears), np.inf)
+    for d in range(draws):
+        hit = rng.uniform(size=p_v.size) < p_v
+        np.minimum.at(sampled[d], inverse[hit], intensity[hit])
+    ok = np.isfinite(sampled)
+    open_ended = np.where(ok, sampled, 1e9)  # a draw without a V: above every tested level
+    lo, hi = np.percentile(open_ended, [5, 95], axis=0)
+    n_ok = np.maximum(ok.sum(axis=0), 1)
+    mean = np.where(ok, sampled, 0.0).sum(axis=0) / n_ok
+    sd = np.sqrt(np.where(ok, (np.where(ok, sampled, 0.0) - mean) ** 2, 0.0).sum(axis=0) / n_ok)
+    inf_to_nan = lambda x: np.where(np.isfinite(x) & (x < 1e8), x, np.nan)
+    return inf_to_nan(point), inf_to_nan(lo), inf_to_nan(hi), sd
 
 
 class SeriesModel(Protocol):
@@ -136,7 +172,7 @@ SERIES_FEATURES: tuple[str, ...] = (
     *(f"geo_p_{c}" for c in range(5)),
     *(f"loud_p_{c}" for c in range(5)),
     "threshold_db", "threshold_sd_db", "p_no_response", "loud_p_no_response",
-    "loud_p_V", "mean_p_V", "frac_V", "lowest_V_db", "max_db", "min_db", "n_records",
+    "loud_p_V", "mean_p_V", "frac_V", "lowest_V_db",
     "V_shift_ms", "loud_V_shift_ms", "loud_I_V_ms", "loud_p_I", "loud_p_III", "log_age",
 )  # fmt: skip
 
@@ -163,7 +199,7 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
     v_shift = np.bincount(inv, p_v * shift, E) / np.maximum(w_sum, 1e-6)
     lowest_v = np.full(E, np.inf)
     np.minimum.at(lowest_v, inv, np.where(p_v > 0.5, intensity, np.inf))
-    lowest_v = np.where(np.isfinite(lowest_v), lowest_v, max_db + 10.0)
+    lowest_v = np.where(np.isfinite(lowest_v), lowest_v, NO_V_LEVEL_DB)
     cols = [
         *(mean(prob[:, c]) for c in range(5)),
         *(np.exp(mean(log_p[:, c])) for c in range(5)),
@@ -176,9 +212,6 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
         mean(p_v),
         mean((p_v > 0.5).astype(np.float64)),
         lowest_v,
-        max_db,
-        min_db,
-        n,
         v_shift,
         loud_mean(shift),
         loud_mean(lat[:, 2] - lat[:, 0]),

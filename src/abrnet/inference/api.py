@@ -45,6 +45,7 @@ from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.evaluation.series_peaks import apply_peak_blend
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
 
 SamplerName = Literal["ddim", "dpm"]
 INTENSITY_STEP_DB = 5.0  # clinical level grid: jointly generated intensities are snapped to it
@@ -59,86 +60,42 @@ def _model_length(loaded: LoadedModel) -> int:
 
 
 def to_model_cohort(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
-    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms); returns it and `to_model_grid`'s warnings.
+    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms) by `cohort_to_model_grid`, with its warnings."""
+    from abrnet.data.resample import cohort_to_model_grid
 
-    Per-record extras that are time series on the input grid (e.g. split buffers) cannot follow and are dropped.
-    """
-    fs, t0, length = float(cohort.sampling_rate_hz), float(cohort.t0_ms), cohort.n_samples
-    if abs(fs - DEFAULT_SAMPLING_RATE_HZ) < 1e-9 and abs(t0 - DEFAULT_T0_MS) < 1e-9 and length == n_samples:
-        return cohort, []
-    from abrnet.data.resample import to_model_grid
-
-    signals, warnings = to_model_grid(cohort.signals, fs, t0, n_out=n_samples)
-    clean = None if cohort.clean is None else to_model_grid(cohort.clean, fs, t0, n_out=n_samples)[0]
-    out = cohort.subset(np.arange(cohort.n_records))
-    out.signals, out.clean = signals, clean
-    out.sampling_rate_hz, out.t0_ms = DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
-    out.extras = {k: v for k, v in out.extras.items() if not (v.ndim >= 2 and v.shape[1] == length)}
-    out.attrs = {**out.attrs, "resampled_from": f"{fs:g} Hz, t0 {t0:g} ms, {length} samples"}
-    return out, warnings
+    return cohort_to_model_grid(cohort, n_samples)
 
 
 def read_input(
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     *,
     sampling_rate_hz: float | None = None,
     t0_ms: float | None = None,
     fmt: str = "auto",
     age_years: float | None = None,
     n_samples: int = DEFAULT_N_SAMPLES,
+    **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
-    """Read an abrnet .h5, an abrnet wide CSV or a device export and bring it onto the model grid.
+    """Files or folders (any importable format) on the model grid with a ``domain`` column: `inputs.read_many`."""
+    from abrnet.inference.inputs import read_many
 
-    A wide CSV stores neither its rate nor its t0: they default to the model's (20 kHz, 0 ms), and a CSV whose
-    rows do not have the model's length is refused unless `sampling_rate_hz` is given explicitly (resampling a
-    file of unknown rate would silently shift every latency). Files that record their own rate ignore the option.
-    """
-    from abrnet.data.importers import detect_format, read_recording
-
-    path = Path(path)
-    src = str(path)
-    if not path.exists():
-        raise DataError(src, "<file>", "no such file")
-    kind = detect_format(path) if fmt == "auto" else fmt
-    warnings: list[str] = []
-    if kind == "csv":
-        from abrnet.data.csv_io import read_wide_csv
-
-        cohort = read_wide_csv(
-            path,
-            sampling_rate_hz=DEFAULT_SAMPLING_RATE_HZ if sampling_rate_hz is None else float(sampling_rate_hz),
-            t0_ms=DEFAULT_T0_MS if t0_ms is None else float(t0_ms),
-        )
-        if sampling_rate_hz is None and cohort.n_samples != n_samples:
-            raise DataError(
-                src,
-                f"s0..s{cohort.n_samples - 1}",
-                f"rows have {cohort.n_samples} samples but the model expects {n_samples} "
-                f"({DEFAULT_SAMPLING_RATE_HZ:g} Hz from {DEFAULT_T0_MS:g} ms); pass --sampling-rate (and --t0-ms) "
-                "to resample (line 2)",
-                1,
-            )
-    else:
-        kw: dict[str, Any] = {}
-        if kind not in ("h5",) and age_years is not None:
-            kw["age_years"] = float(age_years)
-        cohort = read_recording(path, kind, **kw)
-        if sampling_rate_hz is not None or t0_ms is not None:
-            warnings.append(f"{src}: --sampling-rate/--t0-ms ignored, the file records its own grid")
-        if cohort.attrs.get("fmp_estimated") == "placeholder":
-            warnings.append(
-                f"{src}: no FMP and no split buffers in the file; placeholder FMP 1.0 ('no evidence of a response') "
-                "was used, so response/threshold predictions lean towards no response"
-            )
-    on_grid, grid_warnings = to_model_cohort(cohort, n_samples)
-    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    opts = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, age_years=age_years, **options)
+    return read_many(paths, fmt=fmt, n_samples=n_samples, **opts)
 
 
 def _as_cohort(
-    data: ABRCohort | str | Path, n_samples: int, **read_kw: Any
+    data: ABRCohort | str | Path | Sequence[str | Path], n_samples: int, **read_kw: Any
 ) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
     if isinstance(data, ABRCohort):
-        return to_model_cohort(data.validate(), n_samples)
+        from abrnet.data.metadata import SIMULATED
+        from abrnet.inference.domain import assess_domain
+
+        data = data.validate().subset(np.arange(data.n_records))
+        for key, value in SIMULATED.items():  # abrnet's own cohorts: documented human clicks in dB nHL
+            data.extras.setdefault(key, np.full(data.n_records, value))
+        data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
+        return to_model_cohort(data, n_samples)
     return read_input(data, n_samples=n_samples, **read_kw)
 
 
@@ -173,6 +130,9 @@ def prediction_columns(
             cols[f"{w}_amplitude_series_uv"] = series_pred.amplitude_uv[:, j]
     for a, b in INTERPEAK:
         cols[f"{a}_{b}_ms"] = pred.latency_ms[:, WAVES.index(b)] - pred.latency_ms[:, WAVES.index(a)]
+    cols.update(clinical_record_columns(pred, cohort))
+    if "domain" in cohort.extras:
+        cols["domain"] = np.asarray(cohort.extras["domain"]).astype(str)
     cols["class_pred"] = np.array(CLASS_NAMES)[np.argmax(adjusted_record_probs(pred.class_prob, class_bias), axis=1)]
     for c, name in enumerate(CLASS_NAMES):
         cols[f"p_{name}"] = pred.class_prob[:, c]
@@ -253,7 +213,13 @@ class PredictionReport:
         return prediction_columns(self.predictions, self.cohort, self.series_predictions, self.class_bias)
 
     def series(self) -> dict[str, np.ndarray] | None:
-        return None if self.ears is None else series_columns(self.ears)
+        if self.ears is None:
+            return None
+        return {**series_columns(self.ears), **clinical_ear_columns(self.predictions, self.cohort, self.ears.ear_key)}
+
+    def patients(self) -> dict[str, np.ndarray] | None:
+        """Series mode: one row per patient with both ears (interaural wave V latency difference)."""
+        return None if self.ears is None else patient_columns(self.predictions, self.cohort)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"records": columns_to_records(self.columns()), "warnings": list(self.warnings)}
@@ -421,7 +387,7 @@ class ABRModel:
 
     def predict(
         self,
-        data: ABRCohort | str | Path,
+        data: ABRCohort | str | Path | Sequence[str | Path],
         *,
         series: bool = False,
         sampling_rate_hz: float | None = None,
@@ -429,9 +395,13 @@ class ABRModel:
         fmt: str = "auto",
         age_years: float | None = None,
         batch_size: int = 256,
+        **options: Any,
     ) -> PredictionReport:
-        """Predict waves, class and threshold for every record; `series=True` adds one answer per ear."""
-        read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years)
+        """Predict waves, class and threshold for every record; `series=True` adds one answer per ear.
+
+        ``data``: a cohort, files or folders of any importable format; ``options`` go to the readers
+        (``stimulus_rate_hz=``, ``level_db=``, ``species=``..., see `abrnet.inference.inputs`)."""
+        read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years, **options)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None

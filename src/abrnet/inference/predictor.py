@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from abrnet.data.datamodule import Normalizer
+from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.predictions import Predictions
 from abrnet.inference.sampling import denoise
@@ -27,15 +28,11 @@ def inference_device() -> torch.device:
 
 
 def recording_noise_std_uv(cohort: ABRCohort) -> np.ndarray:
-    """Residual-noise SD (µV) per record: the recorded value when the file has it, else from FMP.
+    """Residual-noise SD (µV) per record, estimated from the recording (`abrnet.data.noise_estimate`).
 
-    Devices report residual noise (RN) beside FMP; simulated cohorts store it as `extras["residual_noise_nv"]`.
-    Without it, Var(obs) ≈ Var(response) + RN² and FMP ≈ 1 + Var(response)/RN² give RN ≈ SD(obs)/√FMP.
+    Split buffers when the file keeps them, else the late window; never the simulator's own noise level.
     """
-    if "residual_noise_nv" in cohort.extras:
-        return np.asarray(cohort.extras["residual_noise_nv"], dtype=np.float64) / 1000.0
-    fmp = np.maximum(cohort.static_column("fmp").astype(np.float64), 1.0)
-    return cohort.signals.std(axis=1) / np.sqrt(fmp)
+    return estimate_residual_noise(cohort)[0]
 
 
 def outputs_to_numpy(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -84,7 +81,7 @@ def predict_batch(
     return result
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all (cheaper than no_grad on CPU)
 def predict_cohort(
     model: nn.Module,
     cohort: ABRCohort,
@@ -101,6 +98,8 @@ def predict_cohort(
     if cohort.n_records == 0:
         raise ValueError("predict_cohort: the cohort has no records")
     model.eval()
+    if hasattr(model, "set_attention_monitoring"):
+        model.set_attention_monitoring(0)  # attention-entropy estimates are a training monitor, not an output
     schedule = NoiseSchedule(prediction_type)  # type: ignore[arg-type]
     signals = torch.from_numpy(normalizer.signal(cohort.signals))
     static = torch.from_numpy(normalizer.static(cohort.static))

@@ -14,14 +14,32 @@ from abrnet.models.common import sinusoidal_embedding
 
 
 class StaticParamEmbedding(nn.Module):
-    """MLP embedding of the normalised static parameters (age, intensity, stimulus rate, FMP): (B, 4) → (B, D)."""
+    """MLP embedding of the normalised static parameters (age, intensity, stimulus rate, FMP): (B, 4) → (B, D).
+
+    A parameter a recording lacks (NaN, e.g. FMP from a device that reports none) enters as 0 plus a "missing"
+    indicator, never as a made-up value. Training hides the optional parameters on a share of rows
+    (`hide_optional`), so the model learns to work without them instead of meeting "missing" first at inference.
+    """
 
     def __init__(self, n_static: int, dim: int) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(n_static, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.mlp = nn.Sequential(nn.Linear(2 * n_static, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, static_params: torch.Tensor) -> torch.Tensor:
-        return self.mlp(static_params)  # (B, D)
+        missing = torch.isnan(static_params)  # (B, S)
+        values = torch.where(missing, torch.zeros_like(static_params), static_params)
+        return self.mlp(torch.cat([values, missing.to(values.dtype)], dim=-1))  # (B, D)
+
+
+def hide_optional(
+    static_params: torch.Tensor, optional: tuple[int, ...], prob: float, generator: torch.Generator
+) -> torch.Tensor:
+    """(B, S) copy with each optional column set to NaN ("not measured") on a ``prob`` share of rows (seeded)."""
+    if prob <= 0 or not optional:
+        return static_params
+    hide = torch.zeros(static_params.shape, dtype=torch.bool)
+    hide[:, list(optional)] = torch.rand((static_params.shape[0], len(optional)), generator=generator) < prob
+    return torch.where(hide.to(static_params.device), torch.nan, static_params)
 
 
 class TimestepEmbedding(nn.Module):
@@ -39,7 +57,12 @@ class TimestepEmbedding(nn.Module):
 class ConditionEncoder(nn.Module):
     """Builds the (B, D) conditioning vector used by every FiLM layer, with classifier-free-guidance dropping."""
 
-    def __init__(self, n_static: int, dim: int, cond_drop_prob: float = 0.1) -> None:
+    def __init__(
+        self,
+        n_static: int,
+        dim: int,
+        cond_drop_prob: float = 0.1,
+    ) -> None:
         super().__init__()
         self.static = StaticParamEmbedding(n_static, dim)
         self.time = TimestepEmbedding(dim)

@@ -43,6 +43,7 @@ class ModelConfig:
     position_channels: int = 8
     dropout: float = 0.1
     cond_drop_prob: float = 0.1
+    static_missing_prob: float = 0.3  # share of training rows whose optional inputs (FMP) are hidden
     # flags
     use_task_specific_extractors: bool = True
     use_attention_skip_connections: bool = True

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from abrnet.models.attention import GATED_TRANSFORMER_TYPES, MultiHeadAttention
+from abrnet.constants import STATIC_PARAMS
+from abrnet.data.schema import OPTIONAL_STATIC
+from abrnet.models.attention import GATED_TRANSFORMER_TYPES, AttentionGated, MultiHeadAttention
 from abrnet.models.blocks import OptimizedBottleneckProcessor, OptimizedDecoderBlock, OptimizedEncoderBlock
 from abrnet.models.common import position_channels
 from abrnet.models.conditioning import ConditionEncoder
@@ -58,6 +60,7 @@ class OptimizedHierarchicalUNet(nn.Module):
         C, L = cfg.channels, cfg.lengths
         self.register_buffer("transformer_gate", torch.ones(()))
         self.condition = ConditionEncoder(cfg.n_static, cfg.cond_dim, cfg.cond_drop_prob)
+        self.optional_static = tuple(STATIC_PARAMS.index(name) for name in OPTIONAL_STATIC)  # may be NaN = missing
         self.stem = nn.Conv1d(1 + cfg.position_channels, C[0], 3, padding=1)
         self.encoder = nn.ModuleList(
             OptimizedEncoderBlock(C[max(i - 1, 0)], C[i], L[i], cfg) for i in range(cfg.levels)
@@ -80,6 +83,7 @@ class OptimizedHierarchicalUNet(nn.Module):
         self.class_head = ClassHead(pooled_dim, cfg.n_classes)
         self.threshold_head = ThresholdHead(pooled_dim, cfg.threshold_center_db, cfg.threshold_scale_db)
         self.static_head = StaticParamHead(pooled_dim, cfg.n_static) if cfg.enable_joint_generation else None
+        self._entropy_sums: dict[str, list[float]] | None = None  # name -> [Σ entropy·rows, Σ rows] (analysis path)
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -119,7 +123,10 @@ class OptimizedHierarchicalUNet(nn.Module):
         h = bott = self.bottleneck(h, cond)  # (B, C_L, T_L)
         for block, skip in zip(self.decoder, reversed(skips), strict=True):
             h = block(h, skip, cond)  # (B, C_i, T_i)
-        return self.heads(h, bott, x)  # h (B, C0, T)
+        out = self.heads(h, bott, x)  # h (B, C0, T)
+        if self._entropy_sums is not None and not bool(timesteps.any()):  # an analysis pass (t = 0 everywhere)
+            self._accumulate_entropies(B)
+        return out
 
     def heads(self, dec: torch.Tensor, bott: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Task features (or plain pooling when extractors are off) → every head → the output dict."""
@@ -162,7 +169,9 @@ class OptimizedHierarchicalUNet(nn.Module):
 
     # ------------------------------------------------------------------ training helpers
     def set_transformer_gate(self, g: float) -> None:
-        """Scale every transformer residual branch by g ∈ [0, 1] (0 = S4-only warm-up, exactly)."""
+        """Scale every attention path by g ∈ [0, 1]: the transformer residual branches, the attention skip fusion,
+        the peak features' attentions and the cross-task attention. At 0 (S4-only warm-up) no attention module runs.
+        """
         g = float(g)
         if not 0.0 <= g <= 1.0:
             raise ValueError(f"transformer gate must be in [0, 1], got {g}")
@@ -170,18 +179,47 @@ class OptimizedHierarchicalUNet(nn.Module):
         for m in self.modules():
             if isinstance(m, GATED_TRANSFORMER_TYPES):
                 m.gate.fill_(g)
+            elif isinstance(m, AttentionGated):
+                m.attention_gate = g
+
+    def shared_trunk_parameters(self) -> list[nn.Parameter]:
+        """The last layer every task's output depends on (the final decoder stage, whose output feeds every head):
+        where per-task gradient norms are compared (GradNorm's W) to see whether one task drives the trunk."""
+        return [p for p in self.decoder[-1].parameters() if p.requires_grad]
 
     def attention_modules(self) -> dict[str, MultiHeadAttention]:
         return {name: m for name, m in self.named_modules() if isinstance(m, MultiHeadAttention)}
 
-    def set_attention_monitoring(self, samples: int) -> None:
-        """Batch elements each attention uses for its entropy estimate (0 = off: training steps skip the cost)."""
+    def set_attention_monitoring(self, samples: int | None) -> None:
+        """Batch elements each attention uses for its entropy estimate (0 = off: training steps skip the cost;
+        None = every element, for validation)."""
         for m in self.attention_modules().values():
             m.entropy_samples = samples
 
     def attention_entropies(self) -> dict[str, float]:
         """Mean normalised attention entropy (0 = collapsed, 1 = uniform) per attention module, last forward."""
         return {n: float(m.last_entropy) for n, m in self.attention_modules().items() if m.last_entropy is not None}
+
+    def start_entropy_accumulation(self) -> None:
+        """Average each attention's entropy over every analysis pass (t = 0) from now until
+        `stop_entropy_accumulation`: the path a user's recording takes, which is what a collapse would spoil.
+        Diffusion passes (t > 0, e.g. validation's reconstruction) are left out."""
+        self._entropy_sums = {}
+
+    def stop_entropy_accumulation(self) -> dict[str, float]:
+        """Row-weighted mean normalised entropy per attention module over the accumulated analysis passes."""
+        sums, self._entropy_sums = self._entropy_sums or {}, None
+        return {name: total / rows for name, (total, rows) in sums.items() if rows > 0}
+
+    def _accumulate_entropies(self, batch: int) -> None:
+        assert self._entropy_sums is not None
+        for name, m in self.attention_modules().items():
+            if m.last_entropy is None:
+                continue
+            rows = batch if m.entropy_samples is None else min(batch, m.entropy_samples)
+            acc = self._entropy_sums.setdefault(name, [0.0, 0.0])
+            acc[0] += float(m.last_entropy) * rows
+            acc[1] += rows
 
     def transformer_placement(self) -> list[dict[str, Any]]:
         """Which stage runs attention at which sequence length (for the summary and the placement tests)."""

@@ -7,6 +7,10 @@ Every batch is split (fixed share `diffusion.analysis_fraction`):
   carry the v/ε loss.
 Conditioning is dropped per sample (classifier-free guidance); the static-parameter head (for joint generation)
 is trained only on rows whose condition was dropped, so it cannot copy its own input.
+The curriculum (`abrnet.training.curriculum`) sets the attention gate and each task's loss multiplier every step;
+both, and the phase, are logged per step. In the full multi-task phase every ``log_every_n_steps`` the per-task
+gradient norms on the shared trunk feed the task-dominance alert; every validation averages the attention
+entropies over the analysis passes of the whole split for the attention-collapse alert.
 All randomness of a step comes from a generator seeded by (seed, global_step): a resumed run repeats it exactly.
 """
 
@@ -26,12 +30,19 @@ from abrnet.evaluation.metrics import compute_metrics
 from abrnet.evaluation.predictions import Predictions
 from abrnet.inference.predictor import predict_batch
 from abrnet.models import ModelConfig, OptimizedHierarchicalUNet
-from abrnet.models.attention import ENTROPY_SAMPLES
+from abrnet.models.conditioning import hide_optional
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.config import TrainConfig
-from abrnet.training.curriculum import phase_name, run_progress, task_weight_multipliers, transformer_gate
+from abrnet.training.curriculum import (
+    PHASES,
+    phase_name,
+    phase_table,
+    run_progress,
+    task_weight_multipliers,
+    transformer_gate,
+)
 from abrnet.training.diffusion import NoiseSchedule
-from abrnet.training.losses import MultiTaskLoss, static_loss
+from abrnet.training.losses import MultiTaskLoss, annotated_records, static_loss, task_gradient_norms
 
 
 def build_model(cfg: TrainConfig) -> OptimizedHierarchicalUNet:
@@ -64,6 +75,19 @@ class ABRLitModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._start_time = time.monotonic()
+        rows = phase_table(self.cfg.curriculum, self.cfg.trainer.max_steps)
+        lines = [
+            f"{r['phase']}: {r['start']:.0%}-{r['end']:.0%} of the run"
+            + (f" (steps {r['start_step']}-{r['end_step']})" if "start_step" in r else "")
+            + "".join(f", {k} {v}" for k, v in r.items() if k in ("gate", "tasks", "weight"))
+            for r in rows
+        ]
+        if self.attached.monitor is not None:  # rank 0: the curriculum's timeline, once, in the run's logs
+            for logger in self.loggers:
+                add_text = getattr(getattr(logger, "experiment", None), "add_text", None)
+                if callable(add_text):
+                    add_text("curriculum", "\n\n".join(lines), self.global_step)
+            self.attached.monitor.console.print("curriculum: " + "; ".join(lines), soft_wrap=True, highlight=False)
 
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.model.set_transformer_gate(transformer_gate(self.progress(), self.cfg.curriculum))
@@ -85,23 +109,25 @@ class ABRLitModule(L.LightningModule):
         noise = torch.randn(x0.shape, generator=g).to(x0)  # (B, T)
         x_in = torch.where(is_diff[:, None], self.schedule.add_noise(x0, noise, t), x_obs)
         drop = (torch.rand(B, generator=g) < self.cfg.diffusion.cond_drop_prob).to(x_obs.device)  # (B,)
+        shown = hide_optional(static, self.model.optional_static, self.model.config.static_missing_prob, g)
 
-        out = self.model(x_in, static, t, drop_condition=drop)
+        out = self.model(x_in, shown, t, drop_condition=drop)
         heads = _mask_rows(batch, keep=~is_diff)
-        multipliers = task_weight_multipliers(self.progress(), self.cfg.curriculum)
-        total, parts = self.loss_fn(
+        p = self.progress()
+        multipliers = task_weight_multipliers(p, self.cfg.curriculum)
+        terms = self.loss_fn.terms(
             out,
             heads,
-            {**multipliers, "static": 0.0},  # the static term is added below, on dropped-condition rows only
+            {**multipliers, "static": 0.0},  # the static term is replaced below: dropped-condition rows only
             signal_target=self.schedule.target(x0, noise, t),
             signal_mask=is_diff,
         )
         if "static_params" in out:
             target = torch.where(drop[:, None], static, torch.nan)
             st = static_loss(out["static_params"], out["static_params_logvar"], target)
-            st_weighted = st * self.cfg.loss.weights.static * multipliers["static"]
-            total = total + st_weighted
-            parts["static"] = float(st_weighted.detach())
+            terms["static"] = st * self.cfg.loss.weights.static * multipliers["static"]
+        total = torch.stack([v.float() for v in terms.values()]).sum()
+        parts = {k: float(v.detach()) for k, v in terms.items()}
 
         step = self.global_step
         finite = torch.isfinite(total.detach()).float()
@@ -109,23 +135,31 @@ class ABRLitModule(L.LightningModule):
             self._trainer is not None and self.trainer.world_size > 1
         ):  # every rank must agree to skip, or DDP's all-reduce waits forever
             finite = self.all_gather(finite).min()
+        phase = phase_name(p, self.cfg.curriculum)
         if self.attached.monitor is not None:
             self.attached.monitor.check_losses(step, {**parts, "total": float(total.detach())})
-            full = phase_name(self.progress(), self.cfg.curriculum) == "full_multitask"
-            if finite >= 1 and full and step % self.cfg.trainer.log_every_n_steps == 0:
-                self.attached.monitor.check_task_dominance(step, parts)  # before that, signal dominates by design
+            if finite >= 1 and phase == "full_multitask" and step % self.cfg.trainer.log_every_n_steps == 0:
+                # before the full phase, the staged tasks are unequal by design
+                norms = task_gradient_norms(terms, self.model.shared_trunk_parameters())
+                self.attached.monitor.check_task_dominance(step, norms)
+                for k, v in norms.items():
+                    self.log(f"train/grad_norm/{k}", v, batch_size=B, rank_zero_only=True)
         if finite < 1:
             return None  # skip this optimizer step (the alert names the loss)
         self.log("train/loss", total, prog_bar=True, batch_size=B)
         for k, v in parts.items():
             self.log(f"train/{k}", v, batch_size=B)
         self.log("train/transformer_gate", float(self.model.transformer_gate), batch_size=B)
+        self.log("train/phase", float(PHASES.index(phase)), batch_size=B)
+        for k, v in multipliers.items():
+            self.log(f"train/task_weight/{k}", v, batch_size=B)
         return total
 
     # ------------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:
         self.model.set_transformer_gate(transformer_gate(self.progress(), self.cfg.curriculum))
-        self.model.set_attention_monitoring(ENTROPY_SAMPLES)
+        self.model.set_attention_monitoring(None)  # every validation record, not a sample
+        self.model.start_entropy_accumulation()  # analysis passes (t = 0) only: the path a user's recording takes
         self._val_parts = []
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -143,7 +177,15 @@ class ABRLitModule(L.LightningModule):
         )
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_parts or self.attached.val_cohort is None or self.trainer.sanity_checking:
+        entropies = self.model.stop_entropy_accumulation()
+        self.model.set_attention_monitoring(0)
+        if self.trainer.sanity_checking:
+            return
+        if entropies:  # empty in the S4 warm-up: no attention ran
+            self.log("val/attention_entropy_min", min(entropies.values()), rank_zero_only=True)
+        if self.attached.monitor is not None:
+            self.attached.monitor.check_attention(self.global_step, entropies)
+        if not self._val_parts or self.attached.val_cohort is None:
             return
         merged = {k: np.concatenate([p[k] for p in self._val_parts]) for k in self._val_parts[0]}
         merged = self._gather_ranks(merged)  # DDP: every rank gets the whole split (sampler padding deduplicated)
@@ -161,7 +203,6 @@ class ABRLitModule(L.LightningModule):
         self.log("val/score", validation_score(flat), prog_bar=True)
         if self.attached.monitor is not None:
             self.attached.monitor.check_metrics(self.global_step, flat, self.progress())
-            self.attached.monitor.check_attention(self.global_step, self.model.attention_entropies())
 
     def _gather_ranks(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Concatenate each array over the DDP ranks (equal shard sizes: the distributed sampler pads)."""
@@ -212,8 +253,11 @@ class _Attached:
 
 
 def _mask_rows(batch: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Labels of rows not in `keep` become 'unknown' (NaN / -1) so the head losses ignore them."""
+    """Labels of rows not in `keep` become 'unknown' (NaN / -1) so the head losses ignore them; peak presence is
+    trusted only on kept rows that carry some annotation (an unlabelled real record is not a record without waves).
+    """
     k1 = keep[:, None]
+    annotated = annotated_records(batch["latency"], batch["class_id"], batch["threshold"], batch["no_response"])
     return {
         "latency": torch.where(k1, batch["latency"], torch.nan),
         "amplitude": torch.where(k1, batch["amplitude"], torch.nan),
@@ -221,7 +265,7 @@ def _mask_rows(batch: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, 
         "threshold": torch.where(keep, batch["threshold"], torch.nan),
         "no_response": torch.where(keep, batch["no_response"], torch.nan),
         "static": batch["static"],
-        "peak_known": keep,
+        "peak_known": keep & annotated,  # (B,)
     }
 
 

@@ -1,4 +1,4 @@
-"""Patients → ears → clinical intensity series → averaged recordings, with expert-style labels.
+"""Patients → ears → protocol-driven intensity series → A/B-buffered recordings, with expert-style labels.
 
 Why patients and not loose waveforms: records of one ear share a threshold, an age, a noise state and individual
 latency/amplitude offsets, as in a clinical export. Section numbers (§n) refer to abr_physiology.md.
@@ -6,16 +6,14 @@ latency/amplitude offsets, as in a clinical export. Section numbers (§n) refer 
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from abrnet.constants import CLASS_NAMES, STATIC_PARAMS
 from abrnet.data.schema import SCHEMA_VERSION, ABRCohort
-from abrnet.data.simulate import noise as nz
 from abrnet.data.simulate.config import SimulationConfig
 from abrnet.data.simulate.physiology import (
     CONDUCTIVE,
@@ -24,17 +22,16 @@ from abrnet.data.simulate.physiology import (
     SNHL,
     TOTAL,
     WEEKS_PER_YEAR,
-    ResponseDesign,
     ResponseDraws,
-    design_responses,
-    pick_peaks,
-    render_responses,
 )
+from abrnet.data.simulate.protocol import Plan, clinical_search, draw_testers, plan_candidates, proxy_series_length
+from abrnet.data.simulate.recording import visible_labels, visible_threshold
+from abrnet.data.simulate.render import render_candidates
 
 GENERATOR_NAME = "abrnet.data.simulate"
-GENERATOR_VERSION = "1.0.0"
-MAX_LEVEL_DB = 100.0
+GENERATOR_VERSION = "2.0.0"  # 2: protocols that do not know the threshold, A/B buffers, visible labels
 PILOT_EARS_PER_CLASS = 400
+CLINICAL_MAX_SWEEPS = 8000  # sweep limit of a clinical run that has not reached its noise target
 
 
 # ----------------------------------------------------------------------------- patients and ears
@@ -97,58 +94,23 @@ def sample_thresholds(
     return thr, gap, hf_delay
 
 
-def ear_levels(rng: np.random.Generator, threshold_db: float) -> list[float]:
-    """One ear's clinical series, in recording order (dB nHL, 5-dB grid, 0–100).
-
-    With a response: start 70–100 (at least 10 dB above threshold), descend in 10-dB steps (sometimes 20 at the
-    top) to the first level without a response, bracket 5 dB up, sometimes confirm 10 dB lower; replicate runs
-    near threshold. Without a response: the maximum, then a few lower levels.
-    """
-    if np.isfinite(threshold_db):
-        start = float(rng.choice([60.0, 70.0, 80.0, 90.0, 100.0], p=[0.25, 0.3, 0.3, 0.08, 0.07]))
-        start = min(MAX_LEVEL_DB, max(start, 5.0 * np.ceil(threshold_db / 5.0) + 10.0))
-        levels = [start]
-        big_steps = rng.uniform() < 0.3
-        fine_steps = rng.uniform() < 0.6  # 5-dB steps once the response gets small
-        while levels[-1] > threshold_db and levels[-1] > 0:
-            sl = levels[-1] - threshold_db
-            step = 20.0 if big_steps and sl > 40 else 5.0 if fine_steps and sl <= 15 else 10.0
-            levels.append(max(levels[-1] - step, 0.0))
-        last = levels[-1]
-        if last <= threshold_db and last + 5 <= MAX_LEVEL_DB and last + 5 not in levels:
-            levels.append(last + 5.0)
-        if last <= threshold_db and last - 10 >= 0 and rng.uniform() < 0.2:
-            levels.append(last - 10.0)
-        sl = np.asarray(levels) - threshold_db
-        p_rep = np.select([sl <= 0, sl <= 5, sl <= 15], [0.1, 0.5, 0.95], default=0.75)  # replicate near threshold
-        p_third = np.where((sl > 0) & (sl <= 15), 0.4, 0.0)
-    else:
-        floor = float(rng.choice([50.0, 60.0, 70.0, 80.0, 90.0, 100.0]))
-        levels = list(np.arange(MAX_LEVEL_DB, floor - 1, -10.0))
-        p_rep = np.where(np.asarray(levels) == MAX_LEVEL_DB, 0.7, 0.2)
-        p_third = np.zeros(len(levels))
-    runs = 1 + (rng.uniform(size=len(levels)) < p_rep) + (rng.uniform(size=len(levels)) < p_third)
-    return [level for level, k in zip(levels, runs, strict=True) for _ in range(k)]
-
-
-def expected_series_length(rng: np.random.Generator, config: SimulationConfig) -> np.ndarray:
-    """Mean records per ear for each class, from a pilot of ears (so that record-level fractions hit the target)."""
-    k = PILOT_EARS_PER_CLASS
-    means = np.zeros(len(CLASS_NAMES))
-    for c in range(len(CLASS_NAMES)):
-        cls = np.full(k, c)
-        age = sample_age_weeks(rng, k, config)
-        thr, _, _ = sample_thresholds(rng, cls, age, rng.standard_normal(k), config)
-        means[c] = np.mean([len(ear_levels(rng, t)) for t in thr])
-    return means
-
-
 def _largest_remainder(n: int, p: np.ndarray) -> np.ndarray:
     """Integer counts summing to n, proportional to p (stratified: no sampling noise in the class mix)."""
     raw = n * p / p.sum()
     counts = np.floor(raw).astype(int)
     counts[np.argsort(-(raw - counts))[: n - counts.sum()]] += 1
     return counts
+
+
+def expected_series_length(rng: np.random.Generator, config: SimulationConfig) -> np.ndarray:
+    """Mean records per ear for each class under the configured protocol (class mix only, see `protocol`)."""
+    k = PILOT_EARS_PER_CLASS
+    means = np.zeros(len(CLASS_NAMES))
+    for c in range(len(CLASS_NAMES)):
+        age = sample_age_weeks(rng, k, config)
+        thr, _, _ = sample_thresholds(rng, np.full(k, c), age, rng.standard_normal(k), config)
+        means[c] = proxy_series_length(rng, thr, config.protocol, len(config.fixed_levels_db), config.fixed_fraction)
+    return means
 
 
 def sample_ears(rng: np.random.Generator, pilot_rng: np.random.Generator, config: SimulationConfig) -> Ears:
@@ -190,26 +152,25 @@ def sample_ears(rng: np.random.Generator, pilot_rng: np.random.Generator, config
 # ----------------------------------------------------------------------------- records
 @dataclass
 class Records:
-    """One row per averaged recording (N records)."""
+    """One row per candidate recording (N rows); the protocol later keeps the ones the tester recorded."""
 
     ear: np.ndarray  # (N,) index into Ears
     level_db: np.ndarray  # (N,)
     rate_hz: np.ndarray  # (N,)
-    series_index: np.ndarray  # (N,) position in the ear's series
+    run: np.ndarray  # (N,) 0 = first run at this level, 1 = replicate
 
 
-def build_records(rng: np.random.Generator, ears: Ears, config: SimulationConfig) -> Records:
-    """Expand every ear into its intensity series; a few records run at another rate."""
-    series = [ear_levels(rng, t) for t in ears.threshold_db]
-    lengths = np.array([len(s) for s in series])
-    ear = np.repeat(np.arange(lengths.size), lengths)
-    level = np.concatenate(series)
-    start = np.repeat(np.cumsum(lengths) - lengths, lengths)
+def build_candidates(rng: np.random.Generator, ears: Ears, config: SimulationConfig) -> tuple[Records, Plan]:
+    """Every recording the ear's protocol may make; a few records run at another rate."""
+    plan = plan_candidates(
+        rng, ears.class_id.size, config.protocol, tuple(config.fixed_levels_db), config.fixed_fraction
+    )
+    ear = plan.ear
     w = np.asarray(config.rate_weights, dtype=float)
     other_rate = rng.choice(np.asarray(config.rates_hz), size=ear.size, p=w / w.sum())
     switch = rng.uniform(size=ear.size) < config.rate_switch_probability
     rate = np.where(switch, other_rate, ears.base_rate_hz[ear])
-    return Records(ear=ear, level_db=level, rate_hz=rate, series_index=np.arange(ear.size) - start)
+    return Records(ear=ear, level_db=plan.level_db, rate_hz=rate, run=plan.run), plan
 
 
 def sample_draws(rng: np.random.Generator, ears: Ears, rec: Records) -> ResponseDraws:
@@ -241,188 +202,121 @@ def sample_draws(rng: np.random.Generator, ears: Ears, rec: Records) -> Response
     )
 
 
-def residual_noise(rng: np.random.Generator, ears: Ears, rec: Records, config: SimulationConfig):
-    """RN (µV) = σ_sweep/√N_sweeps with σ_sweep log-normal per ear and run (§8.8); also returns N_sweeps."""
+def residual_noise(rng: np.random.Generator, ears: Ears, rec: Records, plan: Plan, config: SimulationConfig):
+    """RN (µV) = σ_sweep/√N_sweeps with σ_sweep log-normal per ear and run (§8.8); also returns N_sweeps.
+
+    Fixed-protocol runs average a preset number of sweeps. A clinical tester keeps averaging until the residual
+    noise reaches a stop target (§6: 20–40 nV in children, 40 nV in adults) or the sweep limit, so its runs are
+    quieter; the target is the tester's, not the ear's hearing.
+    """
     s = config.sweep_noise_log_sd
     log_sigma = 0.75 * s * rng.standard_normal(ears.class_id.size)[rec.ear] + 0.66 * s * rng.standard_normal(
         rec.ear.size
     )
+    sigma = config.sweep_noise_uv * np.exp(log_sigma)
     sweeps = rng.integers(config.sweeps_range[0], config.sweeps_range[1] + 1, rec.ear.size)
-    return config.sweep_noise_uv * np.exp(log_sigma) / np.sqrt(sweeps), sweeps
-
-
-# ----------------------------------------------------------------------------- rendering
-def _take(design: ResponseDesign, idx: np.ndarray | slice) -> ResponseDesign:
-    return ResponseDesign(**{f.name: getattr(design, f.name)[idx] for f in dataclasses.fields(design)})
-
-
-def padded_grid(config: SimulationConfig) -> tuple[np.ndarray, int]:
-    """Time axis (ms) of the padded simulation grid and the index where the kept window starts (§8.1)."""
-    fs = config.sampling_rate_hz
-    n_before = round(config.pad_before_ms * fs / 1000.0)
-    n_after = round(config.pad_after_ms * fs / 1000.0)
-    t = config.t0_ms + (np.arange(n_before + config.n_samples + n_after) - n_before) * 1000.0 / fs
-    return t, n_before
-
-
-@dataclass
-class RenderedChunk:
-    clean: np.ndarray  # (n, T) kept window, filtered
-    latency_ms: np.ndarray  # (n, 3) picked on the clean trace, NaN if absent / not found / outside window
-    amplitude_uv: np.ndarray  # (n, 3)
-    v_peak_to_trough_uv: np.ndarray  # (n,)
-
-
-def render_clean(design: ResponseDesign, config: SimulationConfig, sos: np.ndarray) -> RenderedChunk:
-    """Draw, band-pass (zero-phase) on the padded grid, re-pick the peaks, crop to the kept window."""
-    t, start = padded_grid(config)
-    raw = render_responses(design, t)  # (n, L)
-    filtered = signal.sosfiltfilt(sos, raw, axis=-1)
-    peaks = pick_peaks(filtered, t, design)
-    t_end = config.t0_ms + (config.n_samples - 1) * 1000.0 / config.sampling_rate_hz
-    inside = (peaks.latency_ms >= config.t0_ms) & (peaks.latency_ms <= t_end)
-    return RenderedChunk(
-        clean=filtered[:, start : start + config.n_samples],
-        latency_ms=np.where(inside, peaks.latency_ms, np.nan),
-        amplitude_uv=np.where(inside, peaks.amplitude_uv, np.nan),
-        v_peak_to_trough_uv=np.where(inside[:, 2], peaks.v_peak_to_trough_uv, np.nan),
-    )
-
-
-def clinical_threshold(threshold_db: np.ndarray) -> np.ndarray:
-    """Lowest 5-dB level with a response (SL > 0) — what a threshold search reports; NaN stays NaN."""
-    return np.floor(threshold_db / 5.0) * 5.0 + 5.0
+    target = rng.uniform(*config.clinical_stop_rn_nv, ears.class_id.size)[rec.ear] / 1000.0
+    needed = np.ceil((sigma / target) ** 2).astype(int)
+    sweeps = np.where(plan.clinical[rec.ear], np.clip(needed, config.sweeps_range[0], CLINICAL_MAX_SWEEPS), sweeps)
+    return sigma / np.sqrt(sweeps), sweeps
 
 
 # ----------------------------------------------------------------------------- public entry point
+def run_protocol(rng: np.random.Generator, rec: Records, plan: Plan, fmp: np.ndarray, config: SimulationConfig):
+    """Indices of the candidates that were recorded, ear by ear in recording order, and each ear's tester."""
+    testers = draw_testers(rng, plan.clinical.size, config.tester_criterion, config.tester_lapse)
+    keep: list[np.ndarray] = []
+    bounds = np.flatnonzero(np.diff(rec.ear, prepend=-1, append=rec.ear.size + 1) != 0)
+    for lo, hi in itertools.pairwise(bounds):
+        e = int(rec.ear[lo])
+        if not plan.clinical[e]:
+            keep.append(np.arange(lo, hi))
+            continue
+        index = {(float(rec.level_db[i]), int(rec.run[i])): i for i in range(lo, hi)}
+        stat = {key: float(fmp[i]) for key, i in index.items()}
+        keep.append(np.array([index[key] for key in clinical_search(rng, stat, testers, e)], dtype=int))
+    return np.concatenate(keep)
+
+
 def simulate_cohort(
     config: SimulationConfig, seed: int, progress: Callable[[int, int], None] | None = None
 ) -> ABRCohort:
-    """Simulate a clinical cohort; deterministic for a given (config, seed)."""
+    """Simulate a cohort recorded by the configured protocol; deterministic for a given (config, seed)."""
     ss = np.random.SeedSequence(int(seed))
-    s_pilot, s_patient, s_record, s_noise = ss.spawn(4)
-    rng = np.random.default_rng(s_patient)
-    ears = sample_ears(rng, np.random.default_rng(s_pilot), config)
+    s_pilot, s_patient, s_record, s_noise, s_tester = ss.spawn(5)
+    ears = sample_ears(np.random.default_rng(s_patient), np.random.default_rng(s_pilot), config)
     rrng = np.random.default_rng(s_record)
-    rec = build_records(rrng, ears, config)
-    e = rec.ear
-    n = e.size
-    draws = sample_draws(rrng, ears, rec)
-    design = design_responses(
-        class_id=ears.class_id[e],
-        level_db=rec.level_db,
-        threshold_db=ears.threshold_db[e],
-        age_weeks=ears.age_weeks[e],
-        female=ears.female[e],
-        rate_hz=rec.rate_hz,
-        hf_delay_ms=ears.hf_delay_ms[e],
-        air_bone_gap_db=ears.air_bone_gap_db[e],
-        draws=draws,
-        female_latency_shift_ms=config.female_latency_shift_ms,
-        female_amplitude_factor=config.female_amplitude_factor,
+    cand, plan = build_candidates(rrng, ears, config)
+    draws = sample_draws(rrng, ears, cand)
+    rn_true, sweeps = residual_noise(rrng, ears, cand, plan, config)
+    r = render_candidates(ears, cand, draws, rn_true, config, s_noise, progress)
+    kept = run_protocol(np.random.default_rng(s_tester), cand, plan, r["fmp"], config)
+
+    e = cand.ear[kept]
+    level = cand.level_db[kept]
+    lat, amp = visible_labels(
+        r["latency"][kept],
+        r["amplitude"][kept],
+        r["ptt"][kept],
+        level,
+        r["rn_est"][kept],
+        v_visibility_rn=config.v_visibility_rn,
+        early_wave_min_level_db=config.early_wave_min_level_db,
+        early_wave_visibility_rn=config.early_wave_visibility_rn,
     )
-    rn_uv, sweeps = residual_noise(rrng, ears, rec, config)
-
-    sos = nz.bandpass_sos(config.sampling_rate_hz, config.bandpass_hz, config.filter_order)
-    t_win = config.t0_ms + np.arange(config.n_samples) * 1000.0 / config.sampling_rate_hz
-    n_fft = int(2 ** np.ceil(np.log2(2 * config.n_samples)))
-    clean = np.empty((n, config.n_samples), dtype=np.float32)
-    signals = np.empty((n, config.n_samples), dtype=np.float32)
-    lat = np.full((n, 3), np.nan)
-    amp = np.full((n, 3), np.nan)
-    ptt = np.full(n, np.nan)
-    fmp = np.empty(n)
-    artifact = np.zeros(n, dtype=np.int8)
-    chunk_seeds = s_noise.spawn(max(1, -(-n // config.chunk_size)))
-    for k, lo in enumerate(range(0, n, config.chunk_size)):
-        sl = slice(lo, min(n, lo + config.chunk_size))
-        m = sl.stop - sl.start
-        nrng = np.random.default_rng(chunk_seeds[k])
-        out = render_clean(_take(design, sl), config, sos)
-        rn = rn_uv[sl]
-        eeg = nz.shaped_noise(nrng, m, n_fft, config.sampling_rate_hz, config.noise_exponent, sos)
-        carrier = nz.shaped_noise(nrng, m, n_fft, config.sampling_rate_hz, 0.0, sos)
-        burst, code = nz.bursts(nrng, carrier[:, : config.n_samples], rn, t_win, config.burst_probability)
-        noise = eeg[:, : config.n_samples] * rn[:, None]
-        noise += nz.mains_residue(nrng, m, t_win, config.mains_hz, config.mains_max_nv / 1000.0)
-        noise += nz.stimulus_artifact(nrng, rec.level_db[sl], t_win, config.stimulus_artifact_uv)
-        noise += burst
-        clean[sl] = out.clean
-        signals[sl] = out.clean + noise
-        fmp[sl] = nz.fmp(nrng, out.clean.var(axis=1), rn, config.fmp_df)
-        lat[sl], amp[sl], ptt[sl] = out.latency_ms, out.amplitude_uv, out.v_peak_to_trough_uv
-        artifact[sl] = code
-        if progress is not None:
-            progress(sl.stop, n)
-
-    lat_lab, amp_lab = visible_labels(lat, amp, ptt, rec.level_db, rn_uv, fmp, config)
-    cls = ears.class_id[e]
-    thr_true = ears.threshold_db[e]
+    thr_label, no_response = visible_threshold(e, level, np.isfinite(lat[:, 2]))
+    n = kept.size
     years = ears.age_weeks[e] / WEEKS_PER_YEAR
     static = np.zeros((n, len(STATIC_PARAMS)), dtype=np.float32)
     static[:, STATIC_PARAMS.index("age_years")] = np.floor(years)  # integer years, like the clinical export
-    static[:, STATIC_PARAMS.index("intensity_db")] = rec.level_db
-    static[:, STATIC_PARAMS.index("stimulus_rate_hz")] = rec.rate_hz
-    static[:, STATIC_PARAMS.index("fmp")] = fmp
+    static[:, STATIC_PARAMS.index("intensity_db")] = level
+    static[:, STATIC_PARAMS.index("stimulus_rate_hz")] = cand.rate_hz[kept]
+    static[:, STATIC_PARAMS.index("fmp")] = r["fmp"][kept]
+    buffers = r["buffers"][kept]
+    starts = np.flatnonzero(np.diff(e, prepend=-1) != 0)
+    series_index = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+    protocol = np.where(plan.clinical[e], "clinical", "fixed")
     return ABRCohort(
-        signals=signals,
+        signals=buffers.mean(axis=1),
         static=static,
         patient_id=np.char.add("SIM", np.char.zfill(ears.patient[e].astype(str), 6)),
         ear=ears.side[e],
-        latency_ms=lat_lab.astype(np.float32),
-        amplitude_uv=amp_lab.astype(np.float32),
-        class_id=cls.astype(np.int64),
-        threshold_db=clinical_threshold(thr_true).astype(np.float32),
-        no_response=~np.isfinite(thr_true),
+        latency_ms=lat.astype(np.float32),
+        amplitude_uv=amp.astype(np.float32),
+        class_id=ears.class_id[e].astype(np.int64),
+        threshold_db=thr_label.astype(np.float32),
+        no_response=no_response,
         sampling_rate_hz=float(config.sampling_rate_hz),
         t0_ms=float(config.t0_ms),
-        clean=clean,
+        clean=r["clean"][kept],
+        buffers=buffers,
         extras={
             "sex": np.where(ears.female[e], "F", "M"),
             "age_weeks": ears.age_weeks[e].astype(np.float32),
-            "residual_noise_nv": (rn_uv * 1000.0).astype(np.float32),
-            "n_sweeps": sweeps.astype(np.int32),
-            "v_peak_to_trough_uv": ptt.astype(np.float32),
-            "v_present": design.present[:, 2].copy(),
-            "sensation_level_db": design.sensation_level_db.astype(np.float32),
-            "true_threshold_db": thr_true.astype(np.float32),
+            # Simulator truth, for labelled upper bounds only: no inference or evaluation path reads these.
+            "true_residual_noise_nv": (rn_true[kept] * 1000.0).astype(np.float32),
+            "true_threshold_db": ears.threshold_db[e].astype(np.float32),
+            "n_sweeps": sweeps[kept].astype(np.int32),
+            "v_peak_to_trough_uv": r["ptt"][kept].astype(np.float32),
+            "v_present": r["v_present"][kept].copy(),
+            "sensation_level_db": r["sensation_level_db"][kept].astype(np.float32),
             "air_bone_gap_db": ears.air_bone_gap_db[e].astype(np.float32),
-            "cm_amplitude_uv": design.cm_amplitude_uv.astype(np.float32),
-            "artifact": artifact,
-            "series_index": rec.series_index.astype(np.int32),
+            "cm_amplitude_uv": r["cm_amplitude_uv"][kept].astype(np.float32),
+            "artifact": r["artifact"][kept],
+            "series_index": series_index.astype(np.int32),
+            "protocol": protocol,
+            "run": cand.run[kept].astype(np.int8),
         },
         attrs={
             "generator": GENERATOR_NAME,
             "generator_version": GENERATOR_VERSION,
             "schema_version": SCHEMA_VERSION,
             "seed": int(seed),
+            "protocol": config.protocol,
+            "fmp_source": "split_buffers",
             "config": config.to_json(),
         },
     )
-
-
-def visible_labels(
-    lat: np.ndarray,
-    amp: np.ndarray,
-    ptt: np.ndarray,
-    level_db: np.ndarray,
-    rn_uv: np.ndarray,
-    fmp: np.ndarray,
-    config: SimulationConfig,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keep only the peaks an expert would mark in the noisy trace (§8.7); the rest become NaN.
-
-    V: V–V′ > 2.5·RN or Fmp > 1.5. I and III: only at ≥ 60 dB, amplitude > 2·RN, and only alongside a marked V.
-    """
-    v_ok = np.isfinite(lat[:, 2]) & ((ptt > config.v_visibility_rn * rn_uv) | (fmp > config.v_visibility_fmp))
-    early_ok = (
-        np.isfinite(lat[:, :2])
-        & (level_db >= config.early_wave_min_level_db)[:, None]
-        & (amp[:, :2] > config.early_wave_visibility_rn * rn_uv[:, None])
-        & v_ok[:, None]
-    )
-    keep = np.concatenate([early_ok, v_ok[:, None]], axis=1)
-    return np.where(keep, lat, np.nan), np.where(keep, amp, np.nan)
 
 
 __all__ = ["CONDUCTIVE", "NEUROPATHY", "NORMAL", "SNHL", "TOTAL", "simulate_cohort"]

@@ -74,12 +74,16 @@ class SimulationConfig:
     burst_probability: float = 0.03  # myogenic / rejected-sweep bursts
     stimulus_artifact_uv: float = 0.3  # residue at 100 dB after alternating polarity
 
-    # --- Fmp (§9): (1 + Var(clean)/RN²)·X, X ~ F(df1, df2)
-    fmp_df: tuple[float, float] = (1.5, 250.0)  # between data-matched F(1, 250) and theory F(5, 250)
+    # --- protocol: which levels are recorded (see abrnet.data.simulate.protocol); never reads the threshold
+    protocol: str = "mixed"  # fixed | clinical | mixed
+    fixed_levels_db: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 5))  # the grid of `fixed`
+    fixed_fraction: float = 0.5  # share of ears on a fixed grid in `mixed`
+    tester_criterion: tuple[float, float] = (1.3, 2.0)  # FMP a tester needs to "see" a response, per ear
+    tester_lapse: float = 0.03  # probability that one decision of the tester is wrong
+    clinical_stop_rn_nv: tuple[float, float] = (25.0, 50.0)  # residual noise a clinical run averages down to (§6)
 
-    # --- labels (§8.7)
-    v_visibility_rn: float = 1.2  # V labelled if V–V′ > this × RN ...
-    v_visibility_fmp: float = 1.5  # ... or Fmp above this
+    # --- labels (§8.7): from the waveform and the recording's own noise estimate, never from an input
+    v_visibility_rn: float = 2.0  # V labelled if V–V′ > this × the residual noise estimated from the buffers
     early_wave_min_level_db: float = 60.0
     early_wave_visibility_rn: float = 2.2
 
@@ -98,6 +102,8 @@ class SimulationConfig:
             "neuropathy_residual_v_fraction",
             "rate_switch_probability",
             "burst_probability",
+            "fixed_fraction",
+            "tester_lapse",
         ):
             value = getattr(self, name)
             _check(_finite(value) and 0.0 <= value <= 1.0, name, f"must be in [0, 1], got {value}")
@@ -117,7 +123,21 @@ class SimulationConfig:
         _check(_finite(self.noise_exponent) and 0 <= self.noise_exponent <= 3, "noise_exponent", "must be in [0, 3]")
         _check(self.mains_hz > 0 and self.mains_max_nv >= 0, "mains_max_nv", "mains must be >= 0")
         _check(self.stimulus_artifact_uv >= 0, "stimulus_artifact_uv", "must be >= 0")
-        _check(self.fmp_df[0] >= 1 and self.fmp_df[1] >= 1, "fmp_df", f"degrees of freedom must be >= 1: {self.fmp_df}")
+        _check(
+            self.protocol in ("fixed", "clinical", "mixed"),
+            "protocol",
+            f"must be fixed, clinical or mixed: {self.protocol!r}",
+        )
+        levels = self.fixed_levels_db
+        _check(
+            len(levels) >= 1 and all(_finite(x) and 0 <= x <= 100 for x in levels) and len(set(levels)) == len(levels),
+            "fixed_levels_db",
+            f"must be distinct levels in 0..100 dB, got {levels}",
+        )
+        r_lo, r_hi = self.clinical_stop_rn_nv
+        _check(0 < r_lo <= r_hi, "clinical_stop_rn_nv", f"need 0 < lo <= hi, got {self.clinical_stop_rn_nv}")
+        c_lo, c_hi = self.tester_criterion
+        _check(1.0 <= c_lo <= c_hi, "tester_criterion", f"need 1 <= lo <= hi, got {self.tester_criterion}")
         _check(self.v_visibility_rn > 0 and self.early_wave_visibility_rn > 0, "v_visibility_rn", "must be > 0")
         _check(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
 

@@ -1,4 +1,4 @@
-"""Recording noise after averaging, and the Fmp statistic that goes with it (§6, §8.8, §8.9).
+"""Recording noise after averaging (§6, §8.8); FMP is computed from the A/B buffers (`abrnet.data.fmp`).
 
 The residual EEG is shaped in the frequency domain (1/f^α times the zero-phase band-pass gain |H(f)|²), which
 is the same spectrum a filtfilt of coloured noise would give, at the cost of one FFT pair per batch.
@@ -7,7 +7,7 @@ is the same spectrum a filtfilt of coloured noise would give, at the cost of one
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal, stats
+from scipy import signal
 
 
 def bandpass_sos(sampling_rate_hz: float, band_hz: tuple[float, float], order: int) -> np.ndarray:
@@ -81,14 +81,3 @@ def bursts(
     out = np.where((code == 1)[:, None], size[:, None] * env * noise_hf * 2.0, 0.0)
     out += np.where((code == 2)[:, None], (sign * size * 1.5)[:, None] * env, 0.0)
     return out, code
-
-
-def fmp(
-    rng: np.random.Generator,
-    clean_var_uv2: np.ndarray,
-    rn_uv: np.ndarray,
-    df: tuple[int, int],
-) -> np.ndarray:
-    """Fmp = (1 + Var_t(clean)/RN²)·X, X ~ F(df1, df2) (§9): E ≈ 1 without a response, grows with SNR."""
-    x = stats.f.rvs(df[0], df[1], size=rn_uv.shape[0], random_state=rng)
-    return (1.0 + clean_var_uv2 / rn_uv**2) * x

@@ -1,0 +1,189 @@
+"""Trivial baselines beside every evaluation, and counterfactual inputs that show what the network reads.
+
+A figure means nothing until it beats a model that cannot read the waveform. Each baseline here is fitted on the
+training split of the model's own training cohort and scored on the evaluated records with the same functions
+that score the network in `headline` (so the two columns are comparable line by line):
+
+* ``levels_only``: per ear, the tested levels and the age, no waveform (gradient boosting on the level list's
+  summary). On a protocol that follows the hidden threshold it wins; on a fixed grid it can only learn the prior.
+* ``prior``: the training ears' median threshold / majority class / no-response rate.
+* ``intensity_only``: per record, wave V presence, V latency and the threshold from the stimulus level alone.
+* ``always_present``: wave V called present in every record.
+* ``moving_average``: a 3-tap moving average of the recording as its reconstruction.
+
+Counterfactuals: the same records time-reversed (no ABR where wave V should be), and noise-only records made from
+the recordings' own split buffers, (A − B)/2, labelled at every level from 0 to 100 dB: mean p(V) of each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.metrics import f1_score, r2_score
+
+from abrnet.constants import PRESENCE_THRESHOLD, STATIC_PARAMS
+from abrnet.data.schema import ABRCohort
+from abrnet.evaluation.metrics import has_waveform, rowwise_correlation
+from abrnet.evaluation.per_ear import EarTable
+from abrnet.evaluation.predictions import Predictions
+
+COUNTERFACTUAL_LEVELS_DB: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 10))
+_V = 2
+
+
+def ear_level_features(data: ABRCohort) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(E, F) features of each ear's tested levels and age, the ear keys, and per-ear truth."""
+    keys, first, inv = np.unique(data.ear_key, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    level = data.static_column("intensity_db").astype(np.float64)
+    n = np.bincount(inv, minlength=keys.size).astype(np.float64)
+    lo, hi = np.full(keys.size, np.inf), np.full(keys.size, -np.inf)
+    np.minimum.at(lo, inv, level)
+    np.maximum.at(hi, inv, level)
+    grid = np.stack([np.bincount(inv, level == g, keys.size) for g in range(0, 101, 10)], axis=1)
+    X = np.column_stack([lo, hi, n, np.bincount(inv, level, keys.size) / n, grid, data.static[first, 0]])
+    truth = {
+        "threshold": np.asarray(data.threshold_db, np.float64)[first],
+        "no_response": np.asarray(data.no_response, bool)[first],
+        "class": np.asarray(data.class_id)[first],
+    }
+    return X, keys, truth
+
+
+def ear_scores(
+    truth: dict[str, np.ndarray], threshold: np.ndarray, no_response: np.ndarray, cls: np.ndarray
+) -> dict[str, float | None]:
+    """Per-ear threshold MAE / within 10 dB (measurable ears), no-response F1, class macro-F1."""
+    m = np.isfinite(truth["threshold"]) & ~truth["no_response"]
+    err = np.abs(threshold[m] - truth["threshold"][m])
+    known = truth["class"] >= 0
+    return {
+        "threshold_mae_db": float(err.mean()) if m.any() else None,
+        "threshold_within_10_db": float((err <= 10.0).mean()) if m.any() else None,
+        "no_response_f1": float(f1_score(truth["no_response"], no_response, zero_division=0)),
+        "class_macro_f1": float(f1_score(truth["class"][known], cls[known], average="macro", zero_division=0))
+        if known.any()
+        else None,
+    }
+
+
+def record_scores(data: ABRCohort, p_v: np.ndarray, lat_v: np.ndarray, threshold: np.ndarray) -> dict:
+    """Per-record wave V presence F1, V latency R² (labelled V), threshold MAE (measurable records)."""
+    present = np.isfinite(data.latency_ms[:, _V])
+    m = np.isfinite(data.threshold_db) & ~data.no_response
+    return {
+        "v_presence_f1": float(f1_score(present, p_v > PRESENCE_THRESHOLD, zero_division=0)),
+        "v_latency_r2": float(r2_score(data.latency_ms[present, _V], lat_v[present])) if present.sum() > 1 else None,
+        "threshold_mae_db": float(np.mean(np.abs(threshold[m] - data.threshold_db[m]))) if m.any() else None,
+    }
+
+
+def _gbm(kind: str, seed: int):
+    cls = HistGradientBoostingClassifier if kind == "classify" else HistGradientBoostingRegressor
+    return cls(max_iter=150, learning_rate=0.1, random_state=seed)
+
+
+def _fit_predict(kind: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, seed: int, fill: float) -> np.ndarray:
+    if np.unique(y).size < 2:
+        return np.full(X_test.shape[0], fill if kind == "regress" else y[0] if y.size else fill)
+    return _gbm(kind, seed).fit(X, y).predict(X_test)
+
+
+def trivial_baselines(train: ABRCohort, data: ABRCohort, seed: int = 0) -> dict[str, Any]:
+    """Every trivial baseline fitted on ``train`` and scored on ``data`` (see the module docstring)."""
+    X_tr, _, t_tr = ear_level_features(train)
+    X_te, _, t_te = ear_level_features(data)
+    has_thr = np.isfinite(t_tr["threshold"]) & ~t_tr["no_response"]
+    median_thr = float(np.median(t_tr["threshold"][has_thr])) if has_thr.any() else 40.0
+    thr = _fit_predict("regress", X_tr[has_thr], t_tr["threshold"][has_thr], X_te, seed, median_thr)
+    nr = _fit_predict("classify", X_tr, t_tr["no_response"].astype(int), X_te, seed, 0).astype(bool)
+    known = t_tr["class"] >= 0
+    cls = _fit_predict("classify", X_tr[known], t_tr["class"][known], X_te, seed, 0).astype(int)
+    majority = int(np.bincount(t_tr["class"][known]).argmax()) if known.any() else 0
+    prior_nr = bool(t_tr["no_response"].mean() > 0.5)
+    out: dict[str, Any] = {
+        "fitted_on": "training split of the model's training cohort",
+        "levels_only": ear_scores(t_te, thr, nr, cls),
+        "prior": ear_scores(
+            t_te,
+            np.full(len(thr), median_thr),
+            np.full(len(thr), prior_nr),
+            np.full(len(thr), majority),
+        ),
+    }
+    k = STATIC_PARAMS.index("intensity_db")
+    lv_tr, lv_te = train.static[:, [k]].astype(np.float64), data.static[:, [k]].astype(np.float64)
+    v_tr = np.isfinite(train.latency_ms[:, _V])
+    p_v = np.zeros(data.n_records)
+    if 0 < v_tr.sum() < v_tr.size:
+        p_v = _gbm("classify", seed).fit(lv_tr, v_tr.astype(int)).predict_proba(lv_te)[:, 1]
+    lat = _fit_predict("regress", lv_tr[v_tr], train.latency_ms[v_tr, _V], lv_te, seed, 6.0)
+    m_tr = np.isfinite(train.threshold_db) & ~train.no_response
+    rec_thr = _fit_predict("regress", lv_tr[m_tr], train.threshold_db[m_tr], lv_te, seed, median_thr)
+    out["intensity_only"] = record_scores(data, p_v, lat, rec_thr)
+    always = record_scores(data, np.ones(data.n_records), lat, rec_thr)
+    out["always_present"] = {"v_presence_f1": always["v_presence_f1"]}
+    if data.clean is not None:
+        smooth = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3.0, mode="same"), 1, data.signals)
+        r = rowwise_correlation(smooth, data.clean)
+        ok = np.isfinite(r) & has_waveform(data.clean)
+        out["moving_average"] = {"reconstruction_correlation": float(r[ok].mean()) if ok.any() else None}
+    return out
+
+
+def network_scores(pred: Predictions, data: ABRCohort, ears: EarTable) -> dict[str, Any]:
+    """The network's figures computed by the same functions as the baselines (the `headline` column)."""
+    _, _, truth = ear_level_features(data)
+    out: dict[str, Any] = ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+    out |= record_scores(data, pred.peak_presence_prob[:, _V], pred.latency_ms[:, _V], pred.threshold_db)
+    if data.clean is not None and pred.reconstruction is not None:
+        r = rowwise_correlation(pred.reconstruction, data.clean)
+        ok = np.isfinite(r) & has_waveform(data.clean)
+        out["reconstruction_correlation"] = float(r[ok].mean()) if ok.any() else None
+    return out
+
+
+def counterfactual_inputs(data: ABRCohort) -> dict[str, ABRCohort]:
+    """Time-reversed records, and noise-only records ((A − B)/2 of each record) at every level in 0–100 dB."""
+    rev = data.subset(np.arange(data.n_records))
+    rev.signals = np.ascontiguousarray(rev.signals[:, ::-1])
+    if rev.buffers is not None:
+        rev.buffers = np.ascontiguousarray(rev.buffers[:, :, ::-1])
+    out = {"time_reversed": rev}
+    if data.buffers is not None:
+        noise = (data.buffers[:, 0] - data.buffers[:, 1]) / 2.0
+        k = STATIC_PARAMS.index("intensity_db")
+        for level in COUNTERFACTUAL_LEVELS_DB:
+            c = data.subset(np.arange(data.n_records))
+            c.signals = np.ascontiguousarray(noise, dtype=np.float32)
+            c.buffers = None
+            c.static[:, k] = level
+            c.static[:, STATIC_PARAMS.index("fmp")] = np.nan  # no split buffers: FMP unknown
+            out[f"noise_only_{int(level)}db"] = c
+    return out
+
+
+def counterfactual_report(data: ABRCohort, p_v_observed: np.ndarray, p_v: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Mean p(V) of each counterfactual beside the recordings' own, split by whether a V is labelled."""
+    has_v = np.isfinite(data.latency_ms[:, _V])
+    below = np.zeros(data.n_records, bool)
+    if "true_threshold_db" in data.extras:  # simulator truth, read only to select records for this report
+        true_thr = np.asarray(data.extras["true_threshold_db"], np.float64)
+        below = ~np.isfinite(true_thr) | (data.static_column("intensity_db") <= true_thr)
+    mean = lambda x, m: float(x[m].mean()) if m.any() else None
+    out: dict[str, Any] = {
+        "as_recorded": {
+            "mean_p_v_where_v": mean(p_v_observed, has_v),
+            "mean_p_v_where_no_v": mean(p_v_observed, ~has_v),
+        },
+        "as_recorded_below_true_threshold": mean(p_v_observed, below),
+    }
+    if "time_reversed" in p_v:
+        rv = p_v["time_reversed"]
+        out["time_reversed"] = {"mean_p_v_where_v": mean(rv, has_v), "mean_p_v_where_no_v": mean(rv, ~has_v)}
+    noise = {k.removeprefix("noise_only_"): float(v.mean()) for k, v in p_v.items() if k.startswith("noise_only_")}
+    if noise:
+        out["noise_only_by_level"] = noise
+    return out
