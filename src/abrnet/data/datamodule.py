@@ -83,6 +83,9 @@ class ABRTensorDataset(Dataset):
         }
         if cohort.clean is not None:
             self.tensors["clean"] = torch.from_numpy(norm.signal(cohort.clean))
+        if cohort.buffers is not None:  # the recording's own noise, (A - B)/2: a waveless negative for training
+            diff = (cohort.buffers[:, 0] - cohort.buffers[:, 1]) / 2.0
+            self.tensors["noise_only"] = torch.from_numpy(norm.signal(diff))
 
     def __len__(self) -> int:
         return int(self.tensors["signal"].shape[0])

@@ -24,6 +24,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from abrnet.constants import STATIC_PARAMS
 from abrnet.data.datamodule import Normalizer
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.metrics import compute_metrics
@@ -43,6 +44,7 @@ from abrnet.training.curriculum import (
 )
 from abrnet.training.diffusion import NoiseSchedule
 from abrnet.training.losses import MultiTaskLoss, annotated_records, static_loss, task_gradient_norms
+from abrnet.training.negatives import waveless_negatives
 
 
 def build_model(cfg: TrainConfig) -> OptimizedHierarchicalUNet:
@@ -98,11 +100,19 @@ class ABRLitModule(L.LightningModule):
         return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.global_step * 7919 + self.global_rank)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        x_obs, static = batch["signal"], batch["static"]  # (B, T), (B, 4)
-        B = x_obs.shape[0]
+        B = batch["signal"].shape[0]
         g = self._step_generator()
         n_analysis = int(round(self.cfg.diffusion.analysis_fraction * B))
-        is_diff = (torch.arange(B) >= n_analysis).to(x_obs.device)  # (B,)
+        is_diff = (torch.arange(B) >= n_analysis).to(batch["signal"].device)  # (B,)
+        batch, negative = waveless_negatives(
+            batch,
+            ~is_diff,
+            self.cfg.diffusion.noise_negative_fraction,
+            self.cfg.diffusion.reversed_negative_fraction,
+            g,
+            STATIC_PARAMS.index("fmp"),
+        )
+        x_obs, static = batch["signal"], batch["static"]  # (B, T), (B, 4)
         t_diff = self.schedule.sample_timesteps(B, g, high_noise_fraction=self.cfg.diffusion.high_noise_fraction)
         t = torch.where(is_diff, t_diff.to(x_obs.device), 0)  # (B,)
         x0 = batch.get("clean", x_obs)
@@ -112,7 +122,7 @@ class ABRLitModule(L.LightningModule):
         shown = hide_optional(static, self.model.optional_static, self.model.config.static_missing_prob, g)
 
         out = self.model(x_in, shown, t, drop_condition=drop)
-        heads = _mask_rows(batch, keep=~is_diff)
+        heads = _mask_rows(batch, keep=~is_diff, waveless=negative)
         p = self.progress()
         multipliers = task_weight_multipliers(p, self.cfg.curriculum)
         terms = self.loss_fn.terms(
@@ -252,9 +262,12 @@ class _Attached:
         return self
 
 
-def _mask_rows(batch: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, torch.Tensor]:
+def _mask_rows(
+    batch: dict[str, torch.Tensor], keep: torch.Tensor, waveless: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """Labels of rows not in `keep` become 'unknown' (NaN / -1) so the head losses ignore them; peak presence is
-    trusted only on kept rows that carry some annotation (an unlabelled real record is not a record without waves).
+    trusted only on kept rows that carry some annotation (an unlabelled real record is not a record without waves)
+    or that are `waveless` negatives (known to have no wave).
     """
     k1 = keep[:, None]
     annotated = annotated_records(batch["latency"], batch["class_id"], batch["threshold"], batch["no_response"])
@@ -265,7 +278,7 @@ def _mask_rows(batch: dict[str, torch.Tensor], keep: torch.Tensor) -> dict[str, 
         "threshold": torch.where(keep, batch["threshold"], torch.nan),
         "no_response": torch.where(keep, batch["no_response"], torch.nan),
         "static": batch["static"],
-        "peak_known": keep & annotated,  # (B,)
+        "peak_known": keep & (annotated if waveless is None else annotated | waveless),  # (B,)
     }
 
 
