@@ -24,9 +24,7 @@ def _cohort(n: int = 4, seed: int = 0, buffers: bool = False) -> ABRCohort:
     lat[1, 1] = np.nan
     amp = rng.normal(0, 0.3, (n, 3)).astype(np.float32)
     amp[1, 1] = np.nan
-    extras = {}
-    if buffers:
-        extras = {k: rng.normal(0, 1, (n, T)).astype(np.float32) for k in ("buffer_a", "buffer_b")}
+    split = rng.normal(0, 1, (n, 2, T)).astype(np.float32) if buffers else None
     return ABRCohort(
         signals=(rng.normal(0, 1, (n, T)) * np.pi).astype(np.float32),
         static=static,
@@ -38,7 +36,7 @@ def _cohort(n: int = 4, seed: int = 0, buffers: bool = False) -> ABRCohort:
         threshold_db=np.array([30, np.nan, 55, 40][:n] + [20] * max(0, n - 4), dtype=np.float32),
         no_response=np.array([False, True, False, False][:n] + [False] * max(0, n - 4)),
         sampling_rate_hz=20000.0,
-        extras=extras,
+        buffers=split,
     )
 
 
@@ -59,7 +57,7 @@ def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
     c = _cohort(buffers=True)
     path = write_wide_csv(c, tmp_path / "b.csv")
     back = read_wide_csv(path)
-    np.testing.assert_array_equal(back.extras["buffer_a"], c.extras["buffer_a"])
+    np.testing.assert_array_equal(back.buffers, c.buffers)
     # Same file without the fmp column: Fmp is computed from the a_s*/b_s* buffers (noise-only here, so ~1).
     rows = list(csv.reader(path.open()))
     k = rows[0].index("fmp")
@@ -67,7 +65,7 @@ def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
     with no_fmp.open("w", newline="") as fh:
         csv.writer(fh).writerows([r[:k] + r[k + 1 :] for r in rows])
     got = read_wide_csv(no_fmp)
-    assert got.attrs["fmp_estimated"] == "split_buffers"
+    assert got.attrs["fmp_source"] == "split_buffers"
     assert np.all(got.static_column("fmp") < 5.0) and np.all(got.static_column("fmp") > 0.1)
 
 
@@ -143,11 +141,11 @@ def test_negative_sampling_rate_option(tmp_path: Path) -> None:
         read_wide_csv(path, sampling_rate_hz=-20000.0)
 
 
-def test_missing_fmp_placeholder_when_not_required(tmp_path: Path) -> None:
+def test_missing_fmp_is_nan_when_not_required(tmp_path: Path) -> None:
     path = _edit(tmp_path, lambda r: _drop(r, "fmp"))
     c = read_wide_csv(path, require_fmp=False)
-    assert c.attrs["fmp_estimated"] == "placeholder"
-    assert np.all(c.static[:, STATIC_PARAMS.index("fmp")] == 1.0)
+    assert c.attrs["fmp_source"] == "missing"
+    assert np.all(np.isnan(c.static[:, STATIC_PARAMS.index("fmp")]))
 
 
 def _del_rows(rows: list[list[str]]) -> None:
@@ -162,3 +160,53 @@ def test_empty_and_headless_files(tmp_path: Path) -> None:
     only_header = _edit(tmp_path, _del_rows, name="header_only.csv")
     with pytest.raises(DataError, match=r"header_only\.csv.*no records"):
         read_wide_csv(only_header)
+
+
+# ------------------------------------------------------------------------------------ vectorised reader
+def _no_per_cell(*args, **kwargs):
+    raise AssertionError("the per-cell loop ran on a valid file")
+
+
+def test_valid_file_is_read_without_the_per_cell_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample block is parsed at once (np.loadtxt); the per-cell loop is only there to name a bad cell."""
+    import abrnet.data.csv_io as csv_io
+
+    c = _cohort(n=6, buffers=True)
+    path = write_wide_csv(c, tmp_path / "c.csv")
+    monkeypatch.setattr(csv_io, "_samples_per_cell", _no_per_cell)
+    back = read_wide_csv(path)
+    np.testing.assert_array_equal(back.signals, c.signals)
+    np.testing.assert_array_equal(back.buffers, c.buffers)
+
+
+def test_quoted_file_and_late_label_column_read_the_same(tmp_path: Path) -> None:
+    """A quoted file (the csv module's path) and a label column after the samples (every cell split) give the same
+    arrays as the plain fast path."""
+    c = _cohort(n=5)
+    plain = read_wide_csv(write_wide_csv(c, tmp_path / "plain.csv"))
+    rows = list(csv.reader((tmp_path / "plain.csv").open()))
+    quoted = tmp_path / "quoted.csv"
+    with quoted.open("w", newline="") as fh:
+        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
+    k = rows[0].index("threshold_db")
+    late = tmp_path / "late.csv"
+    with late.open("w", newline="") as fh:
+        csv.writer(fh).writerows([r[:k] + r[k + 1 :] + [r[k]] for r in rows])
+    for other in (read_wide_csv(quoted), read_wide_csv(late)):
+        for name in ("signals", "static", "latency_ms", "amplitude_uv", "threshold_db", "class_id", "no_response"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(plain, name), err_msg=name)
+        np.testing.assert_array_equal(other.patient_id, plain.patient_id)
+
+
+def test_number_only_python_reads_is_still_accepted(tmp_path: Path) -> None:
+    """numpy rejects '1_0' where float() reads 10.0: the per-cell path takes over and the file still loads."""
+    path = _edit(tmp_path, lambda r: _set(r, 2, "s3", "1_0"))
+    assert read_wide_csv(path).signals[1, 3] == 10.0
+
+
+def test_bad_sample_in_quoted_file_names_the_cell(tmp_path: Path) -> None:
+    def edit(rows: list[list[str]]) -> None:
+        _set(rows, 3, "s2", "1,5")  # written quoted: one cell holding a comma
+
+    with pytest.raises(DataError, match=r"field 's2', row 3: '1,5' is not a number \(line 4\)"):
+        read_wide_csv(_edit(tmp_path, edit))

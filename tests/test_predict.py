@@ -132,7 +132,8 @@ def test_malformed_csv_one_line_error(test_split: dict, tmp_path: Path, case: st
         _write(bad, header, body)
         expect = ("s17", "row 2")
     else:
-        keep = [j for j, h in enumerate(header) if h not in {f"s{i}" for i in range(150, 200)}]
+        dropped = {f"{p}s{i}" for p in ("", "a_", "b_") for i in range(150, 200)}  # signal and split buffers
+        keep = [j for j, h in enumerate(header) if h not in dropped]
         _write(bad, [header[j] for j in keep], [[r[j] for j in keep] for r in body])
         expect = ("s0..s149", "row 1")
     res = runner.invoke(
@@ -192,7 +193,7 @@ def test_resampled_40khz_csv_with_short_window(test_split: dict, tmp_path: Path)
     cohort = test_split["cohort"].subset(np.arange(4))
     up = resample_poly(cohort.signals.astype(np.float64), 2, 1, axis=1)[:, :320].astype(np.float32)  # 0-7.975 ms
     hi = cohort.subset(np.arange(4))
-    hi.signals, hi.clean, hi.sampling_rate_hz = up, None, 40_000.0
+    hi.signals, hi.clean, hi.buffers, hi.sampling_rate_hz = up, None, None, 40_000.0
     src = write_wide_csv(hi, tmp_path / "k40.csv")
     out = tmp_path / "r.csv"
     base = ["predict", "--checkpoint", test_split["ckpt"], str(src), "--out", str(out)]

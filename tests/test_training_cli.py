@@ -122,3 +122,30 @@ def test_ddp_two_cpu_processes(tmp_path: Path, cohort_file: Path) -> None:
     scores = [float(r["val/score"]) for r in rows if r.get("val/score")]
     assert len(scores) == 2  # validation on the whole split (gathered over both ranks) at steps 3 and 6
     assert any(r.get("train/loss") for r in rows)
+
+
+# ------------------------------------------------------------------------------------- step budget, safety stop
+def test_default_run_is_a_step_budget() -> None:
+    """The main job's length is steps (one seed, one model); the clock is only a guard that does not shape it."""
+    t = load_config(None).trainer
+    assert t.max_steps == 2000 and t.max_minutes is None and t.safety_stop_minutes
+
+
+def test_safety_stop_cuts_the_fit_and_says_so(tmp_path: Path) -> None:
+    import json
+
+    from .conftest import make_toy_cohort
+
+    cfg = load_config(
+        None,
+        ["model.preset=tiny", "data.batch_size=8", "trainer.max_steps=30", "trainer.val_every_n_steps=30",
+         "trainer.safety_stop_minutes=0.00001", "series.enabled=false"],
+    )  # fmt: skip
+    summary = train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=make_toy_cohort())
+    tr = summary["training"]
+    assert tr["stopped_by"] == "safety_stop" and tr["steps"] == 10  # the clock is read every 10 steps
+    assert tr["samples_seen"] == 10 * 8
+    alerts = [json.loads(line) for line in (tmp_path / "run" / "alerts.jsonl").read_text().splitlines()]
+    assert any(a["kind"] == "safety_stop" and "NOT the budgeted one" in a["message"] for a in alerts)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["training"]["stopped_by"] == "safety_stop" and run["wall_time"]["fit_s"] > 0

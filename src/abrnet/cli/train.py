@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,8 +30,15 @@ def train(
     preset: Annotated[str | None, typer.Option(help="Model preset: tiny, cpu, base, large.")] = None,
     devices: Annotated[str | None, typer.Option(help="Devices per node, e.g. 2 (with --strategy ddp).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy, e.g. ddp.")] = None,
-    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock limit of the fit.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Optimizer-step limit of the fit.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Step budget of the fit (optimizer steps; default 2000): one seed, one model.")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Time-limited fit instead (curriculum follows the clock: not reproducible).")
+    ] = None,
+    safety_stop_minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock guard: stop (with a loud warning) after this long.")
+    ] = None,
     patients: Annotated[int | None, typer.Option(help="Size of the simulated default cohort.")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Config override KEY=VALUE, e.g. optim.lr=2e-3.")
@@ -53,6 +61,7 @@ def train(
             ("trainer.strategy", strategy),
             ("trainer.max_minutes", max_minutes),
             ("trainer.max_steps", max_steps),
+            ("trainer.safety_stop_minutes", safety_stop_minutes),
             ("data.patients", patients),
         ):
             if value is not None:
@@ -61,13 +70,16 @@ def train(
         if resume is not None and not resume.exists():
             raise FileNotFoundError(2, "no such file", str(resume))
         out_dir = out or (resume.parent if resume else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+        from abrnet.training.run import record_run
         from abrnet.training.run import train as run_training
 
+        started = time.monotonic()
         summary = run_training(cfg, out_dir, resume=resume, evaluate_test=False)
         if "global_step" in summary and _is_rank_zero():
             from abrnet.data.schema import DataError
             from abrnet.evaluation.evaluate import evaluate_checkpoint
 
+            t = time.monotonic()
             try:
                 metrics = evaluate_checkpoint(
                     out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients
@@ -75,7 +87,28 @@ def train(
                 console.print(metrics_table(metrics))
             except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
                 console.print(f"[yellow]warning:[/] evaluation skipped: {exc}")
+            wall = {"evaluation_s": time.monotonic() - t, "total_s": time.monotonic() - started}
+            record_run(out_dir, summary, wall)  # steps, samples seen and wall time into metrics.json and run.json
+            _report_budget(summary)
             console.print(f"run folder: {out_dir}")
+
+
+def _report_budget(summary: dict[str, Any]) -> None:
+    """One line on what the fit did; a loud one when the wall-clock safety stop cut it short."""
+    tr, wall = summary.get("training", {}), summary.get("wall_time", {})
+    if not tr:
+        return
+    console.print(
+        f"trained {tr['steps']} optimizer steps ({tr['samples_seen']} samples) in {wall.get('fit_s', 0.0):.0f} s "
+        f"of fit, {wall.get('total_s', 0.0):.0f} s in all",
+        highlight=False,
+    )
+    if tr["stopped_by"] == "safety_stop":
+        console.print(
+            f"[bold white on red]WARNING[/] the wall-clock safety stop ended the fit at step {tr['steps']} of "
+            f"{tr['max_steps']}: this model is not the budgeted one (see alerts.jsonl; trainer.safety_stop_minutes)",
+            highlight=False,
+        )
 
 
 def _is_rank_zero() -> bool:

@@ -9,7 +9,8 @@ Layout (header names are exact, lower/upper case as written here):
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
 * split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages.
   When there is no ``fmp`` column, Fmp is computed from them (`abrnet.data.fmp.fmp_from_buffers`, whole record).
-  They are kept in ``extras["buffer_a"]`` / ``extras["buffer_b"]`` and written back by `write_wide_csv`.
+  They are kept in `ABRCohort.buffers` (N, 2, T) and written back by `write_wide_csv`.
+  An empty ``fmp`` cell is NaN: not measured (``attrs["fmp_source"]`` says where FMP came from).
 
 The sampling rate and t0 are not in the file (they are CLI options), nor are ``clean``, other extras or attrs.
 
@@ -20,6 +21,7 @@ header. The message also gives the file line (``line k + 1``), which is what an 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -57,8 +59,7 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
         raise FileExistsError(f"{path}: already exists; refusing to overwrite (use force=True / --force)")
     cohort.validate(source="<cohort to write>")
     T = cohort.n_samples
-    buffers = [k for k in ("buffer_a", "buffer_b") if k in cohort.extras]
-    has_buffers = len(buffers) == 2 and all(cohort.extras[k].shape == cohort.signals.shape for k in buffers)
+    has_buffers = cohort.buffers is not None
     header = [*META_COLUMNS, *LABEL_COLUMNS, *(f"s{i}" for i in range(T))]
     if has_buffers:
         header += [f"a_s{i}" for i in range(T)] + [f"b_s{i}" for i in range(T)]
@@ -79,7 +80,7 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
             row = [str(cohort.patient_id[i]), str(cohort.ear[i]), *static, *labels]
             row += [_fmt(v) for v in cohort.signals[i]]
             if has_buffers:
-                row += [_fmt(v) for v in cohort.extras["buffer_a"][i]] + [_fmt(v) for v in cohort.extras["buffer_b"][i]]
+                row += [_fmt(v) for v in cohort.buffers[i, 0]] + [_fmt(v) for v in cohort.buffers[i, 1]]
             writer.writerow(row)
     return path
 
@@ -107,6 +108,31 @@ def _check_sample_columns(src: str, names: list[str], prefix: str) -> list[int]:
     return [j for j, _ in found]
 
 
+def _check_row_lengths(src: str, rows: list[str] | list[list[str]], width: int) -> None:
+    """Every record has the header's number of cells (rows as split cells, or as raw lines of an unquoted file)."""
+    for i, r in enumerate(rows):
+        cells = len(r) if isinstance(r, list) else (r.count(",") + 1 if r else 0)
+        if cells != width:
+            raise DataError(
+                src, "<row length>", f"has {cells} cells but the header has {width} ({_where(i + 1)})", i + 1
+            )
+
+
+def _samples_per_cell(
+    src: str, header: list[str], body: list[list[str]], blocks: list[tuple[np.ndarray, list[int]]]
+) -> None:
+    """Cell by cell into `blocks` ((dest (N, T), column indices) pairs): slow, but names the first bad cell."""
+    for i, cells in enumerate(body):
+        for dest, cols in blocks:
+            for t, j in enumerate(cols):
+                text = cells[j].strip()
+                try:
+                    dest[i, t] = float(text)
+                except ValueError:
+                    what = "empty cell" if text == "" else f"{text!r} is not a number"
+                    raise DataError(src, header[j], f"{what} ({_where(i + 1)})", i + 1) from None
+
+
 def read_wide_csv(
     path: str | Path,
     *,
@@ -117,8 +143,7 @@ def read_wide_csv(
     """Read and validate a wide CSV (layout in the module docstring) into an `ABRCohort`.
 
     Without an ``fmp`` column Fmp comes from the ``a_s*``/``b_s*`` buffers; without those either, a DataError is
-    raised, unless ``require_fmp=False``, which fills the documented placeholder 1.0 ("no evidence of a response")
-    and sets ``attrs["fmp_estimated"] = "placeholder"``.
+    raised, unless ``require_fmp=False``, which leaves FMP NaN ("not measured", ``attrs["fmp_source"] = "missing"``).
     """
     path = Path(path)
     src = str(path)
@@ -128,7 +153,14 @@ def read_wide_csv(
         raise DataError(src, "t0_ms", f"must be finite, got {t0_ms}")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            text = fh.read()
+        # fast path: no quoting and plain \n / \r\n line ends, so a record is one line and a cell never holds a comma
+        lines = text.split("\n") if '"' not in text and text.count("\r") == text.count("\r\n") else None
+        if lines is not None:
+            lines = [line.removesuffix("\r") for line in lines]
+            rows = [lines[0].split(",")] if lines[0].strip() else []
+        else:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
     except FileNotFoundError:
         raise DataError(src, "<file>", "file not found") from None
     except UnicodeDecodeError as exc:
@@ -138,10 +170,13 @@ def read_wide_csv(
     if not rows or not any(c.strip() for c in rows[0]):
         raise DataError(src, "<header>", "file is empty: expected a header row (header, line 1)", 0)
     header = [c.strip() for c in rows[0]]
-    body = [r for r in rows[1:]]
+    body_lines = lines[1:] if lines is not None else []
+    while body_lines and not body_lines[-1].replace(",", "").strip():
+        body_lines.pop()  # tolerate trailing blank lines only
+    body: list[list[str]] = rows[1:]
     while body and not any(c.strip() for c in body[-1]):
         body.pop()  # tolerate trailing blank lines only
-    if not body:
+    if not body and not body_lines:
         raise DataError(src, "<rows>", "no records below the header (line 2)", 1)
 
     seen: set[str] = set()
@@ -182,6 +217,13 @@ def read_wide_csv(
         )
 
     col = {name: j for j, name in enumerate(header)}
+    sample_cols = [*s_cols, *a_cols, *b_cols]
+    if lines is not None:  # split only the cells before the samples (all of them if a label column follows)
+        _check_row_lengths(src, body_lines, len(header))
+        in_samples = set(sample_cols)
+        others_first = max(j for j in range(len(header)) if j not in in_samples) < min(sample_cols)
+        lead = min(sample_cols) if others_first else -1
+        body = [line.split(",", lead) for line in body_lines]
     n = len(body)
 
     def number(i: int, name: str, *, allow_empty: bool) -> float:
@@ -205,12 +247,10 @@ def read_wide_csv(
     no_response = np.zeros(n, bool)
     patient_id: list[str] = []
     ear: list[str] = []
+    if lines is None:
+        _check_row_lengths(src, body, len(header))
     for i, cells in enumerate(body):
         row = i + 1
-        if len(cells) != len(header):
-            raise DataError(
-                src, "<row length>", f"has {len(cells)} cells but the header has {len(header)} ({_where(row)})", row
-            )
         pid = cells[col["patient_id"]].strip()
         if not pid:
             raise DataError(src, "patient_id", f"empty ({_where(row)})", row)
@@ -221,7 +261,7 @@ def read_wide_csv(
         ear.append(e)
         for j, name in enumerate(STATIC_PARAMS):
             if name in col:
-                static[i, j] = number(i, name, allow_empty=False)
+                static[i, j] = number(i, name, allow_empty=name == "fmp")
         cname = cells[col["class"]].strip().upper() if "class" in col else ""
         if cname:
             if cname not in CLASS_NAMES:
@@ -245,29 +285,35 @@ def read_wide_csv(
                 name = f"{wave}_{kind}"
                 if name in col:
                     arr[i, w] = number(i, name, allow_empty=True)
-        for dest, cols in ((signals, s_cols), (buf_a, a_cols), (buf_b, b_cols)):
-            if dest is None:
-                continue
-            for t, j in enumerate(cols):
-                text = cells[j].strip()
-                try:
-                    dest[i, t] = float(text)
-                except ValueError:
-                    what = "empty cell" if text == "" else f"{text!r} is not a number"
-                    raise DataError(src, header[j], f"{what} ({_where(row)})", row) from None
+    blocks = [(dest, cols) for dest, cols in ((signals, s_cols), (buf_a, a_cols), (buf_b, b_cols)) if dest is not None]
+    try:  # the sample block at once, in C; numpy accepts no number text that Python's float() rejects
+        if lines is not None:
+            values = np.loadtxt(
+                body_lines, delimiter=",", usecols=sample_cols, dtype=np.float64, comments=None, ndmin=2
+            )
+        else:  # quoted file: its sample cells only, re-joined (a cell holding a comma fails here and goes per cell)
+            joined = [",".join(r[j] for j in sample_cols) for r in body]
+            values = np.loadtxt(joined, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+        if values.shape != (n, len(sample_cols)):
+            raise ValueError("shape")
+        for k, (dest, _) in enumerate(blocks):
+            dest[:] = values[:, k * T : (k + 1) * T]
+    except ValueError:  # a bad cell (or one only float() reads): the per-cell loop names it (file, field, row)
+        full = [line.split(",") for line in body_lines] if lines is not None else body
+        _samples_per_cell(src, header, full, blocks)
 
     attrs: dict[str, str | float | int] = {"source_file": path.name}
-    extras: dict[str, np.ndarray] = {}
-    if buf_a is not None and buf_b is not None:
-        extras = {"buffer_a": buf_a, "buffer_b": buf_b}
+    buffers = np.stack([buf_a, buf_b], axis=1) if buf_a is not None and buf_b is not None else None
     k_fmp = STATIC_PARAMS.index("fmp")
+    attrs["fmp_source"] = "given"
     if "fmp" not in col:
-        if buf_a is not None and buf_b is not None:
-            static[:, k_fmp] = fmp_from_buffers(buf_a, buf_b).astype(np.float32)
-            attrs["fmp_estimated"] = "split_buffers"
+        if buffers is not None:
+            fmp = fmp_from_buffers(buf_a, buf_b)
+            static[:, k_fmp] = np.where(np.isfinite(fmp), fmp, np.nan).astype(np.float32)
+            attrs["fmp_source"] = "split_buffers"
         else:
-            static[:, k_fmp] = 1.0
-            attrs["fmp_estimated"] = "placeholder"
+            static[:, k_fmp] = np.nan
+            attrs["fmp_source"] = "missing"
     cohort = ABRCohort(
         signals=signals,
         static=static,
@@ -280,7 +326,7 @@ def read_wide_csv(
         no_response=no_response,
         sampling_rate_hz=float(sampling_rate_hz),
         t0_ms=float(t0_ms),
-        extras=extras,
+        buffers=buffers,
         attrs=attrs,
     )
     try:

@@ -20,9 +20,12 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from abrnet.constants import CLASS_NAMES
+from abrnet.training.config_curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
+
+_Strict = Strict
 
 __all__ = [
     "AlertsConfig",
@@ -34,6 +37,8 @@ __all__ = [
     "LossWeights",
     "ModelSection",
     "OptimConfig",
+    "TaskStage",
+    "TaskStages",
     "TrainConfig",
     "TrainerConfig",
     "dump_config",
@@ -44,12 +49,6 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A one-line, user-facing configuration problem naming the file and the key path(s)."""
-
-
-class _Strict(BaseModel):
-    """Base for every section: unknown keys are errors, assignments are re-validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 # ---------------------------------------------------------------------------------------------------------- model
@@ -116,6 +115,8 @@ class DiffusionConfig(_Strict):
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
     analysis_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
     high_noise_fraction: float = Field(0.0, ge=0.0, le=1.0)  # share of diffusion rows with t drawn from [K/2, K)
+    noise_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
+    reversed_negative_fraction: float = Field(0.05, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
 
 
 # ----------------------------------------------------------------------------------------------------------- loss
@@ -142,9 +143,10 @@ class LossConfig(_Strict):
     # "none": unweighted; or one non-negative weight per class in CLASS_NAMES order.
     class_weights: Literal["balanced", "none"] | list[float] = "balanced"
     class_balanced_beta: float = Field(0.999, ge=0.0, lt=1.0)  # Cui et al. effective-number β
+    # gaussian_nll, or huber: Huber's robust likelihood (Gaussian core, Laplace tails); both train the variances
     regression_loss: Literal["gaussian_nll", "huber"] = "gaussian_nll"
-    huber_delta: float = Field(1.0, gt=0.0)
-    nll_beta: float = Field(0.0, ge=0.0, le=1.0)  # β-NLL for peaks and threshold (0 = plain Gaussian NLL)
+    huber_delta: float = Field(1.345, gt=0.0)  # huber: |residual| / σ where the loss turns linear (95 % efficiency)
+    nll_beta: float = Field(0.0, ge=0.0, le=1.0)  # β-NLL for peaks and threshold (0 = plain likelihood)
     logvar_min: float = -10.0  # clamp of predicted log-variances (keeps the NLL bounded)
     logvar_max: float = 10.0
 
@@ -193,36 +195,17 @@ class OptimConfig(_Strict):
         return v
 
 
-# ----------------------------------------------------------------------------------------------------- curriculum
-class CurriculumConfig(_Strict):
-    """Training phases as fractions of the run (sequential): S4-only warm-up, transformer ramp, task ramp, full.
-
-    ``task_floor`` is the task-loss multiplier during warm-up (see `abrnet.training.curriculum`).
-    """
-
-    s4_warmup: float = Field(0.05, ge=0.0, le=1.0)
-    transformer_ramp: float = Field(0.05, ge=0.0, le=1.0)
-    task_ramp: float = Field(0.1, ge=0.0, le=1.0)
-    task_floor: float = Field(0.3, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _phases_fit(self) -> CurriculumConfig:
-        total = self.s4_warmup + self.transformer_ramp + self.task_ramp
-        if total > 1.0 + 1e-9:
-            raise ValueError(
-                f"s4_warmup + transformer_ramp + task_ramp must be <= 1 (got {self.s4_warmup} + "
-                f"{self.transformer_ramp} + {self.task_ramp} = {total:.4g})"
-            )
-        return self
-
-
 # -------------------------------------------------------------------------------------------------------- trainer
 class TrainerConfig(_Strict):
-    """Run length and Lightning Trainer settings. The run stops at whichever of max_steps / max_minutes comes first."""
+    """Run length and Lightning Trainer settings. The length is a step budget (curriculum, LR, validation and the
+    best checkpoint all count steps): one seed gives one model on any machine. ``safety_stop_minutes`` only guards
+    the clock: it cuts the fit short with a loud alert and ``stopped_by: safety_stop`` in metrics.json.
+    ``max_minutes`` (off) makes a time-limited run whose curriculum follows the clock: not reproducible."""
 
-    max_steps: int | None = Field(6000, gt=0)
-    max_minutes: float | None = Field(15.0, gt=0.0)
-    val_every_n_steps: int = Field(300, gt=0)
+    max_steps: int | None = Field(2000, gt=0)  # the step budget (None only together with max_minutes)
+    max_minutes: float | None = Field(None, gt=0.0)  # time-limited run: progress follows the clock (not reproducible)
+    safety_stop_minutes: float | None = Field(16.0, gt=0.0)  # wall-clock guard only; None disables it
+    val_every_n_steps: int = Field(1000, gt=0)  # validation and the best-checkpoint choice, counted in steps
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
     devices: int | Literal["auto"] | list[int] = "auto"
     strategy: str = "auto"
@@ -268,7 +251,8 @@ class AlertsConfig(_Strict):
 
     nan_patience: int = Field(5, ge=1)  # K consecutive non-finite losses -> TrainingDiverged
     attention_entropy_floor: float = Field(0.1, ge=0.0, le=1.0)  # mean normalised entropy per layer
-    task_dominance_ceiling: float = Field(0.8, gt=0.0, le=1.0)  # max share of one task in loss / grad norm
+    task_dominance_ceiling: float = Field(0.8, gt=0.0, le=1.0)  # max share of one task in the trunk grad norm
+    dominance_every_n_steps: int = Field(100, gt=0)  # the check costs ~2 steps (one backward per task)
     threshold_r2_grace_fraction: float = Field(0.5, ge=0.0, le=1.0)  # negative threshold R² tolerated until then
 
 

@@ -46,6 +46,10 @@ from abrnet.training.diffusion import NoiseSchedule
 from abrnet.training.losses import MultiTaskLoss, annotated_records, static_loss, task_gradient_norms
 from abrnet.training.negatives import waveless_negatives
 
+# Rows per validation batch whose attention entropies are measured (every batch, so the whole split is sampled;
+# all rows would make a validation record ~3x dearer).
+VAL_ENTROPY_ROWS = 8
+
 
 def build_model(cfg: TrainConfig) -> OptimizedHierarchicalUNet:
     overrides = dict(cfg.model.overrides)
@@ -148,7 +152,7 @@ class ABRLitModule(L.LightningModule):
         phase = phase_name(p, self.cfg.curriculum)
         if self.attached.monitor is not None:
             self.attached.monitor.check_losses(step, {**parts, "total": float(total.detach())})
-            if finite >= 1 and phase == "full_multitask" and step % self.cfg.trainer.log_every_n_steps == 0:
+            if finite >= 1 and phase == "full_multitask" and step % self.cfg.alerts.dominance_every_n_steps == 0:
                 # before the full phase, the staged tasks are unequal by design
                 norms = task_gradient_norms(terms, self.model.shared_trunk_parameters())
                 self.attached.monitor.check_task_dominance(step, norms)
@@ -168,7 +172,7 @@ class ABRLitModule(L.LightningModule):
     # ------------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:
         self.model.set_transformer_gate(transformer_gate(self.progress(), self.cfg.curriculum))
-        self.model.set_attention_monitoring(None)  # every validation record, not a sample
+        self.model.set_attention_monitoring(VAL_ENTROPY_ROWS)  # rows of every validation batch (all batches)
         self.model.start_entropy_accumulation()  # analysis passes (t = 0) only: the path a user's recording takes
         self._val_parts = []
 

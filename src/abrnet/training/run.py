@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from abrnet.constants import CLASS_NAMES
@@ -43,16 +44,57 @@ def _precision(cfg: TrainConfig) -> str:
 
 
 class StepProgressBar(RichProgressBar):
-    """Rich progress bar labelled by the run's limits: a fit is one endless epoch cut by steps or minutes, so
-    Lightning's "Epoch 0/-2" label would say nothing."""
+    """Rich progress bar labelled by the run's budget: a fit is one endless epoch cut by steps, so Lightning's
+    "Epoch 0/-2" label would say nothing."""
 
     def __init__(self, max_steps: int | None, max_minutes: float | None) -> None:
         super().__init__(leave=True)
         limits = [f"{max_steps} steps" if max_steps else "", f"{max_minutes:g} min" if max_minutes else ""]
-        self.label = "fit (≤ " + " or ".join(x for x in limits if x) + ")" if any(limits) else "fit"
+        self.label = "fit (" + " or ".join(x for x in limits if x) + ")" if any(limits) else "fit"
 
     def _get_train_description(self, current_epoch: int) -> str:
         return self.label
+
+
+class SafetyStop(Callback):
+    """Wall-clock guard of a step-budget run: stops the fit once `minutes` have passed, and says so loudly.
+
+    Why not Lightning's `max_time`: the budget is steps (one seed, one model on any machine); the clock must never
+    shape the run, only end a stuck or far too slow one. When it fires, the model differs from the budgeted one, so
+    the alert goes to the console and alerts.jsonl, and `stopped_by: safety_stop` goes to metrics.json/run.json.
+    """
+
+    CHECK_EVERY = 10  # steps between clock checks (a collective under DDP)
+
+    def __init__(self, minutes: float) -> None:
+        self.minutes = minutes
+        self.start: float | None = None
+        self.fired_at_step: int | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.monotonic()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self.start is None or self.fired_at_step is not None or trainer.global_step % self.CHECK_EVERY:
+            return
+        elapsed = time.monotonic() - self.start
+        # every rank decides together (at the same steps), or DDP would wait forever on the rank that stopped
+        if not trainer.strategy.reduce_boolean_decision(elapsed >= 60.0 * self.minutes, all=False):
+            return
+        self.fired_at_step = trainer.global_step
+        trainer.should_stop = True
+        budget = getattr(pl_module, "cfg", None)
+        max_steps = budget.trainer.max_steps if budget is not None else None
+        message = (
+            f"safety stop: {elapsed / 60:.1f} min of wall clock reached (trainer.safety_stop_minutes = "
+            f"{self.minutes:g}) at step {trainer.global_step} of {max_steps}; this model is NOT the budgeted one "
+            "(a shorter run, machine-dependent). Raise safety_stop_minutes or lower trainer.max_steps."
+        )
+        monitor = getattr(getattr(pl_module, "attached", None), "monitor", None)
+        if monitor is not None:
+            monitor.emit(trainer.global_step, "safety_stop", "error", message, elapsed)
+        elif trainer.is_global_zero:
+            warnings.warn(message, RuntimeWarning, stacklevel=1)
 
 
 def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool = True) -> L.Trainer:
@@ -64,6 +106,8 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
     ]
     if cfg.optim.ema_decay > 0:
         callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
+    if t.safety_stop_minutes:
+        callbacks.append(SafetyStop(t.safety_stop_minutes))
     if enable_progress_bar:
         callbacks.append(StepProgressBar(t.max_steps, t.max_minutes))
     return L.Trainer(
@@ -113,13 +157,19 @@ def train(
     enable_progress_bar: bool = True,
     cohort: ABRCohort | None = None,
 ) -> dict[str, Any]:
-    """Fit, checkpoint and (by default) evaluate on the held-out test patients; returns the run's summary."""
+    """Fit, checkpoint and (by default) evaluate on the held-out test patients; returns the run's summary.
+
+    The summary's ``training`` section (steps, samples seen, why the fit stopped) is a function of the config and
+    seed alone; ``wall_time`` holds every clock reading, apart, so two runs can be compared without it.
+    """
+    started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     if cohort is None:
         cohort = load_training_cohort(cfg)
+    cohort_s = time.monotonic() - started
     dm = make_datamodule(cfg, cohort)
     train_cls = cohort.class_id[dm.split.train]
     counts = np.bincount(train_cls[train_cls >= 0], minlength=len(CLASS_NAMES)).astype(float).tolist()
@@ -135,24 +185,121 @@ def train(
     old_csv = out_dir / "csv" / "metrics.csv"
     if resume and old_csv.exists():  # Lightning's CSVLogger starts the file afresh: keep the earlier rows
         old_csv.rename(old_csv.with_name(f"metrics.before-resume-{int(old_csv.stat().st_mtime)}.csv"))
-    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
-    summary: dict[str, Any] = {"out_dir": str(out_dir), "global_step": trainer.global_step}
+    fit_start = time.monotonic()
+    with _deterministic_cpu_kernels(trainer):
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
+    fit_s = time.monotonic() - fit_start
+    summary: dict[str, Any] = {
+        "out_dir": str(out_dir),
+        "global_step": trainer.global_step,
+        "training": training_record(cfg, trainer, resumed=resume is not None),
+    }
     final = out_dir / "last.ckpt"
     trainer.save_checkpoint(final, weights_only=False)  # every rank (a barrier); EMA weights are in the model now
     if not trainer.is_global_zero:
         return summary
     if not (out_dir / "best.ckpt").exists():  # no validation ran (a very short run): best is the final model
         shutil.copyfile(final, out_dir / "best.ckpt")
+    wall: dict[str, Any] = {"cohort_s": cohort_s, "fit_s": fit_s}
     if cfg.series.enabled:
+        t = time.monotonic()
         summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm)
+        wall["series_s"] = time.monotonic() - t
+    summary["wall_time"] = wall
     if evaluate_test:
         from abrnet.evaluation.evaluate import evaluate_checkpoint
 
-        metrics = evaluate_checkpoint(out_dir / "best.ckpt", cohort=cohort, split="test", out_dir=out_dir)
-        summary["metrics"] = metrics
+        t = time.monotonic()
+        summary["metrics"] = evaluate_checkpoint(out_dir / "best.ckpt", cohort=cohort, split="test", out_dir=out_dir)
+        wall["evaluation_s"] = time.monotonic() - t
+    wall["total_s"] = time.monotonic() - started
+    record_run(out_dir, summary, update_metrics=evaluate_test)
+    return summary
+
+
+class _deterministic_cpu_kernels:  # noqa: N801 - used as a context manager, named like one
+    """On a CPU fit, ask torch for deterministic kernels (warning, not failing, where it has none); restored after.
+
+    CPU kernels are deterministic for a fixed thread count already; this makes it explicit and flags any op that
+    is not. GPU fits are left alone: deterministic CUDA kernels cost speed and need CUBLAS_WORKSPACE_CONFIG.
+    """
+
+    def __init__(self, trainer: L.Trainer) -> None:
+        self.active = trainer.strategy.root_device.type == "cpu"
+        self.before = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+        )
+
+    def __enter__(self) -> None:
+        if self.active:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            torch.use_deterministic_algorithms(self.before[0], warn_only=self.before[1])
+
+
+def training_record(cfg: TrainConfig, trainer: L.Trainer, *, resumed: bool) -> dict[str, Any]:
+    """What the fit did, in steps and samples (no clock readings: equal for equal seeds and configs)."""
+    t = cfg.trainer
+    steps = int(trainer.global_step)
+    safety = next((c for c in trainer.callbacks if isinstance(c, SafetyStop)), None)  # type: ignore[attr-defined]
+    if safety is not None and safety.fired_at_step is not None:
+        stopped_by = "safety_stop"
+    elif t.max_steps is not None and steps >= t.max_steps:
+        stopped_by = "max_steps"
+    elif t.max_minutes is not None:
+        stopped_by = "max_minutes"
+    else:
+        stopped_by = "other"  # e.g. interrupted
+    world = int(trainer.world_size)
+    return {
+        "steps": steps,
+        "max_steps": t.max_steps,
+        "stopped_by": stopped_by,
+        "batch_size": cfg.data.batch_size,
+        "world_size": world,
+        "samples_seen": steps * cfg.data.batch_size * world,  # optimizer steps x global batch
+        "val_every_n_steps": t.val_every_n_steps,
+        "seed": cfg.seed,
+        "resumed": resumed,
+    }
+
+
+def record_run(
+    out_dir: Path, summary: dict[str, Any], extra_wall: dict[str, float] | None = None, *, update_metrics: bool = True
+) -> None:
+    """Write run.json and (`update_metrics`) put the ``training`` and ``wall_time`` sections into metrics.json.
+
+    Wall-clock readings live only under ``wall_time`` (seconds, plus the torch thread count that shaped them), so a
+    reproducibility check can drop that one key and compare the rest byte for byte.
+    """
+    merged = {**summary.get("wall_time", {}), **(extra_wall or {})}
+    wall: dict[str, Any] = {k: round(float(v), 3) for k, v in merged.items() if k not in ("total_s", "torch_threads")}
+    if "total_s" in merged:
+        wall["total_s"] = round(float(merged["total_s"]), 3)
+    wall["torch_threads"] = torch.get_num_threads()
+    summary["wall_time"] = wall
     run_info = {k: v for k, v in summary.items() if k != "metrics"}  # the metrics live in metrics.json
     (out_dir / "run.json").write_text(json.dumps(run_info, indent=2))
-    return summary
+    metrics_path = out_dir / "metrics.json"
+    if not update_metrics or "training" not in summary or not metrics_path.exists():
+        return
+    metrics = json.loads(metrics_path.read_text())
+    metrics["training"] = summary["training"]
+    metrics["wall_time"] = wall
+    metrics_path.write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    md = out_dir / "metrics.md"
+    if md.exists():
+        tr = summary["training"]
+        line = (
+            f"\nTraining: {tr['steps']} optimizer steps ({tr['stopped_by']}), {tr['samples_seen']} samples seen "
+            f"(batch {tr['batch_size']} x {tr['world_size']} process(es)); wall time "
+            + ", ".join(f"{k} {v}" for k, v in wall.items())
+            + ".\n"
+        )
+        md.write_text(md.read_text().split("\nTraining: ")[0].rstrip("\n") + "\n" + line)
 
 
 def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""The curriculum section of the training configuration (every phase a share of the step budget).
+
+Kept apart from `abrnet.training.config` so each file stays one screen per concept; `Strict` is the base of every
+config section (unknown keys are errors, assignments re-validated).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check(ok: bool, section: Any, message: str) -> Any:
+    """Return the validated section, or raise the one-line message pydantic reports at its key path."""
+    if not ok:
+        raise ValueError(message)
+    return section
+
+
+class TaskStage(Strict):
+    """When a stage of tasks enters the loss: ``start`` and ``ramp`` are shares of the step budget."""
+
+    start: float = Field(0.0, ge=0.0, le=1.0)
+    ramp: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> TaskStage:
+        a, r = self.start, self.ramp
+        return _check(a + r <= 1.0 + 1e-9, self, f"start + ramp must be <= 1 ({a} + {r})")
+
+
+class TaskStages(Strict):
+    """The design's task order (`abrnet.training.curriculum.TASK_STAGES` lists each stage's tasks)."""
+
+    signal_peaks: TaskStage = Field(default_factory=lambda: TaskStage(start=0.0, ramp=0.0))
+    classification_threshold: TaskStage = Field(default_factory=lambda: TaskStage(start=0.1, ramp=0.15))
+    static: TaskStage = Field(default_factory=lambda: TaskStage(start=0.25, ramp=0.15))
+
+    @model_validator(mode="after")
+    def _in_design_order(self) -> TaskStages:
+        a, b, c = self.signal_peaks.start, self.classification_threshold.start, self.static.start
+        order = "signal_peaks <= classification_threshold <= static"
+        return _check(a <= b <= c, self, f"stages must start in the design's order {order} (starts {a}, {b}, {c})")
+
+
+class CurriculumConfig(Strict):
+    """The curriculum, every phase a share of the step budget (`abrnet.training.curriculum`): ``s4_warmup`` every
+    attention path off; ``transformer_ramp`` attention gate 0 → 1; ``stages`` when each group of tasks enters the
+    loss (``task_floor`` before its start, then its own linear ramp to 1)."""
+
+    s4_warmup: float = Field(0.1, ge=0.0, le=1.0)
+    transformer_ramp: float = Field(0.1, ge=0.0, le=1.0)
+    task_floor: float = Field(0.1, ge=0.0, le=1.0)
+    stages: TaskStages = Field(default_factory=TaskStages)
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> CurriculumConfig:
+        w, r = self.s4_warmup, self.transformer_ramp
+        return _check(w + r <= 1.0 + 1e-9, self, f"s4_warmup + transformer_ramp must be <= 1 ({w} + {r})")
