@@ -11,7 +11,6 @@ import pytest
 
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.data.simulate.render import render_clean
 from abrnet.data.simulate.noise import bandpass_sos
 from abrnet.data.simulate.physiology import (
     CONDUCTIVE,
@@ -23,6 +22,7 @@ from abrnet.data.simulate.physiology import (
     ResponseDraws,
     design_responses,
 )
+from abrnet.data.simulate.render import render_clean
 
 W_I, W_III, V = 0, 1, 2
 CFG = SimulationConfig(n_patients=10)
