@@ -22,7 +22,7 @@ PRESENCE_THRESHOLD: float = 0.5
 # Physical ranges a valid record must respect (inclusive); checked on load.
 PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
     "age_years": (0.0, 120.0),
-    "intensity_db": (-20.0, 140.0),
+    "intensity_db": (-40.0, 140.0),  # vestibular (VsEP) jerk levels go to -30 dB re 1 g/ms
     "stimulus_rate_hz": (0.1, 1000.0),
     "fmp": (0.0, 1e6),
     "latency_ms": (0.0, 30.0),

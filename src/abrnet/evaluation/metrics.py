@@ -24,7 +24,6 @@ Conventions (documented once here, used everywhere):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,14 +31,35 @@ import numpy as np
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.calibration import coverage_report
+from abrnet.evaluation.metric_builder import (
+    Builder,
+    Undefined,
+    bootstrap_intervals,
+    get_path,
+    r2_reason,
+    record_metric,
+    sanitise,
+    within,
+)
+from abrnet.evaluation.metric_kernels import (
+    SILENT_TARGET_RMS_UV,
+    balanced_accuracy,
+    has_waveform,
+    macro_f1,
+    per_class_f1,
+    rowwise_correlation,
+    weighted_binary_f1,
+    weighted_confusion,
+    weighted_mean,
+    weighted_r2,
+)
 from abrnet.evaluation.per_ear import EarTable, SeriesModel, aggregate_ears
 from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.evaluation.series_peaks import apply_peak_blend
 
-_TOL = 1e-6
+__all__ = ["BOOTSTRAP_PATHS", "SILENT_TARGET_RMS_UV", "compute_metrics", "has_waveform", "rowwise_correlation"]
 _PROB_CUT = 0.5
-_MIN_DEFINED_RESAMPLES = 0.95  # an interval needs the metric defined in at least this share of resamples
 
 # metric paths that get a bootstrap interval
 BOOTSTRAP_PATHS: tuple[str, ...] = (
@@ -58,183 +78,8 @@ BOOTSTRAP_PATHS: tuple[str, ...] = (
     "threshold.mae_db",
 )
 
-# A metric as a function of patient multiplicities: (B, P) counts -> (B,) values (NaN where undefined).
-MetricFn = Callable[[np.ndarray], np.ndarray]
 
-
-# ---------------------------------------------------------------------------------------------- weighted kernels
-def weighted_mean(W: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Σ w·x / Σ w per row of W; NaN where the row's weights sum to 0."""
-    sw = W.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(sw > 0, W @ x / np.where(sw > 0, sw, 1.0), np.nan)
-
-
-def weighted_r2(W: np.ndarray, y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
-    """Coefficient of determination 1 − SS_res/SS_tot per weight row; NaN when the weighted truth has no variance."""
-    y = np.asarray(y, dtype=np.float64)
-    y_hat = np.asarray(y_hat, dtype=np.float64)
-    sw = W.sum(axis=1)
-    if y.size == 0:
-        return np.full(W.shape[0], np.nan)
-    yc = y - y.mean()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_c = np.where(sw > 0, W @ yc / np.where(sw > 0, sw, 1.0), 0.0)
-        ss_tot = np.einsum("bn,bn->b", W, (yc[None, :] - mean_c[:, None]) ** 2)
-        ss_res = W @ (y - y_hat) ** 2
-        scale = max(1.0, float(np.abs(y).mean()))
-        degenerate = ss_tot <= sw * (1e-9 * scale) ** 2
-        return np.where(degenerate, np.nan, 1.0 - ss_res / np.where(degenerate, 1.0, ss_tot))
-
-
-def weighted_binary_f1(W: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """F1 = 2TP / (2TP + FP + FN) with weighted counts; NaN when there is no positive in truth or prediction."""
-    truth = np.asarray(truth, dtype=bool)
-    pred = np.asarray(pred, dtype=bool)
-    tp = W @ (truth & pred).astype(np.float64)
-    fp = W @ (~truth & pred).astype(np.float64)
-    fn = W @ (truth & ~pred).astype(np.float64)
-    den = 2 * tp + fp + fn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
-
-
-def weighted_confusion(W: np.ndarray, truth: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
-    """(B, k, k) weighted confusion matrices, rows = truth."""
-    code = np.asarray(truth, dtype=np.int64) * k + np.asarray(pred, dtype=np.int64)
-    onehot = np.zeros((code.shape[0], k * k))
-    onehot[np.arange(code.shape[0]), code] = 1.0
-    return (W @ onehot).reshape(W.shape[0], k, k)
-
-
-def per_class_f1(C: np.ndarray) -> np.ndarray:
-    """(B, k) F1 per class from (B, k, k) confusion matrices; NaN for classes without support."""
-    tp = np.diagonal(C, axis1=1, axis2=2)
-    support = C.sum(axis=2)
-    predicted = C.sum(axis=1)
-    den = support + predicted
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(support > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
-
-
-def macro_f1(C: np.ndarray) -> np.ndarray:
-    """Mean per-class F1 over the classes with support, per confusion matrix."""
-    return _nanmean_rows(per_class_f1(C))
-
-
-def balanced_accuracy(C: np.ndarray) -> np.ndarray:
-    """Mean recall over the classes with support, per confusion matrix."""
-    tp = np.diagonal(C, axis1=1, axis2=2)
-    support = C.sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = np.where(support > 0, tp / np.where(support > 0, support, 1.0), np.nan)
-    return _nanmean_rows(recall)
-
-
-def _nanmean_rows(x: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(x)
-    n = ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
-
-
-SILENT_TARGET_RMS_UV: float = 1e-3  # 1 nV RMS, ~1/80 of a typical residual noise
-
-
-def has_waveform(target: np.ndarray) -> np.ndarray:
-    """(N,) bool: the record's target carries a waveform to correlate with (RMS ≥ 1 nV about its mean).
-
-    A clean target below threshold is an exact zero (TOTAL) or the float-dust tail of a response tens of dB below
-    threshold (~1e-7 µV): a correlation with it measures the reconstruction's noise alone, so it is undefined.
-    """
-    t = np.asarray(target, dtype=np.float64)
-    return np.sqrt(((t - t.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)) >= SILENT_TARGET_RMS_UV
-
-
-def rowwise_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of `a` with the same row of `b`; NaN for a constant row."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 1e-20, (a * b).sum(axis=1) / np.where(den > 1e-20, den, 1.0), np.nan)
-
-
-# ---------------------------------------------------------------------------------------------- NaN-free output
-class _Undefined:
-    """Collects the reason for every metric reported as None."""
-
-    def __init__(self) -> None:
-        self.reasons: dict[str, str] = {}
-
-    def value(self, path: str, x: Any, reason: str) -> float | None:
-        """`x` as a float, or None (recording `reason`) when it is None, NaN or infinite."""
-        if x is not None:
-            x = float(np.asarray(x).reshape(-1)[0])
-            if math.isfinite(x):
-                return x
-        self.reasons.setdefault(path, reason)
-        return None
-
-
-def sanitise(obj: Any, undefined: dict[str, str], path: str = "") -> Any:
-    """Recursively turn numpy scalars/arrays into Python types and any leftover NaN/inf into None (with a reason)."""
-    if isinstance(obj, dict):
-        return {k: sanitise(v, undefined, f"{path}.{k}" if path else str(k)) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [sanitise(v, undefined, path) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        if math.isfinite(float(obj)):
-            return float(obj)
-        undefined.setdefault(path, "value was not finite")
-        return None
-    return obj
-
-
-# ---------------------------------------------------------------------------------------------- metric builders
-def _record_metric(pidx: np.ndarray, kernel: Callable[[np.ndarray], np.ndarray]) -> MetricFn:
-    """Lift a kernel over record weights (B, n) to a function of patient counts (B, P)."""
-    return lambda counts: kernel(counts[:, pidx].astype(np.float64))
-
-
-def _r2_reason(y: np.ndarray, what: str) -> str:
-    if y.size == 0:
-        return f"no record in split has {what}"
-    if y.size == 1:
-        return f"R² undefined: only 1 record has {what}"
-    return "R² undefined: truth has zero variance"
-
-
-def _empty_reason(n: int, what: str, otherwise: str) -> str:
-    return f"no record in split has {what}" if n == 0 else otherwise
-
-
-def _within(err: np.ndarray, limit: float) -> np.ndarray:
-    return (np.abs(err) <= limit + _TOL).astype(np.float64)
-
-
-class _Builder:
-    """Registers metric functions with their 'undefined' reason, then evaluates points and bootstrap intervals."""
-
-    def __init__(self, n_patients: int) -> None:
-        self.fns: dict[str, tuple[MetricFn, str]] = {}
-        self.ones = np.ones((1, n_patients))
-
-    def add(self, path: str, fn: MetricFn, reason: str) -> None:
-        self.fns[path] = (fn, reason)
-
-    def point(self, path: str, und: _Undefined) -> float | None:
-        fn, reason = self.fns[path]
-        return und.value(path, fn(self.ones)[0], reason)
-
-
-def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Builder, und: _Undefined) -> dict:
+def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: Builder, und: Undefined) -> dict:
     out: dict[str, float | None] = {}
     if pred.reconstruction is None:
         b.add("signal.correlation", lambda c: np.full(c.shape[0], np.nan), "model gave no reconstruction")
@@ -244,14 +89,14 @@ def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Bu
         ok = np.isfinite(r) & has_waveform(data.signals)
         b.add(
             "signal.correlation",
-            _record_metric(pidx[ok], lambda W, x=r[ok]: weighted_mean(W, x)),
+            record_metric(pidx[ok], lambda W, x=r[ok]: weighted_mean(W, x)),
             "correlation undefined: every target (< 1 nV RMS) or reconstruction is flat"
             if data.n_records
             else "no record in split",
         )
         out["n_records_scored"] = int(ok.sum())
         mse = ((np.asarray(pred.reconstruction, np.float64) - data.signals) ** 2).mean(axis=1)
-        b.add("signal.mse", _record_metric(pidx, lambda W, x=mse: weighted_mean(W, x)), "no record in split")
+        b.add("signal.mse", record_metric(pidx, lambda W, x=mse: weighted_mean(W, x)), "no record in split")
     out["correlation"] = b.point("signal.correlation", und)
     out["mse"] = b.point("signal.mse", und)
 
@@ -288,7 +133,7 @@ def _signal_section(pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Bu
 
 
 def _peaks_section(
-    pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: _Builder, und: _Undefined, section: str = "peaks"
+    pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: Builder, und: Undefined, section: str = "peaks"
 ) -> dict:
     out: dict[str, dict] = {}
     for wave in ("V", "I", "III"):
@@ -298,7 +143,7 @@ def _peaks_section(
         present_hat = pred.peak_presence_prob[:, j] > _PROB_CUT
         b.add(
             f"{p}.presence_f1",
-            _record_metric(pidx, lambda W, t=labelled, h=present_hat: weighted_binary_f1(W, t, h)),
+            record_metric(pidx, lambda W, t=labelled, h=present_hat: weighted_binary_f1(W, t, h)),
             f"F1 undefined: no record has wave {wave} labelled and none is predicted present",
         )
         sec: dict[str, Any] = {"n_labelled": int(labelled.sum())}
@@ -313,22 +158,22 @@ def _peaks_section(
             label = f"wave {wave} {what} labelled"
             b.add(
                 f"{p}.{what}_r2",
-                _record_metric(pidx[m], lambda W, y=y, h=y_hat: weighted_r2(W, y, h)),
-                _r2_reason(y, label),
+                record_metric(pidx[m], lambda W, y=y, h=y_hat: weighted_r2(W, y, h)),
+                r2_reason(y, label),
             )
             err = y_hat - y
             b.add(
                 f"{p}.{what}_mae_{unit}",
-                _record_metric(pidx[m], lambda W, e=np.abs(err): weighted_mean(W, e)),
+                record_metric(pidx[m], lambda W, e=np.abs(err): weighted_mean(W, e)),
                 f"no record in split has {label}",
             )
             sec[f"{what}_r2"] = b.point(f"{p}.{what}_r2", und)
             sec[f"{what}_mae_{unit}"] = b.point(f"{p}.{what}_mae_{unit}", und)
             if what == "latency":
-                hit = _within(err, 0.1)
+                hit = within(err, 0.1)
                 b.add(
                     f"{p}.within_0_1_ms",
-                    _record_metric(pidx[m], lambda W, x=hit: weighted_mean(W, x)),
+                    record_metric(pidx[m], lambda W, x=hit: weighted_mean(W, x)),
                     f"no record in split has {label}",
                 )
                 sec["within_0_1_ms"] = b.point(f"{p}.within_0_1_ms", und)
@@ -337,7 +182,7 @@ def _peaks_section(
 
 
 def _classification_metrics(
-    prefix: str, truth: np.ndarray, prob: np.ndarray, pidx: np.ndarray, b: _Builder, und: _Undefined, unit: str
+    prefix: str, truth: np.ndarray, prob: np.ndarray, pidx: np.ndarray, b: Builder, und: Undefined, unit: str
 ) -> dict:
     k = len(CLASS_NAMES)
     known = truth >= 0
@@ -345,8 +190,8 @@ def _classification_metrics(
     h = np.argmax(prob[known], axis=1)
     none_reason = f"no {unit} in split has a known class"
     conf = lambda W: weighted_confusion(W, t, h, k)
-    b.add(f"{prefix}.macro_f1", _record_metric(pidx[known], lambda W: macro_f1(conf(W))), none_reason)
-    b.add(f"{prefix}.balanced_accuracy", _record_metric(pidx[known], lambda W: balanced_accuracy(conf(W))), none_reason)
+    b.add(f"{prefix}.macro_f1", record_metric(pidx[known], lambda W: macro_f1(conf(W))), none_reason)
+    b.add(f"{prefix}.balanced_accuracy", record_metric(pidx[known], lambda W: balanced_accuracy(conf(W))), none_reason)
     C = weighted_confusion(np.ones((1, t.size)), t, h, k)
     f1 = per_class_f1(C)[0]
     per_class: dict[str, float | None] = {}
@@ -374,8 +219,8 @@ def _threshold_metrics(
     hat: np.ndarray,
     p_nr: np.ndarray,
     pidx: np.ndarray,
-    b: _Builder,
-    und: _Undefined,
+    b: Builder,
+    und: Undefined,
     unit: str,
     with_r2: bool = True,
 ) -> dict:
@@ -386,21 +231,21 @@ def _threshold_metrics(
     what = "a measurable threshold"
     out[f"n_{unit}s_measurable"] = int(m.sum())
     if with_r2:
-        b.add(f"{prefix}.r2", _record_metric(pidx[m], lambda W: weighted_r2(W, y, y + err)), _r2_reason(y, what))
+        b.add(f"{prefix}.r2", record_metric(pidx[m], lambda W: weighted_r2(W, y, y + err)), r2_reason(y, what))
         out["r2"] = b.point(f"{prefix}.r2", und)
     b.add(
         f"{prefix}.mae_db",
-        _record_metric(pidx[m], lambda W: weighted_mean(W, np.abs(err))),
+        record_metric(pidx[m], lambda W: weighted_mean(W, np.abs(err))),
         f"no {unit} in split has {what}",
     )
     out["mae_db"] = b.point(f"{prefix}.mae_db", und)
     for lim in (5, 10):
         if lim == 5 and not with_r2:
             continue
-        hit = _within(err, lim)
+        hit = within(err, lim)
         b.add(
             f"{prefix}.within_{lim}_db",
-            _record_metric(pidx[m], lambda W, x=hit: weighted_mean(W, x)),
+            record_metric(pidx[m], lambda W, x=hit: weighted_mean(W, x)),
             f"no {unit} in split has {what}",
         )
         out[f"within_{lim}_db"] = b.point(f"{prefix}.within_{lim}_db", und)
@@ -409,14 +254,14 @@ def _threshold_metrics(
     h_nr = np.asarray(p_nr)[known] > _PROB_CUT
     b.add(
         f"{prefix}.no_response_f1",
-        _record_metric(pidx[known], lambda W: weighted_binary_f1(W, t_nr, h_nr)),
+        record_metric(pidx[known], lambda W: weighted_binary_f1(W, t_nr, h_nr)),
         f"F1 undefined: no {unit} in split is a no-response and none is predicted as one",
     )
     out["no_response_f1"] = b.point(f"{prefix}.no_response_f1", und)
     return out
 
 
-def _per_ear_section(ears: EarTable, patients: np.ndarray, b: _Builder, und: _Undefined) -> dict:
+def _per_ear_section(ears: EarTable, patients: np.ndarray, b: Builder, und: Undefined) -> dict:
     epidx = np.searchsorted(patients, ears.patient_id)
     cls = _classification_metrics("per_ear.classification", ears.true_class, ears.class_prob, epidx, b, und, "ear")
     thr = _threshold_metrics(
@@ -443,46 +288,6 @@ def _per_ear_section(ears: EarTable, patients: np.ndarray, b: _Builder, und: _Un
     }
 
 
-def _bootstrap_intervals(
-    b: _Builder,
-    paths: tuple[str, ...],
-    points: dict[str, float | None],
-    n_patients: int,
-    n_bootstrap: int,
-    seed: int,
-    und: _Undefined,
-) -> dict[str, list[float] | None]:
-    """Percentile 95% intervals from resampling patients with replacement."""
-    out: dict[str, list[float] | None] = {}
-    if n_bootstrap <= 0:
-        return out
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_patients, np.full(n_patients, 1.0 / n_patients), size=n_bootstrap).astype(np.float64)
-    for path in paths:
-        key = f"intervals.{path}"
-        if path not in b.fns:
-            continue
-        if points.get(path) is None:
-            und.reasons.setdefault(key, "point estimate undefined")
-            out[path] = None
-            continue
-        reps = b.fns[path][0](counts)
-        ok = np.isfinite(reps)
-        if ok.mean() < _MIN_DEFINED_RESAMPLES:
-            und.reasons.setdefault(key, f"metric undefined in {100 * (1 - ok.mean()):.0f}% of patient resamples")
-            out[path] = None
-            continue
-        lo, hi = np.percentile(reps[ok], [2.5, 97.5])
-        out[path] = [float(lo), float(hi)]
-    return out
-
-
-def _get(d: dict, path: str) -> Any:
-    for part in path.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d
-
-
 # ---------------------------------------------------------------------------------------------- entry point
 def compute_metrics(
     pred: Predictions,
@@ -500,10 +305,10 @@ def compute_metrics(
     if not isinstance(pred, Predictions) or not isinstance(data, ABRCohort):
         raise TypeError("compute_metrics(pred: Predictions, data: ABRCohort, ...): arguments of the wrong type")
     pred.validate(data.n_records, data.n_samples)
-    und = _Undefined()
+    und = Undefined()
     patients, pidx = np.unique(np.asarray(data.patient_id).astype(str), return_inverse=True)
     pidx = pidx.ravel()
-    b = _Builder(len(patients))
+    b = Builder(len(patients))
 
     metrics: dict[str, Any] = {"split": split, "n_records": data.n_records, "n_patients": int(len(patients))}
     metrics["signal"] = _signal_section(pred, data, pidx, b, und)
@@ -541,10 +346,10 @@ def compute_metrics(
     for key, reason in calib_reasons.items():
         und.reasons.setdefault(f"calibration.{key}", reason)
 
-    points = {path: _get(metrics, path) for path in BOOTSTRAP_PATHS}
+    points = {path: get_path(metrics, path) for path in BOOTSTRAP_PATHS}
     if data.n_records == 0:
         n_bootstrap = 0
-    metrics["intervals"] = _bootstrap_intervals(b, BOOTSTRAP_PATHS, points, len(patients), n_bootstrap, seed, und)
+    metrics["intervals"] = bootstrap_intervals(b, BOOTSTRAP_PATHS, points, len(patients), n_bootstrap, seed, und)
     out = sanitise(metrics, und.reasons)
     out["undefined"] = dict(und.reasons)
     return out

@@ -28,13 +28,13 @@ import dataclasses
 
 import numpy as np
 
-from abrnet.constants import WAVES
+from abrnet.constants import PRESENCE_THRESHOLD, WAVES
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.predictions import Predictions
 
 BANDWIDTH_DB: float = 15.0  # Gaussian kernel in level: records 30 dB away weigh e^-2 ≈ 0.14 of a same-level one
 SLOPE_RIDGE_DB2: float = 1.0  # slope penalty (dB²): a fit through one level only falls back to a mean
-PRESENCE_CUT: float = 0.5
+PRESENCE_CUT = PRESENCE_THRESHOLD  # the project's one presence cut-off (abrnet.constants)
 MIN_LABELLED: int = 30  # fewer labelled records than this: no blend for that quantity and wave
 _VAR_FLOOR: float = 1e-8
 QUANTITIES: dict[str, tuple[str, str, str]] = {  # name → (Predictions mean, Predictions sd, ABRCohort label)

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from abrnet.constants import WAVES
+from abrnet.constants import PRESENCE_THRESHOLD, WAVES
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.clinical import ear_numbers, interaural_v, peak_to_trough
 
 if TYPE_CHECKING:  # annotation only: no import of the (higher) evaluation layer at run time
     from abrnet.evaluation.predictions import Predictions
 
-PRESENCE_CUT = 0.5
+PRESENCE_CUT = PRESENCE_THRESHOLD  # the project's one presence cut-off (abrnet.constants)
 
 
 def present_latency(pred: Predictions) -> np.ndarray:

@@ -21,8 +21,8 @@ import math
 from typing import Any
 
 from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.inference.result_tables import INTERPEAK
 
-INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
 CORRECTED_COLOR = "#ff7f0e"
 

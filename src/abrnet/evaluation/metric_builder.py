@@ -1,0 +1,129 @@
+"""The machinery behind `abrnet.evaluation.metrics`: NaN-free output with reasons, metrics as functions of
+patient multiplicities, and the patient bootstrap that turns them into intervals (see that module's docstring).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_TOL = 1e-6
+_MIN_DEFINED_RESAMPLES = 0.95  # an interval needs the metric defined in at least this share of resamples
+
+# A metric as a function of patient multiplicities: (B, P) counts -> (B,) values (NaN where undefined).
+MetricFn = Callable[[np.ndarray], np.ndarray]
+
+
+# ---------------------------------------------------------------------------------------------- NaN-free output
+class Undefined:
+    """Collects the reason for every metric reported as None."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
+
+    def value(self, path: str, x: Any, reason: str) -> float | None:
+        """`x` as a float, or None (recording `reason`) when it is None, NaN or infinite."""
+        if x is not None:
+            x = float(np.asarray(x).reshape(-1)[0])
+            if math.isfinite(x):
+                return x
+        self.reasons.setdefault(path, reason)
+        return None
+
+
+def sanitise(obj: Any, undefined: dict[str, str], path: str = "") -> Any:
+    """Recursively turn numpy scalars/arrays into Python types and any leftover NaN/inf into None (with a reason)."""
+    if isinstance(obj, dict):
+        return {k: sanitise(v, undefined, f"{path}.{k}" if path else str(k)) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [sanitise(v, undefined, path) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        if math.isfinite(float(obj)):
+            return float(obj)
+        undefined.setdefault(path, "value was not finite")
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------- metric builders
+def record_metric(pidx: np.ndarray, kernel: Callable[[np.ndarray], np.ndarray]) -> MetricFn:
+    """Lift a kernel over record weights (B, n) to a function of patient counts (B, P)."""
+    return lambda counts: kernel(counts[:, pidx].astype(np.float64))
+
+
+def r2_reason(y: np.ndarray, what: str) -> str:
+    if y.size == 0:
+        return f"no record in split has {what}"
+    if y.size == 1:
+        return f"R² undefined: only 1 record has {what}"
+    return "R² undefined: truth has zero variance"
+
+
+def empty_reason(n: int, what: str, otherwise: str) -> str:
+    return f"no record in split has {what}" if n == 0 else otherwise
+
+
+def within(err: np.ndarray, limit: float) -> np.ndarray:
+    return (np.abs(err) <= limit + _TOL).astype(np.float64)
+
+
+class Builder:
+    """Registers metric functions with their 'undefined' reason, then evaluates points and bootstrap intervals."""
+
+    def __init__(self, n_patients: int) -> None:
+        self.fns: dict[str, tuple[MetricFn, str]] = {}
+        self.ones = np.ones((1, n_patients))
+
+    def add(self, path: str, fn: MetricFn, reason: str) -> None:
+        self.fns[path] = (fn, reason)
+
+    def point(self, path: str, und: Undefined) -> float | None:
+        fn, reason = self.fns[path]
+        return und.value(path, fn(self.ones)[0], reason)
+
+
+def bootstrap_intervals(
+    b: Builder,
+    paths: tuple[str, ...],
+    points: dict[str, float | None],
+    n_patients: int,
+    n_bootstrap: int,
+    seed: int,
+    und: Undefined,
+) -> dict[str, list[float] | None]:
+    """Percentile 95% intervals from resampling patients with replacement."""
+    out: dict[str, list[float] | None] = {}
+    if n_bootstrap <= 0:
+        return out
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_patients, np.full(n_patients, 1.0 / n_patients), size=n_bootstrap).astype(np.float64)
+    for path in paths:
+        key = f"intervals.{path}"
+        if path not in b.fns:
+            continue
+        if points.get(path) is None:
+            und.reasons.setdefault(key, "point estimate undefined")
+            out[path] = None
+            continue
+        reps = b.fns[path][0](counts)
+        ok = np.isfinite(reps)
+        if ok.mean() < _MIN_DEFINED_RESAMPLES:
+            und.reasons.setdefault(key, f"metric undefined in {100 * (1 - ok.mean()):.0f}% of patient resamples")
+            out[path] = None
+            continue
+        lo, hi = np.percentile(reps[ok], [2.5, 97.5])
+        out[path] = [float(lo), float(hi)]
+    return out
+
+
+def get_path(d: dict, path: str) -> Any:
+    for part in path.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d

@@ -1,0 +1,108 @@
+"""Weighted metric kernels: each statistic of the records under a (B, N) weight matrix, one row per resample.
+
+The point estimate uses weight 1 per record; the patient bootstrap gives each record its patient's draw count
+(`abrnet.evaluation.metrics`). Probabilities are thresholded at > 0.5; a class without support is NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def weighted_mean(W: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Σ w·x / Σ w per row of W; NaN where the row's weights sum to 0."""
+    sw = W.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sw > 0, W @ x / np.where(sw > 0, sw, 1.0), np.nan)
+
+
+def weighted_r2(W: np.ndarray, y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
+    """Coefficient of determination 1 − SS_res/SS_tot per weight row; NaN when the weighted truth has no variance."""
+    y = np.asarray(y, dtype=np.float64)
+    y_hat = np.asarray(y_hat, dtype=np.float64)
+    sw = W.sum(axis=1)
+    if y.size == 0:
+        return np.full(W.shape[0], np.nan)
+    yc = y - y.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_c = np.where(sw > 0, W @ yc / np.where(sw > 0, sw, 1.0), 0.0)
+        ss_tot = np.einsum("bn,bn->b", W, (yc[None, :] - mean_c[:, None]) ** 2)
+        ss_res = W @ (y - y_hat) ** 2
+        scale = max(1.0, float(np.abs(y).mean()))
+        degenerate = ss_tot <= sw * (1e-9 * scale) ** 2
+        return np.where(degenerate, np.nan, 1.0 - ss_res / np.where(degenerate, 1.0, ss_tot))
+
+
+def weighted_binary_f1(W: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """F1 = 2TP / (2TP + FP + FN) with weighted counts; NaN when there is no positive in truth or prediction."""
+    truth = np.asarray(truth, dtype=bool)
+    pred = np.asarray(pred, dtype=bool)
+    tp = W @ (truth & pred).astype(np.float64)
+    fp = W @ (~truth & pred).astype(np.float64)
+    fn = W @ (truth & ~pred).astype(np.float64)
+    den = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
+
+
+def weighted_confusion(W: np.ndarray, truth: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """(B, k, k) weighted confusion matrices, rows = truth."""
+    code = np.asarray(truth, dtype=np.int64) * k + np.asarray(pred, dtype=np.int64)
+    onehot = np.zeros((code.shape[0], k * k))
+    onehot[np.arange(code.shape[0]), code] = 1.0
+    return (W @ onehot).reshape(W.shape[0], k, k)
+
+
+def per_class_f1(C: np.ndarray) -> np.ndarray:
+    """(B, k) F1 per class from (B, k, k) confusion matrices; NaN for classes without support."""
+    tp = np.diagonal(C, axis1=1, axis2=2)
+    support = C.sum(axis=2)
+    predicted = C.sum(axis=1)
+    den = support + predicted
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
+
+
+def macro_f1(C: np.ndarray) -> np.ndarray:
+    """Mean per-class F1 over the classes with support, per confusion matrix."""
+    return _nanmean_rows(per_class_f1(C))
+
+
+def balanced_accuracy(C: np.ndarray) -> np.ndarray:
+    """Mean recall over the classes with support, per confusion matrix."""
+    tp = np.diagonal(C, axis1=1, axis2=2)
+    support = C.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, tp / np.where(support > 0, support, 1.0), np.nan)
+    return _nanmean_rows(recall)
+
+
+def _nanmean_rows(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    n = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+
+
+SILENT_TARGET_RMS_UV: float = 1e-3  # 1 nV RMS, ~1/80 of a typical residual noise
+
+
+def has_waveform(target: np.ndarray) -> np.ndarray:
+    """(N,) bool: the record's target carries a waveform to correlate with (RMS ≥ 1 nV about its mean).
+
+    A clean target below threshold is an exact zero (TOTAL) or the float-dust tail of a response tens of dB below
+    threshold (~1e-7 µV): a correlation with it measures the reconstruction's noise alone, so it is undefined.
+    """
+    t = np.asarray(target, dtype=np.float64)
+    return np.sqrt(((t - t.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)) >= SILENT_TARGET_RMS_UV
+
+
+def rowwise_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of `a` with the same row of `b`; NaN for a constant row."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-20, (a * b).sum(axis=1) / np.where(den > 1e-20, den, 1.0), np.nan)

@@ -1,0 +1,245 @@
+"""Result tables of `abrnet predict` and the Python API: per-record and per-ear columns, CSV/JSON, plots.
+
+Kept apart from the model object (`abrnet.inference.api`) so reading results needs no sampler code.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abrnet.constants import (
+    CLASS_NAMES,
+    PRESENCE_THRESHOLD,
+    WAVES,
+)
+from abrnet.data.schema import ABRCohort
+from abrnet.evaluation.per_ear import EarTable, aggregate_ears
+from abrnet.evaluation.predictions import Predictions
+from abrnet.evaluation.series import adjusted_record_probs
+from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
+
+INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
+PRESENCE_CUT = PRESENCE_THRESHOLD  # the project's one presence cut-off (abrnet.constants)
+
+
+# ------------------------------------------------------------------------------------------------ predict output
+def prediction_columns(
+    pred: Predictions,
+    cohort: ABRCohort,
+    series_pred: Predictions | None = None,
+    class_bias: list[float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The results table (one entry per column, N rows) in the documented column order.
+
+    Interpeak intervals are differences of the predicted latencies whatever the presence probabilities say;
+    read them together with ``<wave>_presence_prob``. `series_pred` (series mode) adds each wave's latency and
+    amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …). ``class_pred``
+    applies the checkpoint's record decision rule (`class_bias`, tuned on validation records); ``p_<CLASS>`` are the
+    network's probabilities.
+    """
+    cols: dict[str, np.ndarray] = {
+        "patient_id": np.asarray(cohort.patient_id).astype(str),
+        "ear": np.asarray(cohort.ear).astype(str),
+        "intensity_db": cohort.static_column("intensity_db").astype(np.float64),
+    }
+    for j, w in enumerate(WAVES):
+        cols[f"{w}_presence_prob"] = pred.peak_presence_prob[:, j]
+        cols[f"{w}_latency_ms"] = pred.latency_ms[:, j]
+        cols[f"{w}_latency_sd_ms"] = pred.latency_sd_ms[:, j]
+        cols[f"{w}_amplitude_uv"] = pred.amplitude_uv[:, j]
+        cols[f"{w}_amplitude_sd_uv"] = pred.amplitude_sd_uv[:, j]
+        if series_pred is not None:
+            cols[f"{w}_latency_series_ms"] = series_pred.latency_ms[:, j]
+            cols[f"{w}_amplitude_series_uv"] = series_pred.amplitude_uv[:, j]
+    for a, b in INTERPEAK:
+        cols[f"{a}_{b}_ms"] = pred.latency_ms[:, WAVES.index(b)] - pred.latency_ms[:, WAVES.index(a)]
+    cols.update(clinical_record_columns(pred, cohort))
+    if "domain" in cohort.extras:
+        cols["domain"] = np.asarray(cohort.extras["domain"]).astype(str)
+    cols["class_pred"] = np.array(CLASS_NAMES)[np.argmax(adjusted_record_probs(pred.class_prob, class_bias), axis=1)]
+    for c, name in enumerate(CLASS_NAMES):
+        cols[f"p_{name}"] = pred.class_prob[:, c]
+    cols["threshold_db"] = pred.threshold_db
+    cols["threshold_sd_db"] = pred.threshold_sd_db
+    cols["p_no_response"] = pred.p_no_response
+    return cols
+
+
+def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
+    """One row per ear (sorted patient/ear): the series threshold with its uncertainty and the ear's class."""
+    ear = np.array([k.rsplit("/", 1)[1] for k in ears.ear_key.astype(str)])
+    cols: dict[str, np.ndarray] = {
+        "patient_id": ears.patient_id.astype(str),
+        "ear": ear,
+        "threshold_db": ears.threshold_db,
+        "threshold_sd_db": ears.threshold_sd_db,
+        "p_no_response": ears.p_no_response,
+        "class_pred": np.array(CLASS_NAMES)[ears.predicted_class],
+        "n_records": ears.n_records,
+    }
+    for c, name in enumerate(CLASS_NAMES):
+        cols[f"p_{name}"] = ears.class_prob[:, c]
+    return cols
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (str, np.str_)):
+        return str(v)
+    x = float(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return "" if math.isnan(x) else format(x, ".9g")  # .9g: float32 values read back bit-exact
+
+
+def write_columns_csv(cols: dict[str, np.ndarray], path: str | Path, *, force: bool = False) -> Path:
+    """Write a column table as CSV (NaN = empty cell); refuse to replace a file unless `force`."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(next(iter(cols.values()))) if cols else 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(cols))
+        for i in range(n):
+            w.writerow([_cell(v[i]) for v in cols.values()])
+    return path
+
+
+def columns_to_records(cols: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (NaN → None)."""
+    n = len(next(iter(cols.values()))) if cols else 0
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, (str, np.str_)):
+            return str(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        x = float(v)
+        return None if not math.isfinite(x) else x
+
+    return [{k: conv(v[i]) for k, v in cols.items()} for i in range(n)]
+
+
+@dataclass
+class PredictionReport:
+    """What `predict` returns: the input on the model grid, per-record predictions and (series mode) per-ear ones."""
+
+    cohort: ABRCohort
+    predictions: Predictions
+    ears: EarTable | None = None
+    warnings: list[str] = field(default_factory=list)
+    series_predictions: Predictions | None = None  # waves read with the ear's series (series mode, fitted blend)
+    class_bias: list[float] | None = None  # the record decision rule of the checkpoint's series stage
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return prediction_columns(self.predictions, self.cohort, self.series_predictions, self.class_bias)
+
+    def series(self) -> dict[str, np.ndarray] | None:
+        if self.ears is None:
+            return None
+        return {**series_columns(self.ears), **clinical_ear_columns(self.predictions, self.cohort, self.ears.ear_key)}
+
+    def patients(self) -> dict[str, np.ndarray] | None:
+        """Series mode: one row per patient with both ears (interaural wave V latency difference)."""
+        return None if self.ears is None else patient_columns(self.predictions, self.cohort)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"records": columns_to_records(self.columns()), "warnings": list(self.warnings)}
+        if self.ears is not None:
+            out["series"] = columns_to_records(series_columns(self.ears))
+        return out
+
+
+def threshold_mae_by_mode(pred: Predictions, data: ABRCohort) -> dict[str, float | int | None]:
+    """Threshold MAE (dB) per record vs per ear from the whole series (series mode), on measurable thresholds.
+
+    Same rule as `compute_metrics`' `threshold.mae_db` and `per_ear.threshold.mae_db`; this puts them side by side
+    to show what reading the whole series buys.
+    """
+    ok = np.isfinite(data.threshold_db) & ~np.asarray(data.no_response, bool)
+    rec = float(np.mean(np.abs(pred.threshold_db[ok] - data.threshold_db[ok]))) if ok.any() else None
+    ears = aggregate_ears(pred, data)
+    ok_e = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
+    ear = float(np.mean(np.abs(ears.threshold_db[ok_e] - ears.true_threshold_db[ok_e]))) if ok_e.any() else None
+    return {
+        "per_record_mae_db": rec,
+        "series_mae_db": ear,
+        "n_records": int(ok.sum()),
+        "n_ears": int(ok_e.sum()),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ plots
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict[str, dict[str, Path]]:
+    """Files `save_plots` will write, per ear key (so the CLI can refuse to overwrite before computing)."""
+    plot_dir = Path(plot_dir)
+    out: dict[str, dict[str, Path]] = {}
+    for key in np.unique(cohort.ear_key.astype(str)):
+        stem = _safe(key.replace("/", "_"))
+        paths = {"waterfall": plot_dir / f"waterfall_{stem}.png"}
+        if series:
+            paths["latency_intensity"] = plot_dir / f"latency_intensity_{stem}.png"
+        out[key] = paths
+    return out
+
+
+def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) -> list[Path]:
+    """A clinical waterfall per ear (peaks where presence >= 0.5, the ear's series threshold as a line) and, in
+    series mode, its latency–intensity plot (predicted latency ± 1 SD per wave)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from abrnet.data.plot import plot_waterfall
+
+    cohort, pred = report.cohort, report.predictions
+    ears = report.ears if report.ears is not None else aggregate_ears(pred, cohort)
+    keys = cohort.ear_key.astype(str)
+    level = cohort.static_column("intensity_db")
+    written: list[Path] = []
+    for e, (key, paths) in enumerate(plot_paths(cohort, plot_dir, series=series).items()):
+        idx = np.flatnonzero(keys == key)
+        lat = np.where(pred.peak_presence_prob[idx] >= PRESENCE_CUT, pred.latency_ms[idx], np.nan)
+        row = int(np.flatnonzero(ears.ear_key.astype(str) == key)[0]) if key in ears.ear_key else e
+        thr = float(ears.threshold_db[row])
+        nr = float(ears.p_no_response[row])
+        fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
+        title = f"{key}: threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB, P(no resp.) {nr:.2f}"
+        plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
+        paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(paths["waterfall"], dpi=110)
+        plt.close(fig)
+        written.append(paths["waterfall"])
+        if series:
+            fig, ax = plt.subplots(figsize=(4.5, 3.2))
+            order = np.argsort(level[idx])
+            for j, (w, color) in enumerate(zip(WAVES, ("tab:blue", "tab:green", "tab:red"), strict=True)):
+                k = idx[order]
+                seen = pred.peak_presence_prob[k, j] >= PRESENCE_CUT
+                ax.errorbar(
+                    level[k][seen], pred.latency_ms[k, j][seen], yerr=pred.latency_sd_ms[k, j][seen], color=color,
+                    marker="o", ms=4, lw=1, capsize=2, label=f"wave {w}",
+                )  # fmt: skip
+            ax.axvline(thr, color="tab:orange", ls="--", lw=0.8, label=f"threshold {thr:.0f} dB")
+            ax.set_xlabel("intensity (dB nHL)")
+            ax.set_ylabel("latency (ms)")
+            ax.set_title(f"{key}: latency–intensity (±1 SD)", fontsize=9)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(paths["latency_intensity"], dpi=110)
+            plt.close(fig)
+            written.append(paths["latency_intensity"])
+    return written
