@@ -75,6 +75,7 @@ IMPORTS = [
     (A + "ABR-703-18", "EPL CFTS", "chirp", "dB SPL", 25000.0, 70.0, []),
     (A + "AAP2044-1_Fz", "EPL CFTS", "tone_pip 3000 Hz", "dB SPL", 24414.1, 70.0, ["--level", "70"]),
     (A + "VsEP-1018-13", "EPL CFTS", "jerk", "dB re 1 g/ms", 100000.0, 9.0, []),
+    (A + "VsEP-11-7", "EPL CFTS", "jerk", "dB re 1 g/ms", 100000.0, 5.0, []),
     (A + "XYZ999-ABR-15-1000.tsv", "EPL CFTS 3 Fast ABR", "tone_pip 1000 Hz", "dB SPL", 25000.0, 80.0, []),
     (A + "FBN_35_COCH_EXT_LEFT_12K.txt", "IHS SmartEP", "tone_pip 12000 Hz", "unknown", 32000.0, 90.0, []),
     (A + "8 kHz waveform.txt", "time-column", "tone_pip 8000 Hz", "unknown", 24414.1, 80.0, []),
