@@ -54,9 +54,10 @@ def test_aggregate_two_ears_by_hand() -> None:
     # threshold: the lowest level whose p(V) > 0.5 (30 dB); the ear without one sits above its highest level
     assert ears.threshold_db[0] == pytest.approx(30.0)
     assert ears.threshold_db[1] == pytest.approx(75.0)
-    # interval from Bernoulli draws: 30 dB with p 0.7, else 40 dB (p 0.9), else no V (5 dB above 40)
-    assert ears.threshold_lo_db[0] == pytest.approx(30.0) and ears.threshold_hi_db[0] == pytest.approx(40.0)
-    assert 0.0 < ears.threshold_sd_db[0] < 10.0
+    # p(V) 0.7 at 30 dB, 0.9 at 40 dB read as the threshold's distribution function: the 95th percentile is never
+    # reached, so the interval is open above (5 dB above the highest level); the SD spreads 0.7 / 0.2 over 30 / 40
+    assert ears.threshold_lo_db[0] == pytest.approx(30.0) and ears.threshold_hi_db[0] == pytest.approx(45.0)
+    assert ears.threshold_sd_db[0] == pytest.approx(np.sqrt(0.7 * 0.2) / 0.9 * 10.0)
     np.testing.assert_allclose(ears.p_no_response, [0.1, 0.9])  # decided at the ear's highest level (40 dB)
     # truth per ear
     assert ears.true_class.tolist() == [2, 3]
@@ -122,3 +123,15 @@ def test_calibration_in_compute_metrics() -> None:
     assert cal["latency_V_90"] == pytest.approx(0.90, abs=0.02)
     assert cal["threshold_90"] == pytest.approx(0.90, abs=0.02)
     assert cal["latency_I_90"] is None and "calibration.latency_I_90" in m["undefined"]
+
+
+def test_series_threshold_ignores_a_lone_false_positive_far_below() -> None:
+    from abrnet.evaluation.per_ear import isotonic_increasing, series_threshold
+
+    levels = np.arange(0.0, 101.0, 10.0)
+    p_v = np.array([0.1, 0.6, 0.1, 0.1, 0.2, 0.3, 0.8, 0.9, 0.95, 0.97, 0.99])  # a 0.6 at 10 dB, V from 60 dB
+    point, lo, hi, _ = series_threshold(np.zeros(11, int), 1, levels, p_v, (0.05, 0.95))
+    assert point[0] == 60.0  # the lowest level with p > 0.5 alone would say 10 dB
+    assert lo[0] == 0.0 and hi[0] == 90.0  # F passes 0.05 at once, 0.95 at 90 dB (0.97)
+    fit = isotonic_increasing(p_v, np.ones(11))
+    assert np.all(np.diff(fit) >= 0) and fit.sum() == pytest.approx(p_v.sum())

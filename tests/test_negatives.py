@@ -64,6 +64,6 @@ def test_trained_model_p_v_on_noise_only_does_not_rise_with_intensity(tiny_run: 
                 loaded.model, variant, loaded.normalizer, with_denoise=False, with_reconstruction=False
             )
             means.append(float(pred.peak_presence_prob[:, 2].mean()))
-    assert len(means) == 11
-    slope = np.polyfit(np.arange(0, 101, 10), means, 1)[0] * 100.0  # change of mean p(V) from 0 to 100 dB
+    assert len(means) == 6
+    slope = np.polyfit(np.arange(0, 101, 20), means, 1)[0] * 100.0  # change of mean p(V) from 0 to 100 dB
     assert slope < 0.05, means

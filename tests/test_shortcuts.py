@@ -40,8 +40,8 @@ def test_levels_only_baseline_is_at_chance_on_a_fixed_protocol(fixed_cohorts) ->
     b = trivial_baselines(train, test)
     lv, prior = b["levels_only"], b["prior"]
     # the tested levels carry no information: no better than predicting the training prior
-    assert lv["threshold_within_10_db"] <= prior["threshold_within_10_db"] + 0.05
-    assert lv["class_macro_f1"] <= 0.3  # five balanced classes: chance is ~0.2
+    assert lv["ear_threshold_within_10_db"] <= prior["ear_threshold_within_10_db"] + 0.05
+    assert lv["ear_class_macro_f1"] <= 0.3  # five balanced classes: chance is ~0.2
     X, _, _ = ear_level_features(test)
     assert np.all(X[:, :3] == X[0, :3])  # min, max and count of levels identical for every ear
 
@@ -50,7 +50,7 @@ def test_levels_only_baseline_can_read_a_leaky_protocol() -> None:
     """The same baseline on the clinical protocol does learn (its levels follow what the tester saw)."""
     cfg = SimulationConfig(n_patients=150, protocol="clinical")
     b = trivial_baselines(simulate_cohort(cfg, seed=1), simulate_cohort(cfg, seed=2))
-    assert b["levels_only"]["threshold_mae_db"] < b["prior"]["threshold_mae_db"]
+    assert b["levels_only"]["ear_threshold_mae_db"] < b["prior"]["ear_threshold_mae_db"]
 
 
 def test_clinical_tester_reads_only_the_recordings() -> None:

@@ -101,7 +101,7 @@ def evaluate_model(
     return metrics, pred
 
 
-COUNTERFACTUAL_RECORDS = 2000  # records (seeded subsample) fed to each counterfactual
+COUNTERFACTUAL_RECORDS = 1000  # records (seeded subsample) fed to each counterfactual
 
 
 def add_shortcut_checks(

@@ -281,6 +281,8 @@ def _per_ear_section(ears: EarTable, patients: np.ndarray, b: Builder, und: Unde
     inside = (ears.threshold_lo_db[measurable] <= truth) & (truth <= ears.threshold_hi_db[measurable])
     thr["interval_90_coverage"] = float(inside.mean()) if measurable.any() else None
     thr["median_sd_db"] = float(np.median(ears.threshold_sd_db)) if ears.n_ears else None
+    width = (ears.threshold_hi_db - ears.threshold_lo_db)[measurable]
+    thr["median_interval_90_width_db"] = float(np.median(width)) if measurable.any() else None
     return {
         "n_ears": ears.n_ears,
         "classification": {k: cls[k] for k in ("macro_f1", "per_class_f1", "balanced_accuracy", "confusion_matrix")},

@@ -7,11 +7,10 @@ answer per ear, built here so both use the same rule:
 * class: normalised geometric mean of the record probabilities (mean log-probability, then softmax). Every record
   counts as equal, independent evidence; a record that confidently rules a class out vetoes it more strongly than an
   arithmetic mean would. No evidence weighting — kept simple on purpose.
-* threshold: read from the waveforms, as an audiologist reads a series: the lowest tested level whose wave V
-  presence probability exceeds 0.5 (NaN when no level has one). Its 90 % interval comes from the presence
-  probabilities themselves: records are drawn present/absent with their probabilities (independently, seeded) and
-  the lowest present level of each draw gives the interval's 5th/95th percentiles and the SD. It never reads how
-  many levels were tested or where the series starts and stops (a protocol shortcut), only what each record shows.
+* threshold: read from the waveforms, as an audiologist reads a series: the ear's wave V presence probabilities
+  fitted non-decreasing in level (`series_threshold`), the threshold the lowest level where the fit passes 0.5,
+  its 90 % interval where it passes 0.05 and 0.95. It never reads how many levels were tested or where the series
+  starts and stops (a protocol shortcut), only what each record shows.
 * p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
   there, as a clinician decides it; softer levels have no response in every ear).
 * class and p_no_response, series mode: a fitted `evaluation.series.SeriesClassifier` reads `series_features` of
@@ -21,6 +20,7 @@ answer per ear, built here so both use the same rule:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,6 +31,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.predictions import Predictions
 
 _LOG_FLOOR = 1e-12  # probabilities are clipped here before taking logs, so a hard 0 cannot give -inf
+DEFAULT_THRESHOLD_QUANTILES: tuple[float, float] = (0.05, 0.95)
 NO_V_LEVEL_DB = 110.0  # "lowest level with a V" of an ear with none: above any level a protocol records
 
 
@@ -92,7 +93,8 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
 
     intensity = np.asarray(data.static[:, 1], dtype=np.float64)
     p_v = np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 2]
-    threshold, thr_lo, thr_hi, thr_sd = series_threshold(inverse, n_ears, intensity, p_v)
+    quantiles = getattr(series_model, "threshold_quantiles", None) or DEFAULT_THRESHOLD_QUANTILES
+    threshold, thr_lo, thr_hi, thr_sd = series_threshold(inverse, n_ears, intensity, p_v, tuple(quantiles))
     intensity = np.asarray(data.static[:, 1], dtype=np.float64)
     max_db = np.full(n_ears, -np.inf)
     np.maximum.at(max_db, inverse, intensity)
@@ -129,31 +131,52 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     return table
 
 
+def isotonic_increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares non-decreasing fit of ``y`` (pool adjacent violators); (K,) → (K,)."""
+    blocks: list[list[float]] = []  # [weighted mean, weight, count]
+    for yi, wi in zip(y, w, strict=True):
+        blocks.append([float(yi), float(wi), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, c2 = blocks.pop()
+            m1, w1, c1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    return np.concatenate([np.full(c, m) for m, _, c in blocks])
+
+
 def series_threshold(
-    inverse: np.ndarray, n_ears: int, intensity: np.ndarray, p_v: np.ndarray, draws: int = 400, seed: int = 0
+    inverse: np.ndarray,
+    n_ears: int,
+    intensity: np.ndarray,
+    p_v: np.ndarray,
+    quantiles: tuple[float, float] = DEFAULT_THRESHOLD_QUANTILES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(E,) threshold, 90 % interval low/high and SD from the records' wave V presence probabilities.
 
-    Point: the lowest level with p(V) > PRESENCE_THRESHOLD. Interval: percentiles over Bernoulli draws of the
-    records' presence (a draw without any present record counts as "above every tested level", so its upper bound
-    is NaN = open). SD over the draws that have a threshold.
+    Per ear, p(V) is fitted non-decreasing in level (isotonic, replicates pooled): a response seen at a level is
+    there at every louder level, so a lone false positive far below the rest is averaged away instead of setting the
+    threshold. The fitted curve F(L) is read as the distribution function of the threshold on the tested levels
+    (the chance that the lowest level with a V is at or below L): the point is its median (lowest level with
+    F > PRESENCE_THRESHOLD), the 90 % interval its ``quantiles`` (5th/95th by default; a fitted series stage brings
+    the pair chosen on its own ears for 90 % coverage, since p(V) is not perfectly calibrated), the SD its spread.
+    Where F never reaches a quantile the value is NaN ("above every tested level").
     """
-    present = p_v > PRESENCE_THRESHOLD
-    point = np.full(n_ears, np.inf)
-    np.minimum.at(point, inverse[present], intensity[present])
-    rng = np.random.default_rng(seed)
-    sampled = np.full((draws, n_ears), np.inf)
-    for d in range(draws):
-        hit = rng.uniform(size=p_v.size) < p_v
-        np.minimum.at(sampled[d], inverse[hit], intensity[hit])
-    ok = np.isfinite(sampled)
-    open_ended = np.where(ok, sampled, 1e9)  # a draw without a V: above every tested level
-    lo, hi = np.percentile(open_ended, [5, 95], axis=0)
-    n_ok = np.maximum(ok.sum(axis=0), 1)
-    mean = np.where(ok, sampled, 0.0).sum(axis=0) / n_ok
-    sd = np.sqrt(np.where(ok, (np.where(ok, sampled, 0.0) - mean) ** 2, 0.0).sum(axis=0) / n_ok)
-    inf_to_nan = lambda x: np.where(np.isfinite(x) & (x < 1e8), x, np.nan)
-    return inf_to_nan(point), inf_to_nan(lo), inf_to_nan(hi), sd
+    point, lo, hi, sd = (np.full(n_ears, np.nan) for _ in range(4))
+    order = np.lexsort((intensity, inverse))
+    bounds = np.flatnonzero(np.diff(inverse[order], prepend=-1, append=n_ears + 1) != 0)
+    for start, stop in itertools.pairwise(bounds):
+        rows = order[start:stop]
+        levels, idx = np.unique(intensity[rows], return_inverse=True)
+        counts = np.bincount(idx, minlength=levels.size).astype(np.float64)
+        mean_p = np.bincount(idx, p_v[rows], levels.size) / counts
+        cdf = isotonic_increasing(mean_p, counts)  # (K,) non-decreasing
+        e = int(inverse[rows[0]])
+        pick = lambda q, c=cdf, lv=levels: lv[np.argmax(c > q)] if (c > q).any() else np.nan
+        point[e], lo[e], hi[e] = pick(PRESENCE_THRESHOLD), pick(quantiles[0]), pick(quantiles[1])
+        mass = np.diff(cdf, prepend=0.0)  # probability that the threshold sits at each level
+        if mass.sum() > 0:
+            mu = (mass * levels).sum() / mass.sum()
+            sd[e] = np.sqrt((mass * (levels - mu) ** 2).sum() / mass.sum())
+    return point, lo, hi, np.nan_to_num(sd)
 
 
 class SeriesModel(Protocol):

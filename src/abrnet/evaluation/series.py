@@ -21,7 +21,13 @@ from sklearn.metrics import f1_score
 
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.per_ear import SERIES_FEATURES, aggregate_ears, series_features
+from abrnet.evaluation.per_ear import (
+    DEFAULT_THRESHOLD_QUANTILES,
+    SERIES_FEATURES,
+    aggregate_ears,
+    series_features,
+    series_threshold,
+)
 from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.series_peaks import fit_peak_blend
 
@@ -42,6 +48,7 @@ class SeriesClassifier:
     peak_blend: dict[str, dict[str, list[float]]] | None = None  # series latency/amplitude (series_peaks)
     peak_blend_source: str | None = None  # the records the blend was fitted on (None: the same as the classifier)
     record_class_bias: list[float] | None = None  # (C,) per-record decision rule (`fit_record_class_bias`)
+    threshold_quantiles: list[float] | None = None  # series-threshold interval (`fit_threshold_quantiles`)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(E, F) series features → (E, C) class probabilities."""
@@ -146,3 +153,37 @@ def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c:
         source=source,
         peak_blend=fit_peak_blend(pred, data) or None,
     )
+
+
+THRESHOLD_QUANTILE_GRID: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+
+
+def fit_threshold_quantiles(pred: Predictions, data: ABRCohort, target: float = 0.90) -> list[float]:
+    """(q_lo, q_hi) of the per-ear threshold distribution whose interval covers ``target`` of these ears' labels.
+
+    Chosen on the series-stage ears (never the test split): among pairs on a grid, the narrowest whose coverage
+    reaches the target, else the best-covering pair.
+    """
+    _, _, inverse = np.unique(data.ear_key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    n_ears = int(inverse.max()) + 1
+    intensity = data.static_column("intensity_db").astype(np.float64)
+    table = aggregate_ears(pred, data)
+    keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
+    truth = table.true_threshold_db[keep]
+    above = table.threshold_db[keep]  # the no-V fill sits 5 dB above the ear's highest level
+    best: tuple[float, float, list[float]] | None = None
+    for q_lo in THRESHOLD_QUANTILE_GRID:
+        for q_hi in (1 - q for q in THRESHOLD_QUANTILE_GRID):
+            if q_hi <= q_lo:
+                continue
+            _, lo, hi, _ = series_threshold(inverse, n_ears, intensity, pred.peak_presence_prob[:, 2], (q_lo, q_hi))
+            lo, hi = lo[keep], hi[keep]
+            lo = np.where(np.isfinite(lo), lo, above)
+            hi = np.where(np.isfinite(hi), hi, np.maximum(above, lo))
+            cover = float(np.mean((lo <= truth) & (truth <= hi))) if keep.any() else 0.0
+            width = float(np.mean(hi - lo)) if keep.any() else 0.0
+            key = (min(cover, target), -width)
+            if best is None or key > best[:2]:
+                best = (*key, [q_lo, q_hi])
+    return best[2] if best is not None else list(DEFAULT_THRESHOLD_QUANTILES)

@@ -29,7 +29,7 @@ from abrnet.evaluation.metrics import has_waveform, rowwise_correlation
 from abrnet.evaluation.per_ear import EarTable
 from abrnet.evaluation.predictions import Predictions
 
-COUNTERFACTUAL_LEVELS_DB: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 10))
+COUNTERFACTUAL_LEVELS_DB: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 20))
 _V = 2
 
 
@@ -60,10 +60,10 @@ def ear_scores(
     err = np.abs(threshold[m] - truth["threshold"][m])
     known = truth["class"] >= 0
     return {
-        "threshold_mae_db": float(err.mean()) if m.any() else None,
-        "threshold_within_10_db": float((err <= 10.0).mean()) if m.any() else None,
-        "no_response_f1": float(f1_score(truth["no_response"], no_response, zero_division=0)),
-        "class_macro_f1": float(f1_score(truth["class"][known], cls[known], average="macro", zero_division=0))
+        "ear_threshold_mae_db": float(err.mean()) if m.any() else None,
+        "ear_threshold_within_10_db": float((err <= 10.0).mean()) if m.any() else None,
+        "ear_no_response_f1": float(f1_score(truth["no_response"], no_response, zero_division=0)),
+        "ear_class_macro_f1": float(f1_score(truth["class"][known], cls[known], average="macro", zero_division=0))
         if known.any()
         else None,
     }
@@ -76,7 +76,7 @@ def record_scores(data: ABRCohort, p_v: np.ndarray, lat_v: np.ndarray, threshold
     return {
         "v_presence_f1": float(f1_score(present, p_v > PRESENCE_THRESHOLD, zero_division=0)),
         "v_latency_r2": float(r2_score(data.latency_ms[present, _V], lat_v[present])) if present.sum() > 1 else None,
-        "threshold_mae_db": float(np.mean(np.abs(threshold[m] - data.threshold_db[m]))) if m.any() else None,
+        "record_threshold_mae_db": float(np.mean(np.abs(threshold[m] - data.threshold_db[m]))) if m.any() else None,
     }
 
 

@@ -310,7 +310,7 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     it learns how far to trust a record against its neighbours at the cohort's own prevalence, and a blend fitted on
     the balanced cohort transferred badly (measured: V amplitude R² 0.667 vs 0.692 with the validation split).
     """
-    from abrnet.evaluation.series import fit_record_class_bias, fit_series_classifier
+    from abrnet.evaluation.series import fit_record_class_bias, fit_series_classifier, fit_threshold_quantiles
     from abrnet.evaluation.series_peaks import fit_peak_blend
     from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
     from abrnet.inference.predictor import inference_device, predict_cohort
@@ -344,6 +344,7 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     except ValueError as exc:  # e.g. a tiny validation split with a single class
         warnings.warn(f"series classifier not fitted ({exc}); per-ear classes use the geometric mean", stacklevel=2)
         return {"skipped": str(exc)}
+    model.threshold_quantiles = fit_threshold_quantiles(pred, fit_cohort)  # interval coverage, never on test
     val = dm.part("val")
     if val.n_records > 0:  # the record decision rule and the latency/amplitude blend: at the cohort's prevalence
         val_pred = pred if cfg.data.path is not None else heads(val)
