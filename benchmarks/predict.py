@@ -74,7 +74,8 @@ def end_to_end(data: Path, checkpoint: Path, threads: int) -> float:
 def stages(data: Path, checkpoint: Path, device: str) -> dict[str, dict[str, float]]:
     """Seconds and records/s of each stage of `ABRModel.predict`, measured in this process."""
     import abrnet
-    from abrnet.inference.api import PredictionReport, read_input, write_columns_csv
+    from abrnet.inference.api import read_input
+    from abrnet.inference.result_tables import PredictionReport, write_columns_csv
 
     model = abrnet.load(checkpoint, device=device)
     t = time.perf_counter()

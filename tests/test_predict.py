@@ -170,7 +170,7 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     ok = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
     mae = float(np.mean(np.abs(col(rows, "threshold_db")[ok] - ears.true_threshold_db[ok])))
     assert mae == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], abs=1e-3)
-    from abrnet.inference.api import threshold_mae_by_mode
+    from abrnet.inference.result_tables import threshold_mae_by_mode
 
     modes = threshold_mae_by_mode(test_split["pred"], test_split["cohort"])
     assert modes["series_mae_db"] == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], rel=1e-5)

@@ -97,15 +97,9 @@ def predict(
 ) -> None:
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
     from abrnet.cli.common import progress_bar
-    from abrnet.inference.api import (
-        columns_to_records,
-        dump_json,
-        load,
-        plot_paths,
-        save_plots,
-        write_columns_csv,
-    )
+    from abrnet.inference.api import dump_json, load
     from abrnet.inference.domain import enforce_strict
+    from abrnet.inference.result_tables import columns_to_records, plot_paths, save_plots, write_columns_csv
 
     with user_errors():
         series = False

@@ -42,6 +42,7 @@ from abrnet.evaluation.per_ear import aggregate_ears
 from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.series_peaks import apply_peak_blend
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.result_tables import PredictionReport
 
 SamplerName = Literal["ddim", "dpm"]
 INTENSITY_STEP_DB = 5.0  # clinical level grid: jointly generated intensities are snapped to it
@@ -91,11 +92,6 @@ def _as_cohort(
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
         return to_model_cohort(data, n_samples)
     return read_input(data, n_samples=n_samples, **read_kw)
-
-
-from abrnet.inference.result_tables import (  # noqa: E402 - re-exported: the public API keeps its names
-    PredictionReport,
-)
 
 
 # ------------------------------------------------------------------------------------------------ the model object

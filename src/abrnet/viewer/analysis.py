@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
-from abrnet.inference.api import PRESENCE_CUT, PredictionReport, columns_to_records
+from abrnet.inference.result_tables import PRESENCE_CUT, PredictionReport, columns_to_records
 from abrnet.viewer.store import Correction
 
 Z90 = 1.6448536  # the threshold interval shown is the central 90 % of a Gaussian with the predicted SD
