@@ -32,6 +32,8 @@ def test_intervals_contain_point_estimates() -> None:
         lo, hi = m["intervals"][path]
         point = _get(m, path)
         assert lo <= point <= hi, path
+        if point == 1.0 and lo == hi:  # a perfect score (the series classifier on these toy ears) has no spread
+            continue
         assert lo < hi, path  # 25 patients with noisy predictions: a real spread
 
 

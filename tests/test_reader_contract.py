@@ -3,6 +3,7 @@ the real fixtures in ../shared/fixtures and, for formats without one, files writ
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,27 @@ EPL = SHARED / "fixtures" / "epl_abr_peak_analysis"
 BBURAN = SHARED / "fixtures" / "epl_cfts_bburan"
 FS = 24414.0625  # TDT RZ6
 OPTS = {"age_years": 1.0, "stimulus_rate_hz": 21.0, "level_db": 80.0}
+
+
+def write_psi_abr(folder: Path, freqs: tuple[str, ...] = ("8000.0", "click")) -> Path:
+    """A cftsdata-processed psi ABR run: ``<run> ABR average waveforms.csv`` as pandas writes the transposed
+    (frequency, level, epoch_n, epoch_reject_ratio) x time frame (time in s, values in V), plus the settings JSON."""
+    folder.mkdir(parents=True)
+    fs, levels = 12500.0, (80.0, 40.0)
+    t = np.arange(125) / fs - 1e-3
+    cols = [(f, lv) for f in freqs for lv in levels]
+    waves = [abr_like(t.size, fs, lv / 80) * 1e-6 for _, lv in cols]
+    head = [
+        "frequency," + ",".join(f for f, _ in cols), "level," + ",".join(f"{lv}" for _, lv in cols),
+        "epoch_n," + ",".join("512" for _ in cols), "epoch_reject_ratio," + ",".join("0.01" for _ in cols),
+        "time" + "," * len(cols),
+    ]  # fmt: skip
+    body = [f"{float(ti)!r}," + ",".join(f"{float(w[k])!r}" for w in waves) for k, ti in enumerate(t)]
+    stem = folder.name
+    (folder / f"{stem} ABR average waveforms.csv").write_text("\n".join(head + body) + "\n")
+    (folder / f"{stem} ABR processing settings.json").write_text('{"actual_fs": 12500.0, "offset": -0.001}')
+    return folder
+
 
 # (case id, format, maker(tmp_path) -> path)
 FIXTURES = [
@@ -52,6 +74,7 @@ FIXTURES = [
         "tdt_arf",
         lambda d: write_arf(d / "rp.arf", [(4000.0, lv, abr_like(244, FS) * 1e-6) for lv in (90, 70)], rz=False),
     ),
+    ("psi_abr", "psi_abr", lambda d: write_psi_abr(d / "20220601-1200 ID1234 left abr_io")),
     ("wide_csv", "csv", lambda d: write_wide_csv(make_toy_cohort(2), d / "wide.csv")),
     ("h5", "h5", lambda d: save_cohort(make_toy_cohort(2), d / "toy.h5")),
 ]  # fmt: skip
@@ -63,7 +86,10 @@ def test_reader_contract(fmt: str, make, tmp_path: Path) -> None:
     if not path.exists():
         pytest.skip(f"{path} not present")
     renamed = tmp_path / "renamed_no_suffix"  # detection by content, never by name
-    renamed.write_bytes(path.read_bytes())
+    if path.is_dir():
+        shutil.copytree(path, renamed)
+    else:
+        renamed.write_bytes(path.read_bytes())
     assert detect_format(path) == fmt and detect_format(renamed) == fmt
     c = read_recording(path, **(OPTS if fmt not in ("h5", "csv") else {}))
     n, t = c.signals.shape

@@ -325,6 +325,7 @@ def test_task_dominance_and_attention_collapse_alerts_in_a_fit(tmp_path: Path, s
             "trainer.max_steps=4",
             "trainer.val_every_n_steps=4",
             "trainer.log_every_n_steps=2",
+            "alerts.dominance_every_n_steps=2",
             "optim.ema_decay=0",
             "curriculum.s4_warmup=0",
             "curriculum.transformer_ramp=0",

@@ -24,14 +24,25 @@ NEEDS_OPTION: tuple[str, ...] = ("age_years", "stimulus_rate_hz", "level_db", "L
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named, and every file under folders named (recursively, sorted; hidden files and licences skipped)."""
+    """Files named, and every file under folders named (recursively, sorted; hidden files and licences skipped).
+
+    A psiexperiment ABR run folder (`abrnet.data.importers.psi_abr.is_psi_folder`) is one recording spread over
+    several files, so it is returned as the folder itself and its files are not listed.
+    """
+    from abrnet.data.importers.psi_abr import is_psi_folder
+
     out: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise DataError(str(p), "<file>", "no such file or folder")
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and not any(s.startswith(".") for s in f.parts))
-            out += [f for f in found if not f.name.lower().startswith(SKIP_NAMES)]
+        if p.is_dir() and is_psi_folder(p):
+            out.append(p)
+        elif p.is_dir():
+            entries = sorted(f for f in p.rglob("*") if not any(s.startswith(".") for s in f.parts))
+            all_runs = [d for d in entries if d.is_dir() and is_psi_folder(d)]
+            runs = [d for d in all_runs if not any(d != r and d.is_relative_to(r) for r in all_runs)]
+            found = [f for f in entries if f.is_file() and not any(f.is_relative_to(r) for r in runs)]
+            out += sorted([*runs, *(f for f in found if not f.name.lower().startswith(SKIP_NAMES))])
         else:
             out.append(p)
     return out

@@ -22,6 +22,7 @@ import numpy as np
 from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
+from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
 from abrnet.data.importers.time_columns import read_time_columns
@@ -29,7 +30,7 @@ from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, n
 from abrnet.data.schema import ABRCohort, DataError
 
 FORMATS: tuple[str, ...] = (
-    "auto", "h5", "csv", "epl_cfts", "fast_abr", "smartep", "time_columns", "biosig_csv", "tdt_arf",
+    "auto", "h5", "csv", "epl_cfts", "fast_abr", "smartep", "time_columns", "biosig_csv", "tdt_arf", "psi_abr",
 )  # fmt: skip
 DESCRIPTIONS: dict[str, str] = {
     "h5": "abrnet dataset (HDF5)",
@@ -40,6 +41,7 @@ DESCRIPTIONS: dict[str, str] = {
     "time_columns": "time-column text/CSV",
     "biosig_csv": "TDT BioSigRZ CSV export",
     "tdt_arf": "TDT BioSigRZ/RP .arf",
+    "psi_abr": "psiexperiment/cftsdata ABR average waveforms",
 }
 # Options a reader may take (CLI: --age, --rate, --ear, --fmp, --units, --level, --sampling-rate, --t0-ms).
 READER_OPTIONS: tuple[str, ...] = (
@@ -55,6 +57,7 @@ __all__ = [
     "read_epl_analysis",
     "read_epl_cfts",
     "read_fast_abr",
+    "read_psi_abr",
     "read_recording",
     "read_smartep",
     "read_tdt_arf",
@@ -63,9 +66,14 @@ __all__ = [
 
 
 def detect_format(path: str | Path) -> str:
-    """Name of the format of ``path`` (one of FORMATS minus "auto"), from its first bytes only."""
+    """Name of the format of ``path`` (one of FORMATS minus "auto"), from its first bytes only.
+
+    A folder is a recording only when it is a psiexperiment ABR run or its cftsdata export (`is_psi_folder`).
+    """
     path = Path(path)
     src = str(path)
+    if path.is_dir() and is_psi_folder(path):
+        return "psi_abr"
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
@@ -89,6 +97,8 @@ def detect_format(path: str | Path) -> str:
         return "smartep"
     if first.startswith("Threshold (dB SPL)"):
         raise DataError(src, "<format>", "this is an EPL peak-analysis file, not a recording; use read_epl_analysis")
+    if looks_like_psi_average(text):
+        return "psi_abr"
     cells = [c.strip() for c in first.split(",")]
     if "patient_id" in cells and "s0" in cells:
         return "csv"
@@ -112,6 +122,7 @@ def _readers() -> dict[str, Callable[..., ABRCohort]]:
         "time_columns": read_time_columns,
         "biosig_csv": read_biosig_csv,
         "tdt_arf": read_tdt_arf,
+        "psi_abr": read_psi_abr,
     }
 
 
