@@ -127,7 +127,8 @@ def import_recordings(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Import lab and device exports (EPL CFTS, Fast ABR, SmartEP, time-column text, BioSigRZ CSV, TDT .arf,
-    psiexperiment ABR averages, abrnet wide CSV/.h5) into one abrnet dataset file: one record per level (and frequency), in µV, metadata kept."""
+    psiexperiment ABR averages, abrnet wide CSV/.h5) into one abrnet dataset file: one record per level (and
+    frequency), in µV, metadata kept."""
     from abrnet.data.importers import DESCRIPTIONS, detect_format, read_recording
     from abrnet.data.io import save_cohort
     from abrnet.data.resample import cohort_to_model_grid
