@@ -143,6 +143,41 @@ def isotonic_increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.concatenate([np.full(c, m) for m, _, c in blocks])
 
 
+def presence_cdfs(
+    inverse: np.ndarray, intensity: np.ndarray, p_v: np.ndarray
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per ear: (ear index, its tested levels (K,) ascending, p(V) fitted non-decreasing in level (K,)).
+
+    Replicates at a level are pooled (weighted by their count) before the isotonic fit: a response seen at a level
+    is there at every louder level, so a lone false positive far below the rest is averaged away.
+    """
+    order = np.lexsort((intensity, inverse))
+    bounds = np.flatnonzero(np.diff(inverse[order], prepend=-1, append=-1) != 0)
+    out = []
+    for start, stop in itertools.pairwise(bounds):
+        rows = order[start:stop]
+        levels, idx = np.unique(intensity[rows], return_inverse=True)
+        counts = np.bincount(idx, minlength=levels.size).astype(np.float64)
+        mean_p = np.bincount(idx, p_v[rows], levels.size) / counts
+        out.append((int(inverse[rows[0]]), levels, isotonic_increasing(mean_p, counts)))
+    return out
+
+
+def threshold_from_cdfs(
+    cdfs: list[tuple[int, np.ndarray, np.ndarray]], n_ears: int, quantiles: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(E,) threshold, interval low/high and SD read off each ear's fitted curve (see `series_threshold`)."""
+    point, lo, hi, sd = (np.full(n_ears, np.nan) for _ in range(4))
+    for e, levels, cdf in cdfs:
+        pick = lambda q, c=cdf, lv=levels: lv[np.argmax(c > q)] if (c > q).any() else np.nan
+        point[e], lo[e], hi[e] = pick(PRESENCE_THRESHOLD), pick(quantiles[0]), pick(quantiles[1])
+        mass = np.diff(cdf, prepend=0.0)  # probability that the threshold sits at each level
+        if mass.sum() > 0:
+            mu = (mass * levels).sum() / mass.sum()
+            sd[e] = np.sqrt((mass * (levels - mu) ** 2).sum() / mass.sum())
+    return point, lo, hi, np.nan_to_num(sd)
+
+
 def series_threshold(
     inverse: np.ndarray,
     n_ears: int,
@@ -152,31 +187,14 @@ def series_threshold(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(E,) threshold, 90 % interval low/high and SD from the records' wave V presence probabilities.
 
-    Per ear, p(V) is fitted non-decreasing in level (isotonic, replicates pooled): a response seen at a level is
-    there at every louder level, so a lone false positive far below the rest is averaged away instead of setting the
-    threshold. The fitted curve F(L) is read as the distribution function of the threshold on the tested levels
-    (the chance that the lowest level with a V is at or below L): the point is its median (lowest level with
-    F > PRESENCE_THRESHOLD), the 90 % interval its ``quantiles`` (5th/95th by default; a fitted series stage brings
-    the pair chosen on its own ears for 90 % coverage, since p(V) is not perfectly calibrated), the SD its spread.
-    Where F never reaches a quantile the value is NaN ("above every tested level").
+    Per ear, p(V) is fitted non-decreasing in level (`presence_cdfs`). The fitted curve F(L) is read as the
+    distribution function of the threshold on the tested levels (the chance that the lowest level with a V is at or
+    below L): the point is its median (lowest level with F > PRESENCE_THRESHOLD), the 90 % interval its
+    ``quantiles`` (5th/95th by default; a fitted series stage brings the pair chosen on its own ears for 90 %
+    coverage, since p(V) is not perfectly calibrated), the SD its spread. Where F never reaches a quantile the value
+    is NaN ("above every tested level").
     """
-    point, lo, hi, sd = (np.full(n_ears, np.nan) for _ in range(4))
-    order = np.lexsort((intensity, inverse))
-    bounds = np.flatnonzero(np.diff(inverse[order], prepend=-1, append=n_ears + 1) != 0)
-    for start, stop in itertools.pairwise(bounds):
-        rows = order[start:stop]
-        levels, idx = np.unique(intensity[rows], return_inverse=True)
-        counts = np.bincount(idx, minlength=levels.size).astype(np.float64)
-        mean_p = np.bincount(idx, p_v[rows], levels.size) / counts
-        cdf = isotonic_increasing(mean_p, counts)  # (K,) non-decreasing
-        e = int(inverse[rows[0]])
-        pick = lambda q, c=cdf, lv=levels: lv[np.argmax(c > q)] if (c > q).any() else np.nan
-        point[e], lo[e], hi[e] = pick(PRESENCE_THRESHOLD), pick(quantiles[0]), pick(quantiles[1])
-        mass = np.diff(cdf, prepend=0.0)  # probability that the threshold sits at each level
-        if mass.sum() > 0:
-            mu = (mass * levels).sum() / mass.sum()
-            sd[e] = np.sqrt((mass * (levels - mu) ** 2).sum() / mass.sum())
-    return point, lo, hi, np.nan_to_num(sd)
+    return threshold_from_cdfs(presence_cdfs(inverse, intensity, p_v), n_ears, quantiles)
 
 
 class SeriesModel(Protocol):

@@ -25,8 +25,9 @@ from abrnet.evaluation.per_ear import (
     DEFAULT_THRESHOLD_QUANTILES,
     SERIES_FEATURES,
     aggregate_ears,
+    presence_cdfs,
     series_features,
-    series_threshold,
+    threshold_from_cdfs,
 )
 from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.series_peaks import fit_peak_blend
@@ -164,11 +165,10 @@ def fit_threshold_quantiles(pred: Predictions, data: ABRCohort, target: float = 
     Chosen on the series-stage ears (never the test split): among pairs on a grid, the narrowest whose coverage
     reaches the target, else the best-covering pair.
     """
-    _, _, inverse = np.unique(data.ear_key, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    n_ears = int(inverse.max()) + 1
-    intensity = data.static_column("intensity_db").astype(np.float64)
     table = aggregate_ears(pred, data)
+    n_ears = table.n_ears
+    cdfs = presence_cdfs(table.record_ear, data.static_column("intensity_db").astype(np.float64),
+                         pred.peak_presence_prob[:, 2])  # fmt: skip
     keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
     truth = table.true_threshold_db[keep]
     above = table.threshold_db[keep]  # the no-V fill sits 5 dB above the ear's highest level
@@ -177,7 +177,7 @@ def fit_threshold_quantiles(pred: Predictions, data: ABRCohort, target: float = 
         for q_hi in (1 - q for q in THRESHOLD_QUANTILE_GRID):
             if q_hi <= q_lo:
                 continue
-            _, lo, hi, _ = series_threshold(inverse, n_ears, intensity, pred.peak_presence_prob[:, 2], (q_lo, q_hi))
+            _, lo, hi, _ = threshold_from_cdfs(cdfs, n_ears, (q_lo, q_hi))
             lo, hi = lo[keep], hi[keep]
             lo = np.where(np.isfinite(lo), lo, above)
             hi = np.where(np.isfinite(hi), hi, np.maximum(above, lo))

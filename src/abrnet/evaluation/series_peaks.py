@@ -34,7 +34,6 @@ from abrnet.evaluation.predictions import Predictions
 
 BANDWIDTH_DB: float = 15.0  # Gaussian kernel in level: records 30 dB away weigh e^-2 ≈ 0.14 of a same-level one
 SLOPE_RIDGE_DB2: float = 1.0  # slope penalty (dB²): a fit through one level only falls back to a mean
-PRESENCE_CUT = PRESENCE_THRESHOLD  # the project's one presence cut-off (abrnet.constants)
 MIN_LABELLED: int = 30  # fewer labelled records than this: no blend for that quantity and wave
 _VAR_FLOOR: float = 1e-8
 QUANTITIES: dict[str, tuple[str, str, str]] = {  # name → (Predictions mean, Predictions sd, ABRCohort label)
@@ -124,7 +123,7 @@ def _inputs(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tup
     p = np.asarray(pred.peak_presence_prob, np.float64)[:, j]
     _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
     level = np.asarray(data.static_column("intensity_db"), np.float64)
-    return own, var, np.where(p >= PRESENCE_CUT, p, 0.0), level, ear.ravel()
+    return own, var, np.where(p >= PRESENCE_THRESHOLD, p, 0.0), level, ear.ravel()
 
 
 def blend_features(

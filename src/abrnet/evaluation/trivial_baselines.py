@@ -135,7 +135,7 @@ def trivial_baselines(train: ABRCohort, data: ABRCohort, seed: int = 0) -> dict[
 
 def network_scores(pred: Predictions, data: ABRCohort, ears: EarTable) -> dict[str, Any]:
     """The network's figures computed by the same functions as the baselines (the `headline` column)."""
-    _, _, truth = ear_level_features(data)
+    truth = {"threshold": ears.true_threshold_db, "no_response": ears.true_no_response, "class": ears.true_class}
     out: dict[str, Any] = ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
     out |= record_scores(data, pred.peak_presence_prob[:, _V], pred.latency_ms[:, _V], pred.threshold_db)
     if data.clean is not None and pred.reconstruction is not None:

@@ -1,6 +1,6 @@
 """Prediction tables with the clinical read-outs of `abrnet.metrics.clinical` (record, ear and patient level).
 
-Waves count as present where the model's presence probability reaches `PRESENCE_CUT` (0.5, as on the plots);
+Waves count as present where the model's presence probability reaches `PRESENCE_THRESHOLD` (0.5, as on the plots);
 absent waves give NaN, never a number read from noise.
 """
 
@@ -17,12 +17,10 @@ from abrnet.metrics.clinical import ear_numbers, interaural_v, peak_to_trough
 if TYPE_CHECKING:  # annotation only: no import of the (higher) evaluation layer at run time
     from abrnet.evaluation.predictions import Predictions
 
-PRESENCE_CUT = PRESENCE_THRESHOLD  # the project's one presence cut-off (abrnet.constants)
-
 
 def present_latency(pred: Predictions) -> np.ndarray:
     """(N, 3) predicted latencies where the wave is present, NaN elsewhere."""
-    return np.where(pred.peak_presence_prob >= PRESENCE_CUT, pred.latency_ms, np.nan).astype(np.float64)
+    return np.where(pred.peak_presence_prob >= PRESENCE_THRESHOLD, pred.latency_ms, np.nan).astype(np.float64)
 
 
 def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:

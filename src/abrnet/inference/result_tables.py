@@ -25,7 +25,6 @@ from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
 
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
-PRESENCE_CUT = PRESENCE_THRESHOLD  # the project's one presence cut-off (abrnet.constants)
 
 
 # ------------------------------------------------------------------------------------------------ predict output
@@ -211,7 +210,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     written: list[Path] = []
     for e, (key, paths) in enumerate(plot_paths(cohort, plot_dir, series=series).items()):
         idx = np.flatnonzero(keys == key)
-        lat = np.where(pred.peak_presence_prob[idx] >= PRESENCE_CUT, pred.latency_ms[idx], np.nan)
+        lat = np.where(pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD, pred.latency_ms[idx], np.nan)
         row = int(np.flatnonzero(ears.ear_key.astype(str) == key)[0]) if key in ears.ear_key else e
         thr = float(ears.threshold_db[row])
         nr = float(ears.p_no_response[row])
@@ -228,7 +227,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
             order = np.argsort(level[idx])
             for j, (w, color) in enumerate(zip(WAVES, ("tab:blue", "tab:green", "tab:red"), strict=True)):
                 k = idx[order]
-                seen = pred.peak_presence_prob[k, j] >= PRESENCE_CUT
+                seen = pred.peak_presence_prob[k, j] >= PRESENCE_THRESHOLD
                 ax.errorbar(
                     level[k][seen], pred.latency_ms[k, j][seen], yerr=pred.latency_sd_ms[k, j][seen], color=color,
                     marker="o", ms=4, lw=1, capsize=2, label=f"wave {w}",

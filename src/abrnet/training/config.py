@@ -25,8 +25,6 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from abrnet.constants import CLASS_NAMES
 from abrnet.training.config_curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
 
-_Strict = Strict
-
 __all__ = [
     "AlertsConfig",
     "ConfigError",
@@ -52,7 +50,7 @@ class ConfigError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------------- model
-class ModelSection(_Strict):
+class ModelSection(Strict):
     """Which model preset to build and which `ModelConfig` fields to override."""
 
     preset: Literal["tiny", "cpu", "base", "large"] = "cpu"
@@ -85,7 +83,7 @@ class ModelSection(_Strict):
 
 
 # ----------------------------------------------------------------------------------------------------------- data
-class DataConfig(_Strict):
+class DataConfig(Strict):
     """Where the records come from and how they are split (by patient) and batched."""
 
     path: str | None = None  # None = the cached simulated cohort
@@ -106,7 +104,7 @@ class DataConfig(_Strict):
 
 
 # ------------------------------------------------------------------------------------------------------ diffusion
-class DiffusionConfig(_Strict):
+class DiffusionConfig(Strict):
     """Diffusion training: noise schedule, target parameterisation and the analysis-path share."""
 
     timesteps: Literal[1000] = 1000  # the samplers' cosine grid is built for 1000 training steps
@@ -120,7 +118,7 @@ class DiffusionConfig(_Strict):
 
 
 # ----------------------------------------------------------------------------------------------------------- loss
-class LossWeights(_Strict):
+class LossWeights(Strict):
     """Base weight of each task's loss (multiplied by the curriculum's per-task multiplier)."""
 
     signal: float = Field(3.0, ge=0.0)  # the diffusion loss; 1.0 left generation weakly conditioned (README)
@@ -133,7 +131,7 @@ class LossWeights(_Strict):
     static: float = Field(1.0, ge=0.0)
 
 
-class LossConfig(_Strict):
+class LossConfig(Strict):
     """Which loss each head gets, and its weights."""
 
     weights: LossWeights = Field(default_factory=LossWeights)
@@ -175,7 +173,7 @@ class LossConfig(_Strict):
 
 
 # ---------------------------------------------------------------------------------------------------------- optim
-class OptimConfig(_Strict):
+class OptimConfig(Strict):
     """AdamW with a separate (usually lower) learning rate for the transformer parameters, plus EMA."""
 
     lr: float = Field(1.5e-3, gt=0.0)
@@ -196,7 +194,7 @@ class OptimConfig(_Strict):
 
 
 # -------------------------------------------------------------------------------------------------------- trainer
-class TrainerConfig(_Strict):
+class TrainerConfig(Strict):
     """Run length and Lightning Trainer settings. The length is a step budget (curriculum, LR, validation and the
     best checkpoint all count steps): one seed gives one model on any machine. ``safety_stop_minutes`` only guards
     the clock: it cuts the fit short with a loud alert and ``stopped_by: safety_stop`` in metrics.json.
@@ -237,7 +235,7 @@ class TrainerConfig(_Strict):
 
 
 # --------------------------------------------------------------------------------------------------------- series
-class SeriesConfig(_Strict):
+class SeriesConfig(Strict):
     """The series stage fitted after training: one class per ear from its whole intensity series."""
 
     enabled: bool = True
@@ -246,7 +244,7 @@ class SeriesConfig(_Strict):
 
 
 # --------------------------------------------------------------------------------------------------------- alerts
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     """Thresholds of the training alerts (see `abrnet.training.alerts`)."""
 
     nan_patience: int = Field(5, ge=1)  # K consecutive non-finite losses -> TrainingDiverged
@@ -257,7 +255,7 @@ class AlertsConfig(_Strict):
 
 
 # ------------------------------------------------------------------------------------------------------------ top
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     """The whole training configuration (defaults = configs/optimized_architecture.yaml, the CPU design run)."""
 
     seed: int = 42

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.constants import CLASS_NAMES, WAVES
-from abrnet.inference.result_tables import PRESENCE_CUT, PredictionReport, columns_to_records
+from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES
+from abrnet.inference.result_tables import PredictionReport, columns_to_records
 from abrnet.viewer.store import Correction
 
 Z90 = 1.6448536  # the threshold interval shown is the central 90 % of a Gaussian with the predicted SD
@@ -65,7 +65,7 @@ def build_payload(
             amp_series = row.get(f"{w}_amplitude_series_uv")
             waves[w] = {
                 "presence_prob": row[f"{w}_presence_prob"],
-                "present": bool((row[f"{w}_presence_prob"] or 0.0) >= PRESENCE_CUT),
+                "present": bool((row[f"{w}_presence_prob"] or 0.0) >= PRESENCE_THRESHOLD),
                 "latency_record_ms": row[f"{w}_latency_ms"],
                 "latency_sd_ms": row[f"{w}_latency_sd_ms"],
                 "amplitude_record_uv": row[f"{w}_amplitude_uv"],
@@ -123,7 +123,7 @@ def build_payload(
         "time_ms": time_ms,
         "waves": list(WAVES),
         "class_names": list(CLASS_NAMES),
-        "presence_cut": PRESENCE_CUT,
+        "presence_cut": PRESENCE_THRESHOLD,
         "warnings": [w.replace(source, filename) for w in report.warnings],
         "records": records,
         "ears": ears,
