@@ -87,8 +87,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from abrnet.evaluation.baselines import fit_predict_gbm
     from abrnet.evaluation.evaluate import evaluate_model, split_of
-    from abrnet.evaluation.metrics import compute_metrics
     from abrnet.inference.checkpoint import load_checkpoint
+    from abrnet.metrics.task_metrics import compute_metrics
     from abrnet.training.run import load_training_cohort
 
     loaded = load_checkpoint(ckpt)
@@ -105,8 +105,8 @@ def main() -> None:
     net_s = time.perf_counter() - t
     # the GBM also gets a series stage, fitted exactly like the network's (same simulated ears), for a fair per-ear row
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
-    from abrnet.evaluation.series import fit_record_class_bias, fit_series_classifier
-    from abrnet.evaluation.series_peaks import fit_peak_blend
+    from abrnet.series.classifier import fit_record_class_bias, fit_series_classifier
+    from abrnet.series.peaks import fit_peak_blend
 
     cfg = loaded.config
     fit_cohort = simulate_cohort(

@@ -38,9 +38,10 @@ def main() -> None:
 
     torch.set_num_threads(2)
     import abrnet
-    from abrnet.evaluation.classical import bandpass_filter, wiener_filter
+    from abrnet.data.filters import bandpass_filter
+    from abrnet.evaluation.classical import wiener_filter
     from abrnet.evaluation.evaluate import split_of
-    from abrnet.evaluation.metrics import rowwise_correlation
+    from abrnet.metrics.task_metrics import rowwise_correlation
     from abrnet.training.run import load_training_cohort
 
     model = abrnet.load(args.checkpoint)

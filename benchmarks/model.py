@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import PRESETS, ModelConfig, OptimizedHierarchicalUNet
 from abrnet.models.summary import forward_flops
 
@@ -36,7 +37,7 @@ def throughput(model: OptimizedHierarchicalUNet, batch: int, iters: int, device:
     model.train().to(device)
     x = torch.randn(batch, cfg.input_length, device=device)
     s = torch.randn(batch, cfg.n_static, device=device)
-    t = torch.randint(0, cfg.timesteps, (batch,), device=device)
+    t = torch.randint(0, TRAIN_TIMESTEPS, (batch,), device=device)
     autocast = torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
 
     def step() -> None:

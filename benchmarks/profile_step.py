@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import ModelConfig, OptimizedHierarchicalUNet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -32,7 +33,7 @@ def main() -> None:
     cfg = model.config
     x = torch.randn(args.batch, cfg.input_length, device=args.device)
     s = torch.randn(args.batch, cfg.n_static, device=args.device)
-    t = torch.randint(0, cfg.timesteps, (args.batch,), device=args.device)
+    t = torch.randint(0, TRAIN_TIMESTEPS, (args.batch,), device=args.device)
     autocast = torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)
 
     def step() -> None:

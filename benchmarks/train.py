@@ -49,10 +49,10 @@ def measure(preset: str, batch: int, steps: int, budget_s: float, device: str, t
 
     torch.set_num_threads(threads)
     warnings.filterwarnings("ignore")
+    from abrnet.config.train_config import load_config
     from abrnet.constants import CLASS_NAMES
-    from abrnet.data.datamodule import ABRDataModule
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
-    from abrnet.training.config import load_config
+    from abrnet.training.datamodule import ABRDataModule
     from abrnet.training.module import ABRLitModule
 
     cfg = load_config(None, [f"model.preset={preset}", f"data.batch_size={batch}", "trainer.max_minutes=null"])
@@ -135,12 +135,12 @@ def profile(preset: str, batch: int, steps: int, threads: int) -> str:
 
     torch.set_num_threads(threads)
     warnings.filterwarnings("ignore")
+    from abrnet.config.train_config import TrainConfig, load_config
     from abrnet.constants import CLASS_NAMES
-    from abrnet.data.datamodule import ABRDataModule
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
     from abrnet.inference.predictor import predict_batch
     from abrnet.training.alerts import AlertMonitor
-    from abrnet.training.config import TrainConfig, load_config
+    from abrnet.training.datamodule import ABRDataModule
     from abrnet.training.module import ABRLitModule
 
     cfg = load_config(None, [f"model.preset={preset}", f"data.batch_size={batch}"])

@@ -75,9 +75,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     Returns {"dir": run folder with best.ckpt/last.ckpt, "data": cohort .h5 path, "cohort": ABRCohort, "config"}.
     """
+    from abrnet.config.train_config import load_config
     from abrnet.data.io import save_cohort
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
-    from abrnet.training.config import load_config
     from abrnet.training.run import train
 
     root = tmp_path_factory.mktemp("tiny_run")
@@ -95,5 +95,5 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "trainer.val_every_n_steps=6",
         ],
     )
-    train(cfg, root / "run", evaluate_test=False, enable_progress_bar=False)
+    train(cfg, root / "run", enable_progress_bar=False)
     return {"dir": root / "run", "data": data, "cohort": cohort, "config": cfg}

@@ -11,8 +11,8 @@ import pytest
 import torch
 from rich.console import Console
 
+from abrnet.config.train_config import AlertsConfig, TrainConfig
 from abrnet.training.alerts import AlertMonitor, TrainingDiverged, normalised_attention_entropy
-from abrnet.training.config import AlertsConfig, TrainConfig
 
 
 class FakeWriter:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abrnet.evaluation.classical import bandpass_filter, estimate_noise_psd, pick_wave_v, wiener_filter
+from abrnet.data.filters import bandpass_filter
+from abrnet.evaluation.classical import estimate_noise_psd, pick_wave_v, wiener_filter
 
 FS = 20_000.0
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from abrnet.training.config import ConfigError, CurriculumConfig, TrainerConfig, load_config
+from abrnet.config.train_config import ConfigError, CurriculumConfig, TrainerConfig, load_config
 from abrnet.training.curriculum import (
     TASK_STAGES,
     phase_name,

@@ -159,7 +159,7 @@ def test_generate_stochastic_ddim_is_seeded_and_ddim_only(small: dict, tmp_path:
 
 def test_generate_band_limit_is_the_recording_filter_on_the_raw_output(small: dict, tmp_path: Path) -> None:
     """Default output = raw sampler output through the 100-3000 Hz zero-phase band-pass; --no-band-limit = raw."""
-    from abrnet.evaluation.classical import bandpass_filter
+    from abrnet.data.filters import bandpass_filter
 
     base = ["generate", "--checkpoint", small["ckpt"], "--n", "4", "--age", "1", "--intensity", "60"]
     base += ["--rate", "33.1", "--fmp", "3", "--steps", "4", "--seed", "5"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from abrnet.training.diffusion import NoiseSchedule, cosine_alphas_cumprod
+from abrnet.diffusion.schedule import NoiseSchedule, cosine_alphas_cumprod
 
 
 def _batch(seed: int = 0, b: int = 16, t: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

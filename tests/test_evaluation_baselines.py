@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 
 from abrnet.evaluation.baselines import features, fit_predict_gbm
-from abrnet.evaluation.figures import save_figures
-from abrnet.evaluation.metrics import compute_metrics
 from abrnet.evaluation.report import metric_rows, metrics_markdown, metrics_table
+from abrnet.metrics.task_metrics import compute_metrics
+from abrnet.plots.figures import save_figures
 from tests.test_evaluation_toy import make_cohort, noisy_predictions, tiny_cohort
 
 

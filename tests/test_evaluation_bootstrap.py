@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from abrnet.evaluation.metrics import BOOTSTRAP_PATHS, compute_metrics
+from abrnet.metrics.task_metrics import BOOTSTRAP_PATHS, compute_metrics
 from tests.test_evaluation_toy import flat_predictions, make_cohort, noisy_predictions, tiny_cohort
 
 NAN = np.nan
@@ -20,7 +20,7 @@ def _get(d: dict, path: str) -> object:
 
 
 def test_intervals_contain_point_estimates() -> None:
-    from abrnet.evaluation.series import fit_series_classifier
+    from abrnet.series.classifier import fit_series_classifier
 
     fit = make_cohort(n_patients=25, seed=5)  # other ears fit the series stage (with its blend: every path exists)
     series = fit_series_classifier(noisy_predictions(fit, noise=2.0, seed=6), fit, source="toy")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, r2_score
 
-from abrnet.evaluation.metrics import compute_metrics
+from abrnet.metrics.task_metrics import compute_metrics
 from tests.test_evaluation_toy import flat_predictions, make_cohort, noisy_predictions, tiny_cohort
 
 NAN = np.nan

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abrnet.evaluation.calibration import interval_coverage, z_for_level
-from abrnet.evaluation.metrics import compute_metrics
-from abrnet.evaluation.per_ear import aggregate_ears
+from abrnet.metrics.calibration import interval_coverage, z_for_level
+from abrnet.metrics.task_metrics import compute_metrics
+from abrnet.series.per_ear import aggregate_ears
 from tests.test_evaluation_toy import flat_predictions, tiny_cohort
 
 NAN = np.nan
@@ -126,7 +126,7 @@ def test_calibration_in_compute_metrics() -> None:
 
 
 def test_series_threshold_ignores_a_lone_false_positive_far_below() -> None:
-    from abrnet.evaluation.per_ear import isotonic_increasing, series_threshold
+    from abrnet.series.per_ear import isotonic_increasing, series_threshold
 
     levels = np.arange(0.0, 101.0, 10.0)
     p_v = np.array([0.1, 0.6, 0.1, 0.1, 0.2, 0.3, 0.8, 0.9, 0.95, 0.97, 0.99])  # a 0.6 at 10 dB, V from 60 dB

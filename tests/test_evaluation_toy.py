@@ -6,7 +6,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 
 FS = 20_000.0
 T = 200

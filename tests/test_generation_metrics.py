@@ -46,7 +46,7 @@ def test_two_sample_auc_different_distributions_separable() -> None:
 
 def test_in_band_auc_ignores_residue_above_the_recording_band() -> None:
     """Clean band-limited ABRs vs the same plus a faint 8 kHz residue: separable full-band, not in 100-3000 Hz."""
-    from abrnet.evaluation.classical import bandpass_filter
+    from abrnet.data.filters import bandpass_filter
     from abrnet.evaluation.generation import ABR_BAND_HZ
 
     rng = np.random.default_rng(5)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from abrnet.training.config import LossConfig
+from abrnet.config.train_config import LossConfig
 from abrnet.training.losses import (
     TASKS,
     MultiTaskLoss,

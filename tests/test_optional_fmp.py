@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from abrnet.constants import STATIC_PARAMS
-from abrnet.data.datamodule import Normalizer
+from abrnet.data.normalizer import Normalizer
 from abrnet.models.conditioning import StaticParamEmbedding, hide_optional
 from abrnet.models.config import ModelConfig
 from abrnet.models.unet import OptimizedHierarchicalUNet

@@ -14,9 +14,9 @@ from abrnet.cli.main import app
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.io import save_cohort
-from abrnet.evaluation.per_ear import aggregate_ears
-from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.inference.checkpoint import load_checkpoint
+from abrnet.series.classifier import adjusted_record_probs
+from abrnet.series.per_ear import aggregate_ears
 
 runner = CliRunner()
 
@@ -147,7 +147,7 @@ def test_malformed_csv_one_line_error(test_split: dict, tmp_path: Path, case: st
 
 
 def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_path: Path) -> None:
-    from abrnet.evaluation.metrics import compute_metrics
+    from abrnet.metrics.task_metrics import compute_metrics
 
     out = tmp_path / "results.csv"
     plots = tmp_path / "plots"
@@ -155,7 +155,10 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     res = runner.invoke(app, [*args, "--group-by", "patient_id,ear", "--plot", str(plots)])
     assert res.exit_code == 0, res.output
     header, rows = read_csv(tmp_path / "series.csv")
-    assert header[:6] == ["patient_id", "ear", "threshold_db", "threshold_sd_db", "p_no_response", "class_pred"]
+    assert header[:8] == [
+        "patient_id", "ear", "threshold_db", "threshold_sd_db", "threshold_lo_db", "threshold_hi_db", "p_no_response",
+        "class_pred",
+    ]  # fmt: skip
     series_model = load_checkpoint(test_split["ckpt"]).series_model  # fitted after training, in the checkpoint
     ears = aggregate_ears(test_split["pred"], test_split["cohort"], series_model)
     assert len(rows) == ears.n_ears

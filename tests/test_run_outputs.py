@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from abrnet.training.config import TrainConfig
+from abrnet.config.train_config import TrainConfig
 
 
 def test_run_folder_contents(tiny_run: dict) -> None:

@@ -13,7 +13,8 @@ import torch
 from diffusers import DDIMScheduler
 from torch import nn
 
-from abrnet.inference.sampling import (
+from abrnet.diffusion.sampling import (
+    STATIC_READ_TIMESTEP,
     GridDDIMScheduler,
     denoise,
     generate_joint,
@@ -24,7 +25,7 @@ from abrnet.inference.sampling import (
     timestep_for_noise_std,
     timestep_grid,
 )
-from abrnet.training.diffusion import NoiseSchedule
+from abrnet.diffusion.schedule import NoiseSchedule
 
 T = 200
 S0 = 0.5
@@ -55,8 +56,11 @@ class GaussianOracle(nn.Module):
 
     def forward(self, x, static_params, timesteps, *, drop_condition=None, guidance_scale=None):
         self.calls.append(
-            dict(t=timesteps.clone(), drop=None if drop_condition is None else drop_condition.clone(), g=guidance_scale)
-        )
+            dict(
+                t=timesteps.clone(), drop=None if drop_condition is None else drop_condition.clone(), g=guidance_scale,
+                x=x.clone(),
+            )
+        )  # fmt: skip
         c = static_params[:, 0]
         if drop_condition is not None:
             c = torch.where(drop_condition, torch.zeros_like(c), c)
@@ -255,10 +259,17 @@ def test_generate_joint_uses_unconditional_model_and_static_head() -> None:
     assert all(c["drop"] is not None and bool(c["drop"].all()) for c in model.calls)
     # p(x): unconditional oracle has mean BASE, SD S0
     assert float((x.mean(0) - BASE).abs().max()) < 0.08 and abs(float(x.std(0).mean()) - S0) < 0.02
-    # p(s | x): head evaluated at t = 0 on the generated signal; temperature 0 = its mean
+    # p(s | x): head read, condition dropped, at the small training timestep on a forward-process draw of the
+    # generated x0 (the domain it is trained on), not at t = 0 on the clean signal; temperature 0 = its mean
     last = model.calls[-1]
-    assert bool((last["t"] == 0).all())
-    assert torch.allclose(st[:, 0], x.mean(1), atol=1e-6) and torch.allclose(st[:, 2], 10 * x.std(1), atol=1e-5)
+    assert bool((last["t"] == STATIC_READ_TIMESTEP).all()) and bool(last["drop"].all())
+    a, s = (float(v[0]) for v in NoiseSchedule().alpha_sigma(torch.tensor([STATIC_READ_TIMESTEP])))
+    resid = last["x"] - a * x  # σ·ε
+    assert abs(float(resid.std()) - s) < 0.01 * s + 1e-3 and abs(float(resid.mean())) < 0.01
+    read = last["x"]
+    assert torch.allclose(st[:, 0], read.mean(1), atol=1e-6) and torch.allclose(st[:, 2], 10 * read.std(1), atol=1e-5)
+    with pytest.raises(ValueError, match="static_timestep"):
+        generate_joint(model, 2, "cpu", steps=2, static_timestep=-1)
 
 
 def test_generate_joint_temperature_and_constraints() -> None:

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from abrnet.evaluation.metrics import compute_metrics
-from abrnet.evaluation.per_ear import SERIES_FEATURES, aggregate_ears, series_features
-from abrnet.evaluation.predictions import Predictions
-from abrnet.evaluation.series import SeriesClassifier, fit_series_classifier
 from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
 from abrnet.inference.predictor import predict_cohort
+from abrnet.metrics.task_metrics import compute_metrics
+from abrnet.models.predictions import Predictions
+from abrnet.series.classifier import SeriesClassifier, fit_series_classifier
+from abrnet.series.per_ear import SERIES_FEATURES, aggregate_ears, series_features
 from tests.conftest import make_toy_cohort
 
 
@@ -86,7 +86,7 @@ def test_record_decision_rule_stops_over_calling_a_rare_class() -> None:
     log-prior shift raises macro-F1 on fresh records from the same distribution and leaves NORMAL's at 0."""
     from sklearn.metrics import f1_score
 
-    from abrnet.evaluation.series import adjusted_record_probs, fit_record_class_bias
+    from abrnet.series.classifier import adjusted_record_probs, fit_record_class_bias
 
     def sample(seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)

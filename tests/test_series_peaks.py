@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import r2_score
 
-from abrnet.evaluation.metrics import compute_metrics
-from abrnet.evaluation.series import SeriesClassifier, fit_series_classifier
-from abrnet.evaluation.series_peaks import apply_peak_blend, fit_peak_blend, neighbour_estimate
+from abrnet.metrics.task_metrics import compute_metrics
+from abrnet.series.classifier import SeriesClassifier, fit_series_classifier
+from abrnet.series.peaks import apply_peak_blend, fit_peak_blend, neighbour_estimate
 from tests.test_evaluation_toy import make_cohort, noisy_predictions
 
 
@@ -65,7 +65,7 @@ def test_series_classifier_carries_the_blend_into_metrics_and_back() -> None:
 def test_ear_factor_reads_a_constant_multiple_of_the_population_curve_from_the_other_levels() -> None:
     """An ear whose wave V is twice the population's at every level: each record's estimate from its *other*
     records is twice the curve at its own level (amplitudes multiply; latencies would shift)."""
-    from abrnet.evaluation.series_peaks import ear_factor_estimate
+    from abrnet.series.peaks import ear_factor_estimate
     from tests.test_evaluation_toy import flat_predictions, tiny_cohort
 
     level = np.array([80.0, 60.0, 40.0, 80.0, 60.0])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abrnet.data.datamodule import ABRDataModule, Normalizer
+from abrnet.data.normalizer import Normalizer
 from abrnet.data.splits import split_patients
+from abrnet.training.datamodule import ABRDataModule
 from tests.conftest import make_toy_cohort
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from abrnet.config.train_config import load_config
 from abrnet.data.io import save_cohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.training.config import load_config
 from abrnet.training.run import train
 
 from .test_training_resume import assert_same_training_state, overrides
@@ -92,7 +92,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path, cohort_fi
     assert (out / "metrics.json").exists()  # the CLI evaluated the finished run
 
     cfg = load_config(None, overrides(cohort_file, n, every))
-    train(cfg, tmp_path / "straight", evaluate_test=False, enable_progress_bar=False)
+    train(cfg, tmp_path / "straight", enable_progress_bar=False)
     assert (out / "config.yaml").read_text() == (tmp_path / "straight" / "config.yaml").read_text()
     a = torch.load(tmp_path / "straight" / "last.ckpt", map_location="cpu", weights_only=True)
     b = torch.load(last, map_location="cpu", weights_only=True)
@@ -141,7 +141,7 @@ def test_safety_stop_cuts_the_fit_and_says_so(tmp_path: Path) -> None:
         ["model.preset=tiny", "data.batch_size=8", "trainer.max_steps=30", "trainer.val_every_n_steps=30",
          "trainer.safety_stop_minutes=0.00001", "series.enabled=false"],
     )  # fmt: skip
-    summary = train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=make_toy_cohort())
+    summary = train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=make_toy_cohort())
     tr = summary["training"]
     assert tr["stopped_by"] == "safety_stop" and tr["steps"] == 10  # the clock is read every 10 steps
     assert tr["samples_seen"] == 10 * 8

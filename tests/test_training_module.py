@@ -15,15 +15,15 @@ import pytest
 import torch
 
 import abrnet.training.run as run_mod
+from abrnet.config.train_config import TrainConfig, load_config
 from abrnet.constants import CLASS_NAMES
-from abrnet.data.datamodule import ABRDataModule
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.models.attention import GATED_TRANSFORMER_TYPES
 from abrnet.training.alerts import TrainingDiverged
-from abrnet.training.config import TrainConfig, load_config
 from abrnet.training.curriculum import PHASES, phase_name, task_weight_multipliers, transformer_gate
+from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
 
 from .conftest import make_toy_cohort
@@ -162,7 +162,7 @@ def test_gate_follows_curriculum_during_fit(
     cfg = load_config(None, overrides)
     rec = _GateRecorder()
     _fit_with(monkeypatch, [rec])
-    run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+    run_mod.train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=small_cohort)
     steps = [s for s, _ in rec.seen]
     assert steps == list(range(8))
     expected = [transformer_gate(s / 8, cfg.curriculum) for s in steps]
@@ -264,7 +264,7 @@ def test_nan_loss_is_alerted_and_skipped(tmp_path: Path, monkeypatch: pytest.Mon
     cfg = load_config(None, [*BASE, "trainer.max_steps=6", "trainer.val_every_n_steps=6", "alerts.nan_patience=3"])
     nan = _NaNAt(batches={2})
     _fit_with(monkeypatch, [nan])
-    summary = run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+    summary = run_mod.train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=small_cohort)
     assert summary["global_step"] == 6  # the run still completes
     alerts = [a for a in _alerts(tmp_path / "run") if a["kind"] in ("nan_loss", "diverged")]
     assert [(a["kind"], a["step"], a["value"]) for a in alerts] == [("nan_loss", 2, "nan")]
@@ -282,7 +282,7 @@ def test_consecutive_nan_losses_stop_training(tmp_path: Path, monkeypatch: pytes
     cfg = load_config(None, [*BASE, "trainer.max_steps=10", "trainer.val_every_n_steps=10", "alerts.nan_patience=3"])
     _fit_with(monkeypatch, [_NaNAt(from_batch=2)])
     with pytest.raises(TrainingDiverged, match=r"non-finite loss for 3 consecutive steps \(nan_patience=3\)"):
-        run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+        run_mod.train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=small_cohort)
     kinds = [(a["kind"], a["level"]) for a in _alerts(tmp_path / "run")]
     assert kinds[-3:] == [("nan_loss", "error"), ("nan_loss", "error"), ("diverged", "critical")]
 
@@ -335,7 +335,7 @@ def test_task_dominance_and_attention_collapse_alerts_in_a_fit(tmp_path: Path, s
             "loss.weights.threshold=10000",
         ],
     )
-    run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+    run_mod.train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=small_cohort)
     alerts = _alerts(tmp_path / "run")
     dominance = [a for a in alerts if a["kind"] == "task_dominance"]
     assert [a["step"] for a in dominance] == [0, 2] and all("'threshold'" in a["message"] for a in dominance)
@@ -364,7 +364,7 @@ def test_attention_collapse_fires_on_the_validation_analysis_path(
          "curriculum.transformer_ramp=0"],
     )  # fmt: skip
     _fit_with(monkeypatch, [_CollapseAttention()])
-    run_mod.train(cfg, tmp_path / "run", evaluate_test=False, enable_progress_bar=False, cohort=small_cohort)
+    run_mod.train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=small_cohort)
     collapse = [a for a in _alerts(tmp_path / "run") if a["kind"] == "attention_collapse"]
     assert len(collapse) == 1 and "task_features.peaks.attn" in collapse[0]["message"]
     assert collapse[0]["step"] == 2 and collapse[0]["value"] < 0.1

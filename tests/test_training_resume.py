@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import abrnet.training.run as run_mod
+from abrnet.config.train_config import TrainConfig, load_config
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.training.config import TrainConfig, load_config
 
 
 class CrashError(Exception):
@@ -75,7 +75,7 @@ def cohort() -> ABRCohort:
 
 
 def _train(cfg: TrainConfig, out: Path, cohort: ABRCohort, **kw: Any) -> dict:
-    return run_mod.train(cfg, out, evaluate_test=False, enable_progress_bar=False, cohort=cohort, **kw)
+    return run_mod.train(cfg, out, enable_progress_bar=False, cohort=cohort, **kw)
 
 
 def test_resume_after_crash_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cohort) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from abrnet.training.config import load_config
+from abrnet.config.train_config import load_config
 from abrnet.training.module import ABRLitModule
 
 from .conftest import make_toy_cohort

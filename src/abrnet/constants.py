@@ -30,3 +30,7 @@ PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
     "threshold_db": (-20.0, 140.0),
     "signal_uv": (-1e4, 1e4),
 }
+
+# Model size presets (abrnet.models.config.PRESETS holds their fields); named here so the CLI can list them
+# without importing torch.
+MODEL_PRESETS: tuple[str, ...] = ("tiny", "cpu", "base", "large")

@@ -302,17 +302,3 @@ def test_from_preset_rejects_unknown() -> None:
     with pytest.raises(TypeError, match="unknown"):
         ModelConfig.from_preset("tiny", channels=3)
     assert dataclasses.replace(ModelConfig(), levels=3, channel_mults=(1, 2, 2)).lengths == (200, 100, 50, 25)
-
-
-def test_generate_joint_delegates_or_explains(tiny: OptimizedHierarchicalUNet, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-    import types
-
-    fake = types.ModuleType("abrnet.inference.sampling")
-    fake.generate_joint = lambda model, **kw: (model, kw)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "abrnet.inference.sampling", fake)
-    model, kw = tiny.generate_joint(2, "cpu", temperature=0.5)
-    assert model is tiny and kw == {"batch_size": 2, "device": "cpu", "temperature": 0.5, "use_constraints": True}
-    monkeypatch.setitem(sys.modules, "abrnet.inference.sampling", None)
-    with pytest.raises(RuntimeError, match="generate_joint"):
-        tiny.generate_joint(2, "cpu")

@@ -22,7 +22,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
     types: list[type[BaseException]] = [DataError, FileExistsError, FileNotFoundError]
     with contextlib.suppress(ImportError):
-        from abrnet.training.config import ConfigError
+        from abrnet.config.train_config import ConfigError
 
         types.append(ConfigError)
     return tuple(types)

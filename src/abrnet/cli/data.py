@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from abrnet.cli.common import console, progress_bar, user_errors
+from abrnet.data.files import check_fname
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
 
@@ -41,8 +42,7 @@ def simulate(
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
     with user_errors():
-        if out.exists() and not force:
-            raise FileExistsError(f"{out}: file exists; pass --force to overwrite it")
+        check_fname(out, overwrite=force)
         try:
             grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
             config = SimulationConfig(
@@ -106,11 +106,10 @@ def plot(
 ) -> None:
     """A clinical-style waterfall of one ear's intensity series per class, labelled peaks marked."""
     from abrnet.data.io import load_cohort
-    from abrnet.data.plot import plot_cohort_examples
+    from abrnet.plots.waterfall import plot_cohort_examples
 
     with user_errors():
-        if out.exists() and not force:
-            raise FileExistsError(f"{out}: file exists; pass --force to overwrite it")
+        check_fname(out, overwrite=force)
         path = plot_cohort_examples(load_cohort(file, with_clean=False), out, seed=seed)
     console.print(f"wrote {path}")
 

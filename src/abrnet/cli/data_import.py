@@ -26,6 +26,7 @@ from abrnet.cli.infer import (
     UnitsOpt,
     reader_options,
 )
+from abrnet.data.files import check_fname
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
 _STAND_INS: dict[str, tuple[str, float]] = {
@@ -136,8 +137,7 @@ def import_recordings(
     from abrnet.inference.inputs import concat_cohorts, expand_inputs
 
     with user_errors():
-        if out.exists() and not force:
-            raise FileExistsError(f"{out}: file exists; pass --force to overwrite it")
+        check_fname(out, overwrite=force)
         options = reader_options(age, rate, level, level_unit, units, ear, fmp, species, stimulus)
         if sampling_rate is not None:
             options["sampling_rate_hz"] = sampling_rate

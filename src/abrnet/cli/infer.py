@@ -10,8 +10,12 @@ from typing import Annotated
 import typer
 
 from abrnet.cli.common import console, err_console, user_errors
+from abrnet.data.files import check_fname, write_json
 
-CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt).")]
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt); default: the model abrnet ships."),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 AgeOpt = Annotated[float | None, typer.Option("--age", "--age-years", help="Patient age (years), if not in the file.")]
 RateOpt = Annotated[float | None, typer.Option("--rate", help="Stimulus rate (/s), if not in the file.")]
@@ -52,15 +56,11 @@ def _warn(messages: list[str]) -> None:
 
 def _refuse_existing(paths: list[Path], force: bool) -> None:
     """Check every output before any work, so a refused run leaves nothing half-written."""
-    if force:
-        return
     for p in paths:
-        if p.exists():
-            raise FileExistsError(f"{p}: file exists; pass --force to overwrite it")
+        check_fname(p, overwrite=force)
 
 
 def predict(
-    checkpoint: CheckpointOpt,
     input_paths: Annotated[
         list[Path], typer.Argument(metavar="INPUT...", help="Files or folders (searched recursively), any format.")
     ],
@@ -94,10 +94,11 @@ def predict(
     fmp: FmpOpt = None,
     species: SpeciesOpt = None,
     stimulus: StimulusOpt = None,
+    checkpoint: CheckpointOpt = None,
 ) -> None:
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
     from abrnet.cli.common import progress_bar
-    from abrnet.inference.api import dump_json, load
+    from abrnet.inference.api import load
     from abrnet.inference.domain import enforce_strict
     from abrnet.inference.result_tables import columns_to_records, plot_paths, save_plots, write_columns_csv
 
@@ -143,7 +144,7 @@ def predict(
             payload = {"records": columns_to_records(cols), "warnings": report.warnings}
             if series_cols is not None:
                 payload["series"] = columns_to_records(series_cols)
-            written.append(dump_json(payload, json_path, force=True))
+            written.append(write_json(payload, json_path, overwrite=True))
             typer.echo(json.dumps(payload, indent=2))
         if plot is not None:
             written += save_plots(report, plot, series=series)
@@ -153,7 +154,6 @@ def predict(
 
 
 def denoise(
-    checkpoint: CheckpointOpt,
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of denoised signals.")],
     steps: Annotated[
@@ -164,6 +164,7 @@ def denoise(
     sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV.")] = None,
     t0_ms: Annotated[float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample.")] = None,
     force: ForceOpt = False,
+    checkpoint: CheckpointOpt = None,
 ) -> None:
     """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv)."""
     from abrnet.data.io import save_cohort
@@ -190,7 +191,6 @@ def denoise(
 
 
 def generate(
-    checkpoint: CheckpointOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of generated ABRs.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Signals (per condition row with --conditions).")] = 16,
     age: Annotated[float | None, typer.Option("--age", help="Age (years).")] = None,
@@ -223,6 +223,7 @@ def generate(
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG with the first generated signals.")] = None,
     force: ForceOpt = False,
+    checkpoint: CheckpointOpt = None,
 ) -> None:
     """Synthetic ABRs. Without --add-noise-nv they are noise-free responses (the model learnt the clean signal)."""
     import numpy as np

@@ -31,7 +31,8 @@ def train(
     devices: Annotated[str | None, typer.Option(help="Devices per node, e.g. 2 (with --strategy ddp).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy, e.g. ddp.")] = None,
     max_steps: Annotated[
-        int | None, typer.Option(help="Step budget of the fit (optimizer steps; default 2000): one seed, one model.")
+        int | None,
+        typer.Option(help="Step budget of the fit (optimizer steps; default: trainer.max_steps): one seed, one model."),
     ] = None,
     max_minutes: Annotated[
         float | None, typer.Option(help="Time-limited fit instead (curriculum follows the clock: not reproducible).")
@@ -48,8 +49,8 @@ def train(
     ] = 150,
 ) -> None:
     """Simulate (and cache) the default cohort, train, evaluate on held-out patients and print the metrics."""
+    from abrnet.config.train_config import load_config
     from abrnet.evaluation.report import metrics_table
-    from abrnet.training.config import load_config
 
     with user_errors():
         overrides = list(set_ or [])
@@ -74,7 +75,7 @@ def train(
         from abrnet.training.run import train as run_training
 
         started = time.monotonic()
-        summary = run_training(cfg, out_dir, resume=resume, evaluate_test=False)
+        summary = run_training(cfg, out_dir, resume=resume)
         if "global_step" in summary and _is_rank_zero():
             from abrnet.data.schema import DataError
             from abrnet.evaluation.evaluate import evaluate_checkpoint
@@ -119,7 +120,14 @@ def _is_rank_zero() -> bool:
 
 def evaluate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (best.ckpt).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json, metrics.md and figures.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for metrics.json, metrics.md, figures/ (and generation.json): replaced if there.",
+        ),
+    ],
     data: Annotated[
         Path | None, typer.Option("--data", help="Dataset file (default: the model's training cohort).")
     ] = None,
@@ -133,14 +141,28 @@ def evaluate(
     generation: Annotated[
         bool, typer.Option("--generation", help="Also score generated ABRs against the split → generation.json.")
     ] = False,
-    generation_n: Annotated[int, typer.Option(min=2, help="Test conditions (and joint samples) generated.")] = 2048,
-    generation_steps: Annotated[int, typer.Option(min=1, help="DDIM steps for --generation.")] = 20,
+    generation_n: Annotated[
+        int, typer.Option(min=2, help="Test conditions (and joint samples) generated once, with the val choice.")
+    ] = 2048,
+    generation_steps: Annotated[
+        list[int] | None, typer.Option(min=1, help="Sampling steps to choose from on val (repeat; default 10, 20).")
+    ] = None,
+    generation_sampler: Annotated[
+        list[str] | None, typer.Option(help="Samplers to choose from on val (repeat; default ddim, dpm).")
+    ] = None,
     generation_eta: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM for --generation (0 = deterministic).")
     ] = 0.0,
     generation_guidance: Annotated[
-        float, typer.Option(min=0.0, help="Classifier-free guidance scale for --generation (1 = none).")
-    ] = 2.0,
+        list[float] | None,
+        typer.Option(min=0.0, help="Guidance scales to choose from on val (repeat; default 1, 2, 3; 1 = none)."),
+    ] = None,
+    generation_choice_n: Annotated[
+        int, typer.Option(min=2, help="Validation conditions each candidate setting generates to be scored.")
+    ] = 256,
+    generation_choice_min_count: Annotated[
+        int, typer.Option(min=1, help="Labelled waves a 10 dB bin needs in the validation choice.")
+    ] = 10,
     generation_band_limit: Annotated[
         bool,
         typer.Option(
@@ -168,9 +190,12 @@ def evaluate(
             n_bootstrap=bootstrap,
             seed=seed,
         )
+        from abrnet.evaluation.generation_choice import DEFAULT_GUIDANCE, DEFAULT_SAMPLERS, DEFAULT_STEPS
+
         options = dict(
-            n=generation_n, steps=generation_steps, guidance=generation_guidance, eta=generation_eta,
-            band_limit=generation_band_limit, min_count=generation_min_count,
+            n=generation_n, steps=generation_steps or DEFAULT_STEPS, guidance=generation_guidance or DEFAULT_GUIDANCE,
+            samplers=generation_sampler or DEFAULT_SAMPLERS, eta=generation_eta, band_limit=generation_band_limit,
+            min_count=generation_min_count, choice_n=generation_choice_n, choice_min_count=generation_choice_min_count,
         )  # fmt: skip
         gen_report = _generation(checkpoint, data, split, out, seed, **options) if generation else None
     if as_json:
@@ -199,9 +224,11 @@ def _generation(
     seed: int,
     **options: Any,
 ) -> dict:
-    """`--generation`: conditions from the same split the metrics used → DIR/generation.json."""
+    """`--generation`: settings chosen on the val split, then conditions from the split the metrics used, generated
+    once with them → DIR/generation.json (with the grid, each candidate's val score and the choice)."""
     from abrnet.evaluation.evaluate import split_of
-    from abrnet.evaluation.generation_eval import evaluate_generation, write_generation_report
+    from abrnet.evaluation.generation_choice import evaluate_generation_chosen_on_val
+    from abrnet.evaluation.generation_eval import write_generation_report
     from abrnet.inference.api import load
 
     model = load(checkpoint)
@@ -214,6 +241,8 @@ def _generation(
 
         cohort = load_training_cohort(model.loaded.config)
     part = split_of(model.loaded, cohort, split) if split != "all" else cohort
-    report = evaluate_generation(model, part, seed=seed, **options)  # n, steps, guidance, eta, band_limit, min_count
+    val, train = split_of(model.loaded, cohort, "val"), split_of(model.loaded, cohort, "train")
+    report = evaluate_generation_chosen_on_val(model, val, part, seed=seed, static_marginals=train.static, **options)
+    report["report_split"] = split  # "val" or "all" overlap the records the settings were chosen on
     write_generation_report(report, out)
     return report

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, STATIC_PARAMS, WAVES
+from abrnet.data.files import check_fname
 from abrnet.data.fmp import fmp_from_buffers
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -54,9 +55,7 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
 
     Every label column is written (empty cells for missing labels) so the file documents the full layout.
     """
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: already exists; refusing to overwrite (use force=True / --force)")
+    path = check_fname(path, overwrite=force)
     cohort.validate(source="<cohort to write>")
     T = cohort.n_samples
     has_buffers = cohort.buffers is not None

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, STATIC_PARAMS, WAVES
+from abrnet.data.files import check_fname
 from abrnet.data.schema import SCHEMA_VERSION, ABRCohort, DataError
 
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -37,9 +38,7 @@ _REQUIRED = (
 
 def save_cohort(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> Path:
     """Validate and write `cohort`; refuses to overwrite an existing file unless `force`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    path = check_fname(path, overwrite=force)
     cohort.validate(source=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")

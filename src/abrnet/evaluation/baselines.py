@@ -16,13 +16,13 @@ Denoising baseline: `denoised` is the observed signal through a zero-phase 4th-o
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, filtfilt
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from abrnet.constants import CLASS_NAMES, STATIC_PARAMS, WAVES
+from abrnet.data.filters import lowpass_filter
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 
 N_BINS = 40
 LOWPASS_HZ = 1500.0
@@ -44,11 +44,7 @@ def features(data: ABRCohort, n_bins: int = N_BINS) -> np.ndarray:
 
 def lowpass(signals: np.ndarray, sampling_rate_hz: float, cutoff_hz: float = LOWPASS_HZ) -> np.ndarray:
     """Zero-phase Butterworth low-pass of each row (the classical ABR denoising filter)."""
-    if cutoff_hz >= sampling_rate_hz / 2:
-        return np.asarray(signals, dtype=np.float32).copy()
-    b, a = butter(4, cutoff_hz / (sampling_rate_hz / 2))
-    padlen = min(3 * max(len(a), len(b)), signals.shape[1] - 1)
-    return filtfilt(b, a, np.asarray(signals, dtype=np.float64), axis=1, padlen=padlen).astype(np.float32)
+    return lowpass_filter(signals, sampling_rate_hz, cutoff_hz).astype(np.float32)
 
 
 def _holdout_split(patient_id: np.ndarray, seed: int) -> np.ndarray:

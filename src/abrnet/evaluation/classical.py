@@ -1,4 +1,5 @@
-"""Classical ABR processing that clinicians and reviewers know: band-pass, Wiener filtering, wave V peak picking.
+"""Classical ABR processing that clinicians and reviewers know: band-pass (`abrnet.data.filters`), Wiener filtering,
+wave V peak picking.
 
 They are the references a learnt denoiser must beat, and the peak picker is the model-free judge of generated
 signals (it reads latency/amplitude the way a tester would). numpy in, numpy out; (T,) or (N, T) inputs.
@@ -20,26 +21,6 @@ def _as_2d(signals: np.ndarray) -> tuple[np.ndarray, bool]:
     if x.ndim not in (1, 2):
         raise ValueError(f"signals must be (T,) or (N, T), got shape {x.shape}")
     return np.atleast_2d(x), x.ndim == 1
-
-
-def bandpass_filter(
-    signals: np.ndarray,
-    fs: float = DEFAULT_SAMPLING_RATE_HZ,
-    low: float = 100.0,
-    high: float = 3000.0,
-    order: int = 2,
-) -> np.ndarray:
-    """Zero-phase Butterworth band-pass (forward-backward, so latencies are not shifted) → same shape, float64.
-
-    The clinical ABR band is ~100-3000 Hz; forward-backward filtering squares the magnitude response (effective
-    order 2·order per edge) and removes the phase delay that would bias wave latencies.
-    """
-    x, one = _as_2d(signals)
-    if not 0 < low < high < fs / 2:
-        raise ValueError(f"need 0 < low < high < fs/2, got low={low}, high={high}, fs={fs}")
-    sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
-    y = sps.sosfiltfilt(sos, x, axis=-1)  # (N, T)
-    return y[0] if one else y
 
 
 def estimate_noise_psd(

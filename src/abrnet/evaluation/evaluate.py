@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from abrnet.data.datamodule import ABRDataModule
+from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.evaluation.figures import save_figures
-from abrnet.evaluation.metrics import compute_metrics, has_waveform, rowwise_correlation
-from abrnet.evaluation.per_ear import aggregate_ears
-from abrnet.evaluation.predictions import Predictions
 from abrnet.evaluation.report import metrics_markdown
 from abrnet.evaluation.trivial_baselines import (
     counterfactual_inputs,
@@ -25,6 +20,11 @@ from abrnet.evaluation.trivial_baselines import (
 )
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
+from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
+from abrnet.models.predictions import Predictions
+from abrnet.plots.figures import save_figures
+from abrnet.series.per_ear import aggregate_ears
+from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.run import load_training_cohort
 
 
@@ -180,6 +180,6 @@ def evaluate_checkpoint(
     add_shortcut_checks(metrics, loaded, pred, data, train, seed=seed)
     if balanced_patients > 0:
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, train, balanced_patients)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    write_json(metrics, out_dir / "metrics.json", overwrite=True)  # evaluate owns its folder's metrics
     (out_dir / "metrics.md").write_text(metrics_markdown(metrics))
     return metrics

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, RECORDING_BAND_HZ, STATIC_PARAMS
-from abrnet.evaluation.classical import bandpass_filter
+from abrnet.data.filters import bandpass_filter
 
 LATENCY_GAP_TARGET_MS: float = 0.3
 

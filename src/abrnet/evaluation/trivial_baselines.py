@@ -25,9 +25,9 @@ from sklearn.metrics import f1_score, r2_score
 
 from abrnet.constants import PRESENCE_THRESHOLD, STATIC_PARAMS
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.metrics import has_waveform, rowwise_correlation
-from abrnet.evaluation.per_ear import EarTable
-from abrnet.evaluation.predictions import Predictions
+from abrnet.metrics.task_metrics import has_waveform, rowwise_correlation
+from abrnet.models.predictions import Predictions
+from abrnet.series.per_ear import EarTable
 
 COUNTERFACTUAL_LEVELS_DB: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 20))
 _V = 2

@@ -18,7 +18,6 @@ the 0–10 ms window is reported in the returned warnings, never silently.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,11 +37,12 @@ from abrnet.constants import (
     WAVES,
 )
 from abrnet.data.schema import ABRCohort, DataError
-from abrnet.evaluation.per_ear import aggregate_ears
-from abrnet.evaluation.predictions import Predictions
-from abrnet.evaluation.series_peaks import apply_peak_blend
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.default_model import default_checkpoint
 from abrnet.inference.result_tables import PredictionReport
+from abrnet.models.predictions import Predictions
+from abrnet.series.peaks import apply_peak_blend
+from abrnet.series.per_ear import aggregate_ears
 
 SamplerName = Literal["ddim", "dpm"]
 INTENSITY_STEP_DB = 5.0  # clinical level grid: jointly generated intensities are snapped to it
@@ -105,7 +105,7 @@ def _clip_physical(static: np.ndarray) -> np.ndarray:
 
 def recording_band_pass(signals_uv: np.ndarray) -> np.ndarray:
     """(n, T) µV through the recording band-pass (zero-phase Butterworth, `RECORDING_BAND_HZ`) → float32."""
-    from abrnet.evaluation.classical import bandpass_filter
+    from abrnet.data.filters import bandpass_filter
 
     low, high = RECORDING_BAND_HZ
     out = bandpass_filter(signals_uv, DEFAULT_SAMPLING_RATE_HZ, low=low, high=high, order=RECORDING_FILTER_ORDER)
@@ -212,8 +212,8 @@ class ABRModel:
         the training signal scale). steps=1: posterior mean (lowest MSE, smooth); more steps: sharper, sample-like.
         The observed signals are kept in `extras["observed_uv"]`.
         """
+        from abrnet.diffusion.sampling import denoise as diffusion_denoise
         from abrnet.inference.predictor import recording_noise_std_uv
-        from abrnet.inference.sampling import denoise as diffusion_denoise
 
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         x = torch.from_numpy(self.normalizer.signal(cohort.signals))
@@ -271,7 +271,7 @@ class ABRModel:
         (`RECORDING_BAND_HZ`, zero-phase): what the network leaves outside the band (high-frequency residue of a
         short sampler) is removed as a recording system would; `band_limit=False` returns the raw sampler output.
         """
-        from abrnet.inference.sampling import generate_joint, sample
+        from abrnet.diffusion.sampling import generate_joint, sample
 
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -349,9 +349,11 @@ class ABRModel:
         ).validate(source="<generated>")
 
 
-def load(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> ABRModel:
-    """Load a trained checkpoint (safely: `weights_only=True`) for predict / denoise / generate."""
-    return ABRModel(load_checkpoint(checkpoint, map_location=device), device=device)
+def load(checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu") -> ABRModel:
+    """Load a trained checkpoint (safely: `weights_only=True`) for predict / denoise / generate; without one, the
+    model shipped with abrnet (`abrnet.inference.default_model`)."""
+    path = default_checkpoint() if checkpoint is None else checkpoint
+    return ABRModel(load_checkpoint(path, map_location=device), device=device)
 
 
 def read_conditions(path: str | Path) -> np.ndarray:
@@ -383,13 +385,3 @@ def read_conditions(path: str | Path) -> np.ndarray:
                 raise DataError(src, name, f"value {value:g} outside [{lo:g}, {hi:g}] (line {i + 1})", i)
             out[i - 1, j] = value
     return out
-
-
-def dump_json(obj: Any, path: str | Path, *, force: bool = False) -> Path:
-    """Write JSON without NaN (NaN → null); refuse to replace a file unless `force`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, allow_nan=False))
-    return path

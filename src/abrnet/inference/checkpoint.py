@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from abrnet.data.datamodule import Normalizer
+from abrnet.config.train_config import TrainConfig
+from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import DataError
-from abrnet.evaluation.series import SeriesClassifier
 from abrnet.models import OptimizedHierarchicalUNet
-from abrnet.training.config import TrainConfig
+from abrnet.series.classifier import SeriesClassifier
 
 SERIES_KEY = "abrnet_series_classifier"  # checkpoint key of the fitted series stage (plain lists)
 
@@ -33,8 +33,6 @@ class LoadedModel:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model from a Lightning checkpoint's hyper-parameters and load its (EMA) weights."""
-    from abrnet.training.module import build_model
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "no such file", str(path))
@@ -45,8 +43,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     hp = ckpt.get("hyper_parameters")
     if not isinstance(hp, dict) or "config" not in hp or "normalizer" not in hp:
         raise DataError(str(path), "hyper_parameters", "missing: not an abrnet training checkpoint")
-    cfg = TrainConfig.model_validate(hp["config"])
-    model = build_model(cfg)
+    cfg = TrainConfig.model_validate(_without_retired_keys(hp["config"]))
+    model = OptimizedHierarchicalUNet(cfg.network_config())
     state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
     model.set_transformer_gate(1.0)
@@ -59,3 +57,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path=path,
         series_model=None if series is None else SeriesClassifier.from_dict(series),
     )
+
+
+RETIRED_DIFFUSION_KEYS = ("timesteps", "schedule")  # fixed values (1000, cosine) stored by checkpoints before 0.3
+
+
+def _without_retired_keys(config: dict) -> dict:
+    """A stored config without keys that no longer reach any code, so older checkpoints still load."""
+    diffusion = {k: v for k, v in dict(config.get("diffusion", {})).items() if k not in RETIRED_DIFFUSION_KEYS}
+    return {**config, "diffusion": diffusion} if "diffusion" in config else dict(config)

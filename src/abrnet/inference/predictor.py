@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from abrnet.data.datamodule import Normalizer
 from abrnet.data.noise_estimate import estimate_residual_noise
+from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
-from abrnet.inference.sampling import denoise
-from abrnet.training.diffusion import NoiseSchedule
+from abrnet.diffusion.sampling import denoise
+from abrnet.diffusion.schedule import NoiseSchedule
+from abrnet.models.predictions import Predictions
 
 RECON_TIMESTEP = 100  # σ/α ≈ 0.17 of the train RMS: a mild noise level at which x̂0 must recover the signal
 

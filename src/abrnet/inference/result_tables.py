@@ -18,11 +18,12 @@ from abrnet.constants import (
     PRESENCE_THRESHOLD,
     WAVES,
 )
+from abrnet.data.files import check_fname
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.per_ear import EarTable, aggregate_ears
-from abrnet.evaluation.predictions import Predictions
-from abrnet.evaluation.series import adjusted_record_probs
 from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
+from abrnet.models.predictions import Predictions
+from abrnet.series.classifier import adjusted_record_probs
+from abrnet.series.per_ear import EarTable, aggregate_ears
 
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
 
@@ -78,6 +79,8 @@ def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
         "ear": ear,
         "threshold_db": ears.threshold_db,
         "threshold_sd_db": ears.threshold_sd_db,
+        "threshold_lo_db": ears.threshold_lo_db,  # 90 % interval read off the ear's p(V) curve (NaN: no response)
+        "threshold_hi_db": ears.threshold_hi_db,
         "p_no_response": ears.p_no_response,
         "class_pred": np.array(CLASS_NAMES)[ears.predicted_class],
         "n_records": ears.n_records,
@@ -96,18 +99,39 @@ def _cell(v: Any) -> str:
     return "" if math.isnan(x) else format(x, ".9g")  # .9g: float32 values read back bit-exact
 
 
+def column_cells(values: np.ndarray) -> list[str]:
+    """One column's CSV cells, exactly as `_cell` writes each value, formatted a column at a time.
+
+    Why: a 50k-row results table has ~2M cells; calling `_cell` per cell (type checks, NumPy scalar boxing) cost
+    more than the rest of writing. ``tolist()`` turns a float32/float64 column into Python floats of the same value,
+    so ``format(x, ".9g")`` gives the same text; other dtypes (object, mixed) keep the per-cell rule.
+    """
+    arr = np.asarray(values)
+    kind = arr.dtype.kind
+    if kind == "U":
+        return [str(v) for v in arr.astype(str).tolist()]
+    if kind in "iu":
+        return [str(v) for v in arr.tolist()]
+    if kind == "b":  # `_cell`: a bool is neither str nor integer, so float(True) → "1"
+        return ["1" if v else "0" for v in arr.tolist()]
+    if kind == "f":
+        return ["" if x != x else format(x, ".9g") for x in arr.tolist()]  # x != x: NaN
+    return [_cell(v) for v in arr]
+
+
 def write_columns_csv(cols: dict[str, np.ndarray], path: str | Path, *, force: bool = False) -> Path:
-    """Write a column table as CSV (NaN = empty cell); refuse to replace a file unless `force`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    """Write a column table as CSV (NaN = empty cell); refuse to replace a file unless `force`.
+
+    Cells are formatted per column (`column_cells`) and written with one ``writerows``: same text as a per-cell
+    loop, several times faster on a 50k-record `abrnet predict` output.
+    """
+    path = check_fname(path, overwrite=force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    n = len(next(iter(cols.values()))) if cols else 0
+    cells = [column_cells(v) for v in cols.values()]
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(list(cols))
-        for i in range(n):
-            w.writerow([_cell(v[i]) for v in cols.values()])
+        w.writerows(zip(*cells, strict=True))
     return path
 
 
@@ -201,7 +225,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from abrnet.data.plot import plot_waterfall
+    from abrnet.plots.waterfall import plot_waterfall
 
     cohort, pred = report.cohort, report.predictions
     ears = report.ears if report.ears is not None else aggregate_ears(pred, cohort)

@@ -1,1 +1,1 @@
-"""Clinical read-outs computed from signals and peak latencies (pure numpy; no model, no files)."""
+"""Scores: task metrics and their kernels, calibration, and the clinical read-outs of a series (numpy only)."""

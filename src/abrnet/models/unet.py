@@ -96,7 +96,7 @@ class OptimizedHierarchicalUNet(nn.Module):
         guidance_scale: float | torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """x (B, T) or (B, 1, T) normalised signal; static_params (B, 4) normalised; timesteps (B,) in
-        [0, config.timesteps) or None (t = 0: analysis of an observed recording); drop_condition (B,) bool replaces
+        [0, 1000) or None (t = 0: analysis of an observed recording); drop_condition (B,) bool replaces
         the static condition by the null embedding. With ``guidance_scale`` g the conditional and null passes run
         as one batch and ``signal`` is uncond + g·(cond − uncond); the other outputs come from the conditional pass.
         """
@@ -261,18 +261,3 @@ class OptimizedHierarchicalUNet(nn.Module):
                 spec = {"lr": lr, "weight_decay": 0.0 if no_decay else weight_decay}
             groups.setdefault(key, {"name": key, "params": [], **spec})["params"].append(p)
         return list(groups.values())
-
-    def generate_joint(
-        self, batch_size: int, device: torch.device | str, temperature: float = 1.0, use_constraints: bool = True
-    ) -> Any:
-        """Generate signals together with their static parameters. Delegates to
-        ``abrnet.inference.sampling.generate_joint`` (the sampler lives with the diffusion schedule, not here)."""
-        try:
-            from abrnet.inference.sampling import generate_joint
-        except ImportError as err:
-            raise RuntimeError(
-                "generate_joint needs abrnet.inference.sampling.generate_joint, which is not available"
-            ) from err
-        return generate_joint(
-            self, batch_size=batch_size, device=device, temperature=temperature, use_constraints=use_constraints
-        )

@@ -6,7 +6,8 @@ Every batch is split (fixed share `diffusion.analysis_fraction`):
 - diffusion rows: x_t = α_t·x0 + σ_t·ε with x0 the clean response when the cohort has it (else the observation),
   carry the v/ε loss.
 Conditioning is dropped per sample (classifier-free guidance); the static-parameter head (for joint generation)
-is trained only on rows whose condition was dropped, so it cannot copy its own input.
+is trained only on diffusion rows whose condition was dropped (`static_head_rows`): it cannot copy its own input,
+and it learns p(s | x_t) of the clean response, the domain joint generation reads it on.
 The curriculum (`abrnet.training.curriculum`) sets the attention gate and each task's loss multiplier every step;
 both, and the phase, are logged per step. In the full multi-task phase every ``log_every_n_steps`` the per-task
 gradient norms on the shared trunk feed the task-dominance alert; every validation averages the attention
@@ -24,16 +25,17 @@ import lightning as L
 import numpy as np
 import torch
 
+from abrnet.config.train_config import TrainConfig
 from abrnet.constants import STATIC_PARAMS
-from abrnet.data.datamodule import Normalizer
+from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.metrics import compute_metrics
-from abrnet.evaluation.predictions import Predictions
+from abrnet.diffusion.schedule import NoiseSchedule
 from abrnet.inference.predictor import predict_batch
-from abrnet.models import ModelConfig, OptimizedHierarchicalUNet
+from abrnet.metrics.task_metrics import compute_metrics
+from abrnet.models import OptimizedHierarchicalUNet
 from abrnet.models.conditioning import hide_optional
+from abrnet.models.predictions import Predictions
 from abrnet.training.alerts import AlertMonitor
-from abrnet.training.config import TrainConfig
 from abrnet.training.curriculum import (
     PHASES,
     phase_name,
@@ -42,20 +44,18 @@ from abrnet.training.curriculum import (
     task_weight_multipliers,
     transformer_gate,
 )
-from abrnet.training.diffusion import NoiseSchedule
-from abrnet.training.losses import MultiTaskLoss, annotated_records, static_loss, task_gradient_norms
+from abrnet.training.losses import (
+    MultiTaskLoss,
+    annotated_records,
+    static_head_rows,
+    static_loss,
+    task_gradient_norms,
+)
 from abrnet.training.negatives import waveless_negatives
 
 # Rows per validation batch whose attention entropies are measured (every batch, so the whole split is sampled;
 # all rows would make a validation record ~3x dearer).
 VAL_ENTROPY_ROWS = 8
-
-
-def build_model(cfg: TrainConfig) -> OptimizedHierarchicalUNet:
-    overrides = dict(cfg.model.overrides)
-    overrides.setdefault("timesteps", cfg.diffusion.timesteps)
-    overrides.setdefault("cond_drop_prob", cfg.diffusion.cond_drop_prob)
-    return OptimizedHierarchicalUNet(ModelConfig.from_preset(cfg.model.preset, **overrides))
 
 
 class ABRLitModule(L.LightningModule):
@@ -66,8 +66,8 @@ class ABRLitModule(L.LightningModule):
         self.save_hyperparameters()  # plain dicts/lists: checkpoints load with weights_only=True
         self.cfg = TrainConfig.model_validate(config)
         self.normalizer = Normalizer.from_dict(normalizer)
-        self.model = build_model(self.cfg)
-        self.schedule = NoiseSchedule(self.cfg.diffusion.prediction_type, self.cfg.diffusion.timesteps)
+        self.model = OptimizedHierarchicalUNet(self.cfg.network_config())
+        self.schedule = NoiseSchedule(self.cfg.diffusion.prediction_type)
         self.loss_fn = MultiTaskLoss.from_config(self.cfg.loss, class_counts)
         self.attached = _Attached()  # run-time objects set by the runner; shared, not copied, by the EMA copy
         self._val_parts: list[dict[str, np.ndarray]] = []
@@ -136,8 +136,8 @@ class ABRLitModule(L.LightningModule):
             signal_target=self.schedule.target(x0, noise, t),
             signal_mask=is_diff,
         )
-        if "static_params" in out:
-            target = torch.where(drop[:, None], static, torch.nan)
+        if "static_params" in out:  # p(s | x_t): diffusion rows, condition dropped (see `static_head_rows`)
+            target = torch.where(static_head_rows(drop, is_diff)[:, None], static, torch.nan)  # (B, 4)
             st = static_loss(out["static_params"], out["static_params_logvar"], target)
             terms["static"] = st * self.cfg.loss.weights.static * multipliers["static"]
         total = torch.stack([v.float() for v in terms.values()]).sum()

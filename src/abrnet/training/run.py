@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 import warnings
@@ -16,13 +17,19 @@ import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from abrnet.config.train_config import TrainConfig, dump_config
 from abrnet.constants import CLASS_NAMES
-from abrnet.data.datamodule import ABRDataModule
+from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 from abrnet.training.alerts import AlertMonitor
-from abrnet.training.config import TrainConfig, dump_config
+from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
+
+# Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
+# folder with a trained model is refused above), and a torch-version deprecation inside Lightning's own code.
+QUIET_WARNINGS = (r"Checkpoint directory .* exists and is not empty", r".*isinstance\(treespec, LeafSpec\)")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.msg)
 
 
 def load_training_cohort(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) -> ABRCohort:
@@ -153,17 +160,18 @@ def train(
     out_dir: str | Path,
     *,
     resume: str | Path | None = None,
-    evaluate_test: bool = True,
     enable_progress_bar: bool = True,
     cohort: ABRCohort | None = None,
 ) -> dict[str, Any]:
-    """Fit, checkpoint and (by default) evaluate on the held-out test patients; returns the run's summary.
+    """Fit, checkpoint and fit the series stage; returns the run's summary (`abrnet train` then evaluates on test).
 
     The summary's ``training`` section (steps, samples seen, why the fit stopped) is a function of the config and
     seed alone; ``wall_time`` holds every clock reading, apart, so two runs can be compared without it.
     """
     started = time.monotonic()
     out_dir = Path(out_dir)
+    if resume is None and any((out_dir / name).exists() for name in ("best.ckpt", "last.ckpt")):
+        raise FileExistsError(f"{out_dir}: holds a trained model; choose another --out or continue it with --resume")
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
@@ -186,7 +194,9 @@ def train(
     if resume and old_csv.exists():  # Lightning's CSVLogger starts the file afresh: keep the earlier rows
         old_csv.rename(old_csv.with_name(f"metrics.before-resume-{int(old_csv.stat().st_mtime)}.csv"))
     fit_start = time.monotonic()
-    with _deterministic_cpu_kernels(trainer):
+    with _deterministic_cpu_kernels(trainer), warnings.catch_warnings():
+        for message in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
     fit_s = time.monotonic() - fit_start
     summary: dict[str, Any] = {
@@ -206,14 +216,8 @@ def train(
         summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm)
         wall["series_s"] = time.monotonic() - t
     summary["wall_time"] = wall
-    if evaluate_test:
-        from abrnet.evaluation.evaluate import evaluate_checkpoint
-
-        t = time.monotonic()
-        summary["metrics"] = evaluate_checkpoint(out_dir / "best.ckpt", cohort=cohort, split="test", out_dir=out_dir)
-        wall["evaluation_s"] = time.monotonic() - t
     wall["total_s"] = time.monotonic() - started
-    record_run(out_dir, summary, update_metrics=evaluate_test)
+    record_run(out_dir, summary, update_metrics=False)  # `abrnet train` evaluates, then records again
     return summary
 
 
@@ -282,14 +286,14 @@ def record_run(
     wall["torch_threads"] = torch.get_num_threads()
     summary["wall_time"] = wall
     run_info = {k: v for k, v in summary.items() if k != "metrics"}  # the metrics live in metrics.json
-    (out_dir / "run.json").write_text(json.dumps(run_info, indent=2))
+    write_json(run_info, out_dir / "run.json", overwrite=True)
     metrics_path = out_dir / "metrics.json"
     if not update_metrics or "training" not in summary or not metrics_path.exists():
         return
     metrics = json.loads(metrics_path.read_text())
     metrics["training"] = summary["training"]
     metrics["wall_time"] = wall
-    metrics_path.write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    write_json(metrics, metrics_path, overwrite=True)
     md = out_dir / "metrics.md"
     if md.exists():
         tr = summary["training"]
@@ -310,10 +314,10 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     it learns how far to trust a record against its neighbours at the cohort's own prevalence, and a blend fitted on
     the balanced cohort transferred badly (measured: V amplitude R² 0.667 vs 0.692 with the validation split).
     """
-    from abrnet.evaluation.series import fit_record_class_bias, fit_series_classifier, fit_threshold_quantiles
-    from abrnet.evaluation.series_peaks import fit_peak_blend
     from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
     from abrnet.inference.predictor import inference_device, predict_cohort
+    from abrnet.series.classifier import fit_record_class_bias, fit_series_classifier, fit_threshold_quantiles
+    from abrnet.series.peaks import fit_peak_blend
 
     loaded = load_checkpoint(out_dir / "best.ckpt")
     if cfg.data.path is None:

@@ -7,18 +7,13 @@ is the same spectrum a filtfilt of coloured noise would give, at the cost of one
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
+
+from abrnet.data.filters import butterworth_sos, zero_phase_gain
 
 
 def bandpass_sos(sampling_rate_hz: float, band_hz: tuple[float, float], order: int) -> np.ndarray:
     """Butterworth band-pass, second-order sections (§8.5: 2nd order, 100–3000 Hz)."""
-    return signal.butter(order, band_hz, btype="bandpass", fs=sampling_rate_hz, output="sos")
-
-
-def zero_phase_gain(sos: np.ndarray, freqs_hz: np.ndarray, sampling_rate_hz: float) -> np.ndarray:
-    """|H(f)|², the magnitude response of filtfilt with `sos`."""
-    _, h = signal.sosfreqz(sos, worN=freqs_hz, fs=sampling_rate_hz)
-    return np.abs(h) ** 2
+    return butterworth_sos(sampling_rate_hz, band_hz[0], band_hz[1], order)
 
 
 def shaped_noise(

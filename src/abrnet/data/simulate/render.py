@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
+from abrnet.data.filters import zero_phase
 from abrnet.data.simulate import noise as nz
 from abrnet.data.simulate.config import SimulationConfig
 from abrnet.data.simulate.physiology import (
@@ -49,7 +49,7 @@ def render_clean(design: ResponseDesign, config: SimulationConfig, sos: np.ndarr
     """Draw, band-pass (zero-phase) on the padded grid, re-pick the peaks, crop to the kept window."""
     t, start = padded_grid(config)
     raw = render_responses(design, t)  # (n, L)
-    filtered = signal.sosfiltfilt(sos, raw, axis=-1)
+    filtered = zero_phase(raw, sos)
     peaks = pick_peaks(filtered, t, design)
     t_end = config.t0_ms + (config.n_samples - 1) * 1000.0 / config.sampling_rate_hz
     inside = (peaks.latency_ms >= config.t0_ms) & (peaks.latency_ms <= t_end)

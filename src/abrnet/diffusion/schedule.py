@@ -1,7 +1,7 @@
 """The forward diffusion process (cosine schedule) and its training targets, independent of any network.
 
 One `NoiseSchedule` is the single source of α_t, σ_t for training and sampling, so the timestep a model was trained
-on means the same noise level when the samplers in `abrnet.inference.sampling` run it. Convention (variance
+on means the same noise level when the samplers in `abrnet.diffusion.sampling` run it. Convention (variance
 preserving): x_t = α_t·x0 + σ_t·ε with α_t = sqrt(ᾱ_t), σ_t = sqrt(1 − ᾱ_t); v = α_t·ε − σ_t·x0.
 """
 
@@ -14,6 +14,7 @@ from diffusers import DDPMScheduler
 
 PredictionType = Literal["v_prediction", "epsilon"]
 PREDICTION_TYPES: tuple[str, ...] = ("v_prediction", "epsilon")
+TRAIN_TIMESTEPS = 1000  # K: every model is trained on this cosine grid, and every sampler walks it
 
 
 def check_prediction_type(prediction_type: str) -> str:
@@ -23,7 +24,7 @@ def check_prediction_type(prediction_type: str) -> str:
     return prediction_type
 
 
-def cosine_alphas_cumprod(num_train_timesteps: int = 1000) -> torch.Tensor:
+def cosine_alphas_cumprod(num_train_timesteps: int = TRAIN_TIMESTEPS) -> torch.Tensor:
     """ᾱ_t of diffusers' "squaredcos_cap_v2" schedule, float64 (T,): shared by training and every sampler."""
     sched = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2")
     return sched.alphas_cumprod.to(torch.float64)
@@ -37,7 +38,9 @@ def _expand(coef: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class NoiseSchedule:
     """Cosine-schedule forward process wrapping `diffusers.DDPMScheduler` (the scheduler the samplers mirror)."""
 
-    def __init__(self, prediction_type: PredictionType = "v_prediction", num_train_timesteps: int = 1000) -> None:
+    def __init__(
+        self, prediction_type: PredictionType = "v_prediction", num_train_timesteps: int = TRAIN_TIMESTEPS
+    ) -> None:
         self.prediction_type = check_prediction_type(prediction_type)
         self.num_train_timesteps = int(num_train_timesteps)
         self.scheduler = DDPMScheduler(

@@ -6,8 +6,8 @@ silently ignored. Every section forbids unknown keys and every number carries it
 than 0``).
 
 `TrainConfig()` defaults are the design's CPU run and equal ``configs/optimized_architecture.yaml`` (a test keeps
-them in step). Model overrides are checked against ``abrnet.models.ModelConfig`` lazily, only when that class is
-importable, so this module never depends on the model code at import time.
+them in step). Model overrides are checked against ``abrnet.models.ModelConfig``: the config layer sits above the
+models (constants → data → models → diffusion → config), so it may read the model's own field list.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import pydantic
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from abrnet.config.curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
 from abrnet.constants import CLASS_NAMES
-from abrnet.training.config_curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
+from abrnet.models import ModelConfig
 
 __all__ = [
     "AlertsConfig",
@@ -59,24 +60,19 @@ class ModelSection(Strict):
     @field_validator("overrides")
     @classmethod
     def _check_overrides(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """Reject override names that `ModelConfig` lacks (only when the model package is importable)."""
+        """Reject override names that `ModelConfig` lacks, and values its preset builder refuses."""
         if not v:
             return v
-        try:
-            from abrnet.models import ModelConfig  # lazy: the model may not exist yet / may be mid-edit
-        except Exception:
-            return v
-        if not dataclasses.is_dataclass(ModelConfig):
-            return v
+        if "cond_drop_prob" in v:
+            raise ValueError("set the guidance dropout with diffusion.cond_drop_prob, not a model override")
         known = {f.name for f in dataclasses.fields(ModelConfig)}
         unknown = sorted(set(v) - known)
         if unknown:
             raise ValueError(f"unknown ModelConfig field(s) {unknown}; known: {sorted(known)}")
         preset = info.data.get("preset")
-        from_preset = getattr(ModelConfig, "from_preset", None)
-        if preset is not None and callable(from_preset):
+        if preset is not None:
             try:
-                from_preset(preset, **v)
+                ModelConfig.from_preset(preset, **v)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"ModelConfig.from_preset({preset!r}, ...) rejected the overrides: {exc}") from None
         return v
@@ -105,16 +101,15 @@ class DataConfig(Strict):
 
 # ------------------------------------------------------------------------------------------------------ diffusion
 class DiffusionConfig(Strict):
-    """Diffusion training: noise schedule, target parameterisation and the analysis-path share."""
+    """Diffusion training: target parameterisation, guidance dropout and the analysis-path share (the schedule is
+    the 1000-step cosine of `abrnet.diffusion.schedule`)."""
 
-    timesteps: Literal[1000] = 1000  # the samplers' cosine grid is built for 1000 training steps
-    schedule: Literal["cosine"] = "cosine"  # the design's schedule; the only one the samplers implement
     prediction_type: Literal["v_prediction", "epsilon"] = "v_prediction"
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
-    analysis_fraction: float = Field(0.5, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
+    analysis_fraction: float = Field(0.6, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
     high_noise_fraction: float = Field(0.0, ge=0.0, le=1.0)  # share of diffusion rows with t drawn from [K/2, K)
-    noise_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
-    reversed_negative_fraction: float = Field(0.05, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
+    noise_negative_fraction: float = Field(0.2, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
+    reversed_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
 
 
 # ----------------------------------------------------------------------------------------------------------- loss
@@ -122,7 +117,7 @@ class LossWeights(Strict):
     """Base weight of each task's loss (multiplied by the curriculum's per-task multiplier)."""
 
     signal: float = Field(3.0, ge=0.0)  # the diffusion loss; 1.0 left generation weakly conditioned (README)
-    peak_presence: float = Field(1.0, ge=0.0)
+    peak_presence: float = Field(2.0, ge=0.0)
     peak_latency: float = Field(3.0, ge=0.0)
     peak_amplitude: float = Field(3.0, ge=0.0)
     classification: float = Field(1.0, ge=0.0)
@@ -268,6 +263,12 @@ class TrainConfig(Strict):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     series: SeriesConfig = Field(default_factory=SeriesConfig)
+
+    def network_config(self) -> ModelConfig:
+        """The network's own config: the preset with its overrides and the guidance dropout of this run."""
+        return ModelConfig.from_preset(
+            self.model.preset, **{**self.model.overrides, "cond_drop_prob": self.diffusion.cond_drop_prob}
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------- io

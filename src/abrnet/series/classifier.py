@@ -21,7 +21,9 @@ from sklearn.metrics import f1_score
 
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.per_ear import (
+from abrnet.models.predictions import Predictions
+from abrnet.series.peaks import fit_peak_blend
+from abrnet.series.per_ear import (
     DEFAULT_THRESHOLD_QUANTILES,
     SERIES_FEATURES,
     aggregate_ears,
@@ -29,8 +31,6 @@ from abrnet.evaluation.per_ear import (
     series_features,
     threshold_from_cdfs,
 )
-from abrnet.evaluation.predictions import Predictions
-from abrnet.evaluation.series_peaks import fit_peak_blend
 
 
 @dataclass

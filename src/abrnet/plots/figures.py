@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 
 N_EXAMPLES = 4
 

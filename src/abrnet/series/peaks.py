@@ -30,7 +30,7 @@ import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 
 BANDWIDTH_DB: float = 15.0  # Gaussian kernel in level: records 30 dB away weigh e^-2 ≈ 0.14 of a same-level one
 SLOPE_RIDGE_DB2: float = 1.0  # slope penalty (dB²): a fit through one level only falls back to a mean

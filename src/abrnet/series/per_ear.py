@@ -28,7 +28,7 @@ import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 
 _LOG_FLOOR = 1e-12  # probabilities are clipped here before taking logs, so a hard 0 cannot give -inf
 DEFAULT_THRESHOLD_QUANTILES: tuple[float, float] = (0.05, 0.95)

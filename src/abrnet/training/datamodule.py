@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -10,61 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from abrnet.constants import STATIC_PARAMS
+from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
 from abrnet.data.splits import Split, split_patients
-
-# Static parameters are skewed (age mostly 0, FMP up to ~1e3): log1p them before standardising. A missing FMP stays
-# NaN through normalisation; the model's condition embedding turns it into its "missing" indicator.
-_LOG_STATIC = np.array([True, False, False, True])
-
-
-@dataclass
-class Normalizer:
-    """Maps physical units to the model's input space and back. Fitted on the training split only."""
-
-    signal_scale: float  # µV per unit
-    static_mean: list[float]
-    static_std: list[float]
-
-    @classmethod
-    def fit(cls, train: ABRCohort) -> Normalizer:
-        feats = _static_features(train.static)  # NaN where a recording lacks an optional parameter (FMP)
-        with np.errstate(invalid="ignore"):
-            mean, std = np.nanmean(feats, axis=0), np.nanstd(feats, axis=0)
-        mean, std = np.nan_to_num(mean), np.nan_to_num(std)
-        return cls(
-            signal_scale=float(np.sqrt(np.mean(np.square(train.signals, dtype=np.float64)))),
-            static_mean=mean.tolist(),
-            static_std=np.where(std > 1e-6, std, 1.0).tolist(),
-        )
-
-    def signal(self, uv: np.ndarray) -> np.ndarray:
-        return (uv / self.signal_scale).astype(np.float32)
-
-    def signal_to_uv(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        return x * self.signal_scale
-
-    def static(self, static: np.ndarray) -> np.ndarray:
-        return ((_static_features(static) - self.static_mean) / self.static_std).astype(np.float32)
-
-    def static_to_physical(self, z: np.ndarray) -> np.ndarray:
-        feats = np.asarray(z, dtype=np.float64) * self.static_std + self.static_mean
-        feats[:, _LOG_STATIC] = np.expm1(feats[:, _LOG_STATIC])
-        return feats.astype(np.float32)
-
-    def to_dict(self) -> dict[str, float | list[float]]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Normalizer:
-        return cls(float(d["signal_scale"]), list(d["static_mean"]), list(d["static_std"]))
-
-
-def _static_features(static: np.ndarray) -> np.ndarray:  # (N, 4) physical -> (N, 4) log-compressed
-    feats = np.asarray(static, dtype=np.float64).copy()
-    feats[:, _LOG_STATIC] = np.log1p(np.clip(feats[:, _LOG_STATIC], 0.0, None))
-    return feats
 
 
 class ABRTensorDataset(Dataset):
@@ -194,4 +141,4 @@ class ABRDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
-__all__ = ["STATIC_PARAMS", "ABRDataModule", "ABRTensorDataset", "Normalizer"]
+__all__ = ["ABRDataModule", "ABRTensorDataset", "StepSampler"]

@@ -11,7 +11,7 @@ from scipy.stats import norm
 
 from abrnet.constants import WAVES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.predictions import Predictions
+from abrnet.models.predictions import Predictions
 
 TARGET_BAND: tuple[float, float] = (0.85, 0.95)
 

@@ -1,6 +1,6 @@
 """The curriculum section of the training configuration (every phase a share of the step budget).
 
-Kept apart from `abrnet.training.config` so each file stays one screen per concept; `Strict` is the base of every
+Kept apart from `abrnet.config.train_config` so each file stays one screen per concept; `Strict` is the base of every
 config section (unknown keys are errors, assignments re-validated).
 """
 

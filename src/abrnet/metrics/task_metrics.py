@@ -30,8 +30,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.calibration import coverage_report
-from abrnet.evaluation.metric_builder import (
+from abrnet.metrics.builder import (
     Builder,
     Undefined,
     bootstrap_intervals,
@@ -41,7 +40,8 @@ from abrnet.evaluation.metric_builder import (
     sanitise,
     within,
 )
-from abrnet.evaluation.metric_kernels import (
+from abrnet.metrics.calibration import coverage_report
+from abrnet.metrics.kernels import (
     SILENT_TARGET_RMS_UV,
     balanced_accuracy,
     has_waveform,
@@ -53,10 +53,10 @@ from abrnet.evaluation.metric_kernels import (
     weighted_mean,
     weighted_r2,
 )
-from abrnet.evaluation.per_ear import EarTable, SeriesModel, aggregate_ears
-from abrnet.evaluation.predictions import Predictions
-from abrnet.evaluation.series import adjusted_record_probs
-from abrnet.evaluation.series_peaks import apply_peak_blend
+from abrnet.models.predictions import Predictions
+from abrnet.series.classifier import adjusted_record_probs
+from abrnet.series.peaks import apply_peak_blend
+from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears
 
 __all__ = ["BOOTSTRAP_PATHS", "SILENT_TARGET_RMS_UV", "compute_metrics", "has_waveform", "rowwise_correlation"]
 _PROB_CUT = 0.5

@@ -1,4 +1,4 @@
-"""The machinery behind `abrnet.evaluation.metrics`: NaN-free output with reasons, metrics as functions of
+"""The machinery behind `abrnet.metrics.task_metrics`: NaN-free output with reasons, metrics as functions of
 patient multiplicities, and the patient bootstrap that turns them into intervals (see that module's docstring).
 """
 

@@ -1,0 +1,1 @@
+"""The validated run configuration (YAML → strict pydantic tree) of training, model preset, loss and curriculum."""

@@ -1,0 +1,48 @@
+"""Output files, guarded once: every writer in abrnet checks its target here and writes JSON through here.
+
+Like MNE-Python's ``_check_fname(overwrite=)``: a file that exists is never silently replaced; the user says so with
+``--force`` (``overwrite=True``). JSON is written strictly (``allow_nan=False``) after mapping NaN/inf to null and
+numpy scalars to Python, so a metrics file is valid JSON for every reader, not only Python's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def check_fname(path: str | Path, *, overwrite: bool) -> Path:
+    """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    return path
+
+
+def json_ready(obj: Any) -> Any:
+    """NaN/inf → None, numpy scalars and arrays → Python, tuples → lists, keys → str (recursively)."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    return obj
+
+
+def write_json(obj: Any, path: str | Path, *, overwrite: bool) -> Path:
+    """Write ``obj`` as indented strict JSON (through `json_ready`), guarded by `check_fname`."""
+    path = check_fname(path, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_ready(obj), indent=2, allow_nan=False))
+    return path
