@@ -1,9 +1,14 @@
 """Generation speed vs sampler steps (DDIM, DPM-Solver++) on CPU, with quality at each step count.
 
-Quality: real-vs-generated two-sample AUC against the test split's clean signals (whole band and 100-3000 Hz) and
-the wave V latency–intensity gap (classical peak picker on generated vs on the clean test signals, conditions whose
-test record has a wave V, max over 10 dB bins; target <= 0.3 ms).
-Usage: .venv/bin/python benchmarks/generate.py [--checkpoint runs/default/best.ckpt] [--n 256] [--guidance 2] [--raw]
+Quality: real-vs-generated two-sample AUC against the split's clean signals (whole band and 100-3000 Hz) and
+the wave V latency–intensity gap (classical peak picker on generated vs on the clean signals, conditions whose
+record has a wave V, max over 10 dB bins; target <= 0.3 ms).
+This table is what sampler and step choices are read from, so its quality columns are on the *validation* split
+by default (`--split test` only for a final look), and the guidance scale is not fixed by hand: it is the one
+`abrnet evaluate --generation` chose on validation (`--choice DIR/generation.json`), or, without that file, the
+same choice (`abrnet.evaluation.generation_choice`, default grid) run here on `--choice-n` validation conditions.
+The test figure of the chosen setting is the one in `generation.json`.
+Usage: .venv/bin/python benchmarks/generate.py [--checkpoint runs/default/best.ckpt] [--n 256] [--choice FILE] [--raw]
 Writes benchmarks/results/generate.json and benchmarks/results/generate.md. Needs a trained checkpoint.
 """
 
@@ -14,6 +19,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +34,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--min-count", type=int, default=20, help="labelled waves a 10 dB bin needs for the latency gap")
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
-    ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (abrnet's default 2)")
+    ap.add_argument("--guidance", type=float, default=None, help="fixed guidance (default: the validation choice)")
+    ap.add_argument("--choice", type=Path, default=None, help="generation.json of `abrnet evaluate --generation`")
+    ap.add_argument("--choice-n", type=int, default=128, help="validation conditions per candidate when choosing here")
+    ap.add_argument("--split", choices=("val", "test"), default="val", help="split the quality columns are scored on")
     ap.add_argument("--eta", type=float, default=0.0, help="stochastic DDIM (applied to the ddim rows only)")
     ap.add_argument("--raw", action="store_true", help="score the raw sampler output (no recording band-pass)")
     ap.add_argument("--threads", type=int, default=2)
@@ -51,9 +60,11 @@ def main() -> None:
     from abrnet.training.run import load_training_cohort
 
     model = abrnet.load(args.checkpoint, device=args.device)
-    test = split_of(model.loaded, load_training_cohort(model.loaded.config), "test")
+    cohort = load_training_cohort(model.loaded.config)
+    guidance, guidance_source = _guidance(args, model, cohort)
+    part = split_of(model.loaded, cohort, args.split)
     rng = np.random.default_rng(0)
-    data = test.subset(np.sort(rng.choice(test.n_records, size=min(args.n, test.n_records), replace=False)))
+    data = part.subset(np.sort(rng.choice(part.n_records, size=min(args.n, part.n_records), replace=False)))
     ref = data.clean if data.clean is not None else data.signals
     level = data.static_column("intensity_db")
     resp = np.isfinite(data.latency_ms[:, 2])  # latency–intensity function: conditions with a response only
@@ -67,7 +78,7 @@ def main() -> None:
                 conditions=data.static,
                 sampler=sampler,
                 steps=steps,
-                guidance=args.guidance,
+                guidance=guidance,
                 seed=0,
                 eta=args.eta if sampler == "ddim" else 0.0,
                 band_limit=not args.raw,
@@ -97,7 +108,9 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
         "preset": model.loaded.config.model.preset,
         "threads": args.threads,
-        "guidance": args.guidance,
+        "guidance": guidance,
+        "guidance_source": guidance_source,
+        "split": args.split,
         "eta": args.eta,
         "band_limit": not args.raw,
         "device": device_name(args.device),
@@ -111,10 +124,10 @@ def main() -> None:
     lines = [
         f"# Generation: speed vs steps ({result['device']}) and quality",
         "",
-        f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), guidance {args.guidance:g}, "
+        f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), guidance {guidance:g} ({guidance_source}), "
         f"{'raw sampler output' if args.raw else 'output through the 100-3000 Hz recording band-pass'}, "
-        f"{args.threads} torch threads, conditions from "
-        f"{data.n_records} test records; AUC and latency gap vs the test split's {result['reference']} signals.",
+        f"{args.threads} torch threads, conditions from {data.n_records} {args.split} records; AUC and latency gap "
+        f"vs the {args.split} split's {result['reference']} signals.",
         "",
         f"| sampler | steps | signals/s | AUC (0.5 = chance) | AUC in 100-3000 Hz "
         f"| V latency gap max / mean (ms), bins with >= {args.min_count} waves |",
@@ -128,6 +141,23 @@ def main() -> None:
     ]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _guidance(args: argparse.Namespace, model: Any, cohort: Any) -> tuple[float, str]:
+    """The guidance scale of the sweep and where it came from: --guidance, --choice FILE, or a choice on val here."""
+    if args.guidance is not None:
+        return float(args.guidance), "fixed by --guidance"
+    if args.choice is not None:
+        sel = json.loads(args.choice.read_text())["selection"]
+        if sel["split"] != "val":
+            raise SystemExit(f"error: {args.choice} chose its settings on {sel['split']!r}, not on val")
+        return float(sel["chosen"]["guidance"]), f"chosen on val ({args.choice})"
+    from abrnet.evaluation.evaluate import split_of
+    from abrnet.evaluation.generation_choice import choose_generation_settings
+
+    sel = choose_generation_settings(model, split_of(model.loaded, cohort, "val"), n=args.choice_n, eta=args.eta)
+    print({"choice": sel["chosen"], "criterion": sel["criterion"]}, flush=True)
+    return float(sel["chosen"]["guidance"]), f"chosen on val here, {sel['n_conditions']} conditions"
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ __all__ = [
     "peak_presence_loss",
     "peak_regression_loss",
     "signal_loss",
+    "static_head_rows",
     "static_loss",
     "task_gradient_norms",
     "threshold_loss",
@@ -88,6 +89,19 @@ def annotated_records(latency: Tensor, class_id: Tensor, threshold: Tensor, no_r
         | torch.isfinite(threshold)
         | (torch.nan_to_num(no_response.float(), nan=0.0) > 0.5)
     )
+
+
+def static_head_rows(drop: Tensor, is_diffusion: Tensor) -> Tensor:
+    """(B,) bool: the rows `static_loss` trains the static head on — diffusion rows whose condition was dropped.
+
+    drop, is_diffusion: (B,) bool. Why these rows: the head serves joint generation, which reads p(s | x) off a
+    *clean generated* signal (`abrnet.diffusion.sampling.generate_joint`, at a small timestep on a forward-process
+    draw). Diffusion rows are x_t = α_t·x0 + σ_t·ε of the clean response at their own timestep — that domain; the
+    analysis rows are noisy observed recordings at t = 0 (and waveless negatives), which a generated signal never
+    looks like. The condition must be dropped, or the FiLM-conditioned features carry the answer. Cost: none — the
+    rows are already in the batch's one forward pass; only the mask changes (about half the rows it had before).
+    """
+    return drop.bool() & is_diffusion.bool()
 
 
 def signal_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
