@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from abrnet.models.config import PRESETS
+from abrnet.cli.common import user_errors
+from abrnet.constants import MODEL_PRESETS as PRESETS
 
 app = typer.Typer(help="Inspect the hierarchical S4/Transformer U-Net: size, attention placement, FLOPs.")
 
@@ -52,3 +54,26 @@ def summary(
         f"{flops['fft_estimate']:,} + attention estimate {flops['attention_estimate']:,})"
     )
     console.print(flops["note"], style="dim")
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A run's best.ckpt."),
+    out: Path = typer.Option(..., "--out", "-o", help="Slim checkpoint to write (e.g. the package's default model)."),
+    metrics: Path | None = typer.Option(None, "--metrics", help="The run's metrics.json (headline → card)."),
+    command: str = typer.Option("", "--command", help="The command that trained the run (recorded in the card)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing files."),
+) -> None:
+    """Write a slim checkpoint (weights, config, series stage, versions; no optimizer state) and its card."""
+    from abrnet.data.files import json_ready
+    from abrnet.inference.default_model import export_checkpoint
+
+    with user_errors():
+        card: dict = {"source": str(checkpoint), "command": command}
+        if metrics is not None:
+            m = json.loads(metrics.read_text())
+            card |= {
+                k: m[k] for k in ("headline", "baselines", "counterfactuals", "fixed_protocol", "training") if k in m
+            }
+        path = export_checkpoint(checkpoint, out, card=json_ready(card), force=force)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.with_suffix('.json')}")

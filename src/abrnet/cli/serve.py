@@ -15,7 +15,6 @@ from abrnet.cli.common import console, user_errors
 
 
 def serve(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt).")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
     data_dir: Annotated[
@@ -26,6 +25,12 @@ def serve(
     ] = 20.0,
     seed: Annotated[int, typer.Option(help="Seed for torch and numpy (inference is deterministic; for parity).")] = 0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt); default: the model abrnet ships."
+        ),
+    ] = None,
 ) -> None:
     """Serve the viewer: upload recordings, check and correct the model's marks, export CSV and PDF reports."""
     import numpy as np
@@ -36,7 +41,7 @@ def serve(
     from abrnet.viewer.app import create_app
 
     with user_errors():
-        if not checkpoint.exists():
+        if checkpoint is not None and not checkpoint.exists():
             raise FileNotFoundError(2, "no such file", str(checkpoint))
         torch.manual_seed(seed)
         np.random.seed(seed)

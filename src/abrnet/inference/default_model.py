@@ -1,0 +1,66 @@
+"""The model that ships with abrnet: used wherever a checkpoint is not given (`abrnet predict FILE --out r.csv`).
+
+It is a slim copy of a run's ``best.ckpt`` (hyper-parameters, EMA weights, the fitted series stage; no optimizer
+state), written by `export_checkpoint` and stored as package data beside this module. It records the simulator and
+architecture versions it was trained with, so a test fails as soon as either changes and the weights go stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from abrnet.data.files import check_fname, write_json
+from abrnet.data.schema import DataError
+from abrnet.data.simulate.cohort import GENERATOR_VERSION
+from abrnet.inference.checkpoint import SERIES_KEY
+from abrnet.models.config import ARCHITECTURE_VERSION
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "abrnet-cpu.ckpt"
+DEFAULT_CARD = (
+    WEIGHTS_DIR / "abrnet-cpu.json"
+)  # how it was trained and what it scored (same evaluation as `make train`)
+VERSIONS_KEY = "abrnet_versions"
+
+
+def code_versions() -> dict[str, str]:
+    """The versions a checkpoint must match to be this code's model."""
+    return {"simulator": GENERATOR_VERSION, "architecture": ARCHITECTURE_VERSION}
+
+
+def default_checkpoint() -> Path:
+    """Path of the shipped checkpoint; a clear error when this install has none."""
+    if not DEFAULT_CHECKPOINT.exists():
+        raise DataError(
+            str(DEFAULT_CHECKPOINT), "<checkpoint>", "this install ships no default model: pass --checkpoint"
+        )
+    return DEFAULT_CHECKPOINT
+
+
+def recorded_versions(path: str | Path) -> dict[str, str]:
+    """The versions stored in a checkpoint written by `export_checkpoint` ({} for a plain training checkpoint)."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    return dict(ckpt.get(VERSIONS_KEY, {}))
+
+
+def export_checkpoint(
+    src: str | Path, dst: str | Path, *, card: dict[str, Any] | None = None, force: bool = False
+) -> Path:
+    """Write the slim copy of training checkpoint ``src`` to ``dst`` (and ``card`` as JSON beside it)."""
+    src, dst = Path(src), check_fname(dst, overwrite=force)
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt.get("hyper_parameters"), dict) or "state_dict" not in ckpt:
+        raise DataError(str(src), "hyper_parameters", "missing: not an abrnet training checkpoint")
+    state = {k: v.clone() for k, v in ckpt["state_dict"].items() if k.startswith("model.")}  # (EMA weights)
+    slim: dict[str, Any] = {"hyper_parameters": ckpt["hyper_parameters"], "state_dict": state}
+    if SERIES_KEY in ckpt:
+        slim[SERIES_KEY] = ckpt[SERIES_KEY]
+    slim[VERSIONS_KEY] = code_versions()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, dst)
+    if card is not None:
+        write_json({**card, "versions": code_versions()}, dst.with_suffix(".json"), overwrite=force)
+    return dst
