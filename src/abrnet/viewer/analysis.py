@@ -21,7 +21,7 @@ from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
 from abrnet.viewer.store import Correction
 
-Z90 = 1.6448536  # the threshold interval shown is the central 90 % of a Gaussian with the predicted SD
+Z90 = 1.6448536  # only where the series gives no interval bound: the central 90 % of a Gaussian with its SD
 SIGNAL_DECIMALS = 4  # µV to 0.1 nV: far below any recording's noise, keeps the JSON small
 
 
@@ -107,7 +107,7 @@ def build_payload(
                 "records": [r["index"] for r in members],
                 "model_threshold_db": thr,
                 "threshold_sd_db": sd,
-                "interval_90_db": None if thr is None or sd is None else [thr - Z90 * sd, thr + Z90 * sd],
+                "interval_90_db": _interval(srow, thr, sd),
                 "p_no_response": srow["p_no_response"],
                 "class_pred": srow["class_pred"],
                 "class_prob": {c: srow[f"p_{c}"] for c in CLASS_NAMES},
@@ -156,3 +156,14 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
             ear.update(threshold_db=c.value, status="corrected", corrected_by=c.user, corrected_at=c.created_at)
     out["corrections"] = [c.to_json() for c in history]
     return out
+
+
+def _interval(srow: dict[str, Any], thr: float | None, sd: float | None) -> list[float] | None:
+    """The ear's 90 % threshold interval as the series stage read it off the p(V) curve (its chosen quantiles);
+    a bound the curve never reaches (no response within the tested levels) falls back to threshold ± 1.645 SD."""
+    if thr is None or sd is None:
+        return None
+    lo, hi = srow.get("threshold_lo_db"), srow.get("threshold_hi_db")
+    lo = thr - Z90 * sd if lo is None or not math.isfinite(lo) else float(lo)
+    hi = thr + Z90 * sd if hi is None or not math.isfinite(hi) else float(hi)
+    return [lo, hi]
