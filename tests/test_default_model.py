@@ -61,3 +61,8 @@ def test_export_writes_a_slim_loadable_copy(tiny_run: dict, tmp_path: Path) -> N
     assert slim.series_model is not None
     with pytest.raises(FileExistsError, match="--force"):
         export_checkpoint(src, dst)
+    fresh = tmp_path / "fresh.ckpt"
+    fresh.with_suffix(".json").write_text("{}")  # only the card exists: refused before the checkpoint is written
+    with pytest.raises(FileExistsError, match=r"fresh\.json"):
+        export_checkpoint(src, fresh, card={"command": "test"})
+    assert not fresh.exists()

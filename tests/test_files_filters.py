@@ -10,6 +10,7 @@ import pytest
 
 from abrnet.data.files import check_fname, json_ready, write_json
 from abrnet.data.filters import bandpass_filter, butterworth_sos, lowpass_filter, zero_phase
+from abrnet.data.grouping import group_indices
 
 FS = 20000.0
 
@@ -70,3 +71,11 @@ def test_filter_arguments_are_checked() -> None:
         zero_phase(np.zeros((2, 2, 10)), butterworth_sos(FS, 100.0, 3000.0, 2))
     short = bandpass_filter(np.ones(8), FS)  # shorter than scipy's default padding: still filtered
     assert short.shape == (8,) and np.all(np.isfinite(short))
+
+
+def test_group_indices_keeps_file_order_within_each_key() -> None:
+    keys, rows = group_indices(np.array(["b", "a", "b", "c", "a"]))
+    assert keys.tolist() == ["a", "b", "c"]
+    assert [r.tolist() for r in rows] == [[1, 4], [0, 2], [3]]
+    empty_keys, empty_rows = group_indices(np.array([], dtype=str))
+    assert empty_keys.size == 0 and empty_rows == []

@@ -149,3 +149,11 @@ def test_safety_stop_cuts_the_fit_and_says_so(tmp_path: Path) -> None:
     assert any(a["kind"] == "safety_stop" and "NOT the budgeted one" in a["message"] for a in alerts)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["training"]["stopped_by"] == "safety_stop" and run["wall_time"]["fit_s"] > 0
+
+
+def test_training_into_a_folder_that_holds_a_model_is_refused(tmp_path: Path) -> None:
+    """Nothing is silently overwritten: a trained model in --out needs --resume or another folder."""
+    (tmp_path / "best.ckpt").write_bytes(b"model")
+    with pytest.raises(FileExistsError, match="holds a trained model"):
+        train(load_config(None), tmp_path)
+    assert (tmp_path / "best.ckpt").read_bytes() == b"model"

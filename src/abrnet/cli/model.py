@@ -65,7 +65,6 @@ def export(
     force: bool = typer.Option(False, "--force", help="Replace existing files."),
 ) -> None:
     """Write a slim checkpoint (weights, config, series stage, versions; no optimizer state) and its card."""
-    from abrnet.data.files import json_ready
     from abrnet.inference.default_model import export_checkpoint
 
     with user_errors():
@@ -75,5 +74,5 @@ def export(
             card |= {
                 k: m[k] for k in ("headline", "baselines", "counterfactuals", "fixed_protocol", "training") if k in m
             }
-        path = export_checkpoint(checkpoint, out, card=json_ready(card), force=force)
+        path = export_checkpoint(checkpoint, out, card=card, force=force)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.with_suffix('.json')}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES
+from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.clinical import ear_numbers, interaural_v, peak_to_trough
 
@@ -24,18 +25,9 @@ def present_latency(pred: Predictions) -> np.ndarray:
 
 
 def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
-    """Row indices of each distinct key (sorted keys; indices ascending, i.e. file order within a group).
-
-    Why: selecting each ear's or patient's rows with ``keys == k`` is O(records × groups), minutes for a
-    50k-record series; one stable sort makes it O(N log N) and keeps the rows in the order the mask gave.
-    """
-    keys = np.asarray(keys)
-    if keys.size == 0:
-        return {}
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    return {str(sorted_keys[a]): order[a:b] for a, b in zip(starts, np.r_[starts[1:], keys.size], strict=True)}
+    """Row indices of each distinct key as a dict (`abrnet.data.grouping.group_indices`)."""
+    distinct, rows = group_indices(keys)
+    return {str(k): idx for k, idx in zip(distinct.tolist(), rows, strict=True)}
 
 
 def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:

@@ -51,6 +51,8 @@ def export_checkpoint(
 ) -> Path:
     """Write the slim copy of training checkpoint ``src`` to ``dst`` (and ``card`` as JSON beside it)."""
     src, dst = Path(src), check_fname(dst, overwrite=force)
+    if card is not None:  # both targets checked before anything is written: a refusal leaves no half export
+        check_fname(dst.with_suffix(".json"), overwrite=force)
     ckpt = torch.load(src, map_location="cpu", weights_only=True)
     if not isinstance(ckpt.get("hyper_parameters"), dict) or "state_dict" not in ckpt:
         raise DataError(str(src), "hyper_parameters", "missing: not an abrnet training checkpoint")

@@ -29,6 +29,7 @@ import dataclasses
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES
+from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
 
@@ -51,8 +52,7 @@ def neighbour_estimate(
     NaN / inf where no other record of the ear has weight.
     """
     est, est_var = np.full(len(value), np.nan), np.full(len(value), np.inf)
-    order = np.argsort(ear, kind="stable")
-    for idx in np.split(order, np.flatnonzero(np.diff(ear[order])) + 1):
+    for idx in group_indices(ear)[1]:
         if len(idx) < 2:
             continue
         lv, v = level[idx], value[idx]

@@ -29,7 +29,8 @@ from abrnet.training.module import ABRLitModule
 # Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
 # folder with a trained model is refused above), and a torch-version deprecation inside Lightning's own code.
 QUIET_WARNINGS = (r"Checkpoint directory .* exists and is not empty", r".*isinstance\(treespec, LeafSpec\)")
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.msg)
+_RANK_ZERO_LOG = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+_RANK_ZERO_LOG.addFilter(lambda record: "litlogger" not in record.getMessage())
 
 
 def load_training_cohort(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) -> ABRCohort:
