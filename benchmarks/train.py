@@ -370,7 +370,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "train" if args.device == "cpu" else f"train_{args.device}"
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(_markdown(meta, rows))
+    out = RESULTS / f"{stem}.md"
+    kept = out.read_text().partition("\n## Before / after")[1:] if out.exists() else ("", "")
+    out.write_text(_markdown(meta, rows) + "".join(kept))  # the hand-written before/after comparison stays
     print(f"wrote {RESULTS / stem}.json and .md", file=sys.stderr)
 
 

@@ -128,7 +128,7 @@ def test_ddp_two_cpu_processes(tmp_path: Path, cohort_file: Path) -> None:
 def test_default_run_is_a_step_budget() -> None:
     """The main job's length is steps (one seed, one model); the clock is only a guard that does not shape it."""
     t = load_config(None).trainer
-    assert t.max_steps == 1100 and t.max_minutes is None and t.safety_stop_minutes
+    assert t.max_steps == 1400 and t.max_minutes is None and t.safety_stop_minutes
 
 
 def test_safety_stop_cuts_the_fit_and_says_so(tmp_path: Path) -> None:

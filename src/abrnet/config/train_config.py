@@ -195,10 +195,10 @@ class TrainerConfig(Strict):
     the clock: it cuts the fit short with a loud alert and ``stopped_by: safety_stop`` in metrics.json.
     ``max_minutes`` (off) makes a time-limited run whose curriculum follows the clock: not reproducible."""
 
-    max_steps: int | None = Field(1100, gt=0)  # the step budget (None only together with max_minutes)
+    max_steps: int | None = Field(1400, gt=0)  # the step budget (None only together with max_minutes)
     max_minutes: float | None = Field(None, gt=0.0)  # time-limited run: progress follows the clock (not reproducible)
     safety_stop_minutes: float | None = Field(16.0, gt=0.0)  # wall-clock guard only; None disables it
-    val_every_n_steps: int = Field(550, gt=0)  # validation and the best-checkpoint choice, counted in steps
+    val_every_n_steps: int = Field(700, gt=0)  # validation and the best-checkpoint choice, counted in steps
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
     devices: int | Literal["auto"] | list[int] = "auto"
     strategy: str = "auto"

@@ -9,7 +9,7 @@ from typing import Any
 from abrnet.constants import CLASS_NAMES, DEFAULT_N_SAMPLES, MODEL_PRESETS, STATIC_PARAMS, WAVES
 
 # Bump when a change to the network or its training makes earlier weights stale (the shipped model records it).
-ARCHITECTURE_VERSION = "3"
+ARCHITECTURE_VERSION = "4"
 
 
 @dataclass
@@ -141,8 +141,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         bottleneck_s4_layers=1, dropout=0.0,
     ),
     # default: trains on 2 CPU cores (~1.0M parameters); no dropout: the main job sees each record about once, so
-    # there is nothing to over-fit, and dropout only slowed learning (chosen on validation, 2026-12-04)
-    "cpu": dict(dropout=0.0),
+    # there is nothing to over-fit, and dropout only slowed learning (chosen on validation, 2026-12-04).
+    # 2 heads, not 4: attention on CPU costs about heads × T² whatever the head width (softmax-bound), and 4 heads
+    # of 6 channels at T = 200 were a quarter of the training step (benchmarks/results/train.md)
+    "cpu": dict(dropout=0.0, n_heads=2),
     # the published design's size class: 64 base channels, 4 levels
     "base": dict(
         base_channels=64, channel_mults=(1, 2, 3, 4), s4_state_size=64, n_heads=8, cond_dim=256, head_dim=128,
