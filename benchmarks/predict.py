@@ -166,7 +166,9 @@ def main() -> None:
         "their difference to the end-to-end time is other load on the cores (load average after the end-to-end "
         f"run {loadavg_mid}, after the stages {loadavg_after}).",
     ]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    out = RESULTS / f"{stem}.md"
+    kept = out.read_text().partition("\n## Before / after")[1:] if out.exists() else ("", "")
+    out.write_text("\n".join(lines) + "\n" + "".join(kept))  # the hand-written before/after comparison stays
     print("\n".join(lines))
 
 
