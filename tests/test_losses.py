@@ -234,9 +234,9 @@ def test_annotated_records_and_presence_masking() -> None:
     assert mtl.last_raw["peak_presence"] == pytest.approx(F.softplus(torch.tensor(3.0)).item(), rel=1e-6)
     (g,) = torch.autograd.grad(mtl(outs, batch)[0], [outs["peak_logits"]])
     assert (g[0] == 0).all() and (g[1:] != 0).all()
-    batch["peak_known"] = torch.tensor([True, True, False, True])  # the caller's mask still applies on top
+    batch["peak_known"] = torch.tensor([True, True, False, True])  # the caller's mask replaces the rule
     (g,) = torch.autograd.grad(mtl(outs, batch)[0], [outs["peak_logits"]])
-    assert (g[2] == 0).all() and (g[1] != 0).all()
+    assert (g[2] == 0).all() and (g[1] != 0).all() and (g[0] != 0).all()  # record 0: unannotated, but marked known
 
 
 def test_task_gradient_norms_on_shared_parameters() -> None:

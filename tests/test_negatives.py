@@ -9,6 +9,8 @@ from abrnet.constants import STATIC_PARAMS
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.inference.predictor import predict_cohort
+from abrnet.training.losses import MultiTaskLoss
+from abrnet.training.module import _mask_rows
 from abrnet.training.negatives import waveless_negatives
 
 FMP = STATIC_PARAMS.index("fmp")
@@ -51,6 +53,26 @@ def test_without_buffers_only_reversed_negatives() -> None:
         batch, torch.ones(400, dtype=torch.bool), 0.2, 0.1, torch.Generator().manual_seed(1), FMP
     )
     assert 20 < int(neg.sum()) < 60 and torch.equal(out["signal"][neg], batch["signal"][neg].flip(-1))
+
+
+def test_negatives_train_presence_through_the_training_masks() -> None:
+    """The path `training_step` takes: negatives → `_mask_rows` → loss. Every negative row must get a presence
+    gradient towards "absent" (an AND of two masks once kept them all out), diffusion rows none."""
+    batch = _batch(64)
+    analysis = torch.arange(64) < 40
+    out, neg = waveless_negatives(batch, analysis, 0.3, 0.2, torch.Generator().manual_seed(2), FMP)
+    heads = _mask_rows(out, keep=analysis, waveless=neg)
+    g = torch.Generator().manual_seed(3)
+    outputs = {k: torch.randn(s, generator=g) for k, s in [("signal", (64, 20)), ("peak_latency", (64, 3)),
+               ("peak_amplitude", (64, 3)), ("peak_latency_logvar", (64, 3)), ("peak_amplitude_logvar", (64, 3)),
+               ("threshold_logvar", (64,)), ("class_logits", (64, 5)), ("threshold", (64,)),
+               ("no_response_logit", (64,))]}  # fmt: skip
+    outputs["peak_logits"] = torch.zeros(64, 3, requires_grad=True)
+    raw = MultiTaskLoss().raw_losses(outputs, heads)
+    (grad,) = torch.autograd.grad(raw["peak_presence"], [outputs["peak_logits"]])
+    assert int(neg.sum()) >= 10
+    assert (grad[neg] > 0).all()  # d BCE(0 logit, target 0) > 0: pushes every negative towards "absent"
+    assert (grad[~analysis] == 0).all()
 
 
 def test_trained_model_p_v_on_noise_only_does_not_rise_with_intensity(tiny_run: dict) -> None:

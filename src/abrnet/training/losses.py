@@ -226,8 +226,9 @@ class MultiTaskLoss(nn.Module):
     unweighted values, and `terms` gives the weighted, differentiable terms whose gradient norms on the shared
     trunk the task-dominance alert compares.
 
-    Peak presence is trained only on `annotated_records` (and, when the batch has ``peak_known``, only where it
-    is True).
+    Peak presence is trained on the records the batch's ``peak_known`` marks, else on `annotated_records`. The
+    caller's mask replaces the rule rather than narrowing it: a waveless negative carries no other label, and a
+    narrowing mask silently kept every negative out of the presence loss (found 2026-12-04).
 
     The signal target (v or ε) is made by the diffusion step, not by the DataModule, so it is passed in explicitly;
     without it the signal term is 0. An output key that the model does not produce (e.g. ``static_params``) gives 0.
@@ -316,9 +317,10 @@ class MultiTaskLoss(nn.Module):
         zero = ref.sum() * 0.0 if torch.isfinite(ref).all() else ref.new_zeros(())
         out: dict[str, Tensor] = {}
         out["signal"] = signal_loss(ref, signal_target, signal_mask) if signal_target is not None else zero
-        known = annotated_records(batch["latency"], batch["class_id"], batch["threshold"], batch["no_response"])
-        if batch.get("peak_known") is not None:
-            known = known & batch["peak_known"].bool()
+        if batch.get("peak_known") is not None:  # the caller knows more (a waveless negative has no other label)
+            known = batch["peak_known"].bool()
+        else:
+            known = annotated_records(batch["latency"], batch["class_id"], batch["threshold"], batch["no_response"])
         out["peak_presence"] = peak_presence_loss(outputs["peak_logits"], batch["latency"], known)
         out["peak_latency"] = peak_regression_loss(
             outputs["peak_latency"], outputs.get("peak_latency_logvar"), batch["latency"], **reg
