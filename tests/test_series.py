@@ -104,3 +104,31 @@ def test_record_decision_rule_stops_over_calling_a_rare_class() -> None:
     assert f1(adjusted_record_probs(p_new, bias)) > f1(p_new) + 0.02
     assert fit_record_class_bias(p_fit, np.zeros(3000, dtype=int)) is None  # one class: nothing to tune
     np.testing.assert_allclose(adjusted_record_probs(p_new, None), p_new)
+
+
+def test_threshold_crossing_is_fitted_on_the_series_ears_and_used() -> None:
+    """A network whose p(V) reaches only 0.35 at and above the labelled threshold (0.1 below): the 0.5 crossing
+    puts every ear above its levels; the fitted crossing (nearest 0.5 among the equally good ones) reads them."""
+    from abrnet.series.classifier import fit_threshold_point
+
+    fit = make_toy_cohort(n_patients=40, seed=3)
+    intensity = fit.static[:, 1]
+    measurable = np.isfinite(fit.threshold_db)
+    pred = _oracle_predictions(fit, dict.fromkeys(range(5), 0.0))
+    p_v = np.where(measurable & (intensity >= np.nan_to_num(fit.threshold_db, nan=1e9)), 0.35, 0.1)
+    pred.peak_presence_prob[:, 2] = p_v
+    assert fit_threshold_point(pred, fit) == 0.3
+    model = fit_series_classifier(pred, fit, source="toy")
+    plain = aggregate_ears(pred, fit, model)
+    model.threshold_point = 0.3
+    fitted = aggregate_ears(pred, fit, model)
+    ears = np.isfinite(fitted.true_threshold_db)
+    assert ears.sum() >= 20
+    lowest_seen = np.full(fitted.n_ears, np.inf)  # the toy grid is coarser than the labels: the first level seen
+    np.minimum.at(lowest_seen, fitted.record_ear, np.where(p_v > 0.3, intensity, np.inf))
+    np.testing.assert_allclose(fitted.threshold_db[ears], lowest_seen[ears])
+    assert (plain.threshold_db[ears] > plain.true_threshold_db[ears]).all()  # 0.5 is never reached
+    assert (fitted.threshold_lo_db <= fitted.threshold_db).all() and (
+        fitted.threshold_db <= fitted.threshold_hi_db
+    ).all()
+    assert SeriesClassifier.from_dict(model.to_dict()).threshold_point == 0.3

@@ -8,8 +8,9 @@ answer per ear, built here so both use the same rule:
   counts as equal, independent evidence; a record that confidently rules a class out vetoes it more strongly than an
   arithmetic mean would. No evidence weighting — kept simple on purpose.
 * threshold: read from the waveforms, as an audiologist reads a series: the ear's wave V presence probabilities
-  fitted non-decreasing in level (`series_threshold`), the threshold the lowest level where the fit passes 0.5,
-  its 90 % interval where it passes 0.05 and 0.95. It never reads how many levels were tested or where the series
+  fitted non-decreasing in level (`series_threshold`), the threshold the lowest level where the fit passes 0.5
+  (or the crossing a fitted series stage chose on its own ears), its 90 % interval where it passes 0.05 and 0.95
+  (or the fitted pair). It never reads how many levels were tested or where the series
   starts and stops (a protocol shortcut), only what each record shows.
 * p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
   there, as a clinician decides it; softer levels have no response in every ear).
@@ -94,8 +95,8 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     intensity = np.asarray(data.static[:, 1], dtype=np.float64)
     p_v = np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 2]
     quantiles = getattr(series_model, "threshold_quantiles", None) or DEFAULT_THRESHOLD_QUANTILES
-    threshold, thr_lo, thr_hi, thr_sd = series_threshold(inverse, n_ears, intensity, p_v, tuple(quantiles))
-    intensity = np.asarray(data.static[:, 1], dtype=np.float64)
+    cdfs = presence_cdfs(inverse, intensity, p_v)
+    threshold, thr_lo, thr_hi, thr_sd = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles))
     max_db = np.full(n_ears, -np.inf)
     np.maximum.at(max_db, inverse, intensity)
     above = max_db + 5.0  # no V at any tested level: "above the highest level tested", as a report says
@@ -123,7 +124,11 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         record_ear=inverse,
     )
     if series_model is not None:
-        X = series_features(pred, data, table)
+        X = series_features(pred, data, table)  # with the 0.5 crossing, as the classifier was fitted
+        point = getattr(series_model, "threshold_point", None)
+        if point is not None:  # the crossing fitted on the series-stage ears (`fit_threshold_point`)
+            fitted = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles), point=point)[0]
+            table.threshold_db = np.clip(np.where(np.isfinite(fitted), fitted, above), thr_lo, thr_hi)  # inside
         table.class_prob = series_model.predict_proba(X)
         p_nr_series = series_model.predict_no_response(X)
         if p_nr_series is not None:
@@ -164,18 +169,22 @@ def presence_cdfs(
 
 
 def threshold_from_cdfs(
-    cdfs: list[tuple[int, np.ndarray, np.ndarray]], n_ears: int, quantiles: tuple[float, float]
+    cdfs: list[tuple[int, np.ndarray, np.ndarray]],
+    n_ears: int,
+    quantiles: tuple[float, float],
+    point: float = PRESENCE_THRESHOLD,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(E,) threshold, interval low/high and SD read off each ear's fitted curve (see `series_threshold`)."""
-    point, lo, hi, sd = (np.full(n_ears, np.nan) for _ in range(4))
+    """(E,) threshold (lowest level where the curve passes ``point``), interval low/high and SD read off each
+    ear's fitted curve (see `series_threshold`)."""
+    thr, lo, hi, sd = (np.full(n_ears, np.nan) for _ in range(4))
     for e, levels, cdf in cdfs:
         pick = lambda q, c=cdf, lv=levels: lv[np.argmax(c > q)] if (c > q).any() else np.nan
-        point[e], lo[e], hi[e] = pick(PRESENCE_THRESHOLD), pick(quantiles[0]), pick(quantiles[1])
+        thr[e], lo[e], hi[e] = pick(point), pick(quantiles[0]), pick(quantiles[1])
         mass = np.diff(cdf, prepend=0.0)  # probability that the threshold sits at each level
         if mass.sum() > 0:
             mu = (mass * levels).sum() / mass.sum()
             sd[e] = np.sqrt((mass * (levels - mu) ** 2).sum() / mass.sum())
-    return point, lo, hi, np.nan_to_num(sd)
+    return thr, lo, hi, np.nan_to_num(sd)
 
 
 def series_threshold(

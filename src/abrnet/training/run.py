@@ -317,7 +317,12 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     """
     from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
     from abrnet.inference.predictor import inference_device, predict_cohort
-    from abrnet.series.classifier import fit_record_class_bias, fit_series_classifier, fit_threshold_quantiles
+    from abrnet.series.classifier import (
+        fit_record_class_bias,
+        fit_series_classifier,
+        fit_threshold_point,
+        fit_threshold_quantiles,
+    )
     from abrnet.series.peaks import fit_peak_blend
 
     loaded = load_checkpoint(out_dir / "best.ckpt")
@@ -350,6 +355,7 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
         warnings.warn(f"series classifier not fitted ({exc}); per-ear classes use the geometric mean", stacklevel=2)
         return {"skipped": str(exc)}
     model.threshold_quantiles = fit_threshold_quantiles(pred, fit_cohort)  # interval coverage, never on test
+    model.threshold_point = fit_threshold_point(pred, fit_cohort)  # the crossing read as the threshold
     val = dm.part("val")
     if val.n_records > 0:  # the record decision rule and the latency/amplitude blend: at the cohort's prevalence
         val_pred = pred if cfg.data.path is not None else heads(val)
