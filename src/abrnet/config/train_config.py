@@ -108,8 +108,8 @@ class DiffusionConfig(Strict):
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
     analysis_fraction: float = Field(0.6, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
     high_noise_fraction: float = Field(0.0, ge=0.0, le=1.0)  # share of diffusion rows with t drawn from [K/2, K)
-    noise_negative_fraction: float = Field(0.2, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
-    reversed_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
+    noise_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
+    reversed_negative_fraction: float = Field(0.05, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
 
 
 # ----------------------------------------------------------------------------------------------------------- loss
