@@ -175,7 +175,7 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     assert mae == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], abs=1e-3)
     from abrnet.inference.result_tables import threshold_mae_by_mode
 
-    modes = threshold_mae_by_mode(test_split["pred"], test_split["cohort"])
+    modes = threshold_mae_by_mode(test_split["pred"], test_split["cohort"], series_model)
     assert modes["series_mae_db"] == pytest.approx(metrics["per_ear"]["threshold"]["mae_db"], rel=1e-5)
     assert modes["per_record_mae_db"] == pytest.approx(metrics["threshold"]["mae_db"], rel=1e-5)
     assert len(list(plots.glob("waterfall_*.png"))) == ears.n_ears

@@ -23,7 +23,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
-from abrnet.series.per_ear import EarTable, aggregate_ears
+from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears
 
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
 
@@ -180,15 +180,17 @@ class PredictionReport:
         return out
 
 
-def threshold_mae_by_mode(pred: Predictions, data: ABRCohort) -> dict[str, float | int | None]:
+def threshold_mae_by_mode(
+    pred: Predictions, data: ABRCohort, series_model: SeriesModel | None = None
+) -> dict[str, float | int | None]:
     """Threshold MAE (dB) per record vs per ear from the whole series (series mode), on measurable thresholds.
 
-    Same rule as `compute_metrics`' `threshold.mae_db` and `per_ear.threshold.mae_db`; this puts them side by side
-    to show what reading the whole series buys.
+    Same rule as `compute_metrics`' `threshold.mae_db` and `per_ear.threshold.mae_db` (with the same fitted series
+    stage, whose threshold crossing it uses); this puts them side by side to show what reading the series buys.
     """
     ok = np.isfinite(data.threshold_db) & ~np.asarray(data.no_response, bool)
     rec = float(np.mean(np.abs(pred.threshold_db[ok] - data.threshold_db[ok]))) if ok.any() else None
-    ears = aggregate_ears(pred, data)
+    ears = aggregate_ears(pred, data, series_model)
     ok_e = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
     ear = float(np.mean(np.abs(ears.threshold_db[ok_e] - ears.true_threshold_db[ok_e]))) if ok_e.any() else None
     return {

@@ -226,9 +226,8 @@ class MultiTaskLoss(nn.Module):
     unweighted values, and `terms` gives the weighted, differentiable terms whose gradient norms on the shared
     trunk the task-dominance alert compares.
 
-    Peak presence is trained on the records the batch's ``peak_known`` marks, else on `annotated_records`. The
-    caller's mask replaces the rule rather than narrowing it: a waveless negative carries no other label, and a
-    narrowing mask silently kept every negative out of the presence loss (found 2026-12-04).
+    Peak presence is trained on the rows the batch's ``peak_known`` marks (it replaces the rule: a waveless negative
+    has no other label), else on `annotated_records`.
 
     The signal target (v or ε) is made by the diffusion step, not by the DataModule, so it is passed in explicitly;
     without it the signal term is 0. An output key that the model does not produce (e.g. ``static_params``) gives 0.
