@@ -126,11 +126,11 @@ def test_calibration_in_compute_metrics() -> None:
 
 
 def test_series_threshold_ignores_a_lone_false_positive_far_below() -> None:
-    from abrnet.series.per_ear import isotonic_increasing, series_threshold
+    from abrnet.series.per_ear import isotonic_increasing, presence_cdfs, threshold_from_cdfs
 
     levels = np.arange(0.0, 101.0, 10.0)
     p_v = np.array([0.1, 0.6, 0.1, 0.1, 0.2, 0.3, 0.8, 0.9, 0.95, 0.97, 0.99])  # a 0.6 at 10 dB, V from 60 dB
-    point, lo, hi, _ = series_threshold(np.zeros(11, int), 1, levels, p_v, (0.05, 0.95))
+    point, lo, hi, _ = threshold_from_cdfs(presence_cdfs(np.zeros(11, int), levels, p_v), 1, (0.05, 0.95))
     assert point[0] == 60.0  # the lowest level with p > 0.5 alone would say 10 dB
     assert lo[0] == 0.0 and hi[0] == 90.0  # F passes 0.05 at once, 0.95 at 90 dB (0.97)
     fit = isotonic_increasing(p_v, np.ones(11))

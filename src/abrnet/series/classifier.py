@@ -19,14 +19,17 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from abrnet.constants import CLASS_NAMES
+from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
 from abrnet.series.peaks import fit_peak_blend
 from abrnet.series.per_ear import (
+    ABOVE_HIGHEST_DB,
     DEFAULT_THRESHOLD_QUANTILES,
     SERIES_FEATURES,
     aggregate_ears,
+    crossing_levels,
+    highest_levels,
     presence_cdfs,
     series_features,
     threshold_from_cdfs,
@@ -199,22 +202,21 @@ def fit_threshold_point(pred: Predictions, data: ABRCohort) -> float:
 
     Why not always 0.5: the label is the *lowest* level with a visible V, and a network trained with waveless
     negatives gives a weak visible V well under 0.5, so the 0.5 crossing sits 5–10 dB above the label. Ties go to
-    the value nearest 0.5.
+    the value nearest PRESENCE_THRESHOLD (0.5).
     """
     table = aggregate_ears(pred, data)
     intensity = data.static_column("intensity_db").astype(np.float64)
     cdfs = presence_cdfs(table.record_ear, intensity, pred.peak_presence_prob[:, 2])
     keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
     if not keep.any():
-        return 0.5
-    max_db = np.full(table.n_ears, -np.inf)
-    np.maximum.at(max_db, table.record_ear, intensity)
+        return PRESENCE_THRESHOLD
+    above = highest_levels(table.record_ear, intensity, table.n_ears) + ABOVE_HIGHEST_DB
     truth = table.true_threshold_db[keep]
     best: tuple[float, float, float] | None = None
     for q in THRESHOLD_POINT_GRID:
-        point = threshold_from_cdfs(cdfs, table.n_ears, DEFAULT_THRESHOLD_QUANTILES, point=q)[0]
-        point = np.where(np.isfinite(point), point, max_db + 5.0)[keep]
-        key = (float(np.mean(np.abs(point - truth))), abs(q - 0.5))
+        point = crossing_levels(cdfs, table.n_ears, q)
+        point = np.where(np.isfinite(point), point, above)[keep]
+        key = (float(np.mean(np.abs(point - truth))), abs(q - PRESENCE_THRESHOLD))
         if best is None or key < best[:2]:
             best = (*key, q)
-    return best[2] if best is not None else 0.5
+    return best[2] if best is not None else PRESENCE_THRESHOLD

@@ -8,7 +8,7 @@ answer per ear, built here so both use the same rule:
   counts as equal, independent evidence; a record that confidently rules a class out vetoes it more strongly than an
   arithmetic mean would. No evidence weighting — kept simple on purpose.
 * threshold: read from the waveforms, as an audiologist reads a series: the ear's wave V presence probabilities
-  fitted non-decreasing in level (`series_threshold`), the threshold the lowest level where the fit passes 0.5
+  fitted non-decreasing in level (`threshold_from_cdfs`), the threshold the lowest level where the fit passes 0.5
   (or the crossing a fitted series stage chose on its own ears), its 90 % interval where it passes 0.05 and 0.95
   (or the fitted pair). It never reads how many levels were tested or where the series
   starts and stops (a protocol shortcut), only what each record shows.
@@ -34,6 +34,7 @@ from abrnet.models.predictions import Predictions
 _LOG_FLOOR = 1e-12  # probabilities are clipped here before taking logs, so a hard 0 cannot give -inf
 DEFAULT_THRESHOLD_QUANTILES: tuple[float, float] = (0.05, 0.95)
 NO_V_LEVEL_DB = 110.0  # "lowest level with a V" of an ear with none: above any level a protocol records
+ABOVE_HIGHEST_DB = 5.0  # threshold of an ear with no V at any tested level: "above the highest level tested"
 
 
 @dataclass
@@ -97,9 +98,8 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     quantiles = getattr(series_model, "threshold_quantiles", None) or DEFAULT_THRESHOLD_QUANTILES
     cdfs = presence_cdfs(inverse, intensity, p_v)
     threshold, thr_lo, thr_hi, thr_sd = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles))
-    max_db = np.full(n_ears, -np.inf)
-    np.maximum.at(max_db, inverse, intensity)
-    above = max_db + 5.0  # no V at any tested level: "above the highest level tested", as a report says
+    max_db = highest_levels(inverse, intensity, n_ears)
+    above = max_db + ABOVE_HIGHEST_DB  # no V at any tested level: "above the highest level tested", as a report says
     threshold, thr_lo, thr_hi = (np.where(np.isfinite(x), x, above) for x in (threshold, thr_lo, thr_hi))
     loud = (intensity >= max_db[inverse] - 1e-6).astype(np.float64)  # the ear's highest-level records
     p_nr = np.bincount(inverse, loud * np.asarray(pred.p_no_response, dtype=np.float64), n_ears)
@@ -127,7 +127,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         X = series_features(pred, data, table)  # with the 0.5 crossing, as the classifier was fitted
         point = getattr(series_model, "threshold_point", None)
         if point is not None:  # the crossing fitted on the series-stage ears (`fit_threshold_point`)
-            fitted = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles), point=point)[0]
+            fitted = crossing_levels(cdfs, n_ears, point)
             table.threshold_db = np.clip(np.where(np.isfinite(fitted), fitted, above), thr_lo, thr_hi)  # inside
         table.class_prob = series_model.predict_proba(X)
         p_nr_series = series_model.predict_no_response(X)
@@ -168,42 +168,46 @@ def presence_cdfs(
     return out
 
 
+def highest_levels(record_ear: np.ndarray, intensity: np.ndarray, n_ears: int) -> np.ndarray:
+    """(E,) the highest level each ear was recorded at; record_ear, intensity: (N,)."""
+    out = np.full(n_ears, -np.inf)
+    np.maximum.at(out, record_ear, intensity)
+    return out
+
+
+def crossing_levels(cdfs: list[tuple[int, np.ndarray, np.ndarray]], n_ears: int, q: float) -> np.ndarray:
+    """(E,) lowest tested level where each ear's fitted curve (`presence_cdfs`) passes ``q``; NaN where it never
+    does ("above every tested level")."""
+    out = np.full(n_ears, np.nan)
+    for e, levels, cdf in cdfs:
+        passed = cdf > q
+        if passed.any():
+            out[e] = levels[np.argmax(passed)]
+    return out
+
+
 def threshold_from_cdfs(
     cdfs: list[tuple[int, np.ndarray, np.ndarray]],
     n_ears: int,
-    quantiles: tuple[float, float],
-    point: float = PRESENCE_THRESHOLD,
+    quantiles: tuple[float, float] = DEFAULT_THRESHOLD_QUANTILES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(E,) threshold (lowest level where the curve passes ``point``), interval low/high and SD read off each
-    ear's fitted curve (see `series_threshold`)."""
-    thr, lo, hi, sd = (np.full(n_ears, np.nan) for _ in range(4))
+    """(E,) threshold, 90 % interval low/high and SD from the ears' fitted p(V) curves (`presence_cdfs`).
+
+    Per ear, p(V) is fitted non-decreasing in level. The fitted curve F(L) is read as the distribution function of
+    the threshold on the tested levels (the chance that the lowest level with a V is at or below L): the point is
+    its median (lowest level with F > PRESENCE_THRESHOLD; a fitted series stage may read another crossing, see
+    `aggregate_ears`), the 90 % interval its ``quantiles`` (5th/95th by default; a fitted series stage brings the
+    pair chosen on its own ears for 90 % coverage, since p(V) is not perfectly calibrated), the SD its spread.
+    Where F never reaches a quantile the value is NaN ("above every tested level").
+    """
+    point, lo, hi = (crossing_levels(cdfs, n_ears, q) for q in (PRESENCE_THRESHOLD, *quantiles))
+    sd = np.full(n_ears, np.nan)
     for e, levels, cdf in cdfs:
-        pick = lambda q, c=cdf, lv=levels: lv[np.argmax(c > q)] if (c > q).any() else np.nan
-        thr[e], lo[e], hi[e] = pick(point), pick(quantiles[0]), pick(quantiles[1])
         mass = np.diff(cdf, prepend=0.0)  # probability that the threshold sits at each level
         if mass.sum() > 0:
             mu = (mass * levels).sum() / mass.sum()
             sd[e] = np.sqrt((mass * (levels - mu) ** 2).sum() / mass.sum())
-    return thr, lo, hi, np.nan_to_num(sd)
-
-
-def series_threshold(
-    inverse: np.ndarray,
-    n_ears: int,
-    intensity: np.ndarray,
-    p_v: np.ndarray,
-    quantiles: tuple[float, float] = DEFAULT_THRESHOLD_QUANTILES,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(E,) threshold, 90 % interval low/high and SD from the records' wave V presence probabilities.
-
-    Per ear, p(V) is fitted non-decreasing in level (`presence_cdfs`). The fitted curve F(L) is read as the
-    distribution function of the threshold on the tested levels (the chance that the lowest level with a V is at or
-    below L): the point is its median (lowest level with F > PRESENCE_THRESHOLD), the 90 % interval its
-    ``quantiles`` (5th/95th by default; a fitted series stage brings the pair chosen on its own ears for 90 %
-    coverage, since p(V) is not perfectly calibrated), the SD its spread. Where F never reaches a quantile the value
-    is NaN ("above every tested level").
-    """
-    return threshold_from_cdfs(presence_cdfs(inverse, intensity, p_v), n_ears, quantiles)
+    return point, lo, hi, np.nan_to_num(sd)
 
 
 class SeriesModel(Protocol):
@@ -233,8 +237,7 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
     n = table.n_records.astype(np.float64)
     mean = lambda x: np.bincount(inv, x, E) / n
     intensity = data.static[:, 1].astype(np.float64)
-    max_db = np.full(E, -np.inf)
-    np.maximum.at(max_db, inv, intensity)
+    max_db = highest_levels(inv, intensity, E)
     min_db = np.full(E, np.inf)
     np.minimum.at(min_db, inv, intensity)
     loud = intensity >= max_db[inv] - 1e-6  # records at the ear's highest level
