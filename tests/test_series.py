@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from abrnet.data.schema import ABRCohort
 from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
 from abrnet.inference.predictor import predict_cohort
 from abrnet.metrics.task_metrics import compute_metrics
@@ -132,3 +133,48 @@ def test_threshold_crossing_is_fitted_on_the_series_ears_and_used() -> None:
         fitted.threshold_db <= fitted.threshold_hi_db
     ).all()
     assert SeriesClassifier.from_dict(model.to_dict()).threshold_point == 0.3
+
+
+def test_long_grids_get_their_own_fitted_interval() -> None:
+    """Ears on a long grid (≥ DENSE_SERIES_LEVELS levels) read the dense pair; short series keep theirs."""
+    import dataclasses
+
+    from abrnet.series.classifier import fit_threshold_quantiles
+    from abrnet.series.per_ear import DENSE_SERIES_LEVELS
+
+    long_levels = tuple(range(0, 65, 5))
+    assert len(long_levels) >= DENSE_SERIES_LEVELS
+    short, long = make_toy_cohort(n_patients=30, seed=5), make_toy_cohort(n_patients=30, levels=long_levels, seed=6)
+    long = dataclasses.replace(long, patient_id=np.char.add("LONG", long.patient_id))
+    both = ABRCohort(**{
+        f.name: (np.concatenate([getattr(short, f.name), getattr(long, f.name)])
+                 if isinstance(getattr(short, f.name), np.ndarray) else getattr(short, f.name))
+        for f in dataclasses.fields(ABRCohort) if f.name not in ("extras", "buffers")
+    })  # fmt: skip
+    rng = np.random.default_rng(0)
+
+    def predictions(cohort):  # a noisy p(V) that rises through the labelled threshold
+        pred = _oracle_predictions(cohort, dict.fromkeys(range(5), 0.0))
+        above = cohort.static[:, 1] - np.nan_to_num(cohort.threshold_db, nan=200.0)
+        pred.peak_presence_prob[:, 2] = np.clip(
+            1 / (1 + np.exp(-above / 8)) + rng.normal(0, 0.15, cohort.n_records), 0, 1
+        )
+        return pred
+
+    assert fit_threshold_quantiles(predictions(short), short, dense=True) is None  # no long grid: no own pair
+    pred = predictions(both)
+    dense_pair = fit_threshold_quantiles(pred, both, dense=True)
+    assert dense_pair is not None and dense_pair[0] < dense_pair[1]
+    model = fit_series_classifier(pred, both, source="toy")
+    model.threshold_quantiles = [0.05, 0.95]
+    single = aggregate_ears(pred, both, model)
+    model.dense_threshold_quantiles = [0.45, 0.55]
+    split = aggregate_ears(pred, both, model)
+    is_long = np.char.startswith(split.ear_key.astype(str), "LONG")
+    assert is_long.sum() == 60 and (~is_long).sum() == 60
+    np.testing.assert_array_equal(split.threshold_lo_db[~is_long], single.threshold_lo_db[~is_long])
+    np.testing.assert_array_equal(split.threshold_hi_db[~is_long], single.threshold_hi_db[~is_long])
+    width = lambda t: t.threshold_hi_db[is_long] - t.threshold_lo_db[is_long]
+    assert (width(split) <= width(single)).all() and (width(split) < width(single)).any()
+    np.testing.assert_array_equal(split.threshold_db, single.threshold_db)  # the point does not use it
+    assert SeriesClassifier.from_dict(model.to_dict()).dense_threshold_quantiles == [0.45, 0.55]

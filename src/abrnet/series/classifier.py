@@ -29,6 +29,7 @@ from abrnet.series.per_ear import (
     SERIES_FEATURES,
     aggregate_ears,
     crossing_levels,
+    dense_series,
     highest_levels,
     presence_cdfs,
     series_features,
@@ -53,6 +54,7 @@ class SeriesClassifier:
     peak_blend_source: str | None = None  # the records the blend was fitted on (None: the same as the classifier)
     record_class_bias: list[float] | None = None  # (C,) per-record decision rule (`fit_record_class_bias`)
     threshold_quantiles: list[float] | None = None  # series-threshold interval (`fit_threshold_quantiles`)
+    dense_threshold_quantiles: list[float] | None = None  # the same for long grids (`per_ear.dense_series`)
     threshold_point: float | None = None  # series-threshold crossing (`fit_threshold_point`; None: 0.5)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -161,19 +163,28 @@ def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c:
 
 
 THRESHOLD_QUANTILE_GRID: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+MIN_INTERVAL_EARS = 20  # fewest ears with a threshold to fit a group's own interval on
 
 
-def fit_threshold_quantiles(pred: Predictions, data: ABRCohort, target: float = 0.90) -> list[float]:
+def fit_threshold_quantiles(
+    pred: Predictions, data: ABRCohort, target: float = 0.90, dense: bool | None = None
+) -> list[float] | None:
     """(q_lo, q_hi) of the per-ear threshold distribution whose interval covers ``target`` of these ears' labels.
 
     Chosen on the series-stage ears (never the test split): among pairs on a grid, the narrowest whose coverage
-    reaches the target, else the best-covering pair.
+    reaches the target, else the best-covering pair. ``dense`` True / False fits on the long-grid ears only
+    (`per_ear.dense_series`) / the others only, and gives None when fewer than MIN_INTERVAL_EARS of them have a
+    threshold; None (all ears) falls back to the default pair.
     """
     table = aggregate_ears(pred, data)
     n_ears = table.n_ears
     cdfs = presence_cdfs(table.record_ear, data.static_column("intensity_db").astype(np.float64),
                          pred.peak_presence_prob[:, 2])  # fmt: skip
     keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
+    if dense is not None:
+        keep &= dense_series(cdfs, n_ears) == dense
+        if keep.sum() < MIN_INTERVAL_EARS:
+            return None
     truth = table.true_threshold_db[keep]
     above = table.threshold_db[keep]  # the no-V fill sits 5 dB above the ear's highest level
     best: tuple[float, float, list[float]] | None = None

@@ -10,12 +10,13 @@ answer per ear, built here so both use the same rule:
 * threshold: read from the waveforms, as an audiologist reads a series: the ear's wave V presence probabilities
   fitted non-decreasing in level (`threshold_from_cdfs`), the threshold the lowest level where the fit passes 0.5
   (or the crossing a fitted series stage chose on its own ears), its 90 % interval where it passes 0.05 and 0.95
-  (or the fitted pair). It never reads how many levels were tested or where the series
-  starts and stops (a protocol shortcut), only what each record shows.
+  (or the fitted pair; long grids, `dense_series`, have their own). The point never reads how many levels were
+  tested or where the series starts and stops (a protocol shortcut), only what each record shows; only the
+  interval's width knows whether the grid was long.
 * p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
   there, as a clinician decides it; softer levels have no response in every ear).
-* class and p_no_response, series mode: a fitted `evaluation.series.SeriesClassifier` reads `series_features` of
-  the whole series.
+* class and p_no_response, series mode: a fitted `series.classifier.SeriesClassifier` reads `series_features` of
+  the whole series (the network's outputs, plus one classical waveform cue, `series.microphonic`).
 * truth: taken from the ear's first record that carries it (the schema repeats ear labels on each record).
 """
 
@@ -30,11 +31,13 @@ import numpy as np
 from abrnet.constants import PRESENCE_THRESHOLD
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
+from abrnet.series.microphonic import loud_microphonic
 
 _LOG_FLOOR = 1e-12  # probabilities are clipped here before taking logs, so a hard 0 cannot give -inf
 DEFAULT_THRESHOLD_QUANTILES: tuple[float, float] = (0.05, 0.95)
 NO_V_LEVEL_DB = 110.0  # "lowest level with a V" of an ear with none: above any level a protocol records
 ABOVE_HIGHEST_DB = 5.0  # threshold of an ear with no V at any tested level: "above the highest level tested"
+DENSE_SERIES_LEVELS = 12  # this many distinct levels or more: a long grid (e.g. 0–60 or 0–100 dB in 5-dB steps)
 
 
 @dataclass
@@ -98,6 +101,11 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     quantiles = getattr(series_model, "threshold_quantiles", None) or DEFAULT_THRESHOLD_QUANTILES
     cdfs = presence_cdfs(inverse, intensity, p_v)
     threshold, thr_lo, thr_hi, thr_sd = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles))
+    dense_quantiles = getattr(series_model, "dense_threshold_quantiles", None)
+    if dense_quantiles is not None:  # long level grids: their own fitted interval (`fit_threshold_quantiles`)
+        dense = dense_series(cdfs, n_ears)
+        _, lo_d, hi_d, _ = threshold_from_cdfs(cdfs, n_ears, tuple(dense_quantiles))
+        thr_lo, thr_hi = np.where(dense, lo_d, thr_lo), np.where(dense, hi_d, thr_hi)
     max_db = highest_levels(inverse, intensity, n_ears)
     above = max_db + ABOVE_HIGHEST_DB  # no V at any tested level: "above the highest level tested", as a report says
     threshold, thr_lo, thr_hi = (np.where(np.isfinite(x), x, above) for x in (threshold, thr_lo, thr_hi))
@@ -175,6 +183,19 @@ def highest_levels(record_ear: np.ndarray, intensity: np.ndarray, n_ears: int) -
     return out
 
 
+def dense_series(cdfs: list[tuple[int, np.ndarray, np.ndarray]], n_ears: int) -> np.ndarray:
+    """(E,) bool: the ear was recorded at DENSE_SERIES_LEVELS or more distinct levels (a long fixed grid).
+
+    Why the interval cares: the label is the lowest level with a visible V, and a long grid gives it many more
+    chances to sit low (one lucky record) and the fitted p(V) curve many more noise records to pool, so the interval
+    that covers 90 % of short clinical series under-covers long grids' or over-covers them. The point does not use it.
+    """
+    out = np.zeros(n_ears, dtype=bool)
+    for e, levels, _ in cdfs:
+        out[e] = levels.size >= DENSE_SERIES_LEVELS
+    return out
+
+
 def crossing_levels(cdfs: list[tuple[int, np.ndarray, np.ndarray]], n_ears: int, q: float) -> np.ndarray:
     """(E,) lowest tested level where each ear's fitted curve (`presence_cdfs`) passes ``q``; NaN where it never
     does ("above every tested level")."""
@@ -227,7 +248,7 @@ SERIES_FEATURES: tuple[str, ...] = (
     *(f"loud_p_{c}" for c in range(5)),
     "threshold_db", "threshold_sd_db", "p_no_response", "loud_p_no_response",
     "loud_p_V", "mean_p_V", "frac_V", "lowest_V_db",
-    "V_shift_ms", "loud_V_shift_ms", "loud_I_V_ms", "loud_p_I", "loud_p_III", "log_age",
+    "V_shift_ms", "loud_V_shift_ms", "loud_I_V_ms", "loud_p_I", "loud_p_III", "log_age", "loud_cm_log_snr",
 )  # fmt: skip
 
 
@@ -271,5 +292,6 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
         loud_mean(np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 0]),
         loud_mean(np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 1]),
         mean(np.log1p(data.static[:, 0].astype(np.float64))),
+        loud_microphonic(data, inv, max_db),  # the waveform's own cue for ANSD vs TOTAL (`series.microphonic`)
     ]
     return np.stack(cols, axis=1)
