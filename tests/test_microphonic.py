@@ -62,3 +62,18 @@ def test_a_window_that_misses_the_cm_reads_as_no_evidence() -> None:
     late = dataclasses.replace(_recorded(0.15, seed=4), t0_ms=5.0)  # the trace starts after the CM window
     assert np.isnan(early_band_log_snr(late)).all()
     np.testing.assert_array_equal(_per_ear(late), 0.0)  # the noise-alone value, not a NaN in the features
+
+
+def test_the_cue_reaches_the_ear_table_and_the_series_csv_columns() -> None:
+    from abrnet.inference.result_tables import series_columns
+    from abrnet.series.per_ear import SERIES_FEATURES, aggregate_ears, series_features
+    from tests.test_series import _oracle_predictions
+
+    cohort = _recorded(0.15, seed=5)
+    pred = _oracle_predictions(cohort, dict.fromkeys(range(5), 0.0))
+    table = aggregate_ears(pred, cohort)
+    np.testing.assert_allclose(table.cm_log_snr, _per_ear(cohort))
+    assert (table.cm_log_snr > 0.5).all()
+    np.testing.assert_array_equal(series_columns(table)["cm_log_snr"], table.cm_log_snr)
+    column = series_features(pred, cohort, table)[:, SERIES_FEATURES.index("loud_cm_log_snr")]
+    np.testing.assert_array_equal(column, table.cm_log_snr)

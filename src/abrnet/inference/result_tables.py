@@ -83,6 +83,7 @@ def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
         "threshold_hi_db": ears.threshold_hi_db,
         "p_no_response": ears.p_no_response,
         "class_pred": np.array(CLASS_NAMES)[ears.predicted_class],
+        "cm_log_snr": ears.cm_log_snr,  # cochlear-microphonic cue at the loudest levels: ~0 none, ANSD higher
         "n_records": ears.n_records,
     }
     for c, name in enumerate(CLASS_NAMES):

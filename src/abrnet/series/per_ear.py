@@ -57,6 +57,7 @@ class EarTable:
     true_threshold_db: np.ndarray  # (E,) NaN = no response or unknown
     true_no_response: np.ndarray  # (E,) bool
     record_ear: np.ndarray  # (N,) int index into the rows above
+    cm_log_snr: np.ndarray  # (E,) cochlear-microphonic cue at the loudest levels (`series.microphonic`; ~0: none)
 
     @property
     def n_ears(self) -> int:
@@ -130,6 +131,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
             np.asarray(data.no_response, dtype=bool), data.no_response, inverse, n_ears, False
         ),
         record_ear=inverse,
+        cm_log_snr=loud_microphonic(data, inverse, max_db),
     )
     if series_model is not None:
         X = series_features(pred, data, table)  # with the 0.5 crossing, as the classifier was fitted
@@ -292,6 +294,6 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
         loud_mean(np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 0]),
         loud_mean(np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 1]),
         mean(np.log1p(data.static[:, 0].astype(np.float64))),
-        loud_microphonic(data, inv, max_db),  # the waveform's own cue for ANSD vs TOTAL (`series.microphonic`)
+        table.cm_log_snr,  # the waveform's own cue for ANSD vs TOTAL (`series.microphonic`)
     ]
     return np.stack(cols, axis=1)
