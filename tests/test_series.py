@@ -161,10 +161,11 @@ def test_long_grids_get_their_own_fitted_interval() -> None:
         )
         return pred
 
-    assert fit_threshold_quantiles(predictions(short), short, dense=True) is None  # no long grid: no own pair
+    assert fit_threshold_quantiles(predictions(short), short)[1] is None  # no long grid: no own pair
     pred = predictions(both)
-    dense_pair = fit_threshold_quantiles(pred, both, dense=True)
+    short_pair, dense_pair = fit_threshold_quantiles(pred, both)
     assert dense_pair is not None and dense_pair[0] < dense_pair[1]
+    assert short_pair[0] < short_pair[1]
     model = fit_series_classifier(pred, both, source="toy")
     model.threshold_quantiles = [0.05, 0.95]
     single = aggregate_ears(pred, both, model)

@@ -167,41 +167,45 @@ MIN_INTERVAL_EARS = 20  # fewest ears with a threshold to fit a group's own inte
 
 
 def fit_threshold_quantiles(
-    pred: Predictions, data: ABRCohort, target: float = 0.90, dense: bool | None = None
-) -> list[float] | None:
-    """(q_lo, q_hi) of the per-ear threshold distribution whose interval covers ``target`` of these ears' labels.
+    pred: Predictions, data: ABRCohort, target: float = 0.90
+) -> tuple[list[float], list[float] | None]:
+    """(q_lo, q_hi) pairs of the per-ear threshold distribution whose intervals cover ``target`` of these ears'
+    labels: (the pair for short series, the pair for long grids or None).
 
     Chosen on the series-stage ears (never the test split): among pairs on a grid, the narrowest whose coverage
-    reaches the target, else the best-covering pair. ``dense`` True / False fits on the long-grid ears only
-    (`per_ear.dense_series`) / the others only, and gives None when fewer than MIN_INTERVAL_EARS of them have a
-    threshold; None (all ears) falls back to the default pair.
+    reaches the target, else the best-covering pair. Long grids (`per_ear.dense_series`) get their own pair when at
+    least MIN_INTERVAL_EARS of them have a threshold; the short series then get theirs from the other ears, or from
+    every ear when fewer than MIN_INTERVAL_EARS remain (also when there is no long-grid pair). One pass: every
+    candidate pair is read off the ears once and scored on each group.
     """
     table = aggregate_ears(pred, data)
     n_ears = table.n_ears
     cdfs = presence_cdfs(table.record_ear, data.static_column("intensity_db").astype(np.float64),
                          pred.peak_presence_prob[:, 2])  # fmt: skip
-    keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
-    if dense is not None:
-        keep &= dense_series(cdfs, n_ears) == dense
-        if keep.sum() < MIN_INTERVAL_EARS:
-            return None
-    truth = table.true_threshold_db[keep]
-    above = table.threshold_db[keep]  # the no-V fill sits 5 dB above the ear's highest level
-    best: tuple[float, float, list[float]] | None = None
+    measurable = np.isfinite(table.true_threshold_db) & ~table.true_no_response
+    long_grid = dense_series(cdfs, n_ears)
+    dense = measurable & long_grid if (measurable & long_grid).sum() >= MIN_INTERVAL_EARS else None
+    short = measurable & ~long_grid
+    if dense is None or short.sum() < MIN_INTERVAL_EARS:
+        short = measurable
+    groups = [short] if dense is None else [short, dense]
+    truth, above = table.true_threshold_db, table.threshold_db  # the no-V fill sits 5 dB above the highest level
+    best: list[tuple[float, float, list[float]] | None] = [None] * len(groups)
     for q_lo in THRESHOLD_QUANTILE_GRID:
         for q_hi in (1 - q for q in THRESHOLD_QUANTILE_GRID):
             if q_hi <= q_lo:
                 continue
             _, lo, hi, _ = threshold_from_cdfs(cdfs, n_ears, (q_lo, q_hi))
-            lo, hi = lo[keep], hi[keep]
             lo = np.where(np.isfinite(lo), lo, above)
             hi = np.where(np.isfinite(hi), hi, np.maximum(above, lo))
-            cover = float(np.mean((lo <= truth) & (truth <= hi))) if keep.any() else 0.0
-            width = float(np.mean(hi - lo)) if keep.any() else 0.0
-            key = (min(cover, target), -width)
-            if best is None or key > best[:2]:
-                best = (*key, [q_lo, q_hi])
-    return best[2] if best is not None else list(DEFAULT_THRESHOLD_QUANTILES)
+            for g, keep in enumerate(groups):
+                cover = float(np.mean((lo[keep] <= truth[keep]) & (truth[keep] <= hi[keep]))) if keep.any() else 0.0
+                width = float(np.mean(hi[keep] - lo[keep])) if keep.any() else 0.0
+                key = (min(cover, target), -width)
+                if best[g] is None or key > best[g][:2]:
+                    best[g] = (*key, [q_lo, q_hi])
+    pairs = [b[2] if b is not None else list(DEFAULT_THRESHOLD_QUANTILES) for b in best]
+    return pairs[0], (pairs[1] if dense is not None else None)
 
 
 THRESHOLD_POINT_GRID: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)

@@ -355,10 +355,7 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
         warnings.warn(f"series classifier not fitted ({exc}); per-ear classes use the geometric mean", stacklevel=2)
         return {"skipped": str(exc)}
     # interval coverage, never on test: short series and long grids each get their own pair when both are there
-    model.dense_threshold_quantiles = fit_threshold_quantiles(pred, fit_cohort, dense=True)
-    model.threshold_quantiles = (
-        fit_threshold_quantiles(pred, fit_cohort, dense=False) if model.dense_threshold_quantiles else None
-    ) or fit_threshold_quantiles(pred, fit_cohort)
+    model.threshold_quantiles, model.dense_threshold_quantiles = fit_threshold_quantiles(pred, fit_cohort)
     model.threshold_point = fit_threshold_point(pred, fit_cohort)  # the crossing read as the threshold
     val = dm.part("val")
     if val.n_records > 0:  # the record decision rule and the latency/amplitude blend: at the cohort's prevalence
