@@ -31,9 +31,9 @@ from abrnet.series.per_ear import (
     crossing_levels,
     dense_series,
     highest_levels,
+    interval_bounds,
     presence_cdfs,
     series_features,
-    threshold_from_cdfs,
 )
 
 
@@ -189,15 +189,15 @@ def fit_threshold_quantiles(
     if dense is None or short.sum() < MIN_INTERVAL_EARS:
         short = measurable
     groups = [short] if dense is None else [short, dense]
-    truth, above = table.true_threshold_db, table.threshold_db  # the no-V fill sits 5 dB above the highest level
+    truth = table.true_threshold_db
+    above = highest_levels(table.record_ear, data.static_column("intensity_db").astype(np.float64), n_ears)
+    above = above + ABOVE_HIGHEST_DB  # the report's fill where a curve never reaches a quantile
     best: list[tuple[float, float, list[float]] | None] = [None] * len(groups)
     for q_lo in THRESHOLD_QUANTILE_GRID:
         for q_hi in (1 - q for q in THRESHOLD_QUANTILE_GRID):
             if q_hi <= q_lo:
                 continue
-            _, lo, hi, _ = threshold_from_cdfs(cdfs, n_ears, (q_lo, q_hi))
-            lo = np.where(np.isfinite(lo), lo, above)
-            hi = np.where(np.isfinite(hi), hi, np.maximum(above, lo))
+            lo, hi = interval_bounds(cdfs, n_ears, (q_lo, q_hi), above)  # exactly as `aggregate_ears` reports
             for g, keep in enumerate(groups):
                 cover = float(np.mean((lo[keep] <= truth[keep]) & (truth[keep] <= hi[keep]))) if keep.any() else 0.0
                 width = float(np.mean(hi[keep] - lo[keep])) if keep.any() else 0.0

@@ -23,6 +23,7 @@ answer per ear, built here so both use the same rule:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,15 +102,16 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     p_v = np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, 2]
     quantiles = getattr(series_model, "threshold_quantiles", None) or DEFAULT_THRESHOLD_QUANTILES
     cdfs = presence_cdfs(inverse, intensity, p_v)
-    threshold, thr_lo, thr_hi, thr_sd = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles))
+    threshold, _, _, thr_sd = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles))
+    max_db = highest_levels(inverse, intensity, n_ears)
+    above = max_db + ABOVE_HIGHEST_DB  # no V at any tested level: "above the highest level tested", as a report says
+    threshold = np.where(np.isfinite(threshold), threshold, above)
+    thr_lo, thr_hi = interval_bounds(cdfs, n_ears, quantiles, above)
     dense_quantiles = getattr(series_model, "dense_threshold_quantiles", None)
     if dense_quantiles is not None:  # long level grids: their own fitted interval (`fit_threshold_quantiles`)
         dense = dense_series(cdfs, n_ears)
-        _, lo_d, hi_d, _ = threshold_from_cdfs(cdfs, n_ears, tuple(dense_quantiles))
+        lo_d, hi_d = interval_bounds(cdfs, n_ears, dense_quantiles, above)
         thr_lo, thr_hi = np.where(dense, lo_d, thr_lo), np.where(dense, hi_d, thr_hi)
-    max_db = highest_levels(inverse, intensity, n_ears)
-    above = max_db + ABOVE_HIGHEST_DB  # no V at any tested level: "above the highest level tested", as a report says
-    threshold, thr_lo, thr_hi = (np.where(np.isfinite(x), x, above) for x in (threshold, thr_lo, thr_hi))
     loud = (intensity >= max_db[inverse] - 1e-6).astype(np.float64)  # the ear's highest-level records
     p_nr = np.bincount(inverse, loud * np.asarray(pred.p_no_response, dtype=np.float64), n_ears)
     p_nr /= np.bincount(inverse, loud, n_ears)
@@ -231,6 +233,23 @@ def threshold_from_cdfs(
             mu = (mass * levels).sum() / mass.sum()
             sd[e] = np.sqrt((mass * (levels - mu) ** 2).sum() / mass.sum())
     return point, lo, hi, np.nan_to_num(sd)
+
+
+def interval_bounds(
+    cdfs: list[tuple[int, np.ndarray, np.ndarray]],
+    n_ears: int,
+    quantiles: Sequence[float],
+    above: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(E,) low and high ends of the threshold interval read at ``quantiles``, as each ear's report gives them.
+
+    Where the fitted curve never reaches a quantile the end is ``above`` (the ear's highest level + ABOVE_HIGHEST_DB).
+    One function for the report and for the fit of the quantile pair (`fit_threshold_quantiles`): when the fit
+    filled such ears differently (with the 0.5 crossing), a pair like (0.1, 0.99) looked as narrow as (0.1, 0.5) on
+    the fitting ears and came out 80 dB wide on a 0–100 dB grid.
+    """
+    _, lo, hi, _ = threshold_from_cdfs(cdfs, n_ears, (float(quantiles[0]), float(quantiles[1])))
+    return np.where(np.isfinite(lo), lo, above), np.where(np.isfinite(hi), hi, above)
 
 
 class SeriesModel(Protocol):
