@@ -108,8 +108,8 @@ class DiffusionConfig(Strict):
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)  # classifier-free guidance: drop static conditioning
     analysis_fraction: float = Field(0.6, ge=0.0, le=1.0)  # share of each batch trained at t=0 on observed signal
     high_noise_fraction: float = Field(0.0, ge=0.0, le=1.0)  # share of diffusion rows with t drawn from [K/2, K)
-    noise_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
-    reversed_negative_fraction: float = Field(0.05, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
+    noise_negative_fraction: float = Field(0.15, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
+    reversed_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
 
 
 # ----------------------------------------------------------------------------------------------------------- loss
@@ -117,7 +117,7 @@ class LossWeights(Strict):
     """Base weight of each task's loss (multiplied by the curriculum's per-task multiplier)."""
 
     signal: float = Field(3.0, ge=0.0)  # the diffusion loss; 1.0 left generation weakly conditioned (README)
-    peak_presence: float = Field(2.0, ge=0.0)
+    peak_presence: float = Field(3.0, ge=0.0)
     peak_latency: float = Field(3.0, ge=0.0)
     peak_amplitude: float = Field(3.0, ge=0.0)
     classification: float = Field(1.0, ge=0.0)
@@ -171,8 +171,8 @@ class LossConfig(Strict):
 class OptimConfig(Strict):
     """AdamW with a separate (usually lower) learning rate for the transformer parameters, plus EMA."""
 
-    lr: float = Field(1.5e-3, gt=0.0)
-    transformer_lr: float = Field(7.5e-4, gt=0.0)
+    lr: float = Field(3e-3, gt=0.0)
+    transformer_lr: float = Field(1.5e-3, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(1.0, ge=0.0)  # max global grad norm; 0 disables clipping
