@@ -179,3 +179,38 @@ def test_long_grids_get_their_own_fitted_interval() -> None:
     assert (width(split) <= width(single)).all() and (width(split) < width(single)).any()
     np.testing.assert_array_equal(split.threshold_db, single.threshold_db)  # the point does not use it
     assert SeriesClassifier.from_dict(model.to_dict()).dense_threshold_quantiles == [0.45, 0.55]
+
+
+def test_interval_fit_scores_the_ends_the_report_gives() -> None:
+    """The quantile pair is fitted on the interval ends exactly as `aggregate_ears` reports them.
+
+    p(V) here rises through the labelled threshold but saturates at 0.8: a pair whose q_hi the curves never reach
+    reports "above the highest level" as its upper end. The fit once filled such ends with the 0.5 crossing, so a
+    (q_lo, 0.99) pair looked as narrow as (q_lo, 0.5) and was reported spanning the whole grid.
+    """
+    from abrnet.series.classifier import fit_threshold_quantiles
+    from abrnet.series.per_ear import ABOVE_HIGHEST_DB, interval_bounds, presence_cdfs
+
+    levels = np.array([0.0, 10.0, 20.0, 30.0])
+    cdfs = presence_cdfs(np.zeros(4, int), levels, np.array([0.0, 0.2, 0.6, 0.7]))
+    above = np.array([30.0 + ABOVE_HIGHEST_DB])
+    lo, hi = interval_bounds(cdfs, 1, (0.1, 0.99), above)
+    assert lo[0] == 10.0 and hi[0] == above[0]  # never reaches 0.99: above the highest level, not the 0.5 crossing
+    assert interval_bounds(cdfs, 1, (0.1, 0.65), above)[1][0] == 30.0
+
+    cohort = make_toy_cohort(n_patients=60, levels=tuple(range(0, 85, 5)), seed=7)
+    rng = np.random.default_rng(3)
+    pred = _oracle_predictions(cohort, dict.fromkeys(range(5), 0.0))
+    above_thr = cohort.static[:, 1] - np.nan_to_num(cohort.threshold_db, nan=200.0)
+    p_v = 0.8 / (1 + np.exp(-(above_thr + 2.5) / 3)) + rng.normal(0, 0.03, cohort.n_records)
+    pred.peak_presence_prob[:, 2] = np.clip(p_v, 0, 1)
+    short_pair, dense_pair = fit_threshold_quantiles(pred, cohort)
+    pair = dense_pair or short_pair
+    assert pair[1] < 0.8  # a pair the curves reach
+    model = fit_series_classifier(pred, cohort, source="toy")
+    model.threshold_quantiles, model.dense_threshold_quantiles = short_pair, dense_pair
+    ears = aggregate_ears(pred, cohort, model)
+    keep = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
+    covered = (ears.threshold_lo_db <= ears.true_threshold_db) & (ears.true_threshold_db <= ears.threshold_hi_db)
+    assert covered[keep].mean() >= 0.9  # the coverage the fit aimed at, on the same ears, as reported
+    assert np.median((ears.threshold_hi_db - ears.threshold_lo_db)[keep]) <= 20.0  # not the whole 0-80 dB grid
