@@ -27,6 +27,7 @@ from abrnet.series.per_ear import (
     ABOVE_HIGHEST_DB,
     DEFAULT_THRESHOLD_QUANTILES,
     SERIES_FEATURES,
+    EarTable,
     aggregate_ears,
     crossing_levels,
     dense_series,
@@ -166,6 +167,19 @@ THRESHOLD_QUANTILE_GRID: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 
 MIN_INTERVAL_EARS = 20  # fewest ears with a threshold to fit a group's own interval on
 
 
+EarCurves = list[tuple[int, np.ndarray, np.ndarray]]  # (ear, tested levels, fitted p(V)) per ear: `presence_cdfs`
+
+
+def _ear_curves(pred: Predictions, data: ABRCohort) -> tuple[EarTable, EarCurves, np.ndarray]:
+    """What the threshold fitters read, as `aggregate_ears` reads it: the ear table, each ear's fitted p(V) curve
+    (`presence_cdfs`), and (E,) the fill "above the highest level" for a curve that never reaches a crossing."""
+    table = aggregate_ears(pred, data)
+    intensity = data.static_column("intensity_db").astype(np.float64)
+    cdfs = presence_cdfs(table.record_ear, intensity, pred.peak_presence_prob[:, 2])
+    above = highest_levels(table.record_ear, intensity, table.n_ears) + ABOVE_HIGHEST_DB
+    return table, cdfs, above
+
+
 def fit_threshold_quantiles(
     pred: Predictions, data: ABRCohort, target: float = 0.90
 ) -> tuple[list[float], list[float] | None]:
@@ -178,10 +192,8 @@ def fit_threshold_quantiles(
     every ear when fewer than MIN_INTERVAL_EARS remain (also when there is no long-grid pair). One pass: every
     candidate pair is read off the ears once and scored on each group.
     """
-    table = aggregate_ears(pred, data)
+    table, cdfs, above = _ear_curves(pred, data)
     n_ears = table.n_ears
-    cdfs = presence_cdfs(table.record_ear, data.static_column("intensity_db").astype(np.float64),
-                         pred.peak_presence_prob[:, 2])  # fmt: skip
     measurable = np.isfinite(table.true_threshold_db) & ~table.true_no_response
     long_grid = dense_series(cdfs, n_ears)
     dense = measurable & long_grid if (measurable & long_grid).sum() >= MIN_INTERVAL_EARS else None
@@ -190,8 +202,6 @@ def fit_threshold_quantiles(
         short = measurable
     groups = [short] if dense is None else [short, dense]
     truth = table.true_threshold_db
-    above = highest_levels(table.record_ear, data.static_column("intensity_db").astype(np.float64), n_ears)
-    above = above + ABOVE_HIGHEST_DB  # the report's fill where a curve never reaches a quantile
     best: list[tuple[float, float, list[float]] | None] = [None] * len(groups)
     for q_lo in THRESHOLD_QUANTILE_GRID:
         for q_hi in (1 - q for q in THRESHOLD_QUANTILE_GRID):
@@ -219,13 +229,10 @@ def fit_threshold_point(pred: Predictions, data: ABRCohort) -> float:
     negatives gives a weak visible V well under 0.5, so the 0.5 crossing sits 5–10 dB above the label. Ties go to
     the value nearest PRESENCE_THRESHOLD (0.5).
     """
-    table = aggregate_ears(pred, data)
-    intensity = data.static_column("intensity_db").astype(np.float64)
-    cdfs = presence_cdfs(table.record_ear, intensity, pred.peak_presence_prob[:, 2])
+    table, cdfs, above = _ear_curves(pred, data)
     keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
     if not keep.any():
         return PRESENCE_THRESHOLD
-    above = highest_levels(table.record_ear, intensity, table.n_ears) + ABOVE_HIGHEST_DB
     truth = table.true_threshold_db[keep]
     best: tuple[float, float, float] | None = None
     for q in THRESHOLD_POINT_GRID:

@@ -248,7 +248,7 @@ def interval_bounds(
     filled such ears differently (with the 0.5 crossing), a pair like (0.1, 0.99) looked as narrow as (0.1, 0.5) on
     the fitting ears and came out 80 dB wide on a 0–100 dB grid.
     """
-    _, lo, hi, _ = threshold_from_cdfs(cdfs, n_ears, (float(quantiles[0]), float(quantiles[1])))
+    lo, hi = (crossing_levels(cdfs, n_ears, float(q)) for q in quantiles[:2])
     return np.where(np.isfinite(lo), lo, above), np.where(np.isfinite(hi), hi, above)
 
 
