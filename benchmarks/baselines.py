@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import provenance, provenance_markdown
 from abrnet.data.schema import ABRCohort
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -137,12 +138,15 @@ def main() -> None:
         "gbm_train_records": train_sub.n_records,
         "network_train_records": train.n_records,
         "seconds": {"abrnet_predict": net_s, "gbm_fit_predict": gbm_s},
+        **provenance(),
         "metrics": table,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "baselines.json").write_text(json.dumps(result, indent=2))
     lines = [
         "# abrnet vs gradient boosting (same held-out test patients)",
+        "",
+        provenance_markdown(result),
         "",
         f"Run `{args.run}`; test split: {result['test_records']} records, {result['test_patients']} patients. "
         f"GBM trained on {train_sub.n_records} records (patient subsample), the network on {train.n_records}.",

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import require_checkpoint
+from _common import provenance, provenance_markdown, require_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -83,13 +82,15 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
         "n_records": int(data.n_records),
         "n_records_with_response_for_snr": int(resp.sum()),
-        "machine": platform.platform(),
+        **provenance(),
         "methods": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "denoise.json").write_text(json.dumps(result, indent=2))
     lines = [
         "# Denoising benchmark (simulated test split, clean ground truth)",
+        "",
+        provenance_markdown(result),
         "",
         f"Checkpoint `{args.checkpoint}`, {data.n_records} records (SNR over the {int(resp.sum())} with a response); "
         "SNR gain relative to the raw recording.",

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _common import device_name, require_checkpoint
+from _common import device_name, provenance, provenance_markdown, require_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -114,7 +113,7 @@ def main() -> None:
         "eta": args.eta,
         "band_limit": not args.raw,
         "device": device_name(args.device),
-        "machine": platform.platform(),
+        **provenance(),
         "reference": "clean" if data.clean is not None else "observed",
         "rows": rows,
     }
@@ -123,6 +122,8 @@ def main() -> None:
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
     lines = [
         f"# Generation: speed vs steps ({result['device']}) and quality",
+        "",
+        provenance_markdown(result),
         "",
         f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), guidance {guidance:g} ({guidance_source}), "
         f"{'raw sampler output' if args.raw else 'output through the 100-3000 Hz recording band-pass'}, "

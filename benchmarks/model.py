@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import torch
 
+from _common import provenance, provenance_markdown
 from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import PRESETS, ModelConfig, OptimizedHierarchicalUNet
 from abrnet.models.summary import forward_flops
@@ -88,8 +88,7 @@ def main() -> None:
     meta = {
         "device": args.device if args.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
         "dtype": args.dtype,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **provenance(),
         "published_design_parameters": PUBLISHED_PARAMS,
         "flop_note": flops["note"],
     }
@@ -98,6 +97,8 @@ def main() -> None:
     (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     lines = [
         "# Model benchmark",
+        "",
+        provenance_markdown(meta),
         "",
         f"Device: {meta['device']}, dtype {args.dtype}, torch {meta['torch']}. Forward+backward throughput "
         "(no optimizer step). The published design used 46–80M parameters.",

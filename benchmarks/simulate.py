@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from _common import provenance, provenance_markdown
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
@@ -72,8 +71,10 @@ def to_markdown(result: dict[str, float], meta: dict[str, str | int]) -> str:
     lines = [
         "# Simulated cohort benchmark",
         "",
-        f"`simulate_cohort(SimulationConfig(n_patients={meta['patients']}), seed={meta['seed']})` on "
-        f"{meta['machine']} ({meta['cpus']} CPUs, shared with other jobs: timings are pessimistic).",
+        provenance_markdown(meta),
+        "",
+        f"`simulate_cohort(SimulationConfig(n_patients={meta['patients']}), seed={meta['seed']})`; the cores may be "
+        "shared with other jobs, so timings are pessimistic.",
         "",
         "| metric | target | measured | ok |",
         "|---|---|---|---|",
@@ -97,7 +98,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     cohort.validate("benchmark")
     result = marginals(cohort, seconds, args.patients)
-    meta = {"patients": args.patients, "seed": args.seed, "machine": platform.machine(), "cpus": os.cpu_count() or 0}
+    meta = {"patients": args.patients, "seed": args.seed, **provenance()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "simulate.json").write_text(json.dumps({"meta": meta, "result": result}, indent=2) + "\n")
     (RESULTS / "simulate.md").write_text(to_markdown(result, meta))
