@@ -1,0 +1,240 @@
+"""Where wave V presence errs, by how visible the response was: what limits the counterfactuals and the
+fixed-protocol per-ear figures (issue 11), on validation data only.
+
+A record's V label is "V–V′ of the clean response > 2 × the residual noise estimated from its own buffers"
+(`data.simulate.recording.visible_labels`). This script reads that ratio back (the simulator's clean V–V′, stored in
+`extras`, over the buffers' noise estimate) to sort the network's errors by it. Simulator truth is read only here,
+to explain errors; no model input or evaluation figure reads it.
+
+* records: a seeded sample of the checkpoint's VALIDATION split; p(V) by visibility ratio, and the spread (not only
+  the mean) of p(V) on noise-only records ((A − B)/2 of each record, FMP hidden) at 60 and 100 dB;
+* ears: a fresh class-balanced fixed-protocol cohort (seed = the model's + 30,011: neither the test split nor the
+  evaluation's fixed cohort, which uses + 10,007), through the stored series stage: no-response errors, and the
+  per-ear threshold by the visibility of the labelled V at the ear's threshold.
+
+    python benchmarks/presence_limits.py --checkpoint runs/final/best.ckpt
+Writes benchmarks/results/presence_limits.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from _common import provenance, provenance_markdown, require_checkpoint
+from abrnet.constants import CLASS_NAMES
+from abrnet.data.fmp import residual_noise_from_buffers
+from abrnet.data.schema import ABRCohort
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.evaluation.evaluate import split_of
+from abrnet.evaluation.trivial_baselines import counterfactual_inputs
+from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.predictor import predict_cohort
+from abrnet.series.per_ear import aggregate_ears
+from abrnet.training.run import load_training_cohort
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise; label boundary at 2
+EAR_RATIO_BINS = (2.0, 2.5, 3.0, 4.0, np.inf)
+_V = 2
+
+
+def _p_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
+    out = predict_cohort(
+        loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
+        with_denoise=False, with_reconstruction=False,
+    )  # fmt: skip
+    return np.asarray(out.peak_presence_prob[:, _V], np.float64)
+
+
+def visibility_ratio(cohort: ABRCohort) -> np.ndarray:
+    """(N,) clean V–V′ over the noise estimated from the record's buffers: the quantity the V label thresholds."""
+    rn = residual_noise_from_buffers(cohort.buffers[:, 0], cohort.buffers[:, 1])
+    return np.nan_to_num(np.asarray(cohort.extras["v_peak_to_trough_uv"], np.float64)) / rn
+
+
+def _bin_label(lo: float, hi: float) -> str:
+    if hi <= 1e-9:
+        return "0 (no response)"
+    return f"({lo if lo > 1e-6 else 0:g}, {hi:g}]" if np.isfinite(hi) else f"> {lo:g}"
+
+
+def record_section(loaded: LoadedModel, n_records: int) -> dict:
+    val = split_of(loaded, load_training_cohort(loaded.config), "val")
+    rows = np.sort(np.random.default_rng(0).choice(val.n_records, min(n_records, val.n_records), replace=False))
+    sub = val.subset(rows)
+    p, ratio, labelled = _p_v(loaded, sub), visibility_ratio(sub), np.isfinite(sub.latency_ms[:, _V])
+    bins = []
+    for lo, hi in itertools.pairwise(RATIO_BINS):
+        m = (ratio <= hi) if hi <= 1e-9 else (ratio > lo) & (ratio <= hi)
+        if m.any():
+            bins.append(
+                {
+                    "ratio": _bin_label(lo, hi),
+                    "records": int(m.sum()),
+                    "labelled_v": float(labelled[m].mean()),
+                    "mean_p_v": float(p[m].mean()),
+                    "share_p_v_over_half": float(np.mean(p[m] > 0.5)),
+                }
+            )
+    noise = {}
+    variants = counterfactual_inputs(sub)
+    for level in ("60db", "100db"):
+        q = _p_v(loaded, variants[f"noise_only_{level}"])
+        noise[level] = {
+            "mean": float(q.mean()),
+            "median": float(np.median(q)),
+            "p90": float(np.quantile(q, 0.9)),
+            "share_over_half": float(np.mean(q > 0.5)),
+        }
+    return {"records": int(sub.n_records), "by_visibility": bins, "noise_only": noise}
+
+
+def ear_section(loaded: LoadedModel, patients: int) -> dict:
+    seed = loaded.config.seed + 30_011
+    sim = SimulationConfig(n_patients=patients, balanced=True, protocol="fixed")
+    data = simulate_cohort(sim, seed=seed)
+    pred = predict_cohort(loaded.model, data, loaded.normalizer, with_denoise=False, with_reconstruction=False)
+    ears = aggregate_ears(pred, data, loaded.series_model)
+    ratio, labelled = visibility_ratio(data), np.isfinite(data.latency_ms[:, _V])
+    level = data.static_column("intensity_db")
+    p_v = np.asarray(pred.peak_presence_prob[:, _V], np.float64)
+    by_class = {}  # labelled V only: does the network see a V that is there, whatever the ear's class?
+    for c, name in enumerate(CLASS_NAMES):
+        m = labelled & (data.class_id == c)
+        if m.any():
+            by_class[name] = {
+                "records": int(m.sum()),
+                "mean_p_v": float(p_v[m].mean()),
+                "share_p_v_over_half": float(np.mean(p_v[m] > 0.5)),
+                "median_visibility": float(np.median(ratio[m])),
+            }
+    at_threshold = np.full(ears.n_ears, np.nan)  # visibility of the labelled V at the ear's lowest labelled level
+    best = np.full(ears.n_ears, np.nan)
+    for e in range(ears.n_ears):
+        r = np.flatnonzero((ears.record_ear == e) & labelled)
+        if r.size:
+            at_threshold[e], best[e] = ratio[r[np.argmin(level[r])]], ratio[r].max()
+    nr_true, nr_pred = ears.true_no_response, ears.p_no_response > 0.5
+    false_nr = nr_pred & ~nr_true
+    has_thr = np.isfinite(ears.true_threshold_db) & ~nr_true
+    err = ears.threshold_db - ears.true_threshold_db
+    by_ratio = []
+    for lo, hi in itertools.pairwise(EAR_RATIO_BINS):
+        m = has_thr & (at_threshold > lo) & (at_threshold <= hi)
+        if m.any():
+            by_ratio.append(
+                {
+                    "ratio_at_threshold": _bin_label(lo, hi),
+                    "ears": int(m.sum()),
+                    "within_10_db": float(np.mean(np.abs(err[m]) <= 10)),
+                    "mae_db": float(np.abs(err[m]).mean()),
+                    "bias_db": float(err[m].mean()),
+                }
+            )
+    return {
+        "cohort": f"fixed protocol, class-balanced, {patients} patients, seed {seed}",
+        "ears": int(ears.n_ears),
+        "labelled_v_by_class": by_class,
+        "no_response": {
+            "true": int(nr_true.sum()),
+            "predicted": int(nr_pred.sum()),
+            "false_no_response": int(false_nr.sum()),
+            "missed_no_response": int((~nr_pred & nr_true).sum()),
+            "false_no_response_true_threshold_db": sorted(ears.true_threshold_db[false_nr].tolist()),
+            "false_no_response_class": [CLASS_NAMES[c] for c in ears.true_class[false_nr]],
+            "false_no_response_best_visibility": sorted(np.round(best[false_nr], 2).tolist()),
+        },
+        "threshold": {
+            "ears": int(has_thr.sum()),
+            "within_10_db": float(np.mean(np.abs(err[has_thr]) <= 10)),
+            "mae_db": float(np.abs(err[has_thr]).mean()),
+            "by_visibility_at_threshold": by_ratio,
+        },
+    }
+
+
+def to_markdown(result: dict) -> str:
+    rec, ear = result["records"], result["ears"]
+    lines = [
+        "# Wave V presence by visibility: what limits the counterfactuals and the fixed protocol",
+        "",
+        provenance_markdown(result),
+        "",
+        f"Checkpoint `{result['checkpoint']}`. Visibility = clean V–V′ / residual noise from the record's buffers "
+        "(the V label is visibility > 2). Simulator truth is read here only to sort errors.",
+        "",
+        f"**Records** ({rec['records']} validation records):",
+        "",
+        "| visibility | records | labelled V | mean p(V) | p(V) > 0.5 |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {b['ratio']} | {b['records']} | {b['labelled_v']:.2f} | {b['mean_p_v']:.3f} | "
+            f"{b['share_p_v_over_half']:.2f} |"
+            for b in rec["by_visibility"]
+        ),
+        "",
+        "| noise-only ((A − B)/2, FMP hidden) | mean p(V) | median | 90th percentile | p(V) > 0.5 |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| labelled {lv} | {q['mean']:.3f} | {q['median']:.3f} | {q['p90']:.3f} | {q['share_over_half']:.3f} |"
+            for lv, q in rec["noise_only"].items()
+        ),
+        "",
+        f"**Ears** ({ear['cohort']}, {ear['ears']} ears, the stored series stage):",
+        "",
+    ]
+    nr = ear["no_response"]
+    lines += [
+        "| labelled V, by the ear's class | records | mean p(V) | p(V) > 0.5 | median visibility |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {c} | {q['records']} | {q['mean_p_v']:.3f} | {q['share_p_v_over_half']:.2f} | "
+            f"{q['median_visibility']:.1f} |"
+            for c, q in ear["labelled_v_by_class"].items()
+        ),
+        "",
+        f"- no response: {nr['true']} true, {nr['predicted']} predicted; **{nr['false_no_response']} called "
+        f"no-response that have a labelled V**, {nr['missed_no_response']} missed. The false ones' true thresholds: "
+        f"{', '.join(f'{x:g}' for x in nr['false_no_response_true_threshold_db'])} dB; their best visibility: "
+        f"{', '.join(f'{x:.1f}' for x in nr['false_no_response_best_visibility'])}.",
+        f"- threshold ({ear['threshold']['ears']} ears with one): within 10 dB {ear['threshold']['within_10_db']:.3f}, "
+        f"MAE {ear['threshold']['mae_db']:.2f} dB.",
+        "",
+        "| visibility of the V at the ear's threshold | ears | within 10 dB | MAE dB | bias dB |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {b['ratio_at_threshold']} | {b['ears']} | {b['within_10_db']:.2f} | {b['mae_db']:.1f} | "
+            f"{b['bias_db']:+.1f} |"
+            for b in ear["threshold"]["by_visibility_at_threshold"]
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
+    ap.add_argument("--records", type=int, default=3000, help="seeded sample of validation records")
+    ap.add_argument("--patients", type=int, default=150, help="patients of the fixed-protocol cohort")
+    args = ap.parse_args()
+    require_checkpoint(args.checkpoint)
+    loaded = load_checkpoint(args.checkpoint)
+    result = {
+        **provenance(),
+        "checkpoint": str(args.checkpoint),
+        "records": record_section(loaded, args.records),
+        "ears": ear_section(loaded, args.patients),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "presence_limits.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / "presence_limits.md").write_text(to_markdown(result))
+    print(to_markdown(result))
+
+
+if __name__ == "__main__":
+    main()
