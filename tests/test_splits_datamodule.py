@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from abrnet.data.normalizer import Normalizer
+from abrnet.data.schema import DataError
 from abrnet.data.splits import split_patients
 from abrnet.training.datamodule import ABRDataModule
 from tests.conftest import make_toy_cohort
@@ -63,3 +64,24 @@ def test_loaders_yield_normalised_batches_with_nan_labels_kept() -> None:
     assert batch["latency"][:, 0].isnan().all()  # toy data never labels wave I
     n_val = sum(len(b["signal"]) for b in dm.val_dataloader())
     assert n_val == len(dm.split.val)
+
+
+def test_training_extra_joins_train_only_and_leaves_val_and_test_where_they_were() -> None:
+    """`data.balanced_train_patients`: extra patients are appended to the training split; the validation and test
+    records (and so every reported figure's split) are the same records as without them."""
+    cohort = make_toy_cohort(n_patients=40)
+    extra = make_toy_cohort(n_patients=10)
+    extra.patient_id = np.char.add("X", extra.patient_id.astype(str))
+    plain = ABRDataModule(cohort, seed=4)
+    grown = ABRDataModule(cohort, seed=4, train_extra=extra)
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(grown.part(name).signals, plain.part(name).signals)
+    assert grown.split.train.size == plain.split.train.size + extra.n_records
+    np.testing.assert_array_equal(grown.part("train").signals[-extra.n_records :], extra.signals)
+    assert set(extra.patient_id) <= set(grown.part("train").patient_id)
+
+
+def test_concat_refuses_shared_patient_ids() -> None:
+    cohort = make_toy_cohort(n_patients=5)
+    with pytest.raises(DataError, match="share patient ids"):
+        cohort.concat(make_toy_cohort(n_patients=5))

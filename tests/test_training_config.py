@@ -115,3 +115,9 @@ def test_retired_diffusion_keys_are_refused(tmp_path: Path) -> None:
     for key, value in (("timesteps", 1000), ("schedule", "cosine")):
         with pytest.raises(ConfigError, match=rf"diffusion\.{key}: Extra inputs are not permitted"):
             load_config(_write(tmp_path, {"diffusion": {key: value}}))
+
+
+def test_balanced_training_patients_need_the_simulated_default_data(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="balanced_train_patients"):
+        load_config(_write(tmp_path, {"data": {"path": "x.h5", "balanced_train_patients": 10}}))
+    assert load_config(None, ["data.balanced_train_patients=10"]).data.balanced_train_patients == 10

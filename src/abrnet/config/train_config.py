@@ -89,6 +89,9 @@ class DataConfig(Strict):
     batch_size: int = Field(32, gt=0)
     num_workers: int = Field(0, ge=0)
     cache_dir: str = ".cache/abrnet"
+    # extra class-balanced simulated patients added to the TRAINING split only (default data): the natural mix has
+    # a handful of labelled ANSD residual waves V; validation, test and the baselines keep the natural cohort
+    balanced_train_patients: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _split_leaves_training(self) -> DataConfig:
@@ -96,6 +99,8 @@ class DataConfig(Strict):
             raise ValueError(
                 f"val_fraction + test_fraction must be < 1 (got {self.val_fraction} + {self.test_fraction})"
             )
+        if self.path is not None and self.balanced_train_patients:
+            raise ValueError("balanced_train_patients adds simulated patients: only for the default data (no path)")
         return self
 
 

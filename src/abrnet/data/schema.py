@@ -107,6 +107,34 @@ class ABRCohort:
             attrs=dict(self.attrs),
         )
 
+    def concat(self, other: ABRCohort) -> ABRCohort:
+        """This cohort's records followed by `other`'s (same sampling; per-record extras kept where both have them).
+
+        Patient ids must not overlap: two patients sharing an id would be split, grouped and scored as one.
+        """
+        if other.sampling_rate_hz != self.sampling_rate_hz or other.t0_ms != self.t0_ms:
+            raise DataError("concat", "sampling_rate_hz", "the cohorts differ in sampling rate or time origin")
+        if (shared := np.intersect1d(self.patient_id, other.patient_id)).size:
+            raise DataError("concat", "patient_id", f"the cohorts share patient ids (e.g. {shared[0]!r})")
+        both = lambda a, b: None if a is None or b is None else np.concatenate([a, b])
+        return ABRCohort(
+            signals=both(self.signals, other.signals),
+            static=both(self.static, other.static),
+            patient_id=both(self.patient_id, other.patient_id),
+            ear=both(self.ear, other.ear),
+            latency_ms=both(self.latency_ms, other.latency_ms),
+            amplitude_uv=both(self.amplitude_uv, other.amplitude_uv),
+            class_id=both(self.class_id, other.class_id),
+            threshold_db=both(self.threshold_db, other.threshold_db),
+            no_response=both(self.no_response, other.no_response),
+            sampling_rate_hz=self.sampling_rate_hz,
+            t0_ms=self.t0_ms,
+            clean=both(self.clean, other.clean),
+            buffers=both(self.buffers, other.buffers),
+            extras={k: both(v, other.extras[k]) for k, v in self.extras.items() if k in other.extras},
+            attrs=dict(self.attrs),
+        )
+
     # ------------------------------------------------------------------ validation
     def validate(self, source: str = "<memory>") -> ABRCohort:
         """Check shapes, dtypes, finiteness and physical ranges; raise `DataError` on the first problem."""

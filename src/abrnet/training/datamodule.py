@@ -82,10 +82,15 @@ class ABRDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
         num_workers: int = 0,
         normalizer: Normalizer | None = None,
+        train_extra: ABRCohort | None = None,
     ) -> None:
         super().__init__()
-        self.cohort, self.seed, self.batch_size, self.num_workers = cohort, seed, batch_size, num_workers
         self.split: Split = split_patients(cohort, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+        if train_extra is not None:  # appended after the cohort: val/test indices (and so the splits) do not move
+            extra = np.arange(cohort.n_records, cohort.n_records + train_extra.n_records)
+            cohort = cohort.concat(train_extra)
+            self.split = Split(np.concatenate([self.split.train, extra]), self.split.val, self.split.test)
+        self.cohort, self.seed, self.batch_size, self.num_workers = cohort, seed, batch_size, num_workers
         self.normalizer = normalizer or Normalizer.fit(cohort.subset(self.split.train))
         self._datasets: dict[str, ABRTensorDataset] = {}
         self.total_steps: int | None = None  # set for training: the run is one seeded pass of this many batches

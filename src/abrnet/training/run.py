@@ -143,6 +143,18 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
     )
 
 
+def balanced_train_extra(cfg: TrainConfig) -> ABRCohort | None:
+    """`data.balanced_train_patients` class-balanced simulated patients for the training split (own seed and ids)."""
+    if not cfg.data.balanced_train_patients:
+        return None
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    sim = SimulationConfig(n_patients=cfg.data.balanced_train_patients, balanced=True)
+    extra = simulate_cohort(sim, seed=cfg.seed + 50_021)
+    extra.patient_id = np.char.add("BAL", extra.patient_id.astype(str))
+    return extra
+
+
 def make_datamodule(cfg: TrainConfig, cohort: ABRCohort) -> ABRDataModule:
     dm = ABRDataModule(
         cohort,
@@ -151,6 +163,7 @@ def make_datamodule(cfg: TrainConfig, cohort: ABRCohort) -> ABRDataModule:
         val_fraction=cfg.data.val_fraction,
         test_fraction=cfg.data.test_fraction,
         num_workers=cfg.data.num_workers,
+        train_extra=balanced_train_extra(cfg),
     )
     dm.total_steps = cfg.trainer.max_steps or 1_000_000
     return dm
@@ -180,7 +193,7 @@ def train(
         cohort = load_training_cohort(cfg)
     cohort_s = time.monotonic() - started
     dm = make_datamodule(cfg, cohort)
-    train_cls = cohort.class_id[dm.split.train]
+    train_cls = dm.cohort.class_id[dm.split.train]
     counts = np.bincount(train_cls[train_cls >= 0], minlength=len(CLASS_NAMES)).astype(float).tolist()
     module = ABRLitModule(cfg.model_dump(mode="json"), dm.normalizer.to_dict(), counts)
     module.attached.val_cohort = dm.part("val")
