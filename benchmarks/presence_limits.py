@@ -40,6 +40,7 @@ from abrnet.training.run import load_training_cohort
 RESULTS = Path(__file__).resolve().parent / "results"
 RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise; label boundary at 2
 EAR_RATIO_BINS = (2.0, 2.5, 3.0, 4.0, np.inf)
+NOISE_BINS_NV = (0.0, 40.0, 80.0, 160.0, np.inf)  # residual noise of the recording (buffers), nV
 _V = 2
 
 
@@ -83,15 +84,28 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
             )
     noise = {}
     variants = counterfactual_inputs(sub)
+    rn_nv = 1000.0 * residual_noise_from_buffers(sub.buffers[:, 0], sub.buffers[:, 1])
+    by_noise = []  # the label is relative to the record's noise; the network sees that noise only through FMP
     for level in ("60db", "100db"):
         q = _p_v(loaded, variants[f"noise_only_{level}"])
+        if level == "60db":
+            for lo, hi in itertools.pairwise(NOISE_BINS_NV):
+                m = (rn_nv >= lo) & (rn_nv < hi)
+                if m.any():
+                    by_noise.append({"residual_noise_nv": f"{lo:g}–{hi:g}" if np.isfinite(hi) else f"≥ {lo:g}",
+                                     "records": int(m.sum()), "mean_p_v": float(q[m].mean())})  # fmt: skip
         noise[level] = {
             "mean": float(q.mean()),
             "median": float(np.median(q)),
             "p90": float(np.quantile(q, 0.9)),
             "share_over_half": float(np.mean(q > 0.5)),
         }
-    return {"records": int(sub.n_records), "by_visibility": bins, "noise_only": noise}
+    return {
+        "records": int(sub.n_records),
+        "by_visibility": bins,
+        "noise_only": noise,
+        "noise_only_60db_by_noise": by_noise,
+    }
 
 
 def ear_section(loaded: LoadedModel, patients: int) -> dict:
@@ -183,6 +197,13 @@ def to_markdown(result: dict) -> str:
         *(
             f"| labelled {lv} | {q['mean']:.3f} | {q['median']:.3f} | {q['p90']:.3f} | {q['share_over_half']:.3f} |"
             for lv, q in rec["noise_only"].items()
+        ),
+        "",
+        "| noise-only at 60 dB, by the recording's residual noise | records | mean p(V) |",
+        "|---|---:|---:|",
+        *(
+            f"| {b['residual_noise_nv']} nV | {b['records']} | {b['mean_p_v']:.3f} |"
+            for b in rec["noise_only_60db_by_noise"]
         ),
         "",
         f"**Ears** ({ear['cohort']}, {ear['ears']} ears, the stored series stage):",
