@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from abrnet.data.schema import ABRCohort
+    from abrnet.inference.checkpoint import LoadedModel
 
 
 def require_checkpoint(path: Path) -> None:
@@ -49,3 +56,16 @@ def provenance_markdown(meta: dict) -> str:
         f"`{meta['command']}`: {meta['date']}, {meta['machine']}, Python {meta['python']}, torch {meta['torch']}, "
         f"{meta['torch_threads']} torch thread(s)."
     )
+
+
+def p_wave_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
+    """(N,) wave V presence probability of each record, network alone (no denoising, no series stage)."""
+    import numpy as np
+
+    from abrnet.inference.predictor import predict_cohort
+
+    out = predict_cohort(
+        loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
+        with_denoise=False, with_reconstruction=False,
+    )  # fmt: skip
+    return np.asarray(out.peak_presence_prob[:, 2], np.float64)

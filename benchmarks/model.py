@@ -100,7 +100,7 @@ def main() -> None:
         "",
         provenance_markdown(meta),
         "",
-        f"Device: {meta['device']}, dtype {args.dtype}, torch {meta['torch']}. Forward+backward throughput "
+        f"Device: {meta['device']}, dtype {args.dtype}. Forward+backward throughput "
         "(no optimizer step). The published design used 46–80M parameters.",
         "",
         "| preset | parameters | forward GFLOPs / sample | batch | samples/s (median) | samples/s (best) |",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import provenance, provenance_markdown, require_checkpoint
+from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.fmp import residual_noise_from_buffers
 from abrnet.data.schema import ABRCohort
@@ -44,18 +44,14 @@ NOISE_BINS_NV = (0.0, 40.0, 80.0, 160.0, np.inf)  # residual noise of the record
 _V = 2
 
 
-def _p_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
-    out = predict_cohort(
-        loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
-        with_denoise=False, with_reconstruction=False,
-    )  # fmt: skip
-    return np.asarray(out.peak_presence_prob[:, _V], np.float64)
+def residual_noise_uv(cohort: ABRCohort) -> np.ndarray:
+    """(N,) the residual noise each record's own buffers give (what the V label compares the response with)."""
+    return residual_noise_from_buffers(cohort.buffers[:, 0], cohort.buffers[:, 1])
 
 
-def visibility_ratio(cohort: ABRCohort) -> np.ndarray:
-    """(N,) clean V–V′ over the noise estimated from the record's buffers: the quantity the V label thresholds."""
-    rn = residual_noise_from_buffers(cohort.buffers[:, 0], cohort.buffers[:, 1])
-    return np.nan_to_num(np.asarray(cohort.extras["v_peak_to_trough_uv"], np.float64)) / rn
+def visibility_ratio(cohort: ABRCohort, rn_uv: np.ndarray) -> np.ndarray:
+    """(N,) clean V–V′ over the record's noise `rn_uv` (`residual_noise_uv`): the quantity the V label thresholds."""
+    return np.nan_to_num(np.asarray(cohort.extras["v_peak_to_trough_uv"], np.float64)) / rn_uv
 
 
 def _bin_label(lo: float, hi: float) -> str:
@@ -68,7 +64,8 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
     val = split_of(loaded, load_training_cohort(loaded.config), "val")
     rows = np.sort(np.random.default_rng(0).choice(val.n_records, min(n_records, val.n_records), replace=False))
     sub = val.subset(rows)
-    p, ratio, labelled = _p_v(loaded, sub), visibility_ratio(sub), np.isfinite(sub.latency_ms[:, _V])
+    rn_uv = residual_noise_uv(sub)
+    p, ratio, labelled = p_wave_v(loaded, sub), visibility_ratio(sub, rn_uv), np.isfinite(sub.latency_ms[:, _V])
     bins = []
     for lo, hi in itertools.pairwise(RATIO_BINS):
         m = (ratio <= hi) if hi <= 1e-9 else (ratio > lo) & (ratio <= hi)
@@ -84,10 +81,10 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
             )
     noise = {}
     variants = counterfactual_inputs(sub)
-    rn_nv = 1000.0 * residual_noise_from_buffers(sub.buffers[:, 0], sub.buffers[:, 1])
+    rn_nv = 1000.0 * rn_uv
     by_noise = []  # the label is relative to the record's noise; the network sees that noise only through FMP
     for level in ("60db", "100db"):
-        q = _p_v(loaded, variants[f"noise_only_{level}"])
+        q = p_wave_v(loaded, variants[f"noise_only_{level}"])
         if level == "60db":
             for lo, hi in itertools.pairwise(NOISE_BINS_NV):
                 m = (rn_nv >= lo) & (rn_nv < hi)
@@ -114,7 +111,7 @@ def ear_section(loaded: LoadedModel, patients: int) -> dict:
     data = simulate_cohort(sim, seed=seed)
     pred = predict_cohort(loaded.model, data, loaded.normalizer, with_denoise=False, with_reconstruction=False)
     ears = aggregate_ears(pred, data, loaded.series_model)
-    ratio, labelled = visibility_ratio(data), np.isfinite(data.latency_ms[:, _V])
+    ratio, labelled = visibility_ratio(data, residual_noise_uv(data)), np.isfinite(data.latency_ms[:, _V])
     level = data.static_column("intensity_db")
     p_v = np.asarray(pred.peak_presence_prob[:, _V], np.float64)
     by_class = {}  # labelled V only: does the network see a V that is there, whatever the ear's class?

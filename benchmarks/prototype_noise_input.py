@@ -23,19 +23,20 @@ from sklearn.metrics import f1_score
 
 import abrnet.training.module as module
 import abrnet.training.run as run
+from _common import p_wave_v
 from abrnet.config.train_config import load_config
 from abrnet.constants import STATIC_PARAMS
-from abrnet.data.fmp import residual_noise_from_buffers
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.evaluate import split_of
+from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import load_checkpoint
-from abrnet.inference.predictor import predict_cohort
+from presence_limits import residual_noise_uv, visibility_ratio
 
-FMP, INTENSITY = STATIC_PARAMS.index("fmp"), STATIC_PARAMS.index("intensity_db")
+FMP = STATIC_PARAMS.index("fmp")
 
 
 def noise_in_fmp_column(cohort: ABRCohort) -> ABRCohort:
-    cohort.static[:, FMP] = 1000.0 * residual_noise_from_buffers(cohort.buffers[:, 0], cohort.buffers[:, 1])
+    cohort.static[:, FMP] = 1000.0 * residual_noise_uv(cohort)
     return cohort
 
 
@@ -60,28 +61,19 @@ def scores(checkpoint: Path, noise_input: bool) -> dict[str, float]:
     loaded = load_checkpoint(checkpoint)
     val = split_of(loaded, run.load_training_cohort(loaded.config), "val")
     sub = val.subset(np.sort(np.random.default_rng(0).choice(val.n_records, 3000, replace=False)))
+    rn_uv = residual_noise_uv(sub)
     if noise_input:
         sub = noise_in_fmp_column(sub)
-
-    def p_v(c: ABRCohort) -> np.ndarray:
-        pred = predict_cohort(loaded.model, c, loaded.normalizer, with_denoise=False, with_reconstruction=False)
-        return np.asarray(pred.peak_presence_prob[:, 2], np.float64)
-
-    labelled, p = np.isfinite(sub.latency_ms[:, 2]), p_v(sub)
+    labelled, p = np.isfinite(sub.latency_ms[:, 2]), p_wave_v(loaded, sub)
     out = {"V presence F1": f1_score(labelled, p > 0.5), "p(V) where V": p[labelled].mean()}
-    rev = sub.subset(np.arange(sub.n_records))
-    rev.signals, rev.buffers = np.ascontiguousarray(rev.signals[:, ::-1]), np.ascontiguousarray(rev.buffers[:, :, ::-1])
-    out["p(V) time-reversed, V labelled"] = p_v(rev)[labelled].mean()
-    noise = np.ascontiguousarray((sub.buffers[:, 0] - sub.buffers[:, 1]) / 2.0, dtype=np.float32)
+    variants = counterfactual_inputs(sub)  # the evaluation's own: reversed, and (A − B)/2 with FMP unknown
+    out["p(V) time-reversed, V labelled"] = p_wave_v(loaded, variants["time_reversed"])[labelled].mean()
     for level in (20, 60, 100):
-        c = sub.subset(np.arange(sub.n_records))
-        c.signals, c.buffers = noise, None
-        c.static[:, INTENSITY] = level
-        if not noise_input:  # as `counterfactual_inputs`: no buffers, FMP unknown
-            c.static[:, FMP] = np.nan
-        out[f"p(V) noise-only {level} dB"] = p_v(c).mean()
-    rn = residual_noise_from_buffers(sub.buffers[:, 0], sub.buffers[:, 1])
-    visibility = np.nan_to_num(np.asarray(sub.extras["v_peak_to_trough_uv"], np.float64)) / rn
+        c = variants[f"noise_only_{level}db"]
+        if noise_input:  # the noise column is the record's own noise, as in training
+            c.static[:, FMP] = sub.static[:, FMP]
+        out[f"p(V) noise-only {level} dB"] = p_wave_v(loaded, c).mean()
+    visibility = visibility_ratio(sub, rn_uv)
     for lo, hi in ((1.5, 2.0), (2.0, 2.5)):
         out[f"p(V) at visibility {lo}-{hi}"] = p[(visibility > lo) & (visibility <= hi)].mean()
     return {k: round(float(v), 3) for k, v in out.items()}

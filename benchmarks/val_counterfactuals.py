@@ -11,21 +11,11 @@ import json
 
 import numpy as np
 
-from abrnet.data.schema import ABRCohort
+from _common import p_wave_v
 from abrnet.evaluation.evaluate import split_of
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs, counterfactual_report
-from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
-from abrnet.inference.predictor import predict_cohort
+from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.training.run import load_training_cohort
-
-
-def _p_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
-    """(N,) wave V presence probability of each record, network alone (no denoising, no series stage)."""
-    out = predict_cohort(
-        loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
-        with_denoise=False, with_reconstruction=False,
-    )  # fmt: skip
-    return out.peak_presence_prob[:, 2]
 
 
 def main() -> None:
@@ -40,7 +30,9 @@ def main() -> None:
         sub = val.subset(rows)
 
         variants = counterfactual_inputs(sub)
-        report = counterfactual_report(sub, _p_v(loaded, sub), {k: _p_v(loaded, v) for k, v in variants.items()})
+        report = counterfactual_report(
+            sub, p_wave_v(loaded, sub), {k: p_wave_v(loaded, v) for k, v in variants.items()}
+        )
         print(path, json.dumps(report))
 
 
