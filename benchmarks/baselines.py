@@ -6,12 +6,16 @@ Reads the run's `config.yaml` and `best.ckpt`, rebuilds its cohort and patient s
 `evaluation.baselines.fit_predict_gbm` (HistGradientBoosting on a downsampled signal + the four recording
 parameters, one model per task) on the training split (subsampled by patient to `--train-records` to keep the fit
 within minutes on 2 cores; the network saw the whole split) and scores both with `compute_metrics` on the test split.
+Both are also scored on the counterfactuals `abrnet evaluate` reports (the same 1,000 test records time-reversed, and
+their buffer noise alone at 0-100 dB) and per ear on its class-balanced fixed-protocol cohort (same seed), so issue
+11's presence and fixed-protocol targets have a learned baseline beside the network.
 Writes benchmarks/results/baselines.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -40,6 +44,18 @@ ROWS = (
     ("threshold MAE dB (ear)", "per_ear.threshold.mae_db"),
     ("no-response F1 (ear)", "per_ear.threshold.no_response_f1"),
     ("denoised corr. to clean", "signal.denoise_correlation_to_clean"),
+    ("p(V) where V labelled", "counterfactuals.as_recorded.mean_p_v_where_v"),
+    ("p(V) where no V labelled", "counterfactuals.as_recorded.mean_p_v_where_no_v"),
+    ("p(V) below the true threshold", "counterfactuals.as_recorded_below_true_threshold"),
+    ("p(V) time-reversed (V labelled)", "counterfactuals.time_reversed.mean_p_v_where_v"),
+    *(
+        (f"p(V) noise-only at {db} dB", f"counterfactuals.noise_only_by_level.{db}db")
+        for db in (0, 20, 40, 60, 80, 100)
+    ),
+    ("fixed protocol: threshold MAE dB (ear)", "fixed_protocol.per_ear.threshold.mae_db"),
+    ("fixed protocol: within 10 dB (ear)", "fixed_protocol.per_ear.threshold.within_10_db"),
+    ("fixed protocol: no-response F1 (ear)", "fixed_protocol.per_ear.threshold.no_response_f1"),
+    ("fixed protocol: class macro-F1 (ear)", "fixed_protocol.per_ear.classification.macro_f1"),
 )
 
 
@@ -59,6 +75,7 @@ def main() -> None:
     ap.add_argument("--train-records", type=int, default=20000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fixed-patients", type=int, default=150, help="fixed-protocol patients (as evaluate)")
     args = ap.parse_args()
     ckpt = args.run / "best.ckpt"
     if not ckpt.exists():
@@ -68,7 +85,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from abrnet.evaluation.baselines import fit_predict_gbm
-    from abrnet.evaluation.evaluate import evaluate_model, split_of
+    from abrnet.evaluation.evaluate import (
+        add_shortcut_checks,
+        counterfactual_rows,
+        evaluate_model,
+        fixed_protocol_cohort,
+        fixed_protocol_section,
+        split_of,
+    )
+    from abrnet.evaluation.trivial_baselines import counterfactual_inputs, counterfactual_report
     from abrnet.inference.checkpoint import load_checkpoint
     from abrnet.metrics.task_metrics import compute_metrics
     from abrnet.training.run import load_training_cohort
@@ -83,8 +108,10 @@ def main() -> None:
     train_sub = train.subset(np.isin(train.patient_id, list(keep)))
 
     t = time.perf_counter()
-    net, _ = evaluate_model(loaded, test, split="test", n_bootstrap=0, figures=False)
+    net, net_pred = evaluate_model(loaded, test, split="test", n_bootstrap=0, figures=False)
     net_s = time.perf_counter() - t
+    add_shortcut_checks(net, loaded, net_pred, test, train)  # the network's counterfactuals, as evaluate reports them
+    net["fixed_protocol"] = fixed_protocol_section(loaded, train, args.fixed_patients)
     # the GBM also gets a series stage, fitted exactly like the network's (same simulated ears), for a fair per-ear row
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
     from abrnet.series.classifier import fit_record_class_bias, fit_series_classifier
@@ -96,18 +123,38 @@ def main() -> None:
     )
     fit_cohort.patient_id = np.char.add("FIT", fit_cohort.patient_id.astype(str))  # its own seed reuses the ids
     val = split_of(loaded, cohort, "val")  # fits the series latency/amplitude blend, as for the network
-    both = test.concat(fit_cohort).concat(val)  # one GBM pass; split back by position below
+    fixed = fixed_protocol_cohort(loaded, args.fixed_patients)  # the network's fixed-protocol cohort (same seed)
+    cf_rows = counterfactual_rows(test)  # the records the network's counterfactuals used
+    variants = counterfactual_inputs(test.subset(cf_rows))
+    parts = {"test": test, "fit": fit_cohort, "val": val, "fixed": fixed, **variants}
+    both = parts["test"]
+    for name in list(parts)[1:]:  # one GBM fit and pass; ids prefixed so the copies stay apart, split back below
+        part = parts[name].subset(np.arange(parts[name].n_records))
+        part.patient_id = np.char.add(f"{name.upper()}:", part.patient_id.astype(str))
+        both = both.concat(part)
     t = time.perf_counter()
     both_pred = fit_predict_gbm(train_sub, both, args.seed, n_threads=args.threads)
     gbm_s = time.perf_counter() - t
-    gbm_pred = both_pred.subset(np.arange(test.n_records))
-    fit_pred = both_pred.subset(np.arange(test.n_records, test.n_records + fit_cohort.n_records))
-    val_pred = both_pred.subset(np.arange(test.n_records + fit_cohort.n_records, both.n_records))
+    starts = np.cumsum([0, *(p.n_records for p in parts.values())])
+    preds = {name: both_pred.subset(np.arange(starts[i], starts[i + 1])) for i, name in enumerate(parts)}
+    gbm_pred, fit_pred, val_pred = preds["test"], preds["fit"], preds["val"]
     gbm = compute_metrics(gbm_pred, test, split="test", n_bootstrap=0)
     gbm_series_model = fit_series_classifier(fit_pred, fit_cohort, source="GBM on the network's series-fit cohort")
     gbm_series_model.peak_blend = fit_peak_blend(val_pred, val) or None
+    gbm_fixed_model = dataclasses.replace(gbm_series_model)  # fixed protocol: plain argmax, as for the network
     gbm_series_model.record_class_bias = fit_record_class_bias(val_pred.class_prob, val.class_id)
     gbm_series = compute_metrics(gbm_pred, test, split="test", n_bootstrap=0, series_model=gbm_series_model)
+    for fitted in (gbm, gbm_series):
+        fitted["counterfactuals"] = counterfactual_report(
+            test.subset(cf_rows),
+            gbm_pred.peak_presence_prob[cf_rows, 2],
+            {name: preds[name].peak_presence_prob[:, 2] for name in variants},
+        )
+    for fitted, model in ((gbm, None), (gbm_series, gbm_fixed_model)):
+        fixed_metrics = compute_metrics(
+            preds["fixed"], fixed, split="fixed_protocol", n_bootstrap=0, series_model=model
+        )
+        fitted["fixed_protocol"] = {"per_ear": fixed_metrics["per_ear"]}
 
     table = {
         name: {"abrnet": _get(net, path), "gbm": _get(gbm, path), "gbm_series": _get(gbm_series, path)}
@@ -142,6 +189,10 @@ def main() -> None:
         "",
         "The series stage (fitted after training on held-out ears and records, as for the network) changes the per-ear",
         'class and no-response rows, the rows read "with its series" and the per-record class decision rule.',
+        "The p(V) rows are `abrnet evaluate`'s counterfactuals on the same 1,000 test records (noise-only: the",
+        "records' buffer noise alone, FMP unknown, labelled at each level); the fixed-protocol rows are its",
+        f"class-balanced fixed-grid cohort ({args.fixed_patients} patients, seed {fixed.attrs['seed']}), plain argmax",
+        "per record as for the network.",
         "",
     ]
     (RESULTS / "baselines.md").write_text("\n".join(lines))

@@ -104,6 +104,12 @@ def evaluate_model(
 COUNTERFACTUAL_RECORDS = 1000  # records (seeded subsample) fed to each counterfactual
 
 
+def counterfactual_rows(data: ABRCohort, seed: int = 0) -> np.ndarray:
+    """Sorted indices of the seeded subsample of `data` whose counterfactuals `counterfactuals` reports."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(data.n_records, min(COUNTERFACTUAL_RECORDS, data.n_records), replace=False))
+
+
 def add_shortcut_checks(
     metrics: dict, loaded: LoadedModel, pred: Predictions, data: ABRCohort, train: ABRCohort, *, seed: int = 0
 ) -> None:
@@ -111,8 +117,7 @@ def add_shortcut_checks(
     metrics["baselines"] = trivial_baselines(train, data, seed=seed)
     ears = aggregate_ears(pred, data, loaded.series_model)
     metrics["headline"] = {"network": network_scores(pred, data, ears)}
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(data.n_records, min(COUNTERFACTUAL_RECORDS, data.n_records), replace=False))
+    rows = counterfactual_rows(data, seed)
     sub = data.subset(rows)
     p_v = {}
     for name, variant in counterfactual_inputs(sub).items():
@@ -124,17 +129,22 @@ def add_shortcut_checks(
     metrics["counterfactuals"] = counterfactual_report(sub, pred.peak_presence_prob[rows, 2], p_v)
 
 
+def fixed_protocol_cohort(loaded: LoadedModel, n_patients: int) -> ABRCohort:
+    """The class-balanced fixed-grid cohort `fixed_protocol` scores (its own seed: the training seed + 10,007)."""
+    seed = loaded.config.seed + 10_007
+    return simulate_cohort(SimulationConfig(n_patients=n_patients, balanced=True, protocol="fixed"), seed=seed)
+
+
 def fixed_protocol_section(loaded: LoadedModel, train: ABRCohort, n_patients: int) -> dict:
     """Per-ear figures on a class-balanced fixed-grid cohort (own seed), with the baselines beside them."""
-    seed = loaded.config.seed + 10_007
-    fixed = simulate_cohort(SimulationConfig(n_patients=n_patients, balanced=True, protocol="fixed"), seed=seed)
+    fixed = fixed_protocol_cohort(loaded, n_patients)
     series = loaded.series_model  # the record decision rule is tuned to the training prevalence: plain argmax here
     plain = loaded if series is None else dataclasses.replace(
         loaded, series_model=dataclasses.replace(series, record_class_bias=None)
     )  # fmt: skip
     fixed_metrics, pred = evaluate_model(plain, fixed, split="fixed_protocol", n_bootstrap=0, figures=False)
     section = {
-        "seed": seed,
+        "seed": fixed.attrs["seed"],
         "levels_db": list(SimulationConfig().fixed_levels_db),
         "n_records": fixed_metrics["n_records"],
         "per_ear": fixed_metrics["per_ear"],
