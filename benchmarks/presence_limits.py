@@ -7,7 +7,8 @@ A record's V label is "V–V′ of the clean response > 2 × the residual noise 
 to explain errors; no model input or evaluation figure reads it.
 
 * records: a seeded sample of the checkpoint's VALIDATION split; p(V) by visibility ratio, and the spread (not only
-  the mean) of p(V) on noise-only records ((A − B)/2 of each record, FMP hidden) at 60 and 100 dB;
+  the mean) of p(V) on noise-only records ((A − B)/2 of each record, FMP hidden) at 60 and 100 dB; and, for the
+  time-reversed records, how often reversal leaves a V-like complex at a plausible latency (`v_like_size`);
 * ears: a fresh class-balanced fixed-protocol cohort (seed = the model's + 30,011: neither the test split nor the
   evaluation's fixed cohort, which uses + 10,007), through the stored series stage: no-response errors, and the
   per-ear threshold by the visibility of the labelled V at the ear's threshold.
@@ -24,6 +25,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint
 from abrnet.constants import CLASS_NAMES
@@ -41,6 +43,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise; label boundary at 2
 EAR_RATIO_BINS = (2.0, 2.5, 3.0, 4.0, np.inf)
 NOISE_BINS_NV = (0.0, 40.0, 80.0, 160.0, np.inf)  # residual noise of the recording (buffers), nV
+REVERSED_BINS = (-np.inf, 1.0, 2.0, 3.0, 4.0, 6.0, np.inf)  # V-like complex of the reversed response / noise
+V_SEARCH_MS = 1.0  # a V-like peak counts within this of the level's median labelled V latency
+V_TROUGH_MS = 1.5  # and its trough within this after it
 _V = 2
 
 
@@ -52,6 +57,35 @@ def residual_noise_uv(cohort: ABRCohort) -> np.ndarray:
 def visibility_ratio(cohort: ABRCohort, rn_uv: np.ndarray) -> np.ndarray:
     """(N,) clean V–V′ over the record's noise `rn_uv` (`residual_noise_uv`): the quantity the V label thresholds."""
     return np.nan_to_num(np.asarray(cohort.extras["v_peak_to_trough_uv"], np.float64)) / rn_uv
+
+
+def level_median_latency(cohort: ABRCohort) -> np.ndarray:
+    """(N,) median labelled V latency of the records in each record's 10-dB level bin (NaN: fewer than 5 there)."""
+    bins = np.round(cohort.static_column("intensity_db") / 10.0)
+    out = np.full(cohort.n_records, np.nan)
+    for b in np.unique(bins):
+        m = (bins == b) & np.isfinite(cohort.latency_ms[:, _V])
+        if m.sum() >= 5:
+            out[bins == b] = np.median(cohort.latency_ms[m, _V])
+    return out
+
+
+def v_like_size(signals: np.ndarray, time_ms: np.ndarray, expected_ms: np.ndarray) -> np.ndarray:
+    """(N,) largest peak-to-following-trough (trough within V_TROUGH_MS) of a local maximum within ±V_SEARCH_MS of
+    `expected_ms`, on the 0.1-ms-smoothed trace: the label's V–V′ measured wherever a V-like complex sits.
+
+    On forward clean responses it reproduces the stored V–V′ (the check is in the table); on time-reversed ones it
+    says how often reversal leaves a complex a reader would take for a V at a plausible latency.
+    """
+    dt = float(np.median(np.diff(time_ms)))
+    x = ndimage.gaussian_filter1d(signals - signals.mean(axis=1, keepdims=True), 0.1 / dt, axis=1)  # (N, T)
+    k = max(1, int(round(V_TROUGH_MS / dt)))
+    pad = np.pad(x, ((0, 0), (0, k)), mode="edge")
+    trough = np.min(np.stack([pad[:, j : j + x.shape[1]] for j in range(1, k + 1)]), axis=0)  # (N, T) min ahead
+    peak = np.zeros_like(x, dtype=bool)
+    peak[:, 1:-1] = (x[:, 1:-1] >= x[:, :-2]) & (x[:, 1:-1] >= x[:, 2:])
+    near = np.abs(time_ms[None, :] - expected_ms[:, None]) <= V_SEARCH_MS  # NaN expected: nowhere
+    return np.where(peak & near, x - trough, 0.0).max(axis=1)
 
 
 def _bin_label(lo: float, hi: float) -> str:
@@ -97,9 +131,33 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
             "p90": float(np.quantile(q, 0.9)),
             "share_over_half": float(np.mean(q > 0.5)),
         }
+    # time-reversed: how often does reversal leave a V-like complex above 2x the noise at a plausible latency?
+    expected = level_median_latency(sub)
+    clean = np.asarray(sub.clean, np.float64)
+    forward = v_like_size(clean, sub.time_ms, expected) / rn_uv
+    backward = v_like_size(clean[:, ::-1], sub.time_ms, expected) / rn_uv
+    q_rev = p_wave_v(loaded, variants["time_reversed"])
+    reversed_bins = []
+    for lo, hi in itertools.pairwise(REVERSED_BINS):
+        m = labelled & (backward > lo) & (backward <= hi)
+        if m.any():
+            reversed_bins.append({"ratio": f"≤ {hi:g}" if not np.isfinite(lo) else _bin_label(lo, hi),
+                                  "records": int(m.sum()), "mean_p_v": float(q_rev[m].mean()),
+                                  "share_p_v_over_half": float(np.mean(q_rev[m] > 0.5))})  # fmt: skip
+    complex_ = labelled & (backward > 2.0)
+    reversed_summary = {
+        "labelled_v": int(labelled.sum()),
+        "forward_share_over_2": float(np.mean(forward[labelled] > 2.0)),
+        "forward_vs_label_correlation": float(np.corrcoef(forward[labelled], ratio[labelled])[0, 1]),
+        "share_with_v_like_complex": float(complex_.sum() / labelled.sum()),
+        "mean_p_v_with_complex": float(q_rev[complex_].mean()),
+        "mean_p_v_without_complex": float(q_rev[labelled & ~complex_].mean()),
+        "by_ratio": reversed_bins,
+    }
     return {
         "records": int(sub.n_records),
         "by_visibility": bins,
+        "time_reversed": reversed_summary,
         "noise_only": noise,
         "noise_only_60db_by_noise": by_noise,
     }
@@ -169,6 +227,25 @@ def ear_section(loaded: LoadedModel, patients: int) -> dict:
     }
 
 
+def _reversed_markdown(rev: dict) -> list[str]:
+    return [
+        f"**Time-reversed** ({rev['labelled_v']} records with a labelled V, reversed): the size of the largest V-like "
+        f"complex (a peak within ±{V_SEARCH_MS:g} ms of the level's median V latency, minus the trough within "
+        f"{V_TROUGH_MS:g} ms after it) over the record's noise. On the forward clean responses this measure tracks "
+        f"the label (correlation {rev['forward_vs_label_correlation']:.2f} with the stored V–V′; "
+        f"{rev['forward_share_over_2']:.0%} above 2). Reversed, {rev['share_with_v_like_complex']:.0%} still hold "
+        f"such a complex above 2 × the noise: mean p(V) {rev['mean_p_v_with_complex']:.3f} with it, "
+        f"{rev['mean_p_v_without_complex']:.3f} without.",
+        "",
+        "| reversed: V-like complex / noise | records | mean p(V) | p(V) > 0.5 |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {b['ratio']} | {b['records']} | {b['mean_p_v']:.3f} | {b['share_p_v_over_half']:.2f} |"
+            for b in rev["by_ratio"]
+        ),
+    ]
+
+
 def to_markdown(result: dict) -> str:
     rec, ear = result["records"], result["ears"]
     lines = [
@@ -202,6 +279,8 @@ def to_markdown(result: dict) -> str:
             f"| {b['residual_noise_nv']} nV | {b['records']} | {b['mean_p_v']:.3f} |"
             for b in rec["noise_only_60db_by_noise"]
         ),
+        "",
+        *_reversed_markdown(rec["time_reversed"]),
         "",
         f"**Ears** ({ear['cohort']}, {ear['ears']} ears, the stored series stage):",
         "",
