@@ -117,9 +117,20 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
     variants = counterfactual_inputs(sub)
     rn_nv = 1000.0 * rn_uv
     by_noise = []  # the label is relative to the record's noise; the network sees that noise only through FMP
+    by_excursion = []  # noise alone makes V-like complexes: how large, at the 60-dB V latency, and what p(V) gets
+    expected = level_median_latency(sub)
+    level_db = sub.static_column("intensity_db")
     for level in ("60db", "100db"):
         q = p_wave_v(loaded, variants[f"noise_only_{level}"])
         if level == "60db":
+            at = np.full(sub.n_records, np.nanmedian(expected[np.round(level_db / 10.0) == 6.0]))
+            size = v_like_size(np.asarray(variants["noise_only_60db"].signals, np.float64), sub.time_ms, at) / rn_uv
+            for lo, hi in itertools.pairwise((*REVERSED_BINS[:-2], np.inf)):
+                m = (size > lo) & (size <= hi)
+                if m.any():
+                    by_excursion.append({"ratio": f"≤ {hi:g}" if not np.isfinite(lo) else _bin_label(lo, hi),
+                                         "records": int(m.sum()), "mean_p_v": float(q[m].mean()),
+                                         "share_p_v_over_half": float(np.mean(q[m] > 0.5))})  # fmt: skip
             for lo, hi in itertools.pairwise(NOISE_BINS_NV):
                 m = (rn_nv >= lo) & (rn_nv < hi)
                 if m.any():
@@ -132,7 +143,6 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
             "share_over_half": float(np.mean(q > 0.5)),
         }
     # time-reversed: how often does reversal leave a V-like complex above 2x the noise at a plausible latency?
-    expected = level_median_latency(sub)
     clean = np.asarray(sub.clean, np.float64)
     forward = v_like_size(clean, sub.time_ms, expected) / rn_uv
     backward = v_like_size(clean[:, ::-1], sub.time_ms, expected) / rn_uv
@@ -160,6 +170,7 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
         "time_reversed": reversed_summary,
         "noise_only": noise,
         "noise_only_60db_by_noise": by_noise,
+        "noise_only_60db_by_v_like_complex": by_excursion,
     }
 
 
@@ -278,6 +289,14 @@ def to_markdown(result: dict) -> str:
         *(
             f"| {b['residual_noise_nv']} nV | {b['records']} | {b['mean_p_v']:.3f} |"
             for b in rec["noise_only_60db_by_noise"]
+        ),
+        "",
+        "| noise-only at 60 dB, by its own largest V-like complex at the 60-dB V latency / its noise | records | "
+        "mean p(V) | p(V) > 0.5 |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {b['ratio']} | {b['records']} | {b['mean_p_v']:.3f} | {b['share_p_v_over_half']:.2f} |"
+            for b in rec["noise_only_60db_by_v_like_complex"]
         ),
         "",
         *_reversed_markdown(rec["time_reversed"]),
