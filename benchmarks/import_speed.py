@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import date
 from pathlib import Path
+
+from _common import provenance, provenance_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -71,11 +71,7 @@ def main() -> None:
         for k, v in sorted(stats.items())
     }
     result = {
-        "command": "benchmarks/import_speed.py " + " ".join(sys.argv[1:]),
-        "machine": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "date": date.today().isoformat(),
+        **provenance(),
         "repeats": args.repeats,
         "by_format": rows,
     }
@@ -84,8 +80,9 @@ def main() -> None:
     lines = [
         "# Import speed (`read_recording`: parse + validate, native grid)",
         "",
-        f"`{result['command'].strip()}` on {result['machine']} ({result['processor']}), {result['date']}; every file "
-        f"read {args.repeats}× after a warm-up read.",
+        provenance_markdown(result),
+        "",
+        f"Every file read {args.repeats}× after a warm-up read.",
         "",
         "| format | files read | records | files/s | records/s |",
         "|---|---|---|---|---|",
