@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import device_name, require_checkpoint
+from _common import device_name, provenance, provenance_markdown, require_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(".cache/abrnet/bench_predict")
@@ -121,11 +120,7 @@ def main() -> None:
     from abrnet.inference.checkpoint import load_checkpoint
 
     result = {
-        "command": "python benchmarks/predict.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "torch": torch.__version__,
-        "threads": args.threads,
+        **provenance(),
         "device": device_name(args.device),
         "loadavg_before": loadavg,
         "loadavg_after_end_to_end": loadavg_mid,
@@ -149,8 +144,7 @@ def main() -> None:
     lines = [
         f"# Predict throughput, end to end ({result['device']})",
         "",
-        f"`{result['command']}` — {result['date']}, {result['machine']}, torch {result['torch']}, "
-        f"{args.threads} thread(s), load average before the run {loadavg}.",
+        f"{provenance_markdown(result)} Load average before the run {loadavg}.",
         "",
         f"Input: {args.records} records of a simulated cohort as a wide CSV ({result['input']['mib']} MiB, split "
         f"buffers {'kept' if not args.no_buffers else 'dropped'}); checkpoint `{args.checkpoint}` (preset "

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+from _common import provenance, provenance_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_STEPS = {"tiny": 30, "cpu": 15, "base": 4, "large": 2}
@@ -236,9 +237,7 @@ def profile(preset: str, batch: int, steps: int, threads: int) -> str:
     lines = [
         f"# Where a CPU training step goes: preset {preset}, batch {batch}, {threads} thread(s)",
         "",
-        f"`python benchmarks/train.py --profile {preset} --batch {batch} --threads {threads} --steps {steps}` — "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
+        f"{provenance_markdown(provenance())} Load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
         "",
         f"Mean of {steps} steps after one warm-up (full multi-task phase, transformers on): **{per_step * 1000:.0f} ms"
         f" per step = {batch / per_step:.0f} samples/s**.",
@@ -288,8 +287,7 @@ def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [
         f"# Training throughput ({meta['device']})",
         "",
-        f"`{meta['command']}` — {meta['when']}, {meta['machine']}, torch {meta['torch']}, "
-        f"{meta['threads']} thread(s), load average before the run {meta['loadavg']}.",
+        f"{provenance_markdown(meta)} Load average before the run {meta['loadavg']}.",
         "",
         "A step (full multi-task phase, transformers on) = `ABRLitModule.training_step` (forward + masked multi-task"
         " loss) + backward + grad clipping + AdamW +"
@@ -357,12 +355,9 @@ def main() -> None:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"{preset}: {rows[-1]} ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
 
+    torch.set_num_threads(args.threads)  # what each preset's process runs with, so the provenance says it
     meta = {
-        "command": "python benchmarks/train.py " + " ".join(sys.argv[1:]),
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
-        "torch": torch.__version__,
-        "threads": args.threads,
+        **provenance(),
         "device": args.device,
         "loadavg": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "memory_measure": "resource.getrusage(RUSAGE_SELF).ru_maxrss, one fresh process per preset",
