@@ -125,12 +125,18 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
         if level == "60db":
             at = np.full(sub.n_records, np.nanmedian(expected[np.round(level_db / 10.0) == 6.0]))
             size = v_like_size(np.asarray(variants["noise_only_60db"].signals, np.float64), sub.time_ms, at) / rn_uv
+            # the same measure on the recordings themselves (50-70 dB): how often such a trace has a labelled V
+            size_rec = v_like_size(np.asarray(sub.signals, np.float64), sub.time_ms, expected) / rn_uv
+            mid = (level_db >= 50) & (level_db <= 70)
             for lo, hi in itertools.pairwise((*REVERSED_BINS[:-2], np.inf)):
-                m = (size > lo) & (size <= hi)
+                m, r = (size > lo) & (size <= hi), mid & (size_rec > lo) & (size_rec <= hi)
                 if m.any():
                     by_excursion.append({"ratio": f"≤ {hi:g}" if not np.isfinite(lo) else _bin_label(lo, hi),
                                          "records": int(m.sum()), "mean_p_v": float(q[m].mean()),
-                                         "share_p_v_over_half": float(np.mean(q[m] > 0.5))})  # fmt: skip
+                                         "share_p_v_over_half": float(np.mean(q[m] > 0.5)),
+                                         "recordings_50_70db": int(r.sum()),
+                                         "recordings_labelled_v": float(labelled[r].mean()) if r.any() else None,
+                                         "recordings_mean_p_v": float(p[r].mean()) if r.any() else None})  # fmt: skip
             for lo, hi in itertools.pairwise(NOISE_BINS_NV):
                 m = (rn_nv >= lo) & (rn_nv < hi)
                 if m.any():
@@ -238,6 +244,10 @@ def ear_section(loaded: LoadedModel, patients: int) -> dict:
     }
 
 
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
 def _reversed_markdown(rev: dict) -> list[str]:
     return [
         f"**Time-reversed** ({rev['labelled_v']} records with a labelled V, reversed): the size of the largest V-like "
@@ -291,11 +301,15 @@ def to_markdown(result: dict) -> str:
             for b in rec["noise_only_60db_by_noise"]
         ),
         "",
-        "| noise-only at 60 dB, by its own largest V-like complex at the 60-dB V latency / its noise | records | "
-        "mean p(V) | p(V) > 0.5 |",
-        "|---|---:|---:|---:|",
+        "Largest V-like complex (`v_like_size`, below) at the level's V latency over the record's noise: noise-only "
+        "records labelled 60 dB beside the recordings at 50–70 dB that look alike by this measure.",
+        "",
+        "| V-like complex / noise | noise-only records | their mean p(V) | p(V) > 0.5 | recordings 50–70 dB | "
+        "labelled V | their mean p(V) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {b['ratio']} | {b['records']} | {b['mean_p_v']:.3f} | {b['share_p_v_over_half']:.2f} |"
+            f"| {b['ratio']} | {b['records']} | {b['mean_p_v']:.3f} | {b['share_p_v_over_half']:.2f} | "
+            f"{b['recordings_50_70db']} | {_fmt(b['recordings_labelled_v'])} | {_fmt(b['recordings_mean_p_v'])} |"
             for b in rec["noise_only_60db_by_v_like_complex"]
         ),
         "",
