@@ -117,26 +117,10 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
     variants = counterfactual_inputs(sub)
     rn_nv = 1000.0 * rn_uv
     by_noise = []  # the label is relative to the record's noise; the network sees that noise only through FMP
-    by_excursion = []  # noise alone makes V-like complexes: how large, at the 60-dB V latency, and what p(V) gets
-    expected = level_median_latency(sub)
-    level_db = sub.static_column("intensity_db")
     for level in ("60db", "100db"):
         q = p_wave_v(loaded, variants[f"noise_only_{level}"])
         if level == "60db":
-            at = np.full(sub.n_records, np.nanmedian(expected[np.round(level_db / 10.0) == 6.0]))
-            size = v_like_size(np.asarray(variants["noise_only_60db"].signals, np.float64), sub.time_ms, at) / rn_uv
-            # the same measure on the recordings themselves (50-70 dB): how often such a trace has a labelled V
-            size_rec = v_like_size(np.asarray(sub.signals, np.float64), sub.time_ms, expected) / rn_uv
-            mid = (level_db >= 50) & (level_db <= 70)
-            for lo, hi in itertools.pairwise((*REVERSED_BINS[:-2], np.inf)):
-                m, r = (size > lo) & (size <= hi), mid & (size_rec > lo) & (size_rec <= hi)
-                if m.any():
-                    by_excursion.append({"ratio": f"≤ {hi:g}" if not np.isfinite(lo) else _bin_label(lo, hi),
-                                         "records": int(m.sum()), "mean_p_v": float(q[m].mean()),
-                                         "share_p_v_over_half": float(np.mean(q[m] > 0.5)),
-                                         "recordings_50_70db": int(r.sum()),
-                                         "recordings_labelled_v": float(labelled[r].mean()) if r.any() else None,
-                                         "recordings_mean_p_v": float(p[r].mean()) if r.any() else None})  # fmt: skip
+            q60 = q
             for lo, hi in itertools.pairwise(NOISE_BINS_NV):
                 m = (rn_nv >= lo) & (rn_nv < hi)
                 if m.any():
@@ -148,35 +132,70 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
             "p90": float(np.quantile(q, 0.9)),
             "share_over_half": float(np.mean(q > 0.5)),
         }
-    # time-reversed: how often does reversal leave a V-like complex above 2x the noise at a plausible latency?
+    expected = level_median_latency(sub)
+    return {
+        "records": int(sub.n_records),
+        "by_visibility": bins,
+        "time_reversed": reversed_section(loaded, sub, variants["time_reversed"], expected, rn_uv, ratio),
+        "noise_only": noise,
+        "noise_only_60db_by_noise": by_noise,
+        "noise_only_60db_by_v_like_complex": noise_complex_section(
+            sub, variants["noise_only_60db"], q60, p, expected, rn_uv
+        ),
+    }
+
+
+def _ratio_label(lo: float, hi: float) -> str:
+    return f"≤ {hi:g}" if not np.isfinite(lo) else _bin_label(lo, hi)
+
+
+def noise_complex_section(
+    sub: ABRCohort, noise60: ABRCohort, q60: np.ndarray, p: np.ndarray, expected: np.ndarray, rn_uv: np.ndarray
+) -> list[dict]:
+    """Noise alone makes V-like complexes: their size at the 60-dB V latency and the p(V) `q60` they get, beside the
+    recordings at 50–70 dB whose own complex (`p`: their p(V)) is as large, and how often those carry a labelled V."""
+    level_db = sub.static_column("intensity_db")
+    labelled = np.isfinite(sub.latency_ms[:, _V])
+    at = np.full(sub.n_records, np.nanmedian(expected[np.round(level_db / 10.0) == 6.0]))
+    size = v_like_size(np.asarray(noise60.signals, np.float64), sub.time_ms, at) / rn_uv
+    size_rec = v_like_size(np.asarray(sub.signals, np.float64), sub.time_ms, expected) / rn_uv
+    mid = (level_db >= 50) & (level_db <= 70)
+    out = []
+    for lo, hi in itertools.pairwise((*REVERSED_BINS[:-2], np.inf)):
+        m, r = (size > lo) & (size <= hi), mid & (size_rec > lo) & (size_rec <= hi)
+        if m.any():
+            out.append({"ratio": _ratio_label(lo, hi), "records": int(m.sum()), "mean_p_v": float(q60[m].mean()),
+                        "share_p_v_over_half": float(np.mean(q60[m] > 0.5)), "recordings_50_70db": int(r.sum()),
+                        "recordings_labelled_v": float(labelled[r].mean()) if r.any() else None,
+                        "recordings_mean_p_v": float(p[r].mean()) if r.any() else None})  # fmt: skip
+    return out
+
+
+def reversed_section(
+    loaded: LoadedModel, sub: ABRCohort, reversed_: ABRCohort, expected: np.ndarray, rn_uv: np.ndarray,
+    ratio: np.ndarray,
+) -> dict:  # fmt: skip
+    """How often time reversal leaves a V-like complex above 2 × the noise at a plausible latency, and p(V) by it."""
+    labelled = np.isfinite(sub.latency_ms[:, _V])
     clean = np.asarray(sub.clean, np.float64)
     forward = v_like_size(clean, sub.time_ms, expected) / rn_uv
     backward = v_like_size(clean[:, ::-1], sub.time_ms, expected) / rn_uv
-    q_rev = p_wave_v(loaded, variants["time_reversed"])
-    reversed_bins = []
+    q_rev = p_wave_v(loaded, reversed_)
+    by_ratio = []
     for lo, hi in itertools.pairwise(REVERSED_BINS):
         m = labelled & (backward > lo) & (backward <= hi)
         if m.any():
-            reversed_bins.append({"ratio": f"≤ {hi:g}" if not np.isfinite(lo) else _bin_label(lo, hi),
-                                  "records": int(m.sum()), "mean_p_v": float(q_rev[m].mean()),
-                                  "share_p_v_over_half": float(np.mean(q_rev[m] > 0.5))})  # fmt: skip
+            by_ratio.append({"ratio": _ratio_label(lo, hi), "records": int(m.sum()), "mean_p_v": float(q_rev[m].mean()),
+                             "share_p_v_over_half": float(np.mean(q_rev[m] > 0.5))})  # fmt: skip
     complex_ = labelled & (backward > 2.0)
-    reversed_summary = {
+    return {
         "labelled_v": int(labelled.sum()),
         "forward_share_over_2": float(np.mean(forward[labelled] > 2.0)),
         "forward_vs_label_correlation": float(np.corrcoef(forward[labelled], ratio[labelled])[0, 1]),
         "share_with_v_like_complex": float(complex_.sum() / labelled.sum()),
         "mean_p_v_with_complex": float(q_rev[complex_].mean()),
         "mean_p_v_without_complex": float(q_rev[labelled & ~complex_].mean()),
-        "by_ratio": reversed_bins,
-    }
-    return {
-        "records": int(sub.n_records),
-        "by_visibility": bins,
-        "time_reversed": reversed_summary,
-        "noise_only": noise,
-        "noise_only_60db_by_noise": by_noise,
-        "noise_only_60db_by_v_like_complex": by_excursion,
+        "by_ratio": by_ratio,
     }
 
 
@@ -301,8 +320,8 @@ def to_markdown(result: dict) -> str:
             for b in rec["noise_only_60db_by_noise"]
         ),
         "",
-        "Largest V-like complex (`v_like_size`, below) at the level's V latency over the record's noise: noise-only "
-        "records labelled 60 dB beside the recordings at 50–70 dB that look alike by this measure.",
+        "Largest V-like complex at the level's V latency (as defined under *Time-reversed* below) over the record's "
+        "noise: noise-only records labelled 60 dB beside the recordings at 50–70 dB that look alike by this measure.",
         "",
         "| V-like complex / noise | noise-only records | their mean p(V) | p(V) > 0.5 | recordings 50–70 dB | "
         "labelled V | their mean p(V) |",
