@@ -33,6 +33,7 @@ from abrnet.data.fmp import residual_noise_from_buffers
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.evaluate import split_of
+from abrnet.evaluation.generation import latency_intensity_table
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import predict_cohort
@@ -60,14 +61,11 @@ def visibility_ratio(cohort: ABRCohort, rn_uv: np.ndarray) -> np.ndarray:
 
 
 def level_median_latency(cohort: ABRCohort) -> np.ndarray:
-    """(N,) median labelled V latency of the records in each record's 10-dB level bin (NaN: fewer than 5 there)."""
-    bins = np.round(cohort.static_column("intensity_db") / 10.0)
-    out = np.full(cohort.n_records, np.nan)
-    for b in np.unique(bins):
-        m = (bins == b) & np.isfinite(cohort.latency_ms[:, _V])
-        if m.sum() >= 5:
-            out[bins == b] = np.median(cohort.latency_ms[m, _V])
-    return out
+    """(N,) median labelled V latency of each record's 10-dB level bin, [k·10, k·10 + 10) dB as in the generation
+    report's latency–intensity table (NaN: fewer than 5 labelled there)."""
+    level = cohort.static_column("intensity_db")
+    table = latency_intensity_table(cohort.latency_ms[:, _V], level, min_count=5)
+    return np.array([table.get(float(edge), np.nan) for edge in np.floor(level / 10.0) * 10.0])
 
 
 def v_like_size(signals: np.ndarray, time_ms: np.ndarray, expected_ms: np.ndarray) -> np.ndarray:
@@ -117,15 +115,13 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
     variants = counterfactual_inputs(sub)
     rn_nv = 1000.0 * rn_uv
     by_noise = []  # the label is relative to the record's noise; the network sees that noise only through FMP
-    for level in ("60db", "100db"):
-        q = p_wave_v(loaded, variants[f"noise_only_{level}"])
-        if level == "60db":
-            q60 = q
-            for lo, hi in itertools.pairwise(NOISE_BINS_NV):
-                m = (rn_nv >= lo) & (rn_nv < hi)
-                if m.any():
-                    by_noise.append({"residual_noise_nv": f"{lo:g}–{hi:g}" if np.isfinite(hi) else f"≥ {lo:g}",
-                                     "records": int(m.sum()), "mean_p_v": float(q[m].mean())})  # fmt: skip
+    q_noise = {level: p_wave_v(loaded, variants[f"noise_only_{level}"]) for level in ("60db", "100db")}
+    for lo, hi in itertools.pairwise(NOISE_BINS_NV):
+        m = (rn_nv >= lo) & (rn_nv < hi)
+        if m.any():
+            by_noise.append({"residual_noise_nv": f"{lo:g}–{hi:g}" if np.isfinite(hi) else f"≥ {lo:g}",
+                             "records": int(m.sum()), "mean_p_v": float(q_noise["60db"][m].mean())})  # fmt: skip
+    for level, q in q_noise.items():
         noise[level] = {
             "mean": float(q.mean()),
             "median": float(np.median(q)),
@@ -140,7 +136,7 @@ def record_section(loaded: LoadedModel, n_records: int) -> dict:
         "noise_only": noise,
         "noise_only_60db_by_noise": by_noise,
         "noise_only_60db_by_v_like_complex": noise_complex_section(
-            sub, variants["noise_only_60db"], q60, p, expected, rn_uv
+            sub, variants["noise_only_60db"], q_noise["60db"], p, expected, rn_uv
         ),
     }
 
@@ -156,7 +152,7 @@ def noise_complex_section(
     recordings at 50–70 dB whose own complex (`p`: their p(V)) is as large, and how often those carry a labelled V."""
     level_db = sub.static_column("intensity_db")
     labelled = np.isfinite(sub.latency_ms[:, _V])
-    at = np.full(sub.n_records, np.nanmedian(expected[np.round(level_db / 10.0) == 6.0]))
+    at = np.full(sub.n_records, np.nanmedian(expected[(level_db >= 60) & (level_db < 70)]))  # the 60-dB bin's
     size = v_like_size(np.asarray(noise60.signals, np.float64), sub.time_ms, at) / rn_uv
     size_rec = v_like_size(np.asarray(sub.signals, np.float64), sub.time_ms, expected) / rn_uv
     mid = (level_db >= 50) & (level_db <= 70)
