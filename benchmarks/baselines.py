@@ -120,8 +120,7 @@ def main() -> None:
     cfg = loaded.config
     fit_cohort = simulate_cohort(
         SimulationConfig(n_patients=cfg.series.patients, balanced=True), seed=cfg.seed + 20_011
-    )
-    fit_cohort.patient_id = np.char.add("FIT", fit_cohort.patient_id.astype(str))  # its own seed reuses the ids
+    ).with_patient_prefix("FIT")
     val = split_of(loaded, cohort, "val")  # fits the series latency/amplitude blend, as for the network
     fixed = fixed_protocol_cohort(loaded, args.fixed_patients)  # the network's fixed-protocol cohort (same seed)
     cf_rows = counterfactual_rows(test)  # the records the network's counterfactuals used
@@ -129,9 +128,7 @@ def main() -> None:
     parts = {"test": test, "fit": fit_cohort, "val": val, "fixed": fixed, **variants}
     both = parts["test"]
     for name in list(parts)[1:]:  # one GBM fit and pass; ids prefixed so the copies stay apart, split back below
-        part = parts[name].subset(np.arange(parts[name].n_records))
-        part.patient_id = np.char.add(f"{name.upper()}:", part.patient_id.astype(str))
-        both = both.concat(part)
+        both = both.concat(parts[name].with_patient_prefix(f"{name.upper()}:"))
     t = time.perf_counter()
     both_pred = fit_predict_gbm(train_sub, both, args.seed, n_threads=args.threads)
     gbm_s = time.perf_counter() - t
@@ -141,8 +138,8 @@ def main() -> None:
     gbm = compute_metrics(gbm_pred, test, split="test", n_bootstrap=0)
     gbm_series_model = fit_series_classifier(fit_pred, fit_cohort, source="GBM on the network's series-fit cohort")
     gbm_series_model.peak_blend = fit_peak_blend(val_pred, val) or None
-    gbm_fixed_model = dataclasses.replace(gbm_series_model)  # fixed protocol: plain argmax, as for the network
     gbm_series_model.record_class_bias = fit_record_class_bias(val_pred.class_prob, val.class_id)
+    gbm_fixed_model = dataclasses.replace(gbm_series_model, record_class_bias=None)  # plain argmax, as evaluate's
     gbm_series = compute_metrics(gbm_pred, test, split="test", n_bootstrap=0, series_model=gbm_series_model)
     for fitted in (gbm, gbm_series):
         fitted["counterfactuals"] = counterfactual_report(

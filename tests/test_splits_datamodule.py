@@ -70,8 +70,7 @@ def test_training_extra_joins_train_only_and_leaves_val_and_test_where_they_were
     """`data.balanced_train_patients`: extra patients are appended to the training split; the validation and test
     records (and so every reported figure's split) are the same records as without them."""
     cohort = make_toy_cohort(n_patients=40)
-    extra = make_toy_cohort(n_patients=10)
-    extra.patient_id = np.char.add("X", extra.patient_id.astype(str))
+    extra = make_toy_cohort(n_patients=10).with_patient_prefix("X")
     plain = ABRDataModule(cohort, seed=4)
     grown = ABRDataModule(cohort, seed=4, train_extra=extra)
     for name in ("val", "test"):
@@ -85,3 +84,6 @@ def test_concat_refuses_shared_patient_ids() -> None:
     cohort = make_toy_cohort(n_patients=5)
     with pytest.raises(DataError, match="share patient ids"):
         cohort.concat(make_toy_cohort(n_patients=5))
+    both = cohort.concat(make_toy_cohort(n_patients=5).with_patient_prefix("B"))  # a prefix keeps them apart
+    assert both.n_records == 2 * cohort.n_records
+    assert len(np.unique(both.patient_id)) == 2 * len(np.unique(cohort.patient_id))

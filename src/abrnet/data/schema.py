@@ -7,7 +7,7 @@ bad record is reported the same way wherever it came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -106,6 +106,11 @@ class ABRCohort:
             extras={k: take(v) for k, v in self.extras.items()},
             attrs=dict(self.attrs),
         )
+
+    def with_patient_prefix(self, prefix: str) -> ABRCohort:
+        """This cohort with `prefix` before every patient id (the other arrays shared): how a second simulated cohort,
+        whose own seed reuses the same ids, is kept apart from the first before `concat`."""
+        return replace(self, patient_id=np.char.add(prefix, self.patient_id.astype(str)))
 
     def concat(self, other: ABRCohort) -> ABRCohort:
         """This cohort's records followed by `other`'s (same sampling; per-record extras kept where both have them).

@@ -150,9 +150,7 @@ def balanced_train_extra(cfg: TrainConfig) -> ABRCohort | None:
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
     sim = SimulationConfig(n_patients=cfg.data.balanced_train_patients, balanced=True)
-    extra = simulate_cohort(sim, seed=cfg.seed + 50_021)
-    extra.patient_id = np.char.add("BAL", extra.patient_id.astype(str))
-    return extra
+    return simulate_cohort(sim, seed=cfg.seed + 50_021).with_patient_prefix("BAL")
 
 
 def make_datamodule(cfg: TrainConfig, cohort: ABRCohort) -> ABRDataModule:
