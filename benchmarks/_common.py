@@ -58,6 +58,19 @@ def provenance_markdown(meta: dict) -> str:
     )
 
 
+def validation_sample(loaded: LoadedModel, n_records: int) -> ABRCohort:
+    """A seeded (seed 0) sample of `n_records` records of the checkpoint's VALIDATION split: what the analyses that
+    choose or explain read, never the test split."""
+    import numpy as np
+
+    from abrnet.evaluation.evaluate import split_of
+    from abrnet.training.run import load_training_cohort
+
+    val = split_of(loaded, load_training_cohort(loaded.config), "val")
+    rows = np.random.default_rng(0).choice(val.n_records, min(n_records, val.n_records), replace=False)
+    return val.subset(np.sort(rows))
+
+
 def p_wave_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
     """(N,) wave V presence probability of each record, network alone (no denoising, no series stage)."""
     import numpy as np

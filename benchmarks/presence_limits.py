@@ -27,18 +27,16 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint
+from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint, validation_sample
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.fmp import residual_noise_from_buffers
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.evaluation.evaluate import split_of
 from abrnet.evaluation.generation import latency_intensity_table
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import predict_cohort
 from abrnet.series.per_ear import aggregate_ears
-from abrnet.training.run import load_training_cohort
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise; label boundary at 2
@@ -93,9 +91,7 @@ def _bin_label(lo: float, hi: float) -> str:
 
 
 def record_section(loaded: LoadedModel, n_records: int) -> dict:
-    val = split_of(loaded, load_training_cohort(loaded.config), "val")
-    rows = np.sort(np.random.default_rng(0).choice(val.n_records, min(n_records, val.n_records), replace=False))
-    sub = val.subset(rows)
+    sub = validation_sample(loaded, n_records)
     rn_uv = residual_noise_uv(sub)
     p, ratio, labelled = p_wave_v(loaded, sub), visibility_ratio(sub, rn_uv), np.isfinite(sub.latency_ms[:, _V])
     bins = []

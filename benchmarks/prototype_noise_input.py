@@ -23,11 +23,10 @@ from sklearn.metrics import f1_score
 
 import abrnet.training.module as module
 import abrnet.training.run as run
-from _common import p_wave_v
+from _common import p_wave_v, validation_sample
 from abrnet.config.train_config import load_config
 from abrnet.constants import STATIC_PARAMS
 from abrnet.data.schema import ABRCohort
-from abrnet.evaluation.evaluate import split_of
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import load_checkpoint
 from presence_limits import residual_noise_uv, visibility_ratio
@@ -59,8 +58,7 @@ def train(out: Path) -> None:
 
 def scores(checkpoint: Path, noise_input: bool) -> dict[str, float]:
     loaded = load_checkpoint(checkpoint)
-    val = split_of(loaded, run.load_training_cohort(loaded.config), "val")
-    sub = val.subset(np.sort(np.random.default_rng(0).choice(val.n_records, 3000, replace=False)))
+    sub = validation_sample(loaded, 3000)
     rn_uv = residual_noise_uv(sub)
     if noise_input:
         sub = noise_in_fmp_column(sub)

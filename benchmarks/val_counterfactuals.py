@@ -9,13 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
-from _common import p_wave_v
-from abrnet.evaluation.evaluate import split_of
+from _common import p_wave_v, validation_sample
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs, counterfactual_report
 from abrnet.inference.checkpoint import load_checkpoint
-from abrnet.training.run import load_training_cohort
 
 
 def main() -> None:
@@ -25,10 +21,7 @@ def main() -> None:
     args = ap.parse_args()
     for path in args.checkpoints:
         loaded = load_checkpoint(path)
-        val = split_of(loaded, load_training_cohort(loaded.config), "val")
-        rows = np.sort(np.random.default_rng(0).choice(val.n_records, min(args.records, val.n_records), replace=False))
-        sub = val.subset(rows)
-
+        sub = validation_sample(loaded, args.records)
         variants = counterfactual_inputs(sub)
         report = counterfactual_report(
             sub, p_wave_v(loaded, sub), {k: p_wave_v(loaded, v) for k, v in variants.items()}
