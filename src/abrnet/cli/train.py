@@ -50,7 +50,7 @@ def train(
 ) -> None:
     """Simulate (and cache) the default cohort, train, evaluate on held-out patients and print the metrics."""
     from abrnet.config.train_config import load_config
-    from abrnet.evaluation.report import metrics_table
+    from abrnet.evaluation.report import comparison_table, metrics_table
 
     with user_errors():
         overrides = list(set_ or [])
@@ -86,6 +86,7 @@ def train(
                     out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients
                 )
                 console.print(metrics_table(metrics))
+                console.print(comparison_table(metrics) or "")
             except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
                 console.print(f"[yellow]warning:[/] evaluation skipped: {exc}")
             wall = {"evaluation_s": time.monotonic() - t, "total_s": time.monotonic() - started}
@@ -176,7 +177,7 @@ def evaluate(
 ) -> None:
     """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
     from abrnet.evaluation.evaluate import evaluate_checkpoint
-    from abrnet.evaluation.report import metrics_table
+    from abrnet.evaluation.report import comparison_table, metrics_table
 
     if split not in ("train", "val", "test", "all"):
         raise typer.BadParameter(f"--split must be train, val, test or all, got {split!r}")
@@ -202,6 +203,7 @@ def evaluate(
         typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
     else:
         console.print(metrics_table(metrics))
+        console.print(comparison_table(metrics) or "")
         console.print(f"wrote {out / 'metrics.json'} and {out / 'metrics.md'}")
         thr, ear = (
             metrics.get("threshold", {}).get("mae_db"),

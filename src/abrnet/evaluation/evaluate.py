@@ -11,6 +11,7 @@ import numpy as np
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.evaluation.classical_threshold import classical_threshold_baselines
 from abrnet.evaluation.report import metrics_markdown
 from abrnet.evaluation.trivial_baselines import (
     counterfactual_inputs,
@@ -113,8 +114,9 @@ def counterfactual_rows(data: ABRCohort, seed: int = 0) -> np.ndarray:
 def add_shortcut_checks(
     metrics: dict, loaded: LoadedModel, pred: Predictions, data: ABRCohort, train: ABRCohort, *, seed: int = 0
 ) -> None:
-    """`baselines`, `headline` (network and baselines by the same metric code) and `counterfactuals` sections."""
-    metrics["baselines"] = trivial_baselines(train, data, seed=seed)
+    """`baselines` (trivial, and the classical per-ear threshold detectors), `headline` (network and baselines by the
+    same metric code) and `counterfactuals` sections."""
+    metrics["baselines"] = trivial_baselines(train, data, seed=seed) | classical_threshold_baselines(train, data)
     ears = aggregate_ears(pred, data, loaded.series_model)
     metrics["headline"] = {"network": network_scores(pred, data, ears)}
     rows = counterfactual_rows(data, seed)

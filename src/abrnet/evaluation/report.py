@@ -1,7 +1,10 @@
-"""Human-readable summaries of a `compute_metrics` result: Markdown for files and PRs, a rich table for the console.
+"""Human-readable summaries of a `compute_metrics` result: Markdown for files and PRs, rich tables for the console.
 
 Both show the same rows (section, metric, value, 95% CI) so what is printed after training matches what is saved.
-Undefined metrics are shown as "—" with their reason listed underneath, never silently dropped.
+Undefined metrics are shown as "—" with their reason listed underneath, never silently dropped. Where `abrnet
+evaluate` added its shortcut checks, a second set of rows puts each network figure beside every baseline that
+reports the same figure (`headline` / `baselines`, same records and metric code), for the split and for the
+fixed-protocol cohort, with the counterfactual p(V): a figure means little until it beats them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,16 @@ from rich.table import Table
 
 from abrnet.constants import CLASS_NAMES
 
+_HEADLINE_LABELS = {
+    "v_presence_f1": "wave V presence F1 (record)",
+    "v_latency_r2": "wave V latency R² (record)",
+    "record_threshold_mae_db": "threshold MAE per record, dB",
+    "ear_threshold_mae_db": "threshold MAE per ear, dB",
+    "ear_threshold_within_10_db": "threshold within 10 dB per ear",
+    "ear_no_response_f1": "no-response F1 per ear",
+    "ear_class_macro_f1": "class macro-F1 per ear",
+    "reconstruction_correlation": "reconstruction correlation",
+}
 _PEAK_KEYS = ("presence_f1", "latency_r2", "latency_mae_ms", "within_0_1_ms", "amplitude_r2", "amplitude_mae_uv")
 
 
@@ -65,6 +78,39 @@ def metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _counterfactual_rows(section: str, checks: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for name, label in (("as_recorded", "as recorded"), ("time_reversed", "time-reversed")):
+        for key, where in (("mean_p_v_where_v", "V labelled"), ("mean_p_v_where_no_v", "no V labelled")):
+            if name in checks:
+                rows.append((section, f"p(V) {label}, {where}", _fmt(checks[name].get(key)), "—"))
+    if "as_recorded_below_true_threshold" in checks:
+        rows.append((section, "p(V) below the true threshold", _fmt(checks["as_recorded_below_true_threshold"]), "—"))
+    for level, p in checks.get("noise_only_by_level", {}).items():
+        rows.append((section, f"p(V) noise-only, labelled {level.removesuffix('db')} dB", _fmt(p), "—"))
+    return rows
+
+
+def comparison_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
+    """(section, metric, network, baselines) rows: each `headline` figure beside every baseline reporting it, for the
+    split and the fixed-protocol cohort, then the counterfactual p(V) (no baseline column)."""
+    rows: list[tuple[str, str, str, str]] = []
+    parts = [("network vs baselines", metrics), ("fixed protocol: network vs baselines", metrics.get("fixed_protocol"))]
+    for section, part in parts:
+        if not isinstance(part, dict) or "headline" not in part:
+            continue
+        network = part["headline"].get("network", {})
+        baselines = {k: v for k, v in part.get("baselines", {}).items() if isinstance(v, dict)}
+        for key, label in _HEADLINE_LABELS.items():
+            if key in network:
+                others = ", ".join(f"{name} {_fmt(b[key])}" for name, b in baselines.items() if key in b)
+                rows.append((section, label, _fmt(network[key]), others or "—"))
+        rows += _counterfactual_rows(
+            section.replace("network vs baselines", "counterfactuals"), part.get("counterfactuals", {})
+        )
+    return rows
+
+
 def metrics_markdown(metrics: dict) -> str:
     """Compact Markdown: a header line, one table per section, then the reasons for undefined metrics."""
     lines = [
@@ -79,6 +125,12 @@ def metrics_markdown(metrics: dict) -> str:
             lines += ["", f"### {sec}", "", "| metric | value | 95% CI |", "|---|---:|---|"]
             section = sec
         lines.append(f"| {name} | {value} | {ci} |")
+    section = None
+    for sec, name, network, baselines in comparison_rows(metrics):
+        if sec != section:
+            lines += ["", f"### {sec}", "", "| metric | network | baselines |", "|---|---:|---|"]
+            section = sec
+        lines.append(f"| {name} | {network} | {baselines} |")
     undefined = metrics.get("undefined", {})
     if undefined:
         lines += ["", "### undefined", ""]
@@ -103,4 +155,19 @@ def metrics_table(metrics: dict) -> Table:
     n_undefined = len(metrics.get("undefined", {}))
     if n_undefined:
         table.caption = f"{n_undefined} metric(s) undefined (—); reasons in metrics['undefined']"
+    return table
+
+
+def comparison_table(metrics: dict) -> Table | None:
+    """A rich Table of `comparison_rows` (None when the metrics carry no baselines)."""
+    rows = comparison_rows(metrics)
+    if not rows:
+        return None
+    table = Table(title="Network beside the baselines (same records, same metric code)")
+    for name, justify in (("section", "left"), ("metric", "left"), ("network", "right"), ("baselines", "left")):
+        table.add_column(name, justify=justify, style="dim" if name == "section" else None)  # type: ignore[arg-type]
+    section = None
+    for sec, name, network, baselines in rows:
+        table.add_row(sec if sec != section else "", name, network, baselines)
+        section = sec
     return table
