@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from abrnet.data.schema import ABRCohort
 from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
 from abrnet.inference.predictor import predict_cohort
 from abrnet.metrics.task_metrics import compute_metrics
@@ -137,20 +136,13 @@ def test_threshold_crossing_is_fitted_on_the_series_ears_and_used() -> None:
 
 def test_long_grids_get_their_own_fitted_interval() -> None:
     """Ears on a long grid (≥ DENSE_SERIES_LEVELS levels) read the dense pair; short series keep theirs."""
-    import dataclasses
-
     from abrnet.series.classifier import fit_threshold_quantiles
     from abrnet.series.per_ear import DENSE_SERIES_LEVELS
 
     long_levels = tuple(range(0, 65, 5))
     assert len(long_levels) >= DENSE_SERIES_LEVELS
     short, long = make_toy_cohort(n_patients=30, seed=5), make_toy_cohort(n_patients=30, levels=long_levels, seed=6)
-    long = dataclasses.replace(long, patient_id=np.char.add("LONG", long.patient_id))
-    both = ABRCohort(**{
-        f.name: (np.concatenate([getattr(short, f.name), getattr(long, f.name)])
-                 if isinstance(getattr(short, f.name), np.ndarray) else getattr(short, f.name))
-        for f in dataclasses.fields(ABRCohort) if f.name not in ("extras", "buffers")
-    })  # fmt: skip
+    both = short.concat(long.with_patient_prefix("LONG"))
     rng = np.random.default_rng(0)
 
     def predictions(cohort):  # a noisy p(V) that rises through the labelled threshold
