@@ -1,0 +1,136 @@
+"""Do classical waveform cues add to the network's p(V) where the per-ear threshold is read? (issue 11, validation only)
+
+The per-ear threshold is the lowest level where an ear's p(V), fitted non-decreasing in level, passes a crossing.
+Its errors on a fixed grid come from records near the V label's boundary (`presence_limits.md`). Two cues the
+network does not see could help there: the split-buffer correlation (ABRpresto's one-split form: is the response
+the same in both halves of the sweeps?) and the correlation with the ear's next louder records (does the trace
+repeat, later, what the louder levels show?), both from `abrnet.evaluation.classical_threshold`.
+
+A per-record logistic regression on [logit p(V), cues] is fitted to the V labels of two FIT cohorts, its crossing
+chosen on their ears by the lowest per-ear MAE (`classical_threshold.fit_criterion`), and scored on two other
+EVAL cohorts (all fresh, class-balanced, 150 patients; seeds = the model's + 60,011 / 70,011 to fit and
++ 30,011 / 40,011 to score, as in `config_choice.md`; never the test split or the evaluation's fixed cohort).
+The network's own per-ear threshold (series stage as shipped in the checkpoint) and each cue alone are beside it.
+
+    python benchmarks/threshold_cues.py --checkpoint runs/final/best.ckpt
+Writes benchmarks/results/threshold_cues.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint
+from abrnet.data.schema import ABRCohort
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.evaluation.classical_threshold import (
+    adjacent_level_correlation,
+    ear_thresholds,
+    fit_criterion,
+    split_buffer_correlation,
+)
+from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores
+from abrnet.inference.checkpoint import load_checkpoint
+from abrnet.inference.predictor import predict_cohort
+from abrnet.series.per_ear import aggregate_ears
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COHORTS = {"fit fixed": ("fixed", 60_011), "fit mixed": ("mixed", 70_011)}
+EVAL = {"fixed": ("fixed", 30_011), "mixed": ("mixed", 40_011)}
+FEATURE_SETS = {
+    "p(V) alone, refitted": ("logit_p_v",),
+    "p(V) + adjacent levels": ("logit_p_v", "adjacent"),
+    "p(V) + adjacent levels + split buffers": ("logit_p_v", "adjacent", "split_buffers"),
+    "adjacent levels + split buffers (no network)": ("adjacent", "split_buffers"),
+}
+
+
+def cues(loaded, cohort: ABRCohort) -> dict[str, np.ndarray]:
+    """(N,) per-record inputs of the regression."""
+    p = np.clip(p_wave_v(loaded, cohort), 1e-4, 1 - 1e-4)
+    return {
+        "logit_p_v": np.log(p / (1 - p)),
+        "adjacent": adjacent_level_correlation(cohort),
+        "split_buffers": split_buffer_correlation(cohort),
+    }
+
+
+def threshold_scores(cohort: ABRCohort, statistic: np.ndarray, criterion: float) -> dict:
+    threshold, no_response = ear_thresholds(cohort, statistic, criterion)
+    truth = ear_level_features(cohort)[2]
+    s = ear_scores(truth, threshold, no_response, np.zeros(threshold.size, dtype=np.int64))
+    return {"mae_db": s["ear_threshold_mae_db"], "within_10_db": s["ear_threshold_within_10_db"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", type=Path, default=Path("runs/final/best.ckpt"))
+    ap.add_argument("--patients", type=int, default=150)
+    args = ap.parse_args()
+    require_checkpoint(args.checkpoint)
+    loaded = load_checkpoint(args.checkpoint)
+
+    def simulate(protocol: str, offset: int) -> ABRCohort:
+        cfg = SimulationConfig(n_patients=args.patients, balanced=True, protocol=protocol)
+        return simulate_cohort(cfg, seed=loaded.config.seed + offset)
+
+    fit_parts = [simulate(*spec).with_patient_prefix(f"{name.split()[1]}-") for name, spec in COHORTS.items()]
+    fit = fit_parts[0].concat(fit_parts[1])
+    fit_cues = cues(loaded, fit)
+    labels = np.isfinite(fit.latency_ms[:, 2])
+    models = {
+        name: LogisticRegression(max_iter=1000).fit(np.stack([fit_cues[k] for k in keys], 1), labels)
+        for name, keys in FEATURE_SETS.items()
+    }
+    fit_p = {
+        name: m.predict_proba(np.stack([fit_cues[k] for k in FEATURE_SETS[name]], 1))[:, 1]
+        for name, m in models.items()
+    }
+    criteria = {name: fit_criterion(fit, p) for name, p in fit_p.items()}
+
+    report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "cohorts": {}}
+    for label, spec in EVAL.items():
+        cohort = simulate(*spec)
+        c = cues(loaded, cohort)
+        pred = predict_cohort(
+            loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
+            with_denoise=False, with_reconstruction=False,
+        )  # fmt: skip
+        ears = aggregate_ears(pred, cohort, loaded.series_model)
+        truth = ear_level_features(cohort)[2]
+        net = ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+        rows = {"network, series stage as shipped": {"mae_db": net["ear_threshold_mae_db"],
+                                                      "within_10_db": net["ear_threshold_within_10_db"]}}  # fmt: skip
+        for name, keys in FEATURE_SETS.items():
+            p = models[name].predict_proba(np.stack([c[k] for k in keys], 1))[:, 1]
+            rows[name] = {"criterion": criteria[name], **threshold_scores(cohort, p, criteria[name])}
+        report["cohorts"][f"{label} (seed {cohort.attrs['seed']})"] = rows
+        print(label, json.dumps(rows))
+    report["coefficients"] = {name: m.coef_.ravel().round(3).tolist() for name, m in models.items()}
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "threshold_cues.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = ["# Classical cues beside p(V) in the per-ear threshold (validation cohorts)", "",
+             provenance_markdown(report["provenance"]), "",
+             "| per-ear threshold | " + " | ".join(report["cohorts"]) + " |",
+             "|---|" + "---|" * len(report["cohorts"])]  # fmt: skip
+    for name in next(iter(report["cohorts"].values())):
+        cells = [f"{r[name]['mae_db']:.2f} dB / {r[name]['within_10_db']:.3f}" for r in report["cohorts"].values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Cells: MAE / share within 10 dB over ears with a measurable threshold. Logistic coefficients, in the order "
+        "of each row's inputs (logit, correlation, correlation: raw units): "
+        f"{json.dumps(report['coefficients'])}.",
+        "",
+    ]
+    (RESULTS / "threshold_cues.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
