@@ -111,6 +111,18 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _markdown_sections(rows: list[tuple[str, str, str, str]], header: str) -> list[str]:
+    """One Markdown table per section of (section, c1, c2, c3) rows, under `header`."""
+    lines: list[str] = []
+    section = None
+    for sec, *cells in rows:
+        if sec != section:
+            lines += ["", f"### {sec}", "", header, "|---|---:|---|"]
+            section = sec
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def metrics_markdown(metrics: dict) -> str:
     """Compact Markdown: a header line, one table per section, then the reasons for undefined metrics."""
     lines = [
@@ -119,18 +131,8 @@ def metrics_markdown(metrics: dict) -> str:
         f"{metrics.get('n_records', '?')} records, {metrics.get('n_patients', '?')} patients. "
         "Intervals: 95% percentile bootstrap over patients.",
     ]
-    section = None
-    for sec, name, value, ci in metric_rows(metrics):
-        if sec != section:
-            lines += ["", f"### {sec}", "", "| metric | value | 95% CI |", "|---|---:|---|"]
-            section = sec
-        lines.append(f"| {name} | {value} | {ci} |")
-    section = None
-    for sec, name, network, baselines in comparison_rows(metrics):
-        if sec != section:
-            lines += ["", f"### {sec}", "", "| metric | network | baselines |", "|---|---:|---|"]
-            section = sec
-        lines.append(f"| {name} | {network} | {baselines} |")
+    lines += _markdown_sections(metric_rows(metrics), "| metric | value | 95% CI |")
+    lines += _markdown_sections(comparison_rows(metrics), "| metric | network | baselines |")
     undefined = metrics.get("undefined", {})
     if undefined:
         lines += ["", "### undefined", ""]
