@@ -93,3 +93,15 @@ def test_report_puts_the_detectors_beside_the_network(cohorts) -> None:
     metrics = {"headline": {"network": {"ear_threshold_mae_db": 5.0}}, "baselines": baselines}
     (row,) = [r for r in comparison_rows(metrics) if r[1] == "threshold MAE per ear, dB"]
     assert row[2] == "5" and all(name in row[3] for name in ("levels_only", "prior", *DETECTORS))
+
+
+def test_unlabelled_recordings_get_no_scores_rather_than_zeros(cohorts) -> None:
+    """A user's file without thresholds: every per-ear figure is None (not an F1 of 0 that reads as a failure)."""
+    train, fixed = cohorts
+    bare = fixed.subset(np.arange(fixed.n_records))
+    bare.threshold_db[:] = np.nan
+    bare.no_response[:] = False
+    out = classical_threshold_baselines(train, bare)
+    for name in DETECTORS:
+        assert out[name]["ear_threshold_mae_db"] is None and out[name]["ear_no_response_f1"] is None
+    assert trivial_baselines(train, bare)["levels_only"]["ear_no_response_f1"] is None

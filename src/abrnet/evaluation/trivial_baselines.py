@@ -55,14 +55,19 @@ def ear_level_features(data: ABRCohort) -> tuple[np.ndarray, np.ndarray, dict[st
 def ear_scores(
     truth: dict[str, np.ndarray], threshold: np.ndarray, no_response: np.ndarray, cls: np.ndarray
 ) -> dict[str, float | None]:
-    """Per-ear threshold MAE / within 10 dB (measurable ears), no-response F1, class macro-F1."""
+    """Per-ear threshold MAE / within 10 dB (measurable ears), no-response F1 (ears whose answer is known: a
+    threshold or a no-response; None for unlabelled recordings rather than a 0 that reads as a failure), class
+    macro-F1."""
     m = np.isfinite(truth["threshold"]) & ~truth["no_response"]
     err = np.abs(threshold[m] - truth["threshold"][m])
     known = truth["class"] >= 0
+    nr_known = m | truth["no_response"]
     return {
         "ear_threshold_mae_db": float(err.mean()) if m.any() else None,
         "ear_threshold_within_10_db": float((err <= 10.0).mean()) if m.any() else None,
-        "ear_no_response_f1": float(f1_score(truth["no_response"], no_response, zero_division=0)),
+        "ear_no_response_f1": float(f1_score(truth["no_response"][nr_known], no_response[nr_known], zero_division=0))
+        if nr_known.any()
+        else None,
         "ear_class_macro_f1": float(f1_score(truth["class"][known], cls[known], average="macro", zero_division=0))
         if known.any()
         else None,
