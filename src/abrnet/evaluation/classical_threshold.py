@@ -31,6 +31,7 @@ import numpy as np
 from abrnet.data.filters import bandpass_filter
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores
+from abrnet.series.classifier import EarCurves, lowest_mae_crossing
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, crossing_levels, highest_levels, presence_cdfs
 
 BUFFER_BAND_HZ: tuple[float, float] = (100.0, 3000.0)  # the clinical ABR band
@@ -97,27 +98,41 @@ def adjacent_level_correlation(data: ABRCohort) -> np.ndarray:
     return out
 
 
+def _ear_curves(data: ABRCohort, statistic: np.ndarray) -> tuple[EarCurves, np.ndarray]:
+    """Each ear's `statistic` (N,) fitted non-decreasing in level (`presence_cdfs`, ears in sorted-key order, as
+    `ear_level_features`), and (E,) the fill "above the highest level" for a curve that never passes."""
+    _, ear = np.unique(data.ear_key, return_inverse=True)
+    ear = ear.ravel()
+    level = data.static_column("intensity_db").astype(np.float64)
+    return presence_cdfs(ear, level, statistic), highest_levels(ear, level, int(ear.max()) + 1) + ABOVE_HIGHEST_DB
+
+
 def ear_thresholds(data: ABRCohort, statistic: np.ndarray, criterion: float) -> tuple[np.ndarray, np.ndarray]:
     """(E,) threshold (the ear's highest level + ABOVE_HIGHEST_DB where the fit never passes) and (E,) no-response,
     ears in `ear_level_features` order (sorted ear keys)."""
-    _, ear = np.unique(data.ear_key, return_inverse=True)
-    ear = ear.ravel()
-    n_ears = int(ear.max()) + 1
-    level = data.static_column("intensity_db").astype(np.float64)
-    point = crossing_levels(presence_cdfs(ear, level, statistic), n_ears, criterion)
-    above = highest_levels(ear, level, n_ears) + ABOVE_HIGHEST_DB
+    cdfs, above = _ear_curves(data, statistic)
+    point = crossing_levels(cdfs, above.shape[0], criterion)
     return np.where(np.isfinite(point), point, above), ~np.isfinite(point)
 
 
 def fit_criterion(train: ABRCohort, statistic: np.ndarray) -> float:
-    """The candidate criterion with the lowest per-ear threshold MAE on `train`'s measurable ears (ties: lower)."""
+    """The candidate criterion with the lowest per-ear threshold MAE on `train`'s measurable ears (ties: lower), by
+    the series stage's own rule (`lowest_mae_crossing`); the ears' curves are fitted once for every candidate."""
     truth = ear_level_features(train)[2]
     keep = np.isfinite(truth["threshold"]) & ~truth["no_response"]
-    grid = np.unique(np.quantile(statistic, CRITERION_QUANTILES))
-    if not keep.any():
-        return float(np.median(statistic))
-    mae = [np.abs(ear_thresholds(train, statistic, q)[0] - truth["threshold"])[keep].mean() for q in grid]
-    return float(grid[int(np.argmin(mae))])
+    grid = np.unique(np.quantile(statistic, CRITERION_QUANTILES))  # ascending: a tie keeps the lower
+    cdfs, above = _ear_curves(train, statistic)
+    q = lowest_mae_crossing(cdfs, above, truth["threshold"], keep, grid)
+    return float(np.median(statistic)) if q is None else q
+
+
+def detector_scores(data: ABRCohort, statistic: np.ndarray, criterion: float) -> dict[str, float | None]:
+    """Per-ear threshold MAE / within 10 dB and no-response F1 of one detector at `criterion`, by the network's
+    metric code (`ear_scores`, without its class figure: a detector has no class)."""
+    threshold, no_response = ear_thresholds(data, statistic, criterion)
+    scores = ear_scores(ear_level_features(data)[2], threshold, no_response, np.zeros(threshold.size, np.int64))
+    scores.pop("ear_class_macro_f1")
+    return scores
 
 
 STATISTICS = {
@@ -129,7 +144,6 @@ STATISTICS = {
 
 def classical_threshold_baselines(train: ABRCohort, data: ABRCohort) -> dict[str, Any]:
     """Each detector's criterion fitted on `train`, its per-ear threshold and no-response scored on `data`."""
-    truth = ear_level_features(data)[2]
     out: dict[str, Any] = {}
     for name, statistic in STATISTICS.items():
         s_train, s_data = statistic(train), statistic(data)
@@ -138,8 +152,5 @@ def classical_threshold_baselines(train: ABRCohort, data: ABRCohort) -> dict[str
             out[name] = {"skipped": f"the {which} lack what it reads (split buffers / a measured Fmp)"}
             continue
         criterion = fit_criterion(train, s_train)
-        threshold, no_response = ear_thresholds(data, s_data, criterion)
-        scores = ear_scores(truth, threshold, no_response, np.zeros(threshold.size, dtype=np.int64))
-        scores.pop("ear_class_macro_f1")  # a detector has no class
-        out[name] = {"criterion": criterion, **scores}
+        out[name] = {"criterion": criterion, **detector_scores(data, s_data, criterion)}
     return out

@@ -13,6 +13,7 @@ lists, stored inside the checkpoint (loadable with `weights_only=True`; no pickl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -231,14 +232,29 @@ def fit_threshold_point(pred: Predictions, data: ABRCohort) -> float:
     """
     table, cdfs, above = _ear_curves(pred, data)
     keep = np.isfinite(table.true_threshold_db) & ~table.true_no_response
+    q = lowest_mae_crossing(cdfs, above, table.true_threshold_db, keep, THRESHOLD_POINT_GRID, PRESENCE_THRESHOLD)
+    return PRESENCE_THRESHOLD if q is None else q
+
+
+def lowest_mae_crossing(
+    cdfs: EarCurves,
+    above: np.ndarray,
+    truth_db: np.ndarray,
+    keep: np.ndarray,
+    grid: Sequence[float],
+    prefer: float | None = None,
+) -> float | None:
+    """The crossing in `grid` whose per-ear thresholds (`crossing_levels`; `above` (E,) where a curve never passes)
+    have the lowest MAE against `truth_db` (E,) on the `keep` (E,) ears; None when no ear is kept. Ties go to the
+    value nearest `prefer`, then to the first in `grid` order. One rule for every curve a threshold is read from:
+    the network's p(V) (`fit_threshold_point`) and the classical detectors' statistics."""
     if not keep.any():
-        return PRESENCE_THRESHOLD
-    truth = table.true_threshold_db[keep]
+        return None
     best: tuple[float, float, float] | None = None
-    for q in THRESHOLD_POINT_GRID:
-        point = crossing_levels(cdfs, table.n_ears, q)
+    for q in grid:
+        point = crossing_levels(cdfs, above.shape[0], q)
         point = np.where(np.isfinite(point), point, above)[keep]
-        key = (float(np.mean(np.abs(point - truth))), abs(q - PRESENCE_THRESHOLD))
+        key = (float(np.mean(np.abs(point - truth_db[keep]))), 0.0 if prefer is None else abs(q - prefer))
         if best is None or key < best[:2]:
-            best = (*key, q)
-    return best[2] if best is not None else PRESENCE_THRESHOLD
+            best = (*key, float(q))
+    return None if best is None else best[2]
