@@ -95,8 +95,7 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
     """(section, metric, network, baselines) rows: each `headline` figure beside every baseline reporting it, for the
     split and the fixed-protocol cohort, then the counterfactual p(V) (no baseline column)."""
     rows: list[tuple[str, str, str, str]] = []
-    parts = [("network vs baselines", metrics), ("fixed protocol: network vs baselines", metrics.get("fixed_protocol"))]
-    for section, part in parts:
+    for prefix, part in (("", metrics), ("fixed protocol: ", metrics.get("fixed_protocol"))):
         if not isinstance(part, dict) or "headline" not in part:
             continue
         network = part["headline"].get("network", {})
@@ -104,10 +103,8 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
         for key, label in _HEADLINE_LABELS.items():
             if key in network:
                 others = ", ".join(f"{name} {_fmt(b[key])}" for name, b in baselines.items() if key in b)
-                rows.append((section, label, _fmt(network[key]), others or "—"))
-        rows += _counterfactual_rows(
-            section.replace("network vs baselines", "counterfactuals"), part.get("counterfactuals", {})
-        )
+                rows.append((f"{prefix}network vs baselines", label, _fmt(network[key]), others or "—"))
+        rows += _counterfactual_rows(f"{prefix}counterfactuals", part.get("counterfactuals", {}))
     return rows
 
 
@@ -150,10 +147,7 @@ def metrics_table(metrics: dict) -> Table:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI (patients)", justify="left")
-    section = None
-    for sec, name, value, ci in metric_rows(metrics):
-        table.add_row(sec if sec != section else "", name, value, ci, end_section=False)
-        section = sec
+    _add_sections(table, metric_rows(metrics))
     n_undefined = len(metrics.get("undefined", {}))
     if n_undefined:
         table.caption = f"{n_undefined} metric(s) undefined (—); reasons in metrics['undefined']"
@@ -168,8 +162,13 @@ def comparison_table(metrics: dict) -> Table | None:
     table = Table(title="Network beside the baselines (same records, same metric code)")
     for name, justify in (("section", "left"), ("metric", "left"), ("network", "right"), ("baselines", "left")):
         table.add_column(name, justify=justify, style="dim" if name == "section" else None)  # type: ignore[arg-type]
-    section = None
-    for sec, name, network, baselines in rows:
-        table.add_row(sec if sec != section else "", name, network, baselines)
-        section = sec
+    _add_sections(table, rows)
     return table
+
+
+def _add_sections(table: Table, rows: list[tuple[str, str, str, str]]) -> None:
+    """Rows into a rich Table, each section's name on its first row only."""
+    section = None
+    for sec, *cells in rows:
+        table.add_row(sec if sec != section else "", *cells, end_section=False)
+        section = sec
