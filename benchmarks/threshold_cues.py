@@ -30,7 +30,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import (
     adjacent_level_correlation,
-    ear_thresholds,
+    detector_scores,
     fit_criterion,
     split_buffer_correlation,
 )
@@ -50,9 +50,9 @@ FEATURE_SETS = {
 }
 
 
-def cues(loaded, cohort: ABRCohort) -> dict[str, np.ndarray]:
-    """(N,) per-record inputs of the regression."""
-    p = np.clip(p_wave_v(loaded, cohort), 1e-4, 1 - 1e-4)
+def cues(cohort: ABRCohort, p_v: np.ndarray) -> dict[str, np.ndarray]:
+    """(N,) per-record inputs of the regression, from the cohort and the network's p(V) (N,) on it."""
+    p = np.clip(p_v, 1e-4, 1 - 1e-4)
     return {
         "logit_p_v": np.log(p / (1 - p)),
         "adjacent": adjacent_level_correlation(cohort),
@@ -60,10 +60,13 @@ def cues(loaded, cohort: ABRCohort) -> dict[str, np.ndarray]:
     }
 
 
+def inputs(c: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """(N, K) the inputs of feature set `name`."""
+    return np.stack([c[k] for k in FEATURE_SETS[name]], 1)
+
+
 def threshold_scores(cohort: ABRCohort, statistic: np.ndarray, criterion: float) -> dict:
-    threshold, no_response = ear_thresholds(cohort, statistic, criterion)
-    truth = ear_level_features(cohort)[2]
-    s = ear_scores(truth, threshold, no_response, np.zeros(threshold.size, dtype=np.int64))
+    s = detector_scores(cohort, statistic, criterion)
     return {"mae_db": s["ear_threshold_mae_db"], "within_10_db": s["ear_threshold_within_10_db"]}
 
 
@@ -81,33 +84,30 @@ def main() -> None:
 
     fit_parts = [simulate(*spec).with_patient_prefix(f"{name.split()[1]}-") for name, spec in COHORTS.items()]
     fit = fit_parts[0].concat(fit_parts[1])
-    fit_cues = cues(loaded, fit)
+    fit_cues = cues(fit, p_wave_v(loaded, fit))
     labels = np.isfinite(fit.latency_ms[:, 2])
-    models = {
-        name: LogisticRegression(max_iter=1000).fit(np.stack([fit_cues[k] for k in keys], 1), labels)
-        for name, keys in FEATURE_SETS.items()
-    }
-    fit_p = {
-        name: m.predict_proba(np.stack([fit_cues[k] for k in FEATURE_SETS[name]], 1))[:, 1]
-        for name, m in models.items()
-    }
-    criteria = {name: fit_criterion(fit, p) for name, p in fit_p.items()}
+    models = {name: LogisticRegression(max_iter=1000).fit(inputs(fit_cues, name), labels) for name in FEATURE_SETS}
+    criteria = {name: fit_criterion(fit, m.predict_proba(inputs(fit_cues, name))[:, 1]) for name, m in models.items()}
 
     report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "cohorts": {}}
     for label, spec in EVAL.items():
         cohort = simulate(*spec)
-        c = cues(loaded, cohort)
         pred = predict_cohort(
-            loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
-            with_denoise=False, with_reconstruction=False,
-        )  # fmt: skip
+            loaded.model,
+            cohort,
+            loaded.normalizer,
+            prediction_type=loaded.prediction_type,
+            with_denoise=False,
+            with_reconstruction=False,
+        )  # fmt: skip  (one pass: the series stage and the cues read the same predictions)
+        c = cues(cohort, np.asarray(pred.peak_presence_prob[:, 2], np.float64))
         ears = aggregate_ears(pred, cohort, loaded.series_model)
         truth = ear_level_features(cohort)[2]
         net = ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
         rows = {"network, series stage as shipped": {"mae_db": net["ear_threshold_mae_db"],
                                                       "within_10_db": net["ear_threshold_within_10_db"]}}  # fmt: skip
-        for name, keys in FEATURE_SETS.items():
-            p = models[name].predict_proba(np.stack([c[k] for k in keys], 1))[:, 1]
+        for name, model in models.items():
+            p = model.predict_proba(inputs(c, name))[:, 1]
             rows[name] = {"criterion": criteria[name], **threshold_scores(cohort, p, criteria[name])}
         report["cohorts"][f"{label} (seed {cohort.attrs['seed']})"] = rows
         print(label, json.dumps(rows))
