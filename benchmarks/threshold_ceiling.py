@@ -19,6 +19,10 @@ read into a per-ear threshold by the same rules as the classical detectors (`eva
 * ``shape_oracle``: the same where the record has a V; where it has none, the mean clean trace of the fitting
   cohort's responses at that level stands in as the template, so this observer knows the shape of any V but not
   whether one is there (``template_oracle`` knows both: a flat clean trace reads 0);
+* ``louder_shape_oracle``: what series context could give at most: the template is the ear's own clean response
+  LOUDER_DB (5 dB) louder (the nearest louder level with a V; the loudest where none is), moved later by the fitting
+  cohort's latency–intensity slope and then by the best of ±0.2 ms; an ear without a V anywhere reads 0.
+  Noise-free, so a reader following the louder noisy records down the series has less;
 * ``level_template``: no oracle: the fitting cohort's mean response at the record's level as the template for every
   record, a matched filter any lab could build from its own normal-hearing data;
 * ``v_picker``: no oracle: the largest V-like complex (peak minus the trough after it) within 1 ms of the level's
@@ -42,6 +46,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from _common import provenance, provenance_markdown, require_checkpoint
 from abrnet.data.schema import ABRCohort
@@ -62,6 +67,8 @@ from presence_limits import residual_noise_uv, v_like_size, visibility_ratio
 RESULTS = Path(__file__).resolve().parent / "results"
 LABEL_CRITERION = 2.0  # the V label's line: clean V–V′ > 2 × the record's residual noise
 SCORED_SEED_OFFSET, FIT_SEED_OFFSET = 30_011, 50_021
+LOUDER_DB = 5.0  # the louder-shape oracle's template: the ear's response at least this much louder
+LOUDER_LAG_SAMPLES = 4  # and the best of ± this many samples (±0.2 ms at 20 kHz) around the slope's shift
 _V = 2
 
 
@@ -94,6 +101,37 @@ def level_templates(reference: ABRCohort, data: ABRCohort) -> tuple[np.ndarray, 
     return shapes, v_like_size(shapes, data.time_ms, level_latency(reference, data))
 
 
+def latency_slope(reference: ABRCohort) -> float:
+    """Wave V's latency change per dB (ms/dB, positive: softer is later), fitted on `reference` from 20 dB up."""
+    table = latency_intensity_table(reference.latency_ms[:, _V], reference.static_column("intensity_db"), min_count=5)
+    edges = np.array([e for e in sorted(table) if e >= 20.0])
+    return float(-np.polyfit(edges, [table[e] for e in edges], 1)[0])
+
+
+def louder_shape(data: ABRCohort, reference: ABRCohort) -> np.ndarray:
+    """(N,) `louder_shape_oracle` (module doc): the best scale of the ear's shifted louder clean response in each
+    record, times that response's V–V′, over the record's noise."""
+    ptt = np.nan_to_num(np.asarray(data.extras["v_peak_to_trough_uv"], np.float64))
+    level = data.static_column("intensity_db").astype(np.float64)
+    clean = np.asarray(data.clean, np.float64)
+    x = np.asarray(data.signals, np.float64)
+    x = x - x.mean(axis=1, keepdims=True)  # (N, T)
+    step_ms, lags = 1000.0 / data.sampling_rate_hz, np.arange(-LOUDER_LAG_SAMPLES, LOUDER_LAG_SAMPLES + 1)
+    slope = latency_slope(reference)
+    _, ear = np.unique(data.ear_key, return_inverse=True)
+    out = np.zeros(data.n_records)
+    for rows in np.split(np.argsort(ear.ravel(), kind="stable"), np.cumsum(np.bincount(ear.ravel()))[:-1]):
+        with_v = rows[ptt[rows] > 0]
+        for r in rows if with_v.size else ():
+            louder = with_v[level[with_v] >= level[r] + LOUDER_DB]
+            src = louder[np.argmin(level[louder])] if louder.size else with_v[np.argmax(level[with_v])]
+            shift = (level[src] - level[r]) * slope / step_ms + lags  # (K,) samples later
+            t = np.stack([ndimage.shift(clean[src], d, order=1, mode="nearest") for d in shift])  # (K, T)
+            t = t - t.mean(axis=1, keepdims=True)
+            out[r] = ((t @ x[r]) / np.maximum((t * t).sum(axis=1), 1e-12)).max() * ptt[src]
+    return out / residual_noise_uv(data)
+
+
 def level_latency(reference: ABRCohort, data: ABRCohort) -> np.ndarray:
     """(N,) for each record of `data`, the median labelled V latency of its 10-dB bin in `reference` (the fitting
     cohort, so the scored cohort's labels are not read); the nearest bin where a level has none."""
@@ -105,7 +143,7 @@ def level_latency(reference: ABRCohort, data: ABRCohort) -> np.ndarray:
 
 
 def statistics(data: ABRCohort, reference: ABRCohort) -> dict[str, np.ndarray]:
-    """The three per-record statistics (module doc), each over the record's own buffers' noise."""
+    """The per-record statistics (module doc), each over the record's own buffers' noise."""
     rn = residual_noise_uv(data)
     label = visibility_ratio(data, rn)
     has_v = label > 0
@@ -117,6 +155,7 @@ def statistics(data: ABRCohort, reference: ABRCohort) -> dict[str, np.ndarray]:
         "label": label,
         "template_oracle": label * template_scale(data, np.asarray(data.clean)),
         "shape_oracle": sizes * template_scale(data, shapes) / rn,
+        "louder_shape_oracle": louder_shape(data, reference),
         "level_template": level_template,
         "v_picker": v_like_size(np.asarray(data.signals, np.float64), data.time_ms, level_latency(reference, data))
         / rn,
@@ -195,6 +234,8 @@ ROWS = (
     ("template oracle, isotonic reading", "template_oracle", "isotonic"),
     ("shape oracle, lowest level above criterion", "shape_oracle", "lowest_above"),
     ("shape oracle, isotonic reading", "shape_oracle", "isotonic"),
+    ("louder-shape oracle, lowest level above criterion", "louder_shape_oracle", "lowest_above"),
+    ("louder-shape oracle, isotonic reading", "louder_shape_oracle", "isotonic"),
     ("level template (no oracle), lowest level above criterion", "level_template", "lowest_above"),
     ("level template (no oracle), isotonic reading", "level_template", "isotonic"),
     ("V picker (no oracle), lowest level above criterion", "v_picker", "lowest_above"),
