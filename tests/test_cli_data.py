@@ -109,8 +109,11 @@ def test_import_and_describe_every_fixture(tmp_path: Path) -> None:
             assert series["species"] == "unknown" and series["units"] == "µV"
             assert series["sampling_rate_hz"] == pytest_approx(fs), (rel, series)
             assert (target == src and extra) or series["levels"][0] == top, (rel, series)  # raw: --level not given
-        table = runner.invoke(app, ["data", "describe", str(src)])
-        assert table.exit_code == 0 and "species" in table.output
+            assert target == src or series["stimulus_rate_hz"] == 21.0, (rel, series)  # the import's --rate
+        table = runner.invoke(app, ["data", "describe", str(out)], env={"COLUMNS": "250"})
+        assert table.exit_code == 0, (rel, table.output)
+        assert "│ 21 " in table.output, (rel, table.output)  # the stimulus rate, in a column of its own
+        assert "stimulus rate (Hz)" in table.output and "sampling rate (Hz)" in table.output
 
 
 def pytest_approx(x: float):

@@ -76,16 +76,21 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
     """Rich table of `describe_file`'s series (first ``max_rows``), then the cohort marginals of an .h5 file."""
     series = summary["series"]
     table = Table(title=f"{path}: {summary['format_name']} ({summary['n_records']} records, {len(series)} series)")
-    for name in ("series", "species", "stimulus", "levels (dB)", "unit", "rate (Hz)", "window (ms)", "units"):
+    columns = ("series", "species", "stimulus", "levels (dB)", "unit", "stimulus rate (Hz)", "sampling rate (Hz)",
+               "window (ms)", "FMP", "units")  # fmt: skip
+    for name in columns:
         table.add_column(name)
+    absent = summary["not_recorded"]
     for s in series[:max_rows]:
         lv = s["levels"]
-        levels = "not recorded" if "level_db" in summary["not_recorded"] else ", ".join(f"{v:g}" for v in lv[:12])
+        levels = "not recorded" if "level_db" in absent else ", ".join(f"{v:g}" for v in lv[:12])
         levels += " …" if len(lv) > 12 else ""
+        rate = "not recorded" if "stimulus_rate_hz" in absent or s["stimulus_rate_hz"] is None else ""
         window = f"{s['window_ms'][0]:.2f}–{s['window_ms'][1]:.2f}"
         table.add_row(
             f"{s['patient_id']}/{s['ear']}", s["species"], s["stimulus"], levels, s["level_unit"],
-            f"{s['sampling_rate_hz']:g}", window, s["units"],
+            rate or f"{s['stimulus_rate_hz']:g}", f"{s['sampling_rate_hz']:g}", window,
+            s["fmp_source"].replace("_", " "), s["units"],
         )  # fmt: skip
     console.print(table)
     if len(series) > max_rows:

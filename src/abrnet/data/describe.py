@@ -77,8 +77,9 @@ def _f(x: float) -> float:
 
 
 def describe_series(cohort: ABRCohort) -> list[dict]:
-    """One entry per recorded series (patient, ear, stimulus): species, stimulus, levels, sampling rate, window,
-    units - what a user checks first after importing a file. Metadata a file does not state reads "unknown"."""
+    """One entry per recorded series (patient, ear, stimulus): species, stimulus, levels, stimulus rate, sampling
+    rate, window, units - what a user checks first after importing a file. Metadata a file does not state reads
+    "unknown"."""
     meta = metadata_of(cohort.extras, cohort.n_records)
     freq = meta[STIMULUS_FREQ_HZ]
     stim = np.array(
@@ -86,6 +87,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     )
     keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "|"), stim.astype(str))
     level = cohort.static_column("intensity_db")
+    stimulus_rate = cohort.static_column("stimulus_rate_hz")
     end_ms = cohort.t0_ms + cohort.n_samples * 1000.0 / cohort.sampling_rate_hz
     out = []
     for key in dict.fromkeys(keys.tolist()):
@@ -101,6 +103,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
                 "levels": [_f(v) for v in sorted(set(level[idx].tolist()), reverse=True)],
                 "level_unit": str(meta[LEVEL_UNIT][i]),
                 "n_records": int(idx.size),
+                "stimulus_rate_hz": _f(np.median(stimulus_rate[idx])),
                 "sampling_rate_hz": _f(cohort.sampling_rate_hz),
                 "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
                 "units": "µV",
