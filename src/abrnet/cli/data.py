@@ -84,7 +84,8 @@ def describe(
     seed: Annotated[int, typer.Option(help="Seed of the patient split to report (.h5 files).")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="auto or a format name (see `data import --help`).")] = "auto",
 ) -> None:
-    """Per series: species, stimulus, levels, sampling rate, window, units (.h5 cohorts: also classes and splits)."""
+    """Per series: species, stimulus, levels, stimulus and sampling rates, window, FMP source, units (.h5 cohorts: also
+    classes and splits)."""
     from abrnet.cli.data_import import describe_file
 
     with user_errors():
