@@ -64,6 +64,7 @@ def test_aggregate_two_ears_by_hand() -> None:
     assert ears.true_threshold_db[0] == pytest.approx(35.0) and np.isnan(ears.true_threshold_db[1])
     assert ears.true_no_response.tolist() == [False, True]
     assert ears.predicted_class.tolist() == [0, 3]
+    assert ears.response.tolist() == ["response", "no response"]  # both readings agree on both ears
 
 
 def test_per_ear_metrics_from_the_two_ears() -> None:
@@ -77,6 +78,23 @@ def test_per_ear_metrics_from_the_two_ears() -> None:
     # ear P0/L (SNHL) predicted NORMAL, ear P1/R (TOTAL) right: F1 SNHL 0, TOTAL 1 -> macro 0.5
     assert pe["classification"]["macro_f1"] == pytest.approx(0.5)
     assert pe["classification"]["per_class_f1"]["TOTAL"] == pytest.approx(1.0)
+    calls = pe["response_calls"]
+    assert calls["response"] == {"ears": 1, "share_no_response": 0.0}
+    assert calls["no response"] == {"ears": 1, "share_no_response": 1.0}
+    assert calls["uncertain"] == {"ears": 0, "share_no_response": None}
+
+
+def test_disagreeing_readings_are_called_uncertain() -> None:
+    """A crossing at a tested level beside P(no response) > 0.5, and no crossing beside P(no response) <= 0.5, are
+    both "uncertain": the report must not print a threshold and a likely no-response side by side as if they agreed."""
+    data, pred, *_ = _two_ears()
+    pred.p_no_response[:] = [0.8, 0.2, 0.3]  # ear P0/L crosses at 30 dB but its loudest record says no response
+    ears = aggregate_ears(pred, data)
+    assert ears.threshold_db[0] == pytest.approx(30.0) and ears.p_no_response[0] == pytest.approx(0.8)
+    assert ears.threshold_db[1] == pytest.approx(75.0) and ears.p_no_response[1] == pytest.approx(0.2)
+    assert ears.response.tolist() == ["uncertain", "uncertain"]
+    calls = compute_metrics(pred, data, split="t", n_bootstrap=0)["per_ear"]["response_calls"]
+    assert calls["uncertain"] == {"ears": 2, "share_no_response": 0.5}
 
 
 def test_geometric_pooling_lets_a_confident_record_veto() -> None:

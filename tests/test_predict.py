@@ -155,9 +155,9 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     res = runner.invoke(app, [*args, "--group-by", "patient_id,ear", "--plot", str(plots)])
     assert res.exit_code == 0, res.output
     header, rows = read_csv(tmp_path / "series.csv")
-    assert header[:8] == [
+    assert header[:9] == [
         "patient_id", "ear", "threshold_db", "threshold_sd_db", "threshold_lo_db", "threshold_hi_db", "p_no_response",
-        "class_pred",
+        "response", "class_pred",
     ]  # fmt: skip
     series_model = load_checkpoint(test_split["ckpt"]).series_model  # fitted after training, in the checkpoint
     ears = aggregate_ears(test_split["pred"], test_split["cohort"], series_model)
@@ -166,6 +166,7 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     np.testing.assert_allclose(col(rows, "threshold_db"), ears.threshold_db, atol=1e-4)
     np.testing.assert_allclose(col(rows, "threshold_sd_db"), ears.threshold_sd_db, atol=1e-4)
     np.testing.assert_allclose(col(rows, "p_no_response"), ears.p_no_response, atol=1e-5)
+    assert [r["response"] for r in rows] == ears.response.tolist()
     # predict's series thresholds are exactly what `abrnet evaluate` scores in its per-ear section
     metrics = compute_metrics(
         test_split["pred"], test_split["cohort"], split="test", n_bootstrap=0, series_model=series_model

@@ -73,6 +73,9 @@ def metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
     add("per ear", "per_ear.classification.macro_f1", "class macro_f1")
     for key in ("mae_db", "within_10_db", "no_response_f1"):
         add("per ear", f"per_ear.threshold.{key}", f"threshold {key}")
+    for call in metrics.get("per_ear", {}).get("response_calls", {}):
+        add("per ear", f"per_ear.response_calls.{call}.ears", f"called {call}: ears")
+        add("per ear", f"per_ear.response_calls.{call}.share_no_response", f"called {call}: share without a response")
     for key in metrics.get("calibration", {}):
         add("calibration (90% interval coverage)", f"calibration.{key}", key)
     return rows

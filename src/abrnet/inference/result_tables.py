@@ -82,6 +82,7 @@ def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
         "threshold_lo_db": ears.threshold_lo_db,  # 90 % interval read off the ear's p(V) curve (NaN: no response)
         "threshold_hi_db": ears.threshold_hi_db,
         "p_no_response": ears.p_no_response,
+        "response": ears.response,  # response / no response / uncertain (the threshold and p_no_response disagree)
         "class_pred": np.array(CLASS_NAMES)[ears.predicted_class],
         "cm_log_snr": ears.cm_log_snr,  # cochlear-microphonic cue at the loudest levels: ~0 none, ANSD higher
         "n_records": ears.n_records,
@@ -242,7 +243,8 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
         thr = float(ears.threshold_db[row])
         nr = float(ears.p_no_response[row])
         fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
-        title = f"{key}: threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB, P(no resp.) {nr:.2f}"
+        title = (f"{key}: {ears.response[row]}; threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB, "
+                 f"P(no resp.) {nr:.2f}")  # fmt: skip
         plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
         paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
         fig.tight_layout()

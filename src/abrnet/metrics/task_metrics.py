@@ -56,7 +56,7 @@ from abrnet.metrics.kernels import (
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
 from abrnet.series.peaks import apply_peak_blend
-from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears
+from abrnet.series.per_ear import RESPONSE_CALLS, EarTable, SeriesModel, aggregate_ears
 
 __all__ = ["BOOTSTRAP_PATHS", "SILENT_TARGET_RMS_UV", "compute_metrics", "has_waveform", "rowwise_correlation"]
 _PROB_CUT = 0.5
@@ -285,9 +285,24 @@ def _per_ear_section(ears: EarTable, patients: np.ndarray, b: Builder, und: Unde
     thr["median_interval_90_width_db"] = float(np.median(width)) if measurable.any() else None
     return {
         "n_ears": ears.n_ears,
+        "response_calls": response_call_table(ears),
         "classification": {k: cls[k] for k in ("macro_f1", "per_class_f1", "balanced_accuracy", "confusion_matrix")},
         "threshold": thr,
     }
+
+
+def response_call_table(ears: EarTable) -> dict[str, dict[str, float | int | None]]:
+    """Per call (`series.per_ear.response_calls`): its ears and the share of them, among ears whose answer is known,
+    that have no response: what "uncertain" means in numbers."""
+    known = np.isfinite(ears.true_threshold_db) | ears.true_no_response
+    out: dict[str, dict[str, float | int | None]] = {}
+    for call in RESPONSE_CALLS:
+        m = ears.response == call
+        out[call] = {
+            "ears": int(m.sum()),
+            "share_no_response": float(ears.true_no_response[m & known].mean()) if (m & known).any() else None,
+        }
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- entry point

@@ -15,6 +15,8 @@ answer per ear, built here so both use the same rule:
   interval's width knows whether the grid was long.
 * p_no_response: mean over the records at the ear's highest level ("no response at the maximum level" is decided
   there, as a clinician decides it; softer levels have no response in every ear).
+* response: "response", "no response" or "uncertain" where the threshold (a crossing at a tested level or none)
+  and p_no_response (> 0.5 or not) disagree (`response_calls`).
 * class and p_no_response, series mode: a fitted `series.classifier.SeriesClassifier` reads `series_features` of
   the whole series (the network's outputs, plus one classical waveform cue, `series.microphonic`).
 * truth: taken from the ear's first record that carries it (the schema repeats ear labels on each record).
@@ -38,6 +40,7 @@ _LOG_FLOOR = 1e-12  # probabilities are clipped here before taking logs, so a ha
 DEFAULT_THRESHOLD_QUANTILES: tuple[float, float] = (0.05, 0.95)
 NO_V_LEVEL_DB = 110.0  # "lowest level with a V" of an ear with none: above any level a protocol records
 ABOVE_HIGHEST_DB = 5.0  # threshold of an ear with no V at any tested level: "above the highest level tested"
+RESPONSE_CALLS: tuple[str, ...] = ("response", "no response", "uncertain")
 DENSE_SERIES_LEVELS = 12  # this many distinct levels or more: a long grid (e.g. 0–60 or 0–100 dB in 5-dB steps)
 
 
@@ -54,6 +57,7 @@ class EarTable:
     threshold_lo_db: np.ndarray  # (E,) 90 % interval (NaN bound = the draw had no response)
     threshold_hi_db: np.ndarray  # (E,)
     p_no_response: np.ndarray  # (E,)
+    response: np.ndarray  # (E,) str, one of RESPONSE_CALLS (`response_calls`)
     true_class: np.ndarray  # (E,) int, -1 = unknown
     true_threshold_db: np.ndarray  # (E,) NaN = no response or unknown
     true_no_response: np.ndarray  # (E,) bool
@@ -105,7 +109,8 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     threshold, _, _, thr_sd = threshold_from_cdfs(cdfs, n_ears, tuple(quantiles))
     max_db = highest_levels(inverse, intensity, n_ears)
     above = max_db + ABOVE_HIGHEST_DB  # no V at any tested level: "above the highest level tested", as a report says
-    threshold = np.where(np.isfinite(threshold), threshold, above)
+    no_crossing = ~np.isfinite(threshold)
+    threshold = np.where(no_crossing, above, threshold)
     thr_lo, thr_hi = interval_bounds(cdfs, n_ears, quantiles, above)
     dense_quantiles = getattr(series_model, "dense_threshold_quantiles", None)
     if dense_quantiles is not None:  # long level grids: their own fitted interval (`fit_threshold_quantiles`)
@@ -127,6 +132,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         threshold_lo_db=thr_lo,
         threshold_hi_db=thr_hi,
         p_no_response=p_nr,
+        response=response_calls(no_crossing, p_nr),
         true_class=_first_valid(np.asarray(data.class_id, dtype=np.int64), data.class_id >= 0, inverse, n_ears, -1),
         true_threshold_db=_first_valid(thr_truth, np.isfinite(thr_truth), inverse, n_ears, np.nan),
         true_no_response=_first_valid(
@@ -140,12 +146,30 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         point = getattr(series_model, "threshold_point", None)
         if point is not None:  # the crossing fitted on the series-stage ears (`fit_threshold_point`)
             fitted = crossing_levels(cdfs, n_ears, point)
+            no_crossing = ~np.isfinite(fitted)
             table.threshold_db = np.clip(np.where(np.isfinite(fitted), fitted, above), thr_lo, thr_hi)  # inside
         table.class_prob = series_model.predict_proba(X)
         p_nr_series = series_model.predict_no_response(X)
         if p_nr_series is not None:
             table.p_no_response = p_nr_series
+        table.response = response_calls(no_crossing, table.p_no_response)
     return table
+
+
+def response_calls(no_crossing: np.ndarray, p_no_response: np.ndarray) -> np.ndarray:
+    """(E,) each ear's call, one of RESPONSE_CALLS, from its two readings: "response" where the p(V) curve crosses at
+    a tested level and the no-response probability is at most 0.5, "no response" where neither holds, "uncertain"
+    where they disagree.
+
+    Why a third call: the threshold (the p(V) curve) and p_no_response (the series classifier) are read separately,
+    each the better estimate of its own figure, and on ~11 % of fixed-protocol ears they disagree: a crossing near
+    the top of the series with P(no response) > 0.5. About two thirds of those ears have no response and one third
+    a threshold near that crossing; a report that printed "threshold 90 dB" beside "P(no response) 0.7" without
+    saying so would contradict itself. (E,) bool and (E,) float → (E,) str.
+    """
+    nr = np.asarray(p_no_response, dtype=np.float64) > 0.5
+    crossing = ~np.asarray(no_crossing, dtype=bool)
+    return np.where(crossing & ~nr, RESPONSE_CALLS[0], np.where(~crossing & nr, RESPONSE_CALLS[1], RESPONSE_CALLS[2]))
 
 
 def isotonic_increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -109,6 +109,7 @@ def build_payload(
                 "threshold_sd_db": sd,
                 "interval_90_db": _interval(srow, thr, sd),
                 "p_no_response": srow["p_no_response"],
+                "response": srow["response"],
                 "class_pred": srow["class_pred"],
                 "class_prob": {c: srow[f"p_{c}"] for c in CLASS_NAMES},
                 "n_records": srow["n_records"],

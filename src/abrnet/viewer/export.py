@@ -177,7 +177,8 @@ def _ear_lines(ear: dict[str, Any]) -> list[str]:
     probs = ", ".join(f"{c} {p:.2f}" for c, p in ear["class_prob"].items() if p is not None)
     return [
         f"Ear {ear['ear']}: {head}",
-        f"  class {ear['class_pred']} ({probs}); P(no response) {ear['p_no_response']:.2f}",
+        f"  {ear.get('response', 'call not stored')}: P(no response) {ear['p_no_response']:.2f}; "
+        f"class {ear['class_pred']} ({probs})",
     ]
 
 
