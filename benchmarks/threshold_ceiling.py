@@ -227,19 +227,23 @@ def check_label_reading(result: dict) -> None:
         raise SystemExit(f"error: the label quantity at 2 does not reproduce the per-ear label: {q}")
 
 
+OBSERVER_TITLES = {
+    "label": "label quantity",
+    "template_oracle": "template oracle",
+    "shape_oracle": "shape oracle",
+    "louder_shape_oracle": "louder-shape oracle",
+    "level_template": "level template (no oracle)",
+    "v_picker": "V picker (no oracle)",
+}
+READING_TITLES = {"lowest_above": "lowest level above criterion", "isotonic": "isotonic reading"}
 ROWS = (
     ("label quantity, lowest level above 2 (the label itself: a check)", "label", "lowest_above_2"),
-    ("label quantity, isotonic reading", "label", "isotonic"),
-    ("template oracle, lowest level above criterion", "template_oracle", "lowest_above"),
-    ("template oracle, isotonic reading", "template_oracle", "isotonic"),
-    ("shape oracle, lowest level above criterion", "shape_oracle", "lowest_above"),
-    ("shape oracle, isotonic reading", "shape_oracle", "isotonic"),
-    ("louder-shape oracle, lowest level above criterion", "louder_shape_oracle", "lowest_above"),
-    ("louder-shape oracle, isotonic reading", "louder_shape_oracle", "isotonic"),
-    ("level template (no oracle), lowest level above criterion", "level_template", "lowest_above"),
-    ("level template (no oracle), isotonic reading", "level_template", "isotonic"),
-    ("V picker (no oracle), lowest level above criterion", "v_picker", "lowest_above"),
-    ("V picker (no oracle), isotonic reading", "v_picker", "isotonic"),
+    *(
+        (f"{title}, {how}", key, reading)
+        for key, title in OBSERVER_TITLES.items()
+        for reading, how in READING_TITLES.items()
+        if (key, reading) != ("label", "lowest_above")  # the label's own line, 2, is the row above
+    ),
 )
 
 
