@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from abrnet.data.schema import ABRCohort
     from abrnet.inference.checkpoint import LoadedModel
+    from abrnet.models.predictions import Predictions
 
 
 def require_checkpoint(path: Path) -> None:
@@ -71,14 +72,30 @@ def validation_sample(loaded: LoadedModel, n_records: int) -> ABRCohort:
     return val.subset(np.sort(rows))
 
 
+def analysis_predictions(loaded: LoadedModel, cohort: ABRCohort) -> Predictions:
+    """The heads at t = 0 on every record (no denoising, no reconstruction): what a per-record or per-ear analysis
+    reads; one pass serves both the records and the series stage."""
+    from abrnet.inference.predictor import predict_cohort
+
+    return predict_cohort(
+        loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
+        with_denoise=False, with_reconstruction=False,
+    )  # fmt: skip
+
+
 def p_wave_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
     """(N,) wave V presence probability of each record, network alone (no denoising, no series stage)."""
     import numpy as np
 
-    from abrnet.inference.predictor import predict_cohort
+    return np.asarray(analysis_predictions(loaded, cohort).peak_presence_prob[:, 2], np.float64)
 
-    out = predict_cohort(
-        loaded.model, cohort, loaded.normalizer, prediction_type=loaded.prediction_type,
-        with_denoise=False, with_reconstruction=False,
-    )  # fmt: skip
-    return np.asarray(out.peak_presence_prob[:, 2], np.float64)
+
+def write_results(stem: str, result: dict, markdown: str) -> None:
+    """`benchmarks/results/<stem>.json` and `.md`, and the table on stdout."""
+    import json
+
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (results / f"{stem}.md").write_text(markdown)
+    print(markdown)

@@ -21,13 +21,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint, validation_sample
+from _common import (
+    analysis_predictions,
+    p_wave_v,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    validation_sample,
+    write_results,
+)
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.fmp import residual_noise_from_buffers
 from abrnet.data.schema import ABRCohort
@@ -35,10 +42,8 @@ from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.generation import latency_intensity_table
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
-from abrnet.inference.predictor import predict_cohort
 from abrnet.series.per_ear import aggregate_ears
 
-RESULTS = Path(__file__).resolve().parent / "results"
 RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise; label boundary at 2
 EAR_RATIO_BINS = (2.0, 2.5, 3.0, 4.0, np.inf)
 NOISE_BINS_NV = (0.0, 40.0, 80.0, 160.0, np.inf)  # residual noise of the recording (buffers), nV
@@ -195,7 +200,7 @@ def ear_section(loaded: LoadedModel, patients: int) -> dict:
     seed = loaded.config.seed + 30_011
     sim = SimulationConfig(n_patients=patients, balanced=True, protocol="fixed")
     data = simulate_cohort(sim, seed=seed)
-    pred = predict_cohort(loaded.model, data, loaded.normalizer, with_denoise=False, with_reconstruction=False)
+    pred = analysis_predictions(loaded, data)
     ears = aggregate_ears(pred, data, loaded.series_model)
     ratio, labelled = visibility_ratio(data, residual_noise_uv(data)), np.isfinite(data.latency_ms[:, _V])
     level = data.static_column("intensity_db")
@@ -371,10 +376,7 @@ def main() -> None:
         "records": record_section(loaded, args.records),
         "ears": ear_section(loaded, args.patients),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "presence_limits.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "presence_limits.md").write_text(to_markdown(result))
-    print(to_markdown(result))
+    write_results("presence_limits", result, to_markdown(result))
 
 
 if __name__ == "__main__":

@@ -42,29 +42,27 @@ Writes benchmarks/results/threshold_ceiling.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from _common import provenance, provenance_markdown, require_checkpoint
+from _common import analysis_predictions, provenance, provenance_markdown, require_checkpoint, write_results
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import (
     CRITERION_QUANTILES,
     classical_threshold_baselines,
     detector_scores,
+    ear_threshold_scores,
     fit_criterion,
 )
 from abrnet.evaluation.generation import latency_intensity_table
-from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores
+from abrnet.evaluation.trivial_baselines import ear_level_features, ear_table_scores
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
-from abrnet.inference.predictor import predict_cohort
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, aggregate_ears, highest_levels
 from presence_limits import residual_noise_uv, v_like_size, visibility_ratio
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LABEL_CRITERION = 2.0  # the V label's line: clean V–V′ > 2 × the record's residual noise
 SCORED_SEED_OFFSET, FIT_SEED_OFFSET = 30_011, 50_021
 LOUDER_DB = 5.0  # the louder-shape oracle's template: the ear's response at least this much louder
@@ -186,10 +184,7 @@ def fit_lowest_above(train: ABRCohort, statistic: np.ndarray) -> float:
 
 
 def scores_lowest_above(data: ABRCohort, statistic: np.ndarray, criterion: float) -> dict[str, float | None]:
-    threshold, none = lowest_above(data, statistic, criterion)
-    scores = ear_scores(ear_level_features(data)[2], threshold, none, np.zeros(threshold.size, np.int64))
-    scores.pop("ear_class_macro_f1")
-    return scores
+    return ear_threshold_scores(data, *lowest_above(data, statistic, criterion))
 
 
 def observers(fit: ABRCohort, scored: ABRCohort) -> dict[str, dict]:
@@ -211,13 +206,7 @@ def observers(fit: ABRCohort, scored: ABRCohort) -> dict[str, dict]:
 
 def network(loaded: LoadedModel, scored: ABRCohort) -> dict[str, float | None]:
     """The network's per-ear scores on `scored` through its stored series stage, by the evaluation's metric code."""
-    pred = predict_cohort(
-        loaded.model, scored, loaded.normalizer, prediction_type=loaded.prediction_type,
-        with_denoise=False, with_reconstruction=False,
-    )  # fmt: skip
-    ears = aggregate_ears(pred, scored, loaded.series_model)
-    truth = {"threshold": ears.true_threshold_db, "no_response": ears.true_no_response, "class": ears.true_class}
-    return ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+    return ear_table_scores(aggregate_ears(analysis_predictions(loaded, scored), scored, loaded.series_model))
 
 
 def check_label_reading(result: dict) -> None:
@@ -295,10 +284,7 @@ def main() -> None:
         "classical": classical_threshold_baselines(fit, scored),
     }
     check_label_reading(result)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "threshold_ceiling.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "threshold_ceiling.md").write_text(to_markdown(result))
-    print(to_markdown(result))
+    write_results("threshold_ceiling", result, to_markdown(result))
 
 
 if __name__ == "__main__":

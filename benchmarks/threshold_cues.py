@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from _common import p_wave_v, provenance, provenance_markdown, require_checkpoint
+from _common import analysis_predictions, p_wave_v, provenance, provenance_markdown, require_checkpoint
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import (
@@ -34,9 +34,8 @@ from abrnet.evaluation.classical_threshold import (
     fit_criterion,
     split_buffer_correlation,
 )
-from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores
+from abrnet.evaluation.trivial_baselines import ear_table_scores
 from abrnet.inference.checkpoint import load_checkpoint
-from abrnet.inference.predictor import predict_cohort
 from abrnet.series.per_ear import aggregate_ears
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -92,18 +91,10 @@ def main() -> None:
     report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "cohorts": {}}
     for label, spec in EVAL.items():
         cohort = simulate(*spec)
-        pred = predict_cohort(
-            loaded.model,
-            cohort,
-            loaded.normalizer,
-            prediction_type=loaded.prediction_type,
-            with_denoise=False,
-            with_reconstruction=False,
-        )  # fmt: skip  (one pass: the series stage and the cues read the same predictions)
+        pred = analysis_predictions(loaded, cohort)  # one pass: the series stage and the cues read the same
         c = cues(cohort, np.asarray(pred.peak_presence_prob[:, 2], np.float64))
         ears = aggregate_ears(pred, cohort, loaded.series_model)
-        truth = ear_level_features(cohort)[2]
-        net = ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+        net = ear_table_scores(ears)
         rows = {"network, series stage as shipped": {"mae_db": net["ear_threshold_mae_db"],
                                                       "within_10_db": net["ear_threshold_within_10_db"]}}  # fmt: skip
         for name, model in models.items():

@@ -126,13 +126,18 @@ def fit_criterion(train: ABRCohort, statistic: np.ndarray) -> float:
     return float(np.median(statistic)) if q is None else q
 
 
-def detector_scores(data: ABRCohort, statistic: np.ndarray, criterion: float) -> dict[str, float | None]:
-    """Per-ear threshold MAE / within 10 dB and no-response F1 of one detector at `criterion`, by the network's
-    metric code (`ear_scores`, without its class figure: a detector has no class)."""
-    threshold, no_response = ear_thresholds(data, statistic, criterion)
+def ear_threshold_scores(data: ABRCohort, threshold: np.ndarray, no_response: np.ndarray) -> dict[str, float | None]:
+    """Per-ear threshold MAE / within 10 dB and no-response F1 of (E,) thresholds and no-response calls, ears in
+    `ear_level_features` order, by the network's metric code (`ear_scores`, without its class figure: a threshold
+    reader has no class)."""
     scores = ear_scores(ear_level_features(data)[2], threshold, no_response, np.zeros(threshold.size, np.int64))
     scores.pop("ear_class_macro_f1")
     return scores
+
+
+def detector_scores(data: ABRCohort, statistic: np.ndarray, criterion: float) -> dict[str, float | None]:
+    """`ear_threshold_scores` of one detector read at `criterion`."""
+    return ear_threshold_scores(data, *ear_thresholds(data, statistic, criterion))
 
 
 STATISTICS = {

@@ -138,10 +138,15 @@ def trivial_baselines(train: ABRCohort, data: ABRCohort, seed: int = 0) -> dict[
     return out
 
 
+def ear_table_scores(ears: EarTable) -> dict[str, float | None]:
+    """`ear_scores` of the series stage's per-ear readings against the ears' own truth (no-response: P > 0.5)."""
+    truth = {"threshold": ears.true_threshold_db, "no_response": ears.true_no_response, "class": ears.true_class}
+    return ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+
+
 def network_scores(pred: Predictions, data: ABRCohort, ears: EarTable) -> dict[str, Any]:
     """The network's figures computed by the same functions as the baselines (the `headline` column)."""
-    truth = {"threshold": ears.true_threshold_db, "no_response": ears.true_no_response, "class": ears.true_class}
-    out: dict[str, Any] = ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+    out: dict[str, Any] = ear_table_scores(ears)
     out |= record_scores(data, pred.peak_presence_prob[:, _V], pred.latency_ms[:, _V], pred.threshold_db)
     if data.clean is not None and pred.reconstruction is not None:
         r = rowwise_correlation(pred.reconstruction, data.clean)
