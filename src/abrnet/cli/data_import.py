@@ -85,11 +85,12 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
         lv = s["levels"]
         levels = "not recorded" if "level_db" in absent else ", ".join(f"{v:g}" for v in lv[:12])
         levels += " …" if len(lv) > 12 else ""
-        rate = "not recorded" if "stimulus_rate_hz" in absent or s["stimulus_rate_hz"] is None else ""
+        rate = s["stimulus_rate_hz"]
+        rate = "not recorded" if "stimulus_rate_hz" in absent or rate is None else f"{rate:g}"
         window = f"{s['window_ms'][0]:.2f}–{s['window_ms'][1]:.2f}"
         table.add_row(
             f"{s['patient_id']}/{s['ear']}", s["species"], s["stimulus"], levels, s["level_unit"],
-            rate or f"{s['stimulus_rate_hz']:g}", f"{s['sampling_rate_hz']:g}", window,
+            rate, f"{s['sampling_rate_hz']:g}", window,
             s["fmp_source"].replace("_", " "), s["units"],
         )  # fmt: skip
     console.print(table)

@@ -147,7 +147,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         if point is not None:  # the crossing fitted on the series-stage ears (`fit_threshold_point`)
             fitted = crossing_levels(cdfs, n_ears, point)
             no_crossing = ~np.isfinite(fitted)
-            table.threshold_db = np.clip(np.where(np.isfinite(fitted), fitted, above), thr_lo, thr_hi)  # inside
+            table.threshold_db = np.clip(np.where(no_crossing, above, fitted), thr_lo, thr_hi)  # inside the interval
         table.class_prob = series_model.predict_proba(X)
         p_nr_series = series_model.predict_no_response(X)
         if p_nr_series is not None:

@@ -242,7 +242,7 @@ function render(data) {
     html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, corr
       ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB)`
       : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
-    html("p", {}, side, `${ear.response ?? ""} · P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
+    html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
     for (const c of data.class_names) {
       const p = ear.class_prob[c] || 0;
       const row = html("div", { class: "prob" + (c === ear.class_pred ? " pred" : ""), "data-class": c }, side);
