@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from abrnet.data.filters import bandpass_filter
+from abrnet.data.simulate.noise import stimulus_artifact
 from abrnet.series.microphonic import LOUD_SPAN_DB, loud_microphonic
 from tests.conftest import make_toy_cohort
 
@@ -49,6 +50,35 @@ def test_a_cm_residue_raises_the_statistic_and_noise_alone_does_not(with_buffers
     assert abs(np.median(quiet)) < 0.5  # noise alone reads ~0: the white-noise level is subtracted
     assert np.median(ringing) > np.median(quiet) + 1.0
     assert (ringing > quiet.max()).mean() > 0.8
+
+
+def test_the_click_artifact_is_not_read_as_a_cm() -> None:
+    """The click's electrical residue (0–0.5 ms, 3 kHz, common to both buffers: the simulator's §6 artifact) is
+    tapered out before filtering; unfiltered, it would ring into the CM window in every ear, deaf or not."""
+    noise_only = _recorded(0.0, seed=7)
+    level = noise_only.static[:, 1].astype(np.float64)
+    artifact = stimulus_artifact(np.random.default_rng(7), level, noise_only.time_ms, 0.5)  # (N, T)
+    buffers = (noise_only.buffers + artifact[:, None, :]).astype(np.float32)
+    clicked = dataclasses.replace(noise_only, signals=buffers.mean(axis=1), buffers=buffers)
+    assert np.abs(clicked.signals - noise_only.signals).max() > 5 * noise_only.signals.std()  # it is there
+    assert abs(np.median(_per_ear(clicked))) < 0.2
+    np.testing.assert_allclose(_per_ear(clicked), _per_ear(noise_only), atol=0.4)  # unfiltered: up to 1.3 more
+
+
+def test_a_noisy_loudest_record_does_not_drown_the_cm() -> None:
+    """Records are weighted by the CM size each should carry over its own noise: when the top record is 10× noisier
+    than the rest, the record 10 dB down still carries the ear's CM (an equal-noise average would lose it)."""
+    rng = np.random.default_rng(108)
+
+    def noisier_top(cohort):
+        top = cohort.static[:, 1] == max(LEVELS)
+        extra = bandpass_filter(rng.standard_normal((2 * cohort.n_records, cohort.time_ms.size)), low=100.0)
+        buffers = cohort.buffers + np.where(top[:, None, None], extra.reshape(cohort.n_records, 2, -1), 0.0)
+        return dataclasses.replace(cohort, signals=buffers.mean(axis=1), buffers=buffers.astype(np.float32))
+
+    quiet, ringing = _per_ear(noisier_top(_recorded(0.0, seed=8))), _per_ear(noisier_top(_recorded(0.15, seed=8)))
+    assert abs(np.median(quiet)) < 0.5
+    assert (ringing > 1.0).mean() > 0.9 and (ringing > quiet.max()).mean() > 0.8
 
 
 def test_a_weaker_residue_reads_lower() -> None:
