@@ -66,3 +66,27 @@ def test_export_writes_a_slim_loadable_copy(tiny_run: dict, tmp_path: Path) -> N
     with pytest.raises(FileExistsError, match=r"fresh\.json"):
         export_checkpoint(src, fresh, card={"command": "test"})
     assert not fresh.exists()
+
+
+def test_re_exporting_a_slim_checkpoint_keeps_its_card_and_takes_the_new_evaluation(
+    tiny_run: dict, tmp_path: Path
+) -> None:
+    """The shipped model's series stage is refitted and re-evaluated from its slim file: the new card must keep how
+    the weights were trained and carry the new figures, with how they were made."""
+    import json
+
+    first, second = tmp_path / "first.ckpt", tmp_path / "second.ckpt"
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"headline": {"network": {"f1": 0.5}}, "training": {"steps": 7}}))
+    args = ["model", "export", str(tiny_run["dir"] / "best.ckpt"), "--out", str(first), "--metrics", str(metrics)]
+    assert runner.invoke(app, [*args, "--command", "abrnet train X"]).exit_code == 0
+    metrics.write_text(json.dumps({"headline": {"network": {"f1": 0.6}}}))  # a re-evaluation has no training section
+    res = runner.invoke(
+        app, ["model", "export", str(first), "--out", str(second), "--metrics", str(metrics), "--evaluated", "refit"]
+    )
+    assert res.exit_code == 0, res.output
+    card = json.loads(second.with_suffix(".json").read_text())
+    assert card["source"] == str(tiny_run["dir"] / "best.ckpt") and card["command"] == "abrnet train X"
+    assert card["training"] == {"steps": 7} and card["evaluated"] == "refit"
+    assert card["headline"] == {"network": {"f1": 0.6}} and card["versions"] == code_versions()
+    assert load_checkpoint(second).series_model is not None

@@ -62,13 +62,23 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Slim checkpoint to write (e.g. the package's default model)."),
     metrics: Path | None = typer.Option(None, "--metrics", help="The run's metrics.json (headline → card)."),
     command: str = typer.Option("", "--command", help="The command that trained the run (recorded in the card)."),
+    evaluated: str = typer.Option("", "--evaluated", help="How --metrics was made, if not by training (card)."),
     force: bool = typer.Option(False, "--force", help="Replace existing files."),
 ) -> None:
-    """Write a slim checkpoint (weights, config, series stage, versions; no optimizer state) and its card."""
-    from abrnet.inference.default_model import export_checkpoint
+    """Write a slim checkpoint (weights, config, series stage, versions; no optimizer state) and its card.
+
+    Re-exporting a slim checkpoint (e.g. after its series stage was refitted and it was evaluated again) keeps the
+    provenance of the card beside it (source, training command and section) and replaces the evaluation sections."""
+    from abrnet.inference.default_model import export_checkpoint, recorded_versions
 
     with user_errors():
         card: dict = {"source": str(checkpoint), "command": command}
+        previous = checkpoint.with_suffix(".json")
+        if recorded_versions(checkpoint) and previous.exists():  # a slim checkpoint with its card
+            card = {k: v for k, v in json.loads(previous.read_text()).items() if k != "versions"}
+            card |= {"command": command} if command else {}
+        if evaluated:
+            card["evaluated"] = evaluated
         if metrics is not None:
             m = json.loads(metrics.read_text())
             card |= {
