@@ -23,8 +23,9 @@ same window; else the record's late window, where a click ABR has mostly returne
 
 Chosen on four class-balanced validation cohorts (never a test split) against the unwhitened, unweighted average
 it replaced: ANSD-vs-TOTAL AUC 0.709 → 0.744 (mean of the four; 0.695 → 0.708 for files without split buffers).
-A detector that knew each ear's CM exactly would reach ~0.90 on the fixed protocol; the rest is the price of not
-knowing the CM's onset, frequency and decay (benchmarks/results/config_choice.md).
+A reader that knew each loud record's noise-free CM would reach 0.93 on the fixed protocol and 0.81–0.83 on the
+mixed one (benchmarks/microphonic_ceiling.py); the rest is the price of not knowing the CM's onset, frequency and
+decay (benchmarks/results/config_choice.md).
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
     bank = zero_phase(cm_templates(t).reshape(-1, t.size), sos)[:, window]  # (2K, W) as the records are filtered
     basis = _orthonormal_pairs(whiten(bank).reshape(-1, 2, bank.shape[1]))  # (K, 2, W)
     ok = sigma > 0
-    z = np.einsum("rw,kpw->rkp", whiten(band[:, window]), basis) / np.where(ok, sigma, 1.0)[:, None, None]
-    weight = np.where(ok, 10.0 ** (below_top[rows] / 20.0) / np.where(ok, sigma, 1.0), 0.0)  # (R,) a/σ
+    safe_sigma = np.where(ok, sigma, 1.0)  # a record without noise gets weight 0 below
+    z = np.einsum("rw,kpw->rkp", whiten(band[:, window]), basis) / safe_sigma[:, None, None]  # (R, K, 2)
+    weight = np.where(ok, 10.0 ** (below_top[rows] / 20.0) / safe_sigma, 0.0)  # (R,) a/σ
     ear = record_ear[rows]
     combined = np.zeros((n_ears, *z.shape[1:]))
     np.add.at(combined, ear, z * weight[:, None, None])  # (E, K, 2)
