@@ -86,6 +86,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from abrnet.evaluation.baselines import fit_predict_gbm
     from abrnet.evaluation.evaluate import (
+        FittedBaselines,
         add_shortcut_checks,
         counterfactual_rows,
         evaluate_model,
@@ -110,8 +111,9 @@ def main() -> None:
     t = time.perf_counter()
     net, net_pred = evaluate_model(loaded, test, split="test", n_bootstrap=0, figures=False)
     net_s = time.perf_counter() - t
-    add_shortcut_checks(net, loaded, net_pred, test, train)  # the network's counterfactuals, as evaluate reports them
-    net["fixed_protocol"] = fixed_protocol_section(loaded, train, args.fixed_patients)
+    baselines = FittedBaselines.fit(train)
+    add_shortcut_checks(net, loaded, net_pred, test, baselines)  # the network's counterfactuals, as evaluate reports
+    net["fixed_protocol"] = fixed_protocol_section(loaded, baselines, args.fixed_patients)
     # the GBM also gets a series stage, fitted exactly like the network's (same simulated ears), for a fair per-ear row
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
     from abrnet.series.classifier import fit_record_class_bias, fit_series_classifier

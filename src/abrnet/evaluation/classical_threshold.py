@@ -147,15 +147,29 @@ STATISTICS = {
 }
 
 
-def classical_threshold_baselines(train: ABRCohort, data: ABRCohort) -> dict[str, Any]:
-    """Each detector's criterion fitted on `train`, its per-ear threshold and no-response scored on `data`."""
+def fit_classical_criteria(train: ABRCohort) -> dict[str, float | None]:
+    """Each detector's criterion fitted on `train` (None: the training records lack what it reads)."""
+    out: dict[str, float | None] = {}
+    for name, statistic in STATISTICS.items():
+        s_train = statistic(train)
+        out[name] = None if s_train is None else fit_criterion(train, s_train)
+    return out
+
+
+def classical_threshold_scores(criteria: dict[str, float | None], data: ABRCohort) -> dict[str, Any]:
+    """Each detector read at its fitted criterion (`fit_classical_criteria`): per-ear threshold and no-response on
+    `data`."""
     out: dict[str, Any] = {}
     for name, statistic in STATISTICS.items():
-        s_train, s_data = statistic(train), statistic(data)
-        if s_train is None or s_data is None:
-            which = "training records" if s_train is None else "evaluated records"
+        criterion, s_data = criteria.get(name), statistic(data)
+        if criterion is None or s_data is None:
+            which = "training records" if criterion is None else "evaluated records"
             out[name] = {"skipped": f"the {which} lack what it reads (split buffers / a measured Fmp)"}
             continue
-        criterion = fit_criterion(train, s_train)
         out[name] = {"criterion": criterion, **detector_scores(data, s_data, criterion)}
     return out
+
+
+def classical_threshold_baselines(train: ABRCohort, data: ABRCohort) -> dict[str, Any]:
+    """Each detector's criterion fitted on `train`, its per-ear threshold and no-response scored on `data`."""
+    return classical_threshold_scores(fit_classical_criteria(train), data)

@@ -11,13 +11,13 @@ import numpy as np
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.evaluation.classical_threshold import classical_threshold_baselines
+from abrnet.evaluation.classical_threshold import classical_threshold_scores, fit_classical_criteria
 from abrnet.evaluation.report import metrics_markdown
 from abrnet.evaluation.trivial_baselines import (
+    TrivialBaselines,
     counterfactual_inputs,
     counterfactual_report,
     network_scores,
-    trivial_baselines,
 )
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
@@ -111,12 +111,28 @@ def counterfactual_rows(data: ABRCohort, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(data.n_records, min(COUNTERFACTUAL_RECORDS, data.n_records), replace=False))
 
 
+@dataclasses.dataclass
+class FittedBaselines:
+    """The trivial baselines and the classical detectors' criteria, fitted once on the model's training split and
+    scored on every cohort an evaluation reads (the test split and the fixed-protocol cohort)."""
+
+    trivial: TrivialBaselines
+    classical_criteria: dict[str, float | None]
+
+    @classmethod
+    def fit(cls, train: ABRCohort, seed: int = 0) -> FittedBaselines:
+        return cls(TrivialBaselines.fit(train, seed), fit_classical_criteria(train))
+
+    def score(self, data: ABRCohort) -> dict[str, Any]:
+        return self.trivial.score(data) | classical_threshold_scores(self.classical_criteria, data)
+
+
 def add_shortcut_checks(
-    metrics: dict, loaded: LoadedModel, pred: Predictions, data: ABRCohort, train: ABRCohort, *, seed: int = 0
+    metrics: dict, loaded: LoadedModel, pred: Predictions, data: ABRCohort, baselines: FittedBaselines, *, seed: int = 0
 ) -> None:
     """`baselines` (trivial, and the classical per-ear threshold detectors), `headline` (network and baselines by the
     same metric code) and `counterfactuals` sections."""
-    metrics["baselines"] = trivial_baselines(train, data, seed=seed) | classical_threshold_baselines(train, data)
+    metrics["baselines"] = baselines.score(data)
     ears = aggregate_ears(pred, data, loaded.series_model)
     metrics["headline"] = {"network": network_scores(pred, data, ears)}
     rows = counterfactual_rows(data, seed)
@@ -137,7 +153,7 @@ def fixed_protocol_cohort(loaded: LoadedModel, n_patients: int) -> ABRCohort:
     return simulate_cohort(SimulationConfig(n_patients=n_patients, balanced=True, protocol="fixed"), seed=seed)
 
 
-def fixed_protocol_section(loaded: LoadedModel, train: ABRCohort, n_patients: int) -> dict:
+def fixed_protocol_section(loaded: LoadedModel, baselines: FittedBaselines, n_patients: int) -> dict:
     """Per-ear figures on a class-balanced fixed-grid cohort (own seed), with the baselines beside them."""
     fixed = fixed_protocol_cohort(loaded, n_patients)
     series = loaded.series_model  # the record decision rule is tuned to the training prevalence: plain argmax here
@@ -152,7 +168,7 @@ def fixed_protocol_section(loaded: LoadedModel, train: ABRCohort, n_patients: in
         "per_ear": fixed_metrics["per_ear"],
         "classification": fixed_metrics["classification"],
     }
-    add_shortcut_checks(section, plain, pred, fixed, train)
+    add_shortcut_checks(section, plain, pred, fixed, baselines)
     return section
 
 
@@ -189,9 +205,10 @@ def evaluate_checkpoint(
     metrics, pred = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
     metrics["checkpoint"] = str(checkpoint)
     train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
-    add_shortcut_checks(metrics, loaded, pred, data, train, seed=seed)
+    baselines = FittedBaselines.fit(train, seed)
+    add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
-        metrics["fixed_protocol"] = fixed_protocol_section(loaded, train, balanced_patients)
+        metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients)
     write_json(metrics, out_dir / "metrics.json", overwrite=True)  # evaluate owns its folder's metrics
     (out_dir / "metrics.md").write_text(metrics_markdown(metrics))
     return metrics

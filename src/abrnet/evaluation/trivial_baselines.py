@@ -17,6 +17,7 @@ the recordings' own split buffers, (A − B)/2, labelled at every level from 0 t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,52 +91,94 @@ def _gbm(kind: str, seed: int):
     return cls(max_iter=150, learning_rate=0.1, random_state=seed)
 
 
-def _fit_predict(kind: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, seed: int, fill: float) -> np.ndarray:
+class _Constant:
+    """A stand-in model that predicts one value (a training set with a single target value has nothing to fit)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.full(X.shape[0], self.value)
+
+
+def _fit(kind: str, X: np.ndarray, y: np.ndarray, seed: int, fill: float) -> Any:
+    """A fitted gradient-boosting model, or `_Constant` where `y` holds fewer than two values."""
     if np.unique(y).size < 2:
-        return np.full(X_test.shape[0], fill if kind == "regress" else y[0] if y.size else fill)
-    return _gbm(kind, seed).fit(X, y).predict(X_test)
+        return _Constant(fill if kind == "regress" else y[0] if y.size else fill)
+    return _gbm(kind, seed).fit(X, y)
+
+
+@dataclass
+class TrivialBaselines:
+    """Every trivial baseline, fitted once on a training cohort (`fit`) and scored on any evaluated one (`score`):
+    an evaluation scores the test split and the fixed-protocol cohort with the same fitted models."""
+
+    median_threshold_db: float
+    prior_no_response: bool
+    majority_class: int
+    ear_models: dict[str, Any]  # "threshold", "no_response", "class": from `ear_level_features`
+    p_v: Any | None  # P(wave V | level) classifier; None: every record p 0 (no V, or only V, in training)
+    latency: Any  # V latency from the level
+    record_threshold: Any  # the threshold from the level
+
+    @classmethod
+    def fit(cls, train: ABRCohort, seed: int = 0) -> TrivialBaselines:
+        X_tr, _, t_tr = ear_level_features(train)
+        has_thr = np.isfinite(t_tr["threshold"]) & ~t_tr["no_response"]
+        median_thr = float(np.median(t_tr["threshold"][has_thr])) if has_thr.any() else 40.0
+        known = t_tr["class"] >= 0
+        lv_tr = train.static[:, [STATIC_PARAMS.index("intensity_db")]].astype(np.float64)
+        v_tr = np.isfinite(train.latency_ms[:, _V])
+        m_tr = np.isfinite(train.threshold_db) & ~train.no_response
+        return cls(
+            median_threshold_db=median_thr,
+            prior_no_response=bool(t_tr["no_response"].mean() > 0.5),
+            majority_class=int(np.bincount(t_tr["class"][known]).argmax()) if known.any() else 0,
+            ear_models={
+                "threshold": _fit("regress", X_tr[has_thr], t_tr["threshold"][has_thr], seed, median_thr),
+                "no_response": _fit("classify", X_tr, t_tr["no_response"].astype(int), seed, 0),
+                "class": _fit("classify", X_tr[known], t_tr["class"][known], seed, 0),
+            },
+            p_v=_gbm("classify", seed).fit(lv_tr, v_tr.astype(int)) if 0 < v_tr.sum() < v_tr.size else None,
+            latency=_fit("regress", lv_tr[v_tr], train.latency_ms[v_tr, _V], seed, 6.0),
+            record_threshold=_fit("regress", lv_tr[m_tr], train.threshold_db[m_tr], seed, median_thr),
+        )
+
+    def score(self, data: ABRCohort) -> dict[str, Any]:
+        X_te, _, t_te = ear_level_features(data)
+        E = X_te.shape[0]
+        out: dict[str, Any] = {
+            "fitted_on": "training split of the model's training cohort",
+            "levels_only": ear_scores(
+                t_te,
+                self.ear_models["threshold"].predict(X_te),
+                self.ear_models["no_response"].predict(X_te).astype(bool),
+                self.ear_models["class"].predict(X_te).astype(int),
+            ),
+            "prior": ear_scores(
+                t_te,
+                np.full(E, self.median_threshold_db),
+                np.full(E, self.prior_no_response),
+                np.full(E, self.majority_class),
+            ),
+        }
+        lv_te = data.static[:, [STATIC_PARAMS.index("intensity_db")]].astype(np.float64)
+        p_v = np.zeros(data.n_records) if self.p_v is None else self.p_v.predict_proba(lv_te)[:, 1]
+        lat, rec_thr = self.latency.predict(lv_te), self.record_threshold.predict(lv_te)
+        out["intensity_only"] = record_scores(data, p_v, lat, rec_thr)
+        always = record_scores(data, np.ones(data.n_records), lat, rec_thr)
+        out["always_present"] = {"v_presence_f1": always["v_presence_f1"]}
+        if data.clean is not None:
+            smooth = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3.0, mode="same"), 1, data.signals)
+            r = rowwise_correlation(smooth, data.clean)
+            ok = np.isfinite(r) & has_waveform(data.clean)
+            out["moving_average"] = {"reconstruction_correlation": float(r[ok].mean()) if ok.any() else None}
+        return out
 
 
 def trivial_baselines(train: ABRCohort, data: ABRCohort, seed: int = 0) -> dict[str, Any]:
     """Every trivial baseline fitted on ``train`` and scored on ``data`` (see the module docstring)."""
-    X_tr, _, t_tr = ear_level_features(train)
-    X_te, _, t_te = ear_level_features(data)
-    has_thr = np.isfinite(t_tr["threshold"]) & ~t_tr["no_response"]
-    median_thr = float(np.median(t_tr["threshold"][has_thr])) if has_thr.any() else 40.0
-    thr = _fit_predict("regress", X_tr[has_thr], t_tr["threshold"][has_thr], X_te, seed, median_thr)
-    nr = _fit_predict("classify", X_tr, t_tr["no_response"].astype(int), X_te, seed, 0).astype(bool)
-    known = t_tr["class"] >= 0
-    cls = _fit_predict("classify", X_tr[known], t_tr["class"][known], X_te, seed, 0).astype(int)
-    majority = int(np.bincount(t_tr["class"][known]).argmax()) if known.any() else 0
-    prior_nr = bool(t_tr["no_response"].mean() > 0.5)
-    out: dict[str, Any] = {
-        "fitted_on": "training split of the model's training cohort",
-        "levels_only": ear_scores(t_te, thr, nr, cls),
-        "prior": ear_scores(
-            t_te,
-            np.full(len(thr), median_thr),
-            np.full(len(thr), prior_nr),
-            np.full(len(thr), majority),
-        ),
-    }
-    k = STATIC_PARAMS.index("intensity_db")
-    lv_tr, lv_te = train.static[:, [k]].astype(np.float64), data.static[:, [k]].astype(np.float64)
-    v_tr = np.isfinite(train.latency_ms[:, _V])
-    p_v = np.zeros(data.n_records)
-    if 0 < v_tr.sum() < v_tr.size:
-        p_v = _gbm("classify", seed).fit(lv_tr, v_tr.astype(int)).predict_proba(lv_te)[:, 1]
-    lat = _fit_predict("regress", lv_tr[v_tr], train.latency_ms[v_tr, _V], lv_te, seed, 6.0)
-    m_tr = np.isfinite(train.threshold_db) & ~train.no_response
-    rec_thr = _fit_predict("regress", lv_tr[m_tr], train.threshold_db[m_tr], lv_te, seed, median_thr)
-    out["intensity_only"] = record_scores(data, p_v, lat, rec_thr)
-    always = record_scores(data, np.ones(data.n_records), lat, rec_thr)
-    out["always_present"] = {"v_presence_f1": always["v_presence_f1"]}
-    if data.clean is not None:
-        smooth = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3.0, mode="same"), 1, data.signals)
-        r = rowwise_correlation(smooth, data.clean)
-        ok = np.isfinite(r) & has_waveform(data.clean)
-        out["moving_average"] = {"reconstruction_correlation": float(r[ok].mean()) if ok.any() else None}
-    return out
+    return TrivialBaselines.fit(train, seed).score(data)
 
 
 def ear_table_scores(ears: EarTable) -> dict[str, float | None]:
