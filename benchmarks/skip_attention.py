@@ -13,7 +13,6 @@ the sigmoid gate that mixes the attended skip into the raw one.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from _common import (
     write_results,
 )
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.models.attention import normalised_entropy
 from abrnet.models.blocks import AttentionSkipConnection
 
 
@@ -36,10 +36,9 @@ def _statistics(weights: torch.Tensor, gate: torch.Tensor) -> dict[str, float]:
     _, _, n_q, n_k = weights.shape
     top = weights.argmax(dim=-1).float()  # (B, H, T)
     own = torch.arange(n_q).float() * (n_k - 1) / max(n_q - 1, 1)  # (T,) the query's own position among the keys
-    entropy = -(weights.clamp_min(1e-12).log() * weights).sum(-1) / math.log(n_k)  # (B, H, T)
     return {
         "length": n_q,
-        "entropy": float(entropy.mean()),
+        "entropy": float(normalised_entropy(weights)),
         "mean_max_weight": float(weights.max(dim=-1).values.mean()),
         "distinct_top_keys_per_head": float(np.mean([len(torch.unique(r)) for r in top.reshape(-1, n_q)])),
         "top_key_distance_samples": float((top - own).abs().mean()),
@@ -59,7 +58,7 @@ def skip_attention(loaded: LoadedModel, n_records: int) -> dict[str, dict[str, f
             q, kv = module.norm_q(x).transpose(1, 2), module.norm_kv(skip).transpose(1, 2)  # (B, T, C)
             attn = module.attn
             qh, (kh, _) = attn.split_heads(attn.q(q)), attn.keys_values(kv)  # (B, H, T, d), (B, H, S, d)
-            weights = ((qh / math.sqrt(attn.head_dim)) @ kh.transpose(-2, -1)).softmax(dim=-1)  # (B, H, T, S)
+            weights = attn.weights(qh, kh)  # (B, H, T, S)
             attended = attn(q, kv).transpose(1, 2)  # (B, C, T)
             gate = torch.sigmoid(module.gate(torch.cat([x, skip, attended], dim=1)))  # (B, C, T)
             batches.setdefault(name, []).append((x.shape[0], _statistics(weights, gate)))

@@ -73,14 +73,17 @@ class MultiHeadAttention(nn.Module):
         return self.dropout(self.out(v)).expand(-1, x.shape[1], -1)  # (B, T, C)
 
     @torch.no_grad()
+    def weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The attention weights SDPA applies but does not return, for heads-split q (B, H, T, d) and k (B, H, S, d):
+        (B, H, T, S), rows summing to 1, in float32 and without gradients (for monitoring and diagnostics)."""
+        return ((q.float() * (1.0 / math.sqrt(self.head_dim))) @ k.float().transpose(-2, -1)).softmax(dim=-1)
+
     def entropy(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Normalised entropy of the attention weights, recomputed explicitly (SDPA does not return them) on the
-        first ``entropy_samples`` batch elements (all when None): a monitoring estimate at a fraction of the cost
-        of materialising every (B, H, T, S) weight with gradients."""
+        """Normalised entropy of the attention weights on the first ``entropy_samples`` batch elements (all when
+        None): a monitoring estimate at a fraction of the cost of materialising every (B, H, T, S) weight with
+        gradients."""
         n = q.shape[0] if self.entropy_samples is None else min(self.entropy_samples, q.shape[0])
-        q, k = q[:n].float(), k[:n].float()  # (n, H, T, d), (n, H, S, d)
-        att = ((q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)).softmax(dim=-1)  # (n, H, T, S)
-        return normalised_entropy(att)
+        return normalised_entropy(self.weights(q[:n], k[:n]))  # weights (n, H, T, S)
 
 
 class MultiScaleAttention(MultiHeadAttention):
