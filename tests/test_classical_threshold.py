@@ -93,6 +93,11 @@ def test_report_puts_the_detectors_beside_the_network(cohorts) -> None:
     metrics = {"headline": {"network": {"ear_threshold_mae_db": 5.0}}, "baselines": baselines}
     (row,) = [r for r in comparison_rows(metrics) if r[1] == "threshold MAE per ear, dB"]
     assert row[2] == "5" and all(name in row[3] for name in ("levels_only", "prior", *DETECTORS))
+    # the fixed-protocol section carries its own bootstrap intervals: the network's cell shows them
+    metrics["fixed_protocol"] = {**metrics, "intervals": {"per_ear.threshold.mae_db": [4.25, 6.5]}}
+    rows = [r for r in comparison_rows(metrics) if r[1] == "threshold MAE per ear, dB"]
+    assert [r[2] for r in rows] == ["5", "5 [4.25, 6.5]"]
+    assert rows[1][0].startswith("fixed protocol")
 
 
 def test_unlabelled_recordings_get_no_scores_rather_than_zeros(cohorts) -> None:

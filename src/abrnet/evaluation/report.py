@@ -25,6 +25,13 @@ _HEADLINE_LABELS = {
     "ear_class_macro_f1": "class macro-F1 per ear",
     "reconstruction_correlation": "reconstruction correlation",
 }
+_HEADLINE_INTERVALS = {  # the bootstrap interval of each headline figure (`metrics.task_metrics.BOOTSTRAP_PATHS`)
+    "v_presence_f1": "peaks.V.presence_f1",
+    "ear_threshold_mae_db": "per_ear.threshold.mae_db",
+    "ear_threshold_within_10_db": "per_ear.threshold.within_10_db",
+    "ear_no_response_f1": "per_ear.threshold.no_response_f1",
+    "ear_class_macro_f1": "per_ear.classification.macro_f1",
+}
 _PEAK_KEYS = ("presence_f1", "latency_r2", "latency_mae_ms", "within_0_1_ms", "amplitude_r2", "amplitude_mae_uv")
 
 
@@ -95,8 +102,9 @@ def _counterfactual_rows(section: str, checks: dict) -> list[tuple[str, str, str
 
 
 def comparison_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
-    """(section, metric, network, baselines) rows: each `headline` figure beside every baseline reporting it, for the
-    split and the fixed-protocol cohort, then the counterfactual p(V) (no baseline column)."""
+    """(section, metric, network, baselines) rows: each `headline` figure (with its 95 % interval where bootstrapped)
+    beside every baseline reporting it, for the split and the fixed-protocol cohort, then the counterfactual p(V)
+    (no baseline column)."""
     rows: list[tuple[str, str, str, str]] = []
     for prefix, part in (("", metrics), ("fixed protocol: ", metrics.get("fixed_protocol"))):
         if not isinstance(part, dict) or "headline" not in part:
@@ -106,7 +114,8 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
         for key, label in _HEADLINE_LABELS.items():
             if key in network:
                 others = ", ".join(f"{name} {_fmt(b[key])}" for name, b in baselines.items() if key in b)
-                rows.append((f"{prefix}network vs baselines", label, _fmt(network[key]), others or "—"))
+                value = f"{_fmt(network[key])} {_ci(part, _HEADLINE_INTERVALS.get(key, ''))}".strip()
+                rows.append((f"{prefix}network vs baselines", label, value, others or "—"))
         rows += _counterfactual_rows(f"{prefix}counterfactuals", part.get("counterfactuals", {}))
     return rows
 

@@ -74,6 +74,8 @@ BOOTSTRAP_PATHS: tuple[str, ...] = (
     "classification.balanced_accuracy",
     "per_ear.classification.macro_f1",
     "per_ear.threshold.mae_db",
+    "per_ear.threshold.within_10_db",
+    "per_ear.threshold.no_response_f1",
     "threshold.r2",
     "threshold.mae_db",
 )
