@@ -1,9 +1,9 @@
 """Refit a trained run's series stage with the current code, keeping its network weights.
 
 The series stage (per-ear class, no-response, threshold crossing and interval) is fitted after training on ears the
-network never saw, by `abrnet.training.run.fit_series_stage`, the code `abrnet train` runs after the fit. When only
-that stage changes, refitting it on a finished run gives what a full retrain with the same config and seed gives
-(training is seeded and deterministic on CPU) in minutes instead of half an hour. The run's checkpoints are
+network never saw, by `abrnet.training.series_stage.fit_series_stage`, the code `abrnet train` runs after the fit.
+When only that stage changes, refitting it on a finished run gives what a full retrain with the same config and seed
+gives (training is seeded and deterministic on CPU) in minutes instead of half an hour. The run's checkpoints are
 rewritten in place (atomically), so copy the run first if the old stage matters.
 
     python benchmarks/refit_series_stage.py runs/default
@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
-from abrnet.training.run import fit_series_stage, load_training_cohort, make_datamodule
+from abrnet.training.run import load_training_cohort, make_datamodule
+from abrnet.training.series_stage import fit_series_stage
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ from abrnet.config.train_config import TrainConfig, dump_config
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort
-from abrnet.models.predictions import Predictions
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
+from abrnet.training.series_stage import fit_series_stage
 
 # Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
 # folder with a trained model is refused above), and a torch-version deprecation inside Lightning's own code.
@@ -316,70 +316,3 @@ def record_run(
             + ".\n"
         )
         md.write_text(md.read_text().split("\nTraining: ")[0].rstrip("\n") + "\n" + line)
-
-
-def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict[str, Any]:
-    """Fit the per-ear series classifier on ears the network never saw and store it in best/last.ckpt.
-
-    Default data: a class-balanced simulated cohort with its own seed (the rare classes need examples); a user's
-    file: its validation split. The series-informed latency/amplitude blend is always fitted on the validation split:
-    it learns how far to trust a record against its neighbours at the cohort's own prevalence, and a blend fitted on
-    the balanced cohort transferred badly (measured: V amplitude R² 0.667 vs 0.692 with the validation split).
-    """
-    from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
-    from abrnet.inference.predictor import inference_device, predict_cohort
-    from abrnet.series.classifier import (
-        fit_record_class_bias,
-        fit_series_classifier,
-        fit_threshold_point,
-        fit_threshold_quantiles,
-    )
-    from abrnet.series.peaks import fit_peak_blend
-
-    loaded = load_checkpoint(out_dir / "best.ckpt")
-    if cfg.data.path is None:
-        from abrnet.data.simulate import SimulationConfig, simulate_cohort
-
-        sim = SimulationConfig(n_patients=cfg.series.patients, balanced=True)
-        fit_cohort, source = (
-            simulate_cohort(sim, seed=cfg.seed + 20_011),
-            f"simulated balanced, seed {cfg.seed + 20_011}",
-        )
-    else:
-        fit_cohort, source = dm.part("val"), "validation split"
-    if fit_cohort.n_records == 0:  # e.g. a few patients: the validation split is empty
-        warnings.warn("series classifier not fitted (no records to fit on)", stacklevel=2)
-        return {"skipped": "no records to fit on"}
-    device = inference_device()
-    model_on_device = loaded.model.to(device)
-
-    def heads(cohort: ABRCohort) -> Predictions:
-        return predict_cohort(
-            model_on_device, cohort, loaded.normalizer, device=device, with_denoise=False,
-            with_reconstruction=False, seed=cfg.seed,
-        )  # fmt: skip
-
-    pred = heads(fit_cohort)
-    try:
-        model = fit_series_classifier(pred, fit_cohort, source=source, c=cfg.series.c)
-    except ValueError as exc:  # e.g. a tiny validation split with a single class
-        warnings.warn(f"series classifier not fitted ({exc}); per-ear classes use the geometric mean", stacklevel=2)
-        return {"skipped": str(exc)}
-    # interval coverage, never on test: short series and long grids each get their own pair when both are there
-    model.threshold_quantiles, model.dense_threshold_quantiles = fit_threshold_quantiles(pred, fit_cohort)
-    model.threshold_point = fit_threshold_point(pred, fit_cohort)  # the crossing read as the threshold
-    val = dm.part("val")
-    if val.n_records > 0:  # the record decision rule and the latency/amplitude blend: at the cohort's prevalence
-        val_pred = pred if cfg.data.path is not None else heads(val)
-        model.record_class_bias = fit_record_class_bias(val_pred.class_prob, val.class_id)
-        if cfg.data.path is None:
-            model.peak_blend = fit_peak_blend(val_pred, val) or None
-            model.peak_blend_source = "validation split"
-    for name in ("best.ckpt", "last.ckpt"):
-        path = out_dir / name
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        ckpt[SERIES_KEY] = model.to_dict()
-        tmp = path.with_name(name + ".tmp")
-        torch.save(ckpt, tmp)
-        tmp.replace(path)
-    return {"n_ears": model.n_ears, "source": source, "peak_blend_source": model.peak_blend_source or source}
