@@ -9,13 +9,20 @@ import numpy as np
 import pytest
 
 import abrnet.data.simulate.render as render
+from abrnet.constants import STATIC_PARAMS
 from abrnet.data.fmp import fmp_from_buffers, residual_noise_from_buffers
 from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.data.simulate.protocol import GRID_DB, clinical_search
 from abrnet.data.simulate.protocol import Tester as SimTester
 from abrnet.data.simulate.recording import window_slice
-from abrnet.evaluation.trivial_baselines import counterfactual_inputs, ear_level_features, trivial_baselines
+from abrnet.evaluation.report import comparison_rows
+from abrnet.evaluation.trivial_baselines import (
+    counterfactual_inputs,
+    counterfactual_report,
+    ear_level_features,
+    trivial_baselines,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "abrnet"
 
@@ -112,3 +119,35 @@ def test_counterfactuals_are_what_they_say(fixed_cohorts) -> None:
     noise = cf["noise_only_60db"]
     np.testing.assert_allclose(noise.signals, (c.buffers[:30, 0] - c.buffers[:30, 1]) / 2.0, atol=1e-6)
     assert np.all(noise.static_column("intensity_db") == 60) and np.all(np.isnan(noise.static_column("fmp")))
+    relabelled = cf["relabelled_0db"]  # the recordings themselves, only the level input changed
+    np.testing.assert_array_equal(relabelled.signals, c.signals[:30])
+    np.testing.assert_array_equal(relabelled.static_column("fmp"), c.static_column("fmp")[:30])
+    assert np.all(relabelled.static_column("intensity_db") == 0) and c.static_column("intensity_db")[:30].max() > 0
+    hidden = cf["fmp_hidden"]
+    assert np.all(np.isnan(hidden.static_column("fmp"))) and np.isfinite(c.static_column("fmp")[:30]).all()
+    np.testing.assert_array_equal(hidden.static_column("intensity_db"), c.static_column("intensity_db")[:30])
+    assert not np.isnan(c.static_column("fmp")[:30]).any()  # the copies never write back into the cohort
+
+
+def test_counterfactual_report_splits_the_relabelled_records_by_their_label(fixed_cohorts) -> None:
+    """The level and FMP counterfactuals are read where a V is labelled and where none is, as the issue read them;
+    a file without split buffers or FMP still gets the level check (what the first model failed on real data)."""
+    c, _ = fixed_cohorts
+    sub = c.subset(np.arange(60))
+    has_v = np.isfinite(sub.latency_ms[:, 2])
+    assert has_v.any() and (~has_v).any()
+    p_v = {name: np.where(has_v, 0.9, 0.1) + 0.001 * k for k, name in enumerate(counterfactual_inputs(sub))}
+    report = counterfactual_report(sub, np.where(has_v, 0.8, 0.2), p_v)
+    k60 = list(p_v).index("relabelled_60db")
+    assert report["relabelled_by_level"]["60db"]["mean_p_v_where_v"] == pytest.approx(0.9 + 0.001 * k60)
+    assert report["relabelled_by_level"]["60db"]["mean_p_v_where_no_v"] == pytest.approx(0.1 + 0.001 * k60)
+    assert set(report["relabelled_by_level"]) == {f"{x}db" for x in range(0, 101, 20)}
+    assert "fmp_hidden" in report and report["as_recorded"]["mean_p_v_where_no_v"] == pytest.approx(0.2)
+    rows = {r[1]: r[2] for r in comparison_rows({"headline": {"network": {}}, "counterfactuals": report})}
+    assert float(rows["p(V) relabelled 60 dB, no V labelled"]) == pytest.approx(0.1 + 0.001 * k60, abs=5e-3)
+    assert "p(V) FMP hidden, V labelled" in rows
+    bare = sub.subset(np.arange(sub.n_records))
+    bare.buffers = None
+    bare.static[:, STATIC_PARAMS.index("fmp")] = np.nan
+    names = set(counterfactual_inputs(bare))
+    assert "relabelled_0db" in names and not any(n.startswith("noise_only_") or n == "fmp_hidden" for n in names)

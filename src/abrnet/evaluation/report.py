@@ -98,6 +98,12 @@ def _counterfactual_rows(section: str, checks: dict) -> list[tuple[str, str, str
         rows.append((section, "p(V) below the true threshold", _fmt(checks["as_recorded_below_true_threshold"]), "—"))
     for level, p in checks.get("noise_only_by_level", {}).items():
         rows.append((section, f"p(V) noise-only, labelled {level.removesuffix('db')} dB", _fmt(p), "—"))
+    splits = [(f"relabelled {k.removesuffix('db')} dB", v) for k, v in checks.get("relabelled_by_level", {}).items()]
+    if "fmp_hidden" in checks:
+        splits.append(("FMP hidden", checks["fmp_hidden"]))
+    for label, split in splits:
+        for key, where in (("mean_p_v_where_v", "V labelled"), ("mean_p_v_where_no_v", "no V labelled")):
+            rows.append((section, f"p(V) {label}, {where}", _fmt(split.get(key)), "—"))
     return rows
 
 

@@ -11,8 +11,11 @@ that score the network in `headline` (so the two columns are comparable line by 
 * ``always_present``: wave V called present in every record.
 * ``moving_average``: a 3-tap moving average of the recording as its reconstruction.
 
-Counterfactuals: the same records time-reversed (no ABR where wave V should be), and noise-only records made from
-the recordings' own split buffers, (A − B)/2, labelled at every level from 0 to 100 dB: mean p(V) of each.
+Counterfactuals: the same records time-reversed (no ABR where wave V should be), noise-only records made from
+the recordings' own split buffers, (A − B)/2, labelled at every level from 0 to 100 dB, the same records relabelled
+at every level from 0 to 100 dB (what the level input alone moves, on any file: no buffers needed), and the same
+records with FMP hidden (what the FMP input moves): mean p(V) of each. The last two are the checks that showed the
+first model reading the level and not the waveform, on real recordings without split buffers.
 """
 
 from __future__ import annotations
@@ -199,22 +202,33 @@ def network_scores(pred: Predictions, data: ABRCohort, ears: EarTable) -> dict[s
 
 
 def counterfactual_inputs(data: ABRCohort) -> dict[str, ABRCohort]:
-    """Time-reversed records, and noise-only records ((A − B)/2 of each record) at every level in 0–100 dB."""
-    rev = data.subset(np.arange(data.n_records))
+    """Variants of `data`'s records (module doc), keyed by name: ``time_reversed``; ``noise_only_<L>db`` ((A − B)/2
+    of each record, labelled L dB; only with split buffers); ``relabelled_<L>db`` (each record as recorded, its level
+    input set to L dB); ``fmp_hidden`` (FMP set to "not measured"; only where some record has one). L: 0–100 dB."""
+    copy = lambda: data.subset(np.arange(data.n_records))
+    level_col, fmp_col = STATIC_PARAMS.index("intensity_db"), STATIC_PARAMS.index("fmp")
+    rev = copy()
     rev.signals = np.ascontiguousarray(rev.signals[:, ::-1])
     if rev.buffers is not None:
         rev.buffers = np.ascontiguousarray(rev.buffers[:, :, ::-1])
     out = {"time_reversed": rev}
     if data.buffers is not None:
         noise = (data.buffers[:, 0] - data.buffers[:, 1]) / 2.0
-        k = STATIC_PARAMS.index("intensity_db")
         for level in COUNTERFACTUAL_LEVELS_DB:
-            c = data.subset(np.arange(data.n_records))
+            c = copy()
             c.signals = np.ascontiguousarray(noise, dtype=np.float32)
             c.buffers = None
-            c.static[:, k] = level
-            c.static[:, STATIC_PARAMS.index("fmp")] = np.nan  # no split buffers: FMP unknown
+            c.static[:, level_col] = level
+            c.static[:, fmp_col] = np.nan  # no split buffers: FMP unknown
             out[f"noise_only_{int(level)}db"] = c
+    for level in COUNTERFACTUAL_LEVELS_DB:
+        c = copy()
+        c.static[:, level_col] = level
+        out[f"relabelled_{int(level)}db"] = c
+    if np.isfinite(data.static[:, fmp_col]).any():
+        c = copy()
+        c.static[:, fmp_col] = np.nan
+        out["fmp_hidden"] = c
     return out
 
 
@@ -226,17 +240,19 @@ def counterfactual_report(data: ABRCohort, p_v_observed: np.ndarray, p_v: dict[s
         true_thr = np.asarray(data.extras["true_threshold_db"], np.float64)
         below = ~np.isfinite(true_thr) | (data.static_column("intensity_db") <= true_thr)
     mean = lambda x, m: float(x[m].mean()) if m.any() else None
+    split = lambda x: {"mean_p_v_where_v": mean(x, has_v), "mean_p_v_where_no_v": mean(x, ~has_v)}
     out: dict[str, Any] = {
-        "as_recorded": {
-            "mean_p_v_where_v": mean(p_v_observed, has_v),
-            "mean_p_v_where_no_v": mean(p_v_observed, ~has_v),
-        },
+        "as_recorded": split(p_v_observed),
         "as_recorded_below_true_threshold": mean(p_v_observed, below),
     }
     if "time_reversed" in p_v:
-        rv = p_v["time_reversed"]
-        out["time_reversed"] = {"mean_p_v_where_v": mean(rv, has_v), "mean_p_v_where_no_v": mean(rv, ~has_v)}
+        out["time_reversed"] = split(p_v["time_reversed"])
     noise = {k.removeprefix("noise_only_"): float(v.mean()) for k, v in p_v.items() if k.startswith("noise_only_")}
     if noise:
         out["noise_only_by_level"] = noise
+    relabelled = {k.removeprefix("relabelled_"): split(v) for k, v in p_v.items() if k.startswith("relabelled_")}
+    if relabelled:
+        out["relabelled_by_level"] = relabelled
+    if "fmp_hidden" in p_v:
+        out["fmp_hidden"] = split(p_v["fmp_hidden"])
     return out
