@@ -89,21 +89,22 @@ def metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
 
 
 def _counterfactual_rows(section: str, checks: dict) -> list[tuple[str, str, str, str]]:
+    def by_label(label: str, split: dict) -> list[tuple[str, str, str, str]]:  # where a V is labelled / where not
+        pairs = (("mean_p_v_where_v", "V labelled"), ("mean_p_v_where_no_v", "no V labelled"))
+        return [(section, f"p(V) {label}, {where}", _fmt(split.get(key)), "—") for key, where in pairs]
+
     rows = []
     for name, label in (("as_recorded", "as recorded"), ("time_reversed", "time-reversed")):
-        for key, where in (("mean_p_v_where_v", "V labelled"), ("mean_p_v_where_no_v", "no V labelled")):
-            if name in checks:
-                rows.append((section, f"p(V) {label}, {where}", _fmt(checks[name].get(key)), "—"))
+        if name in checks:
+            rows += by_label(label, checks[name])
     if "as_recorded_below_true_threshold" in checks:
         rows.append((section, "p(V) below the true threshold", _fmt(checks["as_recorded_below_true_threshold"]), "—"))
     for level, p in checks.get("noise_only_by_level", {}).items():
         rows.append((section, f"p(V) noise-only, labelled {level.removesuffix('db')} dB", _fmt(p), "—"))
-    splits = [(f"relabelled {k.removesuffix('db')} dB", v) for k, v in checks.get("relabelled_by_level", {}).items()]
+    for level, split in checks.get("relabelled_by_level", {}).items():
+        rows += by_label(f"relabelled {level.removesuffix('db')} dB", split)
     if "fmp_hidden" in checks:
-        splits.append(("FMP hidden", checks["fmp_hidden"]))
-    for label, split in splits:
-        for key, where in (("mean_p_v_where_v", "V labelled"), ("mean_p_v_where_no_v", "no V labelled")):
-            rows.append((section, f"p(V) {label}, {where}", _fmt(split.get(key)), "—"))
+        rows += by_label("FMP hidden", checks["fmp_hidden"])
     return rows
 
 
