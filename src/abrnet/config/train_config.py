@@ -115,6 +115,7 @@ class DiffusionConfig(Strict):
     high_noise_fraction: float = Field(0.0, ge=0.0, le=1.0)  # share of diffusion rows with t drawn from [K/2, K)
     noise_negative_fraction: float = Field(0.15, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
     reversed_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
+    level_jitter_db: float = Field(15.0, ge=0.0, le=40.0)  # SD of the level input's jitter on analysis rows (dB)
 
 
 # ----------------------------------------------------------------------------------------------------------- loss

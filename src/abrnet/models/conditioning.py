@@ -42,6 +42,24 @@ def hide_optional(
     return torch.where(hide.to(static_params.device), torch.nan, static_params)
 
 
+def jitter_column(
+    static_params: torch.Tensor, column: int, sigma: float, rows: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """(B, S) copy with ``column`` shifted by N(0, sigma) (normalised units) on ``rows`` (B,) only (seeded).
+
+    Why: a network that knows the level exactly learns "loud ⇒ wave V" as a prior and can say V where the trace
+    has none; known only to ±sigma, the level stays a hint and the waveform has to carry the decision. One draw per
+    row whatever ``rows`` is, so the random stream does not depend on which rows are jittered.
+    """
+    if sigma <= 0:
+        return static_params
+    shift = torch.randn(static_params.shape[0], generator=generator) * sigma  # (B,)
+    shift = torch.where(rows.cpu(), shift, torch.zeros_like(shift)).to(static_params)
+    jittered = static_params.clone()
+    jittered[:, column] = jittered[:, column] + shift
+    return jittered
+
+
 class TimestepEmbedding(nn.Module):
     """Sinusoidal features of the diffusion step, then an MLP: (B,) → (B, D)."""
 

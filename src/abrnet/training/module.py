@@ -33,7 +33,7 @@ from abrnet.diffusion.schedule import NoiseSchedule
 from abrnet.inference.predictor import predict_batch
 from abrnet.metrics.task_metrics import compute_metrics
 from abrnet.models import OptimizedHierarchicalUNet
-from abrnet.models.conditioning import hide_optional
+from abrnet.models.conditioning import hide_optional, jitter_column
 from abrnet.models.predictions import Predictions
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.curriculum import (
@@ -124,6 +124,9 @@ class ABRLitModule(L.LightningModule):
         x_in = torch.where(is_diff[:, None], self.schedule.add_noise(x0, noise, t), x_obs)
         drop = (torch.rand(B, generator=g) < self.cfg.diffusion.cond_drop_prob).to(x_obs.device)  # (B,)
         shown = hide_optional(static, self.model.optional_static, self.model.config.static_missing_prob, g)
+        level = STATIC_PARAMS.index("intensity_db")  # analysis rows see their level only to within ±jitter
+        sigma = self.cfg.diffusion.level_jitter_db / self.normalizer.static_std[level]
+        shown = jitter_column(shown, level, sigma, ~is_diff, g)
 
         out = self.model(x_in, shown, t, drop_condition=drop)
         heads = _mask_rows(batch, keep=~is_diff, waveless=negative)
