@@ -6,9 +6,10 @@ Reads the run's `config.yaml` and `best.ckpt`, rebuilds its cohort and patient s
 `evaluation.baselines.fit_predict_gbm` (HistGradientBoosting on a downsampled signal + the four recording
 parameters, one model per task) on the training split (subsampled by patient to `--train-records` to keep the fit
 within minutes on 2 cores; the network saw the whole split) and scores both with `compute_metrics` on the test split.
-Both are also scored on the counterfactuals `abrnet evaluate` reports (the same 1,000 test records time-reversed, and
-their buffer noise alone at 0-100 dB) and per ear on its class-balanced fixed-protocol cohort (same seed), so issue
-11's presence and fixed-protocol targets have a learned baseline beside the network.
+Both are also scored on the counterfactuals `abrnet evaluate` reports (the same 1,000 test records time-reversed,
+their buffer noise alone at 0-100 dB, relabelled to other levels, FMP hidden) and per ear on its class-balanced
+fixed-protocol cohort (same seed), so issue 11's presence and fixed-protocol targets have a learned baseline beside
+the network.
 Writes benchmarks/results/baselines.json and .md.
 """
 
@@ -52,6 +53,12 @@ ROWS = (
         (f"p(V) noise-only at {db} dB", f"counterfactuals.noise_only_by_level.{db}db")
         for db in (0, 20, 40, 60, 80, 100)
     ),
+    *(  # issue 11's checks on real recordings: the level or FMP changed, the waveform kept
+        (f"p(V) relabelled {db} dB (V labelled)", f"counterfactuals.relabelled_by_level.{db}db.mean_p_v_where_v")
+        for db in (0, 20, 60, 100)
+    ),
+    ("p(V) relabelled 100 dB (no V labelled)", "counterfactuals.relabelled_by_level.100db.mean_p_v_where_no_v"),
+    ("p(V) FMP hidden (V labelled)", "counterfactuals.fmp_hidden.mean_p_v_where_v"),
     ("fixed protocol: threshold MAE dB (ear)", "fixed_protocol.per_ear.threshold.mae_db"),
     ("fixed protocol: within 10 dB (ear)", "fixed_protocol.per_ear.threshold.within_10_db"),
     ("fixed protocol: no-response F1 (ear)", "fixed_protocol.per_ear.threshold.no_response_f1"),
