@@ -81,13 +81,17 @@ def main() -> None:
                               seed=cfg.seed + offset)
         for name, (protocol, offset) in COHORTS.items()
     }  # fmt: skip
+    variants = counterfactual_inputs(sub)  # the same for every w
     report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "weights": {}}
     for w in args.weights:
         model = GuidedPresence(loaded.model, w).eval()
+        seen: dict[int, Predictions] = {}  # per w: the series fit and the F1 below both read the validation split
 
-        def heads(cohort: ABRCohort, model: torch.nn.Module = model) -> Predictions:
-            return predict_cohort(model, cohort, loaded.normalizer, with_denoise=False, with_reconstruction=False,
-                                  seed=cfg.seed)  # fmt: skip
+        def heads(cohort: ABRCohort, model: torch.nn.Module = model, seen: dict = seen) -> Predictions:
+            if id(cohort) not in seen:  # every cohort here lives for the whole run, so its id is not reused
+                seen[id(cohort)] = predict_cohort(model, cohort, loaded.normalizer, with_denoise=False,
+                                                  with_reconstruction=False, seed=cfg.seed)  # fmt: skip
+            return seen[id(cohort)]
 
         stage = fit_series_model(cfg, heads, fit_cohort, source, val)
         row: dict = {"threshold_point": stage.threshold_point, "per_ear": {}}
@@ -97,7 +101,6 @@ def main() -> None:
         p_val = heads(val).peak_presence_prob[:, _V]
         row["val_v_presence_f1"] = float(f1_score(np.isfinite(val.latency_ms[:, _V]), p_val > 0.5))
         p_v = lambda c: np.asarray(heads(c).peak_presence_prob[:, _V], np.float64)
-        variants = counterfactual_inputs(sub)
         row["counterfactuals"] = counterfactual_report(sub, p_v(sub), {k: p_v(v) for k, v in variants.items()})
         report["weights"][str(w)] = row
         print(w, json.dumps(row), flush=True)
