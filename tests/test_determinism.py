@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from abrnet.cli.main import app
@@ -78,7 +79,9 @@ def test_same_seed_same_metrics_json(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert wall["fit_s"] > 0 and wall["total_s"] >= wall["fit_s"]
     assert not any("wall" in k or k.endswith("_s") for k in tr), "no clock reading outside wall_time"
 
+    env = a["environment"]  # what tells two machines apart when their runs differ
+    assert env["torch"] == torch.__version__ and env["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     a.pop("wall_time"), b.pop("wall_time")
     assert json.dumps(a, indent=2) == json.dumps(b, indent=2)
     run_a = json.loads((tmp_path / "a" / "run" / "run.json").read_text())
-    assert run_a["training"] == tr and "fit_s" in run_a["wall_time"]
+    assert run_a["training"] == tr and "fit_s" in run_a["wall_time"] and run_a["environment"] == env

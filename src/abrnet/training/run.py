@@ -283,14 +283,42 @@ def training_record(cfg: TrainConfig, trainer: L.Trainer, *, resumed: bool) -> d
     }
 
 
+def run_environment() -> dict[str, str]:
+    """What decides a CPU fit's last bits besides the seed: library versions and the kernels torch picked.
+
+    The same seed gives byte-identical runs on one machine, not across processors: torch dispatches its CPU kernels
+    by vector instructions (AVX2, AVX-512), which round differently, and 1,400 steps grow that into another model.
+    Recorded so that two runs that differ can be told apart by machine rather than guessed at.
+    """
+    import platform
+
+    import lightning
+    import scipy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit_learn": sklearn.__version__,
+        "machine": platform.machine(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
 def record_run(
     out_dir: Path, summary: dict[str, Any], extra_wall: dict[str, float] | None = None, *, update_metrics: bool = True
 ) -> None:
-    """Write run.json and (`update_metrics`) put the ``training`` and ``wall_time`` sections into metrics.json.
+    """Write run.json and (`update_metrics`) put the ``training``, ``environment`` and ``wall_time`` sections into
+    metrics.json.
 
     Wall-clock readings live only under ``wall_time`` (seconds, plus the torch thread count that shaped them), so a
-    reproducibility check can drop that one key and compare the rest byte for byte.
+    reproducibility check can drop that one key and compare the rest byte for byte (on one machine: ``environment``
+    names what differs between machines).
     """
+    summary["environment"] = run_environment()
     merged = {**summary.get("wall_time", {}), **(extra_wall or {})}
     wall: dict[str, Any] = {k: round(float(v), 3) for k, v in merged.items() if k not in ("total_s", "torch_threads")}
     if "total_s" in merged:
@@ -304,6 +332,7 @@ def record_run(
         return
     metrics = json.loads(metrics_path.read_text())
     metrics["training"] = summary["training"]
+    metrics["environment"] = summary["environment"]
     metrics["wall_time"] = wall
     write_json(metrics, metrics_path, overwrite=True)
     md = out_dir / "metrics.md"
