@@ -302,3 +302,24 @@ def test_from_preset_rejects_unknown() -> None:
     with pytest.raises(TypeError, match="unknown"):
         ModelConfig.from_preset("tiny", channels=3)
     assert dataclasses.replace(ModelConfig(), levels=3, channel_mults=(1, 2, 2)).lengths == (200, 100, 50, 25)
+
+
+def test_separate_analysis_embedding_moves_only_the_analysis_rows() -> None:
+    """With its own embedding, the t = 0 analysis path's static map can change without touching diffusion steps."""
+    model = make_model(separate_analysis_embedding=True)
+    x, static, _ = make_inputs(batch=4)
+    t = torch.tensor([0, 0, 300, 700])
+    with torch.no_grad():
+        before = model(x, static, t)["signal"]
+        for p in model.condition.static_analysis.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+        after = model(x, static, t)["signal"]
+    assert (after[:2] - before[:2]).abs().amax() > 1e-4  # analysis rows read the changed embedding
+    torch.testing.assert_close(after[2:], before[2:], rtol=0, atol=0)  # diffusion rows do not
+
+
+def test_separate_analysis_embedding_off_adds_no_parameters() -> None:
+    """Off (the default) the state dict is the one earlier checkpoints hold."""
+    names = [n for n, _ in make_model().named_parameters()]
+    assert not any("static_analysis" in n for n in names)
+    assert any("static_analysis" in n for n, _ in make_model(separate_analysis_embedding=True).named_parameters())

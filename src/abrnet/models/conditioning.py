@@ -80,9 +80,13 @@ class ConditionEncoder(nn.Module):
         n_static: int,
         dim: int,
         cond_drop_prob: float = 0.1,
+        separate_analysis: bool = False,
     ) -> None:
         super().__init__()
         self.static = StaticParamEmbedding(n_static, dim)
+        # the conditioning is additive (static + time), so without its own embedding the analysis path (t = 0, where
+        # the level is jittered in training) and the diffusion path share one map from level to every FiLM layer
+        self.static_analysis = StaticParamEmbedding(n_static, dim) if separate_analysis else None
         self.time = TimestepEmbedding(dim)
         self.null_embedding = nn.Parameter(torch.randn(dim) * 0.02)  # (D) stands in for "no condition"
         self.cond_drop_prob = cond_drop_prob
@@ -100,6 +104,9 @@ class ConditionEncoder(nn.Module):
     ) -> torch.Tensor:
         """static_params (B, 4) normalised, timesteps (B,) → cond (B, D)."""
         s = self.static(static_params)  # (B, D)
+        if self.static_analysis is not None:
+            analysis = (timesteps == 0).unsqueeze(-1)  # (B, 1) the recording as observed, not a diffusion step
+            s = torch.where(analysis, self.static_analysis(static_params), s)  # (B, D)
         drop = self.drop_mask(s.shape[0], s.device, drop_condition)  # (B)
         s = torch.where(drop.unsqueeze(-1), self.null_embedding.to(s.dtype).expand_as(s), s)  # (B, D)
         return s + self.time(timesteps)  # (B, D)

@@ -19,7 +19,8 @@ class ModelConfig:
     Component flags switch a part off cleanly: attention skips → concat + 1×1 conv; task extractors → heads read
     pooled decoder/bottleneck features; multi-scale attention → plain multi-head attention everywhere; cross
     attention → the decoder's long-sequence transformer is self-attention only; joint generation → no
-    static-parameter head.
+    static-parameter head. `separate_analysis_embedding` (off) adds a part instead: a static embedding of its own
+    for the t = 0 analysis path (benchmarks/results/config_choice.md, stop 30).
     """
 
     # data
@@ -52,6 +53,7 @@ class ModelConfig:
     use_multi_scale_attention: bool = True
     use_cross_attention: bool = True
     enable_joint_generation: bool = True
+    separate_analysis_embedding: bool = False  # the t = 0 analysis path gets its own static-parameter embedding
     # physical output scaling: value = centre + scale · linear (log-variances get + 2·log(scale))
     latency_center_ms: tuple[float, ...] = (1.6, 3.8, 5.8)
     latency_scale_ms: float = 2.0

@@ -59,7 +59,9 @@ class OptimizedHierarchicalUNet(nn.Module):
         self.config = cfg
         C, L = cfg.channels, cfg.lengths
         self.register_buffer("transformer_gate", torch.ones(()))
-        self.condition = ConditionEncoder(cfg.n_static, cfg.cond_dim, cfg.cond_drop_prob)
+        self.condition = ConditionEncoder(
+            cfg.n_static, cfg.cond_dim, cfg.cond_drop_prob, separate_analysis=cfg.separate_analysis_embedding
+        )
         self.optional_static = tuple(STATIC_PARAMS.index(name) for name in OPTIONAL_STATIC)  # may be NaN = missing
         self.stem = nn.Conv1d(1 + cfg.position_channels, C[0], 3, padding=1)
         self.encoder = nn.ModuleList(
