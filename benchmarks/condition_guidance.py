@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5])
     ap.add_argument("--patients", type=int, default=150)
     ap.add_argument("--records", type=int, default=600, help="seeded validation records for the counterfactuals")
+    ap.add_argument("--tag", default="condition_guidance", help="results file stem (e.g. to score a probe at w = 1)")
     args = ap.parse_args()
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
@@ -104,7 +105,7 @@ def main() -> None:
         row["counterfactuals"] = counterfactual_report(sub, p_v(sub), {k: p_v(v) for k, v in variants.items()})
         report["weights"][str(w)] = row
         print(w, json.dumps(row), flush=True)
-    write_results("condition_guidance", report, to_markdown(report))
+    write_results(args.tag, report, to_markdown(report))
 
 
 def to_markdown(report: dict) -> str:
