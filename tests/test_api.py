@@ -85,6 +85,8 @@ def test_generation_eval_report(tiny_run: dict, tmp_path: Path) -> None:
     assert "per_bin" in cond["heads_vs_labels"]["latency"] and "max_abs_ms" in cond["classical_vs_labels"]["latency"]
     assert set(cond["rms_by_level"]) == {"reference_median_uv", "generated_median_uv", "ratio"}
     assert back["band_limit"] is True and "heads_with_recording_noise_vs_heads_on_test" in cond
+    per_bin = cond["labelled_v_per_bin"]  # how many labelled waves each bin's median stands on
+    assert sum(per_bin.values()) == cond["n_with_response"] and all(float(k) % 10 == 0 for k in per_bin)
     # the joint KS distances are those of the generated static parameters against the test split's
     ks = back["joint"]["ks_static"]
     assert set(ks) == {"age_years", "intensity_db", "stimulus_rate_hz", "fmp"}

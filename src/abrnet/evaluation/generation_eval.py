@@ -225,6 +225,7 @@ def evaluate_generation(
         "conditional": {
             "n_with_response": int(resp.sum()),
             "min_count": int(min_count),
+            "labelled_v_per_bin": _bin_counts(lvl),  # a bin just above min_count can decide the max gap alone
             "real_vs_real_labels": label_noise_floor(test, take, seed=seed, min_count=min_count),
             "heads_vs_labels": conditioning_report(
                 heads_lat[resp], heads_amp[resp], lab_lat[resp], lab_amp[resp], lvl, lvl, min_count
@@ -250,6 +251,16 @@ def evaluate_generation(
         "static_median_test": dict(zip(STATIC_PARAMS, np.median(test.static, axis=0).tolist(), strict=True)),
     }
     return json_ready(out)
+
+
+def _bin_counts(intensity_db: np.ndarray, bin_db: float = 10.0) -> dict[float, int]:
+    """Labelled waves per level bin, on the bins `latency_intensity_table` uses: which bins are thin.
+
+    The max gap over bins is decided by the thinnest bin that passes `min_count`, and a bin near that count enters
+    or drops out with the draw of conditions (benchmarks/results/generation_seeds.md: 0.41–0.83 ms for one checkpoint
+    over three seeds), so the report says how many waves each bin's median stands on."""
+    edges, counts = np.unique(np.floor(np.asarray(intensity_db, np.float64) / bin_db) * bin_db, return_counts=True)
+    return {float(e): int(c) for e, c in zip(edges, counts, strict=True)}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
