@@ -77,6 +77,7 @@ def test_same_seed_same_metrics_json(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert tr["samples_seen"] == 6 * 8 * tr["world_size"]
     for wall in (a["wall_time"], b["wall_time"]):  # the clock readings are recorded, apart from the rest
         assert wall["fit_s"] > 0 and wall["total_s"] >= wall["fit_s"]
+        assert wall["torch_threads"] == 2  # trainer.cpu_threads pins it, though b's process was started with 1
     assert not any("wall" in k or k.endswith("_s") for k in tr), "no clock reading outside wall_time"
 
     env = a["environment"]  # what tells two machines apart when their runs differ

@@ -197,9 +197,11 @@ class OptimConfig(Strict):
 # -------------------------------------------------------------------------------------------------------- trainer
 class TrainerConfig(Strict):
     """Run length and Lightning Trainer settings. The length is a step budget (curriculum, LR, validation and the
-    best checkpoint all count steps): one seed gives one model on any machine. ``safety_stop_minutes`` only guards
-    the clock: it cuts the fit short with a loud alert and ``stopped_by: safety_stop`` in metrics.json.
-    ``max_minutes`` (off) makes a time-limited run whose curriculum follows the clock: not reproducible."""
+    best checkpoint all count steps): one seed gives the same steps and batches on any machine, and the same model
+    where the CPU kernels and ``cpu_threads`` match (torch splits its reductions by thread, so the thread count is
+    part of a CPU fit's numerics). ``safety_stop_minutes`` only guards the clock: it cuts the fit short with a loud
+    alert and ``stopped_by: safety_stop`` in metrics.json. ``max_minutes`` (off) makes a time-limited run whose
+    curriculum follows the clock: not reproducible."""
 
     max_steps: int | None = Field(1400, gt=0)  # the step budget (None only together with max_minutes)
     max_minutes: float | None = Field(None, gt=0.0)  # time-limited run: progress follows the clock (not reproducible)
@@ -211,6 +213,7 @@ class TrainerConfig(Strict):
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     log_every_n_steps: int = Field(25, gt=0)
     num_nodes: int = Field(1, ge=1)  # multi-node DDP (SLURM or torchrun set the ranks; see README)
+    cpu_threads: int | None = Field(2, gt=0)  # torch threads of the whole run (None: torch's default, one per core)
 
     @field_validator("precision", mode="before")
     @classmethod

@@ -187,6 +187,8 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
+    if cfg.trainer.cpu_threads is not None:  # the thread count is part of a CPU fit's numerics: pin it, then say so
+        torch.set_num_threads(cfg.trainer.cpu_threads)
     if cohort is None:
         cohort = load_training_cohort(cfg)
     cohort_s = time.monotonic() - started
