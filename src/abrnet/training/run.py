@@ -306,8 +306,21 @@ def run_environment() -> dict[str, str]:
         "scipy": scipy.__version__,
         "scikit_learn": sklearn.__version__,
         "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+
+
+def _cpu_model() -> str:
+    """The processor's name as the OS reports it (Linux: /proc/cpuinfo), else Python's guess, else "unknown"."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or "unknown"
 
 
 def record_run(
