@@ -67,9 +67,10 @@ class StepProgressBar(RichProgressBar):
 class SafetyStop(Callback):
     """Wall-clock guard of a step-budget run: stops the fit once `minutes` have passed, and says so loudly.
 
-    Why not Lightning's `max_time`: the budget is steps (one seed, one model on any machine); the clock must never
-    shape the run, only end a stuck or far too slow one. When it fires, the model differs from the budgeted one, so
-    the alert goes to the console and alerts.jsonl, and `stopped_by: safety_stop` goes to metrics.json/run.json.
+    Why not Lightning's `max_time`: the budget is steps (one seed, the same steps and batches on any machine); the
+    clock must never shape the run, only end a stuck or far too slow one. When it fires, the model differs from the
+    budgeted one, so the alert goes to the console and alerts.jsonl, and `stopped_by: safety_stop` goes to
+    metrics.json/run.json.
     """
 
     CHECK_EVERY = 10  # steps between clock checks (a collective under DDP)
