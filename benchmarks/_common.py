@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,3 +99,22 @@ def write_results(stem: str, result: dict, markdown: str) -> None:
     (results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (results / f"{stem}.md").write_text(markdown)
     print(markdown)
+
+
+def dotted_get(d: dict, path: str) -> Any:
+    """The value at a dotted path of nested dicts ("fixed_protocol.per_ear.threshold.mae_db"), None where absent."""
+    node: Any = d
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def validation_choice(path: Path) -> dict:
+    """The sampler settings `abrnet evaluate --generation` chose (``selection.chosen`` of its generation.json);
+    exits when they were chosen on any split but validation, since the benchmarks must not inherit a test choice."""
+    import json
+
+    sel = json.loads(path.read_text())["selection"]
+    if sel["split"] != "val":
+        sys.exit(f"error: {path} chose its settings on {sel['split']!r}, not on val")
+    return sel["chosen"]

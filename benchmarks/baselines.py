@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import provenance, provenance_markdown
+from _common import dotted_get, provenance, provenance_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -64,12 +64,6 @@ ROWS = (
     ("fixed protocol: no-response F1 (ear)", "fixed_protocol.per_ear.threshold.no_response_f1"),
     ("fixed protocol: class macro-F1 (ear)", "fixed_protocol.per_ear.classification.macro_f1"),
 )
-
-
-def _get(d: dict, path: str) -> float | None:
-    for part in path.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d  # type: ignore[return-value]
 
 
 def _fmt(x: float | None) -> str:
@@ -163,7 +157,11 @@ def main() -> None:
         fitted["fixed_protocol"] = {"per_ear": fixed_metrics["per_ear"]}
 
     table = {
-        name: {"abrnet": _get(net, path), "gbm": _get(gbm, path), "gbm_series": _get(gbm_series, path)}
+        name: {
+            "abrnet": dotted_get(net, path),
+            "gbm": dotted_get(gbm, path),
+            "gbm_series": dotted_get(gbm_series, path),
+        }
         for name, path in ROWS
     }
     result = {

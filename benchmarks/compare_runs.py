@@ -17,58 +17,46 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _common import provenance, provenance_markdown, write_results
+from _common import dotted_get, provenance, provenance_markdown, write_results
 
-# (label, path in metrics.json, path of its 95 % interval or None)
-ROWS: tuple[tuple[str, str, str | None], ...] = (
-    ("test: wave V presence F1", "peaks.V.presence_f1", "intervals.peaks.V.presence_f1"),
-    ("test: wave V latency R²", "peaks.V.latency_r2", "intervals.peaks.V.latency_r2"),
-    ("test: wave I presence F1", "peaks.I.presence_f1", None),
-    ("test: wave III presence F1", "peaks.III.presence_f1", None),
-    ("test: per-ear threshold MAE dB", "per_ear.threshold.mae_db", "intervals.per_ear.threshold.mae_db"),
-    ("test: per-ear within 10 dB", "per_ear.threshold.within_10_db", "intervals.per_ear.threshold.within_10_db"),
-    ("test: per-ear no-response F1", "per_ear.threshold.no_response_f1", "intervals.per_ear.threshold.no_response_f1"),
-    ("test: per-ear class macro-F1", "per_ear.classification.macro_f1", "intervals.per_ear.classification.macro_f1"),
-    ("test: denoised correlation to clean", "signal.denoise_correlation_to_clean", None),
-    ("fixed: within 10 dB", "fixed_protocol.per_ear.threshold.within_10_db",
-     "fixed_protocol.intervals.per_ear.threshold.within_10_db"),
-    ("fixed: MAE dB", "fixed_protocol.per_ear.threshold.mae_db", "fixed_protocol.intervals.per_ear.threshold.mae_db"),
-    ("fixed: no-response F1", "fixed_protocol.per_ear.threshold.no_response_f1",
-     "fixed_protocol.intervals.per_ear.threshold.no_response_f1"),
-    ("fixed: class macro-F1", "fixed_protocol.per_ear.classification.macro_f1",
-     "fixed_protocol.intervals.per_ear.classification.macro_f1"),
-    ("fixed: 90 % interval coverage", "fixed_protocol.per_ear.threshold.interval_90_coverage", None),
-    ("p(V) below the true threshold", "counterfactuals.as_recorded_below_true_threshold", None),
-    ("p(V) time-reversed, V labelled", "counterfactuals.time_reversed.mean_p_v_where_v", None),
-    ("p(V) noise-only 60 dB", "counterfactuals.noise_only_by_level.60db", None),
-    ("p(V) noise-only 80 dB", "counterfactuals.noise_only_by_level.80db", None),
-    ("p(V) noise-only 100 dB", "counterfactuals.noise_only_by_level.100db", None),
-    ("p(V) labelled V relabelled 0 dB", "counterfactuals.relabelled_by_level.0db.mean_p_v_where_v", None),
+# (label, path in metrics.json); its 95 % interval, where the run has one, is found from the path
+ROWS: tuple[tuple[str, str], ...] = (
+    ("test: wave V presence F1", "peaks.V.presence_f1"),
+    ("test: wave V latency R²", "peaks.V.latency_r2"),
+    ("test: wave I presence F1", "peaks.I.presence_f1"),
+    ("test: wave III presence F1", "peaks.III.presence_f1"),
+    ("test: per-ear threshold MAE dB", "per_ear.threshold.mae_db"),
+    ("test: per-ear within 10 dB", "per_ear.threshold.within_10_db"),
+    ("test: per-ear no-response F1", "per_ear.threshold.no_response_f1"),
+    ("test: per-ear class macro-F1", "per_ear.classification.macro_f1"),
+    ("test: denoised correlation to clean", "signal.denoise_correlation_to_clean"),
+    ("fixed: within 10 dB", "fixed_protocol.per_ear.threshold.within_10_db"),
+    ("fixed: MAE dB", "fixed_protocol.per_ear.threshold.mae_db"),
+    ("fixed: no-response F1", "fixed_protocol.per_ear.threshold.no_response_f1"),
+    ("fixed: class macro-F1", "fixed_protocol.per_ear.classification.macro_f1"),
+    ("fixed: 90 % interval coverage", "fixed_protocol.per_ear.threshold.interval_90_coverage"),
+    ("p(V) below the true threshold", "counterfactuals.as_recorded_below_true_threshold"),
+    ("p(V) time-reversed, V labelled", "counterfactuals.time_reversed.mean_p_v_where_v"),
+    ("p(V) noise-only 60 dB", "counterfactuals.noise_only_by_level.60db"),
+    ("p(V) noise-only 80 dB", "counterfactuals.noise_only_by_level.80db"),
+    ("p(V) noise-only 100 dB", "counterfactuals.noise_only_by_level.100db"),
+    ("p(V) labelled V relabelled 0 dB", "counterfactuals.relabelled_by_level.0db.mean_p_v_where_v"),
 )  # fmt: skip
 
 
-def _get(metrics: dict[str, Any], dotted: str) -> Any:
-    node: Any = metrics
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def _interval(metrics: dict[str, Any], dotted: str | None) -> list[float] | None:
-    """Intervals are stored under keys that hold dots (`intervals` → "per_ear.threshold.mae_db"): split once."""
-    if dotted is None:
-        return None
-    head, _, rest = dotted.partition("intervals.")
-    section = _get(metrics, head + "intervals") if head else metrics.get("intervals")
-    return section.get(rest) if isinstance(section, dict) else None
+def _interval(metrics: dict[str, Any], path: str) -> list[float] | None:
+    """A figure's 95 % interval: `abrnet evaluate` keys each section's `intervals` by the figure's path within that
+    section, dots and all ("per_ear.threshold.mae_db"), at the top level or under `fixed_protocol`."""
+    section, rest = ("fixed_protocol", path.removeprefix("fixed_protocol.")) if path.startswith("fixed_protocol.") \
+        else ("", path)  # fmt: skip
+    intervals = dotted_get(metrics, f"{section}.intervals" if section else "intervals")
+    return intervals.get(rest) if isinstance(intervals, dict) else None
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    for label, path, interval in ROWS:
-        va, vb, ci = _get(a, path), _get(b, path), _interval(a, interval)
+    for label, path in ROWS:
+        va, vb, ci = dotted_get(a, path), dotted_get(b, path), _interval(a, path)
         if va is None or vb is None:
             continue
         inside = None if ci is None else bool(ci[0] <= vb <= ci[1])

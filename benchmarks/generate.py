@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import device_name, provenance, provenance_markdown, require_checkpoint
+from _common import device_name, provenance, provenance_markdown, require_checkpoint, validation_choice
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -149,10 +149,7 @@ def _guidance(args: argparse.Namespace, model: Any, cohort: Any) -> tuple[float,
     if args.guidance is not None:
         return float(args.guidance), "fixed by --guidance"
     if args.choice is not None:
-        sel = json.loads(args.choice.read_text())["selection"]
-        if sel["split"] != "val":
-            raise SystemExit(f"error: {args.choice} chose its settings on {sel['split']!r}, not on val")
-        return float(sel["chosen"]["guidance"]), f"chosen on val ({args.choice})"
+        return float(validation_choice(args.choice)["guidance"]), f"chosen on val ({args.choice})"
     from abrnet.evaluation.evaluate import split_of
     from abrnet.evaluation.generation_choice import choose_generation_settings
 

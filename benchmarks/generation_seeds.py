@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import provenance, provenance_markdown, require_checkpoint, write_results
+from _common import provenance, provenance_markdown, require_checkpoint, validation_choice, write_results
 
 
 def _named(spec: str) -> tuple[str, Path]:
@@ -34,10 +34,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """Sampler, steps and guidance: fixed on the command line, or the validation choice of a generation.json."""
     if args.choice is None:
         return {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance, "source": "command line"}
-    sel = json.loads(args.choice.read_text())["selection"]
-    if sel["split"] != "val":
-        raise SystemExit(f"error: {args.choice} chose its settings on {sel['split']!r}, not on val")
-    chosen = sel["chosen"]
+    chosen = validation_choice(args.choice)
     return {k: chosen[k] for k in ("sampler", "steps", "guidance")} | {"source": f"chosen on val ({args.choice})"}
 
 
