@@ -48,6 +48,7 @@ def main() -> None:
     from abrnet.constants import WAVES
     from abrnet.evaluation.classical import pick_wave_v
     from abrnet.evaluation.evaluate import split_of
+    from abrnet.evaluation.generation import level_bin_edges
     from abrnet.evaluation.generation_eval import heads_wave_v
     from abrnet.training.run import load_training_cohort
 
@@ -58,7 +59,7 @@ def main() -> None:
     labelled = np.isfinite(val.latency_ms[:, v])
     rows = []
     for db in args.levels:
-        at = (level >= db) & (level < db + 10.0)  # the 10-dB bin the gap uses (latency_intensity_table)
+        at = level_bin_edges(level) == db  # the 10-dB bin [db, db + 10) the gap uses
         cond = val.subset(np.flatnonzero(at & labelled))
         ref_lat = pick_wave_v(cond.clean, cond.time_ms)[0]  # (n,) the picker on the clean responses
         gen_lat, seen = [], []

@@ -39,7 +39,7 @@ from abrnet.constants import CLASS_NAMES
 from abrnet.data.fmp import residual_noise_from_buffers
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.evaluation.generation import latency_intensity_table
+from abrnet.evaluation.generation import latency_intensity_table, level_bin_edges
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.series.per_ear import aggregate_ears
@@ -68,7 +68,7 @@ def level_median_latency(cohort: ABRCohort) -> np.ndarray:
     report's latency–intensity table (NaN: fewer than 5 labelled there)."""
     level = cohort.static_column("intensity_db")
     table = latency_intensity_table(cohort.latency_ms[:, _V], level, min_count=5)
-    return np.array([table.get(float(edge), np.nan) for edge in np.floor(level / 10.0) * 10.0])
+    return np.array([table.get(float(edge), np.nan) for edge in level_bin_edges(level)])
 
 
 def v_like_size(signals: np.ndarray, time_ms: np.ndarray, expected_ms: np.ndarray) -> np.ndarray:

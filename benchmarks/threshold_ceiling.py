@@ -57,7 +57,7 @@ from abrnet.evaluation.classical_threshold import (
     ear_threshold_scores,
     fit_criterion,
 )
-from abrnet.evaluation.generation import latency_intensity_table
+from abrnet.evaluation.generation import latency_intensity_table, level_bin_edges
 from abrnet.evaluation.trivial_baselines import ear_level_features, ear_table_scores
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, aggregate_ears, highest_levels
@@ -136,7 +136,7 @@ def level_latency(reference: ABRCohort, data: ABRCohort) -> np.ndarray:
     table = latency_intensity_table(reference.latency_ms[:, _V], reference.static_column("intensity_db"), min_count=5)
     edges = np.array(sorted(table))
     lat = np.array([table[e] for e in edges])
-    level = np.floor(data.static_column("intensity_db") / 10.0) * 10.0
+    level = level_bin_edges(data.static_column("intensity_db"))
     return lat[np.abs(level[:, None] - edges[None, :]).argmin(axis=1)]
 
 

@@ -139,6 +139,12 @@ def ks_distances(
     return {name: float(ks_2samp(r[:, j], f[:, j]).statistic) for j, name in enumerate(names)}
 
 
+def level_bin_edges(intensity_db: np.ndarray, bin_db: float = 10.0) -> np.ndarray:
+    """Lower edge of each record's intensity bin, [k·bin_db, (k+1)·bin_db): the bins every latency–intensity
+    comparison is read on."""
+    return np.floor(np.asarray(intensity_db, dtype=np.float64) / bin_db) * bin_db
+
+
 def latency_intensity_table(
     latency_ms: np.ndarray, intensity_db: np.ndarray, bin_db: float = 10.0, *, min_count: int = 1
 ) -> dict[float, float]:
@@ -152,7 +158,7 @@ def latency_intensity_table(
     if lat.shape != inten.shape:
         raise ValueError(f"latency_ms and intensity_db differ in length: {lat.shape} vs {inten.shape}")
     ok = np.isfinite(lat) & np.isfinite(inten)
-    edges = np.floor(inten[ok] / bin_db) * bin_db
+    edges = level_bin_edges(inten[ok], bin_db)
     table: dict[float, float] = {}
     for edge in np.unique(edges):
         vals = lat[ok][edges == edge]

@@ -30,6 +30,7 @@ from abrnet.evaluation.generation import (
     ks_distances,
     latency_intensity_gap,
     latency_intensity_table,
+    level_bin_edges,
     spectral_distance,
     two_sample_auc,
 )
@@ -259,7 +260,7 @@ def _bin_counts(intensity_db: np.ndarray, bin_db: float = 10.0) -> dict[float, i
     The max gap over bins is decided by the thinnest bin that passes `min_count`, and a bin near that count enters
     or drops out with the draw of conditions (benchmarks/results/generation_seeds.md: 0.41–0.83 ms for one checkpoint
     over three seeds), so the report says how many waves each bin's median stands on."""
-    edges, counts = np.unique(np.floor(np.asarray(intensity_db, np.float64) / bin_db) * bin_db, return_counts=True)
+    edges, counts = np.unique(level_bin_edges(intensity_db, bin_db), return_counts=True)
     return {float(e): int(c) for e, c in zip(edges, counts, strict=True)}
 
 
