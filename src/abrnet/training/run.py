@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import shutil
 import time
 import warnings
@@ -293,16 +294,13 @@ def run_environment() -> dict[str, str]:
     by vector instructions (AVX2, AVX-512), which round differently, and 1,400 steps grow that into another model.
     Recorded so that two runs that differ can be told apart by machine rather than guessed at.
     """
-    import platform
-
-    import lightning
     import scipy
     import sklearn
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "lightning": lightning.__version__,
+        "lightning": L.__version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "scikit_learn": sklearn.__version__,
@@ -319,8 +317,6 @@ def _cpu_model() -> str:
         for line in cpuinfo.read_text(errors="replace").splitlines():
             if line.lower().startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    import platform
-
     return platform.processor() or "unknown"
 
 
