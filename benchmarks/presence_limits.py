@@ -1,10 +1,10 @@
 """Where wave V presence errs, by how visible the response was: what limits the counterfactuals and the
 fixed-protocol per-ear figures (issue 11), on validation data only.
 
-A record's V label is "V–V′ of the clean response > 2 × the residual noise estimated from its own buffers"
-(`data.simulate.recording.visible_labels`). This script reads that ratio back (the simulator's clean V–V′, stored in
-`extras`, over the buffers' noise estimate) to sort the network's errors by it. Simulator truth is read only here,
-to explain errors; no model input or evaluation figure reads it.
+A record's V label is "V–V′ of the clean response > LABEL_RATIO × the residual noise estimated from its own buffers"
+(`data.simulate.recording.visible_labels`; the simulator's `v_visibility_rn`). This script reads that ratio back
+(the simulator's clean V–V′, stored in `extras`, over the buffers' noise estimate) to sort the network's errors by
+it. Simulator truth is read only here, to explain errors; no model input or evaluation figure reads it.
 
 * records: a seeded sample of the checkpoint's VALIDATION split; p(V) by visibility ratio, and the spread (not only
   the mean) of p(V) on noise-only records ((A − B)/2 of each record, FMP hidden) at 60 and 100 dB; and, for the
@@ -44,8 +44,9 @@ from abrnet.evaluation.trivial_baselines import counterfactual_inputs
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.series.per_ear import aggregate_ears
 
-RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise; label boundary at 2
-EAR_RATIO_BINS = (2.0, 2.5, 3.0, 4.0, np.inf)
+LABEL_RATIO = SimulationConfig().v_visibility_rn  # the V label's line: V–V′ / residual noise
+RATIO_BINS = (0.0, 1e-9, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, np.inf)  # V–V′ / residual noise
+EAR_RATIO_BINS = (LABEL_RATIO, *(b for b in (2.5, 3.0, 4.0, np.inf) if b > LABEL_RATIO))
 NOISE_BINS_NV = (0.0, 40.0, 80.0, 160.0, np.inf)  # residual noise of the recording (buffers), nV
 REVERSED_BINS = (-np.inf, 1.0, 2.0, 3.0, 4.0, 6.0, np.inf)  # V-like complex of the reversed response / noise
 V_SEARCH_MS = 1.0  # a V-like peak counts within this of the level's median labelled V latency
@@ -291,7 +292,7 @@ def to_markdown(result: dict) -> str:
         provenance_markdown(result),
         "",
         f"Checkpoint `{result['checkpoint']}`. Visibility = clean V–V′ / residual noise from the record's buffers "
-        "(the V label is visibility > 2). Simulator truth is read here only to sort errors.",
+        f"(the V label is visibility > {LABEL_RATIO:g}). Simulator truth is read here only to sort errors.",
         "",
         f"**Records** ({rec['records']} validation records):",
         "",
