@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import typer
 from typer.testing import CliRunner
 
 from abrnet.cli.main import app
@@ -56,10 +59,27 @@ def test_simulate_describe_plot_export(tmp_path: Path) -> None:
     assert runner.invoke(app, ["data", "export", str(out), "--out", str(csv)]).exit_code == 2
 
 
-def test_every_command_has_help() -> None:
-    for cmd in (["--help"], ["simulate", "--help"], ["data", "describe", "--help"], ["data", "plot", "--help"]):
-        res = runner.invoke(app, cmd)
-        assert res.exit_code == 0 and "Usage" in res.output
+def _command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group under `command` (a Typer-built command; groups have `commands`), as the argument
+    paths that reach it."""
+    paths = [path]
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]")
+
+
+def test_every_command_has_help_as_written() -> None:
+    """Each command's help renders, and Rich has not turned text like '0:100:5' into an emoji code (it did)."""
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("simulate",) in paths and ("data", "import") in paths and len(paths) >= 14
+    for path in paths:
+        res = runner.invoke(app, [*path, "--help"])
+        assert res.exit_code == 0 and "Usage" in res.output, path
+        assert not EMOJI.search(res.output), (path, EMOJI.findall(res.output))
 
 
 # ---------------------------------------------------------------------------------------------- import / describe

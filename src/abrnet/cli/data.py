@@ -31,7 +31,9 @@ def simulate(
     ] = "mixed",
     levels: Annotated[
         str | None,
-        typer.Option(help="Grid of the fixed protocol, 'start:stop:step' in dB (default 0:100:5), e.g. 0:60:10."),
+        typer.Option(
+            help="Grid of the fixed protocol, 'start:stop:step' in dB, e.g. 0:60:10 (default: 0 to 100 in 5-dB steps)."
+        ),
     ] = None,
     n_samples: Annotated[int, typer.Option(min=8, help="Samples per record.")] = 200,
     sampling_rate: Annotated[float, typer.Option("--sampling-rate", min=1.0, help="Sampling rate in Hz.")] = 20000.0,
