@@ -97,3 +97,11 @@ def test_bad_files_give_one_line_error_and_nonzero_exit(tmp_path: Path, toy_coho
 def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "describe", str(tmp_path / "nope.h5")])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+@pytest.mark.parametrize("name", ["rec[ear]:100:.h5", "rec[/bad].h5"])
+def test_error_names_the_file_exactly_as_given(tmp_path: Path, name: str) -> None:
+    """File names go out verbatim: Rich markup dropped "[ear]", made ":100:" an emoji and crashed on "[/bad]"."""
+    result = runner.invoke(app, ["data", "describe", str(tmp_path / name)])
+    assert result.exit_code == 2 and "error:" in result.output
+    assert name in result.output.replace("\n", "")

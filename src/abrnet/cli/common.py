@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterator
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+# Both print users' file names and field values verbatim: Rich markup would drop "[ear]" from "rec[ear].h5" (or crash
+# on "[/x]") and its emoji codes turn ":100:" into a symbol. Styled words go through `labelled`.
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
 
 EXIT_USER_ERROR = 2
 
@@ -37,8 +40,13 @@ def user_errors() -> Iterator[None]:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             msg = f"{exc.filename}: no such file"
-        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error:", "bold red", msg), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USER_ERROR) from None
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """'<label> <message>' with only the label styled and the message exactly as given (no markup, no emoji)."""
+    return Text.assemble((label, style), " ", message)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import console, err_console, user_errors
+from abrnet.cli.common import console, err_console, labelled, user_errors
 from abrnet.data.files import check_fname, write_json
 
 CheckpointOpt = Annotated[
@@ -51,7 +51,7 @@ def reader_options(
 
 def _warn(messages: list[str]) -> None:
     for msg in messages:
-        err_console.print(f"[bold yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("warning:", "bold yellow", msg), highlight=False, soft_wrap=True)
 
 
 def _refuse_existing(paths: list[Path], force: bool) -> None:

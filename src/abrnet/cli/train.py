@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from abrnet.cli.common import console, user_errors
+from abrnet.cli.common import console, labelled, user_errors
 
 
 def train(
@@ -88,7 +88,7 @@ def train(
                 console.print(metrics_table(metrics))
                 console.print(comparison_table(metrics) or "")
             except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
-                console.print(f"[yellow]warning:[/] evaluation skipped: {exc}")
+                console.print(labelled("warning:", "yellow", f"evaluation skipped: {exc}"))
             wall = {"evaluation_s": time.monotonic() - t, "total_s": time.monotonic() - started}
             record_run(out_dir, summary, wall)  # steps, samples seen and wall time into metrics.json and run.json
             _report_budget(summary)
@@ -106,11 +106,11 @@ def _report_budget(summary: dict[str, Any]) -> None:
         highlight=False,
     )
     if tr["stopped_by"] == "safety_stop":
-        console.print(
-            f"[bold white on red]WARNING[/] the wall-clock safety stop ended the fit at step {tr['steps']} of "
-            f"{tr['max_steps']}: this model is not the budgeted one (see alerts.jsonl; trainer.safety_stop_minutes)",
-            highlight=False,
+        message = (
+            f"the wall-clock safety stop ended the fit at step {tr['steps']} of {tr['max_steps']}: this model is not "
+            "the budgeted one (see alerts.jsonl; trainer.safety_stop_minutes)"
         )
+        console.print(labelled("WARNING", "bold white on red", message), highlight=False)
 
 
 def _is_rank_zero() -> bool:
