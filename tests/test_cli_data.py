@@ -165,3 +165,15 @@ def test_import_folder_needs_one_grid_or_model_grid(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     c = load_cohort(out)
     assert c.n_records == 17 + 12 and c.n_samples == 200 and set(c.patient_id) == {"ABR-136-1", "ABR-52-3"}
+
+
+def test_import_or_predict_an_empty_folder_is_a_user_error(tmp_path: Path) -> None:
+    """A folder with nothing to read (here only a hidden file) stops with one line and writes nothing; `data import`
+    used to end in an IndexError traceback."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / ".DS_Store").write_text("x")
+    for cmd, out in (("data import", tmp_path / "x.h5"), ("predict", tmp_path / "r.csv")):
+        res = runner.invoke(app, [*cmd.split(), str(folder), "--out", str(out)])
+        assert res.exit_code == 2 and "no files found" in res.output and str(folder) in res.output, cmd
+        assert not out.exists()

@@ -27,12 +27,14 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     """Files named, and every file under folders named (recursively, sorted; hidden files and licences skipped).
 
     A psiexperiment ABR run folder (`abrnet.data.importers.psi_abr.is_psi_folder`) is one recording spread over
-    several files, so it is returned as the folder itself and its files are not listed.
+    several files, so it is returned as the folder itself and its files are not listed. Nothing to read (empty
+    folders only) is a DataError, as a missing path is: every caller needs at least one file.
     """
     from abrnet.data.importers.psi_abr import is_psi_folder
 
+    named = [Path(p) for p in paths]
     out: list[Path] = []
-    for p in map(Path, paths):
+    for p in named:
         if not p.exists():
             raise DataError(str(p), "<file>", "no such file or folder")
         if p.is_dir() and is_psi_folder(p):
@@ -45,6 +47,8 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
             out += sorted([*runs, *(f for f in found if not f.name.lower().startswith(SKIP_NAMES))])
         else:
             out.append(p)
+    if not out:
+        raise DataError(";".join(map(str, named)), "<file>", "no files found")
     return out
 
 
@@ -136,8 +140,6 @@ def read_many(
     run; a file named explicitly must be readable."""
     named = [Path(p) for p in paths]
     files = expand_inputs(named)
-    if not files:
-        raise DataError(";".join(map(str, named)), "<file>", "no files found")
     parts, warnings = [], []
     for k, f in enumerate(files):
         try:
