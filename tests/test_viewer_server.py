@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -170,3 +171,26 @@ def test_api_analyze_health_and_faults(checkpoint: Path, tmp_path: Path) -> None
         health = get_json(base + "/api/health")
         print(f"server alive after: {health}")
         assert health["status"] == "ok" and health["files"] == 1
+
+
+def test_export_and_report_keep_a_non_ascii_file_name(checkpoint: Path, tmp_path: Path) -> None:
+    """The reviewed CSV and the PDF report of an upload named "Müller 患者.tsv" download (they were a 500: headers
+    are Latin-1), under that exact name in ``filename*`` and an ASCII stand-in in ``filename``."""
+    if not FAST_ABR.exists():
+        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    name = "Müller 患者.tsv"
+    with running_server(checkpoint, tmp_path / "data") as base:
+        status, body = post_file(base, name, FAST_ABR.read_bytes(), {"age_years": AGE})
+        assert status == 200, body
+        patient = body["ears"][0]["patient_id"]
+        urls = {
+            "Müller 患者_reviewed.csv": f"{base}/api/files/{body['file_hash']}/export.csv",
+            f"report_{patient}.pdf": f"{base}/api/files/{body['file_hash']}/report/{urllib.parse.quote(patient)}.pdf",
+        }
+        for expected, url in urls.items():
+            with urllib.request.urlopen(url, timeout=60) as res:
+                header, content = res.headers["Content-Disposition"], res.read()
+            assert res.status == 200 and content, url
+            ascii_part, utf8_part = header.split("; filename*=UTF-8''")
+            assert ascii_part.isascii() and 'filename="' in ascii_part
+            assert urllib.parse.unquote(utf8_part) == expected

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -221,9 +222,9 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
     @app.get("/api/files/{digest}/export.csv")
     def export(digest: str) -> Response:
         view = viewer.view(digest, viewer.stored(digest))
-        stem = Path(view["filename"]).stem
+        name = f"{Path(view['filename']).stem}_reviewed.csv"
         return Response(export_csv(view), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{stem}_reviewed.csv"'})  # fmt: skip
+                        headers={"Content-Disposition": content_disposition("attachment", name)})  # fmt: skip
 
     @app.get("/api/files/{digest}/report/{patient_id}.pdf")
     def report(digest: str, patient_id: str) -> Response:
@@ -233,7 +234,15 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
                 pdf = patient_pdf(view, patient_id, generated_at=utc_now())
         except KeyError:
             raise HTTPException(404, f"no patient {patient_id!r} in this file") from None
-        disposition = f'inline; filename="report_{safe_filename(patient_id)}.pdf"'
+        disposition = content_disposition("inline", f"report_{safe_filename(patient_id)}.pdf")
         return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
     return app
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """A Content-Disposition header for any file name (RFC 6266): an ASCII ``filename`` for old clients and the
+    exact name as UTF-8 in ``filename*``. Why: headers are Latin-1, so a name like "Müller" or "患者" in ``filename``
+    alone made the export and the PDF report fail with a server error."""
+    fallback = safe_filename(filename).encode("ascii", "replace").decode("ascii").replace("?", "_")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
