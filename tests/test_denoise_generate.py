@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import abrnet
 from abrnet.cli.main import app
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS
 from abrnet.data.io import load_cohort, save_cohort
@@ -47,8 +48,6 @@ def test_denoise_shape_determinism_and_observed(small: dict, tmp_path: Path) -> 
 
 
 def test_denoise_multistep_differs_from_one_step(small: dict) -> None:
-    import abrnet
-
     model = abrnet.load(small["ckpt"])
     one, _ = model.denoise(small["cohort"], steps=1)
     five, _ = model.denoise(small["cohort"], steps=5)
@@ -142,6 +141,16 @@ def test_generate_needs_all_conditions(small: dict, tmp_path: Path) -> None:
     )
     assert res.exit_code == 2 and "--age" in res.output
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_generate_conditions_must_be_rows_of_four(small: dict) -> None:
+    """A row short of FMP, or rows given column-wise, used to fail in a reshape or be silently regrouped."""
+    model = abrnet.load(small["ckpt"])
+    assert model.generate(1, conditions=[30.0, 60.0, 21.0, np.nan], steps=1).n_records == 1  # one row, flat
+    rows = np.array([[30.0, 60.0, 21.0, 1.0], [1.0, 40.0, 21.0, 2.0], [50.0, 80.0, 21.0, np.nan]])
+    for bad in ([[30.0, 60.0, 21.0]], rows.T):
+        with pytest.raises(ValueError, match="rows of 4 values"):
+            model.generate(1, conditions=bad, steps=1)
 
 
 def test_generate_stochastic_ddim_is_seeded_and_ddim_only(small: dict, tmp_path: Path) -> None:

@@ -297,7 +297,12 @@ class ABRModel:
         else:
             if conditions is None:
                 raise ValueError("conditional generation needs conditions (M, 4) or joint=True")
-            cond = np.asarray(conditions, dtype=np.float32).reshape(-1, len(STATIC_PARAMS))
+            cond = np.atleast_2d(np.asarray(conditions, dtype=np.float32))  # one row may come flat
+            if cond.ndim != 2 or cond.shape[1] != len(STATIC_PARAMS):
+                raise ValueError(
+                    f"conditions must be rows of {len(STATIC_PARAMS)} values ({', '.join(STATIC_PARAMS)}; fmp NaN = "
+                    f"not measured), got shape {np.shape(conditions)}"
+                )
             static = np.repeat(cond, n, axis=0)
             z = torch.from_numpy(self.normalizer.static(static))
             for start in range(0, len(static), batch_size):
