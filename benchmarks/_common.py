@@ -14,6 +14,24 @@ if TYPE_CHECKING:
     from abrnet.models.predictions import Predictions
 
 
+# The per-ear validation cohorts choices are read on (config_choice.md): fresh, class-balanced, never the test split
+# or the evaluation's fixed cohort. Name → (protocol, seed offset from the model's seed).
+VALIDATION_COHORTS: dict[str, tuple[str, int]] = {
+    "fixed": ("fixed", 30_011), "fixed 2": ("fixed", 60_011), "mixed": ("mixed", 40_011), "mixed 2": ("mixed", 70_011),
+}  # fmt: skip
+
+
+def validation_cohorts(seed: int, patients: int) -> dict[str, ABRCohort]:
+    """The VALIDATION_COHORTS of a model trained with `seed`, `patients` patients each."""
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    return {
+        name: simulate_cohort(SimulationConfig(n_patients=patients, balanced=True, protocol=protocol),
+                              seed=seed + offset)
+        for name, (protocol, offset) in VALIDATION_COHORTS.items()
+    }  # fmt: skip
+
+
 def require_checkpoint(path: Path) -> None:
     """Exit with a one-line error when the checkpoint the benchmark measures is missing."""
     if not path.exists():

@@ -25,9 +25,16 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from _common import provenance, provenance_markdown, require_checkpoint, validation_sample, write_results
+from _common import (
+    VALIDATION_COHORTS,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    validation_cohorts,
+    validation_sample,
+    write_results,
+)
 from abrnet.data.schema import ABRCohort
-from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.evaluate import split_of
 from abrnet.evaluation.trivial_baselines import counterfactual_inputs, counterfactual_report, ear_table_scores
 from abrnet.inference.checkpoint import load_checkpoint
@@ -37,8 +44,6 @@ from abrnet.series.per_ear import aggregate_ears
 from abrnet.training.run import load_training_cohort
 from abrnet.training.series_stage import fit_series_model, series_fit_cohort
 
-COHORTS = {"fixed": ("fixed", 30_011), "fixed 2": ("fixed", 60_011), "mixed": ("mixed", 40_011),
-           "mixed 2": ("mixed", 70_011)}  # fmt: skip
 PER_EAR = ("threshold_within_10_db", "threshold_mae_db", "no_response_f1", "class_macro_f1")
 _V = 2
 
@@ -77,11 +82,7 @@ def main() -> None:
     val = split_of(loaded, training, "val")
     sub = validation_sample(loaded, args.records)
     fit_cohort, source = series_fit_cohort(cfg, val)
-    cohorts: dict[str, ABRCohort] = {
-        name: simulate_cohort(SimulationConfig(n_patients=args.patients, balanced=True, protocol=protocol),
-                              seed=cfg.seed + offset)
-        for name, (protocol, offset) in COHORTS.items()
-    }  # fmt: skip
+    cohorts = validation_cohorts(cfg.seed, args.patients)
     variants = counterfactual_inputs(sub)  # the same for every w
     report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "weights": {}}
     for w in args.weights:
@@ -123,7 +124,7 @@ def to_markdown(report: dict) -> str:
     )
     lines.append(line("p(V) no V labelled, relabelled 0 / 20 / 40 / 60 / 80 / 100 dB", relabelled))
     pair = lambda name, a, b, fa, fb: lambda r: f"{r['per_ear'][name][a]:{fa}} / {r['per_ear'][name][b]:{fb}}"
-    for name in COHORTS:
+    for name in VALIDATION_COHORTS:
         lines.append(line(f"{name}: within 10 dB / MAE dB", pair(name, *PER_EAR[:2], ".3f", ".2f")))
         lines.append(line(f"{name}: no-response F1 / class macro-F1", pair(name, *PER_EAR[2:], ".3f", ".3f")))
     return "\n".join([

@@ -25,20 +25,24 @@ import numpy as np
 
 import abrnet.series.classifier as series_classifier
 import abrnet.series.per_ear as per_ear
-from _common import analysis_predictions, provenance, provenance_markdown, require_checkpoint, write_results
+from _common import (
+    analysis_predictions,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    validation_cohorts,
+    write_results,
+)
 from abrnet.data.schema import ABRCohort
-from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import split_buffer_correlation
 from abrnet.evaluation.evaluate import split_of
 from abrnet.evaluation.trivial_baselines import ear_table_scores
 from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.models.predictions import Predictions
+from abrnet.series.microphonic import LOUD_SPAN_DB
 from abrnet.training.run import load_training_cohort
 from abrnet.training.series_stage import series_fit_cohort
 
-COHORTS = {"fixed": ("fixed", 30_011), "fixed 2": ("fixed", 60_011), "mixed": ("mixed", 40_011),
-           "mixed 2": ("mixed", 70_011)}  # fmt: skip
-LOUD_SPAN_DB = 10.0
 _plain_features = per_ear.series_features
 
 
@@ -78,9 +82,7 @@ def main() -> None:
         with series_features(fn):
             stages[name] = series_classifier.fit_series_classifier(fit_pred, fit, source=source)
     report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "per_ear": {}}
-    for cohort_name, (protocol, offset) in COHORTS.items():
-        sim = SimulationConfig(n_patients=args.patients, balanced=True, protocol=protocol)
-        cohort = simulate_cohort(sim, seed=cfg.seed + offset)
+    for cohort_name, cohort in validation_cohorts(cfg.seed, args.patients).items():
         pred = analysis_predictions(loaded, cohort)
         row = {}
         for name, fn in variants.items():
