@@ -8,6 +8,8 @@ The helpers here (free port, server process, multipart POST) are shared with the
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import socket
@@ -27,7 +29,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED
+from abrnet.data.csv_io import write_wide_csv
+from tests.conftest import SHARED, make_toy_cohort
 
 FAST_ABR = SHARED / "fixtures" / "epl_abr_peak_analysis" / "XYZ999-ABR-15-1000.tsv"
 AGE = "1.0"  # the export stores no age; a user types it in the form
@@ -105,6 +108,33 @@ def post_file(base: str, filename: str, data: bytes, fields: dict[str, str] | No
             return err.code, None
     except OSError:
         return 0, None
+
+
+def request_json(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any, bytes]:
+    """GET (or POST `body` as JSON) → (status, parsed JSON or None, raw body), 4xx/5xx included."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as res:
+            status, raw = res.status, res.read()
+    except urllib.error.HTTPError as err:
+        status, raw = err.code, err.read()
+    try:
+        return status, json.loads(raw), raw
+    except ValueError:
+        return status, None, raw
+
+
+def correct(file_url: str, **body: Any) -> int:
+    """POST one correction to ``<file_url>/corrections`` → HTTP status."""
+    return request_json(file_url + "/corrections", body)[0]
+
+
+def wide_csv(tmp_path: Path, patient_id: str, *, seed: int = 0) -> bytes:
+    """A small wide CSV (one patient, two ears, four levels) whose ``patient_id`` is `patient_id`."""
+    cohort = make_toy_cohort(n_patients=1, seed=seed)
+    cohort.patient_id = np.full(cohort.n_records, patient_id)
+    return write_wide_csv(cohort, tmp_path / f"wide{seed}.csv", force=True).read_bytes()
 
 
 def bad_uploads(good: bytes, max_bytes: int) -> list[tuple[str, str, bytes]]:
@@ -194,3 +224,112 @@ def test_export_and_report_keep_a_non_ascii_file_name(checkpoint: Path, tmp_path
             ascii_part, utf8_part = header.split("; filename*=UTF-8''")
             assert ascii_part.isascii() and 'filename="' in ascii_part
             assert urllib.parse.unquote(utf8_part) == expected
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the regression tests below; each uploads bytes of its own, so they share no file state."""
+    with running_server(checkpoint, tmp_path_factory.mktemp("viewer") / "data") as base:
+        yield base
+
+
+def test_concurrent_uploads_of_one_bad_file_all_get_400(server: str) -> None:
+    """Many concurrent uploads of the same unreadable file all get the importer's 400 (one request refusing the
+    file removed the upload folder while another was writing into it: FileExistsError / FileNotFoundError, 500)."""
+    bad = b"this is not an ABR recording\n" * 40
+    with ThreadPoolExecutor(24) as pool:
+        results = list(pool.map(lambda _: post_file(server, "bad.txt", bad, {"age_years": AGE}), range(96)))
+    codes = Counter(st for st, _ in results)
+    assert codes == {400: 96}, codes
+    details = {res["detail"] for _, res in results}
+    assert len(details) == 1 and "bad.txt" in next(iter(details)), details
+    assert get_json(server + "/api/health")["status"] == "ok"
+
+
+def test_pdf_report_prints_dollar_signs_literally(server: str, tmp_path: Path) -> None:
+    """A `$` in a corrector's name or a patient_id is text, not matplotlib mathtext (was a 500 on every report)."""
+    from tests.test_viewer_browser import pdf_text
+
+    patient, user = "P $a^b$", "Dr $5 ^_^ $x"
+    status, body = post_file(server, "dollar.csv", wide_csv(tmp_path, patient, seed=1))
+    assert status == 200, body
+    url = f"{server}/api/files/{body['file_hash']}"
+    assert correct(url, target="threshold", patient_id=patient, ear="L", value=30.0, user=user) == 200
+    status, _, pdf = request_json(f"{url}/report/{urllib.parse.quote(patient, safe='')}.pdf")
+    assert status == 200 and pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    assert f"patient {patient}" in text and f"corrected by {user} at" in text
+
+
+def test_pdf_report_for_a_patient_id_with_a_slash(server: str, tmp_path: Path) -> None:
+    """Patient "A/B" gets its report at report/A%2FB.pdf, the link the page builds (was a 404)."""
+    status, body = post_file(server, "slash.csv", wide_csv(tmp_path, "A/B", seed=2))
+    assert status == 200, body
+    assert {e["patient_id"] for e in body["ears"]} == {"A/B"}
+    url = f"{server}/api/files/{body['file_hash']}/report"
+    status, _, pdf = request_json(f"{url}/A%2FB.pdf")
+    assert status == 200 and pdf.startswith(b"%PDF")
+    status, res, _ = request_json(f"{url}/A%2FC.pdf")
+    assert status == 404 and res["detail"] == "no patient 'A/C' in this file"
+
+
+def test_reupload_at_another_age_never_changes_the_age_behind_corrections(server: str) -> None:
+    """Before any correction a file may be analysed again at another age; once corrected, a re-upload at another
+    age gets 409 naming the first age and the correctors, and the file keeps its age, corrections and exports."""
+    if not FAST_ABR.exists():
+        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    from tests.test_viewer_browser import pdf_text
+
+    good = FAST_ABR.read_bytes()
+    status, body = post_file(server, FAST_ABR.name, good, {"age_years": "5"})
+    assert status == 200 and body["records"][0]["age_years"] == 5.0, body
+    status, body = post_file(server, FAST_ABR.name, good, {"age_years": AGE})  # no corrections yet: allowed
+    assert status == 200 and body["records"][0]["age_years"] == float(AGE), body
+    url = f"{server}/api/files/{body['file_hash']}"
+    pid, ear = body["ears"][0]["patient_id"], body["ears"][0]["ear"]
+    assert correct(url, target="threshold", patient_id=pid, ear=ear, value=40.0, user="dr-a") == 200
+    status, res = post_file(server, FAST_ABR.name, good, {"age_years": "5", "user": "dr-b"})
+    assert status == 409, res
+    assert "\n" not in res["detail"] and "age 1 years" in res["detail"] and "dr-a" in res["detail"], res
+    view = get_json(url)
+    assert view["records"][0]["age_years"] == float(AGE) and view["ears"][0]["threshold_db"] == 40.0
+    status, body = post_file(server, FAST_ABR.name, good, {"age_years": AGE})  # the same age: corrections back
+    assert status == 200 and body["ears"][0]["status"] == "corrected"
+    rows = list(csv.DictReader(io.StringIO(get_bytes(url + "/export.csv").decode())))
+    assert {r["age_years"] for r in rows} == {"1"}
+    pdf = get_bytes(f"{url}/report/{urllib.parse.quote(pid, safe='')}.pdf")
+    assert "model ran at age 1 years" in pdf_text(pdf)
+
+
+def test_csv_export_neutralises_formula_cells(server: str, tmp_path: Path) -> None:
+    """Text cells starting with = + - @ (tab, CR) get a leading ' (OWASP CSV injection); numbers stay numbers."""
+    patient, user = '=HYPERLINK("http://x","y")', "=cmd|'/c calc'!A1"
+    status, body = post_file(server, "formula.csv", wide_csv(tmp_path, patient, seed=3))
+    assert status == 200, body
+    url = f"{server}/api/files/{body['file_hash']}"
+    for ear, value in (("L", -10.0), ("R", 20.0)):
+        assert correct(url, target="threshold", patient_id=patient, ear=ear, value=value, user=user) == 200
+    text = get_bytes(url + "/export.csv").decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["patient_id"] for r in rows} == {"'" + patient}
+    assert {r["ear_threshold_corrected_by"] for r in rows} == {"'" + user}
+    assert {r["ear"]: r["ear_threshold_db"] for r in rows} == {"L": "-10", "R": "20"}
+    cells = [c for r in csv.reader(io.StringIO(text)) for c in r]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
+    assert not [c for c in cells if c.startswith("-") and not c.lstrip("-").replace(".", "", 1).isdigit()]
+
+
+def test_reupload_under_a_new_name_answers_with_that_name(server: str, tmp_path: Path) -> None:
+    """The same bytes uploaded as b.csv answer filename "b.csv" (the cached analysis named the first upload), and a
+    file whose format carries its own ages can be re-uploaded with another age after corrections (same reading)."""
+    data = wide_csv(tmp_path, "P-rename", seed=4)
+    status, first = post_file(server, "a.csv", data, {"age_years": AGE})
+    assert status == 200 and first["filename"] == "a.csv"
+    url = f"{server}/api/files/{first['file_hash']}"
+    assert correct(url, target="threshold", patient_id="P-rename", ear="R", value=50.0) == 200
+    status, again = post_file(server, "b.csv", data, {"age_years": AGE})
+    assert status == 200 and again["filename"] == "b.csv", again
+    assert again["file_hash"] == first["file_hash"] and len(again["corrections"]) == 1
+    status, other_age = post_file(server, "c.csv", data, {"age_years": "7"})  # the CSV's own ages are used
+    assert status == 200 and other_age["filename"] == "c.csv" and len(other_age["corrections"]) == 1, other_age
+    assert [r["age_years"] for r in other_age["records"]] == [r["age_years"] for r in first["records"]]

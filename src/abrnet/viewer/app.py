@@ -9,12 +9,14 @@ Routes
     POST /api/files/{sha256}/corrections    {"target": "peak"|"threshold", "record"|"patient_id"+"ear", "wave",
                                             "value" (ms or dB; null = back to the model), "user"}
     GET  /api/files/{sha256}/export.csv     final values, corrected ones marked (who, when)
-    GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient
+    GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient (id URL-encoded, "/" as %2F)
 
 Bad input is the user's, not the server's: an unreadable, empty or oversized upload gets a 4xx whose ``detail`` is
 the importer's one-line message (naming the uploaded file, not the server's copy), and nothing is kept in memory
-from it. Model calls run one at a time under a lock: inference is fast next to an upload and serialising it keeps a
-small clinic machine responsive instead of oversubscribing its cores.
+from it. A file with corrections keeps the age they were made at: a re-upload at an age that changes the model's
+reading gets 409 (the corrections would otherwise silently apply to another reading). Model calls run one at a time
+under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine responsive instead
+of oversubscribing its cores.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, with_corrections
 from abrnet.viewer.export import export_csv, patient_pdf
-from abrnet.viewer.store import Correction, Store, safe_filename, utc_now
+from abrnet.viewer.store import AgeConflictError, Correction, Store, safe_filename, utc_now
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MULTIPART_SLACK_BYTES = 64 * 1024  # form fields and boundaries around the file in a multipart body
@@ -111,11 +113,12 @@ class Viewer:
         self.model, self.store, self.max_upload_bytes = model, store, max_upload_bytes
         self._model_lock = threading.Lock()
         self.pdf_lock = threading.Lock()  # matplotlib's font cache and PDF backend are not made for threads
-        self._cache: OrderedDict[tuple[str, float | None], dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, float | None, str], dict[str, Any]] = OrderedDict()
 
     def analysed(self, digest: str, path: Path, filename: str, age_years: float | None) -> dict[str, Any]:
-        """The model's reading of a stored file (cached by content hash and age)."""
-        key = (digest, age_years)
+        """The model's reading of a stored file, cached by content hash, age and file name (the payload names the
+        file: the same bytes uploaded under a new name must answer with that name, not the first upload's)."""
+        key = (digest, age_years, filename)
         with self._model_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -138,6 +141,17 @@ class Viewer:
 
     def view(self, digest: str, payload: dict[str, Any]) -> dict[str, Any]:
         return with_corrections(payload, self.store.current(digest), self.store.history(digest))
+
+    def age_to_register(self, digest: str, age_years: float | None, payload: dict[str, Any]) -> float | None:
+        """The age to record for a new reading: the file's recorded age when this reading ran at the same ages anyway
+        (a format with its own age column ignores the form's), else `age_years`. Why: only an age that changes what
+        the model read may conflict with corrections made at the recorded one (`Store.register` decides)."""
+        info = self.store.file_info(digest)
+        if info is None or info[1] == age_years:
+            return age_years
+        before = self.stored(digest)["records"]
+        same = [r["age_years"] for r in before] == [r["age_years"] for r in payload["records"]]
+        return info[1] if same else age_years
 
     def stored(self, digest: str) -> dict[str, Any]:
         info = self.store.file_info(digest)
@@ -180,13 +194,13 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             raise HTTPException(413, f"{name}: upload too large: the limit is {max_bytes / 1e6:g} MB")
         if not data:
             raise HTTPException(400, f"{name}: the file is empty (0 bytes)")
-        digest, path = viewer.store.write_upload(data, name)
-        try:
+        with viewer.store.upload(data, name) as (digest, path):
             payload = viewer.analysed(digest, path, path.name, age_years)
-        except HTTPException:
-            viewer.store.discard(digest, path)
-            raise
-        viewer.store.register(digest, path, age_years=age_years, user=user.strip() or "anonymous")
+            age = viewer.age_to_register(digest, age_years, payload)
+            try:
+                viewer.store.register(digest, path, age_years=age, user=user.strip() or "anonymous")
+            except AgeConflictError as exc:
+                raise HTTPException(409, f"{name}: {exc}") from None
         return viewer.view(digest, payload)
 
     @app.get("/api/files/{digest}")
@@ -226,7 +240,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         return Response(export_csv(view), media_type="text/csv",
                         headers={"Content-Disposition": content_disposition("attachment", name)})  # fmt: skip
 
-    @app.get("/api/files/{digest}/report/{patient_id}.pdf")
+    @app.get("/api/files/{digest}/report/{patient_id:path}.pdf")  # path: ids may hold "/" (sent as %2F)
     def report(digest: str, patient_id: str) -> Response:
         view = viewer.view(digest, viewer.stored(digest))
         try:
@@ -234,7 +248,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
                 pdf = patient_pdf(view, patient_id, generated_at=utc_now())
         except KeyError:
             raise HTTPException(404, f"no patient {patient_id!r} in this file") from None
-        disposition = content_disposition("inline", f"report_{safe_filename(patient_id)}.pdf")
+        disposition = content_disposition("inline", f"report_{safe_filename(patient_id.replace('/', '_'))}.pdf")
         return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
     return app

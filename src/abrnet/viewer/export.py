@@ -11,6 +11,10 @@ W_model_amplitude_uv, W_corrected_by, W_corrected_at``; interpeak intervals from
 class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
 ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
 ear_threshold_corrected_at, ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
+
+Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
+spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice) and the PDF prints ``$`` as is
+(matplotlib would read ``$...$`` as mathtext: a silent change, or a failed report on unbalanced ``$``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from typing import Any
 
 from abrnet.constants import CLASS_NAMES, WAVES
@@ -25,6 +30,8 @@ from abrnet.inference.result_tables import INTERPEAK
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
 CORRECTED_COLOR = "#ff7f0e"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _fmt(v: Any) -> str:
@@ -35,6 +42,14 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "" if not math.isfinite(v) else format(v, ".6g")
     return str(v)
+
+
+def _cell(v: Any) -> str:
+    """`_fmt`, with a text cell that starts like a formula prefixed by ``'``; numbers (also negative) stay numbers."""
+    text = _fmt(v)
+    if isinstance(v, str) and text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -105,7 +120,7 @@ def export_csv(payload: dict[str, Any]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for r in rows:
-        writer.writerow([_fmt(r.get(k)) for k in header])
+        writer.writerow([_cell(r.get(k)) for k in header])
     return buf.getvalue()
 
 
@@ -144,7 +159,7 @@ def _waterfall(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
     ax.set_xlim(t[0], t[-1] + 1.6)
     ax.set_xlabel("time (ms)", fontsize=7)
     ax.tick_params(labelsize=6)
-    ax.set_title(f"ear {ear['ear']}: waterfall", fontsize=8)
+    ax.set_title(f"ear {ear['ear']}: waterfall", fontsize=8, parse_math=False)
 
 
 def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
@@ -191,10 +206,12 @@ def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: st
     if not ears:
         raise KeyError(patient_id)
     fig = Figure(figsize=(8.27, 11.69))
-    fig.text(0.05, 0.965, f"ABR report: patient {patient_id}", fontsize=14, weight="bold")
-    fig.text(0.05, 0.945, f"file {payload['filename']} (sha256 {payload['file_hash'][:12]}), generated {generated_at}",
-             fontsize=7)  # fmt: skip
-    fig.text(0.05, 0.932, f"model {payload['checkpoint']}", fontsize=7)
+    text = lambda y, s, **kw: fig.text(0.05, y, s, parse_math=False, **kw)  # user text: "$" is not mathtext
+    ages = {payload["records"][i]["age_years"] for e in ears for i in e["records"]} - {None}
+    age = " and ".join(f"{a:g}" for a in sorted(ages)) or "?"  # what the model ran at (the form's or the file's)
+    text(0.965, f"ABR report: patient {patient_id}", fontsize=14, weight="bold")
+    text(0.945, f"file {payload['filename']} (sha256 {payload['file_hash'][:12]}), generated {generated_at}", size=7)
+    text(0.932, f"model {payload['checkpoint']}; the model ran at age {age} years", fontsize=7)
     width = 0.86 / len(ears) - 0.08
     for k, ear in enumerate(ears):
         x0 = 0.07 + (width + 0.08) * k
@@ -220,7 +237,7 @@ def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: st
     if len(corrected) > 14:
         lines.append(f"  ... and {len(corrected) - 14} more")
     for j, line in enumerate(lines[:26]):
-        fig.text(0.05, 0.24 - j * 0.0085, line, fontsize=6.5, family="monospace")
+        text(0.24 - j * 0.0085, line, fontsize=6.5, family="monospace")
     return fig
 
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,15 @@ def safe_filename(name: str) -> str:
     base = Path(name.replace("\\", "/")).name or "upload"
     cleaned = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in base).strip(" .")
     return (cleaned or "upload")[:120]
+
+
+def age_text(age_years: float | None) -> str:
+    """An upload's age for messages ("age 1.5 years"; none given means the file's own ages were used)."""
+    return "no age (the file's own)" if age_years is None else f"age {age_years:g} years"
+
+
+class AgeConflictError(Exception):
+    """A file re-uploaded at another age than the one its corrections were made at (the app answers 409)."""
 
 
 def utc_now() -> str:
@@ -99,6 +109,7 @@ class Store:
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "viewer.sqlite"
         self._lock = threading.Lock()
+        self._in_use: Counter[Path] = Counter()  # stored copies that requests are writing or analysing now
         with self._connect() as con:
             con.executescript(SCHEMA)
 
@@ -112,38 +123,62 @@ class Store:
             con.close()
 
     # ------------------------------------------------------------------------------------------------ files
-    def write_upload(self, data: bytes, filename: str) -> tuple[str, Path]:
-        """Put the bytes under their hash (atomic, so concurrent uploads of one file never see half a file).
+    @contextmanager
+    def upload(self, data: bytes, filename: str) -> Iterator[tuple[str, Path]]:
+        """The bytes stored under their hash (atomic: concurrent uploads of one file never see half a file) for the
+        body of the `with`; a copy left unregistered when the body raises (a refused upload) is removed on the way out.
 
-        The file is not known to the store until `register`: an upload the importers refuse is `discard`ed.
+        The file is not known to the store until `register`. Writing and removing happen under the store's lock and a
+        copy is removed only once no request holds it: one request refusing the file must not pull it (or its folder)
+        away from another request writing or reading the same bytes (that race answered some uploads with a 500).
         """
         digest = content_hash(data)
         folder = self.uploads / digest
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / safe_filename(filename)
-        if not path.exists():
-            tmp = folder / f".{path.name}.{threading.get_ident()}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        return digest, path
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                tmp = folder / f".{path.name}.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            self._in_use[path] += 1
+        kept = False
+        try:
+            yield digest, path
+            kept = True
+        finally:
+            with self._lock:
+                self._in_use[path] -= 1
+                if self._in_use[path] == 0:
+                    del self._in_use[path]
+                    info = self.file_info(digest)
+                    if not kept and (info is None or info[0] != path):
+                        path.unlink(missing_ok=True)
+                        with contextlib.suppress(OSError):
+                            folder.rmdir()  # only when empty: the registered copy, if any, stays
 
     def register(self, digest: str, path: Path, *, age_years: float | None, user: str) -> None:
-        """Record a readable upload (name, size, the age it was analysed with, who, when)."""
+        """Record a readable upload (name, size, the age it was analysed with, who, when).
+
+        Raises `AgeConflictError` when the file is known at another age and has corrections: they were made against the
+        model's reading at that age, so changing the age under them would silently change what they correct.
+        Without corrections the new age replaces the old one (nothing rests on it yet).
+        """
         with self._lock, self._connect() as con:
+            row = con.execute("SELECT age_years FROM files WHERE hash = ?", (digest,)).fetchone()
+            if row is not None and row[0] != age_years:
+                query = "SELECT user FROM corrections WHERE file_hash = ? GROUP BY user ORDER BY MIN(id)"
+                users = [r[0] for r in con.execute(query, (digest,))]
+                if users:
+                    raise AgeConflictError(
+                        f"this file has corrections by {', '.join(users)} made at {age_text(row[0])} and the model's "
+                        f"reading depends on the age: upload it at that age (not {age_text(age_years)}) to review it"
+                    )
             con.execute(
                 "INSERT INTO files (hash, filename, size, age_years, uploaded_by, uploaded_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(hash) DO UPDATE SET filename=excluded.filename, age_years=excluded.age_years",
                 (digest, path.name, path.stat().st_size, age_years, user, utc_now()),
             )
-
-    def discard(self, digest: str, path: Path) -> None:
-        """Remove a refused upload's bytes unless the same content was registered (readable) before."""
-        with self._lock:
-            if self.file_info(digest) is not None:
-                return
-            path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()  # only when empty: a concurrent upload of the same bytes may still be there
 
     def file_info(self, digest: str) -> tuple[Path, float | None] | None:
         """(stored path, age used at upload) of a known file, or None."""
