@@ -230,3 +230,18 @@ def test_h5_goes_through_io_module(tmp_path: Path) -> None:
     back = read_recording(path)
     np.testing.assert_array_equal(back.signals, c.signals)
     assert back.sampling_rate_hz == 25_000.0
+
+
+def test_smartep_keeps_each_groups_ear(tmp_path: Path) -> None:
+    """A SmartEP file holding both ears: each record keeps its own group's ear, not one ear for the file."""
+    text = (EPL / "FBN_35_COCH_EXT_LEFT_12K.txt").read_bytes().decode("latin-1")
+    lines = text.split("\n")
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("Ear:,"))
+    cells = lines[k].split(",")
+    cells[1 + 6 * 10] = cells[1 + 6 * 12] = "R"  # groups 11 and 13 recorded from the right ear
+    lines[k] = ",".join(cells)
+    path = tmp_path / "both_ears.txt"
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    c = read_recording(path, age_years=35.0)
+    assert c.ear.tolist() == ["L"] * 10 + ["R", "L", "R"] and "ear_unknown" not in c.attrs
+    assert set(read_recording(path, age_years=35.0, ear="L").ear) == {"L"}  # an explicit ear still wins

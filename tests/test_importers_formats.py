@@ -3,6 +3,7 @@ and malformed input for every format family: the error names the file and the li
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from abrnet.cli.main import app
+from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.importers import detect_format, read_recording
+from abrnet.data.io import load_cohort, save_cohort
 from abrnet.data.schema import DataError
+from abrnet.inference.inputs import read_many
 from tests._arf_writer import abr_like, write_arf, write_biosig_csv
-from tests.conftest import SHARED
+from tests.conftest import SHARED, make_toy_cohort
 
 EPL = SHARED / "fixtures" / "epl_abr_peak_analysis"
 FS_RZ6 = 24414.0625
@@ -109,3 +113,132 @@ def test_bad_metadata_option_is_a_one_line_error(tmp_path: Path) -> None:
         read_recording(EPL / "ABR-136-1", age_years=1.0, species="dragon")
     c = read_recording(EPL / "ABR-136-1", age_years=1.0, species="Mouse", level_unit="spl")
     assert set(c.extras["species"]) == {"mouse"} and set(c.extras["level_unit"]) == {"dB SPL"}
+
+
+def test_same_file_name_in_two_folders_stays_two_animals(tmp_path: Path) -> None:
+    """Two animals' ``8 kHz waveform.txt`` in their own folders are two patients, never one merged patient."""
+    if not EPL.is_dir():
+        pytest.skip("fixtures not present")
+    for animal in ("mouse1", "mouse2"):
+        (tmp_path / "in" / animal).mkdir(parents=True)
+        (tmp_path / "in" / animal / WAVE.name).write_bytes(WAVE.read_bytes())
+    c, _ = read_many([tmp_path / "in"], age_years=0.25, stimulus_rate_hz=21.0)
+    assert sorted(set(c.patient_id)) == ["mouse1/8 kHz waveform", "mouse2/8 kHz waveform"]
+    assert (c.patient_id == "mouse1/8 kHz waveform").sum() == 14
+    out = tmp_path / "out.h5"
+    res = runner.invoke(app, ["data", "import", str(tmp_path / "in"), "--out", str(out), "--age", "1", "--rate", "21"])
+    assert res.exit_code == 0, res.output
+    assert sorted(set(load_cohort(out).patient_id)) == ["mouse1/8 kHz waveform", "mouse2/8 kHz waveform"]
+
+
+def test_shared_ids_of_two_datasets_are_refused(tmp_path: Path) -> None:
+    """Ids stored in .h5 files are the user's: two files holding the same patient are refused, naming both."""
+    for name in ("a.h5", "b.h5"):
+        save_cohort(make_toy_cohort(2), tmp_path / name)
+    with pytest.raises(DataError, match=r"a\.h5, .*b\.h5: field 'patient_id'.*'P000'"):
+        read_many([tmp_path / "a.h5", tmp_path / "b.h5"])
+
+
+def test_folder_keeps_each_files_provenance(tmp_path: Path) -> None:
+    """Attrs that differ between files (ear_unknown, fmp_source, format) are kept per record, not dropped."""
+    if not EPL.is_dir():
+        pytest.skip("fixtures not present")
+    for src in (SMART, WAVE):
+        (tmp_path / src.name).write_bytes(src.read_bytes())
+    c, _ = read_many([tmp_path], age_years=1.0, stimulus_rate_hz=21.0)
+    smart = c.extras["source_file"] == SMART.name
+    assert smart.sum() == 13 and (~smart).sum() == 14
+    assert set(c.extras["attr_fmp_source"][smart]) == {"split_buffers"}
+    assert set(c.extras["attr_fmp_source"][~smart]) == {"missing"}
+    assert set(c.extras["attr_format"][smart]) == {"smartep"}
+    assert set(c.extras["attr_format"][~smart]) == {"time_columns"}
+    assert np.all(c.extras["attr_ear_unknown"][~smart] == 1) and np.all(np.isnan(c.extras["attr_ear_unknown"][smart]))
+    assert set(c.ear[smart]) == {"L"}
+
+
+def _lines(src: Path) -> list[str]:
+    """The file's lines as the readers count them (CR, LF and CRLF each end one), for edited LF copies."""
+    return re.split(r"\r\n|\r|\n", src.read_bytes().decode("latin-1"))
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    return path
+
+
+def test_cfts_with_only_no_stimulus_columns_is_refused(tmp_path: Path) -> None:
+    src = EPL / "ABR-136-1"
+    if not src.exists():
+        pytest.skip("fixtures not present")
+    lines = _lines(src)
+    k = next(i for i, ln in enumerate(lines) if ln.startswith(":LEVELS:"))
+    n = len([v for v in lines[k].removeprefix(":LEVELS:").split(";") if v.strip()])
+    lines[k] = ":LEVELS:" + "-Inf;" * n
+    path = _write(tmp_path / "ABR-controls", lines)
+    with pytest.raises(DataError, match=rf"ABR-controls: field '<records>': no records: all {n} columns are no-stim"):
+        read_recording(path, age_years=1.0)
+    res = runner.invoke(app, ["data", "import", str(path), "--out", str(tmp_path / "o.h5"), "--age", "1"])
+    assert res.exit_code == 2 and "no records" in res.output and not (tmp_path / "o.h5").exists()
+
+
+def test_bad_sample_is_reported_at_its_file_line_and_column(tmp_path: Path) -> None:
+    """Validation errors name the column and line the user finds in the file, not a 0-based record index."""
+    src = EPL / "ABR-136-1"
+    if not src.exists():
+        pytest.skip("fixtures not present")
+    lines = _lines(src)
+    d = next(i for i, ln in enumerate(lines) if ln.startswith(":DATA"))
+    cells = lines[d + 6].split("\t")
+    cells[3] = " NaN"
+    lines[d + 6] = "\t".join(cells)  # sample 6 of column 4, file line d + 7
+    with pytest.raises(DataError, match=rf"field 'DATA column 4', row {d + 7}: .*sample 6"):
+        read_recording(_write(tmp_path / "ABR-nan", lines), age_years=1.0)
+    lines = [ln for ln in _lines(WAVE) if ln.strip()]  # CR CR CRLF in the file: blank lines dropped here
+    cells = lines[10].split("\t")
+    cells[3] = "nan"
+    lines[10] = "\t".join(cells)
+    with pytest.raises(DataError, match=r"field '8kHz60dB \(column 4\)', row 11"):
+        read_recording(_write(tmp_path / "w.txt", lines), age_years=1.0, stimulus_rate_hz=21.0)
+    lines = [ln for ln in _lines(WAVE) if ln.strip()]
+    lines[10] = "nan" + lines[10][lines[10].index("\t") :]
+    with pytest.raises(DataError, match=r"field 'time', row 11: .*line 11"):
+        read_recording(_write(tmp_path / "t.txt", lines), age_years=1.0, stimulus_rate_hz=21.0)
+
+
+def _retimed(path: Path, header: str, scale: float) -> Path:
+    lines = [ln for ln in _lines(WAVE) if ln.strip()]
+    rows = [ln.split("\t", 1) for ln in lines[1:]]
+    body = [f"{float(t) * scale!r}\t{rest}" for t, rest in rows]
+    return _write(path, [header + lines[0][lines[0].index("\t") :], *body])
+
+
+def test_time_unit_in_the_header_is_honoured(tmp_path: Path) -> None:
+    if not WAVE.exists():
+        pytest.skip("fixtures not present")
+    plain = read_recording(WAVE, age_years=1.0, stimulus_rate_hz=21.0)
+    c = read_recording(_retimed(tmp_path / "us.txt", "time (us)", 1e6), age_years=1.0, stimulus_rate_hz=21.0)
+    assert c.sampling_rate_hz == pytest.approx(plain.sampling_rate_hz, rel=1e-6)
+    assert c.attrs["time_units_in_file"] == "us"
+    np.testing.assert_array_equal(c.signals, plain.signals)
+    ms = read_recording(_retimed(tmp_path / "ms.txt", "Time [ms]", 1e3), age_years=1.0, stimulus_rate_hz=21.0)
+    assert ms.sampling_rate_hz == pytest.approx(plain.sampling_rate_hz, rel=1e-6)
+    with pytest.raises(DataError, match=r"field 'Time \(ms\)', row 1: .*implausible.*looks like s"):
+        read_recording(_retimed(tmp_path / "lie.txt", "Time (ms)", 1.0), age_years=1.0, stimulus_rate_hz=21.0)
+    with pytest.raises(DataError, match=r"field 'time', row 3: .*implausible"):  # µs read as ms: 24 Hz
+        read_recording(_retimed(tmp_path / "bare.txt", "time", 1e6), age_years=1.0, stimulus_rate_hz=21.0)
+
+
+def test_wide_csv_without_patient_id_names_the_missing_column(tmp_path: Path) -> None:
+    path = write_wide_csv(make_toy_cohort(1), tmp_path / "w.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(ln.split(",", 1)[1] for ln in lines) + "\n")  # drop the first column, patient_id
+    assert detect_format(path) == "csv"
+    with pytest.raises(DataError, match=r"w\.csv: field 'patient_id'.*required column missing"):
+        read_recording(path)
+
+
+def test_implausible_sampling_rate_is_refused(tmp_path: Path) -> None:
+    """One guard for every reader: a rate no recorder uses means a misread unit, never a silent dataset."""
+    path = write_biosig_csv(tmp_path / "b.csv", [(8000.0, 80.0, np.ones(244))])
+    with pytest.raises(DataError, match=r"b\.csv: field 'sampling_rate_hz': 24\.4 Hz is implausible"):
+        read_recording(path, age_years=1.0, stimulus_rate_hz=21.0, sampling_rate_hz=24.4)

@@ -120,3 +120,39 @@ def test_reader_contract(fmt: str, make, tmp_path: Path) -> None:
     assert grid.signals.shape == (n, 200) and np.all(np.isfinite(grid.signals))
     if c.buffers is not None:
         assert grid.buffers is not None and grid.buffers.shape == (n, 2, 200)
+
+
+TEXT_FORMATS = [f for f in FIXTURES if f[1] not in ("h5", "tdt_arf")]  # the binary formats have no BOM
+
+
+@pytest.mark.parametrize(("fmt", "make"), [f[1:] for f in TEXT_FORMATS], ids=[f[0] for f in TEXT_FORMATS])
+def test_utf8_bom_is_ignored(fmt: str, make, tmp_path: Path) -> None:
+    """Excel/Notepad on Windows prefix a UTF-8 BOM: the file must read exactly as without it."""
+    path = make(tmp_path)
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    bommed = tmp_path / "bom" / path.name
+    if path.is_dir():
+        shutil.copytree(path, bommed)
+        target = next(bommed.glob("*average waveforms.csv"))
+    else:
+        bommed.parent.mkdir()
+        target = bommed
+    target.write_bytes(b"\xef\xbb\xbf" + (path / target.name if path.is_dir() else path).read_bytes())
+    opts = OPTS if fmt != "csv" else {}
+    assert detect_format(bommed) == fmt
+    plain, got = read_recording(path, **opts), read_recording(bommed, **opts)
+    np.testing.assert_array_equal(got.signals, plain.signals)
+    np.testing.assert_array_equal(got.static, plain.static)
+    assert got.sampling_rate_hz == plain.sampling_rate_hz and got.t0_ms == plain.t0_ms
+
+
+def test_utf8_bom_biosig_level_column_first(tmp_path: Path) -> None:
+    """A BOM glued to a first-column 'Level(dB)' header hid the level column."""
+    waves = [abr_like(244, FS, lv / 80) for lv in (80, 60)]
+    lines = [",".join(["Level(dB)", *map(str, range(244))])]
+    lines += [",".join([f"{lv}", *(f"{v:.9g}" for v in w)]) for lv, w in zip((80, 60), waves, strict=True)]
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    assert detect_format(path) == "biosig_csv"
+    assert read_recording(path, **OPTS).static_column("intensity_db").tolist() == [80.0, 60.0]

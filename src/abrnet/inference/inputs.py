@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.data.importers._common import merge_attrs, unique_patient_ids
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.domain import assess_domain, domain_warnings
 
@@ -99,7 +100,13 @@ def read_for_model(
 
 def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
     """Records of several cohorts on the same grid, one after another. Extras present in every part (same trailing
-    shape) are kept; split buffers only when every part has them."""
+    shape) are kept; split buffers only when every part has them.
+
+    Nothing is merged silently: ids named after a file (device exports) that two parts share - two animals'
+    ``8 kHz waveform.txt`` in different folders - become the files' paths relative to their common folder; other
+    shared ids are refused, as `ABRCohort.concat` refuses them. Provenance attrs equal in every part stay attrs;
+    the others (``ear_unknown``, ``fmp_source``, ``format``...) become per-record ``attr_<name>`` extras.
+    """
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
@@ -118,12 +125,14 @@ def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
         extras[k] = (
             np.concatenate([a.astype(str) for a in arrays]) if arrays[0].dtype.kind in "US" else np.concatenate(arrays)
         )
+    attrs, per_record = merge_attrs(parts)
+    extras.update(per_record)
+    attrs["sources"] = ";".join(str(p.attrs.get("source_file", "")) for p in parts)
     return ABRCohort(
-        signals=cat("signals"), static=cat("static"), patient_id=cat("patient_id"), ear=cat("ear"),
+        signals=cat("signals"), static=cat("static"), patient_id=unique_patient_ids(parts), ear=cat("ear"),
         latency_ms=cat("latency_ms"), amplitude_uv=cat("amplitude_uv"), class_id=cat("class_id"),
         threshold_db=cat("threshold_db"), no_response=cat("no_response"), sampling_rate_hz=first.sampling_rate_hz,
-        t0_ms=first.t0_ms, clean=None, buffers=buffers, extras=extras,
-        attrs={"sources": ";".join(str(p.attrs.get("source_file", "")) for p in parts)},
+        t0_ms=first.t0_ms, clean=None, buffers=buffers, extras=extras, attrs=attrs,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from abrnet.data.importers._common import UTF8_BOM
 from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
@@ -86,7 +87,7 @@ def detect_format(path: str | Path) -> str:
         return "h5"
     if looks_like_arf(head, size):
         return "tdt_arf"
-    text = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
+    text = head.removeprefix(UTF8_BOM).decode("latin-1")
     lines = [ln.strip() for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
     first = lines[0] if lines else ""
     if first.startswith(":RUN"):
@@ -100,13 +101,20 @@ def detect_format(path: str | Path) -> str:
     if looks_like_psi_average(text):
         return "psi_abr"
     cells = [c.strip() for c in first.split(",")]
-    if "patient_id" in cells and "s0" in cells:
-        return "csv"
+    if {"s0", "s1"} <= set(cells) and not set(cells).isdisjoint(_wide_csv_columns()):
+        return "csv"  # by its sample columns: a missing patient_id is then reported as a missing column
     if any(c.strip().lower() in LEVEL_COLUMNS for ln in lines[:3] for c in ln.split(",")):
         return "biosig_csv"
     if first.lower().startswith("time"):
         return "time_columns"
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
+
+
+def _wide_csv_columns() -> tuple[str, ...]:
+    """abrnet wide CSV's named columns (imported late, as `_readers` does, to keep this package import light)."""
+    from abrnet.data.csv_io import META_COLUMNS
+
+    return META_COLUMNS
 
 
 def _readers() -> dict[str, Callable[..., ABRCohort]]:
@@ -151,7 +159,9 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
     if ignored:
         cohort.attrs["ignored_options"] = ",".join(ignored)
     cohort.attrs["format"] = fmt
+    cohort.attrs["source_path"] = str(path)  # the full path: two files may share a name (`concat_cohorts`)
     if fmt in ("h5", "csv"):
+        cohort.attrs.pop("patient_id_source", None)  # ids stored in the file, not its name: never renamed
         for key, value in SIMULATED.items():
             if key not in cohort.extras:
                 cohort.extras[key] = np.full(cohort.n_records, value)

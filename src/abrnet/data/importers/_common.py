@@ -5,7 +5,11 @@ Policy for what a device export does not record (the same for every format, so u
 * ``age_years``: never in these files and it changes ABR latencies, so it must be passed (``age_years=``);
   without it the importer raises a DataError instead of guessing.
 * ``stimulus_rate_hz``: read from the file when present; otherwise it must be passed, like the age.
-* ``ear``: read from the file when present; otherwise "R" with ``attrs["ear_unknown"] = 1``.
+* ``ear``: read from the file when present (per record: one file may hold both ears); otherwise "R" with
+  ``attrs["ear_unknown"] = 1``.
+* ``patient_id``: the file's name without suffix (``attrs["patient_id_source"]``); files of equal names from
+  different folders get their relative paths (`unique_patient_ids`), never one merged patient.
+* a file with no records, or a sampling rate outside `PLAUSIBLE_FS_HZ`, is an error, not an empty or wrong dataset.
 * ``fmp``: computed from the split buffers (`ABRCohort.buffers`, `fmp_from_buffers`) when the file has them,
   the device's value or the one passed otherwise; without any, NaN ("not measured", never a placeholder).
   ``attrs["fmp_source"]`` is one of `FMP_SOURCES`.
@@ -17,12 +21,14 @@ Policy for what a device export does not record (the same for every format, so u
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from abrnet.constants import STATIC_PARAMS, WAVES
+from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
 from abrnet.data.fmp import fmp_from_buffers
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
 from abrnet.data.schema import ABRCohort, DataError
@@ -35,12 +41,21 @@ FMP_SOURCES: tuple[str, ...] = ("split_buffers", "device", "given", "missing")
 # An averaged ABR/ECochG in µV peaks somewhere in 0.01-100; the same waveform in volts peaks in 1e-8-1e-4.
 # Anything whose largest |value| is below this bound cannot be a µV recording (it would be below 1 nV rms).
 VOLT_DETECT_MAX_ABS = 1e-3
+UTF8_BOM = b"\xef\xbb\xbf"
+# Sampling rates of evoked-potential recorders (MLR ~1-10 kHz, ABR/ECochG 10-200 kHz); outside: a misread time unit.
+PLAUSIBLE_FS_HZ = (1e3, 1e6)
+# (record index, sample index or None for the whole record) -> (column or field as the file names it, file line).
+Locate = Callable[[int, int | None], tuple[str, int | None]]
 
 
 def read_text(path: Path) -> str:
-    """Whole file as text; device exports are Windows-1252/Latin-1 (the µ of 'µsec'), never fail on a byte."""
+    """Whole file as text; device exports are Windows-1252/Latin-1 (the µ of 'µsec'), never fail on a byte.
+
+    A leading UTF-8 byte-order mark (Excel/Notepad on Windows add one) is dropped before decoding: as Latin-1 it
+    would become 'ï»¿' glued to the first field, and every reader would reject a file `detect_format` accepts.
+    """
     try:
-        return path.read_bytes().decode("latin-1")
+        return path.read_bytes().removeprefix(UTF8_BOM).decode("latin-1")
     except FileNotFoundError:
         raise DataError(str(path), "<file>", "file not found") from None
     except IsADirectoryError:
@@ -88,7 +103,7 @@ def build_cohort(
     t0_ms: float,
     age_years: float | None,
     stimulus_rate_hz: float | None,
-    ear: str | None,
+    ear: str | Sequence[str] | None,
     fmp: np.ndarray | float | None,
     threshold_db: float = math.nan,
     extras: dict[str, np.ndarray] | None = None,
@@ -97,25 +112,36 @@ def build_cohort(
     fmp_window: tuple[int, int] | None = None,
     device_fmp: bool = False,
     metadata: dict[str, object] | None = None,
+    locate: Locate | None = None,
+    empty_reason: str = "",
 ) -> ABRCohort:
     """Assemble and validate a cohort from one file's records, applying the policy in the module docstring.
 
-    ``buffers`` (N, 2, T) µV are the split sub-averages; Fmp comes from them over ``fmp_window`` (sample indices)
-    unless ``fmp`` is given. ``device_fmp`` says a given ``fmp`` was read from the file. ``metadata`` holds the
-    `abrnet.data.metadata` fields the file states (``level_unit=``, ``stimulus=``, ...).
+    ``ear`` is one ear for the file or one per record (a file may hold both ears). ``buffers`` (N, 2, T) µV are the
+    split sub-averages; Fmp comes from them over ``fmp_window`` (sample indices) unless ``fmp`` is given.
+    ``device_fmp`` says a given ``fmp`` was read from the file. ``metadata`` holds the `abrnet.data.metadata` fields
+    the file states (``level_unit=``, ``stimulus=``, ...). ``locate`` maps (record, sample) to where the user finds
+    it in the file, so a bad value is reported there and not by its record index; ``empty_reason`` says why a file
+    has no records (a 0-record dataset is refused: it would "succeed" with nothing to analyse).
     """
     name = str(src)
     n = signals_uv.shape[0]
+    if n == 0:
+        raise DataError(name, "<records>", f"no records{': ' + empty_reason if empty_reason else ' in this file'}")
+    check_sampling_rate(name, sampling_rate_hz)
     attrs = dict(attrs or {})
     attrs.setdefault("source_file", src.name)
+    attrs["patient_id_source"] = "file name"  # ids from the name: `concat_cohorts` disambiguates equal names
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
     rate = require(name, "stimulus_rate_hz", stimulus_rate_hz, "the export has no repetition rate; CLI --rate")
     if ear is None:
         ear = "R"
         attrs["ear_unknown"] = 1
-    ear = ear.strip().upper()[:1]
-    if ear not in ("L", "R"):
-        raise DataError(name, "ear", f"must be L or R, got {ear!r}")
+    ears = np.array([e.strip().upper()[:1] for e in ([ear] * n if isinstance(ear, str) else ear)]).astype(str)
+    if ears.shape != (n,):
+        raise DataError(name, "ear", f"{ears.size} ears for {n} records")
+    if (bad_ear := ~np.isin(ears, ["L", "R"])).any():
+        raise DataError(name, "ear", f"must be L or R, got {ears[bad_ear][0]!r}")
     if fmp is not None:
         fmp_arr = np.broadcast_to(np.asarray(fmp, np.float32), (n,)).copy()
         attrs["fmp_source"] = "device" if device_fmp else "given"
@@ -145,7 +171,7 @@ def build_cohort(
         signals=np.ascontiguousarray(signals_uv, dtype=np.float32),
         static=static,
         patient_id=np.full(n, src.stem, dtype=object).astype(str),
-        ear=np.full(n, ear).astype(str),
+        ear=ears,
         latency_ms=np.full((n, len(WAVES)), np.nan, np.float32),
         amplitude_uv=np.full((n, len(WAVES)), np.nan, np.float32),
         class_id=np.full(n, -1, np.int64),
@@ -157,4 +183,85 @@ def build_cohort(
         extras=extras,
         attrs=attrs,
     )
-    return cohort.validate(source=name)
+    try:
+        return cohort.validate(source=name)
+    except DataError as exc:
+        if exc.row is None or locate is None:
+            raise
+        raise _relocate(exc, cohort, locate) from None
+
+
+def check_sampling_rate(src: str, fs: float) -> None:
+    """Refuse a rate no evoked-potential recorder uses: it means a misread time unit, and would be silent."""
+    lo, hi = PLAUSIBLE_FS_HZ
+    if not (math.isfinite(fs) and lo <= fs <= hi):
+        raise DataError(src, "sampling_rate_hz", f"{fs:g} Hz is implausible (expected {lo:g}-{hi:g} Hz)")
+
+
+def _relocate(exc: DataError, cohort: ABRCohort, locate: Locate) -> DataError:
+    """Re-issue a validation error at the file position of its record (``exc.row`` is a 0-based record index)."""
+    record = int(exc.row)  # type: ignore[arg-type]
+    message = str(exc).removeprefix(f"{exc.source}: field '{exc.field}', row {exc.row}: ")
+    if exc.field == "signals":
+        x = cohort.signals[record]
+        lo, hi = PHYSICAL_RANGES["signal_uv"]
+        with np.errstate(invalid="ignore"):
+            sample = int(np.flatnonzero(~np.isfinite(x) | (x < lo) | (x > hi))[0])
+        field, line = locate(record, sample)
+        return DataError(exc.source, field, f"{message} (sample {sample + 1})", line)
+    field, line = locate(record, None)
+    return DataError(exc.source, exc.field, f"{message} (record {record + 1}: {field})", line)
+
+
+def _where(part: ABRCohort) -> str:
+    return str(part.attrs.get("source_path", part.attrs.get("source_file", "<memory>")))
+
+
+def _owners(ids: list[np.ndarray]) -> dict[str, list[int]]:
+    owners: dict[str, list[int]] = {}
+    for k, part_ids in enumerate(ids):
+        for pid in np.unique(part_ids):
+            owners.setdefault(str(pid), []).append(k)
+    return owners
+
+
+def unique_patient_ids(parts: list[ABRCohort]) -> np.ndarray:
+    """All parts' patient ids, never one patient made of two files (`ABRCohort.concat` refuses that too).
+
+    Ids named after a file (``attrs["patient_id_source"]``, set by `build_cohort`) that several parts share - two
+    animals' ``8 kHz waveform.txt`` in different folders - become the path relative to the files' common folder
+    (``mouse1/8 kHz waveform``); any id still shared (the same file twice, ids inside .h5/CSV files) is refused
+    with an error naming both files.
+    """
+    ids = [p.patient_id.astype(str) for p in parts]
+    shared = [pid for pid, ks in _owners(ids).items() if len(ks) > 1]
+    paths = [Path(_where(p)).absolute() for p in parts]
+    if shared and len(set(paths)) == len(paths):
+        root = Path(os.path.commonpath(paths))
+        for k, part in enumerate(parts):
+            named = part.attrs.get("patient_id_source") == "file name" and np.unique(ids[k]).size == 1
+            if named and paths[k] != root:
+                label = (paths[k].relative_to(root).parent / paths[k].stem).as_posix()
+                ids[k] = np.where(np.isin(ids[k], shared), label, ids[k])
+    for pid, ks in _owners(ids).items():
+        if len(ks) > 1:
+            both = f"{_where(parts[ks[0]])}, {_where(parts[ks[1]])}"
+            raise DataError(both, "patient_id", f"both files hold patient {pid!r}; rename one or import separately")
+    return np.concatenate(ids)
+
+
+def merge_attrs(parts: list[ABRCohort]) -> tuple[dict[str, str | float | int], dict[str, np.ndarray]]:
+    """Provenance of several files: attrs equal in every part stay attrs, the others are kept per record as
+    ``attr_<name>`` extras ("" or NaN where a part lacks one), so no file's ``ear_unknown``/``fmp_source`` is lost."""
+    same: dict[str, str | float | int] = {}
+    per_record: dict[str, np.ndarray] = {}
+    for key in dict.fromkeys(k for p in parts for k in p.attrs if k != "sources"):
+        values = [p.attrs.get(key) for p in parts]
+        if values[0] is not None and all(v == values[0] for v in values):
+            same[key] = values[0]  # type: ignore[assignment]
+            continue
+        numeric = all(v is None or isinstance(v, (int, float)) for v in values)
+        blank = np.nan if numeric else ""
+        column = [np.full(p.n_records, blank if v is None else v) for p, v in zip(parts, values, strict=True)]
+        per_record[f"attr_{key}"] = np.concatenate(column).astype(np.float64 if numeric else str)
+    return same, per_record

@@ -44,7 +44,8 @@ def read_epl_cfts(
     units: str = "uV",
     level_db: float | None = None,
 ) -> ABRCohort:
-    """One record per stimulus level, in file column order; ``-Inf`` (no-stimulus) columns are dropped.
+    """One record per stimulus level, in file column order; ``-Inf`` (no-stimulus) columns are dropped (a file of
+    controls only is refused: nothing to analyse). Errors name the file line and ``DATA column`` of a bad sample.
 
     ``stimulus_rate_hz``/``ear`` override the header; FMP is NaN unless ``fmp`` is given (CFTS exports keep no
     split buffers). ``attrs`` keeps the stimulus (``SW FREQ``), averages and the dropped control columns.
@@ -71,17 +72,20 @@ def read_epl_cfts(
         levels = [repr(float(level_db))]  # type: ignore[arg-type]
     level_arr = np.array([parse_float(src, "LEVELS", s) for s in levels])
     rows: list[list[float]] = []
-    for k, line in enumerate(ln for ln in split_lines(body) if ln.strip()):
+    first_line = len(split_lines(header))  # the ':DATA' line; errors name the file's lines (CR, LF, CRLF)
+    numbered = [(first_line + b, ln) for b, ln in enumerate(split_lines(body)) if ln.strip()]
+    for k, (at, line) in enumerate(numbered):
         cells = line.strip().split("\t")
         if len(cells) != len(levels):
             raise DataError(
-                src, "DATA", f"sample {k} has {len(cells)} columns but LEVELS lists {len(levels)} levels", k + 1
+                src, "DATA", f"sample {k + 1} has {len(cells)} columns but LEVELS lists {len(levels)} levels", at
             )
-        rows.append([parse_float(src, f"DATA column {j + 1}", c, k + 1) for j, c in enumerate(cells)])
+        rows.append([parse_float(src, f"DATA column {j + 1}", c, at) for j, c in enumerate(cells)])
     if len(rows) < 8:
         raise DataError(src, "DATA", f"only {len(rows)} samples")
     data = np.asarray(rows, dtype=np.float64).T  # (levels, T)
     keep = np.isfinite(level_arr)
+    kept = np.flatnonzero(keep)  # file column of each record
     data_uv, unit = to_microvolts(src, data[keep], units)
     rate_txt = _field(header, r"REP RATE \(/sec\):\s*([-+0-9.eE]+)")
     if stimulus_rate_hz is None and rate_txt is not None:
@@ -112,6 +116,8 @@ def read_epl_cfts(
         fmp=fmp,
         attrs=attrs,
         metadata=meta,
+        locate=lambda r, j: (f"DATA column {kept[r] + 1}", None if j is None else numbered[j][0]),
+        empty_reason=f"all {len(levels)} columns are no-stimulus controls (LEVELS -Inf)",
     )
 
 

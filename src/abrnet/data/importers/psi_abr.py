@@ -102,7 +102,7 @@ def _settings(csv_path: Path, name: str) -> dict[str, object]:
 def _parse_average_csv(path: Path, units: str) -> tuple[dict[str, list[str]], np.ndarray, np.ndarray, str]:
     """Header rows by name, time (s), signals (N, T) in µV and the unit found, with row numbers on every error."""
     src = str(path)
-    lines = split_lines(read_text(path).lstrip("\ufeff"))
+    lines = split_lines(read_text(path))
     if not lines or not looks_like_psi_average("\n".join(lines[:4])):
         raise DataError(src, "frequency", "not a cftsdata average-waveform CSV (no 'frequency'/'level' rows)", 1)
     header: dict[str, list[str]] = {}

@@ -13,6 +13,7 @@ Time: ``Zero Position`` is read as the number of samples before stimulus onset, 
 ``-Zero Position × period`` (a one-sample, 31 µs, ambiguity; the file does not say whether it counts from 0 or 1).
 Leading samples that are exactly 0 in every column were never recorded (the pre-stimulus window is shorter than
 the buffer) and are trimmed; ``attrs["trimmed_leading_samples"]`` says how many.
+Ear: each group's own ``Ear:`` (a file may hold both ears); ``ear=`` overrides it for every record.
 Metadata: ``Stim. Freq.`` > 0 is a tone pip of that frequency (the fixture: 12 kHz). The export names neither the
 level unit nor the species, so both stay "unknown" unless passed.
 """
@@ -68,7 +69,7 @@ def read_smartep(
     periods = {parse_float(src, "Smp. Period:", v) for v in per_group("Smp. Period:")}
     zeros = {int(parse_float(src, "Zero Position:", v)) for v in per_group("Zero Position:")}
     rates = {parse_float(src, "Stim. Rate:", v) for v in per_group("Stim. Rate:")}
-    ears = {v.upper() for v in per_group("Ear:")}
+    ears = [v.upper()[:1] for v in per_group("Ear:")] if "Ear:" in header else []
     for label, values in (("Smp. Period:", periods), ("Zero Position:", zeros)):
         if len(values) != 1:
             raise DataError(src, label, f"differs between recordings ({sorted(values)}); split the file")
@@ -102,8 +103,9 @@ def read_smartep(
         raise DataError(src, "fmp", f"no samples in the Fmp window {fmp_window_ms} ms")
     if stimulus_rate_hz is None and len(rates) == 1:
         stimulus_rate_hz = rates.pop()
-    if ear is None and len(ears) == 1 and ears <= {"L", "R"}:
-        ear = ears.pop()
+    record_ears: str | list[str] | None = ear
+    if ear is None and ears and set(ears) <= {"L", "R"}:
+        record_ears = ears  # one ear per group: a file may hold both ears' recordings
     attrs: dict[str, str | float | int] = {
         "format": "smartep",
         "units_in_file": "uV",
@@ -127,7 +129,7 @@ def read_smartep(
         t0_ms=t0_ms,
         age_years=age_years,
         stimulus_rate_hz=stimulus_rate_hz,
-        ear=ear,
+        ear=record_ears,
         fmp=fmp,
         attrs=attrs,
         buffers=np.stack([buf_a, buf_b], axis=1),

@@ -18,8 +18,9 @@ Two column layouts:
 
 Units are not written in these files, so by default they are inferred and recorded in ``attrs["units_in_file"]``:
 
-* time: seconds when the time step is < 0.002 (in ms that would be > 500 kHz, in s it is >= 500 Hz: no ABR
-  system samples at either), else milliseconds;
+* time: the unit the time column's name states (``time (us)``, ``Time (s)``, ``Time [ms]``); otherwise seconds when
+  the time step is < 0.002 (in ms that would be > 500 kHz, in s it is >= 500 Hz: no ABR system samples at either),
+  else milliseconds. A resulting rate outside `PLAUSIBLE_FS_HZ` is an error (a misread unit), never a silent 24 Hz;
 * amplitude: volts when every |value| < 1e-3 (an ABR in µV peaks at 0.01-100, in volts at 1e-8-1e-4), else µV.
 
 Pass ``time_units`` / ``units`` explicitly when you know better (CLI ``--units``).
@@ -32,12 +33,22 @@ from pathlib import Path
 
 import numpy as np
 
-from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
+from abrnet.data.importers._common import (
+    PLAUSIBLE_FS_HZ,
+    build_cohort,
+    parse_float,
+    read_text,
+    split_lines,
+    to_microvolts,
+)
 from abrnet.data.schema import ABRCohort, DataError
 
 _LEVEL = re.compile(r"(-?\d+(?:\.\d+)?)\s*dB\s*(SPL|nHL|peSPL)?", re.IGNORECASE)
 _KHZ = re.compile(r"(\d+(?:\.\d+)?)\s*kHz", re.IGNORECASE)
 _POLARITY_COLS = ("C", "R", "AVG")
+_UNITS = {"s": "s", "sec": "s", "ms": "ms", "msec": "ms", "us": "us", "µs": "us", "usec": "us", "µsec": "us"}
+_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3}
+_HEADER_UNIT = re.compile(r"[(\[]\s*(s|sec|ms|msec|us|µs|usec|µsec)\s*[)\]]", re.IGNORECASE)
 
 
 def _time_column(cols: list[str]) -> tuple[int, int]:
@@ -90,12 +101,12 @@ def read_time_columns(
     if arr.shape[0] < 8:
         raise DataError(src, cols[0], f"only {arr.shape[0]} samples")
     t = arr[:, t_col]
-    tu = time_units.strip().lower()
-    if tu == "auto":
-        tu = "s" if float(np.median(np.diff(t))) < 0.002 else "ms"
-    if tu not in ("s", "ms"):
-        raise DataError(src, "time_units", f"must be auto, s or ms, got {time_units!r}")
-    t_ms = t * (1000.0 if tu == "s" else 1.0)
+    if not np.all(np.isfinite(t)):
+        line = numbered[int(np.flatnonzero(~np.isfinite(t))[0]) + 1][0]
+        raise DataError(src, cols[t_col], f"time is not a finite number (line {line})", line)
+    lines_at = (numbered[0][0], numbered[2][0])  # the header (its unit) and the second sample (the first step)
+    tu = _time_unit(src, cols[t_col], time_units, float(np.median(np.diff(t))), lines_at)
+    t_ms = t * _TO_MS[tu]
     step = np.diff(t_ms)
     dt = float(np.median(step))
     if not dt > 0 or np.any(np.abs(step - dt) > 0.01 * dt):
@@ -107,6 +118,7 @@ def read_time_columns(
     extras: dict[str, np.ndarray] = {}
     meta: dict[str, object] = {}
     if all(c in names for c in _POLARITY_COLS):
+        record_cols = [f"AVG (column {n_time + names.index('AVG') + 1})"]
         triple, unit = to_microvolts(src, data[[names.index(c) for c in _POLARITY_COLS]], units)
         signals = triple[2:3]
         extras["condensation_uv"] = triple[0:1].astype(np.float32)
@@ -115,6 +127,7 @@ def read_time_columns(
         levels: list[float] | None = None if level_db is None else [float(level_db)]
         layout = "polarity_pair"
     else:
+        record_cols = [f"{c} (column {n_time + r + 1})" for r, c in enumerate(names)]
         signals, unit = to_microvolts(src, data, units)
         levels, found_units, khz = [], set(), set()
         for name in names:
@@ -155,7 +168,32 @@ def read_time_columns(
         extras=extras,
         attrs=attrs,
         metadata=meta,
+        locate=lambda r, j: (record_cols[r], None if j is None else numbered[j + 1][0]),
     )
+
+
+def _time_unit(src: str, column: str, time_units: str, step: float, lines_at: tuple[int, int]) -> str:
+    """The time unit: ``time_units`` when given, else the column name's (``time (us)``, ``Time [ms]``), else guessed
+    from the step. A stated unit that gives an implausible rate (`PLAUSIBLE_FS_HZ`) is an error, never a silent
+    24 Hz or 24 MHz recording."""
+    given = _UNITS.get(time_units.strip().lower().replace("μ", "µ"))
+    if given is None and time_units.strip().lower() != "auto":
+        raise DataError(src, "time_units", f"must be auto, s, ms or us, got {time_units!r}")
+    m = _HEADER_UNIT.search(column.replace("μ", "µ"))
+    stated = _UNITS.get(m.group(1).lower()) if m else None
+    guess = "s" if step < 0.002 else "ms"
+    unit = given or stated or guess
+    fs = 1000.0 / (step * _TO_MS[unit]) if step > 0 else float("nan")
+    lo, hi = PLAUSIBLE_FS_HZ
+    if step > 0 and not lo <= fs <= hi:
+        why = "time_units" if given else f"the header's unit {m.group(1)!r}" if m and stated else "the time step"
+        hint = f" (the step looks like {guess})" if stated and not given and guess != unit else ""
+        raise DataError(
+            src, column, f"a step of {step:g} {unit} is {fs:g} Hz, implausible (expected {lo:g}-{hi:g} Hz) by "
+            f"{why}{hint}; state the unit in the header, e.g. 'time (ms)', or pass time_units=s, ms or us",
+            lines_at[0] if stated and not given else lines_at[1],
+        )  # fmt: skip
+    return unit
 
 
 def _is_float(text: str) -> bool:
