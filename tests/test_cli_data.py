@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from abrnet.cli.main import app
 from abrnet.data.csv_io import read_wide_csv
-from abrnet.data.io import load_cohort
+from abrnet.data.io import load_cohort, save_cohort
 
 runner = CliRunner()
 
@@ -148,8 +149,14 @@ def test_describe_names_what_a_file_lacks(tmp_path: Path) -> None:
         return
     res = runner.invoke(app, ["data", "describe", str(src), "--json"])
     assert res.exit_code == 0, res.output
-    lacking = json.loads(res.output)["not_recorded"]
-    assert set(lacking) == {"age_years", "stimulus_rate_hz", "level_db"} and "--level" in lacking["level_db"]
+    summary = json.loads(res.output)
+    lacking = summary["not_recorded"]
+    assert set(lacking) == {"age_years", "stimulus_rate_hz", "level_db", "ear"} and "--level" in lacking["level_db"]
+    (series,) = summary["series"]  # the stand-ins that let the file be read are not shown as data
+    assert series["levels"] is None and series["stimulus_rate_hz"] is None and series["ear"] == "unknown"
+    table = runner.invoke(app, ["data", "describe", str(src)], env={"COLUMNS": "250"})
+    assert "KG_fzmaABR/unknown" in table.output and "│ R " not in table.output
+    assert table.output.count("not recorded") == 2
 
 
 def test_import_folder_needs_one_grid_or_model_grid(tmp_path: Path) -> None:
@@ -177,3 +184,82 @@ def test_import_or_predict_an_empty_folder_is_a_user_error(tmp_path: Path) -> No
         res = runner.invoke(app, [*cmd.split(), str(folder), "--out", str(out)])
         assert res.exit_code == 2 and "no files found" in res.output and str(folder) in res.output, cmd
         assert not out.exists()
+
+
+def test_import_export_keeps_metadata_out_of_domain(tmp_path: Path) -> None:
+    """import → export → describe: the CSV still says mouse, tone pip, dB SPL, 100 kHz, FMP missing (it used to
+    read back as a human click in dB nHL at 20 kHz with FMP "given")."""
+    src = FIXTURES / "epl_cfts_bburan" / "ABR-52-3"
+    if not src.exists():
+        return
+    h5, csv = tmp_path / "rt.h5", tmp_path / "rt.csv"
+    res = runner.invoke(app, ["data", "import", str(src), "-o", str(h5), "--age", "0.2", "--species", "mouse"])
+    assert res.exit_code == 0, res.output
+    assert runner.invoke(app, ["data", "export", str(h5), "-o", str(csv)]).exit_code == 0
+    described = []
+    for path in (h5, csv):
+        res = runner.invoke(app, ["data", "describe", str(path), "--json"])
+        assert res.exit_code == 0, res.output
+        described.append(json.loads(res.output)["series"])
+    assert described[0] == described[1]
+    (series,) = described[1]
+    assert (series["species"], series["stimulus"], series["level_unit"]) == ("mouse", "tone_pip 16000 Hz", "dB SPL")
+    assert series["sampling_rate_hz"] == 100000.0 and series["fmp_source"] == "missing"
+
+
+def _unlabelled(tmp_path: Path, n_patients: int = 2) -> Path:
+    from tests.conftest import make_toy_cohort
+
+    c = make_toy_cohort(n_patients)
+    c.class_id[:] = -1
+    c.latency_ms[:] = np.nan
+    c.amplitude_uv[:] = np.nan
+    c.threshold_db[:] = np.nan
+    return save_cohort(c, tmp_path / "own.h5")
+
+
+def test_plot_unlabelled_recordings(tmp_path: Path) -> None:
+    """A user's own (imported, unlabelled) file is plotted, one waterfall per series; it used to be a traceback."""
+    png = tmp_path / "own.png"
+    res = runner.invoke(app, ["data", "plot", str(_unlabelled(tmp_path)), "--out", str(png)])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_empty_file_and_empty_split_are_user_errors(tmp_path: Path) -> None:
+    from tests.conftest import make_toy_cohort
+
+    empty = save_cohort(make_toy_cohort(2).subset(np.arange(0)), tmp_path / "empty.h5")
+    for cmd in (["data", "describe", str(empty)], ["data", "plot", str(empty), "-o", str(tmp_path / "e.png")]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 2 and "no records" in res.output and "empty.h5" in res.output, res.output
+    one = tmp_path / "one.h5"
+    assert runner.invoke(app, ["simulate", "--patients", "1", "--balanced", "-o", str(one)]).exit_code == 0
+    csv = tmp_path / "e.csv"
+    res = runner.invoke(app, ["data", "export", str(one), "--split", "test", "-o", str(csv)])
+    assert res.exit_code == 2 and "split 'test' has no records (1 patients)" in res.output and not csv.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--levels", "0:60:10"], "--levels needs --protocol fixed"),
+        (["--protocol", "fixed", "--levels", "0:inf:10"], "--levels: start, stop and step must be finite"),
+        (["--protocol", "fixed", "--levels", "nan:50:10"], "--levels: start, stop and step must be finite"),
+    ],
+)
+def test_simulate_rejects_bad_levels(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "s.h5"
+    res = runner.invoke(app, ["simulate", "--patients", "1", *args, "-o", str(out)])
+    assert res.exit_code == 2 and message in " ".join(res.output.replace("│", " ").split()), res.output
+    assert not out.exists()
+
+
+def test_level_grid_is_bounded() -> None:
+    """A tiny step used to build a huge tuple (0:100:1e-12 ran out of memory): at most 201 levels."""
+    from abrnet.cli.data import parse_level_grid
+
+    assert len(parse_level_grid("0:100:0.5")) == 201
+    for text in ("0:100:0.1", "0:100:1e-12"):  # 0.1 first: without the bound it returns, it does not hang
+        with pytest.raises(ValueError, match=r"--levels: .* at most 201"):
+            parse_level_grid(text)

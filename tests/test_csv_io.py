@@ -50,7 +50,44 @@ def test_round_trip_is_exact(tmp_path: Path) -> None:
     for name in ("patient_id", "ear", "class_id", "no_response"):
         np.testing.assert_array_equal(getattr(back, name), getattr(c, name), err_msg=name)
     assert back.sampling_rate_hz == 20000.0 and back.t0_ms == 0.0
-    assert read_wide_csv(path, sampling_rate_hz=25000.0, t0_ms=-1.0).time_ms[1] == pytest.approx(-1.0 + 0.04)
+    assert read_wide_csv(path, sampling_rate_hz=20000.0, t0_ms=0.0).sampling_rate_hz == 20000.0  # options agree
+
+
+def test_grid_options_apply_only_to_a_file_without_grid_columns(tmp_path: Path) -> None:
+    """The options time a file that does not record its grid; they never silently re-time one that does."""
+    bare = _edit(tmp_path, lambda r: (_drop(r, "sampling_rate_hz"), _drop(r, "t0_ms")), name="bare.csv")
+    assert read_wide_csv(bare, sampling_rate_hz=25000.0, t0_ms=-1.0).time_ms[1] == pytest.approx(-1.0 + 0.04)
+    assert read_wide_csv(bare).sampling_rate_hz == 20000.0
+    path = write_wide_csv(_cohort(), tmp_path / "c.csv")
+    with pytest.raises(DataError, match=r"c\.csv: field 'sampling_rate_hz', row 1: the file says 20000 but "):
+        read_wide_csv(path, sampling_rate_hz=25000.0)
+    with pytest.raises(DataError, match=r"field 't0_ms', row 1: the file says 0 but --t0-ms is -1"):
+        read_wide_csv(path, t0_ms=-1.0)
+
+
+def test_round_trip_keeps_recording_metadata_and_domain(tmp_path: Path) -> None:
+    """A mouse tone-pip series in dB SPL at 100 kHz stays one through the CSV: same grid, metadata, domain."""
+    from abrnet.data.importers import read_recording
+    from abrnet.data.metadata import metadata_columns
+    from abrnet.inference.domain import assess_domain
+
+    c = _cohort()
+    c.sampling_rate_hz, c.t0_ms = 100000.0, -1.25
+    c.extras = metadata_columns(4, level_unit="dB SPL", stimulus="tone_pip", stimulus_freq_hz=16000.0, species="mouse")
+    path = write_wide_csv(c, tmp_path / "mouse.csv")
+    back = read_recording(path)
+    assert (back.sampling_rate_hz, back.t0_ms) == (100000.0, -1.25)
+    for key, value in c.extras.items():
+        np.testing.assert_array_equal(back.extras[key], value, err_msg=key)
+    assert "species: mouse" in assess_domain(back)[0]
+    np.testing.assert_array_equal(assess_domain(back), assess_domain(c))
+    assert back.attrs["fmp_source"] == "given"
+
+
+def test_all_empty_fmp_is_missing_not_given(tmp_path: Path) -> None:
+    path = _edit(tmp_path, lambda r: [_set(r, i, "fmp", "") for i in range(1, len(r))])
+    c = read_wide_csv(path)
+    assert c.attrs["fmp_source"] == "missing" and not c.has_fmp.any()
 
 
 def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
@@ -104,7 +141,6 @@ def _rename(rows: list[list[str]], old: str, new: str) -> None:
 
 CASES = [
     ("missing column", lambda r: _drop(r, "intensity_db"), "intensity_db", 0, "required column missing"),
-    ("missing fmp, no buffers", lambda r: _drop(r, "fmp"), "fmp", 0, "required column missing"),
     ("text in sample", lambda r: _set(r, 3, "s5", "abc"), "s5", 3, "'abc' is not a number"),
     ("empty sample", lambda r: _set(r, 2, "s0", ""), "s0", 2, "empty cell"),
     ("text in metadata", lambda r: _set(r, 2, "age_years", "forty"), "age_years", 2, "not a number"),
@@ -117,7 +153,18 @@ CASES = [
     ("NaN signal", lambda r: _set(r, 2, "s1", "nan"), "signals", 2, "NaN"),
     ("latency out of range", lambda r: _set(r, 4, "V_latency_ms", "99"), "latency_ms", 4, "outside"),
     ("unknown column", lambda r: _rename(r, "threshold_db", "thresh"), "thresh", 0, "unknown column"),
+    ("rate varies", lambda r: _set(r, 3, "sampling_rate_hz", "10000"), "sampling_rate_hz", 3, "for the whole file"),
+    ("rate not a number", lambda r: _set(r, 2, "sampling_rate_hz", "20k"), "sampling_rate_hz", 2, "not a number"),
+    ("t0 NaN", lambda r: _set(r, 1, "t0_ms", "nan"), "t0_ms", 1, "one finite value"),
+    ("bad species", lambda r: (_add(r, "species", "mouse"), _set(r, 2, "species", "dog")), "species", 2, "'dog'"),
 ]
+
+
+def _add(rows: list[list[str]], column: str, value: str) -> None:
+    """A column `column` before the samples, `value` on every row."""
+    k = rows[0].index("s0")
+    for r in rows:
+        r.insert(k, column if r is rows[0] else value)
 
 
 @pytest.mark.parametrize(("what", "edit", "field", "row", "message"), CASES, ids=[c[0] for c in CASES])
@@ -141,11 +188,19 @@ def test_negative_sampling_rate_option(tmp_path: Path) -> None:
         read_wide_csv(path, sampling_rate_hz=-20000.0)
 
 
-def test_missing_fmp_is_nan_when_not_required(tmp_path: Path) -> None:
+def test_missing_fmp_is_nan_and_the_option_fills_it(tmp_path: Path) -> None:
+    """README: `fmp` may be empty or absent. Absent without buffers is "not measured" (NaN), never an error, and
+    `--fmp` fills exactly the rows without a value; a file with a value on every row keeps its own."""
     path = _edit(tmp_path, lambda r: _drop(r, "fmp"))
-    c = read_wide_csv(path, require_fmp=False)
+    c = read_wide_csv(path)
     assert c.attrs["fmp_source"] == "missing"
     assert np.all(np.isnan(c.static[:, STATIC_PARAMS.index("fmp")]))
+    given = read_wide_csv(path, fmp=2.0)
+    assert given.attrs["fmp_source"] == "given" and np.all(given.static_column("fmp") == 2.0)
+    full = write_wide_csv(_cohort(), tmp_path / "full.csv")
+    kept = read_wide_csv(full, fmp=2.0)
+    np.testing.assert_array_equal(kept.static_column("fmp"), read_wide_csv(full).static_column("fmp"))
+    assert kept.attrs["ignored_options"] == "fmp"
 
 
 def _del_rows(rows: list[list[str]]) -> None:

@@ -67,6 +67,31 @@ def _corrupt(path: Path, how: str) -> None:
             f["static"][...] = st
         elif how == "missing_field":
             del f["threshold_db"]
+        elif how in ("rate_text", "version_text", "n_samples_text"):  # attributes as other tools write them
+            name = {"rate_text": "sampling_rate_hz", "version_text": "schema_version", "n_samples_text": "n_samples"}
+            f.attrs[name[how]] = {"rate_text": "20kHz", "version_text": "two", "n_samples_text": "abc"}[how]
+        elif how == "signals_group":
+            del f["signals"]
+            f.create_group("signals")
+        elif how == "signals_scalar":
+            del f["signals"]
+            f["signals"] = 1.0
+        elif how == "extras_subgroup":
+            f["extras"].create_group("more")
+        elif how == "extras_scalar":
+            f["extras/foo"] = 3.0
+        elif how == "no_response_text":  # b"no" used to read as True
+            del f["no_response"]
+            f["no_response"] = np.array([b"yes", b"no"] * (len(f["ear"]) // 2))
+        elif how == "no_response_two":
+            nr = f["no_response"][()].astype(np.int8)
+            nr[3] = 2
+            del f["no_response"]
+            f["no_response"] = nr
+        elif how == "t0_nan":
+            f.attrs["t0_ms"] = np.nan
+        elif how == "static_columns_renamed":
+            f["static"].attrs["columns"] = ["age", "intensity_db", "stimulus_rate_hz", "fmp"]
 
 
 @pytest.mark.parametrize(
@@ -78,6 +103,17 @@ def _corrupt(path: Path, how: str) -> None:
         ("unknown_class", "class", 4),
         ("negative_rate", "stimulus_rate_hz", 7),
         ("missing_field", "threshold_db", None),
+        ("rate_text", "sampling_rate_hz", None),
+        ("version_text", "schema_version", None),
+        ("n_samples_text", "n_samples", None),
+        ("signals_group", "signals", None),
+        ("signals_scalar", "signals", None),
+        ("extras_subgroup", "extras/more", None),
+        ("extras_scalar", "extras/foo", None),
+        ("no_response_text", "no_response", None),
+        ("no_response_two", "no_response", 3),
+        ("t0_nan", "t0_ms", None),
+        ("static_columns_renamed", "static", None),
     ],
 )
 def test_bad_files_give_one_line_error_and_nonzero_exit(tmp_path: Path, toy_cohort, how, field, row) -> None:
@@ -105,3 +141,25 @@ def test_error_names_the_file_exactly_as_given(tmp_path: Path, name: str) -> Non
     result = runner.invoke(app, ["data", "describe", str(tmp_path / name)])
     assert result.exit_code == 2 and "error:" in result.output
     assert name in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize("name", ["static", "latency_ms", "amplitude_uv"])
+def test_columns_in_another_order_are_reordered_not_misread(tmp_path: Path, toy_cohort, name: str) -> None:
+    """A file whose `columns` attribute lists the columns in another order (another tool wrote it) reads the same."""
+    path = save_cohort(toy_cohort, tmp_path / "c.h5")
+    with h5py.File(path, "r+") as f:
+        ds = f[name]
+        columns = [c.decode() if isinstance(c, bytes) else str(c) for c in ds.attrs["columns"]]
+        data = ds[()]
+        ds[...] = data[:, ::-1]
+        ds.attrs["columns"] = columns[::-1]
+    np.testing.assert_array_equal(getattr(load_cohort(path), name), getattr(toy_cohort, name))
+
+
+def test_integer_no_response_is_read(tmp_path: Path, toy_cohort) -> None:
+    path = save_cohort(toy_cohort, tmp_path / "c.h5")
+    with h5py.File(path, "r+") as f:
+        nr = f["no_response"][()].astype(np.int64)
+        del f["no_response"]
+        f["no_response"] = nr
+    np.testing.assert_array_equal(load_cohort(path).no_response, toy_cohort.no_response)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +47,8 @@ def simulate(
     with user_errors():
         check_fname(out, overwrite=force)
         try:
+            if levels is not None and protocol != "fixed":  # other protocols choose their own levels
+                raise ValueError(f"--levels needs --protocol fixed (got --protocol {protocol})")
             grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
             config = SimulationConfig(
                 n_patients=patients,
@@ -67,15 +70,22 @@ def simulate(
         )
 
 
+MAX_LEVELS = 201  # 0 to 100 dB in 0.5-dB steps; more is a typo (a step of 1e-12 would build a huge tuple)
+
+
 def parse_level_grid(text: str) -> tuple[float, ...]:
     """'0:100:5' → (0, 5, …, 100) dB; a ValueError names the option on a malformed grid."""
     try:
         start, stop, step = (float(x) for x in text.split(":"))
     except ValueError:
         raise ValueError(f"--levels: expected start:stop:step in dB, got {text!r}") from None
+    if not all(math.isfinite(x) for x in (start, stop, step)):
+        raise ValueError(f"--levels: start, stop and step must be finite numbers, got {text!r}")
     if step <= 0 or stop < start:
         raise ValueError(f"--levels: need step > 0 and stop >= start, got {text!r}")
     n = int((stop - start) / step + 1e-9) + 1
+    if n > MAX_LEVELS:
+        raise ValueError(f"--levels: {text!r} gives {n} levels, at most {MAX_LEVELS} allowed")
     return tuple(start + k * step for k in range(n))
 
 
@@ -107,14 +117,22 @@ def plot(
     seed: Annotated[int, typer.Option(help="Seed choosing the example ears.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing image.")] = False,
 ) -> None:
-    """A clinical-style waterfall of one ear's intensity series per class, labelled peaks marked."""
+    """A clinical-style waterfall of one ear's intensity series per class, labelled peaks marked (unlabelled
+    recordings: one waterfall per series, up to six)."""
     from abrnet.data.io import load_cohort
-    from abrnet.plots.waterfall import plot_cohort_examples
+    from abrnet.data.schema import DataError
+    from abrnet.plots.waterfall import MAX_UNLABELLED_SERIES, pick_example_ears, plot_cohort_examples, unlabelled_series
 
     with user_errors():
         check_fname(out, overwrite=force)
-        path = plot_cohort_examples(load_cohort(file, with_clean=False), out, seed=seed)
+        cohort = load_cohort(file, with_clean=False)
+        if cohort.n_records == 0:
+            raise DataError(str(file), "signals", "no records to plot")
+        path = plot_cohort_examples(cohort, out, seed=seed)
     console.print(f"wrote {path}")
+    n_series = len(unlabelled_series(cohort, cohort.n_records))
+    if not pick_example_ears(cohort, seed) and n_series > MAX_UNLABELLED_SERIES:
+        console.print(f"no labelled class: plotted the first {MAX_UNLABELLED_SERIES} of {n_series} series")
 
 
 @data_app.command("export")
@@ -128,6 +146,7 @@ def export(
     """Write abrnet's wide CSV (metadata, labels, then samples s0…s{T-1} in µV)."""
     from abrnet.data.csv_io import write_wide_csv
     from abrnet.data.io import load_cohort
+    from abrnet.data.schema import DataError
     from abrnet.data.splits import SPLITS, split_patients
 
     with user_errors():
@@ -135,7 +154,12 @@ def export(
         if split is not None:
             if split not in SPLITS:
                 raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+            n_patients = len(set(cohort.patient_id.tolist()))
             cohort = cohort.subset(split_patients(cohort, seed=seed)[split])
+            if cohort.n_records == 0:  # a header-only CSV cannot be read back
+                raise DataError(str(file), "split", f"split {split!r} has no records ({n_patients} patients)")
+        if cohort.n_records == 0:
+            raise DataError(str(file), "signals", "no records to export")
         write_wide_csv(cohort, out, force=force)
     console.print(f"wrote {out}: {cohort.n_records} records × {cohort.n_samples} samples")
 

@@ -57,10 +57,13 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     """JSON-ready summary of any importable file: format, per-series metadata, and (.h5) the cohort marginals."""
     from abrnet.data.describe import describe_cohort, describe_series
     from abrnet.data.importers import DESCRIPTIONS, detect_format
+    from abrnet.data.schema import DataError
     from abrnet.data.splits import split_patients
 
     kind = detect_format(path) if fmt == "auto" else fmt
     cohort, missing = read_with_stand_ins(path, kind, options)
+    if cohort.n_records == 0:  # no marginals to compute: say so instead of failing on an empty reduction
+        raise DataError(str(path), "signals", "the file has no records (0 rows)")
     out: dict = {"file": str(path), "format": kind, "format_name": DESCRIPTIONS.get(kind, kind)}
     out["not_recorded"] = {m: f"not in the file; pass {_STAND_INS[m][0]}" for m in missing}
     if kind == "h5":
@@ -68,7 +71,14 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     else:
         out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
         out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
+    if cohort.attrs.get("ear_unknown"):
+        out["not_recorded"]["ear"] = "not in the file; pass --ear"
     out["series"] = describe_series(cohort)
+    for series in out["series"]:  # the stand-ins let the file be read; they are not data, so never shown as such
+        if "level_db" in missing:
+            series["levels"] = None
+        if "stimulus_rate_hz" in missing:
+            series["stimulus_rate_hz"] = None
     return out
 
 
@@ -80,13 +90,10 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
                "window (ms)", "FMP", "units")  # fmt: skip
     for name in columns:
         table.add_column(name)
-    absent = summary["not_recorded"]
     for s in series[:max_rows]:
         lv = s["levels"]
-        levels = "not recorded" if "level_db" in absent else ", ".join(f"{v:g}" for v in lv[:12])
-        levels += " …" if len(lv) > 12 else ""
-        rate = s["stimulus_rate_hz"]
-        rate = "not recorded" if "stimulus_rate_hz" in absent or rate is None else f"{rate:g}"
+        levels = "not recorded" if lv is None else ", ".join(f"{v:g}" for v in lv[:12]) + (" …" if len(lv) > 12 else "")
+        rate = "not recorded" if s["stimulus_rate_hz"] is None else f"{s['stimulus_rate_hz']:g}"
         window = f"{s['window_ms'][0]:.2f}–{s['window_ms'][1]:.2f}"
         table.add_row(
             f"{s['patient_id']}/{s['ear']}", s["species"], s["stimulus"], levels, s["level_unit"],

@@ -10,9 +10,16 @@ Layout (header names are exact, lower/upper case as written here):
 * split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages.
   When there is no ``fmp`` column, Fmp is computed from them (`abrnet.data.fmp.fmp_from_buffers`, whole record).
   They are kept in `ABRCohort.buffers` (N, 2, T) and written back by `write_wide_csv`.
-  An empty ``fmp`` cell is NaN: not measured (``attrs["fmp_source"]`` says where FMP came from).
+  An empty ``fmp`` cell is NaN: not measured (``attrs["fmp_source"]`` says where FMP came from: ``given``,
+  ``split_buffers``, or ``missing`` when no row has a value).
+* recording, optional (written by `write_wide_csv` so an export keeps what the cohort records):
+  ``sampling_rate_hz`` and ``t0_ms``, one value for the whole file repeated on every row (a file without them takes
+  the caller's ``--sampling-rate``/``--t0-ms``, else 20 kHz from 0 ms; a column that disagrees with the option is an
+  error, never silently overridden); ``species``, ``stimulus``, ``stimulus_freq_hz``, ``level_unit``, ``polarity``
+  per row (`abrnet.data.metadata`; an empty cell is "unknown"/NaN). Without these columns a record reads as the
+  abrnet format documents it (human click, dB nHL: `abrnet.data.importers.read_recording`).
 
-The sampling rate and t0 are not in the file (they are CLI options), nor are ``clean``, other extras or attrs.
+``clean``, other extras and attrs are not in the file.
 
 Row numbering in errors: ``row k`` counts records from 1 (the first line below the header is row 1); row 0 is the
 header. The message also gives the file line (``line k + 1``), which is what an editor shows when no cell spans lines.
@@ -31,9 +38,12 @@ import numpy as np
 from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, STATIC_PARAMS, WAVES
 from abrnet.data.files import check_fname
 from abrnet.data.fmp import fmp_from_buffers
+from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
 META_COLUMNS: tuple[str, ...] = ("patient_id", "ear", "age_years", "intensity_db", "stimulus_rate_hz", "fmp")
+GRID_COLUMNS: tuple[str, ...] = ("sampling_rate_hz", "t0_ms")
+RECORDING_COLUMNS: tuple[str, ...] = (*GRID_COLUMNS, *METADATA_FIELDS)
 LABEL_COLUMNS: tuple[str, ...] = (
     "class",
     "threshold_db",
@@ -50,16 +60,25 @@ def _fmt(x: float) -> str:
     return "" if math.isnan(x) else format(float(np.float32(x)), ".9g")
 
 
+def _fmt64(x: float) -> str:
+    """Exact text of a float64 (rates, times, frequencies are not float32 data); '' for NaN = not recorded."""
+    return "" if math.isnan(x) else repr(float(x))
+
+
 def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> Path:
     """Write `cohort` as a wide CSV; refuse to replace an existing file unless ``force``.
 
-    Every label column is written (empty cells for missing labels) so the file documents the full layout.
+    Every label column is written (empty cells for missing labels) so the file documents the full layout. The grid
+    (rate, t0) and the recording metadata the cohort has are written too: without them a mouse tone-pip series
+    would read back as the format's default, a human click in dB nHL at 20 kHz.
     """
     path = check_fname(path, overwrite=force)
     cohort.validate(source="<cohort to write>")
     T = cohort.n_samples
     has_buffers = cohort.buffers is not None
-    header = [*META_COLUMNS, *LABEL_COLUMNS, *(f"s{i}" for i in range(T))]
+    meta = [k for k in METADATA_FIELDS if k in cohort.extras]
+    header = [*META_COLUMNS, *GRID_COLUMNS, *meta, *LABEL_COLUMNS, *(f"s{i}" for i in range(T))]
+    grid = [_fmt64(cohort.sampling_rate_hz), _fmt64(cohort.t0_ms)]
     if has_buffers:
         header += [f"a_s{i}" for i in range(T)] + [f"b_s{i}" for i in range(T)]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +95,10 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
             ]
             for w in range(len(WAVES)):
                 labels += [_fmt(cohort.latency_ms[i, w]), _fmt(cohort.amplitude_uv[i, w])]
-            row = [str(cohort.patient_id[i]), str(cohort.ear[i]), *static, *labels]
+            recording = [
+                _fmt64(cohort.extras[k][i]) if k == STIMULUS_FREQ_HZ else str(cohort.extras[k][i]) for k in meta
+            ]
+            row = [str(cohort.patient_id[i]), str(cohort.ear[i]), *static, *grid, *recording, *labels]
             row += [_fmt(v) for v in cohort.signals[i]]
             if has_buffers:
                 row += [_fmt(v) for v in cohort.buffers[i, 0]] + [_fmt(v) for v in cohort.buffers[i, 1]]
@@ -132,23 +154,43 @@ def _samples_per_cell(
                     raise DataError(src, header[j], f"{what} ({_where(i + 1)})", i + 1) from None
 
 
+def _file_value(src: str, name: str, values: np.ndarray | None, option: float | None, flag: str) -> float:
+    """The file's one ``sampling_rate_hz``/``t0_ms`` (``values``: the column, None if absent) agreeing with the
+    ``option`` when given; the option, else the default, for a file without the column."""
+    if values is None:
+        default = DEFAULT_SAMPLING_RATE_HZ if name == "sampling_rate_hz" else DEFAULT_T0_MS
+        return float(default if option is None else option)
+    bad = ~np.isfinite(values) | (values != values[0]) | ((values <= 0) if name == "sampling_rate_hz" else False)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        what = "one finite value > 0" if name == "sampling_rate_hz" else "one finite value"
+        raise DataError(src, name, f"must be {what} for the whole file, got {values[row - 1]:g} ({_where(row)})", row)
+    if option is not None and option != values[0]:
+        raise DataError(src, name, f"the file says {values[0]:g} but {flag} is {option:g} ({_where(1)})", 1)
+    return float(values[0])
+
+
 def read_wide_csv(
     path: str | Path,
     *,
-    sampling_rate_hz: float = DEFAULT_SAMPLING_RATE_HZ,
-    t0_ms: float = DEFAULT_T0_MS,
-    require_fmp: bool = True,
+    sampling_rate_hz: float | None = None,
+    t0_ms: float | None = None,
+    fmp: float | None = None,
 ) -> ABRCohort:
     """Read and validate a wide CSV (layout in the module docstring) into an `ABRCohort`.
 
-    Without an ``fmp`` column Fmp comes from the ``a_s*``/``b_s*`` buffers; without those either, a DataError is
-    raised, unless ``require_fmp=False``, which leaves FMP NaN ("not measured", ``attrs["fmp_source"] = "missing"``).
+    ``sampling_rate_hz``/``t0_ms`` (None = not given) apply to a file without those columns (default 20 kHz from
+    0 ms); a file with them must agree, so an option can never silently re-time recorded samples.
+
+    Without an ``fmp`` column Fmp comes from the ``a_s*``/``b_s*`` buffers; without those either it is NaN ("not
+    measured", ``attrs["fmp_source"] = "missing"``: the model has a state for it). ``fmp`` (the device's value, as
+    ``--fmp`` gives it) fills the rows that have none; a file with a value on every row ignores it (and says so).
     """
     path = Path(path)
     src = str(path)
-    if not (math.isfinite(sampling_rate_hz) and sampling_rate_hz > 0):
-        raise DataError(src, "sampling_rate_hz", f"must be > 0, got {sampling_rate_hz:g} (an option, not a column)")
-    if not math.isfinite(t0_ms):
+    if sampling_rate_hz is not None and not (math.isfinite(sampling_rate_hz) and sampling_rate_hz > 0):
+        raise DataError(src, "sampling_rate_hz", f"must be > 0, got {sampling_rate_hz:g} (the option)")
+    if t0_ms is not None and not math.isfinite(t0_ms):
         raise DataError(src, "t0_ms", f"must be finite, got {t0_ms}")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -183,12 +225,12 @@ def read_wide_csv(
         if name in seen:
             raise DataError(src, name, f"column appears twice ({_where(0)})", 0)
         seen.add(name)
-        if name not in META_COLUMNS and name not in LABEL_COLUMNS and not _SAMPLE.match(name):
+        if name not in (*META_COLUMNS, *RECORDING_COLUMNS, *LABEL_COLUMNS) and not _SAMPLE.match(name):
             raise DataError(
                 src,
                 name,
-                f"unknown column (expected metadata {', '.join(META_COLUMNS)}, labels "
-                f"{', '.join(LABEL_COLUMNS)}, samples s0..; {_where(0)})",
+                f"unknown column (expected metadata {', '.join(META_COLUMNS)}, recording "
+                f"{', '.join(RECORDING_COLUMNS)}, labels {', '.join(LABEL_COLUMNS)}, samples s0..; {_where(0)})",
                 0,
             )
     missing = [c for c in META_COLUMNS if c not in seen and c != "fmp"]
@@ -207,13 +249,6 @@ def read_wide_csv(
             )
     if bool(a_cols) != bool(b_cols):
         raise DataError(src, "b_s0" if a_cols else "a_s0", f"split buffers need both a_s* and b_s* ({_where(0)})", 0)
-    if "fmp" not in seen and not a_cols and require_fmp:
-        raise DataError(
-            src,
-            "fmp",
-            f"required column missing and no split-buffer columns a_s*/b_s* to compute it from ({_where(0)})",
-            0,
-        )
 
     col = {name: j for j, name in enumerate(header)}
     sample_cols = [*s_cols, *a_cols, *b_cols]
@@ -301,18 +336,42 @@ def read_wide_csv(
         full = [line.split(",") for line in body_lines] if lines is not None else body
         _samples_per_cell(src, header, full, blocks)
 
+    column = lambda name: np.array([number(i, name, allow_empty=False) for i in range(n)]) if name in col else None
+    rate = _file_value(src, "sampling_rate_hz", column("sampling_rate_hz"), sampling_rate_hz, "--sampling-rate")
+    t0 = _file_value(src, "t0_ms", column("t0_ms"), t0_ms, "--t0-ms")
+    extras: dict[str, np.ndarray] = {}
+    for key in (k for k in METADATA_FIELDS if k in col):
+        if key == STIMULUS_FREQ_HZ:
+            extras[key] = np.array([number(i, key, allow_empty=True) for i in range(n)], np.float64)
+            continue
+        values = []
+        for i, cells in enumerate(body):
+            try:
+                values.append(normalise(key, cells[col[key]]))
+            except ValueError as exc:
+                raise DataError(src, key, f"{exc} ({_where(i + 1)})", i + 1) from None
+        extras[key] = np.array(values, dtype=str)
     attrs: dict[str, str | float | int] = {"source_file": path.name}
+    # where the time grid came from: a file of unknown rate must not be resampled on a guess (`read_for_model`)
+    attrs["grid_source"] = (
+        "file" if "sampling_rate_hz" in col else "option" if sampling_rate_hz is not None else "default"
+    )
     buffers = np.stack([buf_a, buf_b], axis=1) if buf_a is not None and buf_b is not None else None
     k_fmp = STATIC_PARAMS.index("fmp")
-    attrs["fmp_source"] = "given"
+    attrs["fmp_source"] = "given" if np.isfinite(static[:, k_fmp]).any() else "missing"
     if "fmp" not in col:
         if buffers is not None:
-            fmp = fmp_from_buffers(buf_a, buf_b)
-            static[:, k_fmp] = np.where(np.isfinite(fmp), fmp, np.nan).astype(np.float32)
+            computed = fmp_from_buffers(buf_a, buf_b)
+            static[:, k_fmp] = np.where(np.isfinite(computed), computed, np.nan).astype(np.float32)
             attrs["fmp_source"] = "split_buffers"
         else:
             static[:, k_fmp] = np.nan
             attrs["fmp_source"] = "missing"
+    if fmp is not None and (lacking := ~np.isfinite(static[:, k_fmp])).any():
+        static[lacking, k_fmp] = fmp
+        attrs["fmp_source"] = "given" if lacking.all() else attrs["fmp_source"]
+    elif fmp is not None:
+        attrs["ignored_options"] = "fmp"
     cohort = ABRCohort(
         signals=signals,
         static=static,
@@ -323,9 +382,10 @@ def read_wide_csv(
         class_id=class_id,
         threshold_db=threshold,
         no_response=no_response,
-        sampling_rate_hz=float(sampling_rate_hz),
-        t0_ms=float(t0_ms),
+        sampling_rate_hz=rate,
+        t0_ms=t0,
         buffers=buffers,
+        extras=extras,
         attrs=attrs,
     )
     try:

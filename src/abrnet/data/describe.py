@@ -79,7 +79,7 @@ def _f(x: float) -> float:
 def describe_series(cohort: ABRCohort) -> list[dict]:
     """One entry per recorded series (patient, ear, stimulus): species, stimulus, levels, stimulus rate, sampling
     rate, window, units - what a user checks first after importing a file. Metadata a file does not state reads
-    "unknown"."""
+    "unknown", and so does an ear the reader had to assume (``attrs["ear_unknown"]``)."""
     meta = metadata_of(cohort.extras, cohort.n_records)
     freq = meta[STIMULUS_FREQ_HZ]
     stim = np.array(
@@ -96,7 +96,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
         out.append(
             {
                 "patient_id": str(cohort.patient_id[i]),
-                "ear": str(cohort.ear[i]),
+                "ear": "unknown" if cohort.attrs.get("ear_unknown") else str(cohort.ear[i]),
                 "species": str(meta[SPECIES][i]),
                 "stimulus": str(stim[i]),
                 "polarity": str(meta[POLARITY][i]),

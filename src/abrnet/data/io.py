@@ -8,6 +8,9 @@ Layout (all datasets have N rows):
     /class (N,) str (class names; "UNKNOWN" if unlabelled)   /threshold_db (N,) float32   /no_response (N,) bool
     /patient_id (N,) str   /ear (N,) str   /extras/<name> (N, ...)
     root attrs: schema_version, sampling_rate_hz, t0_ms, n_samples, plus provenance attrs.
+
+Files written by other tools are read as carefully as abrnet's own: a `columns` attribute in another order is
+followed (not ignored), and a group, scalar or text where a number is expected is a one-line `DataError`.
 """
 
 from __future__ import annotations
@@ -90,54 +93,105 @@ def load_cohort(path: str | Path, *, with_clean: bool = True) -> ABRCohort:
             src, "<file>", f"not a readable HDF5 file ({_short(exc)}); truncated or wrong format?"
         ) from None
     with f:
-        version = f.attrs.get("schema_version")
+        version = _number_attr(f, "schema_version", src, int)
         if version is None:
             raise DataError(src, "schema_version", "missing: not an abrnet dataset file")
-        if int(version) > SCHEMA_VERSION:
-            raise DataError(src, "schema_version", f"{int(version)} is newer than this abrnet ({SCHEMA_VERSION})")
+        if version > SCHEMA_VERSION:
+            raise DataError(src, "schema_version", f"{version} is newer than this abrnet ({SCHEMA_VERSION})")
         for name in _REQUIRED:
             if name not in f:
                 raise DataError(src, name, "missing field")
-        if "sampling_rate_hz" not in f.attrs:
+        sampling_rate_hz = _number_attr(f, "sampling_rate_hz", src, float)
+        if sampling_rate_hz is None:
             raise DataError(src, "sampling_rate_hz", "missing attribute")
+        t0_ms = _number_attr(f, "t0_ms", src, float)
         try:
             signals = _read(f, "signals", src, np.float32)
-            n = signals.shape[0] if signals.ndim else 0
-            n_samples = f.attrs.get("n_samples")
-            if n_samples is not None and signals.ndim == 2 and signals.shape[1] != int(n_samples):
-                raise DataError(src, "signals", f"rows have {signals.shape[1]} samples, header says {int(n_samples)}")
+            n_samples = _number_attr(f, "n_samples", src, int)
+            if n_samples is not None and signals.ndim == 2 and signals.shape[1] != n_samples:
+                raise DataError(src, "signals", f"rows have {signals.shape[1]} samples, header says {n_samples}")
             clean = _read(f, "clean", src, np.float32) if (with_clean and "clean" in f) else None
-            class_names = np.array([s for s in f["class"].asstr()[()]], dtype=object)
-            class_id = _class_ids(class_names, src)
+            class_names = np.array([s for s in _strings(f, "class", src)], dtype=object)
+            extras = f.get("extras", {})
+            if not isinstance(extras, (h5py.Group, dict)):
+                raise DataError(src, "extras", "expected a group of per-record datasets")
             cohort = ABRCohort(
                 signals=signals,
-                static=_read(f, "static", src, np.float32),
-                patient_id=np.array(f["patient_id"].asstr()[()], dtype=str),
-                ear=np.array(f["ear"].asstr()[()], dtype=str),
-                latency_ms=_read(f, "latency_ms", src, np.float32),
-                amplitude_uv=_read(f, "amplitude_uv", src, np.float32),
-                class_id=class_id,
+                static=_read(f, "static", src, np.float32, STATIC_PARAMS),
+                patient_id=np.array(_strings(f, "patient_id", src), dtype=str),
+                ear=np.array(_strings(f, "ear", src), dtype=str),
+                latency_ms=_read(f, "latency_ms", src, np.float32, WAVES),
+                amplitude_uv=_read(f, "amplitude_uv", src, np.float32, WAVES),
+                class_id=_class_ids(class_names, src),
                 threshold_db=_read(f, "threshold_db", src, np.float32),
                 no_response=_read(f, "no_response", src, bool),
-                sampling_rate_hz=float(f.attrs["sampling_rate_hz"]),
-                t0_ms=float(f.attrs.get("t0_ms", 0.0)),
+                sampling_rate_hz=sampling_rate_hz,
+                t0_ms=0.0 if t0_ms is None else t0_ms,
                 clean=clean,
                 buffers=_read(f, "buffers", src, np.float32) if "buffers" in f else None,
-                extras={k: _read_any(f["extras"][k]) for k in f.get("extras", {})},
+                extras={k: _read_any(_dataset(f, f"extras/{k}", src)) for k in extras},
                 attrs={k[5:]: _attr(v) for k, v in f.attrs.items() if k.startswith("meta_")},
             )
         except (OSError, KeyError, TypeError) as exc:
             raise DataError(src, "<file>", f"cannot read ({_short(exc)}); truncated or corrupt?") from None
-        if cohort.signals.shape[0] != n:
-            raise DataError(src, "signals", "inconsistent row count")
     return cohort.validate(source=src)
 
 
-def _read(f: h5py.File, name: str, src: str, dtype: type) -> np.ndarray:
+def _number_attr(f: h5py.File, name: str, src: str, kind: type[int] | type[float]) -> int | float | None:
+    """A numeric root attribute (None if absent): files from other tools store text such as "20kHz" or "two"."""
+    value = f.attrs.get(name)
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+        if kind is int and number != float(value):
+            raise ValueError
+        return number
+    except (TypeError, ValueError):
+        raise DataError(src, name, f"attribute must be {'an integer' if kind is int else 'a number'}, got "
+                        f"{_attr(value)!r:.60}") from None  # fmt: skip
+
+
+def _dataset(f: h5py.File, name: str, src: str) -> h5py.Dataset:
+    """``f[name]`` when it is a dataset: another tool may have written a group (or a scalar) in its place."""
     ds = f[name]
-    if dtype is not bool and ds.dtype.kind not in "fiu":
+    if not isinstance(ds, h5py.Dataset):
+        raise DataError(src, name, "expected a dataset, found a group")
+    if ds.shape is None or ds.ndim == 0:
+        raise DataError(src, name, "expected one value per record, found a scalar")
+    return ds
+
+
+def _strings(f: h5py.File, name: str, src: str) -> list[str]:
+    ds = _dataset(f, name, src)
+    if h5py.check_string_dtype(ds.dtype) is None:
+        raise DataError(src, name, f"expected strings, found dtype {ds.dtype}")
+    return list(ds.asstr()[()])
+
+
+def _read(f: h5py.File, name: str, src: str, dtype: type, columns: tuple[str, ...] | None = None) -> np.ndarray:
+    """A numeric dataset; ``no_response`` must hold bools or 0/1 (text such as b"no" would read as True). With
+    ``columns``, the dataset's ``columns`` attribute (when present) must name them: a file whose columns are in
+    another order is reordered, never misread."""
+    ds = _dataset(f, name, src)
+    if dtype is bool:
+        if ds.dtype.kind not in "biu":
+            raise DataError(src, name, f"expected bool or 0/1, found dtype {ds.dtype}")
+        raw = np.asarray(ds[()])
+        if (bad := np.flatnonzero((raw != 0) & (raw != 1))).size:
+            raise DataError(src, name, f"expected bool or 0/1, got {raw[bad[0]]}", int(bad[0]))
+        return raw.astype(bool)
+    if ds.dtype.kind not in "fiu":
         raise DataError(src, name, f"expected numbers, found dtype {ds.dtype}")
-    return np.asarray(ds[()], dtype=dtype)
+    arr = np.asarray(ds[()], dtype=dtype)
+    if columns is None or "columns" not in ds.attrs:
+        return arr
+    names = [str(_attr(c)) for c in np.atleast_1d(ds.attrs["columns"])]
+    if sorted(names) != sorted(columns) or len(names) != len(set(names)):
+        raise DataError(src, name, f"columns attribute {names} does not name {list(columns)}")
+    if arr.ndim != 2 or arr.shape[1] != len(names):
+        return arr  # the shape check in validate() names the problem
+    return np.ascontiguousarray(arr[:, [names.index(c) for c in columns]])
 
 
 def _read_any(ds: h5py.Dataset) -> np.ndarray:

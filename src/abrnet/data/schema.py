@@ -182,9 +182,12 @@ class ABRCohort:
         _expect_range(source, "threshold_db", self.threshold_db, PHYSICAL_RANGES["threshold_db"], "dB")
         if not np.isfinite(self.sampling_rate_hz) or self.sampling_rate_hz <= 0:
             raise DataError(source, "sampling_rate_hz", f"must be > 0, got {self.sampling_rate_hz}")
+        if not np.isfinite(self.t0_ms):  # every time axis (and the resampler) starts here
+            raise DataError(source, "t0_ms", f"must be finite, got {self.t0_ms}")
         for key, arr in self.extras.items():
             if arr.shape[:1] != (n,):
-                raise DataError(source, f"extras/{key}", f"has {arr.shape[0]} rows, expected {n}")
+                got = f"{arr.shape[0]} rows" if arr.ndim else "a scalar"
+                raise DataError(source, f"extras/{key}", f"has {got}, expected {n} rows")
         return self
 
 

@@ -58,9 +58,10 @@ def read_for_model(
 ) -> tuple[ABRCohort, list[str]]:
     """One file on the model grid, with its ``domain`` column, and the warnings to show the user.
 
-    A wide CSV stores neither its rate nor its t0: they default to the model's (20 kHz, 0 ms), and a CSV whose rows
-    do not have the model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown
-    rate would silently shift every latency).
+    A wide CSV may store its rate and t0 (``sampling_rate_hz``/``t0_ms`` columns, as `abrnet data export` writes
+    them); without them they default to the model's (20 kHz, 0 ms), and such a CSV whose rows do not have the
+    model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown rate would
+    silently shift every latency).
     """
     from abrnet.data.importers import detect_format, read_recording
     from abrnet.data.resample import cohort_to_model_grid
@@ -71,13 +72,9 @@ def read_for_model(
         raise DataError(src, "<file>", "no such file")
     kind = detect_format(path) if fmt == "auto" else fmt
     options = {k: v for k, v in options.items() if v is not None}
-    explicit_rate = "sampling_rate_hz" in options
-    if kind == "csv":
-        options.setdefault("sampling_rate_hz", DEFAULT_SAMPLING_RATE_HZ)
-        options.setdefault("t0_ms", DEFAULT_T0_MS)
     cohort = read_recording(path, kind, **options)
     warnings: list[str] = []
-    if kind == "csv" and not explicit_rate and cohort.n_samples != n_samples:
+    if kind == "csv" and cohort.attrs.get("grid_source") == "default" and cohort.n_samples != n_samples:
         raise DataError(
             src,
             f"s0..s{cohort.n_samples - 1}",

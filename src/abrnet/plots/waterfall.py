@@ -11,9 +11,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.data.metadata import STIMULUS, STIMULUS_FREQ_HZ, metadata_of
 from abrnet.data.schema import ABRCohort
 
 _WAVE_COLORS = {"I": "tab:blue", "III": "tab:green", "V": "tab:red"}
+MAX_UNLABELLED_SERIES = 6  # a readable figure; `abrnet serve` shows every series
 
 
 def plot_waterfall(
@@ -69,11 +71,25 @@ def pick_example_ears(cohort: ABRCohort, seed: int = 0) -> dict[str, np.ndarray]
     return out
 
 
+def unlabelled_series(cohort: ABRCohort, max_series: int = MAX_UNLABELLED_SERIES) -> dict[str, np.ndarray]:
+    """The first ``max_series`` series (ear and stimulus, in file order) → record indices: what a user's own,
+    unlabelled recordings are plotted as. Stimuli are kept apart so one waterfall never mixes tone-pip frequencies."""
+    meta = metadata_of(cohort.extras, cohort.n_records)
+    freq = [f" {f:g} Hz" if np.isfinite(f) else "" for f in meta[STIMULUS_FREQ_HZ]]
+    names = [
+        f"{k}, {s}{f}" for k, s, f in zip(cohort.ear_key.astype(str), meta[STIMULUS].astype(str), freq, strict=True)
+    ]
+    keys = np.array(names)
+    return {key: np.flatnonzero(keys == key) for key in list(dict.fromkeys(names))[:max_series]}
+
+
 def plot_cohort_examples(cohort: ABRCohort, out: str | Path, *, seed: int = 0) -> Path:
-    """One waterfall per class (one ear each) in a single figure."""
+    """One waterfall per class (one ear each) in a single figure; a cohort with no labelled class (a user's own
+    recordings) gets one waterfall per series, titled by ear and stimulus, since there is no class to name."""
     examples = pick_example_ears(cohort, seed)
-    if not examples:
-        raise ValueError("cohort has no labelled class to plot")
+    labelled = bool(examples)
+    if not labelled:
+        examples = unlabelled_series(cohort)
     fig, axes = plt.subplots(1, len(examples), figsize=(3.2 * len(examples), 6.5), squeeze=False)
     for ax, (name, idx) in zip(axes[0], examples.items(), strict=True):
         age = cohort.static_column("age_years")[idx[0]]
@@ -82,6 +98,8 @@ def plot_cohort_examples(cohort: ABRCohort, out: str | Path, *, seed: int = 0) -
         title = f"{name}\n{cohort.patient_id[idx[0]]}/{cohort.ear[idx[0]]}, age {age:.0f} y, " + (
             "no response" if nr else f"thr {thr:.0f} dB"
         )
+        if not labelled:
+            title = f"{name}\nage {age:g} y" + ("" if np.isnan(thr) else f", thr {thr:.0f} dB")
         plot_waterfall(
             ax,
             cohort.time_ms,
