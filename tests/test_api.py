@@ -112,3 +112,38 @@ def test_evaluate_generation_flag_writes_json(tiny_run: dict, tmp_path: Path) ->
     assert "raw sampler output" in res.output
     assert (tmp_path / "metrics.json").exists()
     assert "threshold MAE: per record" in res.output
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "error", "message"),
+    [
+        (np.zeros((3, 200)), {}, TypeError, "data must be a file or folder path, .*ABRCohort, got ndarray; .*wide CSV"),
+        ([[0.0] * 200], {}, TypeError, "data must be .*got a list holding list; .*ABRCohort"),
+        (None, {}, TypeError, "data must be .*ABRCohort, got NoneType"),
+        ([], {}, ValueError, "data must be .*got an empty list"),
+        ("records.csv", {"batch_size": 0}, ValueError, "batch_size must be an integer >= 1, got 0"),
+        ("records.csv", {"age_years": "abc"}, TypeError, "age_years must be a finite number .*got 'abc'"),
+        ("records.csv", {"sampling_rate_hz": -1.0}, ValueError, "sampling_rate_hz must be a finite number > 0"),
+    ],
+)
+def test_predict_refuses_unclear_inputs_up_front(
+    tiny_run: dict, monkeypatch: pytest.MonkeyPatch, data: object, kwargs: dict, error: type[Exception], message: str
+) -> None:
+    """Arrays, None, an empty list, batch_size 0 or a non-numeric age: one line naming the argument, before any
+    file is read (they used to fail deep inside with os.PathLike or range() messages)."""
+    from abrnet.inference import inputs
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("files were read before the arguments were checked")
+
+    monkeypatch.setattr(inputs, "read_many", refuse)
+    with pytest.raises(error, match=message):
+        abrnet.load(tiny_run["dir"] / "best.ckpt").predict(data, **kwargs)
+
+
+@pytest.mark.parametrize("option", [{"age_years": 90.0}, {"sampling_rate_hz": 10000.0}, {"fmt": "csv"}])
+def test_predict_refuses_reading_options_with_a_cohort(tiny_run: dict, option: dict) -> None:
+    """An in-memory cohort already has its ages and rate: reading options with one are an error, not dropped."""
+    ((name, value),) = option.items()
+    with pytest.raises(ValueError, match=f"{name}={value!r}: reading options apply to files only"):
+        abrnet.load(tiny_run["dir"] / "best.ckpt").predict(tiny_run["cohort"].subset(np.arange(3)), **option)

@@ -34,6 +34,10 @@ LAMBDA_MIN_CLIPPED: float = -5.1
 N_STATIC: int = 4
 DEFAULT_STATIC_BOUNDS: tuple[float, float] = (-3.0, 3.0)  # normalised (z-scored) units: ±3 SD
 
+# one generator for the batch, or one per row: diffusers' `randn_tensor` then draws each row from its own, so a
+# sample's noise does not depend on the batch it was drawn in (`inference.api.sample_generators`)
+Generators = torch.Generator | list[torch.Generator] | None
+
 
 class GridDDIMScheduler(DDIMScheduler):
     """`DDIMScheduler` that steps to the *next timestep of its own grid*.
@@ -78,7 +82,7 @@ class GridDDIMScheduler(DDIMScheduler):
         timestep: int | torch.Tensor,
         sample: torch.Tensor,
         eta: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         return_dict: bool = True,
         **_: object,
     ) -> DDIMSchedulerOutput | tuple[torch.Tensor, torch.Tensor]:
@@ -195,7 +199,7 @@ def _run_sampler(
     sampler: SamplerName,
     prediction_type: PredictionType,
     guidance_scale: float | None,
-    generator: torch.Generator | None,
+    generator: Generators,
     unconditional: bool = False,
     eta: float = 0.0,
 ) -> torch.Tensor:
@@ -220,7 +224,7 @@ def sample(
     steps: int = 50,
     sampler: SamplerName = "ddim",
     guidance_scale: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     prediction_type: PredictionType = "v_prediction",
     length: int = 200,
     x_T: torch.Tensor | None = None,
@@ -260,7 +264,7 @@ def denoise(
     *,
     steps: int = 20,
     sampler: SamplerName = "ddim",
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     prediction_type: PredictionType = "v_prediction",
     guidance_scale: float = 1.0,
 ) -> torch.Tensor:
@@ -274,6 +278,8 @@ def denoise(
     the strength of the denoising.
     """
     check_prediction_type(prediction_type)
+    if sampler not in ("ddim", "dpm"):  # checked here too: the steps=1 path below never builds a scheduler
+        raise ValueError(f"sampler must be 'ddim' or 'dpm', got {sampler!r}")
     if x_obs.dim() != 2 or x_obs.shape[0] != static_params.shape[0]:
         raise ValueError(f"x_obs must be (B, T) with B = {static_params.shape[0]}, got {tuple(x_obs.shape)}")
     s = torch.as_tensor(noise_std, dtype=torch.float64).cpu().numpy()
@@ -315,9 +321,7 @@ def _bounds_tensor(
 STATIC_READ_TIMESTEP: int = 50
 
 
-def forward_draw(
-    x0: torch.Tensor, t: int, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def forward_draw(x0: torch.Tensor, t: int, generator: Generators = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, timesteps): x_t = α_t·x0 + σ_t·ε with ε ~ N(0, I) (B, T), and t as a (B,) long tensor."""
     abar = float(cosine_alphas_cumprod()[int(t)])
     eps = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)  # (B, T)
@@ -334,7 +338,7 @@ def generate_joint(
     use_constraints: bool = True,
     steps: int = 50,
     sampler: SamplerName = "ddim",
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     static_bounds: tuple[float | Sequence[float] | torch.Tensor, float | Sequence[float] | torch.Tensor] | None = None,
     prediction_type: PredictionType = "v_prediction",
     length: int = 200,

@@ -37,6 +37,7 @@ from abrnet.constants import (
     WAVES,
 )
 from abrnet.data.schema import ABRCohort, DataError
+from abrnet.inference.arguments import check_denoise, check_generate, check_input, check_int
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.default_model import default_checkpoint
 from abrnet.inference.result_tables import PredictionReport
@@ -82,6 +83,7 @@ def read_input(
 def _as_cohort(
     data: ABRCohort | str | Path | Sequence[str | Path], n_samples: int, **read_kw: Any
 ) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
+    check_input(data, read_kw)  # a cohort with reading options is an error, not silently read without them
     if isinstance(data, ABRCohort):
         from abrnet.data.metadata import SIMULATED
         from abrnet.inference.domain import assess_domain
@@ -125,6 +127,14 @@ def recording_noise(n: int, residual_noise_nv: float | np.ndarray, seed: int, le
     eeg = nz.shaped_noise(rng, n, n_fft, DEFAULT_SAMPLING_RATE_HZ, cfg.noise_exponent, sos)[:, :length]
     rn_uv = np.broadcast_to(np.asarray(residual_noise_nv, dtype=np.float64) / 1000.0, (n,))
     return (eeg * rn_uv[:, None]).astype(np.float32)
+
+
+def sample_generators(seed: int, start: int, count: int) -> list[torch.Generator]:
+    """One CPU generator per generated signal, seeded from (seed, signal index): each signal's noise (x_T, the η > 0
+    step noise, the joint static draw) comes from its own stream, so the output does not depend on `batch_size` (one
+    generator consumed batch by batch did)."""
+    seeds = (np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0] for i in range(start, start + count))
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
 
 
 class ABRModel:
@@ -180,6 +190,7 @@ class ABRModel:
         ``data``: a cohort, files or folders of any importable format; ``options`` go to the readers
         (``stimulus_rate_hz=``, ``level_db=``, ``species=``..., see `abrnet.inference.inputs`)."""
         read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years, **options)
+        check_int("batch_size", batch_size, minimum=1)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
@@ -215,6 +226,7 @@ class ABRModel:
         from abrnet.diffusion.sampling import denoise as diffusion_denoise
         from abrnet.inference.predictor import recording_noise_std_uv
 
+        check_denoise(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         x = torch.from_numpy(self.normalizer.signal(cohort.signals))
         s = torch.from_numpy(self.normalizer.static(cohort.static))
@@ -264,8 +276,10 @@ class ABRModel:
         Conditional: `conditions` (M, 4) physical static rows (age_years, intensity_db, stimulus_rate_hz, fmp),
         each generated `n` times. Joint (`joint=True`): `n` signals from the unconditional model with static
         parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
-        clipped to the physical ranges; guidance does not apply there. Signals are noise-free responses unless
-        `add_noise_nv` (residual noise, nV) is given: then `signals` are noisy and `clean` holds the response.
+        clipped to the physical ranges; guidance does not apply there (`guidance` 0 = unconditional, 1 = plain
+        conditional). Signals are noise-free responses unless `add_noise_nv` (residual noise, nV, >= 0; 0 adds zero
+        noise) is given: then `signals` are noisy and `clean` holds the response. Each signal draws its noise from
+        its own generator seeded by (seed, index), so the output does not depend on `batch_size`.
         `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`). With `band_limit` (default) the
         sampler's output passes through the recording band-pass every training response went through
         (`RECORDING_BAND_HZ`, zero-phase): what the network leaves outside the band (high-frequency residue of a
@@ -273,19 +287,19 @@ class ABRModel:
         """
         from abrnet.diffusion.sampling import generate_joint, sample
 
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        gen = torch.Generator().manual_seed(int(seed))
+        cond = check_generate(
+            n=n, joint=joint, conditions=conditions, sampler=sampler, steps=steps, guidance=guidance, seed=seed,
+            add_noise_nv=add_noise_nv, batch_size=batch_size, eta=eta,
+        )  # fmt: skip
         ptype = self.prediction_type
         chunks: list[np.ndarray] = []
         statics: list[np.ndarray] = []
-        if joint and eta:
-            raise ValueError("eta applies to conditional generation only (joint sampling is deterministic DDIM)")
-        if joint:
+        if cond is None:  # joint
             for start in range(0, n, batch_size):
                 b = min(batch_size, n - start)
                 x, s = generate_joint(
-                    self.model, b, self.device, steps=int(steps), sampler=sampler, generator=gen,
+                    self.model, b, self.device, steps=int(steps), sampler=sampler,
+                    generator=sample_generators(seed, start, b),
                     prediction_type=ptype, length=self.n_samples,  # type: ignore[arg-type]
                 )  # fmt: skip
                 chunks.append(x.float().cpu().numpy())
@@ -295,21 +309,14 @@ class ABRModel:
             static[:, k] = np.round(static[:, k] / INTENSITY_STEP_DB) * INTENSITY_STEP_DB
             static = _clip_physical(static)
         else:
-            if conditions is None:
-                raise ValueError("conditional generation needs conditions (M, 4) or joint=True")
-            cond = np.atleast_2d(np.asarray(conditions, dtype=np.float32))  # one row may come flat
-            if cond.ndim != 2 or cond.shape[1] != len(STATIC_PARAMS):
-                raise ValueError(
-                    f"conditions must be rows of {len(STATIC_PARAMS)} values ({', '.join(STATIC_PARAMS)}; fmp NaN = "
-                    f"not measured), got shape {np.shape(conditions)}"
-                )
             static = np.repeat(cond, n, axis=0)
             z = torch.from_numpy(self.normalizer.static(static))
             for start in range(0, len(static), batch_size):
+                zb = z[start : start + batch_size]
                 x = sample(
-                    self.model, z[start : start + batch_size].to(self.device), steps=int(steps), sampler=sampler,
-                    guidance_scale=float(guidance), generator=gen, prediction_type=ptype,  # type: ignore[arg-type]
-                    length=self.n_samples, eta=float(eta),
+                    self.model, zb.to(self.device), steps=int(steps), sampler=sampler, guidance_scale=float(guidance),
+                    generator=sample_generators(seed, start, len(zb)),
+                    prediction_type=ptype, length=self.n_samples, eta=float(eta),  # type: ignore[arg-type]
                 )  # fmt: skip
                 chunks.append(x.float().cpu().numpy())
         clean = np.asarray(self.normalizer.signal_to_uv(np.concatenate(chunks)), dtype=np.float32)
@@ -331,7 +338,7 @@ class ABRModel:
             "band_limit_hz": "{:g}-{:g}".format(*RECORDING_BAND_HZ) if band_limit else "none",
             "seed": int(seed),
             "checkpoint": str(self.checkpoint),
-            "signal_kind": "clean response + simulated recording noise" if add_noise_nv else "clean response",
+            "signal_kind": "clean response" if add_noise_nv is None else "clean response + simulated recording noise",
         }
         if add_noise_nv is not None:
             attrs["added_noise_nv"] = float(add_noise_nv)
