@@ -185,3 +185,155 @@ def test_generate_band_limit_is_the_recording_filter_on_the_raw_output(small: di
         return float(spectrum[:, np.fft.rfftfreq(200, 1 / 20000.0) > 5000].sum())
 
     assert above_band(filtered.signals) < 0.05 * above_band(raw.signals)
+
+
+@pytest.fixture
+def no_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any sampler run fail: the argument checks must refuse bad input before the model is run."""
+    from abrnet.diffusion import sampling
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the sampler ran before the arguments were checked")
+
+    for name in ("sample", "generate_joint", "denoise"):
+        monkeypatch.setattr(sampling, name, refuse)
+
+
+def test_generate_does_not_depend_on_batch_size(small: dict) -> None:
+    """Stochastic DDIM and joint sampling draw noise at every step: each signal has its own seeded stream, so
+    batch_size (a memory setting) cannot change the signals, as a generator consumed batch by batch did."""
+    model = abrnet.load(small["ckpt"])
+    cond = [[1.0, 60.0, 33.1, 3.0], [40.0, 30.0, 21.1, np.nan]]
+    runs = [model.generate(2, conditions=cond, steps=3, seed=1, eta=0.5, batch_size=b).signals for b in (1, 4)]
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
+    joint = [model.generate(3, joint=True, steps=3, seed=1, batch_size=b) for b in (1, 4)]
+    np.testing.assert_allclose(joint[0].signals, joint[1].signals, atol=1e-5)
+    np.testing.assert_allclose(joint[0].static, joint[1].static, atol=1e-4)
+    other = model.generate(2, conditions=cond, steps=3, seed=2, eta=0.5).signals
+    assert not np.allclose(other, runs[1])  # the seed still matters
+
+
+def test_generate_zero_added_noise_is_recorded_as_added(small: dict) -> None:
+    """add_noise_nv=0 returns the clean response plus zero noise, and says so (it used to test truthiness)."""
+    g = abrnet.load(small["ckpt"]).generate(1, conditions=[1.0, 60.0, 33.1, 3.0], steps=1, add_noise_nv=0)
+    assert g.clean is not None and np.array_equal(g.signals, g.clean)
+    assert g.attrs["signal_kind"] == "clean response + simulated recording noise" and g.attrs["added_noise_nv"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n": 2.5}, TypeError, "n must be an integer >= 1, got 2.5"),
+        ({"n": "3"}, TypeError, "n must be an integer >= 1, got '3'"),
+        ({"n": 0}, ValueError, "n must be an integer >= 1, got 0"),
+        ({"guidance": float("nan")}, ValueError, "guidance must be .* >= 0 .*got nan"),
+        ({"guidance": -1.0}, ValueError, "guidance must be .* >= 0 .*got -1"),
+        ({"add_noise_nv": float("nan")}, ValueError, "add_noise_nv must be .* >= 0 .*got nan"),
+        ({"add_noise_nv": -5.0}, ValueError, "add_noise_nv must be .* >= 0 .*got -5"),
+        ({"steps": 0}, ValueError, "steps must be an integer >= 1"),
+        ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
+        ({"sampler": "x"}, ValueError, "sampler must be one of 'ddim', 'dpm', got 'x'"),
+        ({"eta": 0.5, "sampler": "dpm"}, ValueError, "eta .* needs sampler='ddim'"),
+        ({"conditions": [[float("nan"), 60.0, 33.1, 3.0]]}, ValueError, "row 0: age_years must be in"),
+        ({"joint": True}, ValueError, "conditions do not apply with joint=True"),
+    ],
+)
+def test_generate_refuses_bad_arguments_up_front(
+    small: dict, no_sampling: None, kwargs: dict, error: type[Exception], message: str
+) -> None:
+    args = {"n": 2, "conditions": [[1.0, 60.0, 33.1, 3.0]], "steps": 2, **kwargs}
+    with pytest.raises(error, match=message):
+        abrnet.load(small["ckpt"]).generate(**args)
+
+
+def test_generate_guidance_zero_is_valid(small: dict) -> None:
+    """guidance 0 is the null-condition pass alone (unconditional), a documented setting, not an error."""
+    g = abrnet.load(small["ckpt"]).generate(1, conditions=[1.0, 60.0, 33.1, 3.0], steps=1, guidance=0)
+    assert g.n_records == 1 and float(g.attrs["guidance"]) == 0.0
+
+
+def test_denoise_checks_the_sampler_on_the_one_step_path(small: dict) -> None:
+    """steps=1 never builds a scheduler, so an unknown sampler used to be accepted and recorded."""
+    import torch
+
+    from abrnet.diffusion.sampling import denoise
+
+    model = abrnet.load(small["ckpt"])
+    with pytest.raises(ValueError, match="sampler must be one of 'ddim', 'dpm', got 'x'"):
+        model.denoise(small["cohort"], steps=1, sampler="x")  # type: ignore[arg-type]
+    x, s = torch.zeros(2, 200), torch.zeros(2, 4)
+    with pytest.raises(ValueError, match="sampler must be 'ddim' or 'dpm', got 'x'"):
+        denoise(model.model, x, s, 0.1, steps=1, sampler="x")  # type: ignore[arg-type]
+
+
+def test_denoise_refuses_reading_options_with_a_cohort(small: dict, no_sampling: None) -> None:
+    with pytest.raises(ValueError, match="age_years=3: reading options apply to files only"):
+        abrnet.load(small["ckpt"]).denoise(small["cohort"], age_years=3)
+
+
+from click.testing import Result  # noqa: E402 (added at the end: the file is shared)
+
+GEN_ONE = ["--n", "1", "--steps", "1", "--age", "1", "--intensity", "60", "--rate", "33.1", "--fmp", "3"]
+
+
+def _refused(res: Result) -> str:
+    """The one line of a refused CLI run (exit 2, no traceback)."""
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "Traceback" not in res.output, res.output
+    return lines[0]
+
+
+def test_generate_plot_without_suffix_is_checked_as_the_png_it_writes(small: dict, tmp_path: Path) -> None:
+    """--plot foo was checked as 'foo' while matplotlib wrote (over) foo.png."""
+    (tmp_path / "foo.png").write_text("precious")
+    base = ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--out", str(tmp_path / "g.h5")]
+    line = _refused(runner.invoke(app, [*base, "--plot", str(tmp_path / "foo")]))
+    assert "foo.png" in line and "--force" in line, line
+    assert (tmp_path / "foo.png").read_text() == "precious" and not (tmp_path / "g.h5").exists()
+    res = runner.invoke(app, [*base, "--plot", str(tmp_path / "bar")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "bar.png").read_bytes()[:4] == b"\x89PNG" and "bar.png" in res.output
+
+
+def test_generate_refuses_a_plot_format_before_sampling(small: dict, tmp_path: Path, no_sampling: None) -> None:
+    """--plot plot.txt used to fail in matplotlib after the .h5 was written."""
+    out = tmp_path / "g.h5"
+    plot = str(tmp_path / "p.txt")
+    line = _refused(
+        runner.invoke(app, ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--out", str(out), "--plot", plot])
+    )
+    assert "--plot" in line and "'.txt'" in line and "png" in line, line
+    assert not out.exists()
+
+
+def test_generate_refuses_a_folder_as_out_even_with_force(small: dict, tmp_path: Path, no_sampling: None) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    res = runner.invoke(app, ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--out", str(folder), "--force"])
+    assert "is a folder" in _refused(res)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no d.partial left beside it
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "option"),
+    [
+        ("generate", ["--intensity", "200"], "--intensity"),
+        ("generate", ["--fmp", "inf"], "--fmp"),
+        ("generate", ["--guidance", "nan"], "--guidance"),
+        ("denoise", ["--seed", "-1"], "--seed"),
+        ("denoise", ["--t0-ms", "nan"], "--t0-ms"),
+    ],
+)
+def test_cli_argument_errors_name_the_option(
+    small: dict, tmp_path: Path, no_sampling: None, command: str, extra: list[str], option: str
+) -> None:
+    """The API's up-front ValueError (about `intensity_db`, `seed`...) reached the user as a traceback."""
+    out = tmp_path / "o.h5"
+    if command == "generate":
+        args = ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, *extra, "--out", str(out)]
+    else:
+        args = ["denoise", "--checkpoint", small["ckpt"], str(small["path"]), *extra, "--out", str(out)]
+    line = _refused(runner.invoke(app, args))
+    assert f"field '{option}'" in line and line.startswith(f"error: {command}:"), line
+    assert not out.exists()

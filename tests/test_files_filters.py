@@ -79,3 +79,17 @@ def test_group_indices_keeps_file_order_within_each_key() -> None:
     assert [r.tolist() for r in rows] == [[1, 4], [0, 2], [3]]
     empty_keys, empty_rows = group_indices(np.array([], dtype=str))
     assert empty_keys.size == 0 and empty_rows == []
+
+
+def test_check_fname_refuses_a_folder_even_with_overwrite(tmp_path: Path) -> None:
+    """--force replaces a file, never a folder: writing there failed later (IsADirectoryError, a stray .partial)."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=r"out: is a folder, not a file"):
+            check_fname(folder, overwrite=overwrite)
+    blocker = tmp_path / "plain"
+    blocker.write_text("x")
+    with pytest.raises(FileExistsError, match=r"plain is a file, not a folder"):
+        check_fname(blocker / "sub" / "r.csv", overwrite=True)
+    assert folder.is_dir() and list(folder.iterdir()) == [] and blocker.read_text() == "x"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from abrnet.cli.main import app
@@ -133,6 +134,7 @@ def test_malformed_csv_one_line_error(test_split: dict, tmp_path: Path, case: st
         expect = ("s17", "row 2")
     else:
         dropped = {f"{p}s{i}" for p in ("", "a_", "b_") for i in range(150, 200)}  # signal and split buffers
+        dropped |= {"sampling_rate_hz", "t0_ms"}  # a CSV that does not record its grid (another tool's)
         keep = [j for j, h in enumerate(header) if h not in dropped]
         _write(bad, [header[j] for j in keep], [[r[j] for j in keep] for r in body])
         expect = ("s0..s149", "row 1")
@@ -207,8 +209,16 @@ def test_resampled_40khz_csv_with_short_window(test_split: dict, tmp_path: Path)
     rows = read_csv(out)[1]
     assert len(rows) == 4
     assert np.all(np.isfinite(col(rows, "V_latency_ms")))
-    # without the rate the 320-sample rows are refused, not silently mis-timed
-    res = runner.invoke(app, [*base, "--force"])
+    # the file records its rate (`data export` writes it): the option is not needed, and the reading is the same
+    res = runner.invoke(app, [*base[:-1], str(tmp_path / "r2.csv")])
+    assert res.exit_code == 0, res.output
+    assert read_csv(tmp_path / "r2.csv")[1] == rows
+    # a CSV that does not record its grid: the 320-sample rows are refused without the rate, not silently mis-timed
+    header, *body = [line.split(",") for line in src.read_text().splitlines()]
+    keep = [j for j, h in enumerate(header) if h not in ("sampling_rate_hz", "t0_ms")]
+    bare = tmp_path / "k40_bare.csv"
+    bare.write_text("\n".join(",".join(r[j] for j in keep) for r in [header, *body]) + "\n")
+    res = runner.invoke(app, [*base[:3], str(bare), "--out", str(tmp_path / "r3.csv")])
     assert res.exit_code == 2 and "--sampling-rate" in res.output
 
 
@@ -228,3 +238,82 @@ def test_predict_on_a_real_device_export(test_split: dict, tmp_path: Path) -> No
     assert sorted(col(rows, "intensity_db")) == sorted(set(col(rows, "intensity_db")))  # distinct levels kept
     assert np.all(np.isfinite(col(rows, "threshold_db"))) and np.all(np.isfinite(col(rows, "V_latency_ms")))
     assert "fmp" in res.output.lower()  # the export has no FMP: the placeholder is announced, not silent
+
+
+def _one_line_error(res: Result) -> str:
+    """The only line a refused run prints (exit code 2, no traceback)."""
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert "Traceback" not in res.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("out", "extra", "roles"),
+    [
+        ("series.csv", ["--group-by", "patient_id,ear"], ("series table", "--out")),
+        ("patients.csv", ["--group-by", "patient_id,ear"], ("patients table", "--out")),
+        ("r.json", ["--json"], ("--json output", "--out")),
+    ],
+)
+def test_outputs_of_one_run_that_are_the_same_file_are_refused(
+    test_split: dict, tmp_path: Path, out: str, extra: list[str], roles: tuple[str, str]
+) -> None:
+    """--out series.csv with --group-by wrote the series table over the results (and --json <x>.json the JSON)."""
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(tmp_path / out)]
+    line = _one_line_error(runner.invoke(app, [*args, *extra, "--force"]))
+    assert all(r in line for r in roles) and out in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_folder_that_is_a_file_is_refused_before_writing(test_split: dict, tmp_path: Path) -> None:
+    (tmp_path / "plotfile").write_text("keep")
+    out = tmp_path / "r.csv"
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(out)]
+    line = _one_line_error(runner.invoke(app, [*args, "--plot", str(tmp_path / "plotfile")]))
+    assert "--plot" in line and "plotfile" in line, line
+    assert not out.exists() and (tmp_path / "plotfile").read_text() == "keep"
+
+
+def test_plot_names_stay_distinct_when_ids_sanitize_alike(test_split: dict, tmp_path: Path) -> None:
+    """'P 1' and 'P_1' both became waterfall_P_1_L.png: one ear's plots replaced the other's."""
+    from abrnet.inference.result_tables import plot_stems
+
+    stems = plot_stems(["P 1/L", "P_1/L", "Q/R", "q/R", "SIM7/L"])
+    assert len(set(stems.values())) == 5 and stems["SIM7/L"] == "SIM7_L"  # ordinary ids keep their names
+    cohort = test_split["cohort"]
+    keys = cohort.ear_key.astype(str)
+    first, second = np.flatnonzero(keys == np.unique(keys)[0]), np.flatnonzero(keys == np.unique(keys)[-1])
+    both = cohort.subset(np.concatenate([first, second]))
+    both.patient_id = np.array(["P 1"] * len(first) + ["P_1"] * len(second))
+    both.ear = np.array(["L"] * len(both.ear))
+    src = save_cohort(both, tmp_path / "collide.h5")
+    plots = tmp_path / "plots"
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(src), "--out", str(tmp_path / "r.csv")]
+    res = runner.invoke(app, [*args, "--plot", str(plots), "--group-by", "patient_id,ear"])
+    assert res.exit_code == 0, res.output
+    assert len(list(plots.glob("waterfall_*.png"))) == 2 and len(list(plots.glob("latency_intensity_*.png"))) == 2
+    assert "and 3 more" in res.output  # 3 tables + 4 plots: the count is what is on disk
+
+
+def test_strict_names_the_file_and_row_of_the_record(test_split: dict, tmp_path: Path) -> None:
+    """With several inputs --strict named all of them and the row counted over every file's records."""
+    mouse = test_split["cohort"].subset(np.arange(4))
+    mouse.patient_id = np.array([f"M{i}" for i in range(4)])
+    mouse.extras["species"] = np.full(4, "mouse")
+    mouse.extras["species"][0] = "human"
+    src = save_cohort(mouse, tmp_path / "mouse.h5")
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), str(src), "--strict"]
+    line = _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path / "r.csv")]))
+    assert line.startswith(f"error: {src}: field 'domain', row 1:") and "mouse" in line, line
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_predict_option_out_of_range_names_the_option(test_split: dict, tmp_path: Path) -> None:
+    """The API's argument checks raise ValueError about its keyword (age_years); the CLI names --age, one line."""
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(tmp_path / "r.csv")]
+    line = _one_line_error(runner.invoke(app, [*args, "--age", "500"]))
+    assert "--age" in line and "500" in line, line
+    line = _one_line_error(runner.invoke(app, [*args, "--sampling-rate", "-5"]))
+    assert "--sampling-rate" in line, line
+    assert not (tmp_path / "r.csv").exists()

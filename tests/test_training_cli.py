@@ -157,3 +157,43 @@ def test_training_into_a_folder_that_holds_a_model_is_refused(tmp_path: Path) ->
     with pytest.raises(FileExistsError, match="holds a trained model"):
         train(load_config(None), tmp_path)
     assert (tmp_path / "best.ckpt").read_bytes() == b"model"
+
+
+# ----------------------------------------------------------------------------------------------- model export
+def _export(*args: str) -> tuple[int, list[str]]:
+    """`abrnet model export ARGS` in process → (exit code, non-empty output lines)."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    res = CliRunner().invoke(app, ["model", "export", *args])
+    return res.exit_code, [line for line in res.output.splitlines() if line.strip()]
+
+
+def test_model_export_refuses_an_out_that_is_its_own_card(tiny_run: dict, tmp_path: Path) -> None:
+    """--out m.json: the card (<out>.json) was written over the checkpoint (--force) or after it (half export)."""
+    src = str(tiny_run["dir"] / "best.ckpt")
+    for force in ([], ["--force"]):
+        code, lines = _export(src, "--out", str(tmp_path / "m.json"), *force)
+        assert code == 2 and len(lines) == 1 and "--out" in lines[0] and "m.json" in lines[0], lines
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_model_export_bad_inputs_are_one_line_errors(tiny_run: dict, tmp_path: Path) -> None:
+    """A non-checkpoint, invalid --metrics JSON and a folder as --out were tracebacks (exit 1)."""
+    src = str(tiny_run["dir"] / "best.ckpt")
+    not_ckpt = tmp_path / "x.csv"
+    not_ckpt.write_text("patient_id,ear\nP1,L\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{bad")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    cases = [
+        ([str(not_ckpt), "--out", str(tmp_path / "g.ckpt")], "x.csv"),
+        ([src, "--out", str(tmp_path / "b.ckpt"), "--metrics", str(bad)], "--metrics"),
+        ([src, "--out", str(folder), "--force"], "is a folder"),
+    ]
+    for args, expect in cases:
+        code, lines = _export(*args)
+        assert code == 2 and len(lines) == 1 and expect in lines[0], (args, lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "d", "x.csv"] and not list(folder.iterdir())

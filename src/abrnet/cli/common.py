@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -42,6 +44,43 @@ def user_errors() -> Iterator[None]:
             msg = f"{exc.filename}: no such file"
         err_console.print(labelled("error:", "bold red", msg), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USER_ERROR) from None
+
+
+def check_outputs(outputs: Mapping[str, Path], *, force: bool) -> None:
+    """Every planned output of one command, checked before anything is written: no two roles may name the same file
+    (``--out series.csv --group-by`` once wrote the series table over the results) and each goes through the shared
+    overwrite guard. Keys are the roles as the user knows them (``--out``, ``--json output``...)."""
+    from abrnet.data.files import check_fname
+    from abrnet.data.schema import DataError
+
+    seen: dict[Path, str] = {}
+    for role, path in outputs.items():
+        key = Path(path).resolve()
+        if key in seen:
+            raise DataError(str(path), role, f"is also the {seen[key]}; one would overwrite the other")
+        seen[key] = role
+    for path in outputs.values():
+        check_fname(path, overwrite=force)
+
+
+@contextlib.contextmanager
+def option_errors(command: str, options: Mapping[str, str]) -> Iterator[None]:
+    """The Python API refuses bad arguments with ValueError/TypeError naming its keyword (``conditions row 0:
+    intensity_db must be in [0, 120], got 200``); the CLI user typed an option, so re-raise them as the usual
+    DataError naming it (one line, exit 2 through `user_errors`). `options` maps keyword → option. Errors naming no
+    known keyword are not the user's input and are left as they are."""
+    from abrnet.data.schema import DataError
+
+    try:
+        yield
+    except DataError:
+        raise
+    except (ValueError, TypeError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        match = re.match(r"(?:conditions row \d+: )?([a-z_][a-z0-9_]*)\b\s*(.*)", text)
+        if match is None or match.group(1) not in options:
+            raise
+        raise DataError(command, options[match.group(1)], match.group(2) or text) from None
 
 
 def labelled(label: str, style: str, message: str) -> Text:

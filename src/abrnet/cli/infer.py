@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import console, err_console, labelled, user_errors
-from abrnet.data.files import check_fname, write_json
+from abrnet.cli.common import check_outputs, console, err_console, labelled, option_errors, user_errors
+from abrnet.data.files import write_json
+from abrnet.data.schema import ABRCohort, DataError
 
 CheckpointOpt = Annotated[
     Path | None,
@@ -54,10 +55,50 @@ def _warn(messages: list[str]) -> None:
         err_console.print(labelled("warning:", "bold yellow", msg), highlight=False, soft_wrap=True)
 
 
-def _refuse_existing(paths: list[Path], force: bool) -> None:
-    """Check every output before any work, so a refused run leaves nothing half-written."""
-    for p in paths:
-        check_fname(p, overwrite=force)
+# The Python API's keywords → the options that set them, so its argument errors name what the user typed.
+READ_OPTIONS = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms", "age_years": "--age", "fmt": "--format"}
+SAMPLER_OPTIONS = {"steps": "--steps", "sampler": "--sampler", "seed": "--seed"}
+GENERATE_OPTIONS = {
+    **SAMPLER_OPTIONS, "n": "--n", "guidance": "--guidance", "eta": "--eta", "add_noise_nv": "--add-noise-nv",
+    "conditions": "--conditions", "age_years": "--age", "intensity_db": "--intensity", "stimulus_rate_hz": "--rate",
+    "fmp": "--fmp",
+}  # fmt: skip
+
+
+def _check_plot_folder(plot: Path) -> None:
+    """--plot names a folder: refuse a file there (or above it) before any work, not after the results are written
+    (mkdir used to fail with a bare "[Errno 17] File exists")."""
+    blocking = next((p for p in (plot, *plot.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        what = "is a file" if blocking == plot else f"is inside {blocking}, a file"
+        raise DataError(str(plot), "--plot", f"{what}; --plot names a folder for the plots")
+
+
+def _enforce_strict(cohort: ABRCohort, input_paths: list[Path]) -> None:
+    """--strict, naming the file an out-of-domain record came from and its row in that file.
+
+    Why: the cohort holds every file's records one after another, so the first bad row counted over all of them
+    ("x.h5,mouse.h5: row 45") points at nothing the user has. Each record keeps its ``source_file``; the bad
+    record's file is the run of records with that name, and `enforce_strict` is given only that run."""
+    import numpy as np
+
+    from abrnet.inference.domain import IN_DOMAIN, enforce_strict
+    from abrnet.inference.inputs import expand_inputs
+
+    domain = np.asarray(cohort.extras["domain"]).astype(str)
+    bad = np.flatnonzero(domain != IN_DOMAIN)
+    if "source_file" not in cohort.extras or not bad.size:
+        enforce_strict(domain, ",".join(map(str, input_paths)))
+        return
+    same = np.asarray(cohort.extras["source_file"]).astype(str) == cohort.extras["source_file"][bad[0]]
+    start = end = int(bad[0])
+    while start > 0 and same[start - 1]:
+        start -= 1
+    while end < len(same) and same[end]:
+        end += 1
+    name = str(cohort.extras["source_file"][bad[0]])
+    files = [f for f in expand_inputs(input_paths) if f.name == name]
+    enforce_strict(domain[start:end], str(files[0]) if len(files) == 1 else name)
 
 
 def predict(
@@ -99,7 +140,6 @@ def predict(
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
     from abrnet.cli.common import progress_bar
     from abrnet.inference.api import load
-    from abrnet.inference.domain import enforce_strict
     from abrnet.inference.result_tables import columns_to_records, plot_paths, save_plots, write_columns_csv
 
     with user_errors():
@@ -114,25 +154,32 @@ def predict(
         json_path = out.with_suffix(".json")
         series_path = out.with_name("series.csv")
         patients_path = out.with_name("patients.csv")
-        planned = [out] + ([json_path] if as_json else []) + ([series_path, patients_path] if series else [])
+        planned = {"--out": out}
+        if as_json:
+            planned["--json output (<out>.json)"] = json_path
+        if series:
+            planned |= {"series table (series.csv beside --out)": series_path}
+            planned |= {"patients table (patients.csv beside --out)": patients_path}
         for p in input_paths:
             if not p.exists():
                 raise FileNotFoundError(2, "no such file", str(p))
-        _refuse_existing(planned, force)
+        if plot is not None:
+            _check_plot_folder(plot)
+        check_outputs(planned, force=force)
         model = load(checkpoint)
         options = reader_options(age, rate, level, level_unit, units, ear, fmp, species, stimulus)
-        with progress_bar("reading recordings") as update:
+        with progress_bar("reading recordings") as update, option_errors("predict", READ_OPTIONS):
             report = model.predict(
                 input_paths, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, progress=update,
                 **options,
             )  # fmt: skip
         if strict:
-            enforce_strict(report.cohort.extras["domain"], ",".join(map(str, input_paths)))
+            _enforce_strict(report.cohort, input_paths)
         _warn(report.warnings)
         if plot is not None:
-            _refuse_existing(
-                [p for d in plot_paths(report.cohort, plot, series=series).values() for p in d.values()], force
-            )
+            for key, paths in plot_paths(report.cohort, plot, series=series).items():
+                planned |= {f"--plot {kind} plot of {key}": p for kind, p in paths.items()}
+            check_outputs(planned, force=force)
         cols = report.columns()
         write_columns_csv(cols, out, force=True)
         written = [out]
@@ -175,16 +222,17 @@ def denoise(
     with user_errors():
         if not input_path.exists():
             raise FileNotFoundError(2, "no such file", str(input_path))
-        _refuse_existing([out], force)
+        check_outputs({"--out": out}, force=force)
         model = load(checkpoint)
-        result, warnings = model.denoise(
-            input_path,
-            steps=steps,
-            sampler=sampler,
-            seed=seed,
-            sampling_rate_hz=sampling_rate,
-            t0_ms=t0_ms,  # type: ignore[arg-type]
-        )
+        with option_errors("denoise", READ_OPTIONS | SAMPLER_OPTIONS):
+            result, warnings = model.denoise(
+                input_path,
+                steps=steps,
+                sampler=sampler,
+                seed=seed,
+                sampling_rate_hz=sampling_rate,
+                t0_ms=t0_ms,  # type: ignore[arg-type]
+            )
         _warn(warnings)
         save_cohort(result, out, force=True)
     console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
@@ -228,8 +276,8 @@ def generate(
     """Synthetic ABRs. Without --add-noise-nv they are noise-free responses (the model learnt the clean signal)."""
     import numpy as np
 
+    from abrnet.constants import STATIC_PARAMS
     from abrnet.data.io import save_cohort
-    from abrnet.data.schema import DataError
     from abrnet.inference.api import load, read_conditions
 
     if sampler not in ("ddim", "dpm"):
@@ -257,20 +305,40 @@ def generate(
             raise DataError("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
         if add_noise_nv is not None and not add_noise_nv > 0:
             raise DataError("generate", "--add-noise-nv", f"must be > 0 nV, got {add_noise_nv:g}")
-        _refuse_existing([out] + ([plot] if plot is not None else []), force)
+        plot_file = _plot_file(plot) if plot is not None else None
+        check_outputs({"--out": out, **({"--plot": plot_file} if plot_file is not None else {})}, force=force)
         model = load(checkpoint)
-        cohort = model.generate(
-            n, conditions=cond, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,  # type: ignore[arg-type]
-            add_noise_nv=add_noise_nv, eta=eta, band_limit=band_limit,
-        )  # fmt: skip
+        # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...
+        names = GENERATE_OPTIONS | ({k: "--conditions" for k in STATIC_PARAMS} if conditions is not None else {})
+        with option_errors("generate", names):
+            cohort = model.generate(
+                n, conditions=cond, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,  # type: ignore[arg-type]
+                add_noise_nv=add_noise_nv, eta=eta, band_limit=band_limit,
+            )  # fmt: skip
         save_cohort(cohort, out, force=True)
-        if plot is not None:
-            _plot_generated(cohort, plot)
+        if plot_file is not None:
+            _plot_generated(cohort, plot_file)
     what = "joint" if joint else "conditional"
     console.print(
-        f"{cohort.n_records} {what} signals ({sampler}, {steps} steps, guidance {guidance:g}); wrote {out}",
+        f"{cohort.n_records} {what} signals ({sampler}, {steps} steps, guidance {guidance:g}); wrote {out}"
+        + (f" and {plot_file}" if plot_file is not None else ""),
         highlight=False,
     )
+
+
+def _plot_file(plot: Path) -> Path:
+    """The file `_plot_generated` will write for --plot, checked before sampling.
+
+    Why: matplotlib adds ``.png`` to a name without a suffix, so the overwrite check must look at that name (it
+    looked at ``foo`` and matplotlib replaced ``foo.png``), and it refuses an unknown suffix only when saving, after
+    the .h5 was written. The same path is used to check, to save and in the message."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = plot if plot.suffix else plot.with_name(plot.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise DataError(str(plot), "--plot", f"unknown image format {path.suffix!r}; use {', '.join(sorted(formats))}")
+    return path
 
 
 def _plot_generated(cohort, path: Path, k: int = 12) -> None:

@@ -69,20 +69,37 @@ def export(
 
     Re-exporting a slim checkpoint (e.g. after its series stage was refitted and it was evaluated again) keeps the
     provenance of the card beside it (source, training command and section) and replaces the evaluation sections."""
-    from abrnet.inference.default_model import export_checkpoint, recorded_versions
+    from abrnet.inference.default_model import card_path, export_checkpoint, recorded_versions
 
     with user_errors():
         card: dict = {"source": str(checkpoint), "command": command}
         previous = checkpoint.with_suffix(".json")
         if recorded_versions(checkpoint) and previous.exists():  # a slim checkpoint with its card
-            card = {k: v for k, v in json.loads(previous.read_text()).items() if k != "versions"}
+            card = {k: v for k, v in _read_json_object(previous, "<card>").items() if k != "versions"}
             card |= {"command": command} if command else {}
         if evaluated:
             card["evaluated"] = evaluated
         if metrics is not None:
-            m = json.loads(metrics.read_text())
+            m = _read_json_object(metrics, "--metrics")
             card |= {
                 k: m[k] for k in ("headline", "baselines", "counterfactuals", "fixed_protocol", "training") if k in m
             }
         path = export_checkpoint(checkpoint, out, card=card, force=force)
-    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.with_suffix('.json')}")
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
+
+
+def _read_json_object(path: Path, field: str) -> dict:
+    """A JSON object from ``path``, or a one-line DataError naming the file (json's own error was a traceback)."""
+    from abrnet.data.schema import DataError
+
+    if path.is_dir():
+        raise DataError(str(path), field, "is a folder, not a JSON file")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), field, f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise DataError(str(path), field, "not valid JSON (not UTF-8 text)") from None
+    if not isinstance(obj, dict):
+        raise DataError(str(path), field, f"expected a JSON object, got a {type(obj).__name__}")
+    return obj

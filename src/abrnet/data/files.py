@@ -16,8 +16,17 @@ import numpy as np
 
 
 def check_fname(path: str | Path, *, overwrite: bool) -> Path:
-    """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False."""
+    """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False.
+
+    A folder is refused even with ``overwrite``: --force means "replace that file", never "delete that folder", and
+    writing to a folder only fails later (IsADirectoryError, a stray ``.partial`` beside it). A folder that is
+    really a file's place (an ancestor that is a file) is refused too, before anything else is written."""
     path = Path(path)
+    if path.is_dir():
+        raise FileExistsError(f"{path}: is a folder, not a file (--force does not replace a folder); name a file")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise FileExistsError(f"{path}: {parent} is a file, not a folder; choose another path")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
     return path

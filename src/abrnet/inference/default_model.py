@@ -40,20 +40,48 @@ def default_checkpoint() -> Path:
     return DEFAULT_CHECKPOINT
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The dict saved in checkpoint ``path``, or a one-line DataError naming the file when it is not one.
+
+    Why: torch.load on a CSV or any other file fails with a multi-line unpickling error (or returns a non-dict),
+    which reached the user as a traceback; every way it can fail means "this file is not a checkpoint"."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "no such file", str(path))
+    if path.is_dir():
+        raise DataError(str(path), "<checkpoint>", "is a folder; name a checkpoint file (e.g. runs/x/best.ckpt)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any failure to unpickle means the same: not a checkpoint
+        raise DataError(str(path), "<checkpoint>", f"not a PyTorch checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict):
+        raise DataError(str(path), "<checkpoint>", f"not an abrnet checkpoint (holds a {type(ckpt).__name__})")
+    return ckpt
+
+
 def recorded_versions(path: str | Path) -> dict[str, str]:
     """The versions stored in a checkpoint written by `export_checkpoint` ({} for a plain training checkpoint)."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    return dict(ckpt.get(VERSIONS_KEY, {}))
+    return dict(read_checkpoint(path).get(VERSIONS_KEY, {}))
+
+
+def card_path(dst: str | Path) -> Path:
+    """Where `export_checkpoint` writes the card of checkpoint ``dst``: beside it, as ``.json``."""
+    return Path(dst).with_suffix(".json")
 
 
 def export_checkpoint(
     src: str | Path, dst: str | Path, *, card: dict[str, Any] | None = None, force: bool = False
 ) -> Path:
-    """Write the slim copy of training checkpoint ``src`` to ``dst`` (and ``card`` as JSON beside it)."""
+    """Write the slim copy of training checkpoint ``src`` to ``dst`` (and ``card`` as JSON beside it).
+
+    Both targets are checked before anything is written, so a refusal leaves no half export; a ``dst`` ending in
+    .json is refused with a card, as the card (``dst.with_suffix(".json")``) would be written over the checkpoint."""
     src, dst = Path(src), check_fname(dst, overwrite=force)
-    if card is not None:  # both targets checked before anything is written: a refusal leaves no half export
-        check_fname(dst.with_suffix(".json"), overwrite=force)
-    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    if card is not None:
+        if card_path(dst) == dst:
+            raise DataError(str(dst), "--out", "the model card is written beside it as .json; use e.g. a .ckpt name")
+        check_fname(card_path(dst), overwrite=force)
+    ckpt = read_checkpoint(src)
     if not isinstance(ckpt.get("hyper_parameters"), dict) or "state_dict" not in ckpt:
         raise DataError(str(src), "hyper_parameters", "missing: not an abrnet training checkpoint")
     state = {k: v.clone() for k, v in ckpt["state_dict"].items() if k.startswith("model.")}  # (EMA weights)
@@ -64,5 +92,5 @@ def export_checkpoint(
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, dst)
     if card is not None:
-        write_json({**card, "versions": code_versions()}, dst.with_suffix(".json"), overwrite=force)
+        write_json({**card, "versions": code_versions()}, card_path(dst), overwrite=force)
     return dst

@@ -6,6 +6,7 @@ Kept apart from the model object (`abrnet.inference.api`) so reading results nee
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,12 +209,28 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
+def plot_stems(keys: list[str]) -> dict[str, str]:
+    """A file-name stem per ear key, distinct for distinct keys.
+
+    Why: `_safe` maps ``P 1/L`` and ``P_1/L`` to the same name, so one ear's plots silently replaced the other's.
+    A stem that two keys share (compared case-insensitively, as macOS and Windows file systems do) gets a short hash
+    of its raw key; the others keep their readable name, so ordinary ids give the same files as before."""
+    safe = {key: _safe(key.replace("/", "_")) for key in keys}
+    counts: dict[str, int] = {}
+    for stem in safe.values():
+        counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
+    return {
+        key: stem if counts[stem.lower()] == 1 else f"{stem}_{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        for key, stem in safe.items()
+    }
+
+
 def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict[str, dict[str, Path]]:
     """Files `save_plots` will write, per ear key (so the CLI can refuse to overwrite before computing)."""
     plot_dir = Path(plot_dir)
     out: dict[str, dict[str, Path]] = {}
-    for key in np.unique(cohort.ear_key.astype(str)):
-        stem = _safe(key.replace("/", "_"))
+    keys = [str(k) for k in np.unique(cohort.ear_key.astype(str))]
+    for key, stem in plot_stems(keys).items():
         paths = {"waterfall": plot_dir / f"waterfall_{stem}.png"}
         if series:
             paths["latency_intensity"] = plot_dir / f"latency_intensity_{stem}.png"
