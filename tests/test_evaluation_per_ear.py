@@ -74,6 +74,9 @@ def test_per_ear_metrics_from_the_two_ears() -> None:
     assert pe["n_ears"] == 2
     assert pe["threshold"]["mae_db"] == pytest.approx(5.0)  # |30 - 35|; the no-response ear is not measurable
     assert pe["threshold"]["within_10_db"] == pytest.approx(1.0)
+    assert pe["threshold"]["within_5_db"] == pytest.approx(1.0)  # an error of exactly 5 dB counts as within
+    # the design's "threshold R² > 0.5" is read per ear too; one measurable ear has no variance: undefined, said why
+    assert pe["threshold"]["r2"] is None and "per_ear.threshold.r2" in m["undefined"]
     assert pe["threshold"]["no_response_f1"] == pytest.approx(1.0)
     # ear P0/L (SNHL) predicted NORMAL, ear P1/R (TOTAL) right: F1 SNHL 0, TOTAL 1 -> macro 0.5
     assert pe["classification"]["macro_f1"] == pytest.approx(0.5)

@@ -23,6 +23,8 @@ from abrnet.evaluation.trivial_baselines import (
     ear_level_features,
     trivial_baselines,
 )
+from abrnet.metrics.task_metrics import compute_metrics
+from tests.test_evaluation_toy import flat_predictions
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "abrnet"
 
@@ -151,3 +153,21 @@ def test_counterfactual_report_splits_the_relabelled_records_by_their_label(fixe
     bare.static[:, STATIC_PARAMS.index("fmp")] = np.nan
     names = set(counterfactual_inputs(bare))
     assert "relabelled_0db" in names and not any(n.startswith("noise_only_") or n == "fmp_hidden" for n in names)
+
+
+def test_data_without_wave_labels_is_not_scored_as_all_absent(fixed_cohorts) -> None:
+    """An imported recording has no peak labels: presence F1 is undefined (said why), not 0 against "no wave
+    anywhere", and the counterfactuals give one mean over all records instead of filing them under "no V"."""
+    c, _ = fixed_cohorts
+    sub = c.subset(np.arange(40))
+    sub.latency_ms[:] = np.nan
+    sub.amplitude_uv[:] = np.nan
+    pred = flat_predictions(sub.n_records, peak_presence_prob=np.full((sub.n_records, 3), 0.9))  # a V everywhere
+    m = compute_metrics(pred, sub, split="all", n_bootstrap=0)
+    assert m["peaks"]["V"]["presence_f1"] is None
+    assert "no peak labels" in m["undefined"]["peaks.V.presence_f1"]
+    report = counterfactual_report(sub, np.full(sub.n_records, 0.7), {"time_reversed": np.full(sub.n_records, 0.3)})
+    assert report["as_recorded"] == {"mean_p_v_all_records": pytest.approx(0.7)}
+    assert report["time_reversed"] == {"mean_p_v_all_records": pytest.approx(0.3)}
+    rows = {r[1]: r[2] for r in comparison_rows({"headline": {"network": {}}, "counterfactuals": report})}
+    assert float(rows["p(V) time-reversed, all records (no wave labels)"]) == pytest.approx(0.3)

@@ -1,5 +1,8 @@
 """Human-readable summaries of a `compute_metrics` result: Markdown for files and PRs, rich tables for the console.
 
+`metrics.md` opens with the targets table (`evaluation.targets`: each promised figure, its target, its best
+baseline, met or not) where the metrics carry baselines.
+
 Both show the same rows (section, metric, value, 95% CI) so what is printed after training matches what is saved.
 Undefined metrics are shown as "—" with their reason listed underneath, never silently dropped. Where `abrnet
 evaluate` added its shortcut checks, a second set of rows puts each network figure beside every baseline that
@@ -14,6 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from abrnet.constants import CLASS_NAMES
+from abrnet.evaluation.targets import targets_markdown
 
 _HEADLINE_LABELS = {
     "v_presence_f1": "wave V presence F1 (record)",
@@ -91,6 +95,8 @@ def metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
 def _counterfactual_rows(section: str, checks: dict) -> list[tuple[str, str, str, str]]:
     def by_label(label: str, split: dict) -> list[tuple[str, str, str, str]]:  # where a V is labelled / where not
         pairs = (("mean_p_v_where_v", "V labelled"), ("mean_p_v_where_no_v", "no V labelled"))
+        if "mean_p_v_all_records" in split:  # data without wave labels
+            pairs = (("mean_p_v_all_records", "all records (no wave labels)"),)
         return [(section, f"p(V) {label}, {where}", _fmt(split.get(key)), "—") for key, where in pairs]
 
     rows = []
@@ -147,6 +153,8 @@ def metrics_markdown(metrics: dict) -> str:
         f"{metrics.get('n_records', '?')} records, {metrics.get('n_patients', '?')} patients. "
         "Intervals: 95% percentile bootstrap over patients.",
     ]
+    if "headline" in metrics:  # `abrnet evaluate`'s shortcut checks ran: the promises first, then every figure
+        lines += ["", "### targets", "", targets_markdown(metrics).rstrip()]
     lines += _markdown_sections(metric_rows(metrics), "| metric | value | 95% CI |")
     lines += _markdown_sections(comparison_rows(metrics), "| metric | network | baselines |")
     undefined = metrics.get("undefined", {})

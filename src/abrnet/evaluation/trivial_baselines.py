@@ -233,14 +233,18 @@ def counterfactual_inputs(data: ABRCohort) -> dict[str, ABRCohort]:
 
 
 def counterfactual_report(data: ABRCohort, p_v_observed: np.ndarray, p_v: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Mean p(V) of each counterfactual beside the recordings' own, split by whether a V is labelled."""
+    """Mean p(V) of each counterfactual beside the recordings' own, split by whether a V is labelled (or over all
+    records where the data has no wave labels)."""
     has_v = np.isfinite(data.latency_ms[:, _V])
     below = np.zeros(data.n_records, bool)
     if "true_threshold_db" in data.extras:  # simulator truth, read only to select records for this report
         true_thr = np.asarray(data.extras["true_threshold_db"], np.float64)
         below = ~np.isfinite(true_thr) | (data.static_column("intensity_db") <= true_thr)
     mean = lambda x, m: float(x[m].mean()) if m.any() else None
-    split = lambda x: {"mean_p_v_where_v": mean(x, has_v), "mean_p_v_where_no_v": mean(x, ~has_v)}
+    if np.isfinite(data.latency_ms).any():
+        split = lambda x: {"mean_p_v_where_v": mean(x, has_v), "mean_p_v_where_no_v": mean(x, ~has_v)}
+    else:  # no peak labels at all (an imported recording): one mean, not every record filed under "no V"
+        split = lambda x: {"mean_p_v_all_records": mean(x, np.ones(len(x), bool))}
     out: dict[str, Any] = {
         "as_recorded": split(p_v_observed),
         "as_recorded_below_true_threshold": mean(p_v_observed, below),

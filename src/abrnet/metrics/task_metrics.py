@@ -76,6 +76,7 @@ BOOTSTRAP_PATHS: tuple[str, ...] = (
     "per_ear.threshold.mae_db",
     "per_ear.threshold.within_10_db",
     "per_ear.threshold.no_response_f1",
+    "per_ear.threshold.r2",
     "threshold.r2",
     "threshold.mae_db",
 )
@@ -138,15 +139,24 @@ def _peaks_section(
     pred: Predictions, data: ABRCohort, pidx: np.ndarray, b: Builder, und: Undefined, section: str = "peaks"
 ) -> dict:
     out: dict[str, dict] = {}
+    # a file with no wave labelled anywhere (an imported recording) carries no peak labels: there an absent wave
+    # cannot be told from an unlabelled one, so presence is undefined, not an F1 of 0 against "all absent"
+    any_wave_labelled = bool(np.isfinite(data.latency_ms).any())
     for wave in ("V", "I", "III"):
         j = WAVES.index(wave)
         p = f"{section}.{wave}"
         labelled = np.isfinite(data.latency_ms[:, j])
         present_hat = pred.peak_presence_prob[:, j] > _PROB_CUT
+        unscored = lambda W: np.full(W.shape[0], np.nan)  # (B,): nothing to score against
         b.add(
             f"{p}.presence_f1",
-            record_metric(pidx, lambda W, t=labelled, h=present_hat: weighted_binary_f1(W, t, h)),
-            f"F1 undefined: no record has wave {wave} labelled and none is predicted present",
+            record_metric(
+                pidx,
+                (lambda W, t=labelled, h=present_hat: weighted_binary_f1(W, t, h)) if any_wave_labelled else unscored,
+            ),
+            f"F1 undefined: no record has wave {wave} labelled and none is predicted present"
+            if any_wave_labelled
+            else "F1 undefined: no record in the data has any wave labelled (no peak labels to score against)",
         )
         sec: dict[str, Any] = {"n_labelled": int(labelled.sum())}
         sec["presence_f1"] = b.point(f"{p}.presence_f1", und)
@@ -276,7 +286,6 @@ def _per_ear_section(ears: EarTable, patients: np.ndarray, b: Builder, und: Unde
         b,
         und,
         "ear",
-        with_r2=False,
     )
     measurable = np.isfinite(ears.true_threshold_db) & ~ears.true_no_response
     truth = ears.true_threshold_db[measurable]
