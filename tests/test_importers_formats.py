@@ -166,11 +166,16 @@ def _write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_cfts_with_only_no_stimulus_columns_is_refused(tmp_path: Path) -> None:
+def _epl_lines() -> list[str]:
+    """An EPL CFTS click series' lines, to edit into a broken copy (skips where the fixtures are absent)."""
     src = EPL / "ABR-136-1"
     if not src.exists():
         pytest.skip("fixtures not present")
-    lines = _lines(src)
+    return _lines(src)
+
+
+def test_cfts_with_only_no_stimulus_columns_is_refused(tmp_path: Path) -> None:
+    lines = _epl_lines()
     k = next(i for i, ln in enumerate(lines) if ln.startswith(":LEVELS:"))
     n = len([v for v in lines[k].removeprefix(":LEVELS:").split(";") if v.strip()])
     lines[k] = ":LEVELS:" + "-Inf;" * n
@@ -183,10 +188,7 @@ def test_cfts_with_only_no_stimulus_columns_is_refused(tmp_path: Path) -> None:
 
 def test_bad_sample_is_reported_at_its_file_line_and_column(tmp_path: Path) -> None:
     """Validation errors name the column and line the user finds in the file, not a 0-based record index."""
-    src = EPL / "ABR-136-1"
-    if not src.exists():
-        pytest.skip("fixtures not present")
-    lines = _lines(src)
+    lines = _epl_lines()
     d = next(i for i, ln in enumerate(lines) if ln.startswith(":DATA"))
     cells = lines[d + 6].split("\t")
     cells[3] = " NaN"
