@@ -14,7 +14,7 @@ denoising of an observed recording (t_start = `timestep_for_noise_std(noise_std)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from torch import nn
 from abrnet.diffusion.schedule import TRAIN_TIMESTEPS, PredictionType, check_prediction_type, cosine_alphas_cumprod
 
 SamplerName = Literal["ddim", "dpm"]
+SAMPLERS: tuple[SamplerName, ...] = get_args(SamplerName)  # every name `make_scheduler` builds
 
 # Highest timestep a sampler starts from: λ_t = log(α_t/σ_t) >= -5.1, diffusers' recommended clip for the cosine
 # schedule. At t = 999 the cosine schedule has α ≈ 5e-5, so an ε-prediction there is divided by ~2e4; at the clip
@@ -278,7 +279,7 @@ def denoise(
     the strength of the denoising.
     """
     check_prediction_type(prediction_type)
-    if sampler not in ("ddim", "dpm"):  # checked here too: the steps=1 path below never builds a scheduler
+    if sampler not in SAMPLERS:  # checked here too: the steps=1 path below never builds a scheduler
         raise ValueError(f"sampler must be 'ddim' or 'dpm', got {sampler!r}")
     if x_obs.dim() != 2 or x_obs.shape[0] != static_params.shape[0]:
         raise ValueError(f"x_obs must be (B, T) with B = {static_params.shape[0]}, got {tuple(x_obs.shape)}")

@@ -30,13 +30,14 @@ import numpy as np
 from abrnet.constants import WAVES
 from abrnet.data.files import json_ready
 from abrnet.data.schema import ABRCohort
+from abrnet.diffusion.sampling import SAMPLERS
 from abrnet.evaluation.classical import pick_wave_v
 from abrnet.evaluation.generation import ABR_BAND_HZ, latency_intensity_gap, latency_intensity_table, two_sample_auc
 from abrnet.evaluation.generation_eval import evaluate_generation
 
 CHOICE_SPLIT = "val"
 DEFAULT_GUIDANCE: tuple[float, ...] = (1.0, 2.0, 3.0)
-DEFAULT_SAMPLERS: tuple[str, ...] = ("ddim", "dpm")  # the samplers of abrnet.diffusion.sampling.make_scheduler
+DEFAULT_SAMPLERS: tuple[str, ...] = SAMPLERS  # every sampler abrnet.diffusion.sampling builds
 DEFAULT_STEPS: tuple[int, ...] = (10, 20)
 DEFAULT_CHOICE_N = 256
 DEFAULT_CHOICE_MIN_COUNT = 10  # fewer conditions than the test report: bins need fewer waves to count

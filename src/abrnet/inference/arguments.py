@@ -18,8 +18,8 @@ import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS
 from abrnet.data.schema import OPTIONAL_STATIC, ABRCohort
+from abrnet.diffusion.sampling import SAMPLERS
 
-SAMPLERS: tuple[str, ...] = ("ddim", "dpm")
 ARRAY_HINT = (
     "for signals held in arrays build an abrnet.data.schema.ABRCohort, or save them as abrnet's wide CSV "
     "(one record per row, one column per sample s0, s1, ...)"
