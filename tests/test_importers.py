@@ -245,3 +245,20 @@ def test_smartep_keeps_each_groups_ear(tmp_path: Path) -> None:
     c = read_recording(path, age_years=35.0)
     assert c.ear.tolist() == ["L"] * 10 + ["R", "L", "R"] and "ear_unknown" not in c.attrs
     assert set(read_recording(path, age_years=35.0, ear="L").ear) == {"L"}  # an explicit ear still wins
+
+
+def test_biosig_csv_with_old_mac_line_ends_reads_and_counts_lines(tmp_path: Path) -> None:
+    """CR-only line ends stopped the csv module with a traceback ("new-line character seen in unquoted field");
+    every reader counts CR, LF and CRLF as one line end each, so errors name the same line in any of them."""
+    from tests._arf_writer import abr_like, write_biosig_csv
+
+    path = write_biosig_csv(tmp_path / "b.csv", [(8000.0, lv, abr_like(244, 24414.0625)) for lv in (80, 60)])
+    lf = read_recording(path, age_years=1.0, stimulus_rate_hz=21.0)
+    lines = path.read_text().splitlines()
+    path.write_bytes("\r".join(lines).encode())
+    c = read_recording(path, age_years=1.0, stimulus_rate_hz=21.0)
+    np.testing.assert_array_equal(c.signals, lf.signals)
+    lines[2] = lines[2].replace(",60,", ",sixty,", 1)
+    path.write_bytes("\r\n\r".join(lines).encode())  # a blank line between rows: the record is on line 5
+    with pytest.raises(DataError, match=r"b\.csv: field 'Level\(dB\)', row 5: 'sixty' is not a number"):
+        read_recording(path, age_years=1.0, stimulus_rate_hz=21.0)

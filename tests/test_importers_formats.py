@@ -244,3 +244,106 @@ def test_implausible_sampling_rate_is_refused(tmp_path: Path) -> None:
     path = write_biosig_csv(tmp_path / "b.csv", [(8000.0, 80.0, np.ones(244))])
     with pytest.raises(DataError, match=r"b\.csv: field 'sampling_rate_hz': 24\.4 Hz is implausible"):
         read_recording(path, age_years=1.0, stimulus_rate_hz=21.0, sampling_rate_hz=24.4)
+
+
+def _set_cell(line: str, sep: str, j: int, value: str) -> str:
+    cells = line.split(sep)
+    cells[j] = value
+    return sep.join(cells)
+
+
+def test_fast_abr_bad_sample_is_reported_at_its_file_line_and_column(tmp_path: Path) -> None:
+    """Fast ABR reported the table index (and 'signals', the record index) instead of the file's line."""
+    if not FAST.exists():
+        pytest.skip("fixtures not present")
+    lines = _lines(FAST)
+    at = next(i for i, ln in enumerate(lines) if ln.strip() == "[DATA]") + 12
+    cells = lines[at].strip().split("\t")
+    lines[at] = "\t".join([*cells[:5], "nan", *cells[6:]])  # Time, Neural_20, ..., the 6th column: Neural_40
+    with pytest.raises(DataError, match=rf"f\.tsv: field 'Neural_40', row {at + 1}: .*\(sample 11\)"):
+        read_recording(_write(tmp_path / "f.tsv", lines), age_years=1.0)
+    lines = _lines(FAST)
+    lines[at] = "\t".join([*cells[:20], "inf", *cells[21:]])  # a CM column: not a record, still refused
+    with pytest.raises(DataError, match=rf"field 'CM_\d+', row {at + 1}"):
+        read_recording(_write(tmp_path / "g.tsv", lines), age_years=1.0)
+
+
+def test_smartep_lines_count_blank_lines(tmp_path: Path) -> None:
+    """SmartEP counted only non-blank lines, so after a blank line every error pointed one line too high."""
+    if not SMART.exists():
+        pytest.skip("fixtures not present")
+    lines = _lines(SMART)
+    lines.insert(2, "")
+    d = next(i for i, ln in enumerate(lines) if ln.startswith("Data Pnt:"))
+    row = d + 400
+    good = lines[row]
+    lines[row] = _set_cell(good, ",", 14, "nan")  # third group's Average(uV): cell 15
+    with pytest.raises(DataError, match=rf"s\.txt: field 'Average\(uV\): \(column 15\)', row {row + 1}: .*sample"):
+        read_recording(_write(tmp_path / "s.txt", lines), age_years=1.0)
+    lines[row] = _set_cell(good, ",", 16, "nan")  # its Buffer1(uV): no longer "buffers, record 3" without a line
+    with pytest.raises(DataError, match=rf"field 'Buffer1\(uV\): \(column 17\)', row {row + 1}"):
+        read_recording(_write(tmp_path / "s.txt", lines), age_years=1.0)
+    lines[row] = good
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("Intensity:"))
+    lines[k] = _set_cell(lines[k], ",", 1, "loud")
+    with pytest.raises(DataError, match=rf"field 'Intensity:', row {k + 1}"):
+        read_recording(_write(tmp_path / "s.txt", lines), age_years=1.0)
+
+
+def test_biosig_and_psi_bad_samples_are_reported_at_their_lines(tmp_path: Path) -> None:
+    """BioSig CSV and psi passed no ``locate``: a bad sample was 'signals, row <record index>'."""
+    from tests.test_reader_contract import write_psi_abr
+
+    path = write_biosig_csv(tmp_path / "b.csv", [(8000.0, lv, abr_like(244, FS_RZ6)) for lv in (80, 60, 40)])
+    lines = path.read_text().splitlines()
+    lines.insert(1, "")
+    good = lines[3]
+    lines[3] = _set_cell(good, ",", 2 + 5, "nan")  # sample 5 of the second record, file line 4
+    with pytest.raises(DataError, match=r"b\.csv: field '5 \(column 8\)', row 4: .*sample 6"):
+        read_recording(_write(path, lines), age_years=1.0, stimulus_rate_hz=21.0)
+    lines[3] = _set_cell(good, ",", 1, "900")  # a level out of range: the record's line
+    with pytest.raises(DataError, match=r"field 'intensity_db', row 4: .*line 4"):
+        read_recording(_write(path, lines), age_years=1.0, stimulus_rate_hz=21.0)
+    run = write_psi_abr(tmp_path / "x abr_io")
+    csv_path = next(run.glob("* average waveforms.csv"))
+    lines = csv_path.read_text().splitlines()
+    for value, what in (("2e4", "sample"), ("nan", "non-finite")):
+        edited = [*lines[:9], _set_cell(lines[9], ",", 3, value), *lines[10:]]
+        csv_path.write_text("\n".join(edited) + "\n")
+        with pytest.raises(
+            DataError, match=rf"average waveforms\.csv: field 'click/80\.0 \(column 4\)', row 10: .*{what}"
+        ):
+            read_recording(run, age_years=1.0, stimulus_rate_hz=21.0)
+
+
+@pytest.mark.parametrize(("header", "scale", "unit"), [
+    ("t [ms]", 1e3, "ms"), ("t (ms)", 1e3, "ms"), ("Time_us", 1e6, "us"), ("ms", 1e3, "ms"), ("t_us", 1e6, "us"),
+    ("(ms)", 1e3, "ms"), ("t", 1.0, "s"),
+])  # fmt: skip
+def test_common_time_headers_are_accepted(tmp_path: Path, header: str, scale: float, unit: str) -> None:
+    """Only headers starting with 'time' were accepted; the unit such a header states is honoured."""
+    if not WAVE.exists():
+        pytest.skip("fixtures not present")
+    plain = read_recording(WAVE, age_years=1.0, stimulus_rate_hz=21.0)
+    c = read_recording(
+        _retimed(tmp_path / "h.txt", header, scale), "time_columns", age_years=1.0, stimulus_rate_hz=21.0
+    )
+    assert c.attrs["time_units_in_file"] == unit and c.attrs["time_column"] == header
+    assert c.sampling_rate_hz == pytest.approx(plain.sampling_rate_hz, rel=1e-6) and c.n_records == plain.n_records
+
+
+@pytest.mark.parametrize("header", ["sample", "s", "8kHz80dB", "tone"])
+def test_what_is_not_a_time_column_is_still_refused(tmp_path: Path, header: str) -> None:
+    if not WAVE.exists():
+        pytest.skip("fixtures not present")
+    path = _retimed(tmp_path / "h.txt", header, 1e3)
+    with pytest.raises(DataError, match=rf"h\.txt: field '{header}', row 1: first column must be the time column"):
+        read_recording(path, "time_columns", age_years=1.0, stimulus_rate_hz=21.0)
+
+
+@pytest.mark.parametrize("header", ["t (ms)", "t [ms]", "ms", "Time_us"])
+def test_time_headers_the_reader_accepts_are_detected(tmp_path: Path, header: str) -> None:
+    """`detect_format` routes every header `time_columns.is_time_header` accepts, so `--format auto` reads them."""
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header},60 dB,40 dB\n0,0.1,0.05\n0.05,0.2,0.1\n0.1,0.3,0.2\n")
+    assert detect_format(path) == "time_columns"

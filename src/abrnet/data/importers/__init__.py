@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from abrnet.data.importers.fast_abr import read_fast_abr
 from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
-from abrnet.data.importers.time_columns import read_time_columns
+from abrnet.data.importers.time_columns import is_time_header, read_time_columns
 from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -105,7 +106,7 @@ def detect_format(path: str | Path) -> str:
         return "csv"  # by its sample columns: a missing patient_id is then reported as a missing column
     if any(c.strip().lower() in LEVEL_COLUMNS for ln in lines[:3] for c in ln.split(",")):
         return "biosig_csv"
-    if first.lower().startswith("time"):
+    if is_time_header(re.split(r"[\t,;]", first)[0]):  # "time (ms)", "t [ms]", "ms"...
         return "time_columns"
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
 

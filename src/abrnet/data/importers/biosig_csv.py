@@ -54,30 +54,34 @@ def read_biosig_csv(
     """One record per row; samples are the trailing ``0..T-1`` columns (layout in the module docstring)."""
     path = Path(path)
     src = str(path)
-    rows = [r for r in csv.reader(io.StringIO(read_text(path))) if any(c.strip() for c in r)]
+    numbered = _rows(src, read_text(path))
+    rows = [r for _, r in numbered]
     at = header_row(rows)
     if at is None:
         raise DataError(src, "Level(dB)", "no BioSigRZ header row with a 'Level(dB)' or 'PostAtten(dB)' column", 1)
+    head_line = numbered[at][0]
+    lines = [line for line, _ in numbered[at + 1 :]]  # the file line of each record
     names = [c.strip() for c in rows[at]]
     lower = [c.lower() for c in names]
     level_col = next(j for j, c in enumerate(lower) if c in LEVEL_COLUMNS)
     if "0" not in names:
-        raise DataError(src, "0", f"no sample columns '0', '1', ... after the record fields (line {at + 1})", at + 1)
+        msg = f"no sample columns '0', '1', ... after the record fields (line {head_line})"
+        raise DataError(src, "0", msg, head_line)
     first = names.index("0")
     for i, name in enumerate(names[first:]):
         if name != str(i):
-            raise DataError(src, name, f"sample columns must be 0..T-1 in order; found {name!r} at sample {i}", at + 1)
+            msg = f"sample columns must be 0..T-1 in order; found {name!r} at sample {i}"
+            raise DataError(src, name, msg, head_line)
     n_samples = len(names) - first
     body = rows[at + 1 :]
     if not body:
-        raise DataError(src, "<rows>", f"no records below the header (line {at + 2})", at + 2)
+        raise DataError(src, "<rows>", f"no records below the header (line {head_line + 1})", head_line + 1)
     data = np.empty((len(body), n_samples), np.float64)
     level = np.empty(len(body))
     freq = np.full(len(body), np.nan)
     freq_col = lower.index("freq(hz)") if "freq(hz)" in lower else None
     click = np.zeros(len(body), bool)
-    for i, row in enumerate(body):
-        line = at + 2 + i
+    for i, (line, row) in enumerate(zip(lines, body, strict=True)):
         cells = [c.strip() for c in row]
         while len(cells) > len(names) and not cells[-1]:
             cells.pop()
@@ -117,10 +121,25 @@ def read_biosig_csv(
         fmp=fmp,
         attrs=attrs,
         metadata={"level_unit": LEVEL_COLUMNS[lower[level_col]]},
+        locate=lambda r, j: (
+            f"line {lines[r]}" if j is None else f"{names[first + j]} (column {first + j + 1})",
+            lines[r],
+        ),
     )
     cohort.extras["stimulus"] = stimulus.astype(str)
     cohort.extras["stimulus_freq_hz"] = np.where(tone, freq, np.nan)
     return cohort
+
+
+def _rows(src: str, text: str) -> list[tuple[int, list[str]]]:
+    """(file line, cells) of each non-blank CSV row. Why the reader's own line count: blank lines are skipped and a
+    quoted cell may span lines, so a row's index is not its line; CR, LF and CRLF all end a line (a CR-only file
+    used to stop the csv module with a traceback)."""
+    reader = csv.reader(io.StringIO(text, newline=None))
+    try:
+        return [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise DataError(src, "<csv>", f"unreadable CSV ({exc}) (line {reader.line_num})", reader.line_num) from None
 
 
 def _number(text: str) -> bool:

@@ -45,18 +45,20 @@ def read_fast_abr(
     except StopIteration:
         raise DataError(src, "[DATA]", "section missing: no waveform table") from None
     meta = {k.strip(): v.strip() for k, _, v in (ln.partition("=") for ln in lines[:data_at] if "=" in ln)}
-    table = [ln for ln in lines[data_at + 1 :] if ln.strip()]
+    # (file line, text) of the table: errors name the line the user finds, blank lines and CR ends included
+    table = [(i + 1, ln) for i, ln in enumerate(lines[data_at + 1 :], start=data_at + 1) if ln.strip()]
     if len(table) < 9:
-        raise DataError(src, "[DATA]", f"only {max(len(table) - 1, 0)} samples")
-    cols = [c.strip() for c in table[0].split("\t")]
+        raise DataError(src, "[DATA]", f"only {max(len(table) - 1, 0)} samples", data_at + 1)
+    head_at, head = table[0]
+    cols = [c.strip() for c in head.split("\t")]
     if not cols[0].lower().startswith("time"):
-        raise DataError(src, cols[0], "first column of [DATA] must be 'Time (ms)'", 1)
+        raise DataError(src, cols[0], "first column of [DATA] must be 'Time (ms)'", head_at)
     rows = []
-    for k, ln in enumerate(table[1:], start=1):
+    for k, (at, ln) in enumerate(table[1:], start=1):
         cells = ln.strip().split("\t")
         if len(cells) != len(cols):
-            raise DataError(src, "[DATA]", f"sample {k} has {len(cells)} values, header has {len(cols)}", k)
-        rows.append([parse_float(src, cols[j], c, k) for j, c in enumerate(cells)])
+            raise DataError(src, "[DATA]", f"sample {k} has {len(cells)} values, header has {len(cols)}", at)
+        rows.append([parse_float(src, cols[j], c, at) for j, c in enumerate(cells)])
     arr = np.asarray(rows, dtype=np.float64)
     t_ms = arr[:, 0]
     neural = [(j, c) for j, c in enumerate(cols) if c.startswith("Neural_")]
@@ -70,9 +72,16 @@ def read_fast_abr(
     fs_txt = meta.get("Response.Fs (Hz)")
     fs = parse_float(src, "Response.Fs (Hz)", fs_txt) if fs_txt else 1000.0 / float(np.median(np.diff(t_ms)))
     step = np.diff(t_ms)
-    if np.any(np.abs(step - 1000.0 / fs) > 0.01 * 1000.0 / fs):
-        raise DataError(src, "Time (ms)", f"time steps do not match Response.Fs = {fs:g} Hz")
+    off = ~(np.abs(step - 1000.0 / fs) <= 0.01 * 1000.0 / fs)  # NaN time is off too, never passed silently
+    if not np.isfinite(t_ms[0]) or off.any():
+        at = table[1 + (int(np.flatnonzero(off)[0]) + 1 if np.isfinite(t_ms[0]) else 0)][0]
+        raise DataError(src, cols[0], f"time steps do not match Response.Fs = {fs:g} Hz (line {at})", at)
     signals, unit = to_microvolts(src, arr[:, [j for j, _ in neural]].T, units)
+    cm_bad = ~np.isfinite(arr[:, list(cm.values())])  # the records' NaNs are located by `build_cohort`, these here
+    if cm_bad.any():
+        i, j = np.argwhere(cm_bad)[0]
+        at = table[i + 1][0]
+        raise DataError(src, f"CM_{list(cm)[j]}", f"not a finite number (line {at})", at)
     extras = {}
     if len(cm) == len(neural) and all(c.removeprefix("Neural_") in cm for _, c in neural):
         extras["cm_uv"] = to_microvolts(src, arr[:, [cm[c.removeprefix("Neural_")] for _, c in neural]].T, unit)[
@@ -118,4 +127,5 @@ def read_fast_abr(
         extras=extras,
         attrs=attrs,
         metadata=info,
+        locate=lambda r, j: (neural[r][1], None if j is None else table[j + 1][0]),
     )

@@ -99,8 +99,9 @@ def _settings(csv_path: Path, name: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _parse_average_csv(path: Path, units: str) -> tuple[dict[str, list[str]], np.ndarray, np.ndarray, str]:
-    """Header rows by name, time (s), signals (N, T) in µV and the unit found, with row numbers on every error."""
+def _parse_average_csv(path: Path, units: str) -> tuple[dict[str, list[str]], np.ndarray, np.ndarray, str, list[int]]:
+    """Header rows by name, time (s), signals (N, T) in µV, the unit found and each sample's file line, with line
+    numbers on every error (the lines are for `build_cohort`'s ``locate``: a value out of range is found there)."""
     src = str(path)
     lines = split_lines(read_text(path))
     if not lines or not looks_like_psi_average("\n".join(lines[:4])):
@@ -119,10 +120,11 @@ def _parse_average_csv(path: Path, units: str) -> tuple[dict[str, list[str]], np
     for name, cells in header.items():
         if len(cells) != n:
             raise DataError(src, name, f"{len(cells)} values, the frequency row has {n}", list(header).index(name) + 1)
-    times, rows = [], []
+    times, rows, at = [], [], []
     for row, ln in enumerate(lines[k + 1 :], start=k + 2):
         if not ln.strip():
             continue
+        at.append(row)
         cells = ln.split(",")
         if len(cells) != n + 1:
             raise DataError(src, "time", f"{len(cells) - 1} values, the header has {n} columns", row)
@@ -134,9 +136,19 @@ def _parse_average_csv(path: Path, units: str) -> tuple[dict[str, list[str]], np
     t_s = np.asarray(times, np.float64)
     data = np.asarray(rows, np.float64).T
     if not np.all(np.isfinite(data)):
-        raise DataError(src, "time", "empty or non-finite samples (an average with no accepted epochs?)")
+        j, i = np.argwhere(~np.isfinite(data))[0]
+        msg = f"non-finite sample (an average with no accepted epochs?) (line {at[i]})"
+        raise DataError(src, column_name(header, j), msg, at[i])
+    if not np.all(np.isfinite(t_s)):
+        i = int(np.flatnonzero(~np.isfinite(t_s))[0])
+        raise DataError(src, "time", f"time is not a finite number (line {at[i]})", at[i])
     signals, unit = to_microvolts(src, data, units)
-    return header, t_s, signals, unit
+    return header, t_s, signals, unit, at
+
+
+def column_name(header: dict[str, list[str]], j: int) -> str:
+    """Record ``j``'s column as the user finds it: its frequency/level and its column in the CSV (the first is time)."""
+    return f"{header['frequency'][j]}/{header['level'][j]} (column {j + 2})"
 
 
 def _stimulus(src: str, header: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -170,11 +182,13 @@ def read_psi_abr(
         raise DataError(str(path), "<file>", "no such file or folder")
     csv_path = _average_file(path) if path.is_dir() else path
     src = str(csv_path)
-    header, t_s, signals, unit = _parse_average_csv(csv_path, units)
+    header, t_s, signals, unit, at = _parse_average_csv(csv_path, units)
     steps = np.diff(t_s)
     step = float(np.mean(steps))
-    if not step > 0 or np.any(np.abs(steps - step) > 0.01 * step):
-        raise DataError(src, "time", "time rows are not evenly spaced and increasing")
+    uneven = ~(np.abs(steps - step) <= 0.01 * step) if step > 0 else np.ones(steps.size, bool)
+    if uneven.any():
+        line = at[int(np.flatnonzero(uneven)[0]) + 1]
+        raise DataError(src, "time", f"time rows are not evenly spaced and increasing (line {line})", line)
     processing = _settings(csv_path, "processing settings.json")
     fs = float(processing.get("actual_fs", 0) or 0)  # type: ignore[arg-type]
     if not (fs > 0 and abs(1.0 / fs - step) <= 0.01 * step):
@@ -197,17 +211,25 @@ def read_psi_abr(
     for key in ("filter_settings", "offset", "duration", "gain_correction", "latency_correction"):
         if key in processing and isinstance(processing[key], (str, int, float)):
             attrs[f"psi_{key}"] = processing[key]  # type: ignore[assignment]
-    return build_cohort(
-        folder if path.is_dir() else csv_path,
-        signals,
-        levels,
-        sampling_rate_hz=fs,
-        t0_ms=float(t_s[0]) * 1000.0,
-        age_years=age_years,
-        stimulus_rate_hz=stimulus_rate_hz,
-        ear=ear,
-        fmp=fmp,
-        extras=extras,
-        attrs=attrs,
-        metadata={"level_unit": "dB SPL", "polarity": polarity},
-    )
+    try:
+        return build_cohort(
+            folder if path.is_dir() else csv_path,
+            signals,
+            levels,
+            sampling_rate_hz=fs,
+            t0_ms=float(t_s[0]) * 1000.0,
+            age_years=age_years,
+            stimulus_rate_hz=stimulus_rate_hz,
+            ear=ear,
+            fmp=fmp,
+            extras=extras,
+            attrs=attrs,
+            metadata={"level_unit": "dB SPL", "polarity": polarity},
+            locate=lambda r, j: (column_name(header, r), None if j is None else at[j]),
+        )
+    except DataError as exc:
+        if exc.row is None or exc.source == src:
+            raise
+        # a located error is at a line of the CSV, not of the run folder the records are named after
+        message = str(exc).removeprefix(f"{exc.source}: field '{exc.field}', row {exc.row}: ")
+        raise DataError(src, exc.field, message, exc.row) from None

@@ -42,10 +42,13 @@ def read_smartep(
     """One record per 6-column group; Fmp from the buffers over ``fmp_window_ms`` unless ``fmp`` is given."""
     path = Path(path)
     src = str(path)
-    rows = [ln.split(",") for ln in split_lines(read_text(path)) if ln.strip()]
-    if not rows or rows[0][0].strip() != "Identifier:":
-        raise DataError(src, "<format>", "not a SmartEP export (first cell is not 'Identifier:')", 1)
-    header = {r[0].strip(): (k, r) for k, r in enumerate(rows) if not r[0].strip().lstrip("-").isdigit()}
+    # (file line, cells) of each non-blank line: errors name the line the user finds, blank lines counted
+    rows = [(k + 1, ln.split(",")) for k, ln in enumerate(split_lines(read_text(path))) if ln.strip()]
+    if not rows or rows[0][1][0].strip() != "Identifier:":
+        raise DataError(
+            src, "<format>", "not a SmartEP export (first cell is not 'Identifier:')", rows[0][0] if rows else 1
+        )
+    header = {r[0].strip(): (at, r) for at, r in rows if not r[0].strip().lstrip("-").isdigit()}
     if "Data Pnt:" not in header:
         raise DataError(src, "Data Pnt:", "row missing: no waveform table")
     data_at, names = header["Data Pnt:"]
@@ -53,19 +56,17 @@ def read_smartep(
     for g in groups:
         got = tuple(c.strip() for c in names[g : g + 6])
         if got != _GROUP:
-            raise DataError(src, f"Data Pnt: column {g + 1}", f"expected {', '.join(_GROUP)}, got {got}", data_at + 1)
+            raise DataError(src, f"Data Pnt: column {g + 1}", f"expected {', '.join(_GROUP)}, got {got}", data_at)
     if not groups:
-        raise DataError(src, "Data Pnt:", "no 'Average:' column groups", data_at + 1)
+        raise DataError(src, "Data Pnt:", "no 'Average:' column groups", data_at)
 
     def per_group(label: str) -> list[str]:
         if label not in header:
             raise DataError(src, label, "header row missing")
-        _k, r = header[label]
+        _at, r = header[label]
         return [r[g].strip() if g < len(r) else "" for g in groups]
 
-    level_db = np.array(
-        [parse_float(src, "Intensity:", v, header["Intensity:"][0] + 1) for v in per_group("Intensity:")]
-    )
+    level_db = np.array([parse_float(src, "Intensity:", v, header["Intensity:"][0]) for v in per_group("Intensity:")])
     periods = {parse_float(src, "Smp. Period:", v) for v in per_group("Smp. Period:")}
     zeros = {int(parse_float(src, "Zero Position:", v)) for v in per_group("Zero Position:")}
     rates = {parse_float(src, "Stim. Rate:", v) for v in per_group("Stim. Rate:")}
@@ -76,18 +77,16 @@ def read_smartep(
     period_us, zero_pos = periods.pop(), zeros.pop()
     if not period_us > 0:
         raise DataError(src, "Smp. Period:", f"must be > 0, got {period_us:g}")
-    body = rows[data_at + 1 :]
+    body = rows[next(k for k, (at, _) in enumerate(rows) if at == data_at) + 1 :]
     n_cols = 6 * len(groups)  # trailing empty cells (lines end with ',') are ignored
     arr = np.empty((len(body), n_cols), np.float64)
-    for k, r in enumerate(body):
+    for k, (at, r) in enumerate(body):
         if len(r) < n_cols + 1 or any(c.strip() for c in r[n_cols + 1 :]):
             raise DataError(
-                src,
-                "Data Pnt:",
-                f"data point {r[0].strip()} has {len(r)} cells, expected {n_cols + 1}",
-                data_at + k + 2,
+                src, "Data Pnt:", f"data point {r[0].strip()} has {len(r)} cells, expected {n_cols + 1}", at
             )
-        arr[k] = [parse_float(src, names[j].strip(), r[j], data_at + k + 2) for j in range(1, n_cols + 1)]
+        arr[k] = [parse_float(src, names[j].strip(), r[j], at) for j in range(1, n_cols + 1)]
+    _refuse_non_finite(src, arr, names, [at for at, _ in body], groups)
     recorded = np.flatnonzero(np.any(arr != 0.0, axis=1))
     first = int(recorded[0]) if recorded.size else 0
     arr = arr[first:]
@@ -135,4 +134,21 @@ def read_smartep(
         buffers=np.stack([buf_a, buf_b], axis=1),
         fmp_window=(int(win[0]), int(win[-1]) + 1) if win.size >= 2 else None,
         metadata=info,
+        locate=lambda r, j: (_column(names, groups[r] + 1), None if j is None else body[first + j][0]),
     )
+
+
+def _column(names: list[str], j: int) -> str:
+    """A data column as the user finds it: every group repeats the same names, so the column number tells which."""
+    return f"{names[j].strip()} (column {j + 1})"
+
+
+def _refuse_non_finite(src: str, arr: np.ndarray, names: list[str], lines: list[int], groups: list[int]) -> None:
+    """NaN/inf in the raw counts or the split buffers, at its line and column. Why here: the ``Average(uV)`` records
+    are checked (and located) by `build_cohort`, but a NaN buffer would reach it only as "buffers, record k" with no
+    line, and a NaN raw-count column is not validated at all: it would be ignored silently."""
+    bad = ~np.isfinite(arr)
+    bad[:, groups] = False  # each group's Average(uV): arr column g (cell g + 1), located by `build_cohort`
+    if bad.any():
+        k, j = np.argwhere(bad)[0]
+        raise DataError(src, _column(names, j + 1), f"not a finite number (line {lines[k]})", lines[k])

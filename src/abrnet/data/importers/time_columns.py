@@ -1,7 +1,8 @@
 """Generic exports with a time column and one waveform per column (``8 kHz waveform.txt``,
 ``873_2_1st column time.txt``, ``KG_fzmaABR.csv``, ``JLH_Cztip_MLRAEP_*.csv``).
 
-Layout: a header row whose first cell starts with ``time``, then one row per sample; tab- or comma-separated.
+Layout: a header row whose first cell names time (`is_time_header`: ``time...``, ``t (ms)``, ``t [ms]``, ``Time_ms``,
+``t_us`` or a bare unit such as ``ms``), then one row per sample; tab- or comma-separated.
 Several time columns may lead (``Time, Time (ms), Time (delay corrected)``): the delay-corrected one is the time
 re stimulus onset and is used when present; the others are dropped.
 
@@ -49,12 +50,34 @@ _POLARITY_COLS = ("C", "R", "AVG")
 _UNITS = {"s": "s", "sec": "s", "ms": "ms", "msec": "ms", "us": "us", "µs": "us", "usec": "us", "µsec": "us"}
 _TO_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3}
 _HEADER_UNIT = re.compile(r"[(\[]\s*(s|sec|ms|msec|us|µs|usec|µsec)\s*[)\]]", re.IGNORECASE)
+# ``Time_ms``, ``t-us``, ``t ms``, ``ms``: a unit after a separator, or alone (``times`` is not ``time`` + s).
+_SUFFIX_UNIT = re.compile(r"^(?:(?:time|t)[\s_\-]+)?(sec|s|ms|msec|us|µs|usec|µsec)$", re.IGNORECASE)
+_T_PREFIX = re.compile(r"^t(?:$|[\s_\-(\[])", re.IGNORECASE)
+
+
+def is_time_header(cell: str) -> bool:
+    """Whether a header cell names a time column. Why more than ``time...``: exports write ``t (ms)``, ``t [ms]``,
+    ``Time_ms`` or just ``ms``. ``t`` (the usual symbol) is time with or without a unit; a bare ``s`` is not taken
+    for seconds (it could name a signal or sample column), and ``tone`` or ``sample`` are refused as before."""
+    text = cell.strip().replace("μ", "µ")
+    low = text.lower()
+    if low.startswith("time") or _T_PREFIX.match(text) is not None:
+        return True
+    bare = low.strip("()[] ")
+    return bare != "s" and _SUFFIX_UNIT.match(bare) is not None
+
+
+def _stated_unit(column: str) -> str | None:
+    """The unit text a time header states (``time (us)``, ``Time [ms]``, ``Time_ms``, ``ms``), else None."""
+    text = column.strip().replace("μ", "µ")
+    m = _HEADER_UNIT.search(text) or _SUFFIX_UNIT.match(text.strip("()[] "))
+    return m.group(1) if m else None
 
 
 def _time_column(cols: list[str]) -> tuple[int, int]:
     """(index of the time column to use, number of leading time columns)."""
     n_time = 0
-    while n_time < len(cols) and cols[n_time].lower().startswith("time"):
+    while n_time < len(cols) and is_time_header(cols[n_time]):
         n_time += 1
     use = next((j for j in range(n_time) if "delay corrected" in cols[j].lower()), 0)
     return use, n_time
@@ -81,8 +104,9 @@ def read_time_columns(
         raise DataError(src, "<header>", "file is empty", 1)
     sep = "\t" if "\t" in lines[0] else ","
     cols = [c.strip() for c in lines[0].split(sep)]
-    if not cols[0].lower().startswith("time"):
-        raise DataError(src, cols[0] or "<column 1>", "first column must be the time column ('time...')", 1)
+    if not is_time_header(cols[0]):
+        msg = "first column must be the time column ('time...', 't (ms)', 'Time_ms', 'ms', ...)"
+        raise DataError(src, cols[0] or "<column 1>", msg, numbered[0][0])
     t_col, n_time = _time_column(cols)
     if len(cols) <= n_time:
         raise DataError(src, "<header>", "no waveform columns after the time column", 1)
@@ -179,14 +203,14 @@ def _time_unit(src: str, column: str, time_units: str, step: float, lines_at: tu
     given = _UNITS.get(time_units.strip().lower().replace("μ", "µ"))
     if given is None and time_units.strip().lower() != "auto":
         raise DataError(src, "time_units", f"must be auto, s, ms or us, got {time_units!r}")
-    m = _HEADER_UNIT.search(column.replace("μ", "µ"))
-    stated = _UNITS.get(m.group(1).lower()) if m else None
+    said = _stated_unit(column)
+    stated = _UNITS.get(said.lower()) if said else None
     guess = "s" if step < 0.002 else "ms"
     unit = given or stated or guess
     fs = 1000.0 / (step * _TO_MS[unit]) if step > 0 else float("nan")
     lo, hi = PLAUSIBLE_FS_HZ
     if step > 0 and not lo <= fs <= hi:
-        why = "time_units" if given else f"the header's unit {m.group(1)!r}" if m and stated else "the time step"
+        why = "time_units" if given else f"the header's unit {said!r}" if stated else "the time step"
         hint = f" (the step looks like {guess})" if stated and not given and guess != unit else ""
         raise DataError(
             src, column, f"a step of {step:g} {unit} is {fs:g} Hz, implausible (expected {lo:g}-{hi:g} Hz) by "
