@@ -337,3 +337,37 @@ def test_cli_argument_errors_name_the_option(
     line = _refused(runner.invoke(app, args))
     assert f"field '{option}'" in line and line.startswith(f"error: {command}:"), line
     assert not out.exists()
+
+
+def test_generate_cli_accepts_zero_added_noise_like_the_api(small: dict, tmp_path: Path) -> None:
+    """--add-noise-nv 0 was refused ("must be > 0"); the API takes add_noise_nv=0: the clean response + zero noise."""
+    out = tmp_path / "g.h5"
+    res = runner.invoke(
+        app, ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--add-noise-nv", "0", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    g = load_cohort(out)
+    assert g.clean is not None and np.array_equal(g.signals, g.clean) and float(g.attrs["added_noise_nv"]) == 0.0
+    line = _refused(runner.invoke(app, ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--add-noise-nv", "-1",
+                                        "--out", str(tmp_path / "n.h5"), "--force"]))  # fmt: skip
+    assert "field '--add-noise-nv'" in line and ">= 0" in line, line
+
+
+def test_generate_guidance_default_is_unchanged_and_refused_with_joint(small: dict, tmp_path: Path) -> None:
+    """guidance defaulted to 2.0 and was silently unused with joint=True; now None = 2.0 for conditional generation
+    (same signals as before) and a value given with joint=True is an error, in the API and the CLI."""
+    model = abrnet.load(small["ckpt"])
+    cond = [1.0, 60.0, 33.1, 3.0]
+    default = model.generate(2, conditions=cond, steps=2, seed=3)
+    explicit = model.generate(2, conditions=cond, steps=2, seed=3, guidance=2.0)
+    assert float(default.attrs["guidance"]) == 2.0
+    np.testing.assert_array_equal(default.signals, explicit.signals)
+    assert model.generate(1, joint=True, steps=1).attrs["mode"] == "joint"
+    with pytest.raises(ValueError, match="guidance applies to conditional generation only"):
+        model.generate(1, joint=True, steps=1, guidance=2.0)
+    args = ["generate", "--checkpoint", small["ckpt"], "--joint", "--n", "1", "--steps", "1", "--guidance", "2"]
+    line = _refused(runner.invoke(app, [*args, "--out", str(tmp_path / "j.h5")]))
+    assert "field '--guidance'" in line and "conditional generation only" in line, line
+    assert not (tmp_path / "j.h5").exists()
+    res = runner.invoke(app, ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--out", str(tmp_path / "c.h5")])
+    assert res.exit_code == 0 and "guidance 2" in res.output, res.output

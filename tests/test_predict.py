@@ -317,3 +317,20 @@ def test_predict_option_out_of_range_names_the_option(test_split: dict, tmp_path
     line = _one_line_error(runner.invoke(app, [*args, "--sampling-rate", "-5"]))
     assert "--sampling-rate" in line, line
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_strict_names_the_path_when_two_inputs_share_a_file_name(test_split: dict, tmp_path: Path) -> None:
+    """a/x.h5 and b/x.h5: --strict gave the bare name 'x.h5' and counted the row over both files' records."""
+    first = test_split["cohort"].subset(np.arange(3))
+    first.patient_id = np.array([f"A{i}" for i in range(3)])
+    second = test_split["cohort"].subset(np.arange(4))
+    second.patient_id = np.array([f"B{i}" for i in range(4)])
+    second.extras["species"] = np.array(["human", "human", "mouse", "mouse"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = save_cohort(first, tmp_path / "a" / "x.h5")
+    b = save_cohort(second, tmp_path / "b" / "x.h5")
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(a), str(b), "--strict", "--out", str(tmp_path / "r.csv")]
+    line = _one_line_error(runner.invoke(app, args))
+    assert line.startswith(f"error: {b}: field 'domain', row 2:") and "mouse" in line, line
+    assert not (tmp_path / "r.csv").exists()

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from abrnet.cli.common import check_outputs, console, err_console, labelled, option_errors, user_errors
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
+
+if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
+    import numpy as np
 
 CheckpointOpt = Annotated[
     Path | None,
@@ -78,27 +81,39 @@ def _enforce_strict(cohort: ABRCohort, input_paths: list[Path]) -> None:
     """--strict, naming the file an out-of-domain record came from and its row in that file.
 
     Why: the cohort holds every file's records one after another, so the first bad row counted over all of them
-    ("x.h5,mouse.h5: row 45") points at nothing the user has. Each record keeps its ``source_file``; the bad
-    record's file is the run of records with that name, and `enforce_strict` is given only that run."""
+    ("x.h5,mouse.h5: row 45") points at nothing the user has. The bad record's file is the run of records read from
+    the same path (`_record_paths`), and `enforce_strict` is given only that run. Paths, not names: ``a/x.h5`` and
+    ``b/x.h5`` share the name ``x.h5``, and a run of that name spanned both files."""
     import numpy as np
 
     from abrnet.inference.domain import IN_DOMAIN, enforce_strict
-    from abrnet.inference.inputs import expand_inputs
 
     domain = np.asarray(cohort.extras["domain"]).astype(str)
     bad = np.flatnonzero(domain != IN_DOMAIN)
-    if "source_file" not in cohort.extras or not bad.size:
+    paths = _record_paths(cohort)
+    if paths is None or not bad.size:
         enforce_strict(domain, ",".join(map(str, input_paths)))
         return
-    same = np.asarray(cohort.extras["source_file"]).astype(str) == cohort.extras["source_file"][bad[0]]
+    same = paths == paths[bad[0]]
     start = end = int(bad[0])
     while start > 0 and same[start - 1]:
         start -= 1
     while end < len(same) and same[end]:
         end += 1
-    name = str(cohort.extras["source_file"][bad[0]])
-    files = [f for f in expand_inputs(input_paths) if f.name == name]
-    enforce_strict(domain[start:end], str(files[0]) if len(files) == 1 else name)
+    enforce_strict(domain[start:end], str(paths[bad[0]]))
+
+
+def _record_paths(cohort: ABRCohort) -> np.ndarray | None:
+    """The path each record was read from, as the user gave it: `read_recording` stores it in
+    ``attrs["source_path"]``, and joining files of different paths keeps it per record as the
+    ``attr_source_path`` extra (`merge_attrs`). None for a cohort that was not read from files."""
+    import numpy as np
+
+    if "attr_source_path" in cohort.extras:
+        return np.asarray(cohort.extras["attr_source_path"]).astype(str)
+    if cohort.attrs.get("source_path"):
+        return np.full(cohort.n_records, str(cohort.attrs["source_path"]))
+    return None
 
 
 def predict(
@@ -252,8 +267,11 @@ def generate(
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
     steps: Annotated[int, typer.Option(min=1, help="Sampler steps.")] = 50,
     guidance: Annotated[
-        float, typer.Option(help="Classifier-free guidance scale (1 = plain conditional; 2 measured best).")
-    ] = 2.0,
+        float | None,
+        typer.Option(
+            help="Classifier-free guidance scale (1 = plain conditional; default 2, measured best; not --joint)."
+        ),
+    ] = None,
     eta: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM: 0 = deterministic, 1 = ancestral (ddim only).")
     ] = 0.0,
@@ -303,8 +321,10 @@ def generate(
             cond = np.array([[age, intensity, rate, fmp]], dtype=np.float32)
         if eta and (sampler != "ddim" or joint):
             raise DataError("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
-        if add_noise_nv is not None and not add_noise_nv > 0:
-            raise DataError("generate", "--add-noise-nv", f"must be > 0 nV, got {add_noise_nv:g}")
+        if joint and guidance is not None:  # joint sampling has no condition to guide by: never silently unused
+            raise DataError("generate", "--guidance", "applies to conditional generation only; drop it with --joint")
+        if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
+            raise DataError("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
         plot_file = _plot_file(plot) if plot is not None else None
         check_outputs({"--out": out, **({"--plot": plot_file} if plot_file is not None else {})}, force=force)
         model = load(checkpoint)
@@ -318,9 +338,9 @@ def generate(
         save_cohort(cohort, out, force=True)
         if plot_file is not None:
             _plot_generated(cohort, plot_file)
-    what = "joint" if joint else "conditional"
+    what = "joint" if joint else f"conditional (guidance {float(cohort.attrs['guidance']):g})"
     console.print(
-        f"{cohort.n_records} {what} signals ({sampler}, {steps} steps, guidance {guidance:g}); wrote {out}"
+        f"{cohort.n_records} {what} signals ({sampler}, {steps} steps); wrote {out}"
         + (f" and {plot_file}" if plot_file is not None else ""),
         highlight=False,
     )

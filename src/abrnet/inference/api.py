@@ -264,7 +264,7 @@ class ABRModel:
         joint: bool = False,
         sampler: SamplerName = "ddim",
         steps: int = 50,
-        guidance: float = 2.0,
+        guidance: float | None = None,
         seed: int = 0,
         add_noise_nv: float | None = None,
         batch_size: int = 256,
@@ -276,8 +276,8 @@ class ABRModel:
         Conditional: `conditions` (M, 4) physical static rows (age_years, intensity_db, stimulus_rate_hz, fmp),
         each generated `n` times. Joint (`joint=True`): `n` signals from the unconditional model with static
         parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
-        clipped to the physical ranges; guidance does not apply there (`guidance` 0 = unconditional, 1 = plain
-        conditional). Signals are noise-free responses unless `add_noise_nv` (residual noise, nV, >= 0; 0 adds zero
+        clipped to the physical ranges; `guidance` (None = 2.0; 0 = unconditional, 1 = plain conditional) is then an
+        error. Signals are noise-free responses unless `add_noise_nv` (residual noise, nV, >= 0; 0 adds zero
         noise) is given: then `signals` are noisy and `clean` holds the response. Each signal draws its noise from
         its own generator seeded by (seed, index), so the output does not depend on `batch_size`.
         `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`). With `band_limit` (default) the
@@ -287,7 +287,7 @@ class ABRModel:
         """
         from abrnet.diffusion.sampling import generate_joint, sample
 
-        cond = check_generate(
+        cond, guidance = check_generate(
             n=n, joint=joint, conditions=conditions, sampler=sampler, steps=steps, guidance=guidance, seed=seed,
             add_noise_nv=add_noise_nv, batch_size=batch_size, eta=eta,
         )  # fmt: skip

@@ -24,6 +24,8 @@ ARRAY_HINT = (
     "for signals held in arrays build an abrnet.data.schema.ABRCohort, or save them as abrnet's wide CSV "
     "(one record per row, one column per sample s0, s1, ...)"
 )
+# Classifier-free guidance scale of conditional generation when none is given (2 measured best; joint: unused).
+CONDITIONAL_GUIDANCE = 2.0
 # Reading options of `read_input` that only make sense for files: an in-memory cohort already has its values.
 READ_DEFAULTS: dict[str, Any] = {"fmt": "auto"}
 
@@ -146,15 +148,22 @@ def check_generate(
     add_noise_nv: object,
     batch_size: object,
     eta: object,
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, float | None]:
     """Every argument of `ABRModel.generate` that can be wrong, checked before the model runs → the condition rows
-    (None for joint generation)."""
+    and the guidance scale (None, None for joint generation).
+
+    ``guidance=None`` means `CONDITIONAL_GUIDANCE`; a value given with ``joint=True`` is refused, because joint
+    sampling has no condition to guide by and a silently unused setting looks like it took effect."""
     check_int("n", n, minimum=1)
     check_int("steps", steps, minimum=1)
     check_int("seed", seed, minimum=0)  # numpy's generators (recording noise, per-signal seeds) need seed >= 0
     check_int("batch_size", batch_size, minimum=1)
     check_sampler(sampler)
-    check_real("guidance", guidance, minimum=0.0, what=" (0 = unconditional, 1 = plain conditional)")
+    scale = CONDITIONAL_GUIDANCE
+    if guidance is not None:
+        scale = check_real(
+            "guidance", guidance, minimum=0.0, what=" (0 = unconditional, 1 = plain conditional) or None"
+        )
     check_real("eta", eta, minimum=0.0, maximum=1.0)
     if add_noise_nv is not None:
         check_real("add_noise_nv", add_noise_nv, minimum=0.0, what=" (residual noise in nV RMS) or None")
@@ -164,8 +173,12 @@ def check_generate(
         raise ValueError(f"eta applies to conditional generation only (joint sampling is deterministic), got {eta}")
     if joint and conditions is not None:
         raise ValueError("conditions do not apply with joint=True (joint sampling draws its own parameters)")
+    if joint and guidance is not None:
+        raise ValueError(
+            f"guidance applies to conditional generation only (joint=True has no condition), got {guidance}"
+        )
     if joint:
-        return None
+        return None, None
     if conditions is None:
         raise ValueError("conditional generation needs conditions (M, 4) or joint=True")
-    return check_conditions(conditions)
+    return check_conditions(conditions), scale
