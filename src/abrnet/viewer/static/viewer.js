@@ -69,7 +69,7 @@ function waterfall(ear, data) {
   el("text", { x: (x0 + x1) / 2, y: yAxis + 28, "text-anchor": "middle" }, svg, "time (ms)");
   // threshold first, so marks stay on top of its grip
   const levels = recs.map((r) => r.intensity_db);
-  if (recs.length > 1) thresholdLine(svg, ear, levels, base, x0, x1, [4, yAxis - 2]);
+  if (recs.length) thresholdLine(svg, ear, levels, base, x0, x1, [4, yAxis - 2]); // one level too: it can be corrected
   recs.forEach((rec, k) => {
     const y0 = base(k);
     const clip = (v) => Math.max(y0 - 0.98 * ROW, Math.min(y0 + 0.98 * ROW, y0 - v * gain)); // large artefacts clipped
@@ -123,6 +123,25 @@ function mark(svg, rec, w, wave, g) {
     window.addEventListener("pointerup", up);
   });
   if (corrected) grp.addEventListener("dblclick", () => correct({ target: "peak", record: rec.index, wave: w, value: null }));
+  const step = g.t[1] - g.t[0]; // keyboard: one sample per arrow press (Shift: ten), Delete reverts
+  keys(grp, `g.mark[data-record="${rec.index}"][data-wave="${w}"]`, { ArrowLeft: -step, ArrowRight: step }, (d) => ({
+    target: "peak", record: rec.index, wave: w,
+    value: d === null ? null : Math.round(Math.min(g.t[g.t.length - 1], Math.max(g.t[0], wave.latency_ms + d)) * 1000) / 1000,
+  }), corrected);
+}
+
+// keyboard access: a mark or threshold line takes focus (Tab); arrows correct it, Delete/Backspace reverts it;
+// focus comes back to the same element after the page redraws from the server's answer
+function keys(grp, selector, arrows, body, corrected) {
+  grp.setAttribute("tabindex", "0");
+  grp.setAttribute("role", "slider");
+  grp.setAttribute("aria-label", grp.querySelector("title").textContent);
+  grp.addEventListener("keydown", (ev) => {
+    if (ev.key in arrows) correct(body(arrows[ev.key] * (ev.shiftKey ? 10 : 1)), selector);
+    else if ((ev.key === "Delete" || ev.key === "Backspace") && corrected) correct(body(null), selector);
+    else return;
+    ev.preventDefault();
+  });
 }
 
 function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
@@ -130,7 +149,8 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   // levels run loudest (top) to softest; map dB <-> y by interpolating between the rows (extrapolated linearly)
   const asc = levels.map((v, k) => [v, base(k)]).sort((a, b) => a[0] - b[0]);
   const lv = asc.map((p) => p[0]), ys = asc.map((p) => p[1]);
-  const slope = (ys[ys.length - 1] - ys[0]) / ((lv[lv.length - 1] - lv[0]) || 1);
+  const span = lv[lv.length - 1] - lv[0]; // one distinct level (a single record, or repeats): a row per 10 dB
+  const slope = span > 0 ? (ys[ys.length - 1] - ys[0]) / span : -ROW / 10;
   const raw = (db) => (db < lv[0] || db > lv[lv.length - 1]) ? ys[0] + (db - lv[0]) * slope : interp(db, lv, ys);
   const yOf = (db) => Math.max(yRange[0], Math.min(yRange[1], raw(db))); // beyond the tested levels: at the edge
   const corrected = ear.status === "corrected";
@@ -170,6 +190,10 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
     window.addEventListener("pointerup", up);
   });
   if (corrected) grp.addEventListener("dblclick", () => correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null }));
+  keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => ({
+    target: "threshold", patient_id: ear.patient_id, ear: ear.ear, // up = louder (1 dB a press; Shift: 10)
+    value: d === null ? null : Math.round(Math.max(-20, Math.min(140, ear.threshold_db + d)) * 10) / 10,
+  }), corrected);
 }
 
 // ------------------------------------------------------------------------------------------------ latency-intensity
@@ -256,7 +280,7 @@ function render(data) {
   }
 }
 
-async function correct(body) {
+async function correct(body, refocus = null) {
   if (!current) return;
   body.user = $("#user").value.trim();
   try {
@@ -265,6 +289,7 @@ async function correct(body) {
     }));
     status(body.value === null ? "Reverted to the model's value." : "Correction saved.");
   } catch (e) { status(e.message, true); render(current); }
+  if (refocus) { const again = document.querySelector(refocus); if (again) again.focus(); }
 }
 
 async function upload(ev) {
