@@ -197,3 +197,73 @@ def test_model_export_bad_inputs_are_one_line_errors(tiny_run: dict, tmp_path: P
         code, lines = _export(*args)
         assert code == 2 and len(lines) == 1 and expect in lines[0], (args, lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "d", "x.csv"] and not list(folder.iterdir())
+
+
+# --------------------------------------------------------------------------------- option and folder errors
+def _cli(*args: str) -> tuple[int, list[str]]:
+    """`abrnet ARGS` in process → (exit code, non-empty output lines)."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, [line for line in res.output.splitlines() if line.strip()]
+
+
+def test_train_bad_resume_out_and_options_are_one_line_errors(tiny_run: dict, tmp_path: Path) -> None:
+    """Each was a traceback (after config.yaml was replaced), a silent overwrite, or a silently changed run."""
+    run = tiny_run["dir"]
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    not_ckpt = tmp_path / "x.ckpt"
+    not_ckpt.write_text("not a checkpoint")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "best.ckpt").write_bytes(b"model")
+    new = str(tmp_path / "new")
+    cases = [
+        (["--resume", str(tmp_path), "--out", new], "is a folder"),
+        (["--resume", str(not_ckpt), "--out", new], "not a readable checkpoint"),
+        (["--resume", str(run / "last.ckpt"), "--out", new], "trained with another config"),
+        (["--config", str(run / "config.yaml"), "--resume", str(run / "last.ckpt"), "--out", str(other)], "another"),
+        (["--out", str(run)], "holds a run's outputs"),
+        (["--seed", "-1", "--out", new], "seed"),
+        (["--strategy", "nonsense", "--out", new], "trainer.strategy"),
+        (["--balanced-patients", "-1", "--out", new], "--balanced-patients"),
+        (["--data", "null", "--out", new], "null: "),
+    ]
+    for args, expect in cases:
+        code, lines = _cli("train", *args)
+        assert code == 2 and len(lines) == 1 and expect in lines[0], (args, lines)
+    assert not (tmp_path / "new").exists() and (other / "best.ckpt").read_bytes() == b"model"
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_evaluate_bad_options_and_another_runs_metrics_are_refused(tiny_run: dict, tmp_path: Path) -> None:
+    """--split was a usage box, negative counts were read as 0, and another run's metrics.json was replaced."""
+    ckpt = str(tiny_run["dir"] / "best.ckpt")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "metrics.json").write_text('{"checkpoint": "elsewhere/best.ckpt"}')
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    fresh = str(tmp_path / "fresh")
+    cases = [
+        (["--split", "nonsense", "--out", fresh], "--split"),
+        (["--bootstrap", "-1", "--out", fresh], "--bootstrap"),
+        (["--balanced-patients", "-5", "--out", fresh], "--balanced-patients"),
+        (["--out", str(taken)], "holds the metrics of elsewhere/best.ckpt"),
+        (["--out", str(a_file)], "is a file"),
+    ]
+    for args, expect in cases:
+        code, lines = _cli("evaluate", "--checkpoint", ckpt, *args)
+        assert code == 2 and len(lines) == 1 and expect in lines[0], (args, lines)
+    assert (taken / "metrics.json").read_text() == '{"checkpoint": "elsewhere/best.ckpt"}'
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_serve_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    """It was a NotADirectoryError traceback from the viewer's store."""
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    code, lines = _cli("serve", "--data-dir", str(a_file))
+    assert code == 2 and len(lines) == 1 and "--data-dir" in lines[0], lines

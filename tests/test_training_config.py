@@ -121,3 +121,37 @@ def test_balanced_training_patients_need_the_simulated_default_data(tmp_path: Pa
     with pytest.raises(ValueError, match="balanced_train_patients"):
         load_config(_write(tmp_path, {"data": {"path": "x.h5", "balanced_train_patients": 10}}))
     assert load_config(None, ["data.balanced_train_patients=10"]).data.balanced_train_patients == 10
+
+
+def test_booleans_and_infinities_are_refused_at_their_key(tmp_path: Path) -> None:
+    """pydantic's lax mode read ``max_steps: true`` as 1 step and ``lr: .inf`` as a learning rate."""
+    for item, key in (
+        ("trainer.max_steps=true", "trainer.max_steps"),
+        ("seed=true", "seed"),
+        ("optim.lr=true", "optim.lr"),
+        ("optim.lr=.inf", "optim.lr"),
+        ("trainer.max_minutes=.inf", "trainer.max_minutes"),
+        ("loss.logvar_min=.nan", "loss.logvar_min"),
+    ):
+        with pytest.raises(ConfigError, match=rf"^<defaults>: {key}: ") as ei:
+            load_config(None, [item])
+        assert "\n" not in str(ei.value)
+    assert load_config(None, ["series.enabled=false"]).series.enabled is False  # booleans where a key takes one
+
+
+def test_seed_range_and_strategy_are_checked_before_the_run() -> None:
+    """Both were tracebacks from Lightning after the run folder was made (seed_everything, the Trainer)."""
+    for item in ("seed=-1", f"seed={2**32}"):
+        with pytest.raises(ConfigError, match=r"<defaults>: seed: "):
+            load_config(None, [item])
+    assert load_config(None, [f"seed={2**32 - 1}"]).seed == 2**32 - 1
+    with pytest.raises(ConfigError, match=r"trainer\.strategy: unknown strategy 'nonsense'"):
+        load_config(None, ["trainer.strategy=nonsense"])
+    assert load_config(None, ["trainer.strategy=ddp"]).trainer.strategy == "ddp"
+
+
+def test_cli_values_are_taken_as_typed() -> None:
+    """``--data null`` silently trained on the simulated cohort, and ``--data 'run #1.h5'`` read ``run``."""
+    for name in ("null", "run #1.h5", "[x].h5"):
+        assert load_config(None, values={"data.path": name}).data.path == name
+    assert load_config(None, ["seed=3"], {"seed": 4}).seed == 4  # the option wins over --set, as before

@@ -43,6 +43,10 @@ def serve(
     with user_errors():
         if checkpoint is not None and not checkpoint.exists():
             raise FileNotFoundError(2, "no such file", str(checkpoint))
+        if data_dir.exists() and not data_dir.is_dir():  # was a NotADirectoryError traceback from the store
+            from abrnet.data.schema import DataError
+
+            raise DataError(str(data_dir), "--data-dir", "is a file, not a folder")
         torch.manual_seed(seed)
         np.random.seed(seed)
         model = load(checkpoint)

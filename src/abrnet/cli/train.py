@@ -51,26 +51,34 @@ def train(
     """Simulate (and cache) the default cohort, train, evaluate on held-out patients and print the metrics."""
     from abrnet.config.train_config import load_config
     from abrnet.evaluation.report import comparison_table, metrics_table
+    from abrnet.training.run_folder import check_out_folder, check_resume
 
     with user_errors():
+        _check_count(balanced_patients, "--balanced-patients")
         overrides = list(set_ or [])
-        for key, value in (
-            ("seed", seed),
-            ("data.path", str(data) if data else None),
-            ("model.preset", preset),
-            ("trainer.devices", devices),
-            ("trainer.strategy", strategy),
-            ("trainer.max_minutes", max_minutes),
-            ("trainer.max_steps", max_steps),
-            ("trainer.safety_stop_minutes", safety_stop_minutes),
-            ("data.patients", patients),
-        ):
-            if value is not None:
-                overrides.append(f"{key}={value}")
-        cfg = load_config(config, overrides)
-        if resume is not None and not resume.exists():
-            raise FileNotFoundError(2, "no such file", str(resume))
+        if devices is not None:
+            overrides.append(f"trainer.devices={devices}")  # parsed as YAML: 2, [0, 1] or auto
+        values = {  # as typed: a file name such as "null" or "run #1.h5" is not YAML
+            key: value
+            for key, value in (
+                ("seed", seed),
+                ("data.path", str(data) if data else None),
+                ("model.preset", preset),
+                ("trainer.strategy", strategy),
+                ("trainer.max_minutes", max_minutes),
+                ("trainer.max_steps", max_steps),
+                ("trainer.safety_stop_minutes", safety_stop_minutes),
+                ("data.patients", patients),
+            )
+            if value is not None
+        }
+        cfg = load_config(config, overrides, values)
+        if cfg.data.path is not None and not Path(cfg.data.path).is_file():  # before the run folder is made
+            raise FileNotFoundError(2, "no such file", cfg.data.path)
+        if resume is not None:
+            check_resume(resume, cfg)
         out_dir = out or (resume.parent if resume else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+        check_out_folder(out_dir, resume)
         from abrnet.training.run import record_run
         from abrnet.training.run import train as run_training
 
@@ -93,6 +101,14 @@ def train(
             record_run(out_dir, summary, wall)  # steps, samples seen and wall time into metrics.json and run.json
             _report_budget(summary)
             console.print(f"run folder: {out_dir}")
+
+
+def _check_count(value: int, option: str) -> None:
+    """A negative count was silently read as 0 (skip) or as no resamples; it is a typo, so say so."""
+    from abrnet.data.schema import DataError
+
+    if value < 0:
+        raise DataError("abrnet", option, f"must be >= 0 (0 = skip), got {value}")
 
 
 def _report_budget(summary: dict[str, Any]) -> None:
@@ -126,7 +142,7 @@ def evaluate(
         typer.Option(
             "--out",
             "-o",
-            help="Folder for metrics.json, metrics.md, figures/ (and generation.json): replaced if there.",
+            help="Folder for metrics.json, metrics.md, figures/ (and generation.json): this checkpoint's are replaced.",
         ),
     ],
     data: Annotated[
@@ -174,14 +190,14 @@ def evaluate(
     generation_min_count: Annotated[
         int, typer.Option(min=1, help="Labelled waves a 10 dB bin needs to enter the latency comparison.")
     ] = 30,
+    force: Annotated[bool, typer.Option("--force", help="Replace another checkpoint's metrics in --out.")] = False,
 ) -> None:
     """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
     from abrnet.evaluation.evaluate import evaluate_checkpoint
     from abrnet.evaluation.report import comparison_table, metrics_table
 
-    if split not in ("train", "val", "test", "all"):
-        raise typer.BadParameter(f"--split must be train, val, test or all, got {split!r}")
     with user_errors():
+        _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, force=force)
         metrics = evaluate_checkpoint(
             checkpoint,
             data_path=data,
@@ -216,6 +232,32 @@ def evaluate(
 
             console.print(generation_summary(gen_report), highlight=False)
             console.print(f"wrote {out / 'generation.json'}")
+
+
+def _check_evaluate_options(
+    checkpoint: Path, out: Path, split: str, balanced_patients: int, bootstrap: int, *, force: bool
+) -> None:
+    """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts), and no
+    overwriting of metrics.json that another checkpoint wrote (a training run's folder, another evaluation)."""
+    from abrnet.data.schema import DataError
+
+    if split not in ("train", "val", "test", "all"):
+        raise DataError("evaluate", "--split", f"must be train, val, test or all, got {split!r}")
+    _check_count(balanced_patients, "--balanced-patients")
+    _check_count(bootstrap, "--bootstrap")
+    if out.exists() and not out.is_dir():
+        raise DataError(str(out), "--out", "is a file, not a folder")
+    previous = out / "metrics.json"
+    if force or not previous.exists():
+        return
+    try:
+        was = json.loads(previous.read_text(encoding="utf-8")).get("checkpoint")
+    except (ValueError, AttributeError):
+        was = None
+    if not isinstance(was, str) or Path(was).resolve() != checkpoint.resolve():
+        raise DataError(
+            str(out), "--out", f"holds the metrics of {was or 'another run'}; choose another folder or --force"
+        )
 
 
 def _generation(

@@ -6,15 +6,38 @@ config section (unknown keys are errors, assignments re-validated).
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Strict(BaseModel):
-    """Base for every section: unknown keys are errors, assignments are re-validated."""
+    """Base for every section: unknown keys are errors, assignments are re-validated, numbers are finite.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    pydantic's lax mode would read ``max_steps: true`` as 1 step and ``lr: .inf`` as a learning rate; both are a
+    typo'd or wrong value in a YAML file or ``--set``, so they are refused at their key path instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, v: Any, info: ValidationInfo) -> Any:
+        """A YAML ``true``/``false`` where the field takes no boolean is an error, not the number 1 or 0."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(v, bool) and field is not None and not _takes_bool(field.annotation):
+            raise ValueError(f"got the boolean {str(v).lower()}, which this key does not take")
+        return v
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field's type accepts a boolean (``bool``, ``Any`` or a union holding one)."""
+    if annotation is bool or annotation is Any:
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    return any(_takes_bool(arg) for arg in typing.get_args(annotation))
 
 
 def _check(ok: bool, section: Any, message: str) -> Any:

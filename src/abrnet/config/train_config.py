@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -231,6 +231,20 @@ class TrainerConfig(Strict):
             return v
         raise ValueError(f"must be 'auto', a positive int or a non-empty list of device indices, got {v!r}")
 
+    @field_validator("strategy")
+    @classmethod
+    def _check_strategy(cls, v: str) -> str:
+        """A strategy Lightning does not know was a traceback from deep in `build_trainer`, after the run folder
+        was made; checked here against Lightning's own registry (it compares lower-cased names)."""
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        known = StrategyRegistry.available_strategies()
+        if v.lower() != "auto" and v.lower() not in known:
+            raise ValueError(
+                f"unknown strategy {v!r}; choose 'auto' or a Lightning strategy such as ddp, fsdp, deepspeed"
+            )
+        return v
+
     @model_validator(mode="after")
     def _has_a_limit(self) -> TrainerConfig:
         if self.max_steps is None and self.max_minutes is None:
@@ -262,7 +276,7 @@ class AlertsConfig(Strict):
 class TrainConfig(Strict):
     """The whole training configuration (defaults = configs/optimized_architecture.yaml, the CPU design run)."""
 
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1)  # numpy's and Lightning's seed range: outside it they raise mid-run
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataConfig = Field(default_factory=DataConfig)
     diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
@@ -307,6 +321,11 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+    _set_key(raw, parts, value, item)
+
+
+def _set_key(raw: dict[str, Any], parts: Sequence[str], value: Any, item: str) -> None:
+    """Put `value` at the key path `parts`, creating sections as needed (`item` names the override in errors)."""
     node = raw
     for p in parts[:-1]:
         child = node.setdefault(p, {})
@@ -316,8 +335,12 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML training config (``None`` = defaults), apply ``key.path=value`` overrides, validate.
+def load_config(
+    path: str | Path | None, overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Read a YAML training config (``None`` = defaults), apply ``key.path=value`` overrides, then `values`
+    (``{"data.path": "run #1.h5"}``: taken as they are, not parsed as YAML, so a file name such as ``null`` or one
+    holding `` #`` stays that file name), validate.
 
     Raises `ConfigError` with one line naming the file and each offending key path.
     """
@@ -340,6 +363,8 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
             raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
     for item in overrides:
         _apply_override(raw, item)
+    for key, value in (values or {}).items():
+        _set_key(raw, key.split("."), value, f"{key}={value}")
     try:
         return TrainConfig.model_validate(raw)
     except pydantic.ValidationError as exc:

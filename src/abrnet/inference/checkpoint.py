@@ -43,7 +43,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     hp = ckpt.get("hyper_parameters")
     if not isinstance(hp, dict) or "config" not in hp or "normalizer" not in hp:
         raise DataError(str(path), "hyper_parameters", "missing: not an abrnet training checkpoint")
-    cfg = TrainConfig.model_validate(_without_retired_keys(hp["config"]))
+    cfg = TrainConfig.model_validate(without_retired_keys(hp["config"]))
     model = OptimizedHierarchicalUNet(cfg.network_config())
     state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
@@ -62,7 +62,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 RETIRED_DIFFUSION_KEYS = ("timesteps", "schedule")  # fixed values (1000, cosine) stored by checkpoints before 0.3
 
 
-def _without_retired_keys(config: dict) -> dict:
+def without_retired_keys(config: dict) -> dict:
     """A stored config without keys that no longer reach any code, so older checkpoints still load."""
     diffusion = {k: v for k, v in dict(config.get("diffusion", {})).items() if k not in RETIRED_DIFFUSION_KEYS}
     return {**config, "diffusion": diffusion} if "diffusion" in config else dict(config)
