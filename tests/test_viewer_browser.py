@@ -339,3 +339,61 @@ def test_marks_and_threshold_can_be_corrected_from_the_keyboard(browser, server,
     assert thr.get_attribute("data-status") == "model"
     ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ARROW_UP).key_up(Keys.SHIFT).perform()
     assert float(_wait(driver, "g.threshold.corrected")[0].get_attribute("data-value")) == pytest.approx(before + 10)
+
+
+def test_a_failed_upload_leaves_nothing_of_the_previous_file_on_screen(browser, server, tmp_path) -> None:
+    """A failed upload left the previous file's waterfall, links and URL under a red error naming the new file."""
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server, _toy_csv(tmp_path / "before-fail.csv"))
+    (bad := tmp_path / "not-abr.csv").write_text("this is not an ABR recording\n" * 20)
+    browser.find_element(By.ID, "file").send_keys(str(bad))  # same page: no reload in between
+    browser.find_element(By.ID, "analyze").click()
+    _wait(browser, "#status.error")
+    assert "not-abr.csv" in browser.find_element(By.ID, "status").text and "#file=" not in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, "section.ear, g.mark, #exports a, #help:not([hidden])") == []
+
+
+def test_a_peak_cannot_be_dropped_on_another_wave(browser, server, tmp_path) -> None:
+    """V dragged onto I was kept, and I could no longer be grabbed; now V stops after III, by mouse or keyboard."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, server, _toy_csv(tmp_path / "order.csv"))
+    view = get_json(f"{server}/api/files/{browser.current_url.split('#file=')[1]}")
+    rec = next(r for r in view["records"] if None not in [r["waves"][w]["latency_ms"] for w in ("I", "III", "V")])
+    circle = {w: _mark(browser, rec["index"], w).find_element(By.TAG_NAME, "circle") for w in ("I", "V")}
+    xi, xv = (browser.execute_script("return arguments[0].getBoundingClientRect().x", circle[w]) for w in ("I", "V"))
+    ActionChains(browser).click_and_hold(circle["V"]).move_by_offset(int(round(xi - xv)), 0).release().perform()
+    sel_v = f'g.mark.corrected[data-record="{rec["index"]}"][data-wave="V"]'
+    v, iii = float(_wait(browser, sel_v)[0].get_attribute("data-latency")), rec["waves"]["III"]["latency_ms"]
+    assert iii < v < iii + 0.5 and "stops just after wave III" in browser.find_element(By.ID, "status").text, (iii, v)
+    hit = "const p = arguments[0].getBoundingClientRect(); return document.elementFromPoint(p.x + p.width / 2, "
+    hit += "p.y + p.height / 2).closest('g.mark').dataset.wave"  # I is what the pointer grabs at its centre
+    assert browser.execute_script(hit, _mark(browser, rec["index"], "I").find_element(By.TAG_NAME, "circle")) == "I"
+    browser.execute_script("arguments[0].focus()", _wait(browser, sel_v)[0])  # the keyboard: Shift+Left moves nothing
+    ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ARROW_LEFT).key_up(Keys.SHIFT).perform()
+    assert "stops just after wave III" in browser.find_element(By.ID, "status").text
+    assert float(_wait(browser, sel_v)[0].get_attribute("data-latency")) == pytest.approx(v)
+
+
+def test_threshold_drag_stays_in_range_and_a_press_that_moves_nothing_clears_the_status(browser, server, tmp_path):
+    """Far up, the drag saved ~118 dB while the line sat at the edge; a press that moved nothing kept the status."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server, _toy_csv(tmp_path / "thr-clamp.csv"))  # levels 80, 60, 40, 20: rows 46 px = 20 dB apart
+    line_y = lambda: float(_threshold(browser).find_element(By.TAG_NAME, "line").get_attribute("y1"))
+    grip = lambda: _threshold(browser).find_element(By.CSS_SELECTOR, "rect.grip")
+    y = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return r.top + r.height / 2;", grip())
+    ActionChains(browser).click_and_hold(grip()).move_by_offset(0, -int(y - 2)).release().perform()  # to the page top
+    value = float(_wait(browser, "g.threshold.corrected")[0].get_attribute("data-value"))
+    assert 80 < value <= 100 and line_y() >= 4 and line_y() == pytest.approx(41 - (value - 80) * 2.3, abs=0.6), value
+    assert browser.find_element(By.ID, "status").text == "Correction saved."
+    ActionChains(browser).click_and_hold(browser.find_element(By.CSS_SELECTOR, "g.mark circle")).release().perform()
+    assert browser.find_element(By.ID, "status").text == ""  # a press on a mark that moved nothing
+    ActionChains(browser).click_and_hold(grip()).move_by_offset(0, 600).release().perform()  # far below the waterfall
+    _wait(browser, f'g.threshold.corrected:not([data-value="{value:g}"])')
+    value = float(_threshold(browser).get_attribute("data-value"))
+    assert 0 <= value < 20 and line_y() == pytest.approx(41 + 3 * 46 + (20 - value) * 2.3, abs=0.6), value

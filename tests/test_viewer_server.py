@@ -333,3 +333,37 @@ def test_reupload_under_a_new_name_answers_with_that_name(server: str, tmp_path:
     status, other_age = post_file(server, "c.csv", data, {"age_years": "7"})  # the CSV's own ages are used
     assert status == 200 and other_age["filename"] == "c.csv" and len(other_age["corrections"]) == 1, other_age
     assert [r["age_years"] for r in other_age["records"]] == [r["age_years"] for r in first["records"]]
+
+
+def test_an_upload_without_an_age_points_to_the_forms_age_field(server: str) -> None:
+    """The importer's hint for a missing age names the CLI ("pass age_years=... (CLI --age)"); the viewer's user has
+    the form's Age field instead."""
+    if not FAST_ABR.exists():
+        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    status, body = post_file(server, "no-age.tsv", FAST_ABR.read_bytes())
+    assert status == 400, body
+    detail = body["detail"]
+    assert detail.startswith("no-age.tsv") and "Age field" in detail, detail
+    assert "CLI" not in detail and "age_years=" not in detail and "\n" not in detail, detail
+
+
+def test_corrections_endpoint_refuses_peaks_out_of_wave_order(server: str, tmp_path: Path) -> None:
+    """The server took any latency in the window: V on I's latency, or a revert landing V before a corrected III."""
+    status, view = post_file(server, "order-api.csv", wide_csv(tmp_path, "P-order", seed=31))
+    assert status == 200, view
+    url, waves = f"{server}/api/files/{view['file_hash']}", ("I", "III", "V")
+    rec = next(r for r in view["records"] if None not in [r["waves"][w]["latency_ms"] for w in waves])
+    lat, i = {w: rec["waves"][w]["latency_ms"] for w in waves}, rec["index"]
+    body_of = lambda wave, value: {"target": "peak", "record": i, "wave": wave, "value": value}
+    post = lambda wave, value: request_json(url + "/corrections", body_of(wave, value))
+    code, body, _ = post("V", lat["I"])
+    assert code == 422 and "order I < III < V" in body["detail"] and "\n" not in body["detail"], body
+    code, body, _ = post("I", lat["V"])
+    assert code == 422 and "before wave III" in body["detail"], body
+    assert get_json(url)["records"][i]["waves"]["V"]["status"] == "model"  # nothing kept
+    # V moved late, III after V's model value: reverting V would put it before III, so it is refused
+    late = round(min(view["time_ms"][-1] - 0.1, max(lat["V"], lat["III"]) + 1.5), 3)
+    assert post("V", late)[0] == 200 and post("III", round((lat["V"] + late) / 2, 3))[0] == 200
+    code, body, _ = post("V", None)
+    assert code == 422 and "model's value" in body["detail"], body
+    assert post("III", None)[0] == 200 and post("V", None)[0] == 200  # reverts that keep the order are fine

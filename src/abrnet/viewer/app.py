@@ -21,6 +21,7 @@ of oversubscribing its cores.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from importlib import resources
@@ -44,6 +45,9 @@ MULTIPART_SLACK_BYTES = 64 * 1024  # form fields and boundaries around the file 
 DRAIN_BYTES = 256 * 1024 * 1024  # an oversized body up to this much over the limit is read (not kept) to answer 413
 CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
 STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer.css": "text/css"}
+# the importers' hint for a missing age names the Python argument and the CLI flag; in the viewer it is the form's field
+AGE_HINT = re.compile(r"pass age_years=\.\.\. \([^)]*CLI --age\)")
+VIEWER_AGE_HINT = "enter the subject's age (years) in the form's Age field and analyse again"
 
 
 class CorrectionIn(BaseModel):
@@ -126,7 +130,8 @@ class Viewer:
             try:
                 report = self.model.predict(path, series=True, age_years=age_years)
             except DataError as exc:
-                raise HTTPException(400, str(exc).splitlines()[0].replace(str(path), filename)) from None
+                msg = AGE_HINT.sub(VIEWER_AGE_HINT, str(exc).splitlines()[0].replace(str(path), filename))
+                raise HTTPException(400, msg) from None
             except Exception as exc:  # a reader tripping over garbage is still bad input, not a server fault
                 text = (str(exc).splitlines() or [""])[0].replace(str(path), filename)
                 msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
@@ -218,6 +223,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             if body.value is not None and not payload["time_ms"][0] <= body.value <= payload["time_ms"][-1]:
                 raise HTTPException(422, f"latency {body.value:g} ms is outside the recording window")
             model_value = rec["waves"][body.wave]["model_latency_ms"]
+            check_wave_order(viewer.view(digest, payload)["records"][body.record], body.wave, body.value, model_value)
             corr = Correction("peak", body.record, rec["patient_id"], rec["ear"], body.wave, body.value,
                               model_value, user, utc_now())  # fmt: skip
         elif body.target == "threshold":
@@ -252,6 +258,25 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
     return app
+
+
+def check_wave_order(rec: dict[str, Any], wave: str, value: float | None, model_value: float | None) -> None:
+    """Refuse (422) a peak correction that breaks I < III < V in latency within its record. A corrected value must lie
+    in order with the other waves' current values (corrected or the model's); a revert (`value` None) only with the
+    corrected ones: the model's own reading is not policed, but a reverted mark may not land on a corrected one."""
+    new = model_value if value is None else value
+    if new is None:
+        return
+    k = WAVES.index(wave)
+    for j, other in enumerate(WAVES):
+        cur = rec["waves"][other]
+        if j == k or cur["latency_ms"] is None or (value is None and cur["status"] != "corrected"):
+            continue
+        if (j < k and new <= cur["latency_ms"]) or (j > k and new >= cur["latency_ms"]):
+            what = f"wave {wave} at {new:.3f} ms" + (" (the model's value)" if value is None else "")
+            side = "after" if j < k else "before"
+            raise HTTPException(422, f"{what} must come {side} wave {other} ({cur['latency_ms']:.3f} ms): "
+                                     "peaks keep the order I < III < V")  # fmt: skip
 
 
 def content_disposition(kind: str, filename: str) -> str:

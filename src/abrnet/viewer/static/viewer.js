@@ -79,10 +79,29 @@ function waterfall(ear, data) {
     for (const w of data.waves) {
       const wave = rec.waves[w];
       if (wave.latency_ms === null) continue;
-      mark(svg, rec, w, wave, { xOf, tOf, y0, gain, t });
+      mark(svg, rec, w, wave, { xOf, tOf, y0, gain, t, waves: data.waves });
     }
   });
   return svg;
+}
+
+// where a peak may go: inside the window and in wave order (I < III < V) with the record's other marks, kept
+// `gap` ms clear of them so that both stay visible and can be grabbed; loW/hiW name the neighbour that sets a bound
+function peakBounds(rec, w, g, gap) {
+  const k = g.waves.indexOf(w);
+  let lo = g.t[0], hi = g.t[g.t.length - 1], loW = null, hiW = null;
+  g.waves.forEach((w2, j) => {
+    const v = rec.waves[w2].latency_ms;
+    if (j === k || v === null) return;
+    if (j < k && v + gap > lo) { lo = v + gap; loW = w2; }
+    if (j > k && v - gap < hi) { hi = v - gap; hiW = w2; }
+  });
+  return { lo: Math.ceil(lo * 1000) / 1000, hi: Math.floor(hi * 1000) / 1000, loW, hiW };
+}
+function orderNote(w, b, ms) { // the status line's note when a move stopped at a neighbour; null when it did not
+  if (b.loW && ms <= b.lo) return `wave ${w} stops just after wave ${b.loW} (peaks keep the order I < III < V)`;
+  if (b.hiW && ms >= b.hi) return `wave ${w} stops just before wave ${b.hiW} (peaks keep the order I < III < V)`;
+  return null;
 }
 
 function mark(svg, rec, w, wave, g) {
@@ -108,26 +127,37 @@ function mark(svg, rec, w, wave, g) {
     el("title", {}, grp, tip);
   };
   draw(wave.latency_ms);
+  const step = g.t[1] - g.t[0];
+  const scale = (g.t[g.t.length - 1] - g.t[0]) / (g.xOf(g.t[g.t.length - 1]) - g.xOf(g.t[0])); // ms per px
+  const b = peakBounds(rec, w, g, Math.max(step, 10 * scale)); // 10 px: two marks' radii
+  const noRoom = `wave ${w} cannot move: waves ${b.loW} and ${b.hiW} leave no room for it (order I < III < V)`;
   grp.addEventListener("pointerdown", (ev) => {
     ev.preventDefault();
+    if (b.lo > b.hi) { status(noRoom, true); return; }
+    status("");
     const startX = ev.clientX, startMs = wave.latency_ms;
     let ms = startMs;
-    const scale = (g.t[g.t.length - 1] - g.t[0]) / (g.xOf(g.t[g.t.length - 1]) - g.xOf(g.t[0]));
-    const move = (e) => { ms = Math.min(g.t[g.t.length - 1], Math.max(g.t[0], startMs + (e.clientX - startX) * scale)); draw(ms); };
+    const move = (e) => { ms = Math.min(b.hi, Math.max(b.lo, startMs + (e.clientX - startX) * scale)); draw(ms); };
     const up = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
-      if (Math.abs(ms - startMs) > 1e-3) correct({ target: "peak", record: rec.index, wave: w, value: Math.round(ms * 1000) / 1000 });
+      ms = Math.round(ms * 1000) / 1000;
+      if (Math.abs(ms - startMs) > 1e-3) correct({ target: "peak", record: rec.index, wave: w, value: ms }, null, orderNote(w, b, ms));
+      else status(orderNote(w, b, ms) || "");
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
   });
   if (corrected) grp.addEventListener("dblclick", () => correct({ target: "peak", record: rec.index, wave: w, value: null }));
-  const step = g.t[1] - g.t[0]; // keyboard: one sample per arrow press (Shift: ten), Delete reverts
-  keys(grp, `g.mark[data-record="${rec.index}"][data-wave="${w}"]`, { ArrowLeft: -step, ArrowRight: step }, (d) => ({
-    target: "peak", record: rec.index, wave: w,
-    value: d === null ? null : Math.round(Math.min(g.t[g.t.length - 1], Math.max(g.t[0], wave.latency_ms + d)) * 1000) / 1000,
-  }), corrected);
+  // keyboard: one sample per arrow press (Shift: ten), Delete reverts; a move stops short of the next wave
+  keys(grp, `g.mark[data-record="${rec.index}"][data-wave="${w}"]`, { ArrowLeft: -step, ArrowRight: step }, (d) => {
+    const body = { target: "peak", record: rec.index, wave: w, value: null };
+    if (d === null) return body;
+    if (b.lo > b.hi) return noRoom;
+    body.value = Math.round(Math.min(b.hi, Math.max(b.lo, wave.latency_ms + d)) * 1000) / 1000;
+    const note = orderNote(w, b, body.value);
+    return Math.abs(body.value - wave.latency_ms) > 1e-6 ? [body, note] : note;
+  }, corrected);
 }
 
 // keyboard access: a mark or threshold line takes focus (Tab); arrows correct it, Delete/Backspace reverts it;
@@ -136,9 +166,14 @@ function keys(grp, selector, arrows, body, corrected) {
   grp.setAttribute("tabindex", "0");
   grp.setAttribute("role", "slider");
   grp.setAttribute("aria-label", grp.querySelector("title").textContent);
+  const send = (b) => { // b: a correction, [correction, note], or a note alone when there is nothing to save
+    if (typeof b === "string") status(b);
+    else if (Array.isArray(b)) correct(b[0], selector, b[1]);
+    else correct(b, selector);
+  };
   grp.addEventListener("keydown", (ev) => {
-    if (ev.key in arrows) correct(body(arrows[ev.key] * (ev.shiftKey ? 10 : 1)), selector);
-    else if ((ev.key === "Delete" || ev.key === "Backspace") && corrected) correct(body(null), selector);
+    if (ev.key in arrows) { status(""); send(body(arrows[ev.key] * (ev.shiftKey ? 10 : 1))); }
+    else if ((ev.key === "Delete" || ev.key === "Backspace") && corrected) { status(""); send(body(null)); }
     else return;
     ev.preventDefault();
   });
@@ -147,12 +182,24 @@ function keys(grp, selector, arrows, body, corrected) {
 function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   if (ear.threshold_db === null) return;
   // levels run loudest (top) to softest; map dB <-> y by interpolating between the rows (extrapolated linearly)
-  const asc = levels.map((v, k) => [v, base(k)]).sort((a, b) => a[0] - b[0]);
-  const lv = asc.map((p) => p[0]), ys = asc.map((p) => p[1]);
-  const span = lv[lv.length - 1] - lv[0]; // one distinct level (a single record, or repeats): a row per 10 dB
-  const slope = span > 0 ? (ys[ys.length - 1] - ys[0]) / span : -ROW / 10;
-  const raw = (db) => (db < lv[0] || db > lv[lv.length - 1]) ? ys[0] + (db - lv[0]) * slope : interp(db, lv, ys);
-  const yOf = (db) => Math.max(yRange[0], Math.min(yRange[1], raw(db))); // beyond the tested levels: at the edge
+  // (a repeated level: its top row); raw() and dbAt() are inverses of each other
+  const top = new Map();
+  levels.forEach((v, k) => { if (!top.has(v)) top.set(v, base(k)); });
+  const lv = [...top.keys()].sort((a, b) => a - b), ys = lv.map((v) => top.get(v)), n = lv.length - 1;
+  const span = lv[n] - lv[0]; // one distinct level (a single record, or repeats): a row per 10 dB
+  const slope = span > 0 ? (ys[n] - ys[0]) / span : -ROW / 10;
+  const raw = (db) => (span === 0 || db <= lv[0]) ? ys[0] + (db - lv[0]) * slope
+    : db >= lv[n] ? ys[n] + (db - lv[n]) * slope : interp(db, lv, ys);
+  const dbAt = (y) => (span === 0 || y >= ys[0]) ? lv[0] + (y - ys[0]) / slope
+    : y <= ys[n] ? lv[n] + (y - ys[n]) / slope : interp(y, [...ys].reverse(), [...lv].reverse());
+  const yOf = (db) => Math.max(yRange[0], Math.min(yRange[1], raw(db))); // a model value beyond them: at the edge
+  // a corrected threshold stays within the tested levels extended by one level step (10 dB for one level), within
+  // -20..140 dB and within the drawing, so the line always sits at the value that is saved
+  const grid = lv.slice(1).reduce((m, v, k) => Math.min(m, v - lv[k]), Infinity);
+  const ext = Number.isFinite(grid) ? grid : 10;
+  const lo = Math.ceil(Math.max(-20, lv[0] - ext, dbAt(yRange[1])) * 10) / 10;
+  const hi = Math.floor(Math.min(140, lv[n] + ext, dbAt(yRange[0])) * 10) / 10;
+  const clampDb = (db) => Math.min(hi, Math.max(lo, db));
   const corrected = ear.status === "corrected";
   const grp = el("g", { class: "threshold" + (corrected ? " corrected" : ""), "data-value": ear.threshold_db,
     "data-status": ear.status, "data-ear-key": ear.key }, svg);
@@ -173,18 +220,19 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   draw(ear.threshold_db);
   grp.addEventListener("pointerdown", (ev) => {
     ev.preventDefault();
+    status("");
     const startY = ev.clientY, startDb = ear.threshold_db;
     let db = startDb;
-    const startRaw = raw(startDb), startShown = yOf(startDb); // a line shown at the edge starts from the edge
+    const startShown = yOf(startDb); // a line shown at the edge starts from the edge
     const move = (e) => {
-      const y = startShown + (e.clientY - startY);
-      db = Math.max(-20, Math.min(140, y === startShown ? startDb : startDb + (y - startRaw) / slope));
+      db = e.clientY === startY ? startDb : clampDb(dbAt(startShown + (e.clientY - startY)));
       draw(db);
     };
     const up = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
-      if (Math.abs(db - startDb) > 0.05) correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: Math.round(db * 10) / 10 });
+      db = Math.round(db * 10) / 10;
+      if (Math.abs(db - startDb) > 0.05) correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: db });
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
@@ -192,7 +240,7 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   if (corrected) grp.addEventListener("dblclick", () => correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null }));
   keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => ({
     target: "threshold", patient_id: ear.patient_id, ear: ear.ear, // up = louder (1 dB a press; Shift: 10)
-    value: d === null ? null : Math.round(Math.max(-20, Math.min(140, ear.threshold_db + d)) * 10) / 10,
+    value: d === null ? null : Math.round(clampDb(ear.threshold_db + d) * 10) / 10,
   }), corrected);
 }
 
@@ -280,16 +328,25 @@ function render(data) {
   }
 }
 
-async function correct(body, refocus = null) {
+async function correct(body, refocus = null, note = null) {
   if (!current) return;
   body.user = $("#user").value.trim();
   try {
     render(await api(`/api/files/${current.file_hash}/corrections`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     }));
-    status(body.value === null ? "Reverted to the model's value." : "Correction saved.");
+    status((body.value === null ? "Reverted to the model's value." : "Correction saved.") + (note ? ` (${note})` : ""));
   } catch (e) { status(e.message, true); render(current); }
   if (refocus) { const again = document.querySelector(refocus); if (again) again.focus(); }
+}
+
+// nothing of a file stays on screen (nor in the address) once another is asked for: while it is analysed, and if it
+// fails, one patient's results must never sit under a message naming another file
+function clearView() {
+  current = null;
+  history.replaceState(null, "", location.pathname + location.search);
+  $("#help").hidden = true;
+  for (const id of ["#file-info", "#warnings", "#exports", "#ears"]) $(id).replaceChildren();
 }
 
 async function upload(ev) {
@@ -300,6 +357,7 @@ async function upload(ev) {
   form.append("file", file);
   if ($("#age").value !== "") form.append("age_years", $("#age").value);
   form.append("user", $("#user").value.trim());
+  clearView();
   status(`Analysing ${file.name}…`);
   try {
     const data = await api("/api/analyze", { method: "POST", body: form });
