@@ -155,3 +155,45 @@ def test_cli_values_are_taken_as_typed() -> None:
     for name in ("null", "run #1.h5", "[x].h5"):
         assert load_config(None, values={"data.path": name}).data.path == name
     assert load_config(None, ["seed=3"], {"seed": 4}).seed == 4  # the option wins over --set, as before
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("model.overrides.dropout=abc", "dropout: expected a finite number, got 'abc' (str)"),
+        ("model.overrides.dropout=.nan", "dropout: expected a finite number, got nan (float)"),
+        ("model.overrides.base_channels=abc", "base_channels: expected an integer, got 'abc' (str)"),
+        ("model.overrides.base_channels=2.5", "base_channels: expected an integer, got 2.5 (float)"),
+        ("model.overrides.base_channels=true", "base_channels: expected an integer, got True (bool)"),
+        ("model.overrides.s4_bidirectional=maybe", "s4_bidirectional: expected true or false, got 'maybe' (str)"),
+        ("model.overrides.s4_init=3", "s4_init: expected a string, got 3 (int)"),
+        ("model.overrides.channel_mults=abc", "channel_mults: expected a list of integers, e.g. [1, 2], got 'abc'"),
+        ("model.overrides.latency_center_ms=[a, 4, 6]", "latency_center_ms: expected a list of finite numbers"),
+    ],
+)
+def test_model_overrides_of_the_wrong_type_name_key_value_and_type(item: str, expected: str) -> None:
+    """``model.overrides.dropout=abc`` was ``'<=' not supported between instances of 'float' and 'str'``, and
+    ``s4_bidirectional: maybe`` was taken as true."""
+    with pytest.raises(ConfigError) as ei:
+        load_config(None, [item])
+    assert str(ei.value).startswith(f"<defaults>: model.overrides: {expected}"), str(ei.value)
+    assert "\n" not in str(ei.value)
+
+
+def test_model_overrides_of_the_right_type_still_pass() -> None:
+    items = ["model.overrides={dropout: 0, mlp_ratio: 3, s4_bidirectional: false, s4_init: inv}"]
+    items += ["model.overrides.channel_mults=[1, 2, 2, 4]", "model.overrides.latency_center_ms=[1.5, 4, 6.0]"]
+    cfg = load_config(None, items)
+    assert cfg.model.overrides["dropout"] == 0 and cfg.model.overrides["channel_mults"] == [1, 2, 2, 4]
+    assert cfg.network_config().s4_bidirectional is False
+
+
+def test_train_cli_names_a_wrong_typed_model_override() -> None:
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "--set", "model.overrides.dropout=abc"])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert "model.overrides: dropout: expected a finite number, got 'abc'" in lines[0], res.output

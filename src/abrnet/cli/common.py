@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import typer
@@ -61,6 +62,42 @@ def check_outputs(outputs: Mapping[str, Path], *, force: bool) -> None:
         seen[key] = role
     for path in outputs.values():
         check_fname(path, overwrite=force)
+
+
+def check_range(
+    value: float | Sequence[float] | None,
+    option: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    command: str = "abrnet",
+) -> None:
+    """Refuse a number option outside [minimum, maximum] with the usual one-line DataError naming it (exit 2 through
+    `user_errors`). Typer's own ``min=``/``max=`` printed a usage box instead and let NaN through (it fails every
+    comparison), so the limits live here; the help strings say them. A list option (repeated) is checked item by
+    item; None (not given) passes."""
+    from abrnet.data.schema import DataError
+
+    if value is None:
+        return
+    for x in value if isinstance(value, Sequence) else (value,):
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise DataError(command, option, f"must be a finite number, got {_number(x)}")
+        if integer and x != int(x):
+            raise DataError(command, option, f"must be a whole number, got {_number(x)}")
+        if (minimum is not None and x < minimum) or (maximum is not None and x > maximum):
+            if maximum is None:
+                limits = f">= {_number(minimum)}"
+            elif minimum is None:
+                limits = f"<= {_number(maximum)}"
+            else:
+                limits = f"from {_number(minimum)} to {_number(maximum)}"
+            raise DataError(command, option, f"must be {limits}, got {_number(x)}")
+
+
+def _number(x: object) -> str:
+    return f"{x:g}" if isinstance(x, float) else repr(x) if isinstance(x, str) else str(x)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import console, progress_bar, user_errors
+from abrnet.cli.common import check_range, console, progress_bar, user_errors
 from abrnet.data.files import check_fname
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
@@ -18,7 +18,7 @@ data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no
 
 def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output abrnet dataset file (.h5).")] = Path("cohort.h5"),
-    patients: Annotated[int, typer.Option(min=1, help="Number of simulated patients (~25 records each).")] = 2000,
+    patients: Annotated[int, typer.Option(help="Number of simulated patients (~25 records each; >= 1).")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cohort.")] = 0,
     balanced: Annotated[
         bool, typer.Option("--balanced", help="Equal class fractions (an evaluation cohort for minority classes).")
@@ -36,8 +36,8 @@ def simulate(
             help="Grid of the fixed protocol, 'start:stop:step' in dB, e.g. 0:60:10 (default: 0 to 100 in 5-dB steps)."
         ),
     ] = None,
-    n_samples: Annotated[int, typer.Option(min=8, help="Samples per record.")] = 200,
-    sampling_rate: Annotated[float, typer.Option("--sampling-rate", min=1.0, help="Sampling rate in Hz.")] = 20000.0,
+    n_samples: Annotated[int, typer.Option(help="Samples per record (>= 8).")] = 200,
+    sampling_rate: Annotated[float, typer.Option("--sampling-rate", help="Sampling rate in Hz (>= 1).")] = 20000.0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Simulate a physiologically grounded ABR cohort (patients → ears → intensity series → recordings)."""
@@ -45,6 +45,9 @@ def simulate(
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
     with user_errors():
+        check_range(patients, "--patients", minimum=1, integer=True, command="simulate")
+        check_range(n_samples, "--n-samples", minimum=8, integer=True, command="simulate")
+        check_range(sampling_rate, "--sampling-rate", minimum=1.0, command="simulate")
         check_fname(out, overwrite=force)
         try:
             if levels is not None and protocol != "fixed":  # other protocols choose their own levels

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from abrnet.cli.common import check_outputs, console, err_console, labelled, option_errors, user_errors
+from abrnet.cli.common import check_outputs, check_range, console, err_console, labelled, option_errors, user_errors
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -219,7 +219,7 @@ def denoise(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of denoised signals.")],
     steps: Annotated[
-        int, typer.Option(min=1, help="Sampler steps from the recording's noise level (1 = posterior mean).")
+        int, typer.Option(help="Sampler steps from the recording's noise level (>= 1; 1 = posterior mean).")
     ] = 1,
     sampler: Annotated[str, typer.Option(help="ddim or dpm.")] = "ddim",
     seed: Annotated[int, typer.Option(help="Seed (only matters for stochastic samplers).")] = 0,
@@ -235,6 +235,7 @@ def denoise(
     if sampler not in ("ddim", "dpm"):
         raise typer.BadParameter(f"must be ddim or dpm, got {sampler!r}", param_hint="--sampler")
     with user_errors():
+        check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
         if not input_path.exists():
             raise FileNotFoundError(2, "no such file", str(input_path))
         check_outputs({"--out": out}, force=force)
@@ -255,7 +256,7 @@ def denoise(
 
 def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of generated ABRs.")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Signals (per condition row with --conditions).")] = 16,
+    n: Annotated[int, typer.Option("--n", help="Signals (per condition row with --conditions; >= 1).")] = 16,
     age: Annotated[float | None, typer.Option("--age", help="Age (years).")] = None,
     intensity: Annotated[float | None, typer.Option("--intensity", help="Stimulus level (dB nHL).")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="Stimulus rate (Hz).")] = None,
@@ -265,7 +266,7 @@ def generate(
     ] = None,
     joint: Annotated[bool, typer.Option("--joint", help="Sample the parameters too, from the model's p(s|x).")] = False,
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
-    steps: Annotated[int, typer.Option(min=1, help="Sampler steps.")] = 50,
+    steps: Annotated[int, typer.Option(help="Sampler steps (>= 1).")] = 50,
     guidance: Annotated[
         float | None,
         typer.Option(
@@ -273,7 +274,7 @@ def generate(
         ),
     ] = None,
     eta: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM: 0 = deterministic, 1 = ancestral (ddim only).")
+        float, typer.Option(help="Stochastic DDIM, 0 to 1: 0 = deterministic, 1 = ancestral (ddim only).")
     ] = 0.0,
     band_limit: Annotated[
         bool,
@@ -302,6 +303,9 @@ def generate(
         raise typer.BadParameter(f"must be ddim or dpm, got {sampler!r}", param_hint="--sampler")
     single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
     with user_errors():
+        check_range(n, "--n", minimum=1, integer=True, command="generate")
+        check_range(steps, "--steps", minimum=1, integer=True, command="generate")
+        check_range(eta, "--eta", minimum=0.0, maximum=1.0, command="generate")
         given = [k for k, v in single.items() if v is not None]
         if joint and (conditions is not None or given):
             raise DataError("generate", "--joint", "samples its own parameters; drop --conditions/--age/...")

@@ -11,17 +11,17 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import console, user_errors
+from abrnet.cli.common import check_range, console, user_errors
 
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option("--port", help="TCP port (0 to 65535).")] = 8000,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Folder for uploads and viewer.sqlite (corrections, who and when).")
     ] = Path("abrnet-viewer"),
     max_upload_mb: Annotated[
-        float, typer.Option("--max-upload-mb", min=0.001, help="Largest accepted upload (MB).")
+        float, typer.Option("--max-upload-mb", help="Largest accepted upload (MB, >= 0.001).")
     ] = 20.0,
     seed: Annotated[int, typer.Option(help="Seed for torch and numpy (inference is deterministic; for parity).")] = 0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
@@ -41,6 +41,8 @@ def serve(
     from abrnet.viewer.app import create_app
 
     with user_errors():
+        check_range(port, "--port", minimum=0, maximum=65535, integer=True, command="serve")
+        check_range(max_upload_mb, "--max-upload-mb", minimum=0.001, command="serve")
         if checkpoint is not None and not checkpoint.exists():
             raise FileNotFoundError(2, "no such file", str(checkpoint))
         if data_dir.exists() and not data_dir.is_dir():  # was a NotADirectoryError traceback from the store

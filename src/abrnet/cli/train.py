@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from abrnet.cli.common import console, labelled, user_errors
+from abrnet.cli.common import check_range, console, labelled, user_errors
 
 
 def train(
@@ -159,26 +159,26 @@ def evaluate(
         bool, typer.Option("--generation", help="Also score generated ABRs against the split → generation.json.")
     ] = False,
     generation_n: Annotated[
-        int, typer.Option(min=2, help="Test conditions (and joint samples) generated once, with the val choice.")
+        int, typer.Option(help="Test conditions (and joint samples) generated once, with the val choice (>= 2).")
     ] = 2048,
     generation_steps: Annotated[
-        list[int] | None, typer.Option(min=1, help="Sampling steps to choose from on val (repeat; default 10, 20).")
+        list[int] | None, typer.Option(help="Sampling steps to choose from on val (repeat; >= 1; default 10, 20).")
     ] = None,
     generation_sampler: Annotated[
         list[str] | None, typer.Option(help="Samplers to choose from on val (repeat; default ddim, dpm).")
     ] = None,
     generation_eta: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Stochastic DDIM for --generation (0 = deterministic).")
+        float, typer.Option(help="Stochastic DDIM for --generation, 0 to 1 (0 = deterministic).")
     ] = 0.0,
     generation_guidance: Annotated[
         list[float] | None,
-        typer.Option(min=0.0, help="Guidance scales to choose from on val (repeat; default 1, 2, 3; 1 = none)."),
+        typer.Option(help="Guidance scales to choose from on val (repeat; >= 0; default 1, 2, 3; 1 = none)."),
     ] = None,
     generation_choice_n: Annotated[
-        int, typer.Option(min=2, help="Validation conditions each candidate setting generates to be scored.")
+        int, typer.Option(help="Validation conditions each candidate setting generates to be scored (>= 2).")
     ] = 256,
     generation_choice_min_count: Annotated[
-        int, typer.Option(min=1, help="Labelled waves a 10 dB bin needs in the validation choice.")
+        int, typer.Option(help="Labelled waves a 10 dB bin needs in the validation choice (>= 1).")
     ] = 10,
     generation_band_limit: Annotated[
         bool,
@@ -188,7 +188,7 @@ def evaluate(
         ),
     ] = True,
     generation_min_count: Annotated[
-        int, typer.Option(min=1, help="Labelled waves a 10 dB bin needs to enter the latency comparison.")
+        int, typer.Option(help="Labelled waves a 10 dB bin needs to enter the latency comparison (>= 1).")
     ] = 30,
     force: Annotated[bool, typer.Option("--force", help="Replace another checkpoint's metrics in --out.")] = False,
 ) -> None:
@@ -197,6 +197,14 @@ def evaluate(
     from abrnet.evaluation.report import comparison_table, metrics_table
 
     with user_errors():
+        for value, option, least in (
+            (generation_n, "--generation-n", 2), (generation_steps, "--generation-steps", 1),
+            (generation_choice_n, "--generation-choice-n", 2), (generation_min_count, "--generation-min-count", 1),
+            (generation_choice_min_count, "--generation-choice-min-count", 1),
+        ):  # fmt: skip
+            check_range(value, option, minimum=least, integer=True, command="evaluate")
+        check_range(generation_eta, "--generation-eta", minimum=0.0, maximum=1.0, command="evaluate")
+        check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
         _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, force=force)
         metrics = evaluate_checkpoint(
             checkpoint,

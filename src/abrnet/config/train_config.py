@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +70,8 @@ class ModelSection(Strict):
         unknown = sorted(set(v) - known)
         if unknown:
             raise ValueError(f"unknown ModelConfig field(s) {unknown}; known: {sorted(known)}")
+        for name, value in v.items():
+            _check_override_type(name, value)
         preset = info.data.get("preset")
         if preset is not None:
             try:
@@ -76,6 +79,23 @@ class ModelSection(Strict):
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"ModelConfig.from_preset({preset!r}, ...) rejected the overrides: {exc}") from None
         return v
+
+
+def _check_override_type(name: str, value: Any) -> None:
+    """A wrong-typed override, named with its value and type (was ``'<=' not supported between 'float' and 'str'``)."""
+    hint = typing.get_type_hints(ModelConfig)[name]
+    listed = typing.get_origin(hint) is tuple  # channel_mults, latency_center_ms
+    kind = typing.get_args(hint)[0] if listed else hint
+
+    def fits(x: Any) -> bool:
+        if kind in (bool, str) or isinstance(x, bool):
+            return type(x) is kind
+        return isinstance(x, int) if kind is int else isinstance(x, int | float) and math.isfinite(x)
+
+    if not (isinstance(value, list | tuple) and all(map(fits, value)) if listed else fits(value)):
+        what = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}[kind]
+        what = f"a list of {what.split(' ', 1)[1]}s, e.g. [1, 2]" if listed else what
+        raise ValueError(f"{name}: expected {what}, got {value!r} ({type(value).__name__})")
 
 
 # ----------------------------------------------------------------------------------------------------------- data
