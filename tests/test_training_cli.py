@@ -267,3 +267,37 @@ def test_serve_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     a_file.write_text("")
     code, lines = _cli("serve", "--data-dir", str(a_file))
     assert code == 2 and len(lines) == 1 and "--data-dir" in lines[0], lines
+
+
+def test_evaluate_into_its_own_run_folder_keeps_the_run_record(tiny_run: dict, tmp_path: Path) -> None:
+    """Re-evaluating a training run's checkpoint into its own folder kept only the new metrics: the ``training``,
+    ``environment`` and ``wall_time`` sections `abrnet train` recorded were dropped. They stay for the same
+    checkpoint, and are never taken over from another checkpoint's metrics (--force)."""
+    import json
+    import shutil
+
+    from abrnet.training.run import record_run
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["dir"], run)
+    fast = ["--balanced-patients", "0", "--bootstrap", "0"]
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "best.ckpt"), "--out", str(run), *fast)
+    assert code == 0, lines
+    summary = json.loads((run / "run.json").read_text())
+    record_run(run, summary, {"evaluation_s": 1.0, "total_s": 2.0})  # as `abrnet train` records after evaluating
+    trained = json.loads((run / "metrics.json").read_text())
+    kept = {k: trained[k] for k in ("training", "environment", "wall_time")}
+    assert kept["training"]["steps"] == 12 and "Training: 12 optimizer steps" in (run / "metrics.md").read_text()
+
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "best.ckpt"), "--out", str(run), *fast)
+    assert code == 0, lines
+    again = json.loads((run / "metrics.json").read_text())
+    assert {k: again.get(k) for k in kept} == kept
+    assert {k: v for k, v in again.items() if k not in kept} == {k: v for k, v in trained.items() if k not in kept}
+    assert (run / "metrics.md").read_text().count("Training: 12 optimizer steps") == 1
+
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "last.ckpt"), "--out", str(run), "--force", *fast)
+    assert code == 0, lines
+    other = json.loads((run / "metrics.json").read_text())
+    assert other["checkpoint"] == str(run / "last.ckpt") and not set(kept) & set(other)
+    assert "Training: " not in (run / "metrics.md").read_text()

@@ -130,9 +130,9 @@ def correct(file_url: str, **body: Any) -> int:
     return request_json(file_url + "/corrections", body)[0]
 
 
-def wide_csv(tmp_path: Path, patient_id: str, *, seed: int = 0) -> bytes:
+def wide_csv(tmp_path: Path, patient_id: str, *, seed: int = 0, levels: tuple[int, ...] = (80, 60, 40, 20)) -> bytes:
     """A small wide CSV (one patient, two ears, four levels) whose ``patient_id`` is `patient_id`."""
-    cohort = make_toy_cohort(n_patients=1, seed=seed)
+    cohort = make_toy_cohort(n_patients=1, levels=levels, seed=seed)
     cohort.patient_id = np.full(cohort.n_records, patient_id)
     return write_wide_csv(cohort, tmp_path / f"wide{seed}.csv", force=True).read_bytes()
 
@@ -304,7 +304,7 @@ def test_reupload_at_another_age_never_changes_the_age_behind_corrections(server
 def test_csv_export_neutralises_formula_cells(server: str, tmp_path: Path) -> None:
     """Text cells starting with = + - @ (tab, CR) get a leading ' (OWASP CSV injection); numbers stay numbers."""
     patient, user = '=HYPERLINK("http://x","y")', "=cmd|'/c calc'!A1"
-    status, body = post_file(server, "formula.csv", wide_csv(tmp_path, patient, seed=3))
+    status, body = post_file(server, "formula.csv", wide_csv(tmp_path, patient, seed=3, levels=(60, 40, 20, 0)))
     assert status == 200, body
     url = f"{server}/api/files/{body['file_hash']}"
     for ear, value in (("L", -10.0), ("R", 20.0)):
@@ -367,3 +367,27 @@ def test_corrections_endpoint_refuses_peaks_out_of_wave_order(server: str, tmp_p
     code, body, _ = post("V", None)
     assert code == 422 and "model's value" in body["detail"], body
     assert post("III", None)[0] == 200 and post("V", None)[0] == 200  # reverts that keep the order are fine
+
+
+def test_threshold_corrections_stay_within_the_ears_levels_and_one_step(server: str, tmp_path: Path) -> None:
+    """The server took any threshold in -20..140 dB; the page keeps one within the ear's tested levels ± one level
+    step (the smallest gap between its levels; 10 dB for an ear tested at one level), and now so does the server."""
+    status, view = post_file(server, "thr-range.csv", wide_csv(tmp_path, "P-thr-range", seed=41))  # 20..80 dB
+    assert status == 200, view
+    url = f"{server}/api/files/{view['file_hash']}"
+    one = make_toy_cohort(n_patients=1, levels=(50,), seed=42)
+    one.patient_id = np.full(one.n_records, "P-thr-one")
+    status, single = post_file(server, "thr-one.csv", write_wide_csv(one, tmp_path / "one.csv").read_bytes())
+    assert status == 200, single
+    one_url = f"{server}/api/files/{single['file_hash']}"
+    for base, pid, bad, good in ((url, "P-thr-range", (-0.5, -20.0, 100.5, 140.0), (0.0, 100.0, 55.5)),
+                                 (one_url, "P-thr-one", (39.9, 60.1, -20.0), (40.0, 60.0))):  # fmt: skip
+        for value in bad:
+            code, body, _ = request_json(base + "/corrections", {"target": "threshold", "patient_id": pid, "ear": "L",
+                                                                 "value": value})  # fmt: skip
+            assert code == 422 and "\n" not in body["detail"] and "tested levels" in body["detail"], (value, body)
+            assert get_json(base)["ears"][0]["status"] == "model" and not get_json(base)["corrections"]
+        for value in good:
+            assert correct(base, target="threshold", patient_id=pid, ear="L", value=value) == 200, value
+            assert next(e for e in get_json(base)["ears"] if e["ear"] == "L")["threshold_db"] == value
+        assert correct(base, target="threshold", patient_id=pid, ear="L", value=None) == 200  # a revert is always fine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,28 @@ def evaluate_checkpoint(
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
+    record = run_record(out_dir, checkpoint)
+    metrics.update(record)
     write_json(metrics, out_dir / "metrics.json", overwrite=True)  # evaluate owns its folder's metrics
-    (out_dir / "metrics.md").write_text(metrics_markdown(metrics))
+    md = metrics_markdown(metrics)
+    old_md = out_dir / "metrics.md"
+    if record and old_md.exists() and "\nTraining: " in (text := old_md.read_text()):
+        md = md.rstrip("\n") + "\n\nTraining: " + text.split("\nTraining: ", 1)[1]
+    old_md.write_text(md)
     return metrics
+
+
+RUN_RECORD_KEYS = ("training", "environment", "wall_time")  # what `record_run` put into a training run's metrics.json
+
+
+def run_record(out_dir: Path, checkpoint: str | Path) -> dict[str, Any]:
+    """The run-record sections of `out_dir`/metrics.json when it holds the metrics of this same checkpoint (a training
+    run re-evaluated into its own folder keeps them); nothing for another checkpoint's metrics or an unreadable file."""
+    try:
+        old = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+        was = old.get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(was, str) or Path(was).resolve() != Path(checkpoint).resolve():
+        return {}
+    return {k: old[k] for k in RUN_RECORD_KEYS if k in old}

@@ -25,6 +25,7 @@ import re
 import threading
 from collections import OrderedDict
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -230,8 +231,9 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             ear = next((e for e in payload["ears"] if (e["patient_id"], e["ear"]) == (body.patient_id, body.ear)), None)
             if ear is None:
                 raise HTTPException(422, f"no ear {body.patient_id}/{body.ear} in this file")
-            if body.value is not None and not -20.0 <= body.value <= 140.0:
-                raise HTTPException(422, f"threshold {body.value:g} dB is outside -20..140 dB nHL")
+            lo, hi, why = threshold_bounds(payload, ear)
+            if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
+                raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} dB nHL ({why})")
             corr = Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value,
                               ear["model_threshold_db"], user, utc_now())  # fmt: skip
         else:
@@ -277,6 +279,18 @@ def check_wave_order(rec: dict[str, Any], wave: str, value: float | None, model_
             side = "after" if j < k else "before"
             raise HTTPException(422, f"{what} must come {side} wave {other} ({cur['latency_ms']:.3f} ms): "
                                      "peaks keep the order I < III < V")  # fmt: skip
+
+
+def threshold_bounds(payload: dict[str, Any], ear: dict[str, Any]) -> tuple[float, float, str]:
+    """The range a corrected threshold may take, as the page clamps it: the ear's tested levels extended by one level
+    step (its smallest gap between distinct levels; 10 dB for one level), within -20..140 dB → (low, high, why)."""
+    levels = sorted({float(payload["records"][i]["intensity_db"]) for i in ear["records"]
+                     if payload["records"][i]["intensity_db"] is not None})  # fmt: skip
+    if not levels:
+        return -20.0, 140.0, "no tested level known"
+    step = min((b - a for a, b in pairwise(levels)), default=10.0)
+    lo, hi = max(-20.0, levels[0] - step), min(140.0, levels[-1] + step)
+    return lo, hi, f"the ear's tested levels {levels[0]:g}..{levels[-1]:g} dB ± one level step of {step:g} dB"
 
 
 def content_disposition(kind: str, filename: str) -> str:
