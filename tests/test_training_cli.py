@@ -222,7 +222,7 @@ def test_train_bad_resume_out_and_options_are_one_line_errors(tiny_run: dict, tm
     new = str(tmp_path / "new")
     cases = [
         (["--resume", str(tmp_path), "--out", new], "is a folder"),
-        (["--resume", str(not_ckpt), "--out", new], "not a readable checkpoint"),
+        (["--resume", str(not_ckpt), "--out", new], "not a readable abrnet checkpoint"),
         (["--resume", str(run / "last.ckpt"), "--out", new], "trained with another config"),
         (["--config", str(run / "config.yaml"), "--resume", str(run / "last.ckpt"), "--out", str(other)], "another"),
         (["--out", str(run)], "holds a run's outputs"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,15 +32,32 @@ class LoadedModel:
         return self.config.diffusion.prediction_type
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild the model from a Lightning checkpoint's hyper-parameters and load its (EMA) weights."""
+def read_checkpoint(
+    path: str | Path, *, field: str = "<checkpoint>", map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """The dict saved in checkpoint ``path`` (`weights_only=True`), or a one-line DataError naming the file and
+    ``field`` (the option it came from, e.g. ``--resume``).
+
+    Why one reader: torch.load on a CSV, a folder or any other file fails with a multi-line unpickling error (or
+    returns a non-dict), which reached users as a traceback; every such failure means "not a checkpoint"."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "no such file", str(path))
+    if path.is_dir():
+        raise DataError(str(path), field, "is a folder; name a checkpoint file (e.g. runs/x/best.ckpt)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise DataError(str(path), "<checkpoint>", f"not a readable abrnet checkpoint ({type(exc).__name__})") from None
+    except Exception as exc:  # any failure to unpickle means the same: not a checkpoint
+        raise DataError(str(path), field, f"not a readable abrnet checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict):
+        raise DataError(str(path), field, f"not an abrnet checkpoint (holds a {type(ckpt).__name__})")
+    return ckpt
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model from a Lightning checkpoint's hyper-parameters and load its (EMA) weights."""
+    path = Path(path)
+    ckpt = read_checkpoint(path, map_location=map_location)
     hp = ckpt.get("hyper_parameters")
     if not isinstance(hp, dict) or "config" not in hp or "normalizer" not in hp:
         raise DataError(str(path), "hyper_parameters", "missing: not an abrnet training checkpoint")

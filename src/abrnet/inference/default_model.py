@@ -15,7 +15,7 @@ import torch
 from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import DataError
 from abrnet.data.simulate.cohort import GENERATOR_VERSION
-from abrnet.inference.checkpoint import SERIES_KEY
+from abrnet.inference.checkpoint import SERIES_KEY, read_checkpoint
 from abrnet.models.config import ARCHITECTURE_VERSION
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -38,25 +38,6 @@ def default_checkpoint() -> Path:
             str(DEFAULT_CHECKPOINT), "<checkpoint>", "this install ships no default model: pass --checkpoint"
         )
     return DEFAULT_CHECKPOINT
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The dict saved in checkpoint ``path``, or a one-line DataError naming the file when it is not one.
-
-    Why: torch.load on a CSV or any other file fails with a multi-line unpickling error (or returns a non-dict),
-    which reached the user as a traceback; every way it can fail means "this file is not a checkpoint"."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "no such file", str(path))
-    if path.is_dir():
-        raise DataError(str(path), "<checkpoint>", "is a folder; name a checkpoint file (e.g. runs/x/best.ckpt)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any failure to unpickle means the same: not a checkpoint
-        raise DataError(str(path), "<checkpoint>", f"not a PyTorch checkpoint ({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict):
-        raise DataError(str(path), "<checkpoint>", f"not an abrnet checkpoint (holds a {type(ckpt).__name__})")
-    return ckpt
 
 
 def recorded_versions(path: str | Path) -> dict[str, str]:

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import torch
 
 from abrnet.config.train_config import TrainConfig, format_validation_error
 from abrnet.data.schema import DataError
-from abrnet.inference.checkpoint import without_retired_keys
+from abrnet.inference.checkpoint import read_checkpoint, without_retired_keys
 
 RUN_OUTPUTS = ("best.ckpt", "last.ckpt", "config.yaml", "metrics.json", "metrics.md", "run.json", "alerts.jsonl")
 RUN_FOLDERS = ("csv", "tensorboard", "figures")
@@ -50,17 +49,9 @@ def check_resume(resume: Path, cfg: Any) -> None:
     """Before anything is written: --resume must be a whole Lightning checkpoint of this config. A folder, a corrupt
     file or another run's config were tracebacks after the run folder's config.yaml had been replaced, and a
     changed config silently continued a different fit under the old run's name."""
-
-    if not resume.exists():
-        raise FileNotFoundError(2, "no such file", str(resume))
-    if resume.is_dir():
-        raise DataError(str(resume), "--resume", "is a folder; give the checkpoint, e.g. RUN/last.ckpt")
-    try:
-        ckpt = torch.load(resume, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(str(resume), "--resume", f"not a readable checkpoint ({type(exc).__name__})") from None
-    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    missing = [k for k in ("state_dict", "optimizer_states", "loops") if not isinstance(ckpt, dict) or k not in ckpt]
+    ckpt = read_checkpoint(resume, field="--resume")
+    hp = ckpt.get("hyper_parameters")
+    missing = [k for k in ("state_dict", "optimizer_states", "loops") if k not in ckpt]
     if not isinstance(hp, dict) or not isinstance(hp.get("config"), dict) or missing:
         raise DataError(str(resume), "--resume", "not a full abrnet training checkpoint (use RUN/last.ckpt)")
     try:
