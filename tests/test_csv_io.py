@@ -265,3 +265,47 @@ def test_bad_sample_in_quoted_file_names_the_cell(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match=r"field 's2', row 3: '1,5' is not a number \(line 4\)"):
         read_wide_csv(_edit(tmp_path, edit))
+
+
+def _ear_cells(path: Path) -> list[str]:
+    rows = list(csv.reader(path.open()))
+    return [r[rows[0].index("ear")] for r in rows[1:]]
+
+
+def test_assumed_ear_is_exported_empty_and_reads_back_assumed(tmp_path: Path) -> None:
+    """`data export` wrote an assumed "R" as a recorded right ear; the empty cell keeps it "not recorded"."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+    from abrnet.data.importers import read_recording
+    from abrnet.data.io import save_cohort
+
+    c = _cohort()
+    c.ear[:] = "R"
+    c.attrs["ear_unknown"] = 1  # what an importer sets for a file that names no ear
+    h5, out = save_cohort(c, tmp_path / "c.h5"), tmp_path / "c.csv"
+    res = CliRunner().invoke(app, ["data", "export", str(h5), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert _ear_cells(out) == [""] * 4
+    back = read_recording(out)
+    assert back.attrs["ear_unknown"] == 1 and back.ear.tolist() == ["R"] * 4
+    assert "attr_ear_unknown" not in back.extras  # every ear assumed: the importers' one file-wide flag
+    known = read_wide_csv(write_wide_csv(_cohort(), tmp_path / "known.csv"))
+    assert "ear_unknown" not in known.attrs and known.ear.tolist() == ["L", "R", "L", "R"]
+
+
+def test_blank_ear_cells_among_known_ones_mark_only_those_records(tmp_path: Path) -> None:
+    """A blank cell is "R" assumed; the known ears of the same file stay known, and a re-export keeps both."""
+    path = _edit(tmp_path, lambda r: _set(r, 2, "ear", ""))
+    c = read_wide_csv(path)
+    assert c.ear.tolist() == ["L", "R", "L", "R"] and c.attrs["ear_unknown"] == 1
+    np.testing.assert_array_equal(c.extras["attr_ear_unknown"], [np.nan, 1.0, np.nan, np.nan])
+    again = write_wide_csv(c, tmp_path / "again.csv")
+    assert _ear_cells(again) == ["L", "", "L", "R"]
+    np.testing.assert_array_equal(read_wide_csv(again).extras["attr_ear_unknown"], c.extras["attr_ear_unknown"])
+
+
+def test_bad_ear_next_to_blank_ones_is_still_an_error(tmp_path: Path) -> None:
+    path = _edit(tmp_path, lambda r: (_set(r, 1, "ear", ""), _set(r, 3, "ear", "X")))
+    with pytest.raises(DataError, match=r"bad\.csv: field 'ear', row 3: must be L or R .*got 'X' \(line 4\)$"):
+        read_wide_csv(path)

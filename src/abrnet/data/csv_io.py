@@ -3,7 +3,9 @@
 Layout (header names are exact, lower/upper case as written here):
 
 * metadata, required: ``patient_id, ear, age_years, intensity_db, stimulus_rate_hz, fmp``
-  (``fmp`` may be left out when split-buffer columns are present, see below);
+  (``fmp`` may be left out when split-buffer columns are present, see below); an empty ``ear`` is "not recorded":
+  read as "R" with ``attrs["ear_unknown"]`` like a device file, and written for every ear a reader assumed
+  (`abrnet.data.importers._common.ears_assumed`), so an export never turns an assumed ear into a recorded one;
 * labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
   (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
@@ -38,6 +40,7 @@ import numpy as np
 from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, STATIC_PARAMS, WAVES
 from abrnet.data.files import check_fname
 from abrnet.data.fmp import fmp_from_buffers
+from abrnet.data.importers._common import ears_assumed
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -74,6 +77,7 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
     """
     path = check_fname(path, overwrite=force)
     cohort.validate(source="<cohort to write>")
+    assumed = ears_assumed(cohort)
     T = cohort.n_samples
     has_buffers = cohort.buffers is not None
     meta = [k for k in METADATA_FIELDS if k in cohort.extras]
@@ -98,7 +102,8 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
             recording = [
                 _fmt64(cohort.extras[k][i]) if k == STIMULUS_FREQ_HZ else str(cohort.extras[k][i]) for k in meta
             ]
-            row = [str(cohort.patient_id[i]), str(cohort.ear[i]), *static, *grid, *recording, *labels]
+            ear = "" if assumed[i] else str(cohort.ear[i])  # an assumed ear stays "not recorded"
+            row = [str(cohort.patient_id[i]), ear, *static, *grid, *recording, *labels]
             row += [_fmt(v) for v in cohort.signals[i]]
             if has_buffers:
                 row += [_fmt(v) for v in cohort.buffers[i, 0]] + [_fmt(v) for v in cohort.buffers[i, 1]]
@@ -117,15 +122,9 @@ def _check_sample_columns(src: str, names: list[str], prefix: str) -> list[int]:
     ]
     for expect, (_j, idx) in enumerate(found):
         if idx != expect:
-            name = f"{prefix}s{expect}"
-            got = f"{prefix}s{idx}"
-            raise DataError(
-                src,
-                name,
-                f"sample columns must be contiguous {prefix}s0..{prefix}sT-1 in order; found {got} "
-                f"where {name} was expected ({_where(0)})",
-                0,
-            )
+            name, span = f"{prefix}s{expect}", f"{prefix}s0..{prefix}sT-1"
+            msg = f"sample columns must be contiguous {span} in order; found {prefix}s{idx} where {name} was expected"
+            raise DataError(src, name, f"{msg} ({_where(0)})", 0)
     return [j for j, _ in found]
 
 
@@ -290,8 +289,9 @@ def read_wide_csv(
             raise DataError(src, "patient_id", f"empty ({_where(row)})", row)
         patient_id.append(pid)
         e = cells[col["ear"]].strip().upper()
-        if e not in ("L", "R"):
-            raise DataError(src, "ear", f"must be L or R, got {cells[col['ear']]!r} ({_where(row)})", row)
+        if e not in ("L", "R", ""):
+            msg = f"must be L or R (empty: not recorded), got {cells[col['ear']]!r} ({_where(row)})"
+            raise DataError(src, "ear", msg, row)
         ear.append(e)
         for j, name in enumerate(STATIC_PARAMS):
             if name in col:
@@ -299,13 +299,8 @@ def read_wide_csv(
         cname = cells[col["class"]].strip().upper() if "class" in col else ""
         if cname:
             if cname not in CLASS_NAMES:
-                raise DataError(
-                    src,
-                    "class",
-                    f"unknown class {cells[col['class']]!r}, expected one of "
-                    f"{', '.join(CLASS_NAMES)} or empty ({_where(row)})",
-                    row,
-                )
+                expected = f"expected one of {', '.join(CLASS_NAMES)} or empty"
+                raise DataError(src, "class", f"unknown class {cells[col['class']]!r}, {expected} ({_where(row)})", row)
             class_id[i] = CLASS_NAMES.index(cname)
         if "threshold_db" in col:
             threshold[i] = number(i, "threshold_db", allow_empty=True)
@@ -352,6 +347,12 @@ def read_wide_csv(
                 raise DataError(src, key, f"{exc} ({_where(i + 1)})", i + 1) from None
         extras[key] = np.array(values, dtype=str)
     attrs: dict[str, str | float | int] = {"source_file": path.name}
+    # mixed empty and L/R cells: the known ears stay, and a per-record column marks the assumed (`ears_assumed`)
+    blank = np.array(ear) == ""
+    if blank.any():
+        attrs["ear_unknown"] = 1
+        if not blank.all():
+            extras["attr_ear_unknown"] = np.where(blank, 1.0, np.nan)
     # where the time grid came from: a file of unknown rate must not be resampled on a guess (`read_for_model`)
     attrs["grid_source"] = (
         "file" if "sampling_rate_hz" in col else "option" if sampling_rate_hz is not None else "default"
@@ -376,7 +377,7 @@ def read_wide_csv(
         signals=signals,
         static=static,
         patient_id=np.array(patient_id, dtype=str),
-        ear=np.array(ear, dtype=str),
+        ear=np.where(blank, "R", np.array(ear, dtype=str)),
         latency_ms=latency,
         amplitude_uv=amplitude,
         class_id=class_id,

@@ -6,7 +6,7 @@ Policy for what a device export does not record (the same for every format, so u
   without it the importer raises a DataError instead of guessing.
 * ``stimulus_rate_hz``: read from the file when present; otherwise it must be passed, like the age.
 * ``ear``: read from the file when present (per record: one file may hold both ears); otherwise "R" with
-  ``attrs["ear_unknown"] = 1``.
+  ``attrs["ear_unknown"] = 1`` (`ears_assumed` says which records; the wide CSV writes them as empty cells).
 * ``patient_id``: the file's name without suffix (``attrs["patient_id_source"]``); files of equal names from
   different folders get their relative paths (`unique_patient_ids`), never one merged patient.
 * a file with no records, or a sampling rate outside `PLAUSIBLE_FS_HZ`, is an error, not an empty or wrong dataset.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 PLAUSIBLE_FS_HZ = (1e3, 1e6)
 # (record index, sample index or None for the whole record) -> (column or field as the file names it, file line).
 Locate = Callable[[int, int | None], tuple[str, int | None]]
+# record-level field -> file line of its value: one for the whole file or one per record (None: not from the file).
+Lines = Mapping[str, int | Sequence[int | None] | None]
 
 
 def read_text(path: Path) -> str:
@@ -85,12 +87,13 @@ def to_microvolts(src: str, data: np.ndarray, units: str) -> tuple[np.ndarray, s
     return data * UNIT_SCALE_TO_UV[key], _UNIT_NAME[key]
 
 
-def require(src: str, name: str, value: float | None, hint: str) -> float:
+def require(src: str, name: str, value: float | None, hint: str, row: object = None) -> float:
+    """``value`` as a finite float; ``row``: the file line it was read from (an int), for the error to name."""
     if value is None:
         raise DataError(src, name, f"not recorded in this file; pass {name}=... ({hint})")
     value = float(value)
     if not math.isfinite(value):
-        raise DataError(src, name, f"must be finite, got {value}")
+        raise DataError(src, name, f"must be finite, got {value}", row if isinstance(row, int) else None)
     return value
 
 
@@ -113,6 +116,7 @@ def build_cohort(
     device_fmp: bool = False,
     metadata: dict[str, object] | None = None,
     locate: Locate | None = None,
+    lines: Lines | None = None,
     empty_reason: str = "",
 ) -> ABRCohort:
     """Assemble and validate a cohort from one file's records, applying the policy in the module docstring.
@@ -121,8 +125,11 @@ def build_cohort(
     split sub-averages; Fmp comes from them over ``fmp_window`` (sample indices) unless ``fmp`` is given.
     ``device_fmp`` says a given ``fmp`` was read from the file. ``metadata`` holds the `abrnet.data.metadata` fields
     the file states (``level_unit=``, ``stimulus=``, ...). ``locate`` maps (record, sample) to where the user finds
-    it in the file, so a bad value is reported there and not by its record index; ``empty_reason`` says why a file
-    has no records (a 0-record dataset is refused: it would "succeed" with nothing to analyse).
+    it in the file, so a bad value is reported there and not by its record index. ``lines`` gives the file line of
+    each record-level value the file states (``intensity_db``, ``stimulus_rate_hz``, ``threshold_db``: one line for
+    the file or one per record, None where an argument supplied it): a header value out of range is reported at the
+    line the user must edit, as a bad sample is. ``empty_reason`` says why a file has no records (a 0-record
+    dataset is refused: it would "succeed" with nothing to analyse).
     """
     name = str(src)
     n = signals_uv.shape[0]
@@ -133,7 +140,8 @@ def build_cohort(
     attrs.setdefault("source_file", src.name)
     attrs["patient_id_source"] = "file name"  # ids from the name: `concat_cohorts` disambiguates equal names
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
-    rate = require(name, "stimulus_rate_hz", stimulus_rate_hz, "the export has no repetition rate; CLI --rate")
+    hint, at = "the export has no repetition rate; CLI --rate", (lines or {}).get("stimulus_rate_hz")
+    rate = require(name, "stimulus_rate_hz", stimulus_rate_hz, hint, at)
     if ear is None:
         ear = "R"
         attrs["ear_unknown"] = 1
@@ -188,7 +196,7 @@ def build_cohort(
     except DataError as exc:
         if exc.row is None or locate is None:
             raise
-        raise _relocate(exc, cohort, locate) from None
+        raise _relocate(exc, cohort, locate, lines or {}) from None
 
 
 def check_sampling_rate(src: str, fs: float) -> None:
@@ -198,8 +206,9 @@ def check_sampling_rate(src: str, fs: float) -> None:
         raise DataError(src, "sampling_rate_hz", f"{fs:g} Hz is implausible (expected {lo:g}-{hi:g} Hz)")
 
 
-def _relocate(exc: DataError, cohort: ABRCohort, locate: Locate) -> DataError:
-    """Re-issue a validation error at the file position of its record (``exc.row`` is a 0-based record index)."""
+def _relocate(exc: DataError, cohort: ABRCohort, locate: Locate, lines: Lines) -> DataError:
+    """Re-issue a validation error at the file position of its record (``exc.row`` is a 0-based record index): a
+    sample at its own line, a record-level value at the line that states it (``lines``, see `build_cohort`)."""
     record = int(exc.row)  # type: ignore[arg-type]
     message = str(exc).removeprefix(f"{exc.source}: field '{exc.field}', row {exc.row}: ")
     if exc.field == "signals":
@@ -210,7 +219,9 @@ def _relocate(exc: DataError, cohort: ABRCohort, locate: Locate) -> DataError:
         field, line = locate(record, sample)
         return DataError(exc.source, field, f"{message} (sample {sample + 1})", line)
     field, line = locate(record, None)
-    return DataError(exc.source, exc.field, f"{message} (record {record + 1}: {field})", line)
+    at = lines.get(exc.field)
+    at = at[record] if isinstance(at, Sequence) else at
+    return DataError(exc.source, exc.field, f"{message} (record {record + 1}: {field})", line if at is None else at)
 
 
 def _where(part: ABRCohort) -> str:
@@ -265,3 +276,17 @@ def merge_attrs(parts: list[ABRCohort]) -> tuple[dict[str, str | float | int], d
         column = [np.full(p.n_records, blank if v is None else v) for p, v in zip(parts, values, strict=True)]
         per_record[f"attr_{key}"] = np.concatenate(column).astype(np.float64 if numeric else str)
     return same, per_record
+
+
+def ears_assumed(cohort: ABRCohort) -> np.ndarray:
+    """Which records' ear a reader assumed ("R") because the file did not say, as (N,) bool.
+
+    Why: the wide CSV writes these ears as empty cells, so an export never turns an assumed ear into a recorded one.
+    The truth per record is ``extras["attr_ear_unknown"]`` (1 = assumed, NaN = recorded) where a cohort has it - a
+    folder of files with and without ears (`merge_attrs`) or a CSV mixing empty and L/R cells - else
+    ``attrs["ear_unknown"]`` for every record (a device file that names no ear).
+    """
+    per_record = cohort.extras.get("attr_ear_unknown")
+    if per_record is not None:
+        return np.asarray(per_record, np.float64) == 1
+    return np.full(cohort.n_records, bool(cohort.attrs.get("ear_unknown")))

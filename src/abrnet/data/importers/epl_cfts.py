@@ -34,6 +34,11 @@ def _field(header: str, pattern: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
+def _line(header: str, label: str) -> int | None:
+    """File line (1-based; CR, LF and CRLF each end one) of the header field ``label``, None when absent."""
+    return len(split_lines(header[: header.index(label)])) if label in header else None
+
+
 def read_epl_cfts(
     path: str | Path,
     *,
@@ -61,16 +66,18 @@ def read_epl_cfts(
     period = _field(header, r"SAMPLE \([^)]*sec\):\s*([-+0-9.eE]+)")
     if period is None:
         raise DataError(src, "SAMPLE (µsec)", "sampling period missing from header")
-    period_us = parse_float(src, "SAMPLE (µsec)", period)
+    period_at = _line(header, "SAMPLE (")
+    period_us = parse_float(src, "SAMPLE (µsec)", period, period_at)
     if not period_us > 0:
-        raise DataError(src, "SAMPLE (µsec)", f"sampling period must be > 0, got {period_us:g}")
+        raise DataError(src, "SAMPLE (µsec)", f"sampling period must be > 0, got {period_us:g}", period_at)
     levels_txt = _field(header, r":LEVELS:([^:\r\n]*)")
     levels = [s for s in (levels_txt or "").split(";") if s.strip()]
     if not levels and level_db is None:
         raise DataError(src, "LEVELS", "no stimulus levels in the header; pass level_db=... (CLI --level)")
+    stated = {"intensity_db": _line(header, ":LEVELS:")} if levels else {}  # the line of each value the file states
     if not levels:
         levels = [repr(float(level_db))]  # type: ignore[arg-type]
-    level_arr = np.array([parse_float(src, "LEVELS", s) for s in levels])
+    level_arr = np.array([parse_float(src, "LEVELS", s, stated.get("intensity_db")) for s in levels])
     rows: list[list[float]] = []
     first_line = len(split_lines(header))  # the ':DATA' line; errors name the file's lines (CR, LF, CRLF)
     numbered = [(first_line + b, ln) for b, ln in enumerate(split_lines(body)) if ln.strip()]
@@ -84,12 +91,13 @@ def read_epl_cfts(
     if len(rows) < 8:
         raise DataError(src, "DATA", f"only {len(rows)} samples")
     data = np.asarray(rows, dtype=np.float64).T  # (levels, T)
-    keep = np.isfinite(level_arr)
+    keep = ~np.isneginf(level_arr)  # -Inf: a no-stimulus control; NaN/+Inf stay, for `build_cohort` to refuse
     kept = np.flatnonzero(keep)  # file column of each record
     data_uv, unit = to_microvolts(src, data[keep], units)
     rate_txt = _field(header, r"REP RATE \(/sec\):\s*([-+0-9.eE]+)")
     if stimulus_rate_hz is None and rate_txt is not None:
-        stimulus_rate_hz = parse_float(src, "REP RATE (/sec)", rate_txt)
+        stated["stimulus_rate_hz"] = _line(header, "REP RATE")
+        stimulus_rate_hz = parse_float(src, "REP RATE (/sec)", rate_txt, stated["stimulus_rate_hz"])
     if ear is None:
         ear = _field(header, r"SW EAR:\s*([LRlr])\b")
     sw_freq = _field(header, r"SW FREQ:\s*([^\t\r\n]*)") or ""
@@ -117,6 +125,7 @@ def read_epl_cfts(
         attrs=attrs,
         metadata=meta,
         locate=lambda r, j: (f"DATA column {kept[r] + 1}", None if j is None else numbered[j][0]),
+        lines=stated,
         empty_reason=f"all {len(levels)} columns are no-stimulus controls (LEVELS -Inf)",
     )
 

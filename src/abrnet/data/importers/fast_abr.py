@@ -45,6 +45,8 @@ def read_fast_abr(
     except StopIteration:
         raise DataError(src, "[DATA]", "section missing: no waveform table") from None
     meta = {k.strip(): v.strip() for k, _, v in (ln.partition("=") for ln in lines[:data_at] if "=" in ln)}
+    key_at = {ln.partition("=")[0].strip(): i for i, ln in enumerate(lines[:data_at], start=1) if "=" in ln}
+    value = lambda key: parse_float(src, key, meta[key], key_at[key])  # a header number; errors name its line
     # (file line, text) of the table: errors name the line the user finds, blank lines and CR ends included
     table = [(i + 1, ln) for i, ln in enumerate(lines[data_at + 1 :], start=data_at + 1) if ln.strip()]
     if len(table) < 9:
@@ -65,12 +67,13 @@ def read_fast_abr(
     cm = {c.removeprefix("CM_"): j for j, c in enumerate(cols) if c.startswith("CM_")}
     if not neural:
         raise DataError(src, "Neural_<level>", "no neural response columns in [DATA]")
-    level_db = np.array([parse_float(src, c, c.removeprefix("Neural_")) for _, c in neural])
+    level_db = np.array([parse_float(src, c, c.removeprefix("Neural_"), head_at) for _, c in neural])
     header_levels = [s for s in meta.get("Levels", "").split(";") if s.strip()]
-    if header_levels and sorted(float(s) for s in header_levels) != sorted(level_db.tolist()):
-        raise DataError(src, "Levels", f"header levels {header_levels} do not match the Neural_ columns")
-    fs_txt = meta.get("Response.Fs (Hz)")
-    fs = parse_float(src, "Response.Fs (Hz)", fs_txt) if fs_txt else 1000.0 / float(np.median(np.diff(t_ms)))
+    said = sorted(parse_float(src, "Levels", s, key_at.get("Levels")) for s in header_levels)
+    if header_levels and said != sorted(level_db.tolist()):
+        msg = f"header levels {header_levels} do not match the Neural_ columns"
+        raise DataError(src, "Levels", msg, key_at["Levels"])
+    fs = value("Response.Fs (Hz)") if meta.get("Response.Fs (Hz)") else 1000.0 / float(np.median(np.diff(t_ms)))
     step = np.diff(t_ms)
     off = ~(np.abs(step - 1000.0 / fs) <= 0.01 * 1000.0 / fs)  # NaN time is off too, never passed silently
     if not np.isfinite(t_ms[0]) or off.any():
@@ -87,8 +90,11 @@ def read_fast_abr(
         extras["cm_uv"] = to_microvolts(src, arr[:, [cm[c.removeprefix("Neural_")] for _, c in neural]].T, unit)[
             0
         ].astype(np.float32)
-    if stimulus_rate_hz is None and "Stimulus.Rep rate (/sec)" in meta:
-        stimulus_rate_hz = parse_float(src, "Stimulus.Rep rate (/sec)", meta["Stimulus.Rep rate (/sec)"])
+    # the line of each record-level value the file states: levels in the [DATA] header, the rest in key=value lines
+    stated: dict[str, int | None] = {"intensity_db": head_at, "threshold_db": key_at.get("Threshold")}
+    rate_key = "Stimulus.Rep rate (/sec)"
+    if stimulus_rate_hz is None and rate_key in meta:
+        stimulus_rate_hz, stated["stimulus_rate_hz"] = value(rate_key), key_at[rate_key]
     if ear is None:
         dest = meta.get("Stimulus.Destination", "").lower()
         ear = "R" if re.search(r"\bright\b", dest) else "L" if re.search(r"\bleft\b", dest) else None
@@ -128,4 +134,5 @@ def read_fast_abr(
         attrs=attrs,
         metadata=info,
         locate=lambda r, j: (neural[r][1], None if j is None else table[j + 1][0]),
+        lines=stated,
     )

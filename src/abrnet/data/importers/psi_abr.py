@@ -193,7 +193,8 @@ def read_psi_abr(
     fs = float(processing.get("actual_fs", 0) or 0)  # type: ignore[arg-type]
     if not (fs > 0 and abs(1.0 / fs - step) <= 0.01 * step):
         fs = 1.0 / step
-    levels = np.array([parse_float(src, "level", c, 2) for c in header["level"]], np.float64)
+    level_at = list(header).index("level") + 1  # header rows are the file's first lines, one each
+    levels = np.array([parse_float(src, "level", c, level_at) for c in header["level"]], np.float64)
     kinds, freqs = _stimulus(src, header)
     folder = path if path.is_dir() else csv_path.parent
     polarity = _polarity(folder)
@@ -226,6 +227,7 @@ def read_psi_abr(
             attrs=attrs,
             metadata={"level_unit": "dB SPL", "polarity": polarity},
             locate=lambda r, j: (column_name(header, r), None if j is None else at[j]),
+            lines={"intensity_db": level_at},
         )
     except DataError as exc:
         if exc.row is None or exc.source == src:

@@ -66,17 +66,27 @@ def read_smartep(
         _at, r = header[label]
         return [r[g].strip() if g < len(r) else "" for g in groups]
 
-    level_db = np.array([parse_float(src, "Intensity:", v, header["Intensity:"][0]) for v in per_group("Intensity:")])
-    periods = {parse_float(src, "Smp. Period:", v) for v in per_group("Smp. Period:")}
-    zeros = {int(parse_float(src, "Zero Position:", v)) for v in per_group("Zero Position:")}
-    rates = {parse_float(src, "Stim. Rate:", v) for v in per_group("Stim. Rate:")}
+    def numbers(label: str) -> list[float]:
+        """The row's value for each group; errors name the row's file line, where the user edits it."""
+        values = per_group(label)  # first: a missing row is its own error
+        return [parse_float(src, label, v, header[label][0]) for v in values]
+
+    level_db = np.array(numbers("Intensity:"))
+    periods, zeros, rates = set(numbers("Smp. Period:")), set(numbers("Zero Position:")), set(numbers("Stim. Rate:"))
     ears = [v.upper()[:1] for v in per_group("Ear:")] if "Ear:" in header else []
-    for label, values in (("Smp. Period:", periods), ("Zero Position:", zeros)):
+    one_each = [("Smp. Period:", periods), ("Zero Position:", zeros)]
+    if stimulus_rate_hz is None:  # not "not recorded": a rate per group cannot be one record-level rate
+        one_each.append(("Stim. Rate:", rates))
+    for label, values in one_each:
         if len(values) != 1:
-            raise DataError(src, label, f"differs between recordings ({sorted(values)}); split the file")
+            msg = f"differs between recordings ({sorted(values)}); split the file"
+            raise DataError(src, label, msg, header[label][0])
     period_us, zero_pos = periods.pop(), zeros.pop()
     if not period_us > 0:
-        raise DataError(src, "Smp. Period:", f"must be > 0, got {period_us:g}")
+        raise DataError(src, "Smp. Period:", f"must be > 0, got {period_us:g}", header["Smp. Period:"][0])
+    if not zero_pos.is_integer():  # a count of samples; int() would truncate 12.5 or fail on NaN with a traceback
+        msg = f"must be a whole number of samples, got {zero_pos:g}"
+        raise DataError(src, "Zero Position:", msg, header["Zero Position:"][0])
     body = rows[next(k for k, (at, _) in enumerate(rows) if at == data_at) + 1 :]
     n_cols = 6 * len(groups)  # trailing empty cells (lines end with ',') are ignored
     arr = np.empty((len(body), n_cols), np.float64)
@@ -100,8 +110,9 @@ def read_smartep(
     win = np.flatnonzero((t >= fmp_window_ms[0]) & (t < fmp_window_ms[1]))
     if fmp is None and win.size < 2:
         raise DataError(src, "fmp", f"no samples in the Fmp window {fmp_window_ms} ms")
-    if stimulus_rate_hz is None and len(rates) == 1:
-        stimulus_rate_hz = rates.pop()
+    stated = {"intensity_db": header["Intensity:"][0]}  # the line of each record-level value the file states
+    if stimulus_rate_hz is None:  # one rate for all groups: checked above
+        stimulus_rate_hz, stated["stimulus_rate_hz"] = rates.pop(), header["Stim. Rate:"][0]
     record_ears: str | list[str] | None = ear
     if ear is None and ears and set(ears) <= {"L", "R"}:
         record_ears = ears  # one ear per group: a file may hold both ears' recordings
@@ -110,13 +121,13 @@ def read_smartep(
         "units_in_file": "uV",
         "fmp_window_ms": f"{fmp_window_ms[0]:g}-{fmp_window_ms[1]:g}",
         "trimmed_leading_samples": first,
-        "zero_position": zero_pos,
+        "zero_position": int(zero_pos),
         "recording_names": ";".join(per_group("File Name:")) if "File Name:" in header else "",
         "stimulus_frequency_hz": ";".join(sorted(set(per_group("Stim. Freq.")))) if "Stim. Freq." in header else "",
     }
     freqs = []
     if "Stim. Freq." in header:
-        freqs = sorted({parse_float(src, "Stim. Freq.", v) for v in per_group("Stim. Freq.")})
+        freqs = sorted(set(numbers("Stim. Freq.")))
     info: dict[str, object] = {}
     if len(freqs) == 1 and freqs[0] > 0:
         info.update(stimulus="tone_pip", stimulus_freq_hz=freqs[0])
@@ -135,6 +146,7 @@ def read_smartep(
         fmp_window=(int(win[0]), int(win[-1]) + 1) if win.size >= 2 else None,
         metadata=info,
         locate=lambda r, j: (_column(names, groups[r] + 1), None if j is None else body[first + j][0]),
+        lines=stated,
     )
 
 

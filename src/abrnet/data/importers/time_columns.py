@@ -149,20 +149,23 @@ def read_time_columns(
         extras["rarefaction_uv"] = triple[1:2].astype(np.float32)
         meta["polarity"] = "alternating"
         levels: list[float] | None = None if level_db is None else [float(level_db)]
+        level_lines: list[int | None] = [None]  # the level is never in these files: given
         layout = "polarity_pair"
     else:
         record_cols = [f"{c} (column {n_time + r + 1})" for r, c in enumerate(names)]
         signals, unit = to_microvolts(src, data, units)
-        levels, found_units, khz = [], set(), set()
+        levels, found_units, khz, level_lines = [], set(), set(), []
         for name in names:
             found = _LEVEL.findall(name)
+            level_lines.append(numbered[0][0] if found else None)  # a level in a column name is on the header line
             if found:
                 levels.append(float(found[-1][0]))
                 found_units.add(found[-1][1].lower())
             elif level_db is not None:
                 levels.append(float(level_db))
             else:
-                raise DataError(src, name, "column name has no '<number> dB' level; pass level_db=... (CLI --level)", 1)
+                msg = "column name has no '<number> dB' level; pass level_db=... (CLI --level)"
+                raise DataError(src, name, msg, numbered[0][0])
             khz.update(_KHZ.findall(name))
         unit_name = {"spl": "dB SPL", "nhl": "dB nHL", "pespl": "dB peSPL"}
         if len(found_units) == 1 and next(iter(found_units)) in unit_name:
@@ -193,6 +196,7 @@ def read_time_columns(
         attrs=attrs,
         metadata=meta,
         locate=lambda r, j: (record_cols[r], None if j is None else numbered[j + 1][0]),
+        lines={"intensity_db": level_lines},
     )
 
 
