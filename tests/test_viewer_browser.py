@@ -168,12 +168,14 @@ def test_review_correct_reload_restart_export(checkpoint: Path, browser: object,
         assert float(row["ear_threshold_model_db"]) == pytest.approx(float(api.series()["threshold_db"][0]), rel=1e-5)
         if i == rec["index"]:
             assert row["V_status"] == "corrected" and row["V_corrected_by"] == USER and row["V_corrected_at"]
+            assert float(row["V_corrected_reading_age_years"]) == float(AGE)  # the age the page showed and sent
             assert float(row["V_latency_ms"]) == pytest.approx(lat1, abs=1e-4)
             assert float(row["III_V_ms"]) == pytest.approx(lat1 - float(row["III_latency_ms"]), abs=1e-4)
         else:
             assert row["V_status"] == "model" and row["V_corrected_by"] == ""
             assert float(row["V_latency_ms"]) == pytest.approx(float(series_v[i]), rel=1e-5)
         assert row["ear_threshold_status"] == "corrected" and row["ear_threshold_corrected_by"] == USER
+        assert float(row["ear_threshold_corrected_reading_age_years"]) == float(AGE)
         assert float(row["ear_threshold_db"]) == pytest.approx(thr1)
     print(f"\nexported: V at {rows[rec['index']]['intensity_db']} dB {lat0:.3f} -> {lat1:.3f} ms (corrected by {USER}),"
           f" threshold {float(rows[0]['ear_threshold_model_db']):.1f} -> {thr1:.1f} dB")  # fmt: skip
@@ -282,9 +284,8 @@ def test_threshold_line_can_be_grabbed_where_a_trace_crosses_it(browser, server,
     crossing = driver.execute_script(TRACE_CROSSING, grip)
     assert crossing is not None
     before = float(_threshold(driver).get_attribute("data-value"))
-    ActionChains(driver).move_to_element_with_offset(grip, int(round(crossing)), 0).click_and_hold().move_by_offset(
-        0, 46
-    ).release().perform()
+    press = ActionChains(driver).move_to_element_with_offset(grip, int(round(crossing)), 0).click_and_hold()
+    press.move_by_offset(0, 46).release().perform()
     assert float(_wait(driver, "g.threshold.corrected")[0].get_attribute("data-value")) != before
 
 

@@ -7,6 +7,10 @@ has one, since that is the better estimate; the ±SD drawn around it is the reco
 
 A corrected peak carries the clinician's latency; its amplitude is the trace's value at that latency (the recording's
 own zero), because the model's amplitude belongs to the model's latency and would be wrong at the new one.
+
+Each ear carries ``age_years``, the age its records were read at (None when they were read at different ages or at
+none known). The page shows it and sends it back with a correction: the reading depends on the age, and the same file
+may be analysed again at another age while a page still shows the old reading (see `ear_age`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ def _num(x: Any) -> float | None:
         return None
     v = float(x)
     return v if math.isfinite(v) else None
+
+
+def _static(x: Any) -> float | None:
+    """A static column's value (float32 in every cohort) as the shortest decimal that is that float32: the form's
+    0.02 years, not 0.019999999552965164. Why: the page, the history and the export show these numbers to people,
+    and the age is compared with the one a page sends back, which must be the one it showed."""
+    v = _num(x)
+    return None if v is None else float(str(np.float32(v)))
 
 
 def _domain_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -80,9 +92,9 @@ def build_payload(
                 "ear": row["ear"],
                 "ear_key": f"{row['patient_id']}/{row['ear']}",
                 "intensity_db": row["intensity_db"],
-                "age_years": _num(static[i, 0]),
-                "stimulus_rate_hz": _num(static[i, 2]),
-                "fmp": _num(static[i, 3]),
+                "age_years": _static(static[i, 0]),
+                "stimulus_rate_hz": _static(static[i, 2]),
+                "fmp": _static(static[i, 3]),
                 "signal": [round(float(v), SIGNAL_DECIMALS) for v in cohort.signals[i]],
                 "waves": waves,
                 "class_pred": row["class_pred"],
@@ -113,6 +125,7 @@ def build_payload(
                 "class_pred": srow["class_pred"],
                 "class_prob": {c: srow[f"p_{c}"] for c in CLASS_NAMES},
                 "n_records": srow["n_records"],
+                "age_years": ear_age(members),
                 "domain": _domain_fields(srow),
             }
         )
@@ -131,6 +144,17 @@ def build_payload(
     }
 
 
+def ear_age(members: list[dict[str, Any]]) -> float | None:
+    """The one age an ear's records were read at; None when they differ (or none is known).
+
+    Why per ear: a peak's series latency and the ear's threshold are read from all of the ear's records together, so
+    the ear's age is what a correction there depends on. A form's age applies to every record of a file, and a file's
+    own ages never change for the same bytes, so an ear without one age cannot be re-read at another.
+    """
+    ages = {r["age_years"] for r in members}
+    return ages.pop() if len(ages) == 1 else None
+
+
 def with_corrections(payload: dict[str, Any], corrections: list[Correction], history: list[Correction]) -> dict:
     """A copy of `payload` whose final values carry the corrections in force (status, who, when)."""
     out = copy.deepcopy(payload)
@@ -142,19 +166,22 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
             if c is None:
                 wave.update(
                     latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"], status="model",
-                    corrected_by=None, corrected_at=None,
+                    corrected_by=None, corrected_at=None, corrected_reading_age_years=None,
                 )  # fmt: skip
             else:
                 wave.update(
                     latency_ms=c.value, amplitude_uv=trace_value(rec["signal"], out["time_ms"], float(c.value or 0)),
                     status="corrected", corrected_by=c.user, corrected_at=c.created_at,
+                    corrected_reading_age_years=c.age_years,
                 )  # fmt: skip
     for ear in out["ears"]:
         c = thresholds.get((ear["patient_id"], ear["ear"]))
         if c is None:
-            ear.update(threshold_db=ear["model_threshold_db"], status="model", corrected_by=None, corrected_at=None)
+            ear.update(threshold_db=ear["model_threshold_db"], status="model", corrected_by=None, corrected_at=None,
+                       corrected_reading_age_years=None)  # fmt: skip
         else:
-            ear.update(threshold_db=c.value, status="corrected", corrected_by=c.user, corrected_at=c.created_at)
+            ear.update(threshold_db=c.value, status="corrected", corrected_by=c.user, corrected_at=c.created_at,
+                       corrected_reading_age_years=c.age_years)  # fmt: skip
     out["corrections"] = [c.to_json() for c in history]
     return out
 

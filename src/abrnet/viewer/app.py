@@ -7,20 +7,24 @@ Routes
                                             → per-record and per-ear JSON with the corrections kept for this file
     GET  /api/files/{sha256}                the same JSON for a file uploaded before (survives restarts)
     POST /api/files/{sha256}/corrections    {"target": "peak"|"threshold", "record"|"patient_id"+"ear", "wave",
-                                            "value" (ms or dB; null = back to the model), "user"}
+                                            "value" (ms or dB; null = back to the model), "user", "age_years" (the
+                                            ear's age as the page showed it; required, null where it showed none)}
     GET  /api/files/{sha256}/export.csv     final values, corrected ones marked (who, when)
     GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient (id URL-encoded, "/" as %2F)
 
 Bad input is the user's, not the server's: an unreadable, empty or oversized upload gets a 4xx whose ``detail`` is
 the importer's one-line message (naming the uploaded file, not the server's copy), and nothing is kept in memory
 from it. A file with corrections keeps the age they were made at: a re-upload at an age that changes the model's
-reading gets 409 (the corrections would otherwise silently apply to another reading). Model calls run one at a time
-under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine responsive instead
-of oversubscribing its cores.
+reading gets 409 (the corrections would otherwise silently apply to another reading). Likewise a correction says the
+age of the reading it was made on, and one made on a page that still shows an earlier reading (the file was analysed
+again at another age since) gets 409 and is not stored; each stored correction keeps that age. Model calls run one at
+a time under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine responsive
+instead of oversubscribing its cores.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -30,11 +34,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from abrnet.constants import WAVES
+from abrnet.constants import PHYSICAL_RANGES, WAVES
 from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, with_corrections
@@ -52,7 +57,15 @@ VIEWER_AGE_HINT = "enter the subject's age (years) in the form's Age field and a
 
 
 class CorrectionIn(BaseModel):
-    """A correction sent by the page: a peak (record + wave) or an ear's threshold (patient_id + ear)."""
+    """A correction sent by the page: a peak (record + wave) or an ear's threshold (patient_id + ear).
+
+    ``age_years`` is the ear's age as the page showed it (null where it showed none). It must be sent (a missing key
+    is not read as null): only what the client saw can tell the server which reading the correction was made on.
+    Strict types: a lax model read ``"record": true`` as record 1 and ``"value": "6"`` as 6 ms, silently correcting
+    what the sender did not name; JSON numbers stay accepted (an integer where a float is expected too).
+    """
+
+    model_config = ConfigDict(strict=True)
 
     target: str
     value: float | None
@@ -61,6 +74,7 @@ class CorrectionIn(BaseModel):
     wave: str = ""
     patient_id: str | None = None
     ear: str | None = None
+    age_years: float | None = None
 
 
 class BodyLimit:
@@ -160,11 +174,15 @@ class Viewer:
         return info[1] if same else age_years
 
     def stored(self, digest: str) -> dict[str, Any]:
+        return self.reading(digest)[0]
+
+    def reading(self, digest: str) -> tuple[dict[str, Any], float | None]:
+        """(the model's current reading of a stored file, the age the file is registered at) (404 if unknown)."""
         info = self.store.file_info(digest)
         if info is None:
             raise HTTPException(404, f"no uploaded file with sha256 {digest}")
         path, age = info
-        return self.analysed(digest, path, path.name, age)
+        return self.analysed(digest, path, path.name, age), age
 
 
 def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> FastAPI:
@@ -175,6 +193,10 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
     app.add_middleware(BodyLimit, limit=max_bytes + MULTIPART_SLACK_BYTES)
     app.state.viewer = viewer
     static = resources.files("abrnet.viewer") / "static"
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
@@ -200,6 +222,9 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             raise HTTPException(413, f"{name}: upload too large: the limit is {max_bytes / 1e6:g} MB")
         if not data:
             raise HTTPException(400, f"{name}: the file is empty (0 bytes)")
+        lo, hi = PHYSICAL_RANGES["age_years"]
+        if age_years is not None and not lo <= age_years <= hi:  # NaN too; was "could not analyse the file"
+            raise HTTPException(422, f"age {age_years:g} years: the Age field takes {lo:g} to {hi:g} years")
         with viewer.store.upload(data, name) as (digest, path):
             payload = viewer.analysed(digest, path, path.name, age_years)
             age = viewer.age_to_register(digest, age_years, payload)
@@ -215,8 +240,14 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
 
     @app.post("/api/files/{digest}/corrections")
     def correct(digest: str, body: CorrectionIn) -> dict[str, Any]:
-        payload = viewer.stored(digest)
+        payload, file_age = viewer.reading(digest)
         user = body.user.strip()[:80] or "anonymous"
+        if "age_years" not in body.model_fields_set:
+            raise HTTPException(422, "a correction must carry age_years, the ear's age the page showed (null where it "
+                                     "showed none): reload the page and correct again")  # fmt: skip
+        for field in ("value", "age_years"):
+            if getattr(body, field) is not None and not math.isfinite(getattr(body, field)):
+                raise HTTPException(422, f"{field} must be a finite number or null, got {getattr(body, field)}")
         if body.target == "peak":
             if body.record is None or not 0 <= body.record < payload["n_records"] or body.wave not in WAVES:
                 raise HTTPException(422, "a peak correction needs a valid record index and wave (I, III or V)")
@@ -224,21 +255,29 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             if body.value is not None and not payload["time_ms"][0] <= body.value <= payload["time_ms"][-1]:
                 raise HTTPException(422, f"latency {body.value:g} ms is outside the recording window")
             model_value = rec["waves"][body.wave]["model_latency_ms"]
+            ear = next((e for e in payload["ears"] if e["key"] == rec["ear_key"]), {"age_years": rec["age_years"]})
+            check_age(ear, rec["ear_key"], body.age_years)
             check_wave_order(viewer.view(digest, payload)["records"][body.record], body.wave, body.value, model_value)
             corr = Correction("peak", body.record, rec["patient_id"], rec["ear"], body.wave, body.value,
-                              model_value, user, utc_now())  # fmt: skip
+                              model_value, user, utc_now(), ear["age_years"])  # fmt: skip
         elif body.target == "threshold":
+            if body.patient_id is None or body.ear is None:
+                raise HTTPException(422, "a threshold correction needs the ear's patient_id and ear")
             ear = next((e for e in payload["ears"] if (e["patient_id"], e["ear"]) == (body.patient_id, body.ear)), None)
             if ear is None:
                 raise HTTPException(422, f"no ear {body.patient_id}/{body.ear} in this file")
+            check_age(ear, ear["key"], body.age_years)
             lo, hi, why = threshold_bounds(payload, ear)
             if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
                 raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} dB nHL ({why})")
             corr = Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value,
-                              ear["model_threshold_db"], user, utc_now())  # fmt: skip
+                              ear["model_threshold_db"], user, utc_now(), ear["age_years"])  # fmt: skip
         else:
             raise HTTPException(422, f"unknown correction target {body.target!r} (peak or threshold)")
-        viewer.store.add_correction(digest, corr)
+        try:
+            viewer.store.add_correction(digest, corr, file_age=file_age)
+        except AgeConflictError as exc:
+            raise HTTPException(409, str(exc)) from None
         return viewer.view(digest, payload)
 
     @app.get("/api/files/{digest}/export.csv")
@@ -260,6 +299,37 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
     return app
+
+
+def validation_message(errors: Any) -> str:
+    """FastAPI's list of validation errors as one line naming the field (the page shows ``detail`` as the status
+    line, and the project's rule is one clear line per bad input; a JSON list read as "[{'type': ...")."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        text = f"the request body is not valid JSON ({(first.get('ctx') or {}).get('error', 'unreadable')})"
+    else:
+        field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
+        got = first.get("input")
+        scalar = isinstance(got, str | int | float) and first.get("type") != "missing"
+        shown = f", got {got[:40] if isinstance(got, str) else got!r}" if scalar else ""
+        text = f"{field}: {first.get('msg', 'invalid')}{shown}"
+    return text + (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else "")
+
+
+def check_age(ear: dict[str, Any], key: str, shown: float | None) -> None:
+    """Refuse (409) a correction made on another reading than the current one: `shown`, the ear's age on the sender's
+    page, must be the age the model reads the ear at now. Why: before a file has corrections it may be analysed
+    again at another age (`Store.register`), and a page opened before that still shows the old reading; its
+    correction would be stored against numbers its author never saw."""
+    now = ear["age_years"]
+    if (now is None) != (shown is None) or (now is not None and not math.isclose(now, shown, abs_tol=1e-9)):
+        raise HTTPException(409, f"not saved: ear {key} is now read at {ear_age_text(now)}, your page showed "
+                                 f"{ear_age_text(shown)} (the file was analysed again since): reload the file, check "
+                                 "the new reading and correct it again")  # fmt: skip
+
+
+def ear_age_text(age: float | None) -> str:
+    return "no single age" if age is None else f"age {age:g} years"
 
 
 def check_wave_order(rec: dict[str, Any], wave: str, value: float | None, model_value: float | None) -> None:

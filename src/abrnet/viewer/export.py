@@ -3,14 +3,17 @@
 Both carry the *final* values (a clinician's correction where there is one, else the model's) and say which is
 which: per wave ``W_status`` is ``model`` or ``corrected`` with ``W_corrected_by`` / ``W_corrected_at`` and the model's
 own value beside it; the ear's threshold likewise (``ear_threshold_*``). A report that hid whether a number was
-machine-read or human-corrected could not be signed off.
+machine-read or human-corrected could not be signed off. ``W_corrected_reading_age_years`` (and the ear's) is the age
+the model read the ear at when the correction was made (empty: not recorded, a correction from before ages were kept):
+a correction is only meaningful next to the reading it corrected, which depends on the age.
 
 CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, age_years, stimulus_rate_hz, fmp; per wave W
 ``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv, W_status, W_model_latency_ms,
-W_model_amplitude_uv, W_corrected_by, W_corrected_at``; interpeak intervals from the final latencies; the record's
-class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
-ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
-ear_threshold_corrected_at, ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
+W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years``; interpeak intervals from the
+final latencies; the record's class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's
+``ear_threshold_db, ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
+ear_threshold_corrected_at, ear_threshold_corrected_reading_age_years, ear_p_no_response, ear_class_pred``; then any
+out-of-domain columns.
 
 Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
 spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice) and the PDF prints ``$`` as is
@@ -81,6 +84,7 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{w}_model_amplitude_uv": wave["model_amplitude_uv"],
                     f"{w}_corrected_by": wave["corrected_by"],
                     f"{w}_corrected_at": wave["corrected_at"],
+                    f"{w}_corrected_reading_age_years": wave["corrected_reading_age_years"],
                 }
             )
         for a, b in INTERPEAK:
@@ -101,6 +105,7 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     "ear_threshold_model_db": ear["model_threshold_db"],
                     "ear_threshold_corrected_by": ear["corrected_by"],
                     "ear_threshold_corrected_at": ear["corrected_at"],
+                    "ear_threshold_corrected_reading_age_years": ear["corrected_reading_age_years"],
                     "ear_p_no_response": ear["p_no_response"],
                     "ear_class_pred": ear["class_pred"],
                 }

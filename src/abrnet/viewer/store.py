@@ -5,6 +5,11 @@ keyed by the SHA-256 of their bytes, so opening the same recording again (even r
 its corrections back, while an edited file starts clean. Corrections are append-only rows (who, when, the model's
 value and the corrected one); the newest row per target wins and a row with value NULL reverts to the model, so the
 audit trail a clinic needs is never overwritten.
+
+Each correction also keeps the age the model read its ear at (``age_years``): the model's latencies and threshold
+depend on the age, so a correction means something only next to the reading it was made against, and an audit must
+be able to say which one that was. A store made before this column existed is migrated on open (``ALTER TABLE ... ADD
+COLUMN``, nothing rewritten); its rows read back with ``age_years`` NULL, "not recorded".
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ CREATE TABLE IF NOT EXISTS corrections (
     value REAL,                    -- latency (ms) or threshold (dB nHL); NULL = back to the model's value
     model_value REAL,
     user TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    age_years REAL                 -- the age the model read the ear at when corrected; NULL = not recorded
 );
 CREATE INDEX IF NOT EXISTS corrections_by_file ON corrections (file_hash, id);
 """
@@ -64,6 +70,20 @@ class AgeConflictError(Exception):
     """A file re-uploaded at another age than the one its corrections were made at (the app answers 409)."""
 
 
+def migrate(con: sqlite3.Connection) -> None:
+    """Bring a store made by an earlier version up to `SCHEMA` in place: add the corrections' ``age_years`` column
+    (existing rows get NULL, "not recorded"). Why in place: a clinic's corrections are its audit trail; an upgrade must
+    open them as they are, never ask to start a new store. Two servers opening one old store at once both try the
+    ALTER; the loser's "duplicate column" is harmless and ignored once the column is there."""
+    columns = {r[1] for r in con.execute("PRAGMA table_info(corrections)")}
+    if "age_years" not in columns:
+        try:
+            con.execute("ALTER TABLE corrections ADD COLUMN age_years REAL")
+        except sqlite3.OperationalError:
+            if "age_years" not in {r[1] for r in con.execute("PRAGMA table_info(corrections)")}:
+                raise
+
+
 def utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -81,6 +101,7 @@ class Correction:
     model_value: float | None
     user: str
     created_at: str
+    age_years: float | None = None  # the age of the reading it corrects (None: not recorded, or no single age)
 
     @property
     def key(self) -> tuple[str, int, str, str, str]:
@@ -97,6 +118,7 @@ class Correction:
             "model_value": self.model_value,
             "user": self.user,
             "created_at": self.created_at,
+            "age_years": self.age_years,
         }
 
 
@@ -112,6 +134,7 @@ class Store:
         self._in_use: Counter[Path] = Counter()  # stored copies that requests are writing or analysing now
         with self._connect() as con:
             con.executescript(SCHEMA)
+            migrate(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -194,13 +217,27 @@ class Store:
             return int(con.execute("SELECT COUNT(*) FROM files").fetchone()[0])
 
     # ------------------------------------------------------------------------------------------------ corrections
-    def add_correction(self, digest: str, correction: Correction) -> Correction:
+    def add_correction(self, digest: str, correction: Correction, *, file_age: float | None) -> Correction:
+        """Append `correction`, made against the reading of the file at `file_age` (the age it is registered with).
+
+        Raises `AgeConflictError` when the file is registered at another age by now: a re-upload at another age may
+        land between the app's check of the reading and this insert, and the correction must not be stored against
+        a reading its author never saw. Checking and inserting under the lock that `register` takes closes that gap.
+        """
         with self._lock, self._connect() as con:
+            row = con.execute("SELECT age_years FROM files WHERE hash = ?", (digest,)).fetchone()
+            if row is None or row[0] != file_age:
+                now = "unknown" if row is None else age_text(row[0])
+                raise AgeConflictError(
+                    f"not saved: the file was analysed again ({now}, not {age_text(file_age)}) while the correction "
+                    "was on its way: reload the file and correct it again"
+                )
             con.execute(
                 "INSERT INTO corrections (file_hash, target, record, patient_id, ear, wave, value, model_value, user, "
-                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "created_at, age_years) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (digest, correction.target, correction.record, correction.patient_id, correction.ear,
-                 correction.wave, correction.value, correction.model_value, correction.user, correction.created_at),
+                 correction.wave, correction.value, correction.model_value, correction.user, correction.created_at,
+                 correction.age_years),
             )  # fmt: skip
         return correction
 
@@ -208,11 +245,11 @@ class Store:
         """Every correction of a file, oldest first (the audit trail)."""
         with self._connect() as con:
             rows = con.execute(
-                "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at "
+                "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at, age_years "
                 "FROM corrections WHERE file_hash = ? ORDER BY id",
                 (digest,),
             ).fetchall()
-        return [Correction(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [Correction(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
     def current(self, digest: str) -> list[Correction]:
         """The corrections in force: the newest per target, without those reverted to the model's value."""

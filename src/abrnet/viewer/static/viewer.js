@@ -43,7 +43,7 @@ async function api(url, options = {}) {
   const res = await fetch(url, options);
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
-  if (!res.ok) throw new Error((body && body.detail) ? String(body.detail) : `HTTP ${res.status}`);
+  if (!res.ok) throw Object.assign(new Error((body && body.detail) ? String(body.detail) : `HTTP ${res.status}`), { status: res.status });
   return body;
 }
 
@@ -122,7 +122,7 @@ function mark(svg, rec, w, wave, g) {
     el("circle", { cx: x, cy: y, r: 5, fill: wave.present || corrected ? color : "#fff", stroke: color }, grp);
     el("text", { x, y: y - 8, "text-anchor": "middle", fill: color }, grp, w + (corrected ? "*" : ""));
     const tip = corrected
-      ? `wave ${w}: ${fmt(ms)} ms, corrected by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms)`
+      ? `wave ${w}: ${fmt(ms)} ms, corrected by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms${ageNote(wave)})`
       : `wave ${w}: ${fmt(ms)} ± ${fmt(wave.latency_sd_ms)} ms, P(present) ${fmt(wave.presence_prob)}`;
     el("title", {}, grp, tip);
   };
@@ -312,9 +312,10 @@ function render(data) {
     const corr = ear.status === "corrected";
     const iv = ear.interval_90_db;
     html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, corr
-      ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB)`
+      ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB${ageNote(ear)})`
       : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
     html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
+    html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
     for (const c of data.class_names) {
       const p = ear.class_prob[c] || 0;
       const row = html("div", { class: "prob" + (c === ear.class_pred ? " pred" : ""), "data-class": c }, side);
@@ -328,15 +329,25 @@ function render(data) {
   }
 }
 
+// a correction carries the age of the reading it was made on: the ear's age as shown here (the server refuses it with
+// 409 if the file was analysed again at another age since); on a 409 the page reloads the file's current reading
+const ageNote = (v) => (v.corrected_reading_age_years === null ? "" : `, read at age ${v.corrected_reading_age_years} years`);
 async function correct(body, refocus = null, note = null) {
   if (!current) return;
   body.user = $("#user").value.trim();
+  const ear = current.ears.find((e) => (body.target === "peak" ? e.key === current.records[body.record].ear_key
+    : e.patient_id === body.patient_id && e.ear === body.ear));
+  body.age_years = ear ? ear.age_years : null;
   try {
     render(await api(`/api/files/${current.file_hash}/corrections`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     }));
     status((body.value === null ? "Reverted to the model's value." : "Correction saved.") + (note ? ` (${note})` : ""));
-  } catch (e) { status(e.message, true); render(current); }
+  } catch (e) {
+    const fresh = e.status === 409 ? await api(`/api/files/${current.file_hash}`).catch(() => null) : null;
+    render(fresh || current);
+    status(e.message + (fresh ? " (Reloaded: the page now shows the current reading.)" : ""), true);
+  }
   if (refocus) { const again = document.querySelector(refocus); if (again) again.focus(); }
 }
 
