@@ -309,3 +309,18 @@ def test_bad_ear_next_to_blank_ones_is_still_an_error(tmp_path: Path) -> None:
     path = _edit(tmp_path, lambda r: (_set(r, 1, "ear", ""), _set(r, 3, "ear", "X")))
     with pytest.raises(DataError, match=r"bad\.csv: field 'ear', row 3: must be L or R .*got 'X' \(line 4\)$"):
         read_wide_csv(path)
+
+
+def test_blank_ear_marks_survive_a_merge_and_describe(tmp_path: Path) -> None:
+    """A mixed file read with another keeps its per-record marks (the file-wide flag would call every ear of it
+    assumed), and `describe_series` says "unknown" only for the assumed ear's series."""
+    from abrnet.data.describe import describe_series
+    from abrnet.inference.inputs import concat_cohorts
+
+    mixed = read_wide_csv(_edit(tmp_path, lambda r: _set(r, 2, "ear", "")))
+    other = read_wide_csv(write_wide_csv(_cohort(), tmp_path / "other.csv"))
+    other.patient_id[:] = "OTHER"
+    both = concat_cohorts([mixed, other])
+    np.testing.assert_array_equal(both.extras["attr_ear_unknown"], [np.nan, 1.0, np.nan, np.nan] + [np.nan] * 4)
+    ears = [s["ear"] for s in describe_series(mixed)]
+    assert "unknown" in ears and "L" in ears

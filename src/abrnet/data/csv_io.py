@@ -5,7 +5,7 @@ Layout (header names are exact, lower/upper case as written here):
 * metadata, required: ``patient_id, ear, age_years, intensity_db, stimulus_rate_hz, fmp``
   (``fmp`` may be left out when split-buffer columns are present, see below); an empty ``ear`` is "not recorded":
   read as "R" with ``attrs["ear_unknown"]`` like a device file, and written for every ear a reader assumed
-  (`abrnet.data.importers._common.ears_assumed`), so an export never turns an assumed ear into a recorded one;
+  (`abrnet.data.schema.ears_assumed`), so an export never turns an assumed ear into a recorded one;
 * labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
   (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
@@ -40,9 +40,8 @@ import numpy as np
 from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, STATIC_PARAMS, WAVES
 from abrnet.data.files import check_fname
 from abrnet.data.fmp import fmp_from_buffers
-from abrnet.data.importers._common import ears_assumed
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
-from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
 META_COLUMNS: tuple[str, ...] = ("patient_id", "ear", "age_years", "intensity_db", "stimulus_rate_hz", "fmp")
 GRID_COLUMNS: tuple[str, ...] = ("sampling_rate_hz", "t0_ms")

@@ -7,7 +7,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, metadata_of
-from abrnet.data.schema import ABRCohort
+from abrnet.data.schema import ABRCohort, ears_assumed
 from abrnet.data.splits import SPLITS, Split
 
 
@@ -79,7 +79,8 @@ def _f(x: float) -> float:
 def describe_series(cohort: ABRCohort) -> list[dict]:
     """One entry per recorded series (patient, ear, stimulus): species, stimulus, levels, stimulus rate, sampling
     rate, window, units - what a user checks first after importing a file. Metadata a file does not state reads
-    "unknown", and so does an ear the reader had to assume (``attrs["ear_unknown"]``)."""
+    "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes both)."""
+    assumed = ears_assumed(cohort)
     meta = metadata_of(cohort.extras, cohort.n_records)
     freq = meta[STIMULUS_FREQ_HZ]
     stim = np.array(
@@ -96,7 +97,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
         out.append(
             {
                 "patient_id": str(cohort.patient_id[i]),
-                "ear": "unknown" if cohort.attrs.get("ear_unknown") else str(cohort.ear[i]),
+                "ear": "unknown" if assumed[i] else str(cohort.ear[i]),
                 "species": str(meta[SPECIES][i]),
                 "stimulus": str(stim[i]),
                 "polarity": str(meta[POLARITY][i]),

@@ -229,3 +229,17 @@ def _expect_range(source: str, name: str, arr: np.ndarray, bounds: tuple[float, 
 
 def cohort_field_names() -> list[str]:
     return [f.name for f in fields(ABRCohort)]
+
+
+def ears_assumed(cohort: ABRCohort) -> np.ndarray:
+    """Which records' ear a reader assumed ("R") because the file did not say, as (N,) bool.
+
+    Why: the wide CSV writes these ears as empty cells, so an export never turns an assumed ear into a recorded one.
+    The truth per record is ``extras["attr_ear_unknown"]`` (1 = assumed, NaN = recorded) where a cohort has it - a
+    folder of files with and without ears (`merge_attrs`) or a CSV mixing empty and L/R cells - else
+    ``attrs["ear_unknown"]`` for every record (a device file that names no ear).
+    """
+    per_record = cohort.extras.get("attr_ear_unknown")
+    if per_record is not None:
+        return np.asarray(per_record, np.float64) == 1
+    return np.full(cohort.n_records, bool(cohort.attrs.get("ear_unknown")))

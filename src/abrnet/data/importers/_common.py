@@ -6,7 +6,8 @@ Policy for what a device export does not record (the same for every format, so u
   without it the importer raises a DataError instead of guessing.
 * ``stimulus_rate_hz``: read from the file when present; otherwise it must be passed, like the age.
 * ``ear``: read from the file when present (per record: one file may hold both ears); otherwise "R" with
-  ``attrs["ear_unknown"] = 1`` (`ears_assumed` says which records; the wide CSV writes them as empty cells).
+  ``attrs["ear_unknown"] = 1`` (`abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them
+  as empty cells).
 * ``patient_id``: the file's name without suffix (``attrs["patient_id_source"]``); files of equal names from
   different folders get their relative paths (`unique_patient_ids`), never one merged patient.
 * a file with no records, or a sampling rate outside `PLAUSIBLE_FS_HZ`, is an error, not an empty or wrong dataset.
@@ -263,30 +264,22 @@ def unique_patient_ids(parts: list[ABRCohort]) -> np.ndarray:
 
 def merge_attrs(parts: list[ABRCohort]) -> tuple[dict[str, str | float | int], dict[str, np.ndarray]]:
     """Provenance of several files: attrs equal in every part stay attrs, the others are kept per record as
-    ``attr_<name>`` extras ("" or NaN where a part lacks one), so no file's ``ear_unknown``/``fmp_source`` is lost."""
+    ``attr_<name>`` extras ("" or NaN where a part lacks one), so no file's ``ear_unknown``/``fmp_source`` is lost.
+    A part that already holds its own ``attr_<name>`` column (a CSV mixing empty and L/R ears) keeps it: the file-wide
+    attr would mark its recorded ears as assumed."""
     same: dict[str, str | float | int] = {}
     per_record: dict[str, np.ndarray] = {}
     for key in dict.fromkeys(k for p in parts for k in p.attrs if k != "sources"):
         values = [p.attrs.get(key) for p in parts]
-        if values[0] is not None and all(v == values[0] for v in values):
+        own = [p.extras.get(f"attr_{key}") for p in parts]
+        if values[0] is not None and all(v == values[0] for v in values) and all(o is None for o in own):
             same[key] = values[0]  # type: ignore[assignment]
             continue
         numeric = all(v is None or isinstance(v, (int, float)) for v in values)
         blank = np.nan if numeric else ""
-        column = [np.full(p.n_records, blank if v is None else v) for p, v in zip(parts, values, strict=True)]
+        column = [
+            np.full(p.n_records, blank if v is None else v) if o is None else np.asarray(o)
+            for p, v, o in zip(parts, values, own, strict=True)
+        ]
         per_record[f"attr_{key}"] = np.concatenate(column).astype(np.float64 if numeric else str)
     return same, per_record
-
-
-def ears_assumed(cohort: ABRCohort) -> np.ndarray:
-    """Which records' ear a reader assumed ("R") because the file did not say, as (N,) bool.
-
-    Why: the wide CSV writes these ears as empty cells, so an export never turns an assumed ear into a recorded one.
-    The truth per record is ``extras["attr_ear_unknown"]`` (1 = assumed, NaN = recorded) where a cohort has it - a
-    folder of files with and without ears (`merge_attrs`) or a CSV mixing empty and L/R cells - else
-    ``attrs["ear_unknown"]`` for every record (a device file that names no ear).
-    """
-    per_record = cohort.extras.get("attr_ear_unknown")
-    if per_record is not None:
-        return np.asarray(per_record, np.float64) == 1
-    return np.full(cohort.n_records, bool(cohort.attrs.get("ear_unknown")))
