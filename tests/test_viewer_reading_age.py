@@ -203,3 +203,22 @@ def test_the_store_refuses_a_correction_once_the_file_is_registered_at_another_a
     assert store.history(digest) == []
     store.add_correction(digest, replace(corr, age_years=1.0), file_age=1.0)
     assert [c.age_years for c in store.history(digest)] == [1.0]
+
+
+def test_report_says_no_response_instead_of_the_placeholder_threshold() -> None:
+    """A "no response" ear's threshold is a number above the tested levels; the report must not print it as a
+    reading ("threshold 65.0 ± 18.0 dB"), but a corrected one is the expert's reading and is printed."""
+    from abrnet.viewer.export import _ear_lines
+
+    ear = {
+        "ear": "R", "threshold_db": 65.0, "threshold_sd_db": 18.0, "interval_90_db": [40.0, 65.0],
+        "status": "model", "response": "no response", "p_no_response": 0.8, "class_prob": {"TOTAL": 0.7},
+        "class_pred": "TOTAL", "model_threshold_db": 65.0, "corrected_by": None, "corrected_at": None,
+    }  # fmt: skip
+    head = _ear_lines(ear, 60.0)[0]
+    assert head == "Ear R: no response up to 60.0 dB nHL: threshold above the tested levels"
+    assert "65.0" not in head
+    responding = _ear_lines({**ear, "response": "response"}, 60.0)[0]
+    assert responding.startswith("Ear R: threshold 65.0 ± 18.0 dB nHL")
+    corrected = {**ear, "status": "corrected", "threshold_db": 55.0, "corrected_by": "ann", "corrected_at": "t"}
+    assert _ear_lines(corrected, 60.0)[0].startswith("Ear R: threshold 55.0 dB nHL*")

@@ -157,7 +157,7 @@ def _waterfall(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
             ax.text(lat, yv + 0.18 * step, w + ("*" if corrected else ""), fontsize=5.5, color=color, ha="center")
     levels = [r["intensity_db"] for r in recs]
     thr = ear["threshold_db"]
-    if thr is not None and len(levels) > 1:
+    if thr is not None and len(levels) > 1 and (ear["status"] == "corrected" or ear.get("response") != "no response"):
         pos = -float(np.interp(thr, levels[::-1], np.arange(len(levels))[::-1])) * step  # level → stack position
         ax.axhline(pos, color=CORRECTED_COLOR if ear["status"] == "corrected" else "tab:purple", ls="--", lw=0.8)
     ax.set_yticks([])
@@ -185,11 +185,16 @@ def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) ->
     ax.set_title("latency–intensity (I blue, III green, V red; corrected orange)", fontsize=7)
 
 
-def _ear_lines(ear: dict[str, Any]) -> list[str]:
+def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
+    """The ear's summary lines; ``top_db`` is its loudest tested level. An uncorrected "no response" ear reads as
+    such: its threshold number is a placeholder above the tested levels, not a reading, and printed as
+    "65 ± 18 dB" it would be taken for one."""
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
     if ear["status"] == "corrected":
         head = (f"threshold {thr:.1f} dB nHL* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
                 f"model {ear['model_threshold_db']:.1f} dB)")  # fmt: skip
+    elif ear.get("response") == "no response":
+        head = f"no response up to {top_db:.1f} dB nHL: threshold above the tested levels"
     elif thr is not None:
         head = f"threshold {thr:.1f} ± {sd:.1f} dB nHL (90 % interval {iv[0]:.1f}-{iv[1]:.1f} dB)"
     else:
@@ -224,8 +229,8 @@ def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: st
         _latency_intensity(fig.add_axes((x0, 0.29, width, 0.15)), payload, ear)
     lines: list[str] = []
     for ear in ears:
-        lines += _ear_lines(ear)
         recs = [payload["records"][i] for i in ear["records"]]
+        lines += _ear_lines(ear, max(r["intensity_db"] for r in recs))
         dom = sorted({str(v) for r in recs for v in (r.get("domain") or {}).values() if v not in (None, "", "in")})
         if dom:
             lines.append("  out of the model's domain: " + " | ".join(dom))

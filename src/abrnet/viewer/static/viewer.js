@@ -313,7 +313,9 @@ function render(data) {
     const iv = ear.interval_90_db;
     html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, corr
       ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB${ageNote(ear)})`
-      : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
+      : ear.response === "no response" // no V at any tested level: the number is a placeholder above them, not a reading
+        ? `No response up to ${fmt(Math.max(...ear.records.map((i) => data.records[i].intensity_db)), 1)} dB nHL: threshold above the tested levels`
+        : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
     html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
     html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
     for (const c of data.class_names) {
