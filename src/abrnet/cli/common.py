@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import math
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -96,6 +99,43 @@ def check_range(
             raise DataError(command, option, f"must be {limits}, got {_number(x)}")
 
 
+def check_choice(
+    value: str | Sequence[str] | None, option: str, choices: Sequence[str], *, command: str = "abrnet"
+) -> None:
+    """Refuse a value outside a fixed set with the usual one-line DataError naming the option and listing the
+    choices (exit 2 through `user_errors`). Options with a fixed set of values are plain strings checked here, not
+    Enums or click.Choice: Typer reports those in its multi-line usage box. A list option (repeated) is checked item
+    by item; None (not given) passes."""
+    from abrnet.data.schema import DataError
+
+    if value is None:
+        return
+    for x in (value,) if isinstance(value, str) else value:
+        if x not in choices:
+            allowed = choices[0] if len(choices) == 1 else f"one of {', '.join(choices)}"
+            raise DataError(command, option, f"must be {allowed}; got {x!r}")
+
+
+def image_file(path: Path, option: str) -> Path:
+    """The file matplotlib will write for an image option, checked before any work.
+
+    Why: matplotlib adds ``.png`` to a name without a suffix, so the overwrite check must look at that name (it
+    looked at ``foo`` and matplotlib replaced ``foo.png``); it refuses an unknown suffix only when saving, as a
+    traceback after the other outputs were written; and a folder (or an empty name) became ``<folder>.png`` beside
+    it. The same path is used to check, to save and in the message."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from abrnet.data.schema import DataError
+
+    if path.is_dir():
+        raise DataError(str(path), option, "is a folder; name an image file (e.g. plot.png)")
+    target = path if path.suffix else path.with_name(path.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if target.suffix[1:].lower() not in formats:
+        raise DataError(str(path), option, f"unknown image format {target.suffix!r}; use {', '.join(sorted(formats))}")
+    return target
+
+
 def _number(x: object) -> str:
     return f"{x:g}" if isinstance(x, float) else repr(x) if isinstance(x, str) else str(x)
 
@@ -118,6 +158,69 @@ def option_errors(command: str, options: Mapping[str, str]) -> Iterator[None]:
         if match is None or match.group(1) not in options:
             raise
         raise DataError(command, options[match.group(1)], match.group(2) or text) from None
+
+
+# --format of every command that reads recordings. The names are `abrnet.data.importers.FORMATS` (a test keeps them
+# equal): written out because importing the readers for a help string would load them all for `abrnet --help`.
+FORMAT_HELP = (
+    "auto (detected from the content) or one of h5, csv, epl_cfts, fast_abr, smartep, time_columns, biosig_csv, "
+    "tdt_arf, psi_abr."
+)
+
+# What a recording file may not state (or states wrongly), given on the command line by every command that reads
+# users' files: option parameter → (`read_recording` keyword, Typer annotation). Declared once, through
+# `with_reader_options`, so `predict` and `data import` cannot drift apart in names or help.
+READER_OPTIONS: dict[str, tuple[str, Any]] = {
+    "age": ("age_years", Annotated[
+        float | None, typer.Option("--age", "--age-years", help="Patient age (years), if not in the file.")
+    ]),
+    "rate": ("stimulus_rate_hz", Annotated[
+        float | None, typer.Option("--rate", help="Stimulus rate (/s), if not in the file.")
+    ]),
+    "level": ("level_db", Annotated[
+        float | None, typer.Option("--level", help="Stimulus level (dB), for files that name none.")
+    ]),
+    "level_unit": ("level_unit", Annotated[
+        str | None,
+        typer.Option("--level-unit", help="dB nHL, dB SPL, dB peSPL or dB attenuation (overrides the file)."),
+    ]),
+    "units": ("units", Annotated[str | None, typer.Option("--units", help="Sample units: auto, V, mV, uV or nV.")]),
+    "ear": ("ear", Annotated[str | None, typer.Option("--ear", help="L or R, if not in the file.")]),
+    "fmp": ("fmp", Annotated[
+        float | None, typer.Option("--fmp", help="FMP, for files without split buffers or FMP.")
+    ]),
+    "species": ("species", Annotated[
+        str | None, typer.Option("--species", help="human, mouse, rat, ... (overrides the file).")
+    ]),
+    "stimulus": ("stimulus", Annotated[
+        str | None, typer.Option("--stimulus", help="click, tone_pip, chirp (overrides the file).")
+    ]),
+}  # fmt: skip
+
+
+def with_reader_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Declare `READER_OPTIONS` on a command in place of its ``reader`` parameter, and call it with ``reader`` set to
+    the `read_recording` keywords the user gave (an option not given is left out, so the file's own value is used).
+
+    Why a decorator: Typer reads a command's options from its signature, so two commands sharing nine options
+    listed them twice, help strings and all, to be kept equal by hand."""
+    signature = inspect.signature(command, eval_str=True)  # Typer does not evaluate a __signature__ it is given
+    if "reader" not in signature.parameters:
+        raise TypeError(f"{command.__name__} has no 'reader' parameter to replace")
+    params: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        if p.name != "reader":
+            params.append(p)
+            continue
+        params += [inspect.Parameter(n, p.kind, default=None, annotation=a) for n, (_, a) in READER_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        given = {key: kwargs.pop(name, None) for name, (key, _) in READER_OPTIONS.items()}
+        command(*args, reader={k: v for k, v in given.items() if v is not None}, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
 
 
 def labelled(label: str, style: str, message: str) -> Text:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import check_range, console, progress_bar, user_errors
+from abrnet.cli.common import FORMAT_HELP, check_choice, check_range, console, image_file, progress_bar, user_errors
 from abrnet.data.files import check_fname
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
@@ -36,33 +36,47 @@ def simulate(
             help="Grid of the fixed protocol, 'start:stop:step' in dB, e.g. 0:60:10 (default: 0 to 100 in 5-dB steps)."
         ),
     ] = None,
-    n_samples: Annotated[int, typer.Option(help="Samples per record (>= 8).")] = 200,
-    sampling_rate: Annotated[float, typer.Option("--sampling-rate", help="Sampling rate in Hz (>= 1).")] = 20000.0,
+    n_samples: Annotated[
+        int, typer.Option(help="Samples per record: past 4 ms, where FMP is measured (>= 82 at 20 kHz).")
+    ] = 200,
+    sampling_rate: Annotated[
+        float, typer.Option("--sampling-rate", help="Sampling rate in Hz (> 6000: twice the recording band-pass top).")
+    ] = 20000.0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Simulate a physiologically grounded ABR cohort (patients → ears → intensity series → recordings)."""
     from abrnet.data.io import save_cohort
+    from abrnet.data.schema import DataError
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
+    from abrnet.data.simulate.protocol import PROTOCOLS
 
     with user_errors():
         check_range(patients, "--patients", minimum=1, integer=True, command="simulate")
-        check_range(n_samples, "--n-samples", minimum=8, integer=True, command="simulate")
-        check_range(sampling_rate, "--sampling-rate", minimum=1.0, command="simulate")
+        check_range(sampling_rate, "--sampling-rate", command="simulate")  # finite
+        top = SimulationConfig.bandpass_hz[1]  # the config refused a lower rate as "bandpass_hz: need hi < fs/2"
+        if not sampling_rate > 2 * top:
+            raise DataError(
+                "simulate", "--sampling-rate", f"must be > {2 * top:g} Hz (twice the {top:g} Hz top of the recording "
+                f"band-pass), got {sampling_rate:g}",
+            )  # fmt: skip
+        if n_samples < (least := min_samples(sampling_rate)):
+            raise DataError(
+                "simulate", "--n-samples", f"must be >= {least} at {sampling_rate:g} Hz (records must reach past 4 ms, "
+                f"where FMP is measured), got {n_samples}",
+            )  # fmt: skip
+        check_choice(protocol, "--protocol", PROTOCOLS, command="simulate")
+        if levels is not None and protocol != "fixed":  # other protocols choose their own levels
+            raise DataError("simulate", "--levels", f"needs --protocol fixed (got --protocol {protocol})")
+        grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
         check_fname(out, overwrite=force)
-        try:
-            if levels is not None and protocol != "fixed":  # other protocols choose their own levels
-                raise ValueError(f"--levels needs --protocol fixed (got --protocol {protocol})")
-            grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
-            config = SimulationConfig(
-                n_patients=patients,
-                n_samples=n_samples,
-                sampling_rate_hz=sampling_rate,
-                balanced=balanced,
-                protocol=protocol,
-                **grid,
-            )
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
+        config = SimulationConfig(
+            n_patients=patients,
+            n_samples=n_samples,
+            sampling_rate_hz=sampling_rate,
+            balanced=balanced,
+            protocol=protocol,
+            **grid,
+        )
         start = time.perf_counter()
         with progress_bar("simulating patients") as update:
             cohort = simulate_cohort(config, seed=seed, progress=update)
@@ -73,22 +87,43 @@ def simulate(
         )
 
 
+def min_samples(sampling_rate_hz: float) -> int:
+    """Fewest samples per record the simulator can measure FMP on: two inside its detection window (from 4 ms, the
+    wave-V region). Fewer used to pass ``>= 8`` and fail as an IndexError traceback."""
+    import numpy as np
+
+    from abrnet.data.simulate import SimulationConfig
+    from abrnet.data.simulate.recording import DETECTION_WINDOW_MS
+
+    start, t0 = DETECTION_WINDOW_MS[0], SimulationConfig.t0_ms
+    n = max(0, math.ceil((start - t0) * sampling_rate_hz / 1000.0)) + 3
+    t_ms = t0 + np.arange(n) * 1000.0 / sampling_rate_hz  # the simulator's own time axis decides
+    return int(np.flatnonzero(t_ms >= start)[1]) + 1
+
+
 MAX_LEVELS = 201  # 0 to 100 dB in 0.5-dB steps; more is a typo (a step of 1e-12 would build a huge tuple)
 
 
 def parse_level_grid(text: str) -> tuple[float, ...]:
-    """'0:100:5' → (0, 5, …, 100) dB; a ValueError names the option on a malformed grid."""
+    """'0:100:5' → (0, 5, …, 100) dB; a malformed grid is a one-line DataError naming --levels."""
+    from abrnet.data.schema import DataError
+
+    def bad(message: str) -> DataError:
+        return DataError("simulate", "--levels", f"{message}, got {text!r}")
+
     try:
         start, stop, step = (float(x) for x in text.split(":"))
     except ValueError:
-        raise ValueError(f"--levels: expected start:stop:step in dB, got {text!r}") from None
+        raise bad("expected start:stop:step in dB") from None
     if not all(math.isfinite(x) for x in (start, stop, step)):
-        raise ValueError(f"--levels: start, stop and step must be finite numbers, got {text!r}")
+        raise bad("start, stop and step must be finite numbers")
     if step <= 0 or stop < start:
-        raise ValueError(f"--levels: need step > 0 and stop >= start, got {text!r}")
+        raise bad("need step > 0 and stop >= start")
+    if start < 0 or stop > 100:  # the simulator's range; the config refused it as "fixed_levels_db"
+        raise bad("levels must lie in 0..100 dB")
     n = int((stop - start) / step + 1e-9) + 1
     if n > MAX_LEVELS:
-        raise ValueError(f"--levels: {text!r} gives {n} levels, at most {MAX_LEVELS} allowed")
+        raise bad(f"gives {n} levels, at most {MAX_LEVELS} allowed")
     return tuple(start + k * step for k in range(n))
 
 
@@ -97,7 +132,7 @@ def describe(
     file: Annotated[Path, typer.Argument(help="abrnet dataset file or any importable recording.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the patient split to report (.h5 files).")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="auto or a format name (see `data import --help`).")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
 ) -> None:
     """Per series: species, stimulus, levels, stimulus and sampling rates, window, FMP source, units (.h5 cohorts: also
     classes and splits)."""
@@ -116,7 +151,7 @@ def describe(
 @data_app.command("plot")
 def plot(
     file: Annotated[Path, typer.Argument(help="abrnet dataset file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output image (.png).")] = Path("cohort.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output image (.png, .pdf, .svg...).")] = Path("cohort.png"),
     seed: Annotated[int, typer.Option(help="Seed choosing the example ears.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing image.")] = False,
 ) -> None:
@@ -127,7 +162,7 @@ def plot(
     from abrnet.plots.waterfall import MAX_UNLABELLED_SERIES, pick_example_ears, plot_cohort_examples, unlabelled_series
 
     with user_errors():
-        check_fname(out, overwrite=force)
+        out = check_fname(image_file(out, "--out"), overwrite=force)
         cohort = load_cohort(file, with_clean=False)
         if cohort.n_records == 0:
             raise DataError(str(file), "signals", "no records to plot")
@@ -153,10 +188,9 @@ def export(
     from abrnet.data.splits import SPLITS, split_patients
 
     with user_errors():
+        check_choice(split, "--split", SPLITS, command="data export")
         cohort = load_cohort(file, with_clean=False)
         if split is not None:
-            if split not in SPLITS:
-                raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
             n_patients = len(set(cohort.patient_id.tolist()))
             cohort = cohort.subset(split_patients(cohort, seed=seed)[split])
             if cohort.n_records == 0:  # a header-only CSV cannot be read back

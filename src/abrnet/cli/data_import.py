@@ -13,19 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from abrnet.cli.common import console, user_errors
-from abrnet.cli.infer import (
-    AgeOpt,
-    EarOpt,
-    FmpOpt,
-    LevelOpt,
-    LevelUnitOpt,
-    RateOpt,
-    SpeciesOpt,
-    StimulusOpt,
-    UnitsOpt,
-    reader_options,
-)
+from abrnet.cli.common import FORMAT_HELP, console, user_errors, with_reader_options
 from abrnet.data.files import check_fname
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
@@ -119,25 +107,18 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
         console.print("\n".join(rows))
 
 
+@with_reader_options
 def import_recordings(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="Files or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file to write (.h5).")],
-    fmt: Annotated[str, typer.Option("--format", help="auto (detected from content) or a format name.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
     sampling_rate: Annotated[
         float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of files that do not store it.")
     ] = None,
     model_grid: Annotated[
         bool, typer.Option("--model-grid", help="Resample every record to the model grid (20 kHz, 0–10 ms).")
     ] = False,
-    age: AgeOpt = None,
-    rate: RateOpt = None,
-    level: LevelOpt = None,
-    level_unit: LevelUnitOpt = None,
-    units: UnitsOpt = None,
-    ear: EarOpt = None,
-    fmp: FmpOpt = None,
-    species: SpeciesOpt = None,
-    stimulus: StimulusOpt = None,
+    reader: dict[str, Any] | None = None,  # --age, --rate, ... (`with_reader_options`)
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Import lab and device exports (EPL CFTS, Fast ABR, SmartEP, time-column text, BioSigRZ CSV, TDT .arf,
@@ -151,7 +132,7 @@ def import_recordings(
 
     with user_errors():
         check_fname(out, overwrite=force)
-        options = reader_options(age, rate, level, level_unit, units, ear, fmp, species, stimulus)
+        options = dict(reader or {})
         if sampling_rate is not None:
             options["sampling_rate_hz"] = sampling_rate
         parts = []

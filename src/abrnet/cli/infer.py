@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from abrnet.cli.common import check_outputs, check_range, console, err_console, labelled, option_errors, user_errors
+from abrnet.cli.common import (
+    FORMAT_HELP,
+    check_choice,
+    check_outputs,
+    check_range,
+    console,
+    err_console,
+    image_file,
+    labelled,
+    option_errors,
+    user_errors,
+    with_reader_options,
+)
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -21,36 +33,6 @@ CheckpointOpt = Annotated[
     typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt); default: the model abrnet ships."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
-AgeOpt = Annotated[float | None, typer.Option("--age", "--age-years", help="Patient age (years), if not in the file.")]
-RateOpt = Annotated[float | None, typer.Option("--rate", help="Stimulus rate (/s), if not in the file.")]
-LevelOpt = Annotated[float | None, typer.Option("--level", help="Stimulus level (dB), for files that name none.")]
-LevelUnitOpt = Annotated[
-    str | None, typer.Option("--level-unit", help="dB nHL, dB SPL, dB peSPL or dB attenuation (overrides the file).")
-]
-UnitsOpt = Annotated[str | None, typer.Option("--units", help="Sample units: auto, V, mV, uV or nV.")]
-EarOpt = Annotated[str | None, typer.Option("--ear", help="L or R, if not in the file.")]
-FmpOpt = Annotated[float | None, typer.Option("--fmp", help="FMP, for files without split buffers or FMP.")]
-SpeciesOpt = Annotated[str | None, typer.Option("--species", help="human, mouse, rat, ... (overrides the file).")]
-StimulusOpt = Annotated[str | None, typer.Option("--stimulus", help="click, tone_pip, chirp (overrides the file).")]
-
-
-def reader_options(
-    age: float | None = None,
-    rate: float | None = None,
-    level: float | None = None,
-    level_unit: str | None = None,
-    units: str | None = None,
-    ear: str | None = None,
-    fmp: float | None = None,
-    species: str | None = None,
-    stimulus: str | None = None,
-) -> dict[str, object]:
-    """CLI options → `read_recording` keywords (None = not given, so the file's own value is used)."""
-    given = {
-        "age_years": age, "stimulus_rate_hz": rate, "level_db": level, "level_unit": level_unit, "units": units,
-        "ear": ear, "fmp": fmp, "species": species, "stimulus": stimulus,
-    }  # fmt: skip
-    return {k: v for k, v in given.items() if v is not None}
 
 
 def _warn(messages: list[str]) -> None:
@@ -116,6 +98,7 @@ def _record_paths(cohort: ABRCohort) -> np.ndarray | None:
     return None
 
 
+@with_reader_options
 def predict(
     input_paths: Annotated[
         list[Path], typer.Argument(metavar="INPUT...", help="Files or folders (searched recursively), any format.")
@@ -136,20 +119,12 @@ def predict(
     t0_ms: Annotated[
         float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample (default 0).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Input format (auto, h5, csv, or a device format).")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {FORMAT_HELP}")] = "auto",
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse records outside the model's domain instead of warning.")
     ] = False,
     force: ForceOpt = False,
-    age: AgeOpt = None,
-    rate: RateOpt = None,
-    level: LevelOpt = None,
-    level_unit: LevelUnitOpt = None,
-    units: UnitsOpt = None,
-    ear: EarOpt = None,
-    fmp: FmpOpt = None,
-    species: SpeciesOpt = None,
-    stimulus: StimulusOpt = None,
+    reader: dict[str, Any] | None = None,  # --age, --rate, ... (`with_reader_options`)
     checkpoint: CheckpointOpt = None,
 ) -> None:
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
@@ -160,12 +135,10 @@ def predict(
     with user_errors():
         series = False
         if group_by is not None:
-            keys = [k.strip() for k in group_by.split(",") if k.strip()]
-            if keys != ["patient_id", "ear"]:
-                raise typer.BadParameter(
-                    f"only 'patient_id,ear' is supported, got {group_by!r}", param_hint="--group-by"
-                )
+            keys = ",".join(k.strip() for k in group_by.split(",") if k.strip())
+            check_choice(keys, "--group-by", ("patient_id,ear",), command="predict")
             series = True
+        check_outputs({"--out": out}, force=force)  # "" or a folder, before names are derived from it
         json_path = out.with_suffix(".json")
         series_path = out.with_name("series.csv")
         patients_path = out.with_name("patients.csv")
@@ -182,11 +155,10 @@ def predict(
             _check_plot_folder(plot)
         check_outputs(planned, force=force)
         model = load(checkpoint)
-        options = reader_options(age, rate, level, level_unit, units, ear, fmp, species, stimulus)
         with progress_bar("reading recordings") as update, option_errors("predict", READ_OPTIONS):
             report = model.predict(
                 input_paths, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, progress=update,
-                **options,
+                **(reader or {}),
             )  # fmt: skip
         if strict:
             _enforce_strict(report.cohort, input_paths)
@@ -230,11 +202,11 @@ def denoise(
 ) -> None:
     """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv)."""
     from abrnet.data.io import save_cohort
+    from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
 
-    if sampler not in ("ddim", "dpm"):
-        raise typer.BadParameter(f"must be ddim or dpm, got {sampler!r}", param_hint="--sampler")
     with user_errors():
+        check_choice(sampler, "--sampler", SAMPLERS, command="denoise")
         check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
         if not input_path.exists():
             raise FileNotFoundError(2, "no such file", str(input_path))
@@ -297,12 +269,12 @@ def generate(
 
     from abrnet.constants import STATIC_PARAMS
     from abrnet.data.io import save_cohort
-    from abrnet.inference.api import load, read_conditions
+    from abrnet.diffusion.sampling import SAMPLERS
+    from abrnet.inference.api import load
 
-    if sampler not in ("ddim", "dpm"):
-        raise typer.BadParameter(f"must be ddim or dpm, got {sampler!r}", param_hint="--sampler")
     single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
     with user_errors():
+        check_choice(sampler, "--sampler", SAMPLERS, command="generate")
         check_range(n, "--n", minimum=1, integer=True, command="generate")
         check_range(steps, "--steps", minimum=1, integer=True, command="generate")
         check_range(eta, "--eta", minimum=0.0, maximum=1.0, command="generate")
@@ -313,7 +285,7 @@ def generate(
             raise DataError("generate", "--conditions", f"use either a conditions file or {', '.join(given)}")
         cond = None
         if conditions is not None:
-            cond = read_conditions(conditions)
+            cond = _read_conditions(conditions)
         elif not joint:
             missing = [k for k, v in single.items() if v is None]
             if missing:
@@ -329,7 +301,7 @@ def generate(
             raise DataError("generate", "--guidance", "applies to conditional generation only; drop it with --joint")
         if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
             raise DataError("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
-        plot_file = _plot_file(plot) if plot is not None else None
+        plot_file = image_file(plot, "--plot") if plot is not None else None
         check_outputs({"--out": out, **({"--plot": plot_file} if plot_file is not None else {})}, force=force)
         model = load(checkpoint)
         # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...
@@ -350,19 +322,17 @@ def generate(
     )
 
 
-def _plot_file(plot: Path) -> Path:
-    """The file `_plot_generated` will write for --plot, checked before sampling.
+def _read_conditions(path: Path) -> np.ndarray:
+    """`read_conditions`, with a folder or a binary file refused in one line naming --conditions (they were
+    IsADirectoryError and UnicodeDecodeError tracebacks)."""
+    from abrnet.inference.api import read_conditions
 
-    Why: matplotlib adds ``.png`` to a name without a suffix, so the overwrite check must look at that name (it
-    looked at ``foo`` and matplotlib replaced ``foo.png``), and it refuses an unknown suffix only when saving, after
-    the .h5 was written. The same path is used to check, to save and in the message."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    path = plot if plot.suffix else plot.with_name(plot.name + ".png")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if path.suffix[1:].lower() not in formats:
-        raise DataError(str(plot), "--plot", f"unknown image format {path.suffix!r}; use {', '.join(sorted(formats))}")
-    return path
+    if path.is_dir():
+        raise DataError(str(path), "--conditions", "is a folder; name a CSV file")
+    try:
+        return read_conditions(path)
+    except UnicodeDecodeError:
+        raise DataError(str(path), "--conditions", "not a CSV text file (not UTF-8)") from None
 
 
 def _plot_generated(cohort, path: Path, k: int = 12) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from abrnet.cli.common import user_errors
+from abrnet.cli.common import check_choice, user_errors
 from abrnet.constants import MODEL_PRESETS as PRESETS
 
 app = typer.Typer(help="Inspect the hierarchical S4/Transformer U-Net: size, attention placement, FLOPs.")
@@ -28,8 +28,8 @@ def summary(
     """Parameters per component, which blocks run transformers at which lengths, forward FLOPs per sample."""
     from abrnet.models.summary import model_summary
 
-    if preset not in PRESETS:
-        raise typer.BadParameter(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}", param_hint="--preset")
+    with user_errors():
+        check_choice(preset, "--preset", PRESETS, command="model summary")
     info = model_summary(preset)
     if as_json:
         typer.echo(json.dumps(info, indent=2))

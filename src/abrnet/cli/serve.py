@@ -11,7 +11,11 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import check_range, console, user_errors
+from abrnet.cli.common import check_choice, check_range, console, user_errors
+
+# uvicorn's names (`uvicorn.config.LOG_LEVELS`, read case-blind); an unknown one was a KeyError traceback from
+# uvicorn after the model had loaded. Written out: importing uvicorn for a help string slows `abrnet --help`.
+LOG_LEVELS: tuple[str, ...] = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def serve(
@@ -24,7 +28,9 @@ def serve(
         float, typer.Option("--max-upload-mb", help="Largest accepted upload (MB, >= 0.001).")
     ] = 20.0,
     seed: Annotated[int, typer.Option(help="Seed for torch and numpy (inference is deterministic; for parity).")] = 0,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    log_level: Annotated[
+        str, typer.Option("--log-level", help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")
+    ] = "warning",
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -43,6 +49,11 @@ def serve(
     with user_errors():
         check_range(port, "--port", minimum=0, maximum=65535, integer=True, command="serve")
         check_range(max_upload_mb, "--max-upload-mb", minimum=0.001, command="serve")
+        check_choice(log_level.lower(), "--log-level", LOG_LEVELS, command="serve")
+        if not host.strip():  # the socket binds "" to every interface: exposing patient data must be explicit
+            from abrnet.data.schema import DataError
+
+            raise DataError("serve", "--host", "is empty; name an address (0.0.0.0 listens on every interface)")
         if checkpoint is not None and not checkpoint.exists():
             raise FileNotFoundError(2, "no such file", str(checkpoint))
         if data_dir.exists() and not data_dir.is_dir():  # was a NotADirectoryError traceback from the store

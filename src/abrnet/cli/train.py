@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from abrnet.cli.common import check_range, console, labelled, user_errors
+from abrnet.cli.common import check_choice, check_range, console, labelled, user_errors
 
 
 def train(
@@ -74,6 +74,11 @@ def train(
         }
         cfg = load_config(config, overrides, values)
         if cfg.data.path is not None and not Path(cfg.data.path).is_file():  # before the run folder is made
+            if Path(cfg.data.path).is_dir():  # was reported as "no such file"
+                from abrnet.data.schema import DataError
+
+                where = "--data" if data is not None else "data.path"
+                raise DataError(cfg.data.path, where, "is a folder; name an abrnet dataset file (.h5)")
             raise FileNotFoundError(2, "no such file", cfg.data.path)
         if resume is not None:
             check_resume(resume, cfg)
@@ -193,6 +198,7 @@ def evaluate(
     force: Annotated[bool, typer.Option("--force", help="Replace another checkpoint's metrics in --out.")] = False,
 ) -> None:
     """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
+    from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.evaluation.evaluate import evaluate_checkpoint
     from abrnet.evaluation.report import comparison_table, metrics_table
 
@@ -205,6 +211,7 @@ def evaluate(
             check_range(value, option, minimum=least, integer=True, command="evaluate")
         check_range(generation_eta, "--generation-eta", minimum=0.0, maximum=1.0, command="evaluate")
         check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
+        check_choice(generation_sampler, "--generation-sampler", SAMPLERS, command="evaluate")  # not after evaluating
         _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, force=force)
         metrics = evaluate_checkpoint(
             checkpoint,
@@ -249,8 +256,7 @@ def _check_evaluate_options(
     overwriting of metrics.json that another checkpoint wrote (a training run's folder, another evaluation)."""
     from abrnet.data.schema import DataError
 
-    if split not in ("train", "val", "test", "all"):
-        raise DataError("evaluate", "--split", f"must be train, val, test or all, got {split!r}")
+    check_choice(split, "--split", ("train", "val", "test", "all"), command="evaluate")
     _check_count(balanced_patients, "--balanced-patients")
     _check_count(bootstrap, "--bootstrap")
     if out.exists() and not out.is_dir():
