@@ -135,6 +135,13 @@ def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no such file" in result.output
 
 
+def test_a_folder_is_named_as_one(tmp_path: Path) -> None:
+    """h5py's message for a folder was an errno and a timestamp ('[Errno 21] ... time = Sat Dec ...')."""
+    result = runner.invoke(app, ["data", "export", str(tmp_path), "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2 and "is a folder, not an abrnet .h5 file" in result.output
+    assert "Errno" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("name", ["rec[ear]:100:.h5", "rec[/bad].h5"])
 def test_error_names_the_file_exactly_as_given(tmp_path: Path, name: str) -> None:
     """File names go out verbatim: Rich markup dropped "[ear]", made ":100:" an emoji and crashed on "[/bad]"."""

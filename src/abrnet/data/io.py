@@ -86,6 +86,8 @@ def load_cohort(path: str | Path, *, with_clean: bool = True) -> ABRCohort:
     src = str(path)
     if not path.exists():
         raise DataError(src, "<file>", "no such file")
+    if path.is_dir():  # h5py's own message for a folder is an errno and a timestamp
+        raise DataError(src, "<file>", "is a folder, not an abrnet .h5 file (abrnet data import reads folders)")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

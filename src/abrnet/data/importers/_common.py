@@ -146,11 +146,13 @@ def build_cohort(
     if ear is None:
         ear = "R"
         attrs["ear_unknown"] = 1
-    ears = np.array([e.strip().upper()[:1] for e in ([ear] * n if isinstance(ear, str) else ear)]).astype(str)
+    # L/R or Left/Right as files and users spell them; anything else ("X", "Lunch") is refused, not cut to its letter
+    spelled = [e.strip().upper() for e in ([ear] * n if isinstance(ear, str) else ear)]
+    ears = np.array([{"LEFT": "L", "RIGHT": "R"}.get(e, e) for e in spelled]).astype(str)
     if ears.shape != (n,):
         raise DataError(name, "ear", f"{ears.size} ears for {n} records")
     if (bad_ear := ~np.isin(ears, ["L", "R"])).any():
-        raise DataError(name, "ear", f"must be L or R, got {ears[bad_ear][0]!r}")
+        raise DataError(name, "ear", f"must be L or R, got {str(ears[bad_ear][0])!r}")
     if fmp is not None:
         fmp_arr = np.broadcast_to(np.asarray(fmp, np.float32), (n,)).copy()
         attrs["fmp_source"] = "device" if device_fmp else "given"
