@@ -89,3 +89,10 @@ def test_cli_help_does_not_import_torch() -> None:
     code = "import sys, abrnet.cli.main; heavy = {'torch', 'lightning', 'matplotlib'} & set(sys.modules); print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "set()"
+
+
+def test_loading_the_shipped_model_does_not_import_lightning() -> None:
+    """Inference needs no training loop: `abrnet.load` imported Lightning through the config's strategy check."""
+    code = "import sys, abrnet; abrnet.load(); print(sorted(m for m in sys.modules if m.startswith('lightning')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -158,7 +158,7 @@ class LossConfig(Strict):
     weights: LossWeights = Field(default_factory=LossWeights)
     classification_loss: Literal["focal", "class_balanced", "ce"] = "focal"
     focal_gamma: float = Field(2.0, ge=0.0)
-    # "balanced": from training-set class counts (inverse frequency, or effective number for class_balanced);
+    # "balanced": effective-number weights from training-set class counts (Cui et al. 2019, any classification_loss);
     # "none": unweighted; or one non-negative weight per class in CLASS_NAMES order.
     class_weights: Literal["balanced", "none"] | list[float] = "balanced"
     class_balanced_beta: float = Field(0.999, ge=0.0, lt=1.0)  # Cui et al. effective-number β
@@ -255,14 +255,14 @@ class TrainerConfig(Strict):
     @classmethod
     def _check_strategy(cls, v: str) -> str:
         """A strategy Lightning does not know was a traceback from deep in `build_trainer`, after the run folder
-        was made; checked here against Lightning's own registry (it compares lower-cased names)."""
+        was made; checked against Lightning's registry (lower-cased names), except "auto": `abrnet.load` validates a
+        checkpoint's config and must not import Lightning for it (about a second; inference has no use for it)."""
+        if v.lower() == "auto":
+            return v
         from lightning.pytorch.strategies import StrategyRegistry
 
-        known = StrategyRegistry.available_strategies()
-        if v.lower() != "auto" and v.lower() not in known:
-            raise ValueError(
-                f"unknown strategy {v!r}; choose 'auto' or a Lightning strategy such as ddp, fsdp, deepspeed"
-            )
+        if v.lower() not in StrategyRegistry.available_strategies():
+            raise ValueError(f"unknown strategy {v!r}; choose 'auto' or a Lightning strategy such as ddp, fsdp")
         return v
 
     @model_validator(mode="after")

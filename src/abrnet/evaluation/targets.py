@@ -4,7 +4,7 @@ Why a table of its own: `metrics.md` lists everything, so a reader cannot see at
 floors (wave V latency and amplitude R² > 0.7, macro-F1 > 0.6, threshold R² > 0.5) and of issue 11's targets a run
 meets, nor whether the network beats the trivial and classical baselines on the same records ("a figure means
 nothing until it beats a trivial baseline"). The README's results table is this function's output for the main job
-(`tests/test_readme_results.py` keeps the two equal), so the README cannot drift from the run it reports.
+(`tests/test_targets.py` keeps the two equal), so the README cannot drift from the run it reports.
 """
 
 from __future__ import annotations

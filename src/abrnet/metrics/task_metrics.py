@@ -342,7 +342,7 @@ def compute_metrics(
     metrics["signal"] = _signal_section(pred, data, pidx, b, und)
     metrics["peaks"] = _peaks_section(pred, data, pidx, b, und)
     blend = getattr(series_model, "peak_blend", None)
-    if blend:  # the same record's waves read with the rest of its ear's series (evaluation.series_peaks)
+    if blend:  # the same record's waves read with the rest of its ear's series (abrnet.series.peaks)
         series_pred = apply_peak_blend(pred, data, blend)
         metrics["peaks_series"] = _peaks_section(series_pred, data, pidx, b, und, section="peaks_series")
     bias = getattr(series_model, "record_class_bias", None)  # the record decision rule tuned on validation

@@ -7,7 +7,7 @@ V only. `per_ear.series_features` turns the network's per-record outputs into su
 a multinomial logistic regression on them (class-balanced), on ears the network never trained on: a freshly
 simulated class-balanced cohort for the default data, the validation split otherwise.
 
-The same ears fit the series-informed latency/amplitude blend (`series_peaks`). The fitted weights are plain
+The same ears fit the series-informed latency/amplitude blend (`abrnet.series.peaks`). The fitted weights are plain
 lists, stored inside the checkpoint (loadable with `weights_only=True`; no pickle).
 """
 
@@ -52,7 +52,7 @@ class SeriesClassifier:
     source: str
     no_response_coef: list[float] | None = None  # (F,) logistic regression for "no response at the maximum level"
     no_response_intercept: float | None = None
-    peak_blend: dict[str, dict[str, list[float]]] | None = None  # series latency/amplitude (series_peaks)
+    peak_blend: dict[str, dict[str, list[float]]] | None = None  # series latency/amplitude (abrnet.series.peaks)
     peak_blend_source: str | None = None  # the records the blend was fitted on (None: the same as the classifier)
     record_class_bias: list[float] | None = None  # (C,) per-record decision rule (`fit_record_class_bias`)
     threshold_quantiles: list[float] | None = None  # series-threshold interval (`fit_threshold_quantiles`)

@@ -9,8 +9,8 @@ Conditioning is dropped per sample (classifier-free guidance); the static-parame
 is trained only on diffusion rows whose condition was dropped (`static_head_rows`): it cannot copy its own input,
 and it learns p(s | x_t) of the clean response, the domain joint generation reads it on.
 The curriculum (`abrnet.training.curriculum`) sets the attention gate and each task's loss multiplier every step;
-both, and the phase, are logged per step. In the full multi-task phase every ``log_every_n_steps`` the per-task
-gradient norms on the shared trunk feed the task-dominance alert; every validation averages the attention
+both, and the phase, are logged per step. In the full multi-task phase every ``alerts.dominance_every_n_steps``
+the per-task gradient norms on the shared trunk feed the task-dominance alert; every validation averages the attention
 entropies over the analysis passes of the whole split for the attention-collapse alert.
 All randomness of a step comes from a generator seeded by (seed, global_step): a resumed run repeats it exactly.
 """

@@ -1,5 +1,5 @@
 """`abrnet serve`: a browser viewer where a clinician checks, corrects and reports the model's reading of a file.
 
-At the CLI's level of the layering: it may import anything below (inference, evaluation, data), and only
-`abrnet.cli.serve` imports it, so `abrnet --help` never loads FastAPI or torch.
+Its own layer just below the CLI: it imports inference, data and constants (nothing from training or evaluation),
+and only `abrnet.cli.serve` imports it, so `abrnet --help` never loads FastAPI or torch.
 """
