@@ -84,9 +84,9 @@ def test_smartep_intensity_and_rate_name_their_rows(tmp_path: Path) -> None:
     lines[r] = lines[r].replace("5000", "fast", 1)
     err = _error(_write(tmp_path / "r.txt", lines), age_years=1.0)
     assert (err.field, err.row) == ("Stim. Rate:", r + 1) and "'fast' is not a number" in str(err)
-    lines[r] = lines[r].replace("fast", "40", 1)  # groups at two rates: was "not recorded in this file"
-    err = _error(_write(tmp_path / "r.txt", lines), age_years=1.0)
-    assert (err.field, err.row) == ("Stim. Rate:", r + 1) and "differs between recordings" in str(err)
+    lines[r] = lines[r].replace("fast", "40", 1)  # groups at two rates: each its own (was "differs between ...")
+    err = _error(_write(tmp_path / "r.txt", lines), age_years=1.0)  # so the first out-of-range one is group 2's
+    assert (err.field, err.row) == ("stimulus_rate_hz", r + 1) and "record 2: group 2 (column 8)" in str(err)
 
 
 def test_psi_level_names_the_level_row(tmp_path: Path) -> None:

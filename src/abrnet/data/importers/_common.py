@@ -4,7 +4,9 @@ Policy for what a device export does not record (the same for every format, so u
 
 * ``age_years``: never in these files and it changes ABR latencies, so it must be passed (``age_years=``);
   without it the importer raises a DataError instead of guessing.
-* ``stimulus_rate_hz``: read from the file when present; otherwise it must be passed, like the age.
+* ``stimulus_rate_hz``: read from the file when present, per record where the format states one per recording (a
+  SmartEP rate series holds 11.1/s and 51.1/s recordings in one file); otherwise it must be passed, like the age.
+  A passed rate overrides the file for every record, as every argument does (below).
 * ``ear``: read from the file when present (per record: one file may hold both ears); otherwise "R" with
   ``attrs["ear_unknown"] = 1`` (`abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them
   as empty cells).
@@ -106,7 +108,7 @@ def build_cohort(
     sampling_rate_hz: float,
     t0_ms: float,
     age_years: float | None,
-    stimulus_rate_hz: float | None,
+    stimulus_rate_hz: float | Sequence[float] | np.ndarray | None,
     ear: str | Sequence[str] | None,
     fmp: np.ndarray | float | None,
     threshold_db: float = math.nan,
@@ -122,7 +124,9 @@ def build_cohort(
 ) -> ABRCohort:
     """Assemble and validate a cohort from one file's records, applying the policy in the module docstring.
 
-    ``ear`` is one ear for the file or one per record (a file may hold both ears). ``buffers`` (N, 2, T) µV are the
+    ``ear`` is one ear for the file or one per record (a file may hold both ears); so is ``stimulus_rate_hz`` (a rate
+    series is one clinical test, one file), while the sampling rate and ``t0_ms`` stay one per file (the model grid
+    resamples a file as one block). ``buffers`` (N, 2, T) µV are the
     split sub-averages; Fmp comes from them over ``fmp_window`` (sample indices) unless ``fmp`` is given.
     ``device_fmp`` says a given ``fmp`` was read from the file. ``metadata`` holds the `abrnet.data.metadata` fields
     the file states (``level_unit=``, ``stimulus=``, ...). ``locate`` maps (record, sample) to where the user finds
@@ -141,8 +145,7 @@ def build_cohort(
     attrs.setdefault("source_file", src.name)
     attrs["patient_id_source"] = "file name"  # ids from the name: `concat_cohorts` disambiguates equal names
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
-    hint, at = "the export has no repetition rate; CLI --rate", (lines or {}).get("stimulus_rate_hz")
-    rate = require(name, "stimulus_rate_hz", stimulus_rate_hz, hint, at)
+    rate = _rates(name, n, stimulus_rate_hz, (lines or {}).get("stimulus_rate_hz"))
     if ear is None:
         ear = "R"
         attrs["ear_unknown"] = 1
@@ -200,6 +203,23 @@ def build_cohort(
         if exc.row is None or locate is None:
             raise
         raise _relocate(exc, cohort, locate, lines or {}) from None
+
+
+def _rates(src: str, n: int, value: float | Sequence[float] | np.ndarray | None, at: object) -> np.ndarray:
+    """``n`` finite stimulus rates from one for the file or one per record; a non-finite one is reported at the line
+    that states it (``at``: one line or one per record), naming its record. Out-of-range rates are left to
+    `ABRCohort.validate`, whose errors `_relocate` moves to the same lines."""
+    if value is None or np.ndim(value) == 0:
+        hint = "the export has no repetition rate; CLI --rate"
+        return np.full(n, require(src, "stimulus_rate_hz", value, hint, at))  # type: ignore[arg-type]
+    rates = np.asarray(value, np.float64)
+    if rates.shape != (n,):
+        raise DataError(src, "stimulus_rate_hz", f"{rates.size} rates for {n} records")
+    for k in np.flatnonzero(~np.isfinite(rates)):
+        line = at[k] if isinstance(at, Sequence) else at
+        msg = f"must be finite, got {rates[k]} (record {k + 1})"
+        raise DataError(src, "stimulus_rate_hz", msg, line if isinstance(line, int) else None)
+    return rates
 
 
 def check_sampling_rate(src: str, fs: float) -> None:

@@ -8,7 +8,13 @@ Units: µV (values are gain-corrected: the averaged noise floor is 0.1-0.2 µV a
 monotonically from there to 20 µV at 80 dB; in volts these numbers would be megavolts).
 The neural columns are the records; the cochlear-microphonic columns go to ``extras["cm_uv"]`` (same rows).
 t0 is the first value of the Time column.
-The file's algorithmic threshold (``Threshold=``) is stored in ``threshold_db`` for every record.
+The file's algorithmic threshold (``Threshold=``) is stored in ``threshold_db`` for every record. An empty value,
+``NaN`` or ``None`` (how programs write a missing number; the sibling EPL analysis files write ``None``; the one
+fixture states a value, so no token is documented) means "no threshold stated" → NaN. Anything else that is not a
+finite number (``29,2``, ``inf``, ``high``) is an error at its line: a typo read as "no threshold" would silently
+drop a label the file holds.
+Stimulus rate: one ``Stimulus.Rep rate (/sec)`` per file (the Fast ABR sequence interleaves levels and frequencies
+at one rate), so it stays one per file; ``stimulus_rate_hz=`` overrides it.
 Metadata: levels in dB SPL (CFTS calibrates in SPL); ``Frequency (kHz)`` > 0 is a tone pip of that frequency;
 ``Stimulus.Alternate Polarity=TRUE`` → alternating (FALSE: one polarity, not named, so "unknown").
 """
@@ -98,11 +104,7 @@ def read_fast_abr(
     if ear is None:
         dest = meta.get("Stimulus.Destination", "").lower()
         ear = "R" if re.search(r"\bright\b", dest) else "L" if re.search(r"\bleft\b", dest) else None
-    thr_txt = meta.get("Threshold", "")
-    try:
-        threshold = float(thr_txt) if thr_txt else math.nan
-    except ValueError:
-        threshold = math.nan
+    threshold = _threshold(src, meta.get("Threshold", ""), key_at.get("Threshold"))
     attrs: dict[str, str | float | int] = {
         "format": "fast_abr",
         "units_in_file": unit,
@@ -129,10 +131,23 @@ def read_fast_abr(
         stimulus_rate_hz=stimulus_rate_hz,
         ear=ear,
         fmp=fmp,
-        threshold_db=threshold if math.isfinite(threshold) else math.nan,
+        threshold_db=threshold,
         extras=extras,
         attrs=attrs,
         metadata=info,
         locate=lambda r, j: (neural[r][1], None if j is None else table[j + 1][0]),
         lines=stated,
     )
+
+
+NO_THRESHOLD = ("", "nan", "none")  # `Threshold=` values meaning "no threshold found" (see the module docstring)
+
+
+def _threshold(src: str, text: str, line: int | None) -> float:
+    """The file's threshold in dB, NaN where it states none; an unreadable value is an error at its line, never NaN."""
+    if text.strip().lower() in NO_THRESHOLD:
+        return math.nan
+    value = parse_float(src, "Threshold", text, line)
+    if not math.isfinite(value):
+        raise DataError(src, "Threshold", f"must be a finite level in dB or empty/NaN/None, got {text!r}", line)
+    return value

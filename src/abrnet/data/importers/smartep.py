@@ -14,6 +14,10 @@ Time: ``Zero Position`` is read as the number of samples before stimulus onset, 
 Leading samples that are exactly 0 in every column were never recorded (the pre-stimulus window is shorter than
 the buffer) and are trimmed; ``attrs["trimmed_leading_samples"]`` says how many.
 Ear: each group's own ``Ear:`` (a file may hold both ears); ``ear=`` overrides it for every record.
+Stimulus rate: each group's own ``Stim. Rate:`` (a rate series, e.g. 11.1/s and 51.1/s for retrocochlear screening,
+is one file); ``stimulus_rate_hz=`` overrides it for every record, and the file's rates stay in
+``attrs["stimulus_rates_in_file"]``. The sampling period and zero position must be one per file (the model grid
+resamples the file as one block): a file that mixes them is refused.
 Metadata: ``Stim. Freq.`` > 0 is a tone pip of that frequency (the fixture: 12 kHz). The export names neither the
 level unit nor the species, so both stay "unknown" unless passed.
 """
@@ -72,12 +76,9 @@ def read_smartep(
         return [parse_float(src, label, v, header[label][0]) for v in values]
 
     level_db = np.array(numbers("Intensity:"))
-    periods, zeros, rates = set(numbers("Smp. Period:")), set(numbers("Zero Position:")), set(numbers("Stim. Rate:"))
+    periods, zeros = set(numbers("Smp. Period:")), set(numbers("Zero Position:"))
     ears = [v.upper()[:1] for v in per_group("Ear:")] if "Ear:" in header else []
-    one_each = [("Smp. Period:", periods), ("Zero Position:", zeros)]
-    if stimulus_rate_hz is None:  # not "not recorded": a rate per group cannot be one record-level rate
-        one_each.append(("Stim. Rate:", rates))
-    for label, values in one_each:
+    for label, values in (("Smp. Period:", periods), ("Zero Position:", zeros)):
         if len(values) != 1:
             msg = f"differs between recordings ({sorted(values)}); split the file"
             raise DataError(src, label, msg, header[label][0])
@@ -111,8 +112,9 @@ def read_smartep(
     if fmp is None and win.size < 2:
         raise DataError(src, "fmp", f"no samples in the Fmp window {fmp_window_ms} ms")
     stated = {"intensity_db": header["Intensity:"][0]}  # the line of each record-level value the file states
-    if stimulus_rate_hz is None:  # one rate for all groups: checked above
-        stimulus_rate_hz, stated["stimulus_rate_hz"] = rates.pop(), header["Stim. Rate:"][0]
+    rates: float | list[float] | None = stimulus_rate_hz  # an argument overrides the file, as for the ear
+    if stimulus_rate_hz is None and "Stim. Rate:" in header:  # no row: `build_cohort` asks for --rate
+        rates, stated["stimulus_rate_hz"] = numbers("Stim. Rate:"), header["Stim. Rate:"][0]
     record_ears: str | list[str] | None = ear
     if ear is None and ears and set(ears) <= {"L", "R"}:
         record_ears = ears  # one ear per group: a file may hold both ears' recordings
@@ -123,6 +125,7 @@ def read_smartep(
         "trimmed_leading_samples": first,
         "zero_position": int(zero_pos),
         "recording_names": ";".join(per_group("File Name:")) if "File Name:" in header else "",
+        "stimulus_rates_in_file": ";".join(per_group("Stim. Rate:")) if "Stim. Rate:" in header else "",
         "stimulus_frequency_hz": ";".join(sorted(set(per_group("Stim. Freq.")))) if "Stim. Freq." in header else "",
     }
     freqs = []
@@ -138,16 +141,24 @@ def read_smartep(
         sampling_rate_hz=fs,
         t0_ms=t0_ms,
         age_years=age_years,
-        stimulus_rate_hz=stimulus_rate_hz,
+        stimulus_rate_hz=rates,
         ear=record_ears,
         fmp=fmp,
         attrs=attrs,
         buffers=np.stack([buf_a, buf_b], axis=1),
         fmp_window=(int(win[0]), int(win[-1]) + 1) if win.size >= 2 else None,
         metadata=info,
-        locate=lambda r, j: (_column(names, groups[r] + 1), None if j is None else body[first + j][0]),
+        locate=lambda r, j: _locate(names, groups, r, None if j is None else body[first + j][0]),
         lines=stated,
     )
+
+
+def _locate(names: list[str], groups: list[int], record: int, line: int | None) -> tuple[str, int | None]:
+    """Where the user finds a record: a sample in its ``Average(uV)`` column; a header value (level, rate) in its
+    group's cell of that header row, one column left of ``Average(uV)`` - naming the data column sent users there."""
+    if line is None:
+        return f"group {record + 1} (column {groups[record] + 1})", None
+    return _column(names, groups[record] + 1), line
 
 
 def _column(names: list[str], j: int) -> str:
