@@ -37,6 +37,10 @@ def test_smartep_rate_series_keeps_each_groups_rate(tmp_path: Path) -> None:
     np.testing.assert_array_equal(c.static_column("stimulus_rate_hz"), want)
     assert c.n_records == 13 and c.sampling_rate_hz == 32_000.0  # one grid for the file, as before
     assert c.attrs["stimulus_rates_in_file"].split(";")[:2] == ["11.10", "51.10"]
+    from abrnet.data.describe import describe_series
+
+    series = describe_series(c)  # one entry per rate: a single one printed the median, 31.1/s, a rate nobody used
+    assert sorted((s["stimulus_rate_hz"], s["n_records"]) for s in series) == [(11.1, 7), (51.1, 6)]
 
 
 def test_smartep_out_of_range_rate_names_its_group_and_row(tmp_path: Path) -> None:

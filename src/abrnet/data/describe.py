@@ -77,18 +77,21 @@ def _f(x: float) -> float:
 
 
 def describe_series(cohort: ABRCohort) -> list[dict]:
-    """One entry per recorded series (patient, ear, stimulus): species, stimulus, levels, stimulus rate, sampling
-    rate, window, units - what a user checks first after importing a file. Metadata a file does not state reads
-    "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes both)."""
+    """One entry per recorded series (patient, ear, stimulus, stimulus rate): species, stimulus, levels, stimulus
+    rate, sampling rate, window, units - what a user checks first after importing a file. A rate series (11.1/s and
+    51.1/s at one ear) is two series: one entry would have to print a rate nobody used. Metadata a file does not
+    state reads "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes
+    both). The stored (float32) rate prints as typed: 33.1, not 33.099998."""
     assumed = ears_assumed(cohort)
     meta = metadata_of(cohort.extras, cohort.n_records)
     freq = meta[STIMULUS_FREQ_HZ]
     stim = np.array(
         [s if not np.isfinite(f) else f"{s} {f:g} Hz" for s, f in zip(meta[STIMULUS].astype(str), freq, strict=True)]
     )
-    keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "|"), stim.astype(str))
     level = cohort.static_column("intensity_db")
     stimulus_rate = cohort.static_column("stimulus_rate_hz")
+    rate_key = np.array([f"{r:.1f}" for r in stimulus_rate])  # float32 storage: 21.1 is not 21.1 to the last bit
+    keys = np.array([f"{e}|{s}|{r}" for e, s, r in zip(cohort.ear_key.astype(str), stim, rate_key, strict=True)])
     end_ms = cohort.t0_ms + cohort.n_samples * 1000.0 / cohort.sampling_rate_hz
     out = []
     for key in dict.fromkeys(keys.tolist()):
@@ -104,7 +107,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
                 "levels": [_f(v) for v in sorted(set(level[idx].tolist()), reverse=True)],
                 "level_unit": str(meta[LEVEL_UNIT][i]),
                 "n_records": int(idx.size),
-                "stimulus_rate_hz": _f(np.median(stimulus_rate[idx])),
+                "stimulus_rate_hz": float(str(np.float32(stimulus_rate[i]))),  # one rate per series (the key)
                 "sampling_rate_hz": _f(cohort.sampling_rate_hz),
                 "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
                 "units": "µV",
