@@ -14,13 +14,21 @@ def _s(text: str, n: int) -> bytes:
 
 
 def write_arf(
-    path: Path, records: list[tuple[float, float, np.ndarray]], *, rz: bool, period_us: float = 40.96
+    path: Path,
+    records: list[tuple[float, float, np.ndarray]],
+    *,
+    rz: bool,
+    period_us: float = 40.96,
+    var_names: tuple[str, ...] = (),
+    var3: list[float] | None = None,
 ) -> Path:
-    """One group; each record (var1, var2, samples in volts). RZ: 64-bit times, uint16 npts; RP: 32-bit, int16."""
+    """One group; each record (var1, var2, samples in volts), ``var3`` a third variable per record; ``var_names``
+    the group's VarName fields. RZ: 64-bit times, uint16 npts; RP: 32-bit, int16."""
     t = "q" if rz else "I"
     group = struct.pack("<hhh", 1, 1, len(records)) + _s("ID", 16) + _s("", 16) + _s("", 16) + _s("memo", 50)
     group += struct.pack(f"<{t}{t}", 1700000000, 1700000100) + _s("sgf1", 100) + _s("sgf2", 100)
-    group += b"".join(_s("", 15) for _ in range(10)) + b"".join(_s("", 5) for _ in range(10))
+    names = [*var_names, *[""] * (10 - len(var_names))]
+    group += b"".join(_s(n, 15) for n in names) + b"".join(_s("", 5) for _ in range(10))
     group += struct.pack("<fihi", period_us, 0, 1, 0) + _s("", 92)
     recs = b""
     for k, (v1, v2, data) in enumerate(records):
@@ -28,7 +36,8 @@ def write_arf(
         recs += struct.pack("<H" if rz else "<h", len(data))
         recs += struct.pack("<fffffhhh", 0.0, len(data) * period_us / 1000, period_us, 0.0, 20.0, 0, 512, 0)
         recs += struct.pack(f"<{t}{t}", 1700000000, 1700000001)
-        recs += struct.pack("<10f", v1, v2, *([0.0] * 8)) + b"\x00" * 360
+        v3 = 0.0 if var3 is None else var3[k]
+        recs += struct.pack("<10f", v1, v2, v3, *([0.0] * 7)) + b"\x00" * 360
         recs += np.asarray(data, "<f4").tobytes()
     header = struct.pack("<hhh", 0, 1, len(records)) + struct.pack("<200i", 8810, *([0] * 199))
     header += struct.pack("<2000i", *([0] * 2000)) + struct.pack("<i", 0)

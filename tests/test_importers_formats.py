@@ -45,6 +45,21 @@ def test_arf_click_convention(tmp_path: Path) -> None:
     assert c.static_column("intensity_db").tolist() == [70] and set(c.extras["stimulus"]) == {"click"}
 
 
+def test_arf_rate_series_keeps_each_records_rate(tmp_path: Path) -> None:
+    """A BioSigRZ rate series steps the repetition rate as a variable; one --rate for all was wrong for some."""
+    recs = [(8000.0, 70.0, abr_like(244, FS_RZ6, seed=k) * 1e-6) for k in range(4)]
+    rates = [11.1, 51.1, 11.1, 51.1]
+    path = write_arf(tmp_path / "r.arf", recs, rz=True, var_names=("Freq", "Level", "Rate"), var3=rates)
+    c = read_recording(path, age_years=0.3)
+    np.testing.assert_allclose(c.static_column("stimulus_rate_hz"), rates, rtol=1e-6)
+    assert "stimulus rate = Var3" in c.attrs["var_mapping"]
+    forced = read_recording(path, age_years=0.3, stimulus_rate_hz=21.0)  # a passed rate overrides every record
+    assert set(forced.static_column("stimulus_rate_hz").tolist()) == {21.0}
+    assert "(overridden)" in forced.attrs["var_mapping"]
+    with pytest.raises(DataError, match=r"stimulus_rate_hz.*not recorded"):  # no rate variable: still asked for
+        read_recording(write_arf(tmp_path / "n.arf", recs, rz=True, var_names=("Freq", "Level")), age_years=0.3)
+
+
 def test_biosig_csv_abra_layout(tmp_path: Path) -> None:
     rows = [(8000.0, lv, abr_like(244, FS_RZ6, lv / 80.0)) for lv in (80, 60, 40)]
     path = write_biosig_csv(tmp_path / "a.csv", rows, lead=("SGI", "Rec No."))

@@ -147,6 +147,11 @@ def read_tdt_arf(
         mapping = "ABRA convention: " + ("Var1 = level (click)" if click else "Var1 = frequency, Var2 = level")
     else:
         mapping = f"VarName: level = Var{l_idx + 1}" + ("" if f_idx is None else f", frequency = Var{f_idx + 1}")
+    # a rate series steps the repetition rate as a variable: each record keeps its own (a passed rate overrides all)
+    r_idx = next((j for j, n in enumerate(names) if "rate" in n and j not in (f_idx, l_idx)), None)
+    rates = var[:, r_idx] if r_idx is not None and stimulus_rate_hz is None else stimulus_rate_hz
+    if r_idx is not None:
+        mapping += f", stimulus rate = Var{r_idx + 1}" + ("" if stimulus_rate_hz is None else " (overridden)")
     freq = var[:, f_idx] if f_idx is not None else np.full(len(recs), np.nan)
     tone = np.isfinite(freq) & (freq > 0) & (not click)
     attrs: dict[str, str | float | int] = {
@@ -165,7 +170,7 @@ def read_tdt_arf(
         sampling_rate_hz=1e6 / period,
         t0_ms=0.0,
         age_years=age_years,
-        stimulus_rate_hz=stimulus_rate_hz,
+        stimulus_rate_hz=rates,
         ear=ear,
         fmp=fmp,
         attrs=attrs,
