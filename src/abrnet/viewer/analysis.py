@@ -11,12 +11,18 @@ own zero), because the model's amplitude belongs to the model's latency and woul
 Each ear carries ``age_years``, the age its records were read at (None when they were read at different ages or at
 none known). The page shows it and sends it back with a correction: the reading depends on the age, and the same file
 may be analysed again at another age while a page still shows the old reading (see `ear_age`).
+
+A correction also names the model whose reading it corrected (`Correction.model_sha256`). A corrected value made
+against another model than the one reading the file now keeps its place (the audit trail stays visible) but carries a
+``corrected_model_note`` saying so, because the "model" value shown beside it is the current model's, not the one the
+expert corrected (see `model_note`).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,11 +64,12 @@ def trace_value(signal: list[float], time_ms: list[float], latency_ms: float) ->
 
 
 def build_payload(
-    report: PredictionReport, *, file_hash: str, filename: str, source: str, checkpoint: str
+    report: PredictionReport, *, file_hash: str, filename: str, source: str, checkpoint: str, model_sha256: str
 ) -> dict[str, Any]:
     """The model's reading as JSON: per record (signal, waves, class, threshold) and per ear (series answer).
 
     `source` is the stored upload's path: warnings name the user's file name instead of the server's path.
+    `checkpoint` and `model_sha256` name the model that read it (its path, and the SHA-256 of its bytes).
     """
     cohort = report.cohort
     rows = columns_to_records(report.columns())
@@ -133,6 +140,7 @@ def build_payload(
         "file_hash": file_hash,
         "filename": filename,
         "checkpoint": checkpoint,
+        "model_sha256": model_sha256,
         "n_records": len(records),
         "time_ms": time_ms,
         "waves": list(WAVES),
@@ -156,7 +164,8 @@ def ear_age(members: list[dict[str, Any]]) -> float | None:
 
 
 def with_corrections(payload: dict[str, Any], corrections: list[Correction], history: list[Correction]) -> dict:
-    """A copy of `payload` whose final values carry the corrections in force (status, who, when)."""
+    """A copy of `payload` whose final values carry the corrections in force (status, who, when, at which age and
+    against which model) and the file's history (`history_json`, oldest first)."""
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
     thresholds = {(c.patient_id, c.ear): c for c in corrections if c.target == "threshold"}
@@ -164,25 +173,66 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
         for w, wave in rec["waves"].items():
             c = peaks.get((rec["index"], w))
             if c is None:
-                wave.update(
-                    latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"], status="model",
-                    corrected_by=None, corrected_at=None, corrected_reading_age_years=None,
-                )  # fmt: skip
+                wave.update(latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"],
+                            status="model", **_corrected_by(None, out))  # fmt: skip
             else:
-                wave.update(
-                    latency_ms=c.value, amplitude_uv=trace_value(rec["signal"], out["time_ms"], float(c.value or 0)),
-                    status="corrected", corrected_by=c.user, corrected_at=c.created_at,
-                    corrected_reading_age_years=c.age_years,
-                )  # fmt: skip
+                amplitude = trace_value(rec["signal"], out["time_ms"], float(c.value or 0))
+                wave.update(latency_ms=c.value, amplitude_uv=amplitude, status="corrected", **_corrected_by(c, out))
     for ear in out["ears"]:
         c = thresholds.get((ear["patient_id"], ear["ear"]))
         if c is None:
-            ear.update(threshold_db=ear["model_threshold_db"], status="model", corrected_by=None, corrected_at=None,
-                       corrected_reading_age_years=None)  # fmt: skip
+            ear.update(threshold_db=ear["model_threshold_db"], status="model", **_corrected_by(None, out))
         else:
-            ear.update(threshold_db=c.value, status="corrected", corrected_by=c.user, corrected_at=c.created_at,
-                       corrected_reading_age_years=c.age_years)  # fmt: skip
-    out["corrections"] = [c.to_json() for c in history]
+            ear.update(threshold_db=c.value, status="corrected", **_corrected_by(c, out))
+    out["corrections"] = history_json(history, out)
+    return out
+
+
+def _corrected_by(c: Correction | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``corrected_*`` fields of a value: who, when, the age and model of the reading corrected (all None for
+    the model's own value) and `model_note` (None unless the correction was made against another model)."""
+    return {
+        "corrected_by": None if c is None else c.user,
+        "corrected_at": None if c is None else c.created_at,
+        "corrected_reading_age_years": None if c is None else c.age_years,
+        "corrected_model_sha256": None if c is None else c.model_sha256,
+        "corrected_model_checkpoint": None if c is None else c.model_checkpoint,
+        "corrected_model_note": None if c is None else model_note(c, payload),
+    }
+
+
+def model_label(checkpoint: str | None, sha256: str) -> str:
+    """A model as people read it: the checkpoint's file name and the start of its SHA-256 (the name alone is
+    ambiguous: every training run writes a best.ckpt)."""
+    return f"{Path(checkpoint).name if checkpoint else 'unnamed checkpoint'} (sha256 {sha256[:12]})"
+
+
+def model_note(c: Correction, payload: dict[str, Any]) -> str | None:
+    """None when `c` was made against the model that reads the file now (`payload`'s); else one line saying which
+    model it corrected (with that model's value) and that the model value shown now is another model's. Why: a
+    server restarted with another checkpoint shows its own values beside corrections made on the old one's; the
+    corrections stay in force and visible (they are the audit trail), but nobody may read them as corrections of
+    the numbers now beside them. A correction from before models were recorded cannot be checked, and says so."""
+    if c.model_sha256 == payload["model_sha256"]:
+        return None
+    then = ("a model that was not recorded (a correction from before the viewer kept it)" if c.model_sha256 is None
+            else f"model {model_label(c.model_checkpoint, c.model_sha256)}")  # fmt: skip
+    if c.model_value is not None:
+        then += f", which read {c.model_value:.2f} ms" if c.target == "peak" else f", which read {c.model_value:.1f} dB"
+    now = model_label(payload["checkpoint"], payload["model_sha256"])
+    return f"corrected against {then}; now read by model {now}: the model value shown is that model's"
+
+
+def history_json(history: list[Correction], payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The audit trail as JSON, in `history`'s order: each correction with ``previous_value`` (the value in force just
+    before it: the earlier correction's, or the model's when there was none or it was reverted) and ``model_note``."""
+    before: dict[tuple[str, int, str, str, str], float | None] = {}
+    out: list[dict[str, Any]] = []
+    for c in history:
+        previous = before.get(c.key)
+        out.append({**c.to_json(), "previous_value": c.model_value if previous is None else previous,
+                    "model_note": model_note(c, payload)})  # fmt: skip
+        before[c.key] = c.value
     return out
 
 

@@ -9,6 +9,7 @@ Routes
     POST /api/files/{sha256}/corrections    {"target": "peak"|"threshold", "record"|"patient_id"+"ear", "wave",
                                             "value" (ms or dB; null = back to the model), "user", "age_years" (the
                                             ear's age as the page showed it; required, null where it showed none)}
+    GET  /api/files/{sha256}/history        the file's corrections (the audit trail), newest first
     GET  /api/files/{sha256}/export.csv     final values, corrected ones marked (who, when)
     GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient (id URL-encoded, "/" as %2F)
 
@@ -17,7 +18,9 @@ the importer's one-line message (naming the uploaded file, not the server's copy
 from it. A file with corrections keeps the age they were made at: a re-upload at an age that changes the model's
 reading gets 409 (the corrections would otherwise silently apply to another reading). Likewise a correction says the
 age of the reading it was made on, and one made on a page that still shows an earlier reading (the file was analysed
-again at another age since) gets 409 and is not stored; each stored correction keeps that age. Model calls run one at
+again at another age since) gets 409 and is not stored; each stored correction keeps that age, and the model that
+read the value it corrects: the SHA-256 of the checkpoint's bytes, since a path says nothing of what is in it (every
+run writes a best.ckpt; the shipped model's path moves with the installation). Model calls run one at
 a time under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine responsive
 instead of oversubscribing its cores.
 """
@@ -42,15 +45,16 @@ from pydantic import BaseModel, ConfigDict
 from abrnet.constants import PHYSICAL_RANGES, WAVES
 from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
-from abrnet.viewer.analysis import build_payload, with_corrections
+from abrnet.viewer.analysis import build_payload, history_json, with_corrections
 from abrnet.viewer.export import export_csv, patient_pdf
-from abrnet.viewer.store import AgeConflictError, Correction, Store, safe_filename, utc_now
+from abrnet.viewer.store import AgeConflictError, Correction, Store, file_sha256, safe_filename, utc_now
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MULTIPART_SLACK_BYTES = 64 * 1024  # form fields and boundaries around the file in a multipart body
 DRAIN_BYTES = 256 * 1024 * 1024  # an oversized body up to this much over the limit is read (not kept) to answer 413
 CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
-STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer.css": "text/css"}
+STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer-audit.js": "application/javascript",
+                                 "viewer.css": "text/css"}  # fmt: skip
 # the importers' hint for a missing age names the Python argument and the CLI flag; in the viewer it is the form's field
 AGE_HINT = re.compile(r"pass age_years=\.\.\. \([^)]*CLI --age\)")
 VIEWER_AGE_HINT = "enter the subject's age (years) in the form's Age field and analyse again"
@@ -130,6 +134,7 @@ class Viewer:
 
     def __init__(self, model: ABRModel, store: Store, *, max_upload_bytes: int) -> None:
         self.model, self.store, self.max_upload_bytes = model, store, max_upload_bytes
+        self.model_sha256 = file_sha256(model.checkpoint)  # what each correction records as the model it corrects
         self._model_lock = threading.Lock()
         self.pdf_lock = threading.Lock()  # matplotlib's font cache and PDF backend are not made for threads
         self._cache: OrderedDict[tuple[str, float | None, str], dict[str, Any]] = OrderedDict()
@@ -151,9 +156,8 @@ class Viewer:
                 text = (str(exc).splitlines() or [""])[0].replace(str(path), filename)
                 msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
                 raise HTTPException(422, msg) from None
-            payload = build_payload(
-                report, file_hash=digest, filename=filename, source=str(path), checkpoint=str(self.model.checkpoint)
-            )
+            payload = build_payload(report, file_hash=digest, filename=filename, source=str(path),
+                                    checkpoint=str(self.model.checkpoint), model_sha256=self.model_sha256)  # fmt: skip
             self._cache[key] = payload
             while len(self._cache) > CACHE_FILES:
                 self._cache.popitem(last=False)
@@ -210,7 +214,8 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "checkpoint": str(model.checkpoint), "files": viewer.store.file_count()}
+        return {"status": "ok", "checkpoint": str(model.checkpoint), "model_sha256": viewer.model_sha256,
+                "files": viewer.store.file_count()}  # fmt: skip
 
     @app.post("/api/analyze")
     def analyze(
@@ -241,6 +246,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
     @app.post("/api/files/{digest}/corrections")
     def correct(digest: str, body: CorrectionIn) -> dict[str, Any]:
         payload, file_age = viewer.reading(digest)
+        model_id = (payload["model_sha256"], payload["checkpoint"])  # the model whose reading is corrected
         user = body.user.strip()[:80] or "anonymous"
         if "age_years" not in body.model_fields_set:
             raise HTTPException(422, "a correction must carry age_years, the ear's age the page showed (null where it "
@@ -259,7 +265,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             check_age(ear, rec["ear_key"], body.age_years)
             check_wave_order(viewer.view(digest, payload)["records"][body.record], body.wave, body.value, model_value)
             corr = Correction("peak", body.record, rec["patient_id"], rec["ear"], body.wave, body.value,
-                              model_value, user, utc_now(), ear["age_years"])  # fmt: skip
+                              model_value, user, utc_now(), ear["age_years"], *model_id)  # fmt: skip
         elif body.target == "threshold":
             if body.patient_id is None or body.ear is None:
                 raise HTTPException(422, "a threshold correction needs the ear's patient_id and ear")
@@ -271,7 +277,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
                 raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} dB nHL ({why})")
             corr = Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value,
-                              ear["model_threshold_db"], user, utc_now(), ear["age_years"])  # fmt: skip
+                              ear["model_threshold_db"], user, utc_now(), ear["age_years"], *model_id)  # fmt: skip
         else:
             raise HTTPException(422, f"unknown correction target {body.target!r} (peak or threshold)")
         try:
@@ -279,6 +285,18 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         except AgeConflictError as exc:
             raise HTTPException(409, str(exc)) from None
         return viewer.view(digest, payload)
+
+    @app.get("/api/files/{digest}/history")
+    def history(digest: str) -> dict[str, Any]:
+        """The audit trail newest first (what a reviewer asks first: what changed last), each entry with the value
+        it replaced and a note where it was made against another model than the current one. A store read only:
+        an audit over many files need not run the model on each."""
+        info = viewer.store.file_info(digest)
+        if info is None:
+            raise HTTPException(404, f"no uploaded file with sha256 {digest}")
+        model_id = {"checkpoint": str(model.checkpoint), "model_sha256": viewer.model_sha256}
+        entries = history_json(viewer.store.history(digest), model_id)[::-1]
+        return {"file_hash": digest, "filename": info[0].name, **model_id, "corrections": entries}
 
     @app.get("/api/files/{digest}/export.csv")
     def export(digest: str) -> Response:

@@ -5,15 +5,20 @@ which: per wave ``W_status`` is ``model`` or ``corrected`` with ``W_corrected_by
 own value beside it; the ear's threshold likewise (``ear_threshold_*``). A report that hid whether a number was
 machine-read or human-corrected could not be signed off. ``W_corrected_reading_age_years`` (and the ear's) is the age
 the model read the ear at when the correction was made (empty: not recorded, a correction from before ages were kept):
-a correction is only meaningful next to the reading it corrected, which depends on the age.
+a correction is only meaningful next to the reading it corrected, which depends on the age. For the same reason
+``W_corrected_model_sha256`` names the model (SHA-256 of its checkpoint) whose reading was corrected, and
+``W_corrected_model_note`` is filled where that is not the model whose values the row carries (``model_sha256``):
+"corrected against model A ...; now read by model B ...: the model value shown is that model's". The PDF marks such
+values ``[other model]`` and says which models they are.
 
-CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, age_years, stimulus_rate_hz, fmp; per wave W
-``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv, W_status, W_model_latency_ms,
-W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years``; interpeak intervals from the
-final latencies; the record's class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's
-``ear_threshold_db, ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
-ear_threshold_corrected_at, ear_threshold_corrected_reading_age_years, ear_p_no_response, ear_class_pred``; then any
-out-of-domain columns.
+CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, age_years, stimulus_rate_hz, fmp,
+model_checkpoint, model_sha256; per wave W ``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv,
+W_status, W_model_latency_ms, W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years,
+W_corrected_model_sha256, W_corrected_model_note``; interpeak intervals from the final latencies; the record's
+class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
+ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
+ear_threshold_corrected_at, ear_threshold_corrected_reading_age_years, ear_threshold_corrected_model_sha256,
+ear_threshold_corrected_model_note, ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
 
 Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
 spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice) and the PDF prints ``$`` as is
@@ -30,6 +35,7 @@ from typing import Any
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.inference.result_tables import INTERPEAK
+from abrnet.viewer.analysis import model_label
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
 CORRECTED_COLOR = "#ff7f0e"
@@ -69,6 +75,8 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "age_years": rec["age_years"],
             "stimulus_rate_hz": rec["stimulus_rate_hz"],
             "fmp": rec["fmp"],
+            "model_checkpoint": payload["checkpoint"],
+            "model_sha256": payload["model_sha256"],
         }
         for w in WAVES:
             wave = rec["waves"][w]
@@ -85,6 +93,8 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{w}_corrected_by": wave["corrected_by"],
                     f"{w}_corrected_at": wave["corrected_at"],
                     f"{w}_corrected_reading_age_years": wave["corrected_reading_age_years"],
+                    f"{w}_corrected_model_sha256": wave["corrected_model_sha256"],
+                    f"{w}_corrected_model_note": wave["corrected_model_note"],
                 }
             )
         for a, b in INTERPEAK:
@@ -106,6 +116,8 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     "ear_threshold_corrected_by": ear["corrected_by"],
                     "ear_threshold_corrected_at": ear["corrected_at"],
                     "ear_threshold_corrected_reading_age_years": ear["corrected_reading_age_years"],
+                    "ear_threshold_corrected_model_sha256": ear["corrected_model_sha256"],
+                    "ear_threshold_corrected_model_note": ear["corrected_model_note"],
                     "ear_p_no_response": ear["p_no_response"],
                     "ear_class_pred": ear["class_pred"],
                 }
@@ -192,7 +204,7 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
     if ear["status"] == "corrected":
         head = (f"threshold {thr:.1f} dB nHL* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
-                f"model {ear['model_threshold_db']:.1f} dB)")  # fmt: skip
+                f"model {ear['model_threshold_db']:.1f} dB){_model_tag(ear)}")  # fmt: skip
     elif ear.get("response") == "no response":
         head = f"no response up to {top_db:.1f} dB nHL: threshold above the tested levels"
     elif thr is not None:
@@ -205,6 +217,27 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
         f"  {ear.get('response', 'call not stored')}: P(no response) {ear['p_no_response']:.2f}; "
         f"class {ear['class_pred']} ({probs})",
     ]
+
+
+def _model_tag(value: dict[str, Any]) -> str:
+    """The tag " [other model]" after a value corrected against another model than the report's (`_model_lines`)."""
+    return "" if not value.get("corrected_model_note") else " [other model]"
+
+
+def _model_lines(corrected: list[dict[str, Any]], payload: dict[str, Any]) -> list[str]:
+    """What ``[other model]`` means on this page: the models the marked values were corrected against, and that the
+    model values printed beside them are this report's model's. Why: a report must not let a correction made on one
+    model's reading pass for a correction of another model's numbers."""
+    other = [v for v in corrected if v.get("corrected_model_note")]
+    if not other:
+        return []
+    unknown = "a model not recorded (before the viewer kept it)"
+    models = sorted({unknown if v["corrected_model_sha256"] is None
+                     else model_label(v["corrected_model_checkpoint"], v["corrected_model_sha256"])
+                     for v in other})  # fmt: skip
+    now = model_label(payload["checkpoint"], payload["model_sha256"])
+    return [f"[other model] {len(other)} value(s) corrected against {' and '.join(models)};",
+            f"  this report is read by model {now}: the model values printed beside them are that model's"]  # fmt: skip
 
 
 def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: str) -> Any:
@@ -221,7 +254,8 @@ def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: st
     age = " and ".join(f"{a:g}" for a in sorted(ages)) or "?"  # what the model ran at (the form's or the file's)
     text(0.965, f"ABR report: patient {patient_id}", fontsize=14, weight="bold")
     text(0.945, f"file {payload['filename']} (sha256 {payload['file_hash'][:12]}), generated {generated_at}", size=7)
-    text(0.932, f"model {payload['checkpoint']}; the model ran at age {age} years", fontsize=7)
+    text(0.932, f"model {payload['checkpoint']} (sha256 {payload['model_sha256'][:12]}); the model ran at age {age} "
+         "years", fontsize=7)  # fmt: skip
     width = 0.86 / len(ears) - 0.08
     for k, ear in enumerate(ears):
         x0 = 0.07 + (width + 0.08) * k
@@ -234,15 +268,21 @@ def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: st
         dom = sorted({str(v) for r in recs for v in (r.get("domain") or {}).values() if v not in (None, "", "in")})
         if dom:
             lines.append("  out of the model's domain: " + " | ".join(dom))
-    corrected = [
-        f"{rec['ear']} {rec['intensity_db']:.0f} dB wave {w}: {wave['latency_ms']:.2f} ms* (model "
-        f"{wave['model_latency_ms']:.2f} ms), corrected by {wave['corrected_by']} at {wave['corrected_at']}"
+    peaks = [
+        (rec, w, wave)
         for ear in ears
         for rec in (payload["records"][i] for i in ear["records"])
         for w, wave in rec["waves"].items()
         if wave["status"] == "corrected"
     ]
+    corrected = [
+        f"{rec['ear']} {rec['intensity_db']:.0f} dB wave {w}: {wave['latency_ms']:.2f} ms* (model "
+        f"{wave['model_latency_ms']:.2f} ms), corrected by {wave['corrected_by']} at {wave['corrected_at']}"
+        + _model_tag(wave)
+        for rec, w, wave in peaks
+    ]
     lines.append("Corrected values (*): " + ("none" if not corrected else f"{len(corrected)}"))
+    lines += _model_lines([e for e in ears if e["status"] == "corrected"] + [wave for *_, wave in peaks], payload)
     lines += ["  " + c for c in corrected[:14]]
     if len(corrected) > 14:
         lines.append(f"  ... and {len(corrected) - 14} more")

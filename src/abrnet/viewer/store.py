@@ -10,6 +10,12 @@ Each correction also keeps the age the model read its ear at (``age_years``): th
 depend on the age, so a correction means something only next to the reading it was made against, and an audit must
 be able to say which one that was. A store made before this column existed is migrated on open (``ALTER TABLE ... ADD
 COLUMN``, nothing rewritten); its rows read back with ``age_years`` NULL, "not recorded".
+
+Likewise each correction keeps the model that produced the reading it corrects (``model_sha256``, the SHA-256 of the
+checkpoint file's bytes, and ``model_checkpoint``, its path as the server was given it, for people to read). A server
+may be restarted with another checkpoint on the same store; the model's values shown beside a correction are then
+another model's, and only the recorded identity lets the page and the exports say so. Rows from before this column
+existed read back NULL ("not recorded").
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ CREATE TABLE IF NOT EXISTS corrections (
     model_value REAL,
     user TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    age_years REAL                 -- the age the model read the ear at when corrected; NULL = not recorded
+    age_years REAL,                -- the age the model read the ear at when corrected; NULL = not recorded
+    model_sha256 TEXT,             -- SHA-256 of the checkpoint that read the corrected value; NULL = not recorded
+    model_checkpoint TEXT          -- that checkpoint's path as the server was given it (a name for people)
 );
 CREATE INDEX IF NOT EXISTS corrections_by_file ON corrections (file_hash, id);
 """
@@ -70,18 +78,31 @@ class AgeConflictError(Exception):
     """A file re-uploaded at another age than the one its corrections were made at (the app answers 409)."""
 
 
+ADDED_COLUMNS = {"age_years": "REAL", "model_sha256": "TEXT", "model_checkpoint": "TEXT"}  # in the order added
+
+
 def migrate(con: sqlite3.Connection) -> None:
-    """Bring a store made by an earlier version up to `SCHEMA` in place: add the corrections' ``age_years`` column
-    (existing rows get NULL, "not recorded"). Why in place: a clinic's corrections are its audit trail; an upgrade must
-    open them as they are, never ask to start a new store. Two servers opening one old store at once both try the
-    ALTER; the loser's "duplicate column" is harmless and ignored once the column is there."""
-    columns = {r[1] for r in con.execute("PRAGMA table_info(corrections)")}
-    if "age_years" not in columns:
+    """Bring a store made by an earlier version up to `SCHEMA` in place: add the corrections' columns it lacks
+    (`ADDED_COLUMNS`; existing rows get NULL, "not recorded"). Why in place: a clinic's corrections are its audit trail;
+    an upgrade must open them as they are, never ask to start a new store. Two servers opening one old store at once
+    both try the ALTER; the loser's "duplicate column" is harmless and ignored once the column is there."""
+    for name, kind in ADDED_COLUMNS.items():
+        if name in {r[1] for r in con.execute("PRAGMA table_info(corrections)")}:
+            continue
         try:
-            con.execute("ALTER TABLE corrections ADD COLUMN age_years REAL")
+            con.execute(f"ALTER TABLE corrections ADD COLUMN {name} {kind}")
         except sqlite3.OperationalError:
-            if "age_years" not in {r[1] for r in con.execute("PRAGMA table_info(corrections)")}:
+            if name not in {r[1] for r in con.execute("PRAGMA table_info(corrections)")}:
                 raise
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks: the identity of the model a server runs (see `Correction`)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def utc_now() -> str:
@@ -102,6 +123,8 @@ class Correction:
     user: str
     created_at: str
     age_years: float | None = None  # the age of the reading it corrects (None: not recorded, or no single age)
+    model_sha256: str | None = None  # SHA-256 of the checkpoint whose reading it corrects (None: not recorded)
+    model_checkpoint: str | None = None  # that checkpoint's path as the server was given it
 
     @property
     def key(self) -> tuple[str, int, str, str, str]:
@@ -119,6 +142,8 @@ class Correction:
             "user": self.user,
             "created_at": self.created_at,
             "age_years": self.age_years,
+            "model_sha256": self.model_sha256,
+            "model_checkpoint": self.model_checkpoint,
         }
 
 
@@ -234,10 +259,10 @@ class Store:
                 )
             con.execute(
                 "INSERT INTO corrections (file_hash, target, record, patient_id, ear, wave, value, model_value, user, "
-                "created_at, age_years) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "created_at, age_years, model_sha256, model_checkpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (digest, correction.target, correction.record, correction.patient_id, correction.ear,
                  correction.wave, correction.value, correction.model_value, correction.user, correction.created_at,
-                 correction.age_years),
+                 correction.age_years, correction.model_sha256, correction.model_checkpoint),
             )  # fmt: skip
         return correction
 
@@ -245,11 +270,11 @@ class Store:
         """Every correction of a file, oldest first (the audit trail)."""
         with self._connect() as con:
             rows = con.execute(
-                "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at, age_years "
-                "FROM corrections WHERE file_hash = ? ORDER BY id",
+                "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at, age_years, "
+                "model_sha256, model_checkpoint FROM corrections WHERE file_hash = ? ORDER BY id",
                 (digest,),
             ).fetchall()
-        return [Correction(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
+        return [Correction(r[0], int(r[1]), *r[2:]) for r in rows]
 
     def current(self, digest: str) -> list[Correction]:
         """The corrections in force: the newest per target, without those reverted to the model's value."""

@@ -122,7 +122,7 @@ function mark(svg, rec, w, wave, g) {
     el("circle", { cx: x, cy: y, r: 5, fill: wave.present || corrected ? color : "#fff", stroke: color }, grp);
     el("text", { x, y: y - 8, "text-anchor": "middle", fill: color }, grp, w + (corrected ? "*" : ""));
     const tip = corrected
-      ? `wave ${w}: ${fmt(ms)} ms, corrected by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms${ageNote(wave)})`
+      ? `wave ${w}: ${fmt(ms)} ms, corrected by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms${ageNote(wave)})${modelNote(wave)}`
       : `wave ${w}: ${fmt(ms)} ± ${fmt(wave.latency_sd_ms)} ms, P(present) ${fmt(wave.presence_prob)}`;
     el("title", {}, grp, tip);
   };
@@ -214,7 +214,7 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
     el("rect", { x: x0, width: x1 - x0, y: y - 5, height: 10, class: "grip" }, grp);
     el("text", { x: x0 - 4, y: y + 4, "text-anchor": "end", fill: corrected ? CORRECTED : "#7b3fa0" }, grp,
       `${fmt(db, 0)}${corrected ? "*" : ""}`);
-    el("title", {}, grp, corrected ? `threshold ${fmt(db, 1)} dB, corrected by ${ear.corrected_by} at ${ear.corrected_at}`
+    el("title", {}, grp, corrected ? `threshold ${fmt(db, 1)} dB, corrected by ${ear.corrected_by} at ${ear.corrected_at}${modelNote(ear)}`
       : `threshold ${fmt(db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB (band: 90 % interval)`);
   };
   draw(ear.threshold_db);
@@ -299,6 +299,7 @@ function render(data) {
   for (const pid of [...new Set(data.ears.map((e) => e.patient_id))]) {
     html("a", { class: "export-pdf", "data-patient": pid, href: `/api/files/${data.file_hash}/report/${encodeURIComponent(pid)}.pdf`, target: "_blank" }, ex, `PDF report ${pid}`);
   }
+  renderHistory(data); // viewer-audit.js: the corrections' history and any made against another model
   const box = $("#ears");
   box.replaceChildren();
   for (const ear of data.ears) {
@@ -316,6 +317,7 @@ function render(data) {
       : ear.response === "no response" // no V at any tested level: the number is a placeholder above them, not a reading
         ? `No response up to ${fmt(Math.max(...ear.records.map((i) => data.records[i].intensity_db)), 1)} dB nHL: threshold above the tested levels`
         : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
+    if (corr && ear.corrected_model_note) html("p", { class: "model-note threshold-model-note" }, side, `Threshold ${ear.corrected_model_note}`);
     html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
     html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
     for (const c of data.class_names) {
@@ -333,7 +335,6 @@ function render(data) {
 
 // a correction carries the age of the reading it was made on: the ear's age as shown here (the server refuses it with
 // 409 if the file was analysed again at another age since); on a 409 the page reloads the file's current reading
-const ageNote = (v) => (v.corrected_reading_age_years === null ? "" : `, read at age ${v.corrected_reading_age_years} years`);
 async function correct(body, refocus = null, note = null) {
   if (!current) return;
   body.user = $("#user").value.trim();
@@ -359,7 +360,7 @@ function clearView() {
   current = null;
   history.replaceState(null, "", location.pathname + location.search);
   $("#help").hidden = true;
-  for (const id of ["#file-info", "#warnings", "#exports", "#ears"]) $(id).replaceChildren();
+  for (const id of ["#file-info", "#warnings", "#exports", "#history", "#ears"]) $(id).replaceChildren();
 }
 
 async function upload(ev) {
