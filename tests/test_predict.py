@@ -157,10 +157,11 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     res = runner.invoke(app, [*args, "--group-by", "patient_id,ear", "--plot", str(plots)])
     assert res.exit_code == 0, res.output
     header, rows = read_csv(tmp_path / "series.csv")
-    assert header[:9] == [
-        "patient_id", "ear", "threshold_db", "threshold_sd_db", "threshold_lo_db", "threshold_hi_db", "p_no_response",
-        "response", "class_pred",
+    assert header[:11] == [
+        "patient_id", "ear", "threshold_db", "threshold_above_max_level", "max_level_db", "threshold_sd_db",
+        "threshold_lo_db", "threshold_hi_db", "p_no_response", "response", "class_pred",
     ]  # fmt: skip
+    assert "domain" in header  # the ear's domain, as the per-record table has it
     series_model = load_checkpoint(test_split["ckpt"]).series_model  # fitted after training, in the checkpoint
     ears = aggregate_ears(test_split["pred"], test_split["cohort"], series_model)
     assert len(rows) == ears.n_ears

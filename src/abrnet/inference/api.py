@@ -37,7 +37,7 @@ from abrnet.constants import (
     WAVES,
 )
 from abrnet.data.schema import ABRCohort, DataError
-from abrnet.inference.arguments import check_denoise, check_generate, check_input, check_int
+from abrnet.inference.arguments import check_denoise, check_flag, check_generate, check_input, check_int
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.default_model import default_checkpoint
 from abrnet.inference.result_tables import PredictionReport
@@ -187,10 +187,11 @@ class ABRModel:
     ) -> PredictionReport:
         """Predict waves, class and threshold for every record; `series=True` adds one answer per ear.
 
-        ``data``: a cohort, files or folders of any importable format; ``options`` go to the readers
-        (``stimulus_rate_hz=``, ``level_db=``, ``species=``..., see `abrnet.inference.inputs`)."""
+        ``data``: a cohort, files or folders; ``options`` go to the readers (``stimulus_rate_hz=``, ``species=``...).
+        Columns: `result_tables.prediction_columns` / `series_columns` (``threshold_above_max_level``: not measured)."""
         read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years, **options)
         check_int("batch_size", batch_size, minimum=1)
+        check_flag("series", series)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None

@@ -16,7 +16,7 @@ import numpy as np
 
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.importers._common import merge_attrs, unique_patient_ids
-from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 from abrnet.inference.domain import assess_domain, domain_warnings
 
 SKIP_NAMES = ("license", "readme", "copying")
@@ -84,8 +84,7 @@ def read_for_model(
         )
     if cohort.attrs.get("ignored_options"):
         warnings.append(f"{src}: {cohort.attrs['ignored_options']} ignored, the file records its own values")
-    if cohort.attrs.get("fmp_source") == "missing":
-        warnings.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing (pass --fmp)")
+    warnings += reading_warnings(cohort, src)
     if "sampling_rate_source" in cohort.attrs and cohort.attrs["sampling_rate_source"] != "given":
         warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
@@ -93,6 +92,31 @@ def read_for_model(
     warnings += domain_warnings(cohort.extras["domain"], src)
     on_grid, grid_warnings = cohort_to_model_grid(cohort, n_samples)
     return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
+
+
+def reading_warnings(cohort: ABRCohort, src: str) -> list[str]:
+    """One line each for what the file did not record and the results will not show: FMP (all or some records) and
+    the ear (a reader's assumed "R").
+
+    Why: the results table prints ear ``R`` for a file that names no ear exactly as for a recorded right ear, and a
+    file whose ``fmp`` column is empty but has split buffers was told it had "no split buffers" (the wide CSV reads
+    FMP from the buffers only when there is no ``fmp`` column)."""
+    out: list[str] = []
+    n = cohort.n_records
+    no_fmp = int((~np.isfinite(cohort.static_column("fmp"))).sum())
+    if cohort.attrs.get("fmp_source") == "missing" and cohort.buffers is not None:
+        out.append(
+            f"{src}: the fmp column is empty and FMP is computed from the split buffers only without an fmp column; "
+            "FMP is treated as missing (pass --fmp, or drop the empty column)"
+        )
+    elif cohort.attrs.get("fmp_source") == "missing":
+        out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing (pass --fmp)")
+    elif no_fmp:
+        out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those (pass --fmp)")
+    assumed = int(ears_assumed(cohort).sum())
+    if assumed:
+        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R (pass --ear)")
+    return out
 
 
 def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:

@@ -20,11 +20,13 @@ from abrnet.constants import (
     WAVES,
 )
 from abrnet.data.files import check_fname
+from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
 from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
+from abrnet.inference.domain import IN_DOMAIN
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
-from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears
+from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears, highest_levels
 
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
 
@@ -72,15 +74,34 @@ def prediction_columns(
     return cols
 
 
-def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
-    """One row per ear (sorted patient/ear): the series threshold with its uncertainty and the ear's class."""
+def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str, np.ndarray]:
+    """One row per ear (sorted patient/ear): the series threshold with its uncertainty and the ear's class.
+
+    With the `cohort` the ears were read from (`PredictionReport.series` passes it), three more columns say how to
+    read the row:
+
+    * ``threshold_above_max_level`` (bool; 1/0 in CSV): the ear's p(V) curve crosses at no tested level, so
+      ``threshold_db`` is *not* a measured level but the placeholder ``max_level_db`` + 5 dB ("above the highest
+      level tested", as a report writes "> 100 dB"); ``threshold_lo_db``/``threshold_hi_db`` carry the same
+      placeholder where the 90 % interval passes the highest level. The number stays (the per-ear evaluation
+      scores it, and it sorts above every measured level); the flag says what it is. Why: "65 dB" for an ear
+      tested up to 60 dB read like a measured threshold, and the ``response`` column is not enough, because an
+      "uncertain" ear can have the placeholder too.
+    * ``max_level_db``: the highest level the ear was tested at.
+    * ``domain``: ``in`` when every record of the ear is in the model's domain, else their reasons
+      (`abrnet.inference.domain`); the per-ear answer of a mouse series otherwise looked like a clinical one.
+    """
     ear = np.array([k.rsplit("/", 1)[1] for k in ears.ear_key.astype(str)])
     cols: dict[str, np.ndarray] = {
         "patient_id": ears.patient_id.astype(str),
         "ear": ear,
         "threshold_db": ears.threshold_db,
+    }
+    if cohort is not None:
+        cols.update(threshold_reading(ears, cohort))
+    cols |= {
         "threshold_sd_db": ears.threshold_sd_db,
-        "threshold_lo_db": ears.threshold_lo_db,  # 90 % interval read off the ear's p(V) curve (NaN: no response)
+        "threshold_lo_db": ears.threshold_lo_db,  # 90 % interval read off the ear's p(V) curve
         "threshold_hi_db": ears.threshold_hi_db,
         "p_no_response": ears.p_no_response,
         "response": ears.response,  # response / no response / uncertain (the threshold and p_no_response disagree)
@@ -88,9 +109,35 @@ def series_columns(ears: EarTable) -> dict[str, np.ndarray]:
         "cm_log_snr": ears.cm_log_snr,  # cochlear-microphonic cue at the loudest levels: ~0 none, ANSD higher
         "n_records": ears.n_records,
     }
+    if cohort is not None and "domain" in cohort.extras:
+        cols["domain"] = ear_domain(ears, cohort)
     for c, name in enumerate(CLASS_NAMES):
         cols[f"p_{name}"] = ears.class_prob[:, c]
     return cols
+
+
+def threshold_reading(ears: EarTable, cohort: ABRCohort) -> dict[str, np.ndarray]:
+    """``threshold_above_max_level`` and ``max_level_db`` per ear (see `series_columns`).
+
+    A crossing is always at a tested level, so a threshold above the ear's highest level is the placeholder."""
+    if ears.record_ear.shape[0] != cohort.n_records:
+        raise ValueError(f"{ears.record_ear.shape[0]} records in the ear table for {cohort.n_records} in the cohort")
+    level = cohort.static_column("intensity_db").astype(np.float64)
+    max_db = highest_levels(ears.record_ear, level, ears.n_ears)
+    above = np.asarray(ears.threshold_db, dtype=np.float64) > max_db + 1e-6
+    return {"threshold_above_max_level": above, "max_level_db": max_db}
+
+
+def ear_domain(ears: EarTable, cohort: ABRCohort) -> np.ndarray:
+    """(E,) ``in`` where every record of the ear is in the model's domain, else the distinct reasons of its records
+    (``species: mouse; level unit: dB SPL``), in order of first appearance."""
+    domain = np.asarray(cohort.extras["domain"]).astype(str)
+    reasons: list[dict[str, None]] = [{} for _ in range(ears.n_ears)]
+    pairs = np.unique(np.stack([ears.record_ear.astype(str), domain], axis=1), axis=0)
+    for e, value in pairs.tolist():
+        if value != IN_DOMAIN:
+            reasons[int(e)].update(dict.fromkeys(value.split("; ")))
+    return np.array(["; ".join(r) or IN_DOMAIN for r in reasons]).astype(str)
 
 
 def _cell(v: Any) -> str:
@@ -145,6 +192,8 @@ def columns_to_records(cols: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     def conv(v: Any) -> Any:
         if isinstance(v, (str, np.str_)):
             return str(v)
+        if isinstance(v, (bool, np.bool_)):  # a flag, not the number 1.0
+            return bool(v)
         if isinstance(v, (int, np.integer)):
             return int(v)
         x = float(v)
@@ -165,21 +214,29 @@ class PredictionReport:
     class_bias: list[float] | None = None  # the record decision rule of the checkpoint's series stage
 
     def columns(self) -> dict[str, np.ndarray]:
+        """One row per input record, in input order: `prediction_columns` (what `abrnet predict` writes)."""
         return prediction_columns(self.predictions, self.cohort, self.series_predictions, self.class_bias)
 
     def series(self) -> dict[str, np.ndarray] | None:
+        """Series mode: one row per ear (`series_columns` with the cohort, then `clinical_ear_columns`): what
+        `abrnet predict --group-by patient_id,ear` writes to series.csv. None without series mode."""
         if self.ears is None:
             return None
-        return {**series_columns(self.ears), **clinical_ear_columns(self.predictions, self.cohort, self.ears.ear_key)}
+        ear_cols = clinical_ear_columns(self.predictions, self.cohort, self.ears.ear_key)
+        return {**series_columns(self.ears, self.cohort), **ear_cols}
 
     def patients(self) -> dict[str, np.ndarray] | None:
         """Series mode: one row per patient with both ears (interaural wave V latency difference)."""
         return None if self.ears is None else patient_columns(self.predictions, self.cohort)
 
     def to_json(self) -> dict[str, Any]:
+        """The three tables as JSON-ready rows (NaN → None), with the same columns as `columns`, `series` and
+        `patients` (the series rows used to lack the clinical and domain columns series.csv has)."""
         out: dict[str, Any] = {"records": columns_to_records(self.columns()), "warnings": list(self.warnings)}
-        if self.ears is not None:
-            out["series"] = columns_to_records(series_columns(self.ears))
+        series, patients = self.series(), self.patients()
+        if series is not None and patients is not None:
+            out["series"] = columns_to_records(series)
+            out["patients"] = columns_to_records(patients)
         return out
 
 
@@ -252,6 +309,8 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     ears = report.ears if report.ears is not None else aggregate_ears(pred, cohort)
     keys = cohort.ear_key.astype(str)
     level = cohort.static_column("intensity_db")
+    level_units = metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT].astype(str)  # a mouse file is in dB SPL
+    level_units = np.where(level_units == UNKNOWN, "dB, unit unknown", level_units)
     written: list[Path] = []
     for e, (key, paths) in enumerate(plot_paths(cohort, plot_dir, series=series).items()):
         idx = np.flatnonzero(keys == key)
@@ -259,9 +318,12 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
         row = int(np.flatnonzero(ears.ear_key.astype(str) == key)[0]) if key in ears.ear_key else e
         thr = float(ears.threshold_db[row])
         nr = float(ears.p_no_response[row])
+        top = float(np.max(level[idx]))
+        above = thr > top + 1e-6  # the placeholder "above the highest level": no number to print as a threshold
         fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
-        title = (f"{key}: {ears.response[row]}; threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB, "
-                 f"P(no resp.) {nr:.2f}")  # fmt: skip
+        reading = (f"no wave V up to {top:.0f} dB" if above
+                   else f"threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB")  # fmt: skip
+        title = f"{key}: {ears.response[row]}\n{reading}, P(no resp.) {nr:.2f}"  # two lines: fits the 4-inch figure
         plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
         paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
         fig.tight_layout()
@@ -278,8 +340,14 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
                     level[k][seen], pred.latency_ms[k, j][seen], yerr=pred.latency_sd_ms[k, j][seen], color=color,
                     marker="o", ms=4, lw=1, capsize=2, label=f"wave {w}",
                 )  # fmt: skip
-            ax.axvline(thr, color="tab:orange", ls="--", lw=0.8, label=f"threshold {thr:.0f} dB")
-            ax.set_xlabel("intensity (dB nHL)")
+            if not above:
+                ax.axvline(thr, color="tab:orange", ls="--", lw=0.8, label=f"threshold {thr:.0f} dB")
+            if not (pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD).any():  # say so, not empty axes around 0
+                ax.text(0.5, 0.5, f"no wave with presence ≥ {PRESENCE_THRESHOLD:g}", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=8, color="gray")  # fmt: skip
+                ax.set_ylim(0.0, 10.0)
+            ax.set_xlim(float(level[idx].min()) - 5.0, top + 5.0)
+            ax.set_xlabel(f"intensity ({level_units[idx[0]]})")
             ax.set_ylabel("latency (ms)")
             ax.set_title(f"{key}: latency–intensity (±1 SD)", fontsize=9)
             ax.legend(fontsize=7)

@@ -1,0 +1,179 @@
+"""What the prediction tables say beside their numbers: the "no response" threshold placeholder, the ear's domain,
+the JSON form, the warnings about what a file did not record, and the API's checks of reading options.
+
+Why: an ear with no wave V at any tested level gets ``threshold_db`` = highest level + 5 dB (what the per-ear
+evaluation scores); printed alone, "65 dB" for an ear tested up to 60 dB reads as a measured threshold. Series rows
+of a mouse file looked like clinical ones, the JSON series rows lacked columns series.csv has, and a reader option
+such as ``units=5`` failed deep in a reader with an AttributeError.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from abrnet.constants import WAVES
+from abrnet.data.schema import ABRCohort, DataError
+from abrnet.inference.arguments import check_flag, check_input
+from abrnet.inference.inputs import reading_warnings
+from abrnet.inference.result_tables import PredictionReport, columns_to_records, save_plots, series_columns
+from abrnet.models.predictions import Predictions
+from abrnet.series.per_ear import ABOVE_HIGHEST_DB, aggregate_ears
+from tests.conftest import make_toy_cohort
+
+V = WAVES.index("V")
+
+
+def _cohort() -> ABRCohort:
+    """3 patients × 2 ears × levels 80/60/40/20 dB (toy signals), with a domain column."""
+    cohort = make_toy_cohort(n_patients=3)
+    cohort.extras["domain"] = np.full(cohort.n_records, "in").astype(str)
+    return cohort
+
+
+def _predictions(cohort: ABRCohort, p_v: np.ndarray) -> Predictions:
+    n = cohort.n_records
+    presence = np.full((n, 3), 0.1, np.float32)
+    presence[:, V] = p_v
+    return Predictions(
+        peak_presence_prob=presence, latency_ms=np.full((n, 3), 6.0, np.float32),
+        latency_sd_ms=np.full((n, 3), 0.1, np.float32), amplitude_uv=np.full((n, 3), 0.3, np.float32),
+        amplitude_sd_uv=np.full((n, 3), 0.05, np.float32), class_prob=np.full((n, 5), 0.2, np.float32),
+        threshold_db=np.full(n, 30.0, np.float32), threshold_sd_db=np.full(n, 5.0, np.float32),
+        p_no_response=np.full(n, 0.2, np.float32),
+    )  # fmt: skip
+
+
+def _report() -> tuple[PredictionReport, ABRCohort]:
+    """Ear P000/L shows no V at any level (placeholder threshold), every other ear a V from 40 dB up."""
+    cohort = _cohort()
+    level = cohort.static_column("intensity_db")
+    p_v = np.where(level >= 40, 0.95, 0.02).astype(np.float32)
+    p_v[cohort.ear_key.astype(str) == "P000/L"] = 0.02
+    pred = _predictions(cohort, p_v)
+    return PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort)), cohort
+
+
+def test_no_response_threshold_is_flagged_and_numbers_unchanged() -> None:
+    report, _ = _report()
+    ears = report.ears
+    assert ears is not None
+    cols = report.series()
+    assert cols is not None
+    keys = [f"{p}/{e}" for p, e in zip(cols["patient_id"], cols["ear"], strict=True)]
+    flagged = dict(zip(keys, cols["threshold_above_max_level"].tolist(), strict=True))
+    assert flagged == {k: k == "P000/L" for k in keys}
+    np.testing.assert_array_equal(cols["max_level_db"], np.full(len(keys), 80.0))
+    # the numbers the evaluation scores are untouched: the placeholder is still highest level + 5 dB
+    np.testing.assert_array_equal(cols["threshold_db"], ears.threshold_db)
+    assert cols["threshold_db"][keys.index("P000/L")] == 80.0 + ABOVE_HIGHEST_DB
+    assert cols["threshold_db"][keys.index("P000/R")] == 40.0
+    assert list(cols)[:5] == ["patient_id", "ear", "threshold_db", "threshold_above_max_level", "max_level_db"]
+    assert "threshold_above_max_level" not in series_columns(ears)  # without the cohort: the old table
+
+
+def test_series_domain_column_names_every_reason_of_the_ear() -> None:
+    report, cohort = _report()
+    keys = cohort.ear_key.astype(str)
+    domain = np.full(cohort.n_records, "in", dtype=object)
+    rows = np.flatnonzero(keys == "P001/R")
+    domain[rows[0]] = "species: mouse; level unit: dB SPL"
+    domain[rows[1]] = "species: mouse; window: covers 0.00–8.00 ms of 0–10 ms"
+    cohort.extras["domain"] = domain.astype(str)
+    cols = report.series()
+    assert cols is not None
+    by_ear = {f"{p}/{e}": d for p, e, d in zip(cols["patient_id"], cols["ear"], cols["domain"], strict=True)}
+    assert by_ear.pop("P001/R") == "species: mouse; level unit: dB SPL; window: covers 0.00–8.00 ms of 0–10 ms"
+    assert set(by_ear.values()) == {"in"}
+
+
+def test_json_has_the_same_tables_as_the_csv_files() -> None:
+    report, _ = _report()
+    out = report.to_json()
+    series, patients = report.series(), report.patients()
+    assert series is not None and patients is not None
+    assert list(out["series"][0]) == list(series)  # clinical and domain columns included, as in series.csv
+    assert [r["patient_id"] for r in out["patients"]] == patients["patient_id"].tolist()
+    flags = [r["threshold_above_max_level"] for r in out["series"]]
+    assert all(isinstance(f, bool) for f in flags) and flags.count(True) == 1  # a flag, not 1.0
+    assert columns_to_records({"x": np.array([True, False])}) == [{"x": True}, {"x": False}]
+
+
+def test_plot_title_of_a_no_response_ear_prints_no_threshold(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import abrnet.plots.waterfall as waterfall
+
+    titles: dict[str, tuple[str, Any]] = {}
+
+    def record(ax: Any, *args: Any, title: str, threshold_db: float, **kw: Any) -> None:
+        titles[title.split(":")[0]] = (title, threshold_db)
+
+    monkeypatch.setattr(waterfall, "plot_waterfall", record)
+    report, _ = _report()
+    save_plots(report, tmp_path, series=True)
+    title, _ = titles["P000/L"]
+    assert "no wave V up to 80 dB" in title and "threshold" not in title and "85" not in title
+    assert "threshold 40 ±" in titles["P000/R"][0]
+    assert (tmp_path / "latency_intensity_P000_L.png").exists()
+
+
+def test_reader_option_values_are_checked_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    for name, value in [("stimulus_rate_hz", math.nan), ("stimulus_rate_hz", -5.0), ("level_db", math.inf)]:
+        with pytest.raises(DataError, match=rf"^reading options: field '{name}': must be a finite number"):
+            check_input(path, {name: value})
+    with pytest.raises(DataError, match=r"field 'fmp'.*or NaN"):
+        check_input(path, {"fmp": -1.0})
+    check_input(path, {"fmp": math.nan, "level_db": 60, "stimulus_rate_hz": np.float32(21.1)})  # NaN FMP: missing
+    for name in ("units", "species", "ear"):
+        with pytest.raises(TypeError, match=rf"^{name} must be a str"):
+            check_input(path, {name: 5})
+    with pytest.raises(TypeError, match="level_db must be a finite number"):
+        check_input(path, {"level_db": [10, 20]})
+    with pytest.raises(TypeError, match=r"^series must be True or False, got 'no'"):
+        check_flag("series", "no")
+    assert check_flag("series", np.bool_(True)) is True
+
+
+def test_reading_warnings_say_what_the_file_lacks() -> None:
+    cohort = _cohort()
+    cohort.attrs["fmp_source"] = "missing"
+    cohort.static[:, 3] = np.nan
+    (line,) = reading_warnings(cohort, "a.csv")
+    assert line.startswith("a.csv: no FMP and no split buffers")
+    cohort.buffers = np.stack([cohort.signals, cohort.signals], axis=1)
+    (line,) = reading_warnings(cohort, "a.csv")
+    assert "no split buffers" not in line and "fmp column is empty" in line  # the file has buffers
+    cohort.attrs["fmp_source"] = "given"
+    cohort.static[1:, 3] = 1.5
+    cohort.attrs["ear_unknown"] = 1
+    fmp_line, ear_line = reading_warnings(cohort, "a.csv")
+    n = cohort.n_records
+    assert fmp_line == f"a.csv: 1 of {n} records have no FMP; it is treated as missing on those (pass --fmp)"
+    assert ear_line.startswith(f"a.csv: {n} of {n} records name no ear") and "--ear" in ear_line
+
+
+def test_shipped_model_on_a_mouse_export_flags_ear_domain_and_bad_options() -> None:
+    """A real tone-pip export that names no ear, species or level unit (read in place, never copied): the ear
+    warning is one line, the series row carries the domain reasons, and bad options stop before reading."""
+    import abrnet
+    from tests.conftest import SHARED
+
+    path = SHARED / "fixtures" / "epl_abr_peak_analysis" / "8 kHz waveform.txt"
+    if not path.is_file():
+        pytest.skip("fixtures not present")
+    model = abrnet.load()
+    report = model.predict(path, series=True, age_years=0.2, stimulus_rate_hz=21.1)
+    assert all("\n" not in w for w in report.warnings)
+    assert any("records name no ear; they are reported as ear R (pass --ear)" in w for w in report.warnings)
+    cols = report.series()
+    assert cols is not None
+    assert cols["domain"].tolist() == ["species unknown; stimulus: tone_pip 8000 Hz; level unit unknown"]
+    assert cols["max_level_db"].tolist() == [80.0]
+    with pytest.raises(TypeError, match=r"^units must be a str"):
+        model.predict(path, age_years=0.2, stimulus_rate_hz=21.1, units=5)
+    with pytest.raises(DataError, match="field 'stimulus_rate_hz'"):
+        model.predict(path, age_years=0.2, stimulus_rate_hz=math.nan)
