@@ -167,3 +167,46 @@ def test_log_levels_are_uvicorns() -> None:
     from abrnet.cli.serve import LOG_LEVELS as OURS
 
     assert set(OURS) == set(LOG_LEVELS)
+
+
+# A bad value of every reader option (`READER_OPTIONS`): --rate, --level and --fmp were reported by their Python
+# field ("reading options: field 'stimulus_rate_hz'"; `data import` said 'intensity_db' for --level, after reading).
+BAD_READER_VALUES = {
+    "--age": ("-3", "from 0 to 120"),
+    "--rate": ("-5", "from 0.1 to 1000"),
+    "--level": ("200", "from -40 to 140"),
+    "--level-unit": ("foo", "dB nHL"),
+    "--units": ("xx", "auto, V, mV, uV, nV"),
+    "--ear": ("Q", "L or R"),
+    "--fmp": ("-1", "from 0 to 1e+06"),
+    "--species": ("zzz", "mouse"),
+    "--stimulus": ("zzz", "tone_pip"),
+}
+
+
+@pytest.mark.parametrize("command", [["predict"], ["data", "import"]], ids=["predict", "data import"])
+@pytest.mark.parametrize("option", list(BAD_READER_VALUES))
+def test_bad_reader_option_names_the_option(
+    command: list[str], option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from abrnet.cli.common import reader_flag
+
+    monkeypatch.chdir(tmp_path)
+    value, accepted = BAD_READER_VALUES[option]
+    src = tmp_path / "in.csv"
+    src.write_text("not read: the option is refused first\n")
+    out = "r.csv" if command == ["predict"] else "d.h5"
+    line = _one_line([*command, str(src), "--out", out, option, value])
+    assert line.startswith(f"error: {' '.join(command)}: field '{option}': "), line
+    assert value in line and accepted in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert {reader_flag(key) for key, _ in READER_OPTIONS.values()} == set(BAD_READER_VALUES)  # every option
+
+
+def test_nan_fmp_is_accepted_as_not_measured() -> None:
+    """--fmp nan is "not measured", as an empty fmp cell is: not refused with the other out-of-range values."""
+    from abrnet.cli.common import check_reader_values
+
+    check_reader_values({"fmp": float("nan"), "ear": "left", "units": "µV", "species": "Mouse"}, "predict")
+    with pytest.raises(DataError, match=r"^predict: field '--rate': must be a finite number, got nan$"):
+        check_reader_values({"stimulus_rate_hz": float("nan")}, "predict")

@@ -106,6 +106,29 @@ def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
     assert np.all(got.static_column("fmp") < 5.0) and np.all(got.static_column("fmp") > 0.1)
 
 
+def test_empty_fmp_cells_are_computed_from_the_split_buffers(tmp_path: Path) -> None:
+    """An fmp column that is present but empty (all or some rows) means "not measured": the rows without a value
+    take FMP from their split buffers, exactly as a file without the column; stated values are kept."""
+    from abrnet.data.fmp import fmp_from_buffers
+
+    c = _cohort(buffers=True)
+    path = write_wide_csv(c, tmp_path / "b.csv")
+    rows = list(csv.reader(path.open()))
+    k = rows[0].index("fmp")
+    expected = fmp_from_buffers(c.buffers[:, 0], c.buffers[:, 1]).astype(np.float32)
+    for empty, source in (({1, 2, 3, 4}, "split_buffers"), ({2, 4}, "given+split_buffers")):
+        edited = tmp_path / f"empty{len(empty)}.csv"
+        with edited.open("w", newline="") as fh:
+            csv.writer(fh).writerows([[*r[:k], "" if i in empty else r[k], *r[k + 1 :]] for i, r in enumerate(rows)])
+        got = read_wide_csv(edited)
+        computed = np.array([i + 1 in empty for i in range(c.n_records)])
+        np.testing.assert_allclose(got.static_column("fmp")[computed], expected[computed], rtol=1e-6)
+        np.testing.assert_array_equal(got.static_column("fmp")[~computed], c.static_column("fmp")[~computed])
+        assert got.attrs["fmp_source"] == source
+        # --fmp fills only rows still without a value: here none, so it is reported as ignored
+        assert read_wide_csv(edited, fmp=2.0).attrs["ignored_options"] == "fmp"
+
+
 def test_overwrite_is_refused_unless_forced(tmp_path: Path) -> None:
     path = write_wide_csv(_cohort(), tmp_path / "c.csv")
     with pytest.raises(FileExistsError, match=r"c\.csv: file exists"):

@@ -39,7 +39,7 @@ def test_window_and_rate() -> None:
     c = _with()
     c.sampling_rate_hz = 5000.0  # 200 samples at 5 kHz = 40 ms: window fine, rate too low
     assert all("sampling rate: 5000 Hz" in g for g in assess_domain(c))
-    assert "0.00–8.52 ms" in window_reason(25_000.0, 0.0, 213)  # Fast ABR: 15 % of 0-10 ms missing
+    assert "covers 0–8.52 ms of 0–10 ms" in window_reason(25_000.0, 0.0, 213)  # Fast ABR: 15 % of 0-10 ms missing
     assert window_reason(25_000.0, 0.0, 240) is None  # 0-9.6 ms: within the 10 % tolerance
     assert window_reason(100_000.0, 0.0, 1700) is None
 

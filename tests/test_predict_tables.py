@@ -146,7 +146,7 @@ def test_reading_warnings_say_what_the_file_lacks() -> None:
     assert line.startswith("a.csv: no FMP and no split buffers")
     cohort.buffers = np.stack([cohort.signals, cohort.signals], axis=1)
     (line,) = reading_warnings(cohort, "a.csv")
-    assert "no split buffers" not in line and "fmp column is empty" in line  # the file has buffers
+    assert "no split buffers" not in line and "split buffers give none" in line  # the file has buffers
     cohort.attrs["fmp_source"] = "given"
     cohort.static[1:, 3] = 1.5
     cohort.attrs["ear_unknown"] = 1

@@ -40,19 +40,47 @@ def test_pre_stimulus_start_is_cropped() -> None:
 
 
 def test_short_window_is_padded_and_warned() -> None:
-    x = _bump(25_000.0, 0.0, 8.5)  # Fast ABR window: 0-8.48 ms
+    x = _bump(25_000.0, 0.0, 8.52)  # Fast ABR: 213 samples, 0-8.48 ms (last sample), 0-8.52 ms as a span
     y, warnings = to_model_grid(x, 25_000.0, 0.0)
-    assert len(warnings) == 1 and "missing" in warnings[0] and "end" in warnings[0]
-    assert "8.50–9.95 ms" in warnings[0] and "zero-padded" in warnings[0]
-    assert np.all(y[:, 170:] == 0.0)
+    assert len(warnings) == 1, warnings
+    assert warnings[0] == (
+        "the recording spans 0–8.52 ms, the model window 0–10 ms: 29 model samples are missing "
+        "(8.55–9.95 ms, after the last recorded sample at 8.48 ms), zero-padded"
+    )
+    assert np.all(y[:, 171:] == 0.0)
+    np.testing.assert_allclose(y[:, 170], x[:, -1], atol=1e-6)  # 8.50 ms: 0.02 ms past the last sample, held
     assert _peak_ms(y[0], 20000.0, 0.0) == pytest.approx(5.0, abs=0.01)
 
 
 def test_late_start_warns_about_the_beginning_and_edge_pad() -> None:
     x = np.ones((1, 400)) * 3.0
     y, warnings = to_model_grid(x, 40_000.0, 1.0, pad="edge")
-    assert any("at the start is missing" in w and "0.00–0.95 ms" in w for w in warnings)
+    assert any(
+        "20 model samples are missing (0–0.95 ms, before the first recorded sample at 1 ms)" in w for w in warnings
+    ), warnings
     np.testing.assert_allclose(y, 3.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("fs_in", "t0_ms"), [(25_000.0, 0.04), (24_999.999999999978, 0.04), (10_000.0, 0.1)])
+def test_a_gap_of_at_most_one_input_sample_is_held_not_zeroed(fs_in: float, t0_ms: float) -> None:
+    """A device whose first sample is at 1/fs (an EPL export: 0.04 ms at 25 kHz) leaves 0 ms one input sample
+    before its first sample. That model sample takes the first recorded value, without a warning: it was 0 µV (a
+    step against a recording with an offset) and "0.00–0.00 ms at the start is missing (1 samples zero-padded)"."""
+    n = int(round(12.0 * fs_in / 1000.0))
+    x = np.full((2, n), 3.0)
+    y, warnings = to_model_grid(x, fs_in, t0_ms)
+    assert not any("missing" in w for w in warnings), warnings
+    np.testing.assert_allclose(y, 3.0, atol=5e-3)  # 0 ms included (FIR ripple of the rate change: < 1e-3)
+
+
+def test_resampler_and_domain_describe_the_same_windows() -> None:
+    """One file, two messages (the domain reason and the resampler's warning): the same spans, in the same form."""
+    from abrnet.inference.domain import window_reason
+
+    _, warnings = to_model_grid(np.zeros((1, 213)), 25_000.0, 0.0)
+    reason = window_reason(25_000.0, 0.0, 213)
+    assert reason == "window: covers 0–8.52 ms of 0–10 ms"
+    assert "spans 0–8.52 ms, the model window 0–10 ms" in warnings[0]
 
 
 def test_bad_arguments() -> None:

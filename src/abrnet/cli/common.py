@@ -201,6 +201,7 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
 def with_reader_options(command: Callable[..., None]) -> Callable[..., None]:
     """Declare `READER_OPTIONS` on a command in place of its ``reader`` parameter, and call it with ``reader`` set to
     the `read_recording` keywords the user gave (an option not given is left out, so the file's own value is used).
+    Their values are checked first (`check_reader_values`), so a bad one is refused naming its option.
 
     Why a decorator: Typer reads a command's options from its signature, so two commands sharing nine options
     listed them twice, help strings and all, to be kept equal by hand."""
@@ -217,10 +218,59 @@ def with_reader_options(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         given = {key: kwargs.pop(name, None) for name, (key, _) in READER_OPTIONS.items()}
-        command(*args, reader={k: v for k, v in given.items() if v is not None}, **kwargs)
+        reader = {k: v for k, v in given.items() if v is not None}
+        with user_errors():
+            check_reader_values(reader, _TYPED_NAMES.get(command.__name__, command.__name__))
+        command(*args, reader=reader, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     return wrapper
+
+
+def reader_flag(key: str) -> str:
+    """The option (``--rate``) that sets the `read_recording` keyword `key` (``stimulus_rate_hz``)."""
+    name = next(n for n, (k, _) in READER_OPTIONS.items() if k == key)
+    info = READER_OPTIONS[name][1].__metadata__[0]  # Annotated[..., typer.Option("--rate", ...)]
+    decls = [info.default, *info.param_decls] if isinstance(info.default, str) else list(info.param_decls)
+    return decls[0] if decls else "--" + name.replace("_", "-")
+
+
+# Commands whose Python name is not what the user types, for errors found before they run (`with_reader_options`).
+_TYPED_NAMES = {"import_recordings": "data import"}
+# Reader options that are numbers → their `PHYSICAL_RANGES` entry (--level is the record's intensity_db).
+_READER_RANGES = {"age_years": "age_years", "stimulus_rate_hz": "stimulus_rate_hz", "level_db": "intensity_db",
+                  "fmp": "fmp"}  # fmt: skip
+
+
+def check_reader_values(reader: Mapping[str, Any], command: str) -> None:
+    """Refuse a bad `READER_OPTIONS` value (``reader``: `read_recording` keyword → value) in one line naming the
+    option the user typed, before any file is read.
+
+    Why here: the readers and the Python API check the same values but name their keyword (``reading options:
+    field 'stimulus_rate_hz'``; `data import` said ``field 'intensity_db'`` for ``--level``) and only once a file
+    needs the value. The accepted values are theirs: `PHYSICAL_RANGES` (FMP may be NaN, "not measured"), the
+    metadata vocabulary (`abrnet.data.metadata.normalise`), L/R (or Left/Right) and the readers' sample units."""
+    from abrnet.constants import PHYSICAL_RANGES
+    from abrnet.data.importers._common import UNIT_SCALE_TO_UV
+    from abrnet.data.metadata import normalise
+    from abrnet.data.schema import DataError
+
+    for key, value in reader.items():
+        option = reader_flag(key)
+        if key in _READER_RANGES:
+            if key == "fmp" and isinstance(value, float) and math.isnan(value):
+                continue
+            lo, hi = PHYSICAL_RANGES[_READER_RANGES[key]]
+            check_range(value, option, minimum=lo, maximum=hi, command=command)
+        elif key == "ear" and value.strip().upper() not in ("L", "R", "LEFT", "RIGHT"):
+            raise DataError(command, option, f"must be L or R; got {value!r}")
+        elif key == "units" and value.strip().lower().replace("μ", "µ") not in ("auto", *UNIT_SCALE_TO_UV):
+            raise DataError(command, option, f"must be one of auto, V, mV, uV, nV; got {value!r}")
+        elif key not in ("ear", "units"):
+            try:
+                normalise(key, value)
+            except ValueError as exc:
+                raise DataError(command, option, str(exc).removeprefix(f"{key} ")) from None
 
 
 def labelled(label: str, style: str, message: str) -> Text:

@@ -27,6 +27,7 @@ from abrnet.data.schema import ABRCohort, DataError
 
 if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
     import numpy as np
+    from rich.console import Console
 
 CheckpointOpt = Annotated[
     Path | None,
@@ -130,7 +131,7 @@ def predict(
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
     from abrnet.cli.common import progress_bar
     from abrnet.inference.api import load
-    from abrnet.inference.result_tables import columns_to_records, plot_paths, save_plots, write_columns_csv
+    from abrnet.inference.result_tables import plot_paths, save_plots, write_columns_csv
 
     with user_errors():
         series = False
@@ -174,17 +175,23 @@ def predict(
         if series_cols is not None:
             written.append(write_columns_csv(series_cols, series_path, force=True))
             written.append(write_columns_csv(report.patients(), patients_path, force=True))  # type: ignore[arg-type]
-        if as_json:
-            payload = {"records": columns_to_records(cols), "warnings": report.warnings}
-            if series_cols is not None:
-                payload["series"] = columns_to_records(series_cols)
+        if as_json:  # the report's own payload: the same tables, with the same columns, as the CSVs beside it
+            payload = report.to_json()
             written.append(write_json(payload, json_path, overwrite=True))
             typer.echo(json.dumps(payload, indent=2))
         if plot is not None:
             written += save_plots(report, plot, series=series)
-    target = err_console if as_json else console
-    target.print(f"{report.cohort.n_records} records predicted; wrote " + ", ".join(str(p) for p in written[:4])
-                 + (f" and {len(written) - 4} more" if len(written) > 4 else ""), highlight=False)  # fmt: skip
+    _summary(err_console if as_json else console, report.cohort.n_records, written)
+
+
+def _summary(target: Console, n_records: int, written: list[Path]) -> None:
+    """The closing line: how many records, and the files written (the first four, then a count).
+
+    Why soft_wrap: Rich wraps at 80 columns when stdout is not a terminal (``abrnet predict ... | cat``, a log),
+    and broke the line inside a file path, so the path could not be copied or grepped whole."""
+    files = ", ".join(str(p) for p in written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4 else "")
+    noun = "record" if n_records == 1 else "records"
+    target.print(f"{n_records} {noun} predicted; wrote {files}", highlight=False, soft_wrap=True)
 
 
 def denoise(

@@ -10,10 +10,11 @@ Layout (header names are exact, lower/upper case as written here):
   (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
 * split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages.
-  When there is no ``fmp`` column, Fmp is computed from them (`abrnet.data.fmp.fmp_from_buffers`, whole record).
-  They are kept in `ABRCohort.buffers` (N, 2, T) and written back by `write_wide_csv`.
-  An empty ``fmp`` cell is NaN: not measured (``attrs["fmp_source"]`` says where FMP came from: ``given``,
-  ``split_buffers``, or ``missing`` when no row has a value).
+  Every row without an ``fmp`` value (no column, or an empty cell: the device did not measure it) gets Fmp computed
+  from them (`abrnet.data.fmp.fmp_from_buffers`, whole record); a stated value is kept. Without buffers an empty
+  cell is NaN: not measured. They are kept in `ABRCohort.buffers` (N, 2, T) and written back by `write_wide_csv`.
+  ``attrs["fmp_source"]`` says where FMP came from: ``given``, ``split_buffers``, ``given+split_buffers`` (some
+  rows each), or ``missing`` when no row has a value.
 * recording, optional (written by `write_wide_csv` so an export keeps what the cohort records):
   ``sampling_rate_hz`` and ``t0_ms``, one value for the whole file repeated on every row (a file without them takes
   the caller's ``--sampling-rate``/``--t0-ms``, else 20 kHz from 0 ms; a column that disagrees with the option is an
@@ -180,9 +181,9 @@ def read_wide_csv(
     ``sampling_rate_hz``/``t0_ms`` (None = not given) apply to a file without those columns (default 20 kHz from
     0 ms); a file with them must agree, so an option can never silently re-time recorded samples.
 
-    Without an ``fmp`` column Fmp comes from the ``a_s*``/``b_s*`` buffers; without those either it is NaN ("not
-    measured", ``attrs["fmp_source"] = "missing"``: the model has a state for it). ``fmp`` (the device's value, as
-    ``--fmp`` gives it) fills the rows that have none; a file with a value on every row ignores it (and says so).
+    A row without an ``fmp`` value (no column, or an empty cell) takes Fmp from its ``a_s*``/``b_s*`` buffers;
+    without those either it is NaN ("not measured": the model has a state for it). ``fmp`` (the device's value, as
+    ``--fmp`` gives it) fills the rows still without one; a file with a value on every row ignores it (and says so).
     """
     path = Path(path)
     src = str(path)
@@ -358,20 +359,18 @@ def read_wide_csv(
     )
     buffers = np.stack([buf_a, buf_b], axis=1) if buf_a is not None and buf_b is not None else None
     k_fmp = STATIC_PARAMS.index("fmp")
-    attrs["fmp_source"] = "given" if np.isfinite(static[:, k_fmp]).any() else "missing"
-    if "fmp" not in col:
-        if buffers is not None:
-            computed = fmp_from_buffers(buf_a, buf_b)
-            static[:, k_fmp] = np.where(np.isfinite(computed), computed, np.nan).astype(np.float32)
-            attrs["fmp_source"] = "split_buffers"
-        else:
-            static[:, k_fmp] = np.nan
-            attrs["fmp_source"] = "missing"
-    if fmp is not None and (lacking := ~np.isfinite(static[:, k_fmp])).any():
-        static[lacking, k_fmp] = fmp
-        attrs["fmp_source"] = "given" if lacking.all() else attrs["fmp_source"]
-    elif fmp is not None:
+    stated = np.isfinite(static[:, k_fmp])  # no column or an empty cell: not measured by the device
+    if buffers is not None and not stated.all():  # ... but the buffers measure it (identical buffers: NaN)
+        computed = fmp_from_buffers(buf_a[~stated], buf_b[~stated])
+        static[~stated, k_fmp] = np.where(np.isfinite(computed), computed, np.nan)
+    from_buffers = np.isfinite(static[:, k_fmp]) & ~stated
+    lacking = ~np.isfinite(static[:, k_fmp])
+    if fmp is not None and not lacking.any():
         attrs["ignored_options"] = "fmp"
+    elif fmp is not None:
+        static[lacking, k_fmp] = fmp
+    kinds = (("given", stated | (lacking & (fmp is not None))), ("split_buffers", from_buffers))
+    attrs["fmp_source"] = "+".join(name for name, rows in kinds if rows.any()) or "missing"
     cohort = ABRCohort(
         signals=signals,
         static=static,

@@ -15,6 +15,18 @@ from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAUL
 from abrnet.data.schema import ABRCohort
 
 
+def ms_text(t_ms: float) -> str:
+    """A time in ms as messages print it: up to 3 decimals, no trailing zeros (``0``, ``0.04``, ``7.975``)."""
+    text = f"{t_ms:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def span_text(t0_ms: float, n_samples: int, sampling_rate_hz: float) -> str:
+    """The time span of `n_samples` samples from `t0_ms`, first sample to first + n / fs (``0–10`` for the model's
+    200 samples at 20 kHz): each sample stands for one period, so the span is the window's duration."""
+    return f"{ms_text(t0_ms)}–{ms_text(t0_ms + n_samples * 1000.0 / sampling_rate_hz)}"
+
+
 def _rational(ratio: float, max_den: int = 1000) -> tuple[int, int]:
     frac = Fraction(ratio).limit_denominator(max_den)
     return frac.numerator, frac.denominator
@@ -42,8 +54,13 @@ def to_model_grid(
     or a rational approximation that is off by < 0.1 %), so it does not smear the waveform. Edges are extended with
     a line (``padtype="line"``) so a DC offset does not ring at the ends.
 
-    Output times the input does not cover are filled with 0 µV (``pad="zero"``: an averaged ABR's baseline) or the
-    nearest input value (``pad="edge"``); each such gap is reported in the returned warnings, never silently.
+    An output time at most one input sample period before the first recorded sample or after the last one takes
+    that sample's value, without a warning: the recording does not resolve time more finely than that, and a
+    device whose first sample is at 1/fs (EPL exports start at 0.04 ms) otherwise got a 0 µV step at 0 ms and a
+    warning about a gap the user cannot close. Output times further out are missing: filled with 0 µV
+    (``pad="zero"``: an averaged ABR's baseline) or the nearest input value (``pad="edge"``), and reported in the
+    returned warnings (how many model samples, at which times), never silently. Windows are written as spans,
+    first sample to first + n / fs (the model's is 0–10 ms), as `abrnet.inference.domain` writes them.
     Returns float32 (N, n_out) and a list of human-readable warnings.
     """
     arr = np.asarray(signals, dtype=np.float64)
@@ -68,26 +85,33 @@ def to_model_grid(
     t_out = t0_out_ms + np.arange(n_out) * 1000.0 / fs_out
     pos = (t_out - t0_in_ms) * fs_mid / 1000.0
     last = y.shape[1] - 1
-    tol = 1e-6
-    inside = (pos >= -tol) & (pos <= last + tol)
     pos_c = np.clip(pos, 0.0, last)
     lo = np.floor(pos_c).astype(np.int64)
     lo = np.minimum(lo, max(last - 1, 0))
     frac = pos_c - lo
     frac[np.abs(frac) < 1e-9] = 0.0
     out = y[:, lo] * (1.0 - frac) + y[:, np.minimum(lo + 1, last)] * frac
+    # Missing: further than one input sample period from the recorded samples (measured on the input's own times:
+    # `y` may end a fraction of a sample before the input's last sample).
+    period = 1000.0 / fs_in
+    t_in_last = t0_in_ms + (x.shape[1] - 1) * period
+    before = np.flatnonzero(t0_in_ms - t_out > period * (1 + 1e-6))
+    after = np.flatnonzero(t_out - t_in_last > period * (1 + 1e-6))
     if pad == "zero":
-        out[:, ~inside] = 0.0
+        out[:, before] = 0.0
+        out[:, after] = 0.0
     warnings: list[str] = []
-    t_in_end = t0_in_ms + (x.shape[1] - 1) * 1000.0 / fs_in
-    what = "zero-padded" if pad == "zero" else "edge-padded"
-    before, after = np.flatnonzero(~inside & (pos < 0)), np.flatnonzero(~inside & (pos > 0))
-    for idx, side in ((before, "start"), (after, "end")):
+    spans = (
+        f"the recording spans {span_text(t0_in_ms, x.shape[1], fs_in)} ms, the model window "
+        f"{span_text(t0_out_ms, n_out, fs_out)} ms"
+    )
+    what = "zero-padded" if pad == "zero" else "filled with the nearest recorded value"
+    for idx, side, edge in ((before, "before the first", t0_in_ms), (after, "after the last", t_in_last)):
         if idx.size:
+            times = ms_text(t_out[idx[0]]) + ("" if idx.size == 1 else f"–{ms_text(t_out[idx[-1]])}")
+            count = "1 model sample is" if idx.size == 1 else f"{idx.size} model samples are"
             warnings.append(
-                f"input covers {t0_in_ms:.2f}–{t_in_end:.2f} ms but the model window is {t_out[0]:.2f}–"
-                f"{t_out[-1]:.2f} ms: {t_out[idx[0]]:.2f}–{t_out[idx[-1]]:.2f} ms at the {side} is missing "
-                f"({idx.size} samples {what})"
+                f"{spans}: {count} missing ({times} ms, {side} recorded sample at {ms_text(edge)} ms), {what}"
             )
     if abs(fs_mid - fs_out) > 1e-9 * fs_out:
         warnings.append(f"rate {fs_in:g} Hz resampled by {up}/{down} to {fs_mid:.3f} Hz, then interpolated")

@@ -20,6 +20,7 @@ import numpy as np
 
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, RECORDING_BAND_HZ
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
+from abrnet.data.resample import span_text
 from abrnet.data.schema import ABRCohort, DataError
 
 IN_DOMAIN = "in"
@@ -31,14 +32,18 @@ _LABELS = {SPECIES: "species", STIMULUS: "stimulus", LEVEL_UNIT: "level unit"}
 def window_reason(
     sampling_rate_hz: float, t0_ms: float, n_samples: int, *, model_n: int = DEFAULT_N_SAMPLES
 ) -> str | None:
-    """Why the recording's time window does not cover the model's, or None when it does (within tolerance)."""
+    """Why the recording's time window does not cover the model's, or None when it does (within tolerance).
+
+    Both windows are spans, first sample to first + n / fs (`abrnet.data.resample.span_text`), written as the
+    resampler's warnings write them, so the two messages about one file give the same numbers."""
     start = DEFAULT_T0_MS
     stop = DEFAULT_T0_MS + model_n * 1000.0 / DEFAULT_SAMPLING_RATE_HZ
     end = t0_ms + n_samples * 1000.0 / sampling_rate_hz
     covered = max(0.0, min(end, stop) - max(t0_ms, start))
     if covered >= (1.0 - MAX_MISSING_WINDOW) * (stop - start):
         return None
-    return f"window: covers {t0_ms:.2f}–{end:.2f} ms of {start:g}–{stop:g} ms"
+    recording = span_text(t0_ms, n_samples, sampling_rate_hz)
+    return f"window: covers {recording} ms of {span_text(start, model_n, DEFAULT_SAMPLING_RATE_HZ)} ms"
 
 
 def assess_domain(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> np.ndarray:

@@ -99,15 +99,15 @@ def reading_warnings(cohort: ABRCohort, src: str) -> list[str]:
     the ear (a reader's assumed "R").
 
     Why: the results table prints ear ``R`` for a file that names no ear exactly as for a recorded right ear, and a
-    file whose ``fmp`` column is empty but has split buffers was told it had "no split buffers" (the wide CSV reads
-    FMP from the buffers only when there is no ``fmp`` column)."""
+    file whose split buffers give no FMP was told it had "no split buffers" (the wide CSV reads FMP from the buffers
+    for every row without a stated one, so "missing" beside buffers means the buffers could not give one)."""
     out: list[str] = []
     n = cohort.n_records
     no_fmp = int((~np.isfinite(cohort.static_column("fmp"))).sum())
     if cohort.attrs.get("fmp_source") == "missing" and cohort.buffers is not None:
         out.append(
-            f"{src}: the fmp column is empty and FMP is computed from the split buffers only without an fmp column; "
-            "FMP is treated as missing (pass --fmp, or drop the empty column)"
+            f"{src}: no FMP in the file and its split buffers give none (e.g. identical A and B sub-averages); "
+            "FMP is treated as missing (pass --fmp)"
         )
     elif cohort.attrs.get("fmp_source") == "missing":
         out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing (pass --fmp)")
