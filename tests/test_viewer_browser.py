@@ -69,11 +69,11 @@ def _mark(driver: object, record: int, wave: str) -> object:
 
 
 def pdf_text(data: bytes) -> str:
-    """Text strings of a matplotlib PDF (its content streams are Flate-compressed; strings sit in Tj/TJ operators)."""
+    """Text strings of a matplotlib PDF (Flate streams, strings in Tj/TJ), each stream read to its own end."""
     lines = []
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
         try:
-            raw = zlib.decompress(m.group(1))
+            raw = zlib.decompressobj().decompress(m.group(1))
         except zlib.error:
             continue
         for block in re.findall(rb"BT(.*?)ET", raw, re.S):
