@@ -359,16 +359,22 @@ def _plot_generated(cohort, path: Path, k: int = 12) -> None:
         ax.text(
             cohort.time_ms[-1] + 0.15,
             -i * spacing,
-            f"{level:.0f} dB, {age:.0f} y, FMP {fmp:.1f}",
+            f"{level:g} dB nHL, {age:.3g} y, {_rate:g} Hz, FMP {fmp:.1f}",
             fontsize=6,
             va="center",
         )
     ax.set_yticks([])
     ax.set_xlabel("time (ms)")
     ax.set_xlim(cohort.time_ms[0], cohort.time_ms[-1] + 3.0)
+    # Why: without a scale the amplitudes could not be read, and the title omitted what set the signals' shape
+    ax.plot([cohort.time_ms[0] + 0.2] * 2, [0.5 * spacing, 0.5 * spacing - 0.5], color="gray", lw=2)
+    ax.text(cohort.time_ms[0] + 0.35, 0.5 * spacing - 0.25, "0.5 µV", fontsize=6, color="gray", va="center")
+    a = cohort.attrs
+    guided = f", guidance {float(a['guidance']):g}" if a.get("mode") == "conditional" and "guidance" in a else ""
     ax.set_title(
-        f"generated ({cohort.attrs.get('mode')}, {cohort.attrs.get('sampler')}, {cohort.attrs.get('steps')} steps)",
-        fontsize=9,
+        f"generated: {a.get('signal_kind', '')}\n({a.get('mode')}, {a.get('sampler')}, {a.get('steps')} steps"
+        f"{guided}, seed {a.get('seed')})",
+        fontsize=8,
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from abrnet.data.files import write_json
@@ -180,6 +181,38 @@ def fixed_protocol_section(
     return section
 
 
+def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
+    """A user's `--data` file on the model's grid, with one-line warnings for what the scores cannot be trusted on.
+
+    Why: an abrnet .h5 was fed to the network as stored, so a wide CSV failed as "not a readable HDF5 file" and a
+    recording on another grid (a mouse export at 100 kHz, 0-17 ms) was scored on samples the network reads as
+    20 kHz from 0 ms, without a word about its species, stimulus or level unit. A file already on the model grid
+    (every simulated cohort) is returned unchanged, so its metrics are the same as before.
+    """
+    from abrnet.data.io import load_cohort
+    from abrnet.data.metadata import SIMULATED
+    from abrnet.data.resample import cohort_to_model_grid
+    from abrnet.inference.domain import IN_DOMAIN, assess_domain
+    from abrnet.inference.inputs import read_for_model
+
+    src = str(path)
+    if Path(path).is_file() and not h5py.is_hdf5(path):  # wide CSV or a device export: the readers `predict` uses
+        return read_for_model(path)
+    cohort = load_cohort(path)
+    # an abrnet .h5 without metadata columns is abrnet's own format (human click, dB nHL), as `read_recording` reads it
+    filled = {k: np.full(cohort.n_records, v) for k, v in SIMULATED.items() if k not in cohort.extras}
+    reasons, counts = np.unique(
+        assess_domain(dataclasses.replace(cohort, extras={**cohort.extras, **filled})), return_counts=True
+    )
+    warnings = [
+        f"{src}: {k} of {cohort.n_records} records out of the model's domain ({why}); its scores are extrapolations"
+        for why, k in zip(reasons, counts, strict=True)
+        if why != IN_DOMAIN
+    ]
+    cohort, grid = cohort_to_model_grid(cohort)
+    return cohort, warnings + [f"{src}: {w}" for w in grid]
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     *,
@@ -199,11 +232,10 @@ def evaluate_checkpoint(
     loaded = load_checkpoint(checkpoint)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    input_warnings: list[str] = []
     if cohort is None:
         if data_path is not None:
-            from abrnet.data.io import load_cohort
-
-            cohort = load_cohort(data_path)
+            cohort, input_warnings = load_evaluation_data(data_path)
         else:
             cohort = load_training_cohort(loaded.config)
     data = split_of(loaded, cohort, split) if split != "all" else cohort
@@ -212,6 +244,8 @@ def evaluate_checkpoint(
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
     metrics, pred = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
     metrics["checkpoint"] = str(checkpoint)
+    if input_warnings:
+        metrics["input_warnings"] = input_warnings
     train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
     baselines = FittedBaselines.fit(train, seed)
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)

@@ -66,6 +66,8 @@ def metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
             node = node.get(part) if isinstance(node, dict) else None
         rows.append((section, label or path.split(".")[-1], _fmt(node), _ci(metrics, path)))
 
+    if "reconstruction_target" in metrics.get("signal", {}):  # clean, or only the recording itself
+        add("signal", "signal.reconstruction_target", "reconstruction scored against")
     for key in ("correlation", "mse", "denoise_correlation_to_clean", "snr_gain_db"):
         add("signal", f"signal.{key}")
     for wave in ("V", "I", "III"):
@@ -153,6 +155,8 @@ def metrics_markdown(metrics: dict) -> str:
         f"{metrics.get('n_records', '?')} records, {metrics.get('n_patients', '?')} patients. "
         "Intervals: 95% percentile bootstrap over patients.",
     ]
+    if metrics.get("input_warnings"):  # what the reader said about the file: the figures below rest on it
+        lines += ["", "### input warnings", ""] + [f"- {w}" for w in metrics["input_warnings"]]
     if "headline" in metrics:  # `abrnet evaluate`'s shortcut checks ran: the promises first, then every figure
         lines += ["", "### targets", "", targets_markdown(metrics).rstrip()]
     lines += _markdown_sections(metric_rows(metrics), "| metric | value | 95% CI |")
