@@ -66,3 +66,29 @@ def test_generate_plot_has_an_amplitude_scale_and_the_settings(tiny, tmp_path: P
     assert "0.5 µV" in texts
     assert "guidance 2" in ax.get_title() and "seed 7" in ax.get_title()
     assert any("0.25 y" in t and "dB nHL" in t for t in texts)
+
+
+def test_unlabelled_file_reports_presence_f1_as_undefined_for_network_and_baselines(tiny, tmp_path: Path) -> None:
+    """A file without wave labels (an imported recording) has no presence F1: the headline and the baselines printed
+    0 for the network, intensity-only and always-present, scored against "every wave absent"."""
+    import json
+    from dataclasses import replace
+
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+    from abrnet.inference.default_model import DEFAULT_CHECKPOINT
+
+    bare = replace(
+        tiny, latency_ms=np.full_like(tiny.latency_ms, np.nan), amplitude_uv=np.full_like(tiny.amplitude_uv, np.nan)
+    )
+    data = save_cohort(bare, tmp_path / "bare.h5")
+    args = ["evaluate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(data), "--split", "all"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "5"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert m["headline"]["network"]["v_presence_f1"] is None
+    assert m["baselines"]["intensity_only"]["v_presence_f1"] is None
+    assert m["baselines"]["always_present"]["v_presence_f1"] is None
+    md = (tmp_path / "e" / "metrics.md").read_text()  # the targets table names the file, not "the test split"
+    assert f"**{data} (all records: a file given with --data" in md and "Held-out test split" not in md

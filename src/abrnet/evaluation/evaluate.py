@@ -244,6 +244,8 @@ def evaluate_checkpoint(
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
     metrics, pred = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
     metrics["checkpoint"] = str(checkpoint)
+    if data_path is not None:
+        metrics["data"] = str(data_path)  # what was evaluated: the targets table titles it (`targets_markdown`)
     if input_warnings:
         metrics["input_warnings"] = input_warnings
     train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")

@@ -198,12 +198,19 @@ def targets_markdown(metrics: dict) -> str:
     metrics. Parts the run did not evaluate (no fixed-protocol cohort, no counterfactuals) are left out."""
     lines: list[str] = []
     parts = {_MIXED: metrics, _FIXED: metrics.get("fixed_protocol")}
+    split = str(metrics.get("split", "test"))
+    first, name = _MIXED, "test split"  # the main job's title; another split or a user's file is named as what it is
+    if "data" in metrics:
+        first = f"{metrics['data']} ({split} records: a file given with --data, not the held-out test split)"
+        name = split
+    elif split != "test":
+        first, name = f"The training cohort's {split} split (mixed protocol)", f"{split} split"
     for title, part in parts.items():
         if isinstance(part, dict):
-            lines += [f"**{title}**", "", *_section(part, TARGET_ROWS[title]), ""]
+            lines += [f"**{first if title == _MIXED else title}**", "", *_section(part, TARGET_ROWS[title]), ""]
     cohorts = [
-        (name, part.get("counterfactuals"))
-        for name, part in zip(("test split", "fixed protocol"), parts.values(), strict=True)
+        (label, part.get("counterfactuals"))
+        for label, part in zip((name, "fixed protocol"), parts.values(), strict=True)
         if isinstance(part, dict) and part.get("counterfactuals")
     ]
     if cohorts:

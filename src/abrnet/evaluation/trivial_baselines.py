@@ -79,11 +79,16 @@ def ear_scores(
 
 
 def record_scores(data: ABRCohort, p_v: np.ndarray, lat_v: np.ndarray, threshold: np.ndarray) -> dict:
-    """Per-record wave V presence F1, V latency R² (labelled V), threshold MAE (measurable records)."""
+    """Per-record wave V presence F1, V latency R² (labelled V), threshold MAE (measurable records).
+
+    Presence F1 is None (undefined) where no record has any wave labelled, as in `abrnet.metrics.task_metrics`: an
+    imported recording carries no peak labels, and F1 against "all absent" printed 0 for the network and baselines.
+    """
     present = np.isfinite(data.latency_ms[:, _V])
     m = np.isfinite(data.threshold_db) & ~data.no_response
+    labelled = bool(np.isfinite(data.latency_ms).any())
     return {
-        "v_presence_f1": float(f1_score(present, p_v > PRESENCE_THRESHOLD, zero_division=0)),
+        "v_presence_f1": float(f1_score(present, p_v > PRESENCE_THRESHOLD, zero_division=0)) if labelled else None,
         "v_latency_r2": float(r2_score(data.latency_ms[present, _V], lat_v[present])) if present.sum() > 1 else None,
         "record_threshold_mae_db": float(np.mean(np.abs(threshold[m] - data.threshold_db[m]))) if m.any() else None,
     }
