@@ -251,7 +251,7 @@ def check_reader_values(reader: Mapping[str, Any], command: str) -> None:
     needs the value. The accepted values are theirs: `PHYSICAL_RANGES` (FMP may be NaN, "not measured"), the
     metadata vocabulary (`abrnet.data.metadata.normalise`), L/R (or Left/Right) and the readers' sample units."""
     from abrnet.constants import PHYSICAL_RANGES
-    from abrnet.data.importers._common import UNIT_SCALE_TO_UV
+    from abrnet.data.importers._common import EAR_SPELLINGS, UNIT_SCALE_TO_UV, unit_key
     from abrnet.data.metadata import normalise
     from abrnet.data.schema import DataError
 
@@ -262,9 +262,9 @@ def check_reader_values(reader: Mapping[str, Any], command: str) -> None:
                 continue
             lo, hi = PHYSICAL_RANGES[_READER_RANGES[key]]
             check_range(value, option, minimum=lo, maximum=hi, command=command)
-        elif key == "ear" and value.strip().upper() not in ("L", "R", "LEFT", "RIGHT"):
+        elif key == "ear" and value.strip().upper() not in EAR_SPELLINGS:
             raise DataError(command, option, f"must be L or R; got {value!r}")
-        elif key == "units" and value.strip().lower().replace("μ", "µ") not in ("auto", *UNIT_SCALE_TO_UV):
+        elif key == "units" and unit_key(value) not in ("auto", *UNIT_SCALE_TO_UV):
             raise DataError(command, option, f"must be one of auto, V, mV, uV, nV; got {value!r}")
         elif key not in ("ear", "units"):
             try:

@@ -7,7 +7,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, metadata_of
-from abrnet.data.schema import ABRCohort, ears_assumed
+from abrnet.data.schema import ABRCohort, ears_assumed, float32_as_typed
 from abrnet.data.splits import SPLITS, Split
 
 
@@ -81,7 +81,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     rate, sampling rate, window, units - what a user checks first after importing a file. A rate series (11.1/s and
     51.1/s at one ear) is two series: one entry would have to print a rate nobody used. Metadata a file does not
     state reads "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes
-    both). The stored (float32) rate prints as typed: 33.1, not 33.099998."""
+    both). The stored (float32) rate prints as typed (`float32_as_typed`)."""
     assumed = ears_assumed(cohort)
     meta = metadata_of(cohort.extras, cohort.n_records)
     freq = meta[STIMULUS_FREQ_HZ]
@@ -107,7 +107,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
                 "levels": [_f(v) for v in sorted(set(level[idx].tolist()), reverse=True)],
                 "level_unit": str(meta[LEVEL_UNIT][i]),
                 "n_records": int(idx.size),
-                "stimulus_rate_hz": float(str(np.float32(stimulus_rate[i]))),  # one rate per series (the key)
+                "stimulus_rate_hz": float32_as_typed(stimulus_rate[i]),  # one rate per series (the key)
                 "sampling_rate_hz": _f(cohort.sampling_rate_hz),
                 "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
                 "units": "µV",

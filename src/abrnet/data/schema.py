@@ -243,3 +243,10 @@ def ears_assumed(cohort: ABRCohort) -> np.ndarray:
     if per_record is not None:
         return np.asarray(per_record, np.float64) == 1
     return np.full(cohort.n_records, bool(cohort.attrs.get("ear_unknown")))
+
+
+def float32_as_typed(value: float) -> float:
+    """A value stored as float32 (every static column) as the shortest decimal that is that float32: 33.1 and 0.02,
+    not 33.099998474 and 0.0199999995. Why: people read these numbers (describe, the viewer) and a viewer page sends
+    an age back to be compared with the stored one, so it must be the number that was typed."""
+    return float(str(np.float32(value)))

@@ -192,7 +192,7 @@ def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
     from abrnet.data.io import load_cohort
     from abrnet.data.metadata import SIMULATED
     from abrnet.data.resample import cohort_to_model_grid
-    from abrnet.inference.domain import IN_DOMAIN, assess_domain
+    from abrnet.inference.domain import assess_domain, domain_warnings
     from abrnet.inference.inputs import read_for_model
 
     src = str(path)
@@ -201,14 +201,7 @@ def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
     cohort = load_cohort(path)
     # an abrnet .h5 without metadata columns is abrnet's own format (human click, dB nHL), as `read_recording` reads it
     filled = {k: np.full(cohort.n_records, v) for k, v in SIMULATED.items() if k not in cohort.extras}
-    reasons, counts = np.unique(
-        assess_domain(dataclasses.replace(cohort, extras={**cohort.extras, **filled})), return_counts=True
-    )
-    warnings = [
-        f"{src}: {k} of {cohort.n_records} records out of the model's domain ({why}); its scores are extrapolations"
-        for why, k in zip(reasons, counts, strict=True)
-        if why != IN_DOMAIN
-    ]
+    warnings = domain_warnings(assess_domain(dataclasses.replace(cohort, extras={**cohort.extras, **filled})), src)
     cohort, grid = cohort_to_model_grid(cohort)
     return cohort, warnings + [f"{src}: {w}" for w in grid]
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES
+from abrnet.data.schema import float32_as_typed
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
 from abrnet.viewer.store import Correction
 
@@ -44,11 +45,9 @@ def _num(x: Any) -> float | None:
 
 
 def _static(x: Any) -> float | None:
-    """A static column's value (float32 in every cohort) as the shortest decimal that is that float32: the form's
-    0.02 years, not 0.019999999552965164. Why: the page, the history and the export show these numbers to people,
-    and the age is compared with the one a page sends back, which must be the one it showed."""
+    """A static column's value as typed (`float32_as_typed`: the form's 0.02 years, not 0.0199999995), or None."""
     v = _num(x)
-    return None if v is None else float(str(np.float32(v)))
+    return None if v is None else float32_as_typed(v)
 
 
 def _domain_fields(row: dict[str, Any]) -> dict[str, Any]:

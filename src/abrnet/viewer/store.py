@@ -97,12 +97,9 @@ def migrate(con: sqlite3.Connection) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks: the identity of the model a server runs (see `Correction`)."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file's bytes (as `content_hash`, streamed): the identity of the model a server runs."""
     with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def utc_now() -> str:

@@ -40,6 +40,8 @@ _LINES = re.compile(r"\r\n|\r|\n")
 UNIT_SCALE_TO_UV: dict[str, float] = {"nv": 1e-3, "uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
 _UNIT_NAME = {"nv": "nV", "uv": "uV", "µv": "uV", "mv": "mV", "v": "V"}
 FMP_SOURCES: tuple[str, ...] = ("split_buffers", "device", "given", "missing")
+# How files and users spell an ear (upper-cased): anything else ("X", "Lunch") is refused, not cut to its letter.
+EAR_SPELLINGS: dict[str, str] = {"L": "L", "R": "R", "LEFT": "L", "RIGHT": "R"}
 
 # An averaged ABR/ECochG in µV peaks somewhere in 0.01-100; the same waveform in volts peaks in 1e-8-1e-4.
 # Anything whose largest |value| is below this bound cannot be a µV recording (it would be below 1 nV rms).
@@ -79,9 +81,14 @@ def parse_float(src: str, field: str, text: str, row: int | None = None) -> floa
         raise DataError(src, field, f"{text.strip()!r} is not a number", row) from None
 
 
+def unit_key(units: str) -> str:
+    """``units`` as `UNIT_SCALE_TO_UV` spells it ("auto" stays): case, spaces and the Greek mu do not matter."""
+    return units.strip().lower().replace("μ", "µ")
+
+
 def to_microvolts(src: str, data: np.ndarray, units: str) -> tuple[np.ndarray, str]:
     """Scale ``data`` to µV. ``units="auto"`` calls it volts when every |value| < 1e-3 (see VOLT_DETECT_MAX_ABS)."""
-    key = units.strip().lower().replace("μ", "µ")
+    key = unit_key(units)
     if key == "auto":
         peak = float(np.nanmax(np.abs(data))) if data.size else 0.0
         key = "v" if 0.0 < peak < VOLT_DETECT_MAX_ABS else "uv"
@@ -149,9 +156,8 @@ def build_cohort(
     if ear is None:
         ear = "R"
         attrs["ear_unknown"] = 1
-    # L/R or Left/Right as files and users spell them; anything else ("X", "Lunch") is refused, not cut to its letter
     spelled = [e.strip().upper() for e in ([ear] * n if isinstance(ear, str) else ear)]
-    ears = np.array([{"LEFT": "L", "RIGHT": "R"}.get(e, e) for e in spelled]).astype(str)
+    ears = np.array([EAR_SPELLINGS.get(e, e) for e in spelled]).astype(str)
     if ears.shape != (n,):
         raise DataError(name, "ear", f"{ears.size} ears for {n} records")
     if (bad_ear := ~np.isin(ears, ["L", "R"])).any():
