@@ -253,3 +253,14 @@ def test_determinism_and_progress():
 def test_config_validation_names_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SimulationConfig(**kwargs)
+
+
+def test_config_refuses_records_too_short_to_measure_fmp() -> None:
+    """The shortest record the simulator can measure FMP on is checked by the config, not only by the CLI: a Python
+    caller got an IndexError traceback from deep in the recording model."""
+    from abrnet.data.simulate.config import min_samples
+
+    assert min_samples(20_000.0, 0.0) == 82
+    with pytest.raises(ValueError, match=r"^SimulationConfig\.n_samples: must be >= 82 at 20000 Hz .*got 81$"):
+        SimulationConfig(n_samples=81)
+    SimulationConfig(n_samples=82)

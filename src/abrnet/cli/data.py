@@ -48,6 +48,7 @@ def simulate(
     from abrnet.data.io import save_cohort
     from abrnet.data.schema import DataError
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
+    from abrnet.data.simulate.config import min_samples
     from abrnet.data.simulate.protocol import PROTOCOLS
 
     with user_errors():
@@ -59,7 +60,7 @@ def simulate(
                 "simulate", "--sampling-rate", f"must be > {2 * top:g} Hz (twice the {top:g} Hz top of the recording "
                 f"band-pass), got {sampling_rate:g}",
             )  # fmt: skip
-        if n_samples < (least := min_samples(sampling_rate)):
+        if n_samples < (least := min_samples(sampling_rate, SimulationConfig.t0_ms)):
             raise DataError(
                 "simulate", "--n-samples", f"must be >= {least} at {sampling_rate:g} Hz (records must reach past 4 ms, "
                 f"where FMP is measured), got {n_samples}",
@@ -85,20 +86,6 @@ def simulate(
             f"wrote {out}: {cohort.n_records} records from {patients} patients "
             f"in {time.perf_counter() - start:.1f} s (seed {seed}, protocol {protocol})"
         )
-
-
-def min_samples(sampling_rate_hz: float) -> int:
-    """Fewest samples per record the simulator can measure FMP on: two inside its detection window (from 4 ms, the
-    wave-V region). Fewer used to pass ``>= 8`` and fail as an IndexError traceback."""
-    import numpy as np
-
-    from abrnet.data.simulate import SimulationConfig
-    from abrnet.data.simulate.recording import DETECTION_WINDOW_MS
-
-    start, t0 = DETECTION_WINDOW_MS[0], SimulationConfig.t0_ms
-    n = max(0, math.ceil((start - t0) * sampling_rate_hz / 1000.0)) + 3
-    t_ms = t0 + np.arange(n) * 1000.0 / sampling_rate_hz  # the simulator's own time axis decides
-    return int(np.flatnonzero(t_ms >= start)[1]) + 1
 
 
 MAX_LEVELS = 201  # 0 to 100 dB in 0.5-dB steps; more is a typo (a step of 1e-12 would build a huge tuple)
