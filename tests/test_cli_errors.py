@@ -208,5 +208,6 @@ def test_nan_fmp_is_accepted_as_not_measured() -> None:
     from abrnet.cli.common import check_reader_values
 
     check_reader_values({"fmp": float("nan"), "ear": "left", "units": "µV", "species": "Mouse"}, "predict")
-    with pytest.raises(DataError, match=r"^predict: field '--rate': must be a finite number, got nan$"):
+    rate = r"^predict: field '--rate': must be a finite number from 0.1 to 1000, got nan$"
+    with pytest.raises(DataError, match=rate):
         check_reader_values({"stimulus_rate_hz": float("nan")}, "predict")

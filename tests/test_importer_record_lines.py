@@ -128,10 +128,10 @@ def test_fast_abr_level_rate_and_threshold_name_their_lines(tmp_path: Path) -> N
 
 
 def test_a_bad_ear_option_is_quoted_as_typed() -> None:
-    """The message showed numpy's repr ("got np.str_('X')")."""
+    """The message showed numpy's repr ("got np.str_('X')"); the option is refused before the file is read."""
     path = SHARED / "fixtures" / "epl_cfts_bburan" / "ABR-52-3"
-    with pytest.raises(DataError, match=r"field 'ear': must be L or R, got 'X'$"):
+    with pytest.raises(DataError, match=r"^reading options: field 'ear': must be L or R \(or Left/Right\), got 'X'$"):
         read_recording(path, age_years=0.2, ear="X")
-    with pytest.raises(DataError, match=r"got 'LUNCH'$"):  # was cut to its first letter and read as the left ear
+    with pytest.raises(DataError, match=r"got 'Lunch'$"):  # was cut to its first letter and read as the left ear
         read_recording(path, age_years=0.2, ear="Lunch")
     assert set(read_recording(path, age_years=0.2, ear="left").ear) == {"L"}

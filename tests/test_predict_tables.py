@@ -133,6 +133,13 @@ def test_reader_option_values_are_checked_before_reading(tmp_path: Path) -> None
             check_input(path, {name: 5})
     with pytest.raises(TypeError, match="level_db must be a finite number"):
         check_input(path, {"level_db": [10, 20]})
+    # the vocabulary the CLI refuses is refused here too (one check, `data.importers.options`): it used to pass
+    for name, value, accepted in [("ear", "Q", "L or R"), ("species", "zzz", "mouse"), ("units", "xx", "uV, nV")]:
+        with pytest.raises(DataError, match=rf"^reading options: field '{name}': must be .*{accepted}.*, got '"):
+            check_input(path, {name: value})
+    with pytest.raises(DataError, match=r"^reading options: field 'age_years': must be .* from 0 to 120, got -3$"):
+        check_input(path, {"age_years": -3})
+    check_input(path, {"ear": " left", "units": "µV", "species": "Mouse", "level_unit": "db spl"})
     with pytest.raises(TypeError, match=r"^series must be True or False, got 'no'"):
         check_flag("series", "no")
     assert check_flag("series", np.bool_(True)) is True

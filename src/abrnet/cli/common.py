@@ -237,40 +237,16 @@ def reader_flag(key: str) -> str:
 
 # Commands whose Python name is not what the user types, for errors found before they run (`with_reader_options`).
 _TYPED_NAMES = {"import_recordings": "data import"}
-# Reader options that are numbers → their `PHYSICAL_RANGES` entry (--level is the record's intensity_db).
-_READER_RANGES = {"age_years": "age_years", "stimulus_rate_hz": "stimulus_rate_hz", "level_db": "intensity_db",
-                  "fmp": "fmp"}  # fmt: skip
 
 
 def check_reader_values(reader: Mapping[str, Any], command: str) -> None:
     """Refuse a bad `READER_OPTIONS` value (``reader``: `read_recording` keyword → value) in one line naming the
-    option the user typed, before any file is read.
+    option the user typed, before any file is read: the readers' own check
+    (`abrnet.data.importers.options.check_reading_options`, which the Python API calls too), with ``--rate`` in place
+    of the keyword ``stimulus_rate_hz`` it would otherwise name."""
+    from abrnet.data.importers.options import check_reading_options
 
-    Why here: the readers and the Python API check the same values but name their keyword (``reading options:
-    field 'stimulus_rate_hz'``; `data import` said ``field 'intensity_db'`` for ``--level``) and only once a file
-    needs the value. The accepted values are theirs: `PHYSICAL_RANGES` (FMP may be NaN, "not measured"), the
-    metadata vocabulary (`abrnet.data.metadata.normalise`), L/R (or Left/Right) and the readers' sample units."""
-    from abrnet.constants import PHYSICAL_RANGES
-    from abrnet.data.importers._common import EAR_SPELLINGS, UNIT_SCALE_TO_UV, unit_key
-    from abrnet.data.metadata import normalise
-    from abrnet.data.schema import DataError
-
-    for key, value in reader.items():
-        option = reader_flag(key)
-        if key in _READER_RANGES:
-            if key == "fmp" and isinstance(value, float) and math.isnan(value):
-                continue
-            lo, hi = PHYSICAL_RANGES[_READER_RANGES[key]]
-            check_range(value, option, minimum=lo, maximum=hi, command=command)
-        elif key == "ear" and value.strip().upper() not in EAR_SPELLINGS:
-            raise DataError(command, option, f"must be L or R; got {value!r}")
-        elif key == "units" and unit_key(value) not in ("auto", *UNIT_SCALE_TO_UV):
-            raise DataError(command, option, f"must be one of auto, V, mV, uV, nV; got {value!r}")
-        elif key not in ("ear", "units"):
-            try:
-                normalise(key, value)
-            except ValueError as exc:
-                raise DataError(command, option, str(exc).removeprefix(f"{key} ")) from None
+    check_reading_options(reader, source=command, labels={key: reader_flag(key) for key in reader})
 
 
 def labelled(label: str, style: str, message: str) -> Text:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS
-from abrnet.data.schema import OPTIONAL_STATIC, ABRCohort, DataError
+from abrnet.data.importers.options import check_reading_options
+from abrnet.data.schema import OPTIONAL_STATIC, ABRCohort
 from abrnet.diffusion.sampling import SAMPLERS
 
 ARRAY_HINT = (
@@ -28,17 +29,6 @@ ARRAY_HINT = (
 CONDITIONAL_GUIDANCE = 2.0
 # Reading options of `read_input` that only make sense for files: an in-memory cohort already has its values.
 READ_DEFAULTS: dict[str, Any] = {"fmt": "auto"}
-# Reading options that stand in for a number a file does not record, with the values accepted (`PHYSICAL_RANGES`;
-# age_years, which the CLI maps to --age by its name, is checked with the plain ValueError of the other arguments).
-OPTIONS_SOURCE = "reading options"  # what a DataError about one of them names as its source
-NUMBER_OPTIONS: dict[str, tuple[float, float]] = {
-    "stimulus_rate_hz": PHYSICAL_RANGES["stimulus_rate_hz"],
-    "level_db": PHYSICAL_RANGES["intensity_db"],
-    "fmp": PHYSICAL_RANGES["fmp"],
-    "stimulus_freq_hz": (1.0, 1e5),
-}
-# Reading options given as text (the readers and `abrnet.data.metadata` check the value itself).
-TEXT_OPTIONS: tuple[str, ...] = ("ear", "units", "species", "stimulus", "level_unit", "polarity")
 
 
 def check_int(name: str, value: object, *, minimum: int) -> int:
@@ -107,38 +97,10 @@ def check_input(data: object, read_kw: Mapping[str, Any]) -> None:
         raise ValueError(f"sampling_rate_hz must be a finite number > 0, got {rate!r}")
     if read_kw.get("t0_ms") is not None:
         check_real("t0_ms", read_kw["t0_ms"])
-    if read_kw.get("age_years") is not None:
-        lo, hi = PHYSICAL_RANGES["age_years"]
-        check_real("age_years", read_kw["age_years"], minimum=lo, maximum=hi)
     fmt = read_kw.get("fmt", "auto")
     if not isinstance(fmt, str):
         raise TypeError(f"fmt must be a format name (str, 'auto' to detect it), got {fmt!r}")
-    check_reader_options(read_kw)
-
-
-def check_reader_options(read_kw: Mapping[str, Any]) -> None:
-    """The values of the reading options that stand in for what a file does not record (`NUMBER_OPTIONS`,
-    `TEXT_OPTIONS`; None = not given), checked whether or not a file turns out to need them.
-
-    Why: a file that records its own stimulus rate ignores ``stimulus_rate_hz=nan`` with a warning, while the next
-    file of the same call used it, and ``units=5`` failed deep in a reader as "'int' object has no attribute
-    'strip'". FMP may be NaN (not measured, as in the files); the others must be finite and physical. A bad value
-    is a `DataError` (a ValueError) naming the option, as the readers reported it: one line through the CLI too."""
-    for name, (lo, hi) in NUMBER_OPTIONS.items():
-        value = read_kw.get(name)
-        if value is None:
-            continue
-        if name in OPTIONAL_STATIC and isinstance(value, numbers.Real) and math.isnan(float(value)):
-            continue
-        nan = " or NaN (not measured)" if name in OPTIONAL_STATIC else ""
-        try:
-            check_real(name, value, minimum=lo, maximum=hi, what=nan)
-        except ValueError as exc:
-            raise DataError(OPTIONS_SOURCE, name, str(exc).removeprefix(f"{name} ")) from None
-    for name in TEXT_OPTIONS:
-        value = read_kw.get(name)
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"{name} must be a str (or None: not given), got {value!r} ({type(value).__name__})")
+    check_reading_options(read_kw)
 
 
 def check_flag(name: str, value: object) -> bool:

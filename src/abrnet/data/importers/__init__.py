@@ -24,6 +24,7 @@ from abrnet.data.importers._common import UTF8_BOM
 from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
+from abrnet.data.importers.options import check_reading_options
 from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
@@ -153,6 +154,7 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
     unknown = [k for k in given if k not in accepted and k not in READER_OPTIONS and k != "stimulus"]
     if unknown:
         raise TypeError(f"read_recording: unknown option(s) {', '.join(unknown)}")
+    check_reading_options({**given, **meta})  # before reading, whether or not this format uses them
     if fmt == "tdt_arf" and "stimulus" in meta:
         given["stimulus"] = meta["stimulus"]
     cohort = reader(path, **{k: v for k, v in given.items() if k in accepted})
