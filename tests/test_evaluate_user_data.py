@@ -39,6 +39,9 @@ def test_on_grid_h5_is_unchanged_and_off_grid_is_resampled_with_a_warning(tiny, 
     assert cohort.n_samples == tiny.n_samples and cohort.sampling_rate_hz == 20_000.0
     assert any("out of the model's domain" in w and "mouse" in w for w in warnings)
     assert all("\n" not in w for w in warnings)
+    off.static[:, 3] = np.nan  # no FMP and no buffers: said for an .h5 as `predict` says it for any file
+    _, warnings = load_evaluation_data(save_cohort(off, tmp_path / "c.h5"))
+    assert any("have no FMP" in w or "no FMP and no split buffers" in w for w in warnings), warnings
 
 
 def test_markdown_lists_input_warnings_and_the_reconstruction_target() -> None:

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from abrnet.data.files import write_json
@@ -182,28 +181,19 @@ def fixed_protocol_section(
 
 
 def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
-    """A user's `--data` file on the model's grid, with one-line warnings for what the scores cannot be trusted on.
+    """A user's `--data` file on the model's grid, with one-line warnings for what the scores cannot be trusted on:
+    `predict`'s reader (`read_for_model`), so an abrnet .h5, a wide CSV and a device export are read, checked and
+    warned about alike.
 
     Why: an abrnet .h5 was fed to the network as stored, so a wide CSV failed as "not a readable HDF5 file" and a
     recording on another grid (a mouse export at 100 kHz, 0-17 ms) was scored on samples the network reads as
-    20 kHz from 0 ms, without a word about its species, stimulus or level unit. A file already on the model grid
-    (every simulated cohort) is returned unchanged, so its metrics are the same as before.
+    20 kHz from 0 ms, without a word about its species, stimulus or level unit. An .h5 then had a reader of its own
+    here, which said nothing of a file without FMP. A file already on the model grid (every simulated cohort) is
+    returned with its samples unchanged, so its metrics are the same as before.
     """
-    from abrnet.data.io import load_cohort
-    from abrnet.data.metadata import SIMULATED
-    from abrnet.data.resample import cohort_to_model_grid
-    from abrnet.inference.domain import assess_domain, domain_warnings
     from abrnet.inference.inputs import read_for_model
 
-    src = str(path)
-    if Path(path).is_file() and not h5py.is_hdf5(path):  # wide CSV or a device export: the readers `predict` uses
-        return read_for_model(path)
-    cohort = load_cohort(path)
-    # an abrnet .h5 without metadata columns is abrnet's own format (human click, dB nHL), as `read_recording` reads it
-    filled = {k: np.full(cohort.n_records, v) for k, v in SIMULATED.items() if k not in cohort.extras}
-    warnings = domain_warnings(assess_domain(dataclasses.replace(cohort, extras={**cohort.extras, **filled})), src)
-    cohort, grid = cohort_to_model_grid(cohort)
-    return cohort, warnings + [f"{src}: {w}" for w in grid]
+    return read_for_model(path)
 
 
 def evaluate_checkpoint(
