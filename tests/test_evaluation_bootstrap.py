@@ -84,13 +84,15 @@ def test_intervals_resample_patients_not_records() -> None:
     assert hi - lo > 3 * rec_width
 
 
-def test_single_patient_gives_zero_width_interval() -> None:
-    # records differ, but there is one patient: resampling patients cannot change anything
+def test_single_patient_has_no_interval() -> None:
+    # records differ, but there is one patient: resampling patients cannot change anything, and a zero-width
+    # interval around the figure would read as certainty
     data = tiny_cohort(6, patient_id=np.array(["P0"] * 6), threshold_db=np.linspace(10, 60, 6).astype(np.float32))
     pred = flat_predictions(6, threshold_db=np.array([12.0, 25.0, 28.0, 41.0, 49.0, 70.0]))
     m = compute_metrics(pred, data, split="t", n_bootstrap=100)
-    lo, hi = m["intervals"]["threshold.mae_db"]
-    assert lo == pytest.approx(m["threshold"]["mae_db"]) and hi == pytest.approx(lo)
+    assert m["threshold"]["mae_db"] == pytest.approx(3.5)  # errors 2, 5, 2, 1, 1, 10
+    assert m["intervals"]["threshold.mae_db"] is None
+    assert m["undefined"]["intervals.threshold.mae_db"].startswith("one patient")
 
 
 def test_bootstrap_is_seeded_and_optional() -> None:

@@ -98,9 +98,17 @@ def bootstrap_intervals(
     seed: int,
     und: Undefined,
 ) -> dict[str, list[float] | None]:
-    """Percentile 95% intervals from resampling patients with replacement."""
+    """Percentile 95% intervals from resampling patients with replacement.
+
+    With one patient every resample is that patient, so the "interval" is the point estimate itself, which reads as
+    a certain figure (it printed as "6.2 [6.2, 6.2]"); it is undefined instead, with that reason."""
     out: dict[str, list[float] | None] = {}
     if n_bootstrap <= 0:
+        return out
+    if n_patients < 2:
+        for path in (p for p in paths if p in b.fns):
+            und.reasons.setdefault(f"intervals.{path}", "one patient: resampling patients cannot vary the figure")
+            out[path] = None
         return out
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n_patients, np.full(n_patients, 1.0 / n_patients), size=n_bootstrap).astype(np.float64)
