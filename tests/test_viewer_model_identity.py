@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from abrnet.viewer.analysis import model_note
-from abrnet.viewer.store import Correction, Store, content_hash, file_sha256
+from abrnet.viewer.store import Correction, Store, content_hash
 from tests.test_viewer_server import correct, get_bytes, get_json, post_file, request_json, running_server, wide_csv
 
 # the store's schema once corrections kept their age, before they kept their model
@@ -61,7 +61,7 @@ def test_a_correction_stores_the_model_it_corrects(tmp_path: Path) -> None:
     with sqlite3.connect(store.db_path) as con:
         assert con.execute("SELECT model_sha256, model_checkpoint FROM corrections").fetchall() == [(SHA_A, "x.ckpt")]
     con.close()
-    assert file_sha256(path) == content_hash(b"recording bytes")
+    assert content_hash(path.read_bytes()) == content_hash(b"recording bytes")
 
 
 def test_a_store_from_before_models_were_kept_opens_with_the_model_not_recorded(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_a_server_with_another_checkpoint_marks_corrections_made_on_the_old_one(
 ) -> None:
     from tests.test_viewer_browser import pdf_text
 
-    sha_a, sha_b = file_sha256(checkpoint), file_sha256(other_checkpoint)
+    sha_a, sha_b = content_hash(checkpoint.read_bytes()), content_hash(other_checkpoint.read_bytes())
     assert sha_a != sha_b and checkpoint.name == other_checkpoint.name
     data_dir, pid = tmp_path / "data", "P-model"
     with running_server(checkpoint, data_dir) as base:
@@ -156,3 +156,30 @@ def test_a_server_with_another_checkpoint_marks_corrections_made_on_the_old_one(
         assert "wave V:" in text and "corrected by dr-a at" in text
         assert f"[other model] 2 value(s) corrected against best.ckpt (sha256 {sha_a[:12]})" in text, text
         assert f"this report is read by model best.ckpt (sha256 {sha_b[:12]})" in text, text
+
+
+def test_the_viewer_names_the_bytes_the_model_was_loaded_from(tmp_path: Path) -> None:
+    """`abrnet.load` hashes the very bytes it reads the weights from (`ABRModel.checkpoint_sha256`), and the viewer
+    labels readings and corrections with that hash. It hashed the path when the app started, apart from the load: a
+    retrain writing best.ckpt in between labelled corrections with a model that was not the one reading."""
+    import hashlib
+    import shutil
+
+    import abrnet
+    from abrnet.inference.default_model import DEFAULT_CHECKPOINT
+    from abrnet.viewer.app import create_app
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("this install ships no default model")
+    path = tmp_path / "run" / "best.ckpt"
+    path.parent.mkdir()
+    shutil.copyfile(DEFAULT_CHECKPOINT, path)
+    loaded = hashlib.sha256(path.read_bytes()).hexdigest()
+    model = abrnet.load(path)
+    assert model.checkpoint_sha256 == loaded == model.loaded.sha256
+    path.write_bytes(b"a retrain's new best.ckpt, written after the load")  # the file no longer holds those bytes
+    viewer = create_app(model, tmp_path / "data").state.viewer
+    assert viewer.model_sha256 == loaded
+    with viewer.store.upload(wide_csv(tmp_path, "P-bytes", seed=7), "bytes.csv") as (digest, upload):
+        payload = viewer.analysed(digest, upload, upload.name, None)
+    assert payload["model_sha256"] == loaded and payload["checkpoint"] == str(path)

@@ -142,6 +142,7 @@ class ABRModel:
 
     def __init__(self, loaded: LoadedModel, *, device: str | torch.device = "cpu") -> None:
         self.loaded = loaded
+        self.checkpoint_sha256: str = loaded.sha256  # the model's identity: SHA-256 of the bytes its weights came from
         self.device = torch.device(device)
         self.model = loaded.model.to(self.device).eval()
         self.normalizer = loaded.normalizer
@@ -363,8 +364,7 @@ class ABRModel:
 
 
 def load(checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu") -> ABRModel:
-    """Load a trained checkpoint (safely: `weights_only=True`) for predict / denoise / generate; without one, the
-    model shipped with abrnet (`abrnet.inference.default_model`)."""
+    """Load a checkpoint (safely: `weights_only=True`) for predict/denoise/generate; None: the shipped model."""
     path = default_checkpoint() if checkpoint is None else checkpoint
     return ABRModel(load_checkpoint(path, map_location=device), device=device)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,9 @@ class LoadedModel:
     config: TrainConfig
     normalizer: Normalizer
     path: Path
+    # SHA-256 (hex) of the bytes the weights were read from: which model this is (every run writes a best.ckpt), and
+    # of those very bytes, not of the file as it is now (a retrain may replace best.ckpt while a server runs)
+    sha256: str
     series_model: SeriesClassifier | None = None  # per-ear class from the whole series (fitted after training)
 
     @property
@@ -36,28 +41,39 @@ def read_checkpoint(
     path: str | Path, *, field: str = "<checkpoint>", map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
     """The dict saved in checkpoint ``path`` (`weights_only=True`), or a one-line DataError naming the file and
-    ``field`` (the option it came from, e.g. ``--resume``).
+    ``field`` (the option it came from, e.g. ``--resume``): `read_hashed_checkpoint` without the hash."""
+    return read_hashed_checkpoint(path, field=field, map_location=map_location)[0]
+
+
+def read_hashed_checkpoint(
+    path: str | Path, *, field: str = "<checkpoint>", map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, Any], str]:
+    """(the dict saved in checkpoint ``path``, the SHA-256 hex digest of the bytes it was read from).
 
     Why one reader: torch.load on a CSV, a folder or any other file fails with a multi-line unpickling error (or
-    returns a non-dict), which reached users as a traceback; every such failure means "not a checkpoint"."""
+    returns a non-dict), which reached users as a traceback; every such failure means "not a checkpoint".
+    Why the hash is taken here: the file is read once and both the weights and the digest come from those bytes;
+    hashing the path again later could name another model than the one loaded, if the file was replaced in between
+    (a retrain writing best.ckpt). `weights_only=True`: tensors and plain containers only, never arbitrary objects."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "no such file", str(path))
     if path.is_dir():
         raise DataError(str(path), field, "is a folder; name a checkpoint file (e.g. runs/x/best.ckpt)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # any failure to unpickle means the same: not a checkpoint
+        data = path.read_bytes()
+        ckpt = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as exc:  # any failure to read or unpickle means the same: not a checkpoint
         raise DataError(str(path), field, f"not a readable abrnet checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict):
         raise DataError(str(path), field, f"not an abrnet checkpoint (holds a {type(ckpt).__name__})")
-    return ckpt
+    return ckpt, hashlib.sha256(data).hexdigest()
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model from a Lightning checkpoint's hyper-parameters and load its (EMA) weights."""
     path = Path(path)
-    ckpt = read_checkpoint(path, map_location=map_location)
+    ckpt, sha256 = read_hashed_checkpoint(path, map_location=map_location)
     hp = ckpt.get("hyper_parameters")
     if not isinstance(hp, dict) or "config" not in hp or "normalizer" not in hp:
         raise DataError(str(path), "hyper_parameters", "missing: not an abrnet training checkpoint")
@@ -73,6 +89,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         config=cfg,
         normalizer=Normalizer.from_dict(hp["normalizer"]),
         path=path,
+        sha256=sha256,
         series_model=None if series is None else SeriesClassifier.from_dict(series),
     )
 

@@ -47,7 +47,7 @@ from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, history_json, with_corrections
 from abrnet.viewer.export import export_csv, patient_pdf
-from abrnet.viewer.store import AgeConflictError, Correction, Store, file_sha256, safe_filename, utc_now
+from abrnet.viewer.store import AgeConflictError, Correction, Store, safe_filename, utc_now
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MULTIPART_SLACK_BYTES = 64 * 1024  # form fields and boundaries around the file in a multipart body
@@ -134,7 +134,9 @@ class Viewer:
 
     def __init__(self, model: ABRModel, store: Store, *, max_upload_bytes: int) -> None:
         self.model, self.store, self.max_upload_bytes = model, store, max_upload_bytes
-        self.model_sha256 = file_sha256(model.checkpoint)  # what each correction records as the model it corrects
+        # what each correction records as the model it corrects: the hash of the bytes the weights were loaded from
+        # (hashing the path here could name a best.ckpt a retrain wrote after the load, not the model reading)
+        self.model_sha256 = model.checkpoint_sha256
         self._model_lock = threading.Lock()
         self.pdf_lock = threading.Lock()  # matplotlib's font cache and PDF backend are not made for threads
         self._cache: OrderedDict[tuple[str, float | None, str], dict[str, Any]] = OrderedDict()

@@ -96,12 +96,6 @@ def migrate(con: sqlite3.Connection) -> None:
                 raise
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (as `content_hash`, streamed): the identity of the model a server runs."""
-    with Path(path).open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
