@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from abrnet.series.classifier import adjusted_record_probs
 from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears, highest_levels
 
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 # ------------------------------------------------------------------------------------------------ predict output
@@ -140,9 +143,21 @@ def ear_domain(ears: EarTable, cohort: ABRCohort) -> np.ndarray:
     return np.array(["; ".join(r) or IN_DOMAIN for r in reasons]).astype(str)
 
 
+def spreadsheet_text(text: str) -> str:
+    """A CSV text cell as a spreadsheet shows it, never runs it: one that starts like a formula (= + - @ tab CR) gets
+    a leading ``'`` (OWASP's CSV-injection advice), except a plain number, which stays a number ("-3.5").
+
+    Why: patient ids and other text come from users' files; ``=HYPERLINK(...)`` or ``@SUM(...)`` as an id ran as a
+    formula when a clinician opened the CSV in Excel. The one definition for every CSV abrnet writes for people
+    (`write_columns_csv`, the viewer's export); JSON output keeps the text as is."""
+    if text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _cell(v: Any) -> str:
     if isinstance(v, (str, np.str_)):
-        return str(v)
+        return spreadsheet_text(str(v))
     x = float(v)
     if isinstance(v, (int, np.integer)):
         return str(int(v))
@@ -150,7 +165,8 @@ def _cell(v: Any) -> str:
 
 
 def column_cells(values: np.ndarray) -> list[str]:
-    """One column's CSV cells, exactly as `_cell` writes each value, formatted a column at a time.
+    """One column's CSV cells, exactly as `_cell` writes each value (text through `spreadsheet_text`), formatted a
+    column at a time.
 
     Why: a 50k-row results table has ~2M cells; calling `_cell` per cell (type checks, NumPy scalar boxing) cost
     more than the rest of writing. ``tolist()`` turns a float32/float64 column into Python floats of the same value,
@@ -159,7 +175,7 @@ def column_cells(values: np.ndarray) -> list[str]:
     arr = np.asarray(values)
     kind = arr.dtype.kind
     if kind == "U":
-        return [str(v) for v in arr.astype(str).tolist()]
+        return [spreadsheet_text(v) for v in arr.tolist()]
     if kind in "iu":
         return [str(v) for v in arr.tolist()]
     if kind == "b":  # `_cell`: a bool is neither str nor integer, so float(True) → "1"
@@ -173,7 +189,9 @@ def write_columns_csv(cols: dict[str, np.ndarray], path: str | Path, *, force: b
     """Write a column table as CSV (NaN = empty cell); refuse to replace a file unless `force`.
 
     Cells are formatted per column (`column_cells`) and written with one ``writerows``: same text as a per-cell
-    loop, several times faster on a 50k-record `abrnet predict` output.
+    loop, several times faster on a 50k-record `abrnet predict` output. Text cells pass `spreadsheet_text`: these
+    files (results.csv, series.csv, patients.csv) are opened by people in spreadsheets, and a patient id from a
+    user's file such as ``=HYPERLINK(...)`` ran there as a formula; abrnet never reads them back as input.
     """
     path = check_fname(path, overwrite=force)
     path.parent.mkdir(parents=True, exist_ok=True)
