@@ -16,6 +16,12 @@ A correction also names the model whose reading it corrected (`Correction.model_
 against another model than the one reading the file now keeps its place (the audit trail stays visible) but carries a
 ``corrected_model_note`` saying so, because the "model" value shown beside it is the current model's, not the one the
 expert corrected (see `model_note`).
+
+Each ear also carries ``threshold_above_max_level`` and ``max_level_db`` (`series_columns`): where its p(V) curve
+crosses at no tested level, the model's threshold is a placeholder (highest level + 5 dB), not a measured level. The
+``response`` call does not say so alone: an "uncertain" ear (no crossing, but P(no response) <= 0.5) has the
+placeholder too, and the page and report printed it as "Threshold 65 ± 18 dB nHL" for an ear tested up to 60 dB.
+`threshold_placeholder` is the one rule the page's script mirrors.
 """
 
 from __future__ import annotations
@@ -124,6 +130,8 @@ def build_payload(
                 "ear": srow["ear"],
                 "records": [r["index"] for r in members],
                 "model_threshold_db": thr,
+                "threshold_above_max_level": bool(srow["threshold_above_max_level"]),
+                "max_level_db": srow["max_level_db"],
                 "threshold_sd_db": sd,
                 "interval_90_db": _interval(srow, thr, sd),
                 "p_no_response": srow["p_no_response"],
@@ -149,6 +157,15 @@ def build_payload(
         "records": records,
         "ears": ears,
     }
+
+
+def threshold_placeholder(ear: dict[str, Any]) -> bool:
+    """Whether the threshold an ear shows is the model's placeholder "above the tested levels", not a reading: not
+    corrected (a corrected value is the expert's reading), and the ear's p(V) curve crosses at no tested level (every
+    "no response" ear; some "uncertain" ones). Such a threshold is printed as no number and drawn as no line."""
+    if ear.get("status") == "corrected":
+        return False
+    return ear.get("response") == "no response" or bool(ear.get("threshold_above_max_level"))
 
 
 def ear_age(members: list[dict[str, Any]]) -> float | None:

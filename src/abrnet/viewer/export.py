@@ -16,13 +16,21 @@ model_checkpoint, model_sha256; per wave W ``W_presence_prob, W_latency_ms, W_la
 W_status, W_model_latency_ms, W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years,
 W_corrected_model_sha256, W_corrected_model_note``; interpeak intervals from the final latencies; the record's
 class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
-ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by,
-ear_threshold_corrected_at, ear_threshold_corrected_reading_age_years, ear_threshold_corrected_model_sha256,
-ear_threshold_corrected_model_note, ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
+ear_threshold_above_max_level, ear_max_level_db, ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db,
+ear_threshold_corrected_by, ear_threshold_corrected_at, ear_threshold_corrected_reading_age_years,
+ear_threshold_corrected_model_sha256, ear_threshold_corrected_model_note, ear_p_no_response, ear_class_pred``; then
+any out-of-domain columns.
 
 Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
-spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice) and the PDF prints ``$`` as is
-(matplotlib would read ``$...$`` as mathtext: a silent change, or a failed report on unbalanced ``$``).
+spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice; `spreadsheet_text`, the rule
+`abrnet predict`'s CSVs use too) and the PDF prints ``$`` as is (matplotlib would read ``$...$`` as mathtext: a
+silent change, or a failed report on unbalanced ``$``).
+
+``ear_threshold_above_max_level`` is ``true`` where ``ear_threshold_db`` is the model's placeholder (the ear's p(V)
+curve crosses at no tested level: highest level ``ear_max_level_db`` + 5 dB), not a measured level
+(`threshold_placeholder`; a corrected threshold is the expert's reading, so ``false``). Why: the column alone read as a
+measurement for an "uncertain" ear, whose ``response`` does not say "no response". The PDF prints no number and draws
+no threshold line for such an ear.
 """
 
 from __future__ import annotations
@@ -30,17 +38,14 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from typing import Any
 
 from abrnet.constants import CLASS_NAMES, WAVES
-from abrnet.inference.result_tables import INTERPEAK
-from abrnet.viewer.analysis import model_label
+from abrnet.inference.result_tables import INTERPEAK, spreadsheet_text
+from abrnet.viewer.analysis import model_label, threshold_placeholder
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
 CORRECTED_COLOR = "#ff7f0e"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
-PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _fmt(v: Any) -> str:
@@ -54,11 +59,9 @@ def _fmt(v: Any) -> str:
 
 
 def _cell(v: Any) -> str:
-    """`_fmt`, with a text cell that starts like a formula prefixed by ``'``; numbers (also negative) stay numbers."""
+    """`_fmt`, text cells through `spreadsheet_text` (one that starts like a formula gets a leading ``'``)."""
     text = _fmt(v)
-    if isinstance(v, str) and text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+    return spreadsheet_text(text) if isinstance(v, str) else text
 
 
 def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,6 +113,8 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
             row.update(
                 {
                     "ear_threshold_db": ear["threshold_db"],
+                    "ear_threshold_above_max_level": threshold_placeholder(ear),
+                    "ear_max_level_db": ear.get("max_level_db"),
                     "ear_threshold_sd_db": None if ear["status"] == "corrected" else ear["threshold_sd_db"],
                     "ear_threshold_status": ear["status"],
                     "ear_threshold_model_db": ear["model_threshold_db"],
@@ -169,7 +174,7 @@ def _waterfall(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
             ax.text(lat, yv + 0.18 * step, w + ("*" if corrected else ""), fontsize=5.5, color=color, ha="center")
     levels = [r["intensity_db"] for r in recs]
     thr = ear["threshold_db"]
-    if thr is not None and len(levels) > 1 and (ear["status"] == "corrected" or ear.get("response") != "no response"):
+    if thr is not None and len(levels) > 1 and not threshold_placeholder(ear):  # a placeholder is no level to mark
         pos = -float(np.interp(thr, levels[::-1], np.arange(len(levels))[::-1])) * step  # level → stack position
         ax.axhline(pos, color=CORRECTED_COLOR if ear["status"] == "corrected" else "tab:purple", ls="--", lw=0.8)
     ax.set_yticks([])
@@ -198,15 +203,19 @@ def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) ->
 
 
 def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
-    """The ear's summary lines; ``top_db`` is its loudest tested level. An uncorrected "no response" ear reads as
-    such: its threshold number is a placeholder above the tested levels, not a reading, and printed as
-    "65 ± 18 dB" it would be taken for one."""
+    """The ear's summary lines; ``top_db`` is its loudest tested level. An uncorrected ear whose threshold is the
+    placeholder above the tested levels (`threshold_placeholder`) gets no threshold number: printed as "65 ± 18 dB"
+    it would be taken for a reading. A "no response" ear says so; an "uncertain" one says that no tested level
+    crosses, and that the no-response call is uncertain."""
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
     if ear["status"] == "corrected":
         head = (f"threshold {thr:.1f} dB nHL* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
                 f"model {ear['model_threshold_db']:.1f} dB){_model_tag(ear)}")  # fmt: skip
     elif ear.get("response") == "no response":
         head = f"no response up to {top_db:.1f} dB nHL: threshold above the tested levels"
+    elif threshold_placeholder(ear):  # kept short: the PDF prints it on one monospace row
+        head = (f"p(V) crosses at no tested level up to {top_db:.1f} dB nHL: threshold above the tested levels; "
+                f"no-response call uncertain (P(no response) {ear['p_no_response']:.2f})")  # fmt: skip
     elif thr is not None:
         head = f"threshold {thr:.1f} ± {sd:.1f} dB nHL (90 % interval {iv[0]:.1f}-{iv[1]:.1f} dB)"
     else:

@@ -179,6 +179,8 @@ function keys(grp, selector, arrows, body, corrected) {
   });
 }
 
+// where p(V) crosses at no tested level the model's threshold is a placeholder, not a reading (threshold_placeholder)
+const placeholder = (ear) => ear.status !== "corrected" && (ear.response === "no response" || ear.threshold_above_max_level === true);
 function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   if (ear.threshold_db === null) return;
   // levels run loudest (top) to softest; map dB <-> y by interpolating between the rows (extrapolated linearly)
@@ -200,8 +202,8 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   const lo = Math.ceil(Math.max(-20, lv[0] - ext, dbAt(yRange[1])) * 10) / 10;
   const hi = Math.floor(Math.min(140, lv[n] + ext, dbAt(yRange[0])) * 10) / 10;
   const clampDb = (db) => Math.min(hi, Math.max(lo, db));
-  const corrected = ear.status === "corrected";
-  const grp = el("g", { class: "threshold" + (corrected ? " corrected" : ""), "data-value": ear.threshold_db,
+  const corrected = ear.status === "corrected", above = placeholder(ear); // above: a handle to set one, not a value
+  const grp = el("g", { class: "threshold" + (corrected ? " corrected" : above ? " placeholder" : ""), "data-value": ear.threshold_db,
     "data-status": ear.status, "data-ear-key": ear.key }, svg);
   const draw = (db) => {
     grp.replaceChildren();
@@ -212,9 +214,11 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
     const y = yOf(db);
     el("line", { x1: x0, x2: x1, y1: y, y2: y }, grp);
     el("rect", { x: x0, width: x1 - x0, y: y - 5, height: 10, class: "grip" }, grp);
+    const unmoved = above && db === ear.threshold_db;
     el("text", { x: x0 - 4, y: y + 4, "text-anchor": "end", fill: corrected ? CORRECTED : "#7b3fa0" }, grp,
-      `${fmt(db, 0)}${corrected ? "*" : ""}`);
+      unmoved ? `>${fmt(ear.max_level_db, 0)}` : `${fmt(db, 0)}${corrected ? "*" : ""}`);
     el("title", {}, grp, corrected ? `threshold ${fmt(db, 1)} dB, corrected by ${ear.corrected_by} at ${ear.corrected_at}${modelNote(ear)}`
+      : unmoved ? `threshold above the tested levels (up to ${fmt(ear.max_level_db, 1)} dB): move the line to set one`
       : `threshold ${fmt(db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB (band: 90 % interval)`);
   };
   draw(ear.threshold_db);
@@ -267,7 +271,7 @@ function latencyIntensity(ear, data) {
   for (let v = Math.ceil(ya); v <= yb; v += 1) el("text", { x: l - 6, y: Y(v) + 4, "text-anchor": "end" }, svg, String(v));
   el("text", { x: (l + Wd - r) / 2, y: H - 6, "text-anchor": "middle" }, svg, "intensity (dB nHL)");
   el("text", { x: 12, y: top + (H - top - bottom) / 2, transform: `rotate(-90 12 ${top + (H - top - bottom) / 2})`, "text-anchor": "middle" }, svg, "latency (ms)");
-  if (ear.threshold_db !== null && ear.threshold_db >= xa && ear.threshold_db <= xb) {
+  if (ear.threshold_db !== null && !placeholder(ear) && ear.threshold_db >= xa && ear.threshold_db <= xb) {
     el("line", { x1: X(ear.threshold_db), x2: X(ear.threshold_db), y1: top, y2: H - bottom, stroke: ear.status === "corrected" ? CORRECTED : "#7b3fa0", "stroke-dasharray": "4 3" }, svg);
   }
   for (const p of pts) {
@@ -311,12 +315,14 @@ function render(data) {
     body.appendChild(waterfall(ear, data));
     const side = html("div", { class: "side" }, body);
     const corr = ear.status === "corrected";
-    const iv = ear.interval_90_db;
+    const iv = ear.interval_90_db, top = fmt(ear.max_level_db, 1); // top: the ear's highest tested level
     html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, corr
       ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB${ageNote(ear)})`
       : ear.response === "no response" // no V at any tested level: the number is a placeholder above them, not a reading
-        ? `No response up to ${fmt(Math.max(...ear.records.map((i) => data.records[i].intensity_db)), 1)} dB nHL: threshold above the tested levels`
-        : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
+        ? `No response up to ${top} dB nHL: threshold above the tested levels`
+        : placeholder(ear) // "uncertain": no crossing either, but the series classifier does not call it no response
+          ? `The p(V) curve crosses at no tested level up to ${top} dB nHL: threshold above the tested levels; the no-response call is uncertain (P(no response) ${fmt(ear.p_no_response)})`
+          : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
     if (corr && ear.corrected_model_note) html("p", { class: "model-note threshold-model-note" }, side, `Threshold ${ear.corrected_model_note}`);
     html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
     html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
