@@ -157,9 +157,10 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     res = runner.invoke(app, [*args, "--group-by", "patient_id,ear", "--plot", str(plots)])
     assert res.exit_code == 0, res.output
     header, rows = read_csv(tmp_path / "series.csv")
-    assert header[:11] == [
-        "patient_id", "ear", "threshold_db", "threshold_above_max_level", "max_level_db", "threshold_sd_db",
-        "threshold_lo_db", "threshold_hi_db", "p_no_response", "response", "class_pred",
+    assert header[:13] == [
+        "patient_id", "ear", "threshold_db", "threshold_above_max_level", "max_level_db", "threshold_at_min_level",
+        "min_level_db", "threshold_sd_db", "threshold_lo_db", "threshold_hi_db", "p_no_response", "response",
+        "class_pred",
     ]  # fmt: skip
     assert "domain" in header  # the ear's domain, as the per-record table has it
     series_model = load_checkpoint(test_split["ckpt"]).series_model  # fitted after training, in the checkpoint
@@ -278,7 +279,7 @@ def test_plot_folder_that_is_a_file_is_refused_before_writing(test_split: dict, 
 
 def test_plot_names_stay_distinct_when_ids_sanitize_alike(test_split: dict, tmp_path: Path) -> None:
     """'P 1' and 'P_1' both became waterfall_P_1_L.png: one ear's plots replaced the other's."""
-    from abrnet.inference.result_tables import plot_stems
+    from abrnet.inference.result_plots import plot_stems
 
     stems = plot_stems(["P 1/L", "P_1/L", "Q/R", "q/R", "SIM7/L"])
     assert len(set(stems.values())) == 5 and stems["SIM7/L"] == "SIM7_L"  # ordinary ids keep their names

@@ -20,7 +20,8 @@ from abrnet.constants import WAVES
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.arguments import check_flag, check_input
 from abrnet.inference.inputs import reading_warnings
-from abrnet.inference.result_tables import PredictionReport, columns_to_records, save_plots, series_columns
+from abrnet.inference.result_plots import save_plots
+from abrnet.inference.result_tables import PredictionReport, columns_to_records, series_columns
 from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, aggregate_ears
 from tests.conftest import make_toy_cohort
@@ -74,6 +75,54 @@ def test_no_response_threshold_is_flagged_and_numbers_unchanged() -> None:
     assert cols["threshold_db"][keys.index("P000/R")] == 40.0
     assert list(cols)[:5] == ["patient_id", "ear", "threshold_db", "threshold_above_max_level", "max_level_db"]
     assert "threshold_above_max_level" not in series_columns(ears)  # without the cohort: the old table
+
+
+def test_threshold_at_the_lowest_level_is_flagged_as_a_bound() -> None:
+    """An ear with a V at every tested level (or tested at one level) has its threshold at that level *or lower*:
+    its SD and interval see nothing below, so "20 ± 0 dB (20-20)" must not read as a threshold known exactly."""
+    cohort = _cohort()
+    level = cohort.static_column("intensity_db")
+    key = cohort.ear_key.astype(str)
+    p_v = np.where(level >= 40, 0.95, 0.02).astype(np.float32)
+    p_v[key == "P001/R"] = 0.97  # a V down to 20 dB, the lowest level tested
+    pred = _predictions(cohort, p_v)
+    cols = PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort)).series()
+    assert cols is not None
+    keys = [f"{p}/{e}" for p, e in zip(cols["patient_id"], cols["ear"], strict=True)]
+    at_min = dict(zip(keys, cols["threshold_at_min_level"].tolist(), strict=True))
+    assert at_min == {k: k == "P001/R" for k in keys}
+    row = keys.index("P001/R")
+    assert cols["min_level_db"][row] == 20.0 and cols["threshold_db"][row] == 20.0
+    assert cols["threshold_sd_db"][row] == 0.0  # why the flag is needed: the curve cannot see below 20 dB
+    one = cohort.subset(np.flatnonzero((key == "P002/L") & (level == 80)))  # one record: a screening level
+    pred1 = _predictions(one, np.array([0.9], np.float32))
+    cols1 = PredictionReport(cohort=one, predictions=pred1, ears=aggregate_ears(pred1, one)).series()
+    assert cols1 is not None
+    assert cols1["threshold_at_min_level"].tolist() == [True]
+    assert cols1["threshold_above_max_level"].tolist() == [False]
+
+
+def test_plots_state_the_series_reading_or_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without series mode the waterfall names no per-ear threshold (it printed one aggregated without the series
+    stage, which series.csv contradicted); with it, the title says what series.csv says, "≤" at the lowest level."""
+    import abrnet.plots.waterfall as waterfall
+
+    titles: dict[str, tuple[str, Any]] = {}
+
+    def record(ax: Any, *args: Any, title: str, threshold_db: float | None, **kw: Any) -> None:
+        titles[title.split(":")[0]] = (title, threshold_db)
+
+    monkeypatch.setattr(waterfall, "plot_waterfall", record)
+    report, cohort = _report()
+    save_plots(PredictionReport(cohort=cohort, predictions=report.predictions), tmp_path / "a", series=False)
+    assert all("records only" in t and thr is None for t, thr in titles.values()), titles
+    p_v = report.predictions.peak_presence_prob[:, V].copy()
+    p_v[cohort.ear_key.astype(str) == "P001/R"] = 0.97
+    pred = _predictions(cohort, p_v)
+    save_plots(PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort)), tmp_path / "b",
+               series=True)  # fmt: skip
+    assert "threshold ≤ 20 dB (V at the lowest level)" in titles["P001/R"][0]
+    assert titles["P001/L"][1] == 40.0 and "threshold 40 ±" in titles["P001/L"][0]
 
 
 def test_series_domain_column_names_every_reason_of_the_ear() -> None:

@@ -131,7 +131,8 @@ def predict(
     """Predict waves I/III/V (presence, latency, amplitude ± SD), class and threshold for each recording."""
     from abrnet.cli.common import progress_bar
     from abrnet.inference.api import load
-    from abrnet.inference.result_tables import plot_paths, save_plots, write_columns_csv
+    from abrnet.inference.result_plots import plot_paths, save_plots
+    from abrnet.inference.result_tables import write_columns_csv
 
     with user_errors():
         series = False

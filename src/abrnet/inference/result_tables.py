@@ -1,4 +1,5 @@
-"""Result tables of `abrnet predict` and the Python API: per-record and per-ear columns, CSV/JSON, plots.
+"""Result tables of `abrnet predict` and the Python API: per-record and per-ear columns, CSV/JSON (plots:
+`abrnet.inference.result_plots`).
 
 Kept apart from the model object (`abrnet.inference.api`) so reading results needs no sampler code.
 """
@@ -6,7 +7,6 @@ Kept apart from the model object (`abrnet.inference.api`) so reading results nee
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,17 +17,15 @@ import numpy as np
 
 from abrnet.constants import (
     CLASS_NAMES,
-    PRESENCE_THRESHOLD,
     WAVES,
 )
 from abrnet.data.files import check_fname
-from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
 from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
 from abrnet.inference.domain import IN_DOMAIN
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
-from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears, highest_levels
+from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears, highest_levels, lowest_levels
 
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
@@ -80,7 +78,7 @@ def prediction_columns(
 def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str, np.ndarray]:
     """One row per ear (sorted patient/ear): the series threshold with its uncertainty and the ear's class.
 
-    With the `cohort` the ears were read from (`PredictionReport.series` passes it), three more columns say how to
+    With the `cohort` the ears were read from (`PredictionReport.series` passes it), five more columns say how to
     read the row:
 
     * ``threshold_above_max_level`` (bool; 1/0 in CSV): the ear's p(V) curve crosses at no tested level, so
@@ -91,6 +89,12 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
       tested up to 60 dB read like a measured threshold, and the ``response`` column is not enough, because an
       "uncertain" ear can have the placeholder too.
     * ``max_level_db``: the highest level the ear was tested at.
+    * ``threshold_at_min_level`` (bool): the mirror case. The curve already crosses at the ear's lowest tested level
+      ``min_level_db``, so the threshold is that level *or lower*: nothing below it was recorded. Its SD and the
+      interval's low end cannot see below that level either (one level, or a V at every level, gave "100 ± 0 dB,
+      90 % interval 100-100"), so they are no measure of certainty there. Why: a screening series at one level,
+      or a grid starting at 30 dB, read as a threshold known exactly.
+    * ``min_level_db``: the lowest level the ear was tested at.
     * ``domain``: ``in`` when every record of the ear is in the model's domain, else their reasons
       (`abrnet.inference.domain`); the per-ear answer of a mouse series otherwise looked like a clinical one.
     """
@@ -120,15 +124,23 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
 
 
 def threshold_reading(ears: EarTable, cohort: ABRCohort) -> dict[str, np.ndarray]:
-    """``threshold_above_max_level`` and ``max_level_db`` per ear (see `series_columns`).
+    """``threshold_above_max_level``, ``max_level_db``, ``threshold_at_min_level`` and ``min_level_db`` per ear
+    (see `series_columns`).
 
-    A crossing is always at a tested level, so a threshold above the ear's highest level is the placeholder."""
+    A crossing is always at a tested level, so a threshold above the ear's highest level is the placeholder, and
+    one at its lowest level is a bound ("at or below"), not a reading."""
     if ears.record_ear.shape[0] != cohort.n_records:
         raise ValueError(f"{ears.record_ear.shape[0]} records in the ear table for {cohort.n_records} in the cohort")
     level = cohort.static_column("intensity_db").astype(np.float64)
     max_db = highest_levels(ears.record_ear, level, ears.n_ears)
-    above = np.asarray(ears.threshold_db, dtype=np.float64) > max_db + 1e-6
-    return {"threshold_above_max_level": above, "max_level_db": max_db}
+    min_db = lowest_levels(ears.record_ear, level, ears.n_ears)
+    threshold = np.asarray(ears.threshold_db, dtype=np.float64)
+    return {
+        "threshold_above_max_level": threshold > max_db + 1e-6,
+        "max_level_db": max_db,
+        "threshold_at_min_level": threshold <= min_db + 1e-6,
+        "min_level_db": min_db,
+    }
 
 
 def ear_domain(ears: EarTable, cohort: ABRCohort) -> np.ndarray:
@@ -277,100 +289,3 @@ def threshold_mae_by_mode(
         "n_records": int(ok.sum()),
         "n_ears": int(ok_e.sum()),
     }
-
-
-# ------------------------------------------------------------------------------------------------ plots
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
-def plot_stems(keys: list[str]) -> dict[str, str]:
-    """A file-name stem per ear key, distinct for distinct keys.
-
-    Why: `_safe` maps ``P 1/L`` and ``P_1/L`` to the same name, so one ear's plots silently replaced the other's.
-    A stem that two keys share (compared case-insensitively, as macOS and Windows file systems do) gets a short hash
-    of its raw key; the others keep their readable name, so ordinary ids give the same files as before."""
-    safe = {key: _safe(key.replace("/", "_")) for key in keys}
-    counts: dict[str, int] = {}
-    for stem in safe.values():
-        counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
-    return {
-        key: stem if counts[stem.lower()] == 1 else f"{stem}_{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-        for key, stem in safe.items()
-    }
-
-
-def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict[str, dict[str, Path]]:
-    """Files `save_plots` will write, per ear key (so the CLI can refuse to overwrite before computing)."""
-    plot_dir = Path(plot_dir)
-    out: dict[str, dict[str, Path]] = {}
-    keys = [str(k) for k in np.unique(cohort.ear_key.astype(str))]
-    for key, stem in plot_stems(keys).items():
-        paths = {"waterfall": plot_dir / f"waterfall_{stem}.png"}
-        if series:
-            paths["latency_intensity"] = plot_dir / f"latency_intensity_{stem}.png"
-        out[key] = paths
-    return out
-
-
-def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) -> list[Path]:
-    """A clinical waterfall per ear (peaks where presence >= 0.5, the ear's series threshold as a line) and, in
-    series mode, its latency–intensity plot (predicted latency ± 1 SD per wave)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from abrnet.plots.waterfall import plot_waterfall
-
-    cohort, pred = report.cohort, report.predictions
-    ears = report.ears if report.ears is not None else aggregate_ears(pred, cohort)
-    keys = cohort.ear_key.astype(str)
-    level = cohort.static_column("intensity_db")
-    level_units = metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT].astype(str)  # a mouse file is in dB SPL
-    level_units = np.where(level_units == UNKNOWN, "dB, unit unknown", level_units)
-    written: list[Path] = []
-    for e, (key, paths) in enumerate(plot_paths(cohort, plot_dir, series=series).items()):
-        idx = np.flatnonzero(keys == key)
-        lat = np.where(pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD, pred.latency_ms[idx], np.nan)
-        row = int(np.flatnonzero(ears.ear_key.astype(str) == key)[0]) if key in ears.ear_key else e
-        thr = float(ears.threshold_db[row])
-        nr = float(ears.p_no_response[row])
-        top = float(np.max(level[idx]))
-        above = thr > top + 1e-6  # the placeholder "above the highest level": no number to print as a threshold
-        fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
-        reading = (f"no wave V up to {top:.0f} dB" if above
-                   else f"threshold {thr:.0f} ± {float(ears.threshold_sd_db[row]):.0f} dB")  # fmt: skip
-        title = f"{key}: {ears.response[row]}\n{reading}, P(no resp.) {nr:.2f}"  # two lines: fits the 4-inch figure
-        plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
-        paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(paths["waterfall"], dpi=110)
-        plt.close(fig)
-        written.append(paths["waterfall"])
-        if series:
-            fig, ax = plt.subplots(figsize=(4.5, 3.2))
-            order = np.argsort(level[idx])
-            for j, (w, color) in enumerate(zip(WAVES, ("tab:blue", "tab:green", "tab:red"), strict=True)):
-                k = idx[order]
-                seen = pred.peak_presence_prob[k, j] >= PRESENCE_THRESHOLD
-                ax.errorbar(
-                    level[k][seen], pred.latency_ms[k, j][seen], yerr=pred.latency_sd_ms[k, j][seen], color=color,
-                    marker="o", ms=4, lw=1, capsize=2, label=f"wave {w}",
-                )  # fmt: skip
-            if not above:
-                ax.axvline(thr, color="tab:orange", ls="--", lw=0.8, label=f"threshold {thr:.0f} dB")
-            if not (pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD).any():  # say so, not empty axes around 0
-                ax.text(0.5, 0.5, f"no wave with presence ≥ {PRESENCE_THRESHOLD:g}", transform=ax.transAxes,
-                        ha="center", va="center", fontsize=8, color="gray")  # fmt: skip
-                ax.set_ylim(0.0, 10.0)
-            ax.set_xlim(float(level[idx].min()) - 5.0, top + 5.0)
-            ax.set_xlabel(f"intensity ({level_units[idx[0]]})")
-            ax.set_ylabel("latency (ms)")
-            ax.set_title(f"{key}: latency–intensity (±1 SD)", fontsize=9)
-            ax.legend(fontsize=7)
-            fig.tight_layout()
-            fig.savefig(paths["latency_intensity"], dpi=110)
-            plt.close(fig)
-            written.append(paths["latency_intensity"])
-    return written

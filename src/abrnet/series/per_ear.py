@@ -211,6 +211,13 @@ def highest_levels(record_ear: np.ndarray, intensity: np.ndarray, n_ears: int) -
     return out
 
 
+def lowest_levels(record_ear: np.ndarray, intensity: np.ndarray, n_ears: int) -> np.ndarray:
+    """(E,) the lowest level each ear was recorded at; record_ear, intensity: (N,)."""
+    out = np.full(n_ears, np.inf)
+    np.minimum.at(out, record_ear, intensity)
+    return out
+
+
 def dense_series(cdfs: list[tuple[int, np.ndarray, np.ndarray]], n_ears: int) -> np.ndarray:
     """(E,) bool: the ear was recorded at DENSE_SERIES_LEVELS or more distinct levels (a long fixed grid).
 
