@@ -76,6 +76,21 @@ def _f(x: float) -> float:
     return float(np.round(float(x), 6))
 
 
+def stimulus_labels(cohort: ABRCohort) -> np.ndarray:
+    """(N,) each record's stimulus as people name it: ``click``, ``tone_pip 8000 Hz``, ``unknown``."""
+    meta = metadata_of(cohort.extras, cohort.n_records)
+    pairs = zip(meta[STIMULUS].astype(str), meta[STIMULUS_FREQ_HZ], strict=True)
+    return np.array([s if not np.isfinite(f) else f"{s} {f:g} Hz" for s, f in pairs]).astype(str)
+
+
+def series_conditions(cohort: ABRCohort) -> np.ndarray:
+    """(N,) what must be equal for records of one ear to form one intensity series: the stimulus and its rate
+    (``tone_pip 8000 Hz at 21.1/s``). The rate is read to 0.1/s: float32 storage makes 21.1 not 21.1 to the last
+    bit."""
+    rates = [f"{r:.1f}" for r in cohort.static_column("stimulus_rate_hz")]
+    return np.array([f"{s} at {r}/s" for s, r in zip(stimulus_labels(cohort), rates, strict=True)]).astype(str)
+
+
 def describe_series(cohort: ABRCohort) -> list[dict]:
     """One entry per recorded series (patient, ear, stimulus, stimulus rate): species, stimulus, levels, stimulus
     rate, sampling rate, window, units - what a user checks first after importing a file. A rate series (11.1/s and
@@ -84,14 +99,10 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     both). The stored (float32) rate prints as typed (`float32_as_typed`)."""
     assumed = ears_assumed(cohort)
     meta = metadata_of(cohort.extras, cohort.n_records)
-    freq = meta[STIMULUS_FREQ_HZ]
-    stim = np.array(
-        [s if not np.isfinite(f) else f"{s} {f:g} Hz" for s, f in zip(meta[STIMULUS].astype(str), freq, strict=True)]
-    )
+    stim = stimulus_labels(cohort)
     level = cohort.static_column("intensity_db")
     stimulus_rate = cohort.static_column("stimulus_rate_hz")
-    rate_key = np.array([f"{r:.1f}" for r in stimulus_rate])  # float32 storage: 21.1 is not 21.1 to the last bit
-    keys = np.array([f"{e}|{s}|{r}" for e, s, r in zip(cohort.ear_key.astype(str), stim, rate_key, strict=True)])
+    keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "|"), series_conditions(cohort))
     end_ms = cohort.t0_ms + cohort.n_samples * 1000.0 / cohort.sampling_rate_hz
     out = []
     for key in dict.fromkeys(keys.tolist()):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.data.describe import series_conditions
 from abrnet.data.importers._common import merge_attrs, unique_patient_ids
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 from abrnet.inference.domain import assess_domain, domain_warnings
@@ -185,4 +186,28 @@ def read_many(
             progress(k + 1, len(files))
     if not parts:
         raise DataError(str(named[0]), "<format>", "no readable recordings found")
-    return concat_cohorts(parts), warnings
+    cohort = concat_cohorts(parts)
+    return cohort, warnings + mixed_series_warnings(cohort)
+
+
+def mixed_series_warnings(cohort: ABRCohort, most: int = 3) -> list[str]:
+    """One line when an ear holds records of more than one stimulus or stimulus rate (`series_conditions`).
+
+    Why: the per-ear reading (series mode, the viewer) takes an ear's records as one intensity series, so a mouse
+    file with 8 and 16 kHz tone pips at one ear got one threshold for both frequencies, and a retrocochlear rate
+    series (11.1/s and 51.1/s) one for both rates, while `abrnet data describe` lists them apart."""
+    keys = cohort.ear_key.astype(str)
+    conditions = series_conditions(cohort)
+    mixed: dict[str, list[str]] = {}
+    for key in dict.fromkeys(keys.tolist()):
+        found = list(dict.fromkeys(conditions[keys == key].tolist()))
+        if len(found) > 1:
+            mixed[key] = found
+    if not mixed:
+        return []
+    shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in list(mixed.items())[:most])
+    more = f"; and {len(mixed) - most} more" if len(mixed) > most else ""
+    return [
+        f"{len(mixed)} ear(s) hold more than one stimulus or stimulus rate ({shown}{more}): a per-ear reading "
+        "(series mode, the viewer) pools them into one threshold (`abrnet data describe` lists them apart)"
+    ]
