@@ -50,10 +50,15 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USER_ERROR) from None
 
 
-def check_outputs(outputs: Mapping[str, Path], *, force: bool) -> None:
+def check_outputs(outputs: Mapping[str, Path], *, force: bool, inputs: Sequence[Path] = ()) -> None:
     """Every planned output of one command, checked before anything is written: no two roles may name the same file
-    (``--out series.csv --group-by`` once wrote the series table over the results) and each goes through the shared
-    overwrite guard. Keys are the roles as the user knows them (``--out``, ``--json output``...)."""
+    (``--out series.csv --group-by`` once wrote the series table over the results), none may be one of the files
+    the command reads (`inputs`), and each goes through the shared overwrite guard. Keys are the roles as the user
+    knows them (``--out``, ``--json output``...).
+
+    Why inputs, with or without --force: --force means "replace my old output", and ``--out a.csv`` on the input
+    ``a.csv`` (or the series.csv written beside --out, when the recordings were in a series.csv) replaced the user's
+    recording with results. Checked first, so the user is not told to pass --force for a file it would destroy."""
     from abrnet.data.files import check_fname
     from abrnet.data.schema import DataError
 
@@ -63,8 +68,42 @@ def check_outputs(outputs: Mapping[str, Path], *, force: bool) -> None:
         if key in seen:
             raise DataError(str(path), role, f"is also the {seen[key]}; one would overwrite the other")
         seen[key] = role
+    read = _input_files(inputs)
+    for role, path in outputs.items():
+        source = next((p for p in read if _same_file(path, p)), None)
+        if source is not None:
+            same = "" if str(source) == str(path) else f" ({source})"
+            raise DataError(str(path), role, f"is an input{same}; --force never replaces an input, name another file")
     for path in outputs.values():
         check_fname(path, overwrite=force)
+
+
+def _input_files(inputs: Sequence[Path]) -> list[Path]:
+    """The files among `inputs`, and those of a psiexperiment run folder (one recording spread over several files).
+    A missing path lists nothing: the command reports it.
+
+    Why not any folder's contents: an output may well go inside an input folder (``predict data/ --out
+    data/results.csv``), and rerunning that must replace the old results.csv, which the folder's reading skips as
+    not a recording; only a file the user named as a recording, or a run folder's file, is certain to be one."""
+    from abrnet.data.importers.psi_abr import is_psi_folder
+
+    files: list[Path] = []
+    for path in map(Path, inputs):
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir() and is_psi_folder(path):
+            files += [f for f in path.rglob("*") if f.is_file()]
+    return files
+
+
+def _same_file(output: Path, source: Path) -> bool:
+    """Whether writing `output` would replace the file `source` (links and ``./`` spellings included)."""
+    import os
+
+    try:
+        return Path(output).exists() and os.path.samefile(output, source)
+    except OSError:
+        return Path(output).resolve() == Path(source).resolve()
 
 
 def check_range(

@@ -13,8 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from abrnet.cli.common import FORMAT_HELP, console, user_errors, with_reader_options
-from abrnet.data.files import check_fname
+from abrnet.cli.common import FORMAT_HELP, check_outputs, console, user_errors, with_reader_options
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
 _STAND_INS: dict[str, tuple[str, float]] = {
@@ -131,7 +130,7 @@ def import_recordings(
     from abrnet.inference.inputs import concat_cohorts, expand_inputs
 
     with user_errors():
-        check_fname(out, overwrite=force)
+        check_outputs({"--out": out}, force=force, inputs=inputs)  # never over a file it imports, even with --force
         options = dict(reader or {})
         if sampling_rate is not None:
             options["sampling_rate_hz"] = sampling_rate

@@ -140,7 +140,7 @@ def predict(
             keys = ",".join(k.strip() for k in group_by.split(",") if k.strip())
             check_choice(keys, "--group-by", ("patient_id,ear",), command="predict")
             series = True
-        check_outputs({"--out": out}, force=force)  # "" or a folder, before names are derived from it
+        check_outputs({"--out": out}, force=force, inputs=input_paths)  # "" or a folder, before deriving names
         json_path = out.with_suffix(".json")
         series_path = out.with_name("series.csv")
         patients_path = out.with_name("patients.csv")
@@ -155,7 +155,7 @@ def predict(
                 raise FileNotFoundError(2, "no such file", str(p))
         if plot is not None:
             _check_plot_folder(plot)
-        check_outputs(planned, force=force)
+        check_outputs(planned, force=force, inputs=input_paths)
         model = load(checkpoint)
         with progress_bar("reading recordings") as update, option_errors("predict", READ_OPTIONS):
             report = model.predict(
@@ -168,7 +168,7 @@ def predict(
         if plot is not None:
             for key, paths in plot_paths(report.cohort, plot, series=series).items():
                 planned |= {f"--plot {kind} plot of {key}": p for kind, p in paths.items()}
-            check_outputs(planned, force=force)
+            check_outputs(planned, force=force, inputs=input_paths)
         cols = report.columns()
         write_columns_csv(cols, out, force=True)
         written = [out]
@@ -195,6 +195,7 @@ def _summary(target: Console, n_records: int, written: list[Path]) -> None:
     target.print(f"{n_records} {noun} predicted; wrote {files}", highlight=False, soft_wrap=True)
 
 
+@with_reader_options
 def denoise(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of denoised signals.")],
@@ -205,7 +206,9 @@ def denoise(
     seed: Annotated[int, typer.Option(help="Seed (only matters for stochastic samplers).")] = 0,
     sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV.")] = None,
     t0_ms: Annotated[float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {FORMAT_HELP}")] = "auto",
     force: ForceOpt = False,
+    reader: dict[str, Any] | None = None,  # --age, --rate, ... (`with_reader_options`): device exports lack them
     checkpoint: CheckpointOpt = None,
 ) -> None:
     """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv)."""
@@ -218,17 +221,13 @@ def denoise(
         check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
         if not input_path.exists():
             raise FileNotFoundError(2, "no such file", str(input_path))
-        check_outputs({"--out": out}, force=force)
+        check_outputs({"--out": out}, force=force, inputs=[input_path])
         model = load(checkpoint)
         with option_errors("denoise", READ_OPTIONS | SAMPLER_OPTIONS):
             result, warnings = model.denoise(
-                input_path,
-                steps=steps,
-                sampler=sampler,
-                seed=seed,
-                sampling_rate_hz=sampling_rate,
-                t0_ms=t0_ms,  # type: ignore[arg-type]
-            )
+                input_path, steps=steps, sampler=sampler, seed=seed,  # type: ignore[arg-type]
+                sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, **(reader or {}),
+            )  # fmt: skip
         _warn(warnings)
         save_cohort(result, out, force=True)
     console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
@@ -242,7 +241,10 @@ def generate(
     rate: Annotated[float | None, typer.Option("--rate", help="Stimulus rate (Hz).")] = None,
     fmp: Annotated[float | None, typer.Option("--fmp", help="FMP response-quality index.")] = None,
     conditions: Annotated[
-        Path | None, typer.Option("--conditions", help="CSV: age_years,intensity_db,stimulus_rate_hz,fmp per row.")
+        Path | None,
+        typer.Option(
+            "--conditions", help="CSV: age_years,intensity_db,stimulus_rate_hz,fmp per row (empty fmp: not measured)."
+        ),
     ] = None,
     joint: Annotated[bool, typer.Option("--joint", help="Sample the parameters too, from the model's p(s|x).")] = False,
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
@@ -310,7 +312,8 @@ def generate(
         if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
             raise DataError("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
         plot_file = image_file(plot, "--plot") if plot is not None else None
-        check_outputs({"--out": out, **({"--plot": plot_file} if plot_file is not None else {})}, force=force)
+        planned = {"--out": out, **({"--plot": plot_file} if plot_file is not None else {})}
+        check_outputs(planned, force=force, inputs=[conditions] if conditions is not None else [])
         model = load(checkpoint)
         # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...
         names = GENERATE_OPTIONS | ({k: "--conditions" for k in STATIC_PARAMS} if conditions is not None else {})
@@ -333,7 +336,7 @@ def generate(
 def _read_conditions(path: Path) -> np.ndarray:
     """`read_conditions`, with a folder or a binary file refused in one line naming --conditions (they were
     IsADirectoryError and UnicodeDecodeError tracebacks)."""
-    from abrnet.inference.api import read_conditions
+    from abrnet.inference.conditions import read_conditions
 
     if path.is_dir():
         raise DataError(str(path), "--conditions", "is a folder; name a CSV file")

@@ -17,8 +17,6 @@ the 0–10 ms window is reported in the returned warnings, never silently.
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -36,9 +34,10 @@ from abrnet.constants import (
     STATIC_PARAMS,
     WAVES,
 )
-from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.schema import ABRCohort
 from abrnet.inference.arguments import check_denoise, check_flag, check_generate, check_input, check_int
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.conditions import read_conditions as read_conditions  # the public name stays here
 from abrnet.inference.default_model import default_checkpoint
 from abrnet.inference.result_tables import PredictionReport
 from abrnet.models.predictions import Predictions
@@ -291,7 +290,7 @@ class ABRModel:
 
         cond, guidance = check_generate(
             n=n, joint=joint, conditions=conditions, sampler=sampler, steps=steps, guidance=guidance, seed=seed,
-            add_noise_nv=add_noise_nv, batch_size=batch_size, eta=eta,
+            add_noise_nv=add_noise_nv, batch_size=batch_size, eta=eta, band_limit=band_limit,
         )  # fmt: skip
         ptype = self.prediction_type
         chunks: list[np.ndarray] = []
@@ -367,34 +366,3 @@ def load(checkpoint: str | Path | None = None, *, device: str | torch.device = "
     """Load a checkpoint (safely: `weights_only=True`) for predict/denoise/generate; None: the shipped model."""
     path = default_checkpoint() if checkpoint is None else checkpoint
     return ABRModel(load_checkpoint(path, map_location=device), device=device)
-
-
-def read_conditions(path: str | Path) -> np.ndarray:
-    """(M, 4) physical static rows from a CSV with header age_years, intensity_db, stimulus_rate_hz, fmp."""
-    path = Path(path)
-    src = str(path)
-    if not path.exists():
-        raise DataError(src, "<file>", "no such file")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(src, "<header>", "file is empty: expected a header row (line 1)", 0)
-    header = [c.strip() for c in rows[0]]
-    for name in STATIC_PARAMS:
-        if name not in header:
-            raise DataError(src, name, f"required column missing (header: {', '.join(STATIC_PARAMS)}; line 1)", 0)
-    if len(rows) < 2:
-        raise DataError(src, "<rows>", "no conditions below the header (line 2)", 1)
-    out = np.empty((len(rows) - 1, len(STATIC_PARAMS)), np.float32)
-    for i, cells in enumerate(rows[1:], start=1):
-        for j, name in enumerate(STATIC_PARAMS):
-            text = cells[header.index(name)].strip() if header.index(name) < len(cells) else ""
-            try:
-                value = float(text)
-            except ValueError:
-                raise DataError(src, name, f"{text!r} is not a number (line {i + 1})", i) from None
-            lo, hi = PHYSICAL_RANGES[name]
-            if not (math.isfinite(value) and lo <= value <= hi):
-                raise DataError(src, name, f"value {value:g} outside [{lo:g}, {hi:g}] (line {i + 1})", i)
-            out[i - 1, j] = value
-    return out

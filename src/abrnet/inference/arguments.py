@@ -145,7 +145,7 @@ def check_conditions(conditions: object) -> np.ndarray:
 def check_generate(
     *,
     n: object,
-    joint: bool,
+    joint: object,
     conditions: object,
     sampler: object,
     steps: object,
@@ -154,12 +154,16 @@ def check_generate(
     add_noise_nv: object,
     batch_size: object,
     eta: object,
+    band_limit: object = True,
 ) -> tuple[np.ndarray | None, float | None]:
     """Every argument of `ABRModel.generate` that can be wrong, checked before the model runs → the condition rows
     and the guidance scale (None, None for joint generation).
 
     ``guidance=None`` means `CONDITIONAL_GUIDANCE`; a value given with ``joint=True`` is refused, because joint
-    sampling has no condition to guide by and a silently unused setting looks like it took effect."""
+    sampling has no condition to guide by and a silently unused setting looks like it took effect. The flags come
+    first: ``joint="no"`` is truthy and would otherwise run joint generation."""
+    joint = check_flag("joint", joint)
+    check_flag("band_limit", band_limit)
     check_int("n", n, minimum=1)
     check_int("steps", steps, minimum=1)
     check_int("seed", seed, minimum=0)  # numpy's generators (recording noise, per-signal seeds) need seed >= 0
