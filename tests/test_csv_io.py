@@ -173,7 +173,7 @@ CASES = [
     ("samples not contiguous", lambda r: _rename(r, "s7", "s99"), "s7", 0, "contiguous"),
     ("samples skip an index", lambda r: _drop(r, "s4"), "s4", 0, "contiguous"),
     ("bad ear", lambda r: _set(r, 1, "ear", "X"), "ear", 1, "must be L or R"),
-    ("NaN signal", lambda r: _set(r, 2, "s1", "nan"), "signals", 2, "NaN"),
+    ("NaN signal", lambda r: _set(r, 2, "s1", "nan"), "s1", 2, "value nan is not a finite number"),
     ("latency out of range", lambda r: _set(r, 4, "V_latency_ms", "99"), "latency_ms", 4, "outside"),
     ("unknown column", lambda r: _rename(r, "threshold_db", "thresh"), "thresh", 0, "unknown column"),
     ("rate varies", lambda r: _set(r, 3, "sampling_rate_hz", "10000"), "sampling_rate_hz", 3, "for the whole file"),
@@ -251,7 +251,7 @@ def test_valid_file_is_read_without_the_per_cell_loop(tmp_path: Path, monkeypatc
 
     c = _cohort(n=6, buffers=True)
     path = write_wide_csv(c, tmp_path / "c.csv")
-    monkeypatch.setattr(csv_io, "_samples_per_cell", _no_per_cell)
+    monkeypatch.setattr(csv_io, "samples_per_cell", _no_per_cell)
     back = read_wide_csv(path)
     np.testing.assert_array_equal(back.signals, c.signals)
     np.testing.assert_array_equal(back.buffers, c.buffers)

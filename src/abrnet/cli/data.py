@@ -19,7 +19,7 @@ data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no
 def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output abrnet dataset file (.h5).")] = Path("cohort.h5"),
     patients: Annotated[int, typer.Option(help="Number of simulated patients (~25 records each; >= 1).")] = 2000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cohort.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (0 to 2^32-1): the same seed gives the same cohort.")] = 0,
     balanced: Annotated[
         bool, typer.Option("--balanced", help="Equal class fractions (an evaluation cohort for minority classes).")
     ] = False,
@@ -45,7 +45,7 @@ def simulate(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Simulate a physiologically grounded ABR cohort (patients → ears → intensity series → recordings)."""
-    from abrnet.data.io import save_cohort
+    from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.schema import DataError
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
     from abrnet.data.simulate.config import min_samples
@@ -53,6 +53,7 @@ def simulate(
 
     with user_errors():
         check_range(patients, "--patients", minimum=1, integer=True, command="simulate")
+        check_seed(seed, "simulate")
         check_range(sampling_rate, "--sampling-rate", command="simulate")  # finite
         top = SimulationConfig.bandpass_hz[1]  # the config refused a lower rate as "bandpass_hz: need hi < fs/2"
         if not sampling_rate > 2 * top:
@@ -69,7 +70,7 @@ def simulate(
         if levels is not None and protocol != "fixed":  # other protocols choose their own levels
             raise DataError("simulate", "--levels", f"needs --protocol fixed (got --protocol {protocol})")
         grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
-        check_fname(out, overwrite=force)
+        check_fname(check_cohort_name(out), overwrite=force)  # before minutes of simulation, not after
         config = SimulationConfig(
             n_patients=patients,
             n_samples=n_samples,
@@ -86,6 +87,15 @@ def simulate(
             f"wrote {out}: {cohort.n_records} records from {patients} patients "
             f"in {time.perf_counter() - start:.1f} s (seed {seed}, protocol {protocol})"
         )
+
+
+SEED_MAX = 2**32 - 1  # numpy's legacy seed range, which `abrnet train` keeps too (TrainConfig.seed)
+
+
+def check_seed(seed: int, command: str) -> None:
+    """Refuse a --seed outside 0..2^32-1, the range `abrnet train` takes: a negative one raised numpy's "expected
+    non-negative integer" traceback, a huge one failed only when the file was written."""
+    check_range(seed, "--seed", minimum=0, maximum=SEED_MAX, integer=True, command=command)
 
 
 MAX_LEVELS = 201  # 0 to 100 dB in 0.5-dB steps; more is a typo (a step of 1e-12 would build a huge tuple)
@@ -118,7 +128,7 @@ def parse_level_grid(text: str) -> tuple[float, ...]:
 def describe(
     file: Annotated[Path, typer.Argument(help="abrnet dataset file or any importable recording.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the patient split to report (.h5 files).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the patient split to report (.h5 files; 0 to 2^32-1).")] = 0,
     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
 ) -> None:
     """Per series: species, stimulus, levels, stimulus and sampling rates, window, FMP source, units (.h5 cohorts: also
@@ -126,6 +136,7 @@ def describe(
     from abrnet.cli.data_import import describe_file
 
     with user_errors():
+        check_seed(seed, "data describe")
         summary = describe_file(file, fmt=fmt, seed=seed)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -139,7 +150,7 @@ def describe(
 def plot(
     file: Annotated[Path, typer.Argument(help="abrnet dataset file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output image (.png, .pdf, .svg...).")] = Path("cohort.png"),
-    seed: Annotated[int, typer.Option(help="Seed choosing the example ears.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed choosing the example ears (0 to 2^32-1).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing image.")] = False,
 ) -> None:
     """A clinical-style waterfall of one ear's intensity series per class, labelled peaks marked (unlabelled
@@ -149,6 +160,7 @@ def plot(
     from abrnet.plots.waterfall import MAX_UNLABELLED_SERIES, pick_example_ears, plot_cohort_examples, unlabelled_series
 
     with user_errors():
+        check_seed(seed, "data plot")
         out = check_fname(image_file(out, "--out"), overwrite=force)
         cohort = load_cohort(file, with_clean=False)
         if cohort.n_records == 0:
@@ -166,16 +178,18 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output wide CSV.")] = Path("records.csv"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     split: Annotated[str | None, typer.Option(help="Export only this patient split (train/val/test).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the patient split.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the patient split (0 to 2^32-1).")] = 0,
 ) -> None:
     """Write abrnet's wide CSV (metadata, labels, then samples s0…s{T-1} in µV)."""
-    from abrnet.data.csv_io import write_wide_csv
+    from abrnet.data.csv_io import check_wide_csv_name, write_wide_csv
     from abrnet.data.io import load_cohort
     from abrnet.data.schema import DataError
     from abrnet.data.splits import SPLITS, split_patients
 
     with user_errors():
         check_choice(split, "--split", SPLITS, command="data export")
+        check_seed(seed, "data export")
+        check_wide_csv_name(out)  # before reading: a wrong name is refused at once
         cohort = load_cohort(file, with_clean=False)
         if split is not None:
             n_patients = len(set(cohort.patient_id.tolist()))

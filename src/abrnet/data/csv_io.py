@@ -33,13 +33,22 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
-from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, STATIC_PARAMS, WAVES
-from abrnet.data.files import check_fname
+from abrnet.constants import CLASS_NAMES, STATIC_PARAMS, WAVES
+from abrnet.data.csv_cells import (
+    SAMPLE,
+    check_row_lengths,
+    check_sample_columns,
+    check_samples,
+    file_value,
+    float32_cell,
+    samples_per_cell,
+    where,
+)
+from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix
 from abrnet.data.fmp import fmp_from_buffers
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
@@ -53,7 +62,6 @@ LABEL_COLUMNS: tuple[str, ...] = (
     "no_response",
     *(f"{w}_{kind}" for w in WAVES for kind in ("latency_ms", "amplitude_uv")),
 )
-_SAMPLE = re.compile(r"^(a_|b_)?s(\d+)$")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
 
@@ -69,13 +77,14 @@ def _fmt64(x: float) -> str:
 
 
 def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> Path:
-    """Write `cohort` as a wide CSV; refuse to replace an existing file unless ``force``.
+    """Write `cohort` as a wide CSV; refuse to replace an existing file unless ``force``, or a name not ending in
+    .csv (`check_wide_csv_name`).
 
     Every label column is written (empty cells for missing labels) so the file documents the full layout. The grid
     (rate, t0) and the recording metadata the cohort has are written too: without them a mouse tone-pip series
     would read back as the format's default, a human click in dB nHL at 20 kHz.
     """
-    path = check_fname(path, overwrite=force)
+    path = check_fname(check_wide_csv_name(path), overwrite=force)
     cohort.validate(source="<cohort to write>")
     assumed = ears_assumed(cohort)
     T = cohort.n_samples
@@ -111,62 +120,10 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
     return path
 
 
-def _where(row: int) -> str:
-    return "header, line 1" if row == 0 else f"line {row + 1}"
-
-
-def _check_sample_columns(src: str, names: list[str], prefix: str) -> list[int]:
-    """Column positions of ``{prefix}s0..s{T-1}``; error if any index is missing, repeated or out of order."""
-    found = [
-        (j, int(m.group(2))) for j, n in enumerate(names) if (m := _SAMPLE.match(n)) and (m.group(1) or "") == prefix
-    ]
-    for expect, (_j, idx) in enumerate(found):
-        if idx != expect:
-            name, span = f"{prefix}s{expect}", f"{prefix}s0..{prefix}sT-1"
-            msg = f"sample columns must be contiguous {span} in order; found {prefix}s{idx} where {name} was expected"
-            raise DataError(src, name, f"{msg} ({_where(0)})", 0)
-    return [j for j, _ in found]
-
-
-def _check_row_lengths(src: str, rows: list[str] | list[list[str]], width: int) -> None:
-    """Every record has the header's number of cells (rows as split cells, or as raw lines of an unquoted file)."""
-    for i, r in enumerate(rows):
-        cells = len(r) if isinstance(r, list) else (r.count(",") + 1 if r else 0)
-        if cells != width:
-            raise DataError(
-                src, "<row length>", f"has {cells} cells but the header has {width} ({_where(i + 1)})", i + 1
-            )
-
-
-def _samples_per_cell(
-    src: str, header: list[str], body: list[list[str]], blocks: list[tuple[np.ndarray, list[int]]]
-) -> None:
-    """Cell by cell into `blocks` ((dest (N, T), column indices) pairs): slow, but names the first bad cell."""
-    for i, cells in enumerate(body):
-        for dest, cols in blocks:
-            for t, j in enumerate(cols):
-                text = cells[j].strip()
-                try:
-                    dest[i, t] = float(text)
-                except ValueError:
-                    what = "empty cell" if text == "" else f"{text!r} is not a number"
-                    raise DataError(src, header[j], f"{what} ({_where(i + 1)})", i + 1) from None
-
-
-def _file_value(src: str, name: str, values: np.ndarray | None, option: float | None, flag: str) -> float:
-    """The file's one ``sampling_rate_hz``/``t0_ms`` (``values``: the column, None if absent) agreeing with the
-    ``option`` when given; the option, else the default, for a file without the column."""
-    if values is None:
-        default = DEFAULT_SAMPLING_RATE_HZ if name == "sampling_rate_hz" else DEFAULT_T0_MS
-        return float(default if option is None else option)
-    bad = ~np.isfinite(values) | (values != values[0]) | ((values <= 0) if name == "sampling_rate_hz" else False)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 1
-        what = "one finite value > 0" if name == "sampling_rate_hz" else "one finite value"
-        raise DataError(src, name, f"must be {what} for the whole file, got {values[row - 1]:g} ({_where(row)})", row)
-    if option is not None and option != values[0]:
-        raise DataError(src, name, f"the file says {values[0]:g} but {flag} is {option:g} ({_where(1)})", 1)
-    return float(values[0])
+def check_wide_csv_name(path: str | Path) -> Path:
+    """``path`` if it is named as CSV, else a one-line DataError: ``--out exp.h5`` once wrote CSV text under an
+    HDF5 name, which every HDF5 reader then refused as a corrupt file."""
+    return check_suffix(path, CSV_SUFFIXES, "a wide CSV (comma-separated text)")
 
 
 def read_wide_csv(
@@ -222,37 +179,35 @@ def read_wide_csv(
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError(src, name, f"column appears twice ({_where(0)})", 0)
+            raise DataError(src, name, f"column appears twice ({where(0)})", 0)
         seen.add(name)
-        if name not in (*META_COLUMNS, *RECORDING_COLUMNS, *LABEL_COLUMNS) and not _SAMPLE.match(name):
+        if name not in (*META_COLUMNS, *RECORDING_COLUMNS, *LABEL_COLUMNS) and not SAMPLE.match(name):
             raise DataError(
                 src,
                 name,
                 f"unknown column (expected metadata {', '.join(META_COLUMNS)}, recording "
-                f"{', '.join(RECORDING_COLUMNS)}, labels {', '.join(LABEL_COLUMNS)}, samples s0..; {_where(0)})",
+                f"{', '.join(RECORDING_COLUMNS)}, labels {', '.join(LABEL_COLUMNS)}, samples s0..; {where(0)})",
                 0,
             )
     missing = [c for c in META_COLUMNS if c not in seen and c != "fmp"]
     if missing:
-        raise DataError(src, missing[0], f"required column missing ({_where(0)})", 0)
-    s_cols = _check_sample_columns(src, header, "")
+        raise DataError(src, missing[0], f"required column missing ({where(0)})", 0)
+    s_cols = check_sample_columns(src, header, "")
     if not s_cols:
-        raise DataError(src, "s0", f"required column missing: no sample columns s0, s1, ... ({_where(0)})", 0)
-    a_cols = _check_sample_columns(src, header, "a_")
-    b_cols = _check_sample_columns(src, header, "b_")
+        raise DataError(src, "s0", f"required column missing: no sample columns s0, s1, ... ({where(0)})", 0)
+    a_cols = check_sample_columns(src, header, "a_")
+    b_cols = check_sample_columns(src, header, "b_")
     T = len(s_cols)
     for prefix, cols in (("a_", a_cols), ("b_", b_cols)):
         if cols and len(cols) != T:
-            raise DataError(
-                src, f"{prefix}s{len(cols)}", f"has {len(cols)} buffer samples, s* has {T} ({_where(0)})", 0
-            )
+            raise DataError(src, f"{prefix}s{len(cols)}", f"has {len(cols)} buffer samples, s* has {T} ({where(0)})", 0)
     if bool(a_cols) != bool(b_cols):
-        raise DataError(src, "b_s0" if a_cols else "a_s0", f"split buffers need both a_s* and b_s* ({_where(0)})", 0)
+        raise DataError(src, "b_s0" if a_cols else "a_s0", f"split buffers need both a_s* and b_s* ({where(0)})", 0)
 
     col = {name: j for j, name in enumerate(header)}
     sample_cols = [*s_cols, *a_cols, *b_cols]
     if lines is not None:  # split only the cells before the samples (all of them if a label column follows)
-        _check_row_lengths(src, body_lines, len(header))
+        check_row_lengths(src, body_lines, len(header))
         in_samples = set(sample_cols)
         others_first = max(j for j in range(len(header)) if j not in in_samples) < min(sample_cols)
         lead = min(sample_cols) if others_first else -1
@@ -264,10 +219,11 @@ def read_wide_csv(
         if text == "" and allow_empty:
             return math.nan
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             what = "empty cell" if text == "" else f"{text!r} is not a number"
-            raise DataError(src, name, f"{what} ({_where(i + 1)})", i + 1) from None
+            raise DataError(src, name, f"{what} ({where(i + 1)})", i + 1) from None
+        return value if name in GRID_COLUMNS or name == STIMULUS_FREQ_HZ else float32_cell(src, name, value, i + 1)
 
     signals = np.empty((n, T), np.float32)
     buf_a = np.empty((n, T), np.float32) if a_cols else None
@@ -281,16 +237,16 @@ def read_wide_csv(
     patient_id: list[str] = []
     ear: list[str] = []
     if lines is None:
-        _check_row_lengths(src, body, len(header))
+        check_row_lengths(src, body, len(header))
     for i, cells in enumerate(body):
         row = i + 1
         pid = cells[col["patient_id"]].strip()
         if not pid:
-            raise DataError(src, "patient_id", f"empty ({_where(row)})", row)
+            raise DataError(src, "patient_id", f"empty ({where(row)})", row)
         patient_id.append(pid)
         e = cells[col["ear"]].strip().upper()
         if e not in ("L", "R", ""):
-            msg = f"must be L or R (empty: not recorded), got {cells[col['ear']]!r} ({_where(row)})"
+            msg = f"must be L or R (empty: not recorded), got {cells[col['ear']]!r} ({where(row)})"
             raise DataError(src, "ear", msg, row)
         ear.append(e)
         for j, name in enumerate(STATIC_PARAMS):
@@ -300,21 +256,21 @@ def read_wide_csv(
         if cname:
             if cname not in CLASS_NAMES:
                 expected = f"expected one of {', '.join(CLASS_NAMES)} or empty"
-                raise DataError(src, "class", f"unknown class {cells[col['class']]!r}, {expected} ({_where(row)})", row)
+                raise DataError(src, "class", f"unknown class {cells[col['class']]!r}, {expected} ({where(row)})", row)
             class_id[i] = CLASS_NAMES.index(cname)
         if "threshold_db" in col:
             threshold[i] = number(i, "threshold_db", allow_empty=True)
         if "no_response" in col:
             flag = cells[col["no_response"]].strip().lower()
             if flag not in _TRUE | _FALSE:
-                raise DataError(src, "no_response", f"expected 0/1/true/false, got {flag!r} ({_where(row)})", row)
+                raise DataError(src, "no_response", f"expected 0/1/true/false, got {flag!r} ({where(row)})", row)
             no_response[i] = flag in _TRUE
         for w, wave in enumerate(WAVES):
             for arr, kind in ((latency, "latency_ms"), (amplitude, "amplitude_uv")):
                 name = f"{wave}_{kind}"
                 if name in col:
                     arr[i, w] = number(i, name, allow_empty=True)
-    blocks = [(dest, cols) for dest, cols in ((signals, s_cols), (buf_a, a_cols), (buf_b, b_cols)) if dest is not None]
+    blocks = [dest for dest in (signals, buf_a, buf_b) if dest is not None]
     try:  # the sample block at once, in C; numpy accepts no number text that Python's float() rejects
         if lines is not None:
             values = np.loadtxt(
@@ -325,15 +281,16 @@ def read_wide_csv(
             values = np.loadtxt(joined, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
         if values.shape != (n, len(sample_cols)):
             raise ValueError("shape")
-        for k, (dest, _) in enumerate(blocks):
-            dest[:] = values[:, k * T : (k + 1) * T]
     except ValueError:  # a bad cell (or one only float() reads): the per-cell loop names it (file, field, row)
         full = [line.split(",") for line in body_lines] if lines is not None else body
-        _samples_per_cell(src, header, full, blocks)
+        values = samples_per_cell(src, header, full, sample_cols)
+    check_samples(src, header, values, sample_cols, T)  # as read: the float32 cast would turn 1e39 into inf
+    for k, dest in enumerate(blocks):
+        dest[:] = values[:, k * T : (k + 1) * T]
 
     column = lambda name: np.array([number(i, name, allow_empty=False) for i in range(n)]) if name in col else None
-    rate = _file_value(src, "sampling_rate_hz", column("sampling_rate_hz"), sampling_rate_hz, "--sampling-rate")
-    t0 = _file_value(src, "t0_ms", column("t0_ms"), t0_ms, "--t0-ms")
+    rate = file_value(src, "sampling_rate_hz", column("sampling_rate_hz"), sampling_rate_hz, "--sampling-rate")
+    t0 = file_value(src, "t0_ms", column("t0_ms"), t0_ms, "--t0-ms")
     extras: dict[str, np.ndarray] = {}
     for key in (k for k in METADATA_FIELDS if k in col):
         if key == STIMULUS_FREQ_HZ:
@@ -344,7 +301,7 @@ def read_wide_csv(
             try:
                 values.append(normalise(key, cells[col[key]]))
             except ValueError as exc:
-                raise DataError(src, key, f"{exc} ({_where(i + 1)})", i + 1) from None
+                raise DataError(src, key, f"{exc} ({where(i + 1)})", i + 1) from None
         extras[key] = np.array(values, dtype=str)
     attrs: dict[str, str | float | int] = {"source_file": path.name}
     # mixed empty and L/R cells: the known ears stay, and a per-record column marks the assumed (`ears_assumed`)
@@ -395,4 +352,4 @@ def read_wide_csv(
         prefix = f"{src}: field '{exc.field}', row {exc.row}: "
         message = str(exc).removeprefix(prefix)
         row = exc.row + 1
-        raise DataError(src, exc.field, f"{message} ({_where(row)})", row) from None
+        raise DataError(src, exc.field, f"{message} ({where(row)})", row) from None

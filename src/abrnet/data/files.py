@@ -14,6 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from abrnet.data.schema import DataError
+
+# The name of a written file says its format: an HDF5 dataset called .csv (or CSV text called .h5) opens in the wrong
+# program, and every tool that goes by the suffix (spreadsheets, h5py users, file managers) is misled.
+COHORT_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
+CSV_SUFFIXES: tuple[str, ...] = (".csv",)
+
 
 def check_fname(path: str | Path, *, overwrite: bool) -> Path:
     """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False.
@@ -29,6 +36,19 @@ def check_fname(path: str | Path, *, overwrite: bool) -> Path:
         raise FileExistsError(f"{path}: {parent} is a file, not a folder; choose another path")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+    return path
+
+
+def check_suffix(path: str | Path, suffixes: tuple[str, ...], what: str, hint: str = "") -> Path:
+    """``path`` as a Path, or a one-line DataError (field ``<file>``) when its suffix (any case) is none of
+    ``suffixes``. Writers call it before anything is written, so a wrong name never leaves a file in the wrong
+    format behind; ``what`` names the format, ``hint`` says where the other format comes from. A folder passes:
+    `check_fname` refuses it, saying more than "no suffix"."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes and not path.is_dir():
+        got = f"got {path.suffix!r}" if path.suffix else "the name has no suffix"
+        names = " or ".join(suffixes)
+        raise DataError(str(path), "<file>", f"{what} must be named {names}, {got}{f' ({hint})' if hint else ''}")
     return path
 
 

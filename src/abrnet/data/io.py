@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, STATIC_PARAMS, WAVES
-from abrnet.data.files import check_fname
+from abrnet.data.files import COHORT_SUFFIXES, check_fname, check_suffix
 from abrnet.data.schema import SCHEMA_VERSION, ABRCohort, DataError
 
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -40,40 +40,63 @@ _REQUIRED = (
 
 
 def save_cohort(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> Path:
-    """Validate and write `cohort`; refuses to overwrite an existing file unless `force`."""
-    path = check_fname(path, overwrite=force)
+    """Validate and write `cohort`; refuses to overwrite an existing file unless `force`, and a name that does not
+    say HDF5 (`COHORT_SUFFIXES`): ``--out g.csv`` once wrote HDF5 bytes under a CSV name."""
+    path = check_fname(check_cohort_name(path), overwrite=force)
     cohort.validate(source=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    with h5py.File(tmp, "w") as f:
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["format"] = "abrnet-cohort"
-        f.attrs["sampling_rate_hz"] = float(cohort.sampling_rate_hz)
-        f.attrs["t0_ms"] = float(cohort.t0_ms)
-        f.attrs["n_samples"] = cohort.n_samples
-        for key, value in cohort.attrs.items():
-            f.attrs[f"meta_{key}"] = value if isinstance(value, (int, float, str)) else json.dumps(value)
-        _put(f, "signals", cohort.signals.astype(np.float32))
-        if cohort.clean is not None:
-            _put(f, "clean", cohort.clean.astype(np.float32))
-        if cohort.buffers is not None:
-            _put(f, "buffers", cohort.buffers.astype(np.float32))
-        _put(f, "static", cohort.static.astype(np.float32)).attrs["columns"] = list(STATIC_PARAMS)
-        _put(f, "latency_ms", cohort.latency_ms.astype(np.float32)).attrs["columns"] = list(WAVES)
-        _put(f, "amplitude_uv", cohort.amplitude_uv.astype(np.float32)).attrs["columns"] = list(WAVES)
-        f.create_dataset("class", data=cohort.class_names.astype(object), dtype=_STR)
-        _put(f, "threshold_db", cohort.threshold_db.astype(np.float32))
-        _put(f, "no_response", cohort.no_response.astype(bool))
-        f.create_dataset("patient_id", data=cohort.patient_id.astype(str).astype(object), dtype=_STR)
-        f.create_dataset("ear", data=cohort.ear.astype(str).astype(object), dtype=_STR)
-        extras = f.create_group("extras")
-        for key, arr in cohort.extras.items():
-            if arr.dtype.kind in "USO":
-                extras.create_dataset(key, data=arr.astype(str).astype(object), dtype=_STR)
-            else:
-                extras.create_dataset(key, data=arr)
-    tmp.replace(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write(f, cohort)
+        tmp.replace(path)
+    finally:  # a write that failed (disk full, an attr HDF5 cannot store) leaves no half file beside the output
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _write(f: h5py.File, cohort: ABRCohort) -> None:
+    """Every dataset and attribute of the layout in the module docstring."""
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["format"] = "abrnet-cohort"
+    f.attrs["sampling_rate_hz"] = float(cohort.sampling_rate_hz)
+    f.attrs["t0_ms"] = float(cohort.t0_ms)
+    f.attrs["n_samples"] = cohort.n_samples
+    for key, value in cohort.attrs.items():
+        f.attrs[f"meta_{key}"] = _attr_value(value)
+    _put(f, "signals", cohort.signals.astype(np.float32))
+    if cohort.clean is not None:
+        _put(f, "clean", cohort.clean.astype(np.float32))
+    if cohort.buffers is not None:
+        _put(f, "buffers", cohort.buffers.astype(np.float32))
+    _put(f, "static", cohort.static.astype(np.float32)).attrs["columns"] = list(STATIC_PARAMS)
+    _put(f, "latency_ms", cohort.latency_ms.astype(np.float32)).attrs["columns"] = list(WAVES)
+    _put(f, "amplitude_uv", cohort.amplitude_uv.astype(np.float32)).attrs["columns"] = list(WAVES)
+    f.create_dataset("class", data=cohort.class_names.astype(object), dtype=_STR)
+    _put(f, "threshold_db", cohort.threshold_db.astype(np.float32))
+    _put(f, "no_response", cohort.no_response.astype(bool))
+    f.create_dataset("patient_id", data=cohort.patient_id.astype(str).astype(object), dtype=_STR)
+    f.create_dataset("ear", data=cohort.ear.astype(str).astype(object), dtype=_STR)
+    extras = f.create_group("extras")
+    for key, arr in cohort.extras.items():
+        if arr.dtype.kind in "USO":
+            extras.create_dataset(key, data=arr.astype(str).astype(object), dtype=_STR)
+        else:
+            extras.create_dataset(key, data=arr)
+
+
+def _attr_value(value: object) -> int | float | str:
+    """An attr as HDF5 stores it: an int beyond int64 (``--seed 2**70``) as its text, which HDF5 has no type for
+    (it raised mid-write), anything else not a number or text as JSON."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)
+    return value if isinstance(value, (int, float, str)) else json.dumps(value)
+
+
+def check_cohort_name(path: str | Path) -> Path:
+    """``path`` if it is named as an abrnet dataset (.h5/.hdf5), else a one-line DataError; commands that compute
+    before they save call it first, so a wrong name fails before the work, not after it."""
+    return check_suffix(path, COHORT_SUFFIXES, "an abrnet dataset (HDF5)", "abrnet data export writes a wide CSV")
 
 
 def _put(f: h5py.File, name: str, arr: np.ndarray) -> h5py.Dataset:

@@ -11,9 +11,9 @@ as documented, human clicks in dB nHL (`abrnet.data.metadata.SIMULATED`).
 
 from __future__ import annotations
 
+import csv
 import inspect
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from abrnet.data.importers.options import check_reading_options
 from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
-from abrnet.data.importers.time_columns import is_time_header, read_time_columns
+from abrnet.data.importers.time_columns import is_time_header, read_time_columns, split_header
 from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -102,14 +102,20 @@ def detect_format(path: str | Path) -> str:
         raise DataError(src, "<format>", "this is an EPL peak-analysis file, not a recording; use read_epl_analysis")
     if looks_like_psi_average(text):
         return "psi_abr"
-    cells = [c.strip() for c in first.split(",")]
+    cells = _cells(first)  # unquoted: R's write.csv quotes every name ("patient_id","ear",...)
     if {"s0", "s1"} <= set(cells) and not set(cells).isdisjoint(_wide_csv_columns()):
         return "csv"  # by its sample columns: a missing patient_id is then reported as a missing column
-    if any(c.strip().lower() in LEVEL_COLUMNS for ln in lines[:3] for c in ln.split(",")):
+    if any(c.lower() in LEVEL_COLUMNS for ln in lines[:3] for c in _cells(ln)):
         return "biosig_csv"
-    if is_time_header(re.split(r"[\t,;]", first)[0]):  # "time (ms)", "t [ms]", "ms"...
+    time_cells = split_header(first, lines[1] if len(lines) > 1 else None)[1]  # as the reader splits it
+    if time_cells and is_time_header(time_cells[0]):  # "time (ms)", "t [ms]", "ms"...
         return "time_columns"
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
+
+
+def _cells(line: str) -> list[str]:
+    """A comma-separated line's cells as the readers see them (csv module: quotes removed), blanks stripped."""
+    return [c.strip() for c in next(csv.reader([line]), [])]
 
 
 def _wide_csv_columns() -> tuple[str, ...]:

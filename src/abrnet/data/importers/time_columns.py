@@ -2,14 +2,18 @@
 ``873_2_1st column time.txt``, ``KG_fzmaABR.csv``, ``JLH_Cztip_MLRAEP_*.csv``).
 
 Layout: a header row whose first cell names time (`is_time_header`: ``time...``, ``t (ms)``, ``t [ms]``, ``Time_ms``,
-``t_us`` or a bare unit such as ``ms``), then one row per sample; tab- or comma-separated.
+``t_us`` or a bare unit such as ``ms``), then one row per sample; tab-, semicolon- or comma-separated
+(`split_header` picks the one that splits the header and the first row alike), cells optionally quoted (R's
+``write.csv``). In a tab- or semicolon-separated file a comma is a decimal comma (European exports: ``0,05``).
 Several time columns may lead (``Time, Time (ms), Time (delay corrected)``): the delay-corrected one is the time
 re stimulus onset and is used when present; the others are dropped.
 
 Two column layouts:
 
 * level series: the level of each column is the last ``<number> dB`` in its name (``8kHz80dB``, ``90 dBSPL``);
-  ``dBSPL``/``dB SPL``/``dB nHL`` name the unit, ``<n>kHz`` a tone pip. Repeated levels are kept as separate records
+  ``dBSPL``/``dB SPL``/``dB nHL`` name the unit, ``<n>kHz`` a tone pip of that frequency, per column: one file may
+  hold several frequencies (``8kHz 80dB, 16kHz 80dB``). A column naming no frequency is a tone pip of the file's
+  frequency when the file names exactly one, else unknown. Repeated levels are kept as separate records
   (replicate runs).
 * polarity pair: columns ``C, R, AVG`` (condensation, rarefaction, their alternating-polarity average; optionally
   ``Baseline corrected``): one record, the ``AVG`` column, polarity "alternating"; C and R are kept in
@@ -29,6 +33,7 @@ Pass ``time_units`` / ``units`` explicitly when you know better (CLI ``--units``
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -42,6 +47,7 @@ from abrnet.data.importers._common import (
     split_lines,
     to_microvolts,
 )
+from abrnet.data.metadata import STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN
 from abrnet.data.schema import ABRCohort, DataError
 
 _LEVEL = re.compile(r"(-?\d+(?:\.\d+)?)\s*dB\s*(SPL|nHL|peSPL)?", re.IGNORECASE)
@@ -53,6 +59,7 @@ _HEADER_UNIT = re.compile(r"[(\[]\s*(s|sec|ms|msec|us|µs|usec|µsec)\s*[)\]]", 
 # ``Time_ms``, ``t-us``, ``t ms``, ``ms``: a unit after a separator, or alone (``times`` is not ``time`` + s).
 _SUFFIX_UNIT = re.compile(r"^(?:(?:time|t)[\s_\-]+)?(sec|s|ms|msec|us|µs|usec|µsec)$", re.IGNORECASE)
 _T_PREFIX = re.compile(r"^t(?:$|[\s_\-(\[])", re.IGNORECASE)
+_SEPARATORS = ("\t", ";", ",")
 
 
 def is_time_header(cell: str) -> bool:
@@ -65,6 +72,33 @@ def is_time_header(cell: str) -> bool:
         return True
     bare = low.strip("()[] ")
     return bare != "s" and _SUFFIX_UNIT.match(bare) is not None
+
+
+def split_cells(line: str, sep: str) -> list[str]:
+    """One line's cells, quotes removed (R's ``write.csv`` quotes every header name), blanks stripped."""
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
+
+
+def split_header(header: str, first_row: str | None = None) -> tuple[str, list[str]]:
+    """(separator, header cells) of a time-column file. Why not one fixed rule: the detector once split on tab,
+    comma or semicolon while the reader split on tab or comma, so a semicolon file was detected and then misread.
+    Both call this. The separator is the one whose split of the header starts with a time column and gives the
+    first row as many cells (a header name may hold another separator: ``8 kHz; 80 dB``); failing that, the one
+    giving the header most cells (the reader then reports the row that does not fit); else tab or comma."""
+    best: tuple[tuple[bool, int, int], str, list[str]] | None = None
+    for rank, sep in enumerate(_SEPARATORS):
+        cells = split_cells(header, sep)
+        if len(cells) > 1 and is_time_header(cells[0]):
+            row = split_cells(first_row, sep) if first_row is not None else list(cells)
+            while len(row) > len(cells) and not row[-1]:
+                row.pop()  # trailing separators, as the reader allows
+            key = (len(row) == len(cells), len(cells), -rank)  # fits the row, then most cells, then tab first
+            if best is None or key > best[0]:
+                best = (key, sep, cells)
+    if best is not None:
+        return best[1], best[2]
+    sep = "\t" if "\t" in header else ","
+    return sep, split_cells(header, sep)
 
 
 def _stated_unit(column: str) -> str | None:
@@ -102,8 +136,8 @@ def read_time_columns(
     lines = [ln for _, ln in numbered]  # line numbers in errors are the file's (CR, LF and CRLF all end a line)
     if not lines:
         raise DataError(src, "<header>", "file is empty", 1)
-    sep = "\t" if "\t" in lines[0] else ","
-    cols = [c.strip() for c in lines[0].split(sep)]
+    sep, cols = split_header(lines[0], lines[1] if len(lines) > 1 else None)
+    decimal_comma = sep != ","  # a comma that separates no cells is a decimal comma (0,05 in European exports)
     if not is_time_header(cols[0]):
         msg = "first column must be the time column ('time...', 't (ms)', 'Time_ms', 'ms', ...)"
         raise DataError(src, cols[0] or "<column 1>", msg, numbered[0][0])
@@ -112,15 +146,16 @@ def read_time_columns(
         raise DataError(src, "<header>", "no waveform columns after the time column", 1)
     arr = np.empty((len(lines) - 1, len(cols)), np.float64)
     for i, (k, ln) in enumerate(numbered[1:]):
-        cells = ln.split(sep)
-        while len(cells) > len(cols) and not cells[-1].strip():
+        cells = split_cells(ln, sep)
+        while len(cells) > len(cols) and not cells[-1]:
             cells.pop()
         if len(cells) != len(cols):
             raise DataError(src, "<row length>", f"line {k} has {len(cells)} values, header has {len(cols)}", k)
+        numbers = [c.replace(",", ".") for c in cells] if decimal_comma else cells
         try:
-            arr[i] = [float(c) for c in cells]
+            arr[i] = [float(c) for c in numbers]
         except ValueError:
-            bad = next(j for j, c in enumerate(cells) if not _is_float(c))
+            bad = next(j for j, c in enumerate(numbers) if not _is_float(c))
             parse_float(src, cols[bad], cells[bad], k)
     if arr.shape[0] < 8:
         raise DataError(src, cols[0], f"only {arr.shape[0]} samples")
@@ -154,7 +189,7 @@ def read_time_columns(
     else:
         record_cols = [f"{c} (column {n_time + r + 1})" for r, c in enumerate(names)]
         signals, unit = to_microvolts(src, data, units)
-        levels, found_units, khz, level_lines = [], set(), set(), []
+        levels, found_units, khz, level_lines = [], set(), [], []
         for name in names:
             found = _LEVEL.findall(name)
             level_lines.append(numbered[0][0] if found else None)  # a level in a column name is on the header line
@@ -166,12 +201,12 @@ def read_time_columns(
             else:
                 msg = "column name has no '<number> dB' level; pass level_db=... (CLI --level)"
                 raise DataError(src, name, msg, numbered[0][0])
-            khz.update(_KHZ.findall(name))
+            named = _KHZ.findall(name)
+            khz.append(float(named[-1]) * 1000.0 if named else None)  # the last, as for the level
         unit_name = {"spl": "dB SPL", "nhl": "dB nHL", "pespl": "dB peSPL"}
         if len(found_units) == 1 and next(iter(found_units)) in unit_name:
             meta["level_unit"] = unit_name[next(iter(found_units))]
-        if len(khz) == 1:
-            meta.update(stimulus="tone_pip", stimulus_freq_hz=float(next(iter(khz))) * 1000.0)
+        extras.update(_tone_pips(khz))
         layout = "level_series"
     attrs: dict[str, str | float | int] = {
         "format": "time_columns",
@@ -198,6 +233,18 @@ def read_time_columns(
         locate=lambda r, j: (record_cols[r], None if j is None else numbered[j + 1][0]),
         lines={"intensity_db": level_lines},
     )
+
+
+def _tone_pips(khz: list[float | None]) -> dict[str, np.ndarray]:
+    """Per column ``stimulus``/``stimulus_freq_hz`` from the frequency each column name states (Hz, None: none).
+    Why per column: a file of 8 and 16 kHz series once got stimulus "unknown" and no frequency for every record.
+    A column naming none takes the file's one frequency; with several it stays unknown, never a guess."""
+    named = {f for f in khz if f is not None}
+    if not named:
+        return {}
+    common = next(iter(named)) if len(named) == 1 else None
+    freq = np.array([common if f is None else f for f in khz], dtype=np.float64)  # None -> NaN
+    return {STIMULUS: np.where(np.isnan(freq), UNKNOWN, "tone_pip"), STIMULUS_FREQ_HZ: freq}
 
 
 def _time_unit(src: str, column: str, time_units: str, step: float, lines_at: tuple[int, int]) -> str:
