@@ -1,4 +1,4 @@
-"""Data-layer defects found by hunt 5: seeds out of range, output names that lie about the format, quoted and
+"""Data-layer checks users hit: seeds out of range, output names that lie about the format, quoted and
 semicolon headers, per-column tone-pip frequencies and numbers too large for float32. Each test failed before."""
 
 from __future__ import annotations

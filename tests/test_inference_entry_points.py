@@ -88,8 +88,8 @@ RECORDING = "patient_id,ear,age_years,intensity_db,stimulus_rate_hz,fmp,s0,s1\nP
         (["predict", "{d}/patients.csv", "--group-by", "patient_id,ear", "--out", "{d}/y.csv"], "patients.csv"),
         (["predict", "{d}/r.json", "--json", "--out", "{d}/r.csv"], "r.json"),  # the role names --json
         (["denoise", "{d}/s.h5", "--out", "{d}/s.h5"], "s.h5"),
-        (["data", "import", "{d}/a.csv", "--out", "{d}/a.csv"], "a.csv"),
-        (["generate", "--conditions", "{d}/c.csv", "--n", "1", "--steps", "1", "--out", "{d}/c.csv"], "c.csv"),
+        (["data", "import", "{d}/s.h5", "--out", "{d}/s.h5"], "s.h5"),  # a .csv --out: refused by its name first
+        (["generate", "--conditions", "{d}/c.h5", "--n", "1", "--steps", "1", "--out", "{d}/c.h5"], "c.h5"),
     ],
 )
 def test_no_output_replaces_an_input(tmp_path: Path, args: list[str], victim: str, force: bool) -> None:
@@ -98,7 +98,7 @@ def test_no_output_replaces_an_input(tmp_path: Path, args: list[str], victim: st
     (tmp_path / "sub").mkdir()
     for name in ("a.csv", "b.csv", "series.csv", "patients.csv", "r.json", "s.h5"):
         (tmp_path / name).write_text(RECORDING)
-    (tmp_path / "c.csv").write_text(HEADER + "30,60,21.1,2\n")
+    (tmp_path / "c.h5").write_text(HEADER + "30,60,21.1,2\n")  # a conditions file by any name
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     argv = [a.format(d=tmp_path) for a in args] + (["--force"] if force else [])
     line = _error_line(runner.invoke(app, argv, env={"COLUMNS": "300"}))
@@ -196,3 +196,21 @@ def test_generate_numpy_booleans_are_flags(model: ABRModel) -> None:
     assert raw.attrs["band_limit_hz"] == "none"
     with pytest.raises(TypeError, match=r"^joint must be True or False"):
         model.generate(1, conditions=COND, steps=1, joint="False")
+
+
+@pytest.mark.parametrize("command", ["generate", "denoise", "data import"])
+def test_a_dataset_named_csv_is_refused_before_any_work(command: str, tmp_path: Path) -> None:
+    """The .h5 name is checked with the other outputs, before the model loads or a file is read: `generate --out
+    g.csv` sampled for half a minute and then failed at the save."""
+    src = tmp_path / "in.csv"
+    src.write_text("not read: the name is refused first\n")
+    missing = str(tmp_path / "no_such.ckpt")  # never loaded
+    args = {
+        "generate": ["generate", "--checkpoint", missing, "--n", "1", "--joint", "--out", str(tmp_path / "g.csv")],
+        "denoise": ["denoise", "--checkpoint", missing, str(src), "--out", str(tmp_path / "d.csv")],
+        "data import": ["data", "import", str(src), "--out", str(tmp_path / "i.csv")],
+    }[command]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "field '<file>': an abrnet dataset (HDF5) must be named .h5 or .hdf5, got '.csv'" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import FORMAT_HELP, check_choice, check_range, console, image_file, progress_bar, user_errors
+from abrnet.cli.common import (
+    FORMAT_HELP,
+    check_choice,
+    check_outputs,
+    check_range,
+    console,
+    image_file,
+    progress_bar,
+    user_errors,
+)
 from abrnet.data.files import check_fname
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
@@ -161,7 +170,8 @@ def plot(
 
     with user_errors():
         check_seed(seed, "data plot")
-        out = check_fname(image_file(out, "--out"), overwrite=force)
+        out = image_file(out, "--out")
+        check_outputs({"--out": out}, force=force, inputs=[file])
         cohort = load_cohort(file, with_clean=False)
         if cohort.n_records == 0:
             raise DataError(str(file), "signals", "no records to plot")
@@ -189,7 +199,7 @@ def export(
     with user_errors():
         check_choice(split, "--split", SPLITS, command="data export")
         check_seed(seed, "data export")
-        check_wide_csv_name(out)  # before reading: a wrong name is refused at once
+        check_outputs({"--out": check_wide_csv_name(out)}, force=force, inputs=[file])  # before reading
         cohort = load_cohort(file, with_clean=False)
         if split is not None:
             n_patients = len(set(cohort.patient_id.tolist()))

@@ -124,13 +124,13 @@ def import_recordings(
     psiexperiment ABR averages, abrnet wide CSV/.h5) into one abrnet dataset file: one record per level (and
     frequency), in µV, metadata kept."""
     from abrnet.data.importers import DESCRIPTIONS, detect_format, read_recording
-    from abrnet.data.io import save_cohort
+    from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
     from abrnet.inference.inputs import concat_cohorts, expand_inputs
 
     with user_errors():
-        check_outputs({"--out": out}, force=force, inputs=inputs)  # never over a file it imports, even with --force
+        check_outputs({"--out": check_cohort_name(out)}, force=force, inputs=inputs)  # never over an input file
         options = dict(reader or {})
         if sampling_rate is not None:
             options["sampling_rate_hz"] = sampling_rate

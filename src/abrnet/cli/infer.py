@@ -212,7 +212,7 @@ def denoise(
     checkpoint: CheckpointOpt = None,
 ) -> None:
     """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv)."""
-    from abrnet.data.io import save_cohort
+    from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
 
@@ -221,7 +221,7 @@ def denoise(
         check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
         if not input_path.exists():
             raise FileNotFoundError(2, "no such file", str(input_path))
-        check_outputs({"--out": out}, force=force, inputs=[input_path])
+        check_outputs({"--out": check_cohort_name(out)}, force=force, inputs=[input_path])  # a .csv name: before work
         model = load(checkpoint)
         with option_errors("denoise", READ_OPTIONS | SAMPLER_OPTIONS):
             result, warnings = model.denoise(
@@ -278,7 +278,7 @@ def generate(
     import numpy as np
 
     from abrnet.constants import STATIC_PARAMS
-    from abrnet.data.io import save_cohort
+    from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
 
@@ -312,7 +312,7 @@ def generate(
         if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
             raise DataError("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
         plot_file = image_file(plot, "--plot") if plot is not None else None
-        planned = {"--out": out, **({"--plot": plot_file} if plot_file is not None else {})}
+        planned = {"--out": check_cohort_name(out), **({"--plot": plot_file} if plot_file is not None else {})}
         check_outputs(planned, force=force, inputs=[conditions] if conditions is not None else [])
         model = load(checkpoint)
         # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...
