@@ -184,7 +184,7 @@ def test_review_correct_reload_restart_export(checkpoint: Path, browser: object,
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     text = pdf_text(pdf)
     assert f"wave V: {lat1:.2f} ms*" in text and f"corrected by {USER} at " in text
-    assert f"threshold {thr1:.1f} dB nHL* (corrected by {USER} at " in text
+    assert f"threshold {thr1:.1f} dB SPL* (corrected by {USER} at " in text  # the export's levels are dB SPL
 
 
 # ------------------------------------------------------------------------------------------------ page regressions

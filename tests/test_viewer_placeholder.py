@@ -36,6 +36,7 @@ def _view(corrections: list[Correction] | None = None) -> dict[str, Any]:
     none with P(no response) 0.9 ("no response"), every other ear a V from 40 dB up."""
     cohort: ABRCohort = make_toy_cohort(n_patients=2)
     cohort.extras["domain"] = np.full(cohort.n_records, "in").astype(str)
+    cohort.extras["level_unit"] = np.full(cohort.n_records, "dB nHL").astype(str)  # as a clinical file states it
     keys, level = cohort.ear_key.astype(str), cohort.static_column("intensity_db")
     p_v = np.where(level >= 40, 0.95, 0.02).astype(np.float32)
     p_v[np.isin(keys, [UNCERTAIN, NO_RESPONSE])] = 0.02

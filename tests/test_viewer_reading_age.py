@@ -214,6 +214,7 @@ def test_report_says_no_response_instead_of_the_placeholder_threshold() -> None:
         "ear": "R", "threshold_db": 65.0, "threshold_sd_db": 18.0, "interval_90_db": [40.0, 65.0],
         "status": "model", "response": "no response", "p_no_response": 0.8, "class_prob": {"TOTAL": 0.7},
         "class_pred": "TOTAL", "model_threshold_db": 65.0, "corrected_by": None, "corrected_at": None,
+        "level_unit": "dB nHL",
     }  # fmt: skip
     head = _ear_lines(ear, 60.0)[0]
     assert head == "Ear R: no response up to 60.0 dB nHL: threshold above the tested levels"

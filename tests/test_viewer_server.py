@@ -393,6 +393,6 @@ def test_malformed_requests_get_one_line_messages_and_change_nothing(server: str
         assert code == 422 and isinstance(res["detail"], str) and words in res["detail"], (bad, res)
         assert "\n" not in res["detail"] and "{'type'" not in res["detail"], res
     assert get_json(url)["corrections"] == []
-    for age_field, words in (("abc", "age_years: "), ("-1", "0 to 120"), ("130", "0 to 120")):
+    for age_field, words in (("abc", "form: field 'Age': "), ("-1", "0 to 120"), ("130", "0 to 120")):
         status, res = post_file(server, "malformed.csv", wide_csv(tmp_path, "P-bad", seed=51), {"age_years": age_field})
         assert status == 422 and words in res["detail"] and "could not analyse" not in res["detail"], res

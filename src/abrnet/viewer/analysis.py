@@ -22,6 +22,15 @@ crosses at no tested level, the model's threshold is a placeholder (highest leve
 ``response`` call does not say so alone: an "uncertain" ear (no crossing, but P(no response) <= 0.5) has the
 placeholder too, and the page and report printed it as "Threshold 65 ± 18 dB nHL" for an ear tested up to 60 dB.
 `threshold_placeholder` is the one rule the page's script mirrors.
+
+Each ear likewise carries ``threshold_at_min_level`` and ``min_level_db``: where the p(V) curve already crosses at
+the ear's softest tested level, the threshold is that level *or lower* (nothing softer was recorded), and its SD and
+90 % interval (often 0 and "20-20 dB") say nothing of certainty. The page and report print "Threshold ≤ 20 dB" for
+such an ear (`threshold_at_floor`, mirrored by the page's script), and the CSV export flags it.
+
+Levels are in each file's own unit: every record and ear carries ``level_unit`` ("dB nHL", "dB SPL", ...; "dB, unit
+unknown" where the file does not say, as `abrnet predict`'s plots write it). A mouse file's levels are dB SPL, and the
+page and report printed them as dB nHL.
 """
 
 from __future__ import annotations
@@ -34,12 +43,14 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES
+from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import float32_as_typed
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
 from abrnet.viewer.store import Correction
 
 Z90 = 1.6448536  # only where the series gives no interval bound: the central 90 % of a Gaussian with its SD
 SIGNAL_DECIMALS = 4  # µV to 0.1 nV: far below any recording's noise, keeps the JSON small
+UNKNOWN_UNIT = "dB, unit unknown"  # a level unit the file does not state (`abrnet predict`'s plots say the same)
 
 
 def _num(x: Any) -> float | None:
@@ -81,6 +92,7 @@ def build_payload(
     series_rows = columns_to_records(report.series() or {})
     time_ms = [round(float(t), 6) for t in cohort.time_ms]
     static = cohort.static
+    units = [UNKNOWN_UNIT if u == UNKNOWN else u for u in metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT]]
     records: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         waves: dict[str, Any] = {}
@@ -104,6 +116,7 @@ def build_payload(
                 "ear": row["ear"],
                 "ear_key": f"{row['patient_id']}/{row['ear']}",
                 "intensity_db": row["intensity_db"],
+                "level_unit": str(units[i]),
                 "age_years": _static(static[i, 0]),
                 "stimulus_rate_hz": _static(static[i, 2]),
                 "fmp": _static(static[i, 3]),
@@ -132,6 +145,9 @@ def build_payload(
                 "model_threshold_db": thr,
                 "threshold_above_max_level": bool(srow["threshold_above_max_level"]),
                 "max_level_db": srow["max_level_db"],
+                "threshold_at_min_level": bool(srow["threshold_at_min_level"]),
+                "min_level_db": srow["min_level_db"],
+                "level_unit": ear_unit(members),
                 "threshold_sd_db": sd,
                 "interval_90_db": _interval(srow, thr, sd),
                 "p_no_response": srow["p_no_response"],
@@ -166,6 +182,20 @@ def threshold_placeholder(ear: dict[str, Any]) -> bool:
     if ear.get("status") == "corrected":
         return False
     return ear.get("response") == "no response" or bool(ear.get("threshold_above_max_level"))
+
+
+def threshold_at_floor(ear: dict[str, Any]) -> bool:
+    """Whether the threshold an ear shows is a bound "at or below its softest tested level", not a reading: not
+    corrected, no placeholder above the tested levels, and the ear's p(V) curve already crosses at its lowest level
+    (``threshold_at_min_level``). Such a threshold is printed as "≤ <level>" without SD or interval."""
+    if ear.get("status") == "corrected" or threshold_placeholder(ear):
+        return False
+    return bool(ear.get("threshold_at_min_level"))
+
+
+def ear_unit(members: list[dict[str, Any]]) -> str:
+    """The level unit of an ear's records ("dB SPL"); the distinct ones joined by " / " should a file mix them."""
+    return " / ".join(dict.fromkeys(r["level_unit"] for r in members)) or UNKNOWN_UNIT
 
 
 def ear_age(members: list[dict[str, Any]]) -> float | None:

@@ -3,12 +3,16 @@
 Routes
     GET  /                                  the page (plain HTML + vanilla JS, package data; no build step)
     GET  /api/health                        {"status": "ok", ...}: liveness for scripts and tests
-    POST /api/analyze                       multipart upload (field ``file``; optional ``age_years``, ``user``)
-                                            → per-record and per-ear JSON with the corrections kept for this file
+    POST /api/analyze                       multipart upload (field ``file``; optional ``age_years``, reading
+                                            options ``stimulus_rate_hz``, ``level_db``, ``ear``, ``fmp`` for what the
+                                            file does not record, and ``user``) → per-record and per-ear JSON with the
+                                            corrections kept for this file and the ``reading_options`` it was read with
     GET  /api/files/{sha256}                the same JSON for a file uploaded before (survives restarts)
     POST /api/files/{sha256}/corrections    {"target": "peak"|"threshold", "record"|"patient_id"+"ear", "wave",
                                             "value" (ms or dB; null = back to the model), "user", "age_years" (the
-                                            ear's age as the page showed it; required, null where it showed none)}
+                                            ear's age as the page showed it; required, null where it showed none),
+                                            "reading_options" (the file's, as the page showed them; required once
+                                            the file was read with any)}
     GET  /api/files/{sha256}/history        the file's corrections (the audit trail), newest first
     GET  /api/files/{sha256}/export.csv     final values, corrected ones marked (who, when)
     GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient (id URL-encoded, "/" as %2F)
@@ -23,12 +27,18 @@ read the value it corrects: the SHA-256 of the checkpoint's bytes, since a path 
 run writes a best.ckpt; the shipped model's path moves with the installation). Model calls run one at
 a time under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine responsive
 instead of oversubscribing its cores.
+
+Reading options (`abrnet.viewer.form`: what ``abrnet predict`` takes as ``--rate``, ``--level``, ``--ear``, ``--fmp``
+for a file that does not record them) are part of what identifies a reading, as the age is: they key the cache, are
+stored with the upload beside its age (``GET /api/files/{sha256}`` reads the file with them again), a re-upload with
+other options that change the reading gets 409 once the file has corrections, and a correction from a page that
+showed other options than the file's now gets 409. A bad value gets a one-line 422 naming the form's field, and a
+file that lacks a value is answered with the form's field to fill in, not a CLI flag or a Python keyword.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections import OrderedDict
 from importlib import resources
@@ -47,17 +57,14 @@ from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, history_json, with_corrections
 from abrnet.viewer.export import export_csv, patient_pdf
-from abrnet.viewer.store import AgeConflictError, Correction, Store, safe_filename, utc_now
+from abrnet.viewer.form import FORM_FIELDS, check_shown_options, form_options, viewer_text
+from abrnet.viewer.limits import MULTIPART_SLACK_BYTES, BodyLimit
+from abrnet.viewer.store import AgeConflictError, Correction, Store, StoredFile, options_json, safe_filename, utc_now
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
-MULTIPART_SLACK_BYTES = 64 * 1024  # form fields and boundaries around the file in a multipart body
-DRAIN_BYTES = 256 * 1024 * 1024  # an oversized body up to this much over the limit is read (not kept) to answer 413
 CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
 STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer-audit.js": "application/javascript",
-                                 "viewer.css": "text/css"}  # fmt: skip
-# the importers' hint for a missing age names the Python argument and the CLI flag; in the viewer it is the form's field
-AGE_HINT = re.compile(r"pass age_years=\.\.\. \([^)]*CLI --age\)")
-VIEWER_AGE_HINT = "enter the subject's age (years) in the form's Age field and analyse again"
+                                 "viewer-threshold.js": "application/javascript", "viewer.css": "text/css"}  # fmt: skip
 
 
 class CorrectionIn(BaseModel):
@@ -79,54 +86,7 @@ class CorrectionIn(BaseModel):
     patient_id: str | None = None
     ear: str | None = None
     age_years: float | None = None
-
-
-class BodyLimit:
-    """ASGI middleware refusing request bodies over `limit` bytes with 413 before they are parsed or spooled.
-
-    Checks the declared Content-Length first and then counts the bytes actually received (chunked uploads declare
-    none), so an oversized upload never costs the server more than `limit` bytes of memory. The rest of the body is
-    read and discarded (up to `DRAIN_BYTES`) before answering: a client that is still sending when the server
-    closes the connection sees a reset instead of the 413 and its message. Beyond that the connection is dropped.
-    """
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            if int(declared) <= self.limit + DRAIN_BYTES:
-                await self._drain(receive, 0)
-            await JSONResponse({"detail": self._message()}, status_code=413)(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> dict:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                if message.get("more_body", False):
-                    await self._drain(receive, seen)
-                raise HTTPException(413, self._message())
-            return message
-
-        await self.app(scope, counted, send)
-
-    async def _drain(self, receive: Any, seen: int) -> None:
-        """Read and drop the rest of the body (at most `limit + DRAIN_BYTES` in all)."""
-        while seen <= self.limit + DRAIN_BYTES:
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                return
-
-    def _message(self) -> str:
-        return f"upload too large: the limit is {(self.limit - MULTIPART_SLACK_BYTES) / 1e6:g} MB"
+    reading_options: dict[str, float | str] | None = None
 
 
 class Viewer:
@@ -139,27 +99,32 @@ class Viewer:
         self.model_sha256 = model.checkpoint_sha256
         self._model_lock = threading.Lock()
         self.pdf_lock = threading.Lock()  # matplotlib's font cache and PDF backend are not made for threads
-        self._cache: OrderedDict[tuple[str, float | None, str], dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, float | None, str, str], dict[str, Any]] = OrderedDict()
 
-    def analysed(self, digest: str, path: Path, filename: str, age_years: float | None) -> dict[str, Any]:
-        """The model's reading of a stored file, cached by content hash, age and file name (the payload names the
-        file: the same bytes uploaded under a new name must answer with that name, not the first upload's)."""
-        key = (digest, age_years, filename)
+    def analysed(
+        self, digest: str, path: Path, filename: str, age_years: float | None, options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The model's reading of a stored file with the form's age and reading `options` (`form_options`), cached by
+        content hash, those settings and file name (the payload names the file: the same bytes uploaded under a new
+        name must answer with that name, not the first upload's)."""
+        options = dict(options or {})
+        key = (digest, age_years, options_json(options), filename)
         with self._model_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
             try:
-                report = self.model.predict(path, series=True, age_years=age_years)
+                report = self.model.predict(path, series=True, age_years=age_years, **options)
             except DataError as exc:
-                msg = AGE_HINT.sub(VIEWER_AGE_HINT, str(exc).splitlines()[0].replace(str(path), filename))
-                raise HTTPException(400, msg) from None
+                raise HTTPException(400, viewer_text(str(exc).splitlines()[0].replace(str(path), filename))) from None
             except Exception as exc:  # a reader tripping over garbage is still bad input, not a server fault
-                text = (str(exc).splitlines() or [""])[0].replace(str(path), filename)
+                text = viewer_text((str(exc).splitlines() or [""])[0].replace(str(path), filename))
                 msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
                 raise HTTPException(422, msg) from None
             payload = build_payload(report, file_hash=digest, filename=filename, source=str(path),
                                     checkpoint=str(self.model.checkpoint), model_sha256=self.model_sha256)  # fmt: skip
+            payload["warnings"] = [viewer_text(w) for w in payload["warnings"]]
+            payload["reading_options"] = options
             self._cache[key] = payload
             while len(self._cache) > CACHE_FILES:
                 self._cache.popitem(last=False)
@@ -168,27 +133,29 @@ class Viewer:
     def view(self, digest: str, payload: dict[str, Any]) -> dict[str, Any]:
         return with_corrections(payload, self.store.current(digest), self.store.history(digest))
 
-    def age_to_register(self, digest: str, age_years: float | None, payload: dict[str, Any]) -> float | None:
-        """The age to record for a new reading: the file's recorded age when this reading ran at the same ages anyway
-        (a format with its own age column ignores the form's), else `age_years`. Why: only an age that changes what
-        the model read may conflict with corrections made at the recorded one (`Store.register` decides)."""
+    def to_register(
+        self, digest: str, age_years: float | None, options: dict[str, Any], payload: dict[str, Any]
+    ) -> tuple[float | None, dict[str, Any]]:
+        """The age and reading options to record for a new reading: the file's recorded ones when this reading ran on
+        the same inputs anyway (a format with its own age or rate ignores the form's), else the form's. Why: only
+        settings that change what the model read may conflict with corrections made with the recorded ones
+        (`Store.register` decides)."""
         info = self.store.file_info(digest)
-        if info is None or info[1] == age_years:
-            return age_years
-        before = self.stored(digest)["records"]
-        same = [r["age_years"] for r in before] == [r["age_years"] for r in payload["records"]]
-        return info[1] if same else age_years
+        if info is None or (info.age_years, info.options) == (age_years, options):
+            return age_years, options
+        same = reading_inputs(self.stored(digest)) == reading_inputs(payload)
+        return (info.age_years, info.options) if same else (age_years, options)
 
     def stored(self, digest: str) -> dict[str, Any]:
         return self.reading(digest)[0]
 
-    def reading(self, digest: str) -> tuple[dict[str, Any], float | None]:
-        """(the model's current reading of a stored file, the age the file is registered at) (404 if unknown)."""
+    def reading(self, digest: str) -> tuple[dict[str, Any], StoredFile]:
+        """(the model's current reading of a stored file, the file as registered: its age and reading options)
+        (404 if unknown)."""
         info = self.store.file_info(digest)
         if info is None:
             raise HTTPException(404, f"no uploaded file with sha256 {digest}")
-        path, age = info
-        return self.analysed(digest, path, path.name, age), age
+        return self.analysed(digest, info.path, info.path.name, info.age_years, info.options), info
 
 
 def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> FastAPI:
@@ -201,8 +168,9 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
     static = resources.files("abrnet.viewer") / "static"
 
     @app.exception_handler(RequestValidationError)
-    async def one_line_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
+    async def one_line_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        labels = FORM_FIELDS if request.url.path == "/api/analyze" else {}  # the upload form's fields by their labels
+        return JSONResponse({"detail": validation_message(exc.errors(), labels)}, status_code=422)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
@@ -221,7 +189,13 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
 
     @app.post("/api/analyze")
     def analyze(
-        file: UploadFile = File(...), age_years: float | None = Form(None), user: str = Form("")
+        file: UploadFile = File(...),
+        age_years: float | None = Form(None),
+        stimulus_rate_hz: float | None = Form(None),
+        level_db: float | None = Form(None),
+        ear: str | None = Form(None),
+        fmp: float | None = Form(None),
+        user: str = Form(""),
     ) -> dict[str, Any]:
         name = file.filename or "upload"
         data = file.file.read(max_bytes + 1)
@@ -232,14 +206,15 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         lo, hi = PHYSICAL_RANGES["age_years"]
         if age_years is not None and not lo <= age_years <= hi:  # NaN too; was "could not analyse the file"
             raise HTTPException(422, f"age {age_years:g} years: the Age field takes {lo:g} to {hi:g} years")
+        options = form_options(stimulus_rate_hz=stimulus_rate_hz, level_db=level_db, ear=ear, fmp=fmp)
         with viewer.store.upload(data, name) as (digest, path):
-            payload = viewer.analysed(digest, path, path.name, age_years)
-            age = viewer.age_to_register(digest, age_years, payload)
+            payload = viewer.analysed(digest, path, path.name, age_years, options)
+            age, options = viewer.to_register(digest, age_years, options, payload)
             try:
-                viewer.store.register(digest, path, age_years=age, user=user.strip() or "anonymous")
+                viewer.store.register(digest, path, age_years=age, user=user.strip() or "anonymous", options=options)
             except AgeConflictError as exc:
                 raise HTTPException(409, f"{name}: {exc}") from None
-        return viewer.view(digest, payload)
+        return viewer.view(digest, {**payload, "reading_options": options})  # the file's (the same reading)
 
     @app.get("/api/files/{digest}")
     def file_view(digest: str) -> dict[str, Any]:
@@ -247,12 +222,13 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
 
     @app.post("/api/files/{digest}/corrections")
     def correct(digest: str, body: CorrectionIn) -> dict[str, Any]:
-        payload, file_age = viewer.reading(digest)
+        payload, info = viewer.reading(digest)
         model_id = (payload["model_sha256"], payload["checkpoint"])  # the model whose reading is corrected
         user = body.user.strip()[:80] or "anonymous"
         if "age_years" not in body.model_fields_set:
             raise HTTPException(422, "a correction must carry age_years, the ear's age the page showed (null where it "
                                      "showed none): reload the page and correct again")  # fmt: skip
+        check_shown_options("reading_options" in body.model_fields_set, body.reading_options, info.options)
         for field in ("value", "age_years"):
             if getattr(body, field) is not None and not math.isfinite(getattr(body, field)):
                 raise HTTPException(422, f"{field} must be a finite number or null, got {getattr(body, field)}")
@@ -277,13 +253,14 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             check_age(ear, ear["key"], body.age_years)
             lo, hi, why = threshold_bounds(payload, ear)
             if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
-                raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} dB nHL ({why})")
+                unit = ear["level_unit"]
+                raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} {unit} ({why})")
             corr = Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value,
                               ear["model_threshold_db"], user, utc_now(), ear["age_years"], *model_id)  # fmt: skip
         else:
             raise HTTPException(422, f"unknown correction target {body.target!r} (peak or threshold)")
         try:
-            viewer.store.add_correction(digest, corr, file_age=file_age)
+            viewer.store.add_correction(digest, corr, file_age=info.age_years, file_options=info.options)
         except AgeConflictError as exc:
             raise HTTPException(409, str(exc)) from None
         return viewer.view(digest, payload)
@@ -298,7 +275,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             raise HTTPException(404, f"no uploaded file with sha256 {digest}")
         model_id = {"checkpoint": str(model.checkpoint), "model_sha256": viewer.model_sha256}
         entries = history_json(viewer.store.history(digest), model_id)[::-1]
-        return {"file_hash": digest, "filename": info[0].name, **model_id, "corrections": entries}
+        return {"file_hash": digest, "filename": info.path.name, **model_id, "corrections": entries}
 
     @app.get("/api/files/{digest}/export.csv")
     def export(digest: str) -> Response:
@@ -321,14 +298,23 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
     return app
 
 
-def validation_message(errors: Any) -> str:
+def reading_inputs(payload: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What the model read each record with besides its samples (the same bytes give the same samples): the ear,
+    level, age, rate and FMP. Two readings with equal inputs are the same reading, whatever the form said."""
+    keys = ("ear_key", "intensity_db", "age_years", "stimulus_rate_hz", "fmp")
+    return [tuple(r[k] for k in keys) for r in payload["records"]]
+
+
+def validation_message(errors: Any, labels: dict[str, str] | None = None) -> str:
     """FastAPI's list of validation errors as one line naming the field (the page shows ``detail`` as the status
-    line, and the project's rule is one clear line per bad input; a JSON list read as "[{'type': ...")."""
+    line, and the project's rule is one clear line per bad input; a JSON list read as "[{'type': ..."); `labels`
+    names fields as the user sees them (the upload form's "Rate (/s)", not ``stimulus_rate_hz``)."""
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
         text = f"the request body is not valid JSON ({(first.get('ctx') or {}).get('error', 'unreadable')})"
     else:
         field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
+        field = f"form: field '{labels[field]}'" if field in (labels or {}) else field
         got = first.get("input")
         scalar = isinstance(got, str | int | float) and first.get("type") != "missing"
         shown = f", got {got[:40] if isinstance(got, str) else got!r}" if scalar else ""

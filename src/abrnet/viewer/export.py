@@ -11,15 +11,15 @@ a correction is only meaningful next to the reading it corrected, which depends 
 "corrected against model A ...; now read by model B ...: the model value shown is that model's". The PDF marks such
 values ``[other model]`` and says which models they are.
 
-CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, age_years, stimulus_rate_hz, fmp,
+CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, level_unit, age_years, stimulus_rate_hz, fmp,
 model_checkpoint, model_sha256; per wave W ``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv,
 W_status, W_model_latency_ms, W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years,
 W_corrected_model_sha256, W_corrected_model_note``; interpeak intervals from the final latencies; the record's
 class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
-ear_threshold_above_max_level, ear_max_level_db, ear_threshold_sd_db, ear_threshold_status, ear_threshold_model_db,
-ear_threshold_corrected_by, ear_threshold_corrected_at, ear_threshold_corrected_reading_age_years,
-ear_threshold_corrected_model_sha256, ear_threshold_corrected_model_note, ear_p_no_response, ear_class_pred``; then
-any out-of-domain columns.
+ear_threshold_above_max_level, ear_max_level_db, ear_threshold_at_min_level, ear_min_level_db, ear_threshold_sd_db,
+ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
+ear_threshold_corrected_reading_age_years, ear_threshold_corrected_model_sha256, ear_threshold_corrected_model_note,
+ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
 
 Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
 spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice; `spreadsheet_text`, the rule
@@ -31,6 +31,12 @@ curve crosses at no tested level: highest level ``ear_max_level_db`` + 5 dB), no
 (`threshold_placeholder`; a corrected threshold is the expert's reading, so ``false``). Why: the column alone read as a
 measurement for an "uncertain" ear, whose ``response`` does not say "no response". The PDF prints no number and draws
 no threshold line for such an ear.
+
+``ear_threshold_at_min_level`` is ``true`` where ``ear_threshold_db`` is a bound, not a reading: the ear's p(V) curve
+already crosses at its softest tested level ``ear_min_level_db``, so the threshold is that level or lower
+(`threshold_at_floor`; ``false`` once corrected). Its SD (often 0) is no measure of certainty there; the PDF prints
+"threshold ≤ 20 dB nHL" without SD or interval. Levels are printed in the file's own unit (``level_unit``: a mouse
+file's are dB SPL; "dB, unit unknown" where the file does not say).
 """
 
 from __future__ import annotations
@@ -42,10 +48,17 @@ from typing import Any
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.inference.result_tables import INTERPEAK, spreadsheet_text
-from abrnet.viewer.analysis import model_label, threshold_placeholder
+from abrnet.viewer.analysis import UNKNOWN_UNIT, model_label, threshold_at_floor, threshold_placeholder
+from abrnet.viewer.store import options_text
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
 CORRECTED_COLOR = "#ff7f0e"
+FLOOR_WORDS = "wave V at the lowest level tested; nothing softer was recorded"  # the page says the same
+
+
+def level_text(db: float) -> str:
+    """A tested level as the page prints it (20, 22.5): one decimal at most, no trailing zeros."""
+    return f"{round(float(db), 1):g}"
 
 
 def _fmt(v: Any) -> str:
@@ -75,6 +88,7 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "patient_id": rec["patient_id"],
             "ear": rec["ear"],
             "intensity_db": rec["intensity_db"],
+            "level_unit": rec["level_unit"],
             "age_years": rec["age_years"],
             "stimulus_rate_hz": rec["stimulus_rate_hz"],
             "fmp": rec["fmp"],
@@ -115,6 +129,8 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     "ear_threshold_db": ear["threshold_db"],
                     "ear_threshold_above_max_level": threshold_placeholder(ear),
                     "ear_max_level_db": ear.get("max_level_db"),
+                    "ear_threshold_at_min_level": threshold_at_floor(ear),
+                    "ear_min_level_db": ear.get("min_level_db"),
                     "ear_threshold_sd_db": None if ear["status"] == "corrected" else ear["threshold_sd_db"],
                     "ear_threshold_status": ear["status"],
                     "ear_threshold_model_db": ear["model_threshold_db"],
@@ -196,28 +212,32 @@ def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) ->
                 rec["intensity_db"], wave["latency_ms"], yerr=sd, fmt="s" if corrected else "o", ms=3, capsize=1.5,
                 color=CORRECTED_COLOR if corrected else WAVE_COLORS[w], lw=0.8,
             )  # fmt: skip
-    ax.set_xlabel("intensity (dB nHL)", fontsize=7)
+    ax.set_xlabel(f"intensity ({ear.get('level_unit') or UNKNOWN_UNIT})", fontsize=7, parse_math=False)
     ax.set_ylabel("latency (ms)", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.set_title("latency–intensity (I blue, III green, V red; corrected orange)", fontsize=7)
 
 
 def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
-    """The ear's summary lines; ``top_db`` is its loudest tested level. An uncorrected ear whose threshold is the
-    placeholder above the tested levels (`threshold_placeholder`) gets no threshold number: printed as "65 ± 18 dB"
-    it would be taken for a reading. A "no response" ear says so; an "uncertain" one says that no tested level
-    crosses, and that the no-response call is uncertain."""
+    """The ear's summary lines; ``top_db`` is its loudest tested level, levels in the ear's own ``level_unit``. An
+    uncorrected ear whose threshold is the placeholder above the tested levels (`threshold_placeholder`) gets no
+    threshold number: printed as "65 ± 18 dB" it would be taken for a reading. A "no response" ear says so; an
+    "uncertain" one says that no tested level crosses, and that the no-response call is uncertain. One whose V shows
+    at its softest level gets "≤ that level" (`threshold_at_floor`), without its SD and zero-width interval."""
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
+    unit = ear.get("level_unit") or UNKNOWN_UNIT
     if ear["status"] == "corrected":
-        head = (f"threshold {thr:.1f} dB nHL* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
+        head = (f"threshold {thr:.1f} {unit}* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
                 f"model {ear['model_threshold_db']:.1f} dB){_model_tag(ear)}")  # fmt: skip
     elif ear.get("response") == "no response":
-        head = f"no response up to {top_db:.1f} dB nHL: threshold above the tested levels"
+        head = f"no response up to {top_db:.1f} {unit}: threshold above the tested levels"
     elif threshold_placeholder(ear):  # kept short: the PDF prints it on one monospace row
-        head = (f"p(V) crosses at no tested level up to {top_db:.1f} dB nHL: threshold above the tested levels; "
+        head = (f"p(V) crosses at no tested level up to {top_db:.1f} {unit}: threshold above the tested levels; "
                 f"no-response call uncertain (P(no response) {ear['p_no_response']:.2f})")  # fmt: skip
+    elif threshold_at_floor(ear):
+        head = f"threshold ≤ {level_text(ear['min_level_db'])} {unit} ({FLOOR_WORDS})"
     elif thr is not None:
-        head = f"threshold {thr:.1f} ± {sd:.1f} dB nHL (90 % interval {iv[0]:.1f}-{iv[1]:.1f} dB)"
+        head = f"threshold {thr:.1f} ± {sd:.1f} {unit} (90 % interval {iv[0]:.1f}-{iv[1]:.1f} dB)"
     else:
         head = "threshold: not available"
     probs = ", ".join(f"{c} {p:.2f}" for c, p in ear["class_prob"].items() if p is not None)
@@ -263,8 +283,10 @@ def patient_figure(payload: dict[str, Any], patient_id: str, *, generated_at: st
     age = " and ".join(f"{a:g}" for a in sorted(ages)) or "?"  # what the model ran at (the form's or the file's)
     text(0.965, f"ABR report: patient {patient_id}", fontsize=14, weight="bold")
     text(0.945, f"file {payload['filename']} (sha256 {payload['file_hash'][:12]}), generated {generated_at}", size=7)
+    given = options_text(payload.get("reading_options") or {})  # what the form supplied beside the age
+    given = f" with the form's {given}" if given else ""
     text(0.932, f"model {payload['checkpoint']} (sha256 {payload['model_sha256'][:12]}); the model ran at age {age} "
-         "years", fontsize=7)  # fmt: skip
+         f"years{given}", fontsize=7)  # fmt: skip
     width = 0.86 / len(ears) - 0.08
     for k, ear in enumerate(ears):
         x0 = 0.07 + (width + 0.08) * k

@@ -16,26 +16,35 @@ checkpoint file's bytes, and ``model_checkpoint``, its path as the server was gi
 may be restarted with another checkpoint on the same store; the model's values shown beside a correction are then
 another model's, and only the recorded identity lets the page and the exports say so. Rows from before this column
 existed read back NULL ("not recorded").
+
+A file also keeps the reading options it was analysed with (``files.reading_options``: the form's stimulus rate,
+level, ear and FMP for a file that records none of them, as JSON; ``{}`` or NULL = none given). Like the age they
+change the model's reading, so they are part of what a correction corrects: a file with corrections keeps the age
+*and* options they were made with (`register` refuses others), and a correction is stored only against the reading
+the file is registered with now (`add_correction`). A store from before this column existed gains it on open.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     hash TEXT PRIMARY KEY, filename TEXT NOT NULL, size INTEGER NOT NULL, age_years REAL,
-    uploaded_by TEXT, uploaded_at TEXT NOT NULL
+    uploaded_by TEXT, uploaded_at TEXT NOT NULL,
+    reading_options TEXT           -- the form's reading options as JSON ({} or NULL: none given)
 );
 CREATE TABLE IF NOT EXISTS corrections (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,7 +54,7 @@ CREATE TABLE IF NOT EXISTS corrections (
     patient_id TEXT NOT NULL,
     ear TEXT NOT NULL,
     wave TEXT NOT NULL,            -- 'I', 'III', 'V' (peaks); '' (threshold)
-    value REAL,                    -- latency (ms) or threshold (dB nHL); NULL = back to the model's value
+    value REAL,                    -- latency (ms) or threshold (dB, the file's level unit); NULL = the model's
     model_value REAL,
     user TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -74,26 +83,70 @@ def age_text(age_years: float | None) -> str:
     return "no age (the file's own)" if age_years is None else f"age {age_years:g} years"
 
 
+# the form's reading options as messages name them: keyword → (the form's field, unit after the value)
+OPTION_LABELS: dict[str, tuple[str, str]] = {
+    "stimulus_rate_hz": ("rate", " /s"), "level_db": ("level", " dB"), "ear": ("ear", ""), "fmp": ("FMP", ""),
+}  # fmt: skip
+
+
+def options_text(options: Mapping[str, object]) -> str:
+    """Reading options for messages ("rate 21 /s, ear L"; empty for none)."""
+    given = []
+    for key, value in sorted(options.items()):
+        name, unit = OPTION_LABELS.get(key, (key, ""))
+        given.append(f"{name} {value:g}{unit}" if isinstance(value, float) else f"{name} {value}{unit}")
+    return ", ".join(given)
+
+
+def reading_text(age_years: float | None, options: Mapping[str, object]) -> str:
+    """A reading's settings for messages: "age 1.5 years" and, where given, "with rate 21 /s, ear L"."""
+    given = options_text(options)
+    return age_text(age_years) + (f" with {given}" if given else "")
+
+
 class AgeConflictError(Exception):
-    """A file re-uploaded at another age than the one its corrections were made at (the app answers 409)."""
+    """A file re-uploaded at another age or with other reading options than its corrections were made with, or a
+    correction made on a reading the file is no longer registered with (the app answers 409)."""
 
 
-ADDED_COLUMNS = {"age_years": "REAL", "model_sha256": "TEXT", "model_checkpoint": "TEXT"}  # in the order added
+class StoredFile(NamedTuple):
+    """A registered upload: where its bytes are and the reading settings it is registered with."""
+
+    path: Path
+    age_years: float | None
+    options: dict[str, object]
+
+
+ADDED_COLUMNS: dict[str, dict[str, str]] = {  # per table, in the order added
+    "corrections": {"age_years": "REAL", "model_sha256": "TEXT", "model_checkpoint": "TEXT"},
+    "files": {"reading_options": "TEXT"},
+}
 
 
 def migrate(con: sqlite3.Connection) -> None:
-    """Bring a store made by an earlier version up to `SCHEMA` in place: add the corrections' columns it lacks
-    (`ADDED_COLUMNS`; existing rows get NULL, "not recorded"). Why in place: a clinic's corrections are its audit trail;
+    """Bring a store made by an earlier version up to `SCHEMA` in place: add the columns it lacks (`ADDED_COLUMNS`;
+    existing rows get NULL, "not recorded" or "none given"). Why in place: a clinic's corrections are its audit trail;
     an upgrade must open them as they are, never ask to start a new store. Two servers opening one old store at once
     both try the ALTER; the loser's "duplicate column" is harmless and ignored once the column is there."""
-    for name, kind in ADDED_COLUMNS.items():
-        if name in {r[1] for r in con.execute("PRAGMA table_info(corrections)")}:
-            continue
-        try:
-            con.execute(f"ALTER TABLE corrections ADD COLUMN {name} {kind}")
-        except sqlite3.OperationalError:
-            if name not in {r[1] for r in con.execute("PRAGMA table_info(corrections)")}:
-                raise
+    for table, columns in ADDED_COLUMNS.items():
+        for name, kind in columns.items():
+            if name in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}:
+                continue
+            try:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError:
+                if name not in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}:
+                    raise
+
+
+def options_json(options: Mapping[str, object] | None) -> str:
+    """Reading options as stored and compared: JSON with sorted keys (``{}`` for none)."""
+    return json.dumps(dict(options or {}), sort_keys=True)
+
+
+def options_of(text: str | None) -> dict[str, object]:
+    """Stored reading options back as a dict (NULL, from a store before they were kept: none given)."""
+    return dict(json.loads(text)) if text else {}
 
 
 def utc_now() -> str:
@@ -196,57 +249,79 @@ class Store:
                         with contextlib.suppress(OSError):
                             folder.rmdir()  # only when empty: the registered copy, if any, stays
 
-    def register(self, digest: str, path: Path, *, age_years: float | None, user: str) -> None:
-        """Record a readable upload (name, size, the age it was analysed with, who, when).
+    def register(
+        self,
+        digest: str,
+        path: Path,
+        *,
+        age_years: float | None,
+        user: str,
+        options: Mapping[str, object] | None = None,
+    ) -> None:
+        """Record a readable upload (name, size, the age and reading options it was analysed with, who, when).
 
-        Raises `AgeConflictError` when the file is known at another age and has corrections: they were made against the
-        model's reading at that age, so changing the age under them would silently change what they correct.
-        Without corrections the new age replaces the old one (nothing rests on it yet).
+        Raises `AgeConflictError` when the file is known at another age or with other options and has corrections:
+        they were made against the model's reading with those settings, so changing them under the corrections would
+        silently change what they correct. Without corrections the new settings replace the old (nothing rests on
+        them yet).
         """
+        given = options_json(options)
         with self._lock, self._connect() as con:
-            row = con.execute("SELECT age_years FROM files WHERE hash = ?", (digest,)).fetchone()
-            if row is not None and row[0] != age_years:
+            row = con.execute("SELECT age_years, reading_options FROM files WHERE hash = ?", (digest,)).fetchone()
+            if row is not None and (row[0] != age_years or options_of(row[1]) != json.loads(given)):
                 query = "SELECT user FROM corrections WHERE file_hash = ? GROUP BY user ORDER BY MIN(id)"
                 users = [r[0] for r in con.execute(query, (digest,))]
                 if users:
+                    then, now = reading_text(row[0], options_of(row[1])), reading_text(age_years, json.loads(given))
                     raise AgeConflictError(
-                        f"this file has corrections by {', '.join(users)} made at {age_text(row[0])} and the model's "
-                        f"reading depends on the age: upload it at that age (not {age_text(age_years)}) to review it"
+                        f"this file has corrections by {', '.join(users)} made at {then} and the model's reading "
+                        f"depends on the age and reading options: upload it with those (not {now}) to review it"
                     )
             con.execute(
-                "INSERT INTO files (hash, filename, size, age_years, uploaded_by, uploaded_at) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT(hash) DO UPDATE SET filename=excluded.filename, age_years=excluded.age_years",
-                (digest, path.name, path.stat().st_size, age_years, user, utc_now()),
+                "INSERT INTO files (hash, filename, size, age_years, uploaded_by, uploaded_at, reading_options) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(hash) DO UPDATE SET filename=excluded.filename, "
+                "age_years=excluded.age_years, reading_options=excluded.reading_options",
+                (digest, path.name, path.stat().st_size, age_years, user, utc_now(), given),
             )
 
-    def file_info(self, digest: str) -> tuple[Path, float | None] | None:
-        """(stored path, age used at upload) of a known file, or None."""
+    def file_info(self, digest: str) -> StoredFile | None:
+        """(stored path, age and reading options used at upload) of a known file, or None."""
         with self._connect() as con:
-            row = con.execute("SELECT filename, age_years FROM files WHERE hash = ?", (digest,)).fetchone()
+            query = "SELECT filename, age_years, reading_options FROM files WHERE hash = ?"
+            row = con.execute(query, (digest,)).fetchone()
         if row is None:
             return None
         path = self.uploads / digest / row[0]
-        return (path, row[1]) if path.exists() else None
+        return StoredFile(path, row[1], options_of(row[2])) if path.exists() else None
 
     def file_count(self) -> int:
         with self._connect() as con:
             return int(con.execute("SELECT COUNT(*) FROM files").fetchone()[0])
 
     # ------------------------------------------------------------------------------------------------ corrections
-    def add_correction(self, digest: str, correction: Correction, *, file_age: float | None) -> Correction:
-        """Append `correction`, made against the reading of the file at `file_age` (the age it is registered with).
+    def add_correction(
+        self,
+        digest: str,
+        correction: Correction,
+        *,
+        file_age: float | None,
+        file_options: Mapping[str, object] | None = None,
+    ) -> Correction:
+        """Append `correction`, made against the reading of the file at `file_age` with `file_options` (the settings
+        it is registered with; None: no options).
 
-        Raises `AgeConflictError` when the file is registered at another age by now: a re-upload at another age may
-        land between the app's check of the reading and this insert, and the correction must not be stored against
-        a reading its author never saw. Checking and inserting under the lock that `register` takes closes that gap.
+        Raises `AgeConflictError` when the file is registered with other settings by now: a re-upload may land
+        between the app's check of the reading and this insert, and the correction must not be stored against a
+        reading its author never saw. Checking and inserting under the lock that `register` takes closes that gap.
         """
+        expected = json.loads(options_json(file_options))
         with self._lock, self._connect() as con:
-            row = con.execute("SELECT age_years FROM files WHERE hash = ?", (digest,)).fetchone()
-            if row is None or row[0] != file_age:
-                now = "unknown" if row is None else age_text(row[0])
+            row = con.execute("SELECT age_years, reading_options FROM files WHERE hash = ?", (digest,)).fetchone()
+            if row is None or row[0] != file_age or options_of(row[1]) != expected:
+                now = "unknown" if row is None else reading_text(row[0], options_of(row[1]))
                 raise AgeConflictError(
-                    f"not saved: the file was analysed again ({now}, not {age_text(file_age)}) while the correction "
-                    "was on its way: reload the file and correct it again"
+                    f"not saved: the file was analysed again ({now}, not {reading_text(file_age, expected)}) while the "
+                    "correction was on its way: reload the file and correct it again"
                 )
             con.execute(
                 "INSERT INTO corrections (file_hash, target, record, patient_id, ear, wave, value, model_value, user, "

@@ -8,6 +8,9 @@ const COLORS = { I: "#1f77b4", III: "#2ca02c", V: "#d62728" };
 const CORRECTED = "#ff7f0e";
 const W = 640, LEFT = 56, RIGHT = 70, TOP = 18, ROW = 46;
 let current = null; // the last payload from the server
+// the upload form's reading settings (input id, the field the server reads) and how the page names the options
+const READING_FIELDS = [["#age", "age_years"], ["#rate", "stimulus_rate_hz"], ["#level", "level_db"], ["#ear", "ear"], ["#fmp", "fmp"]];
+const FORM_FIELDS = { stimulus_rate_hz: "Rate (/s)", level_db: "Level (dB)", ear: "Ear", fmp: "FMP" };
 
 const $ = (sel) => document.querySelector(sel);
 function el(tag, attrs = {}, parent = null, text = null) {
@@ -179,75 +182,6 @@ function keys(grp, selector, arrows, body, corrected) {
   });
 }
 
-// where p(V) crosses at no tested level the model's threshold is a placeholder, not a reading (threshold_placeholder)
-const placeholder = (ear) => ear.status !== "corrected" && (ear.response === "no response" || ear.threshold_above_max_level === true);
-function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
-  if (ear.threshold_db === null) return;
-  // levels run loudest (top) to softest; map dB <-> y by interpolating between the rows (extrapolated linearly)
-  // (a repeated level: its top row); raw() and dbAt() are inverses of each other
-  const top = new Map();
-  levels.forEach((v, k) => { if (!top.has(v)) top.set(v, base(k)); });
-  const lv = [...top.keys()].sort((a, b) => a - b), ys = lv.map((v) => top.get(v)), n = lv.length - 1;
-  const span = lv[n] - lv[0]; // one distinct level (a single record, or repeats): a row per 10 dB
-  const slope = span > 0 ? (ys[n] - ys[0]) / span : -ROW / 10;
-  const raw = (db) => (span === 0 || db <= lv[0]) ? ys[0] + (db - lv[0]) * slope
-    : db >= lv[n] ? ys[n] + (db - lv[n]) * slope : interp(db, lv, ys);
-  const dbAt = (y) => (span === 0 || y >= ys[0]) ? lv[0] + (y - ys[0]) / slope
-    : y <= ys[n] ? lv[n] + (y - ys[n]) / slope : interp(y, [...ys].reverse(), [...lv].reverse());
-  const yOf = (db) => Math.max(yRange[0], Math.min(yRange[1], raw(db))); // a model value beyond them: at the edge
-  // a corrected threshold stays within the tested levels extended by one level step (10 dB for one level), within
-  // -20..140 dB and within the drawing, so the line always sits at the value that is saved
-  const grid = lv.slice(1).reduce((m, v, k) => Math.min(m, v - lv[k]), Infinity);
-  const ext = Number.isFinite(grid) ? grid : 10;
-  const lo = Math.ceil(Math.max(-20, lv[0] - ext, dbAt(yRange[1])) * 10) / 10;
-  const hi = Math.floor(Math.min(140, lv[n] + ext, dbAt(yRange[0])) * 10) / 10;
-  const clampDb = (db) => Math.min(hi, Math.max(lo, db));
-  const corrected = ear.status === "corrected", above = placeholder(ear); // above: a handle to set one, not a value
-  const grp = el("g", { class: "threshold" + (corrected ? " corrected" : above ? " placeholder" : ""), "data-value": ear.threshold_db,
-    "data-status": ear.status, "data-ear-key": ear.key }, svg);
-  const draw = (db) => {
-    grp.replaceChildren();
-    if (!corrected && ear.interval_90_db) {
-      const ya = yOf(ear.interval_90_db[0]), yb = yOf(ear.interval_90_db[1]);
-      el("rect", { x: x0, width: x1 - x0, y: Math.min(ya, yb), height: Math.abs(yb - ya), class: "band" }, grp);
-    }
-    const y = yOf(db);
-    el("line", { x1: x0, x2: x1, y1: y, y2: y }, grp);
-    el("rect", { x: x0, width: x1 - x0, y: y - 5, height: 10, class: "grip" }, grp);
-    const unmoved = above && db === ear.threshold_db;
-    el("text", { x: x0 - 4, y: y + 4, "text-anchor": "end", fill: corrected ? CORRECTED : "#7b3fa0" }, grp,
-      unmoved ? `>${fmt(ear.max_level_db, 0)}` : `${fmt(db, 0)}${corrected ? "*" : ""}`);
-    el("title", {}, grp, corrected ? `threshold ${fmt(db, 1)} dB, corrected by ${ear.corrected_by} at ${ear.corrected_at}${modelNote(ear)}`
-      : unmoved ? `threshold above the tested levels (up to ${fmt(ear.max_level_db, 1)} dB): move the line to set one`
-      : `threshold ${fmt(db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB (band: 90 % interval)`);
-  };
-  draw(ear.threshold_db);
-  grp.addEventListener("pointerdown", (ev) => {
-    ev.preventDefault();
-    status("");
-    const startY = ev.clientY, startDb = ear.threshold_db;
-    let db = startDb;
-    const startShown = yOf(startDb); // a line shown at the edge starts from the edge
-    const move = (e) => {
-      db = e.clientY === startY ? startDb : clampDb(dbAt(startShown + (e.clientY - startY)));
-      draw(db);
-    };
-    const up = () => {
-      window.removeEventListener("pointermove", move);
-      window.removeEventListener("pointerup", up);
-      db = Math.round(db * 10) / 10;
-      if (Math.abs(db - startDb) > 0.05) correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: db });
-    };
-    window.addEventListener("pointermove", move);
-    window.addEventListener("pointerup", up);
-  });
-  if (corrected) grp.addEventListener("dblclick", () => correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null }));
-  keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => ({
-    target: "threshold", patient_id: ear.patient_id, ear: ear.ear, // up = louder (1 dB a press; Shift: 10)
-    value: d === null ? null : Math.round(clampDb(ear.threshold_db + d) * 10) / 10,
-  }), corrected);
-}
-
 // ------------------------------------------------------------------------------------------------ latency-intensity
 function latencyIntensity(ear, data) {
   const Wd = 420, H = 250, l = 46, r = 12, top = 14, bottom = 36;
@@ -269,7 +203,7 @@ function latencyIntensity(ear, data) {
   el("line", { x1: l, x2: l, y1: top, y2: H - bottom, class: "axis" }, svg);
   for (let v = Math.ceil(xa / 10) * 10; v <= xb; v += 10) el("text", { x: X(v), y: H - bottom + 14, "text-anchor": "middle" }, svg, String(v));
   for (let v = Math.ceil(ya); v <= yb; v += 1) el("text", { x: l - 6, y: Y(v) + 4, "text-anchor": "end" }, svg, String(v));
-  el("text", { x: (l + Wd - r) / 2, y: H - 6, "text-anchor": "middle" }, svg, "intensity (dB nHL)");
+  el("text", { x: (l + Wd - r) / 2, y: H - 6, "text-anchor": "middle" }, svg, `intensity (${unitOf(ear)})`);
   el("text", { x: 12, y: top + (H - top - bottom) / 2, transform: `rotate(-90 12 ${top + (H - top - bottom) / 2})`, "text-anchor": "middle" }, svg, "latency (ms)");
   if (ear.threshold_db !== null && !placeholder(ear) && ear.threshold_db >= xa && ear.threshold_db <= xb) {
     el("line", { x1: X(ear.threshold_db), x2: X(ear.threshold_db), y1: top, y2: H - bottom, stroke: ear.status === "corrected" ? CORRECTED : "#7b3fa0", "stroke-dasharray": "4 3" }, svg);
@@ -293,7 +227,10 @@ function domainText(obj) {
 function render(data) {
   current = data;
   $("#help").hidden = false;
-  $("#file-info").textContent = `${data.filename} — ${data.n_records} records, ${data.ears.length} ear(s); sha256 ${data.file_hash.slice(0, 12)}…`;
+  const opts = data.reading_options || {}; // in the form's order
+  const given = Object.keys(FORM_FIELDS).filter((k) => k in opts).map((k) => `${FORM_FIELDS[k]} ${opts[k]}`).join(", ");
+  $("#file-info").textContent = `${data.filename} — ${data.n_records} records, ${data.ears.length} ear(s); sha256 ${data.file_hash.slice(0, 12)}…` +
+    (given ? `; read with the form's ${given}` : "");
   const warn = $("#warnings");
   warn.replaceChildren();
   for (const w of data.warnings) html("li", {}, warn, w);
@@ -315,14 +252,7 @@ function render(data) {
     body.appendChild(waterfall(ear, data));
     const side = html("div", { class: "side" }, body);
     const corr = ear.status === "corrected";
-    const iv = ear.interval_90_db, top = fmt(ear.max_level_db, 1); // top: the ear's highest tested level
-    html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, corr
-      ? `Threshold ${fmt(ear.threshold_db, 1)} dB nHL* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB${ageNote(ear)})`
-      : ear.response === "no response" // no V at any tested level: the number is a placeholder above them, not a reading
-        ? `No response up to ${top} dB nHL: threshold above the tested levels`
-        : placeholder(ear) // "uncertain": no crossing either, but the series classifier does not call it no response
-          ? `The p(V) curve crosses at no tested level up to ${top} dB nHL: threshold above the tested levels; the no-response call is uncertain (P(no response) ${fmt(ear.p_no_response)})`
-          : `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} dB nHL (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`);
+    html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, thresholdText(ear));
     if (corr && ear.corrected_model_note) html("p", { class: "model-note threshold-model-note" }, side, `Threshold ${ear.corrected_model_note}`);
     html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
     html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
@@ -347,6 +277,7 @@ async function correct(body, refocus = null, note = null) {
   const ear = current.ears.find((e) => (body.target === "peak" ? e.key === current.records[body.record].ear_key
     : e.patient_id === body.patient_id && e.ear === body.ear));
   body.age_years = ear ? ear.age_years : null;
+  body.reading_options = current.reading_options || {}; // the file's options this reading was made with
   try {
     render(await api(`/api/files/${current.file_hash}/corrections`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -375,7 +306,7 @@ async function upload(ev) {
   if (!file) { status("Choose a file first.", true); return; }
   const form = new FormData();
   form.append("file", file);
-  if ($("#age").value !== "") form.append("age_years", $("#age").value);
+  for (const [id, name] of READING_FIELDS) if ($(id).value.trim() !== "") form.append(name, $(id).value.trim());
   form.append("user", $("#user").value.trim());
   clearView();
   status(`Analysing ${file.name}…`);

@@ -1,0 +1,122 @@
+"""The page's upload form as the server reads it: the reading options a file may need, and messages that name them.
+
+`abrnet predict` takes reader options for what a file does not record (``--rate``, ``--level``, ``--ear``,
+``--fmp``); the viewer's form has a field for each (``stimulus_rate_hz``, ``level_db``, ``ear``, ``fmp``, beside
+``age_years``). Without them a psi average export (no repetition rate) or a file naming no level could not be
+analysed at all. `form_options` checks the values with the readers' own check (`check_reading_options`, naming the
+form's field in a one-line 422) and spells them one way (numbers as floats, the ear as L or R), because they are part
+of what identifies a reading: the cache key, the stored upload and the rule that a file keeps the settings its
+corrections were made with (`abrnet.viewer.store`).
+
+The importers' and predict's messages tell a CLI or Python user what to pass (``pass stimulus_rate_hz=... (...; CLI
+--rate)``, ``(pass --fmp)``); the viewer's user has neither, so `viewer_text` points those hints at the form's
+fields instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import HTTPException
+
+from abrnet.data.importers._common import EAR_SPELLINGS
+from abrnet.data.importers.options import check_reading_options
+from abrnet.data.schema import DataError
+from abrnet.viewer.store import options_text
+
+# `ABRModel.predict` keyword → the form field's label, as the page shows it and messages name it
+FORM_FIELDS: dict[str, str] = {
+    "age_years": "Age", "stimulus_rate_hz": "Rate (/s)", "level_db": "Level (dB)", "ear": "Ear", "fmp": "FMP",
+}  # fmt: skip
+# what a missing value asks the user to enter
+FORM_ASKS: dict[str, str] = {
+    "age_years": "the subject's age (years)", "stimulus_rate_hz": "the stimulus rate (per second)",
+    "level_db": "the stimulus level (dB)", "ear": "the ear (L or R)", "fmp": "the FMP",
+}  # fmt: skip
+FLAG_KEYWORDS: dict[str, str] = {"age": "age_years", "rate": "stimulus_rate_hz", "level": "level_db", "ear": "ear",
+                                 "fmp": "fmp"}  # fmt: skip
+PASS_HINT = re.compile(r"pass (\w+)=\.\.\. \(([^)]*)\)")  # "pass stimulus_rate_hz=... (why; CLI --rate)"
+FLAG_HINT = re.compile(r"\(pass --(\w+)\)")  # predict's warnings: "FMP is treated as missing (pass --fmp)"
+IGNORED = re.compile(r": ([\w,]+) ignored, the file records its own values")  # `attrs["ignored_options"]`
+
+
+def form_options(
+    *, stimulus_rate_hz: float | None, level_db: float | None, ear: str | None, fmp: float | None
+) -> dict[str, float | str]:
+    """The reading options the form gave (left out: not given), checked and spelled one way → predict's keywords.
+
+    Raises HTTPException 422 with one line naming the form's field for a value no reader takes. FMP NaN ("not
+    measured", which the readers accept) is refused here: JSON cannot carry it back to the page, and an empty field
+    already means "the file's own FMP or none"."""
+    given: dict[str, Any] = {"stimulus_rate_hz": stimulus_rate_hz, "level_db": level_db, "fmp": fmp,
+                             "ear": None if ear is None or not ear.strip() else ear}  # fmt: skip
+    given = {k: v for k, v in given.items() if v is not None}
+    if "fmp" in given and math.isnan(given["fmp"]):
+        raise HTTPException(422, "form: field 'FMP': must be a finite number (leave it empty where none was measured)")
+    try:
+        check_reading_options(given, source="form", labels=FORM_FIELDS)
+    except (DataError, TypeError) as exc:
+        raise HTTPException(422, str(exc).splitlines()[0]) from None
+    return {k: EAR_SPELLINGS[v.strip().upper()] if k == "ear" else float(v) for k, v in sorted(given.items())}
+
+
+def shown_options(options: Mapping[str, Any] | None) -> dict[str, float | str]:
+    """Reading options as a client sent them back (JSON numbers may come as ints) in `form_options`' spelling, so
+    that the page's copy compares equal to the stored one; a value no reader takes is kept as sent (it then
+    differs from the stored options and is refused as another reading)."""
+    out: dict[str, float | str] = {}
+    for key, value in sorted((options or {}).items()):
+        if key == "ear" and isinstance(value, str):
+            out[key] = EAR_SPELLINGS.get(value.strip().upper(), value)
+        else:
+            out[key] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    return out
+
+
+def check_shown_options(sent: bool, shown: Mapping[str, Any] | None, now: Mapping[str, Any]) -> None:
+    """Refuse a correction made on a reading with other options than the file is registered with `now`: 422 when the
+    body says none (`sent` False) for a file read with options, 409 when the page showed others (the file was
+    analysed again since: its correction would be stored against numbers its author never saw)."""
+    if not sent:
+        if now:
+            raise HTTPException(422, f"a correction of a file read with {options_text(now)} must carry "
+                                     "reading_options, the file's options as the page showed them: reload the page "
+                                     "and correct again")  # fmt: skip
+        return
+    if shown_options(shown) != dict(now):
+        was = options_text(shown_options(shown)) or "no reading options"
+        raise HTTPException(409, f"not saved: the file is now read with {options_text(now) or 'no reading options'}, "
+                                 f"your page showed {was} (the file was analysed again since): reload the file, "
+                                 "check the new reading and correct it again")  # fmt: skip
+
+
+def viewer_text(text: str) -> str:
+    """An importer's or predict's message with its hints for the CLI and the Python API pointed at the form's fields:
+    "pass stimulus_rate_hz=... (the export has no repetition rate; CLI --rate)" becomes "enter the stimulus rate (per
+    second) in the form's Rate (/s) field and analyse again (the export has no repetition rate)", "(pass --fmp)"
+    becomes "(enter it in the form's FMP field)", and an ignored option names its field. Hints for options the form
+    does not have are left as they are."""
+
+    def pass_hint(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in FORM_FIELDS:
+            return m.group(0)
+        why = "; ".join(p for p in m.group(2).split("; ") if not p.startswith("CLI "))
+        ask = f"enter {FORM_ASKS[key]} in the form's {FORM_FIELDS[key]} field and analyse again"
+        return ask + (f" ({why})" if why else "")
+
+    def flag_hint(m: re.Match[str]) -> str:
+        key = FLAG_KEYWORDS.get(m.group(1))
+        return m.group(0) if key is None else f"(enter it in the form's {FORM_FIELDS[key]} field)"
+
+    def ignored(m: re.Match[str]) -> str:
+        keys = m.group(1).split(",")
+        if not set(keys) <= set(FORM_FIELDS):
+            return m.group(0)
+        fields = " and ".join(FORM_FIELDS[k] for k in keys)
+        return f": the form's {fields} ignored, the file records its own values"
+
+    return IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
