@@ -301,3 +301,20 @@ def test_evaluate_into_its_own_run_folder_keeps_the_run_record(tiny_run: dict, t
     other = json.loads((run / "metrics.json").read_text())
     assert other["checkpoint"] == str(run / "last.ckpt") and not set(kept) & set(other)
     assert "Training: " not in (run / "metrics.md").read_text()
+
+
+def test_model_export_never_writes_over_what_it_reads(tiny_run: dict, tmp_path: Path) -> None:
+    """--force replaced the run's best.ckpt with a slim copy (no longer resumable), or wrote the card over the run's
+    metrics.json (--out metrics.ckpt); both are inputs, refused with or without --force, and left as they were."""
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run["dir"] / "best.ckpt", run / "best.ckpt")
+    (run / "metrics.json").write_text('{"headline": {}}')
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    ckpt, metrics = str(run / "best.ckpt"), str(run / "metrics.json")
+    for out in (ckpt, str(run / "metrics.ckpt")):
+        code, lines = _export(ckpt, "--out", out, "--metrics", metrics, "--force")
+        assert code == 2 and len(lines) == 1 and "is an input" in lines[0], lines
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from abrnet.cli.common import check_choice, user_errors
+from abrnet.cli.common import check_choice, check_outputs, user_errors
 from abrnet.constants import MODEL_PRESETS as PRESETS
 
 app = typer.Typer(help="Inspect the hierarchical S4/Transformer U-Net: size, attention placement, FLOPs.")
@@ -72,6 +72,9 @@ def export(
     from abrnet.inference.default_model import card_path, export_checkpoint, recorded_versions
 
     with user_errors():
+        inputs = [checkpoint, checkpoint.with_suffix(".json"), *([metrics] if metrics is not None else [])]
+        # never over what it reads, --force or not: a slim copy over the run's best.ckpt cannot be resumed
+        check_outputs({"--out": out, "card (--out's .json)": card_path(out)}, force=force, inputs=inputs)
         card: dict = {"source": str(checkpoint), "command": command}
         previous = checkpoint.with_suffix(".json")
         if recorded_versions(checkpoint) and previous.exists():  # a slim checkpoint with its card
