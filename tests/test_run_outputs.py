@@ -18,7 +18,7 @@ def test_run_folder_contents(tiny_run: dict) -> None:
     assert resolved == tiny_run["config"]
 
 
-def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path) -> None:
+def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
     from abrnet.cli.main import app
@@ -26,10 +26,13 @@ def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path) -> Non
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
     data = save_cohort(simulate_cohort(SimulationConfig(n_patients=3), seed=1), tmp_path / "c.h5")
-    args = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--balanced-patients", "0"]
+    monkeypatch.chdir(tmp_path)  # --data given relative to the current folder
+    args = ["train", "--data", data.name, "--out", str(tmp_path / "run"), "--balanced-patients", "0"]
     for item in ("model.preset=tiny", "trainer.max_steps=2", "trainer.val_every_n_steps=2", "data.batch_size=8"):
         args += ["--set", item]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "evaluation skipped" in res.output and "no records" in res.output
     assert (tmp_path / "run" / "best.ckpt").is_file()
+    # recorded absolute: `abrnet evaluate` run from another folder holding another c.h5 scored that file instead
+    assert f"path: {data.resolve()}" in (tmp_path / "run" / "config.yaml").read_text()

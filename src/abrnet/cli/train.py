@@ -80,6 +80,8 @@ def train(
                 where = "--data" if data is not None else "data.path"
                 raise DataError(cfg.data.path, where, "is a folder; name an abrnet dataset file (.h5)")
             raise FileNotFoundError(2, "no such file", cfg.data.path)
+        if cfg.data.path is not None:  # recorded absolute: `abrnet evaluate` run from another folder read another file
+            cfg.data.path = str(Path(cfg.data.path).resolve())
         if resume is not None:
             check_resume(resume, cfg)
         out_dir = out or (resume.parent if resume else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
