@@ -36,3 +36,23 @@ def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path, monkey
     assert (tmp_path / "run" / "best.ckpt").is_file()
     # recorded absolute: `abrnet evaluate` run from another folder holding another c.h5 scored that file instead
     assert f"path: {data.resolve()}" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_train_on_an_unlabelled_file_is_a_one_line_error(tmp_path) -> None:
+    """An imported device export has no class labels: training failed with a traceback ("class counts are all
+    zero") after making its run folder."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+    from abrnet.data.io import save_cohort
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    cohort = simulate_cohort(SimulationConfig(n_patients=3), seed=1)
+    cohort.class_id[:] = -1  # as an imported recording: no labels
+    data = save_cohort(cohort, tmp_path / "u.h5")
+    res = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--set",
+                                   "model.preset=tiny"])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "field 'class': no record has a class label" in lines[0], lines
+    assert not (tmp_path / "run").exists()

@@ -27,7 +27,7 @@ data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no
 
 def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output abrnet dataset file (.h5).")] = Path("cohort.h5"),
-    patients: Annotated[int, typer.Option(help="Number of simulated patients (~25 records each; >= 1).")] = 2000,
+    patients: Annotated[int, typer.Option(help="Number of simulated patients (~19 records each; >= 1).")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed (0 to 2^32-1): the same seed gives the same cohort.")] = 0,
     balanced: Annotated[
         bool, typer.Option("--balanced", help="Equal class fractions (an evaluation cohort for minority classes).")

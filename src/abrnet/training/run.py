@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from abrnet.config.train_config import TrainConfig, dump_config
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.files import write_json
-from abrnet.data.schema import ABRCohort
+from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
@@ -186,13 +186,19 @@ def train(
     out_dir = Path(out_dir)
     if resume is None and any((out_dir / name).exists() for name in ("best.ckpt", "last.ckpt")):
         raise FileExistsError(f"{out_dir}: holds a trained model; choose another --out or continue it with --resume")
-    out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     if cfg.trainer.cpu_threads is not None:  # the thread count is part of a CPU fit's numerics: pin it, then say so
         torch.set_num_threads(cfg.trainer.cpu_threads)
     if cohort is None:
         cohort = load_training_cohort(cfg)
+    if not (np.asarray(cohort.class_id) >= 0).any():  # an imported recording: was "class counts are all zero"
+        raise DataError(
+            cfg.data.path or "training cohort", "class",
+            "no record has a class label (an imported recording?): training needs a labelled cohort, such as "
+            "abrnet simulate writes; predict and evaluate --data read unlabelled files",
+        )  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)  # after the data is known to be trainable: no empty run folder
     cohort_s = time.monotonic() - started
     dm = make_datamodule(cfg, cohort)
     train_cls = dm.cohort.class_id[dm.split.train]
