@@ -197,3 +197,15 @@ def test_train_cli_names_a_wrong_typed_model_override() -> None:
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "model.overrides: dropout: expected a finite number, got 'abc'" in lines[0], res.output
+
+
+def test_ddp_in_any_spelling_or_chosen_for_several_devices_allows_unused_parameters() -> None:
+    """The S4-only warm-up leaves the transformer branches without gradients: only the exact "ddp" got Lightning's
+    find-unused-parameters variant, so --devices 2 (strategy auto) or --strategy DDP stopped with a traceback."""
+    from abrnet.training.run import trainer_strategy
+
+    ddp = "ddp_find_unused_parameters_true"
+    assert [trainer_strategy(s, d) for s, d in [("ddp", 2), ("DDP", 2), ("auto", 2), ("auto", [0, 1])]] == [ddp] * 4
+    assert [trainer_strategy(s, d) for s, d in [("auto", 1), ("auto", "auto"), ("auto", [0]), ("fsdp", 2)]] == [
+        "auto", "auto", "auto", "fsdp"
+    ]  # fmt: skip

@@ -46,6 +46,16 @@ def load_training_cohort(cfg: TrainConfig, progress: Callable[[int, int], None] 
     return cohort
 
 
+def trainer_strategy(strategy: str, devices: object) -> str:
+    """Lightning's strategy for the config's: DDP, named in any case or chosen by "auto" for several devices, must
+    allow parameters without gradients, because the S4-only warm-up skips the gated transformer branches (``--devices
+    2`` or ``--strategy DDP`` stopped with Lightning's "parameters that were not used" error)."""
+    several = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1)
+    if strategy.lower() == "ddp" or (strategy == "auto" and several):
+        return "ddp_find_unused_parameters_true"
+    return strategy
+
+
 def _precision(cfg: TrainConfig) -> str:
     if cfg.trainer.precision != "auto":
         return cfg.trainer.precision
@@ -130,8 +140,7 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
         precision=_precision(cfg),  # type: ignore[arg-type]
         devices=t.devices,
         num_nodes=t.num_nodes,
-        # the S4-only warm-up skips the gated transformer branches, so DDP must allow parameters without gradients
-        strategy="ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy,
+        strategy=trainer_strategy(t.strategy, t.devices),
         accelerator=t.accelerator,
         gradient_clip_val=cfg.optim.grad_clip or None,
         log_every_n_steps=t.log_every_n_steps,
