@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import yaml
 
 from abrnet.config.train_config import TrainConfig
@@ -55,4 +56,25 @@ def test_train_on_an_unlabelled_file_is_a_one_line_error(tmp_path) -> None:
     assert res.exit_code == 2, res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "field 'class': no record has a class label" in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_on_another_sampling_grid_is_refused(tmp_path) -> None:
+    """A 40 kHz file trained a model on raw samples that predict, evaluate --data and the viewer resample to 20 kHz:
+    training and inference disagreed on what a sample is, without a word."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+    from abrnet.data.io import save_cohort
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    cohort = simulate_cohort(SimulationConfig(n_patients=3), seed=1)
+    cohort.signals = np.repeat(cohort.signals, 2, axis=1)  # the same 10 ms at 40 kHz
+    cohort.clean, cohort.buffers, cohort.sampling_rate_hz = None, None, 40_000.0
+    data = save_cohort(cohort, tmp_path / "k40.h5")
+    res = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--set",
+                                   "model.preset=tiny"])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "records at 40000 Hz from 0 ms; training needs the model grid" in lines[0], lines
     assert not (tmp_path / "run").exists()

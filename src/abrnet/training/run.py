@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheck
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from abrnet.config.train_config import TrainConfig, dump_config
-from abrnet.constants import CLASS_NAMES
+from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
@@ -206,6 +206,12 @@ def train(
             cfg.data.path or "training cohort", "class",
             "no record has a class label (an imported recording?): training needs a labelled cohort, such as "
             "abrnet simulate writes; predict and evaluate --data read unlabelled files",
+        )  # fmt: skip
+    if cohort.sampling_rate_hz != DEFAULT_SAMPLING_RATE_HZ or cohort.t0_ms != DEFAULT_T0_MS:
+        raise DataError(  # the model would learn raw samples that predict/evaluate resample to this grid
+            cfg.data.path or "training cohort", "sampling_rate_hz",
+            f"records at {cohort.sampling_rate_hz:g} Hz from {cohort.t0_ms:g} ms; training needs the model grid "
+            f"({DEFAULT_SAMPLING_RATE_HZ:g} Hz from {DEFAULT_T0_MS:g} ms): abrnet data import resamples a file to it",
         )  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)  # after the data is known to be trainable: no empty run folder
     cohort_s = time.monotonic() - started
