@@ -220,7 +220,11 @@ def test_train_bad_resume_out_and_options_are_one_line_errors(tiny_run: dict, tm
     other.mkdir()
     (other / "best.ckpt").write_bytes(b"model")
     new = str(tmp_path / "new")
+    stopped = tmp_path / "stopped"  # a run interrupted before its first checkpoint: config and logs, no model
+    stopped.mkdir()
+    (stopped / "config.yaml").write_text("seed: 0\n")
     cases = [
+        (["--out", str(stopped)], "saved no checkpoint (stopped before its first), so there is nothing to resume"),
         (["--resume", str(tmp_path), "--out", new], "is a folder"),
         (["--resume", str(not_ckpt), "--out", new], "not a readable abrnet checkpoint"),
         (["--resume", str(run / "last.ckpt"), "--out", new], "trained with another config"),

@@ -41,7 +41,8 @@ def check_out_folder(out_dir: Path, resume: Path | None) -> None:
         return
     found = [n for n in (*RUN_OUTPUTS, *RUN_FOLDERS) if (out_dir / n).exists()]
     if found:
-        hint = f"; continue it with --resume {out_dir / 'last.ckpt'}" if "last.ckpt" in found else ""
+        hint = (f"; continue it with --resume {out_dir / 'last.ckpt'}" if "last.ckpt" in found
+                else "; it saved no checkpoint (stopped before its first), so there is nothing to resume")  # fmt: skip
         raise DataError(str(out_dir), "--out", f"holds a run's outputs ({', '.join(found)}): choose a new folder{hint}")
 
 
