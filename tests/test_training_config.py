@@ -209,3 +209,26 @@ def test_ddp_in_any_spelling_or_chosen_for_several_devices_allows_unused_paramet
     assert [trainer_strategy(s, d) for s, d in [("auto", 1), ("auto", "auto"), ("auto", [0]), ("fsdp", 2)]] == [
         "auto", "auto", "auto", "fsdp"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("item", "expect"),
+    [
+        ("trainer.strategy=deepspeed", "DeepSpeed"),
+        ("trainer.devices=[0, 1]", "devices"),
+        ("trainer.precision=16-mixed", "16-mixed needs a GPU"),
+    ],
+)
+def test_trainer_settings_this_machine_cannot_run_are_one_line_errors(item: str, expect: str, tmp_path) -> None:
+    """The config accepts them (valid elsewhere), then Lightning stopped with a traceback, 16-mixed only mid-fit."""
+    import torch
+
+    from abrnet.data.schema import DataError
+    from abrnet.training.run import build_trainer
+
+    if torch.cuda.is_available():
+        pytest.skip("these settings run on a GPU machine")
+    cfg = load_config(None, [item, "trainer.accelerator=cpu"])
+    with pytest.raises(DataError, match=rf"^config: field 'trainer(\.precision)?': .*{expect}") as info:
+        build_trainer(cfg, tmp_path, enable_progress_bar=False)
+    assert "\n" not in str(info.value)

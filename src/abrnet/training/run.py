@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from abrnet.config.train_config import TrainConfig, dump_config
 from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
@@ -57,6 +58,8 @@ def trainer_strategy(strategy: str, devices: object) -> str:
 
 
 def _precision(cfg: TrainConfig) -> str:
+    if cfg.trainer.precision == "16-mixed" and not torch.cuda.is_available():  # Lightning fails mid-fit on CPU
+        raise DataError("config", "trainer.precision", "16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
     if cfg.trainer.precision != "auto":
         return cfg.trainer.precision
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
@@ -130,6 +133,18 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
         callbacks.append(SafetyStop(t.safety_stop_minutes))
     if enable_progress_bar:
         callbacks.append(StepProgressBar(t.max_steps, t.max_minutes))
+    try:
+        return _trainer(cfg, out_dir, callbacks, enable_progress_bar)
+    except DataError:
+        raise
+    except (MisconfigurationException, TypeError, ValueError) as exc:  # settings this machine cannot run
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError("config", "trainer", f"Lightning cannot run these settings here: {reason}") from None
+
+
+def _trainer(cfg: TrainConfig, out_dir: Path, callbacks: list[L.Callback], enable_progress_bar: bool) -> L.Trainer:
+    """The `L.Trainer` of `build_trainer`."""
+    t = cfg.trainer
     return L.Trainer(
         default_root_dir=out_dir,
         max_steps=t.max_steps or -1,
