@@ -234,6 +234,7 @@ def test_train_bad_resume_out_and_options_are_one_line_errors(tiny_run: dict, tm
         (["--strategy", "nonsense", "--out", new], "trainer.strategy"),
         (["--balanced-patients", "-1", "--out", new], "--balanced-patients"),
         (["--data", "null", "--out", new], "null: "),
+        (["--data", str(run / "best.ckpt"), "--patients", "50", "--out", new], "--patients"),  # ignored with --data
     ]
     for args, expect in cases:
         code, lines = _cli("train", *args)

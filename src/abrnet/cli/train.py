@@ -55,6 +55,10 @@ def train(
 
     with user_errors():
         _check_count(balanced_patients, "--balanced-patients")
+        if patients is not None and data is not None:  # was ignored, yet recorded in the run's config.yaml
+            from abrnet.data.schema import DataError
+
+            raise DataError("train", "--patients", "sizes the simulated cohort; --data names a file to train on")
         overrides = list(set_ or [])
         if devices is not None:
             overrides.append(f"trainer.devices={devices}")  # parsed as YAML: 2, [0, 1] or auto
