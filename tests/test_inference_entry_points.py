@@ -25,6 +25,7 @@ from abrnet.data.io import load_cohort
 from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel, read_conditions
 from tests.conftest import SHARED
+from tests.test_denoise_generate import no_sampling as no_sampling  # samplers fail if run
 
 runner = CliRunner()
 EPL_CFTS = SHARED / "fixtures" / "epl_cfts_bburan" / "ABR-52-3"
@@ -155,18 +156,6 @@ def test_an_empty_required_cell_is_still_an_error(tmp_path: Path, row: str, fiel
 
 
 # ------------------------------------------------------------------------------------ API flags
-@pytest.fixture
-def no_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any sampler run fails: a bad flag must be refused before the model runs."""
-    from abrnet.diffusion import sampling
-
-    def refuse(*_: object, **__: object) -> None:
-        raise AssertionError("the sampler ran before the arguments were checked")
-
-    for name in ("sample", "generate_joint", "denoise"):
-        monkeypatch.setattr(sampling, name, refuse)
-
-
 COND = [[30.0, 60.0, 21.1, 2.0]]
 
 

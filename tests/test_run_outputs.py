@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 
 from abrnet.config.train_config import TrainConfig
@@ -39,28 +40,28 @@ def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path, monkey
     assert f"path: {data.resolve()}" in (tmp_path / "run" / "config.yaml").read_text()
 
 
-def test_train_on_an_unlabelled_file_is_a_one_line_error(tmp_path) -> None:
-    """An imported device export has no class labels: training failed with a traceback ("class counts are all
-    zero") after making its run folder."""
-    from typer.testing import CliRunner
-
-    from abrnet.cli.main import app
-    from abrnet.data.io import save_cohort
-    from abrnet.data.simulate import SimulationConfig, simulate_cohort
-
-    cohort = simulate_cohort(SimulationConfig(n_patients=3), seed=1)
-    cohort.class_id[:] = -1  # as an imported recording: no labels
-    data = save_cohort(cohort, tmp_path / "u.h5")
-    res = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--set",
-                                   "model.preset=tiny"])  # fmt: skip
-    assert res.exit_code == 2, res.output
-    lines = [line for line in res.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "field 'class': no record has a class label" in lines[0], lines
-    assert not (tmp_path / "run").exists()
+def _unlabelled(cohort):  # an imported recording: no class labels
+    cohort.class_id[:] = -1
+    return cohort
 
 
-def test_train_on_another_sampling_grid_is_refused(tmp_path) -> None:
-    """A 40 kHz file trained a model on raw samples that predict, evaluate --data and the viewer resample to 20 kHz:
+def _at_40_khz(cohort):  # the same 10 ms at 40 kHz
+    cohort.signals = np.repeat(cohort.signals, 2, axis=1)
+    cohort.clean, cohort.buffers, cohort.sampling_rate_hz = None, None, 40_000.0
+    return cohort
+
+
+@pytest.mark.parametrize(
+    ("alter", "expect"),
+    [
+        (_unlabelled, "field 'class': no record has a class label"),
+        (_at_40_khz, "records at 40000 Hz from 0 ms; training needs the model grid"),
+    ],
+    ids=["unlabelled", "40 kHz"],
+)
+def test_train_refuses_data_it_cannot_learn_from_in_one_line(tmp_path, alter, expect) -> None:
+    """An imported recording (no labels) was a traceback ("class counts are all zero") after the run folder was made;
+    a 40 kHz file trained on raw samples that predict, evaluate --data and the viewer resample to 20 kHz, so
     training and inference disagreed on what a sample is, without a word."""
     from typer.testing import CliRunner
 
@@ -68,13 +69,10 @@ def test_train_on_another_sampling_grid_is_refused(tmp_path) -> None:
     from abrnet.data.io import save_cohort
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
-    cohort = simulate_cohort(SimulationConfig(n_patients=3), seed=1)
-    cohort.signals = np.repeat(cohort.signals, 2, axis=1)  # the same 10 ms at 40 kHz
-    cohort.clean, cohort.buffers, cohort.sampling_rate_hz = None, None, 40_000.0
-    data = save_cohort(cohort, tmp_path / "k40.h5")
+    data = save_cohort(alter(simulate_cohort(SimulationConfig(n_patients=3), seed=1)), tmp_path / "d.h5")
     res = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--set",
                                    "model.preset=tiny"])  # fmt: skip
     assert res.exit_code == 2, res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "records at 40000 Hz from 0 ms; training needs the model grid" in lines[0], lines
+    assert len(lines) == 1 and expect in lines[0], lines
     assert not (tmp_path / "run").exists()

@@ -17,15 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.inference.result_tables import PredictionReport
-from abrnet.series.per_ear import aggregate_ears
-from abrnet.viewer.analysis import build_payload, with_corrections
 from abrnet.viewer.export import _ear_lines, _latency_intensity, export_csv, patient_figure
 from abrnet.viewer.store import Correction
 from tests.conftest import make_toy_cohort
-from tests.test_predict_tables import _predictions
 from tests.test_viewer_browser import browser as browser  # the headless Chromium fixture (skips without one)
-from tests.test_viewer_placeholder import _render, _section
+from tests.test_viewer_placeholder import _ears, _render, _section, toy_view
 
 FLOOR, RESPONDING, NO_RESPONSE = "P000/L", "P000/R", "P001/L"
 FLOOR_TEXT = "wave V at the lowest level tested; nothing softer was recorded"
@@ -42,17 +38,7 @@ def _view(corrections: list[Correction] | None = None, unit: str | None = "dB SP
     p_v = np.where(level >= 40, 0.95, 0.02).astype(np.float32)
     p_v[keys == FLOOR] = 0.95  # a V at every level, the softest included
     p_v[keys == NO_RESPONSE] = 0.02
-    pred = _predictions(cohort, p_v)
-    pred.p_no_response[keys == NO_RESPONSE] = 0.9
-    report = PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort))
-    payload = build_payload(report, file_hash="f" * 64, filename="mouse.csv", source="/srv/mouse.csv",
-                            checkpoint="best.ckpt", model_sha256="a" * 64)  # fmt: skip
-    corrections = corrections or []
-    return with_corrections(payload, corrections, corrections)
-
-
-def _ears(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["key"]: e for e in view["ears"]}
+    return toy_view(cohort, p_v, np.where(keys == NO_RESPONSE, 0.9, 0.2), "mouse.csv", corrections)
 
 
 def _corrected(value: float) -> Correction:

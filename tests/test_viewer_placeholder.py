@@ -40,10 +40,18 @@ def _view(corrections: list[Correction] | None = None) -> dict[str, Any]:
     keys, level = cohort.ear_key.astype(str), cohort.static_column("intensity_db")
     p_v = np.where(level >= 40, 0.95, 0.02).astype(np.float32)
     p_v[np.isin(keys, [UNCERTAIN, NO_RESPONSE])] = 0.02
+    return toy_view(cohort, p_v, np.where(keys == NO_RESPONSE, 0.9, 0.2), "toy.csv", corrections)
+
+
+def toy_view(
+    cohort: ABRCohort, p_v: np.ndarray, p_no_response: np.ndarray, filename: str, corrections: list[Correction] | None
+) -> dict[str, Any]:
+    """The page's JSON for `cohort` read with these wave V and no-response probabilities, through the server's own
+    code (series stage, payload, corrections)."""
     pred = _predictions(cohort, p_v)
-    pred.p_no_response[keys == NO_RESPONSE] = 0.9
+    pred.p_no_response[:] = p_no_response
     report = PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort))
-    payload = build_payload(report, file_hash="f" * 64, filename="toy.csv", source="/srv/toy.csv",
+    payload = build_payload(report, file_hash="f" * 64, filename=filename, source=f"/srv/{filename}",
                             checkpoint="best.ckpt", model_sha256="a" * 64)  # fmt: skip
     corrections = corrections or []
     return with_corrections(payload, corrections, corrections)
