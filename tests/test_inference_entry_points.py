@@ -187,6 +187,14 @@ def test_generate_numpy_booleans_are_flags(model: ABRModel) -> None:
         model.generate(1, conditions=COND, steps=1, joint="False")
 
 
+def test_api_seeds_have_the_clis_range(model: ABRModel, no_sampling: None) -> None:
+    """The CLI and `abrnet train` take seeds 0..2^32-1; the API took 2**70 for generate and denoise."""
+    for call in (lambda: model.generate(1, conditions=COND, steps=1, seed=2**32),
+                 lambda: model.denoise("unread.csv", seed=2**32)):  # fmt: skip
+        with pytest.raises(ValueError, match=r"^seed must be an integer >= 0 and <= 4294967295, got 4294967296$"):
+            call()
+
+
 @pytest.mark.parametrize("command", ["generate", "denoise", "data import"])
 def test_a_dataset_named_csv_is_refused_before_any_work(command: str, tmp_path: Path) -> None:
     """The .h5 name is checked with the other outputs, before the model loads or a file is read: `generate --out

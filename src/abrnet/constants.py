@@ -34,3 +34,6 @@ PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
 # Model size presets (abrnet.models.config.PRESETS holds their fields); named here so the CLI can list them
 # without importing torch.
 MODEL_PRESETS: tuple[str, ...] = ("tiny", "cpu", "base", "large")
+# Seeds every command and the API accept: numpy's legacy seed range, which Lightning's seed_everything keeps too
+# (outside it they raise mid-run).
+MAX_SEED: int = 2**32 - 1

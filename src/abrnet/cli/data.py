@@ -20,6 +20,7 @@ from abrnet.cli.common import (
     progress_bar,
     user_errors,
 )
+from abrnet.constants import MAX_SEED
 from abrnet.data.files import check_fname
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
@@ -98,13 +99,10 @@ def simulate(
         )
 
 
-SEED_MAX = 2**32 - 1  # numpy's legacy seed range, which `abrnet train` keeps too (TrainConfig.seed)
-
-
 def check_seed(seed: int, command: str) -> None:
     """Refuse a --seed outside 0..2^32-1, the range `abrnet train` takes: a negative one raised numpy's "expected
     non-negative integer" traceback, a huge one failed only when the file was written."""
-    check_range(seed, "--seed", minimum=0, maximum=SEED_MAX, integer=True, command=command)
+    check_range(seed, "--seed", minimum=0, maximum=MAX_SEED, integer=True, command=command)
 
 
 MAX_LEVELS = 201  # 0 to 100 dB in 0.5-dB steps; more is a typo (a step of 1e-12 would build a huge tuple)

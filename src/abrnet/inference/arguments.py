@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS
+from abrnet.constants import MAX_SEED, PHYSICAL_RANGES, STATIC_PARAMS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import OPTIONAL_STATIC, ABRCohort
 from abrnet.diffusion.sampling import SAMPLERS
@@ -31,12 +31,14 @@ CONDITIONAL_GUIDANCE = 2.0
 READ_DEFAULTS: dict[str, Any] = {"fmt": "auto"}
 
 
-def check_int(name: str, value: object, *, minimum: int) -> int:
-    """`value` as an int >= `minimum`; bools and floats are refused (2.5 signals, or True steps, mean a mistake)."""
+def check_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum]; bools and floats are refused (2.5 signals, or True steps, mean a
+    mistake)."""
+    accepted = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise TypeError(f"{name} must be {accepted}, got {value!r} ({type(value).__name__})")
+    if int(value) < minimum or (maximum is not None and int(value) > maximum):
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
     return int(value)
 
 
@@ -113,7 +115,7 @@ def check_flag(name: str, value: object) -> bool:
 def check_denoise(*, steps: object, sampler: object, seed: object, batch_size: object) -> None:
     """The arguments of `ABRModel.denoise` besides its input, checked before the input is read."""
     check_int("steps", steps, minimum=1)
-    check_int("seed", seed, minimum=0)
+    check_int("seed", seed, minimum=0, maximum=MAX_SEED)
     check_int("batch_size", batch_size, minimum=1)
     check_sampler(sampler)
 
@@ -166,7 +168,7 @@ def check_generate(
     check_flag("band_limit", band_limit)
     check_int("n", n, minimum=1)
     check_int("steps", steps, minimum=1)
-    check_int("seed", seed, minimum=0)  # numpy's generators (recording noise, per-signal seeds) need seed >= 0
+    check_int("seed", seed, minimum=0, maximum=MAX_SEED)  # numpy's generators need seed >= 0
     check_int("batch_size", batch_size, minimum=1)
     check_sampler(sampler)
     scale = CONDITIONAL_GUIDANCE
