@@ -135,6 +135,16 @@ def test_quoted_wide_csv_is_detected(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_recording(quoted).signals, read_wide_csv(plain).signals)
 
 
+def test_semicolon_wide_csv_says_what_is_wrong(tmp_path: Path) -> None:
+    """A wide CSV saved by a spreadsheet in a comma-decimal locale (';' between cells) was "unknown recording
+    format", which did not say that the separator was the problem."""
+    plain = write_wide_csv(make_toy_cohort(1), tmp_path / "plain.csv")
+    semi = tmp_path / "semi.csv"
+    semi.write_text("\n".join(";".join(row) for row in csv.reader(plain.open())) + "\n")
+    with pytest.raises(DataError, match=r"field '<format>', row 1: an abrnet wide CSV separated by ';'"):
+        detect_format(semi)
+
+
 def _time_file(path: Path, header: list[str], sep: str, decimal: str = ".", quote: bool = False) -> Path:
     """A time-column export: 40 samples at 20 kHz (ms), one waveform (µV) per column after the time."""
     t = np.arange(40) * 0.05

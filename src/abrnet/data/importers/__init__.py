@@ -110,6 +110,10 @@ def detect_format(path: str | Path) -> str:
     time_cells = split_header(first, lines[1] if len(lines) > 1 else None)[1]  # as the reader splits it
     if time_cells and is_time_header(time_cells[0]):  # "time (ms)", "t [ms]", "ms"...
         return "time_columns"
+    semicolon = [c.strip().strip('"') for c in first.split(";")]
+    if {"s0", "s1"} <= set(semicolon) and not set(semicolon).isdisjoint(_wide_csv_columns()):
+        msg = "an abrnet wide CSV separated by ';' (a spreadsheet's export): save it comma-separated, decimal point '.'"
+        raise DataError(src, "<format>", msg, 1)  # was "unknown recording format", which did not say why
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
 
 
