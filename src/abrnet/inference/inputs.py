@@ -196,13 +196,10 @@ def mixed_series_warnings(cohort: ABRCohort, most: int = 3) -> list[str]:
     Why: the per-ear reading (series mode, the viewer) takes an ear's records as one intensity series, so a mouse
     file with 8 and 16 kHz tone pips at one ear got one threshold for both frequencies, and a retrocochlear rate
     series (11.1/s and 51.1/s) one for both rates, while `abrnet data describe` lists them apart."""
-    keys = cohort.ear_key.astype(str)
-    conditions = series_conditions(cohort)
-    mixed: dict[str, list[str]] = {}
-    for key in dict.fromkeys(keys.tolist()):
-        found = list(dict.fromkeys(conditions[keys == key].tolist()))
-        if len(found) > 1:
-            mixed[key] = found
+    found: dict[str, dict[str, None]] = {}  # ear → its conditions, in file order (one pass: no per-ear scan)
+    for key, condition in zip(cohort.ear_key.astype(str).tolist(), series_conditions(cohort).tolist(), strict=True):
+        found.setdefault(key, {})[condition] = None
+    mixed = {key: list(conditions) for key, conditions in found.items() if len(conditions) > 1}
     if not mixed:
         return []
     shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in list(mixed.items())[:most])
