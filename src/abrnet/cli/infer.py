@@ -132,7 +132,7 @@ def predict(
     from abrnet.cli.common import progress_bar
     from abrnet.inference.api import load
     from abrnet.inference.result_plots import plot_paths, save_plots
-    from abrnet.inference.result_tables import write_columns_csv
+    from abrnet.inference.result_tables import tables_json, write_columns_csv
 
     with user_errors():
         series = False
@@ -172,12 +172,12 @@ def predict(
         cols = report.columns()
         write_columns_csv(cols, out, force=True)
         written = [out]
-        series_cols = report.series()
-        if series_cols is not None:
+        series_cols, patient_cols = report.series(), report.patients()
+        if series_cols is not None and patient_cols is not None:
             written.append(write_columns_csv(series_cols, series_path, force=True))
-            written.append(write_columns_csv(report.patients(), patients_path, force=True))  # type: ignore[arg-type]
-        if as_json:  # the report's own payload: the same tables, with the same columns, as the CSVs beside it
-            payload = report.to_json()
+            written.append(write_columns_csv(patient_cols, patients_path, force=True))
+        if as_json:  # the report's own payload (`to_json`) from the tables just written: the same columns
+            payload = tables_json(cols, series_cols, patient_cols, report.warnings)
             written.append(write_json(payload, json_path, overwrite=True))
             typer.echo(json.dumps(payload, indent=2))
         if plot is not None:

@@ -262,12 +262,21 @@ class PredictionReport:
     def to_json(self) -> dict[str, Any]:
         """The three tables as JSON-ready rows (NaN → None), with the same columns as `columns`, `series` and
         `patients` (the series rows used to lack the clinical and domain columns series.csv has)."""
-        out: dict[str, Any] = {"records": columns_to_records(self.columns()), "warnings": list(self.warnings)}
-        series, patients = self.series(), self.patients()
-        if series is not None and patients is not None:
-            out["series"] = columns_to_records(series)
-            out["patients"] = columns_to_records(patients)
-        return out
+        return tables_json(self.columns(), self.series(), self.patients(), self.warnings)
+
+
+def tables_json(
+    records: dict[str, np.ndarray],
+    series: dict[str, np.ndarray] | None,
+    patients: dict[str, np.ndarray] | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """`PredictionReport.to_json` from tables already computed (`abrnet predict` writes them as CSV too)."""
+    out: dict[str, Any] = {"records": columns_to_records(records), "warnings": list(warnings)}
+    if series is not None and patients is not None:
+        out["series"] = columns_to_records(series)
+        out["patients"] = columns_to_records(patients)
+    return out
 
 
 def threshold_mae_by_mode(
