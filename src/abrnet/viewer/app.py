@@ -149,12 +149,17 @@ class Viewer:
     def stored(self, digest: str) -> dict[str, Any]:
         return self.reading(digest)[0]
 
-    def reading(self, digest: str) -> tuple[dict[str, Any], StoredFile]:
-        """(the model's current reading of a stored file, the file as registered: its age and reading options)
-        (404 if unknown)."""
+    def registered(self, digest: str) -> StoredFile:
+        """The stored file as registered (its path, age and reading options); 404 if no such file was uploaded."""
         info = self.store.file_info(digest)
         if info is None:
             raise HTTPException(404, f"no uploaded file with sha256 {digest}")
+        return info
+
+    def reading(self, digest: str) -> tuple[dict[str, Any], StoredFile]:
+        """(the model's current reading of a stored file, the file as registered: its age and reading options)
+        (404 if unknown)."""
+        info = self.registered(digest)
         return self.analysed(digest, info.path, info.path.name, info.age_years, info.options), info
 
 
@@ -270,9 +275,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         """The audit trail newest first (what a reviewer asks first: what changed last), each entry with the value
         it replaced and a note where it was made against another model than the current one. A store read only:
         an audit over many files need not run the model on each."""
-        info = viewer.store.file_info(digest)
-        if info is None:
-            raise HTTPException(404, f"no uploaded file with sha256 {digest}")
+        info = viewer.registered(digest)
         model_id = {"checkpoint": str(model.checkpoint), "model_sha256": viewer.model_sha256}
         entries = history_json(viewer.store.history(digest), model_id)[::-1]
         return {"file_hash": digest, "filename": info.path.name, **model_id, "corrections": entries}
