@@ -16,6 +16,15 @@ from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
 from abrnet.inference.result_tables import PredictionReport, series_columns
 
+UNKNOWN_LEVEL_UNIT = "dB, unit unknown"  # how plots and the viewer name the level unit of a file that states none
+
+
+def level_unit_labels(cohort: ABRCohort) -> np.ndarray:
+    """(N,) each record's level unit as plots and the viewer print it ("dB SPL" for a mouse file, never "dB nHL" by
+    default; `UNKNOWN_LEVEL_UNIT` where the file does not say)."""
+    units = metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT].astype(str)
+    return np.where(units == UNKNOWN, UNKNOWN_LEVEL_UNIT, units)
+
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -71,8 +80,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     table = series_columns(ears, cohort) if ears is not None else None
     keys = cohort.ear_key.astype(str)
     level = cohort.static_column("intensity_db")
-    level_units = metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT].astype(str)  # a mouse file is in dB SPL
-    level_units = np.where(level_units == UNKNOWN, "dB, unit unknown", level_units)
+    level_units = level_unit_labels(cohort)  # a mouse file is in dB SPL
     written: list[Path] = []
     for key, paths in plot_paths(cohort, plot_dir, series=series).items():
         idx = np.flatnonzero(keys == key)

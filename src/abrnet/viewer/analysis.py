@@ -43,14 +43,13 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES
-from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import float32_as_typed
+from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT, level_unit_labels
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
 from abrnet.viewer.store import Correction
 
 Z90 = 1.6448536  # only where the series gives no interval bound: the central 90 % of a Gaussian with its SD
 SIGNAL_DECIMALS = 4  # µV to 0.1 nV: far below any recording's noise, keeps the JSON small
-UNKNOWN_UNIT = "dB, unit unknown"  # a level unit the file does not state (`abrnet predict`'s plots say the same)
 
 
 def _num(x: Any) -> float | None:
@@ -92,7 +91,7 @@ def build_payload(
     series_rows = columns_to_records(report.series() or {})
     time_ms = [round(float(t), 6) for t in cohort.time_ms]
     static = cohort.static
-    units = [UNKNOWN_UNIT if u == UNKNOWN else u for u in metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT]]
+    units = level_unit_labels(cohort)
     records: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         waves: dict[str, Any] = {}
@@ -195,7 +194,7 @@ def threshold_at_floor(ear: dict[str, Any]) -> bool:
 
 def ear_unit(members: list[dict[str, Any]]) -> str:
     """The level unit of an ear's records ("dB SPL"); the distinct ones joined by " / " should a file mix them."""
-    return " / ".join(dict.fromkeys(r["level_unit"] for r in members)) or UNKNOWN_UNIT
+    return " / ".join(dict.fromkeys(r["level_unit"] for r in members)) or UNKNOWN_LEVEL_UNIT
 
 
 def ear_age(members: list[dict[str, Any]]) -> float | None:

@@ -47,8 +47,9 @@ import math
 from typing import Any
 
 from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT
 from abrnet.inference.result_tables import INTERPEAK, spreadsheet_text
-from abrnet.viewer.analysis import UNKNOWN_UNIT, model_label, threshold_at_floor, threshold_placeholder
+from abrnet.viewer.analysis import model_label, threshold_at_floor, threshold_placeholder
 from abrnet.viewer.store import options_text
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
@@ -212,7 +213,7 @@ def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) ->
                 rec["intensity_db"], wave["latency_ms"], yerr=sd, fmt="s" if corrected else "o", ms=3, capsize=1.5,
                 color=CORRECTED_COLOR if corrected else WAVE_COLORS[w], lw=0.8,
             )  # fmt: skip
-    ax.set_xlabel(f"intensity ({ear.get('level_unit') or UNKNOWN_UNIT})", fontsize=7, parse_math=False)
+    ax.set_xlabel(f"intensity ({ear.get('level_unit') or UNKNOWN_LEVEL_UNIT})", fontsize=7, parse_math=False)
     ax.set_ylabel("latency (ms)", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.set_title("latency–intensity (I blue, III green, V red; corrected orange)", fontsize=7)
@@ -225,7 +226,7 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
     "uncertain" one says that no tested level crosses, and that the no-response call is uncertain. One whose V shows
     at its softest level gets "≤ that level" (`threshold_at_floor`), without its SD and zero-width interval."""
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
-    unit = ear.get("level_unit") or UNKNOWN_UNIT
+    unit = ear.get("level_unit") or UNKNOWN_LEVEL_UNIT
     if ear["status"] == "corrected":
         head = (f"threshold {thr:.1f} {unit}* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
                 f"model {ear['model_threshold_db']:.1f} dB){_model_tag(ear)}")  # fmt: skip
