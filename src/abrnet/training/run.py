@@ -52,7 +52,7 @@ def trainer_strategy(strategy: str, devices: object) -> str:
     allow parameters without gradients, because the S4-only warm-up skips the gated transformer branches (``--devices
     2`` or ``--strategy DDP`` stopped with Lightning's "parameters that were not used" error)."""
     several = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1)
-    if strategy.lower() == "ddp" or (strategy == "auto" and several):
+    if strategy.lower() == "ddp" or (strategy.lower() == "auto" and several):  # the config keeps the case typed
         return "ddp_find_unused_parameters_true"
     return strategy
 
