@@ -205,7 +205,8 @@ def test_ddp_in_any_spelling_or_chosen_for_several_devices_allows_unused_paramet
     from abrnet.training.run import trainer_strategy
 
     ddp = "ddp_find_unused_parameters_true"
-    assert [trainer_strategy(s, d) for s, d in [("ddp", 2), ("DDP", 2), ("auto", 2), ("auto", [0, 1])]] == [ddp] * 4
+    several = [("ddp", 2), ("DDP", 2), ("auto", 2), ("AUTO", 2), ("auto", [0, 1])]
+    assert [trainer_strategy(s, d) for s, d in several] == [ddp] * 5
     assert [trainer_strategy(s, d) for s, d in [("auto", 1), ("auto", "auto"), ("auto", [0]), ("fsdp", 2)]] == [
         "auto", "auto", "auto", "fsdp"
     ]  # fmt: skip
