@@ -308,6 +308,30 @@ def test_evaluate_into_its_own_run_folder_keeps_the_run_record(tiny_run: dict, t
     assert "Training: " not in (run / "metrics.md").read_text()
 
 
+def test_model_export_takes_only_the_metrics_of_the_checkpoint_it_exports(tiny_run: dict, tmp_path: Path) -> None:
+    """--metrics from another run (or of last.ckpt beside best.ckpt) went into the card as the exported model's
+    figures; evaluate now records which bytes it scored, and export refuses a mismatch or an unattributed file."""
+    import hashlib
+    import json
+
+    last, best = tiny_run["dir"] / "last.ckpt", tiny_run["dir"] / "best.ckpt"
+    fast = ["--balanced-patients", "0", "--bootstrap", "0"]
+    code, lines = _cli("evaluate", "--checkpoint", str(last), "--out", str(tmp_path / "ev"), *fast)
+    assert code == 0, lines
+    metrics = tmp_path / "ev" / "metrics.json"
+    assert json.loads(metrics.read_text())["checkpoint_sha256"] == hashlib.sha256(last.read_bytes()).hexdigest()
+    unattributed = tmp_path / "hand.json"
+    unattributed.write_text('{"headline": {}}')
+    for src, m, expect in ((best, metrics, "are of another model"), (last, unattributed, "missing")):
+        code, lines = _export(str(src), "--out", str(tmp_path / "m.ckpt"), "--metrics", str(m))
+        assert code == 2 and len(lines) == 1 and "checkpoint_sha256" in lines[0] and expect in lines[0], lines
+        assert not (tmp_path / "m.ckpt").exists() and not (tmp_path / "m.json").exists()
+    code, lines = _export(str(last), "--out", str(tmp_path / "m.ckpt"), "--metrics", str(metrics))
+    assert code == 0, lines
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["headline"] == json.loads(metrics.read_text())["headline"]
+
+
 def test_model_export_never_writes_over_what_it_reads(tiny_run: dict, tmp_path: Path) -> None:
     """--force replaced the run's best.ckpt with a slim copy (no longer resumable), or wrote the card over the run's
     metrics.json (--out metrics.ckpt); both are inputs, refused with or without --force, and left as they were."""

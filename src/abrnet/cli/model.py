@@ -60,7 +60,12 @@ def summary(
 def export(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A run's best.ckpt."),
     out: Path = typer.Option(..., "--out", "-o", help="Slim checkpoint to write (e.g. the package's default model)."),
-    metrics: Path | None = typer.Option(None, "--metrics", help="The run's metrics.json (headline → card)."),
+    metrics: Path | None = typer.Option(
+        None,
+        "--metrics",
+        help="metrics.json that abrnet evaluate (or train) wrote for this very checkpoint (headline → card); "
+        "another model's is refused.",
+    ),
     command: str = typer.Option("", "--command", help="The command that trained the run (recorded in the card)."),
     evaluated: str = typer.Option("", "--evaluated", help="How --metrics was made, if not by training (card)."),
     force: bool = typer.Option(False, "--force", help="Replace existing files."),
@@ -82,13 +87,28 @@ def export(
             card |= {"command": command} if command else {}
         if evaluated:
             card["evaluated"] = evaluated
+        evaluated = None
         if metrics is not None:
             m = _read_json_object(metrics, "--metrics")
+            evaluated = (str(metrics), _evaluated_sha256(m, metrics))
             card |= {
                 k: m[k] for k in ("headline", "baselines", "counterfactuals", "fixed_protocol", "training") if k in m
             }
-        path = export_checkpoint(checkpoint, out, card=card, force=force)
+        path = export_checkpoint(checkpoint, out, card=card, force=force, evaluated=evaluated)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
+
+
+def _evaluated_sha256(metrics: dict, path: Path) -> str:
+    """The SHA-256 of the checkpoint `abrnet evaluate` scored into ``metrics``: the card may only carry figures of the
+    model it describes, and a metrics.json without it (hand-written, or from before abrnet recorded it) cannot say."""
+    from abrnet.data.schema import DataError
+
+    sha = metrics.get("checkpoint_sha256")
+    if not isinstance(sha, str) or len(sha) != 64:
+        raise DataError(
+            str(path), "checkpoint_sha256", "missing: these metrics do not say which model they score; re-evaluate it"
+        )
+    return sha
 
 
 def _read_json_object(path: Path, field: str) -> dict:

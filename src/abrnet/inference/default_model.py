@@ -15,7 +15,7 @@ import torch
 from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import DataError
 from abrnet.data.simulate.cohort import GENERATOR_VERSION
-from abrnet.inference.checkpoint import SERIES_KEY, read_checkpoint
+from abrnet.inference.checkpoint import SERIES_KEY, read_checkpoint, read_hashed_checkpoint
 from abrnet.models.config import ARCHITECTURE_VERSION
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -51,20 +51,34 @@ def card_path(dst: str | Path) -> Path:
 
 
 def export_checkpoint(
-    src: str | Path, dst: str | Path, *, card: dict[str, Any] | None = None, force: bool = False
+    src: str | Path,
+    dst: str | Path,
+    *,
+    card: dict[str, Any] | None = None,
+    force: bool = False,
+    evaluated: tuple[str, str] | None = None,
 ) -> Path:
     """Write the slim copy of training checkpoint ``src`` to ``dst`` (and ``card`` as JSON beside it).
 
     Both targets are checked before anything is written, so a refusal leaves no half export; a ``dst`` ending in
-    .json is refused with a card, as the card (``dst.with_suffix(".json")``) would be written over the checkpoint."""
+    .json is refused with a card, as the card (``dst.with_suffix(".json")``) would be written over the checkpoint.
+    ``evaluated`` = (metrics file, the ``checkpoint_sha256`` it records): the card's figures must be this very
+    checkpoint's, so another run's metrics (or an evaluation of a since-replaced best.ckpt) are refused."""
     src, dst = Path(src), check_fname(dst, overwrite=force)
     if card is not None:
         if card_path(dst) == dst:
             raise DataError(str(dst), "--out", "the model card is written beside it as .json; use e.g. a .ckpt name")
         check_fname(card_path(dst), overwrite=force)
-    ckpt = read_checkpoint(src)
+    ckpt, sha256 = read_hashed_checkpoint(src)
     if not isinstance(ckpt.get("hyper_parameters"), dict) or "state_dict" not in ckpt:
         raise DataError(str(src), "hyper_parameters", "missing: not an abrnet training checkpoint")
+    if evaluated is not None and evaluated[1] != sha256:
+        raise DataError(
+            evaluated[0],
+            "checkpoint_sha256",
+            f"these metrics are of another model ({evaluated[1][:12]}…, not {src}'s {sha256[:12]}…): "
+            f"evaluate it (abrnet evaluate --checkpoint {src}) and export with that metrics.json",
+        )
     state = {k: v.clone() for k, v in ckpt["state_dict"].items() if k.startswith("model.")}  # (EMA weights)
     slim: dict[str, Any] = {"hyper_parameters": ckpt["hyper_parameters"], "state_dict": state}
     if SERIES_KEY in ckpt:
