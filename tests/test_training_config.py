@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,25 @@ def test_booleans_and_infinities_are_refused_at_their_key(tmp_path: Path) -> Non
             load_config(None, [item])
         assert "\n" not in str(ei.value)
     assert load_config(None, ["series.enabled=false"]).series.enabled is False  # booleans where a key takes one
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("seed='3'", "seed: expected an integer, got '3' (str)"),
+        ("data.batch_size=32.0", "data.batch_size: expected an integer, got 32.0 (float)"),
+        ("alerts.nan_patience=1.5", "alerts.nan_patience: expected an integer, got 1.5 (float)"),
+        ("series.enabled=1", "series.enabled: expected true or false, got 1 (int)"),
+        ("series.enabled=yes please", "series.enabled: expected true or false, got 'yes please' (str)"),
+        ("trainer.devices=[0, 0]", "trainer.devices: must be 'auto', a positive int or a non-empty list of distinct"),
+    ],
+)
+def test_values_pydantic_would_convert_are_refused(item: str, expected: str) -> None:
+    """The lax mode read ``batch_size: 32.0`` as 32, ``enabled: 1`` as on and ``seed: "3"`` as 3 (hunt 6, #12)."""
+    with pytest.raises(ConfigError, match=rf"^<defaults>: {re.escape(expected)}"):
+        load_config(None, [item])
+    assert load_config(None, ["optim.lr=1e-3"]).optim.lr == pytest.approx(1e-3)  # PyYAML's string '1e-3' is a number
+    assert load_config(None, ["trainer.cpu_threads=null"]).trainer.cpu_threads is None
 
 
 def test_seed_range_and_strategy_are_checked_before_the_run() -> None:

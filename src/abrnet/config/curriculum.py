@@ -6,6 +6,7 @@ config section (unknown keys are errors, assignments re-validated).
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 
@@ -15,19 +16,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, assignments are re-validated, numbers are finite.
 
-    pydantic's lax mode would read ``max_steps: true`` as 1 step and ``lr: .inf`` as a learning rate; both are a
-    typo'd or wrong value in a YAML file or ``--set``, so they are refused at their key path instead.
+    pydantic's lax mode would read ``max_steps: true`` as 1 step, ``lr: .inf`` as a learning rate, ``batch_size:
+    32.5`` as 32 (or 32.0 as 32), ``enabled: 1`` as on and ``seed: "3"`` as 3; each is a typo'd or wrong value in a
+    YAML file or ``--set``, so it is refused at its key path instead. Float keys still take a number written as text
+    (PyYAML reads ``1e-3`` as a string).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_as_number(cls, v: Any, info: ValidationInfo) -> Any:
-        """A YAML ``true``/``false`` where the field takes no boolean is an error, not the number 1 or 0."""
+    def _no_coercion(cls, v: Any, info: ValidationInfo) -> Any:
+        """A YAML ``true``/``false`` where the field takes no boolean is an error, not the number 1 or 0; an integer
+        or boolean key takes only an integer or a boolean, never text or a float that pydantic would convert."""
         field = cls.model_fields.get(info.field_name or "")
-        if isinstance(v, bool) and field is not None and not _takes_bool(field.annotation):
+        if field is None or v is None:  # whether None is allowed is pydantic's to say
+            return v
+        if isinstance(v, bool) and not _takes_bool(field.annotation):
             raise ValueError(f"got the boolean {str(v).lower()}, which this key does not take")
+        kind = _plain_type(field.annotation)
+        if kind is bool and not isinstance(v, bool):
+            raise ValueError(f"expected true or false, got {v!r} ({type(v).__name__})")
+        if kind is int and not isinstance(v, int):
+            raise ValueError(f"expected an integer, got {v!r} ({type(v).__name__})")
         return v
 
 
@@ -38,6 +49,15 @@ def _takes_bool(annotation: Any) -> bool:
     if typing.get_origin(annotation) is typing.Literal:
         return False
     return any(_takes_bool(arg) for arg in typing.get_args(annotation))
+
+
+def _plain_type(annotation: Any) -> Any:
+    """``int``, ``bool`` or ``float`` for a field of that type (or ``X | None``); None for anything else (unions of
+    several types, literals, lists, sections), whose values pydantic checks itself."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    return annotation if annotation in (int, bool, float) else None
 
 
 def _check(ok: bool, section: Any, message: str) -> Any:

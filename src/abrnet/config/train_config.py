@@ -247,9 +247,10 @@ class TrainerConfig(Strict):
         """Validate before the union so errors read as one message at ``trainer.devices``."""
         if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
             return v
-        if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v):
+        indices = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+        if indices and v and len(set(v)) == len(v):  # [0, 0] would start two processes on one GPU
             return v
-        raise ValueError(f"must be 'auto', a positive int or a non-empty list of device indices, got {v!r}")
+        raise ValueError(f"must be 'auto', a positive int or a non-empty list of distinct device indices, got {v!r}")
 
     @field_validator("strategy")
     @classmethod
