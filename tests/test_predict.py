@@ -58,7 +58,9 @@ def assert_matches(rows: list[dict[str, str]], test_split: dict) -> None:
         np.testing.assert_allclose(col(rows, f"{w}_latency_sd_ms"), pred.latency_sd_ms[:, j], atol=1e-5)
         np.testing.assert_allclose(col(rows, f"{w}_amplitude_uv"), pred.amplitude_uv[:, j], atol=1e-5)
         np.testing.assert_allclose(col(rows, f"{w}_amplitude_sd_uv"), pred.amplitude_sd_uv[:, j], atol=1e-5)
-    np.testing.assert_allclose(col(rows, "I_V_ms"), pred.latency_ms[:, 2] - pred.latency_ms[:, 0], atol=2e-5)
+    both = (pred.peak_presence_prob[:, 0] >= 0.5) & (pred.peak_presence_prob[:, 2] >= 0.5)  # I and V called present
+    i_v = np.where(both, pred.latency_ms[:, 2] - pred.latency_ms[:, 0], np.nan)  # empty otherwise, as series.csv
+    np.testing.assert_allclose(col(rows, "I_V_ms"), i_v, atol=2e-5)
     for c, name in enumerate(CLASS_NAMES):
         np.testing.assert_allclose(col(rows, f"p_{name}"), pred.class_prob[:, c], atol=1e-5)
     rule = getattr(test_split["loaded"].series_model, "record_class_bias", None)  # validation-tuned decision
@@ -84,6 +86,24 @@ def test_predict_h5_equals_evaluate_and_json(test_split: dict, tmp_path: Path) -
     payload = json.loads((tmp_path / "results.json").read_text())
     assert len(payload["records"]) == len(rows)
     assert payload["records"][0]["V_latency_ms"] == pytest.approx(float(rows[0]["V_latency_ms"]), abs=1e-6)
+
+
+def test_interpeak_intervals_only_between_waves_called_present(test_split: dict) -> None:
+    """results.csv gave every record I–V ≈ 4.9 ms, a total-loss ear's included (hunt 8, #1): the difference of two
+    latencies read from noise, while series.csv and the viewer leave an absent wave's intervals empty."""
+    import dataclasses
+
+    from abrnet.inference.result_tables import prediction_columns
+
+    pred = test_split["pred"]
+    p = np.zeros_like(pred.peak_presence_prob)
+    p[::2] = 0.9  # every wave present on even records; on odd ones only III and V
+    p[1::2, 1:] = 0.9
+    cols = prediction_columns(dataclasses.replace(pred, peak_presence_prob=p), test_split["cohort"])
+    lat = pred.latency_ms
+    np.testing.assert_allclose(cols["I_V_ms"][::2], lat[::2, 2] - lat[::2, 0], atol=1e-6)
+    np.testing.assert_allclose(cols["III_V_ms"], lat[:, 2] - lat[:, 1], atol=1e-6)
+    assert np.isnan(cols["I_V_ms"][1::2]).all() and np.isnan(cols["I_III_ms"][1::2]).all()
 
 
 def test_predict_csv_round_trip(test_split: dict, tmp_path: Path) -> None:

@@ -21,7 +21,12 @@ from abrnet.constants import (
 )
 from abrnet.data.files import check_fname
 from abrnet.data.schema import ABRCohort
-from abrnet.inference.clinical_columns import clinical_ear_columns, clinical_record_columns, patient_columns
+from abrnet.inference.clinical_columns import (
+    clinical_ear_columns,
+    clinical_record_columns,
+    patient_columns,
+    present_latency,
+)
 from abrnet.inference.domain import IN_DOMAIN
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
@@ -41,8 +46,9 @@ def prediction_columns(
 ) -> dict[str, np.ndarray]:
     """The results table (one entry per column, N rows) in the documented column order.
 
-    Interpeak intervals are differences of the predicted latencies whatever the presence probabilities say;
-    read them together with ``<wave>_presence_prob``. `series_pred` (series mode) adds each wave's latency and
+    Interpeak intervals are differences of the latencies of waves the model calls present (p ≥ 0.5), empty where
+    either wave is absent, as in series.csv and the viewer: an interval of two waves read from noise looked like a
+    normal conduction time. `series_pred` (series mode) adds each wave's latency and
     amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …). ``class_pred``
     applies the checkpoint's record decision rule (`class_bias`, tuned on validation records); ``p_<CLASS>`` are the
     network's probabilities.
@@ -61,8 +67,9 @@ def prediction_columns(
         if series_pred is not None:
             cols[f"{w}_latency_series_ms"] = series_pred.latency_ms[:, j]
             cols[f"{w}_amplitude_series_uv"] = series_pred.amplitude_uv[:, j]
+    present = present_latency(pred)  # (N, 3) NaN where the wave is absent
     for a, b in INTERPEAK:
-        cols[f"{a}_{b}_ms"] = pred.latency_ms[:, WAVES.index(b)] - pred.latency_ms[:, WAVES.index(a)]
+        cols[f"{a}_{b}_ms"] = present[:, WAVES.index(b)] - present[:, WAVES.index(a)]
     cols.update(clinical_record_columns(pred, cohort))
     if "domain" in cohort.extras:
         cols["domain"] = np.asarray(cohort.extras["domain"]).astype(str)
