@@ -308,26 +308,36 @@ def test_evaluate_into_its_own_run_folder_keeps_the_run_record(tiny_run: dict, t
     assert "Training: " not in (run / "metrics.md").read_text()
 
 
-def test_model_export_takes_only_the_metrics_of_the_checkpoint_it_exports(tiny_run: dict, tmp_path: Path) -> None:
+def test_model_export_takes_only_the_metrics_of_the_model_it_exports(tiny_run: dict, tmp_path: Path) -> None:
     """--metrics from another run (or of last.ckpt beside best.ckpt) went into the card as the exported model's
-    figures; evaluate now records which bytes it scored, and export refuses a mismatch or an unattributed file."""
-    import hashlib
+    figures; evaluate now records which model it scored (weights, config, series stage), and export refuses a
+    mismatch or an unattributed file. A slim export is the same model as its source, so its metrics carry over."""
     import json
 
-    last, best = tiny_run["dir"] / "last.ckpt", tiny_run["dir"] / "best.ckpt"
+    import torch
+
+    from abrnet.inference.checkpoint import load_checkpoint
+
+    last = tiny_run["dir"] / "last.ckpt"
+    other = torch.load(last, weights_only=True)  # another model: one weight differs
+    name = next(k for k in other["state_dict"] if k.startswith("model."))
+    other["state_dict"][name] = other["state_dict"][name] + 1.0
+    torch.save(other, tmp_path / "other.ckpt")
     fast = ["--balanced-patients", "0", "--bootstrap", "0"]
     code, lines = _cli("evaluate", "--checkpoint", str(last), "--out", str(tmp_path / "ev"), *fast)
     assert code == 0, lines
     metrics = tmp_path / "ev" / "metrics.json"
-    assert json.loads(metrics.read_text())["checkpoint_sha256"] == hashlib.sha256(last.read_bytes()).hexdigest()
+    recorded = json.loads(metrics.read_text())["model_sha256"]
+    assert recorded == load_checkpoint(last).model_sha256 != load_checkpoint(tmp_path / "other.ckpt").model_sha256
     unattributed = tmp_path / "hand.json"
     unattributed.write_text('{"headline": {}}')
-    for src, m, expect in ((best, metrics, "are of another model"), (last, unattributed, "missing")):
+    for src, m, expect in ((tmp_path / "other.ckpt", metrics, "another model"), (last, unattributed, "missing")):
         code, lines = _export(str(src), "--out", str(tmp_path / "m.ckpt"), "--metrics", str(m))
-        assert code == 2 and len(lines) == 1 and "checkpoint_sha256" in lines[0] and expect in lines[0], lines
+        assert code == 2 and len(lines) == 1 and "model_sha256" in lines[0] and expect in lines[0], lines
         assert not (tmp_path / "m.ckpt").exists() and not (tmp_path / "m.json").exists()
     code, lines = _export(str(last), "--out", str(tmp_path / "m.ckpt"), "--metrics", str(metrics))
     assert code == 0, lines
+    assert load_checkpoint(tmp_path / "m.ckpt").model_sha256 == recorded  # the slim copy is the model evaluated
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["headline"] == json.loads(metrics.read_text())["headline"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ class LoadedModel:
     # SHA-256 (hex) of the bytes the weights were read from: which model this is (every run writes a best.ckpt), and
     # of those very bytes, not of the file as it is now (a retrain may replace best.ckpt while a server runs)
     sha256: str
+    # SHA-256 of what the model *is* (`model_sha256`): equal for a run's best.ckpt and its slim export, and for two
+    # runs that trained the same weights; what evaluate records and `model export --metrics` checks
+    model_sha256: str
     series_model: SeriesClassifier | None = None  # per-ear class from the whole series (fitted after training)
 
     @property
@@ -70,6 +74,24 @@ def read_hashed_checkpoint(
     return ckpt, hashlib.sha256(data).hexdigest()
 
 
+def model_sha256(ckpt: dict[str, Any]) -> str:
+    """SHA-256 of a checkpoint's model: its network weights (``model.*``, the EMA copy), hyper-parameters (config,
+    normalizer) and fitted series stage, not its bytes.
+
+    Why not the file's hash: every checkpoint also stores the wall-clock time its fit took and Lightning's callback
+    state (absolute folders), so two same-seed runs with identical weights, or a run's best.ckpt and its slim export,
+    have different bytes while they are one model; metrics of one are the metrics of the other."""
+    h = hashlib.sha256()
+    state = ckpt.get("state_dict", {})
+    for key in sorted(k for k in state if k.startswith("model.")):
+        t = state[key].detach().cpu().contiguous().reshape(-1)
+        h.update(f"{key}|{t.dtype}|{tuple(state[key].shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    rest = {"hyper_parameters": ckpt.get("hyper_parameters"), "series": ckpt.get(SERIES_KEY)}
+    h.update(json.dumps(rest, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model from a Lightning checkpoint's hyper-parameters and load its (EMA) weights."""
     path = Path(path)
@@ -90,6 +112,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         normalizer=Normalizer.from_dict(hp["normalizer"]),
         path=path,
         sha256=sha256,
+        model_sha256=model_sha256(ckpt),
         series_model=None if series is None else SeriesClassifier.from_dict(series),
     )
 
