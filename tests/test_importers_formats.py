@@ -154,6 +154,20 @@ def test_shared_ids_of_two_datasets_are_refused(tmp_path: Path) -> None:
         read_many([tmp_path / "a.h5", tmp_path / "b.h5"])
 
 
+def test_one_file_per_ear_of_one_patient_is_one_patient(tmp_path: Path) -> None:
+    """Devices export one file per ear: a left- and a right-ear file of one patient were refused ("both files hold
+    patient"), so patients.csv could not compare the ears (hunt 8, #23). Disjoint ears are one patient; one ear in
+    two files is still refused, naming both files."""
+    cohort = make_toy_cohort(1)
+    for ear in ("L", "R"):
+        save_cohort(cohort.subset(cohort.ear == ear), tmp_path / f"{ear}.h5")
+    both, _ = read_many([tmp_path / "L.h5", tmp_path / "R.h5"])
+    assert set(both.patient_id) == {"P000"} and sorted(set(both.ear)) == ["L", "R"]
+    assert both.n_records == cohort.n_records
+    with pytest.raises(DataError, match=r"L\.h5, .*L\.h5: field 'patient_id': both files hold ear L of patient 'P000'"):
+        read_many([tmp_path / "L.h5", tmp_path / "L.h5"])
+
+
 def test_folder_keeps_each_files_provenance(tmp_path: Path) -> None:
     """Attrs that differ between files (ear_unknown, fmp_source, format) are kept per record, not dropped."""
     if not EPL.is_dir():

@@ -11,7 +11,7 @@ Policy for what a device export does not record (the same for every format, so u
   ``attrs["ear_unknown"] = 1`` (`abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them
   as empty cells).
 * ``patient_id``: the file's name without suffix (``attrs["patient_id_source"]``); files of equal names from
-  different folders get their relative paths (`unique_patient_ids`), never one merged patient.
+  different folders get their relative paths (`unique_patient_ids`), never one merged ear.
 * a file with no records, or a sampling rate outside `PLAUSIBLE_FS_HZ`, is an error, not an empty or wrong dataset.
 * ``fmp``: computed from the split buffers (`ABRCohort.buffers`, `fmp_from_buffers`) when the file has them,
   the device's value or the one passed otherwise; without any, NaN ("not measured", never a placeholder).
@@ -23,6 +23,7 @@ Policy for what a device export does not record (the same for every format, so u
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -266,12 +267,15 @@ def _owners(ids: list[np.ndarray]) -> dict[str, list[int]]:
 
 
 def unique_patient_ids(parts: list[ABRCohort]) -> np.ndarray:
-    """All parts' patient ids, never one patient made of two files (`ABRCohort.concat` refuses that too).
+    """All parts' patient ids: one patient may span files only with one ear per file, never one ear made of two.
 
     Ids named after a file (``attrs["patient_id_source"]``, set by `build_cohort`) that several parts share - two
     animals' ``8 kHz waveform.txt`` in different folders - become the path relative to the files' common folder
-    (``mouse1/8 kHz waveform``); any id still shared (the same file twice, ids inside .h5/CSV files) is refused
-    with an error naming both files.
+    (``mouse1/8 kHz waveform``). An id still shared is one patient whose ears devices export one file each (a left-
+    and a right-ear file: the interaural comparison needs both under one id), so it is kept when the files hold
+    different ears; the same ear in two files (the same file twice, or two ears both assumed R) is refused with an
+    error naming both files. (`ABRCohort.concat`, for training cohorts, refuses any
+    shared id: a split must not part a patient.)
     """
     ids = [p.patient_id.astype(str) for p in parts]
     shared = [pid for pid, ks in _owners(ids).items() if len(ks) > 1]
@@ -284,10 +288,17 @@ def unique_patient_ids(parts: list[ABRCohort]) -> np.ndarray:
                 label = (paths[k].relative_to(root).parent / paths[k].stem).as_posix()
                 ids[k] = np.where(np.isin(ids[k], shared), label, ids[k])
     for pid, ks in _owners(ids).items():
-        if len(ks) > 1:
-            both = f"{_where(parts[ks[0]])}, {_where(parts[ks[1]])}"
-            raise DataError(both, "patient_id", f"both files hold patient {pid!r}; rename one or import separately")
+        for a, b in itertools.combinations(ks, 2):
+            _check_one_patient(pid, (parts[a], ids[a]), (parts[b], ids[b]))
     return np.concatenate(ids)
+
+
+def _check_one_patient(pid: str, first: tuple[ABRCohort, np.ndarray], second: tuple[ABRCohort, np.ndarray]) -> None:
+    """Refuse two files holding patient ``pid`` unless they hold different ears."""
+    ears_a, ears_b = (set(part.ear[own == pid].astype(str)) for part, own in (first, second))
+    if common := sorted(ears_a & ears_b):
+        both = f"{_where(first[0])}, {_where(second[0])}"
+        raise DataError(both, "patient_id", f"both files hold ear {common[0]} of patient {pid!r}; rename one")
 
 
 def merge_attrs(parts: list[ABRCohort]) -> tuple[dict[str, str | float | int], dict[str, np.ndarray]]:
