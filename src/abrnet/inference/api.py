@@ -34,7 +34,8 @@ from abrnet.constants import (
     STATIC_PARAMS,
     WAVES,
 )
-from abrnet.data.schema import ABRCohort
+from abrnet.data.metadata import LEVEL_UNIT, metadata_of
+from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.arguments import check_denoise, check_flag, check_generate, check_input, check_int
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.conditions import read_conditions as read_conditions  # the public name stays here
@@ -93,6 +94,29 @@ def _as_cohort(
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
         return to_model_cohort(data, n_samples)
     return read_input(data, n_samples=n_samples, **read_kw)
+
+
+ATTENUATION = "dB attenuation"
+
+
+def check_series_levels(cohort: ABRCohort) -> None:
+    """Refuse a per-ear reading of levels given as attenuation, naming the file.
+
+    Why: the series stage reads an ear as a level axis where a larger number is a louder stimulus (p(V) fitted
+    non-decreasing in level, "no response" decided at the highest level, the latency–intensity slope). An
+    attenuation runs the other way, so a hearing ear read as "no response" with a rising latency–intensity slope,
+    behind nothing but the generic out-of-domain warning; TDT and BioSig imports set this unit themselves."""
+    units = metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT].astype(str)
+    if (rows := np.flatnonzero(units == ATTENUATION)).size:
+        files = cohort.extras.get("source_file")
+        where = str(files[rows[0]]) if files is not None else "input"
+        raise DataError(
+            where,
+            "level_unit",
+            "levels are dB attenuation (a larger number is a softer stimulus), so no per-ear threshold or "
+            "latency–intensity function can be read; convert them to dB (e.g. dB SPL with your calibration) or "
+            "read the records one by one, without series mode",
+        )
 
 
 # ------------------------------------------------------------------------------------------------ the model object
@@ -193,6 +217,8 @@ class ABRModel:
         check_int("batch_size", batch_size, minimum=1)
         check_flag("series", series)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
+        if series:
+            check_series_levels(cohort)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
         blend = getattr(self.loaded.series_model, "peak_blend", None)
