@@ -267,3 +267,23 @@ def test_level_grid_is_bounded() -> None:
     for text in ("0:100:0.1", "0:100:1e-12"):  # 0.1 first: without the bound it returns, it does not hang
         with pytest.raises(ValueError, match=r"'--levels': gives \d+ levels, at most 201"):
             parse_level_grid(text)
+
+
+def test_export_split_test_is_the_patients_train_holds_out(tmp_path: Path) -> None:
+    """`data export --split test` split with seed 0 while `abrnet train` splits with its own seed (42): the exported
+    "test" patients were training patients (hunt 7, #11). Without --seed it is now train's split."""
+    from abrnet.cli.data import TRAIN_SEED
+    from abrnet.config.train_config import TrainConfig
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+    from abrnet.data.splits import split_patients
+
+    assert TrainConfig().seed == TRAIN_SEED
+    cohort = simulate_cohort(SimulationConfig(n_patients=40), seed=42)
+    data = save_cohort(cohort, tmp_path / "c.h5")
+    res = runner.invoke(app, ["data", "export", str(data), "--split", "test", "--out", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    held_out = set(cohort.patient_id[split_patients(cohort, seed=TrainConfig().seed)["test"]])
+    assert set(read_wide_csv(tmp_path / "t.csv").patient_id) == held_out
+    assert held_out != set(cohort.patient_id[split_patients(cohort, seed=0)["test"]])  # the old default differed
+    res = runner.invoke(app, ["data", "describe", str(data), "--json"])
+    assert json.loads(res.output)["splits"]["test"]["n_patients"] == len(held_out), res.output

@@ -131,11 +131,20 @@ def parse_level_grid(text: str) -> tuple[float, ...]:
     return tuple(start + k * step for k in range(n))
 
 
+TRAIN_SEED = 42  # `abrnet train`'s default seed (`TrainConfig.seed`), which also splits its patients
+SPLIT_SEED_HELP = (
+    f"the training run's --seed (train's default {TRAIN_SEED}), so that --split test is the patients that run held "
+    "out; another seed gives another split (0 to 2^32-1)."
+)
+
+
 @data_app.command("describe")
 def describe(
     file: Annotated[Path, typer.Argument(help="abrnet dataset file or any importable recording.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the patient split to report (.h5 files; 0 to 2^32-1).")] = 0,
+    seed: Annotated[int, typer.Option(help=f"Seed of the patient split to report (.h5 files): {SPLIT_SEED_HELP}")] = (
+        TRAIN_SEED
+    ),
     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
 ) -> None:
     """Per series: species, stimulus, levels, stimulus and sampling rates, window, FMP source, units (.h5 cohorts: also
@@ -186,7 +195,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output wide CSV.")] = Path("records.csv"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     split: Annotated[str | None, typer.Option(help="Export only this patient split (train/val/test).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the patient split (0 to 2^32-1).")] = 0,
+    seed: Annotated[int, typer.Option(help=f"Seed of the patient split: {SPLIT_SEED_HELP}")] = TRAIN_SEED,
 ) -> None:
     """Write abrnet's wide CSV (metadata, labels, then samples s0…s{T-1} in µV)."""
     from abrnet.data.csv_io import check_wide_csv_name, write_wide_csv

@@ -52,14 +52,14 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     if cohort.n_records == 0:  # no marginals to compute: say so instead of failing on an empty reduction
         raise DataError(str(path), "signals", "the file has no records (0 rows)")
     out: dict = {"file": str(path), "format": kind, "format_name": DESCRIPTIONS.get(kind, kind)}
-    out["not_recorded"] = {m: f"not in the file; pass {_STAND_INS[m][0]}" for m in missing}
+    out["not_recorded"] = {m: f"not in the file; predict and data import take {_STAND_INS[m][0]}" for m in missing}
     if kind == "h5":
         out.update(describe_cohort(cohort, split_patients(cohort, seed=seed)))
     else:
         out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
         out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
     if cohort.attrs.get("ear_unknown"):
-        out["not_recorded"]["ear"] = "not in the file; pass --ear"
+        out["not_recorded"]["ear"] = "not in the file; predict and data import take --ear"
     out["series"] = describe_series(cohort)
     for series in out["series"]:  # the stand-ins let the file be read; they are not data, so never shown as such
         if "level_db" in missing:
