@@ -104,8 +104,8 @@ def test_cli_output_names_are_checked(cohort_file: Path, tmp_path: Path) -> None
         (["simulate", "--patients", "1"], "simx.csv"),
         (["data", "import", str(wide)], "imp.csv"),
         (["data", "export", str(cohort_file)], "exp.h5"),
-    ):
-        _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path / out)]), "<file>")
+    ):  # the error names the option the name came from (it named '<file>')
+        _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path / out)]), "--out")
         assert not (tmp_path / out).exists()
 
 
@@ -115,7 +115,7 @@ def test_generate_and_denoise_refuse_a_csv_name(tiny_run: dict, cohort_file: Pat
     cond = ["--age", "30", "--intensity", "60", "--rate", "21", "--fmp", "3"]
     for args in (["generate", "--n", "2", *cond], ["denoise", str(cohort_file)]):
         out = tmp_path / f"{args[0]}.csv"
-        _one_line_error(runner.invoke(app, [*args, "--checkpoint", ckpt, "--out", str(out)]), "<file>")
+        _one_line_error(runner.invoke(app, [*args, "--checkpoint", ckpt, "--out", str(out)]), "--out")
         assert not out.exists()
 
 

@@ -209,5 +209,5 @@ def test_a_dataset_named_csv_is_refused_before_any_work(command: str, tmp_path: 
     }[command]
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
-    assert "field '<file>': an abrnet dataset (HDF5) must be named .h5 or .hdf5, got '.csv'" in res.output
+    assert "field '--out': an abrnet dataset (HDF5) must be named .h5 or .hdf5, got '.csv'" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

@@ -80,7 +80,7 @@ def simulate(
         if levels is not None and protocol != "fixed":  # other protocols choose their own levels
             raise DataError("simulate", "--levels", f"needs --protocol fixed (got --protocol {protocol})")
         grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
-        check_fname(check_cohort_name(out), overwrite=force)  # before minutes of simulation, not after
+        check_fname(check_cohort_name(out, "--out"), overwrite=force)  # before minutes of simulation, not after
         config = SimulationConfig(
             n_patients=patients,
             n_samples=n_samples,
@@ -206,7 +206,7 @@ def export(
     with user_errors():
         check_choice(split, "--split", SPLITS, command="data export")
         check_seed(seed, "data export")
-        check_outputs({"--out": check_wide_csv_name(out)}, force=force, inputs=[file])  # before reading
+        check_outputs({"--out": check_wide_csv_name(out, "--out")}, force=force, inputs=[file])  # before reading
         cohort = load_cohort(file, with_clean=False)
         if split is not None:
             n_patients = len(set(cohort.patient_id.tolist()))

@@ -130,7 +130,9 @@ def import_recordings(
     from abrnet.inference.inputs import concat_cohorts, expand_inputs
 
     with user_errors():
-        check_outputs({"--out": check_cohort_name(out)}, force=force, inputs=inputs)  # never over an input file
+        check_outputs(
+            {"--out": check_cohort_name(out, "--out")}, force=force, inputs=inputs
+        )  # never over an input file
         options = dict(reader or {})
         if sampling_rate is not None:
             options["sampling_rate_hz"] = sampling_rate

@@ -203,7 +203,9 @@ def denoise(
         int, typer.Option(help="Sampler steps from the recording's noise level (>= 1; 1 = posterior mean).")
     ] = 1,
     sampler: Annotated[str, typer.Option(help="ddim or dpm.")] = "ddim",
-    seed: Annotated[int, typer.Option(help="Seed (only matters for stochastic samplers).")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed (0 to 2^32-1). Denoising is deterministic: the seed does not change the output.")
+    ] = 0,
     sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV.")] = None,
     t0_ms: Annotated[float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample.")] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"Input format: {FORMAT_HELP}")] = "auto",
@@ -221,7 +223,9 @@ def denoise(
         check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
         if not input_path.exists():
             raise FileNotFoundError(2, "no such file", str(input_path))
-        check_outputs({"--out": check_cohort_name(out)}, force=force, inputs=[input_path])  # a .csv name: before work
+        check_outputs(
+            {"--out": check_cohort_name(out, "--out")}, force=force, inputs=[input_path]
+        )  # a .csv name: before work
         model = load(checkpoint)
         with option_errors("denoise", READ_OPTIONS | SAMPLER_OPTIONS):
             result, warnings = model.denoise(
@@ -252,7 +256,9 @@ def generate(
     guidance: Annotated[
         float | None,
         typer.Option(
-            help="Classifier-free guidance scale (1 = plain conditional; default 2, measured best; not --joint)."
+            help="Classifier-free guidance scale (1 = plain conditional; default 2; not --joint). The best setting is "
+            "a checkpoint's: `abrnet evaluate --generation` chooses sampler, steps and guidance on validation (the "
+            "main job's choice: ddim, 10 steps, guidance 1; see the run's generation.json)."
         ),
     ] = None,
     eta: Annotated[
@@ -312,7 +318,7 @@ def generate(
         if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
             raise DataError("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
         plot_file = image_file(plot, "--plot") if plot is not None else None
-        planned = {"--out": check_cohort_name(out), **({"--plot": plot_file} if plot_file is not None else {})}
+        planned = {"--out": check_cohort_name(out, "--out"), **({"--plot": plot_file} if plot_file is not None else {})}
         check_outputs(planned, force=force, inputs=[conditions] if conditions is not None else [])
         model = load(checkpoint)
         # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...

@@ -120,10 +120,10 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
     return path
 
 
-def check_wide_csv_name(path: str | Path) -> Path:
-    """``path`` if it is named as CSV, else a one-line DataError: ``--out exp.h5`` once wrote CSV text under an
-    HDF5 name, which every HDF5 reader then refused as a corrupt file."""
-    return check_suffix(path, CSV_SUFFIXES, "a wide CSV (comma-separated text)")
+def check_wide_csv_name(path: str | Path, field: str = "<file>") -> Path:
+    """``path`` if it is named as CSV, else a one-line DataError naming ``field`` (the option it came from):
+    ``--out exp.h5`` once wrote CSV text under an HDF5 name, which every HDF5 reader then refused as corrupt."""
+    return check_suffix(path, CSV_SUFFIXES, "a wide CSV (comma-separated text)", field=field)
 
 
 def read_wide_csv(

@@ -39,8 +39,11 @@ def check_fname(path: str | Path, *, overwrite: bool) -> Path:
     return path
 
 
-def check_suffix(path: str | Path, suffixes: tuple[str, ...], what: str, hint: str = "") -> Path:
-    """``path`` as a Path, or a one-line DataError (field ``<file>``) when its suffix (any case) is none of
+def check_suffix(
+    path: str | Path, suffixes: tuple[str, ...], what: str, hint: str = "", *, field: str = "<file>"
+) -> Path:
+    """``path`` as a Path, or a one-line DataError (naming ``field``: the option, e.g. ``--out``, where the name came
+    from one) when its suffix (any case) is none of
     ``suffixes``. Writers call it before anything is written, so a wrong name never leaves a file in the wrong
     format behind; ``what`` names the format, ``hint`` says where the other format comes from. A folder passes:
     `check_fname` refuses it, saying more than "no suffix"."""
@@ -48,7 +51,7 @@ def check_suffix(path: str | Path, suffixes: tuple[str, ...], what: str, hint: s
     if path.suffix.lower() not in suffixes and not path.is_dir():
         got = f"got {path.suffix!r}" if path.suffix else "the name has no suffix"
         names = " or ".join(suffixes)
-        raise DataError(str(path), "<file>", f"{what} must be named {names}, {got}{f' ({hint})' if hint else ''}")
+        raise DataError(str(path), field, f"{what} must be named {names}, {got}{f' ({hint})' if hint else ''}")
     return path
 
 

@@ -93,10 +93,12 @@ def _attr_value(value: object) -> int | float | str:
     return value if isinstance(value, (int, float, str)) else json.dumps(value)
 
 
-def check_cohort_name(path: str | Path) -> Path:
-    """``path`` if it is named as an abrnet dataset (.h5/.hdf5), else a one-line DataError; commands that compute
-    before they save call it first, so a wrong name fails before the work, not after it."""
-    return check_suffix(path, COHORT_SUFFIXES, "an abrnet dataset (HDF5)", "abrnet data export writes a wide CSV")
+def check_cohort_name(path: str | Path, field: str = "<file>") -> Path:
+    """``path`` if it is named as an abrnet dataset (.h5/.hdf5), else a one-line DataError naming ``field`` (the
+    option it came from); commands that compute before they save call it first, so a wrong name fails before the
+    work, not after it."""
+    hint = "abrnet data export writes a wide CSV"
+    return check_suffix(path, COHORT_SUFFIXES, "an abrnet dataset (HDF5)", hint, field=field)
 
 
 def _put(f: h5py.File, name: str, arr: np.ndarray) -> h5py.Dataset:
