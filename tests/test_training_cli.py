@@ -266,6 +266,21 @@ def test_evaluate_bad_options_and_another_runs_metrics_are_refused(tiny_run: dic
     assert not (tmp_path / "fresh").exists()
 
 
+def test_evaluate_keeps_a_folders_metrics_of_other_data_or_split(tiny_run: dict, tmp_path: Path) -> None:
+    """`evaluate --data other.h5 --out RUN` replaced the run's own test-split metrics.json without --force (the
+    guard looked at the checkpoint only), and `model export --metrics` then carded the other file's figures."""
+    import json
+
+    ckpt = str(tiny_run["dir"] / "best.ckpt")
+    (tmp_path / "metrics.json").write_text(json.dumps({"checkpoint": ckpt, "split": "test"}))
+    before = (tmp_path / "metrics.json").read_text()
+    for args in (["--data", str(tiny_run["data"]), "--split", "all"], ["--split", "val"]):
+        code, lines = _cli("evaluate", "--checkpoint", ckpt, "--out", str(tmp_path), *args)
+        assert code == 2 and len(lines) == 1, lines
+        assert "holds this checkpoint's metrics on its training cohort, test split" in lines[0], lines
+    assert (tmp_path / "metrics.json").read_text() == before
+
+
 def test_serve_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     """It was a NotADirectoryError traceback from the viewer's store."""
     a_file = tmp_path / "f"

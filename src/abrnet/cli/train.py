@@ -218,7 +218,7 @@ def evaluate(
         check_range(generation_eta, "--generation-eta", minimum=0.0, maximum=1.0, command="evaluate")
         check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
         check_choice(generation_sampler, "--generation-sampler", SAMPLERS, command="evaluate")  # not after evaluating
-        _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, force=force)
+        _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, data=data, force=force)
         metrics = evaluate_checkpoint(
             checkpoint,
             data_path=data,
@@ -258,10 +258,12 @@ def evaluate(
 
 
 def _check_evaluate_options(
-    checkpoint: Path, out: Path, split: str, balanced_patients: int, bootstrap: int, *, force: bool
+    checkpoint: Path, out: Path, split: str, balanced_patients: int, bootstrap: int, *, data: Path | None, force: bool
 ) -> None:
     """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts), and no
-    overwriting of metrics.json that another checkpoint wrote (a training run's folder, another evaluation)."""
+    overwriting, without --force, of a metrics.json that scored anything else: another checkpoint (a training run's
+    folder, another evaluation), or this one on other data or another split (`evaluate --data other.h5 --out RUN`
+    replaced the run's own test-split metrics, which `model export --metrics` then carded)."""
     from abrnet.data.schema import DataError
 
     check_choice(split, "--split", ("train", "val", "test", "all"), command="evaluate")
@@ -273,12 +275,21 @@ def _check_evaluate_options(
     if force or not previous.exists():
         return
     try:
-        was = json.loads(previous.read_text(encoding="utf-8")).get("checkpoint")
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        was, was_data, was_split = old.get("checkpoint"), old.get("data"), old.get("split")
     except (ValueError, AttributeError):
-        was = None
+        was = was_data = was_split = None
     if not isinstance(was, str) or Path(was).resolve() != checkpoint.resolve():
         raise DataError(
             str(out), "--out", f"holds the metrics of {was or 'another run'}; choose another folder or --force"
+        )
+    same_data = (was_data is None and data is None) or (
+        isinstance(was_data, str) and data is not None and Path(was_data).resolve() == data.resolve()
+    )
+    if not same_data or was_split != split:
+        scored = f"{was_data or 'its training cohort'}, {was_split} split"
+        raise DataError(
+            str(out), "--out", f"holds this checkpoint's metrics on {scored}; choose another folder or --force"
         )
 
 
