@@ -105,6 +105,8 @@ def build_payload(
                 "latency_sd_ms": row[f"{w}_latency_sd_ms"],
                 "amplitude_record_uv": row[f"{w}_amplitude_uv"],
                 "amplitude_sd_uv": row[f"{w}_amplitude_sd_uv"],
+                "latency_series_ms": lat_series,  # None without a series stage; results.csv's column of the name
+                "amplitude_series_uv": amp_series,
                 "model_latency_ms": lat_series if lat_series is not None else row[f"{w}_latency_ms"],
                 "model_amplitude_uv": amp_series if amp_series is not None else row[f"{w}_amplitude_uv"],
             }

@@ -13,24 +13,41 @@ values ``[other model]`` and says which models they are.
 
 CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, level_unit, age_years, stimulus_rate_hz, fmp,
 model_checkpoint, model_sha256; per wave W ``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv,
-W_status, W_model_latency_ms, W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years,
-W_corrected_model_sha256, W_corrected_model_note``; interpeak intervals from the final latencies; the record's
-class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's ``ear_threshold_db,
-ear_threshold_above_max_level, ear_max_level_db, ear_threshold_at_min_level, ear_min_level_db, ear_threshold_sd_db,
-ear_threshold_status, ear_threshold_model_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
+W_latency_series_ms, W_amplitude_series_uv, W_latency_final_ms, W_amplitude_final_uv, W_status, W_model_latency_ms,
+W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years, W_corrected_model_sha256,
+W_corrected_model_note``; interpeak intervals ``I_III_ms, III_V_ms, I_V_ms`` then ``I_III_final_ms, III_V_final_ms,
+I_V_final_ms``; the record's class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's
+``ear_response, ear_threshold_db, ear_threshold_above_max_level, ear_max_level_db, ear_threshold_at_min_level,
+ear_min_level_db, ear_threshold_sd_db, ear_threshold_lo_db, ear_threshold_hi_db, ear_threshold_status,
+ear_threshold_model_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
 ear_threshold_corrected_reading_age_years, ear_threshold_corrected_model_sha256, ear_threshold_corrected_model_note,
 ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
+
+A column named as one of ``abrnet predict``'s results.csv holds that column's quantity, computed the same way: a lab
+merging the two files must not find two numbers under one name. ``W_latency_ms``, ``W_latency_sd_ms`` and
+``W_amplitude_uv`` are the record head's reading, ``W_latency_series_ms`` and ``W_amplitude_series_uv`` the wave read
+with the ear's other levels (empty without a series stage), and ``I_III_ms, III_V_ms, I_V_ms`` differences of record
+latencies, empty unless both waves are called present (p >= 0.5). What the viewer marks, a clinician's moved peak
+included, is ``W_latency_final_ms`` / ``W_amplitude_final_uv`` (the correction, else the model's series reading where
+there is one, else the record's; ``W_model_*`` the model value it stands for), and ``*_final_ms`` the intervals
+between final latencies of waves called present or corrected.
+
+The ear's ``ear_response`` is series.csv's call (``response``, ``no response``, ``uncertain``): P(no response) beside a
+threshold does not say alone whether the two agree. ``ear_threshold_lo_db`` / ``ear_threshold_hi_db`` are the model's
+90 % interval (series.csv's ``threshold_lo_db`` / ``threshold_hi_db``); like ``ear_threshold_sd_db`` they are empty
+once the threshold is corrected, as they describe the model's value, not the expert's.
 
 Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
 spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice; `spreadsheet_text`, the rule
 `abrnet predict`'s CSVs use too) and the PDF prints ``$`` as is (matplotlib would read ``$...$`` as mathtext: a
 silent change, or a failed report on unbalanced ``$``).
 
-``ear_threshold_above_max_level`` is ``true`` where ``ear_threshold_db`` is the model's placeholder (the ear's p(V)
+``ear_threshold_above_max_level`` is ``true`` where the ear's threshold is the model's placeholder (the ear's p(V)
 curve crosses at no tested level: highest level ``ear_max_level_db`` + 5 dB), not a measured level
-(`threshold_placeholder`; a corrected threshold is the expert's reading, so ``false``). Why: the column alone read as a
-measurement for an "uncertain" ear, whose ``response`` does not say "no response". The PDF prints no number and draws
-no threshold line for such an ear.
+(`threshold_placeholder`; a corrected threshold is the expert's reading, so ``false``). ``ear_threshold_db``, its SD,
+interval and ``ear_threshold_model_db`` are then empty, as the page and the PDF print no number and draw no line for
+such an ear. Why: the number read as a measurement, for an "uncertain" ear above all, whose call does not say "no
+response". A corrected ear keeps the model's value beside the expert's (``ear_threshold_model_db``), as the page does.
 
 ``ear_threshold_at_min_level`` is ``true`` where ``ear_threshold_db`` is a bound, not a reading: the ear's p(V) curve
 already crosses at its softest tested level ``ear_min_level_db``, so the threshold is that level or lower
@@ -98,13 +115,16 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for w in WAVES:
             wave = rec["waves"][w]
-            corrected = wave["status"] == "corrected"
             row.update(
                 {
                     f"{w}_presence_prob": wave["presence_prob"],
-                    f"{w}_latency_ms": wave["latency_ms"],
-                    f"{w}_latency_sd_ms": None if corrected else wave["latency_sd_ms"],
-                    f"{w}_amplitude_uv": wave["amplitude_uv"],
+                    f"{w}_latency_ms": wave["latency_record_ms"],
+                    f"{w}_latency_sd_ms": wave["latency_sd_ms"],
+                    f"{w}_amplitude_uv": wave["amplitude_record_uv"],
+                    f"{w}_latency_series_ms": wave.get("latency_series_ms"),
+                    f"{w}_amplitude_series_uv": wave.get("amplitude_series_uv"),
+                    f"{w}_latency_final_ms": wave["latency_ms"],
+                    f"{w}_amplitude_final_uv": wave["amplitude_uv"],
                     f"{w}_status": wave["status"],
                     f"{w}_model_latency_ms": wave["model_latency_ms"],
                     f"{w}_model_amplitude_uv": wave["model_amplitude_uv"],
@@ -115,9 +135,7 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{w}_corrected_model_note": wave["corrected_model_note"],
                 }
             )
-        for a, b in INTERPEAK:
-            la, lb = rec["waves"][a]["latency_ms"], rec["waves"][b]["latency_ms"]
-            row[f"{a}_{b}_ms"] = None if la is None or lb is None else lb - la
+        row.update(interpeak_cells(rec["waves"]))
         row["class_pred"] = rec["class_pred"]
         row.update({f"p_{c}": rec["class_prob"][c] for c in CLASS_NAMES})
         row.update(
@@ -125,28 +143,58 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
         )
         ear = ears.get(rec["ear_key"])
         if ear is not None:
-            row.update(
-                {
-                    "ear_threshold_db": ear["threshold_db"],
-                    "ear_threshold_above_max_level": threshold_placeholder(ear),
-                    "ear_max_level_db": ear.get("max_level_db"),
-                    "ear_threshold_at_min_level": threshold_at_floor(ear),
-                    "ear_min_level_db": ear.get("min_level_db"),
-                    "ear_threshold_sd_db": None if ear["status"] == "corrected" else ear["threshold_sd_db"],
-                    "ear_threshold_status": ear["status"],
-                    "ear_threshold_model_db": ear["model_threshold_db"],
-                    "ear_threshold_corrected_by": ear["corrected_by"],
-                    "ear_threshold_corrected_at": ear["corrected_at"],
-                    "ear_threshold_corrected_reading_age_years": ear["corrected_reading_age_years"],
-                    "ear_threshold_corrected_model_sha256": ear["corrected_model_sha256"],
-                    "ear_threshold_corrected_model_note": ear["corrected_model_note"],
-                    "ear_p_no_response": ear["p_no_response"],
-                    "ear_class_pred": ear["class_pred"],
-                }
-            )
+            row.update(ear_cells(ear))
         row.update(rec.get("domain") or {})
         rows.append(row)
     return rows
+
+
+def interpeak_cells(waves: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """A record's interpeak intervals: ``A_B_ms`` as results.csv computes them (record latencies, both waves called
+    present), then ``A_B_final_ms`` between the final latencies (what the viewer marks; a corrected wave counts as
+    present: the expert placed it). Empty where a wave does not count."""
+
+    def final(w: str) -> float | None:
+        wave = waves[w]
+        return wave["latency_ms"] if wave["present"] or wave["status"] == "corrected" else None
+
+    def record(w: str) -> float | None:
+        return waves[w]["latency_record_ms"] if waves[w]["present"] else None
+
+    cells: dict[str, float | None] = {}
+    for suffix, latency in (("ms", record), ("final_ms", final)):
+        for a, b in INTERPEAK:
+            la, lb = latency(a), latency(b)
+            cells[f"{a}_{b}_{suffix}"] = None if la is None or lb is None else lb - la
+    return cells
+
+
+def ear_cells(ear: dict[str, Any]) -> dict[str, Any]:
+    """The ear's columns of a row: its call, and its threshold as the page and the PDF print it (no number, SD or
+    interval for a placeholder, `threshold_placeholder`; no SD or interval for the expert's value)."""
+    placeholder = threshold_placeholder(ear)
+    model_own = ear["status"] != "corrected" and not placeholder  # SD and interval describe the model's reading
+    lo, hi = ear.get("interval_90_db") or (None, None)
+    return {
+        "ear_response": ear.get("response"),
+        "ear_threshold_db": None if placeholder else ear["threshold_db"],
+        "ear_threshold_above_max_level": placeholder,
+        "ear_max_level_db": ear.get("max_level_db"),
+        "ear_threshold_at_min_level": threshold_at_floor(ear),
+        "ear_min_level_db": ear.get("min_level_db"),
+        "ear_threshold_sd_db": ear["threshold_sd_db"] if model_own else None,
+        "ear_threshold_lo_db": lo if model_own else None,
+        "ear_threshold_hi_db": hi if model_own else None,
+        "ear_threshold_status": ear["status"],
+        "ear_threshold_model_db": None if placeholder else ear["model_threshold_db"],
+        "ear_threshold_corrected_by": ear["corrected_by"],
+        "ear_threshold_corrected_at": ear["corrected_at"],
+        "ear_threshold_corrected_reading_age_years": ear["corrected_reading_age_years"],
+        "ear_threshold_corrected_model_sha256": ear["corrected_model_sha256"],
+        "ear_threshold_corrected_model_note": ear["corrected_model_note"],
+        "ear_p_no_response": ear["p_no_response"],
+        "ear_class_pred": ear["class_pred"],
+    }
 
 
 def export_csv(payload: dict[str, Any]) -> str:
