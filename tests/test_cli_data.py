@@ -287,3 +287,22 @@ def test_export_split_test_is_the_patients_train_holds_out(tmp_path: Path) -> No
     assert held_out != set(cohort.patient_id[split_patients(cohort, seed=0)["test"]])  # the old default differed
     res = runner.invoke(app, ["data", "describe", str(data), "--json"])
     assert json.loads(res.output)["splits"]["test"]["n_patients"] == len(held_out), res.output
+
+
+def test_data_import_of_a_lab_folder_skips_what_is_not_a_recording(tmp_path: Path) -> None:
+    """An EPL export folder holds expert peak tables (-analyzed.txt) beside the recordings: `data import FOLDER`
+    stopped at the first one (and named a Python function to a CLI user), while `predict FOLDER` skipped it with a
+    warning (hunt 7, #12). A file named explicitly must still be a recording."""
+    from tests.conftest import SHARED
+
+    folder = SHARED / "fixtures" / "epl_cfts_bburan"
+    if not folder.is_dir():
+        pytest.skip("fixtures not present")
+    out = tmp_path / "lab.h5"
+    res = runner.invoke(app, ["data", "import", str(folder), "--age", "0.5", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("skipped (this is an EPL peak-analysis file") == 2 and "read_epl_analysis" not in res.output
+    assert load_cohort(out).n_records > 0
+    analysed = folder / "CAP-139-5-16.0kHz-analyzed.txt"
+    res = runner.invoke(app, ["data", "import", str(analysed), "--age", "0.5", "--out", str(tmp_path / "x.h5")])
+    assert res.exit_code == 2 and "peak-analysis file" in res.output and not (tmp_path / "x.h5").exists()

@@ -293,6 +293,12 @@ def labelled(label: str, style: str, message: str) -> Text:
     return Text.assemble((label, style), " ", message)
 
 
+def warn(messages: list[str]) -> None:
+    """Each message as one 'warning:' line on stderr (stdout stays the command's output, e.g. --json)."""
+    for msg in messages:
+        err_console.print(labelled("warning:", "bold yellow", msg), highlight=False, soft_wrap=True)
+
+
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     """A Rich progress bar driven by `update(done, total)` callbacks; silent when stderr is not a terminal."""

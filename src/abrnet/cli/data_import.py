@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from abrnet.cli.common import FORMAT_HELP, check_outputs, console, user_errors, with_reader_options
+from abrnet.cli.common import FORMAT_HELP, check_outputs, console, user_errors, warn, with_reader_options
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
 _STAND_INS: dict[str, tuple[str, float]] = {
@@ -127,7 +127,7 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.inputs import concat_cohorts, expand_inputs
+    from abrnet.inference.inputs import NEEDS_OPTION, concat_cohorts, expand_inputs
 
     with user_errors():
         check_outputs(
@@ -138,8 +138,14 @@ def import_recordings(
             options["sampling_rate_hz"] = sampling_rate
         parts = []
         for path in expand_inputs(inputs):
-            kind = detect_format(path) if fmt == "auto" else fmt
-            cohort = read_recording(path, kind, **options)
+            try:
+                kind = detect_format(path) if fmt == "auto" else fmt
+                cohort = read_recording(path, kind, **options)
+            except DataError as exc:  # in a folder, predict's rule (`read_many`): skip what is not a recording
+                if path in inputs or exc.field in NEEDS_OPTION:
+                    raise
+                warn([f"{path}: skipped ({str(exc).split(': ', 2)[-1]})"])
+                continue
             cohort.attrs["source_file"] = path.name
             console.print(
                 f"{path}: detected {DESCRIPTIONS[kind]} ({kind}): {cohort.n_records} records, "
@@ -148,6 +154,8 @@ def import_recordings(
                 highlight=False,
             )
             parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)
+        if not parts:
+            raise DataError(", ".join(map(str, inputs)), "<format>", "no readable recordings found")
         grids = {(p.sampling_rate_hz, p.t0_ms, p.n_samples) for p in parts}
         if len(grids) > 1:
             raise DataError(

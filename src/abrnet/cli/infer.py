@@ -17,9 +17,9 @@ from abrnet.cli.common import (
     console,
     err_console,
     image_file,
-    labelled,
     option_errors,
     user_errors,
+    warn,
     with_reader_options,
 )
 from abrnet.data.files import write_json
@@ -34,11 +34,6 @@ CheckpointOpt = Annotated[
     typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt); default: the model abrnet ships."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
-
-
-def _warn(messages: list[str]) -> None:
-    for msg in messages:
-        err_console.print(labelled("warning:", "bold yellow", msg), highlight=False, soft_wrap=True)
 
 
 # The Python API's keywords → the options that set them, so its argument errors name what the user typed.
@@ -164,7 +159,7 @@ def predict(
             )  # fmt: skip
         if strict:
             _enforce_strict(report.cohort, input_paths)
-        _warn(report.warnings)
+        warn(report.warnings)
         if plot is not None:
             for key, paths in plot_paths(report.cohort, plot, series=series).items():
                 planned |= {f"--plot {kind} plot of {key}": p for kind, p in paths.items()}
@@ -232,7 +227,7 @@ def denoise(
                 input_path, steps=steps, sampler=sampler, seed=seed,  # type: ignore[arg-type]
                 sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, **(reader or {}),
             )  # fmt: skip
-        _warn(warnings)
+        warn(warnings)
         save_cohort(result, out, force=True)
     console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
 

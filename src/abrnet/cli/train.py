@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from abrnet.cli.common import check_choice, check_range, console, err_console, labelled, user_errors
+from abrnet.cli.common import check_choice, check_range, console, labelled, user_errors, warn
 
 
 def train(
@@ -236,8 +236,7 @@ def evaluate(
             min_count=generation_min_count, choice_n=generation_choice_n, choice_min_count=generation_choice_min_count,
         )  # fmt: skip
         gen_report = _generation(checkpoint, data, split, out, seed, **options) if generation else None
-    for warning in metrics.get("input_warnings", []):  # one line each, on stderr, before the tables
-        err_console.print(labelled("warning:", "bold yellow", warning), highlight=False, soft_wrap=True)
+    warn(metrics.get("input_warnings", []))  # one line each, on stderr, before the tables
     if as_json:
         typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
     else:

@@ -99,7 +99,7 @@ def detect_format(path: str | Path) -> str:
     if first.startswith("Identifier:,"):
         return "smartep"
     if first.startswith("Threshold (dB SPL)"):
-        raise DataError(src, "<format>", "this is an EPL peak-analysis file, not a recording; use read_epl_analysis")
+        raise DataError(src, "<format>", "this is an EPL peak-analysis file, not a recording (an expert's peak table)")
     if looks_like_psi_average(text):
         return "psi_abr"
     cells = _cells(first)  # unquoted: R's write.csv quotes every name ("patient_id","ear",...)
