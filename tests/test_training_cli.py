@@ -289,6 +289,20 @@ def test_serve_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     assert code == 2 and len(lines) == 1 and "--data-dir" in lines[0], lines
 
 
+def test_serve_on_a_busy_port_is_one_line_before_anything_is_made(tmp_path: Path) -> None:
+    """It printed the viewer's banner, then uvicorn's "address already in use" with exit 3, after the data folder
+    (and its database) had been made (hunt 7, #10)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, lines = _cli("serve", "--port", port, "--data-dir", str(tmp_path / "viewer"))
+    assert code == 2 and len(lines) == 1 and "--port" in lines[0] and f"127.0.0.1:{port}" in lines[0], lines
+    assert not (tmp_path / "viewer").exists()
+
+
 def test_evaluate_into_its_own_run_folder_keeps_the_run_record(tiny_run: dict, tmp_path: Path) -> None:
     """Re-evaluating a training run's checkpoint into its own folder kept only the new metrics: the ``training``,
     ``environment`` and ``wall_time`` sections `abrnet train` recorded were dropped. They stay for the same

@@ -6,6 +6,8 @@ expose it (there is no authentication: put it behind the clinic's own access con
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -60,9 +62,34 @@ def serve(
             from abrnet.data.schema import DataError
 
             raise DataError(str(data_dir), "--data-dir", "is a file, not a folder")
+        sock = listening_socket(host, port)  # before the model loads and the data folder is made
         torch.manual_seed(seed)
         np.random.seed(seed)
         model = load(checkpoint)
         app = create_app(model, data_dir, max_upload_mb=max_upload_mb)
+    port = sock.getsockname()[1]  # --port 0: the one the system chose
     console.print(f"abrnet viewer on http://{host}:{port}/ (data in {data_dir}); Ctrl-C stops it", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port), handed to uvicorn, or a one-line DataError naming the option.
+
+    Why bound here: uvicorn binds after the banner, so a busy port printed "abrnet viewer on http://…" and then
+    its own "[Errno 98] address already in use" with exit 3, after the data folder was made."""
+    from abrnet.data.schema import DataError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise DataError("serve", "--host", f"{host!r} is not an address of this machine ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a just-stopped viewer's port
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        field = "--port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"
+        raise DataError("serve", field, f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    sock.set_inheritable(True)
+    return sock
