@@ -245,10 +245,9 @@ class TrainerConfig(Strict):
     @classmethod
     def _check_devices(cls, v: Any) -> Any:
         """Validate before the union so errors read as one message at ``trainer.devices``."""
-        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
-            return v
-        indices = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
-        if indices and v and len(set(v)) == len(v):  # [0, 0] would start two processes on one GPU
+        index = lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0
+        distinct = isinstance(v, list) and v and all(map(index, v)) and len(set(v)) == len(v)  # not [0, 0]: one GPU
+        if v == "auto" or (index(v) and v > 0) or distinct:
             return v
         raise ValueError(f"must be 'auto', a positive int or a non-empty list of distinct device indices, got {v!r}")
 
