@@ -1,7 +1,8 @@
 """Prediction tables with the clinical read-outs of `abrnet.metrics.clinical` (record, ear and patient level).
 
 Waves count as present where the model's presence probability reaches `PRESENCE_THRESHOLD` (0.5, as on the plots);
-absent waves give NaN, never a number read from noise.
+absent waves give NaN, never a number read from noise. In series mode the per-ear functions and the interaural
+difference are read, in addition, only where the ear's series reading has a response (`reading_floor`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,51 @@ import numpy as np
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
-from abrnet.metrics.clinical import ear_numbers, interaural_v, peak_to_trough
+from abrnet.metrics.clinical import ear_numbers, function_points, interaural_v_latencies, peak_to_trough, replicate_r
+from abrnet.series.per_ear import RESPONSE_CALLS, EarTable
 
 if TYPE_CHECKING:  # annotation only: no import of the (higher) evaluation layer at run time
     from abrnet.models.predictions import Predictions
 
 
-def present_latency(pred: Predictions) -> np.ndarray:
-    """(N, 3) predicted latencies where the wave is present, NaN elsewhere."""
-    return np.where(pred.peak_presence_prob >= PRESENCE_THRESHOLD, pred.latency_ms, np.nan).astype(np.float64)
+def present_latency(pred: Predictions, values: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) predicted latencies (or other per-wave ``values``) where the wave is present, NaN elsewhere."""
+    x = pred.latency_ms if values is None else values
+    return np.where(pred.peak_presence_prob >= PRESENCE_THRESHOLD, x, np.nan).astype(np.float64)
+
+
+def reading_floor(ears: EarTable) -> np.ndarray:
+    """(E,) the level from which each ear's waves are read as the ear's: its series threshold (as series.csv gives
+    it; the placeholder of an ear with no crossing lies above every tested level), +inf for an ear called
+    "no response".
+
+    Why: a single false-positive V below threshold, or in a "no response" ear, entered the latency–intensity
+    function and flipped its slope; the ear's own reading says where it has a V."""
+    no_response = np.asarray(ears.response).astype(str) == RESPONSE_CALLS[1]
+    return np.where(no_response, np.inf, np.asarray(ears.threshold_db, dtype=np.float64))
+
+
+def ear_floors(ears: EarTable | None, ear_keys: np.ndarray) -> np.ndarray:
+    """(len(ear_keys),) `reading_floor` of each key in ``ear_keys``; -inf (read every level) without an ear table
+    or for a key it lacks."""
+    keys = np.asarray(ear_keys).astype(str)
+    if ears is None:
+        return np.full(keys.size, -np.inf)
+    floor = dict(zip(ears.ear_key.astype(str).tolist(), reading_floor(ears).tolist(), strict=True))
+    return np.array([floor.get(k, -np.inf) for k in keys.tolist()], dtype=np.float64)
+
+
+def ear_latency_points(
+    pred: Predictions, cohort: ABRCohort, rows: np.ndarray, from_db: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ear's latency–intensity points for waves I, III, V: levels (L,) descending, mean latency (L, 3) and mean
+    latency SD (L, 3) of the replicates with the wave present, at levels ≥ ``from_db`` (`function_points`).
+
+    The points series.csv's ``V_latency_intensity`` lists (its wave V column) and the ``--plot`` figure draws."""
+    level = cohort.static_column("intensity_db").astype(np.float64)[rows]
+    levels, lat = function_points(level, present_latency(pred)[rows], from_db)
+    _, sd = function_points(level, present_latency(pred, pred.latency_sd_ms)[rows], from_db)
+    return levels, lat, sd
 
 
 def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
@@ -31,44 +68,61 @@ def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:
-    """``<W>_peak_trough_uv`` (I–I′, III–III′, V–V′) read on the recording at the predicted peak latencies."""
+    """``<W>_peak_trough_uv`` (I–I′, III–III′, V–V′) read on the recording at the predicted peak latencies, and
+    ``replicate_r``: each record's correlation with the mean of the other records of its ear at its level over
+    1–8 ms (`abrnet.metrics.clinical.replicate_r`; NaN where the level has one record)."""
     amp, _ = peak_to_trough(cohort.signals, cohort.time_ms, present_latency(pred))
-    return {f"{w}_peak_trough_uv": amp[:, j] for j, w in enumerate(WAVES)}
+    cols = {f"{w}_peak_trough_uv": amp[:, j] for j, w in enumerate(WAVES)}
+    level = cohort.static_column("intensity_db").astype(np.float64)
+    keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "@"), level.astype(str))  # one ear at one level
+    cols["replicate_r"] = replicate_r(cohort.signals, cohort.time_ms, keys)
+    return cols
 
 
-def clinical_ear_columns(pred: Predictions, cohort: ABRCohort, ear_keys: np.ndarray) -> dict[str, np.ndarray]:
+def clinical_ear_columns(
+    pred: Predictions, cohort: ABRCohort, ear_keys: np.ndarray, from_db: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per ear (rows in the order of ``ear_keys``, 'patient/ear'): inter-peak intervals, wave V latency–intensity
-    function and slope (µs/dB), amplitude–intensity (I/O) function and slope."""
+    function and slope (µs/dB, with ``V_li_slope_positive``), amplitude–intensity (I/O) function and slope.
+
+    ``from_db`` (one per key; `ear_floors`): the functions are read at levels ≥ it, replicates combined
+    (`abrnet.metrics.clinical.ear_numbers`); None reads every level."""
     lat = present_latency(pred)
     amp, _ = peak_to_trough(cohort.signals, cohort.time_ms, lat)
     level = cohort.static_column("intensity_db").astype(np.float64)
     groups = group_rows(cohort.ear_key.astype(str))
     empty = np.zeros(0, dtype=np.intp)
+    keys = np.asarray(ear_keys).astype(str).tolist()
+    floors = np.full(len(keys), -np.inf) if from_db is None else np.asarray(from_db, dtype=np.float64)
     rows = []
-    for k in np.asarray(ear_keys).astype(str).tolist():
+    for k, floor in zip(keys, floors.tolist(), strict=True):
         idx = groups.get(k, empty)
-        rows.append(ear_numbers(level[idx], lat[idx], amp[idx]))
+        rows.append(ear_numbers(level[idx], lat[idx], amp[idx], floor))
     names = list(rows[0]) if rows else []
     return {n: np.array([r[n] for r in rows]) for n in names}
 
 
-def patient_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:
+def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None = None) -> dict[str, np.ndarray]:
     """One row per patient with both ears: the interaural wave V latency difference (right − left, ms) at the
-    highest level where both ears show wave V, and that level."""
+    highest level where both ears show wave V, that level and the two latencies (each the mean of the ear's
+    replicates with V there, so ``interaural_V_ms`` = ``V_latency_R_ms`` − ``V_latency_L_ms``). With the `ears`
+    table, each ear's V is read only at levels ≥ its `reading_floor`, as in series.csv."""
     lat_v = present_latency(pred)[:, WAVES.index("V")]
     level = cohort.static_column("intensity_db").astype(np.float64)
+    floor = ear_floors(ears, cohort.ear_key)  # (N,) per record: its ear's floor
+    lat_v = np.where(level >= floor - 1e-6, lat_v, np.nan)
     ear = np.asarray(cohort.ear)
     pids, lv, left, right, diff = [], [], [], [], []
     for pid, idx in group_rows(cohort.patient_id.astype(str)).items():
         lm, rm = idx[ear[idx] == "L"], idx[ear[idx] == "R"]
         if not (lm.size and rm.size):
             continue
-        top, d = interaural_v(level[lm], lat_v[lm], level[rm], lat_v[rm])
+        top, v_l, v_r = interaural_v_latencies(level[lm], lat_v[lm], level[rm], lat_v[rm])
         pids.append(pid)
         lv.append(top)
-        diff.append(d)
-        left.append(lat_v[lm][level[lm] == top][0] if np.isfinite(top) else np.nan)
-        right.append(lat_v[rm][level[rm] == top][0] if np.isfinite(top) else np.nan)
+        left.append(v_l)
+        right.append(v_r)
+        diff.append(v_r - v_l)
     return {
         "patient_id": np.array(pids, dtype=str),
         "level_db": np.array(lv),

@@ -7,13 +7,17 @@ Kept apart from the tables (`abrnet.inference.result_tables`): one concept per m
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES
 from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
+from abrnet.inference.clinical_columns import ear_floors, ear_latency_points
+from abrnet.inference.domain import IN_DOMAIN
 from abrnet.inference.result_tables import PredictionReport, series_columns
 
 UNKNOWN_LEVEL_UNIT = "dB, unit unknown"  # how plots and the viewer name the level unit of a file that states none
@@ -61,8 +65,15 @@ def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict
 
 def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) -> list[Path]:
     """A clinical waterfall per ear (peaks where presence >= 0.5) and, in series mode, the ear's series threshold
-    (as series.csv gives it) and its latency–intensity plot (latency ± 1 SD per wave, read with the series as the
-    ``*_latency_series_ms`` columns and the viewer give them).
+    (as series.csv gives it) and its latency–intensity plot.
+
+    In series mode both figures read the ear as series.csv does: peaks are marked, and latency–intensity points
+    drawn, only at levels at or above the ear's threshold and never for an ear called "no response"
+    (`clinical_columns.reading_floor`); the waterfall title says how many records with a peak that hides. The
+    latency–intensity points are exactly series.csv's (`clinical_columns.ear_latency_points`: record latencies,
+    replicates combined, ±1 mean SD). Why: the title said "no wave V up to 80 dB" beside a V marked at 50 dB, and
+    the plot drew series-blended latencies below threshold that no table listed. Records outside the model's domain
+    get the reason printed in the figure (`domain_words`): a PNG pasted into a report loses stderr.
 
     Without series mode no per-ear reading is made, so the waterfall names none. Why: it used to print a threshold
     aggregated without the checkpoint's series stage, which differed from what ``--group-by`` wrote for the same
@@ -75,16 +86,19 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     from abrnet.plots.waterfall import plot_waterfall
 
     cohort, pred = report.cohort, report.predictions
-    waves = report.series_predictions if report.series_predictions is not None else pred  # latencies shown
+    waves = report.series_predictions if report.series_predictions is not None else pred  # waterfall marks
     ears = report.ears
     table = series_columns(ears, cohort) if ears is not None else None
     keys = cohort.ear_key.astype(str)
-    level = cohort.static_column("intensity_db")
+    level = cohort.static_column("intensity_db").astype(np.float64)
     level_units = level_unit_labels(cohort)  # a mouse file is in dB SPL
     written: list[Path] = []
     for key, paths in plot_paths(cohort, plot_dir, series=series).items():
         idx = np.flatnonzero(keys == key)
-        lat = np.where(pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD, waves.latency_ms[idx], np.nan)
+        floor = float(ear_floors(ears, np.array([key]))[0])  # -inf without series mode: every level
+        present = pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD  # (K, 3)
+        read = level[idx] >= floor - 1e-6  # (K,) records the ear's reading has a response at
+        lat = np.where(present & read[:, None], waves.latency_ms[idx], np.nan)
         fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
         thr: float | None = None
         if ears is None or table is None:
@@ -96,38 +110,78 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
             title = f"{key}: {ears.response[row]}\n{words}"  # two lines: fits the 4-inch figure
             if table["threshold_above_max_level"][row]:
                 thr = None  # the placeholder "above the highest level": no level to draw
+            hidden = int((present.any(axis=1) & ~read).sum())
+            if hidden:
+                title += f"\n{hidden} record(s) below this reading: peaks unmarked"
         plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
+        if title.count("\n") > 1:
+            ax.title.set_fontsize(8)  # three lines in the 4-inch figure
+        domain = domain_words(cohort, idx)
+        _note_domain(fig, domain)
         paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
         fig.savefig(paths["waterfall"], dpi=110)
         plt.close(fig)
         written.append(paths["waterfall"])
         if series:
             fig, ax = plt.subplots(figsize=(4.5, 3.2))
-            order = np.argsort(level[idx])
+            levels, lat_pts, sd_pts = ear_latency_points(pred, cohort, idx, floor)  # series.csv's points
             for j, (w, color) in enumerate(zip(WAVES, ("tab:blue", "tab:green", "tab:red"), strict=True)):
-                k = idx[order]
-                seen = pred.peak_presence_prob[k, j] >= PRESENCE_THRESHOLD
+                seen = np.isfinite(lat_pts[:, j])
                 ax.errorbar(
-                    level[k][seen], waves.latency_ms[k, j][seen], yerr=waves.latency_sd_ms[k, j][seen], color=color,
+                    levels[seen], lat_pts[seen, j], yerr=sd_pts[seen, j], color=color,
                     marker="o", ms=4, lw=1, capsize=2, label=f"wave {w}",
                 )  # fmt: skip
             if thr is not None:
                 ax.axvline(thr, color="tab:orange", ls="--", lw=0.8, label=f"threshold {thr:.0f} dB")
-            if not (pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD).any():  # say so, not empty axes around 0
-                ax.text(0.5, 0.5, f"no wave with presence ≥ {PRESENCE_THRESHOLD:g}", transform=ax.transAxes,
-                        ha="center", va="center", fontsize=8, color="gray")  # fmt: skip
+            if not np.isfinite(lat_pts).any():  # say so, not empty axes around 0
+                words = _no_points_words(floor, float(level[idx].max()))
+                ax.text(0.5, 0.5, words, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="gray")
                 ax.set_ylim(0.0, 10.0)
             ax.set_xlim(float(level[idx].min()) - 5.0, float(level[idx].max()) + 5.0)
             ax.set_xlabel(f"intensity ({level_units[idx[0]]})")
             ax.set_ylabel("latency (ms)")
             ax.set_title(f"{key}: latency–intensity (±1 SD)", fontsize=9)
-            ax.legend(fontsize=7)
-            fig.tight_layout()
+            if np.isfinite(lat_pts).any() or thr is not None:
+                ax.legend(fontsize=7)
+            _note_domain(fig, domain)
             fig.savefig(paths["latency_intensity"], dpi=110)
             plt.close(fig)
             written.append(paths["latency_intensity"])
     return written
+
+
+def _no_points_words(floor: float, max_db: float) -> str:
+    """What an empty latency–intensity plot says, by the ear's `reading_floor` and highest level ``max_db``."""
+    if np.isposinf(floor):
+        return "no response: no latency–intensity function"
+    if floor > max_db + 1e-6:  # the placeholder threshold
+        return f"no wave V up to {max_db:.0f} dB: no latency–intensity function"
+    above = " at or above the threshold" if np.isfinite(floor) else ""
+    return f"no wave with presence ≥ {PRESENCE_THRESHOLD:g}{above}"
+
+
+def domain_words(cohort: ABRCohort, rows: np.ndarray) -> str:
+    """What a figure of records ``rows`` says about the model's domain: "" where all are in it (or the cohort has
+    no domain column), else "outside the model's domain: <distinct reasons>" (as series.csv's ``domain``)."""
+    if "domain" not in cohort.extras:
+        return ""
+    reasons: dict[str, None] = {}
+    for value in np.unique(np.asarray(cohort.extras["domain"]).astype(str)[rows]).tolist():
+        if value != IN_DOMAIN:
+            reasons.update(dict.fromkeys(value.split("; ")))
+    return f"outside the model's domain: {'; '.join(reasons)}" if reasons else ""
+
+
+def _note_domain(fig: Any, words: str) -> None:
+    """Lay the figure out, with `domain_words` (wrapped, red) along its bottom edge when there are any."""
+    if not words:
+        fig.tight_layout()
+        return
+    text = textwrap.fill(words, width=int(fig.get_figwidth() * 19))  # 7-pt characters per line
+    n_lines = text.count("\n") + 1
+    bottom = min(0.5, (0.05 + 0.13 * n_lines) / fig.get_figheight())  # inches of text → figure fraction
+    fig.text(0.5, 0.01, text, ha="center", va="bottom", fontsize=7, color="tab:red")
+    fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
 
 
 def _threshold_words(table: dict[str, np.ndarray], row: int) -> str:

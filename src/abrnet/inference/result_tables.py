@@ -24,6 +24,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.inference.clinical_columns import (
     clinical_ear_columns,
     clinical_record_columns,
+    ear_floors,
     patient_columns,
     present_latency,
 )
@@ -50,8 +51,10 @@ def prediction_columns(
     either wave is absent, as in series.csv and the viewer: an interval of two waves read from noise looked like a
     normal conduction time. `series_pred` (series mode) adds each wave's latency and
     amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …). ``class_pred``
-    applies the checkpoint's record decision rule (`class_bias`, tuned on validation records); ``p_<CLASS>`` are the
-    network's probabilities.
+    applies the checkpoint's record decision rule: the argmax over classes of log ``p_<CLASS>`` + a per-class
+    log-prior shift (`class_bias`, tuned for macro-F1 on validation records; `adjusted_record_probs`), so it can
+    differ from the argmax of the printed ``p_<CLASS>``, which are the network's own probabilities (about one record
+    in six on a simulated cohort). The bias is not printed as columns: the column set stays the documented one.
     """
     cols: dict[str, np.ndarray] = {
         "patient_id": np.asarray(cohort.patient_id).astype(str),
@@ -90,9 +93,11 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
 
     * ``threshold_above_max_level`` (bool; 1/0 in CSV): the ear's p(V) curve crosses at no tested level, so
       ``threshold_db`` is *not* a measured level but the placeholder ``max_level_db`` + 5 dB ("above the highest
-      level tested", as a report writes "> 100 dB"); ``threshold_lo_db``/``threshold_hi_db`` carry the same
-      placeholder where the 90 % interval passes the highest level. The number stays (the per-ear evaluation
-      scores it, and it sorts above every measured level); the flag says what it is. Why: "65 dB" for an ear
+      level tested", as a report writes "> 100 dB"). The number stays (the per-ear evaluation scores it, and it
+      sorts above every measured level); the flag says what it is. Its interval is written "above the highest
+      level" (`above_max_interval`): ``threshold_lo_db`` = ``max_level_db``, ``threshold_hi_db`` and
+      ``threshold_sd_db`` empty. Elsewhere ``threshold_hi_db`` carries the placeholder where the 90 % interval
+      passes the highest level. Why: "65 dB" for an ear
       tested up to 60 dB read like a measured threshold, and the ``response`` column is not enough, because an
       "uncertain" ear can have the placeholder too.
     * ``max_level_db``: the highest level the ear was tested at.
@@ -111,12 +116,15 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
         "ear": ear,
         "threshold_db": ears.threshold_db,
     }
+    sd, lo, hi = ears.threshold_sd_db, ears.threshold_lo_db, ears.threshold_hi_db
     if cohort is not None:
-        cols.update(threshold_reading(ears, cohort))
+        reading = threshold_reading(ears, cohort)
+        cols.update(reading)
+        sd, lo, hi = above_max_interval(reading, sd, lo, hi)
     cols |= {
-        "threshold_sd_db": ears.threshold_sd_db,
-        "threshold_lo_db": ears.threshold_lo_db,  # 90 % interval read off the ear's p(V) curve
-        "threshold_hi_db": ears.threshold_hi_db,
+        "threshold_sd_db": sd,
+        "threshold_lo_db": lo,  # 90 % interval read off the ear's p(V) curve
+        "threshold_hi_db": hi,
         "p_no_response": ears.p_no_response,
         "response": ears.response,  # response / no response / uncertain (the threshold and p_no_response disagree)
         "class_pred": np.array(CLASS_NAMES)[ears.predicted_class],
@@ -148,6 +156,25 @@ def threshold_reading(ears: EarTable, cohort: ABRCohort) -> dict[str, np.ndarray
         "threshold_at_min_level": threshold <= min_db + 1e-6,
         "min_level_db": min_db,
     }
+
+
+def above_max_interval(
+    reading: dict[str, np.ndarray], sd: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(SD, low, high) of the threshold as series.csv writes them: for an ear with ``threshold_above_max_level`` the
+    interval "above the highest level": low = ``max_level_db``, high and SD NaN (the EarTable the evaluation scores
+    keeps its numbers).
+
+    Why: the p(V) curve of a no-response ear is a flat line of noise that passes the lower quantile at the softest
+    level and has no increments, so it printed "0–85 dB, SD 0" — "may be normal, known exactly" for an ear with no
+    wave V at any level."""
+    above = np.asarray(reading["threshold_above_max_level"], dtype=bool)
+    nan = np.full(above.shape, np.nan)
+    return (
+        np.where(above, nan, np.asarray(sd, dtype=np.float64)),
+        np.where(above, np.asarray(reading["max_level_db"], dtype=np.float64), np.asarray(lo, dtype=np.float64)),
+        np.where(above, nan, np.asarray(hi, dtype=np.float64)),
+    )
 
 
 def ear_domain(ears: EarTable, cohort: ABRCohort) -> np.ndarray:
@@ -259,12 +286,14 @@ class PredictionReport:
         `abrnet predict --group-by patient_id,ear` writes to series.csv. None without series mode."""
         if self.ears is None:
             return None
-        ear_cols = clinical_ear_columns(self.predictions, self.cohort, self.ears.ear_key)
+        keys = self.ears.ear_key
+        ear_cols = clinical_ear_columns(self.predictions, self.cohort, keys, ear_floors(self.ears, keys))
         return {**series_columns(self.ears, self.cohort), **ear_cols}
 
     def patients(self) -> dict[str, np.ndarray] | None:
-        """Series mode: one row per patient with both ears (interaural wave V latency difference)."""
-        return None if self.ears is None else patient_columns(self.predictions, self.cohort)
+        """Series mode: one row per patient with both ears (interaural wave V latency difference, each ear read at
+        levels ≥ its series threshold, as in series.csv)."""
+        return None if self.ears is None else patient_columns(self.predictions, self.cohort, self.ears)
 
     def to_json(self) -> dict[str, Any]:
         """The three tables as JSON-ready rows (NaN → None), with the same columns as `columns`, `series` and
