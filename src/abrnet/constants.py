@@ -37,3 +37,14 @@ MODEL_PRESETS: tuple[str, ...] = ("tiny", "cpu", "base", "large")
 # Seeds every command and the API accept: numpy's legacy seed range, which Lightning's seed_everything keeps too
 # (outside it they raise mid-run).
 MAX_SEED: int = 2**32 - 1
+
+# Signal checks on users' recordings (µV). Why these numbers: the simulated training cohort's per-record mean over
+# the 0–10 ms model window is |mean| <= 0.05 µV for 99 % and <= 0.24 µV for 99.9 % of records, so a larger offset is
+# the amplifier's DC, not an ABR, and it turned hearing ears into "no response" (`abrnet.data.baseline` removes it).
+MAX_BASELINE_OFFSET_UV: float = 0.3
+# Scalp ABRs stay below ~5 µV peak to peak; the simulated cohort's largest is 11.8 µV (99.9th percentile 5.5 µV).
+# Above this the samples are most likely in another unit (nV written as µV), not a larger response.
+MAX_ABR_PEAK_TO_PEAK_UV: float = 20.0
+# A trace whose SD is below this carries no signal at all (a disconnected electrode, an empty channel): the simulated
+# cohort's smallest SD is 0.015 µV, so this bound only catches flat (constant) traces, never a quiet recording.
+MIN_SIGNAL_SD_UV: float = 1e-4

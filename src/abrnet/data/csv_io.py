@@ -5,7 +5,8 @@ Layout (header names are exact, lower/upper case as written here):
 * metadata, required: ``patient_id, ear, age_years, intensity_db, stimulus_rate_hz, fmp``
   (``fmp`` may be left out when split-buffer columns are present, see below); an empty ``ear`` is "not recorded":
   read as "R" with ``attrs["ear_unknown"]`` like a device file, and written for every ear a reader assumed
-  (`abrnet.data.schema.ears_assumed`), so an export never turns an assumed ear into a recorded one;
+  (`abrnet.data.schema.ears_assumed`), so an export never turns an assumed ear into a recorded one; a patient with
+  both empty and L/R ears is an error (the empty ones cannot be assumed beside recorded ears);
 * labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
   (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
@@ -17,10 +18,11 @@ Layout (header names are exact, lower/upper case as written here):
   rows each), or ``missing`` when no row has a value.
 * recording, optional (written by `write_wide_csv` so an export keeps what the cohort records):
   ``sampling_rate_hz`` and ``t0_ms``, one value for the whole file repeated on every row (a file without them takes
-  the caller's ``--sampling-rate``/``--t0-ms``, else 20 kHz from 0 ms; a column that disagrees with the option is an
-  error, never silently overridden); ``species``, ``stimulus``, ``stimulus_freq_hz``, ``level_unit``, ``polarity``
-  per row (`abrnet.data.metadata`; an empty cell is "unknown"/NaN). Without these columns a record reads as the
-  abrnet format documents it (human click, dB nHL: `abrnet.data.importers.read_recording`).
+  the caller's ``--sampling-rate``/``--t0-ms``, else 20 kHz from 0 ms, marked ``attrs["grid_assumed"]`` for the
+  reader's warning; a column that disagrees with the option is an error, never silently overridden); ``species``,
+  ``stimulus``, ``stimulus_freq_hz``, ``level_unit``, ``polarity`` per row (`abrnet.data.metadata`; an empty cell
+  is "unknown"/NaN). Without these columns a record reads as the abrnet format documents it (human click, dB nHL:
+  `abrnet.data.importers.read_recording`).
 
 ``clean``, other extras and attrs are not in the file.
 
@@ -124,6 +126,23 @@ def check_wide_csv_name(path: str | Path, field: str = "<file>") -> Path:
     """``path`` if it is named as CSV, else a one-line DataError naming ``field`` (the option it came from):
     ``--out exp.h5`` once wrote CSV text under an HDF5 name, which every HDF5 reader then refused as corrupt."""
     return check_suffix(path, CSV_SUFFIXES, "a wide CSV (comma-separated text)", field=field)
+
+
+def _refuse_blank_beside_labelled(src: str, patient_id: list[str], ear: list[str]) -> None:
+    """A DataError at the first empty ear whose patient has ear-labelled records elsewhere in the file.
+
+    Why: an empty ear is read as "R" assumed; beside a recorded R the two ears' records were pooled as one series
+    (one threshold for a normal and a deaf ear), and beside a recorded L it may be that ear's replicate. Only a
+    patient with no labelled record is safe to assume."""
+    labelled: dict[str, set[str]] = {}
+    for pid, e in zip(patient_id, ear, strict=True):
+        if e:
+            labelled.setdefault(pid, set()).add(e)
+    for i, (pid, e) in enumerate(zip(patient_id, ear, strict=True)):
+        if not e and pid in labelled:
+            ears = " and ".join(sorted(labelled[pid]))
+            msg = f"empty, but patient {pid!r} has records labelled {ears}, so this one's ear cannot be assumed"
+            raise DataError(src, "ear", f"{msg}; write L or R ({where(i + 1)})", i + 1)
 
 
 def read_wide_csv(
@@ -306,6 +325,8 @@ def read_wide_csv(
     attrs: dict[str, str | float | int] = {"source_file": path.name}
     # mixed empty and L/R cells: the known ears stay, and a per-record column marks the assumed (`ears_assumed`)
     blank = np.array(ear) == ""
+    if blank.any() and not blank.all():
+        _refuse_blank_beside_labelled(src, patient_id, ear)
     if blank.any():
         attrs["ear_unknown"] = 1
         if not blank.all():
@@ -314,6 +335,9 @@ def read_wide_csv(
     attrs["grid_source"] = (
         "file" if "sampling_rate_hz" in col else "option" if sampling_rate_hz is not None else "default"
     )
+    options = {"sampling_rate_hz": sampling_rate_hz, "t0_ms": t0_ms}
+    if assumed := [name for name in GRID_COLUMNS if name not in col and options[name] is None]:
+        attrs["grid_assumed"] = ",".join(assumed)  # neither column nor option: the default, said by `read_for_model`
     buffers = np.stack([buf_a, buf_b], axis=1) if buf_a is not None and buf_b is not None else None
     k_fmp = STATIC_PARAMS.index("fmp")
     stated = np.isfinite(static[:, k_fmp])  # no column or an empty cell: not measured by the device

@@ -91,12 +91,8 @@ def to_model_grid(
     frac = pos_c - lo
     frac[np.abs(frac) < 1e-9] = 0.0
     out = y[:, lo] * (1.0 - frac) + y[:, np.minimum(lo + 1, last)] * frac
-    # Missing: further than one input sample period from the recorded samples (measured on the input's own times:
-    # `y` may end a fraction of a sample before the input's last sample).
-    period = 1000.0 / fs_in
-    t_in_last = t0_in_ms + (x.shape[1] - 1) * period
-    before = np.flatnonzero(t0_in_ms - t_out > period * (1 + 1e-6))
-    after = np.flatnonzero(t_out - t_in_last > period * (1 + 1e-6))
+    before, after = _missing(t_out, fs_in, t0_in_ms, x.shape[1])
+    t_in_last = t0_in_ms + (x.shape[1] - 1) * 1000.0 / fs_in
     if pad == "zero":
         out[:, before] = 0.0
         out[:, after] = 0.0
@@ -118,14 +114,75 @@ def to_model_grid(
     return out.astype(np.float32).reshape(*lead, n_out), warnings
 
 
+def _missing(t_out: np.ndarray, fs_in: float, t0_in_ms: float, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of output times before / after the recording: further than one input sample period from the
+    recorded samples (measured on the input's own times: the resampled grid may end a fraction of a sample before
+    the input's last sample)."""
+    period = 1000.0 / fs_in
+    t_in_last = t0_in_ms + (n_in - 1) * period
+    before = np.flatnonzero(t0_in_ms - t_out > period * (1 + 1e-6))
+    after = np.flatnonzero(t_out - t_in_last > period * (1 + 1e-6))
+    return before, after
+
+
+def recorded_mask(
+    fs_in: float,
+    t0_in_ms: float,
+    n_in: int,
+    *,
+    n_out: int = DEFAULT_N_SAMPLES,
+    fs_out: float = DEFAULT_SAMPLING_RATE_HZ,
+) -> np.ndarray:
+    """(n_out,) bool: which model samples `to_model_grid` takes from the recording (False: padded, not recorded).
+
+    Why: a statistic of the recording on the model grid (the baseline, `abrnet.data.baseline`) must not count the
+    zeros the resampler invented."""
+    t_out = DEFAULT_T0_MS + np.arange(n_out) * 1000.0 / fs_out
+    mask = np.ones(n_out, bool)
+    for idx in _missing(t_out, fs_in, t0_in_ms, n_in):
+        mask[idx] = False
+    return mask
+
+
+def grid_change_text(fs_in: float, t0_in_ms: float, n_in: int, n_out: int = DEFAULT_N_SAMPLES) -> str | None:
+    """One line saying what moving a recording onto the model grid changed: the rate (``resampled from 100 kHz to
+    20 kHz``) and the time cropped away (``7 ms after 10 ms dropped``); None when neither.
+
+    Why: the README promises a warning when a file is resampled or cropped, and a 17-ms 100-kHz export lost 7 ms
+    without one. Less than one model sample at an edge is no crop (an EPL window 0.04–10.04 ms at 25 kHz)."""
+    stop = DEFAULT_T0_MS + n_out * 1000.0 / DEFAULT_SAMPLING_RATE_HZ
+    end = t0_in_ms + n_in * 1000.0 / fs_in
+    step = 1000.0 / DEFAULT_SAMPLING_RATE_HZ * (1 - 1e-6)
+    parts = []
+    if abs(fs_in - DEFAULT_SAMPLING_RATE_HZ) > 1e-9 * DEFAULT_SAMPLING_RATE_HZ:
+        parts.append(f"resampled from {fs_in / 1000.0:g} kHz to {DEFAULT_SAMPLING_RATE_HZ / 1000.0:g} kHz")
+    dropped = [
+        f"{ms_text(ms)} ms {side} {ms_text(edge)} ms"
+        for ms, side, edge in ((DEFAULT_T0_MS - t0_in_ms, "before", DEFAULT_T0_MS), (end - stop, "after", stop))
+        if ms >= step
+    ]
+    if dropped:
+        parts.append(f"{' and '.join(dropped)} dropped")
+    if not parts:
+        return None
+    spans = (
+        f"the recording spans {span_text(t0_in_ms, n_in, fs_in)} ms, the model window "
+        f"{span_text(DEFAULT_T0_MS, n_out, DEFAULT_SAMPLING_RATE_HZ)} ms"
+    )
+    return f"{spans}: {'; '.join(parts)}"
+
+
 def cohort_to_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
     """`cohort` with signals, clean targets and split buffers moved by `to_model_grid` (20 kHz, ``n_samples`` from
-    0 ms). Other per-sample extras cannot follow and are dropped. Returns the new cohort and the warnings."""
+    0 ms). Other per-sample extras cannot follow and are dropped. Returns the new cohort and the warnings: what was
+    resampled and cropped (`grid_change_text`, one line), then what was padded."""
     fs, t0, length = float(cohort.sampling_rate_hz), float(cohort.t0_ms), cohort.n_samples
     on_grid = abs(fs - DEFAULT_SAMPLING_RATE_HZ) < 1e-9 and abs(t0 - DEFAULT_T0_MS) < 1e-9 and length == n_samples
     if on_grid:
         return cohort, []
     signals, warnings = to_model_grid(cohort.signals, fs, t0, n_out=n_samples)
+    change = grid_change_text(fs, t0, length, n_samples)
+    warnings = ([change] if change else []) + warnings
     move = lambda a: None if a is None else to_model_grid(a, fs, t0, n_out=n_samples)[0]
     out = cohort.subset(np.arange(cohort.n_records))
     out.signals, out.clean, out.buffers = signals, move(cohort.clean), move(cohort.buffers)

@@ -11,17 +11,32 @@ Rules (each a reason when it fails):
 * window: at most `MAX_MISSING_WINDOW` of the model window (0–10 ms) may be missing from the recording (the
   resampler pads it with zeros, which hides late waves);
 * sampling rate: at least `MIN_SAMPLING_RATE_HZ` = 2.5 × the top of the recording band (3 kHz), so the band the
-  model reads is sampled without aliasing.
+  model reads is sampled without aliasing;
+* level (dB nHL records): within the simulator's 0–100 dB (120 dB nHL is most likely dB SPL mislabelled);
+* signal, over the recorded samples in the model window: peak to peak at most `MAX_ABR_PEAK_TO_PEAK_UV` (a larger
+  "ABR" is in another unit, e.g. nV written as µV) and an SD of at least `MIN_SIGNAL_SD_UV` (a flat trace is a
+  disconnected electrode, not a total hearing loss). Both ignore a DC offset, which the reader removes
+  (`abrnet.data.baseline`).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, RECORDING_BAND_HZ
+from abrnet.constants import (
+    DEFAULT_N_SAMPLES,
+    DEFAULT_SAMPLING_RATE_HZ,
+    DEFAULT_T0_MS,
+    MAX_ABR_PEAK_TO_PEAK_UV,
+    MIN_SIGNAL_SD_UV,
+    RECORDING_BAND_HZ,
+)
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
 from abrnet.data.resample import span_text
 from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
 
 IN_DOMAIN = "in"
 MAX_MISSING_WINDOW = 0.10
@@ -46,6 +61,49 @@ def window_reason(
     return f"window: covers {recording} ms of {span_text(start, model_n, DEFAULT_SAMPLING_RATE_HZ)} ms"
 
 
+def _units_hint(cohort: ABRCohort) -> str:
+    """What to do about samples in the wrong unit: readers that take ``units`` get ``--units nV``; the others (the
+    wide CSV, abrnet .h5) store µV by definition, where the option would only be ignored."""
+    import inspect
+
+    from abrnet.data.importers import _readers
+
+    reader = _readers().get(str(cohort.attrs.get("format", "")))
+    if reader is not None and "units" in inspect.signature(reader).parameters:
+        return "nV written as µV? pass --units nV"
+    return "nV written as µV? this file's samples must be in µV"
+
+
+def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[list[str]]:
+    """Per record, what its samples say against an ABR: peak to peak above `MAX_ABR_PEAK_TO_PEAK_UV`, SD below
+    `MIN_SIGNAL_SD_UV`. Read on the native samples inside the model window (all samples if fewer than two fall in
+    it): resampling a constant trace ripples by ~1e-3 µV, which would hide a flat one."""
+    stop = DEFAULT_T0_MS + model_n * 1000.0 / DEFAULT_SAMPLING_RATE_HZ
+    t = cohort.t0_ms + np.arange(cohort.n_samples) * 1000.0 / cohort.sampling_rate_hz
+    inside = (t >= DEFAULT_T0_MS) & (t < stop)
+    x = np.asarray(cohort.signals, np.float64)[:, inside if inside.sum() >= 2 else slice(None)]  # (N, T') µV
+    ptp, sd = np.ptp(x, axis=1), x.std(axis=1)
+    reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
+    for i in np.flatnonzero(ptp > MAX_ABR_PEAK_TO_PEAK_UV):
+        reasons[i].append(f"amplitude: {ptp[i]:.{3 if ptp[i] < 1000 else 4}g} µV peak to peak ({_units_hint(cohort)})")
+    for i in np.flatnonzero(sd < MIN_SIGNAL_SD_UV):
+        reasons[i].append("flat trace (no signal: electrode or channel disconnected?)")
+    return reasons
+
+
+def level_reasons(cohort: ABRCohort, level_unit: np.ndarray) -> list[list[str]]:
+    """Per record in dB nHL, a level outside the simulator's (`GRID_DB` up to `MAX_LEVEL_DB`): the model never saw
+    one, and 120 dB nHL is most likely dB SPL written as nHL. Other units already have their own reason."""
+    low, high = min(GRID_DB), MAX_LEVEL_DB
+    level = cohort.static_column("intensity_db")
+    reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
+    for i in np.flatnonzero(level_unit.astype(str) == SIMULATED[LEVEL_UNIT]):
+        if level[i] > high or level[i] < low:
+            side = "above" if level[i] > high else "below"
+            reasons[i].append(f"level: {level[i]:g} dB {side} the trained {low:g}–{high:g} dB")
+    return reasons
+
+
 def assess_domain(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> np.ndarray:
     """(N,) str: ``in`` or the reasons each record is outside the training domain (read on the native grid)."""
     n = cohort.n_records
@@ -61,6 +119,10 @@ def assess_domain(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> np.
                 reasons[i].append(f"{label}: {value} {meta[STIMULUS_FREQ_HZ][i]:g} Hz")
             else:
                 reasons[i].append(f"{label}: {value}")
+    for i, (level, signal) in enumerate(
+        zip(level_reasons(cohort, meta[LEVEL_UNIT]), signal_reasons(cohort, model_n=model_n), strict=True)
+    ):
+        reasons[i] += level + signal
     shared = []
     window = window_reason(cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples, model_n=model_n)
     if window:
@@ -71,16 +133,34 @@ def assess_domain(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> np.
 
 
 def domain_warnings(domain: np.ndarray, source: str) -> list[str]:
-    """One line per distinct reason set: ``<file>: k of N records out of domain (<reasons>)``."""
-    out = []
-    values, counts = np.unique(np.asarray(domain).astype(str), return_counts=True)
-    for value, count in zip(values, counts, strict=True):
+    """One line per distinct reason set: ``<file>: k of N records out of domain (<reasons>)``. Reasons that differ
+    only in a record's own number (``level: 110 dB ...``, ``amplitude: 530 µV ...``) share a line, the numbers given
+    as a range (``level: 110–120 dB above ...``): one line per level of a file was a screenful."""
+    groups: dict[tuple[str, ...], list[list[str]]] = {}  # reasons with numbers blanked → each record's numbers
+    for value in np.asarray(domain).astype(str).tolist():
         if value != IN_DOMAIN:
-            out.append(
-                f"{source}: {count} of {len(domain)} records out of the model's domain ({value}); predictions "
-                "are extrapolations (pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)"
-            )
+            parts = [_NUMBERED.match(r) for r in value.split("; ")]
+            key = tuple(f"{m[1]}: {{}} {m[3]}" if m else r for m, r in zip(parts, value.split("; "), strict=True))
+            groups.setdefault(key, []).append([m[2] for m in parts if m])
+    out = []
+    for key, numbers in sorted(groups.items()):
+        columns = iter(zip(*numbers, strict=True))
+        reasons = [r.format(_range(next(columns))) if "{}" in r else r for r in key]
+        out.append(
+            f"{source}: {len(numbers)} of {len(domain)} records out of the model's domain ({'; '.join(reasons)}); "
+            "predictions are extrapolations (pass --species/--stimulus/--level-unit if the file is wrong; --strict "
+            "refuses)"
+        )
     return out
+
+
+_NUMBERED = re.compile(r"^(amplitude|level): (-?[0-9.]+(?:e[+-]?[0-9]+)?) (.*)$")
+
+
+def _range(texts: tuple[str, ...]) -> str:
+    """Numbers as printed in the reasons → ``lo–hi`` (or the one value), keeping their printed form."""
+    low, high = min(texts, key=float), max(texts, key=float)
+    return low if float(low) == float(high) else f"{low}–{high}"
 
 
 def enforce_strict(domain: np.ndarray, source: str) -> None:

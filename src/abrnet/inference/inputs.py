@@ -3,7 +3,8 @@
 Every record keeps a ``domain`` extra (`abrnet.inference.domain`, judged on the native grid before resampling) and
 the file it came from (``source_file``). Options the files lack are passed through to the readers (`READER_OPTIONS`
 and the metadata fields); a field the model needs and nobody gave stops with a one-line error naming the file and
-the CLI option. Resampling/cropping is `abrnet.data.resample.cohort_to_model_grid` (one function for all inputs).
+the CLI option. Resampling/cropping is `abrnet.data.resample.cohort_to_model_grid` (one function for all inputs),
+then a DC offset beyond the simulated cohort's is removed (`abrnet.data.baseline`), each with a warning.
 """
 
 from __future__ import annotations
@@ -62,10 +63,14 @@ def read_for_model(
     A wide CSV may store its rate and t0 (``sampling_rate_hz``/``t0_ms`` columns, as `abrnet data export` writes
     them); without them they default to the model's (20 kHz, 0 ms), and such a CSV whose rows do not have the
     model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown rate would
-    silently shift every latency).
+    silently shift every latency); a CSV that lacks them gets a warning naming the values assumed.
+
+    On the model grid, records whose mean over the model window exceeds `MAX_BASELINE_OFFSET_UV` lose it
+    (`abrnet.data.baseline`): the one reading path of predict, denoise, evaluate --data and the viewer.
     """
+    from abrnet.data.baseline import remove_baseline_offsets
     from abrnet.data.importers import detect_format, read_recording
-    from abrnet.data.resample import cohort_to_model_grid
+    from abrnet.data.resample import cohort_to_model_grid, recorded_mask
 
     path = Path(path)
     src = str(path)
@@ -85,6 +90,8 @@ def read_for_model(
         )
     if cohort.attrs.get("ignored_options"):
         warnings.append(f"{src}: {cohort.attrs['ignored_options']} ignored, the file records its own values")
+    if kind == "csv" and cohort.attrs.get("grid_assumed"):
+        warnings.append(assumed_grid_warning(str(cohort.attrs["grid_assumed"]).split(","), src))
     warnings += reading_warnings(cohort, src)
     if "sampling_rate_source" in cohort.attrs and cohort.attrs["sampling_rate_source"] != "given":
         warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
@@ -92,7 +99,21 @@ def read_for_model(
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
     warnings += domain_warnings(cohort.extras["domain"], src)
     on_grid, grid_warnings = cohort_to_model_grid(cohort, n_samples)
-    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
+    recorded = recorded_mask(cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples, n_out=n_samples)
+    on_grid, offset_warnings = remove_baseline_offsets(on_grid, recorded)
+    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings + offset_warnings]
+
+
+def assumed_grid_warning(columns: list[str], src: str) -> str:
+    """``<file>: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass ...)`` for a wide CSV that does
+    not time its rows. Why: a 200-sample row is as likely 10 kHz over 20 ms, or 20 kHz with a 2-ms baseline, and
+    either doubles or shifts every latency; the default is documented, but a user must see it was taken."""
+    values = {"sampling_rate_hz": f"{DEFAULT_SAMPLING_RATE_HZ:g} Hz", "t0_ms": f"t0 {DEFAULT_T0_MS:g} ms"}
+    options = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms"}
+    return (
+        f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)} (pass "
+        f"{'/'.join(options[c] for c in columns)} if the rows are timed otherwise)"
+    )
 
 
 def reading_warnings(cohort: ABRCohort, src: str) -> list[str]:

@@ -1,0 +1,205 @@
+"""What the reader checks in the samples and the time base before the model sees them: DC offsets removed, wrong
+units, flat traces and untrained levels flagged, an empty ear beside a recorded one refused, an assumed time base and
+every resampling/crop said (hunt8 #4, #6, #7, #13, #16, #17; hunt7 #4)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abrnet.data.csv_io import write_wide_csv
+from abrnet.data.io import save_cohort
+from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.inference.domain import IN_DOMAIN, assess_domain, domain_warnings
+from abrnet.inference.inputs import read_for_model
+
+
+@pytest.fixture(scope="module")
+def sim() -> ABRCohort:
+    return simulate_cohort(SimulationConfig(n_patients=4), seed=3)
+
+
+def _copy(c: ABRCohort) -> ABRCohort:
+    return c.subset(np.arange(c.n_records))
+
+
+def _edit_csv(path: Path, edit) -> Path:
+    """Rewrite a wide CSV after `edit(rows)` (rows[0] is the header)."""
+    rows = list(csv.reader(path.open(newline="")))
+    edit(rows)
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def _drop_columns(rows: list[list[str]], *names: str) -> None:
+    for name in names:
+        k = rows[0].index(name)
+        for r in rows:
+            del r[k]
+
+
+# ------------------------------------------------------------------------------------------------ 1. DC offset
+def test_dc_offset_is_removed_with_a_warning_and_small_means_are_untouched(sim: ABRCohort, tmp_path: Path) -> None:
+    """+0.5 µV on every sample turned hearing ears into "no response"; the reader now removes it, only there."""
+    c = _copy(sim)
+    shifted = np.arange(c.n_records) % 4 == 0
+    c.signals[shifted] += 0.5
+    c.buffers[shifted] += 0.5
+    c.signals[1] -= 2.0  # the largest, negative
+    c.buffers[1] -= 2.0
+    shifted[1] = True
+    got, warnings = read_for_model(write_wide_csv(c, tmp_path / "dc.csv"))
+    orig = sim.signals.astype(np.float64)
+    np.testing.assert_allclose(got.signals[shifted], (orig - orig.mean(1, keepdims=True))[shifted], atol=2e-5)
+    np.testing.assert_array_equal(got.signals[~shifted], c.signals[~shifted])  # within the bound: exactly as read
+    np.testing.assert_allclose(got.buffers.mean(axis=1), got.signals, atol=2e-5)  # (A + B) / 2 still the average
+    (line,) = [w for w in warnings if "baseline offset" in w]
+    assert line.startswith(f"{tmp_path / 'dc.csv'}: {int(shifted.sum())} of {c.n_records} records had a baseline")
+    assert "above 0.3 µV (largest -1.99 µV); their mean over the model window was removed" in line
+
+
+def test_simulated_file_reads_back_unchanged(sim: ABRCohort, tmp_path: Path) -> None:
+    got, warnings = read_for_model(save_cohort(sim, tmp_path / "sim.h5"))
+    np.testing.assert_array_equal(got.signals, sim.signals)
+    assert warnings == [] and set(got.extras["domain"]) == {IN_DOMAIN}
+
+
+def test_offset_is_measured_on_recorded_samples_only(sim: ABRCohort, tmp_path: Path) -> None:
+    """A 25 kHz recording ending at 8.52 ms: the padded 8.55–9.95 ms stay 0 µV, the recorded part becomes zero-mean
+    (the zeros neither dilute the offset nor become a step)."""
+    c = _copy(sim).subset(np.arange(4))
+    t = np.arange(213) / 25.0  # ms
+    c.signals = (np.interp(t, np.arange(200) / 20.0, sim.signals[0])[None, :] + 3.0).repeat(4, 0).astype(np.float32)
+    c.clean, c.buffers, c.sampling_rate_hz = None, None, 25_000.0
+    got, warnings = read_for_model(save_cohort(c, tmp_path / "short.h5"))
+    assert np.all(got.signals[:, 171:] == 0.0)
+    assert abs(got.signals[:, :171].mean()) < 0.05
+    assert any("4 of 4 records had a baseline offset above 0.3 µV (largest +3" in w for w in warnings), warnings
+
+
+# ------------------------------------------------------------------------------------------------ 2.-4. domain
+def test_amplitude_in_another_unit_is_out_of_domain(sim: ABRCohort, tmp_path: Path) -> None:
+    c = _copy(sim)
+    c.signals[2] *= 1000.0  # written in nV
+    c.buffers[2] *= 1000.0
+    got, warnings = read_for_model(write_wide_csv(c, tmp_path / "nv.csv"))
+    reason = got.extras["domain"][2]
+    assert reason.startswith("amplitude: ") and "µV peak to peak (nV written as µV?" in reason
+    assert "samples must be in µV" in reason  # the wide CSV takes no --units: it is µV by definition
+    assert set(np.delete(got.extras["domain"], 2)) == {IN_DOMAIN}
+    assert any("1 of" in w and "amplitude:" in w for w in warnings)
+    c.attrs["format"] = "epl_cfts"  # a reader that takes --units is told to use it (the CLI's real option)
+    assert "pass --units nV" in assess_domain(c)[2]
+
+
+def test_flat_traces_are_out_of_domain(sim: ABRCohort, tmp_path: Path) -> None:
+    """A disconnected electrode (zeros, or a constant offset) was read as a total hearing loss."""
+    c = _copy(sim)
+    c.signals[0], c.buffers[0] = 0.0, 0.0
+    c.signals[5], c.buffers[5] = 3.0, 3.0
+    got, _ = read_for_model(write_wide_csv(c, tmp_path / "flat.csv"))
+    flat = "flat trace (no signal: electrode or channel disconnected?)"
+    assert got.extras["domain"][0] == flat and got.extras["domain"][5] == flat
+    assert np.sum(got.extras["domain"] == IN_DOMAIN) == c.n_records - 2
+    c.sampling_rate_hz, c.signals = 25_000.0, np.full((c.n_records, 250), 3.0, np.float32)  # resampler ripple
+    assert all(d.endswith(flat) for d in assess_domain(c))
+
+
+def test_levels_outside_the_trained_range(sim: ABRCohort, tmp_path: Path) -> None:
+    c = _copy(sim)
+    c.static[:2, 1] = [120.0, 110.0]
+    c.static[2, 1] = -10.0
+    got, warnings = read_for_model(write_wide_csv(c, tmp_path / "lv.csv"))
+    dom = got.extras["domain"]
+    assert dom[0] == "level: 120 dB above the trained 0–100 dB" and dom[2] == "level: -10 dB below the trained 0–100 dB"
+    assert set(dom[3:]) == {IN_DOMAIN} and sim.static_column("intensity_db").max() <= 100.0
+    assert any("2 of" in w and "(level: 110–120 dB above the trained 0–100 dB)" in w for w in warnings), warnings
+
+
+def test_numbered_reasons_share_one_warning_line() -> None:
+    dom = np.array(["level: 110 dB above the trained 0–100 dB", "level: 120 dB above the trained 0–100 dB", "in"])
+    (line,) = domain_warnings(dom, "f.csv")
+    assert "f.csv: 2 of 3 records out of the model's domain (level: 110–120 dB above" in line
+
+
+# ------------------------------------------------------------------------------------------------ 5. empty ear
+def test_empty_ear_beside_labelled_ears_of_the_patient_is_refused(sim: ABRCohort, tmp_path: Path) -> None:
+    path = write_wide_csv(sim, tmp_path / "ear.csv")
+    rows = list(csv.reader(path.open(newline="")))
+    pid, ear = rows[0].index("patient_id"), rows[0].index("ear")
+    first = next(i for i, r in enumerate(rows[1:], 1) if r[pid] == "SIM000001" and r[ear] == "L")
+
+    def blank_left(rows: list[list[str]]) -> None:
+        for r in rows[1:]:
+            if r[pid] == "SIM000001" and r[ear] == "L":
+                r[ear] = ""
+
+    _edit_csv(path, blank_left)
+    pattern = (
+        rf"ear\.csv: field 'ear', row {first}: empty, but patient 'SIM000001' has records labelled R, so this "
+        rf"one's ear cannot be assumed; write L or R \(line {first + 1}\)$"
+    )
+    with pytest.raises(DataError, match=pattern):
+        read_for_model(path)
+
+
+def test_empty_ears_of_an_unlabelled_patient_are_still_assumed_r(sim: ABRCohort, tmp_path: Path) -> None:
+    keep = (sim.patient_id != "SIM000001") | (sim.ear == "R")
+    path = write_wide_csv(sim.subset(keep), tmp_path / "ear.csv")
+    pid, ear = 0, 1
+
+    def blank(rows: list[list[str]]) -> None:
+        assert rows[0][pid] == "patient_id" and rows[0][ear] == "ear"
+        for r in rows[1:]:
+            if r[pid] == "SIM000001":
+                r[ear] = ""
+
+    got, warnings = read_for_model(_edit_csv(path, blank))
+    assert set(got.ear[got.patient_id == "SIM000001"]) == {"R"}
+    assert any("records name no ear; they are reported as ear R" in w for w in warnings)
+
+
+# ------------------------------------------------------------------------------------------------ 6.-7. time base
+def test_assumed_time_base_is_warned(sim: ABRCohort, tmp_path: Path) -> None:
+    path = write_wide_csv(sim, tmp_path / "grid.csv")
+    _, warnings = read_for_model(path)
+    assert not any("assumed" in w for w in warnings)
+    _edit_csv(path, lambda rows: _drop_columns(rows, "sampling_rate_hz", "t0_ms"))
+    _, warnings = read_for_model(path)
+    expected = (
+        f"{path}: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass --sampling-rate/--t0-ms if "
+        "the rows are timed otherwise)"
+    )
+    assert expected in warnings
+    _, warnings = read_for_model(path, sampling_rate_hz=20_000.0)
+    assert any("no t0_ms column; assumed t0 0 ms (pass --t0-ms" in w for w in warnings), warnings
+    _, warnings = read_for_model(path, sampling_rate_hz=20_000.0, t0_ms=0.0)
+    assert not any("assumed" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    ("fs", "t0_ms", "n", "said"),
+    [
+        (40_000.0, -2.0, 560, "the recording spans -2–12 ms, the model window 0–10 ms: resampled from 40 kHz to 20 "
+         "kHz; 2 ms before 0 ms and 2 ms after 10 ms dropped"),
+        (20_000.0, 0.0, 340, "the recording spans 0–17 ms, the model window 0–10 ms: 7 ms after 10 ms dropped"),
+        (40_000.0, 0.0, 400, "the recording spans 0–10 ms, the model window 0–10 ms: resampled from 40 kHz to 20 kHz"),
+    ],
+    ids=["resampled-and-cropped", "cropped", "resampled"],
+)  # fmt: skip
+def test_resampling_and_cropping_are_said_once_per_file(
+    sim: ABRCohort, tmp_path: Path, fs: float, t0_ms: float, n: int, said: str
+) -> None:
+    c = _copy(sim)
+    t = t0_ms + np.arange(n) * 1000.0 / fs
+    c.signals = np.stack([np.interp(t, np.arange(200) / 20.0, s, left=0.0, right=0.0) for s in sim.signals])
+    c.signals = c.signals.astype(np.float32)
+    c.clean, c.buffers, c.sampling_rate_hz, c.t0_ms = None, None, fs, t0_ms
+    path = save_cohort(c, tmp_path / "off.h5")
+    _, warnings = read_for_model(path)
+    assert [w for w in warnings if "dropped" in w or "resampled from" in w] == [f"{path}: {said}"]
