@@ -15,7 +15,7 @@ from abrnet.data.schema import ABRCohort, DataError
 T = 16
 
 
-def _cohort(n: int = 4, seed: int = 0, buffers: bool = False) -> ABRCohort:
+def _cohort(n: int = 4, seed: int = 0, buffers: bool = False, t: int = T) -> ABRCohort:
     rng = np.random.default_rng(seed)
     static = np.column_stack(
         [rng.uniform(20, 80, n), rng.choice([40, 60, 80], n), np.full(n, 21.1), rng.uniform(1, 20, n)]
@@ -24,9 +24,9 @@ def _cohort(n: int = 4, seed: int = 0, buffers: bool = False) -> ABRCohort:
     lat[1, 1] = np.nan
     amp = rng.normal(0, 0.3, (n, 3)).astype(np.float32)
     amp[1, 1] = np.nan
-    split = rng.normal(0, 1, (n, 2, T)).astype(np.float32) if buffers else None
+    split = rng.normal(0, 1, (n, 2, t)).astype(np.float32) if buffers else None
     return ABRCohort(
-        signals=(rng.normal(0, 1, (n, T)) * np.pi).astype(np.float32),
+        signals=(rng.normal(0, 1, (n, t)) * np.pi).astype(np.float32),
         static=static,
         patient_id=np.array([f"P{i:03d}" for i in range(n)]),
         ear=np.array(["L", "R"] * (n // 2) + ["L"] * (n % 2)),
@@ -91,7 +91,7 @@ def test_all_empty_fmp_is_missing_not_given(tmp_path: Path) -> None:
 
 
 def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
-    c = _cohort(buffers=True)
+    c = _cohort(buffers=True, t=200)  # 0–10 ms: reaches FMP's 4–10 ms window
     path = write_wide_csv(c, tmp_path / "b.csv")
     back = read_wide_csv(path)
     np.testing.assert_array_equal(back.buffers, c.buffers)
@@ -109,13 +109,13 @@ def test_round_trip_with_buffers_and_fmp_from_buffers(tmp_path: Path) -> None:
 def test_empty_fmp_cells_are_computed_from_the_split_buffers(tmp_path: Path) -> None:
     """An fmp column that is present but empty (all or some rows) means "not measured": the rows without a value
     take FMP from their split buffers, exactly as a file without the column; stated values are kept."""
-    from abrnet.data.fmp import fmp_from_buffers
+    from abrnet.data.fmp import fmp_from_buffers, fmp_window
 
-    c = _cohort(buffers=True)
+    c = _cohort(buffers=True, t=200)
     path = write_wide_csv(c, tmp_path / "b.csv")
     rows = list(csv.reader(path.open()))
     k = rows[0].index("fmp")
-    expected = fmp_from_buffers(c.buffers[:, 0], c.buffers[:, 1]).astype(np.float32)
+    expected = fmp_from_buffers(c.buffers[:, 0], c.buffers[:, 1], fmp_window(c.time_ms)).astype(np.float32)
     for empty, source in (({1, 2, 3, 4}, "split_buffers"), ({2, 4}, "given+split_buffers")):
         edited = tmp_path / f"empty{len(empty)}.csv"
         with edited.open("w", newline="") as fh:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,30 @@ def test_identical_buffers_and_bad_shapes() -> None:
     assert np.all(np.isinf(fmp_from_buffers(a, a)))
     with pytest.raises(ValueError, match="same shape"):
         fmp_from_buffers(a, a[:, :-1])
+
+
+def test_every_reader_measures_fmp_where_the_simulator_does(tmp_path: Path) -> None:
+    """A wide CSV with split buffers and no fmp column had its FMP computed over the whole record (SmartEP over
+    0–10 ms) while the simulator and so the model's training data use 4–10 ms: the same buffers gave FMP 30–50 %
+    off the trained scale (hunt 7, #13). Dropping the column must give back the simulator's values."""
+    import csv
+
+    from abrnet.data.csv_io import read_wide_csv, write_wide_csv
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    cohort = simulate_cohort(SimulationConfig(n_patients=2), seed=4)
+    full = write_wide_csv(cohort, tmp_path / "with.csv")
+    with full.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    k = rows[0].index("fmp")
+    with (tmp_path / "without.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([r[:k] + r[k + 1 :] for r in rows])
+    back = read_wide_csv(tmp_path / "without.csv")
+    assert back.attrs["fmp_source"] == "split_buffers"
+    np.testing.assert_allclose(back.static_column("fmp"), cohort.static_column("fmp"), rtol=1e-4)
+    t = rows[0].index("t0_ms")
+    early = [rows[0]] + [[*r[:t], "-8", *r[t + 1 :]] for r in rows[1:]]  # the rows end at 2 ms: before the window
+    with (tmp_path / "early.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([r[:k] + r[k + 1 :] for r in early])
+    short = read_wide_csv(tmp_path / "early.csv")
+    assert short.attrs["fmp_source"] == "missing" and np.isnan(short.static_column("fmp")).all()

@@ -140,7 +140,7 @@ def test_smartep_with_buffers_and_fmp() -> None:
     fmp = c.static_column("fmp")
     assert c.attrs["fmp_source"] == "split_buffers"
     assert set(c.extras["stimulus"]) == {"tone_pip"} and set(c.extras["stimulus_freq_hz"]) == {12000.0}
-    assert fmp[-1] > 40 and fmp[-1] > 3 * np.median(fmp[:7])  # 90 dB response vs 10-50 dB
+    assert fmp[-1] > 30 and fmp[-1] > 10 * np.median(fmp[:7])  # 90 dB response vs 10-50 dB (over 4-10 ms)
     y, warnings = to_model_grid(c.signals, c.sampling_rate_hz, c.t0_ms)
     assert y.shape == (13, 200) and not any("missing" in w for w in warnings)
 

@@ -10,12 +10,11 @@ import pytest
 
 import abrnet.data.simulate.render as render
 from abrnet.constants import STATIC_PARAMS
-from abrnet.data.fmp import fmp_from_buffers, residual_noise_from_buffers
+from abrnet.data.fmp import fmp_from_buffers, fmp_window, residual_noise_from_buffers
 from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.data.simulate.protocol import GRID_DB, clinical_search
 from abrnet.data.simulate.protocol import Tester as SimTester
-from abrnet.data.simulate.recording import window_slice
 from abrnet.evaluation.report import comparison_rows
 from abrnet.evaluation.trivial_baselines import (
     counterfactual_inputs,
@@ -77,7 +76,7 @@ def test_clinical_tester_reads_only_the_recordings() -> None:
 def test_fmp_and_noise_come_from_the_recording_buffers(fixed_cohorts) -> None:
     c, _ = fixed_cohorts
     np.testing.assert_allclose(c.buffers.mean(axis=1), c.signals, atol=1e-6)
-    fmp = fmp_from_buffers(c.buffers[:, 0], c.buffers[:, 1], window_slice(c.time_ms))
+    fmp = fmp_from_buffers(c.buffers[:, 0], c.buffers[:, 1], fmp_window(c.time_ms))
     np.testing.assert_allclose(c.static_column("fmp"), np.minimum(fmp, 1e6), rtol=1e-4)
     rn, method = estimate_residual_noise(c)
     assert method == "split_buffers"

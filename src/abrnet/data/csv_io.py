@@ -51,7 +51,7 @@ from abrnet.data.csv_cells import (
     where,
 )
 from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix
-from abrnet.data.fmp import fmp_from_buffers
+from abrnet.data.fmp import fmp_from_buffers, fmp_window
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
@@ -341,8 +341,9 @@ def read_wide_csv(
     buffers = np.stack([buf_a, buf_b], axis=1) if buf_a is not None and buf_b is not None else None
     k_fmp = STATIC_PARAMS.index("fmp")
     stated = np.isfinite(static[:, k_fmp])  # no column or an empty cell: not measured by the device
-    if buffers is not None and not stated.all():  # ... but the buffers measure it (identical buffers: NaN)
-        computed = fmp_from_buffers(buf_a[~stated], buf_b[~stated])
+    window = fmp_window(t0 + np.arange(signals.shape[1]) * 1000.0 / rate)  # the simulator's 4–10 ms (None: not reached)
+    if buffers is not None and window is not None and not stated.all():  # the buffers measure it (identical: NaN)
+        computed = fmp_from_buffers(buf_a[~stated], buf_b[~stated], window)
         static[~stated, k_fmp] = np.where(np.isfinite(computed), computed, np.nan)
     from_buffers = np.isfinite(static[:, k_fmp]) & ~stated
     lacking = ~np.isfinite(static[:, k_fmp])

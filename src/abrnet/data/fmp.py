@@ -22,6 +22,18 @@ import numpy as np
 
 Window = slice | tuple[int, int] | None
 
+# Where FMP is measured, ms after the stimulus: the wave-V region (Elberling & Don's Fsp point at ~5–6 ms), up to the
+# end of the model window. One window for the simulator and every reader: an FMP of the whole record (a wide CSV's
+# buffers) or of 0–10 ms (SmartEP) is another statistic, 30–50 % off the scale the model was trained on.
+FMP_WINDOW_MS: tuple[float, float] = (4.0, 10.0)
+
+
+def fmp_window(t_ms: np.ndarray, window_ms: tuple[float, float] = FMP_WINDOW_MS) -> slice | None:
+    """Sample indices of ``window_ms`` (both ends included) on the time axis ``t_ms``; None where fewer than two
+    samples fall in it (the recording does not reach the wave-V region: no FMP can be measured)."""
+    idx = np.flatnonzero((np.asarray(t_ms) >= window_ms[0]) & (np.asarray(t_ms) <= window_ms[1]))
+    return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size >= 2 else None
+
 
 def _pair(buf_a: np.ndarray, buf_b: np.ndarray, window: Window) -> tuple[np.ndarray, np.ndarray]:
     a = np.atleast_2d(np.asarray(buf_a, dtype=np.float64))

@@ -5,10 +5,11 @@ Layout: header rows ``Label:,value,,,,,,value,...`` with one 6-column group per 
 ``Average, Average(uV), Buffer1, Buffer1(uV), Buffer2, Buffer2(uV)`` (raw A/D counts and µV).
 
 Units: the ``(uV)`` columns are used, so no unit guess is needed. ``Average(uV)`` equals (Buffer1 + Buffer2) / 2,
-so Fmp is computed from the two buffers over 0-10 ms after the stimulus (`fmp_from_buffers`); the buffers are kept
+so Fmp is computed from the two buffers over 4-10 ms after the stimulus, the simulator's window
+(`abrnet.data.fmp.FMP_WINDOW_MS`, `fmp_from_buffers`); the buffers are kept
 in `ABRCohort.buffers` (N, 2, T). Caveat seen in the fixture: its buffers are 0.4-0.9 correlated
 even before the stimulus (phase-locked interference - the 50/s stimulus rate locks to 50 Hz mains), so Fmp is
-inflated (~2-17 pre-stimulus instead of ~1); it still rises with level (~5 at 10-50 dB, 65 at 90 dB).
+inflated (~2-17 pre-stimulus instead of ~1); it still rises with level (median 1.8 at 10-50 dB, 40 at 90 dB).
 Time: ``Zero Position`` is read as the number of samples before stimulus onset, so data point 1 is at
 ``-Zero Position × period`` (a one-sample, 31 µs, ambiguity; the file does not say whether it counts from 0 or 1).
 Leading samples that are exactly 0 in every column were never recorded (the pre-stimulus window is shorter than
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abrnet.data.fmp import FMP_WINDOW_MS, fmp_window
 from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -41,7 +43,7 @@ def read_smartep(
     stimulus_rate_hz: float | None = None,
     ear: str | None = None,
     fmp: float | None = None,
-    fmp_window_ms: tuple[float, float] = (0.0, 10.0),
+    fmp_window_ms: tuple[float, float] = FMP_WINDOW_MS,
 ) -> ABRCohort:
     """One record per 6-column group; Fmp from the buffers over ``fmp_window_ms`` unless ``fmp`` is given."""
     path = Path(path)
@@ -108,8 +110,8 @@ def read_smartep(
     fs = 1e6 / period_us
     t0_ms = (first - zero_pos) * period_us / 1000.0
     t = t0_ms + np.arange(avg.shape[1]) * 1000.0 / fs
-    win = np.flatnonzero((t >= fmp_window_ms[0]) & (t < fmp_window_ms[1]))
-    if fmp is None and win.size < 2:
+    win = fmp_window(t, fmp_window_ms)  # the simulator's window (`abrnet.data.fmp.FMP_WINDOW_MS`)
+    if fmp is None and win is None:
         raise DataError(src, "fmp", f"no samples in the Fmp window {fmp_window_ms} ms")
     stated = {"intensity_db": header["Intensity:"][0]}  # the line of each record-level value the file states
     rates: float | list[float] | None = stimulus_rate_hz  # an argument overrides the file, as for the ear
@@ -146,7 +148,7 @@ def read_smartep(
         fmp=fmp,
         attrs=attrs,
         buffers=np.stack([buf_a, buf_b], axis=1),
-        fmp_window=(int(win[0]), int(win[-1]) + 1) if win.size >= 2 else None,
+        fmp_window=None if win is None else (win.start, win.stop),
         metadata=info,
         locate=lambda r, j: _locate(names, groups, r, None if j is None else body[first + j][0]),
         lines=stated,

@@ -20,7 +20,7 @@ from abrnet.constants import (
     RECORDING_BAND_HZ,
     RECORDING_FILTER_ORDER,
 )
-from abrnet.data.simulate.recording import DETECTION_WINDOW_MS
+from abrnet.data.fmp import FMP_WINDOW_MS
 
 # Record-level class mix of the clinical export the project was first trained on (§1).
 DEFAULT_CLASS_FRACTIONS: dict[str, float] = {
@@ -98,7 +98,7 @@ class SimulationConfig:
         _check(_finite(self.sampling_rate_hz) and self.sampling_rate_hz > 0, "sampling_rate_hz", "must be > 0")
         _check(_finite(self.t0_ms), "t0_ms", "must be finite")
         least = min_samples(self.sampling_rate_hz, self.t0_ms)
-        reach = f"records must reach past {DETECTION_WINDOW_MS[0]:g} ms, where FMP is measured"
+        reach = f"records must reach past {FMP_WINDOW_MS[0]:g} ms, where FMP is measured"
         _check(self.n_samples >= least, "n_samples", f"must be >= {least} at {self.sampling_rate_hz:g} Hz ({reach}), "
                f"got {self.n_samples}")  # fmt: skip
         self._check_fractions()
@@ -176,7 +176,7 @@ def _finite(value: float) -> bool:
 def min_samples(sampling_rate_hz: float, t0_ms: float) -> int:
     """Fewest samples per record the simulator can measure FMP on: two inside its detection window (from 4 ms, the
     wave-V region). Fewer passed ``>= 8`` and failed as an IndexError traceback."""
-    start = DETECTION_WINDOW_MS[0]
+    start = FMP_WINDOW_MS[0]
     n = max(0, math.ceil((start - t0_ms) * sampling_rate_hz / 1000.0)) + 3
     t_ms = t0_ms + np.arange(n) * 1000.0 / sampling_rate_hz  # the simulator's own time axis decides
     return int(np.flatnonzero(t_ms >= start)[1]) + 1

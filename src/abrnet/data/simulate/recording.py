@@ -16,16 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abrnet.data.fmp import fmp_from_buffers, residual_noise_from_buffers
+from abrnet.data.fmp import fmp_from_buffers, fmp_window, residual_noise_from_buffers
 from abrnet.data.simulate import noise as nz
-
-DETECTION_WINDOW_MS: tuple[float, float] = (4.0, 10.0)  # where FMP looks: the wave V region (§6 Fsp at ~5–6 ms)
-
-
-def window_slice(t_ms: np.ndarray, window_ms: tuple[float, float] = DETECTION_WINDOW_MS) -> slice:
-    """Sample indices of ``window_ms`` on the time axis ``t_ms``."""
-    idx = np.flatnonzero((t_ms >= window_ms[0]) & (t_ms <= window_ms[1]))
-    return slice(int(idx[0]), int(idx[-1]) + 1)
 
 
 @dataclass
@@ -70,7 +62,7 @@ def record_buffers(
 def quality_from_buffers(buffers: np.ndarray, t_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(FMP over the detection window, residual-noise RMS over the whole window), both from the recording."""
     a, b = buffers[:, 0], buffers[:, 1]
-    fmp = fmp_from_buffers(a, b, window_slice(t_ms))
+    fmp = fmp_from_buffers(a, b, fmp_window(t_ms))  # `SimulationConfig` makes records reach the window
     return np.minimum(fmp, 1e6), residual_noise_from_buffers(a, b)
 
 
