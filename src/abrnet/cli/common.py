@@ -211,10 +211,15 @@ FORMAT_HELP = (
 # `with_reader_options`, so `predict` and `data import` cannot drift apart in names or help.
 READER_OPTIONS: dict[str, tuple[str, Any]] = {
     "age": ("age_years", Annotated[
-        float | None, typer.Option("--age", "--age-years", help="Patient age (years), if not in the file.")
+        float | None, typer.Option("--age", "--age-years", help=(
+            "Patient age (years): device exports never record it (abrnet's CSV/.h5 keep theirs)."
+        ))
     ]),
     "rate": ("stimulus_rate_hz", Annotated[
-        float | None, typer.Option("--rate", help="Stimulus rate (/s), if not in the file.")
+        float | None, typer.Option("--rate", help=(
+            "Stimulus rate (/s) for files that do not state one; overrides a device export's value, with a warning "
+            "(abrnet's CSV/.h5 keep theirs)."
+        ))
     ]),
     "level": ("level_db", Annotated[
         float | None, typer.Option("--level", help="Stimulus level (dB), for files that name none.")
@@ -224,7 +229,10 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
         typer.Option("--level-unit", help="dB nHL, dB SPL, dB peSPL or dB attenuation (overrides the file)."),
     ]),
     "units": ("units", Annotated[str | None, typer.Option("--units", help="Sample units: auto, V, mV, uV or nV.")]),
-    "ear": ("ear", Annotated[str | None, typer.Option("--ear", help="L or R, if not in the file.")]),
+    "ear": ("ear", Annotated[str | None, typer.Option("--ear", help=(
+        "L or R, for files that name no ear; overrides a device export's ear, with a warning (abrnet's CSV/.h5 keep "
+        "theirs)."
+    ))]),
     "fmp": ("fmp", Annotated[
         float | None, typer.Option("--fmp", help="FMP, for files without split buffers or FMP.")
     ]),

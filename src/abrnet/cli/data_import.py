@@ -124,6 +124,7 @@ def import_recordings(
     psiexperiment ABR averages, abrnet wide CSV/.h5) into one abrnet dataset file: one record per level (and
     frequency), in µV, metadata kept."""
     from abrnet.data.importers import DESCRIPTIONS, detect_format, read_recording
+    from abrnet.data.importers._common import option_warnings
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
@@ -153,6 +154,7 @@ def import_recordings(
                 f"{cohort.t0_ms + cohort.n_samples * 1000 / cohort.sampling_rate_hz:.2f} ms",
                 highlight=False,
             )
+            warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
             parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)
         if not parts:
             raise DataError(", ".join(map(str, inputs)), "<format>", "no readable recordings found")

@@ -17,7 +17,7 @@ import numpy as np
 
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.describe import series_conditions
-from abrnet.data.importers._common import merge_attrs, unique_patient_ids
+from abrnet.data.importers._common import merge_attrs, option_warnings, unique_patient_ids
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 from abrnet.inference.domain import assess_domain, domain_warnings
 
@@ -88,8 +88,7 @@ def read_for_model(
             f"Hz from {DEFAULT_T0_MS:g} ms); pass --sampling-rate (and --t0-ms) to resample (line 2)",
             1,
         )
-    if cohort.attrs.get("ignored_options"):
-        warnings.append(f"{src}: {cohort.attrs['ignored_options']} ignored, the file records its own values")
+    warnings += option_warnings(cohort.attrs, src)  # options ignored, or replacing a device export's values
     if kind == "csv" and cohort.attrs.get("grid_assumed"):
         warnings.append(assumed_grid_warning(str(cohort.attrs["grid_assumed"]).split(","), src))
     warnings += reading_warnings(cohort, src)

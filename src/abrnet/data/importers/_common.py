@@ -6,7 +6,9 @@ Policy for what a device export does not record (the same for every format, so u
   without it the importer raises a DataError instead of guessing.
 * ``stimulus_rate_hz``: read from the file when present, per record where the format states one per recording (a
   SmartEP rate series holds 11.1/s and 51.1/s recordings in one file); otherwise it must be passed, like the age.
-  A passed rate overrides the file for every record, as every argument does (below).
+  A passed rate overrides the file for every record (a user may correct a wrong header), but never silently: where
+  the file states another value, `note_override` records it in ``attrs["overridden_options"]`` and every reading
+  path warns (`option_warnings`). The same holds for ``ear``. abrnet's own wide CSV keeps its columns instead.
 * ``ear``: read from the file when present (per record: one file may hold both ears); otherwise "R" with
   ``attrs["ear_unknown"] = 1`` (`abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them
   as empty cells).
@@ -106,6 +108,53 @@ def require(src: str, name: str, value: float | None, hint: str, row: object = N
     if not math.isfinite(value):
         raise DataError(src, name, f"must be finite, got {value}", row if isinstance(row, int) else None)
     return value
+
+
+def note_override(attrs: dict[str, str | float | int], name: str, stated: object, given: object) -> None:
+    """Record in ``attrs["overridden_options"]`` (``stimulus_rate_hz 40 → 21.1, ear R → L``) that the option ``given``
+    replaces the value(s) the file ``stated`` (one, or one per record; numbers or their text as the file spells them)
+    where they differ; an equal option, or a file that states nothing (None), adds nothing.
+
+    Why: an option overrides a device export (a wrong header can be corrected), but a folder of 40/s exports stored
+    at 21.1/s because a README command passed ``--rate`` must be seen, so the readers keep what the file said."""
+    if given is None or stated is None:
+        return
+    values = [stated] if isinstance(stated, (str, int, float)) else list(stated)  # type: ignore[call-overload]
+    values = [v for v in values if v is not None and str(v).strip()]
+    if name == "ear":
+        key = lambda v: EAR_SPELLINGS.get(str(v).strip().upper(), str(v).strip())
+    else:
+        key = lambda v: _as_number(v)
+    if not values or all(key(v) == key(given) for v in values):
+        return
+    said = ";".join(dict.fromkeys(str(key(v)) if name == "ear" else _spelled(v) for v in values))
+    note = f"{name} {said} → {key(given) if name == 'ear' else _spelled(given)}"
+    attrs["overridden_options"] = ", ".join(filter(None, [str(attrs.get("overridden_options", "")), note]))
+
+
+def _as_number(value: object) -> float | str:
+    """A file's number for comparing with an option (rounded: 40 and 40.0 are one rate); text that is no number
+    stays text, so it differs from any option."""
+    try:
+        return round(float(str(value).strip()), 9)
+    except ValueError:
+        return str(value).strip()
+
+
+def _spelled(value: object) -> str:
+    number = _as_number(value)
+    return f"{number:g}" if isinstance(number, float) else number
+
+
+def option_warnings(attrs: Mapping[str, object], src: str) -> list[str]:
+    """What a reader did with options against the file's own values, one line each: options abrnet's CSV/.h5 ignored
+    (their columns win) and options that replaced a device export's values (`note_override`). One text for every
+    command that reads files (predict's `read_for_model`, `data import`)."""
+    ignored, said = attrs.get("ignored_options"), attrs.get("overridden_options")
+    return [
+        *([f"{src}: {ignored} ignored, the file records its own values"] if ignored else []),
+        *([f"{src}: options override the file's values: {said} (file → option; the option is used)"] if said else []),
+    ]
 
 
 def build_cohort(

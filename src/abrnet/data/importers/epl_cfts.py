@@ -25,7 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
+from abrnet.data.importers._common import (
+    build_cohort,
+    note_override,
+    parse_float,
+    read_text,
+    split_lines,
+    to_microvolts,
+)
 from abrnet.data.schema import ABRCohort, DataError
 
 
@@ -52,8 +59,9 @@ def read_epl_cfts(
     """One record per stimulus level, in file column order; ``-Inf`` (no-stimulus) columns are dropped (a file of
     controls only is refused: nothing to analyse). Errors name the file line and ``DATA column`` of a bad sample.
 
-    ``stimulus_rate_hz``/``ear`` override the header; FMP is NaN unless ``fmp`` is given (CFTS exports keep no
-    split buffers). ``attrs`` keeps the stimulus (``SW FREQ``), averages and the dropped control columns.
+    ``stimulus_rate_hz``/``ear`` override the header, noted in ``attrs["overridden_options"]`` where they differ
+    (`note_override`); FMP is NaN unless ``fmp`` is given (CFTS exports keep no split buffers). ``attrs`` keeps
+    the stimulus (``SW FREQ``), averages and the dropped control columns.
     """
     path = Path(path)
     src = str(path)
@@ -95,11 +103,14 @@ def read_epl_cfts(
     kept = np.flatnonzero(keep)  # file column of each record
     data_uv, unit = to_microvolts(src, data[keep], units)
     rate_txt = _field(header, r"REP RATE \(/sec\):\s*([-+0-9.eE]+)")
+    file_ear = _field(header, r"SW EAR:\s*([LRlr])\b")
+    overridden: dict[str, str | float | int] = {}  # an option differing from the header: kept, and warned about
+    note_override(overridden, "stimulus_rate_hz", rate_txt, stimulus_rate_hz)
+    note_override(overridden, "ear", file_ear, ear)
     if stimulus_rate_hz is None and rate_txt is not None:
         stated["stimulus_rate_hz"] = _line(header, "REP RATE")
         stimulus_rate_hz = parse_float(src, "REP RATE (/sec)", rate_txt, stated["stimulus_rate_hz"])
-    if ear is None:
-        ear = _field(header, r"SW EAR:\s*([LRlr])\b")
+    ear = file_ear if ear is None else ear
     sw_freq = _field(header, r"SW FREQ:\s*([^\t\r\n]*)") or ""
     meta = _stimulus(sw_freq)
     if "dB ATT @ 1g/ms" in header:
@@ -111,6 +122,7 @@ def read_epl_cfts(
         "averages": _field(header, r":Avgs:\s*([^\r\n:]*)") or _field(header, r"# AVERAGES:\s*(\d+)") or "",
         "dropped_no_stimulus_columns": ",".join(str(j + 1) for j in np.flatnonzero(~keep)),
         "t0_assumed": "first sample = stimulus onset",
+        **overridden,
     }
     return build_cohort(
         path,

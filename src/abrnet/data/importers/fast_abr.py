@@ -14,7 +14,8 @@ fixture states a value, so no token is documented) means "no threshold stated" â
 finite number (``29,2``, ``inf``, ``high``) is an error at its line: a typo read as "no threshold" would silently
 drop a label the file holds.
 Stimulus rate: one ``Stimulus.Rep rate (/sec)`` per file (the Fast ABR sequence interleaves levels and frequencies
-at one rate), so it stays one per file; ``stimulus_rate_hz=`` overrides it.
+at one rate), so it stays one per file; ``stimulus_rate_hz=`` overrides it (and ``ear=`` the
+``Stimulus.Destination``), noted in ``attrs["overridden_options"]`` where they differ.
 Metadata: levels in dB SPL (CFTS calibrates in SPL); ``Frequency (kHz)`` > 0 is a tone pip of that frequency;
 ``Stimulus.Alternate Polarity=TRUE`` â†’ alternating (FALSE: one polarity, not named, so "unknown").
 """
@@ -27,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
+from abrnet.data.importers._common import (
+    build_cohort,
+    note_override,
+    parse_float,
+    read_text,
+    split_lines,
+    to_microvolts,
+)
 from abrnet.data.schema import ABRCohort, DataError
 
 
@@ -99,11 +107,14 @@ def read_fast_abr(
     # the line of each record-level value the file states: levels in the [DATA] header, the rest in key=value lines
     stated: dict[str, int | None] = {"intensity_db": head_at, "threshold_db": key_at.get("Threshold")}
     rate_key = "Stimulus.Rep rate (/sec)"
+    dest = meta.get("Stimulus.Destination", "").lower()
+    file_ear = "R" if re.search(r"\bright\b", dest) else "L" if re.search(r"\bleft\b", dest) else None
+    overridden: dict[str, str | float | int] = {}  # an option differing from the header: kept, and warned about
+    note_override(overridden, "stimulus_rate_hz", meta.get(rate_key), stimulus_rate_hz)
+    note_override(overridden, "ear", file_ear, ear)
     if stimulus_rate_hz is None and rate_key in meta:
         stimulus_rate_hz, stated["stimulus_rate_hz"] = value(rate_key), key_at[rate_key]
-    if ear is None:
-        dest = meta.get("Stimulus.Destination", "").lower()
-        ear = "R" if re.search(r"\bright\b", dest) else "L" if re.search(r"\bleft\b", dest) else None
+    ear = file_ear if ear is None else ear
     threshold = _threshold(src, meta.get("Threshold", ""), key_at.get("Threshold"))
     attrs: dict[str, str | float | int] = {
         "format": "fast_abr",
@@ -111,6 +122,7 @@ def read_fast_abr(
         "stimulus_frequency_khz": meta.get("Frequency (kHz)", ""),
         "threshold_method": meta.get("ThrResult", ""),
         "averages": meta.get("Avgs", ""),
+        **overridden,
     }
     info: dict[str, object] = {"level_unit": "dB SPL"}
     try:

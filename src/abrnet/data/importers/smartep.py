@@ -14,7 +14,8 @@ Time: ``Zero Position`` is read as the number of samples before stimulus onset, 
 ``-Zero Position × period`` (a one-sample, 31 µs, ambiguity; the file does not say whether it counts from 0 or 1).
 Leading samples that are exactly 0 in every column were never recorded (the pre-stimulus window is shorter than
 the buffer) and are trimmed; ``attrs["trimmed_leading_samples"]`` says how many.
-Ear: each group's own ``Ear:`` (a file may hold both ears); ``ear=`` overrides it for every record.
+Ear: each group's own ``Ear:`` (a file may hold both ears); ``ear=`` overrides it for every record, and where it
+differs ``attrs["overridden_options"]`` says so (a warning on every reading path), as for the rate.
 Stimulus rate: each group's own ``Stim. Rate:`` (a rate series, e.g. 11.1/s and 51.1/s for retrocochlear screening,
 is one file); ``stimulus_rate_hz=`` overrides it for every record, and the file's rates stay in
 ``attrs["stimulus_rates_in_file"]``. The sampling period and zero position must be one per file (the model grid
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.data.fmp import FMP_WINDOW_MS, fmp_window
-from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines
+from abrnet.data.importers._common import build_cohort, note_override, parse_float, read_text, split_lines
 from abrnet.data.schema import ABRCohort, DataError
 
 _GROUP = ("Average:", "Average(uV):", "Buffer1:", "Buffer1(uV):", "Buffer2:", "Buffer2(uV):")
@@ -120,6 +121,11 @@ def read_smartep(
     record_ears: str | list[str] | None = ear
     if ear is None and ears and set(ears) <= {"L", "R"}:
         record_ears = ears  # one ear per group: a file may hold both ears' recordings
+    overridden: dict[str, str | float | int] = {}  # an option differing from the file: kept, and warned about
+    if "Stim. Rate:" in header:
+        note_override(overridden, "stimulus_rate_hz", per_group("Stim. Rate:"), stimulus_rate_hz)
+    if ears and set(ears) <= {"L", "R"}:
+        note_override(overridden, "ear", ears, ear)
     attrs: dict[str, str | float | int] = {
         "format": "smartep",
         "units_in_file": "uV",
@@ -129,6 +135,7 @@ def read_smartep(
         "recording_names": ";".join(per_group("File Name:")) if "File Name:" in header else "",
         "stimulus_rates_in_file": ";".join(per_group("Stim. Rate:")) if "Stim. Rate:" in header else "",
         "stimulus_frequency_hz": ";".join(sorted(set(per_group("Stim. Freq.")))) if "Stim. Freq." in header else "",
+        **overridden,
     }
     freqs = []
     if "Stim. Freq." in header:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abrnet.data.importers._common import build_cohort
+from abrnet.data.importers._common import build_cohort, note_override
 from abrnet.data.schema import ABRCohort, DataError
 
 FILE_HEADER = np.dtype(
@@ -150,8 +150,10 @@ def read_tdt_arf(
     # a rate series steps the repetition rate as a variable: each record keeps its own (a passed rate overrides all)
     r_idx = next((j for j, n in enumerate(names) if "rate" in n and j not in (f_idx, l_idx)), None)
     rates = var[:, r_idx] if r_idx is not None and stimulus_rate_hz is None else stimulus_rate_hz
+    overridden: dict[str, str | float | int] = {}  # a passed rate differing from the file's: kept, and warned about
     if r_idx is not None:
         mapping += f", stimulus rate = Var{r_idx + 1}" + ("" if stimulus_rate_hz is None else " (overridden)")
+        note_override(overridden, "stimulus_rate_hz", var[:, r_idx].tolist(), stimulus_rate_hz)
     freq = var[:, f_idx] if f_idx is not None else np.full(len(recs), np.nan)
     tone = np.isfinite(freq) & (freq > 0) & (not click)
     attrs: dict[str, str | float | int] = {
@@ -161,6 +163,7 @@ def read_tdt_arf(
         "var_mapping": mapping,
         "onset_delay_ms": float(recs[0][1]["osdel"]),
         "averages": ";".join(str(int(rec["navgs"])) for _, rec, _ in recs),
+        **overridden,
     }
     level_unit = "dB attenuation" if l_idx is not None and "att" in names[l_idx] else "dB SPL"
     cohort = build_cohort(
