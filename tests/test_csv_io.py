@@ -163,7 +163,7 @@ def _rename(rows: list[list[str]], old: str, new: str) -> None:
 
 
 CASES = [
-    ("missing column", lambda r: _drop(r, "intensity_db"), "intensity_db", 0, "required column missing"),
+    ("missing column", lambda r: _drop(r, "intensity_db"), "intensity_db", 0, "only device exports"),  # not --age
     ("text in sample", lambda r: _set(r, 3, "s5", "abc"), "s5", 3, "'abc' is not a number"),
     ("empty sample", lambda r: _set(r, 2, "s0", ""), "s0", 2, "empty cell"),
     ("text in metadata", lambda r: _set(r, 2, "age_years", "forty"), "age_years", 2, "not a number"),

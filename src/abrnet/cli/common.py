@@ -234,7 +234,10 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
         "theirs)."
     ))]),
     "fmp": ("fmp", Annotated[
-        float | None, typer.Option("--fmp", help="FMP, for files without split buffers or FMP.")
+        float | None, typer.Option("--fmp", help=(
+            "FMP for the records of files without split buffers or FMP: one value for every such record, although "
+            "FMP varies with level (a loud record's FMP given to soft ones makes noise read as response)."
+        ))
     ]),
     "species": ("species", Annotated[
         str | None, typer.Option("--species", help="human, mouse, rat, ... (overrides the file).")

@@ -210,7 +210,8 @@ def read_wide_csv(
             )
     missing = [c for c in META_COLUMNS if c not in seen and c != "fmp"]
     if missing:
-        raise DataError(src, missing[0], f"required column missing ({where(0)})", 0)
+        says = "abrnet's wide CSV states it on every row; --age/--rate/--ear fill only device exports"
+        raise DataError(src, missing[0], f"required column missing ({where(0)}; {says})", 0)
     s_cols = check_sample_columns(src, header, "")
     if not s_cols:
         raise DataError(src, "s0", f"required column missing: no sample columns s0, s1, ... ({where(0)})", 0)
