@@ -63,6 +63,19 @@ def test_dc_offset_is_removed_with_a_warning_and_small_means_are_untouched(sim: 
     assert "above 0.3 µV (largest -1.99 µV); their mean over the model window was removed" in line
 
 
+def test_a_cohort_given_to_the_api_loses_its_offset_as_a_file_does(sim: ABRCohort) -> None:
+    """`model.predict(cohort)` took another path to the model grid than files (`to_model_cohort`), without the
+    offset removal: the same recording gave other answers handed over in Python than read from its CSV."""
+    from abrnet.inference.api import to_model_cohort
+
+    c = _copy(sim)
+    c.signals[0] += 1.0
+    got, warnings = to_model_cohort(c)
+    orig = sim.signals[0].astype(np.float64)
+    np.testing.assert_allclose(got.signals[0], orig - orig.mean(), atol=2e-5)
+    assert any("1 of" in w and "baseline offset" in w for w in warnings), warnings
+
+
 def test_simulated_file_reads_back_unchanged(sim: ABRCohort, tmp_path: Path) -> None:
     got, warnings = read_for_model(save_cohort(sim, tmp_path / "sim.h5"))
     np.testing.assert_array_equal(got.signals, sim.signals)

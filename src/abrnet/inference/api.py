@@ -56,10 +56,11 @@ def _model_length(loaded: LoadedModel) -> int:
 
 
 def to_model_cohort(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
-    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms) by `cohort_to_model_grid`, with its warnings."""
-    from abrnet.data.resample import cohort_to_model_grid
+    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms), its DC offset removed beyond the simulated
+    cohort's, with the warnings: `inputs.on_model_grid`, the path files take too."""
+    from abrnet.inference.inputs import on_model_grid
 
-    return cohort_to_model_grid(cohort, n_samples)
+    return on_model_grid(cohort, n_samples)
 
 
 def read_input(

@@ -68,9 +68,7 @@ def read_for_model(
     On the model grid, records whose mean over the model window exceeds `MAX_BASELINE_OFFSET_UV` lose it
     (`abrnet.data.baseline`): the one reading path of predict, denoise, evaluate --data and the viewer.
     """
-    from abrnet.data.baseline import remove_baseline_offsets
     from abrnet.data.importers import detect_format, read_recording
-    from abrnet.data.resample import cohort_to_model_grid, recorded_mask
 
     path = Path(path)
     src = str(path)
@@ -97,10 +95,22 @@ def read_for_model(
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
     warnings += domain_warnings(cohort.extras["domain"], src)
+    on_grid, grid_warnings = on_model_grid(cohort, n_samples)
+    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
+
+
+def on_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
+    """``cohort`` as the model reads it, with the warnings: resampled and cropped to the model grid
+    (`cohort_to_model_grid`), then a DC offset beyond the simulated cohort's removed (`remove_baseline_offsets`, on
+    the samples taken from the recording). The one way any input reaches the model: files (`read_for_model`) and
+    cohorts handed to the Python API alike."""
+    from abrnet.data.baseline import remove_baseline_offsets
+    from abrnet.data.resample import cohort_to_model_grid, recorded_mask
+
     on_grid, grid_warnings = cohort_to_model_grid(cohort, n_samples)
     recorded = recorded_mask(cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples, n_out=n_samples)
     on_grid, offset_warnings = remove_baseline_offsets(on_grid, recorded)
-    return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings + offset_warnings]
+    return on_grid, grid_warnings + offset_warnings
 
 
 def assumed_grid_warning(columns: list[str], src: str) -> str:
