@@ -306,3 +306,20 @@ def test_data_import_of_a_lab_folder_skips_what_is_not_a_recording(tmp_path: Pat
     analysed = folder / "CAP-139-5-16.0kHz-analyzed.txt"
     res = runner.invoke(app, ["data", "import", str(analysed), "--age", "0.5", "--out", str(tmp_path / "x.h5")])
     assert res.exit_code == 2 and "peak-analysis file" in res.output and not (tmp_path / "x.h5").exists()
+
+
+def test_describe_says_a_wide_csvs_time_base_is_assumed(tmp_path: Path) -> None:
+    """A wide CSV without sampling_rate_hz/t0_ms is read at 20 kHz from 0 ms; describe showed those values as the
+    file's own (hunt 8, #16): it now lists them as not recorded, with the value assumed."""
+    from abrnet.data.csv_io import write_wide_csv
+    from tests.conftest import make_toy_cohort
+
+    path = write_wide_csv(make_toy_cohort(1), tmp_path / "c.csv")
+    with path.open() as fh:
+        rows = [line.rstrip("\n").split(",") for line in fh]
+    drop = [rows[0].index(c) for c in ("sampling_rate_hz", "t0_ms")]
+    (tmp_path / "bare.csv").write_text("\n".join(",".join(c for j, c in enumerate(r) if j not in drop) for r in rows))
+    res = runner.invoke(app, ["data", "describe", str(tmp_path / "bare.csv"), "--json"])
+    assert res.exit_code == 0, res.output
+    said = json.loads(res.output)["not_recorded"]
+    assert said["sampling_rate_hz"].startswith("not in the file; assumed 20000 Hz") and "--t0-ms" in said["t0_ms"]

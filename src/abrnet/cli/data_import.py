@@ -58,6 +58,10 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     else:
         out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
         out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
+    for column in filter(None, str(cohort.attrs.get("grid_assumed", "")).split(",")):  # a wide CSV's time base
+        value = f"{cohort.sampling_rate_hz:g} Hz" if column == "sampling_rate_hz" else f"{cohort.t0_ms:g} ms"
+        option = "--sampling-rate" if column == "sampling_rate_hz" else "--t0-ms"
+        out["not_recorded"][column] = f"not in the file; assumed {value} (predict and data import take {option})"
     if cohort.attrs.get("ear_unknown"):
         out["not_recorded"]["ear"] = "not in the file; predict and data import take --ear"
     out["series"] = describe_series(cohort)
