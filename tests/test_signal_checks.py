@@ -216,3 +216,20 @@ def test_resampling_and_cropping_are_said_once_per_file(
     path = save_cohort(c, tmp_path / "off.h5")
     _, warnings = read_for_model(path)
     assert [w for w in warnings if "dropped" in w or "resampled from" in w] == [f"{path}: {said}"]
+
+
+def test_adult_records_are_told_how_thinly_the_model_saw_adults(sim: ABRCohort, tmp_path: Path) -> None:
+    """A normal adult series was read CONDUCTIVE (p 0.82) without a word that adults are ~3 % of the training cohort
+    (hunt 8, #24): adult records now get one warning line, infants none, and the stated share is the simulator's."""
+    from abrnet.inference.domain import ADULT_AGE_YEARS, ADULT_SHARE_OF_TRAINING, sparse_age_warnings
+
+    big = simulate_cohort(SimulationConfig(n_patients=300), seed=1)
+    share = float((big.static_column("age_years") >= ADULT_AGE_YEARS).mean())
+    assert abs(share - ADULT_SHARE_OF_TRAINING) < 0.01, share
+    c = _copy(sim)
+    c.static[:, 0] = 0.5
+    assert sparse_age_warnings(c, "f.csv") == []
+    c.static[:2, 0] = 30.0
+    _, warnings = read_for_model(write_wide_csv(c, tmp_path / "adults.csv"))
+    (line,) = [w for w in warnings if "adults" in w]
+    assert line.startswith(f"{tmp_path / 'adults.csv'}: 2 of {c.n_records} records are from adults (>= 18 years)")

@@ -19,7 +19,7 @@ from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAUL
 from abrnet.data.describe import series_conditions
 from abrnet.data.importers._common import merge_attrs, option_warnings, unique_patient_ids
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
-from abrnet.inference.domain import assess_domain, domain_warnings
+from abrnet.inference.domain import assess_domain, domain_warnings, sparse_age_warnings
 
 SKIP_NAMES = ("license", "readme", "copying")
 # Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
@@ -94,7 +94,7 @@ def read_for_model(
         warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
-    warnings += domain_warnings(cohort.extras["domain"], src)
+    warnings += domain_warnings(cohort.extras["domain"], src) + sparse_age_warnings(cohort, src)
     on_grid, grid_warnings = on_model_grid(cohort, n_samples)
     return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
 
