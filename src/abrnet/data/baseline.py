@@ -1,9 +1,16 @@
 """Remove a recording's DC offset before the model reads it (on the model grid, after `abrnet.data.resample`).
 
-Why: the model learnt from simulated records that are zero-mean to within `MAX_BASELINE_OFFSET_UV` (99.9 % of them
-within 0.24 µV), while device exports carry amplifier offsets of several µV (an EPL export's columns: −2.4 … −8.9 µV)
-that every clinical display hides by baseline-correcting. +0.5 µV on every sample turned hearing ears into "no
-response". Records within the bound are left exactly as they are, so a simulated file reads back unchanged.
+Why: the model learnt from simulated records that are zero-mean (the median record mean of a simulated ear is at most
+0.018 µV over 800 ears), while device exports carry amplifier offsets of several µV (an EPL export's columns: −2.4 …
+−8.9 µV) that every clinical display hides by baseline-correcting. The model is sensitive to them: +0.2 µV on every
+sample already moved hearing ears' thresholds, +0.25 µV made them "no response".
+
+Why per ear: an amplifier offset is the recording session's, shared by the ear's records, while a single record's
+mean can be large for a reason of its own (a myogenic burst, a slow transient: 0.4 % of simulated records exceed
+0.1 µV). So an ear whose median record mean exceeds `MAX_BASELINE_OFFSET_UV` has every record's mean removed, and no
+ear is read from a mix of corrected and uncorrected records (a per-record bound did that, and made 0.29 µV a
+no-response ear and 0.31 µV a normal one). Ears within the bound are left exactly as they are, so a simulated file
+reads back unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +24,8 @@ from abrnet.data.schema import ABRCohort
 def remove_baseline_offsets(
     cohort: ABRCohort, recorded: np.ndarray | None = None, *, bound_uv: float = MAX_BASELINE_OFFSET_UV
 ) -> tuple[ABRCohort, list[str]]:
-    """`cohort` (on the model grid) with the mean over the model window removed from every record whose mean
-    exceeds ``bound_uv`` in size, and the warning to show (none when nothing was corrected).
+    """`cohort` (on the model grid) with each record's mean over the model window removed in every ear whose median
+    record mean exceeds ``bound_uv`` in size, and the warning to show (none when nothing was corrected).
 
     ``recorded`` (T,) bool marks the samples taken from the recording (`abrnet.data.resample.recorded_mask`; None:
     all): the mean is taken and removed there only, so the zeros the resampler padded neither dilute the offset nor
@@ -31,7 +38,10 @@ def remove_baseline_offsets(
     if cohort.n_records == 0 or not keep.any():
         return cohort, []
     offset = signals[:, keep].astype(np.float64).mean(axis=1)  # (N,) µV
-    fix = np.abs(offset) > bound_uv
+    _, ear = np.unique(cohort.ear_key.astype(str), return_inverse=True)
+    ear = ear.ravel()
+    median = np.array([np.median(offset[ear == e]) for e in range(int(ear.max()) + 1)])  # (E,) µV
+    fix = np.abs(median[ear]) > bound_uv  # (N,) every record of an ear with an offset
     if not fix.any():
         return cohort, []
     shift = np.where(fix, offset, 0.0)[:, None] * keep[None, :]  # (N, T): only the recorded samples move
@@ -39,9 +49,11 @@ def remove_baseline_offsets(
     out.signals = (signals - shift).astype(signals.dtype)
     if cohort.buffers is not None:
         out.buffers = (cohort.buffers - shift[:, None, :]).astype(cohort.buffers.dtype)  # (N, 2, T)
-    largest = float(offset[fix][np.argmax(np.abs(offset[fix]))])
+    fixed_ears = np.abs(median) > bound_uv
+    largest = float(median[fixed_ears][np.argmax(np.abs(median[fixed_ears]))])
     warning = (
-        f"{int(fix.sum())} of {cohort.n_records} records had a baseline offset above {bound_uv:g} µV (largest "
-        f"{largest:+.3g} µV); their mean over the model window was removed, as a clinical display does"
+        f"{int(fixed_ears.sum())} ear(s), {int(fix.sum())} of {cohort.n_records} records, had a baseline offset above "
+        f"{bound_uv:g} µV (median record mean; largest {largest:+.3g} µV); each record's mean over the model window "
+        "was removed, as a clinical display does"
     )
     return out, [warning]

@@ -65,7 +65,7 @@ def read_for_model(
     model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown rate would
     silently shift every latency); a CSV that lacks them gets a warning naming the values assumed.
 
-    On the model grid, records whose mean over the model window exceeds `MAX_BASELINE_OFFSET_UV` lose it
+    On the model grid, each record of an ear whose median record mean exceeds `MAX_BASELINE_OFFSET_UV` loses its mean
     (`abrnet.data.baseline`): the one reading path of predict, denoise, evaluate --data and the viewer.
     """
     from abrnet.data.importers import detect_format, read_recording
