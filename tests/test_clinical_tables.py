@@ -220,3 +220,20 @@ def test_replicate_correlation_per_record() -> None:
     cols = prediction_columns(_report(cohort).predictions, cohort)
     level = cohort.static_column("intensity_db")
     assert np.isfinite(cols["replicate_r"][level >= 60]).all() and np.isnan(cols["replicate_r"][level < 60]).all()
+
+
+def test_series_interpeak_intervals_are_replicate_means_at_or_above_threshold() -> None:
+    """series.csv's intervals took the first replicate at the top level (row order decided) and were given for an
+    ear called "no response", while the L–I function beside them used replicate means from the threshold up
+    (hunt 9, #4)."""
+    from abrnet.metrics.clinical import ear_numbers
+
+    level = np.array([80.0, 80.0, 60.0, 40.0])
+    lat = np.array([[1.6, 3.7, 5.6], [1.6, 3.8, 5.9], [1.9, 4.0, 6.0], [np.nan, 4.3, 6.5]])  # (n, 3) I, III, V
+    amp = np.full((4, 3), 0.3)
+    got = ear_numbers(level, lat, amp)
+    assert got["I_V_ms"] == pytest.approx((4.0 + 4.3) / 2) and got["III_V_ms"] == pytest.approx((1.9 + 2.1) / 2)
+    assert np.isnan(ear_numbers(level, lat, amp, from_db=np.inf)["I_V_ms"])  # a "no response" ear: none
+    lat[:2, 0] = np.nan  # no wave I at 80 dB: I–V comes from 60 dB, unless the threshold is above it
+    assert ear_numbers(level, lat, amp)["I_V_ms"] == pytest.approx(4.1)
+    assert np.isnan(ear_numbers(level, lat, amp, from_db=70.0)["I_V_ms"])

@@ -109,15 +109,16 @@ def series_text(level_db: np.ndarray, values: np.ndarray, fmt: str = ".3f") -> s
     return ";".join(f"{level_db[k]:g}:{values[k]:{fmt}}" for k in order if np.isfinite(values[k]))
 
 
-def interpeak_at_top(level_db: np.ndarray, latency_ms: np.ndarray) -> dict[str, float]:
-    """Inter-peak intervals (ms) of one ear, each at the highest level where both of its waves are present."""
-    level = np.asarray(level_db, float)
+def interpeak_at_top(level_db: np.ndarray, latency_ms: np.ndarray, from_db: float = -np.inf) -> dict[str, float]:
+    """Inter-peak intervals (ms) of one ear, each at the highest level ≥ ``from_db`` where both of its waves are
+    present, the mean over that level's replicates with both (`function_points`). Why: the first replicate's
+    interval was reported, so the file's row order decided it, and an ear called "no response" had one."""
     lat = np.asarray(latency_ms, float)
     out = {}
     for a, b in INTERVALS:
-        d = lat[:, WAVE_NAMES.index(b)] - lat[:, WAVE_NAMES.index(a)]
-        ok = np.isfinite(d)
-        out[f"{a}_{b}_ms"] = float(d[ok][np.argmax(level[ok])]) if ok.any() else float("nan")
+        _, d = function_points(level_db, lat[:, WAVE_NAMES.index(b)] - lat[:, WAVE_NAMES.index(a)], from_db)
+        ok = np.isfinite(d)  # levels descend: the first finite one is the highest
+        out[f"{a}_{b}_ms"] = float(d[ok][0]) if ok.any() else float("nan")
     return out
 
 
@@ -149,7 +150,7 @@ def ear_numbers(
     lat = np.asarray(latency_ms, float)
     levels, lat_pts = function_points(level_db, lat, from_db)  # (L,), (L, 3)
     _, amp_pts = function_points(level_db, amplitude_uv, from_db)
-    out: dict[str, float | str | bool] = dict(interpeak_at_top(level_db, lat))
+    out: dict[str, float | str | bool] = dict(interpeak_at_top(level_db, lat, from_db))
     slope = slope_per_db(levels, lat_pts[:, v]) * 1000.0
     out["V_latency_intensity"] = series_text(levels, lat_pts[:, v])
     out["V_li_slope_us_per_db"] = slope
