@@ -166,6 +166,11 @@ def test_one_file_per_ear_of_one_patient_is_one_patient(tmp_path: Path) -> None:
     assert both.n_records == cohort.n_records
     with pytest.raises(DataError, match=r"L\.h5, .*L\.h5: field 'patient_id': both files hold ear L of patient 'P000'"):
         read_many([tmp_path / "L.h5", tmp_path / "L.h5"])
+    unnamed = cohort.subset(cohort.ear == "R")
+    unnamed.attrs["ear_unknown"] = 1  # a second run that names no ear: read as R, assumed
+    write_wide_csv(unnamed, tmp_path / "blank.csv")
+    with pytest.raises(DataError, match=r"field 'ear': .*blank\.csv names no ear for patient 'P000', whose ear the"):
+        read_many([tmp_path / "L.h5", tmp_path / "blank.csv"])  # patients.csv compared L with an assumed "R"
 
 
 def test_folder_keeps_each_files_provenance(tmp_path: Path) -> None:

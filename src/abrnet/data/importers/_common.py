@@ -37,7 +37,7 @@ import numpy as np
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
 from abrnet.data.fmp import fmp_from_buffers
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
-from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
 _LINES = re.compile(r"\r\n|\r|\n")
 UNIT_SCALE_TO_UV: dict[str, float] = {"nv": 1e-3, "uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
@@ -343,10 +343,21 @@ def unique_patient_ids(parts: list[ABRCohort]) -> np.ndarray:
 
 
 def _check_one_patient(pid: str, first: tuple[ABRCohort, np.ndarray], second: tuple[ABRCohort, np.ndarray]) -> None:
-    """Refuse two files holding patient ``pid`` unless they hold different ears."""
+    """Refuse two files holding patient ``pid`` unless they hold different recorded ears.
+
+    An ear a reader assumed ("R": the file names none) is not a different ear: beside the patient's labelled file it
+    may be that ear's second run, and patients.csv compared a left ear with its own replicate as "right" (the rule
+    a single wide CSV already applies)."""
+    both = f"{_where(first[0])}, {_where(second[0])}"
+    for (part, own), (other, other_own) in ((first, second), (second, first)):
+        if ears_assumed(part)[own == pid].any() and not ears_assumed(other)[other_own == pid].all():
+            raise DataError(
+                both,
+                "ear",
+                f"{_where(part)} names no ear for patient {pid!r}, whose ear the other file records; give its ear",
+            )
     ears_a, ears_b = (set(part.ear[own == pid].astype(str)) for part, own in (first, second))
     if common := sorted(ears_a & ears_b):
-        both = f"{_where(first[0])}, {_where(second[0])}"
         raise DataError(both, "patient_id", f"both files hold ear {common[0]} of patient {pid!r}; rename one")
 
 
