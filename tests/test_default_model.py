@@ -79,7 +79,7 @@ def test_re_exporting_a_slim_checkpoint_keeps_its_card_and_takes_the_new_evaluat
     metrics = tmp_path / "metrics.json"
 
     def evaluated(path: Path, **sections: object) -> None:  # as `abrnet evaluate` writes them, of `path`'s model
-        metrics.write_text(json.dumps({**sections, "model_sha256": load_checkpoint(path).model_sha256}))
+        metrics.write_text(json.dumps({**sections, "model_content_sha256": load_checkpoint(path).model_content_sha256}))
 
     evaluated(tiny_run["dir"] / "best.ckpt", headline={"network": {"f1": 0.5}}, training={"steps": 7})
     args = ["model", "export", str(tiny_run["dir"] / "best.ckpt"), "--out", str(first), "--metrics", str(metrics)]

@@ -356,17 +356,21 @@ def test_model_export_takes_only_the_metrics_of_the_model_it_exports(tiny_run: d
     code, lines = _cli("evaluate", "--checkpoint", str(last), "--out", str(tmp_path / "ev"), *fast)
     assert code == 0, lines
     metrics = tmp_path / "ev" / "metrics.json"
-    recorded = json.loads(metrics.read_text())["model_sha256"]
-    assert recorded == load_checkpoint(last).model_sha256 != load_checkpoint(tmp_path / "other.ckpt").model_sha256
+    recorded = json.loads(metrics.read_text())["model_content_sha256"]
+    assert (
+        recorded
+        == load_checkpoint(last).model_content_sha256
+        != load_checkpoint(tmp_path / "other.ckpt").model_content_sha256
+    )
     unattributed = tmp_path / "hand.json"
     unattributed.write_text('{"headline": {}}')
     for src, m, expect in ((tmp_path / "other.ckpt", metrics, "another model"), (last, unattributed, "missing")):
         code, lines = _export(str(src), "--out", str(tmp_path / "m.ckpt"), "--metrics", str(m))
-        assert code == 2 and len(lines) == 1 and "model_sha256" in lines[0] and expect in lines[0], lines
+        assert code == 2 and len(lines) == 1 and "model_content_sha256" in lines[0] and expect in lines[0], lines
         assert not (tmp_path / "m.ckpt").exists() and not (tmp_path / "m.json").exists()
     code, lines = _export(str(last), "--out", str(tmp_path / "m.ckpt"), "--metrics", str(metrics))
     assert code == 0, lines
-    assert load_checkpoint(tmp_path / "m.ckpt").model_sha256 == recorded  # the slim copy is the model evaluated
+    assert load_checkpoint(tmp_path / "m.ckpt").model_content_sha256 == recorded  # the slim copy is the model evaluated
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["headline"] == json.loads(metrics.read_text())["headline"]
 

@@ -99,15 +99,17 @@ def export(
 
 
 def _evaluated_sha256(metrics: dict, path: Path) -> str:
-    """The `model_sha256` of the model `abrnet evaluate` scored into ``metrics``: the card may only carry figures of
-    the model it describes, and a metrics.json without it (hand-written, or from before abrnet recorded it) cannot
-    say which model that is."""
+    """The `model_content_sha256` of the model `abrnet evaluate` scored into ``metrics``: the card may only carry
+    figures of the model it describes, and a metrics.json without it (hand-written, or from before abrnet recorded
+    it) cannot say which model that is."""
     from abrnet.data.schema import DataError
 
-    sha = metrics.get("model_sha256")
+    sha = metrics.get("model_content_sha256")
     if not isinstance(sha, str) or len(sha) != 64:
         raise DataError(
-            str(path), "model_sha256", "missing: these metrics do not say which model they score; re-evaluate it"
+            str(path),
+            "model_content_sha256",
+            "missing: these metrics do not say which model they score; re-evaluate it",
         )
     return sha
 

@@ -31,9 +31,10 @@ class LoadedModel:
     # SHA-256 (hex) of the bytes the weights were read from: which model this is (every run writes a best.ckpt), and
     # of those very bytes, not of the file as it is now (a retrain may replace best.ckpt while a server runs)
     sha256: str
-    # SHA-256 of what the model *is* (`model_sha256`): equal for a run's best.ckpt and its slim export, and for two
-    # runs that trained the same weights; what evaluate records and `model export --metrics` checks
-    model_sha256: str
+    # SHA-256 of what the model *is* (`model_content_sha256`; not the viewer's ``model_sha256``, the bytes above):
+    # equal for a run's best.ckpt and its slim export, and for two runs that trained the same weights; what evaluate
+    # records and `model export --metrics` checks
+    model_content_sha256: str
     series_model: SeriesClassifier | None = None  # per-ear class from the whole series (fitted after training)
 
     @property
@@ -74,7 +75,7 @@ def read_hashed_checkpoint(
     return ckpt, hashlib.sha256(data).hexdigest()
 
 
-def model_sha256(ckpt: dict[str, Any]) -> str:
+def model_content_sha256(ckpt: dict[str, Any]) -> str:
     """SHA-256 of a checkpoint's model: its network weights (``model.*``, the EMA copy), hyper-parameters (config,
     normalizer) and fitted series stage, not its bytes.
 
@@ -112,7 +113,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         normalizer=Normalizer.from_dict(hp["normalizer"]),
         path=path,
         sha256=sha256,
-        model_sha256=model_sha256(ckpt),
+        model_content_sha256=model_content_sha256(ckpt),
         series_model=None if series is None else SeriesClassifier.from_dict(series),
     )
 

@@ -15,7 +15,7 @@ import torch
 from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import DataError
 from abrnet.data.simulate.cohort import GENERATOR_VERSION
-from abrnet.inference.checkpoint import SERIES_KEY, model_sha256, read_checkpoint
+from abrnet.inference.checkpoint import SERIES_KEY, model_content_sha256, read_checkpoint
 from abrnet.models.config import ARCHITECTURE_VERSION
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -62,7 +62,7 @@ def export_checkpoint(
 
     Both targets are checked before anything is written, so a refusal leaves no half export; a ``dst`` ending in
     .json is refused with a card, as the card (``dst.with_suffix(".json")``) would be written over the checkpoint.
-    ``evaluated`` = (metrics file, the ``model_sha256`` it records): the card's figures must be this model's, so
+    ``evaluated`` = (metrics file, the ``model_content_sha256`` it records): the card's figures must be this model's, so
     another run's metrics (or an evaluation of a since-replaced best.ckpt) are refused."""
     src, dst = Path(src), check_fname(dst, overwrite=force)
     if card is not None:
@@ -72,10 +72,10 @@ def export_checkpoint(
     ckpt = read_checkpoint(src)
     if not isinstance(ckpt.get("hyper_parameters"), dict) or "state_dict" not in ckpt:
         raise DataError(str(src), "hyper_parameters", "missing: not an abrnet training checkpoint")
-    if evaluated is not None and evaluated[1] != (sha256 := model_sha256(ckpt)):
+    if evaluated is not None and evaluated[1] != (sha256 := model_content_sha256(ckpt)):
         raise DataError(
             evaluated[0],
-            "model_sha256",
+            "model_content_sha256",
             f"these metrics are of another model ({evaluated[1][:12]}…, not {src}'s {sha256[:12]}…): "
             f"evaluate it (abrnet evaluate --checkpoint {src}) and export with that metrics.json",
         )
