@@ -22,7 +22,7 @@ from abrnet.constants import WAVES
 from abrnet.inference.result_tables import PredictionReport, write_columns_csv
 from abrnet.series.per_ear import aggregate_ears
 from abrnet.viewer.analysis import build_payload, trace_value, with_corrections
-from abrnet.viewer.export import export_csv
+from abrnet.viewer.export import _ear_lines, export_csv
 from abrnet.viewer.store import Correction
 from tests.conftest import make_toy_cohort
 from tests.test_predict_tables import _predictions
@@ -75,8 +75,10 @@ def test_a_corrected_placeholder_ear_shows_the_experts_value_without_the_models_
     got = _by_ear(_rows(_view([_corrected(70.0)])), "ear_response", "ear_threshold_db", "ear_threshold_above_max_level",
                   "ear_threshold_sd_db", "ear_threshold_lo_db", "ear_threshold_hi_db", "ear_threshold_status",
                   "ear_threshold_model_db")  # fmt: skip
-    # the model's value beside the expert's, as the page and the PDF show it
-    assert got[UNCERTAIN] == ("uncertain", "70", "false", "", "", "", "corrected", "85")
+    # the model found no threshold up to 80 dB: its placeholder 85 is no "model value" beside the expert's (hunt 9, #3)
+    assert got[UNCERTAIN] == ("uncertain", "70", "false", "", "", "", "corrected", "")
+    pdf_lines = _ear_lines(next(e for e in _view([_corrected(70.0)])["ears"] if e["key"] == UNCERTAIN), 80.0)
+    assert "model: none up to 80.0 dB" in pdf_lines[0] and "model 85" not in pdf_lines[0]
 
 
 def test_a_floor_ear_keeps_its_bound_and_flag() -> None:

@@ -180,8 +180,13 @@ def threshold_placeholder(ear: dict[str, Any]) -> bool:
     """Whether the threshold an ear shows is the model's placeholder "above the tested levels", not a reading: not
     corrected (a corrected value is the expert's reading), and the ear's p(V) curve crosses at no tested level (every
     "no response" ear; some "uncertain" ones). Such a threshold is printed as no number and drawn as no line."""
-    if ear.get("status") == "corrected":
-        return False
+    return ear.get("status") != "corrected" and model_threshold_placeholder(ear)
+
+
+def model_threshold_placeholder(ear: dict[str, Any]) -> bool:
+    """Whether the model's own threshold of an ear is its placeholder "above the tested levels", corrected or not.
+    Why: beside an expert's correction the page, PDF and CSV printed it as "model 85 dB", a reading the model never
+    made (it found no threshold up to 80 dB)."""
     return ear.get("response") == "no response" or bool(ear.get("threshold_above_max_level"))
 
 

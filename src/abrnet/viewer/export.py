@@ -66,7 +66,7 @@ from typing import Any
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT
 from abrnet.inference.result_tables import INTERPEAK, spreadsheet_text
-from abrnet.viewer.analysis import model_label, threshold_at_floor, threshold_placeholder
+from abrnet.viewer.analysis import model_label, model_threshold_placeholder, threshold_at_floor, threshold_placeholder
 from abrnet.viewer.store import options_text
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
@@ -186,7 +186,7 @@ def ear_cells(ear: dict[str, Any]) -> dict[str, Any]:
         "ear_threshold_lo_db": lo if model_own else None,
         "ear_threshold_hi_db": hi if model_own else None,
         "ear_threshold_status": ear["status"],
-        "ear_threshold_model_db": None if placeholder else ear["model_threshold_db"],
+        "ear_threshold_model_db": None if model_threshold_placeholder(ear) else ear["model_threshold_db"],
         "ear_threshold_corrected_by": ear["corrected_by"],
         "ear_threshold_corrected_at": ear["corrected_at"],
         "ear_threshold_corrected_reading_age_years": ear["corrected_reading_age_years"],
@@ -276,8 +276,10 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
     unit = ear.get("level_unit") or UNKNOWN_LEVEL_UNIT
     if ear["status"] == "corrected":
+        model = (f"model: none up to {top_db:.1f} dB" if model_threshold_placeholder(ear)
+                 else f"model {ear['model_threshold_db']:.1f} dB")  # fmt: skip
         head = (f"threshold {thr:.1f} {unit}* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
-                f"model {ear['model_threshold_db']:.1f} dB){_model_tag(ear)}")  # fmt: skip
+                f"{model}){_model_tag(ear)}")  # fmt: skip
     elif ear.get("response") == "no response":
         head = f"no response up to {top_db:.1f} {unit}: threshold above the tested levels"
     elif threshold_placeholder(ear):  # kept short: the PDF prints it on one monospace row

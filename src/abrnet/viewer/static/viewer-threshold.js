@@ -5,7 +5,8 @@
 "use strict";
 
 // where p(V) crosses at no tested level the model's threshold is a placeholder, not a reading (threshold_placeholder)
-const placeholder = (ear) => ear.status !== "corrected" && (ear.response === "no response" || ear.threshold_above_max_level === true);
+const modelPlaceholder = (ear) => ear.response === "no response" || ear.threshold_above_max_level === true; // corrected or not
+const placeholder = (ear) => ear.status !== "corrected" && modelPlaceholder(ear);
 // where it already crosses at the softest tested level the threshold is that level or lower (threshold_at_floor): a
 // bound, whose SD (often 0) and interval ("20–20 dB") say nothing of certainty
 const atFloor = (ear) => ear.status !== "corrected" && !placeholder(ear) && ear.threshold_at_min_level === true;
@@ -18,7 +19,8 @@ const FLOOR_WORDS = "wave V at the lowest level tested; nothing softer was recor
 function thresholdText(ear) {
   const unit = unitOf(ear), iv = ear.interval_90_db, top = fmt(ear.max_level_db, 1); // top: the highest tested level
   if (ear.status === "corrected") {
-    return `Threshold ${fmt(ear.threshold_db, 1)} ${unit}* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (model ${fmt(ear.model_threshold_db, 1)} dB${ageNote(ear)})`;
+    const model = modelPlaceholder(ear) ? `model: none up to ${top} dB` : `model ${fmt(ear.model_threshold_db, 1)} dB`;
+    return `Threshold ${fmt(ear.threshold_db, 1)} ${unit}* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (${model}${ageNote(ear)})`;
   }
   if (ear.response === "no response") return `No response up to ${top} ${unit}: threshold above the tested levels`;
   if (placeholder(ear)) { // "uncertain": no crossing either, but the series classifier does not call it no response
