@@ -115,8 +115,8 @@ def check_series_levels(cohort: ABRCohort) -> None:
             where,
             "level_unit",
             "levels are dB attenuation (a larger number is a softer stimulus), so no per-ear threshold or "
-            "latency–intensity function can be read; convert them to dB (e.g. dB SPL with your calibration) or "
-            "read the records one by one, without series mode",
+            "latency–intensity function can be read (and the viewer reads every file per ear); convert them to dB "
+            "first, e.g. dB SPL with your calibration (abrnet predict without --group-by reads the records one by one)",
         )
 
 
