@@ -282,14 +282,27 @@ def _check_evaluate_options(
         raise DataError(
             str(out), "--out", f"holds the metrics of {was or 'another run'}; choose another folder or --force"
         )
-    same_data = (was_data is None and data is None) or (
-        isinstance(was_data, str) and data is not None and Path(was_data).resolve() == data.resolve()
-    )
+    trained_on = _training_data(checkpoint) if was_data is None or data is None else None
+    before = was_data if isinstance(was_data, str) else trained_on  # no `data`: the training cohort, maybe a file
+    now = str(data) if data is not None else trained_on  # (hunt 9, #8: --data naming that file was "other data")
+    same_data = before == now if before is None or now is None else Path(before).resolve() == Path(now).resolve()
     if not same_data or was_split != split:
         scored = f"{was_data or 'its training cohort'}, {was_split} split"
         raise DataError(
             str(out), "--out", f"holds this checkpoint's metrics on {scored}; choose another folder or --force"
         )
+
+
+def _training_data(checkpoint: Path) -> str | None:
+    """The file a checkpoint was trained on (``data.path``, recorded absolute), None for the simulated cohort or a
+    checkpoint that does not say."""
+    from abrnet.inference.checkpoint import read_checkpoint
+
+    try:
+        path = read_checkpoint(checkpoint)["hyper_parameters"]["config"]["data"]["path"]
+    except Exception:  # any unreadable checkpoint: evaluate itself reports it, in one line
+        return None
+    return path if isinstance(path, str) else None
 
 
 def _generation(
