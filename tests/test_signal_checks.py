@@ -258,3 +258,19 @@ def test_adult_records_are_told_how_thinly_the_model_saw_adults(sim: ABRCohort, 
     _, warnings = read_for_model(write_wide_csv(c, tmp_path / "adults.csv"))
     (line,) = [w for w in warnings if "adults" in w]
     assert line.startswith(f"{tmp_path / 'adults.csv'}: 2 of {c.n_records} records are from adults (>= 18 years)")
+
+
+def test_assumed_time_base_is_said_again_after_data_import(sim: ABRCohort, tmp_path: Path) -> None:
+    """`data import` of a CSV without its time base said nothing, and predict on the .h5 it wrote neither, though
+    describe showed the assumption (hunt 9, #9): both now say it."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    path = _edit_csv(
+        write_wide_csv(sim, tmp_path / "bare.csv"), lambda r: _drop_columns(r, "sampling_rate_hz", "t0_ms")
+    )
+    res = CliRunner().invoke(app, ["data", "import", str(path), "--out", str(tmp_path / "b.h5")])
+    assert res.exit_code == 0 and "no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms" in res.output
+    _, warnings = read_for_model(tmp_path / "b.h5")
+    assert any(w.startswith(f"{tmp_path / 'b.h5'}: no sampling_rate_hz or t0_ms column; assumed") for w in warnings)

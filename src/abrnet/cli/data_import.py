@@ -132,7 +132,7 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.inputs import NEEDS_OPTION, concat_cohorts, expand_inputs
+    from abrnet.inference.inputs import NEEDS_OPTION, assumed_grid_warning, concat_cohorts, expand_inputs
 
     with user_errors():
         check_outputs(
@@ -159,6 +159,8 @@ def import_recordings(
                 highlight=False,
             )
             warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
+            if assumed := str(cohort.attrs.get("grid_assumed", "")):  # kept in the .h5: predict says it again
+                warn([assumed_grid_warning(assumed.split(","), str(path), hint=False)])
             parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)
         if not parts:
             raise DataError(", ".join(map(str, inputs)), "<format>", "no readable recordings found")

@@ -87,8 +87,8 @@ def read_for_model(
             1,
         )
     warnings += option_warnings(cohort.attrs, src)  # options ignored, or replacing a device export's values
-    if kind == "csv" and cohort.attrs.get("grid_assumed"):
-        warnings.append(assumed_grid_warning(str(cohort.attrs["grid_assumed"]).split(","), src))
+    if cohort.attrs.get("grid_assumed"):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
+        warnings.append(assumed_grid_warning(str(cohort.attrs["grid_assumed"]).split(","), src, hint=kind == "csv"))
     warnings += reading_warnings(cohort, src)
     if "sampling_rate_source" in cohort.attrs and cohort.attrs["sampling_rate_source"] != "given":
         warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
@@ -113,16 +113,15 @@ def on_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tupl
     return on_grid, grid_warnings + offset_warnings
 
 
-def assumed_grid_warning(columns: list[str], src: str) -> str:
+def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True) -> str:
     """``<file>: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass ...)`` for a wide CSV that does
-    not time its rows. Why: a 200-sample row is as likely 10 kHz over 20 ms, or 20 kHz with a 2-ms baseline, and
-    either doubles or shifts every latency; the default is documented, but a user must see it was taken."""
+    not time its rows (``hint``: with the options that set them, which `data import` lacks for t0). Why: a 200-sample
+    row is as likely 10 kHz over 20 ms, or 20 kHz with a 2-ms baseline, and either doubles or shifts every latency;
+    the default is documented, but a user must see it was taken."""
     values = {"sampling_rate_hz": f"{DEFAULT_SAMPLING_RATE_HZ:g} Hz", "t0_ms": f"t0 {DEFAULT_T0_MS:g} ms"}
     options = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms"}
-    return (
-        f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)} (pass "
-        f"{'/'.join(options[c] for c in columns)} if the rows are timed otherwise)"
-    )
+    said = f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)}"
+    return f"{said} (pass {'/'.join(options[c] for c in columns)} if the rows are timed otherwise)" if hint else said
 
 
 def reading_warnings(cohort: ABRCohort, src: str) -> list[str]:
