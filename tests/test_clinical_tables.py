@@ -78,12 +78,13 @@ def test_latency_intensity_function_reads_the_ear_at_or_above_its_threshold() ->
     # the false V at 20 dB is gone; the 60 dB replicates (6.3, 6.5) are one point, their mean
     assert ear["V_latency_intensity"] == "80:5.700;60:6.400"
     assert ear["V_li_slope_us_per_db"] == pytest.approx((6.4 - 5.7) / -20.0 * 1000.0)
-    assert not ear["V_li_slope_positive"]
+    assert ear["V_li_slope_positive"] == 0.0
     assert ear["V_amplitude_intensity"].count(":") == 2
     no_response = rows["P000/L"]
     assert no_response["response"] == "no response"
     assert no_response["V_latency_intensity"] == "" and no_response["V_amplitude_intensity"] == ""
-    assert np.isnan(no_response["V_li_slope_us_per_db"]) and not no_response["V_li_slope_positive"]
+    # no slope: no flag either way (it read 0, "not positive", for an ear with no function; hunt 9, #10)
+    assert np.isnan(no_response["V_li_slope_us_per_db"]) and np.isnan(no_response["V_li_slope_positive"])
 
 
 def test_a_positive_slope_is_kept_and_flagged() -> None:
@@ -91,7 +92,7 @@ def test_a_positive_slope_is_kept_and_flagged() -> None:
     lat = np.full((4, 3), np.nan)
     lat[:, V] = [5.6, 5.3, 5.5, 7.0]  # 60 dB (mean 5.4) earlier than 80 dB
     out = ear_numbers(level, lat, np.full((4, 3), 0.3), 60.0)
-    assert out["V_li_slope_us_per_db"] == pytest.approx(10.0) and out["V_li_slope_positive"]
+    assert out["V_li_slope_us_per_db"] == pytest.approx(10.0) and out["V_li_slope_positive"] == 1.0
     levels, means = level_means(level, lat[:, V])
     assert levels.tolist() == [80.0, 60.0, 40.0] and means == pytest.approx([5.6, 5.4, 7.0])
 

@@ -104,6 +104,7 @@ def test_cli_output_names_are_checked(cohort_file: Path, tmp_path: Path) -> None
         (["simulate", "--patients", "1"], "simx.csv"),
         (["data", "import", str(wide)], "imp.csv"),
         (["data", "export", str(cohort_file)], "exp.h5"),
+        (["predict", str(cohort_file)], "results.h5"),  # wrote CSV text under an HDF5 name (hunt 9, #13)
     ):  # the error names the option the name came from (it named '<file>')
         _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path / out)]), "--out")
         assert not (tmp_path / out).exists()

@@ -142,9 +142,13 @@ SPLIT_SEED_HELP = (
 def describe(
     file: Annotated[Path, typer.Argument(help="abrnet dataset file or any importable recording.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    seed: Annotated[int, typer.Option(help=f"Seed of the patient split to report (.h5 files): {SPLIT_SEED_HELP}")] = (
-        TRAIN_SEED
-    ),
+    seed: Annotated[
+        int,
+        typer.Option(
+            help=f"Seed of the patient splits reported for .h5 files: the training run's --seed (train's default "
+            f"{TRAIN_SEED}), so the test split shown is the patients that run held out (0 to 2^32-1)."
+        ),
+    ] = TRAIN_SEED,
     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
 ) -> None:
     """Per series: species, stimulus, levels, stimulus and sampling rates, window, FMP source, units (.h5 cohorts: also

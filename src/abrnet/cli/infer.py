@@ -22,7 +22,7 @@ from abrnet.cli.common import (
     warn,
     with_reader_options,
 )
-from abrnet.data.files import write_json
+from abrnet.data.files import check_suffix, write_json
 from abrnet.data.schema import ABRCohort, DataError
 
 if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
@@ -136,6 +136,7 @@ def predict(
             check_choice(keys, "--group-by", ("patient_id,ear",), command="predict")
             series = True
         check_outputs({"--out": out}, force=force, inputs=input_paths)  # "" or a folder, before deriving names
+        check_suffix(out, (".csv",), "the results table (CSV)", "abrnet data import writes an .h5", field="--out")
         json_path = out.with_suffix(".json")
         series_path = out.with_name("series.csv")
         patients_path = out.with_name("patients.csv")

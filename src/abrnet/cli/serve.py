@@ -68,7 +68,8 @@ def serve(
         model = load(checkpoint)
         app = create_app(model, data_dir, max_upload_mb=max_upload_mb)
     port = sock.getsockname()[1]  # --port 0: the one the system chose
-    console.print(f"abrnet viewer on http://{host}:{port}/ (data in {data_dir}); Ctrl-C stops it", highlight=False)
+    where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL (RFC 3986)
+    console.print(f"abrnet viewer on http://{where}:{port}/ (data in {data_dir}); Ctrl-C stops it", highlight=False)
     uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
 
 

@@ -14,9 +14,9 @@ Rules (each a reason when it fails):
   model reads is sampled without aliasing;
 * level (dB nHL records): within the simulator's 0–100 dB (120 dB nHL is most likely dB SPL mislabelled);
 * signal, over the recorded samples in the model window: peak to peak at most `MAX_ABR_PEAK_TO_PEAK_UV` (a larger
-  "ABR" is in another unit, e.g. nV written as µV) and an SD of at least `MIN_SIGNAL_SD_UV` (a flat trace is a
-  disconnected electrode, not a total hearing loss). Both ignore a DC offset, which the reader removes
-  (`abrnet.data.baseline`).
+  "ABR" is in another unit, e.g. nV written as µV, or no scalp ABR at all: a CAP or ECochG) and an SD of at least
+  `MIN_SIGNAL_SD_UV` (a flat trace is a disconnected electrode, not a total hearing loss). Both ignore a DC offset,
+  which the reader removes (`abrnet.data.baseline`).
 """
 
 from __future__ import annotations
@@ -61,19 +61,6 @@ def window_reason(
     return f"window: covers {recording} ms of {span_text(start, model_n, DEFAULT_SAMPLING_RATE_HZ)} ms"
 
 
-def _units_hint(cohort: ABRCohort) -> str:
-    """What to do about samples in the wrong unit: readers that take ``units`` get ``--units nV``; the others (the
-    wide CSV, abrnet .h5) store µV by definition, where the option would only be ignored."""
-    import inspect
-
-    from abrnet.data.importers import _readers
-
-    reader = _readers().get(str(cohort.attrs.get("format", "")))
-    if reader is not None and "units" in inspect.signature(reader).parameters:
-        return "nV written as µV? pass --units nV"
-    return "nV written as µV? this file's samples must be in µV"
-
-
 def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[list[str]]:
     """Per record, what its samples say against an ABR: peak to peak above `MAX_ABR_PEAK_TO_PEAK_UV`, SD below
     `MIN_SIGNAL_SD_UV`. Read on the native samples inside the model window (all samples if fewer than two fall in
@@ -85,7 +72,10 @@ def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> li
     ptp, sd = np.ptp(x, axis=1), x.std(axis=1)
     reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
     for i in np.flatnonzero(ptp > MAX_ABR_PEAK_TO_PEAK_UV):
-        reasons[i].append(f"amplitude: {ptp[i]:.{3 if ptp[i] < 1000 else 4}g} µV peak to peak ({_units_hint(cohort)})")
+        reasons[i].append(
+            f"amplitude: {ptp[i]:.{3 if ptp[i] < 1000 else 4}g} µV peak to peak, beyond a scalp ABR (samples in "
+            "another unit, e.g. nV, or not an ABR: a CAP or ECochG)"
+        )
     for i in np.flatnonzero(sd < MIN_SIGNAL_SD_UV):
         reasons[i].append("flat trace (no signal: electrode or channel disconnected?)")
     return reasons

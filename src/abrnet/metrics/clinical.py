@@ -142,9 +142,9 @@ def ear_numbers(
 
     ``latency_ms`` (n, 3) and ``amplitude_uv`` (n, 3, peak-to-trough) for waves I, III, V, NaN where absent. The
     two functions and their slopes come from `function_points` (levels ≥ ``from_db``, replicates combined).
-    ``V_li_slope_positive`` is True where the slope is > 0 (latency shorter at softer levels): no physiological L–I
-    function does that, so the number is kept but must not read as a normal one (a V read from noise, or
-    replicates that disagree).
+    ``V_li_slope_positive`` is 1 where the slope is > 0 (latency shorter at softer levels), 0 where it is not and NaN
+    where there is none. No physiological L–I function rises, so the number is kept but must not read as a normal
+    one (a V read from noise, or replicates that disagree).
     """
     v = WAVE_NAMES.index("V")
     lat = np.asarray(latency_ms, float)
@@ -154,7 +154,7 @@ def ear_numbers(
     slope = slope_per_db(levels, lat_pts[:, v]) * 1000.0
     out["V_latency_intensity"] = series_text(levels, lat_pts[:, v])
     out["V_li_slope_us_per_db"] = slope
-    out["V_li_slope_positive"] = bool(slope > 0.0)
+    out["V_li_slope_positive"] = float(slope > 0.0) if np.isfinite(slope) else float("nan")  # 1/0; none: no slope
     out["V_amplitude_intensity"] = series_text(levels, amp_pts[:, v])
     out["V_io_slope_uv_per_db"] = slope_per_db(levels, amp_pts[:, v])
     return out
