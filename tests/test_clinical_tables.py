@@ -238,3 +238,20 @@ def test_series_interpeak_intervals_are_replicate_means_at_or_above_threshold() 
     lat[:2, 0] = np.nan  # no wave I at 80 dB: I–V comes from 60 dB, unless the threshold is above it
     assert ear_numbers(level, lat, amp)["I_V_ms"] == pytest.approx(4.1)
     assert np.isnan(ear_numbers(level, lat, amp, from_db=70.0)["I_V_ms"])
+
+
+def test_results_table_shows_the_fmp_and_residual_noise_the_reading_rests_on() -> None:
+    """An audiologist accepts an absent response only under low residual noise; results.csv showed neither the noise
+    nor the FMP the model read (hunt 8, #14)."""
+    from abrnet.data.fmp import residual_noise_from_buffers
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    cohort = simulate_cohort(SimulationConfig(n_patients=1), seed=2)  # keeps its split buffers
+    cols = prediction_columns(_report(cohort).predictions, cohort)
+    expected = residual_noise_from_buffers(cohort.buffers[:, 0], cohort.buffers[:, 1]) * 1000.0
+    np.testing.assert_allclose(cols["residual_noise_nv"], expected, rtol=1e-6)
+    assert set(cols["residual_noise_from"]) == {"split_buffers"}
+    np.testing.assert_array_equal(cols["fmp"], cohort.static_column("fmp"))
+    without = cohort.subset(np.arange(cohort.n_records))
+    without.buffers = None
+    assert set(prediction_columns(_report(without).predictions, without)["residual_noise_from"]) == {"late_window"}
