@@ -323,3 +323,14 @@ def test_describe_says_a_wide_csvs_time_base_is_assumed(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     said = json.loads(res.output)["not_recorded"]
     assert said["sampling_rate_hz"].startswith("not in the file; assumed 20000 Hz") and "--t0-ms" in said["t0_ms"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["predict", "x.csv", "--out", "r.csv"], ["denoise", "x.csv", "--out", "d.h5"], ["data", "describe", "x.csv"],
+     ["data", "import", "x.csv", "--out", "i.h5"]],
+)  # fmt: skip
+def test_an_unknown_format_names_the_option(args: list[str], tmp_path: Path) -> None:
+    """`--format EPL` was reported as the reader's field 'format', as if something in the file were wrong."""
+    res = runner.invoke(app, [*args, "--format", "EPL"])
+    assert res.exit_code == 2 and "field '--format': must be one of auto, h5" in " ".join(res.output.split())

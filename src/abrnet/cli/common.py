@@ -138,6 +138,13 @@ def check_range(
             raise DataError(command, option, f"must be {limits}, got {_number(x)}")
 
 
+def check_format(fmt: str, command: str) -> None:
+    """``--format`` checked as an option (it was reported as the reader's field 'format', from inside a file)."""
+    from abrnet.data.importers import FORMATS
+
+    check_choice(fmt, "--format", FORMATS, command=command)
+
+
 def check_choice(
     value: str | Sequence[str] | None, option: str, choices: Sequence[str], *, command: str = "abrnet"
 ) -> None:

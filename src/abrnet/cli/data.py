@@ -13,6 +13,7 @@ import typer
 from abrnet.cli.common import (
     FORMAT_HELP,
     check_choice,
+    check_format,
     check_outputs,
     check_range,
     console,
@@ -156,6 +157,7 @@ def describe(
     from abrnet.cli.data_import import describe_file
 
     with user_errors():
+        check_format(fmt, "data describe")
         check_seed(seed, "data describe")
         summary = describe_file(file, fmt=fmt, seed=seed)
     if as_json:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from abrnet.cli.common import FORMAT_HELP, check_outputs, console, user_errors, warn, with_reader_options
+from abrnet.cli.common import FORMAT_HELP, check_format, check_outputs, console, user_errors, warn, with_reader_options
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
 _STAND_INS: dict[str, tuple[str, float]] = {
@@ -135,6 +135,7 @@ def import_recordings(
     from abrnet.inference.inputs import NEEDS_OPTION, assumed_grid_warning, concat_cohorts, expand_inputs
 
     with user_errors():
+        check_format(fmt, "data import")
         check_outputs(
             {"--out": check_cohort_name(out, "--out")}, force=force, inputs=inputs
         )  # never over an input file

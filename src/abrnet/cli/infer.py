@@ -12,6 +12,7 @@ import typer
 from abrnet.cli.common import (
     FORMAT_HELP,
     check_choice,
+    check_format,
     check_outputs,
     check_range,
     console,
@@ -130,6 +131,7 @@ def predict(
     from abrnet.inference.result_tables import tables_json, write_columns_csv
 
     with user_errors():
+        check_format(fmt, "predict")
         series = False
         if group_by is not None:
             keys = ",".join(k.strip() for k in group_by.split(",") if k.strip())
@@ -215,6 +217,7 @@ def denoise(
     from abrnet.inference.api import load
 
     with user_errors():
+        check_format(fmt, "denoise")
         check_choice(sampler, "--sampler", SAMPLERS, command="denoise")
         check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
         if not input_path.exists():

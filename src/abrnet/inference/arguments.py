@@ -174,11 +174,11 @@ def check_generate(
     scale = CONDITIONAL_GUIDANCE
     if guidance is not None:
         scale = check_real(
-            "guidance", guidance, minimum=0.0, what=" (0 = unconditional, 1 = plain conditional) or None"
+            "guidance", guidance, minimum=0.0, what=" (0 = unconditional, 1 = plain conditional), or not given"
         )
     check_real("eta", eta, minimum=0.0, maximum=1.0)
     if add_noise_nv is not None:
-        check_real("add_noise_nv", add_noise_nv, minimum=0.0, what=" (residual noise in nV RMS) or None")
+        check_real("add_noise_nv", add_noise_nv, minimum=0.0, what=" (residual noise in nV RMS), or not given")
     if eta and sampler != "ddim":
         raise ValueError(f"eta (stochastic DDIM) needs sampler='ddim', got eta={eta} with sampler={sampler!r}")
     if joint and eta:
