@@ -249,9 +249,9 @@ def test_results_table_shows_the_fmp_and_residual_noise_the_reading_rests_on() -
     cohort = simulate_cohort(SimulationConfig(n_patients=1), seed=2)  # keeps its split buffers
     cols = prediction_columns(_report(cohort).predictions, cohort)
     expected = residual_noise_from_buffers(cohort.buffers[:, 0], cohort.buffers[:, 1]) * 1000.0
-    np.testing.assert_allclose(cols["residual_noise_nv"], expected, rtol=1e-6)
-    assert set(cols["residual_noise_from"]) == {"split_buffers"}
+    np.testing.assert_allclose(cols["recording_noise_nv"], expected, rtol=1e-6)
+    assert set(cols["recording_noise_from"]) == {"split_buffers"}
     np.testing.assert_array_equal(cols["fmp"], cohort.static_column("fmp"))
     without = cohort.subset(np.arange(cohort.n_records))
     without.buffers = None
-    assert set(prediction_columns(_report(without).predictions, without)["residual_noise_from"]) == {"late_window"}
+    assert set(prediction_columns(_report(without).predictions, without)["recording_noise_from"]) == {"late_window"}

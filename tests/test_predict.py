@@ -275,7 +275,7 @@ def _one_line_error(res: Result) -> str:
     [
         ("series.csv", ["--group-by", "patient_id,ear"], ("series table", "--out")),
         ("patients.csv", ["--group-by", "patient_id,ear"], ("patients table", "--out")),
-        ("r.json", ["--json"], ("--json output", "--out")),
+        ("r.json", ["--json"], ("--out", "must be named .csv")),  # so <out>.json can no longer be --out itself
     ],
 )
 def test_outputs_of_one_run_that_are_the_same_file_are_refused(

@@ -71,10 +71,11 @@ def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
 def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, np.ndarray]:
     """``<W>_peak_trough_uv`` (I–I′, III–III′, V–V′) read on the recording at the predicted peak latencies;
     ``replicate_r``: each record's correlation with the mean of the other records of its ear at its level over
-    1–8 ms (`abrnet.metrics.clinical.replicate_r`; NaN where the level has one record); ``fmp`` as the model read it
-    and ``residual_noise_nv`` with ``residual_noise_from`` (split buffers, else the late window, an overestimate:
-    `abrnet.data.noise_estimate`). Why the last two: an audiologist accepts an absent response only where the
-    residual noise is low (≤ ~40 nV for adults), and the table showed neither."""
+    1–8 ms (`abrnet.metrics.clinical.replicate_r`; NaN where the level has one record); ``fmp`` as the model read it;
+    ``recording_noise_nv`` with ``recording_noise_from``: the residual noise read from the recording (split buffers,
+    else the late window, an overestimate: `abrnet.data.noise_estimate`), never the simulator's own truth. Why the
+    last two: an audiologist accepts an absent response only where the residual noise is low (≤ ~40 nV for
+    adults), and the table showed neither."""
     amp, _ = peak_to_trough(cohort.signals, cohort.time_ms, present_latency(pred))
     cols = {f"{w}_peak_trough_uv": amp[:, j] for j, w in enumerate(WAVES)}
     level = cohort.static_column("intensity_db").astype(np.float64)
@@ -82,8 +83,8 @@ def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, n
     cols["replicate_r"] = replicate_r(cohort.signals, cohort.time_ms, keys)
     noise_uv, method = estimate_residual_noise(cohort)  # (N,) from the recording itself
     cols["fmp"] = cohort.static_column("fmp")  # the value the model read (NaN: not measured)
-    cols["residual_noise_nv"] = np.asarray(noise_uv, dtype=np.float64) * 1000.0
-    cols["residual_noise_from"] = np.full(cohort.n_records, method).astype(str)
+    cols["recording_noise_nv"] = np.asarray(noise_uv, dtype=np.float64) * 1000.0
+    cols["recording_noise_from"] = np.full(cohort.n_records, method).astype(str)
     return cols
 
 
