@@ -273,3 +273,24 @@ def test_assumed_time_base_is_said_again_after_data_import(sim: ABRCohort, tmp_p
     assert res.exit_code == 0 and "no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms" in res.output
     _, warnings = read_for_model(tmp_path / "b.h5")
     assert any(w.startswith(f"{tmp_path / 'b.h5'}: no sampling_rate_hz or t0_ms column; assumed") for w in warnings)
+
+
+def test_invert_reads_a_vertex_negative_export_as_the_model_learnt_waves(sim: ABRCohort, tmp_path: Path) -> None:
+    """An inverted trace (vertex-negative display, swapped electrodes) read as "no response" for 3 of 4 hearing ears,
+    with no way to say so (hunt 8, #5): `--invert` / ``invert=True`` multiplies every sample and buffer by -1."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    c = _copy(sim)
+    c.signals, c.buffers = -c.signals, -c.buffers  # what such an export holds
+    path = write_wide_csv(c, tmp_path / "neg.csv")
+    got, _ = read_for_model(path, invert=True)
+    np.testing.assert_allclose(got.signals, sim.signals, atol=1e-6)
+    np.testing.assert_allclose(got.buffers, sim.buffers, atol=1e-6)
+    assert got.attrs["inverted"] == 1
+    with pytest.raises(DataError, match="field 'invert': must be true or false"):
+        read_for_model(path, invert="yes")
+    res = CliRunner().invoke(app, ["data", "import", str(path), "--invert", "--out", str(tmp_path / "pos.h5")])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(read_for_model(tmp_path / "pos.h5")[0].signals, sim.signals, atol=1e-6)

@@ -246,6 +246,10 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
             "FMP varies with level (a loud record's FMP given to soft ones makes noise read as response)."
         ))
     ]),
+    "invert": ("invert", Annotated[bool, typer.Option("--invert", help=(
+        "Multiply every sample by -1: for exports that store the ABR vertex-negative (waves as troughs). The model "
+        "reads vertex-positive waves; an inverted trace reads as no response."
+    ))]),
     "species": ("species", Annotated[
         str | None, typer.Option("--species", help="human, mouse, rat, ... (overrides the file).")
     ]),

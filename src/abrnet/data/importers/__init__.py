@@ -151,10 +151,15 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
 
     ``kw``: reader options (`READER_OPTIONS`, plus a reader's own such as ``time_units``) and metadata overrides
     (`abrnet.data.metadata.METADATA_FIELDS`: ``level_unit=``, ``stimulus=``, ``species=``...). Options left None are
-    ignored; options given that the format does not use are listed in ``attrs["ignored_options"]``.
+    ignored; options given that the format does not use are listed in ``attrs["ignored_options"]``. ``invert=True``
+    multiplies every sample (and split buffer) by −1, for exports that plot the ABR vertex-negative: read as given,
+    such a trace was "no response" for 3 of 4 hearing ears; ``attrs["inverted"]`` records it.
     """
     if fmt not in FORMATS:
         raise DataError(str(path), "format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    invert = kw.pop("invert", None)
+    if invert is not None and not isinstance(invert, bool):
+        raise DataError(str(path), "invert", f"must be true or false, got {invert!r}")
     if fmt == "auto":
         fmt = detect_format(path)
     reader = _readers()[fmt]
@@ -173,6 +178,10 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
         cohort.attrs["ignored_options"] = ",".join(ignored)
     cohort.attrs["format"] = fmt
     cohort.attrs["source_path"] = str(path)  # the full path: two files may share a name (`concat_cohorts`)
+    if invert:  # a vertex-negative export (waves as troughs) read as vertex-positive, as the model learnt them
+        cohort.signals = -cohort.signals
+        cohort.buffers = None if cohort.buffers is None else -cohort.buffers
+        cohort.attrs["inverted"] = 1
     if fmt in ("h5", "csv"):
         cohort.attrs.pop("patient_id_source", None)  # ids stored in the file, not its name: never renamed
         for key, value in SIMULATED.items():
