@@ -11,7 +11,6 @@ as documented, human clicks in dB nHL (`abrnet.data.metadata.SIMULATED`).
 
 from __future__ import annotations
 
-import csv
 import inspect
 import math
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from abrnet.data.importers.options import check_reading_options
 from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
-from abrnet.data.importers.time_columns import is_time_header, read_time_columns, split_header
+from abrnet.data.importers.time_columns import is_time_header, read_time_columns, split_cells, split_header
 from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -102,10 +101,10 @@ def detect_format(path: str | Path) -> str:
         raise DataError(src, "<format>", "this is an EPL peak-analysis file, not a recording (an expert's peak table)")
     if looks_like_psi_average(text):
         return "psi_abr"
-    cells = _cells(first)  # unquoted: R's write.csv quotes every name ("patient_id","ear",...)
+    cells = split_cells(first, ",")  # unquoted: R's write.csv quotes every name ("patient_id","ear",...)
     if {"s0", "s1"} <= set(cells) and not set(cells).isdisjoint(_wide_csv_columns()):
         return "csv"  # by its sample columns: a missing patient_id is then reported as a missing column
-    if any(c.lower() in LEVEL_COLUMNS for ln in lines[:3] for c in _cells(ln)):
+    if any(c.lower() in LEVEL_COLUMNS for ln in lines[:3] for c in split_cells(ln, ",")):
         return "biosig_csv"
     time_cells = split_header(first, lines[1] if len(lines) > 1 else None)[1]  # as the reader splits it
     if time_cells and is_time_header(time_cells[0]):  # "time (ms)", "t [ms]", "ms"...
@@ -115,11 +114,6 @@ def detect_format(path: str | Path) -> str:
         msg = "an abrnet wide CSV separated by ';' (a spreadsheet's export): save it comma-separated, decimal point '.'"
         raise DataError(src, "<format>", msg, 1)  # was "unknown recording format", which did not say why
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
-
-
-def _cells(line: str) -> list[str]:
-    """A comma-separated line's cells as the readers see them (csv module: quotes removed), blanks stripped."""
-    return [c.strip() for c in next(csv.reader([line]), [])]
 
 
 def _wide_csv_columns() -> tuple[str, ...]:
