@@ -132,7 +132,7 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.inputs import NEEDS_OPTION, assumed_grid_warning, concat_cohorts, expand_inputs
+    from abrnet.inference.inputs import assumed_grid_warning, concat_cohorts, expand_inputs, skipped_warning
 
     with user_errors():
         check_format(fmt, "data import")
@@ -147,10 +147,8 @@ def import_recordings(
             try:
                 kind = detect_format(path) if fmt == "auto" else fmt
                 cohort = read_recording(path, kind, **options)
-            except DataError as exc:  # in a folder, predict's rule (`read_many`): skip what is not a recording
-                if path in inputs or exc.field in NEEDS_OPTION:
-                    raise
-                warn([f"{path}: skipped ({str(exc).split(': ', 2)[-1]})"])
+            except DataError as exc:  # in a folder, predict's rule: skip what is not a recording
+                warn([skipped_warning(path, exc, inputs)])
                 continue
             cohort.attrs["source_file"] = path.name
             console.print(

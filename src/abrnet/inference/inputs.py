@@ -9,7 +9,7 @@ then a DC offset beyond the simulated cohort's is removed (`abrnet.data.baseline
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,15 @@ from abrnet.inference.domain import assess_domain, domain_warnings, sparse_age_w
 SKIP_NAMES = ("license", "readme", "copying")
 # Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
 NEEDS_OPTION: tuple[str, ...] = ("age_years", "stimulus_rate_hz", "level_db", "LEVELS", "sampling_rate_hz")
+
+
+def skipped_warning(path: Path, exc: DataError, named: Sequence[Path]) -> str:
+    """The warning for a file of a folder that no reader accepts, or `exc` raised again: a file the user named
+    (``named``) must be readable, and a missing option (`NEEDS_OPTION`) would skip every file while hiding the fix.
+    One rule for every command that reads folders (predict's `read_many`, `data import`)."""
+    if path in named or exc.field in NEEDS_OPTION:
+        raise exc
+    return f"{path}: skipped ({str(exc).split(': ', 2)[-1]})"
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -205,9 +214,7 @@ def read_many(
         try:
             part, w = read_for_model(f, fmt=fmt, n_samples=n_samples, **options)
         except DataError as exc:
-            if f in named or exc.field in NEEDS_OPTION:
-                raise
-            warnings.append(f"{f}: skipped ({str(exc).split(': ', 2)[-1]})")
+            warnings.append(skipped_warning(f, exc, named))
         else:
             parts.append(part)
             warnings += w
