@@ -37,6 +37,9 @@ MODEL_PRESETS: tuple[str, ...] = ("tiny", "cpu", "base", "large")
 # Seeds every command and the API accept: numpy's legacy seed range, which Lightning's seed_everything keeps too
 # (outside it they raise mid-run).
 MAX_SEED: int = 2**32 - 1
+# `abrnet train`'s default seed, which also splits its patients: `data export/describe --split` default to it, so
+# their "test" patients are the ones a default run held out.
+TRAIN_SEED: int = 42
 
 # Signal checks on users' recordings (µV). Why these numbers: the median over an ear's records of the record mean
 # over the 0–10 ms model window is at most 0.018 µV in the simulated training cohort (800 ears), so an ear beyond

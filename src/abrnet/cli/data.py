@@ -21,7 +21,7 @@ from abrnet.cli.common import (
     progress_bar,
     user_errors,
 )
-from abrnet.constants import MAX_SEED
+from abrnet.constants import MAX_SEED, TRAIN_SEED
 from abrnet.data.files import check_fname
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
@@ -132,7 +132,6 @@ def parse_level_grid(text: str) -> tuple[float, ...]:
     return tuple(start + k * step for k in range(n))
 
 
-TRAIN_SEED = 42  # `abrnet train`'s default seed (`TrainConfig.seed`), which also splits its patients
 SPLIT_SEED_HELP = (
     f"the training run's --seed (train's default {TRAIN_SEED}), so that --split test is the patients that run held "
     "out; another seed gives another split (0 to 2^32-1)."
