@@ -7,7 +7,7 @@ import pytest
 
 from abrnet.metrics.clinical import (
     ear_numbers,
-    interaural_v,
+    interaural_v_latencies,
     interpeak_at_top,
     peak_to_trough,
     series_text,
@@ -41,9 +41,9 @@ def test_latency_intensity_slope_and_intervals() -> None:
 
 
 def test_interaural_difference_at_highest_common_level() -> None:
-    assert interaural_v(np.array([80.0, 60.0]), np.array([5.6, 6.0]), np.array([80.0, 60.0]), np.array([6.0, 6.3])) == (
-        80.0,
-        pytest.approx(0.4),
+    top, left, right = interaural_v_latencies(
+        np.array([80.0, 60.0]), np.array([5.6, 6.0]), np.array([80.0, 60.0]), np.array([6.0, 6.3])
     )
-    lvl, d = interaural_v(np.array([80.0]), np.array([np.nan]), np.array([80.0]), np.array([5.0]))
-    assert np.isnan(lvl) and np.isnan(d)
+    assert (top, right - left) == (80.0, pytest.approx(0.4))
+    lvl, left, right = interaural_v_latencies(np.array([80.0]), np.array([np.nan]), np.array([80.0]), np.array([5.0]))
+    assert np.isnan(lvl) and np.isnan(right - left)

@@ -28,7 +28,7 @@ from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.inference.clinical_columns import clinical_ear_columns, patient_columns
 from abrnet.inference.predictor import outputs_to_numpy, predict_cohort
 from abrnet.inference.result_tables import PredictionReport, write_columns_csv
-from abrnet.metrics.clinical import ear_numbers, interaural_v, peak_to_trough
+from abrnet.metrics.clinical import ear_numbers, interaural_v_latencies, peak_to_trough
 from abrnet.models import OptimizedHierarchicalUNet
 from abrnet.models.config import ModelConfig
 from abrnet.models.predictions import Predictions
@@ -121,7 +121,8 @@ def test_ear_and_patient_tables_identical(cohort: ABRCohort) -> None:
         lm, rm = (pid == p) & (cohort.ear == "L"), (pid == p) & (cohort.ear == "R")
         if not (lm.any() and rm.any()):
             continue
-        top, d = interaural_v(level[lm], lat_v[lm], level[rm], lat_v[rm])
+        top, v_l, v_r = interaural_v_latencies(level[lm], lat_v[lm], level[rm], lat_v[rm])
+        d = v_r - v_l
         ref_p["patient_id"].append(p)
         ref_p["level_db"].append(top)
         ref_p["interaural_V_ms"].append(d)

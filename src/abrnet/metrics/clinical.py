@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from abrnet.data.grouping import group_indices
+
 TROUGH_WINDOW_MS = 1.0
 REPLICATE_WINDOW_MS = (1.0, 8.0)  # where waves I–V lie: the replicate correlation ignores the click artifact
 WAVE_NAMES: tuple[str, ...] = ("I", "III", "V")
@@ -65,10 +67,9 @@ def replicate_r(
     t = np.asarray(time_ms, float)
     x = np.asarray(signals, float)[:, (t >= window_ms[0]) & (t <= window_ms[1])]  # (N, T_window)
     out = np.full(x.shape[0], np.nan)
-    _, inverse, counts = np.unique(np.asarray(keys).astype(str), return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    for g in np.flatnonzero(counts > 1).tolist():
-        rows = np.flatnonzero(inverse == g)
+    for rows in group_indices(np.asarray(keys).astype(str))[1]:
+        if rows.size < 2:
+            continue
         total = x[rows].sum(axis=0)
         for i in rows.tolist():
             a = x[i] - x[i].mean()
@@ -176,12 +177,3 @@ def interaural_v_latencies(
         return float("nan"), float("nan"), float("nan")
     top = common[-1]
     return top, left[top], right[top]
-
-
-def interaural_v(
-    level_left: np.ndarray, v_left_ms: np.ndarray, level_right: np.ndarray, v_right_ms: np.ndarray
-) -> tuple[float, float]:
-    """(level, right − left wave V latency in ms) at the highest level with wave V in both ears
-    (`interaural_v_latencies`); NaNs if none."""
-    top, left, right = interaural_v_latencies(level_left, v_left_ms, level_right, v_right_ms)
-    return top, right - left
