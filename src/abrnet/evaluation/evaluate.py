@@ -227,9 +227,8 @@ def evaluate_checkpoint(
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
     metrics, pred = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
     metrics["checkpoint"] = str(checkpoint)
-    metrics["model_content_sha256"] = (
-        loaded.model_content_sha256
-    )  # which model (weights, config, series stage): export checks it
+    # which model (weights, config, series stage): `model export --metrics` checks it
+    metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
         metrics["data"] = str(data_path)  # what was evaluated: the targets table titles it (`targets_markdown`)
     if input_warnings:

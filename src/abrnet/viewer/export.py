@@ -47,7 +47,8 @@ curve crosses at no tested level: highest level ``ear_max_level_db`` + 5 dB), no
 (`threshold_placeholder`; a corrected threshold is the expert's reading, so ``false``). ``ear_threshold_db``, its SD,
 interval and ``ear_threshold_model_db`` are then empty, as the page and the PDF print no number and draw no line for
 such an ear. Why: the number read as a measurement, for an "uncertain" ear above all, whose call does not say "no
-response". A corrected ear keeps the model's value beside the expert's (``ear_threshold_model_db``), as the page does.
+response". A corrected ear keeps the model's value beside the expert's (``ear_threshold_model_db``), as the page does,
+unless the model's was itself the placeholder (`model_threshold_placeholder`): then it stays empty.
 
 ``ear_threshold_at_min_level`` is ``true`` where ``ear_threshold_db`` is a bound, not a reading: the ear's p(V) curve
 already crosses at its softest tested level ``ear_min_level_db``, so the threshold is that level or lower
