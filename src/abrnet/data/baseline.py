@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from abrnet.constants import MAX_BASELINE_OFFSET_UV
+from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 
 
@@ -38,10 +39,12 @@ def remove_baseline_offsets(
     if cohort.n_records == 0 or not keep.any():
         return cohort, []
     offset = signals[:, keep].astype(np.float64).mean(axis=1)  # (N,) µV
-    _, ear = np.unique(cohort.ear_key.astype(str), return_inverse=True)
-    ear = ear.ravel()
-    median = np.array([np.median(offset[ear == e]) for e in range(int(ear.max()) + 1)])  # (E,) µV
-    fix = np.abs(median[ear]) > bound_uv  # (N,) every record of an ear with an offset
+    ears = group_indices(cohort.ear_key.astype(str))[1]  # each ear's record rows: one pass, not one mask per ear
+    median = np.array([np.median(offset[rows]) for rows in ears])  # (E,) µV
+    ear_median = np.empty(cohort.n_records)
+    for rows, m in zip(ears, median.tolist(), strict=True):
+        ear_median[rows] = m
+    fix = np.abs(ear_median) > bound_uv  # (N,) every record of an ear with an offset
     if not fix.any():
         return cohort, []
     shift = np.where(fix, offset, 0.0)[:, None] * keep[None, :]  # (N, T): only the recorded samples move
