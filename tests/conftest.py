@@ -1,7 +1,9 @@
-"""Shared fixtures: a small hand-made cohort (no simulator needed) and the path to ../shared."""
+"""Shared fixtures: a small hand-made cohort (no simulator needed), the path to ../shared and the one way a test
+asks for a file in ../shared/fixtures (`require_fixture`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,19 @@ from abrnet.data.schema import ABRCohort
 torch.set_num_threads(1)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = SHARED / "fixtures"  # real device exports; outside the repository
+REQUIRE_FIXTURES_ENV = "ABRNET_REQUIRE_FIXTURES"
+
+
+def require_fixture(path: Path) -> Path:
+    """Return `path` if it exists. If not, skip the test with the reason, or fail it when ABRNET_REQUIRE_FIXTURES=1
+    (CI sets it in .ci/run, so a missing ../shared cannot turn the importer tests into quiet skips)."""
+    if path.exists():
+        return path
+    reason = f"{path} not present (../shared/fixtures)"
+    if os.environ.get(REQUIRE_FIXTURES_ENV) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_FIXTURES_ENV}=1 requires it", pytrace=False)
+    pytest.skip(reason)
 
 
 def make_toy_cohort(n_patients: int = 12, levels: tuple[int, ...] = (80, 60, 40, 20), seed: int = 0) -> ABRCohort:

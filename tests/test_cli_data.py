@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from abrnet.cli.main import app
 from abrnet.data.csv_io import read_wide_csv
 from abrnet.data.io import load_cohort, save_cohort
+from tests.conftest import FIXTURES, require_fixture
 
 runner = CliRunner()
 
@@ -84,7 +85,6 @@ def test_every_command_has_help_as_written() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- import / describe
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 # every recording fixture, what `describe` must show for it, and the options the file cannot supply
 A = "epl_abr_peak_analysis/"
 IMPORTS = [
@@ -110,12 +110,9 @@ IMPORTS = [
 
 
 def test_import_and_describe_every_fixture(tmp_path: Path) -> None:
-    if not FIXTURES.is_dir():
-        import pytest
-
-        pytest.skip("fixtures not present")
+    require_fixture(FIXTURES)
     for rel, fmt_name, stimulus, unit, fs, top, extra in IMPORTS:
-        src = FIXTURES / rel
+        src = require_fixture(FIXTURES / rel)
         out = tmp_path / f"{src.stem.replace(' ', '_')}.h5"
         res = runner.invoke(app, ["data", "import", "--format", "auto", str(src), "--out", str(out), "--age", "0.3",
                                   "--rate", "21", *extra])  # fmt: skip
@@ -144,9 +141,7 @@ def pytest_approx(x: float):
 
 
 def test_describe_names_what_a_file_lacks(tmp_path: Path) -> None:
-    src = FIXTURES / "epl_abr_peak_analysis" / "KG_fzmaABR.csv"
-    if not src.exists():
-        return
+    src = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "KG_fzmaABR.csv")
     res = runner.invoke(app, ["data", "describe", str(src), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
@@ -160,9 +155,8 @@ def test_describe_names_what_a_file_lacks(tmp_path: Path) -> None:
 
 
 def test_import_folder_needs_one_grid_or_model_grid(tmp_path: Path) -> None:
-    folder = FIXTURES / "epl_cfts_bburan"
-    if not folder.is_dir():
-        return
+    folder = require_fixture(FIXTURES / "epl_cfts_bburan")
+    require_fixture(FIXTURES / "epl_abr_peak_analysis" / "ABR-136-1")
     out = tmp_path / "all.h5"
     res = runner.invoke(app, ["data", "import", str(FIXTURES / "epl_abr_peak_analysis" / "ABR-136-1"), str(folder /
                               "ABR-52-3"), "--out", str(out), "--age", "0.3"])  # fmt: skip
@@ -189,9 +183,7 @@ def test_import_or_predict_an_empty_folder_is_a_user_error(tmp_path: Path) -> No
 def test_import_export_keeps_metadata_out_of_domain(tmp_path: Path) -> None:
     """import → export → describe: the CSV still says mouse, tone pip, dB SPL, 100 kHz, FMP missing (it used to
     read back as a human click in dB nHL at 20 kHz with FMP "given")."""
-    src = FIXTURES / "epl_cfts_bburan" / "ABR-52-3"
-    if not src.exists():
-        return
+    src = require_fixture(FIXTURES / "epl_cfts_bburan" / "ABR-52-3")
     h5, csv = tmp_path / "rt.h5", tmp_path / "rt.csv"
     res = runner.invoke(app, ["data", "import", str(src), "-o", str(h5), "--age", "0.2", "--species", "mouse"])
     assert res.exit_code == 0, res.output
@@ -293,11 +285,7 @@ def test_data_import_of_a_lab_folder_skips_what_is_not_a_recording(tmp_path: Pat
     """An EPL export folder holds expert peak tables (-analyzed.txt) beside the recordings: `data import FOLDER`
     stopped at the first one (and named a Python function to a CLI user), while `predict FOLDER` skipped it with a
     warning (hunt 7, #12). A file named explicitly must still be a recording."""
-    from tests.conftest import SHARED
-
-    folder = SHARED / "fixtures" / "epl_cfts_bburan"
-    if not folder.is_dir():
-        pytest.skip("fixtures not present")
+    folder = require_fixture(FIXTURES / "epl_cfts_bburan")
     out = tmp_path / "lab.h5"
     res = runner.invoke(app, ["data", "import", str(folder), "--age", "0.5", "--out", str(out)])
     assert res.exit_code == 0, res.output

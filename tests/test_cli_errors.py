@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -112,8 +113,19 @@ def test_data_plot_without_suffix_reports_the_file_it_wrote(tmp_path: Path) -> N
 def test_simulate_n_samples_limit_is_the_real_one(tmp_path: Path) -> None:
     """82 samples at 20 kHz (reaching 4.05 ms) is the fewest the simulator measures FMP on; 8 to 81 passed the old
     ``>= 8`` check and crashed with an IndexError."""
-    res = runner.invoke(app, ["simulate", "--patients", "1", "--n-samples", "82", "--out", str(tmp_path / "s.h5")])
+    from abrnet.data.io import load_cohort
+
+    out = tmp_path / "s.h5"
+    res = runner.invoke(app, ["simulate", "--patients", "1", "--n-samples", "82", "--out", str(out)])
     assert res.exit_code == 0, res.output
+    cohort = load_cohort(out)  # the limit is met, not merely accepted: 82 samples that reach 4 ms, FMP measured
+    assert cohort.n_records > 0 and cohort.n_samples == 82 and cohort.sampling_rate_hz == 20000.0
+    assert cohort.time_ms[-1] >= 4.0 and cohort.has_fmp.all()
+    assert np.all(np.isfinite(cohort.static_column("fmp")))
+    short = tmp_path / "short.h5"  # one sample fewer is refused up front, in one line, and writes nothing
+    res = runner.invoke(app, ["simulate", "--patients", "1", "--n-samples", "81", "--out", str(short)])
+    assert res.exit_code == 2 and "--n-samples" in res.output and "must be >= 82" in res.output, res.output
+    assert "Traceback" not in res.output and not short.exists()
 
 
 def test_check_choice() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,13 @@ from abrnet.inference.default_model import (
     export_checkpoint,
     recorded_versions,
 )
+from abrnet.inference.inputs import read_many
+from tests.conftest import require_fixture
 from tests.test_reader_contract import FIXTURES
 
 runner = CliRunner()
 CLI_OPTS = ["--age", "1.0", "--rate", "21", "--level", "80"]  # what the device files do not state
+READ_OPTS = {"age_years": 1.0, "stimulus_rate_hz": 21.0, "level_db": 80.0}  # the same, as reader options
 
 
 def test_shipped_model_is_trained_on_this_simulator_and_architecture() -> None:
@@ -37,15 +41,19 @@ def test_shipped_model_is_trained_on_this_simulator_and_architecture() -> None:
 
 @pytest.mark.parametrize(("fmt", "make"), [f[1:] for f in FIXTURES], ids=[f[0] for f in FIXTURES])
 def test_predict_without_checkpoint_reads_every_format(fmt: str, make, tmp_path: Path) -> None:
-    path = make(tmp_path)
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    path = require_fixture(make(tmp_path))  # a file in ../shared/fixtures, or one written here
     out = tmp_path / "r.csv"
     res = runner.invoke(app, ["predict", str(path), "--out", str(out), *([] if fmt in ("h5", "csv") else CLI_OPTS)])
     assert res.exit_code == 0, res.output
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert rows
+    # one row per record read (the reading path predict uses, with the same options), each naming its patient and ear
+    cohort, _ = read_many([path], **({} if fmt in ("h5", "csv") else READ_OPTS))
+    assert len(rows) == cohort.n_records > 0
+    assert Counter((r["patient_id"], r["ear"]) for r in rows) == Counter(
+        zip(cohort.patient_id.astype(str), cohort.ear.astype(str), strict=True)
+    )
+    assert {r["ear"] for r in rows} <= {"L", "R"} and all(r["patient_id"] for r in rows)
     p_v = np.array([float(r["V_presence_prob"]) for r in rows])
     assert np.all((p_v >= 0) & (p_v <= 1))
 

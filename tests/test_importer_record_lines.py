@@ -10,17 +10,15 @@ import pytest
 
 from abrnet.data.importers import read_recording
 from abrnet.data.schema import DataError
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES, require_fixture
 from tests.test_reader_contract import OPTS, write_psi_abr
 
-EPL = SHARED / "fixtures" / "epl_abr_peak_analysis"
+EPL = FIXTURES / "epl_abr_peak_analysis"
 
 
 def _lines(src: Path) -> list[str]:
     """The fixture's lines as the readers count them (CR, LF and CRLF each end one); skips without fixtures."""
-    if not src.exists():
-        pytest.skip("fixtures not present")
-    return re.split(r"\r\n|\r|\n", src.read_bytes().decode("latin-1"))
+    return re.split(r"\r\n|\r|\n", require_fixture(src).read_bytes().decode("latin-1"))
 
 
 def _write(path: Path, lines: list[str]) -> Path:
@@ -129,7 +127,7 @@ def test_fast_abr_level_rate_and_threshold_name_their_lines(tmp_path: Path) -> N
 
 def test_a_bad_ear_option_is_quoted_as_typed() -> None:
     """The message showed numpy's repr ("got np.str_('X')"); the option is refused before the file is read."""
-    path = SHARED / "fixtures" / "epl_cfts_bburan" / "ABR-52-3"
+    path = require_fixture(FIXTURES / "epl_cfts_bburan" / "ABR-52-3")
     with pytest.raises(DataError, match=r"^reading options: field 'ear': must be L or R \(or Left/Right\), got 'X'$"):
         read_recording(path, age_years=0.2, ear="X")
     with pytest.raises(DataError, match=r"got 'Lunch'$"):  # was cut to its first letter and read as the left ear

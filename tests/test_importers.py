@@ -10,18 +10,18 @@ import pytest
 
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.importers import detect_format, read_epl_analysis, read_recording
+from abrnet.data.io import save_cohort
 from abrnet.data.resample import to_model_grid
 from abrnet.data.schema import DataError
+from tests.conftest import FIXTURES, require_fixture
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 EPL = FIXTURES / "epl_abr_peak_analysis"
 BBURAN = FIXTURES / "epl_cfts_bburan"
 
 
 @pytest.fixture(autouse=True)
 def _need_fixtures() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"fixtures folder {FIXTURES} not present")
+    require_fixture(FIXTURES)
 
 
 def _levels(c) -> list[float]:
@@ -224,9 +224,8 @@ def test_dispatcher_wide_csv_h5_and_unknown(tmp_path: Path) -> None:
 
 
 def test_h5_goes_through_io_module(tmp_path: Path) -> None:
-    io = pytest.importorskip("abrnet.data.io")
     c = read_recording(EPL / "ABR-703-18", age_years=0.25)
-    path = io.save_cohort(c, tmp_path / "c.h5")
+    path = save_cohort(c, tmp_path / "c.h5")
     back = read_recording(path)
     np.testing.assert_array_equal(back.signals, c.signals)
     assert back.sampling_rate_hz == 25_000.0

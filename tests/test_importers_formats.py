@@ -17,9 +17,9 @@ from abrnet.data.io import load_cohort, save_cohort
 from abrnet.data.schema import DataError
 from abrnet.inference.inputs import read_many
 from tests._arf_writer import abr_like, write_arf, write_biosig_csv
-from tests.conftest import SHARED, make_toy_cohort
+from tests.conftest import FIXTURES, make_toy_cohort, require_fixture
 
-EPL = SHARED / "fixtures" / "epl_abr_peak_analysis"
+EPL = FIXTURES / "epl_abr_peak_analysis"
 FS_RZ6 = 24414.0625
 runner = CliRunner()
 
@@ -112,8 +112,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("maker", "pattern"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_input_names_file_and_line_and_writes_nothing(tmp_path: Path, maker, pattern: str) -> None:
-    if not EPL.is_dir():
-        pytest.skip("fixtures not present")
+    require_fixture(EPL)
     path = maker(tmp_path)
     with pytest.raises(DataError, match=pattern):
         read_recording(path, age_years=1.0, stimulus_rate_hz=21.0)
@@ -132,8 +131,7 @@ def test_bad_metadata_option_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_same_file_name_in_two_folders_stays_two_animals(tmp_path: Path) -> None:
     """Two animals' ``8 kHz waveform.txt`` in their own folders are two patients, never one merged patient."""
-    if not EPL.is_dir():
-        pytest.skip("fixtures not present")
+    require_fixture(EPL)
     for animal in ("mouse1", "mouse2"):
         (tmp_path / "in" / animal).mkdir(parents=True)
         (tmp_path / "in" / animal / WAVE.name).write_bytes(WAVE.read_bytes())
@@ -175,8 +173,7 @@ def test_one_file_per_ear_of_one_patient_is_one_patient(tmp_path: Path) -> None:
 
 def test_folder_keeps_each_files_provenance(tmp_path: Path) -> None:
     """Attrs that differ between files (ear_unknown, fmp_source, format) are kept per record, not dropped."""
-    if not EPL.is_dir():
-        pytest.skip("fixtures not present")
+    require_fixture(EPL)
     for src in (SMART, WAVE):
         (tmp_path / src.name).write_bytes(src.read_bytes())
     c, _ = read_many([tmp_path], age_years=1.0, stimulus_rate_hz=21.0)
@@ -201,10 +198,8 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 
 def _epl_lines() -> list[str]:
-    """An EPL CFTS click series' lines, to edit into a broken copy (skips where the fixtures are absent)."""
-    src = EPL / "ABR-136-1"
-    if not src.exists():
-        pytest.skip("fixtures not present")
+    """An EPL CFTS click series' lines, to edit into a broken copy (see `require_fixture`)."""
+    src = require_fixture(EPL / "ABR-136-1")
     return _lines(src)
 
 
@@ -249,8 +244,7 @@ def _retimed(path: Path, header: str, scale: float) -> Path:
 
 
 def test_time_unit_in_the_header_is_honoured(tmp_path: Path) -> None:
-    if not WAVE.exists():
-        pytest.skip("fixtures not present")
+    require_fixture(WAVE)
     plain = read_recording(WAVE, age_years=1.0, stimulus_rate_hz=21.0)
     c = read_recording(_retimed(tmp_path / "us.txt", "time (us)", 1e6), age_years=1.0, stimulus_rate_hz=21.0)
     assert c.sampling_rate_hz == pytest.approx(plain.sampling_rate_hz, rel=1e-6)
@@ -288,8 +282,7 @@ def _set_cell(line: str, sep: str, j: int, value: str) -> str:
 
 def test_fast_abr_bad_sample_is_reported_at_its_file_line_and_column(tmp_path: Path) -> None:
     """Fast ABR reported the table index (and 'signals', the record index) instead of the file's line."""
-    if not FAST.exists():
-        pytest.skip("fixtures not present")
+    require_fixture(FAST)
     lines = _lines(FAST)
     at = next(i for i, ln in enumerate(lines) if ln.strip() == "[DATA]") + 12
     cells = lines[at].strip().split("\t")
@@ -304,8 +297,7 @@ def test_fast_abr_bad_sample_is_reported_at_its_file_line_and_column(tmp_path: P
 
 def test_smartep_lines_count_blank_lines(tmp_path: Path) -> None:
     """SmartEP counted only non-blank lines, so after a blank line every error pointed one line too high."""
-    if not SMART.exists():
-        pytest.skip("fixtures not present")
+    require_fixture(SMART)
     lines = _lines(SMART)
     lines.insert(2, "")
     d = next(i for i, ln in enumerate(lines) if ln.startswith("Data Pnt:"))
@@ -356,8 +348,7 @@ def test_biosig_and_psi_bad_samples_are_reported_at_their_lines(tmp_path: Path) 
 ])  # fmt: skip
 def test_common_time_headers_are_accepted(tmp_path: Path, header: str, scale: float, unit: str) -> None:
     """Only headers starting with 'time' were accepted; the unit such a header states is honoured."""
-    if not WAVE.exists():
-        pytest.skip("fixtures not present")
+    require_fixture(WAVE)
     plain = read_recording(WAVE, age_years=1.0, stimulus_rate_hz=21.0)
     c = read_recording(
         _retimed(tmp_path / "h.txt", header, scale), "time_columns", age_years=1.0, stimulus_rate_hz=21.0
@@ -368,8 +359,7 @@ def test_common_time_headers_are_accepted(tmp_path: Path, header: str, scale: fl
 
 @pytest.mark.parametrize("header", ["sample", "s", "8kHz80dB", "tone"])
 def test_what_is_not_a_time_column_is_still_refused(tmp_path: Path, header: str) -> None:
-    if not WAVE.exists():
-        pytest.skip("fixtures not present")
+    require_fixture(WAVE)
     path = _retimed(tmp_path / "h.txt", header, 1e3)
     with pytest.raises(DataError, match=rf"h\.txt: field '{header}', row 1: first column must be the time column"):
         read_recording(path, "time_columns", age_years=1.0, stimulus_rate_hz=21.0)

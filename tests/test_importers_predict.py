@@ -10,10 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from abrnet.cli.main import app
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES, require_fixture
 from tests.test_cli_data import IMPORTS
 
-FIXTURES = SHARED / "fixtures"
 runner = CliRunner()
 
 
@@ -24,13 +23,12 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    if not FIXTURES.is_dir():
-        pytest.skip("fixtures not present")
+    require_fixture(FIXTURES)
     root = tmp_path_factory.mktemp("imported")
     out = []
     for rel, *_, extra in IMPORTS:
-        dst = root / (Path(rel).name.replace(" ", "_") + ".h5")
-        res = runner.invoke(app, ["data", "import", str(FIXTURES / rel), "--out", str(dst), "--age", "0.3",
+        dst, src = root / (Path(rel).name.replace(" ", "_") + ".h5"), require_fixture(FIXTURES / rel)
+        res = runner.invoke(app, ["data", "import", str(src), "--out", str(dst), "--age", "0.3",
                                   "--rate", "21", *extra])  # fmt: skip
         assert res.exit_code == 0, res.output
         out.append(dst)
@@ -54,8 +52,7 @@ def test_predict_every_imported_fixture_flags_domain(tiny_run: dict, imported: l
 
 
 def test_predict_folder_recursively_with_series(tiny_run: dict, tmp_path: Path) -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip("fixtures not present")
+    require_fixture(FIXTURES)
     ckpt = str(tiny_run["dir"] / "best.ckpt")
     out = tmp_path / "r.csv"
     args = ["predict", "--checkpoint", ckpt, str(FIXTURES), "--out", str(out), "--age", "0.3", "--rate", "21",
@@ -73,9 +70,7 @@ def test_predict_folder_recursively_with_series(tiny_run: dict, tmp_path: Path) 
 
 
 def test_missing_rate_names_file_and_option(tiny_run: dict, tmp_path: Path) -> None:
-    src = FIXTURES / "epl_abr_peak_analysis" / "8 kHz waveform.txt"
-    if not src.exists():
-        pytest.skip("fixtures not present")
+    src = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "8 kHz waveform.txt")
     res = runner.invoke(app, ["predict", "--checkpoint", str(tiny_run["dir"] / "best.ckpt"), str(src), "--out",
                               str(tmp_path / "x.csv"), "--age", "1"])  # fmt: skip
     assert res.exit_code == 2 and "8 kHz waveform.txt" in res.output and "--rate" in res.output

@@ -24,11 +24,11 @@ from abrnet.cli.main import app
 from abrnet.data.io import load_cohort
 from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel, read_conditions
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES, require_fixture
 from tests.test_denoise_generate import no_sampling as no_sampling  # samplers fail if run
 
 runner = CliRunner()
-EPL_CFTS = SHARED / "fixtures" / "epl_cfts_bburan" / "ABR-52-3"
+EPL_CFTS = FIXTURES / "epl_cfts_bburan" / "ABR-52-3"
 HEADER = "age_years,intensity_db,stimulus_rate_hz,fmp\n"
 
 
@@ -47,9 +47,9 @@ def model() -> ABRModel:
 
 
 # ------------------------------------------------------------------------------------ denoise: reader options
-@pytest.mark.skipif(not EPL_CFTS.is_file(), reason="shared fixtures not present")
 def test_denoise_takes_the_option_its_error_names(tmp_path: Path) -> None:
     """The EPL CFTS export records no age: the error names an option, and `denoise` accepts that option."""
+    require_fixture(EPL_CFTS)
     out = tmp_path / "d.h5"
     line = _error_line(runner.invoke(app, ["denoise", str(EPL_CFTS), "--out", str(out)]))
     assert "field 'age_years'" in line and not out.exists()

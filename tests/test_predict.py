@@ -246,11 +246,9 @@ def test_resampled_40khz_csv_with_short_window(test_split: dict, tmp_path: Path)
 
 def test_predict_on_a_real_device_export(test_split: dict, tmp_path: Path) -> None:
     """An EPL CFTS click series (25 kHz, 0-17 ms) is resampled to the model grid and analysed per level."""
-    from tests.conftest import SHARED
+    from tests.conftest import FIXTURES, require_fixture
 
-    src = SHARED / "fixtures" / "epl_abr_peak_analysis" / "ABR-136-1"
-    if not src.exists():
-        pytest.skip("../shared fixtures not available")
+    src = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "ABR-136-1")
     out = tmp_path / "r.csv"
     args = ["predict", "--checkpoint", test_split["ckpt"], str(src), "--out", str(out), "--age-years", "0.2"]
     res = runner.invoke(app, args)

@@ -236,11 +236,9 @@ def test_shipped_model_on_a_mouse_export_flags_ear_domain_and_bad_options() -> N
     """A real tone-pip export that names no ear, species or level unit (read in place, never copied): the ear
     warning is one line, the series row carries the domain reasons, and bad options stop before reading."""
     import abrnet
-    from tests.conftest import SHARED
+    from tests.conftest import FIXTURES, require_fixture
 
-    path = SHARED / "fixtures" / "epl_abr_peak_analysis" / "8 kHz waveform.txt"
-    if not path.is_file():
-        pytest.skip("fixtures not present")
+    path = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "8 kHz waveform.txt")
     model = abrnet.load()
     report = model.predict(path, series=True, age_years=0.2, stimulus_rate_hz=21.1)
     assert all("\n" not in w for w in report.warnings)

@@ -16,10 +16,11 @@ from abrnet.data.io import load_cohort, save_cohort
 from abrnet.data.metadata import ALLOWED, METADATA_FIELDS, STIMULUS_FREQ_HZ
 from abrnet.data.resample import cohort_to_model_grid
 from tests._arf_writer import abr_like, write_arf, write_biosig_csv
-from tests.conftest import SHARED, make_toy_cohort
+from tests.conftest import FIXTURES as SHARED_FIXTURES
+from tests.conftest import make_toy_cohort, require_fixture
 
-EPL = SHARED / "fixtures" / "epl_abr_peak_analysis"
-BBURAN = SHARED / "fixtures" / "epl_cfts_bburan"
+EPL = SHARED_FIXTURES / "epl_abr_peak_analysis"
+BBURAN = SHARED_FIXTURES / "epl_cfts_bburan"
 FS = 24414.0625  # TDT RZ6
 OPTS = {"age_years": 1.0, "stimulus_rate_hz": 21.0, "level_db": 80.0}
 
@@ -82,9 +83,7 @@ FIXTURES = [
 
 @pytest.mark.parametrize(("fmt", "make"), [f[1:] for f in FIXTURES], ids=[f[0] for f in FIXTURES])
 def test_reader_contract(fmt: str, make, tmp_path: Path) -> None:
-    path = make(tmp_path)
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    path = require_fixture(make(tmp_path))  # a file in ../shared/fixtures, or one written here
     renamed = tmp_path / "renamed_no_suffix"  # detection by content, never by name
     if path.is_dir():
         shutil.copytree(path, renamed)
@@ -128,9 +127,7 @@ TEXT_FORMATS = [f for f in FIXTURES if f[1] not in ("h5", "tdt_arf")]  # the bin
 @pytest.mark.parametrize(("fmt", "make"), [f[1:] for f in TEXT_FORMATS], ids=[f[0] for f in TEXT_FORMATS])
 def test_utf8_bom_is_ignored(fmt: str, make, tmp_path: Path) -> None:
     """Excel/Notepad on Windows prefix a UTF-8 BOM: the file must read exactly as without it."""
-    path = make(tmp_path)
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    path = require_fixture(make(tmp_path))  # a file in ../shared/fixtures, or one written here
     bommed = tmp_path / "bom" / path.name
     if path.is_dir():
         shutil.copytree(path, bommed)

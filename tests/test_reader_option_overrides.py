@@ -20,9 +20,8 @@ from abrnet.data.importers import read_recording
 from abrnet.data.importers._common import note_override
 from abrnet.inference.inputs import read_for_model
 from tests._arf_writer import abr_like, write_arf
-from tests.conftest import SHARED, make_toy_cohort
+from tests.conftest import FIXTURES, make_toy_cohort, require_fixture
 
-FIXTURES = SHARED / "fixtures"
 runner = CliRunner()
 
 # fixture → (the rate it records, its ear); an option of 21.1/s and the other ear differs from both
@@ -35,9 +34,7 @@ OTHER = {"L": "R", "R": "L"}
 
 
 def _fixture(rel: str) -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip("fixtures not present")
-    return FIXTURES / rel
+    return require_fixture(FIXTURES / rel)
 
 
 def _flat(text: str) -> str:

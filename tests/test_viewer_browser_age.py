@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_fixture
 from tests.test_viewer_browser import _wait
 from tests.test_viewer_browser import browser as browser  # the module's headless Chromium fixture
 from tests.test_viewer_server import FAST_ABR, correct, get_json, post_file, running_server
@@ -50,8 +51,7 @@ def _upload(driver: object, base: str, path: Path, age: str) -> None:
 
 
 def _device_file(tmp_path: Path, variant: int) -> Path:
-    if not FAST_ABR.exists():
-        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    require_fixture(FAST_ABR)
     path = tmp_path / f"device{variant}.tsv"
     path.write_bytes(FAST_ABR.read_bytes() + b"\n" * variant)  # the same recording under bytes of its own
     return path

@@ -22,7 +22,7 @@ import pytest
 
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.viewer.store import AgeConflictError, Correction, Store, content_hash
-from tests.conftest import make_toy_cohort
+from tests.conftest import make_toy_cohort, require_fixture
 from tests.test_viewer_server import (
     AGE,
     FAST_ABR,
@@ -48,8 +48,7 @@ CREATE INDEX corrections_by_file ON corrections (file_hash, id);
 def device_export(variant: int) -> bytes:
     """The FAST ABR export (no age in it: the form's age is what the model reads) with `variant` extra blank lines:
     the same recording under another content hash, so that no two tests share corrections."""
-    if not FAST_ABR.exists():
-        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    require_fixture(FAST_ABR)
     return FAST_ABR.read_bytes() + b"\n" * variant
 
 
@@ -129,8 +128,7 @@ def test_a_correction_keeps_its_age_in_the_history_and_the_export(server: str) -
 def test_reupload_at_another_age_never_changes_the_age_behind_corrections(server: str) -> None:
     """Before any correction a file may be analysed again at another age; once corrected, a re-upload at another
     age gets 409 naming the first age and the correctors, and the file keeps its age, corrections and exports."""
-    if not FAST_ABR.exists():
-        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    require_fixture(FAST_ABR)
     from tests.test_viewer_browser import pdf_text
 
     good = FAST_ABR.read_bytes()

@@ -30,9 +30,9 @@ import numpy as np
 import pytest
 
 from abrnet.data.csv_io import write_wide_csv
-from tests.conftest import SHARED, make_toy_cohort
+from tests.conftest import FIXTURES, make_toy_cohort, require_fixture
 
-FAST_ABR = SHARED / "fixtures" / "epl_abr_peak_analysis" / "XYZ999-ABR-15-1000.tsv"
+FAST_ABR = FIXTURES / "epl_abr_peak_analysis" / "XYZ999-ABR-15-1000.tsv"
 AGE = "1.0"  # the export stores no age; a user types it in the form
 
 
@@ -177,8 +177,7 @@ def checkpoint(tiny_run: dict) -> Path:
 
 
 def test_api_analyze_health_and_faults(checkpoint: Path, tmp_path: Path) -> None:
-    if not FAST_ABR.exists():
-        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    require_fixture(FAST_ABR)
     good = FAST_ABR.read_bytes()
     max_mb = 0.2
     with running_server(checkpoint, tmp_path / "data", max_upload_mb=max_mb) as base:
@@ -217,8 +216,7 @@ def test_api_analyze_health_and_faults(checkpoint: Path, tmp_path: Path) -> None
 def test_export_and_report_keep_a_non_ascii_file_name(checkpoint: Path, tmp_path: Path) -> None:
     """The reviewed CSV and the PDF report of an upload named "Müller 患者.tsv" download (they were a 500: headers
     are Latin-1), under that exact name in ``filename*`` and an ASCII stand-in in ``filename``."""
-    if not FAST_ABR.exists():
-        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    require_fixture(FAST_ABR)
     name = "Müller 患者.tsv"
     with running_server(checkpoint, tmp_path / "data") as base:
         status, body = post_file(base, name, FAST_ABR.read_bytes(), {"age_years": AGE})
@@ -321,8 +319,7 @@ def test_reupload_under_a_new_name_answers_with_that_name(server: str, tmp_path:
 def test_an_upload_without_an_age_points_to_the_forms_age_field(server: str) -> None:
     """The importer's hint for a missing age names the CLI ("pass age_years=... (CLI --age)"); the viewer's user has
     the form's Age field instead."""
-    if not FAST_ABR.exists():
-        pytest.skip(f"{FAST_ABR} not available (../shared fixtures)")
+    require_fixture(FAST_ABR)
     status, body = post_file(server, "no-age.tsv", FAST_ABR.read_bytes())
     assert status == 400, body
     detail = body["detail"]
