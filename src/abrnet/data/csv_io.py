@@ -6,14 +6,16 @@ Layout (header names are exact, lower/upper case as written here):
   (``fmp`` may be left out when split-buffer columns are present, see below); an empty ``ear`` is "not recorded":
   read as "R" with ``attrs["ear_unknown"]`` like a device file, and written for every ear a reader assumed
   (`abrnet.data.schema.ears_assumed`), so an export never turns an assumed ear into a recorded one; a patient with
-  both empty and L/R ears is an error (the empty ones cannot be assumed beside recorded ears);
+  both empty and L/R ears is an error (the empty ones cannot be assumed beside recorded ears); ``Left``/``Right``
+  read as L/R, as in device files (`abrnet.data.ears`);
 * labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
   (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
 * split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages.
   Every row without an ``fmp`` value (no column, or an empty cell: the device did not measure it) gets Fmp computed
-  from them (`abrnet.data.fmp.fmp_from_buffers`, whole record); a stated value is kept. Without buffers an empty
-  cell is NaN: not measured. They are kept in `ABRCohort.buffers` (N, 2, T) and written back by `write_wide_csv`.
+  from them (`abrnet.data.fmp.buffer_fmp` over `abrnet.data.fmp.FMP_WINDOW_MS`); a stated value is kept. Without
+  buffers an empty cell is NaN: not measured. They are kept in `ABRCohort.buffers` (N, 2, T) and written back by
+  `write_wide_csv`.
   ``attrs["fmp_source"]`` says where FMP came from: ``given``, ``split_buffers``, ``given+split_buffers`` (some
   rows each), or ``missing`` when no row has a value.
 * recording, optional (written by `write_wide_csv` so an export keeps what the cohort records):
@@ -50,8 +52,9 @@ from abrnet.data.csv_cells import (
     samples_per_cell,
     where,
 )
+from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix
-from abrnet.data.fmp import fmp_from_buffers, fmp_window
+from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp, fmp_window
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
@@ -129,20 +132,17 @@ def check_wide_csv_name(path: str | Path, field: str = "<file>") -> Path:
 
 
 def _refuse_blank_beside_labelled(src: str, patient_id: list[str], ear: list[str]) -> None:
-    """A DataError at the first empty ear whose patient has ear-labelled records elsewhere in the file.
-
-    Why: an empty ear is read as "R" assumed; beside a recorded R the two ears' records were pooled as one series
-    (one threshold for a normal and a deaf ear), and beside a recorded L it may be that ear's replicate. Only a
-    patient with no labelled record is safe to assume."""
-    labelled: dict[str, set[str]] = {}
-    for pid, e in zip(patient_id, ear, strict=True):
-        if e:
-            labelled.setdefault(pid, set()).add(e)
-    for i, (pid, e) in enumerate(zip(patient_id, ear, strict=True)):
-        if not e and pid in labelled:
-            ears = " and ".join(sorted(labelled[pid]))
-            msg = f"empty, but patient {pid!r} has records labelled {ears}, so this one's ear cannot be assumed"
-            raise DataError(src, "ear", f"{msg}; write L or R ({where(i + 1)})", i + 1)
+    """A DataError at the first empty ear whose patient has ear-labelled records elsewhere in the file (the rule and
+    its reason: `abrnet.data.ears.unassumable`)."""
+    blank = np.array(ear, dtype=str) == ""
+    if not blank.any() or blank.all():  # nothing assumed, or nothing recorded: no record to refuse
+        return
+    labelled = recorded_ears(patient_id, ear, blank)
+    if (bad := unassumable(patient_id, blank, labelled)).size:
+        i = int(bad[0])
+        ears = " and ".join(sorted(labelled[patient_id[i]]))
+        msg = f"empty, but patient {patient_id[i]!r} has records labelled {ears}, so this one's ear cannot be assumed"
+        raise DataError(src, "ear", f"{msg}; write L or R ({where(i + 1)})", i + 1)
 
 
 def read_wide_csv(
@@ -264,9 +264,10 @@ def read_wide_csv(
         if not pid:
             raise DataError(src, "patient_id", f"empty ({where(row)})", row)
         patient_id.append(pid)
-        e = cells[col["ear"]].strip().upper()
-        if e not in ("L", "R", ""):
-            msg = f"must be L or R (empty: not recorded), got {cells[col['ear']]!r} ({where(row)})"
+        text = cells[col["ear"]].strip()
+        e = ear_of(text) if text else ""  # empty: not recorded (`assume_ears`)
+        if e is None:
+            msg = f"must be L or R (or Left/Right; empty: not recorded), got {cells[col['ear']]!r} ({where(row)})"
             raise DataError(src, "ear", msg, row)
         ear.append(e)
         for j, name in enumerate(STATIC_PARAMS):
@@ -325,13 +326,10 @@ def read_wide_csv(
         extras[key] = np.array(values, dtype=str)
     attrs: dict[str, str | float | int] = {"source_file": path.name}
     # mixed empty and L/R cells: the known ears stay, and a per-record column marks the assumed (`ears_assumed`)
-    blank = np.array(ear) == ""
-    if blank.any() and not blank.all():
-        _refuse_blank_beside_labelled(src, patient_id, ear)
-    if blank.any():
-        attrs["ear_unknown"] = 1
-        if not blank.all():
-            extras["attr_ear_unknown"] = np.where(blank, 1.0, np.nan)
+    _refuse_blank_beside_labelled(src, patient_id, ear)
+    ears, ear_attrs, ear_extras = assume_ears(ear)
+    attrs |= ear_attrs
+    extras |= ear_extras
     # where the time grid came from: a file of unknown rate must not be resampled on a guess (`read_for_model`)
     attrs["grid_source"] = (
         "file" if "sampling_rate_hz" in col else "option" if sampling_rate_hz is not None else "default"
@@ -344,21 +342,20 @@ def read_wide_csv(
     stated = np.isfinite(static[:, k_fmp])  # no column or an empty cell: not measured by the device
     window = fmp_window(t0 + np.arange(signals.shape[1]) * 1000.0 / rate)  # the simulator's 4–10 ms (None: not reached)
     if buffers is not None and window is not None and not stated.all():  # the buffers measure it (identical: NaN)
-        computed = fmp_from_buffers(buf_a[~stated], buf_b[~stated], window)
-        static[~stated, k_fmp] = np.where(np.isfinite(computed), computed, np.nan)
+        static[~stated, k_fmp] = buffer_fmp(buffers[~stated], window)
     from_buffers = np.isfinite(static[:, k_fmp]) & ~stated
     lacking = ~np.isfinite(static[:, k_fmp])
     if fmp is not None and not lacking.any():
         attrs["ignored_options"] = "fmp"
     elif fmp is not None:
         static[lacking, k_fmp] = fmp
-    kinds = (("given", stated | (lacking & (fmp is not None))), ("split_buffers", from_buffers))
+    kinds = (("given", stated | (lacking & (fmp is not None))), (FMP_FROM_BUFFERS, from_buffers))
     attrs["fmp_source"] = "+".join(name for name, rows in kinds if rows.any()) or "missing"
     cohort = ABRCohort(
         signals=signals,
         static=static,
         patient_id=np.array(patient_id, dtype=str),
-        ear=np.where(blank, "R", np.array(ear, dtype=str)),
+        ear=ears,
         latency_ms=latency,
         amplitude_uv=amplitude,
         class_id=class_id,

@@ -26,6 +26,10 @@ Window = slice | tuple[int, int] | None
 # end of the model window. One window for the simulator and every reader: an FMP of the whole record (a wide CSV's
 # buffers) or of 0–10 ms (SmartEP) is another statistic, 30–50 % off the scale the model was trained on.
 FMP_WINDOW_MS: tuple[float, float] = (4.0, 10.0)
+# ``attrs["fmp_source"]`` of a cohort: FMP computed here from split buffers, read from the file ("device"), passed by
+# the caller ("given"), or none at all. The wide CSV joins two with "+" when its rows differ.
+FMP_FROM_BUFFERS = "split_buffers"
+FMP_SOURCES: tuple[str, ...] = (FMP_FROM_BUFFERS, "device", "given", "missing")
 
 
 def fmp_window(t_ms: np.ndarray, window_ms: tuple[float, float] = FMP_WINDOW_MS) -> slice | None:
@@ -48,14 +52,20 @@ def _pair(buf_a: np.ndarray, buf_b: np.ndarray, window: Window) -> tuple[np.ndar
     return a, b
 
 
+def noise_trace(buf_a: np.ndarray, buf_b: np.ndarray) -> np.ndarray:
+    """The plus-minus trace ``(A - B) / 2``: the residual noise of the grand average with the response cancelled
+    (module docstring), in the buffers' unit and dtype. One definition for FMP, the noise RMS, the training's
+    waveless negatives and the evaluation's noise-only counterfactuals, so they all measure the same noise."""
+    return (buf_a - buf_b) / 2.0
+
+
 def residual_noise_from_buffers(buf_a: np.ndarray, buf_b: np.ndarray, window: Window = None) -> np.ndarray:
     """RMS (same unit as the buffers, µV) of the residual noise in the grand average, from ``(A - B) / 2``.
 
     The DC offset is removed first so a baseline drift common to both buffers does not count as noise.
     """
     a, b = _pair(buf_a, buf_b, window)
-    diff = (a - b) / 2.0
-    return np.sqrt(np.var(diff, axis=1))
+    return np.sqrt(np.var(noise_trace(a, b), axis=1))
 
 
 def fmp_from_buffers(buf_a: np.ndarray, buf_b: np.ndarray, window: Window = None) -> np.ndarray:
@@ -67,7 +77,16 @@ def fmp_from_buffers(buf_a: np.ndarray, buf_b: np.ndarray, window: Window = None
     """
     a, b = _pair(buf_a, buf_b, window)
     signal_var = np.var((a + b) / 2.0, axis=1)
-    noise_var = np.var((a - b) / 2.0, axis=1)
+    noise_var = np.var(noise_trace(a, b), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = signal_var / noise_var
     return np.where(noise_var > 0, ratio, np.inf)
+
+
+def buffer_fmp(buffers: np.ndarray, window: Window = None) -> np.ndarray:
+    """(N,) float32 `fmp_from_buffers` of (N, 2, T) split buffers over ``window``, NaN where none can be measured
+    (identical buffers: no noise estimate), never ``inf``: the value every reader stores in the ``fmp`` column, with
+    ``attrs["fmp_source"] = FMP_FROM_BUFFERS``. A finite ratio too large for float32 stays ``inf`` there, so
+    validation reports it out of range like any other."""
+    computed = fmp_from_buffers(buffers[:, 0], buffers[:, 1], window)
+    return np.where(np.isfinite(computed), computed, np.nan).astype(np.float32)

@@ -22,8 +22,13 @@ SPECIES = "species"
 METADATA_FIELDS: tuple[str, ...] = (LEVEL_UNIT, STIMULUS, STIMULUS_FREQ_HZ, POLARITY, SPECIES)
 
 UNKNOWN = "unknown"
+# Level units as readers name them: one spelling each, so a unit a reader states is one `ALLOWED` accepts.
+DB_NHL = "dB nHL"
+DB_SPL = "dB SPL"
+DB_PESPL = "dB peSPL"
+DB_ATTENUATION = "dB attenuation"  # an attenuator setting: the higher, the softer (TDT, BioSigRP PostAtten)
 # "dB re 1 g/ms" is the jerk level of vestibular (VsEP) stimuli; it is no sound level at all.
-LEVEL_UNITS: tuple[str, ...] = ("dB nHL", "dB SPL", "dB peSPL", "dB attenuation", "dB re 1 g/ms", UNKNOWN)
+LEVEL_UNITS: tuple[str, ...] = (DB_NHL, DB_SPL, DB_PESPL, DB_ATTENUATION, "dB re 1 g/ms", UNKNOWN)
 STIMULI: tuple[str, ...] = ("click", "tone_pip", "chirp", "noise", "jerk", UNKNOWN)
 POLARITIES: tuple[str, ...] = ("alternating", "rarefaction", "condensation", UNKNOWN)
 SPECIES_NAMES: tuple[str, ...] = ("human", "mouse", "rat", "guinea_pig", "gerbil", "chinchilla", "cat", UNKNOWN)
@@ -37,7 +42,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 
 # What the model was trained on (the simulator's cohort).
 SIMULATED: dict[str, str | float] = {
-    LEVEL_UNIT: "dB nHL",
+    LEVEL_UNIT: DB_NHL,
     STIMULUS: "click",
     STIMULUS_FREQ_HZ: math.nan,
     POLARITY: "alternating",
@@ -46,16 +51,16 @@ SIMULATED: dict[str, str | float] = {
 
 _ALIASES: dict[str, dict[str, str]] = {
     LEVEL_UNIT: {
-        "nhl": "dB nHL",
-        "db nhl": "dB nHL",
-        "spl": "dB SPL",
-        "db spl": "dB SPL",
-        "pespl": "dB peSPL",
-        "db pespl": "dB peSPL",
-        "atten": "dB attenuation",
-        "attenuation": "dB attenuation",
-        "db attenuation": "dB attenuation",
-        "db att": "dB attenuation",
+        "nhl": DB_NHL,
+        "db nhl": DB_NHL,
+        "spl": DB_SPL,
+        "db spl": DB_SPL,
+        "pespl": DB_PESPL,
+        "db pespl": DB_PESPL,
+        "atten": DB_ATTENUATION,
+        "attenuation": DB_ATTENUATION,
+        "db attenuation": DB_ATTENUATION,
+        "db att": DB_ATTENUATION,
     },
     STIMULUS: {"clicks": "click", "tone": "tone_pip", "tone pip": "tone_pip", "tonepip": "tone_pip", "pip": "tone_pip"},
     POLARITY: {"alt": "alternating", "rare": "rarefaction", "rar": "rarefaction", "cond": "condensation"},

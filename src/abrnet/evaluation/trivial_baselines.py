@@ -28,6 +28,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import f1_score, r2_score
 
 from abrnet.constants import PRESENCE_THRESHOLD, STATIC_PARAMS
+from abrnet.data.fmp import noise_trace
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.task_metrics import has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
@@ -218,7 +219,7 @@ def counterfactual_inputs(data: ABRCohort) -> dict[str, ABRCohort]:
         rev.buffers = np.ascontiguousarray(rev.buffers[:, :, ::-1])
     out = {"time_reversed": rev}
     if data.buffers is not None:
-        noise = (data.buffers[:, 0] - data.buffers[:, 1]) / 2.0
+        noise = noise_trace(data.buffers[:, 0], data.buffers[:, 1])
         for level in COUNTERFACTUAL_LEVELS_DB:
             c = copy()
             c.signals = np.ascontiguousarray(noise, dtype=np.float32)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from abrnet.data.fmp import noise_trace
 from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
 from abrnet.data.splits import Split, split_patients
@@ -31,8 +32,8 @@ class ABRTensorDataset(Dataset):
         if cohort.clean is not None:
             self.tensors["clean"] = torch.from_numpy(norm.signal(cohort.clean))
         if cohort.buffers is not None:  # the recording's own noise, (A - B)/2: a waveless negative for training
-            diff = (cohort.buffers[:, 0] - cohort.buffers[:, 1]) / 2.0
-            self.tensors["noise_only"] = torch.from_numpy(norm.signal(diff))
+            noise = noise_trace(cohort.buffers[:, 0], cohort.buffers[:, 1])
+            self.tensors["noise_only"] = torch.from_numpy(norm.signal(noise))
 
     def __len__(self) -> int:
         return int(self.tensors["signal"].shape[0])

@@ -9,15 +9,15 @@ Policy for what a device export does not record (the same for every format, so u
   A passed rate overrides the file for every record (a user may correct a wrong header), but never silently: where
   the file states another value, `note_override` records it in ``attrs["overridden_options"]`` and every reading
   path warns (`option_warnings`). The same holds for ``ear``. abrnet's own wide CSV keeps its columns instead.
-* ``ear``: read from the file when present (per record: one file may hold both ears); otherwise "R" with
-  ``attrs["ear_unknown"] = 1`` (`abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them
-  as empty cells).
+* ``ear``: read from the file when present (per record: one file may hold both ears; L/R or Left/Right, as
+  `abrnet.data.ears` spells it); otherwise "R" with ``attrs["ear_unknown"] = 1`` (`abrnet.data.ears.assume_ears`;
+  `abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them as empty cells).
 * ``patient_id``: the file's name without suffix (``attrs["patient_id_source"]``); files of equal names from
   different folders get their relative paths (`unique_patient_ids`), never one merged ear.
 * a file with no records, or a sampling rate outside `PLAUSIBLE_FS_HZ`, is an error, not an empty or wrong dataset.
-* ``fmp``: computed from the split buffers (`ABRCohort.buffers`, `fmp_from_buffers`) when the file has them,
+* ``fmp``: computed from the split buffers (`ABRCohort.buffers`, `abrnet.data.fmp.buffer_fmp`) when the file has them,
   the device's value or the one passed otherwise; without any, NaN ("not measured", never a placeholder).
-  ``attrs["fmp_source"]`` is one of `FMP_SOURCES`.
+  ``attrs["fmp_source"]`` is one of `abrnet.data.fmp.FMP_SOURCES`.
 * recording metadata (level unit, stimulus and its frequency, polarity, species): what the file states, "unknown"
   otherwise (`abrnet.data.metadata`); arguments override the file.
 * labels: class -1, latencies/amplitudes NaN, threshold NaN unless the file states one, no_response False.
@@ -35,16 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
-from abrnet.data.fmp import fmp_from_buffers
+from abrnet.data.ears import EAR_SPELLINGS as EAR_SPELLINGS  # where `options` and the viewer form look it up
+from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
+from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
 _LINES = re.compile(r"\r\n|\r|\n")
 UNIT_SCALE_TO_UV: dict[str, float] = {"nv": 1e-3, "uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
 _UNIT_NAME = {"nv": "nV", "uv": "uV", "µv": "uV", "mv": "mV", "v": "V"}
-FMP_SOURCES: tuple[str, ...] = ("split_buffers", "device", "given", "missing")
-# How files and users spell an ear (upper-cased): anything else ("X", "Lunch") is refused, not cut to its letter.
-EAR_SPELLINGS: dict[str, str] = {"L": "L", "R": "R", "LEFT": "L", "RIGHT": "R"}
 
 # An averaged ABR/ECochG in µV peaks somewhere in 0.01-100; the same waveform in volts peaks in 1e-8-1e-4.
 # Anything whose largest |value| is below this bound cannot be a µV recording (it would be below 1 nV rms).
@@ -122,7 +121,7 @@ def note_override(attrs: dict[str, str | float | int], name: str, stated: object
     values = [stated] if isinstance(stated, (str, int, float)) else list(stated)  # type: ignore[call-overload]
     values = [v for v in values if v is not None and str(v).strip()]
     if name == "ear":
-        key = lambda v: EAR_SPELLINGS.get(str(v).strip().upper(), str(v).strip())
+        key = lambda v: ear_of(str(v)) or str(v).strip()
     else:
         key = lambda v: _as_number(v)
     if not values or all(key(v) == key(given) for v in values):
@@ -203,22 +202,17 @@ def build_cohort(
     attrs["patient_id_source"] = "file name"  # ids from the name: `concat_cohorts` disambiguates equal names
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
     rate = _rates(name, n, stimulus_rate_hz, (lines or {}).get("stimulus_rate_hz"))
-    if ear is None:
-        ear = "R"
-        attrs["ear_unknown"] = 1
-    spelled = [e.strip().upper() for e in ([ear] * n if isinstance(ear, str) else ear)]
-    ears = np.array([EAR_SPELLINGS.get(e, e) for e in spelled]).astype(str)
-    if ears.shape != (n,):
-        raise DataError(name, "ear", f"{ears.size} ears for {n} records")
-    if (bad_ear := ~np.isin(ears, ["L", "R"])).any():
-        raise DataError(name, "ear", f"must be L or R, got {str(ears[bad_ear][0])!r}")
+    if ear is None:  # the file names no ear: every record's is assumed, one file-wide mark (no per-record column)
+        ears, ear_attrs, _ = assume_ears([""] * n)
+        attrs |= ear_attrs
+    else:
+        ears = _ears(name, n, ear)
     if fmp is not None:
         fmp_arr = np.broadcast_to(np.asarray(fmp, np.float32), (n,)).copy()
         attrs["fmp_source"] = "device" if device_fmp else "given"
     elif buffers is not None:
-        fmp_arr = fmp_from_buffers(buffers[:, 0], buffers[:, 1], window=fmp_window).astype(np.float32)
-        fmp_arr[~np.isfinite(fmp_arr)] = np.nan  # identical buffers: no noise estimate, so no FMP
-        attrs["fmp_source"] = "split_buffers"
+        fmp_arr = buffer_fmp(buffers, window=fmp_window)  # identical buffers: no noise estimate, so no FMP (NaN)
+        attrs["fmp_source"] = FMP_FROM_BUFFERS
     else:
         fmp_arr = np.full(n, np.nan, np.float32)
         attrs["fmp_source"] = "missing"
@@ -259,6 +253,18 @@ def build_cohort(
         if exc.row is None or locate is None:
             raise
         raise _relocate(exc, cohort, locate, lines or {}) from None
+
+
+def _ears(src: str, n: int, ear: str | Sequence[str]) -> np.ndarray:
+    """``n`` ears from one for the file or one per record, each spelled as `abrnet.data.ears.ear_of` reads it; an
+    empty one is refused here (a reader passes None for a file that names no ear)."""
+    spelled = [e.strip().upper() for e in ([ear] * n if isinstance(ear, str) else ear)]
+    ears = np.array([ear_of(e) or e for e in spelled]).astype(str)
+    if ears.shape != (n,):
+        raise DataError(src, "ear", f"{ears.size} ears for {n} records")
+    if (bad_ear := ~np.isin(ears, ["L", "R"])).any():
+        raise DataError(src, "ear", f"must be L or R, got {str(ears[bad_ear][0])!r}")
+    return ears
 
 
 def _rates(src: str, n: int, value: float | Sequence[float] | np.ndarray | None, at: object) -> np.ndarray:
@@ -347,10 +353,12 @@ def _check_one_patient(pid: str, first: tuple[ABRCohort, np.ndarray], second: tu
 
     An ear a reader assumed ("R": the file names none) is not a different ear: beside the patient's labelled file it
     may be that ear's second run, and patients.csv compared a left ear with its own replicate as "right" (the rule
-    a single wide CSV already applies)."""
+    a single wide CSV applies, `abrnet.data.ears.unassumable`, with the other file's recorded ears)."""
     both = f"{_where(first[0])}, {_where(second[0])}"
     for (part, own), (other, other_own) in ((first, second), (second, first)):
-        if ears_assumed(part)[own == pid].any() and not ears_assumed(other)[other_own == pid].all():
+        mine, theirs = own == pid, other_own == pid
+        recorded = recorded_ears(other_own[theirs], other.ear[theirs], ears_assumed(other)[theirs])
+        if unassumable(own[mine], ears_assumed(part)[mine], recorded).size:
             raise DataError(
                 both,
                 "ear",

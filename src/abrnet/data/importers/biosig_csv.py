@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.data.importers._common import build_cohort, read_text, to_microvolts
+from abrnet.data.metadata import DB_ATTENUATION, DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
 
-LEVEL_COLUMNS: dict[str, str] = {"level(db)": "dB SPL", "postatten(db)": "dB attenuation"}
+LEVEL_COLUMNS: dict[str, str] = {"level(db)": DB_SPL, "postatten(db)": DB_ATTENUATION}
 ABRA_WINDOW_MS = 10.0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.data.importers._common import build_cohort, note_override
+from abrnet.data.metadata import DB_ATTENUATION, DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
 
 FILE_HEADER = np.dtype(
@@ -165,7 +166,7 @@ def read_tdt_arf(
         "averages": ";".join(str(int(rec["navgs"])) for _, rec, _ in recs),
         **overridden,
     }
-    level_unit = "dB attenuation" if l_idx is not None and "att" in names[l_idx] else "dB SPL"
+    level_unit = DB_ATTENUATION if l_idx is not None and "att" in names[l_idx] else DB_SPL
     cohort = build_cohort(
         path,
         np.stack([d for _, _, d in recs]).astype(np.float64) * 1e6,
