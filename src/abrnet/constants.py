@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 CLASS_NAMES: tuple[str, ...] = ("NORMAL", "NEUROPATHY", "SNHL", "TOTAL", "CONDUCTIVE")
 WAVES: tuple[str, ...] = ("I", "III", "V")
 STATIC_PARAMS: tuple[str, ...] = ("age_years", "intensity_db", "stimulus_rate_hz", "fmp")
@@ -16,7 +18,8 @@ DEFAULT_T0_MS: float = 0.0
 RECORDING_BAND_HZ: tuple[float, float] = (100.0, 3000.0)
 RECORDING_FILTER_ORDER: int = 2
 
-# A wave is called present when its presence probability exceeds this (predict columns, series threshold).
+# A wave is called present when its presence probability reaches this (`is_present`: predict columns, plots, viewer,
+# metrics, series features).
 PRESENCE_THRESHOLD: float = 0.5
 
 # Physical ranges a valid record must respect (inclusive); checked on load.
@@ -52,3 +55,14 @@ MAX_ABR_PEAK_TO_PEAK_UV: float = 20.0
 # A trace whose SD is below this carries no signal at all (a disconnected electrode, an empty channel): the simulated
 # cohort's smallest SD is 0.015 µV, so this bound only catches flat (constant) traces, never a quiet recording.
 MIN_SIGNAL_SD_UV: float = 1e-4
+
+
+def is_present(prob: Any) -> Any:
+    """Whether the model calls a wave present: presence probability >= `PRESENCE_THRESHOLD`, elementwise on a float
+    or a numpy array (bool or bool array).
+
+    Why one function: results.csv, the plots and the viewer used ``>=`` while the metrics and the series features
+    used their own ``> 0.5``, so a record could count as present in one table and absent in metrics.json. The rule
+    is results.csv's documented ``>=``; moving the others to it changes a call only where a probability is exactly
+    0.5, which a float32 network output practically never is, so no reported number moves in practice."""
+    return prob >= PRESENCE_THRESHOLD

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.data.filters import bandpass_filter
+from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores
 from abrnet.series.classifier import EarCurves, lowest_mae_crossing
@@ -82,9 +83,8 @@ def adjacent_level_correlation(data: ABRCohort) -> np.ndarray:
     w = w[w >= max_lag]  # every lagged copy stays on the record
     shifted = w[None, :] - np.arange(max_lag + 1)[:, None]  # (L, W): the window moved earlier by each lag
     level = data.static_column("intensity_db").astype(np.float64)
-    _, ear = np.unique(data.ear_key, return_inverse=True)
     out = np.full(data.n_records, NO_EVIDENCE)
-    for rows in np.split(np.argsort(ear.ravel(), kind="stable"), np.cumsum(np.bincount(ear.ravel()))[:-1]):
+    for rows in group_indices(data.ear_key)[1]:  # each ear's records, in file order
         levels = np.unique(level[rows])
         for lv in levels:
             here = rows[level[rows] == lv]
@@ -101,7 +101,7 @@ def adjacent_level_correlation(data: ABRCohort) -> np.ndarray:
 def _ear_curves(data: ABRCohort, statistic: np.ndarray) -> tuple[EarCurves, np.ndarray]:
     """Each ear's `statistic` (N,) fitted non-decreasing in level (`presence_cdfs`, ears in sorted-key order, as
     `ear_level_features`), and (E,) the fill "above the highest level" for a curve that never passes."""
-    _, ear = np.unique(data.ear_key, return_inverse=True)
+    _, ear = np.unique(data.ear_key, return_inverse=True)  # an integer label per record, ears as `ear_level_features`
     ear = ear.ravel()
     level = data.static_column("intensity_db").astype(np.float64)
     return presence_cdfs(ear, level, statistic), highest_levels(ear, level, int(ear.max()) + 1) + ABOVE_HIGHEST_DB

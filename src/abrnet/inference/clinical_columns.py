@@ -1,6 +1,6 @@
 """Prediction tables with the clinical read-outs of `abrnet.metrics.clinical` (record, ear and patient level).
 
-Waves count as present where the model's presence probability reaches `PRESENCE_THRESHOLD` (0.5, as on the plots);
+Waves count as present where the model's presence probability reaches 0.5 (`constants.is_present`, as on the plots);
 absent waves give NaN, never a number read from noise. In series mode the per-ear functions and the interaural
 difference are read, in addition, only where the ear's series reading has a response (`reading_floor`).
 """
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from abrnet.constants import PRESENCE_THRESHOLD, WAVES
+from abrnet.constants import WAVES, is_present
 from abrnet.data.grouping import group_indices
 from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.schema import ABRCohort
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # annotation only: no import of the (higher) evaluation layer
 def present_latency(pred: Predictions, values: np.ndarray | None = None) -> np.ndarray:
     """(N, 3) predicted latencies (or other per-wave ``values``) where the wave is present, NaN elsewhere."""
     x = pred.latency_ms if values is None else values
-    return np.where(pred.peak_presence_prob >= PRESENCE_THRESHOLD, x, np.nan).astype(np.float64)
+    return np.where(is_present(pred.peak_presence_prob), x, np.nan).astype(np.float64)
 
 
 def reading_floor(ears: EarTable) -> np.ndarray:

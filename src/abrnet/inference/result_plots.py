@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.constants import PRESENCE_THRESHOLD, WAVES
+from abrnet.constants import PRESENCE_THRESHOLD, WAVES, is_present
+from abrnet.data.grouping import group_indices
 from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
 from abrnet.inference.clinical_columns import ear_floors, ear_latency_points
@@ -89,14 +90,17 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     waves = report.series_predictions if report.series_predictions is not None else pred  # waterfall marks
     ears = report.ears
     table = series_columns(ears, cohort) if ears is not None else None
-    keys = cohort.ear_key.astype(str)
+    ear_keys, groups = group_indices(cohort.ear_key.astype(str))  # each ear's rows: one sort, not a mask per ear
+    ear_rows = dict(zip(ear_keys.tolist(), groups, strict=True))
+    floors = dict(zip(ear_keys.tolist(), ear_floors(ears, ear_keys).tolist(), strict=True))  # -inf: no series mode
+    table_row = {} if ears is None else {k: e for e, k in enumerate(ears.ear_key.astype(str).tolist())}
     level = cohort.static_column("intensity_db").astype(np.float64)
     level_units = level_unit_labels(cohort)  # a mouse file is in dB SPL
     written: list[Path] = []
     for key, paths in plot_paths(cohort, plot_dir, series=series).items():
-        idx = np.flatnonzero(keys == key)
-        floor = float(ear_floors(ears, np.array([key]))[0])  # -inf without series mode: every level
-        present = pred.peak_presence_prob[idx] >= PRESENCE_THRESHOLD  # (K, 3)
+        idx = ear_rows[key]
+        floor = floors[key]  # -inf without series mode: every level
+        present = is_present(pred.peak_presence_prob[idx])  # (K, 3)
         read = level[idx] >= floor - 1e-6  # (K,) records the ear's reading has a response at
         lat = np.where(present & read[:, None], waves.latency_ms[idx], np.nan)
         fig, ax = plt.subplots(figsize=(4.0, 1.2 + 0.7 * len(idx)))
@@ -104,7 +108,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
         if ears is None or table is None:
             title = f"{key}: records only\nper-ear threshold: --group-by patient_id,ear"
         else:
-            row = int(np.flatnonzero(ears.ear_key.astype(str) == key)[0])
+            row = table_row[key]
             thr = float(ears.threshold_db[row])
             words = f"{_threshold_words(table, row)}, P(no resp.) {ears.p_no_response[row]:.2f}"
             title = f"{key}: {ears.response[row]}\n{words}"  # two lines: fits the 4-inch figure

@@ -110,10 +110,9 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
     * ``domain``: ``in`` when every record of the ear is in the model's domain, else their reasons
       (`abrnet.inference.domain`); the per-ear answer of a mouse series otherwise looked like a clinical one.
     """
-    ear = np.array([k.rsplit("/", 1)[1] for k in ears.ear_key.astype(str)])
     cols: dict[str, np.ndarray] = {
         "patient_id": ears.patient_id.astype(str),
-        "ear": ear,
+        "ear": ears.ear.astype(str),  # as the records give it: never parsed out of the key (ids may hold '/')
         "threshold_db": ears.threshold_db,
     }
     sd, lo, hi = ears.threshold_sd_db, ears.threshold_lo_db, ears.threshold_hi_db

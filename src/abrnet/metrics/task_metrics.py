@@ -12,7 +12,8 @@ narrow. Using the same code for the point estimate and the resamples keeps the t
 resamples as one (B, N) weight matrix keeps 200 resamples of 10k records well under a second per metric.
 
 Conventions (documented once here, used everywhere):
-* probabilities are thresholded at > 0.5;
+* a wave is present where its probability is >= 0.5 (`constants.is_present`, results.csv's rule); a no-response is
+  called where P(no response) > 0.5 (`series.per_ear.is_no_response`, the ear's ``response`` call);
 * "within x" counts |error| <= x (with a 1e-6 tolerance for float32 labels);
 * signal correlations are averaged over records where both series vary (a constant row has no correlation);
 * a record's no-response truth is known when `no_response` is True or its threshold is finite;
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.constants import CLASS_NAMES, WAVES, is_present
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.builder import (
     Builder,
@@ -56,10 +57,9 @@ from abrnet.metrics.kernels import (
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
 from abrnet.series.peaks import apply_peak_blend
-from abrnet.series.per_ear import RESPONSE_CALLS, EarTable, SeriesModel, aggregate_ears
+from abrnet.series.per_ear import RESPONSE_CALLS, EarTable, SeriesModel, aggregate_ears, is_no_response
 
 __all__ = ["BOOTSTRAP_PATHS", "SILENT_TARGET_RMS_UV", "compute_metrics", "has_waveform", "rowwise_correlation"]
-_PROB_CUT = 0.5
 
 # metric paths that get a bootstrap interval
 BOOTSTRAP_PATHS: tuple[str, ...] = (
@@ -146,7 +146,7 @@ def _peaks_section(
         j = WAVES.index(wave)
         p = f"{section}.{wave}"
         labelled = np.isfinite(data.latency_ms[:, j])
-        present_hat = pred.peak_presence_prob[:, j] > _PROB_CUT
+        present_hat = is_present(pred.peak_presence_prob[:, j])
         unscored = lambda W: np.full(W.shape[0], np.nan)  # (B,): nothing to score against
         b.add(
             f"{p}.presence_f1",
@@ -263,7 +263,7 @@ def _threshold_metrics(
         out[f"within_{lim}_db"] = b.point(f"{prefix}.within_{lim}_db", und)
     known = no_response | np.isfinite(truth)
     t_nr = no_response[known]
-    h_nr = np.asarray(p_nr)[known] > _PROB_CUT
+    h_nr = is_no_response(np.asarray(p_nr)[known])
     b.add(
         f"{prefix}.no_response_f1",
         record_metric(pidx[known], lambda W: weighted_binary_f1(W, t_nr, h_nr)),

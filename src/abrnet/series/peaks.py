@@ -28,7 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from abrnet.constants import PRESENCE_THRESHOLD, WAVES
+from abrnet.constants import WAVES, is_present
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
@@ -121,9 +121,10 @@ def _inputs(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tup
     own = np.asarray(getattr(pred, mean_name), np.float64)[:, j]
     var = np.asarray(getattr(pred, sd_name), np.float64)[:, j] ** 2
     p = np.asarray(pred.peak_presence_prob, np.float64)[:, j]
+    # an integer ear label per record (for bincount and `group_indices`), not the row groups themselves
     _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
     level = np.asarray(data.static_column("intensity_db"), np.float64)
-    return own, var, np.where(p >= PRESENCE_THRESHOLD, p, 0.0), level, ear.ravel()
+    return own, var, np.where(is_present(p), p, 0.0), level, ear.ravel()
 
 
 def blend_features(

@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
-from abrnet.constants import PRESENCE_THRESHOLD
+from abrnet.constants import PRESENCE_THRESHOLD, is_present
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
 from abrnet.series.microphonic import loud_microphonic
@@ -41,6 +41,7 @@ DEFAULT_THRESHOLD_QUANTILES: tuple[float, float] = (0.05, 0.95)
 NO_V_LEVEL_DB = 110.0  # "lowest level with a V" of an ear with none: above any level a protocol records
 ABOVE_HIGHEST_DB = 5.0  # threshold of an ear with no V at any tested level: "above the highest level tested"
 RESPONSE_CALLS: tuple[str, ...] = ("response", "no response", "uncertain")
+NO_RESPONSE_CUT = 0.5  # P(no response) above this calls a no-response (`is_no_response`)
 DENSE_SERIES_LEVELS = 12  # this many distinct levels or more: a long grid (e.g. 0–60 or 0–100 dB in 5-dB steps)
 
 
@@ -50,6 +51,7 @@ class EarTable:
 
     ear_key: np.ndarray  # (E,) str "patient/ear"
     patient_id: np.ndarray  # (E,) str
+    ear: np.ndarray  # (E,) str "L"/"R": the ear as given, never parsed back out of `ear_key` (ids may hold '/')
     n_records: np.ndarray  # (E,) int
     class_prob: np.ndarray  # (E, C)
     threshold_db: np.ndarray  # (E,)
@@ -125,6 +127,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     table = EarTable(
         ear_key=keys,
         patient_id=np.asarray(data.patient_id)[first].astype(str),
+        ear=np.asarray(data.ear)[first].astype(str),
         n_records=counts.astype(np.int64),
         class_prob=class_prob,
         threshold_db=threshold,
@@ -156,6 +159,13 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     return table
 
 
+def is_no_response(p_no_response: np.ndarray) -> np.ndarray:
+    """Where a no-response probability calls a no-response: > `NO_RESPONSE_CUT`, elementwise. One rule for the
+    ear's ``response`` call (`response_calls`) and the metrics' no-response F1 (strict, unlike the wave-presence
+    rule `constants.is_present`, as both have always read it)."""
+    return np.asarray(p_no_response) > NO_RESPONSE_CUT
+
+
 def response_calls(no_crossing: np.ndarray, p_no_response: np.ndarray) -> np.ndarray:
     """(E,) each ear's call, one of RESPONSE_CALLS, from its two readings: "response" where the p(V) curve crosses at
     a tested level and the no-response probability is at most 0.5, "no response" where neither holds, "uncertain"
@@ -167,7 +177,7 @@ def response_calls(no_crossing: np.ndarray, p_no_response: np.ndarray) -> np.nda
     a threshold near that crossing; a report that printed "threshold 90 dB" beside "P(no response) 0.7" without
     saying so would contradict itself. (E,) bool and (E,) float → (E,) str.
     """
-    nr = np.asarray(p_no_response, dtype=np.float64) > 0.5
+    nr = is_no_response(np.asarray(p_no_response, dtype=np.float64))
     crossing = ~np.asarray(no_crossing, dtype=bool)
     return np.where(crossing & ~nr, RESPONSE_CALLS[0], np.where(~crossing & nr, RESPONSE_CALLS[1], RESPONSE_CALLS[2]))
 
@@ -324,7 +334,7 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
     w_sum = np.bincount(inv, p_v, E)
     v_shift = np.bincount(inv, p_v * shift, E) / np.maximum(w_sum, 1e-6)
     lowest_v = np.full(E, np.inf)
-    np.minimum.at(lowest_v, inv, np.where(p_v > 0.5, intensity, np.inf))
+    np.minimum.at(lowest_v, inv, np.where(is_present(p_v), intensity, np.inf))
     lowest_v = np.where(np.isfinite(lowest_v), lowest_v, NO_V_LEVEL_DB)
     cols = [
         *(mean(prob[:, c]) for c in range(5)),
@@ -336,7 +346,7 @@ def series_features(pred: Predictions, data: ABRCohort, table: EarTable) -> np.n
         loud_mean(np.asarray(pred.p_no_response, dtype=np.float64)),
         loud_mean(p_v),
         mean(p_v),
-        mean((p_v > 0.5).astype(np.float64)),
+        mean(is_present(p_v).astype(np.float64)),
         lowest_v,
         v_shift,
         loud_mean(shift),

@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES
+from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES, is_present
+from abrnet.data.grouping import group_indices
 from abrnet.data.schema import float32_as_typed
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT, level_unit_labels
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
@@ -92,6 +93,7 @@ def build_payload(
     time_ms = [round(float(t), 6) for t in cohort.time_ms]
     static = cohort.static
     units = level_unit_labels(cohort)
+    record_keys = cohort.ear_key.astype(str)  # the one 'patient/ear' key (ids may hold '/')
     records: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         waves: dict[str, Any] = {}
@@ -100,7 +102,7 @@ def build_payload(
             amp_series = row.get(f"{w}_amplitude_series_uv")
             waves[w] = {
                 "presence_prob": row[f"{w}_presence_prob"],
-                "present": bool((row[f"{w}_presence_prob"] or 0.0) >= PRESENCE_THRESHOLD),
+                "present": bool(is_present(row[f"{w}_presence_prob"] or 0.0)),
                 "latency_record_ms": row[f"{w}_latency_ms"],
                 "latency_sd_ms": row[f"{w}_latency_sd_ms"],
                 "amplitude_record_uv": row[f"{w}_amplitude_uv"],
@@ -115,7 +117,7 @@ def build_payload(
                 "index": i,
                 "patient_id": row["patient_id"],
                 "ear": row["ear"],
-                "ear_key": f"{row['patient_id']}/{row['ear']}",
+                "ear_key": str(record_keys[i]),
                 "intensity_db": row["intensity_db"],
                 "level_unit": str(units[i]),
                 "age_years": _static(static[i, 0]),
@@ -132,10 +134,11 @@ def build_payload(
             }
         )
     ears: list[dict[str, Any]] = []
-    for srow in series_rows:
-        key = f"{srow['patient_id']}/{srow['ear']}"
-        members = [r for r in records if r["ear_key"] == key]
-        members.sort(key=lambda r: -(r["intensity_db"] or 0.0))  # waterfall order: loudest on top
+    distinct, groups = group_indices(record_keys)  # each ear's records in file order: one sort, not a scan per ear
+    ear_rows = dict(zip(distinct.tolist(), groups, strict=True))
+    table_keys = [] if report.ears is None else report.ears.ear_key.astype(str).tolist()  # series_rows' order
+    for key, srow in zip(table_keys, series_rows, strict=True):
+        members = sorted((records[i] for i in ear_rows[key]), key=lambda r: -(r["intensity_db"] or 0.0))  # loudest top
         thr, sd = srow["threshold_db"], srow["threshold_sd_db"]
         ears.append(
             {
