@@ -140,6 +140,45 @@ class ABRCohort:
             attrs=dict(self.attrs),
         )
 
+    @classmethod
+    def from_signals(
+        cls,
+        signals: np.ndarray,
+        *,
+        age_years: float | np.ndarray,
+        intensity_db: float | np.ndarray,
+        stimulus_rate_hz: float | np.ndarray,
+        patient_id: str | np.ndarray,
+        ear: str | np.ndarray,
+        fmp: float | np.ndarray = np.nan,
+        sampling_rate_hz: float = 20_000.0,
+        t0_ms: float = 0.0,
+    ) -> ABRCohort:
+        """Unlabelled recordings from arrays: (N, T) µV traces and their recording parameters, each a scalar for
+        every record or an (N,) array; FMP NaN = not measured. Validated (`DataError` names the field and row).
+
+        Why: a user holding numpy traces (`model.predict(cohort)`) otherwise filled ten fields, labels as NaN arrays
+        and `class_id = -1` included, by hand (hunt 12, #8)."""
+        x = np.asarray(signals, dtype=np.float32)
+        n = x.shape[0] if x.ndim == 2 else -1
+        if n < 0:
+            raise DataError("<memory>", "signals", f"must be (records, samples), got shape {x.shape}")
+        given = dict(zip(STATIC_PARAMS, (age_years, intensity_db, stimulus_rate_hz, fmp), strict=True))
+        static = [_per_record(name, v, n, np.float32) for name, v in given.items()]
+        return cls(
+            signals=x,
+            static=np.stack(static, axis=1),  # (N, S) in STATIC_PARAMS order
+            patient_id=_per_record("patient_id", patient_id, n, str),
+            ear=_per_record("ear", ear, n, str),
+            latency_ms=np.full((n, len(WAVES)), np.nan, np.float32),
+            amplitude_uv=np.full((n, len(WAVES)), np.nan, np.float32),
+            class_id=np.full(n, -1, np.int64),
+            threshold_db=np.full(n, np.nan, np.float32),
+            no_response=np.zeros(n, bool),
+            sampling_rate_hz=float(sampling_rate_hz),
+            t0_ms=float(t0_ms),
+        ).validate()
+
     # ------------------------------------------------------------------ validation
     def validate(self, source: str = "<memory>") -> ABRCohort:
         """Check shapes, dtypes, finiteness and physical ranges; raise `DataError` on the first problem."""
@@ -189,6 +228,14 @@ class ABRCohort:
                 got = f"{arr.shape[0]} rows" if arr.ndim else "a scalar"
                 raise DataError(source, f"extras/{key}", f"has {got}, expected {n} rows")
         return self
+
+
+def _per_record(name: str, value: object, n: int, dtype: type) -> np.ndarray:
+    """(n,) copy of a scalar or an (n,) array given for `ABRCohort.from_signals`."""
+    arr = np.asarray(value, dtype=dtype)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+        raise DataError("<memory>", name, f"must be one value or one per record ({n}), got shape {arr.shape}")
+    return np.broadcast_to(arr, (n,)).copy()
 
 
 def _first_row(mask: np.ndarray) -> int:

@@ -1,0 +1,39 @@
+"""`ABRCohort.from_signals`: numpy traces into the API without ten hand-filled fields (hunt 12, #8)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abrnet.constants import STATIC_PARAMS
+from abrnet.data.schema import ABRCohort, DataError
+
+
+def test_scalars_broadcast_arrays_stay_per_record_and_labels_are_unknown() -> None:
+    x = np.random.default_rng(0).normal(0.0, 0.05, (3, 200))
+    c = ABRCohort.from_signals(
+        x, age_years=30, intensity_db=[80, 60, 40], stimulus_rate_hz=21.1, patient_id="P1", ear="L"
+    )
+    assert c.signals.dtype == np.float32 and np.allclose(c.signals, x, atol=1e-7)
+    assert c.static_column("intensity_db").tolist() == [80.0, 60.0, 40.0]
+    assert np.all(c.static_column("age_years") == 30.0) and np.isnan(c.static_column("fmp")).all()
+    assert c.static.shape == (3, len(STATIC_PARAMS))
+    assert c.ear.tolist() == ["L"] * 3 and c.patient_id.tolist() == ["P1"] * 3
+    assert np.isnan(c.latency_ms).all() and (c.class_id == -1).all() and not c.no_response.any()
+    assert c.sampling_rate_hz == 20_000.0 and c.t0_ms == 0.0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"intensity_db": [80, 60, 40]}, "intensity_db"),  # neither one value nor one per record
+        ({"ear": "X"}, "ear"),
+        ({"age_years": 500}, "age_years"),
+        ({"signals": np.zeros(200)}, "signals"),  # one trace must still be (1, T)
+    ],
+)
+def test_a_bad_argument_is_a_data_error_naming_the_field(change: dict, field: str) -> None:
+    kw = {"age_years": 30, "intensity_db": 80, "stimulus_rate_hz": 21.1, "patient_id": "P1", "ear": "L"}
+    signals = change.pop("signals", np.zeros((2, 200)))
+    with pytest.raises(DataError, match=f"field '{field}'"):
+        ABRCohort.from_signals(signals, **(kw | change))
