@@ -129,3 +129,19 @@ def test_wide_csv_keeps_its_columns_and_data_import_says_so(tmp_path: Path) -> N
     assert res.exit_code == 0, res.output
     out = _flat(res.output)
     assert f"{path}: ear,stimulus_rate_hz ignored, the file records its own values" in out and "override" not in out
+
+
+def test_metadata_options_that_replace_what_a_file_states_are_noted_and_assumed_defaults_are_not(
+    tmp_path: Path,
+) -> None:
+    """``--level-unit``/``--stimulus`` on an export that states dB SPL tone pips replace them with a note (they
+    overrode silently before); on abrnet's own CSV, whose human-click-nHL metadata is assumed, not stated, the same
+    options note nothing; an option equal to the file's value notes nothing either."""
+    path = _fixture("epl_cfts_bburan/ABR-52-3")
+    changed = read_recording(path, age_years=0.2, level_unit="dB nHL", stimulus="click")
+    assert changed.attrs["overridden_options"] == "level_unit dB SPL → dB nHL, stimulus tone_pip → click"
+    assert set(changed.extras["level_unit"]) == {"dB nHL"}
+    same = read_recording(path, age_years=0.2, level_unit="dB SPL", stimulus="tone_pip")
+    assert "overridden_options" not in same.attrs
+    csv_path = write_wide_csv(make_toy_cohort(n_patients=2), tmp_path / "toy.csv")
+    assert "overridden_options" not in read_recording(csv_path, species="mouse", level_unit="dB SPL").attrs

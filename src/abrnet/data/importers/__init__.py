@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.data.importers._common import UTF8_BOM
+from abrnet.data.importers._common import UTF8_BOM, note_override
 from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
@@ -28,7 +28,7 @@ from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average,
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
 from abrnet.data.importers.time_columns import is_time_header, read_time_columns, split_cells, split_header
-from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, normalise
+from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, UNKNOWN, normalise
 from abrnet.data.schema import ABRCohort, DataError
 
 FORMATS: tuple[str, ...] = (
@@ -176,23 +176,34 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
         cohort.signals = -cohort.signals
         cohort.buffers = None if cohort.buffers is None else -cohort.buffers
         cohort.attrs["inverted"] = 1
+    assumed: set[str] = set()  # metadata the file does not state: an option fills it, overriding nothing
     if fmt in ("h5", "csv"):
         cohort.attrs.pop("patient_id_source", None)  # ids stored in the file, not its name: never renamed
-        for key, value in SIMULATED.items():
-            if key not in cohort.extras:
-                cohort.extras[key] = np.full(cohort.n_records, value)
+        assumed = {key for key in SIMULATED if key not in cohort.extras}
+        for key in assumed:
+            cohort.extras[key] = np.full(cohort.n_records, SIMULATED[key])
         cohort.attrs.setdefault("metadata_source", "abrnet format: human click, dB nHL unless stated")
-    return apply_metadata(cohort, str(path), **meta)
+    return apply_metadata(cohort, str(path), assumed=assumed, **meta)
 
 
-def apply_metadata(cohort: ABRCohort, src: str, **meta: Any) -> ABRCohort:
-    """Overwrite the metadata columns named in ``meta`` (what the user states beats what the file says)."""
+def apply_metadata(
+    cohort: ABRCohort, src: str, assumed: set[str] | frozenset[str] = frozenset(), **meta: Any
+) -> ABRCohort:
+    """Overwrite the metadata columns named in ``meta`` (what the user states beats what the file says).
+
+    Where the file stated another value (not "unknown", not one of the ``assumed`` defaults), `note_override`
+    records it, as for the rate, level and ear options: ``--species mouse`` on a human export must be seen."""
     for key, value in meta.items():
+        previous = None if key in assumed else cohort.extras.get(key)
         if key == STIMULUS_FREQ_HZ:
             cohort.extras[key] = np.full(cohort.n_records, float(value) if value is not None else math.nan)
+            stated = None if previous is None else [v for v in np.unique(previous.astype(float)) if np.isfinite(v)]
+            note_override(cohort.attrs, key, stated or None, value)
             continue
         try:
             cohort.extras[key] = np.full(cohort.n_records, normalise(key, value)).astype(str)
         except ValueError as exc:
             raise DataError(src, key, str(exc)) from None
+        stated = None if previous is None else [v for v in np.unique(previous.astype(str)) if v != UNKNOWN]
+        note_override(cohort.attrs, key, stated or None, cohort.extras[key][0])
     return cohort
