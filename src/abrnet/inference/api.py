@@ -34,12 +34,14 @@ from abrnet.constants import (
     STATIC_PARAMS,
     WAVES,
 )
-from abrnet.data.metadata import LEVEL_UNIT, metadata_of
+from abrnet.data.metadata import DB_ATTENUATION, LEVEL_UNIT, metadata_of
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.arguments import check_denoise, check_flag, check_generate, check_input, check_int
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.conditions import read_conditions as read_conditions  # the public name stays here
 from abrnet.inference.default_model import default_checkpoint
+from abrnet.inference.inputs import mixed_series_warnings
+from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
 from abrnet.models.predictions import Predictions
 from abrnet.series.peaks import apply_peak_blend
@@ -97,9 +99,6 @@ def _as_cohort(
     return read_input(data, n_samples=n_samples, **read_kw)
 
 
-ATTENUATION = "dB attenuation"
-
-
 def check_series_levels(cohort: ABRCohort) -> None:
     """Refuse a per-ear reading of levels given as attenuation, naming the file.
 
@@ -108,7 +107,7 @@ def check_series_levels(cohort: ABRCohort) -> None:
     attenuation runs the other way, so a hearing ear read as "no response" with a rising latency–intensity slope,
     behind nothing but the generic out-of-domain warning; TDT and BioSig imports set this unit themselves."""
     units = metadata_of(cohort.extras, cohort.n_records)[LEVEL_UNIT].astype(str)
-    if (rows := np.flatnonzero(units == ATTENUATION)).size:
+    if (rows := np.flatnonzero(units == DB_ATTENUATION)).size:
         files = cohort.extras.get("source_file")
         where = str(files[rows[0]]) if files is not None else "input"
         raise DataError(
@@ -218,9 +217,13 @@ class ABRModel:
         check_int("batch_size", batch_size, minimum=1)
         check_flag("series", series)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
-        if series:
+        if series:  # records of one ear read as one intensity series: say where they are not one
             check_series_levels(cohort)
+            warnings += mixed_series_warnings(cohort)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
+        warnings += polarity_warning(
+            flipped_ears(cohort, pred, lambda c: self.predict_cohort(c, batch_size=batch_size))
+        )
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
         blend = getattr(self.loaded.series_model, "peak_blend", None)
         series_pred = apply_peak_blend(pred, cohort, blend) if series and blend else None

@@ -223,7 +223,7 @@ def read_many(
     if not parts:
         raise DataError(str(named[0]), "<format>", "no readable recordings found")
     cohort = concat_cohorts(parts)
-    return cohort, warnings + mixed_series_warnings(cohort)
+    return cohort, warnings
 
 
 def mixed_series_warnings(cohort: ABRCohort, most: int = 3) -> list[str]:

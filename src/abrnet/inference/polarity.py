@@ -1,0 +1,72 @@
+"""Does an ear read as a response only with its sign flipped? A warning for exports that may be vertex-negative.
+
+Why: the model learnt vertex-positive waves. A trace exported inverted (waves as troughs, swapped electrodes, a
+device that plots vertex-negative up) read as "no response" for 3 of 4 hearing ears, with nothing to tell the user
+(hunt 8, #5); `--invert` reads such a file once the user knows. This check tells them: an ear whose loudest records
+read as no wave V as recorded (mean p(V) < `AS_RECORDED_MAX`) but as a clear wave V with every sample negated
+(mean ≥ `FLIPPED_MIN`) is named in one warning. It warns and never changes a reading: the sign of a recording is
+the user's to decide. Rates of the rule (`benchmarks/results/polarity_check.md`, 200 ears of each of two fresh
+simulated cohorts): no false alarm on correctly signed ears; on the same ears inverted it names 30–47 % of the
+hearing ears of each class (none of the deaf ones), so a whole inverted file is hard to miss while a single
+inverted ear may pass unnamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from abrnet.constants import WAVES
+from abrnet.data.grouping import group_indices
+from abrnet.data.schema import ABRCohort
+from abrnet.models.predictions import Predictions
+
+TOP_LEVELS_DB = 20.0  # the ear's loudest records: those within this many dB of its highest level
+MIN_RECORDS = 2  # an ear with fewer loudest records is not judged: one noise record flipped can read as a V
+AS_RECORDED_MAX = 0.4  # mean p(V) there below this: read as no (clear) response as recorded
+FLIPPED_MIN = 0.7  # and at least this with the sign flipped: read as a clear response inverted
+MAX_NAMED_EARS = 5
+WAVE_V = WAVES.index("V")
+
+
+def flipped_ears(
+    cohort: ABRCohort, pred: Predictions, predict: Callable[[ABRCohort], Predictions]
+) -> list[tuple[str, float, float]]:
+    """(ear key, mean p(V) as recorded, mean p(V) flipped) for each ear the rule names.
+
+    ``pred``: the model's predictions for ``cohort`` as recorded; ``predict`` runs the same model on another cohort.
+    Only the candidate ears' loudest records are run again, so the check costs a fraction of one prediction."""
+    p_wave_v = pred.peak_presence_prob[:, WAVE_V]  # (N,)
+    level = cohort.static_column("intensity_db")  # (N,)
+    keys, groups = group_indices(cohort.ear_key)
+    tops = [g[level[g] >= np.nanmax(level[g]) - TOP_LEVELS_DB] if np.isfinite(level[g]).any() else g for g in groups]
+    candidates = [i for i, top in enumerate(tops) if len(top) >= MIN_RECORDS and p_wave_v[top].mean() < AS_RECORDED_MAX]
+    if not candidates:
+        return []
+    rows = np.concatenate([tops[i] for i in candidates])
+    subset = cohort.subset(rows)
+    flipped = replace(subset, signals=-subset.signals, buffers=None if subset.buffers is None else -subset.buffers)
+    p_flipped = predict(flipped).peak_presence_prob[:, WAVE_V]  # (len(rows),)
+    named, start = [], 0
+    for i in candidates:
+        n = len(tops[i])
+        as_recorded, inverted = float(p_wave_v[tops[i]].mean()), float(p_flipped[start : start + n].mean())
+        start += n
+        if inverted >= FLIPPED_MIN:
+            named.append((str(keys[i]), as_recorded, inverted))
+    return named
+
+
+def polarity_warning(named: list[tuple[str, float, float]]) -> list[str]:
+    """One warning line for the ears `flipped_ears` named (none when it named none)."""
+    if not named:
+        return []
+    listed = ", ".join(f"{key} ({before:.2f} → {after:.2f})" for key, before, after in named[:MAX_NAMED_EARS])
+    more = f" and {len(named) - MAX_NAMED_EARS} more" if len(named) > MAX_NAMED_EARS else ""
+    return [
+        f"polarity: {len(named)} ear(s) read as no wave V at their loudest levels but as a clear wave V with the sign "
+        f"flipped (mean p(V) as recorded → flipped): {listed}{more}. If the export shows vertex-negative waves "
+        "(troughs), read it again with --invert (Python: invert=True)"
+    ]

@@ -1,0 +1,81 @@
+"""The polarity warning (hunt 8 #5: an inverted trace read as "no response" with nothing to tell the user): an ear
+that reads as no wave V at its loudest levels but as a clear V with its sign flipped is named, once, and nothing
+else changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import abrnet
+from abrnet.constants import WAVES
+from abrnet.data.schema import ABRCohort
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.inference.polarity import AS_RECORDED_MAX, FLIPPED_MIN, flipped_ears, polarity_warning
+from tests.conftest import make_toy_cohort
+
+V = WAVES.index("V")
+
+
+def _fake_pred(p: np.ndarray):
+    class _P:  # only what flipped_ears reads
+        peak_presence_prob = p
+
+    return _P()
+
+
+def _reader(cohort: ABRCohort):
+    n = cohort.n_records
+    p = np.full((n, len(WAVES)), 0.1, np.float32)
+    p[:, V] = np.where(cohort.signals[:, 120] > 0, 0.9, 0.1)
+    return _fake_pred(p)
+
+
+def test_only_an_ear_whose_loudest_records_read_better_flipped_is_named() -> None:
+    """Ear 0: positive at 6 ms at its loudest levels (reads fine) → not named; ear 1: negative there → named; ear 2:
+    negative only at its quiet levels (below its loudest 20 dB) → not named, because the check reads the top levels."""
+    toy = make_toy_cohort(n_patients=3, levels=(80, 60, 40, 20))
+    signals = np.zeros_like(toy.signals)
+    keys = toy.ear_key.astype(str)
+    ears = list(dict.fromkeys(keys))
+    level = toy.static_column("intensity_db")
+    signals[keys == ears[0], 120] = 1.0
+    signals[keys == ears[1], 120] = -1.0
+    signals[(keys == ears[2]) & (level >= 60), 120] = 1.0
+    signals[(keys == ears[2]) & (level < 60), 120] = -1.0
+    for k in ears[3:]:
+        signals[keys == k, 120] = 1.0
+    cohort = replace(toy, signals=signals)
+    named = flipped_ears(cohort, _reader(cohort), _reader)
+    assert [key for key, _, _ in named] == [ears[1]]
+    _, before, after = named[0]
+    assert before < AS_RECORDED_MAX and after >= FLIPPED_MIN
+    (line,) = polarity_warning(named)
+    assert ears[1] in line and "--invert" in line and "1 ear(s)" in line
+    assert polarity_warning([]) == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_shipped_model_names_inverted_hearing_ears_and_not_the_same_ears_as_recorded() -> None:
+    """End to end through `ABRModel.predict`: a fixed-protocol cohort of hearing and deaf ears gets no polarity
+    warning as simulated, and one naming hearing ears once every sample (and buffer) is negated."""
+    model = abrnet.load()
+    cohort = simulate_cohort(
+        SimulationConfig(n_patients=6, balanced=True, protocol="fixed", fixed_levels_db=(20.0, 40.0, 60.0, 80.0)),
+        seed=11,
+    )
+    as_recorded = model.predict(cohort)
+    assert not any(w.startswith("polarity:") for w in as_recorded.warnings)
+    inverted = model.predict(replace(cohort, signals=-cohort.signals, buffers=-cohort.buffers))
+    (line,) = [w for w in inverted.warnings if w.startswith("polarity:")]
+    hearing = {str(k) for k, nr in zip(cohort.ear_key, cohort.no_response, strict=True) if not nr}
+    named = {k for k in hearing if k in line}
+    assert named, line
+    deaf = {str(k) for k in cohort.ear_key} - hearing
+    assert not any(f"{k} (" in line for k in deaf), line
+    assert np.array_equal(  # the warning changes no reading
+        inverted.predictions.peak_presence_prob,
+        model.predict_cohort(replace(cohort, signals=-cohort.signals, buffers=-cohort.buffers)).peak_presence_prob,
+    )
