@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
+
     import numpy as np
 
     from abrnet.data.schema import ABRCohort
@@ -30,6 +32,40 @@ def validation_cohorts(seed: int, patients: int) -> dict[str, ABRCohort]:
                               seed=seed + offset)
         for name, (protocol, offset) in VALIDATION_COHORTS.items()
     }  # fmt: skip
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """`ap`'s arguments plus the --force every benchmark takes: the results in benchmarks/results are committed (a
+    GPU run's figures cannot be measured again on any machine), so one is replaced only when asked (`make bench`
+    asks: it is the deliberate regeneration)."""
+    ap.add_argument("--force", action="store_true", help="replace existing results files in benchmarks/results/")
+    return ap.parse_args()
+
+
+def check_results(*paths: Path, force: bool) -> None:
+    """Exit with a one-line error naming the first of `paths` that exists, unless --force: called before measuring,
+    so minutes of work are not thrown away, and again just before writing."""
+    if force:
+        return
+    for path in paths:
+        if Path(path).exists():
+            sys.exit(f"error: {path}: file exists; pass --force to overwrite it")
+
+
+def write_files(texts: dict[Path, str], *, force: bool) -> None:
+    """Write each text to its path, every path checked (`check_results`) before any is written."""
+    check_results(*texts, force=force)
+    for path, text in texts.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+
+
+def result_paths(stem: str) -> tuple[Path, Path]:
+    """`benchmarks/results/<stem>.json` and `.md`: what `write_results` writes."""
+    return RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
 
 
 def require_checkpoint(path: Path) -> None:
@@ -108,14 +144,12 @@ def p_wave_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
     return np.asarray(analysis_predictions(loaded, cohort).peak_presence_prob[:, 2], np.float64)
 
 
-def write_results(stem: str, result: dict, markdown: str) -> None:
-    """`benchmarks/results/<stem>.json` and `.md`, and the table on stdout."""
+def write_results(stem: str, result: dict, markdown: str, *, force: bool = False) -> None:
+    """`benchmarks/results/<stem>.json` and `.md` (an existing one only with `force`), and the table on stdout."""
     import json
 
-    results = Path(__file__).resolve().parent / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (results / f"{stem}.md").write_text(markdown)
+    js, md = result_paths(stem)
+    write_files({js: json.dumps(result, indent=2) + "\n", md: markdown}, force=force)
     print(markdown)
 
 

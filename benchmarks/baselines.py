@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import dotted_get, provenance, provenance_markdown
+from _common import check_results, dotted_get, parse_args, provenance, provenance_markdown, write_files
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -77,7 +77,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fixed-patients", type=int, default=150, help="fixed-protocol patients (as evaluate)")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(RESULTS / "baselines.json", RESULTS / "baselines.md", force=args.force)  # before measuring
     ckpt = args.run / "best.ckpt"
     if not ckpt.exists():
         sys.exit(f"error: {ckpt} not found; train first (abrnet train --out {args.run}) or pass --run")
@@ -175,7 +176,7 @@ def main() -> None:
         "metrics": table,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "baselines.json").write_text(json.dumps(result, indent=2))
+    write_files({RESULTS / "baselines.json": json.dumps(result, indent=2)}, force=args.force)
     lines = [
         "# abrnet vs gradient boosting (same held-out test patients)",
         "",
@@ -199,7 +200,7 @@ def main() -> None:
         "per record as for the network.",
         "",
     ]
-    (RESULTS / "baselines.md").write_text("\n".join(lines))
+    write_files({RESULTS / "baselines.md": "\n".join(lines)}, force=args.force)
     print("\n".join(lines))
 
 

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _common import dotted_get, provenance, provenance_markdown, write_results
+from _common import check_results, dotted_get, parse_args, provenance, provenance_markdown, result_paths, write_results
 
 # (label, path in metrics.json); its 95 % interval, where the run has one, is found from the path
 ROWS: tuple[tuple[str, str], ...] = (
@@ -71,7 +71,8 @@ def main() -> None:
     ap.add_argument("b", type=Path, help="second metrics.json")
     ap.add_argument("--names", nargs=2, default=("a", "b"))
     ap.add_argument("--tag", default="compare_runs", help="results file stem")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths(args.tag), force=args.force)  # before measuring
     for path in (args.a, args.b):
         if not path.exists():
             raise SystemExit(f"error: {path}: no such file")
@@ -81,7 +82,7 @@ def main() -> None:
     envs = [m.get("environment") for m in (a, b)]  # recorded since stop 30: library versions, torch's CPU kernels
     result = {**provenance(), "a": str(args.a), "b": str(args.b), "names": list(args.names), "identical": same,
               "environments": envs, "rows": rows}  # fmt: skip
-    write_results(args.tag, result, _markdown(result))
+    write_results(args.tag, result, _markdown(result), force=args.force)
 
 
 def _markdown(result: dict[str, Any]) -> str:

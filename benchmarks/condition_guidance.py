@@ -27,9 +27,12 @@ from sklearn.metrics import f1_score
 
 from _common import (
     VALIDATION_COHORTS,
+    check_results,
+    parse_args,
     provenance,
     provenance_markdown,
     require_checkpoint,
+    result_paths,
     validation_cohorts,
     validation_sample,
     write_results,
@@ -74,7 +77,8 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=150)
     ap.add_argument("--records", type=int, default=600, help="seeded validation records for the counterfactuals")
     ap.add_argument("--tag", default="condition_guidance", help="results file stem (e.g. to score a probe at w = 1)")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths(args.tag), force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
     cfg = loaded.config
@@ -106,7 +110,7 @@ def main() -> None:
         row["counterfactuals"] = counterfactual_report(sub, p_v(sub), {k: p_v(v) for k, v in variants.items()})
         report["weights"][str(w)] = row
         print(w, json.dumps(row), flush=True)
-    write_results(args.tag, report, to_markdown(report))
+    write_results(args.tag, report, to_markdown(report), force=args.force)
 
 
 def to_markdown(report: dict) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import provenance, provenance_markdown, require_checkpoint
+from _common import check_results, parse_args, provenance, provenance_markdown, require_checkpoint, write_files
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -30,7 +30,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
     ap.add_argument("--max-records", type=int, default=150)
     ap.add_argument("--steps", type=int, default=10)
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(RESULTS / "denoise.json", RESULTS / "denoise.md", force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -86,7 +87,7 @@ def main() -> None:
         "methods": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "denoise.json").write_text(json.dumps(result, indent=2))
+    write_files({RESULTS / "denoise.json": json.dumps(result, indent=2)}, force=args.force)
     lines = [
         "# Denoising benchmark (simulated test split, clean ground truth)",
         "",
@@ -103,7 +104,7 @@ def main() -> None:
             f"| {name} | {r['correlation_to_clean']:.3f} | {r['correlation_to_clean_wave_v_labelled']:.3f} | "
             f"{r['snr_db']:.2f} | {r['snr_gain_db']:+.2f} | {r['seconds']:.2f} |"
         )
-    (RESULTS / "denoise.md").write_text("\n".join(lines) + "\n")
+    write_files({RESULTS / "denoise.md": "\n".join(lines) + "\n"}, force=args.force)
     print("\n".join(lines))
 
 

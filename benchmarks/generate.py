@@ -22,7 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from _common import device_name, provenance, provenance_markdown, require_checkpoint, validation_choice
+from _common import (
+    check_results,
+    device_name,
+    parse_args,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    validation_choice,
+    write_files,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,7 +50,9 @@ def main() -> None:
     ap.add_argument("--raw", action="store_true", help="score the raw sampler output (no recording band-pass)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (results go to generate_cuda.*)")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    stem = ("generate" if args.device == "cpu" else f"generate_{args.device}") + ("_raw" if args.raw else "")
+    check_results(RESULTS / f"{stem}.json", RESULTS / f"{stem}.md", force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -118,8 +129,7 @@ def main() -> None:
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = ("generate" if args.device == "cpu" else f"generate_{args.device}") + ("_raw" if args.raw else "")
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
+    write_files({RESULTS / f"{stem}.json": json.dumps(result, indent=2, default=float)}, force=args.force)
     lines = [
         f"# Generation: speed vs steps ({result['device']}) and quality",
         "",
@@ -140,7 +150,7 @@ def main() -> None:
             for r in rows
         ),
     ]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_files({RESULTS / f"{stem}.md": "\n".join(lines) + "\n"}, force=args.force)
     print("\n".join(lines))
 
 

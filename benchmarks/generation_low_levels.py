@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from _common import provenance, provenance_markdown, require_checkpoint, write_results
+from _common import (
+    check_results,
+    parse_args,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    result_paths,
+    write_results,
+)
 
 
 def _median(x: np.ndarray) -> float:
@@ -38,7 +46,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths("generation_low_levels"), force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -87,7 +96,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     result = {**provenance(), "checkpoint": str(args.checkpoint), "seeds": args.seeds, "sampler": args.sampler,
               "steps": args.steps, "guidance": args.guidance, "rows": rows}  # fmt: skip
-    write_results("generation_low_levels", result, _markdown(result))
+    write_results("generation_low_levels", result, _markdown(result), force=args.force)
 
 
 def _markdown(result: dict[str, Any]) -> str:

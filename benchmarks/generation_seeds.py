@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from _common import provenance, provenance_markdown, require_checkpoint, validation_choice, write_results
+from _common import (
+    check_results,
+    parse_args,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    result_paths,
+    validation_choice,
+    write_results,
+)
 
 
 def _named(spec: str) -> tuple[str, Path]:
@@ -84,9 +93,10 @@ def main() -> None:
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tag", default="generation_seeds", help="results file stem")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths(args.tag), force=args.force)  # before measuring
     if args.merge:
-        write_results(args.tag, *_merged(args.merge))
+        write_results(args.tag, *_merged(args.merge), force=args.force)
         return
     if not args.checkpoint:
         ap.error("pass --checkpoint NAME=PATH (or --merge FILE ...)")
@@ -117,7 +127,7 @@ def main() -> None:
         per_checkpoint[name] = {"path": str(path), "rows": rows, "summary": _summary(rows)}
     result = {**provenance(), "settings": settings, "n": args.n, "min_count": args.min_count, "split": "val"}
     result["checkpoints"] = per_checkpoint
-    write_results(args.tag, result, _markdown(result))
+    write_results(args.tag, result, _markdown(result), force=args.force)
 
 
 def _ms(value: float) -> str:

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from _common import provenance, provenance_markdown
+from _common import check_results, parse_args, provenance, provenance_markdown, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,7 +46,8 @@ def _generated(folder: Path) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(RESULTS / "import.json", RESULTS / "import.md", force=args.force)  # before measuring
     from abrnet.data.importers import detect_format, read_recording
     from abrnet.data.schema import DataError
 
@@ -76,7 +77,7 @@ def main() -> None:
         "by_format": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "import.json").write_text(json.dumps(result, indent=2))
+    write_files({RESULTS / "import.json": json.dumps(result, indent=2)}, force=args.force)
     lines = [
         "# Import speed (`read_recording`: parse + validate, native grid)",
         "",
@@ -91,7 +92,7 @@ def main() -> None:
             for k, r in rows.items()
         ),
     ]
-    (RESULTS / "import.md").write_text("\n".join(lines) + "\n")
+    write_files({RESULTS / "import.md": "\n".join(lines) + "\n"}, force=args.force)
     print("\n".join(lines))
 
 

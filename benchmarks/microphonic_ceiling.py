@@ -25,7 +25,7 @@ from scipy.linalg import solve_triangular
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from _common import provenance, provenance_markdown, write_results
+from _common import check_results, parse_args, provenance, provenance_markdown, result_paths, write_results
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.filters import butterworth_sos, zero_phase
 from abrnet.data.schema import ABRCohort
@@ -116,9 +116,10 @@ def to_markdown(result: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=150, help="patients of each class-balanced cohort")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths("microphonic_ceiling"), force=args.force)  # before measuring
     result = {**provenance(), "cohorts": [cohort_row(protocol, seed, args.patients) for protocol, seed in COHORTS]}
-    write_results("microphonic_ceiling", result, to_markdown(result))
+    write_results("microphonic_ceiling", result, to_markdown(result), force=args.force)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from _common import provenance, provenance_markdown
+from _common import check_results, parse_args, provenance, provenance_markdown, write_files
 from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import PRESETS, ModelConfig, OptimizedHierarchicalUNet
 from abrnet.models.summary import forward_flops
@@ -68,7 +68,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parse_args(parser)
+    stem = "model" if args.device == "cpu" else f"model_{args.device.split(':')[0]}"
+    check_results(args.out / f"{stem}.json", args.out / f"{stem}.md", force=args.force)  # before measuring
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     rows: list[dict[str, Any]] = []
     for name in args.presets:
@@ -93,8 +95,9 @@ def main() -> None:
         "flop_note": flops["note"],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "model" if args.device == "cpu" else f"model_{args.device.split(':')[0]}"
-    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    write_files(
+        {args.out / f"{stem}.json": json.dumps({"meta": meta, "results": rows}, indent=2) + "\n"}, force=args.force
+    )
     lines = [
         "# Model benchmark",
         "",
@@ -115,7 +118,7 @@ def main() -> None:
     if args.device == "cpu":
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         lines.append(f"Load average (1/5/15 min) when the run ended: {load}; other jobs on the cores slow it down.")
-    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_files({args.out / f"{stem}.md": "\n".join(lines) + "\n"}, force=args.force)
 
 
 if __name__ == "__main__":

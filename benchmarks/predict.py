@@ -26,7 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import device_name, provenance, provenance_markdown, require_checkpoint
+from _common import (
+    check_results,
+    device_name,
+    parse_args,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    write_files,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(".cache/abrnet/bench_predict")
@@ -103,7 +111,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-buffers", action="store_true", help="write the 200 samples only (no a_s*/b_s*)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda for the stage breakdown (results: predict_cuda.*)")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    stem = "predict" if args.device == "cpu" else f"predict_{args.device}"
+    check_results(RESULTS / f"{stem}.json", RESULTS / f"{stem}.md", force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -138,8 +148,7 @@ def main() -> None:
         "target_records_per_second": TARGET,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "predict" if args.device == "cpu" else f"predict_{args.device}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_files({RESULTS / f"{stem}.json": json.dumps(result, indent=2) + "\n"}, force=args.force)
     rate = result["end_to_end"]["records_per_second"]
     lines = [
         f"# Predict throughput, end to end ({result['device']})",
@@ -162,7 +171,9 @@ def main() -> None:
     ]
     out = RESULTS / f"{stem}.md"
     kept = out.read_text().partition("\n## Before / after")[1:] if out.exists() else ("", "")
-    out.write_text("\n".join(lines) + "\n" + "".join(kept))  # the hand-written before/after comparison stays
+    write_files(
+        {out: "\n".join(lines) + "\n" + "".join(kept)}, force=args.force
+    )  # the hand-written before/after comparison stays
     print("\n".join(lines))
 
 

@@ -28,10 +28,13 @@ from scipy import ndimage
 
 from _common import (
     analysis_predictions,
+    check_results,
     p_wave_v,
+    parse_args,
     provenance,
     provenance_markdown,
     require_checkpoint,
+    result_paths,
     validation_sample,
     write_results,
 )
@@ -368,7 +371,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
     ap.add_argument("--records", type=int, default=3000, help="seeded sample of validation records")
     ap.add_argument("--patients", type=int, default=150, help="patients of the fixed-protocol cohort")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths("presence_limits"), force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
     result = {
@@ -377,7 +381,7 @@ def main() -> None:
         "records": record_section(loaded, args.records),
         "ears": ear_section(loaded, args.patients),
     }
-    write_results("presence_limits", result, to_markdown(result))
+    write_results("presence_limits", result, to_markdown(result), force=args.force)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from _common import check_results, parse_args, write_files
 from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import ModelConfig, OptimizedHierarchicalUNet
 
@@ -26,8 +27,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=5)
-    args = ap.parse_args()
+    args = parse_args(ap)
     cuda = args.device.startswith("cuda")
+    out = RESULTS / f"profile_{args.preset}_{'cuda' if cuda else 'cpu'}.md"
+    check_results(out, force=args.force)  # before measuring
     model = OptimizedHierarchicalUNet(ModelConfig.from_preset(args.preset)).to(args.device).train()
     model.set_attention_monitoring(0)  # as in training steps
     cfg = model.config
@@ -66,8 +69,7 @@ def main() -> None:
     print(head)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    device = "cuda" if cuda else "cpu"
-    (RESULTS / f"profile_{args.preset}_{device}.md").write_text(head + "\n```\n" + table + "\n```\n")
+    write_files({out: head + "\n```\n" + table + "\n```\n"}, force=args.force)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,12 @@ import abrnet.series.classifier as series_classifier
 import abrnet.series.per_ear as per_ear
 from _common import (
     analysis_predictions,
+    check_results,
+    parse_args,
     provenance,
     provenance_markdown,
     require_checkpoint,
+    result_paths,
     validation_cohorts,
     write_results,
 )
@@ -70,7 +73,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/final/best.ckpt"))
     ap.add_argument("--patients", type=int, default=150)
     ap.add_argument("--tag", default="series_split_cue")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths(args.tag), force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
     cfg = loaded.config
@@ -91,7 +95,7 @@ def main() -> None:
             row[name] = {"class_macro_f1": s["ear_class_macro_f1"], "no_response_f1": s["ear_no_response_f1"]}
         report["per_ear"][cohort_name] = row
         print(cohort_name, json.dumps(row), flush=True)
-    write_results(args.tag, report, to_markdown(report))
+    write_results(args.tag, report, to_markdown(report), force=args.force)
 
 
 def to_markdown(report: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import provenance, provenance_markdown
+from _common import check_results, parse_args, provenance, provenance_markdown, write_files
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
@@ -91,7 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args(parser)
+    check_results(RESULTS / "simulate.json", RESULTS / "simulate.md", force=args.force)  # before measuring
     config = SimulationConfig(n_patients=args.patients)
     start = time.perf_counter()
     cohort = simulate_cohort(config, seed=args.seed)
@@ -100,8 +101,10 @@ def main() -> None:
     result = marginals(cohort, seconds, args.patients)
     meta = {"patients": args.patients, "seed": args.seed, **provenance()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "simulate.json").write_text(json.dumps({"meta": meta, "result": result}, indent=2) + "\n")
-    (RESULTS / "simulate.md").write_text(to_markdown(result, meta))
+    write_files(
+        {RESULTS / "simulate.json": json.dumps({"meta": meta, "result": result}, indent=2) + "\n"}, force=args.force
+    )
+    write_files({RESULTS / "simulate.md": to_markdown(result, meta)}, force=args.force)
     print(to_markdown(result, meta))
 
 

@@ -20,9 +20,12 @@ import torch
 
 from _common import (
     analysis_predictions,
+    check_results,
+    parse_args,
     provenance,
     provenance_markdown,
     require_checkpoint,
+    result_paths,
     validation_sample,
     write_results,
 )
@@ -112,12 +115,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, nargs="+", default=[Path("runs/default/best.ckpt")])
     ap.add_argument("--records", type=int, default=256, help="validation records to read")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths("skip_attention"), force=args.force)  # before measuring
     for path in args.checkpoint:
         require_checkpoint(path)
     checkpoints = {str(p): skip_attention(load_checkpoint(p), args.records) for p in args.checkpoint}
     result = {**provenance(), "records": args.records, "checkpoints": checkpoints}
-    write_results("skip_attention", result, to_markdown(result))
+    write_results("skip_attention", result, to_markdown(result), force=args.force)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,16 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from _common import analysis_predictions, provenance, provenance_markdown, require_checkpoint, write_results
+from _common import (
+    analysis_predictions,
+    check_results,
+    parse_args,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    result_paths,
+    write_results,
+)
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import (
@@ -268,7 +277,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, nargs="+", default=[Path("runs/default/best.ckpt")])
     ap.add_argument("--patients", type=int, default=300, help="patients of each fixed-protocol cohort")
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(*result_paths("threshold_ceiling"), force=args.force)  # before measuring
     for path in args.checkpoint:
         require_checkpoint(path)
     models = {str(path): load_checkpoint(path) for path in args.checkpoint}
@@ -284,7 +294,7 @@ def main() -> None:
         "classical": classical_threshold_baselines(fit, scored),
     }
     check_label_reading(result)
-    write_results("threshold_ceiling", result, to_markdown(result))
+    write_results("threshold_ceiling", result, to_markdown(result), force=args.force)
 
 
 if __name__ == "__main__":

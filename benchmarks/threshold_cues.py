@@ -25,7 +25,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from _common import analysis_predictions, p_wave_v, provenance, provenance_markdown, require_checkpoint
+from _common import (
+    analysis_predictions,
+    check_results,
+    p_wave_v,
+    parse_args,
+    provenance,
+    provenance_markdown,
+    require_checkpoint,
+    write_files,
+)
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import (
@@ -73,7 +82,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/final/best.ckpt"))
     ap.add_argument("--patients", type=int, default=150)
-    args = ap.parse_args()
+    args = parse_args(ap)
+    check_results(RESULTS / "threshold_cues.json", RESULTS / "threshold_cues.md", force=args.force)  # before measuring
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
 
@@ -105,7 +115,7 @@ def main() -> None:
     report["coefficients"] = {name: m.coef_.ravel().round(3).tolist() for name, m in models.items()}
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "threshold_cues.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_files({RESULTS / "threshold_cues.json": json.dumps(report, indent=2) + "\n"}, force=args.force)
     lines = ["# Classical cues beside p(V) in the per-ear threshold (validation cohorts)", "",
              provenance_markdown(report["provenance"]), "",
              "| per-ear threshold | " + " | ".join(report["cohorts"]) + " |",
@@ -120,7 +130,7 @@ def main() -> None:
         f"{json.dumps(report['coefficients'])}.",
         "",
     ]
-    (RESULTS / "threshold_cues.md").write_text("\n".join(lines))
+    write_files({RESULTS / "threshold_cues.md": "\n".join(lines)}, force=args.force)
 
 
 if __name__ == "__main__":

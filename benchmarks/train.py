@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from _common import provenance, provenance_markdown
+from _common import check_results, parse_args, provenance, provenance_markdown, write_files
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_STEPS = {"tiny": 30, "cpu": 15, "base": 4, "large": 2}
@@ -320,14 +320,18 @@ def main() -> None:
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset, print JSON
     ap.add_argument("--profile", metavar="PRESET", help="profile one preset's step -> results/train_profile.md")
-    args = ap.parse_args()
+    args = parse_args(ap)
 
+    stem = "train" if args.device == "cpu" else f"train_{args.device}"
+    planned = [RESULTS / "train_profile.md"] if args.profile else [RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"]
+    if not args.one:  # --one is this script measuring one preset for itself: it writes nothing
+        check_results(*planned, force=args.force)  # before measuring
     if args.profile:
         report = profile(args.profile, args.batch, args.steps or 8, args.threads)
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / "train_profile.md"
         kept = out.read_text().partition("\n## What to cut")[1:] if out.exists() else ("", "")
-        out.write_text(report + "".join(kept))  # the hand-written reading of the numbers stays
+        write_files({out: report + "".join(kept)}, force=args.force)  # the hand-written reading of the numbers stays
         print(report)
         return
 
@@ -363,11 +367,14 @@ def main() -> None:
         "memory_measure": "resource.getrusage(RUSAGE_SELF).ru_maxrss, one fresh process per preset",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "train" if args.device == "cpu" else f"train_{args.device}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    write_files(
+        {RESULTS / f"{stem}.json": json.dumps({"meta": meta, "results": rows}, indent=2) + "\n"}, force=args.force
+    )
     out = RESULTS / f"{stem}.md"
     kept = out.read_text().partition("\n## Before / after")[1:] if out.exists() else ("", "")
-    out.write_text(_markdown(meta, rows) + "".join(kept))  # the hand-written before/after comparison stays
+    write_files(
+        {out: _markdown(meta, rows) + "".join(kept)}, force=args.force
+    )  # the hand-written before/after comparison stays
     print(f"wrote {RESULTS / stem}.json and .md", file=sys.stderr)
 
 

@@ -187,7 +187,7 @@ def plot(
         cohort = load_cohort(file, with_clean=False)
         if cohort.n_records == 0:
             raise DataError(str(file), "signals", "no records to plot")
-        path = plot_cohort_examples(cohort, out, seed=seed)
+        path = plot_cohort_examples(cohort, out, seed=seed, overwrite=force)
     console.print(f"wrote {path}")
     n_series = len(unlabelled_series(cohort, cohort.n_records))
     if not pick_example_ears(cohort, seed) and n_series > MAX_UNLABELLED_SERIES:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from abrnet.cli.common import check_choice, check_range, console, labelled, user_errors, warn
+from abrnet.cli.common import check_choice, check_outputs, check_range, console, labelled, user_errors, warn
 
 
 def train(
@@ -90,6 +90,15 @@ def train(
             check_resume(resume, cfg)
         out_dir = out or (resume.parent if resume else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
         check_out_folder(out_dir, resume)
+        own = resume is not None and out_dir.resolve() == resume.parent.resolve()  # a new fit's folder holds none
+        if resume is not None:  # it evaluates into --out: its own files, with the options they were made with, or none
+            from abrnet.evaluation.evaluate import evaluation_options, evaluation_outputs, same_evaluation
+
+            hint = "pass the same, or move the run's metrics.json, metrics.md and figures/ away"
+            if not own or not same_evaluation(
+                out_dir / "metrics.json", evaluation_options(balanced_patients), field="--resume", hint=hint
+            ):
+                check_outputs(evaluation_outputs(out_dir), force=own)  # another folder's files are never replaced
         from abrnet.training.run import record_run
         from abrnet.training.run import train as run_training
 
@@ -102,8 +111,9 @@ def train(
             t = time.monotonic()
             try:
                 metrics = evaluate_checkpoint(
-                    out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients
-                )
+                    out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients,
+                    overwrite=own,
+                )  # fmt: skip
                 console.print(metrics_table(metrics))
                 console.print(comparison_table(metrics) or "")
             except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
@@ -153,7 +163,8 @@ def evaluate(
         typer.Option(
             "--out",
             "-o",
-            help="Folder for metrics.json, metrics.md, figures/ (and generation.json): this checkpoint's are replaced.",
+            help="Folder for metrics.json, metrics.md, figures/ (and generation.json): existing ones are replaced only "
+            "with --force, or by the same evaluation again (checkpoint, data, split and every option alike).",
         ),
     ],
     data: Annotated[
@@ -201,7 +212,7 @@ def evaluate(
     generation_min_count: Annotated[
         int, typer.Option(help="Labelled waves a 10 dB bin needs to enter the latency comparison (>= 1).")
     ] = 30,
-    force: Annotated[bool, typer.Option("--force", help="Replace another checkpoint's metrics in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the evaluation files already in --out.")] = False,
 ) -> None:
     """Evaluate a checkpoint over a whole split at once (no per-batch averaging), with 95% patient-bootstrap CIs."""
     from abrnet.diffusion.sampling import SAMPLERS
@@ -219,15 +230,7 @@ def evaluate(
         check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
         check_choice(generation_sampler, "--generation-sampler", SAMPLERS, command="evaluate")  # not after evaluating
         _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, data=data, force=force)
-        metrics = evaluate_checkpoint(
-            checkpoint,
-            data_path=data,
-            split=split,
-            out_dir=out,
-            balanced_patients=balanced_patients,
-            n_bootstrap=bootstrap,
-            seed=seed,
-        )
+        from abrnet.evaluation.evaluate import evaluation_options
         from abrnet.evaluation.generation_choice import DEFAULT_GUIDANCE, DEFAULT_SAMPLERS, DEFAULT_STEPS
 
         options = dict(
@@ -235,7 +238,19 @@ def evaluate(
             samplers=generation_sampler or DEFAULT_SAMPLERS, eta=generation_eta, band_limit=generation_band_limit,
             min_count=generation_min_count, choice_n=generation_choice_n, choice_min_count=generation_choice_min_count,
         )  # fmt: skip
-        gen_report = _generation(checkpoint, data, split, out, seed, **options) if generation else None
+        recorded = {"checkpoint": str(checkpoint.resolve()), "data": str(data.resolve()) if data else None,
+                    "split": split, "seed": seed, **options}  # fmt: skip
+        replace, replace_gen = _check_evaluate_outputs(
+            checkpoint, data, out, evaluation_options(balanced_patients, bootstrap, seed),
+            recorded if generation else None, force=force,
+        )  # fmt: skip
+        metrics = evaluate_checkpoint(
+            checkpoint, data_path=data, split=split, out_dir=out, balanced_patients=balanced_patients,
+            n_bootstrap=bootstrap, seed=seed, overwrite=replace,
+        )  # fmt: skip
+        gen_report = None
+        if generation:
+            gen_report = _generation(checkpoint, data, split, out, seed, recorded, replace_gen, **options)
     warn(metrics.get("input_warnings", []))  # one line each, on stderr, before the tables
     if as_json:
         typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
@@ -293,6 +308,27 @@ def _check_evaluate_options(
         )
 
 
+def _check_evaluate_outputs(
+    checkpoint: Path, data: Path | None, out: Path, options: dict, generation: dict | None, *, force: bool
+) -> tuple[bool, bool]:
+    """Every file evaluate writes, checked before anything is evaluated (`check_outputs`, as `predict` does), and
+    whether the metrics files and generation.json may be replaced: with --force, or when they are the same
+    evaluation again (a training run re-evaluated into its own folder): checkpoint, data and split
+    (`_check_evaluate_options`) and every other option, as they record it. Another --seed or --bootstrap replaced
+    them silently, and a folder with metrics.md or figures/ but no metrics.json was written over unchecked."""
+    from abrnet.evaluation.evaluate import evaluation_outputs, same_evaluation
+
+    planned, gen, hint = evaluation_outputs(out), out / "generation.json", "choose another folder or --force"
+    inputs = [checkpoint] if data is None else [checkpoint, data]
+    same = force or same_evaluation(planned["metrics.json"], options, field="--out", hint=hint)
+    check_outputs(planned, force=same, inputs=inputs)
+    if generation is None:
+        return same, False
+    same_gen = force or (same and same_evaluation(gen, generation, field="--out", hint=hint))
+    check_outputs({"generation.json": gen}, force=same_gen, inputs=inputs)
+    return same, same_gen
+
+
 def _training_data(checkpoint: Path) -> str | None:
     """The file a checkpoint was trained on (``data.path``, recorded absolute), None for the simulated cohort or a
     checkpoint that does not say."""
@@ -311,10 +347,13 @@ def _generation(
     split: str,
     out: Path,
     seed: int,
+    recorded: dict[str, Any],
+    overwrite: bool,
     **options: Any,
 ) -> dict:
     """`--generation`: settings chosen on the val split, then conditions from the split the metrics used, generated
-    once with them → DIR/generation.json (with the grid, each candidate's val score and the choice)."""
+    once with them → DIR/generation.json (with the grid, each candidate's val score and the choice, and the
+    `recorded` options a rerun compares; replaced only with `overwrite`)."""
     from abrnet.evaluation.evaluate import split_of
     from abrnet.evaluation.generation_choice import evaluate_generation_chosen_on_val
     from abrnet.evaluation.generation_eval import write_generation_report
@@ -333,5 +372,6 @@ def _generation(
     val, train = split_of(model.loaded, cohort, "val"), split_of(model.loaded, cohort, "train")
     report = evaluate_generation_chosen_on_val(model, val, part, seed=seed, static_marginals=train.static, **options)
     report["report_split"] = split  # "val" or "all" overlap the records the settings were chosen on
-    write_generation_report(report, out)
+    report["options"] = recorded
+    write_generation_report(report, out, overwrite=overwrite)
     return report

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.data.files import write_json
+from abrnet.data.files import check_fname, json_ready, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import classical_threshold_scores, fit_classical_criteria
@@ -24,7 +24,7 @@ from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
-from abrnet.plots.figures import save_figures
+from abrnet.plots.figures import figure_paths, save_figures
 from abrnet.series.per_ear import aggregate_ears
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.run import load_training_cohort
@@ -84,8 +84,10 @@ def evaluate_model(
     n_bootstrap: int = 200,
     seed: int = 0,
     figures: bool = True,
+    overwrite: bool = False,
 ) -> tuple[dict[str, Any], Predictions]:
-    """Predict every record of `data` and compute all metrics over the whole split at once."""
+    """Predict every record of `data` and compute all metrics over the whole split at once (figures into
+    `out_dir`/figures, existing ones replaced only with `overwrite`)."""
     device = inference_device()
     try:
         pred = predict_cohort(
@@ -99,7 +101,7 @@ def evaluate_model(
     )
     _signal_against_target(pred, data, metrics)
     if out_dir is not None and figures:
-        metrics["figures"] = [str(p) for p in save_figures(pred, data, out_dir / "figures")]
+        metrics["figures"] = [str(p) for p in save_figures(pred, data, out_dir / "figures", overwrite=overwrite)]
     return metrics, pred
 
 
@@ -206,14 +208,20 @@ def evaluate_checkpoint(
     balanced_patients: int = 0,
     n_bootstrap: int = 200,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
 
     `balanced_patients > 0` adds `fixed_protocol`: a class-balanced cohort recorded on one fixed level grid (own seed,
     never trained on), where the tested levels say nothing about the threshold, scored per ear beside the baselines.
+    Every file of `evaluation_outputs` is checked before anything is evaluated: one that exists is replaced only with
+    `overwrite` (the caller's --force, or the same evaluation again: `same_evaluation`). metrics.json records the
+    `evaluation_options` under ``options``.
     """
-    loaded = load_checkpoint(checkpoint)
     out_dir = Path(out_dir)
+    for path in evaluation_outputs(out_dir).values():
+        check_fname(path, overwrite=overwrite)
+    loaded = load_checkpoint(checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     input_warnings: list[str] = []
     if cohort is None:
@@ -225,8 +233,11 @@ def evaluate_checkpoint(
     if data.n_records == 0:
         source = str(data_path) if data_path is not None else "training cohort"
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
-    metrics, pred = evaluate_model(loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed)
+    metrics, pred = evaluate_model(
+        loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed, overwrite=overwrite
+    )
     metrics["checkpoint"] = str(checkpoint)
+    metrics["options"] = evaluation_options(balanced_patients, n_bootstrap, seed)
     # which model (weights, config, series stage): `model export --metrics` checks it
     metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
@@ -240,9 +251,9 @@ def evaluate_checkpoint(
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
     record = run_record(out_dir, checkpoint)
     metrics.update(record)
-    write_json(metrics, out_dir / "metrics.json", overwrite=True)  # evaluate owns its folder's metrics
+    write_json(metrics, out_dir / "metrics.json", overwrite=overwrite)
     md = metrics_markdown(metrics)
-    old_md = out_dir / "metrics.md"
+    old_md = check_fname(out_dir / "metrics.md", overwrite=overwrite)
     if record and old_md.exists() and "\nTraining: " in (text := old_md.read_text()):
         md = md.rstrip("\n") + "\n\nTraining: " + text.split("\nTraining: ", 1)[1]
     old_md.write_text(md)
@@ -263,3 +274,40 @@ def run_record(out_dir: Path, checkpoint: str | Path) -> dict[str, Any]:
     if not isinstance(was, str) or Path(was).resolve() != Path(checkpoint).resolve():
         return {}
     return {k: old[k] for k in RUN_RECORD_KEYS if k in old}
+
+
+def evaluation_outputs(out_dir: str | Path) -> dict[str, Path]:
+    """Every file `evaluate_checkpoint` writes into `out_dir`, by name (generation.json is `abrnet evaluate
+    --generation`'s own): all are checked before anything is evaluated."""
+    out_dir = Path(out_dir)
+    figures = {f"figures/{path.name}": path for path in figure_paths(out_dir / "figures")}
+    return {"metrics.json": out_dir / "metrics.json", "metrics.md": out_dir / "metrics.md", **figures}
+
+
+def evaluation_options(balanced_patients: int = 0, n_bootstrap: int = 200, seed: int = 0) -> dict[str, int]:
+    """What shapes an evaluation's files besides its checkpoint, data and split (which metrics.json records apart),
+    as metrics.json records it (``options``): the same evaluation again may refresh its files only when every one
+    is the same (`same_evaluation`)."""
+    return {"balanced_patients": int(balanced_patients), "bootstrap": int(n_bootstrap), "seed": int(seed)}
+
+
+def same_evaluation(path: str | Path, options: dict[str, Any], *, field: str, hint: str) -> bool:
+    """Whether the file `path` (metrics.json, generation.json) exists and records exactly `options` (its
+    ``options``): the same evaluation again, whose files may be refreshed. False when there is no such file; a
+    one-line DataError (naming `field`, ending with `hint`) saying what differs when it records other options, or
+    none (a file written before they were recorded, or unreadable: nothing says it is the same evaluation)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        was = json.loads(path.read_text(encoding="utf-8")).get("options")
+    except (OSError, ValueError, AttributeError):
+        was = None
+    now = json_ready(options)
+    if not isinstance(was, dict):
+        raise DataError(str(path), field, f"records no evaluation options, so it may be another evaluation; {hint}")
+    diff = [f"{k} {was.get(k)!r} there, {now.get(k)!r} here" for k in sorted(was.keys() | now.keys())
+            if was.get(k) != now.get(k)]  # fmt: skip
+    if diff:
+        raise DataError(str(path), field, f"holds an evaluation with other options ({'; '.join(diff)}); {hint}")
+    return True

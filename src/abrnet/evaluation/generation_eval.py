@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from abrnet.constants import STATIC_PARAMS, WAVES
+from abrnet.constants import PRESENCE_THRESHOLD, STATIC_PARAMS, WAVES
 from abrnet.data.files import json_ready, write_json
 from abrnet.data.schema import ABRCohort
 from abrnet.evaluation.classical import pick_wave_v
@@ -36,13 +36,19 @@ from abrnet.evaluation.generation import (
 )
 from abrnet.metrics.task_metrics import SILENT_TARGET_RMS_UV
 
+if TYPE_CHECKING:
+    from abrnet.inference.api import ABRModel
+
 _V = WAVES.index("V")
 COUPLING_NOISE_SD_UV = 0.01  # fixed picker noise floor of the coupling check: a wave must stand ~3x above 10 nV
 
 
 @torch.no_grad()
-def heads_wave_v(model: Any, signals_uv: np.ndarray, static_phys: np.ndarray, presence_cut: float = 0.5):
-    """Wave V (latency ms, amplitude µV) read by the trained heads at t = 0; NaN where presence < `presence_cut`."""
+def heads_wave_v(
+    model: ABRModel, signals_uv: np.ndarray, static_phys: np.ndarray, presence_cut: float = PRESENCE_THRESHOLD
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wave V (latency ms, amplitude µV), each (N,), read by the trained heads at t = 0 from `signals_uv` (N, T) µV and
+    `static_phys` (N, 4) physical; NaN where presence < `presence_cut`."""
     from abrnet.inference.predictor import outputs_to_numpy
 
     norm = model.normalizer
@@ -311,9 +317,10 @@ def joint_static_report(
     }
 
 
-def write_generation_report(report: dict[str, Any], out_dir: str | Path) -> Path:
-    """DIR/generation.json (overwritten, like the other files `abrnet evaluate` writes)."""
-    return write_json(report, Path(out_dir) / "generation.json", overwrite=True)
+def write_generation_report(report: dict[str, Any], out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """DIR/generation.json; an existing one is replaced only with `overwrite` (`abrnet evaluate` checks it with its
+    other outputs before evaluating: --force, or the same evaluation again)."""
+    return write_json(report, Path(out_dir) / "generation.json", overwrite=overwrite)
 
 
 def generation_summary(report: dict[str, Any]) -> str:

@@ -14,10 +14,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.data.files import check_fname
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
 
 N_EXAMPLES = 4
+# the files `save_figures` writes, in its order: callers check them all before anything is written
+FIGURE_NAMES = ("confusion_matrix.png", "latency_V.png", "threshold.png", "reconstructions.png")
 
 
 def _new_figure(width: float = 5.0, height: float = 4.5) -> Figure:
@@ -26,8 +29,8 @@ def _new_figure(width: float = 5.0, height: float = 4.5) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
+def _save(fig: Figure, path: Path, *, overwrite: bool) -> Path:
+    fig.savefig(check_fname(path, overwrite=overwrite), dpi=110)
     return path
 
 
@@ -116,13 +119,17 @@ def reconstruction_figure(pred: Predictions, data: ABRCohort, n_examples: int = 
     return fig
 
 
-def save_figures(pred: Predictions, data: ABRCohort, out_dir: str | Path) -> list[Path]:
-    """Write the standard evaluation figures as PNGs into `out_dir` (created) and return their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [
-        _save(confusion_figure(pred, data), out / "confusion_matrix.png"),
-        _save(latency_figure(pred, data, "V"), out / "latency_V.png"),
-        _save(threshold_figure(pred, data), out / "threshold.png"),
-        _save(reconstruction_figure(pred, data), out / "reconstructions.png"),
-    ]
+def figure_paths(out_dir: str | Path) -> list[Path]:
+    """The files `save_figures` writes into `out_dir` (`FIGURE_NAMES`)."""
+    return [Path(out_dir) / name for name in FIGURE_NAMES]
+
+
+def save_figures(pred: Predictions, data: ABRCohort, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+    """Write the standard evaluation figures as PNGs into `out_dir` (created) and return their paths. An existing
+    figure is replaced only with `overwrite` (`check_fname`); all are checked before the first is written."""
+    paths = figure_paths(out_dir)
+    for path in paths:
+        check_fname(path, overwrite=overwrite)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    figures = (confusion_figure, lambda p, d: latency_figure(p, d, "V"), threshold_figure, reconstruction_figure)
+    return [_save(make(pred, data), path, overwrite=overwrite) for make, path in zip(figures, paths, strict=True)]

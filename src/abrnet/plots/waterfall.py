@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
+from abrnet.data.files import check_fname
 from abrnet.data.metadata import STIMULUS, STIMULUS_FREQ_HZ, metadata_of
 from abrnet.data.schema import ABRCohort
 
@@ -83,9 +84,11 @@ def unlabelled_series(cohort: ABRCohort, max_series: int = MAX_UNLABELLED_SERIES
     return {key: np.flatnonzero(keys == key) for key in list(dict.fromkeys(names))[:max_series]}
 
 
-def plot_cohort_examples(cohort: ABRCohort, out: str | Path, *, seed: int = 0) -> Path:
+def plot_cohort_examples(cohort: ABRCohort, out: str | Path, *, seed: int = 0, overwrite: bool = False) -> Path:
     """One waterfall per class (one ear each) in a single figure; a cohort with no labelled class (a user's own
-    recordings) gets one waterfall per series, titled by ear and stimulus, since there is no class to name."""
+    recordings) gets one waterfall per series, titled by ear and stimulus, since there is no class to name. An
+    existing `out` is replaced only with `overwrite` (`check_fname`, checked before anything is plotted)."""
+    out = check_fname(out, overwrite=overwrite)
     examples = pick_example_ears(cohort, seed)
     labelled = bool(examples)
     if not labelled:
@@ -110,7 +113,6 @@ def plot_cohort_examples(cohort: ABRCohort, out: str | Path, *, seed: int = 0) -
             threshold_db=None if nr else float(thr),
         )
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
