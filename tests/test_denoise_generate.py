@@ -68,7 +68,7 @@ def test_generate_conditional_seeded(small: dict, tmp_path: Path, sampler: str) 
     np.testing.assert_array_equal(a.signals, b.signals)
     assert not np.allclose(a.signals, c.signals)
     np.testing.assert_allclose(a.static, np.tile([1, 60, 33.1, 3], (3, 1)), rtol=1e-6)
-    assert list(a.patient_id) == ["gen000000", "gen000001", "gen000002"] and set(a.ear) == {"R"}
+    assert list(a.patient_id) == ["gen7-000000", "gen7-000001", "gen7-000002"] and set(a.ear) == {"R"}
     assert np.all(np.isnan(a.latency_ms)) and np.all(a.class_id == -1)
     assert a.attrs["sampler"] == sampler and int(a.attrs["steps"]) == 4 and float(a.attrs["guidance"]) == 1.5
     assert int(a.attrs["seed"]) == 7 and a.attrs["checkpoint"] == small["ckpt"]

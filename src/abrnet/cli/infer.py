@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -196,7 +197,12 @@ def _summary(target: Console, n_records: int, written: list[Path]) -> None:
 @with_reader_options
 def denoise(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of denoised signals.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="abrnet dataset file (.h5) of denoised signals (missing folders are made, as predict)."
+        ),
+    ],
     steps: Annotated[
         int, typer.Option(help="Sampler steps from the recording's noise level (>= 1; 1 = posterior mean).")
     ] = 1,
@@ -211,7 +217,10 @@ def denoise(
     reader: dict[str, Any] | None = None,  # --age, --rate, ... (`with_reader_options`): device exports lack them
     checkpoint: CheckpointOpt = None,
 ) -> None:
-    """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv)."""
+    """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv).
+
+    The estimate is conditioned on the stated level, so a record without a response comes out response-like: each
+    observed record's p(V) is kept in extras/observed_p_wave_v and records without a wave V are warned about."""
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
@@ -237,12 +246,22 @@ def denoise(
 
 
 def generate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="abrnet dataset file (.h5) of generated ABRs.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="abrnet dataset file (.h5) of generated ABRs (missing folders are made, as predict)."
+        ),
+    ],
     n: Annotated[int, typer.Option("--n", help="Signals (per condition row with --conditions; >= 1).")] = 16,
     age: Annotated[float | None, typer.Option("--age", help="Age (years).")] = None,
     intensity: Annotated[float | None, typer.Option("--intensity", help="Stimulus level (dB nHL).")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="Stimulus rate (Hz).")] = None,
-    fmp: Annotated[float | None, typer.Option("--fmp", help="FMP response-quality index.")] = None,
+    fmp: Annotated[
+        float | None,
+        typer.Option(
+            "--fmp", help="FMP response-quality index; required with --age/--intensity/--rate; nan = not measured."
+        ),
+    ] = None,
     conditions: Annotated[
         Path | None,
         typer.Option(
@@ -251,13 +270,17 @@ def generate(
     ] = None,
     joint: Annotated[bool, typer.Option("--joint", help="Sample the parameters too, from the model's p(s|x).")] = False,
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
-    steps: Annotated[int, typer.Option(help="Sampler steps (>= 1).")] = 50,
+    steps: Annotated[
+        int, typer.Option(help="Sampler steps (>= 1). Default 50: not a validated choice (see --guidance).")
+    ] = 50,
     guidance: Annotated[
         float | None,
         typer.Option(
-            help="Classifier-free guidance scale (1 = plain conditional; default 2; not --joint). The best setting is "
-            "a checkpoint's: `abrnet evaluate --generation` chooses sampler, steps and guidance on validation (the "
-            "main job's choice: ddim, 10 steps, guidance 1; see the run's generation.json)."
+            help="Classifier-free guidance scale (0 = unconditional, 1 = plain conditional; default 2; not --joint). "
+            "Validated range 1-3: larger values exaggerate amplitudes (guidance 10 at 20 dB gave a wave V larger "
+            "than guidance 1 at 80 dB). The defaults (50 steps, guidance 2) are not validated: the shipped model "
+            "records no choice; `abrnet evaluate --generation` chooses sampler, steps and guidance on validation "
+            "(the main job's: ddim, 10 steps, guidance 1, about 15x faster; see the run's generation.json)."
         ),
     ] = None,
     eta: Annotated[
@@ -270,10 +293,14 @@ def generate(
             help="Pass the output through the 100-3000 Hz recording band-pass, as every training response was.",
         ),
     ] = True,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same signals.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same signals (patient ids gen<seed>-NNNNNN).")] = 0,
     add_noise_nv: Annotated[
         float | None,
-        typer.Option("--add-noise-nv", help="Add simulated recording noise of this residual noise (nV RMS)."),
+        typer.Option(
+            "--add-noise-nv",
+            help="Add simulated recording noise of this residual noise (nV RMS, exact per record); the fmp column is "
+            "then NaN (not measured; the conditioning FMP is kept in extras/generation_fmp).",
+        ),
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG with the first generated signals.")] = None,
     force: ForceOpt = False,
@@ -286,6 +313,7 @@ def generate(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
+    from abrnet.inference.generation import generation_warnings, plot_generated
 
     single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
     with user_errors():
@@ -322,14 +350,16 @@ def generate(
         model = load(checkpoint)
         # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...
         names = GENERATE_OPTIONS | ({k: "--conditions" for k in STATIC_PARAMS} if conditions is not None else {})
-        with option_errors("generate", names):
+        with option_errors("generate", names), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the same lines are printed once below, as warn() does
             cohort = model.generate(
                 n, conditions=cond, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,  # type: ignore[arg-type]
                 add_noise_nv=add_noise_nv, eta=eta, band_limit=band_limit,
             )  # fmt: skip
+        warn(generation_warnings(cohort))
         save_cohort(cohort, out, force=True)
         if plot_file is not None:
-            _plot_generated(cohort, plot_file)
+            plot_generated(cohort, plot_file)
     what = "joint" if joint else f"conditional (guidance {float(cohort.attrs['guidance']):g})"
     console.print(
         f"{cohort.n_records} {what} signals ({sampler}, {steps} steps); wrote {out}"
@@ -349,43 +379,3 @@ def _read_conditions(path: Path) -> np.ndarray:
         return read_conditions(path)
     except UnicodeDecodeError:
         raise DataError(str(path), "--conditions", "not a CSV text file (not UTF-8)") from None
-
-
-def _plot_generated(cohort, path: Path, k: int = 12) -> None:
-    """Up to `k` generated signals, stacked, labelled with their parameters."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    k = min(k, cohort.n_records)
-    fig, ax = plt.subplots(figsize=(5.0, 1.0 + 0.55 * k))
-    spacing = max(0.5, 1.2 * float(np.percentile(np.ptp(cohort.signals[:k], axis=1), 75)))
-    for i in range(k):
-        age, level, _rate, fmp = cohort.static[i]
-        ax.plot(cohort.time_ms, cohort.signals[i] - i * spacing, color="black", lw=0.8)
-        ax.text(
-            cohort.time_ms[-1] + 0.15,
-            -i * spacing,
-            f"{level:g} dB nHL, {age:.3g} y, {_rate:g} Hz, FMP {fmp:.1f}",
-            fontsize=6,
-            va="center",
-        )
-    ax.set_yticks([])
-    ax.set_xlabel("time (ms)")
-    ax.set_xlim(cohort.time_ms[0], cohort.time_ms[-1] + 3.0)
-    # Why: without a scale the amplitudes could not be read, and the title omitted what set the signals' shape
-    ax.plot([cohort.time_ms[0] + 0.2] * 2, [0.5 * spacing, 0.5 * spacing - 0.5], color="gray", lw=2)
-    ax.text(cohort.time_ms[0] + 0.35, 0.5 * spacing - 0.25, "0.5 µV", fontsize=6, color="gray", va="center")
-    a = cohort.attrs
-    guided = f", guidance {float(a['guidance']):g}" if a.get("mode") == "conditional" and "guidance" in a else ""
-    ax.set_title(
-        f"generated: {a.get('signal_kind', '')}\n({a.get('mode')}, {a.get('sampler')}, {a.get('steps')} steps"
-        f"{guided}, seed {a.get('seed')})",
-        fontsize=8,
-    )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -275,8 +275,8 @@ def denoise(
     noise is Gaussian with SD s), then run the sampler from t* to 0. `steps=1` is the one-step estimate
     x̂0 = predict_x0(x_{t*}, t*) — the model's posterior mean E[x0 | x_obs], lowest MSE but over-smooth;
     more steps (deterministic DDIM ODE) give a sharper, sample-like trace. `noise_std` may be per record (B,):
-    records are grouped by their t*. Coloured (non-white) EEG noise violates the assumption; s then only sets
-    the strength of the denoising.
+    records are grouped by their t*; `generator` may be one per record (a list of B), as in `sample`. Coloured
+    (non-white) EEG noise violates the assumption; s then only sets the strength of the denoising.
     """
     check_prediction_type(prediction_type)
     if sampler not in SAMPLERS:  # checked here too: the steps=1 path below never builds a scheduler
@@ -298,9 +298,9 @@ def denoise(
         rows = torch.from_numpy(np.flatnonzero(t_star == t)).to(x_obs.device)
         x_t = float(abar[int(t)].sqrt()) * x_obs[rows]  # (b, T)
         grid = timestep_grid(int(t), steps)
-        out[rows] = _run_sampler(
-            model, x_t, static_params[rows], grid, sampler, prediction_type, guidance_scale, generator
-        )
+        # one generator per row: hand each group its own rows' generators (their position in the group is not theirs)
+        gens = [generator[int(i)] for i in rows.cpu()] if isinstance(generator, list) else generator
+        out[rows] = _run_sampler(model, x_t, static_params[rows], grid, sampler, prediction_type, guidance_scale, gens)
     return out
 
 

@@ -6,10 +6,12 @@ The CLI (`abrnet predict|denoise|generate`) is a thin layer over this module, so
   reconstruction pass it also runs for evaluation), one row per record; series mode combines an ear's intensity
   series with `aggregate_ears`, the same rule as the per-ear section of `abrnet evaluate`.
 * denoise: the diffusion model's estimate of the clean response, starting from the noise level implied by the
-  recording (`recording_noise_std_uv`); `steps=1` is the posterior mean.
-* generate: the diffusion model was trained on the *clean* response whenever the cohort had one (simulated data),
-  so generated signals are noise-free responses. `add_noise_nv` adds recording noise drawn from the simulator's
-  noise model (1/f EEG through the 100–3000 Hz band-pass, scaled to the given residual noise in nV).
+  recording (`recording_noise_std_uv`); `steps=1` is the posterior mean. The heads also read each observed record
+  (its p(V) is kept), because the estimate of a record without a response still looks like one.
+* generate (`generation.generate_cohort`): the diffusion model was trained on the *clean* response whenever the
+  cohort had one (simulated data), so generated signals are noise-free responses. `add_noise_nv` adds recording
+  noise drawn from the simulator's noise model (1/f EEG through the 100–3000 Hz band-pass, each record scaled to
+  the given residual noise in nV RMS).
 
 Inputs on another grid (rate, window) are resampled/cropped to the model's grid with `to_model_grid`; every gap in
 the 0–10 ms window is reported in the returned warnings, never silently.
@@ -24,22 +26,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from abrnet.constants import (
-    DEFAULT_N_SAMPLES,
-    DEFAULT_SAMPLING_RATE_HZ,
-    DEFAULT_T0_MS,
-    PHYSICAL_RANGES,
-    RECORDING_BAND_HZ,
-    RECORDING_FILTER_ORDER,
-    STATIC_PARAMS,
-    WAVES,
-)
+from abrnet.constants import DEFAULT_N_SAMPLES, PRESENCE_THRESHOLD, WAVES, is_present
 from abrnet.data.metadata import DB_ATTENUATION, LEVEL_UNIT, metadata_of
 from abrnet.data.schema import ABRCohort, DataError
-from abrnet.inference.arguments import check_denoise, check_flag, check_generate, check_input, check_int
+from abrnet.inference.arguments import check_denoise, check_flag, check_input, check_int
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.conditions import read_conditions as read_conditions  # the public name stays here
 from abrnet.inference.default_model import default_checkpoint
+from abrnet.inference.generation import INTENSITY_STEP_DB as INTENSITY_STEP_DB  # public names kept here
+from abrnet.inference.generation import recording_band_pass as recording_band_pass
+from abrnet.inference.generation import recording_noise as recording_noise
+from abrnet.inference.generation import sample_generators
 from abrnet.inference.inputs import mixed_series_warnings
 from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
@@ -48,7 +45,6 @@ from abrnet.series.peaks import apply_peak_blend
 from abrnet.series.per_ear import aggregate_ears
 
 SamplerName = Literal["ddim", "dpm"]
-INTENSITY_STEP_DB = 5.0  # clinical level grid: jointly generated intensities are snapped to it
 
 
 # ------------------------------------------------------------------------------------------------ reading input
@@ -120,46 +116,6 @@ def check_series_levels(cohort: ABRCohort) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the model object
-def _clip_physical(static: np.ndarray) -> np.ndarray:
-    out = np.asarray(static, dtype=np.float64).copy()
-    for j, name in enumerate(STATIC_PARAMS):
-        lo, hi = PHYSICAL_RANGES[name]
-        out[:, j] = np.clip(out[:, j], lo, hi)
-    return out.astype(np.float32)
-
-
-def recording_band_pass(signals_uv: np.ndarray) -> np.ndarray:
-    """(n, T) µV through the recording band-pass (zero-phase Butterworth, `RECORDING_BAND_HZ`) → float32."""
-    from abrnet.data.filters import bandpass_filter
-
-    low, high = RECORDING_BAND_HZ
-    out = bandpass_filter(signals_uv, DEFAULT_SAMPLING_RATE_HZ, low=low, high=high, order=RECORDING_FILTER_ORDER)
-    return np.asarray(out, dtype=np.float32)
-
-
-def recording_noise(n: int, residual_noise_nv: float | np.ndarray, seed: int, length: int = DEFAULT_N_SAMPLES):
-    """(n, length) µV of recording noise from the simulator's model: 1/f^α EEG through the clinical band-pass,
-    scaled to RMS = residual noise. Mains, stimulus artefact and bursts are left out (rare, device-specific)."""
-    from abrnet.data.simulate import SimulationConfig
-    from abrnet.data.simulate import noise as nz
-
-    cfg = SimulationConfig()
-    sos = nz.bandpass_sos(DEFAULT_SAMPLING_RATE_HZ, cfg.bandpass_hz, cfg.filter_order)
-    n_fft = int(2 ** np.ceil(np.log2(2 * length)))
-    rng = np.random.default_rng(seed)
-    eeg = nz.shaped_noise(rng, n, n_fft, DEFAULT_SAMPLING_RATE_HZ, cfg.noise_exponent, sos)[:, :length]
-    rn_uv = np.broadcast_to(np.asarray(residual_noise_nv, dtype=np.float64) / 1000.0, (n,))
-    return (eeg * rn_uv[:, None]).astype(np.float32)
-
-
-def sample_generators(seed: int, start: int, count: int) -> list[torch.Generator]:
-    """One CPU generator per generated signal, seeded from (seed, signal index): each signal's noise (x_T, the η > 0
-    step noise, the joint static draw) comes from its own stream, so the output does not depend on `batch_size` (one
-    generator consumed batch by batch did)."""
-    seeds = (np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0] for i in range(start, start + count))
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
-
-
 class ABRModel:
     """A trained abrnet model ready for new recordings. Build it with `abrnet.load(checkpoint)`."""
 
@@ -252,7 +208,15 @@ class ABRModel:
 
         Starts from the timestep matching the recording's own noise level (`recording_noise_std_uv` normalised by
         the training signal scale). steps=1: posterior mean (lowest MSE, smooth); more steps: sharper, sample-like.
-        The observed signals are kept in `extras["observed_uv"]`.
+        The observed signals are kept in `extras["observed_uv"]`, and the heads' p(V) of each *observed* record
+        (`predict_cohort`, the analysis predict gives) in `extras["observed_p_wave_v"]`.
+
+        Why p(V) and a warning: the estimate is conditioned on the stated level, so pure noise comes out as smooth
+        wave-V-like peaks of a real response's size (0.11–0.28 µV measured), which predict then read as a wave V. A
+        record that reads as no wave V as recorded (`constants.is_present`) is counted in one warning line: its
+        denoised trace is the model's estimate of a response at that level, not evidence of one.
+        Each record's sampler noise comes from its own generator (`sample_generators`), so the output does not
+        depend on `batch_size`.
         """
         from abrnet.diffusion.sampling import denoise as diffusion_denoise
         from abrnet.inference.predictor import recording_noise_std_uv
@@ -262,7 +226,6 @@ class ABRModel:
         x = torch.from_numpy(self.normalizer.signal(cohort.signals))
         s = torch.from_numpy(self.normalizer.static(cohort.static))
         noise = recording_noise_std_uv(cohort) / self.normalizer.signal_scale
-        gen = torch.Generator().manual_seed(int(seed))
         out = np.empty_like(cohort.signals, dtype=np.float32)
         for start in range(0, cohort.n_records, batch_size):
             sl = slice(start, start + batch_size)
@@ -273,16 +236,25 @@ class ABRModel:
                 noise[sl],
                 steps=int(steps),
                 sampler=sampler,
-                generator=gen,
+                generator=sample_generators(seed, start, len(x[sl])),
                 prediction_type=self.prediction_type,  # type: ignore[arg-type]
             )
             out[sl] = np.asarray(self.normalizer.signal_to_uv(den.float().cpu().numpy()), dtype=np.float32)
+        p_v = self.predict_cohort(cohort, batch_size=batch_size).peak_presence_prob[:, WAVES.index("V")]
         result = cohort.subset(np.arange(cohort.n_records))
         result.extras["observed_uv"] = cohort.signals.astype(np.float32)
+        result.extras["observed_p_wave_v"] = np.asarray(p_v, dtype=np.float32)
         result.signals = out
         result.attrs.update(
             {"denoised_by": str(self.checkpoint), "denoise_steps": int(steps), "denoise_sampler": sampler}
         )
+        if absent := int((~is_present(np.asarray(p_v))).sum()):
+            source = str(data) if isinstance(data, (str, Path)) else "input"
+            warnings.append(
+                f"{source}: {absent} of {cohort.n_records} records read as no wave V as recorded (p(V) < "
+                f"{PRESENCE_THRESHOLD:g}, per record in extras/observed_p_wave_v); their denoised trace is the model's "
+                "estimate of a response at that level, not evidence of one: read no response or threshold from it"
+            )
         return result, warnings
 
     # ---------------------------------------------------------------------------------------------- generate
@@ -302,94 +274,31 @@ class ABRModel:
         eta: float = 0.0,
         band_limit: bool = True,
     ) -> ABRCohort:
-        """Synthetic ABRs as an abrnet cohort (labels NaN/-1, patient_id genNNNNNN, ear "R").
+        """Synthetic ABRs as an abrnet cohort (labels NaN/-1, patient_id gen<seed>-NNNNNN, ear "R").
 
         Conditional: `conditions` (M, 4) physical static rows (age_years, intensity_db, stimulus_rate_hz, fmp),
         each generated `n` times. Joint (`joint=True`): `n` signals from the unconditional model with static
         parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
         clipped to the physical ranges; `guidance` (None = 2.0; 0 = unconditional, 1 = plain conditional) is then an
-        error. Signals are noise-free responses unless `add_noise_nv` (residual noise, nV, >= 0; 0 adds zero
-        noise) is given: then `signals` are noisy and `clean` holds the response. Each signal draws its noise from
+        error. Signals are noise-free responses unless `add_noise_nv` (residual noise, nV RMS per record, >= 0; 0 adds
+        zero noise) is given: then `signals` are noisy, `clean` holds the response, and the ``fmp`` column is NaN (not
+        measured; the conditioning FMP stays in ``extras["generation_fmp"]``). Conditions outside the training cohort
+        (and adult ages, sparse in it) are warned about (`generation.condition_warnings`): `UserWarning` and
+        ``attrs["warnings"]``. The defaults (50 steps, guidance 2) are not a validated choice for any checkpoint:
+        `abrnet evaluate --generation` chooses one on validation (the main job's: ddim, 10 steps, guidance 1).
+        Each signal draws its noise from
         its own generator seeded by (seed, index), so the output does not depend on `batch_size`.
         `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`). With `band_limit` (default) the
         sampler's output passes through the recording band-pass every training response went through
         (`RECORDING_BAND_HZ`, zero-phase): what the network leaves outside the band (high-frequency residue of a
         short sampler) is removed as a recording system would; `band_limit=False` returns the raw sampler output.
         """
-        from abrnet.diffusion.sampling import generate_joint, sample
+        from abrnet.inference.generation import generate_cohort
 
-        cond, guidance = check_generate(
-            n=n, joint=joint, conditions=conditions, sampler=sampler, steps=steps, guidance=guidance, seed=seed,
+        return generate_cohort(
+            self, n, conditions=conditions, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,
             add_noise_nv=add_noise_nv, batch_size=batch_size, eta=eta, band_limit=band_limit,
         )  # fmt: skip
-        ptype = self.prediction_type
-        chunks: list[np.ndarray] = []
-        statics: list[np.ndarray] = []
-        if cond is None:  # joint
-            for start in range(0, n, batch_size):
-                b = min(batch_size, n - start)
-                x, s = generate_joint(
-                    self.model, b, self.device, steps=int(steps), sampler=sampler,
-                    generator=sample_generators(seed, start, b),
-                    prediction_type=ptype, length=self.n_samples,  # type: ignore[arg-type]
-                )  # fmt: skip
-                chunks.append(x.float().cpu().numpy())
-                statics.append(self.normalizer.static_to_physical(s.float().cpu().numpy()))
-            static = np.concatenate(statics)
-            k = STATIC_PARAMS.index("intensity_db")
-            static[:, k] = np.round(static[:, k] / INTENSITY_STEP_DB) * INTENSITY_STEP_DB
-            static = _clip_physical(static)
-        else:
-            static = np.repeat(cond, n, axis=0)
-            z = torch.from_numpy(self.normalizer.static(static))
-            for start in range(0, len(static), batch_size):
-                zb = z[start : start + batch_size]
-                x = sample(
-                    self.model, zb.to(self.device), steps=int(steps), sampler=sampler, guidance_scale=float(guidance),
-                    generator=sample_generators(seed, start, len(zb)),
-                    prediction_type=ptype, length=self.n_samples, eta=float(eta),  # type: ignore[arg-type]
-                )  # fmt: skip
-                chunks.append(x.float().cpu().numpy())
-        clean = np.asarray(self.normalizer.signal_to_uv(np.concatenate(chunks)), dtype=np.float32)
-        if band_limit:
-            clean = recording_band_pass(clean)
-        m = clean.shape[0]
-        signals, clean_out = clean, None
-        if add_noise_nv is not None:
-            signals = clean + recording_noise(m, add_noise_nv, seed, self.n_samples)
-            clean_out = clean
-        nan3 = np.full((m, len(WAVES)), np.nan, np.float32)
-        attrs: dict[str, str | float | int] = {
-            "generator": "abrnet.generate",
-            "mode": "joint" if joint else "conditional",
-            "sampler": sampler,
-            "steps": int(steps),
-            "guidance": float(guidance) if not joint else 1.0,
-            "eta": float(eta),
-            "band_limit_hz": "{:g}-{:g}".format(*RECORDING_BAND_HZ) if band_limit else "none",
-            "seed": int(seed),
-            "checkpoint": str(self.checkpoint),
-            "signal_kind": "clean response" if add_noise_nv is None else "clean response + simulated recording noise",
-        }
-        if add_noise_nv is not None:
-            attrs["added_noise_nv"] = float(add_noise_nv)
-        extras = {} if joint else {"condition_index": np.repeat(np.arange(len(static) // n), n).astype(np.int32)}
-        return ABRCohort(
-            signals=signals.astype(np.float32),
-            static=static.astype(np.float32),
-            patient_id=np.array([f"gen{i:06d}" for i in range(m)]),
-            ear=np.full(m, "R"),
-            latency_ms=nan3,
-            amplitude_uv=nan3.copy(),
-            class_id=np.full(m, -1, np.int64),
-            threshold_db=np.full(m, np.nan, np.float32),
-            no_response=np.zeros(m, bool),
-            sampling_rate_hz=DEFAULT_SAMPLING_RATE_HZ,
-            t0_ms=DEFAULT_T0_MS,
-            clean=clean_out,
-            extras=extras,
-            attrs=attrs,
-        ).validate(source="<generated>")
 
 
 def load(checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu") -> ABRModel:
