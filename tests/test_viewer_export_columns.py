@@ -22,7 +22,8 @@ from abrnet.constants import WAVES
 from abrnet.inference.result_tables import PredictionReport, write_columns_csv
 from abrnet.series.per_ear import aggregate_ears
 from abrnet.viewer.analysis import build_payload, trace_value, with_corrections
-from abrnet.viewer.export import _ear_lines, export_csv
+from abrnet.viewer.export import export_csv
+from abrnet.viewer.report import _ear_lines
 from abrnet.viewer.store import Correction
 from tests.conftest import make_toy_cohort
 from tests.test_predict_tables import _predictions
@@ -76,7 +77,9 @@ def test_a_corrected_placeholder_ear_shows_the_experts_value_without_the_models_
                   "ear_threshold_sd_db", "ear_threshold_lo_db", "ear_threshold_hi_db", "ear_threshold_status",
                   "ear_threshold_model_db")  # fmt: skip
     # the model found no threshold up to 80 dB: its placeholder 85 is no "model value" beside the expert's (hunt 9, #3)
-    assert got[UNCERTAIN] == ("uncertain", "70", "false", "", "", "", "corrected", "")
+    # the expert's threshold makes the final call "response" (hunt 12, #2); the model's call keeps its own column
+    assert got[UNCERTAIN] == ("response", "70", "false", "", "", "", "corrected", "")
+    assert _by_ear(_rows(_view([_corrected(70.0)])), "ear_response_model")[UNCERTAIN] == ("uncertain",)
     pdf_lines = _ear_lines(next(e for e in _view([_corrected(70.0)])["ears"] if e["key"] == UNCERTAIN), 80.0)
     assert "model: none up to 80.0 dB" in pdf_lines[0] and "model 85" not in pdf_lines[0]
 

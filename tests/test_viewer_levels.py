@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.viewer.export import _ear_lines, _latency_intensity, export_csv, patient_figure
+from abrnet.viewer.export import export_csv
+from abrnet.viewer.report import _ear_lines, _latency_intensity, patient_figure
 from abrnet.viewer.store import Correction
 from tests.conftest import make_toy_cohort
 from tests.test_viewer_browser import browser as browser  # the headless Chromium fixture (skips without one)

@@ -21,7 +21,8 @@ from abrnet.data.schema import ABRCohort
 from abrnet.inference.result_tables import PredictionReport
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, aggregate_ears
 from abrnet.viewer.analysis import build_payload, with_corrections
-from abrnet.viewer.export import _ear_lines, _waterfall, export_csv
+from abrnet.viewer.export import export_csv
+from abrnet.viewer.report import _ear_lines, _waterfall
 from abrnet.viewer.store import Correction
 from tests.conftest import make_toy_cohort
 from tests.test_predict_tables import _predictions

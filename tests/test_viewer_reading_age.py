@@ -206,7 +206,7 @@ def test_the_store_refuses_a_correction_once_the_file_is_registered_at_another_a
 def test_report_says_no_response_instead_of_the_placeholder_threshold() -> None:
     """A "no response" ear's threshold is a number above the tested levels; the report must not print it as a
     reading ("threshold 65.0 ± 18.0 dB"), but a corrected one is the expert's reading and is printed."""
-    from abrnet.viewer.export import _ear_lines
+    from abrnet.viewer.report import _ear_lines
 
     ear = {
         "ear": "R", "threshold_db": 65.0, "threshold_sd_db": 18.0, "interval_90_db": [40.0, 65.0],

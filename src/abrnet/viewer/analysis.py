@@ -44,9 +44,11 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES, is_present
 from abrnet.data.grouping import group_indices
+from abrnet.data.metadata import STIMULUS, metadata_of
 from abrnet.data.schema import float32_as_typed
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT, level_unit_labels
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
+from abrnet.viewer.marks import ABSENT, NO_RESPONSE
 from abrnet.viewer.store import Correction
 
 Z90 = 1.6448536  # only where the series gives no interval bound: the central 90 % of a Gaussian with its SD
@@ -93,6 +95,7 @@ def build_payload(
     time_ms = [round(float(t), 6) for t in cohort.time_ms]
     static = cohort.static
     units = level_unit_labels(cohort)
+    stimuli = metadata_of(cohort.extras, cohort.n_records)[STIMULUS].astype(str)  # "click", ...; "unknown"
     record_keys = cohort.ear_key.astype(str)  # the one 'patient/ear' key (ids may hold '/')
     records: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
@@ -122,6 +125,7 @@ def build_payload(
                 "level_unit": str(units[i]),
                 "age_years": _static(static[i, 0]),
                 "stimulus_rate_hz": _static(static[i, 2]),
+                "stimulus": str(stimuli[i]),
                 "fmp": _static(static[i, 3]),
                 "signal": [round(float(v), SIGNAL_DECIMALS) for v in cohort.signals[i]],
                 "waves": waves,
@@ -183,7 +187,7 @@ def threshold_placeholder(ear: dict[str, Any]) -> bool:
     """Whether the threshold an ear shows is the model's placeholder "above the tested levels", not a reading: not
     corrected (a corrected value is the expert's reading), and the ear's p(V) curve crosses at no tested level (every
     "no response" ear; some "uncertain" ones). Such a threshold is printed as no number and drawn as no line."""
-    return ear.get("status") != "corrected" and model_threshold_placeholder(ear)
+    return ear.get("status") in (None, "model") and model_threshold_placeholder(ear)
 
 
 def model_threshold_placeholder(ear: dict[str, Any]) -> bool:
@@ -197,7 +201,7 @@ def threshold_at_floor(ear: dict[str, Any]) -> bool:
     """Whether the threshold an ear shows is a bound "at or below its softest tested level", not a reading: not
     corrected, no placeholder above the tested levels, and the ear's p(V) curve already crosses at its lowest level
     (``threshold_at_min_level``). Such a threshold is printed as "≤ <level>" without SD or interval."""
-    if ear.get("status") == "corrected" or threshold_placeholder(ear):
+    if ear.get("status") not in (None, "model") or threshold_placeholder(ear):
         return False
     return bool(ear.get("threshold_at_min_level"))
 
@@ -220,7 +224,13 @@ def ear_age(members: list[dict[str, Any]]) -> float | None:
 
 def with_corrections(payload: dict[str, Any], corrections: list[Correction], history: list[Correction]) -> dict:
     """A copy of `payload` whose final values carry the corrections in force (status, who, when, at which age and
-    against which model) and the file's history (`history_json`, oldest first)."""
+    against which model) and the file's history (`history_json`, oldest first).
+
+    A wave's status is "model", "corrected" or "corrected_absent" (the expert's mark: final latency and amplitude
+    None). An ear's is "model", "corrected" or "corrected_no_response" (threshold None), and its ``final_response``
+    is the call the final values make: the model's ``response`` unless corrected, "response" once an expert sets a
+    threshold, "no response" once one marks it so. Why: a report printed "threshold 65 dB*" beside the model's
+    "no response" as if the two agreed; the model's call stays in ``response``, labelled as the model's."""
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
     thresholds = {(c.patient_id, c.ear): c for c in corrections if c.target == "threshold"}
@@ -230,15 +240,21 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
             if c is None:
                 wave.update(latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"],
                             status="model", **_corrected_by(None, out))  # fmt: skip
+            elif c.mark == ABSENT:  # the expert says the wave is not there: no final latency or amplitude
+                wave.update(latency_ms=None, amplitude_uv=None, status="corrected_absent", **_corrected_by(c, out))
             else:
                 amplitude = trace_value(rec["signal"], out["time_ms"], float(c.value or 0))
                 wave.update(latency_ms=c.value, amplitude_uv=amplitude, status="corrected", **_corrected_by(c, out))
     for ear in out["ears"]:
         c = thresholds.get((ear["patient_id"], ear["ear"]))
         if c is None:
-            ear.update(threshold_db=ear["model_threshold_db"], status="model", **_corrected_by(None, out))
-        else:
-            ear.update(threshold_db=c.value, status="corrected", **_corrected_by(c, out))
+            ear.update(threshold_db=ear["model_threshold_db"], status="model", final_response=ear["response"],
+                       **_corrected_by(None, out))  # fmt: skip
+        elif c.mark == NO_RESPONSE:
+            ear.update(threshold_db=None, status="corrected_no_response", final_response=NO_RESPONSE,
+                       **_corrected_by(c, out))  # fmt: skip
+        else:  # an expert's threshold is a response at that level, whatever the model's call was
+            ear.update(threshold_db=c.value, status="corrected", final_response="response", **_corrected_by(c, out))
     out["corrections"] = history_json(history, out)
     return out
 
@@ -280,14 +296,15 @@ def model_note(c: Correction, payload: dict[str, Any]) -> str | None:
 
 def history_json(history: list[Correction], payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The audit trail as JSON, in `history`'s order: each correction with ``previous_value`` (the value in force just
-    before it: the earlier correction's, or the model's when there was none or it was reverted) and ``model_note``."""
-    before: dict[tuple[str, int, str, str, str], float | None] = {}
+    before it: the earlier correction's, or the model's when there was none or it was reverted), ``previous_mark``
+    (the mark in force before it, "absent" / "no response", else None) and ``model_note``."""
+    before: dict[tuple[str, int, str, str, str], tuple[float | None, str | None]] = {}
     out: list[dict[str, Any]] = []
     for c in history:
-        previous = before.get(c.key)
+        previous, previous_mark = before.get(c.key, (None, None))
         out.append({**c.to_json(), "previous_value": c.model_value if previous is None else previous,
-                    "model_note": model_note(c, payload)})  # fmt: skip
-        before[c.key] = c.value
+                    "previous_mark": previous_mark, "model_note": model_note(c, payload)})  # fmt: skip
+        before[c.key] = (c.value, c.mark)
     return out
 
 

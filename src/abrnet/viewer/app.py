@@ -9,10 +9,14 @@ Routes
                                             corrections kept for this file and the ``reading_options`` it was read with
     GET  /api/files/{sha256}                the same JSON for a file uploaded before (survives restarts)
     POST /api/files/{sha256}/corrections    {"target": "peak"|"threshold", "record"|"patient_id"+"ear", "wave",
-                                            "value" (ms or dB; null = back to the model), "user", "age_years" (the
-                                            ear's age as the page showed it; required, null where it showed none),
-                                            "reading_options" (the file's, as the page showed them; required once
-                                            the file was read with any)}
+                                            "value" (ms or dB; null = back to the model), "absent": true (a peak:
+                                            the wave is not there) | "no_response": true (a threshold: the ear
+                                            does not respond), "user", "age_years" (the ear's age as the page
+                                            showed it; required, null where it showed none), "reading_options"
+                                            (the file's, as the page showed them; required once the file was read
+                                            with any), "expected_previous" (what the page showed for the target:
+                                            null = the model's, a number, "absent"/"no response"; 409 when it was
+                                            changed since); any other key: 422
     GET  /api/files/{sha256}/history        the file's corrections (the audit trail), newest first
     GET  /api/files/{sha256}/export.csv     final values, corrected ones marked (who, when)
     GET  /api/files/{sha256}/report/{patient_id}.pdf   one-page report per patient (id URL-encoded, "/" as %2F)
@@ -33,16 +37,16 @@ for a file that does not record them) are part of what identifies a reading, as 
 stored with the upload beside its age (``GET /api/files/{sha256}`` reads the file with them again), a re-upload with
 other options that change the reading gets 409 once the file has corrections, and a correction from a page that
 showed other options than the file's now gets 409. A bad value gets a one-line 422 naming the form's field, and a
-file that lacks a value is answered with the form's field to fill in, not a CLI flag or a Python keyword.
+file that lacks a value is answered with the form's field to fill in, not a CLI flag or a Python keyword. The form's
+Age also fills a wide CSV's missing ``age_years`` column (`with_form_age`: read from a copy, the upload kept as is).
 """
 
 from __future__ import annotations
 
-import math
+import tempfile
 import threading
 from collections import OrderedDict
 from importlib import resources
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,43 +54,23 @@ from urllib.parse import quote
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 
-from abrnet.constants import PHYSICAL_RANGES, WAVES
+from abrnet.constants import PHYSICAL_RANGES
 from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, history_json, with_corrections
-from abrnet.viewer.export import export_csv, patient_pdf
-from abrnet.viewer.form import FORM_FIELDS, check_shown_options, form_options, viewer_text
+from abrnet.viewer.correcting import CorrectionIn, correction_from
+from abrnet.viewer.export import export_csv
+from abrnet.viewer.form import FORM_FIELDS, check_shown_options, form_options, viewer_text, with_form_age
 from abrnet.viewer.limits import MULTIPART_SLACK_BYTES, BodyLimit
-from abrnet.viewer.store import AgeConflictError, Correction, Store, StoredFile, options_json, safe_filename, utc_now
+from abrnet.viewer.marks import UNCHECKED, StaleMarkError
+from abrnet.viewer.report import patient_pdf
+from abrnet.viewer.store import AgeConflictError, Store, StoredFile, options_json, safe_filename, utc_now
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
 STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer-audit.js": "application/javascript",
                                  "viewer-threshold.js": "application/javascript", "viewer.css": "text/css"}  # fmt: skip
-
-
-class CorrectionIn(BaseModel):
-    """A correction sent by the page: a peak (record + wave) or an ear's threshold (patient_id + ear).
-
-    ``age_years`` is the ear's age as the page showed it (null where it showed none). It must be sent (a missing key
-    is not read as null): only what the client saw can tell the server which reading the correction was made on.
-    Strict types: a lax model read ``"record": true`` as record 1 and ``"value": "6"`` as 6 ms, silently correcting
-    what the sender did not name; JSON numbers stay accepted (an integer where a float is expected too).
-    """
-
-    model_config = ConfigDict(strict=True)
-
-    target: str
-    value: float | None
-    user: str = ""
-    record: int | None = None
-    wave: str = ""
-    patient_id: str | None = None
-    ear: str | None = None
-    age_years: float | None = None
-    reading_options: dict[str, float | str] | None = None
 
 
 class Viewer:
@@ -113,16 +97,24 @@ class Viewer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            try:
-                report = self.model.predict(path, series=True, age_years=age_years, **options)
-            except DataError as exc:
-                raise HTTPException(400, viewer_text(str(exc).splitlines()[0].replace(str(path), filename))) from None
-            except Exception as exc:  # a reader tripping over garbage is still bad input, not a server fault
-                text = viewer_text((str(exc).splitlines() or [""])[0].replace(str(path), filename))
-                msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
-                raise HTTPException(422, msg) from None
-            payload = build_payload(report, file_hash=digest, filename=filename, source=str(path),
-                                    checkpoint=str(self.model.checkpoint), model_sha256=self.model_sha256)  # fmt: skip
+            with tempfile.TemporaryDirectory() as tmp:  # a wide CSV without ages read with the form's Age
+                source = with_form_age(path, age_years, Path(tmp)) or path
+                age = age_years if source == path else None  # the copy states the form's Age on every row
+                try:
+                    report = self.model.predict(source, series=True, age_years=age, **options)
+                except DataError as exc:
+                    text = str(exc).splitlines()[0].replace(str(source), filename)
+                    raise HTTPException(400, viewer_text(text)) from None
+                except Exception as exc:  # a reader tripping over garbage is still bad input, not a server fault
+                    text = viewer_text((str(exc).splitlines() or [""])[0].replace(str(source), filename))
+                    msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
+                    raise HTTPException(422, msg) from None
+                payload = build_payload(report, file_hash=digest, filename=filename, source=str(source),
+                                        checkpoint=str(self.model.checkpoint),
+                                        model_sha256=self.model_sha256)  # fmt: skip
+            if source != path:
+                payload["warnings"].append(f"{filename}: the file has no age_years column: read at the form's Age "
+                                           f"({age_years:g} years) for every record")  # fmt: skip
             payload["warnings"] = [viewer_text(w) for w in payload["warnings"]]
             payload["reading_options"] = options
             self._cache[key] = payload
@@ -228,45 +220,17 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
     @app.post("/api/files/{digest}/corrections")
     def correct(digest: str, body: CorrectionIn) -> dict[str, Any]:
         payload, info = viewer.reading(digest)
-        model_id = (payload["model_sha256"], payload["checkpoint"])  # the model whose reading is corrected
-        user = body.user.strip()[:80] or "anonymous"
         if "age_years" not in body.model_fields_set:
             raise HTTPException(422, "a correction must carry age_years, the ear's age the page showed (null where it "
                                      "showed none): reload the page and correct again")  # fmt: skip
         check_shown_options("reading_options" in body.model_fields_set, body.reading_options, info.options)
-        for field in ("value", "age_years"):
-            if getattr(body, field) is not None and not math.isfinite(getattr(body, field)):
-                raise HTTPException(422, f"{field} must be a finite number or null, got {getattr(body, field)}")
-        if body.target == "peak":
-            if body.record is None or not 0 <= body.record < payload["n_records"] or body.wave not in WAVES:
-                raise HTTPException(422, "a peak correction needs a valid record index and wave (I, III or V)")
-            rec = payload["records"][body.record]
-            if body.value is not None and not payload["time_ms"][0] <= body.value <= payload["time_ms"][-1]:
-                raise HTTPException(422, f"latency {body.value:g} ms is outside the recording window")
-            model_value = rec["waves"][body.wave]["model_latency_ms"]
-            ear = next((e for e in payload["ears"] if e["key"] == rec["ear_key"]), {"age_years": rec["age_years"]})
-            check_age(ear, rec["ear_key"], body.age_years)
-            check_wave_order(viewer.view(digest, payload)["records"][body.record], body.wave, body.value, model_value)
-            corr = Correction("peak", body.record, rec["patient_id"], rec["ear"], body.wave, body.value,
-                              model_value, user, utc_now(), ear["age_years"], *model_id)  # fmt: skip
-        elif body.target == "threshold":
-            if body.patient_id is None or body.ear is None:
-                raise HTTPException(422, "a threshold correction needs the ear's patient_id and ear")
-            ear = next((e for e in payload["ears"] if (e["patient_id"], e["ear"]) == (body.patient_id, body.ear)), None)
-            if ear is None:
-                raise HTTPException(422, f"no ear {body.patient_id}/{body.ear} in this file")
-            check_age(ear, ear["key"], body.age_years)
-            lo, hi, why = threshold_bounds(payload, ear)
-            if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
-                unit = ear["level_unit"]
-                raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} {unit} ({why})")
-            corr = Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value,
-                              ear["model_threshold_db"], user, utc_now(), ear["age_years"], *model_id)  # fmt: skip
-        else:
-            raise HTTPException(422, f"unknown correction target {body.target!r} (peak or threshold)")
+        model_id = (payload["model_sha256"], payload["checkpoint"])  # the model whose reading is corrected
+        corr = correction_from(body, payload, viewer.view(digest, payload), model_id)
+        expected = body.expected_previous if "expected_previous" in body.model_fields_set else UNCHECKED
         try:
-            viewer.store.add_correction(digest, corr, file_age=info.age_years, file_options=info.options)
-        except AgeConflictError as exc:
+            viewer.store.add_correction(digest, corr, file_age=info.age_years, file_options=info.options,
+                                        expected_previous=expected)  # fmt: skip
+        except (AgeConflictError, StaleMarkError) as exc:
             raise HTTPException(409, str(exc)) from None
         return viewer.view(digest, payload)
 
@@ -315,6 +279,8 @@ def validation_message(errors: Any, labels: dict[str, str] | None = None) -> str
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
         text = f"the request body is not valid JSON ({(first.get('ctx') or {}).get('error', 'unreadable')})"
+    elif first.get("type") == "extra_forbidden":  # refused, not ignored: an ignored key once became a silent revert
+        text = f"unknown field '{'.'.join(str(p) for p in first.get('loc', ()) if p != 'body')}': not saved"
     else:
         field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
         field = f"form: field '{labels[field]}'" if field in (labels or {}) else field
@@ -323,53 +289,6 @@ def validation_message(errors: Any, labels: dict[str, str] | None = None) -> str
         shown = f", got {got[:40] if isinstance(got, str) else got!r}" if scalar else ""
         text = f"{field}: {first.get('msg', 'invalid')}{shown}"
     return text + (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else "")
-
-
-def check_age(ear: dict[str, Any], key: str, shown: float | None) -> None:
-    """Refuse (409) a correction made on another reading than the current one: `shown`, the ear's age on the sender's
-    page, must be the age the model reads the ear at now. Why: before a file has corrections it may be analysed
-    again at another age (`Store.register`), and a page opened before that still shows the old reading; its
-    correction would be stored against numbers its author never saw."""
-    now = ear["age_years"]
-    if (now is None) != (shown is None) or (now is not None and not math.isclose(now, shown, abs_tol=1e-9)):
-        raise HTTPException(409, f"not saved: ear {key} is now read at {ear_age_text(now)}, your page showed "
-                                 f"{ear_age_text(shown)} (the file was analysed again since): reload the file, check "
-                                 "the new reading and correct it again")  # fmt: skip
-
-
-def ear_age_text(age: float | None) -> str:
-    return "no single age" if age is None else f"age {age:g} years"
-
-
-def check_wave_order(rec: dict[str, Any], wave: str, value: float | None, model_value: float | None) -> None:
-    """Refuse (422) a peak correction that breaks I < III < V in latency within its record. A corrected value must lie
-    in order with the other waves' current values (corrected or the model's); a revert (`value` None) only with the
-    corrected ones: the model's own reading is not policed, but a reverted mark may not land on a corrected one."""
-    new = model_value if value is None else value
-    if new is None:
-        return
-    k = WAVES.index(wave)
-    for j, other in enumerate(WAVES):
-        cur = rec["waves"][other]
-        if j == k or cur["latency_ms"] is None or (value is None and cur["status"] != "corrected"):
-            continue
-        if (j < k and new <= cur["latency_ms"]) or (j > k and new >= cur["latency_ms"]):
-            what = f"wave {wave} at {new:.3f} ms" + (" (the model's value)" if value is None else "")
-            side = "after" if j < k else "before"
-            raise HTTPException(422, f"{what} must come {side} wave {other} ({cur['latency_ms']:.3f} ms): "
-                                     "peaks keep the order I < III < V")  # fmt: skip
-
-
-def threshold_bounds(payload: dict[str, Any], ear: dict[str, Any]) -> tuple[float, float, str]:
-    """The range a corrected threshold may take, as the page clamps it: the ear's tested levels extended by one level
-    step (its smallest gap between distinct levels; 10 dB for one level), within -20..140 dB → (low, high, why)."""
-    levels = sorted({float(payload["records"][i]["intensity_db"]) for i in ear["records"]
-                     if payload["records"][i]["intensity_db"] is not None})  # fmt: skip
-    if not levels:
-        return -20.0, 140.0, "no tested level known"
-    step = min((b - a for a, b in pairwise(levels)), default=10.0)
-    lo, hi = max(-20.0, levels[0] - step), min(140.0, levels[-1] + step)
-    return lo, hi, f"the ear's tested levels {levels[0]:g}..{levels[-1]:g} dB ± one level step of {step:g} dB"
 
 
 def content_disposition(kind: str, filename: str) -> str:

@@ -15,9 +15,11 @@ fields instead.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
@@ -41,6 +43,14 @@ FLAG_KEYWORDS: dict[str, str] = {"age": "age_years", "rate": "stimulus_rate_hz",
 PASS_HINT = re.compile(r"pass (\w+)=\.\.\. \(([^)]*)\)")  # "pass stimulus_rate_hz=... (why; CLI --rate)"
 FLAG_HINT = re.compile(r"\(pass --(\w+)\)")  # predict's warnings: "FMP is treated as missing (pass --fmp)"
 IGNORED = re.compile(r": ([\w,]+) ignored, the file records its own values")  # `attrs["ignored_options"]`
+# the wide CSV reader's header complaint: "field 'age_years', row 0: required column missing (...; --age/... fill only
+# device exports)"; in the viewer it is about the header, and the form's fields are named
+HEADER_ROW = re.compile(r"(field '[^']+'), row 0: (?=required column missing|unknown column|column appears twice)")
+CLI_FILLS = "--age/--rate/--ear fill only device exports"
+FORM_FILLS = "the form's Age fills a missing age_years column; its Rate (/s) and Ear fill only device exports"
+DOMAIN_HINT = "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)"
+DOMAIN_WORDS = "(check the file's species, stimulus and level unit: the viewer reads them as the file states them)"
+UNKNOWN_START = re.compile(r"unknown recording format \(first line starts (.*)\)$")
 
 
 def form_options(
@@ -119,4 +129,39 @@ def viewer_text(text: str) -> str:
         fields = " and ".join(FORM_FIELDS[k] for k in keys)
         return f": the form's {fields} ignored, the file records its own values"
 
-    return IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
+    def unknown_start(m: re.Match[str]) -> str:  # a binary file's first bytes as text are mojibake, no help
+        start = m.group(1)
+        odd = sum(not (ch.isascii() and ch.isprintable()) for ch in start) + start.count("\\x") + start.count("\\u")
+        return "unknown recording format: not a text file" if odd > len(start) // 10 else m.group(0)
+
+    text = IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
+    text = HEADER_ROW.sub(r"\1, header: ", text).replace(CLI_FILLS, FORM_FILLS).replace(DOMAIN_HINT, DOMAIN_WORDS)
+    return UNKNOWN_START.sub(unknown_start, text)
+
+
+def with_form_age(path: Path, age_years: float | None, folder: Path) -> Path | None:
+    """A copy of a wide CSV that lacks the ``age_years`` column with the form's Age on every row (in `folder`), or
+    None where that does not apply (no Age given, not a CSV, or the file has the column). Why: the form's label
+    promises "Age (years, if the file has none)", and the reader refused such a file naming a CLI flag; the stored
+    upload itself stays as uploaded (its hash keys the corrections)."""
+    if age_years is None or path.suffix.lower() != ".csv":
+        return None
+    try:
+        return _add_age_column(path, age_years, folder)
+    except (csv.Error, OSError):  # not a CSV after all: the reader says what is wrong with it
+        return None
+
+
+def _add_age_column(path: Path, age_years: float, folder: Path) -> Path | None:
+    with (
+        path.open(newline="", encoding="utf-8-sig", errors="replace") as fh,
+        (folder / path.name).open("w", newline="", encoding="utf-8") as out,
+    ):
+        rows = csv.reader(fh)
+        header = [c.strip() for c in next(rows, [])]
+        if "age_years" in header or not {"s0", "s1"} <= set(header):
+            return None
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*header, "age_years"])
+        writer.writerows([*row, f"{age_years!r}"] if any(c.strip() for c in row) else row for row in rows)
+    return folder / path.name

@@ -40,6 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from abrnet.viewer.marks import UNCHECKED, check_expected
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     hash TEXT PRIMARY KEY, filename TEXT NOT NULL, size INTEGER NOT NULL, age_years REAL,
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS corrections (
     created_at TEXT NOT NULL,
     age_years REAL,                -- the age the model read the ear at when corrected; NULL = not recorded
     model_sha256 TEXT,             -- SHA-256 of the checkpoint that read the corrected value; NULL = not recorded
-    model_checkpoint TEXT          -- that checkpoint's path as the server was given it (a name for people)
+    model_checkpoint TEXT,         -- that checkpoint's path as the server was given it (a name for people)
+    mark TEXT                      -- 'absent' (peaks) / 'no response' (thresholds): no number; NULL = value or revert
 );
 CREATE INDEX IF NOT EXISTS corrections_by_file ON corrections (file_hash, id);
 """
@@ -118,7 +121,7 @@ class StoredFile(NamedTuple):
 
 
 ADDED_COLUMNS: dict[str, dict[str, str]] = {  # per table, in the order added
-    "corrections": {"age_years": "REAL", "model_sha256": "TEXT", "model_checkpoint": "TEXT"},
+    "corrections": {"age_years": "REAL", "model_sha256": "TEXT", "model_checkpoint": "TEXT", "mark": "TEXT"},
     "files": {"reading_options": "TEXT"},
 }
 
@@ -169,6 +172,7 @@ class Correction:
     age_years: float | None = None  # the age of the reading it corrects (None: not recorded, or no single age)
     model_sha256: str | None = None  # SHA-256 of the checkpoint whose reading it corrects (None: not recorded)
     model_checkpoint: str | None = None  # that checkpoint's path as the server was given it
+    mark: str | None = None  # `abrnet.viewer.marks`: "absent" / "no response" (value None); None: a value or a revert
 
     @property
     def key(self) -> tuple[str, int, str, str, str]:
@@ -188,6 +192,7 @@ class Correction:
             "age_years": self.age_years,
             "model_sha256": self.model_sha256,
             "model_checkpoint": self.model_checkpoint,
+            "mark": self.mark,
         }
 
 
@@ -306,6 +311,7 @@ class Store:
         *,
         file_age: float | None,
         file_options: Mapping[str, object] | None = None,
+        expected_previous: object = UNCHECKED,
     ) -> Correction:
         """Append `correction`, made against the reading of the file at `file_age` with `file_options` (the settings
         it is registered with; None: no options).
@@ -313,6 +319,11 @@ class Store:
         Raises `AgeConflictError` when the file is registered with other settings by now: a re-upload may land
         between the app's check of the reading and this insert, and the correction must not be stored against a
         reading its author never saw. Checking and inserting under the lock that `register` takes closes that gap.
+
+        `expected_previous` is what the author's page showed for this target (`marks.shown`: None for the model's
+        value, a number, or a mark); `UNCHECKED` (a script that does not say) skips the check. Raises `StaleMarkError`
+        when the target's correction in force differs: another tab or reviewer changed it since that page loaded, and
+        last write winning would silently drop their correction.
         """
         expected = json.loads(options_json(file_options))
         with self._lock, self._connect() as con:
@@ -323,12 +334,19 @@ class Store:
                     f"not saved: the file was analysed again ({now}, not {reading_text(file_age, expected)}) while the "
                     "correction was on its way: reload the file and correct it again"
                 )
+            if expected_previous is not UNCHECKED:
+                latest = con.execute(
+                    "SELECT value, mark, user, created_at FROM corrections WHERE file_hash = ? AND target = ? AND "
+                    "record = ? AND patient_id = ? AND ear = ? AND wave = ? ORDER BY id DESC LIMIT 1",
+                    (digest, *correction.key),
+                ).fetchone()
+                check_expected(correction, latest, expected_previous)
             con.execute(
                 "INSERT INTO corrections (file_hash, target, record, patient_id, ear, wave, value, model_value, user, "
-                "created_at, age_years, model_sha256, model_checkpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created_at, age_years, model_sha256, model_checkpoint, mark) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (digest, correction.target, correction.record, correction.patient_id, correction.ear,
                  correction.wave, correction.value, correction.model_value, correction.user, correction.created_at,
-                 correction.age_years, correction.model_sha256, correction.model_checkpoint),
+                 correction.age_years, correction.model_sha256, correction.model_checkpoint, correction.mark),
             )  # fmt: skip
         return correction
 
@@ -337,14 +355,15 @@ class Store:
         with self._connect() as con:
             rows = con.execute(
                 "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at, age_years, "
-                "model_sha256, model_checkpoint FROM corrections WHERE file_hash = ? ORDER BY id",
+                "model_sha256, model_checkpoint, mark FROM corrections WHERE file_hash = ? ORDER BY id",
                 (digest,),
             ).fetchall()
         return [Correction(r[0], int(r[1]), *r[2:]) for r in rows]
 
     def current(self, digest: str) -> list[Correction]:
-        """The corrections in force: the newest per target, without those reverted to the model's value."""
+        """The corrections in force: the newest per target, without those reverted to the model's value (a mark,
+        "absent" or "no response", is in force although it carries no value)."""
         latest: dict[tuple[str, int, str, str, str], Correction] = {}
         for c in self.history(digest):
             latest[c.key] = c
-        return [c for c in latest.values() if c.value is not None]
+        return [c for c in latest.values() if c.value is not None or c.mark is not None]

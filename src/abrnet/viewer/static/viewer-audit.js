@@ -16,8 +16,8 @@ function historyWhat(c, data) {
   const rec = peak ? data.records[c.record] : null;
   const where = peak ? `patient ${c.patient_id}, ear ${c.ear}, ${rec ? fmt(rec.intensity_db, 0) + " dB, " : ""}wave ${c.wave}`
     : `patient ${c.patient_id}, ear ${c.ear}, threshold`;
-  const to = c.value === null ? `back to the model's value (${fmt(c.model_value, d)} ${unit})` : `${fmt(c.value, d)} ${unit}`;
-  return `${where}: ${fmt(c.previous_value, d)} ${unit} → ${to}`;
+  const to = c.mark ? c.mark : c.value === null ? `back to the model's value (${fmt(c.model_value, d)} ${unit})` : `${fmt(c.value, d)} ${unit}`;
+  return `${where}: ${c.previous_mark ? c.previous_mark : `${fmt(c.previous_value, d)} ${unit}`} → ${to}`;
 }
 
 // the file's corrections, newest first, in a collapsible list (kept open across the redraw after a correction), and
@@ -28,7 +28,7 @@ function renderHistory(data) {
   const wasOpen = details ? details.open : false;
   box.replaceChildren();
   const values = [...data.ears, ...data.records.flatMap((r) => Object.values(r.waves))];
-  const other = values.filter((v) => v.status === "corrected" && v.corrected_model_note).length;
+  const other = values.filter((v) => v.status !== "model" && v.corrected_model_note).length;
   if (other) {
     html("p", { class: "model-note", id: "other-model-note" }, box, `${other} corrected value(s) were made against ` +
       `another model than the one reading this file now, ${modelName(data.checkpoint, data.model_sha256)}: the model ` +

@@ -6,10 +6,10 @@
 
 // where p(V) crosses at no tested level the model's threshold is a placeholder, not a reading (threshold_placeholder)
 const modelPlaceholder = (ear) => ear.response === "no response" || ear.threshold_above_max_level === true; // corrected or not
-const placeholder = (ear) => ear.status !== "corrected" && modelPlaceholder(ear);
+const placeholder = (ear) => ear.status === "model" && modelPlaceholder(ear);
 // where it already crosses at the softest tested level the threshold is that level or lower (threshold_at_floor): a
 // bound, whose SD (often 0) and interval ("20–20 dB") say nothing of certainty
-const atFloor = (ear) => ear.status !== "corrected" && !placeholder(ear) && ear.threshold_at_min_level === true;
+const atFloor = (ear) => ear.status === "model" && !placeholder(ear) && ear.threshold_at_min_level === true;
 const levelText = (db) => String(Number(Number(db).toFixed(1))); // 20, 22.5: as the PDF report prints a level
 const unitOf = (ear) => ear.level_unit || "dB, unit unknown"; // the file's own level unit (a mouse file: dB SPL)
 const FLOOR_WORDS = "wave V at the lowest level tested; nothing softer was recorded";
@@ -18,6 +18,10 @@ const FLOOR_WORDS = "wave V at the lowest level tested; nothing softer was recor
 // a floor's "≤ level", or the model's reading with its SD and 90 % interval
 function thresholdText(ear) {
   const unit = unitOf(ear), iv = ear.interval_90_db, top = fmt(ear.max_level_db, 1); // top: the highest tested level
+  if (ear.status === "corrected_no_response") {
+    const model = modelPlaceholder(ear) ? `model: none up to ${top} dB` : `model ${fmt(ear.model_threshold_db, 1)} dB`;
+    return `No response up to ${top} ${unit}* — marked by ${ear.corrected_by} at ${ear.corrected_at} (${model}${ageNote(ear)})`;
+  }
   if (ear.status === "corrected") {
     const model = modelPlaceholder(ear) ? `model: none up to ${top} dB` : `model ${fmt(ear.model_threshold_db, 1)} dB`;
     return `Threshold ${fmt(ear.threshold_db, 1)} ${unit}* — corrected by ${ear.corrected_by} at ${ear.corrected_at} (${model}${ageNote(ear)})`;
@@ -28,6 +32,15 @@ function thresholdText(ear) {
   }
   if (atFloor(ear)) return `Threshold ≤ ${levelText(ear.min_level_db)} ${unit} (${FLOOR_WORDS})`;
   return `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} ${unit} (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`;
+}
+
+// the ear's call: the model's, or once corrected the final one (an expert's threshold is a response, an expert's mark
+// "no response") with the model's beside it, labelled as the model's
+function callText(ear) {
+  const tail = `P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`;
+  if (ear.status === "model") return `${ear.response ? ear.response + " · " : ""}${tail}`;
+  const why = ear.status === "corrected" ? "the expert's threshold" : "the expert's mark";
+  return `${ear.final_response}* (${why}) · model's call: ${ear.response}, ${tail}`;
 }
 
 function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
@@ -96,5 +109,5 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => ({
     target: "threshold", patient_id: ear.patient_id, ear: ear.ear, // up = louder (1 dB a press; Shift: 10)
     value: d === null ? null : Math.round(clampDb(ear.threshold_db + d) * 10) / 10,
-  }), corrected);
+  }), corrected, { n: () => noResponseBody(ear) }); // N: the expert's "no response"
 }

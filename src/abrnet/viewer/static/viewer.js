@@ -8,6 +8,7 @@ const COLORS = { I: "#1f77b4", III: "#2ca02c", V: "#d62728" };
 const CORRECTED = "#ff7f0e";
 const W = 640, LEFT = 56, RIGHT = 70, TOP = 18, ROW = 46;
 let current = null; // the last payload from the server
+let selected = null; // the wave mark last clicked or focused ({record, wave, earKey}): what "Wave absent" marks
 // the upload form's reading settings (input id, the field the server reads) and how the page names the options
 const READING_FIELDS = [["#age", "age_years"], ["#rate", "stimulus_rate_hz"], ["#level", "level_db"], ["#ear", "ear"], ["#fmp", "fmp"]];
 const FORM_FIELDS = { stimulus_rate_hz: "Rate (/s)", level_db: "Level (dB)", ear: "Ear", fmp: "FMP" };
@@ -78,14 +79,24 @@ function waterfall(ear, data) {
     const clip = (v) => Math.max(y0 - 0.98 * ROW, Math.min(y0 + 0.98 * ROW, y0 - v * gain)); // large artefacts clipped
     const d = rec.signal.map((v, j) => `${j ? "L" : "M"}${xOf(t[j]).toFixed(1)},${clip(v).toFixed(1)}`).join("");
     el("path", { d, class: "trace", "data-record": rec.index }, svg);
-    el("text", { x: x1 + 6, y: y0 + 4 }, svg, `${fmt(rec.intensity_db, 0)} dB`);
+    el("text", { x: x1 + 6, y: y0 + 4 }, svg, `${levelText(rec.intensity_db)} dB`); // 22.5, not "23"
     for (const w of data.waves) {
       const wave = rec.waves[w];
-      if (wave.latency_ms === null) continue;
+      if (wave.latency_ms === null && !(wave.status === "corrected_absent" && wave.model_latency_ms !== null)) continue;
       mark(svg, rec, w, wave, { xOf, tOf, y0, gain, t, waves: data.waves });
     }
   });
+  scaleBar(svg, gain, x1 + 52, yAxis - 4);
   return svg;
+}
+
+// a vertical µV bar (1-2-5 steps, at most 0.8 of a row): the traces share one scale, and without a bar a file in the
+// wrong unit (nV read as µV) looked like a normal ABR
+function scaleBar(svg, gain, x, yBottom) {
+  const room = (0.8 * ROW) / gain, exp = Math.floor(Math.log10(room));
+  const uv = [5, 2, 1].map((f) => f * 10 ** exp).find((v) => v <= room) || 10 ** exp;
+  el("line", { x1: x, x2: x, y1: yBottom - uv * gain, y2: yBottom, class: "scale-bar", stroke: "#000", "stroke-width": 2 }, svg);
+  el("text", { x: x - 4, y: yBottom + 16, "text-anchor": "end", class: "scale-bar-label" }, svg, `${Number(uv.toPrecision(3))} µV`);
 }
 
 // where a peak may go: inside the window and in wave order (I < III < V) with the record's other marks, kept
@@ -108,12 +119,16 @@ function orderNote(w, b, ms) { // the status line's note when a move stopped at 
 }
 
 function mark(svg, rec, w, wave, g) {
-  const corrected = wave.status === "corrected";
+  const gone = wave.status === "corrected_absent"; // the expert's "absent": drawn as an x at the model's latency
+  const corrected = wave.status === "corrected" || gone;
+  const at = gone ? wave.model_latency_ms : wave.latency_ms;
   const color = corrected ? CORRECTED : COLORS[w];
-  const cls = `mark wave-${w}` + (corrected ? " corrected" : "") + (wave.present || corrected ? "" : " absent");
+  const cls = `mark wave-${w}` + (gone ? " corrected-absent" : corrected ? " corrected" : "") + (wave.present || corrected ? "" : " absent");
   const grp = el("g", {
-    class: cls, "data-record": rec.index, "data-wave": w, "data-latency": wave.latency_ms, "data-status": wave.status,
+    class: cls, "data-record": rec.index, "data-wave": w, "data-latency": wave.latency_ms ?? "", "data-status": wave.status,
   }, svg);
+  const select = () => { selected = { record: rec.index, wave: w, earKey: rec.ear_key }; };
+  grp.addEventListener("focus", select);
   const yAt = (ms) => g.y0 - interp(ms, g.t, rec.signal) * g.gain;
   const draw = (ms) => {
     grp.replaceChildren();
@@ -122,23 +137,30 @@ function mark(svg, rec, w, wave, g) {
       el("line", { x1: g.xOf(ms - wave.latency_sd_ms), x2: g.xOf(ms + wave.latency_sd_ms), y1: y, y2: y,
         stroke: color, class: "sd" }, grp);
     }
-    el("circle", { cx: x, cy: y, r: 5, fill: wave.present || corrected ? color : "#fff", stroke: color }, grp);
-    el("text", { x, y: y - 8, "text-anchor": "middle", fill: color }, grp, w + (corrected ? "*" : ""));
-    const tip = corrected
+    if (gone) {
+      el("path", { d: `M${x - 5},${y - 5}L${x + 5},${y + 5}M${x - 5},${y + 5}L${x + 5},${y - 5}`, stroke: color, "stroke-width": 2.5 }, grp);
+      el("circle", { cx: x, cy: y, r: 6, fill: "transparent", stroke: "none" }, grp); // something to grab
+    } else el("circle", { cx: x, cy: y, r: 5, fill: wave.present || corrected ? color : "#fff", stroke: color }, grp);
+    el("text", { x, y: y - 8, "text-anchor": "middle", fill: color }, grp, w + (gone ? " absent*" : corrected ? "*" : ""));
+    const tip = gone
+      ? `wave ${w}: absent, marked by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms, P(present) ${fmt(wave.presence_prob)}${ageNote(wave)})${modelNote(wave)}; Delete or double-click: back to the model`
+      : corrected
       ? `wave ${w}: ${fmt(ms)} ms, corrected by ${wave.corrected_by} at ${wave.corrected_at} (model ${fmt(wave.model_latency_ms)} ms${ageNote(wave)})${modelNote(wave)}`
       : `wave ${w}: ${fmt(ms)} ± ${fmt(wave.latency_sd_ms)} ms, P(present) ${fmt(wave.presence_prob)}`;
     el("title", {}, grp, tip);
   };
-  draw(wave.latency_ms);
+  draw(at);
   const step = g.t[1] - g.t[0];
   const scale = (g.t[g.t.length - 1] - g.t[0]) / (g.xOf(g.t[g.t.length - 1]) - g.xOf(g.t[0])); // ms per px
   const b = peakBounds(rec, w, g, Math.max(step, 10 * scale)); // 10 px: two marks' radii
   const noRoom = `wave ${w} cannot move: waves ${b.loW} and ${b.hiW} leave no room for it (order I < III < V)`;
   grp.addEventListener("pointerdown", (ev) => {
     ev.preventDefault();
+    select();
+    grp.focus({ preventScroll: true });
     if (b.lo > b.hi) { status(noRoom, true); return; }
     status("");
-    const startX = ev.clientX, startMs = wave.latency_ms;
+    const startX = ev.clientX, startMs = at;
     let ms = startMs;
     const move = (e) => { ms = Math.min(b.hi, Math.max(b.lo, startMs + (e.clientX - startX) * scale)); draw(ms); };
     const up = () => {
@@ -152,20 +174,34 @@ function mark(svg, rec, w, wave, g) {
     window.addEventListener("pointerup", up);
   });
   if (corrected) grp.addEventListener("dblclick", () => correct({ target: "peak", record: rec.index, wave: w, value: null }));
-  // keyboard: one sample per arrow press (Shift: ten), Delete reverts; a move stops short of the next wave
+  // keyboard: one sample per arrow press (Shift: ten), Delete reverts, A marks the wave absent (again: reverts); a
+  // move stops short of the next wave
   keys(grp, `g.mark[data-record="${rec.index}"][data-wave="${w}"]`, { ArrowLeft: -step, ArrowRight: step }, (d) => {
     const body = { target: "peak", record: rec.index, wave: w, value: null };
     if (d === null) return body;
     if (b.lo > b.hi) return noRoom;
-    body.value = Math.round(Math.min(b.hi, Math.max(b.lo, wave.latency_ms + d)) * 1000) / 1000;
+    body.value = Math.round(Math.min(b.hi, Math.max(b.lo, at + d)) * 1000) / 1000;
     const note = orderNote(w, b, body.value);
-    return Math.abs(body.value - wave.latency_ms) > 1e-6 ? [body, note] : note;
-  }, corrected);
+    return Math.abs(body.value - at) > 1e-6 ? [body, note] : note;
+  }, corrected, { a: () => absentBody(rec.index, w) });
+}
+
+// the correction "wave absent" for a mark, or back to the model's value when it is marked absent already
+function absentBody(record, w) {
+  const body = { target: "peak", record, wave: w, value: null };
+  if (current.records[record].waves[w].status !== "corrected_absent") body.absent = true;
+  return body;
+}
+// the correction "no response" for an ear, or back to the model's reading when it is marked so already
+function noResponseBody(ear) {
+  const body = { target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null };
+  if (ear.status !== "corrected_no_response") body.no_response = true;
+  return body;
 }
 
 // keyboard access: a mark or threshold line takes focus (Tab); arrows correct it, Delete/Backspace reverts it;
 // focus comes back to the same element after the page redraws from the server's answer
-function keys(grp, selector, arrows, body, corrected) {
+function keys(grp, selector, arrows, body, corrected, toggles = {}) {
   grp.setAttribute("tabindex", "0");
   grp.setAttribute("role", "slider");
   grp.setAttribute("aria-label", grp.querySelector("title").textContent);
@@ -177,6 +213,7 @@ function keys(grp, selector, arrows, body, corrected) {
   grp.addEventListener("keydown", (ev) => {
     if (ev.key in arrows) { status(""); send(body(arrows[ev.key] * (ev.shiftKey ? 10 : 1))); }
     else if ((ev.key === "Delete" || ev.key === "Backspace") && corrected) { status(""); send(body(null)); }
+    else if (ev.key.toLowerCase() in toggles && !ev.ctrlKey && !ev.metaKey && !ev.altKey) { status(""); send(toggles[ev.key.toLowerCase()]()); }
     else return;
     ev.preventDefault();
   });
@@ -254,7 +291,18 @@ function render(data) {
     const corr = ear.status === "corrected";
     html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, thresholdText(ear));
     if (corr && ear.corrected_model_note) html("p", { class: "model-note threshold-model-note" }, side, `Threshold ${ear.corrected_model_note}`);
-    html("p", {}, side, `${ear.response ? ear.response + " · " : ""}P(no response) ${fmt(ear.p_no_response)}; class ${ear.class_pred}`);
+    html("p", { class: "call", "data-final-response": ear.final_response ?? "" }, side, callText(ear));
+    const tools = html("div", { class: "mark-tools" }, side);
+    const nr = html("button", { type: "button", class: "no-response" }, tools,
+      ear.status === "corrected_no_response" ? "Undo “no response”" : "Mark ear: no response (N)");
+    nr.title = "The expert's call: this ear responds at no tested level (its threshold line, key N, does the same)";
+    nr.addEventListener("click", () => correct(noResponseBody(ear)));
+    const ab = html("button", { type: "button", class: "wave-absent" }, tools, "Selected wave: absent / back (A)");
+    ab.title = "Click a wave's mark first: marks that wave absent in its record (or, if marked, returns it to the model)";
+    ab.addEventListener("click", () => {
+      if (!selected || selected.earKey !== ear.key) { status("Click a wave's mark in this ear first, then this button (or press A on the mark).", true); return; }
+      correct(absentBody(selected.record, selected.wave));
+    });
     html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
     for (const c of data.class_names) {
       const p = ear.class_prob[c] || 0;
@@ -264,7 +312,7 @@ function render(data) {
       html("span", {}, row, fmt(p));
     }
     side.appendChild(latencyIntensity(ear, data));
-    const n = ear.records.reduce((s, i) => s + Object.values(data.records[i].waves).filter((w) => w.status === "corrected").length, 0);
+    const n = ear.records.reduce((s, i) => s + Object.values(data.records[i].waves).filter((w) => w.status !== "model").length, 0);
     if (n) html("p", { class: "corrected-note" }, side, `${n} corrected peak(s) (orange, *)`);
   }
 }
@@ -278,17 +326,28 @@ async function correct(body, refocus = null, note = null) {
     : e.patient_id === body.patient_id && e.ear === body.ear));
   body.age_years = ear ? ear.age_years : null;
   body.reading_options = current.reading_options || {}; // the file's options this reading was made with
+  body.expected_previous = shownNow(body, ear); // what this page shows for the target: 409 if changed since
   try {
     render(await api(`/api/files/${current.file_hash}/corrections`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     }));
-    status((body.value === null ? "Reverted to the model's value." : "Correction saved.") + (note ? ` (${note})` : ""));
+    const done = body.absent ? "Marked absent." : body.no_response ? "Marked no response." : body.value === null ? "Reverted to the model's value." : "Correction saved.";
+    status(done + (note ? ` (${note})` : ""));
   } catch (e) {
     const fresh = e.status === 409 ? await api(`/api/files/${current.file_hash}`).catch(() => null) : null;
     render(fresh || current);
     status(e.message + (fresh ? " (Reloaded: the page now shows the current reading.)" : ""), true);
   }
   if (refocus) { const again = document.querySelector(refocus); if (again) again.focus(); }
+}
+
+// what the page shows for a correction's target, as the server compares it: null (the model's), a number, or a mark
+function shownNow(body, ear) {
+  const v = body.target === "peak" ? current.records[body.record].waves[body.wave] : ear;
+  if (!v || v.status === "model") return null;
+  if (v.status === "corrected_absent") return "absent";
+  if (v.status === "corrected_no_response") return "no response";
+  return body.target === "peak" ? v.latency_ms : v.threshold_db;
 }
 
 // nothing of a file stays on screen (nor in the address) once another is asked for: while it is analysed, and if it
@@ -315,7 +374,7 @@ async function upload(ev) {
     history.replaceState(null, "", `#file=${data.file_hash}`);
     render(data);
     status(`${file.name}: ${data.n_records} records analysed.`);
-  } catch (e) { status(e.message, true); }
+  } catch (e) { status((e.status === 413 ? `${file.name}: ` : "") + e.message, true); } // 413 comes before the name is read
 }
 
 async function start() {
@@ -325,7 +384,13 @@ async function start() {
   $("#upload-form").addEventListener("submit", upload);
   const m = location.hash.match(/file=([0-9a-f]{64})/);
   if (m) {
-    try { render(await api(`/api/files/${m[1]}`)); status("Reopened with its corrections."); } catch (e) { status(e.message, true); }
+    try {
+      const data = await api(`/api/files/${m[1]}`);
+      render(data);
+      const opts = data.reading_options || {}; // the form's options the file is read with, back in their fields
+      for (const [id, name] of READING_FIELDS) if (name in opts) $(id).value = opts[name];
+      status("Reopened with its corrections.");
+    } catch (e) { status(e.message, true); }
   }
 }
 start();
