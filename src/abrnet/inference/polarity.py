@@ -28,6 +28,7 @@ MIN_RECORDS = 2  # an ear with fewer loudest records is not judged: one noise re
 AS_RECORDED_MAX = 0.4  # mean p(V) there below this: read as no (clear) response as recorded
 FLIPPED_MIN = 0.7  # and at least this with the sign flipped: read as a clear response inverted
 MAX_NAMED_EARS = 5
+INVERT_HINT = "read it again with --invert (Python: invert=True)"  # the viewer names its form's box instead
 WAVE_V = WAVES.index("V")
 
 
@@ -68,5 +69,5 @@ def polarity_warning(named: list[tuple[str, float, float]]) -> list[str]:
     return [
         f"polarity: {len(named)} ear(s) read as no wave V at their loudest levels but as a clear wave V with the sign "
         f"flipped (mean p(V) as recorded → flipped): {listed}{more}. If the export shows vertex-negative waves "
-        "(troughs), read it again with --invert (Python: invert=True)"
+        f"(troughs), {INVERT_HINT}"
     ]

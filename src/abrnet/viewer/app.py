@@ -192,6 +192,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         level_db: float | None = Form(None),
         ear: str | None = Form(None),
         fmp: float | None = Form(None),
+        invert: bool = Form(False),
         user: str = Form(""),
     ) -> dict[str, Any]:
         name = file.filename or "upload"
@@ -203,7 +204,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         lo, hi = PHYSICAL_RANGES["age_years"]
         if age_years is not None and not lo <= age_years <= hi:  # NaN too; was "could not analyse the file"
             raise HTTPException(422, f"age {age_years:g} years: the Age field takes {lo:g} to {hi:g} years")
-        options = form_options(stimulus_rate_hz=stimulus_rate_hz, level_db=level_db, ear=ear, fmp=fmp)
+        options = form_options(stimulus_rate_hz=stimulus_rate_hz, level_db=level_db, ear=ear, fmp=fmp, invert=invert)
         with viewer.store.upload(data, name) as (digest, path):
             payload = viewer.analysed(digest, path, path.name, age_years, options)
             age, options = viewer.to_register(digest, age_years, options, payload)

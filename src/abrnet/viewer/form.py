@@ -27,6 +27,7 @@ from fastapi import HTTPException
 from abrnet.data.importers._common import EAR_SPELLINGS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
+from abrnet.inference.polarity import INVERT_HINT
 from abrnet.viewer.store import options_text
 
 # `ABRModel.predict` keyword → the form field's label, as the page shows it and messages name it
@@ -50,13 +51,16 @@ CLI_FILLS = "--age/--rate/--ear fill only device exports"
 FORM_FILLS = "the form's Age fills a missing age_years column; its Rate (/s) and Ear fill only device exports"
 DOMAIN_HINT = "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)"
 DOMAIN_WORDS = "(check the file's species, stimulus and level unit: the viewer reads them as the file states them)"
+INVERT_WORDS = "tick the form's Invert box and analyse again"
 UNKNOWN_START = re.compile(r"unknown recording format \(first line starts (.*)\)$")
 
 
 def form_options(
-    *, stimulus_rate_hz: float | None, level_db: float | None, ear: str | None, fmp: float | None
-) -> dict[str, float | str]:
+    *, stimulus_rate_hz: float | None, level_db: float | None, ear: str | None, fmp: float | None, invert: bool = False
+) -> dict[str, float | str | bool]:
     """The reading options the form gave (left out: not given), checked and spelled one way → predict's keywords.
+    ``invert`` (the Invert box, predict's ``--invert``) is kept only when ticked, so a file read as recorded keeps the
+    options it always had.
 
     Raises HTTPException 422 with one line naming the form's field for a value no reader takes. FMP NaN ("not
     measured", which the readers accept) is refused here: JSON cannot carry it back to the page, and an empty field
@@ -70,7 +74,10 @@ def form_options(
         check_reading_options(given, source="form", labels=FORM_FIELDS)
     except (DataError, TypeError) as exc:
         raise HTTPException(422, str(exc).splitlines()[0]) from None
-    return {k: EAR_SPELLINGS[v.strip().upper()] if k == "ear" else float(v) for k, v in sorted(given.items())}
+    options: dict[str, float | str | bool] = {
+        k: EAR_SPELLINGS[v.strip().upper()] if k == "ear" else float(v) for k, v in sorted(given.items())
+    }
+    return options | ({"invert": True} if invert else {})
 
 
 def shown_options(options: Mapping[str, Any] | None) -> dict[str, float | str]:
@@ -136,6 +143,7 @@ def viewer_text(text: str) -> str:
 
     text = IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
     text = HEADER_ROW.sub(r"\1, header: ", text).replace(CLI_FILLS, FORM_FILLS).replace(DOMAIN_HINT, DOMAIN_WORDS)
+    text = text.replace(INVERT_HINT, INVERT_WORDS)
     return UNKNOWN_START.sub(unknown_start, text)
 
 

@@ -89,6 +89,7 @@ def age_text(age_years: float | None) -> str:
 # the form's reading options as messages name them: keyword → (the form's field, unit after the value)
 OPTION_LABELS: dict[str, tuple[str, str]] = {
     "stimulus_rate_hz": ("rate", " /s"), "level_db": ("level", " dB"), "ear": ("ear", ""), "fmp": ("FMP", ""),
+    "invert": ("sign inverted", ""),
 }  # fmt: skip
 
 
@@ -97,7 +98,10 @@ def options_text(options: Mapping[str, object]) -> str:
     given = []
     for key, value in sorted(options.items()):
         name, unit = OPTION_LABELS.get(key, (key, ""))
-        given.append(f"{name} {value:g}{unit}" if isinstance(value, float) else f"{name} {value}{unit}")
+        if isinstance(value, bool):  # a switch: named when on ("sign inverted")
+            given += [name] if value else []
+        else:
+            given.append(f"{name} {value:g}{unit}" if isinstance(value, float) else f"{name} {value}{unit}")
     return ", ".join(given)
 
 

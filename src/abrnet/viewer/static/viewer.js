@@ -11,7 +11,7 @@ let current = null; // the last payload from the server
 let selected = null; // the wave mark last clicked or focused ({record, wave, earKey}): what "Wave absent" marks
 // the upload form's reading settings (input id, the field the server reads) and how the page names the options
 const READING_FIELDS = [["#age", "age_years"], ["#rate", "stimulus_rate_hz"], ["#level", "level_db"], ["#ear", "ear"], ["#fmp", "fmp"]];
-const FORM_FIELDS = { stimulus_rate_hz: "Rate (/s)", level_db: "Level (dB)", ear: "Ear", fmp: "FMP" };
+const FORM_FIELDS = { stimulus_rate_hz: "Rate (/s)", level_db: "Level (dB)", ear: "Ear", fmp: "FMP", invert: "Invert" };
 
 const $ = (sel) => document.querySelector(sel);
 function el(tag, attrs = {}, parent = null, text = null) {
@@ -366,6 +366,7 @@ async function upload(ev) {
   const form = new FormData();
   form.append("file", file);
   for (const [id, name] of READING_FIELDS) if ($(id).value.trim() !== "") form.append(name, $(id).value.trim());
+  if ($("#invert").checked) form.append("invert", "true");
   form.append("user", $("#user").value.trim());
   clearView();
   status(`Analysing ${file.name}…`);
@@ -389,6 +390,7 @@ async function start() {
       render(data);
       const opts = data.reading_options || {}; // the form's options the file is read with, back in their fields
       for (const [id, name] of READING_FIELDS) if (name in opts) $(id).value = opts[name];
+      $("#invert").checked = opts.invert === true;
       status("Reopened with its corrections.");
     } catch (e) { status(e.message, true); }
   }
