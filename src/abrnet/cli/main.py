@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from abrnet.cli.data import data_app, simulate
@@ -33,5 +35,34 @@ def _register_optional() -> None:
 
 _register_optional()
 
+
+def main() -> None:
+    """The `abrnet` console script: Click's own usage errors (an unknown option, a missing argument) end as one line
+    on stderr with exit code 2, like every other bad input, instead of Typer's boxed panel under the usage text
+    (hunt 11: a mistyped option got a multi-line box the README's "one line" promise does not cover).
+
+    The exception classes are matched by name: Typer >= 0.2x ships its own copy of Click, older Typer uses Click's."""
+    try:
+        code = app(standalone_mode=False, prog_name="abrnet")
+    except Exception as exc:
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # bare `abrnet` / `abrnet data`: the help, as before
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(0)
+        if "UsageError" in kinds:
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "abrnet"
+            print(f"Error: {command}: {exc.format_message()} (see {command} --help)", file=sys.stderr)  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if "ClickException" in kinds:
+            print(f"Error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if "Abort" in kinds:
+            print("Aborted!", file=sys.stderr)
+            sys.exit(1)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()
