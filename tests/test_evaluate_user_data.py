@@ -55,7 +55,7 @@ def test_markdown_lists_input_warnings_and_the_reconstruction_target() -> None:
 def test_generate_plot_has_an_amplitude_scale_and_the_settings(tiny, tmp_path: Path, monkeypatch) -> None:
     import matplotlib.pyplot as plt
 
-    from abrnet.cli.infer import _plot_generated
+    from abrnet.inference.generation import plot_generated
 
     figs = []
     monkeypatch.setattr(plt, "close", figs.append)
@@ -63,7 +63,7 @@ def test_generate_plot_has_an_amplitude_scale_and_the_settings(tiny, tmp_path: P
     gen.attrs = {"mode": "conditional", "sampler": "ddim", "steps": 10, "guidance": 2.0, "seed": 7}
     gen.attrs["signal_kind"] = "clean response"
     gen.static[:, 0] = 0.25  # an infant: not "0 y"
-    _plot_generated(gen, tmp_path / "g.png")
+    plot_generated(gen, tmp_path / "g.png")
     ax = figs[0].axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert "0.5 µV" in texts

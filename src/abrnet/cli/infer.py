@@ -180,7 +180,7 @@ def predict(
             written.append(write_json(payload, json_path, overwrite=True))
             typer.echo(json.dumps(payload, indent=2))
         if plot is not None:
-            written += save_plots(report, plot, series=series)
+            written += save_plots(report, plot, series=series, overwrite=force)
     _summary(err_console if as_json else console, report.cohort.n_records, written)
 
 
@@ -359,7 +359,7 @@ def generate(
         warn(generation_warnings(cohort))
         save_cohort(cohort, out, force=True)
         if plot_file is not None:
-            plot_generated(cohort, plot_file)
+            plot_generated(cohort, plot_file, overwrite=force)
     what = "joint" if joint else f"conditional (guidance {float(cohort.attrs['guidance']):g})"
     console.print(
         f"{cohort.n_records} {what} signals ({sampler}, {steps} steps); wrote {out}"

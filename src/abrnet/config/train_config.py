@@ -25,6 +25,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from abrnet.config.curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
 from abrnet.constants import CLASS_NAMES, MAX_SEED, TRAIN_SEED
+from abrnet.data.files import check_fname
 from abrnet.models import ModelConfig
 
 __all__ = [
@@ -362,8 +363,7 @@ def load_config(
     (``{"data.path": "run #1.h5"}``: taken as they are, not parsed as YAML, so a file name such as ``null`` or one
     holding `` #`` stays that file name), validate.
 
-    Raises `ConfigError` with one line naming the file and each offending key path.
-    """
+    Raises `ConfigError` with one line naming the file and each offending key path."""
     source = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     if path is not None:
@@ -391,9 +391,9 @@ def load_config(
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
 
 
-def dump_config(cfg: TrainConfig, path: str | Path) -> Path:
+def dump_config(cfg: TrainConfig, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write the resolved config as YAML (every key explicit), so a run can be reproduced from its output folder."""
-    out = Path(path)
+    out = check_fname(path, overwrite=overwrite)  # an existing file only with overwrite, else FileExistsError
     out.parent.mkdir(parents=True, exist_ok=True)
     data = cfg.model_dump(mode="json")
     out.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None), encoding="utf-8")

@@ -275,6 +275,7 @@ def _expect_range(source: str, name: str, arr: np.ndarray, bounds: tuple[float, 
 
 
 def cohort_field_names() -> list[str]:
+    """Names of the `ABRCohort` fields, in declaration order: one list for the code that walks every field."""
     return [f.name for f in fields(ABRCohort)]
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import f1_score, r2_score
 
-from abrnet.constants import PRESENCE_THRESHOLD, STATIC_PARAMS
+from abrnet.constants import STATIC_PARAMS, is_present
 from abrnet.data.fmp import noise_trace
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.task_metrics import has_waveform, rowwise_correlation
@@ -89,7 +89,7 @@ def record_scores(data: ABRCohort, p_v: np.ndarray, lat_v: np.ndarray, threshold
     m = np.isfinite(data.threshold_db) & ~data.no_response
     labelled = bool(np.isfinite(data.latency_ms).any())
     return {
-        "v_presence_f1": float(f1_score(present, p_v > PRESENCE_THRESHOLD, zero_division=0)) if labelled else None,
+        "v_presence_f1": float(f1_score(present, is_present(p_v), zero_division=0)) if labelled else None,
         "v_latency_r2": float(r2_score(data.latency_ms[present, _V], lat_v[present])) if present.sum() > 1 else None,
         "record_threshold_mae_db": float(np.mean(np.abs(threshold[m] - data.threshold_db[m]))) if m.any() else None,
     }

@@ -31,6 +31,7 @@ from abrnet.constants import (
     STATIC_PARAMS,
     WAVES,
 )
+from abrnet.data.files import check_fname
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED
 from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
@@ -66,7 +67,9 @@ def recording_band_pass(signals_uv: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def recording_noise(n: int, residual_noise_nv: float | np.ndarray, seed: int, length: int = DEFAULT_N_SAMPLES):
+def recording_noise(
+    n: int, residual_noise_nv: float | np.ndarray, seed: int, length: int = DEFAULT_N_SAMPLES
+) -> np.ndarray:
     """(n, length) µV of recording noise from the simulator's model: 1/f^α EEG through the clinical band-pass, each
     record scaled so that its own RMS over the window equals the residual noise given (exactly, per record).
 
@@ -273,9 +276,11 @@ def generation_warnings(cohort: ABRCohort) -> list[str]:
     return [line for line in text.split("\n") if line]
 
 
-def plot_generated(cohort: ABRCohort, path: Path, k: int = 12) -> None:
+def plot_generated(cohort: ABRCohort, path: Path, k: int = 12, *, overwrite: bool = False) -> None:
     """Up to `k` generated signals, stacked, labelled with the condition each was generated for (its conditioning
-    FMP, ``extras["generation_fmp"]``, even where the stored column is NaN because noise was added)."""
+    FMP, ``extras["generation_fmp"]``, even where the stored column is NaN because noise was added). An existing
+    ``path`` is replaced only with ``overwrite`` (else FileExistsError, before anything is drawn)."""
+    path = check_fname(path, overwrite=overwrite)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES, is_present
+from abrnet.data.files import check_fname
 from abrnet.data.grouping import group_indices
 from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
@@ -64,7 +65,7 @@ def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict
     return out
 
 
-def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) -> list[Path]:
+def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, overwrite: bool = False) -> list[Path]:
     """A clinical waterfall per ear (peaks where presence >= 0.5) and, in series mode, the ear's series threshold
     (as series.csv gives it) and its latency–intensity plot.
 
@@ -78,7 +79,9 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
 
     Without series mode no per-ear reading is made, so the waterfall names none. Why: it used to print a threshold
     aggregated without the checkpoint's series stage, which differed from what ``--group-by`` wrote for the same
-    ear (60 dB in the plot, 30 dB in series.csv) and appeared in no table."""
+    ear (60 dB in the plot, 30 dB in series.csv) and appeared in no table.
+
+    An existing plot is replaced only with ``overwrite``; every path is checked (`check_fname`) before one is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,8 +99,11 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool) 
     table_row = {} if ears is None else {k: e for e, k in enumerate(ears.ear_key.astype(str).tolist())}
     level = cohort.static_column("intensity_db").astype(np.float64)
     level_units = level_unit_labels(cohort)  # a mouse file is in dB SPL
+    planned = plot_paths(cohort, plot_dir, series=series)
+    for path in (p for paths in planned.values() for p in paths.values()):
+        check_fname(path, overwrite=overwrite)
     written: list[Path] = []
-    for key, paths in plot_paths(cohort, plot_dir, series=series).items():
+    for key, paths in planned.items():
         idx = ear_rows[key]
         floor = floors[key]  # -inf without series mode: every level
         present = is_present(pred.peak_presence_prob[idx])  # (K, 3)

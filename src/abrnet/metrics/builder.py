@@ -59,6 +59,7 @@ def record_metric(pidx: np.ndarray, kernel: Callable[[np.ndarray], np.ndarray]) 
 
 
 def r2_reason(y: np.ndarray, what: str) -> str:
+    """Why R² is undefined for truth ``y``: the 'undefined' reason stored beside an R² metric that has no value."""
     if y.size == 0:
         return f"no record in split has {what}"
     if y.size == 1:
@@ -67,10 +68,13 @@ def r2_reason(y: np.ndarray, what: str) -> str:
 
 
 def empty_reason(n: int, what: str, otherwise: str) -> str:
+    """The 'undefined' reason: no record has ``what`` when ``n`` is 0, else ``otherwise`` (an empty split is not an
+    undefined metric)."""
     return f"no record in split has {what}" if n == 0 else otherwise
 
 
 def within(err: np.ndarray, limit: float) -> np.ndarray:
+    """1.0 where |err| ≤ ``limit`` (with a float tolerance, so an error of exactly the limit counts), else 0.0."""
     return (np.abs(err) <= limit + _TOL).astype(np.float64)
 
 
@@ -132,6 +136,7 @@ def bootstrap_intervals(
 
 
 def get_path(d: dict, path: str) -> Any:
+    """The value at dotted ``path`` in nested dict ``d``, or None where a level is missing (a metric not computed)."""
     for part in path.split("."):
         d = d.get(part) if isinstance(d, dict) else None
     return d

@@ -1,7 +1,9 @@
 """Weighted metric kernels: each statistic of the records under a (B, N) weight matrix, one row per resample.
 
 The point estimate uses weight 1 per record; the patient bootstrap gives each record its patient's draw count
-(`abrnet.metrics.task_metrics`). Probabilities are thresholded at > 0.5; a class without support is NaN.
+(`abrnet.metrics.task_metrics`). The kernels take calls, not probabilities: the caller thresholds wave presence
+with `constants.is_present` (>= 0.5) and no-response with `series.per_ear.is_no_response` (> 0.5). A class
+without support is NaN.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from abrnet.models.s4d import S4Block
 
 
 def s4_block(dim: int, cfg: ModelConfig) -> S4Block:
+    """An `S4Block` of width ``dim`` configured from ``cfg``: one place for the options every stage shares."""
     return S4Block(
         dim, cfg.s4_state_size, dropout=cfg.dropout, bidirectional=cfg.s4_bidirectional, init=cfg.s4_init,
         lr=cfg.s4_lr,
@@ -25,6 +26,7 @@ def s4_block(dim: int, cfg: ModelConfig) -> S4Block:
 
 
 def transformer_layer(dim: int, cfg: ModelConfig) -> TransformerLayer:
+    """A `TransformerLayer` of width ``dim`` configured from ``cfg``: one place for the options every stage shares."""
     return TransformerLayer(
         dim, cfg.n_heads, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout, multi_scale=cfg.use_multi_scale_attention
     )

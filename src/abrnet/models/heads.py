@@ -12,6 +12,7 @@ from abrnet.models.common import ChannelLayerNorm
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    """Linear → SiLU → Linear: the small MLP every pooled head uses."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.SiLU(), nn.Linear(hidden, out_dim))
 
 

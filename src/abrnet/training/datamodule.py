@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -49,7 +51,9 @@ class StepSampler(Sampler[int]):
     last batches dropped); `start_step()` (the trainer's global step at iteration time) says where to begin.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, total_steps: int, start_step=lambda: 0) -> None:
+    def __init__(
+        self, n: int, batch_size: int, seed: int, total_steps: int, start_step: Callable[[], int] = lambda: 0
+    ) -> None:
         self.n, self.batch_size, self.seed, self.total_steps = n, batch_size, seed, total_steps
         self.per_epoch = max(1, n // batch_size) * batch_size if n >= batch_size else n
         self.start_step = start_step
@@ -97,7 +101,7 @@ class ABRDataModule(L.LightningDataModule):
         self.total_steps: int | None = None  # set for training: the run is one seeded pass of this many batches
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs) -> ABRDataModule:
+    def from_file(cls, path: str | Path, **kwargs: Any) -> ABRDataModule:
         from abrnet.data.io import load_cohort
 
         return cls(load_cohort(path), **kwargs)

@@ -180,6 +180,8 @@ def balanced_train_extra(cfg: TrainConfig) -> ABRCohort | None:
 
 
 def make_datamodule(cfg: TrainConfig, cohort: ABRCohort) -> ABRDataModule:
+    """The `ABRDataModule` for a training run, with its step budget set so the sampler makes one seeded, resumable
+    pass (`StepSampler`)."""
     dm = ABRDataModule(
         cohort,
         seed=cfg.seed,
@@ -237,7 +239,7 @@ def train(
     module.attached.val_cohort = dm.part("val")
     trainer = build_trainer(cfg, out_dir, enable_progress_bar=enable_progress_bar)
     if trainer.is_global_zero:
-        dump_config(cfg, out_dir / "config.yaml")
+        dump_config(cfg, out_dir / "config.yaml", overwrite=True)  # folder checked above: a resume or a retry
     tb = trainer.loggers[0].experiment if trainer.loggers else None
     module.attached.monitor = AlertMonitor(out_dir, cfg.alerts, logger=tb) if trainer.is_global_zero else None
     if trainer.is_global_zero:

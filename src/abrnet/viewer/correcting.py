@@ -107,6 +107,7 @@ def check_age(ear: dict[str, Any], key: str, shown: float | None) -> None:
 
 
 def ear_age_text(age: float | None) -> str:
+    """An ear's reading age as the 409 message spells it ("age 3 years", or "no single age")."""
     return "no single age" if age is None else f"age {age:g} years"
 
 

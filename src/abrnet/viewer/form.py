@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from abrnet.data.importers._common import EAR_SPELLINGS
+from abrnet.data.ears import EAR_SPELLINGS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
 from abrnet.inference.polarity import INVERT_HINT

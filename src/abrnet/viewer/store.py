@@ -157,6 +157,7 @@ def options_of(text: str | None) -> dict[str, object]:
 
 
 def utc_now() -> str:
+    """Now in UTC as ISO 8601 to the second with a "Z" (2026-01-02T03:04:05Z): the stored, sortable timestamp."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
-from abrnet.data.ears import EAR_SPELLINGS as EAR_SPELLINGS  # where `options` and the viewer form look it up
 from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
@@ -77,6 +76,8 @@ def split_lines(text: str) -> list[str]:
 
 
 def parse_float(src: str, field: str, text: str, row: int | None = None) -> float:
+    """``text`` as a float, or a `DataError` naming the file, field and row: a bad cell is a line the user must fix,
+    not a bare ``ValueError``."""
     try:
         return float(text.strip())
     except ValueError:

@@ -33,6 +33,7 @@ from abrnet.data.importers._common import (
     split_lines,
     to_microvolts,
 )
+from abrnet.data.metadata import DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
 
 
@@ -145,7 +146,7 @@ def read_epl_cfts(
 def _stimulus(sw_freq: str) -> dict[str, object]:
     """Stimulus metadata from the ``SW FREQ`` field (kHz number, ``clicks``, ``noise`` or a .wav file)."""
     text = sw_freq.strip().lower()
-    meta: dict[str, object] = {"level_unit": "dB SPL"}
+    meta: dict[str, object] = {"level_unit": DB_SPL}
     try:
         meta.update(stimulus="tone_pip", stimulus_freq_hz=float(text) * 1000.0)
     except ValueError:

@@ -36,6 +36,7 @@ from abrnet.data.importers._common import (
     split_lines,
     to_microvolts,
 )
+from abrnet.data.metadata import DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
 
 
@@ -124,7 +125,7 @@ def read_fast_abr(
         "averages": meta.get("Avgs", ""),
         **overridden,
     }
-    info: dict[str, object] = {"level_unit": "dB SPL"}
+    info: dict[str, object] = {"level_unit": DB_SPL}
     try:
         khz = float(meta.get("Frequency (kHz)", ""))
         if khz > 0:

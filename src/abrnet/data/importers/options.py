@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from abrnet.constants import PHYSICAL_RANGES
-from abrnet.data.importers._common import EAR_SPELLINGS, UNIT_SCALE_TO_UV, unit_key
+from abrnet.data.ears import EAR_SPELLINGS
+from abrnet.data.importers._common import UNIT_SCALE_TO_UV, unit_key
 from abrnet.data.metadata import ALLOWED, normalise
 from abrnet.data.schema import OPTIONAL_STATIC, DataError
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.data.importers._common import build_cohort, parse_float, read_text, split_lines, to_microvolts
+from abrnet.data.metadata import DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
 
 AVERAGE_SUFFIX = "average waveforms.csv"  # cftsdata: f"{file_template} average waveforms.csv"
@@ -225,7 +226,7 @@ def read_psi_abr(
             fmp=fmp,
             extras=extras,
             attrs=attrs,
-            metadata={"level_unit": "dB SPL", "polarity": polarity},
+            metadata={"level_unit": DB_SPL, "polarity": polarity},
             locate=lambda r, j: (column_name(header, r), None if j is None else at[j]),
             lines={"intensity_db": level_at},
         )

@@ -47,7 +47,7 @@ from abrnet.data.importers._common import (
     split_lines,
     to_microvolts,
 )
-from abrnet.data.metadata import STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN
+from abrnet.data.metadata import DB_NHL, DB_PESPL, DB_SPL, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN
 from abrnet.data.schema import ABRCohort, DataError
 
 _LEVEL = re.compile(r"(-?\d+(?:\.\d+)?)\s*dB\s*(SPL|nHL|peSPL)?", re.IGNORECASE)
@@ -203,7 +203,7 @@ def read_time_columns(
                 raise DataError(src, name, msg, numbered[0][0])
             named = _KHZ.findall(name)
             khz.append(float(named[-1]) * 1000.0 if named else None)  # the last, as for the level
-        unit_name = {"spl": "dB SPL", "nhl": "dB nHL", "pespl": "dB peSPL"}
+        unit_name = {"spl": DB_SPL, "nhl": DB_NHL, "pespl": DB_PESPL}
         if len(found_units) == 1 and next(iter(found_units)) in unit_name:
             meta["level_unit"] = unit_name[next(iter(found_units))]
         extras.update(_tone_pips(khz))

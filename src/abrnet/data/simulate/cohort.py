@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, STATIC_PARAMS
+from abrnet.data.fmp import FMP_FROM_BUFFERS
 from abrnet.data.schema import SCHEMA_VERSION, ABRCohort
 from abrnet.data.simulate.config import SimulationConfig
 from abrnet.data.simulate.physiology import (
@@ -202,7 +203,9 @@ def sample_draws(rng: np.random.Generator, ears: Ears, rec: Records) -> Response
     )
 
 
-def residual_noise(rng: np.random.Generator, ears: Ears, rec: Records, plan: Plan, config: SimulationConfig):
+def residual_noise(
+    rng: np.random.Generator, ears: Ears, rec: Records, plan: Plan, config: SimulationConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """RN (µV) = σ_sweep/√N_sweeps with σ_sweep log-normal per ear and run (§8.8); also returns N_sweeps.
 
     Fixed-protocol runs average a preset number of sweeps. A clinical tester keeps averaging until the residual
@@ -222,7 +225,9 @@ def residual_noise(rng: np.random.Generator, ears: Ears, rec: Records, plan: Pla
 
 
 # ----------------------------------------------------------------------------- public entry point
-def run_protocol(rng: np.random.Generator, rec: Records, plan: Plan, fmp: np.ndarray, config: SimulationConfig):
+def run_protocol(
+    rng: np.random.Generator, rec: Records, plan: Plan, fmp: np.ndarray, config: SimulationConfig
+) -> np.ndarray:
     """Indices of the candidates that were recorded, ear by ear in recording order, and each ear's tester."""
     testers = draw_testers(rng, plan.clinical.size, config.tester_criterion, config.tester_lapse)
     keep: list[np.ndarray] = []
@@ -313,7 +318,7 @@ def simulate_cohort(
             "schema_version": SCHEMA_VERSION,
             "seed": int(seed),
             "protocol": config.protocol,
-            "fmp_source": "split_buffers",
+            "fmp_source": FMP_FROM_BUFFERS,
             "config": config.to_json(),
         },
     )

@@ -86,6 +86,8 @@ class Tester:
 
 
 def draw_testers(rng: np.random.Generator, n_ears: int, criterion_range: tuple[float, float], lapse: float) -> Tester:
+    """One `Tester` per ear: testers differ in criterion, start level and habits, so a cohort's series vary as a
+    clinic's do (one shared tester would give every ear the same search)."""
     return Tester(
         criterion=rng.uniform(*criterion_range, n_ears),
         lapse=lapse,

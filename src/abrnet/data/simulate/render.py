@@ -7,7 +7,9 @@ so the kept window has no filter edge effects and the peaks are re-picked on wha
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from abrnet.data.simulate.physiology import (
     render_responses,
 )
 from abrnet.data.simulate.recording import quality_from_buffers, record_buffers
+
+if TYPE_CHECKING:  # cohort imports this module
+    from abrnet.data.simulate.cohort import Ears, Records
 
 
 def _take(design: ResponseDesign, idx: np.ndarray | slice) -> ResponseDesign:
@@ -62,7 +67,13 @@ def render_clean(design: ResponseDesign, config: SimulationConfig, sos: np.ndarr
 
 
 def render_candidates(
-    ears, rec, draws: ResponseDraws, rn_uv: np.ndarray, config: SimulationConfig, s_noise, progress
+    ears: Ears,
+    rec: Records,
+    draws: ResponseDraws,
+    rn_uv: np.ndarray,
+    config: SimulationConfig,
+    s_noise: np.random.SeedSequence,
+    progress: Callable[[int, int], None] | None,
 ) -> dict[str, np.ndarray]:
     """Clean response, A/B buffers, FMP and residual noise (from the buffers) and clean-trace peaks per candidate."""
     e, n = rec.ear, rec.ear.size
