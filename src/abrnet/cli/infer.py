@@ -245,6 +245,12 @@ def denoise(
     console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
 
 
+JOINT_HELP = (
+    "Sample the parameters too, from the model's p(s|x). Experimental: worse than conditional generation, and the "
+    "sampled level barely sets the latency (README, Results)."
+)
+
+
 def generate(
     out: Annotated[
         Path,
@@ -268,7 +274,7 @@ def generate(
             "--conditions", help="CSV: age_years,intensity_db,stimulus_rate_hz,fmp per row (empty fmp: not measured)."
         ),
     ] = None,
-    joint: Annotated[bool, typer.Option("--joint", help="Sample the parameters too, from the model's p(s|x).")] = False,
+    joint: Annotated[bool, typer.Option("--joint", help=JOINT_HELP)] = False,
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
     steps: Annotated[
         int, typer.Option(help="Sampler steps (>= 1). Default 50: not a validated choice (see --guidance).")
