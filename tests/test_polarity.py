@@ -79,3 +79,12 @@ def test_the_shipped_model_names_inverted_hearing_ears_and_not_the_same_ears_as_
         inverted.predictions.peak_presence_prob,
         model.predict_cohort(replace(cohort, signals=-cohort.signals, buffers=-cohort.buffers)).peak_presence_prob,
     )
+
+
+def test_read_with_invert_already_the_advice_is_to_read_it_as_recorded() -> None:
+    """Hunt 13: an ordinary file read with --invert got "read it again with --invert"."""
+    named = [("P1/L", 0.1, 0.9)]
+    (plain,) = polarity_warning(named)
+    (already,) = polarity_warning(named, inverted=True)
+    assert "read it again with --invert" in plain and "as recorded → flipped" in plain
+    assert "without --invert" in already and "as read with --invert → flipped" in already

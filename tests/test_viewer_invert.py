@@ -14,6 +14,7 @@ from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.inference.polarity import INVERT_HINT
 from abrnet.viewer.form import INVERT_WORDS
+from tests.conftest import make_toy_cohort
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +52,39 @@ def test_an_inverted_export_is_named_in_the_forms_words_and_the_invert_box_reads
     reopened = client.get(f"/api/files/{view['file_hash']}").json()  # a reload reads it the same way
     assert reopened["reading_options"] == {"invert": True}
     assert [r["ear_key"] for r in reopened["records"]] == [r["ear_key"] for r in view["records"]]
+
+
+def test_a_reupload_with_the_box_ticked_is_another_reading_and_conflicts_with_corrections(
+    client: Any, tmp_path: Path
+) -> None:
+    """Hunt 13 #1: the same bytes uploaded again with Invert ticked answered with the inverted reading but kept the
+    first upload's options (a reload showed the other sign), and was accepted over existing corrections."""
+    data = write_wide_csv(make_toy_cohort(n_patients=1, seed=5), tmp_path / "toy.csv").read_bytes()
+    first = client.post("/api/analyze", files={"file": ("toy.csv", data)})
+    assert first.status_code == 200 and first.json()["reading_options"] == {}
+    boxed = client.post("/api/analyze", files={"file": ("toy.csv", data)}, data={"invert": "true"})
+    assert boxed.status_code == 200 and boxed.json()["reading_options"] == {"invert": True}
+    view = client.get(f"/api/files/{boxed.json()['file_hash']}").json()
+    assert view["reading_options"] == {"invert": True}
+    ear = view["ears"][0]
+    body = {"target": "threshold", "patient_id": ear["patient_id"], "ear": ear["key"].rsplit("/", 1)[1], "value": 40.0}
+    body |= {"user": "eve", "age_years": ear["age_years"], "reading_options": {"invert": True}}
+    saved = client.post(f"/api/files/{view['file_hash']}/corrections", json=body)
+    assert saved.status_code == 200, saved.text
+    unboxed = client.post("/api/analyze", files={"file": ("toy.csv", data)})
+    assert unboxed.status_code == 409, unboxed.text
+    assert client.get(f"/api/files/{view['file_hash']}").json()["reading_options"] == {"invert": True}
+
+
+def test_a_patients_report_leaves_out_warnings_about_other_patients() -> None:
+    """Hunt 13 #3: every warning of the file was printed in each patient's PDF, other patients' ids included."""
+    from abrnet.viewer.report import patient_warnings
+
+    ears = [{"key": k, "patient_id": k.split("/")[0]} for k in ("A/L", "A/R", "B/L")]
+    payload = {"ears": ears, "warnings": ["file-wide note", "polarity: B/L (0.1 → 0.9)", "mixed: A/R and B/L"]}
+    assert patient_warnings(payload, "A") == ["file-wide note", "mixed: A/R and (another patient's ear)"]
+    assert patient_warnings(payload, "B") == [
+        "file-wide note",
+        "polarity: B/L (0.1 → 0.9)",
+        "mixed: (another patient's ear) and B/L",
+    ]

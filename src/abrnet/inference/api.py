@@ -177,9 +177,8 @@ class ABRModel:
             check_series_levels(cohort)
             warnings += mixed_series_warnings(cohort)
         pred = self.predict_cohort(cohort, batch_size=batch_size)
-        warnings += polarity_warning(
-            flipped_ears(cohort, pred, lambda c: self.predict_cohort(c, batch_size=batch_size))
-        )
+        named = flipped_ears(cohort, pred, lambda c: self.predict_cohort(c, batch_size=batch_size))
+        warnings += polarity_warning(named, inverted=bool(read_kw.get("invert") or cohort.attrs.get("inverted")))
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
         blend = getattr(self.loaded.series_model, "peak_blend", None)
         series_pred = apply_peak_blend(pred, cohort, blend) if series and blend else None
@@ -253,7 +252,7 @@ class ABRModel:
             warnings.append(
                 f"{source}: {absent} of {cohort.n_records} records read as no wave V as recorded (p(V) < "
                 f"{PRESENCE_THRESHOLD:g}, per record in extras/observed_p_wave_v); their denoised trace is the model's "
-                "estimate of a response at that level, not evidence of one: read no response or threshold from it"
+                "estimate of a response at that level, not evidence of one (read no threshold off it)"
             )
         return result, warnings
 

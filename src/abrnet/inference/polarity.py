@@ -29,6 +29,7 @@ AS_RECORDED_MAX = 0.4  # mean p(V) there below this: read as no (clear) response
 FLIPPED_MIN = 0.7  # and at least this with the sign flipped: read as a clear response inverted
 MAX_NAMED_EARS = 5
 INVERT_HINT = "read it again with --invert (Python: invert=True)"  # the viewer names its form's box instead
+UNINVERT_HINT = "read it again without --invert (Python: invert=False)"  # the file was read inverted already
 WAVE_V = WAVES.index("V")
 
 
@@ -60,14 +61,20 @@ def flipped_ears(
     return named
 
 
-def polarity_warning(named: list[tuple[str, float, float]]) -> list[str]:
-    """One warning line for the ears `flipped_ears` named (none when it named none)."""
+def polarity_warning(named: list[tuple[str, float, float]], *, inverted: bool = False) -> list[str]:
+    """One warning line for the ears `flipped_ears` named (none when it named none). ``inverted``: the input was
+    read with ``--invert`` already, so the advice is to read it as recorded (hunt 13: it said "use --invert" to a
+    user who had, for an ordinary file)."""
     if not named:
         return []
     listed = ", ".join(f"{key} ({before:.2f} → {after:.2f})" for key, before, after in named[:MAX_NAMED_EARS])
     more = f" and {len(named) - MAX_NAMED_EARS} more" if len(named) > MAX_NAMED_EARS else ""
+    read, advice = (
+        ("as read with --invert", f"If the export already shows vertex-positive waves (peaks), {UNINVERT_HINT}")
+        if inverted
+        else ("as recorded", f"If the export shows vertex-negative waves (troughs), {INVERT_HINT}")
+    )
     return [
         f"polarity: {len(named)} ear(s) read as no wave V at their loudest levels but as a clear wave V with the sign "
-        f"flipped (mean p(V) as recorded → flipped): {listed}{more}. If the export shows vertex-negative waves "
-        f"(troughs), {INVERT_HINT}"
+        f"flipped (mean p(V) {read} → flipped): {listed}{more}. {advice}"
     ]

@@ -136,6 +136,7 @@ class Viewer:
         if info is None or (info.age_years, info.options) == (age_years, options):
             return age_years, options
         same = reading_inputs(self.stored(digest)) == reading_inputs(payload)
+        same &= bool(info.options.get("invert")) == bool(options.get("invert"))  # the sign: other samples, same bytes
         return (info.age_years, info.options) if same else (age_years, options)
 
     def stored(self, digest: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class CorrectionIn(BaseModel):
     patient_id: str | None = None
     ear: str | None = None
     age_years: float | None = None
-    reading_options: dict[str, float | str] | None = None
+    reading_options: dict[str, bool | float | str] | None = None
     absent: bool = False
     no_response: bool = False
     expected_previous: float | str | None = None

@@ -27,7 +27,7 @@ from fastapi import HTTPException
 from abrnet.data.ears import EAR_SPELLINGS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
-from abrnet.inference.polarity import INVERT_HINT
+from abrnet.inference.polarity import INVERT_HINT, UNINVERT_HINT
 from abrnet.viewer.store import options_text
 
 # `ABRModel.predict` keyword → the form field's label, as the page shows it and messages name it
@@ -52,6 +52,7 @@ FORM_FILLS = "the form's Age fills a missing age_years column; its Rate (/s) and
 DOMAIN_HINT = "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)"
 DOMAIN_WORDS = "(check the file's species, stimulus and level unit: the viewer reads them as the file states them)"
 INVERT_WORDS = "tick the form's Invert box and analyse again"
+UNINVERT_WORDS = "untick the form's Invert box and analyse again"
 UNKNOWN_START = re.compile(r"unknown recording format \(first line starts (.*)\)$")
 
 
@@ -143,7 +144,7 @@ def viewer_text(text: str) -> str:
 
     text = IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
     text = HEADER_ROW.sub(r"\1, header: ", text).replace(CLI_FILLS, FORM_FILLS).replace(DOMAIN_HINT, DOMAIN_WORDS)
-    text = text.replace(INVERT_HINT, INVERT_WORDS)
+    text = text.replace(INVERT_HINT, INVERT_WORDS).replace(UNINVERT_HINT, UNINVERT_WORDS)
     return UNKNOWN_START.sub(unknown_start, text)
 
 

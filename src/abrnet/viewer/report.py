@@ -199,6 +199,22 @@ def _peak_line(rec: dict[str, Any], w: str, wave: dict[str, Any]) -> str:
     return f"{where}: {what} {wave['corrected_by']} at {wave['corrected_at']}" + _model_tag(wave)
 
 
+def patient_warnings(payload: dict[str, Any], patient_id: str) -> list[str]:
+    """The file's warnings that a patient's report may carry: one naming only other patients' ears is left out, and
+    in one naming this patient's too the others' ear keys are replaced. Why: a PDF is handed on per patient, and it
+    printed every warning of the file, other patients' ids included (hunt 13 #3)."""
+    others = sorted({e["key"] for e in payload["ears"] if e["patient_id"] != patient_id}, key=len, reverse=True)
+    mine = [e["key"] for e in payload["ears"] if e["patient_id"] == patient_id]
+    kept = []
+    for text in payload.get("warnings") or []:
+        if any(key in text for key in others) and not any(key in text for key in mine):
+            continue
+        for key in others:
+            text = text.replace(key, "(another patient's ear)")
+        kept.append(text)
+    return kept
+
+
 def report_lines(payload: dict[str, Any], patient_id: str) -> list[str]:
     """Every text line of a patient's report below its title, wrapped (KeyError when the file has no such patient):
     the file and model, the reading (age, the form's options, stimulus and rate), per ear its threshold, calls and
@@ -220,9 +236,9 @@ def report_lines(payload: dict[str, Any], patient_id: str) -> list[str]:
         dom = sorted({str(v) for r in mine for v in (r.get("domain") or {}).values() if v not in (None, "", "in")})
         if dom:
             lines.append("  out of the model's domain: " + " | ".join(dom))
-    if payload.get("warnings"):
-        lines.append(f"Warnings on reading the file ({len(payload['warnings'])}):")
-        lines += [f"  - {w}" for w in payload["warnings"]]
+    if warnings := patient_warnings(payload, patient_id):
+        lines.append(f"Warnings on reading the file ({len(warnings)}):")
+        lines += [f"  - {w}" for w in warnings]
     peaks = [(rec, w, wave) for ear in ears for rec in (payload["records"][i] for i in ear["records"])
              for w, wave in rec["waves"].items() if wave["status"] != "model"]  # fmt: skip
     n_corrected = len(peaks) + sum(e["status"] != "model" for e in ears)
