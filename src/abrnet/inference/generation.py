@@ -110,16 +110,17 @@ def _values(x: np.ndarray) -> str:
 
 
 def condition_warnings(cohort: ABRCohort, normalizer: Normalizer) -> list[str]:
-    """One line per kind of condition outside the training cohort, listing the offending values, then the sparse
-    adult warning predict gives.
+    """One line per kind of condition outside the training cohort, listing the offending values. Adults inside the
+    simulated age range are not warned about here: predict's sparse-adult line speaks of reading accuracy, which
+    means nothing for a generated signal, and it fired on the validation conditions `evaluate --generation` draws.
 
     The ranges are read where they are defined, never copied: level from the domain guard `predict` uses
     (`domain.level_reasons`, the simulator's 0–100 dB nHL), rate and age from the simulator's configuration
     (`SimulationConfig.rates_hz`, `.adult_age_range`: the default training cohort), FMP from the checkpoint's own
-    normalizer (`FMP_SPREAD_SD`), adults from `domain.sparse_age_warnings`."""
+    normalizer (`FMP_SPREAD_SD`)."""
     from abrnet.data.simulate import SimulationConfig
     from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
-    from abrnet.inference.domain import level_reasons, sparse_age_warnings
+    from abrnet.inference.domain import level_reasons
 
     n = cohort.n_records
     cfg = SimulationConfig()
@@ -151,9 +152,7 @@ def condition_warnings(cohort: ABRCohort, normalizer: Normalizer) -> list[str]:
             f"generate: --fmp {_values(fmp[bad])} above the training split's FMP (mean + {FMP_SPREAD_SD:g} SD of log "
             f"FMP: {fmp_max:.3g}); {tail}"
         )
-    labelled = cohort.subset(np.arange(n))  # generated signals are human clicks in dB nHL: say so for the check
-    labelled.extras.update({k: np.full(n, v) for k, v in SIMULATED.items()})
-    return out + sparse_age_warnings(labelled, "generate")
+    return out
 
 
 @torch.no_grad()
