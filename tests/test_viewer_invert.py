@@ -88,3 +88,14 @@ def test_a_patients_report_leaves_out_warnings_about_other_patients() -> None:
         "polarity: B/L (0.1 → 0.9)",
         "mixed: (another patient's ear) and B/L",
     ]
+
+
+def test_a_reload_gets_the_forms_age_back(client: Any, tmp_path: Path) -> None:
+    """Hunt 12 #7f: a reload restored the reading options but left the Age field empty."""
+    data = write_wide_csv(make_toy_cohort(n_patients=1, seed=8), tmp_path / "aged.csv").read_bytes()
+    res = client.post("/api/analyze", files={"file": ("aged.csv", data)}, data={"age_years": "0.5"})
+    assert res.status_code == 200, res.text
+    assert client.get(f"/api/files/{res.json()['file_hash']}").json()["form_age_years"] == 0.5
+    other = write_wide_csv(make_toy_cohort(n_patients=1, seed=9), tmp_path / "plain.csv").read_bytes()
+    plain = client.post("/api/analyze", files={"file": ("plain.csv", other)}).json()
+    assert client.get(f"/api/files/{plain['file_hash']}").json()["form_age_years"] is None

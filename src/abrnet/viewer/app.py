@@ -117,6 +117,7 @@ class Viewer:
                                            f"({age_years:g} years) for every record")  # fmt: skip
             payload["warnings"] = [viewer_text(w) for w in payload["warnings"]]
             payload["reading_options"] = options
+            payload["form_age_years"] = age_years  # the form's Age this reading used (None: the file's own ages)
             self._cache[key] = payload
             while len(self._cache) > CACHE_FILES:
                 self._cache.popitem(last=False)

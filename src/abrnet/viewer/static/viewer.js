@@ -391,6 +391,7 @@ async function start() {
       const opts = data.reading_options || {}; // the form's options the file is read with, back in their fields
       for (const [id, name] of READING_FIELDS) if (name in opts) $(id).value = opts[name];
       $("#invert").checked = opts.invert === true;
+      $("#age").value = data.form_age_years ?? ""; // the form's Age the file was read at, if any
       status("Reopened with its corrections.");
     } catch (e) { status(e.message, true); }
   }
