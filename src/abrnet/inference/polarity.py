@@ -43,7 +43,7 @@ def flipped_ears(
     p_wave_v = pred.peak_presence_prob[:, WAVE_V]  # (N,)
     level = cohort.static_column("intensity_db")  # (N,)
     keys, groups = group_indices(cohort.ear_key)
-    tops = [g[level[g] >= np.nanmax(level[g]) - TOP_LEVELS_DB] if np.isfinite(level[g]).any() else g for g in groups]
+    tops = [g[level[g] >= level[g].max() - TOP_LEVELS_DB] for g in groups]  # levels are finite: `validate` checks
     candidates = [i for i, top in enumerate(tops) if len(top) >= MIN_RECORDS and p_wave_v[top].mean() < AS_RECORDED_MAX]
     if not candidates:
         return []
