@@ -57,6 +57,25 @@ def test_only_an_ear_whose_loudest_records_read_better_flipped_is_named() -> Non
     assert polarity_warning([]) == []
 
 
+def test_records_of_another_stimulus_or_species_are_not_judged() -> None:
+    """Every ear troughs at its loudest levels; the check names it only where the file states the trained click and
+    human (or states nothing). Before, a chirp ear of a real export (ABR-703-18) was named "inverted"."""
+    toy = make_toy_cohort(n_patients=2, levels=(80, 60, 40, 20))
+    signals = np.zeros_like(toy.signals)
+    signals[:, 120] = -1.0
+    n = toy.n_records
+    keys = toy.ear_key.astype(str)
+    ears = list(dict.fromkeys(keys))
+    stimulus = np.full(n, "click").astype(object)
+    species = np.full(n, "unknown").astype(object)
+    stimulus[keys == ears[0]] = "chirp"
+    species[keys == ears[1]] = "mouse"
+    extras = dict(toy.extras, stimulus=stimulus.astype(str), species=species.astype(str))
+    cohort = replace(toy, signals=signals, extras=extras)
+    named = {key for key, _, _ in flipped_ears(cohort, _reader(cohort), _reader)}
+    assert named == set(ears[2:]) and ears[2:], named
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_the_shipped_model_names_inverted_hearing_ears_and_not_the_same_ears_as_recorded() -> None:
     """End to end through `ABRModel.predict`: a fixed-protocol cohort of hearing and deaf ears gets no polarity

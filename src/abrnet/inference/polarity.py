@@ -9,6 +9,11 @@ the user's to decide. Rates of the rule (`benchmarks/results/polarity_check.md`,
 simulated cohorts): no false alarm on correctly signed ears; on the same ears inverted it names 30–47 % of the
 hearing ears of each class (none of the deaf ones), so a whole inverted file is hard to miss while a single
 inverted ear may pass unnamed.
+
+Only records of the trained stimulus and species are judged (`judged_records`): a chirp or a mouse tone pip reads
+as no human click response either way round, and the check named a chirp ear of a real export "inverted" (fixture
+ABR-703-18) while the domain column already says its readings are extrapolations. Metadata a file does not state
+(``unknown``) is judged: a plain CSV of human clicks states neither.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from abrnet.constants import WAVES
 from abrnet.data.grouping import group_indices
+from abrnet.data.metadata import SIMULATED, SPECIES, STIMULUS, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
 
@@ -33,6 +39,16 @@ UNINVERT_HINT = "read it again without --invert (Python: invert=False)"  # the f
 WAVE_V = WAVES.index("V")
 
 
+def judged_records(cohort: ABRCohort) -> np.ndarray:
+    """(N,) bool: records whose stimulus and species are the trained ones (click, human) or not stated."""
+    meta = metadata_of(cohort.extras, cohort.n_records)
+    judged = np.ones(cohort.n_records, bool)
+    for key in (STIMULUS, SPECIES):
+        value = meta[key].astype(str)
+        judged &= (value == SIMULATED[key]) | (value == UNKNOWN)
+    return judged
+
+
 def flipped_ears(
     cohort: ABRCohort, pred: Predictions, predict: Callable[[ABRCohort], Predictions]
 ) -> list[tuple[str, float, float]]:
@@ -42,8 +58,10 @@ def flipped_ears(
     Only the candidate ears' loudest records are run again, so the check costs a fraction of one prediction."""
     p_wave_v = pred.peak_presence_prob[:, WAVE_V]  # (N,)
     level = cohort.static_column("intensity_db")  # (N,)
+    judged = judged_records(cohort)  # (N,)
     keys, groups = group_indices(cohort.ear_key)
-    tops = [g[level[g] >= level[g].max() - TOP_LEVELS_DB] for g in groups]  # levels are finite: `validate` checks
+    groups = [g[judged[g]] for g in groups]  # an ear with no judged record keeps an empty group
+    tops = [g[level[g] >= level[g].max() - TOP_LEVELS_DB] if len(g) else g for g in groups]  # levels are finite
     candidates = [i for i, top in enumerate(tops) if len(top) >= MIN_RECORDS and p_wave_v[top].mean() < AS_RECORDED_MAX]
     if not candidates:
         return []
