@@ -130,6 +130,7 @@ def test_ear_and_patient_tables_identical(cohort: ABRCohort) -> None:
         ref_p["V_latency_R_ms"].append(lat_v[rm][level[rm] == top][0] if np.isfinite(top) else np.nan)
     got = patient_columns(pred, cohort)
     assert len(got["patient_id"]) > 0
+    assert len(set(got.pop("stimulus").tolist())) == 1  # one stimulus per patient: one row each, as before
     _assert_same_table(got, {k: np.array(ref_p[k]) for k in got})
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from abrnet.data.filters import bandpass_filter
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
+from abrnet.data.series_key import series_keys
 from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores
 from abrnet.series.classifier import EarCurves, lowest_mae_crossing
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, crossing_levels, highest_levels, presence_cdfs
@@ -84,7 +85,7 @@ def adjacent_level_correlation(data: ABRCohort) -> np.ndarray:
     shifted = w[None, :] - np.arange(max_lag + 1)[:, None]  # (L, W): the window moved earlier by each lag
     level = data.static_column("intensity_db").astype(np.float64)
     out = np.full(data.n_records, NO_EVIDENCE)
-    for rows in group_indices(data.ear_key)[1]:  # each ear's records, in file order
+    for rows in group_indices(series_keys(data))[1]:  # each series' records (`series_keys`), in file order
         levels = np.unique(level[rows])
         for lv in levels:
             here = rows[level[rows] == lv]
@@ -101,7 +102,7 @@ def adjacent_level_correlation(data: ABRCohort) -> np.ndarray:
 def _ear_curves(data: ABRCohort, statistic: np.ndarray) -> tuple[EarCurves, np.ndarray]:
     """Each ear's `statistic` (N,) fitted non-decreasing in level (`presence_cdfs`, ears in sorted-key order, as
     `ear_level_features`), and (E,) the fill "above the highest level" for a curve that never passes."""
-    _, ear = np.unique(data.ear_key, return_inverse=True)  # an integer label per record, ears as `ear_level_features`
+    _, ear = np.unique(series_keys(data), return_inverse=True)  # a label per record, series as `ear_level_features`
     ear = ear.ravel()
     level = data.static_column("intensity_db").astype(np.float64)
     return presence_cdfs(ear, level, statistic), highest_levels(ear, level, int(ear.max()) + 1) + ABOVE_HIGHEST_DB

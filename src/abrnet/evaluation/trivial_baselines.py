@@ -30,6 +30,7 @@ from sklearn.metrics import f1_score, r2_score
 from abrnet.constants import STATIC_PARAMS, is_present
 from abrnet.data.fmp import noise_trace
 from abrnet.data.schema import ABRCohort
+from abrnet.data.series_key import series_keys
 from abrnet.metrics.task_metrics import has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import EarTable
@@ -39,8 +40,9 @@ _V = 2
 
 
 def ear_level_features(data: ABRCohort) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(E, F) features of each ear's tested levels and age, the ear keys, and per-ear truth."""
-    keys, first, inv = np.unique(data.ear_key, return_index=True, return_inverse=True)
+    """(E, F) features of each ear's tested levels and age, the ear keys, and per-ear truth; an "ear" is one
+    intensity series (`series_keys`, as `aggregate_ears` groups them)."""
+    keys, first, inv = np.unique(series_keys(data), return_index=True, return_inverse=True)
     inv = inv.ravel()
     level = data.static_column("intensity_db").astype(np.float64)
     n = np.bincount(inv, minlength=keys.size).astype(np.float64)

@@ -173,7 +173,7 @@ class ABRModel:
         check_int("batch_size", batch_size, minimum=1)
         check_flag("series", series)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
-        if series:  # records of one ear read as one intensity series: say where they are not one
+        if series:  # an ear under one stimulus is one series, rates pooled: say where they mix
             check_series_levels(cohort)
             warnings += mixed_series_warnings(cohort)
         pred = self.predict_cohort(cohort, batch_size=batch_size)

@@ -2,7 +2,9 @@
 
 Waves count as present where the model's presence probability reaches 0.5 (`constants.is_present`, as on the plots);
 absent waves give NaN, never a number read from noise. In series mode the per-ear functions and the interaural
-difference are read, in addition, only where the ear's series reading has a response (`reading_floor`).
+difference are read, in addition, only where the ear's series reading has a response (`reading_floor`). "Ear" in the
+per-ear tables is one intensity series (`abrnet.data.series_key`: an ear under one stimulus); the patient table
+compares the two ears under the same stimulus.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from abrnet.constants import WAVES, is_present
+from abrnet.data.describe import stimulus_labels
 from abrnet.data.grouping import group_indices
 from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.schema import ABRCohort
+from abrnet.data.series_key import series_keys
 from abrnet.metrics.clinical import ear_numbers, function_points, interaural_v_latencies, peak_to_trough, replicate_r
 from abrnet.series.per_ear import RESPONSE_CALLS, EarTable
 
@@ -79,7 +83,7 @@ def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, n
     amp, _ = peak_to_trough(cohort.signals, cohort.time_ms, present_latency(pred))
     cols = {f"{w}_peak_trough_uv": amp[:, j] for j, w in enumerate(WAVES)}
     level = cohort.static_column("intensity_db").astype(np.float64)
-    keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "@"), level.astype(str))  # one ear at one level
+    keys = np.char.add(np.char.add(series_keys(cohort), "@"), level.astype(str))  # one series at one level
     cols["replicate_r"] = replicate_r(cohort.signals, cohort.time_ms, keys)
     noise_uv, method = estimate_residual_noise(cohort)  # (N,) from the recording itself
     cols["fmp"] = cohort.static_column("fmp")  # the value the model read (NaN: not measured)
@@ -91,15 +95,16 @@ def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, n
 def clinical_ear_columns(
     pred: Predictions, cohort: ABRCohort, ear_keys: np.ndarray, from_db: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Per ear (rows in the order of ``ear_keys``, 'patient/ear'): inter-peak intervals, wave V latency–intensity
-    function and slope (µs/dB, with ``V_li_slope_positive``), amplitude–intensity (I/O) function and slope.
+    """Per series (rows in the order of ``ear_keys``, `series_keys`: 'patient/ear'[, stimulus]): inter-peak
+    intervals, wave V latency–intensity function and slope (µs/dB, with ``V_li_slope_positive``),
+    amplitude–intensity (I/O) function and slope.
 
     ``from_db`` (one per key; `ear_floors`): the functions are read at levels ≥ it, replicates combined
     (`abrnet.metrics.clinical.ear_numbers`); None reads every level."""
     lat = present_latency(pred)
     amp, _ = peak_to_trough(cohort.signals, cohort.time_ms, lat)
     level = cohort.static_column("intensity_db").astype(np.float64)
-    groups = group_rows(cohort.ear_key.astype(str))
+    groups = group_rows(series_keys(cohort))
     empty = np.zeros(0, dtype=np.intp)
     keys = np.asarray(ear_keys).astype(str).tolist()
     floors = np.full(len(keys), -np.inf) if from_db is None else np.asarray(from_db, dtype=np.float64)
@@ -112,28 +117,39 @@ def clinical_ear_columns(
 
 
 def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None = None) -> dict[str, np.ndarray]:
-    """One row per patient with both ears: the interaural wave V latency difference (right − left, ms) at the
-    highest level where both ears show wave V, that level and the two latencies (each the mean of the ear's
-    replicates with V there, so ``interaural_V_ms`` = ``V_latency_R_ms`` − ``V_latency_L_ms``). With the `ears`
-    table, each ear's V is read only at levels ≥ its `reading_floor`, as in series.csv."""
+    """One row per patient and stimulus with both ears recorded under that stimulus: the interaural wave V latency
+    difference (right − left, ms) at the highest level where both ears show wave V, that level and the two
+    latencies (each the mean of the ear's replicates with V there, so ``interaural_V_ms`` = ``V_latency_R_ms`` −
+    ``V_latency_L_ms``). With the `ears` table, each ear's V is read only at levels ≥ its series' `reading_floor`,
+    as in series.csv.
+
+    Why per stimulus: wave V of a 16 kHz tone pip comes earlier than an 8 kHz one, so comparing the left ear's 8 kHz
+    series with the right ear's 16 kHz one (or pooling them) would read a frequency difference as an interaural one.
+    A patient with one stimulus (every click cohort) keeps its one row; ``stimulus`` names it
+    (`stimulus_labels`: "click", "tone_pip 8000 Hz", "unknown")."""
     lat_v = present_latency(pred)[:, WAVES.index("V")]
     level = cohort.static_column("intensity_db").astype(np.float64)
-    floor = ear_floors(ears, cohort.ear_key)  # (N,) per record: its ear's floor
+    floor = ear_floors(ears, series_keys(cohort))  # (N,) per record: its series' floor
     lat_v = np.where(level >= floor - 1e-6, lat_v, np.nan)
     ear = np.asarray(cohort.ear)
-    pids, lv, left, right, diff = [], [], [], [], []
-    for pid, idx in group_rows(cohort.patient_id.astype(str)).items():
-        lm, rm = idx[ear[idx] == "L"], idx[ear[idx] == "R"]
-        if not (lm.size and rm.size):
-            continue
-        top, v_l, v_r = interaural_v_latencies(level[lm], lat_v[lm], level[rm], lat_v[rm])
-        pids.append(pid)
-        lv.append(top)
-        left.append(v_l)
-        right.append(v_r)
-        diff.append(v_r - v_l)
+    stimulus = stimulus_labels(cohort)  # (N,)
+    pids, stims, lv, left, right, diff = [], [], [], [], [], []
+    for pid, rows in group_rows(cohort.patient_id.astype(str)).items():
+        for stim in np.unique(stimulus[rows]).tolist():
+            idx = rows[stimulus[rows] == stim]
+            lm, rm = idx[ear[idx] == "L"], idx[ear[idx] == "R"]
+            if not (lm.size and rm.size):
+                continue
+            top, v_l, v_r = interaural_v_latencies(level[lm], lat_v[lm], level[rm], lat_v[rm])
+            pids.append(pid)
+            stims.append(stim)
+            lv.append(top)
+            left.append(v_l)
+            right.append(v_r)
+            diff.append(v_r - v_l)
     return {
         "patient_id": np.array(pids, dtype=str),
+        "stimulus": np.array(stims, dtype=str),
         "level_db": np.array(lv),
         "V_latency_L_ms": np.array(left),
         "V_latency_R_ms": np.array(right),

@@ -19,6 +19,7 @@ from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAUL
 from abrnet.data.describe import series_conditions
 from abrnet.data.importers._common import merge_attrs, option_warnings, unique_patient_ids
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
+from abrnet.data.series_key import series_keys
 from abrnet.inference.domain import assess_domain, domain_warnings, sparse_age_warnings
 
 SKIP_NAMES = ("license", "readme", "copying")
@@ -227,13 +228,15 @@ def read_many(
 
 
 def mixed_series_warnings(cohort: ABRCohort, most: int = 3) -> list[str]:
-    """One line when an ear holds records of more than one stimulus or stimulus rate (`series_conditions`).
+    """One line when a series (an ear under one stimulus, `series_keys`) holds records of more than one stimulus
+    rate (`series_conditions`).
 
-    Why: the per-ear reading (series mode, the viewer) takes an ear's records as one intensity series, so a mouse
-    file with 8 and 16 kHz tone pips at one ear got one threshold for both frequencies, and a retrocochlear rate
-    series (11.1/s and 51.1/s) one for both rates, while `abrnet data describe` lists them apart."""
-    found: dict[str, dict[str, None]] = {}  # ear → its conditions, in file order (one pass: no per-ear scan)
-    for key, condition in zip(cohort.ear_key.astype(str).tolist(), series_conditions(cohort).tolist(), strict=True):
+    Why: the per-series reading (series mode, the viewer) reads an ear's records of one stimulus as one intensity
+    series, rates pooled on purpose (a click series may mix rates), so a retrocochlear rate series (11.1/s and
+    51.1/s) gets one threshold for both rates, while `abrnet data describe` lists them apart. Two stimuli at one ear
+    (8 and 16 kHz tone pips) are two series and need no warning."""
+    found: dict[str, dict[str, None]] = {}  # series → its conditions, in file order (one pass: no per-series scan)
+    for key, condition in zip(series_keys(cohort).tolist(), series_conditions(cohort).tolist(), strict=True):
         found.setdefault(key, {})[condition] = None
     mixed = {key: list(conditions) for key, conditions in found.items() if len(conditions) > 1}
     if not mixed:
@@ -241,6 +244,6 @@ def mixed_series_warnings(cohort: ABRCohort, most: int = 3) -> list[str]:
     shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in list(mixed.items())[:most])
     more = f"; and {len(mixed) - most} more" if len(mixed) > most else ""
     return [
-        f"{len(mixed)} ear(s) hold more than one stimulus or stimulus rate ({shown}{more}): a per-ear reading "
-        "(series mode, the viewer) pools them into one threshold (`abrnet data describe` lists them apart)"
+        f"{len(mixed)} series hold more than one stimulus rate ({shown}{more}): a per-series reading "
+        "(series mode, the viewer) pools the rates into one threshold (`abrnet data describe` lists them apart)"
     ]

@@ -1,5 +1,6 @@
 """The plots of `abrnet predict --plot`: a clinical waterfall per ear and, in series mode, its latency–intensity
-plot, stating each ear's reading as series.csv states it (`result_tables.series_columns`).
+plot, stating each ear's reading as series.csv states it (`result_tables.series_columns`). "Ear" is one intensity
+series (`abrnet.data.series_key`): an ear with 8 and 16 kHz tone pips gets a figure per frequency, named by its key.
 
 Kept apart from the tables (`abrnet.inference.result_tables`): one concept per module.
 """
@@ -18,6 +19,7 @@ from abrnet.data.files import check_fname
 from abrnet.data.grouping import group_indices
 from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
+from abrnet.data.series_key import series_keys
 from abrnet.inference.clinical_columns import ear_floors, ear_latency_points
 from abrnet.inference.domain import IN_DOMAIN
 from abrnet.inference.result_tables import PredictionReport, series_columns
@@ -53,10 +55,10 @@ def plot_stems(keys: list[str]) -> dict[str, str]:
 
 
 def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict[str, dict[str, Path]]:
-    """Files `save_plots` will write, per ear key (so the CLI can refuse to overwrite before computing)."""
+    """Files `save_plots` will write, per series key (so the CLI can refuse to overwrite before computing)."""
     plot_dir = Path(plot_dir)
     out: dict[str, dict[str, Path]] = {}
-    keys = [str(k) for k in np.unique(cohort.ear_key.astype(str))]
+    keys = [str(k) for k in np.unique(series_keys(cohort))]
     for key, stem in plot_stems(keys).items():
         paths = {"waterfall": plot_dir / f"waterfall_{stem}.png"}
         if series:
@@ -93,7 +95,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
     waves = report.series_predictions if report.series_predictions is not None else pred  # waterfall marks
     ears = report.ears
     table = series_columns(ears, cohort) if ears is not None else None
-    ear_keys, groups = group_indices(cohort.ear_key.astype(str))  # each ear's rows: one sort, not a mask per ear
+    ear_keys, groups = group_indices(series_keys(cohort))  # each series' rows: one sort, not a mask per series
     ear_rows = dict(zip(ear_keys.tolist(), groups, strict=True))
     floors = dict(zip(ear_keys.tolist(), ear_floors(ears, ear_keys).tolist(), strict=True))  # -inf: no series mode
     table_row = {} if ears is None else {k: e for e, k in enumerate(ears.ear_key.astype(str).tolist())}

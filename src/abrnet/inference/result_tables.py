@@ -86,7 +86,8 @@ def prediction_columns(
 
 
 def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str, np.ndarray]:
-    """One row per ear (sorted patient/ear): the series threshold with its uncertainty and the ear's class.
+    """One row per series (sorted `series_keys`: an ear, split by stimulus where it holds more than one; the
+    ``stimulus`` column tells two rows of one ear apart): the series threshold with its uncertainty and the class.
 
     With the `cohort` the ears were read from (`PredictionReport.series` passes it), five more columns say how to
     read the row:
@@ -113,6 +114,7 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
     cols: dict[str, np.ndarray] = {
         "patient_id": ears.patient_id.astype(str),
         "ear": ears.ear.astype(str),  # as the records give it: never parsed out of the key (ids may hold '/')
+        "stimulus": ears.stimulus.astype(str),  # "click", "tone_pip 8000 Hz", "unknown": one series per stimulus
         "threshold_db": ears.threshold_db,
     }
     sd, lo, hi = ears.threshold_sd_db, ears.threshold_lo_db, ears.threshold_hi_db
@@ -281,8 +283,9 @@ class PredictionReport:
         return prediction_columns(self.predictions, self.cohort, self.series_predictions, self.class_bias)
 
     def series(self) -> dict[str, np.ndarray] | None:
-        """Series mode: one row per ear (`series_columns` with the cohort, then `clinical_ear_columns`): what
-        `abrnet predict --group-by patient_id,ear` writes to series.csv. None without series mode."""
+        """Series mode: one row per series, an ear under one stimulus (`series_columns` with the cohort, then
+        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to series.csv. None without
+        series mode."""
         if self.ears is None:
             return None
         keys = self.ears.ear_key
@@ -290,8 +293,8 @@ class PredictionReport:
         return {**series_columns(self.ears, self.cohort), **ear_cols}
 
     def patients(self) -> dict[str, np.ndarray] | None:
-        """Series mode: one row per patient with both ears (interaural wave V latency difference, each ear read at
-        levels ≥ its series threshold, as in series.csv)."""
+        """Series mode: one row per patient and stimulus with both ears (interaural wave V latency difference,
+        each ear read at levels ≥ its series threshold, as in series.csv; `patient_columns`)."""
         return None if self.ears is None else patient_columns(self.predictions, self.cohort, self.ears)
 
     def to_json(self) -> dict[str, Any]:

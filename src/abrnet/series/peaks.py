@@ -1,5 +1,8 @@
 """Series-informed wave latencies and amplitudes: a record's estimate combined with the rest of its ear's series.
 
+"Ear" here is one intensity series (`abrnet.data.series_key`): an ear's 8 kHz records never lend their latencies to
+its 16 kHz ones, whose waves come at other latencies.
+
 Within one ear, wave latencies and amplitudes change smoothly with the stimulus level (the latency– and
 amplitude–intensity functions clinicians read), so the other levels of the same series carry information that a
 single averaged trace cannot: near threshold a wave is small against the residual noise, and its neighbours 5–20 dB
@@ -31,6 +34,7 @@ import numpy as np
 from abrnet.constants import WAVES, is_present
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
+from abrnet.data.series_key import series_keys
 from abrnet.models.predictions import Predictions
 
 BANDWIDTH_DB: float = 15.0  # Gaussian kernel in level: records 30 dB away weigh e^-2 ≈ 0.14 of a same-level one
@@ -121,8 +125,8 @@ def _inputs(pred: Predictions, data: ABRCohort, quantity: str, wave: str) -> tup
     own = np.asarray(getattr(pred, mean_name), np.float64)[:, j]
     var = np.asarray(getattr(pred, sd_name), np.float64)[:, j] ** 2
     p = np.asarray(pred.peak_presence_prob, np.float64)[:, j]
-    # an integer ear label per record (for bincount and `group_indices`), not the row groups themselves
-    _, ear = np.unique(np.asarray(data.ear_key), return_inverse=True)
+    # an integer series label per record (for bincount and `group_indices`), not the row groups themselves
+    _, ear = np.unique(series_keys(data), return_inverse=True)
     level = np.asarray(data.static_column("intensity_db"), np.float64)
     return own, var, np.where(is_present(p), p, 0.0), level, ear.ravel()
 

@@ -1,5 +1,8 @@
 """Combine the per-record predictions of an ear's intensity series into one prediction per ear.
 
+A series is one patient's ear under one stimulus (`abrnet.data.series_key`): an ear with 8 and 16 kHz tone pips
+gives two rows, each with its own threshold; "ear" below means such a series.
+
 Clinicians diagnose an ear, not a single averaged sweep: the hearing-loss class and the threshold are properties of
 the ear and are repeated on every record of its series. Scoring per ear (and `predict`'s series mode) needs one
 answer per ear, built here so both use the same rule:
@@ -32,7 +35,9 @@ from typing import Protocol
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, is_present
+from abrnet.data.describe import stimulus_labels
 from abrnet.data.schema import ABRCohort
+from abrnet.data.series_key import series_keys
 from abrnet.models.predictions import Predictions
 from abrnet.series.microphonic import loud_microphonic
 
@@ -47,9 +52,10 @@ DENSE_SERIES_LEVELS = 12  # this many distinct levels or more: a long grid (e.g.
 
 @dataclass
 class EarTable:
-    """One row per ear (E ears), in sorted `ear_key` order; `record_ear` maps each record to its row."""
+    """One row per series (E series: an ear under one stimulus), in sorted key order; `record_ear` maps each record
+    to its row."""
 
-    ear_key: np.ndarray  # (E,) str "patient/ear"
+    ear_key: np.ndarray  # (E,) str series key (`series_keys`): "patient/ear", ", <stimulus>" where an ear has several
     patient_id: np.ndarray  # (E,) str
     ear: np.ndarray  # (E,) str "L"/"R": the ear as given, never parsed back out of `ear_key` (ids may hold '/')
     n_records: np.ndarray  # (E,) int
@@ -65,6 +71,7 @@ class EarTable:
     true_no_response: np.ndarray  # (E,) bool
     record_ear: np.ndarray  # (N,) int index into the rows above
     cm_log_snr: np.ndarray  # (E,) cochlear-microphonic cue at the loudest levels (`series.microphonic`; ~0: none)
+    stimulus: np.ndarray  # (E,) str the series' stimulus (`stimulus_labels`: "click", "tone_pip 8000 Hz", "unknown")
 
     @property
     def n_ears(self) -> int:
@@ -85,14 +92,15 @@ def _first_valid(values: np.ndarray, valid: np.ndarray, inverse: np.ndarray, n_g
 
 
 def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel | None = None) -> EarTable:
-    """Group records by `data.ear_key` and combine their predictions (rules in the module docstring).
+    """Group records by series (`series_keys`: the ear, and the stimulus where an ear holds more than one) and
+    combine their predictions (rules in the module docstring).
 
     With a fitted `series_model` (see `evaluation.series`) the ear's class is read from features of the whole
     series (latency shift against the normal L–I curve, threshold, presence pattern…) instead of the geometric mean.
     """
     if pred.n_records != data.n_records:
         raise ValueError(f"{pred.n_records} predictions for {data.n_records} records")
-    keys, first, inverse = np.unique(data.ear_key, return_index=True, return_inverse=True)
+    keys, first, inverse = np.unique(series_keys(data), return_index=True, return_inverse=True)
     inverse = inverse.ravel()
     n_ears = keys.shape[0]
     counts = np.bincount(inverse, minlength=n_ears).astype(np.float64)
@@ -143,6 +151,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         ),
         record_ear=inverse,
         cm_log_snr=loud_microphonic(data, inverse, max_db),
+        stimulus=stimulus_labels(data)[first],
     )
     if series_model is not None:
         X = series_features(pred, data, table)  # with the 0.5 crossing, as the classifier was fitted

@@ -28,6 +28,12 @@ the ear's softest tested level, the threshold is that level *or lower* (nothing 
 90 % interval (often 0 and "20-20 dB") say nothing of certainty. The page and report print "Threshold ≤ 20 dB" for
 such an ear (`threshold_at_floor`, mirrored by the page's script), and the CSV export flags it.
 
+An "ear" of the page is one intensity series (`abrnet.data.series_key`): an ear with 8 and 16 kHz tone pips is two
+entries, each with its own threshold, shown and corrected apart. Each carries ``stimulus`` (the series' stimulus,
+"tone_pip 8000 Hz") and ``series_stimulus``, what a threshold correction names to pick the series: "" where the ear
+holds one stimulus (its key is then the plain 'patient/ear', so corrections stored before series were split keep
+their target), else the stimulus. A record's ``ear_key`` is its series' key, the ear entry's ``key``.
+
 Levels are in each file's own unit: every record and ear carries ``level_unit`` ("dB nHL", "dB SPL", ...; "dB, unit
 unknown" where the file does not say, as `abrnet predict`'s plots write it). A mouse file's levels are dB SPL, and the
 page and report printed them as dB nHL.
@@ -43,9 +49,10 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PRESENCE_THRESHOLD, WAVES, is_present
+from abrnet.data.describe import stimulus_labels
 from abrnet.data.grouping import group_indices
-from abrnet.data.metadata import STIMULUS, metadata_of
 from abrnet.data.schema import float32_as_typed
+from abrnet.data.series_key import series_keys, series_stimulus
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT, level_unit_labels
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
 from abrnet.viewer.marks import ABSENT, NO_RESPONSE
@@ -95,8 +102,9 @@ def build_payload(
     time_ms = [round(float(t), 6) for t in cohort.time_ms]
     static = cohort.static
     units = level_unit_labels(cohort)
-    stimuli = metadata_of(cohort.extras, cohort.n_records)[STIMULUS].astype(str)  # "click", ...; "unknown"
-    record_keys = cohort.ear_key.astype(str)  # the one 'patient/ear' key (ids may hold '/')
+    stimuli = stimulus_labels(cohort)  # "click", "tone_pip 8000 Hz", ...; "unknown"
+    split_by = series_stimulus(cohort)  # "" where the ear holds one stimulus
+    record_keys = series_keys(cohort)  # the one series key: 'patient/ear'[, stimulus] (ids may hold '/')
     records: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         waves: dict[str, Any] = {}
@@ -138,7 +146,7 @@ def build_payload(
             }
         )
     ears: list[dict[str, Any]] = []
-    distinct, groups = group_indices(record_keys)  # each ear's records in file order: one sort, not a scan per ear
+    distinct, groups = group_indices(record_keys)  # each series' records in file order: one sort, not a scan each
     ear_rows = dict(zip(distinct.tolist(), groups, strict=True))
     table_keys = [] if report.ears is None else report.ears.ear_key.astype(str).tolist()  # series_rows' order
     for key, srow in zip(table_keys, series_rows, strict=True):
@@ -149,6 +157,9 @@ def build_payload(
                 "key": key,
                 "patient_id": srow["patient_id"],
                 "ear": srow["ear"],
+                "ear_key": str(cohort.ear_key[ear_rows[key][0]]),  # the ear's own 'patient/ear', whatever its series
+                "stimulus": srow["stimulus"],
+                "series_stimulus": str(split_by[ear_rows[key][0]]),
                 "records": [r["index"] for r in members],
                 "model_threshold_db": thr,
                 "threshold_above_max_level": bool(srow["threshold_above_max_level"]),
@@ -233,7 +244,7 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
     "no response" as if the two agreed; the model's call stays in ``response``, labelled as the model's."""
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
-    thresholds = {(c.patient_id, c.ear): c for c in corrections if c.target == "threshold"}
+    thresholds = {(c.patient_id, c.ear, c.stimulus): c for c in corrections if c.target == "threshold"}
     for rec in out["records"]:
         for w, wave in rec["waves"].items():
             c = peaks.get((rec["index"], w))
@@ -246,7 +257,7 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
                 amplitude = trace_value(rec["signal"], out["time_ms"], float(c.value or 0))
                 wave.update(latency_ms=c.value, amplitude_uv=amplitude, status="corrected", **_corrected_by(c, out))
     for ear in out["ears"]:
-        c = thresholds.get((ear["patient_id"], ear["ear"]))
+        c = thresholds.get((ear["patient_id"], ear["ear"], ear.get("series_stimulus", "")))
         if c is None:
             ear.update(threshold_db=ear["model_threshold_db"], status="model", final_response=ear["response"],
                        **_corrected_by(None, out))  # fmt: skip
@@ -298,7 +309,7 @@ def history_json(history: list[Correction], payload: dict[str, Any]) -> list[dic
     """The audit trail as JSON, in `history`'s order: each correction with ``previous_value`` (the value in force just
     before it: the earlier correction's, or the model's when there was none or it was reverted), ``previous_mark``
     (the mark in force before it, "absent" / "no response", else None) and ``model_note``."""
-    before: dict[tuple[str, int, str, str, str], tuple[float | None, str | None]] = {}
+    before: dict[tuple[str, int, str, str, str, str], tuple[float | None, str | None]] = {}
     out: list[dict[str, Any]] = []
     for c in history:
         previous, previous_mark = before.get(c.key, (None, None))

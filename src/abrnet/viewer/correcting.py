@@ -20,7 +20,8 @@ from abrnet.viewer.store import Correction, utc_now
 
 
 class CorrectionIn(BaseModel):
-    """A correction sent by the page: a peak (record + wave) or an ear's threshold (patient_id + ear).
+    """A correction sent by the page: a peak (record + wave) or an ear's threshold (patient_id + ear, and
+    ``stimulus`` where the ear holds more than one series: the ear entry's ``series_stimulus`` or ``stimulus``).
 
     ``age_years`` is the ear's age as the page showed it (null where it showed none). It must be sent (a missing key
     is not read as null): only what the client saw can tell the server which reading the correction was made on.
@@ -42,6 +43,7 @@ class CorrectionIn(BaseModel):
     wave: str = ""
     patient_id: str | None = None
     ear: str | None = None
+    stimulus: str | None = None
     age_years: float | None = None
     reading_options: dict[str, bool | float | str] | None = None
     absent: bool = False
@@ -81,17 +83,35 @@ def correction_from(
     if body.target == "threshold":
         if body.patient_id is None or body.ear is None:
             raise HTTPException(422, "a threshold correction needs the ear's patient_id and ear")
-        ear = next((e for e in payload["ears"] if (e["patient_id"], e["ear"]) == (body.patient_id, body.ear)), None)
-        if ear is None:
-            raise HTTPException(422, f"no ear {body.patient_id}/{body.ear} in this file")
+        ear = threshold_series(payload, body.patient_id, body.ear, body.stimulus)
         check_age(ear, ear["key"], body.age_years)
         lo, hi, why = threshold_bounds(payload, ear)
         if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
             unit = ear["level_unit"]
             raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} {unit} ({why})")
         return Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value, ear["model_threshold_db"],
-                          user, utc_now(), ear["age_years"], *model_id, mark=mark)  # fmt: skip
+                          user, utc_now(), ear["age_years"], *model_id, mark=mark,
+                          stimulus=ear.get("series_stimulus", ""))  # fmt: skip
     raise HTTPException(422, f"unknown correction target {body.target!r} (peak or threshold)")
+
+
+def threshold_series(payload: dict[str, Any], patient_id: str, ear: str, stimulus: str | None) -> dict[str, Any]:
+    """The ear entry (one intensity series) a threshold correction names, or 422: the ear's only series, or the one
+    whose ``series_stimulus`` or ``stimulus`` is `stimulus`. Why: an ear with 8 and 16 kHz tone pips has a
+    threshold per frequency, and a correction naming only the ear must not pick one of them silently."""
+    series = [e for e in payload["ears"] if (e["patient_id"], e["ear"]) == (patient_id, ear)]
+    if not series:
+        raise HTTPException(422, f"no ear {patient_id}/{ear} in this file")
+    if stimulus:
+        named = [e for e in series if stimulus in (e.get("series_stimulus"), e.get("stimulus"))]
+        if len(named) != 1:
+            have = ", ".join(str(e.get("stimulus")) for e in series)
+            raise HTTPException(422, f"no series {stimulus!r} at ear {patient_id}/{ear} in this file (it has {have})")
+        return named[0]
+    if len(series) > 1:
+        have = ", ".join(str(e.get("stimulus")) for e in series)
+        raise HTTPException(422, f"ear {patient_id}/{ear} holds {len(series)} series ({have}): name one as stimulus")
+    return series[0]
 
 
 def check_age(ear: dict[str, Any], key: str, shown: float | None) -> None:

@@ -13,16 +13,17 @@ a correction is only meaningful next to the reading it corrected, which depends 
 "corrected against model A ...; now read by model B ...: the model value shown is that model's". The PDF marks such
 values ``[other model]`` and says which models they are.
 
-CSV columns: source_file, file_sha256, patient_id, ear, intensity_db, level_unit, age_years, stimulus_rate_hz, fmp,
-model_checkpoint, model_sha256; per wave W ``W_presence_prob, W_latency_ms, W_latency_sd_ms, W_amplitude_uv,
-W_latency_series_ms, W_amplitude_series_uv, W_latency_final_ms, W_amplitude_final_uv, W_status, W_model_latency_ms,
-W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years, W_corrected_model_sha256,
-W_corrected_model_note``; interpeak intervals ``I_III_ms, III_V_ms, I_V_ms`` then ``I_III_final_ms, III_V_final_ms,
-I_V_final_ms``; the record's class_pred and p_<CLASS>, threshold_db, threshold_sd_db, p_no_response; the ear's
-``ear_response, ear_response_model, ear_threshold_db, ear_threshold_above_max_level, ear_max_level_db,
-ear_threshold_at_min_level, ear_min_level_db, ear_threshold_sd_db, ear_threshold_lo_db, ear_threshold_hi_db,
-ear_threshold_status, ear_threshold_model_db, ear_threshold_model_sd_db, ear_threshold_model_lo_db,
-ear_threshold_model_hi_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
+CSV columns: source_file, file_sha256, patient_id, ear, stimulus (the record's stimulus, "tone_pip 8000 Hz": an ear
+with several is one series per stimulus, each with its own ``ear_*`` values), intensity_db, level_unit, age_years,
+stimulus_rate_hz, fmp, model_checkpoint, model_sha256; per wave W ``W_presence_prob, W_latency_ms, W_latency_sd_ms,
+W_amplitude_uv, W_latency_series_ms, W_amplitude_series_uv, W_latency_final_ms, W_amplitude_final_uv, W_status,
+W_model_latency_ms, W_model_amplitude_uv, W_corrected_by, W_corrected_at, W_corrected_reading_age_years,
+W_corrected_model_sha256, W_corrected_model_note``; interpeak intervals ``I_III_ms, III_V_ms, I_V_ms`` then
+``I_III_final_ms, III_V_final_ms, I_V_final_ms``; the record's class_pred and p_<CLASS>, threshold_db,
+threshold_sd_db, p_no_response; the ear's (its series') ``ear_response, ear_response_model, ear_threshold_db,
+ear_threshold_above_max_level, ear_max_level_db, ear_threshold_at_min_level, ear_min_level_db, ear_threshold_sd_db,
+ear_threshold_lo_db, ear_threshold_hi_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_model_sd_db,
+ear_threshold_model_lo_db, ear_threshold_model_hi_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
 ear_threshold_corrected_reading_age_years, ear_threshold_corrected_model_sha256, ear_threshold_corrected_model_note,
 ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
 
@@ -107,6 +108,7 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "file_sha256": payload["file_hash"],
             "patient_id": rec["patient_id"],
             "ear": rec["ear"],
+            "stimulus": rec.get("stimulus"),  # the record's series: an ear's 8 and 16 kHz rows have their own ear_*
             "intensity_db": rec["intensity_db"],
             "level_unit": rec["level_unit"],
             "age_years": rec["age_years"],

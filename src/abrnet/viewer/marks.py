@@ -51,7 +51,8 @@ def target_text(c: Any) -> str:
     """A correction's target for messages: "wave V of record 3 (patient P, ear R)" or "the threshold of ear P/R"."""
     if c.target == "peak":
         return f"wave {c.wave} of record {c.record} (patient {c.patient_id}, ear {c.ear})"
-    return f"the threshold of ear {c.patient_id}/{c.ear}"
+    series = f", {c.stimulus}" if getattr(c, "stimulus", "") else ""  # the series of an ear with several stimuli
+    return f"the threshold of ear {c.patient_id}/{c.ear}{series}"
 
 
 def check_expected(c: Any, latest: tuple[Any, ...] | None, expected: object) -> None:

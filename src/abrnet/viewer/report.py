@@ -8,6 +8,9 @@ ABR), the latency-intensity plot on a fixed scale like the page's (at least 1-8 
 warnings, the stimulus and rate, and every corrected value. Long lines are wrapped (`report_lines`), and text that
 does not fit below the plots continues on further pages: a report must not cut a caveat off.
 
+An ear with more than one stimulus is one intensity series per stimulus (`abrnet.data.series_key`): each gets its
+own plots and lines, named "ear L, tone_pip 8000 Hz" (`series_name`); an ear with one stimulus reads as before.
+
 Text from users and files is data: the PDF prints ``$`` as is (matplotlib would read ``$...$`` as mathtext).
 """
 
@@ -82,7 +85,7 @@ def _waterfall(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
     ax.set_xlim(t[0], t[-1] + 1.6)
     ax.set_xlabel("time (ms)", fontsize=7)
     ax.tick_params(labelsize=6)
-    ax.set_title(f"ear {ear['ear']}: waterfall", fontsize=8, parse_math=False)
+    ax.set_title(f"{series_name(ear)}: waterfall", fontsize=8, parse_math=False)
 
 
 def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
@@ -110,6 +113,25 @@ def _latency_intensity(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) ->
     ax.set_ylabel("latency (ms)", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.set_title("latency–intensity (I blue, III green, V red; corrected orange)", fontsize=7)
+
+
+def series_name(ear: dict[str, Any]) -> str:
+    """A series as the report names it: "ear L", and its stimulus where the ear holds more than one
+    ("ear L, tone_pip 8000 Hz")."""
+    stimulus = ear.get("series_stimulus") or ""
+    return f"ear {ear['ear']}" + (f", {stimulus}" if stimulus else "")
+
+
+def panel_boxes(n: int) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """(waterfall, latency–intensity) axes boxes of `n` series on the first page: side by side for one or two (as
+    the report always had), two to a row for more, all within the plots' band (0.29–0.92 of the page height)."""
+    cols, rows = min(n, 2), -(-n // 2)
+    width, height = 0.86 / cols - 0.08, 0.63 / rows
+    boxes = []
+    for k in range(n):
+        x0, y0 = 0.07 + (width + 0.08) * (k % cols), 0.92 - height * (k // cols + 1)
+        boxes.append(((x0, y0 + height / 3, width, height * 2 / 3), (x0, y0, width, height * 0.15 / 0.63)))
+    return boxes
 
 
 def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
@@ -146,7 +168,8 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
     if ear["status"] != "model":
         why = "the expert's threshold" if ear["status"] == "corrected" else "the expert's mark"
         call = f"{ear.get('final_response')}* ({why}); model's call {call}"
-    return [f"Ear {ear['ear']}: {head}", f"  {call}: P(no response) {ear['p_no_response']:.2f}; class "
+    name = series_name(ear)
+    return [f"{name[0].upper()}{name[1:]}: {head}", f"  {call}: P(no response) {ear['p_no_response']:.2f}; class "
             f"{ear['class_pred']} ({probs})"]  # fmt: skip
 
 
@@ -188,9 +211,11 @@ def _stimulus_line(recs: list[dict[str, Any]]) -> str:
     return f"stimulus {' and '.join(stimuli)}, stimulus rate {rate}"
 
 
-def _peak_line(rec: dict[str, Any], w: str, wave: dict[str, Any]) -> str:
-    """A corrected peak for the report's list: the expert's latency or "absent", beside the model's reading."""
-    where = f"{rec['ear']} {level_text(rec['intensity_db'])} dB wave {w}"
+def _peak_line(rec: dict[str, Any], w: str, wave: dict[str, Any], ear: dict[str, Any]) -> str:
+    """A corrected peak for the report's list: the expert's latency or "absent", beside the model's reading; `ear`
+    is its series (its stimulus named where the ear holds several)."""
+    stimulus = f" {ear['series_stimulus']}" if ear.get("series_stimulus") else ""
+    where = f"{rec['ear']}{stimulus} {level_text(rec['intensity_db'])} dB wave {w}"
     model = f"model {wave['model_latency_ms']:.2f} ms" if wave["model_latency_ms"] is not None else "model none"
     if wave["status"] == "corrected_absent":
         what = f"absent* ({model}, P(present) {wave['presence_prob']:.2f}), marked by"
@@ -203,8 +228,10 @@ def patient_warnings(payload: dict[str, Any], patient_id: str) -> list[str]:
     """The file's warnings that a patient's report may carry: one naming only other patients' ears is left out, and
     in one naming this patient's too the others' ear keys are replaced. Why: a PDF is handed on per patient, and it
     printed every warning of the file, other patients' ids included (hunt 13 #3)."""
-    others = sorted({e["key"] for e in payload["ears"] if e["patient_id"] != patient_id}, key=len, reverse=True)
-    mine = [e["key"] for e in payload["ears"] if e["patient_id"] == patient_id]
+    keys = lambda e: {e["key"], e.get("ear_key") or e["key"]}  # the series' key and its ear's
+    others = sorted(set().union(*(keys(e) for e in payload["ears"] if e["patient_id"] != patient_id)), key=len,
+                    reverse=True)  # fmt: skip
+    mine = [k for e in payload["ears"] if e["patient_id"] == patient_id for k in keys(e)]
     kept = []
     for text in payload.get("warnings") or []:
         if any(key in text for key in others) and not any(key in text for key in mine):
@@ -219,7 +246,7 @@ def report_lines(payload: dict[str, Any], patient_id: str) -> list[str]:
     """Every text line of a patient's report below its title, wrapped (KeyError when the file has no such patient):
     the file and model, the reading (age, the form's options, stimulus and rate), per ear its threshold, calls and
     domain notes, the file's warnings as the page shows them, and every corrected value."""
-    ears = [e for e in payload["ears"] if e["patient_id"] == patient_id][:2]
+    ears = [e for e in payload["ears"] if e["patient_id"] == patient_id]  # every series of the patient
     if not ears:
         raise KeyError(patient_id)
     recs = [payload["records"][i] for e in ears for i in e["records"]]
@@ -239,11 +266,11 @@ def report_lines(payload: dict[str, Any], patient_id: str) -> list[str]:
     if warnings := patient_warnings(payload, patient_id):
         lines.append(f"Warnings on reading the file ({len(warnings)}):")
         lines += [f"  - {w}" for w in warnings]
-    peaks = [(rec, w, wave) for ear in ears for rec in (payload["records"][i] for i in ear["records"])
+    peaks = [(rec, w, wave, ear) for ear in ears for rec in (payload["records"][i] for i in ear["records"])
              for w, wave in rec["waves"].items() if wave["status"] != "model"]  # fmt: skip
     n_corrected = len(peaks) + sum(e["status"] != "model" for e in ears)
     lines.append(f"Corrected values (*): {n_corrected or 'none'}")
-    lines += _model_lines([e for e in ears if e["status"] != "model"] + [wave for *_, wave in peaks], payload)
+    lines += _model_lines([e for e in ears if e["status"] != "model"] + [p[2] for p in peaks], payload)
     lines += ["  " + _peak_line(*p) for p in peaks]
     return wrapped(lines)
 
@@ -254,15 +281,13 @@ def patient_figures(payload: dict[str, Any], patient_id: str, *, generated_at: s
     from matplotlib.figure import Figure
 
     lines = report_lines(payload, patient_id)
-    ears = [e for e in payload["ears"] if e["patient_id"] == patient_id][:2]
+    ears = [e for e in payload["ears"] if e["patient_id"] == patient_id]
     fig = Figure(figsize=(8.27, 11.69))
     fig.text(0.05, 0.965, f"ABR report: patient {patient_id}", fontsize=14, weight="bold", parse_math=False)
     fig.text(0.05, 0.948, f"generated {generated_at}", fontsize=7)
-    width = 0.86 / len(ears) - 0.08
-    for k, ear in enumerate(ears):
-        x0 = 0.07 + (width + 0.08) * k
-        _waterfall(fig.add_axes((x0, 0.50, width, 0.42)), payload, ear)
-        _latency_intensity(fig.add_axes((x0, 0.29, width, 0.15)), payload, ear)
+    for ear, (waterfall_box, li_box) in zip(ears, panel_boxes(len(ears)), strict=True):
+        _waterfall(fig.add_axes(waterfall_box), payload, ear)
+        _latency_intensity(fig.add_axes(li_box), payload, ear)
     first = int(TEXT_TOP / LINE_STEP)
     pages, rest = [fig], lines[first:]
     for j, line in enumerate(lines[:first]):

@@ -22,6 +22,10 @@ level, ear and FMP for a file that records none of them, as JSON; ``{}`` or NULL
 change the model's reading, so they are part of what a correction corrects: a file with corrections keeps the age
 *and* options they were made with (`register` refuses others), and a correction is stored only against the reading
 the file is registered with now (`add_correction`). A store from before this column existed gains it on open.
+
+A threshold correction names its intensity series (``stimulus``): "" for an ear that holds one stimulus (its series
+is the ear), else the series' stimulus ("tone_pip 8000 Hz"), so an ear's 8 and 16 kHz thresholds are corrected
+apart. Rows from before this column existed read back "" and keep correcting the ear's one series.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ CREATE TABLE IF NOT EXISTS corrections (
     age_years REAL,                -- the age the model read the ear at when corrected; NULL = not recorded
     model_sha256 TEXT,             -- SHA-256 of the checkpoint that read the corrected value; NULL = not recorded
     model_checkpoint TEXT,         -- that checkpoint's path as the server was given it (a name for people)
-    mark TEXT                      -- 'absent' (peaks) / 'no response' (thresholds): no number; NULL = value or revert
+    mark TEXT,                     -- 'absent' (peaks) / 'no response' (thresholds): no number; NULL = value or revert
+    stimulus TEXT                  -- a threshold's series where the ear holds several stimuli; ''/NULL: its one
 );
 CREATE INDEX IF NOT EXISTS corrections_by_file ON corrections (file_hash, id);
 """
@@ -125,7 +130,13 @@ class StoredFile(NamedTuple):
 
 
 ADDED_COLUMNS: dict[str, dict[str, str]] = {  # per table, in the order added
-    "corrections": {"age_years": "REAL", "model_sha256": "TEXT", "model_checkpoint": "TEXT", "mark": "TEXT"},
+    "corrections": {
+        "age_years": "REAL",
+        "model_sha256": "TEXT",
+        "model_checkpoint": "TEXT",
+        "mark": "TEXT",
+        "stimulus": "TEXT",
+    },
     "files": {"reading_options": "TEXT"},
 }
 
@@ -178,10 +189,11 @@ class Correction:
     model_sha256: str | None = None  # SHA-256 of the checkpoint whose reading it corrects (None: not recorded)
     model_checkpoint: str | None = None  # that checkpoint's path as the server was given it
     mark: str | None = None  # `abrnet.viewer.marks`: "absent" / "no response" (value None); None: a value or a revert
+    stimulus: str = ""  # a threshold's series (`series_stimulus`): "" = the ear's one series (and every peak)
 
     @property
-    def key(self) -> tuple[str, int, str, str, str]:
-        return (self.target, self.record, self.patient_id, self.ear, self.wave)
+    def key(self) -> tuple[str, int, str, str, str, str]:
+        return (self.target, self.record, self.patient_id, self.ear, self.wave, self.stimulus)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -198,6 +210,7 @@ class Correction:
             "model_sha256": self.model_sha256,
             "model_checkpoint": self.model_checkpoint,
             "mark": self.mark,
+            "stimulus": self.stimulus,
         }
 
 
@@ -342,16 +355,19 @@ class Store:
             if expected_previous is not UNCHECKED:
                 latest = con.execute(
                     "SELECT value, mark, user, created_at FROM corrections WHERE file_hash = ? AND target = ? AND "
-                    "record = ? AND patient_id = ? AND ear = ? AND wave = ? ORDER BY id DESC LIMIT 1",
+                    "record = ? AND patient_id = ? AND ear = ? AND wave = ? AND COALESCE(stimulus, '') = ? "
+                    "ORDER BY id DESC LIMIT 1",
                     (digest, *correction.key),
                 ).fetchone()
                 check_expected(correction, latest, expected_previous)
             con.execute(
                 "INSERT INTO corrections (file_hash, target, record, patient_id, ear, wave, value, model_value, user, "
-                "created_at, age_years, model_sha256, model_checkpoint, mark) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created_at, age_years, model_sha256, model_checkpoint, mark, stimulus) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (digest, correction.target, correction.record, correction.patient_id, correction.ear,
                  correction.wave, correction.value, correction.model_value, correction.user, correction.created_at,
-                 correction.age_years, correction.model_sha256, correction.model_checkpoint, correction.mark),
+                 correction.age_years, correction.model_sha256, correction.model_checkpoint, correction.mark,
+                 correction.stimulus),
             )  # fmt: skip
         return correction
 
@@ -360,7 +376,8 @@ class Store:
         with self._connect() as con:
             rows = con.execute(
                 "SELECT target, record, patient_id, ear, wave, value, model_value, user, created_at, age_years, "
-                "model_sha256, model_checkpoint, mark FROM corrections WHERE file_hash = ? ORDER BY id",
+                "model_sha256, model_checkpoint, mark, COALESCE(stimulus, '') FROM corrections WHERE file_hash = ? "
+                "ORDER BY id",
                 (digest,),
             ).fetchall()
         return [Correction(r[0], int(r[1]), *r[2:]) for r in rows]
@@ -368,7 +385,7 @@ class Store:
     def current(self, digest: str) -> list[Correction]:
         """The corrections in force: the newest per target, without those reverted to the model's value (a mark,
         "absent" or "no response", is in force although it carries no value)."""
-        latest: dict[tuple[str, int, str, str, str], Correction] = {}
+        latest: dict[tuple[str, int, str, str, str, str], Correction] = {}
         for c in self.history(digest):
             latest[c.key] = c
         return [c for c in latest.values() if c.value is not None or c.mark is not None]

@@ -15,7 +15,7 @@ function historyWhat(c, data) {
   const unit = peak ? "ms" : "dB", d = peak ? 2 : 1;
   const rec = peak ? data.records[c.record] : null;
   const where = peak ? `patient ${c.patient_id}, ear ${c.ear}, ${rec ? fmt(rec.intensity_db, 0) + " dB, " : ""}wave ${c.wave}`
-    : `patient ${c.patient_id}, ear ${c.ear}, threshold`;
+    : `patient ${c.patient_id}, ear ${c.ear}${c.stimulus ? ", " + c.stimulus : ""}, threshold`;
   const to = c.mark ? c.mark : c.value === null ? `back to the model's value (${fmt(c.model_value, d)} ${unit})` : `${fmt(c.value, d)} ${unit}`;
   return `${where}: ${c.previous_mark ? c.previous_mark : `${fmt(c.previous_value, d)} ${unit}`} → ${to}`;
 }

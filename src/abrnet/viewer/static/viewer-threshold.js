@@ -4,6 +4,9 @@
 // above the tested levels (">80") or a bound at the softest one ("≤20").
 "use strict";
 
+// the target of a threshold correction: the ear and, where it holds several stimuli, the series' stimulus ("" else)
+const thresholdTarget = (ear) => ({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, stimulus: ear.series_stimulus || "" });
+
 // where p(V) crosses at no tested level the model's threshold is a placeholder, not a reading (threshold_placeholder)
 const modelPlaceholder = (ear) => ear.response === "no response" || ear.threshold_above_max_level === true; // corrected or not
 const placeholder = (ear) => ear.status === "model" && modelPlaceholder(ear);
@@ -100,14 +103,14 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
       db = Math.round(db * 10) / 10;
-      if (Math.abs(db - startDb) > 0.05) correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: db });
+      if (Math.abs(db - startDb) > 0.05) correct({ ...thresholdTarget(ear), value: db });
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
   });
-  if (corrected) grp.addEventListener("dblclick", () => correct({ target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null }));
+  if (corrected) grp.addEventListener("dblclick", () => correct({ ...thresholdTarget(ear), value: null }));
   keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => ({
-    target: "threshold", patient_id: ear.patient_id, ear: ear.ear, // up = louder (1 dB a press; Shift: 10)
+    ...thresholdTarget(ear), // up = louder (1 dB a press; Shift: 10)
     value: d === null ? null : Math.round(clampDb(ear.threshold_db + d) * 10) / 10,
   }), corrected, { n: () => noResponseBody(ear) }); // N: the expert's "no response"
 }

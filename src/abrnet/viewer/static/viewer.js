@@ -194,7 +194,7 @@ function absentBody(record, w) {
 }
 // the correction "no response" for an ear, or back to the model's reading when it is marked so already
 function noResponseBody(ear) {
-  const body = { target: "threshold", patient_id: ear.patient_id, ear: ear.ear, value: null };
+  const body = { ...thresholdTarget(ear), value: null };
   if (ear.status !== "corrected_no_response") body.no_response = true;
   return body;
 }
@@ -282,7 +282,7 @@ function render(data) {
   box.replaceChildren();
   for (const ear of data.ears) {
     const sec = html("section", { class: "ear", "data-ear-key": ear.key }, box);
-    html("h2", {}, sec, `Patient ${ear.patient_id}, ear ${ear.ear}`);
+    html("h2", {}, sec, `Patient ${ear.patient_id}, ear ${ear.ear}` + (ear.series_stimulus ? `, ${ear.series_stimulus}` : ""));
     const domains = [domainText(ear.domain), ...ear.records.map((i) => domainText(data.records[i].domain))].filter((s) => s);
     if (domains.length) html("div", { class: "domain" }, sec, `Input domain: ${[...new Set(domains)].join(" | ")}`);
     const body = html("div", { class: "ear-body" }, sec);
@@ -323,7 +323,7 @@ async function correct(body, refocus = null, note = null) {
   if (!current) return;
   body.user = $("#user").value.trim();
   const ear = current.ears.find((e) => (body.target === "peak" ? e.key === current.records[body.record].ear_key
-    : e.patient_id === body.patient_id && e.ear === body.ear));
+    : e.patient_id === body.patient_id && e.ear === body.ear && (e.series_stimulus || "") === (body.stimulus || "")));
   body.age_years = ear ? ear.age_years : null;
   body.reading_options = current.reading_options || {}; // the file's options this reading was made with
   body.expected_previous = shownNow(body, ear); // what this page shows for the target: 409 if changed since
