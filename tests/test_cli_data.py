@@ -322,3 +322,15 @@ def test_an_unknown_format_names_the_option(args: list[str], tmp_path: Path) -> 
     """`--format EPL` was reported as the reader's field 'format', as if something in the file were wrong."""
     res = runner.invoke(app, [*args, "--format", "EPL"])
     assert res.exit_code == 2 and "field '--format': must be one of auto, h5" in " ".join(res.output.split())
+
+
+def test_describe_and_import_print_one_files_sampling_rate_alike(tmp_path: Path) -> None:
+    """A 10.24 µs step is 97656.25 Hz: `data describe` printed 97656.2 and `data import` 97656.3 (two roundings of
+    ``:g``); both now print it through one formatter (`abrnet.data.describe.hz_text`)."""
+    src = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "873_2_1st column time.txt")
+    described = runner.invoke(app, ["data", "describe", str(src)], env={"COLUMNS": "250"})
+    imported = runner.invoke(app, ["data", "import", str(src), "--out", str(tmp_path / "x.h5"), "--age", "1",
+                                   "--rate", "21"])  # fmt: skip
+    assert described.exit_code == 0 and imported.exit_code == 0, (described.output, imported.output)
+    assert "│ 97656.25 " in described.output, described.output
+    assert "97656.25 Hz" in imported.output, imported.output

@@ -80,7 +80,7 @@ def test_bad_value_is_one_line_naming_the_option(
 
 
 def test_predict_empty_out_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--out ""`` was a ValueError traceback (the .json/series.csv names are derived from it)."""
+    """``--out ""`` was a ValueError traceback (the .json/.series.csv names are derived from it)."""
     monkeypatch.chdir(tmp_path)
     assert "is a folder, not a file" in _one_line(["predict", "in.h5", "--out", ""])
 

@@ -107,7 +107,8 @@ def test_resume_refuses_to_re_evaluate_with_other_options_or_into_another_folder
     run = tmp_path / "run"
     shutil.copytree(tiny_run["dir"], run)
     options = {"balanced_patients": 150, "bootstrap": 200, "seed": 0}
-    (run / "metrics.json").write_text(json.dumps({"checkpoint": str(run / "best.ckpt"), "options": options}))
+    record = {"checkpoint": str(run / "best.ckpt"), "split": "test", "options": options}
+    (run / "metrics.json").write_text(json.dumps(record))
     before = _files(run)
     resume = ["train", "--config", str(run / "config.yaml"), "--resume", str(run / "last.ckpt")]
     code, lines = _cli(*resume, "--balanced-patients", "5")

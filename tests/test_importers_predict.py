@@ -64,9 +64,9 @@ def test_predict_folder_recursively_with_series(tiny_run: dict, tmp_path: Path) 
     rows = _rows(out)
     assert len({r["patient_id"] for r in rows}) >= 14
     assert "skipped" in res.output  # licences / analysis files are skipped, not fatal
-    series = _rows(out.with_name("series.csv"))
+    series = _rows(out.with_suffix(".series.csv"))
     assert {"I_V_ms", "V_li_slope_us_per_db", "V_latency_intensity", "V_amplitude_intensity"} <= set(series[0])
-    assert out.with_name("patients.csv").exists()
+    assert out.with_suffix(".patients.csv").exists()
 
 
 def test_missing_rate_names_file_and_option(tiny_run: dict, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 line numbers and empty FMP, and the API's flags refused unless they are real booleans.
 
 Each case was a user-facing defect: `denoise` on a device export asked for "CLI --age", which it did not take;
-``--force`` replaced the input recording with results (``predict a.csv --out a.csv``, an input named series.csv
+``--force`` replaced the input recording with results (``predict a.csv --out a.csv``, an input named y.series.csv
 under ``--group-by``, ``denoise s.h5 --out s.h5``); a bad conditions row below blank lines was reported on the
 wrong line and an empty FMP cell was refused; ``band_limit="no"`` band-limited and ``joint="no"`` ran joint
 generation (a non-empty string is truthy).
@@ -85,8 +85,8 @@ RECORDING = "patient_id,ear,age_years,intensity_db,stimulus_rate_hz,fmp,s0,s1\nP
         (["predict", "{d}/a.csv", "--out", "{d}/a.csv"], "a.csv"),
         (["predict", "{d}/sub/../a.csv", "--out", "{d}/a.csv"], "a.csv"),
         (["predict", "{d}/b.csv", "{d}/a.csv", "--out", "{d}/a.csv", "--json"], "a.csv"),
-        (["predict", "{d}/series.csv", "--group-by", "patient_id,ear", "--out", "{d}/y.csv"], "series.csv"),
-        (["predict", "{d}/patients.csv", "--group-by", "patient_id,ear", "--out", "{d}/y.csv"], "patients.csv"),
+        (["predict", "{d}/y.series.csv", "--group-by", "patient_id,ear", "--out", "{d}/y.csv"], "y.series.csv"),
+        (["predict", "{d}/y.patients.csv", "--group-by", "patient_id,ear", "--out", "{d}/y.csv"], "y.patients.csv"),
         (["predict", "{d}/r.json", "--json", "--out", "{d}/r.csv"], "r.json"),  # the role names --json
         (["denoise", "{d}/s.h5", "--out", "{d}/s.h5"], "s.h5"),
         (["data", "import", "{d}/s.h5", "--out", "{d}/s.h5"], "s.h5"),  # a .csv --out: refused by its name first
@@ -97,7 +97,7 @@ def test_no_output_replaces_an_input(tmp_path: Path, args: list[str], victim: st
     """Refused with or without --force, before the model is loaded, naming the output's option and saying it is an
     input (not "pass --force", which would then destroy it); the input is left as it was."""
     (tmp_path / "sub").mkdir()
-    for name in ("a.csv", "b.csv", "series.csv", "patients.csv", "r.json", "s.h5"):
+    for name in ("a.csv", "b.csv", "y.series.csv", "y.patients.csv", "r.json", "s.h5"):
         (tmp_path / name).write_text(RECORDING)
     (tmp_path / "c.h5").write_text(HEADER + "30,60,21.1,2\n")  # a conditions file by any name
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}

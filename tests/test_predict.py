@@ -176,11 +176,11 @@ def test_series_mode_matches_aggregate_ears_and_metrics(test_split: dict, tmp_pa
     args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(out)]
     res = runner.invoke(app, [*args, "--group-by", "patient_id,ear", "--plot", str(plots)])
     assert res.exit_code == 0, res.output
-    header, rows = read_csv(tmp_path / "series.csv")
-    assert header[:13] == [
-        "patient_id", "ear", "threshold_db", "threshold_above_max_level", "max_level_db", "threshold_at_min_level",
-        "min_level_db", "threshold_sd_db", "threshold_lo_db", "threshold_hi_db", "p_no_response", "response",
-        "class_pred",
+    header, rows = read_csv(tmp_path / "results.series.csv")
+    assert header[:14] == [
+        "patient_id", "ear", "stimulus", "threshold_db", "threshold_above_max_level", "max_level_db",
+        "threshold_at_min_level", "min_level_db", "threshold_sd_db", "threshold_lo_db", "threshold_hi_db",
+        "p_no_response", "response", "class_pred",
     ]  # fmt: skip
     assert "domain" in header  # the ear's domain, as the per-record table has it
     series_model = load_checkpoint(test_split["ckpt"]).series_model  # fitted after training, in the checkpoint
@@ -268,22 +268,26 @@ def _one_line_error(res: Result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(
-    ("out", "extra", "roles"),
-    [
-        ("series.csv", ["--group-by", "patient_id,ear"], ("series table", "--out")),
-        ("patients.csv", ["--group-by", "patient_id,ear"], ("patients table", "--out")),
-        ("r.json", ["--json"], ("--out", "must be named .csv")),  # so <out>.json can no longer be --out itself
-    ],
-)
-def test_outputs_of_one_run_that_are_the_same_file_are_refused(
-    test_split: dict, tmp_path: Path, out: str, extra: list[str], roles: tuple[str, str]
-) -> None:
-    """--out series.csv with --group-by wrote the series table over the results (and --json <x>.json the JSON)."""
-    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(tmp_path / out)]
-    line = _one_line_error(runner.invoke(app, [*args, *extra, "--force"]))
-    assert all(r in line for r in roles) and out in line, line
+def test_outputs_of_one_run_that_are_the_same_file_are_refused(test_split: dict, tmp_path: Path) -> None:
+    """--json <x>.json wrote the JSON over the results (as --out series.csv with --group-by once wrote the series
+    table over them, before the tables were named after --out)."""
+    args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(tmp_path / "r.json")]
+    line = _one_line_error(runner.invoke(app, [*args, "--json", "--force"]))
+    assert "--out" in line and "must be named .csv" in line and "r.json" in line, line  # so <out>.json is never --out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_series_tables_are_named_after_out_so_two_analyses_share_a_folder(test_split: dict, tmp_path: Path) -> None:
+    """series.csv and patients.csv had fixed names: a second analysis into the same folder was refused, or replaced
+    the first one's tables with --force. Now each is <out>.series.csv and <out>.patients.csv."""
+    series = ["--group-by", "patient_id,ear"]
+    for name in ("left.csv", "right.csv"):
+        args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), "--out", str(tmp_path / name)]
+        res = runner.invoke(app, [*args, *series])
+        assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "left.csv", "left.patients.csv", "left.series.csv", "right.csv", "right.patients.csv", "right.series.csv",
+    ]  # fmt: skip
 
 
 def test_plot_folder_that_is_a_file_is_refused_before_writing(test_split: dict, tmp_path: Path) -> None:

@@ -40,7 +40,11 @@ def test_json_payload_has_the_tables_and_columns_of_the_csvs(cohort_file: Path, 
     assert res.exit_code == 0, res.output
     payload = json.loads((tmp_path / "o" / "results.json").read_text())
     assert set(payload) == {"records", "series", "patients", "warnings"}
-    for table, name in (("records", "results.csv"), ("series", "series.csv"), ("patients", "patients.csv")):
+    for table, name in (
+        ("records", "results.csv"),
+        ("series", "results.series.csv"),
+        ("patients", "results.patients.csv"),
+    ):
         path = tmp_path / "o" / name
         with path.open(newline="") as fh:
             n_rows = sum(1 for _ in csv.DictReader(fh))
@@ -52,7 +56,7 @@ def test_summary_is_one_unbroken_line_with_every_file(cohort_file: Path, tmp_pat
     out = tmp_path / "o" / "results.csv"
     res = runner.invoke(app, ["predict", str(cohort_file), "--out", str(out), "--group-by", "patient_id,ear"])
     assert res.exit_code == 0, res.output
-    written = [out, tmp_path / "o" / "series.csv", tmp_path / "o" / "patients.csv"]
+    written = [out, tmp_path / "o" / "results.series.csv", tmp_path / "o" / "results.patients.csv"]
     (line,) = [line for line in res.output.splitlines() if "predicted; wrote" in line]
     assert len(line) > 80  # long enough that Rich would have wrapped it
     assert line.endswith("wrote " + ", ".join(map(str, written))), line

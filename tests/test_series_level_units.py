@@ -24,6 +24,6 @@ def test_series_mode_refuses_levels_in_db_attenuation(tmp_path: Path) -> None:
     lines = [line for line in res.output.splitlines() if line.startswith("error")]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "att.csv" in lines[0] and "level_unit" in lines[0] and "dB attenuation" in lines[0], lines
-    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "series.csv").exists()
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s.series.csv").exists()
     res = runner.invoke(app, ["predict", str(csv_path), "--out", str(tmp_path / "r.csv"), *unit])
     assert res.exit_code == 0 and (tmp_path / "r.csv").exists(), res.output

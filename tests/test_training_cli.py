@@ -279,11 +279,14 @@ def test_evaluate_keeps_a_folders_metrics_of_other_data_or_split(tiny_run: dict,
         assert code == 2 and len(lines) == 1, lines
         assert "holds this checkpoint's metrics on its training cohort, test split" in lines[0], lines
     assert (tmp_path / "metrics.json").read_text() == before
-    from abrnet.cli.train import _check_evaluate_options
+    from abrnet.data.schema import DataError
+    from abrnet.evaluation.folder import Evaluation, check_folder, evaluation_options
 
     # the fixture trained on a file (data.path): --data naming it is its training cohort, not "other data" (hunt 9, #8)
+    (tmp_path / "metrics.json").write_text(json.dumps({"checkpoint": ckpt, "split": "test", "options": {}}))
     for data in (None, Path(tiny_run["data"])):
-        _check_evaluate_options(Path(ckpt), tmp_path, "test", 0, 0, data=data, force=False)
+        with pytest.raises(DataError, match="other options"):  # past checkpoint, data and split: only options differ
+            check_folder(tmp_path, Evaluation(Path(ckpt), data, "test", evaluation_options()))
 
 
 def test_serve_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:

@@ -52,13 +52,14 @@ def user_errors() -> Iterator[None]:
 
 def check_outputs(outputs: Mapping[str, Path], *, force: bool, inputs: Sequence[Path] = ()) -> None:
     """Every planned output of one command, checked before anything is written: no two roles may name the same file
-    (``--out series.csv --group-by`` once wrote the series table over the results), none may be one of the files
-    the command reads (`inputs`), and each goes through the shared overwrite guard. Keys are the roles as the user
-    knows them (``--out``, ``--json output``...).
+    (``--json`` once wrote <out>.json over an --out of that name), none may be one of the files the command reads
+    (`inputs`), and each goes through the shared overwrite guard. Keys are the roles as the user knows them
+    (``--out``, ``--json output``...).
 
     Why inputs, with or without --force: --force means "replace my old output", and ``--out a.csv`` on the input
-    ``a.csv`` (or the series.csv written beside --out, when the recordings were in a series.csv) replaced the user's
-    recording with results. Checked first, so the user is not told to pass --force for a file it would destroy."""
+    ``a.csv`` (or the ``<out>.series.csv`` written beside --out, when the recordings were in that file) replaced
+    the user's recording with results. Checked first, so the user is not told to pass --force for a file it would
+    destroy."""
     from abrnet.data.files import check_fname
     from abrnet.data.schema import DataError
 

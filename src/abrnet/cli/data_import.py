@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from abrnet.cli.common import FORMAT_HELP, check_format, check_outputs, console, user_errors, warn, with_reader_options
+from abrnet.data.describe import hz_text
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
 _STAND_INS: dict[str, tuple[str, float]] = {
@@ -59,7 +60,7 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
         out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
         out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
     for column in filter(None, str(cohort.attrs.get("grid_assumed", "")).split(",")):  # a wide CSV's time base
-        value = f"{cohort.sampling_rate_hz:g} Hz" if column == "sampling_rate_hz" else f"{cohort.t0_ms:g} ms"
+        value = f"{hz_text(cohort.sampling_rate_hz)} Hz" if column == "sampling_rate_hz" else f"{cohort.t0_ms:g} ms"
         option = "--sampling-rate" if column == "sampling_rate_hz" else "--t0-ms"
         out["not_recorded"][column] = f"not in the file; assumed {value} (predict and data import take {option})"
     if cohort.attrs.get("ear_unknown"):
@@ -88,7 +89,7 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
         window = f"{s['window_ms'][0]:.2f}–{s['window_ms'][1]:.2f}"
         table.add_row(
             f"{s['patient_id']}/{s['ear']}", s["species"], s["stimulus"], levels, s["level_unit"],
-            rate, f"{s['sampling_rate_hz']:g}", window,
+            rate, hz_text(s["sampling_rate_hz"]), window,
             s["fmp_source"].replace("_", " "), s["units"],
         )  # fmt: skip
     console.print(table)
@@ -153,7 +154,7 @@ def import_recordings(
             cohort.attrs["source_file"] = path.name
             console.print(
                 f"{path}: detected {DESCRIPTIONS[kind]} ({kind}): {cohort.n_records} records, "
-                f"{cohort.sampling_rate_hz:g} Hz, {cohort.t0_ms:g}–"
+                f"{hz_text(cohort.sampling_rate_hz)} Hz, {cohort.t0_ms:g}–"
                 f"{cohort.t0_ms + cohort.n_samples * 1000 / cohort.sampling_rate_hz:.2f} ms",
                 highlight=False,
             )

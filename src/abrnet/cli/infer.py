@@ -109,7 +109,11 @@ def predict(
         Path | None, typer.Option("--plot", help="Folder for a waterfall per ear (and latency–intensity plots).")
     ] = None,
     group_by: Annotated[
-        str | None, typer.Option("--group-by", help="Series mode: 'patient_id,ear' → one threshold per ear.")
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="Series mode: 'patient_id,ear' → one threshold per ear, in <out>.series.csv and <out>.patients.csv.",
+        ),
     ] = None,
     sampling_rate: Annotated[
         float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of files that do not store it.")
@@ -140,15 +144,13 @@ def predict(
             series = True
         check_outputs({"--out": out}, force=force, inputs=input_paths)  # "" or a folder, before deriving names
         check_suffix(out, (".csv",), "the results table (CSV)", "abrnet data import writes an .h5", field="--out")
-        json_path = out.with_suffix(".json")
-        series_path = out.with_name("series.csv")
-        patients_path = out.with_name("patients.csv")
+        json_path, series_path, patients_path = beside_out(out)
         planned = {"--out": out}
         if as_json:
             planned["--json output (<out>.json)"] = json_path
         if series:
-            planned |= {"series table (series.csv beside --out)": series_path}
-            planned |= {"patients table (patients.csv beside --out)": patients_path}
+            planned |= {"series table (<out>.series.csv beside --out)": series_path}
+            planned |= {"patients table (<out>.patients.csv beside --out)": patients_path}
         for p in input_paths:
             if not p.exists():
                 raise FileNotFoundError(2, "no such file", str(p))
@@ -182,6 +184,13 @@ def predict(
         if plot is not None:
             written += save_plots(report, plot, series=series, overwrite=force)
     _summary(err_console if as_json else console, report.cohort.n_records, written)
+
+
+def beside_out(out: Path) -> tuple[Path, Path, Path]:
+    """The files `predict --out results.csv` writes beside it: results.json, results.series.csv and
+    results.patients.csv. Named after --out because fixed names (series.csv, patients.csv) made a second analysis
+    written into the same folder refuse, or replace the first one's tables with --force."""
+    return out.with_suffix(".json"), out.with_suffix(".series.csv"), out.with_suffix(".patients.csv")
 
 
 def _summary(target: Console, n_records: int, written: list[Path]) -> None:

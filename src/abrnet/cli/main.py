@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.main
 
 from abrnet.cli.data import data_app, simulate
 from abrnet.cli.infer import denoise, generate, predict
@@ -51,8 +52,12 @@ def main() -> None:
             sys.exit(0)
         if "UsageError" in kinds:
             ctx = getattr(exc, "ctx", None)
-            command = ctx.command_path if ctx is not None else "abrnet"
-            print(f"Error: {command}: {exc.format_message()} (see {command} --help)", file=sys.stderr)  # type: ignore[attr-defined]
+            command = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
+            option = getattr(exc, "option_name", None)  # BadOptionUsage, NoSuchOption: the option the user typed
+            message = exc.format_message()  # type: ignore[attr-defined]
+            if option and option not in message:
+                message = f"{option}: {message}"
+            print(f"Error: {command}: {message} (see {command} --help)", file=sys.stderr)
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if "ClickException" in kinds:
             print(f"Error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
@@ -62,6 +67,21 @@ def main() -> None:
             sys.exit(1)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_path(args: list[str]) -> str:
+    """The command the user typed (``abrnet predict``), read from the arguments.
+
+    Why: Click raises some usage errors without the command's context (an option missing its value: ``predict
+    --out`` at the end of the line), and the line then named "abrnet" and pointed at ``abrnet --help``, which does
+    not list predict's options. The sub-commands are walked as Click resolves them: the leading words that name one."""
+    command, path = typer.main.get_command(app), ["abrnet"]
+    for word in args:
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            break
+        command, path = sub, [*path, word]
+    return " ".join(path)
 
 
 if __name__ == "__main__":

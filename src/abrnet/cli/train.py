@@ -6,11 +6,14 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from abrnet.cli.common import check_choice, check_outputs, check_range, console, labelled, user_errors, warn
+
+if TYPE_CHECKING:
+    from abrnet.evaluation.folder import Evaluation, FolderCheck
 
 
 def train(
@@ -92,13 +95,13 @@ def train(
         check_out_folder(out_dir, resume)
         own = resume is not None and out_dir.resolve() == resume.parent.resolve()  # a new fit's folder holds none
         if resume is not None:  # it evaluates into --out: its own files, with the options they were made with, or none
-            from abrnet.evaluation.evaluate import evaluation_options, evaluation_outputs, same_evaluation
+            from abrnet.evaluation.folder import Evaluation, check_folder, evaluation_options, evaluation_outputs
 
-            hint = "pass the same, or move the run's metrics.json, metrics.md and figures/ away"
-            if not own or not same_evaluation(
-                out_dir / "metrics.json", evaluation_options(balanced_patients), field="--resume", hint=hint
-            ):
-                check_outputs(evaluation_outputs(out_dir), force=own)  # another folder's files are never replaced
+            if own:  # refused when its record (metrics.json, or the start marker of a crashed one) says otherwise
+                hint = "pass the same, or move the run's metrics.json, metrics.md and figures/ away"
+                planned = Evaluation(None, None, "test", evaluation_options(balanced_patients))
+                check_folder(out_dir, planned, field="--resume", hint=hint)
+            check_outputs(evaluation_outputs(out_dir), force=own)  # another folder's files are never replaced
         from abrnet.training.run import record_run
         from abrnet.training.run import train as run_training
 
@@ -164,7 +167,8 @@ def evaluate(
             "--out",
             "-o",
             help="Folder for metrics.json, metrics.md, figures/ (and generation.json): existing ones are replaced only "
-            "with --force, or by the same evaluation again (checkpoint, data, split and every option alike).",
+            "with --force, or by the same evaluation again (checkpoint, data, split and every option alike), also "
+            "after one that stopped before metrics.json (its evaluation.started.json says which it was).",
         ),
     ],
     data: Annotated[
@@ -229,8 +233,8 @@ def evaluate(
         check_range(generation_eta, "--generation-eta", minimum=0.0, maximum=1.0, command="evaluate")
         check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
         check_choice(generation_sampler, "--generation-sampler", SAMPLERS, command="evaluate")  # not after evaluating
-        _check_evaluate_options(checkpoint, out, split, balanced_patients, bootstrap, data=data, force=force)
-        from abrnet.evaluation.evaluate import evaluation_options
+        _check_evaluate_options(split, balanced_patients, bootstrap)
+        from abrnet.evaluation.folder import Evaluation, evaluation_options
         from abrnet.evaluation.generation_choice import DEFAULT_GUIDANCE, DEFAULT_SAMPLERS, DEFAULT_STEPS
 
         options = dict(
@@ -240,13 +244,11 @@ def evaluate(
         )  # fmt: skip
         recorded = {"checkpoint": str(checkpoint.resolve()), "data": str(data.resolve()) if data else None,
                     "split": split, "seed": seed, **options}  # fmt: skip
-        replace, replace_gen = _check_evaluate_outputs(
-            checkpoint, data, out, evaluation_options(balanced_patients, bootstrap, seed),
-            recorded if generation else None, force=force,
-        )  # fmt: skip
+        evaluation = Evaluation(checkpoint, data, split, evaluation_options(balanced_patients, bootstrap, seed))
+        checked, replace_gen = _check_evaluate_outputs(out, evaluation, recorded if generation else None, force=force)
         metrics = evaluate_checkpoint(
             checkpoint, data_path=data, split=split, out_dir=out, balanced_patients=balanced_patients,
-            n_bootstrap=bootstrap, seed=seed, overwrite=replace,
+            n_bootstrap=bootstrap, seed=seed, checked=checked,
         )  # fmt: skip
         gen_report = None
         if generation:
@@ -271,74 +273,32 @@ def evaluate(
             console.print(f"wrote {out / 'generation.json'}")
 
 
-def _check_evaluate_options(
-    checkpoint: Path, out: Path, split: str, balanced_patients: int, bootstrap: int, *, data: Path | None, force: bool
-) -> None:
-    """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts), and no
-    overwriting, without --force, of a metrics.json that scored anything else: another checkpoint (a training run's
-    folder, another evaluation), or this one on other data or another split (`evaluate --data other.h5 --out RUN`
-    replaced the run's own test-split metrics, which `model export --metrics` then carded)."""
-    from abrnet.data.schema import DataError
-
+def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int) -> None:
+    """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts)."""
     check_choice(split, "--split", ("train", "val", "test", "all"), command="evaluate")
     _check_count(balanced_patients, "--balanced-patients")
     _check_count(bootstrap, "--bootstrap")
-    if out.exists() and not out.is_dir():
-        raise DataError(str(out), "--out", "is a file, not a folder")
-    previous = out / "metrics.json"
-    if force or not previous.exists():
-        return
-    try:
-        old = json.loads(previous.read_text(encoding="utf-8"))
-        was, was_data, was_split = old.get("checkpoint"), old.get("data"), old.get("split")
-    except (ValueError, AttributeError):
-        was = was_data = was_split = None
-    if not isinstance(was, str) or Path(was).resolve() != checkpoint.resolve():
-        raise DataError(
-            str(out), "--out", f"holds the metrics of {was or 'another run'}; choose another folder or --force"
-        )
-    trained_on = _training_data(checkpoint) if was_data is None or data is None else None
-    before = was_data if isinstance(was_data, str) else trained_on  # no `data`: the training cohort, maybe a file
-    now = str(data) if data is not None else trained_on  # (hunt 9, #8: --data naming that file was "other data")
-    same_data = before == now if before is None or now is None else Path(before).resolve() == Path(now).resolve()
-    if not same_data or was_split != split:
-        scored = f"{was_data or 'its training cohort'}, {was_split} split"
-        raise DataError(
-            str(out), "--out", f"holds this checkpoint's metrics on {scored}; choose another folder or --force"
-        )
 
 
 def _check_evaluate_outputs(
-    checkpoint: Path, data: Path | None, out: Path, options: dict, generation: dict | None, *, force: bool
-) -> tuple[bool, bool]:
-    """Every file evaluate writes, checked before anything is evaluated (`check_outputs`, as `predict` does), and
-    whether the metrics files and generation.json may be replaced: with --force, or when they are the same
-    evaluation again (a training run re-evaluated into its own folder): checkpoint, data and split
-    (`_check_evaluate_options`) and every other option, as they record it. Another --seed or --bootstrap replaced
-    them silently, and a folder with metrics.md or figures/ but no metrics.json was written over unchecked."""
-    from abrnet.evaluation.evaluate import evaluation_outputs, same_evaluation
+    out: Path, evaluation: Evaluation, generation: dict | None, *, force: bool
+) -> tuple[FolderCheck, bool]:
+    """The folder's record, read once (`check_folder`: only the same evaluation again, or --force, replaces its
+    files; `evaluate --data other.h5 --out RUN` replaced the run's own test-split metrics, which `model export
+    --metrics` then carded, and another --seed or --bootstrap replaced them silently), then every file evaluate writes,
+    checked once before anything is evaluated (`check_outputs`, as `predict` does: never over the checkpoint or data).
+    Returns that check, for `evaluate_checkpoint`, and whether generation.json may be replaced."""
+    from abrnet.evaluation.folder import check_folder, evaluation_outputs, same_generation
 
-    planned, gen, hint = evaluation_outputs(out), out / "generation.json", "choose another folder or --force"
-    inputs = [checkpoint] if data is None else [checkpoint, data]
-    same = force or same_evaluation(planned["metrics.json"], options, field="--out", hint=hint)
-    check_outputs(planned, force=same, inputs=inputs)
+    checked = check_folder(out, evaluation, force=force)
+    inputs = [p for p in (evaluation.checkpoint, evaluation.data) if p is not None]
+    check_outputs(evaluation_outputs(out), force=checked.replace, inputs=inputs)
     if generation is None:
-        return same, False
-    same_gen = force or (same and same_evaluation(gen, generation, field="--out", hint=hint))
-    check_outputs({"generation.json": gen}, force=same_gen, inputs=inputs)
-    return same, same_gen
-
-
-def _training_data(checkpoint: Path) -> str | None:
-    """The file a checkpoint was trained on (``data.path``, recorded absolute), None for the simulated cohort or a
-    checkpoint that does not say."""
-    from abrnet.inference.checkpoint import read_checkpoint
-
-    try:
-        path = read_checkpoint(checkpoint)["hyper_parameters"]["config"]["data"]["path"]
-    except Exception:  # any unreadable checkpoint: evaluate itself reports it, in one line
-        return None
-    return path if isinstance(path, str) else None
+        return checked, False
+    gen = out / "generation.json"
+    replace_gen = force or (checked.replace and same_generation(gen, generation))
+    check_outputs({"generation.json": gen}, force=replace_gen, inputs=inputs)
+    return checked, replace_gen
 
 
 def _generation(

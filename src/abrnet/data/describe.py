@@ -76,6 +76,15 @@ def _f(x: float) -> float:
     return float(np.round(float(x), 6))
 
 
+def hz_text(rate_hz: float) -> str:
+    """A sampling rate as every command prints it: to 0.01 Hz, trailing zeros dropped (``97656.25``, ``20000``).
+
+    Why one formatter: `data describe` printed its JSON value rounded to 6 decimals through ``:g`` (97656.2) and
+    `data import` the stored float through ``:g`` (97656.3), so one file read as two rates. ``:g`` keeps 6
+    significant digits, too few for a rate above 10 kHz; 0.01 Hz tells every device's grid apart."""
+    return f"{float(rate_hz):.2f}".rstrip("0").rstrip(".")
+
+
 def stimulus_labels(cohort: ABRCohort) -> np.ndarray:
     """(N,) each record's stimulus as people name it: ``click``, ``tone_pip 8000 Hz``, ``unknown``."""
     meta = metadata_of(cohort.extras, cohort.n_records)

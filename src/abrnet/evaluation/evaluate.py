@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from abrnet.data.files import check_fname, json_ready, write_json
+from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import classical_threshold_scores, fit_classical_criteria
+from abrnet.evaluation.folder import (
+    STARTED,
+    Evaluation,
+    FolderCheck,
+    check_folder,
+    evaluation_options,
+    evaluation_outputs,
+)
 from abrnet.evaluation.report import metrics_markdown
 from abrnet.evaluation.trivial_baselines import (
     TrivialBaselines,
@@ -24,7 +31,7 @@ from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
-from abrnet.plots.figures import figure_paths, save_figures
+from abrnet.plots.figures import save_figures
 from abrnet.series.per_ear import aggregate_ears
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.run import load_training_cohort
@@ -209,20 +216,30 @@ def evaluate_checkpoint(
     n_bootstrap: int = 200,
     seed: int = 0,
     overwrite: bool = False,
+    checked: FolderCheck | None = None,
 ) -> dict[str, Any]:
     """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
 
     `balanced_patients > 0` adds `fixed_protocol`: a class-balanced cohort recorded on one fixed level grid (own seed,
     never trained on), where the tested levels say nothing about the threshold, scored per ear beside the baselines.
-    Every file of `evaluation_outputs` is checked before anything is evaluated: one that exists is replaced only with
-    `overwrite` (the caller's --force, or the same evaluation again: `same_evaluation`). metrics.json records the
-    `evaluation_options` under ``options``.
+    Before anything is evaluated the folder is checked once (`check_folder`, then every file of `evaluation_outputs`):
+    an existing file is replaced only with `overwrite` (the caller's --force) or by the same evaluation again.
+    `checked` is that check already made by the caller (the CLI checks the files with its inputs and generation.json).
+    The start marker (`STARTED`) records the evaluation from the first figure until metrics.json and metrics.md are
+    written, so a run that dies in between can be run again as it was; metrics.json records the `evaluation_options`
+    under ``options``.
     """
     out_dir = Path(out_dir)
-    for path in evaluation_outputs(out_dir).values():
-        check_fname(path, overwrite=overwrite)
+    evaluation = Evaluation(
+        Path(checkpoint), None if data_path is None else Path(data_path), split,
+        evaluation_options(balanced_patients, n_bootstrap, seed),
+    )  # fmt: skip
+    if checked is None:
+        checked = check_folder(out_dir, evaluation, force=overwrite)
+        for path in evaluation_outputs(out_dir).values():
+            check_fname(path, overwrite=checked.replace)
+    replace = checked.replace
     loaded = load_checkpoint(checkpoint)
-    out_dir.mkdir(parents=True, exist_ok=True)
     input_warnings: list[str] = []
     if cohort is None:
         if data_path is not None:
@@ -233,11 +250,12 @@ def evaluate_checkpoint(
     if data.n_records == 0:
         source = str(data_path) if data_path is not None else "training cohort"
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
+    started = write_json(evaluation.record(), out_dir / STARTED, overwrite=replace)  # makes out_dir
     metrics, pred = evaluate_model(
-        loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed, overwrite=overwrite
+        loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed, overwrite=replace
     )
     metrics["checkpoint"] = str(checkpoint)
-    metrics["options"] = evaluation_options(balanced_patients, n_bootstrap, seed)
+    metrics["options"] = evaluation.options
     # which model (weights, config, series stage): `model export --metrics` checks it
     metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
@@ -249,65 +267,26 @@ def evaluate_checkpoint(
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
-    record = run_record(out_dir, checkpoint)
+    record = run_record(checked.previous, checkpoint)
     metrics.update(record)
-    write_json(metrics, out_dir / "metrics.json", overwrite=overwrite)
+    write_json(metrics, out_dir / "metrics.json", overwrite=replace)
     md = metrics_markdown(metrics)
-    old_md = check_fname(out_dir / "metrics.md", overwrite=overwrite)
+    old_md = out_dir / "metrics.md"
     if record and old_md.exists() and "\nTraining: " in (text := old_md.read_text()):
         md = md.rstrip("\n") + "\n\nTraining: " + text.split("\nTraining: ", 1)[1]
     old_md.write_text(md)
+    started.unlink()  # metrics.json now says whose files these are
     return metrics
 
 
 RUN_RECORD_KEYS = ("training", "environment", "wall_time")  # what `record_run` put into a training run's metrics.json
 
 
-def run_record(out_dir: Path, checkpoint: str | Path) -> dict[str, Any]:
-    """The run-record sections of `out_dir`/metrics.json when it holds the metrics of this same checkpoint (a training
-    run re-evaluated into its own folder keeps them); nothing for another checkpoint's metrics or an unreadable file."""
-    try:
-        old = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
-        was = old.get("checkpoint")
-    except (OSError, ValueError, AttributeError):
-        return {}
+def run_record(previous: dict[str, Any], checkpoint: str | Path) -> dict[str, Any]:
+    """The run-record sections of a folder's metrics.json (`previous`, as `check_folder` read it) when it holds the
+    metrics of this same checkpoint (a training run re-evaluated into its own folder keeps them); nothing for another
+    checkpoint's metrics or an unreadable file."""
+    was = previous.get("checkpoint")
     if not isinstance(was, str) or Path(was).resolve() != Path(checkpoint).resolve():
         return {}
-    return {k: old[k] for k in RUN_RECORD_KEYS if k in old}
-
-
-def evaluation_outputs(out_dir: str | Path) -> dict[str, Path]:
-    """Every file `evaluate_checkpoint` writes into `out_dir`, by name (generation.json is `abrnet evaluate
-    --generation`'s own): all are checked before anything is evaluated."""
-    out_dir = Path(out_dir)
-    figures = {f"figures/{path.name}": path for path in figure_paths(out_dir / "figures")}
-    return {"metrics.json": out_dir / "metrics.json", "metrics.md": out_dir / "metrics.md", **figures}
-
-
-def evaluation_options(balanced_patients: int = 0, n_bootstrap: int = 200, seed: int = 0) -> dict[str, int]:
-    """What shapes an evaluation's files besides its checkpoint, data and split (which metrics.json records apart),
-    as metrics.json records it (``options``): the same evaluation again may refresh its files only when every one
-    is the same (`same_evaluation`)."""
-    return {"balanced_patients": int(balanced_patients), "bootstrap": int(n_bootstrap), "seed": int(seed)}
-
-
-def same_evaluation(path: str | Path, options: dict[str, Any], *, field: str, hint: str) -> bool:
-    """Whether the file `path` (metrics.json, generation.json) exists and records exactly `options` (its
-    ``options``): the same evaluation again, whose files may be refreshed. False when there is no such file; a
-    one-line DataError (naming `field`, ending with `hint`) saying what differs when it records other options, or
-    none (a file written before they were recorded, or unreadable: nothing says it is the same evaluation)."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    try:
-        was = json.loads(path.read_text(encoding="utf-8")).get("options")
-    except (OSError, ValueError, AttributeError):
-        was = None
-    now = json_ready(options)
-    if not isinstance(was, dict):
-        raise DataError(str(path), field, f"records no evaluation options, so it may be another evaluation; {hint}")
-    diff = [f"{k} {was.get(k)!r} there, {now.get(k)!r} here" for k in sorted(was.keys() | now.keys())
-            if was.get(k) != now.get(k)]  # fmt: skip
-    if diff:
-        raise DataError(str(path), field, f"holds an evaluation with other options ({'; '.join(diff)}); {hint}")
-    return True
+    return {k: previous[k] for k in RUN_RECORD_KEYS if k in previous}

@@ -1,0 +1,163 @@
+"""An evaluation's `--out` folder: what it holds, read once, and whether this evaluation may replace it.
+
+Only the same evaluation again (checkpoint, data, split and every option alike) may refresh a folder's files without
+--force; anything else is refused in one line. What the folder holds is said by metrics.json, written last, or by the
+start marker (`STARTED`): `evaluate_checkpoint` writes the marker, recording what metrics.json will record, before its
+first figure and removes it after metrics.json and metrics.md. A run that died in between (figures written, no
+metrics.json) thus left a folder that says whose files it holds, and the same command run again refreshes them
+without --force; another evaluation is still refused, naming the marker.
+
+Why a marker rather than a temporary folder moved into place at the end: moving several files is no more atomic than
+writing them (a crash while moving leaves the same half folder, now saying nothing), a stale temporary folder would
+need a cleaning rule of its own, and a training run's folder already holds files evaluate keeps (run.json, the
+checkpoints, the run record in metrics.json and metrics.md). One small file that says "this evaluation began here" is
+enough for the one decision the guard makes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from abrnet.data.files import json_ready
+from abrnet.data.schema import DataError
+from abrnet.plots.figures import figure_paths
+
+STARTED = "evaluation.started.json"  # the start marker: removed once metrics.json and metrics.md are written
+HINT = "choose another folder or --force"
+
+
+def evaluation_options(balanced_patients: int = 0, n_bootstrap: int = 200, seed: int = 0) -> dict[str, int]:
+    """What shapes an evaluation's files besides its checkpoint, data and split (which metrics.json records apart),
+    as metrics.json records it (``options``): the same evaluation again may refresh its files only when every one
+    is the same."""
+    return {"balanced_patients": int(balanced_patients), "bootstrap": int(n_bootstrap), "seed": int(seed)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Everything that decides an evaluation's files: the same four again make the same evaluation. A checkpoint of
+    None is the folder's own (`train --resume` re-evaluating its run folder: recorded by the run, from whatever
+    working folder it ran in, so its spelling is not compared)."""
+
+    checkpoint: Path | None
+    data: Path | None
+    split: str
+    options: dict[str, int]
+
+    def record(self) -> dict[str, Any]:
+        """The four as metrics.json (and the start marker) record them: ``data`` only for a --data file."""
+        out: dict[str, Any] = {"checkpoint": str(self.checkpoint), "split": self.split, "options": self.options}
+        return out if self.data is None else {**out, "data": str(self.data)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderCheck:
+    """The guard's decision on one folder: whether the evaluation's files may be replaced, and the folder's
+    metrics.json as read for that decision (its run record is carried into the new one: `run_record`)."""
+
+    replace: bool
+    previous: dict[str, Any]
+
+
+def evaluation_outputs(out_dir: str | Path) -> dict[str, Path]:
+    """Every file `evaluate_checkpoint` writes into `out_dir`, by name (generation.json is `abrnet evaluate
+    --generation`'s own): all are checked before anything is evaluated, once, by whoever calls `check_folder`."""
+    out_dir = Path(out_dir)
+    figures = {f"figures/{path.name}": path for path in figure_paths(out_dir / "figures")}
+    names = ("metrics.json", "metrics.md", STARTED)
+    return {**{name: out_dir / name for name in names}, **figures}
+
+
+def check_folder(
+    out_dir: str | Path, evaluation: Evaluation, *, force: bool = False, field: str = "--out", hint: str = HINT
+) -> FolderCheck:
+    """Whether `evaluation` may replace the evaluation files in `out_dir`: with `force`, or when the folder's record
+    (the start marker of a run that did not finish, else metrics.json) is this same evaluation. A one-line DataError
+    (naming `field`, ending with `hint`) when the record is of another checkpoint, data, split or options, or records
+    none; no record at all is not the same evaluation (a stray metrics.md or figure is then refused by the file check).
+
+    The folder's files are read here and nowhere else; the caller checks `evaluation_outputs` with ``replace``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(str(out_dir), field, "is a file, not a folder")
+    previous = _read_json(out_dir / "metrics.json")
+    marker = _read_json(out_dir / STARTED)
+    path, record = (out_dir / STARTED, marker) if marker is not None else (out_dir / "metrics.json", previous)
+    if force or record is None:
+        return FolderCheck(replace=force, previous=previous or {})
+    _check_same(path, record, evaluation, field, hint)
+    return FolderCheck(replace=True, previous=previous or {})
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file's content; {} for one that exists but is unreadable or not an object (it records
+    nothing, so it is not the same evaluation), None when there is no file."""
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, field: str, hint: str) -> None:
+    """A DataError naming `path` for the first of checkpoint, data and split, then options, that differs."""
+    was, now = record.get("checkpoint"), evaluation.checkpoint
+    if now is not None and (not isinstance(was, str) or Path(was).resolve() != now.resolve()):
+        raise DataError(str(path), field, f"holds the metrics of {was or 'another run'}; {hint}")
+    was_data, was_split = record.get("data"), record.get("split")
+    if not _same_data(was_data if isinstance(was_data, str) else None, evaluation) or was_split != evaluation.split:
+        scored = f"{was_data or 'its training cohort'}, {was_split} split"
+        raise DataError(str(path), field, f"holds this checkpoint's metrics on {scored}; {hint}")
+    check_options(path, record.get("options"), evaluation.options, field=field, hint=hint)
+
+
+def _same_data(was: str | None, evaluation: Evaluation) -> bool:
+    """Whether a record's data is `evaluation`'s. No data means the training cohort, which may be a file: --data
+    naming that file is the same data (hunt 9, #8), so the checkpoint is read only when one side names none."""
+    now = None if evaluation.data is None else str(evaluation.data)
+    if was is None and now is None:
+        return True
+    if (was is None or now is None) and evaluation.checkpoint is not None:
+        trained_on = training_data(evaluation.checkpoint)
+        was, now = was or trained_on, now or trained_on
+    return was is not None and now is not None and Path(was).resolve() == Path(now).resolve()
+
+
+def training_data(checkpoint: Path) -> str | None:
+    """The file a checkpoint was trained on (``data.path``, recorded absolute), None for the simulated cohort or a
+    checkpoint that does not say."""
+    from abrnet.inference.checkpoint import read_checkpoint
+
+    try:
+        path = read_checkpoint(checkpoint)["hyper_parameters"]["config"]["data"]["path"]
+    except Exception:  # any unreadable checkpoint: evaluate itself reports it, in one line
+        return None
+    return path if isinstance(path, str) else None
+
+
+def check_options(path: str | Path, was: object, options: dict[str, Any], *, field: str, hint: str) -> None:
+    """A one-line DataError (naming `path` and `field`, ending with `hint`) unless `was` (a file's recorded
+    ``options``) is exactly `options`: saying what differs, or that the file records none (written before they
+    were recorded, or unreadable: nothing says it is the same evaluation)."""
+    now = json_ready(options)
+    if not isinstance(was, dict):
+        raise DataError(str(path), field, f"records no evaluation options, so it may be another evaluation; {hint}")
+    diff = [f"{k} {was.get(k)!r} there, {now.get(k)!r} here" for k in sorted(was.keys() | now.keys())
+            if was.get(k) != now.get(k)]  # fmt: skip
+    if diff:
+        raise DataError(str(path), field, f"holds an evaluation with other options ({'; '.join(diff)}); {hint}")
+
+
+def same_generation(path: str | Path, options: dict[str, Any], *, field: str = "--out", hint: str = HINT) -> bool:
+    """Whether generation.json `path` exists and records exactly `options`: the same generation check again, whose
+    file may be refreshed. False when there is no such file; `check_options`' DataError otherwise."""
+    record = _read_json(Path(path))
+    if record is None:
+        return False
+    check_options(path, record.get("options"), options, field=field, hint=hint)
+    return True

@@ -1,0 +1,84 @@
+"""An `abrnet evaluate` that died part-way is run again as it was, without --force; the folder is read once.
+
+Why: the guard judged "the same evaluation again" from metrics.json, written last, so a run that died after its
+figures left a folder only --force could reuse (and --force replaces anyone's files). The start marker
+(`evaluation.started.json`) records the evaluation from the first figure until metrics.json is written. And the
+folder's metrics.json was read three times (the CLI's checkpoint/data/split check, its options check, the run record)
+and each planned file checked twice before anything was evaluated: one function (`check_folder`) owns the reading.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_evaluate_overwrite import FAST, _cli, _files
+
+
+def _crash_after_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make evaluate die after its figures, before metrics.json: as a crash or an out-of-memory kill would."""
+    import abrnet.evaluation.evaluate as evaluate
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(evaluate, "add_shortcut_checks", die)
+
+
+def test_a_crashed_evaluation_is_run_again_without_force(
+    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ckpt, out = str(tiny_run["dir"] / "best.ckpt"), tmp_path / "ev"
+    command = ["evaluate", "--checkpoint", ckpt, "--out", str(out), *FAST]
+    with monkeypatch.context() as m:
+        _crash_after_figures(m)
+        code, _ = _cli(*command)
+    assert code != 0
+    left = _files(out)
+    assert "metrics.json" not in left and "figures/confusion_matrix.png" in left
+    started = json.loads(left["evaluation.started.json"])
+    assert started == {"checkpoint": ckpt, "split": "test", "options": {"balanced_patients": 0, "bootstrap": 0,
+                                                                       "seed": 0}}  # fmt: skip
+
+    code, lines = _cli(*command, "--seed", "1")  # another evaluation: refused, naming the marker, nothing replaced
+    assert code == 2 and len(lines) == 1 and "evaluation.started.json" in lines[0], lines
+    assert "seed 0 there, 1 here" in lines[0] and "--force" in lines[0], lines
+    assert _files(out) == left
+
+    code, lines = _cli(*command)  # the same command again
+    assert code == 0, lines
+    done = _files(out)
+    assert "evaluation.started.json" not in done and json.loads(done["metrics.json"])["options"]["seed"] == 0
+
+
+def test_evaluate_reads_the_folder_once_and_checks_each_file_once(
+    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import abrnet.data.files as files
+    import abrnet.evaluation.evaluate as evaluate
+
+    ckpt, out = str(tiny_run["dir"] / "best.ckpt"), tmp_path / "ev"
+    command = ["evaluate", "--checkpoint", ckpt, "--out", str(out), *FAST]
+    assert _cli(*command)[0] == 0
+    reads: list[Path] = []
+    checks: list[Path] = []
+    read_text, check_fname = Path.read_text, files.check_fname
+
+    def counted_read(self: Path, *args: object, **kwargs: object) -> str:
+        reads.append(self)
+        return read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_check(path: str | Path, *, overwrite: bool) -> Path:
+        checks.append(Path(path))
+        return check_fname(path, overwrite=overwrite)
+
+    monkeypatch.setattr(Path, "read_text", counted_read)
+    for module in (files, evaluate):  # the CLI's `check_outputs` and evaluate's own check (not the writers' guards)
+        monkeypatch.setattr(module, "check_fname", counted_check, raising=False)
+    code, lines = _cli(*command)  # the same evaluation again: it refreshes its files
+    assert code == 0, lines
+    assert [p.name for p in reads].count("metrics.json") == 1, reads
+    figures = [p for p in checks if p.parent.name == "figures"]
+    assert figures and len(figures) == len(set(figures)), figures
