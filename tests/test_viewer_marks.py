@@ -91,10 +91,21 @@ def test_a_wave_marked_absent_and_an_ear_marked_no_response_reach_page_csv_and_r
     assert "wave V: absent* (model " in text and "marked by eve" in text, text
     history = client.get(f"/api/files/{view['file_hash']}/history").json()["corrections"]
     assert [(c["target"], c["mark"]) for c in history[:2]] == [("threshold", "no response"), ("peak", "absent")]
-    # the same mark sent again as a revert brings the model's values back
+    # the ear's other waves: no final values in an ear without a response (they kept the model's before)
+    others = [r for r in csv_rows(client, view) if r["ear"] == ear["ear"]]
+    assert {(r[f"{w}_status"], r[f"{w}_latency_final_ms"], r[f"{w}_amplitude_final_uv"]) for r in others
+            for w in ("I", "III")} == {("ear_no_response", "", "")}  # fmt: skip
+    assert all(r["I_V_final_ms"] == "" for r in others) and any(r["V_model_latency_ms"] != "" for r in others)
+    assert "Corrected values (*): 2" in text, text  # the ear's mark and the one peak, not the silenced waves
+    # a revert of the peak leaves it without a final value while the ear stays "no response"
     res = post(client, view, {"target": "peak", "record": rec, "wave": "V", "value": None,
                               "expected_previous": "absent"})  # fmt: skip
-    assert res.status_code == 200 and res.json()["records"][rec]["waves"]["V"]["status"] == "model", res.text
+    assert res.status_code == 200 and res.json()["records"][rec]["waves"]["V"]["status"] == "ear_no_response"
+    # undoing the ear's mark brings the model's values back
+    res = post(client, view, {"target": "threshold", "patient_id": ear["patient_id"], "ear": ear["ear"],
+                              "value": None, "expected_previous": "no response"})  # fmt: skip
+    wave = res.json()["records"][rec]["waves"]["V"]
+    assert res.status_code == 200 and (wave["status"], wave["latency_ms"]) == ("model", wave["model_latency_ms"])
 
 
 @pytest.mark.parametrize(

@@ -233,22 +233,35 @@ def ear_age(members: list[dict[str, Any]]) -> float | None:
     return ages.pop() if len(ages) == 1 else None
 
 
+CORRECTED_PEAK = ("corrected", "corrected_absent")  # a wave's statuses that are an expert's correction of it
+
+
 def with_corrections(payload: dict[str, Any], corrections: list[Correction], history: list[Correction]) -> dict:
     """A copy of `payload` whose final values carry the corrections in force (status, who, when, at which age and
     against which model) and the file's history (`history_json`, oldest first).
 
-    A wave's status is "model", "corrected" or "corrected_absent" (the expert's mark: final latency and amplitude
-    None). An ear's is "model", "corrected" or "corrected_no_response" (threshold None), and its ``final_response``
+    A wave's status is "model", "corrected", "corrected_absent" (the expert's mark: final latency and amplitude
+    None) or "ear_no_response" (not corrected itself, in a series the expert marked "no response": no final latency
+    or amplitude either, as an ear without a response has no waves; the model's stay in ``model_*``). An ear's is
+    "model", "corrected" or "corrected_no_response" (threshold None), and its ``final_response``
     is the call the final values make: the model's ``response`` unless corrected, "response" once an expert sets a
     threshold, "no response" once one marks it so. Why: a report printed "threshold 65 dB*" beside the model's
     "no response" as if the two agreed; the model's call stays in ``response``, labelled as the model's."""
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
     thresholds = {(c.patient_id, c.ear, c.stimulus): c for c in corrections if c.target == "threshold"}
+    silenced = {  # series an expert marked "no response": their uncorrected waves have no final values
+        ear["key"]
+        for ear in out["ears"]
+        if (c := thresholds.get((ear["patient_id"], ear["ear"], ear.get("series_stimulus", ""))))
+        and c.mark == NO_RESPONSE
+    }
     for rec in out["records"]:
         for w, wave in rec["waves"].items():
             c = peaks.get((rec["index"], w))
-            if c is None:
+            if c is None and rec["ear_key"] in silenced:
+                wave.update(latency_ms=None, amplitude_uv=None, status="ear_no_response", **_corrected_by(None, out))
+            elif c is None:
                 wave.update(latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"],
                             status="model", **_corrected_by(None, out))  # fmt: skip
             elif c.mark == ABSENT:  # the expert says the wave is not there: no final latency or amplitude

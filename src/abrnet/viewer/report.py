@@ -23,7 +23,13 @@ from typing import Any
 
 from abrnet.constants import WAVES
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT
-from abrnet.viewer.analysis import model_label, model_threshold_placeholder, threshold_at_floor, threshold_placeholder
+from abrnet.viewer.analysis import (
+    CORRECTED_PEAK,
+    model_label,
+    model_threshold_placeholder,
+    threshold_at_floor,
+    threshold_placeholder,
+)
 from abrnet.viewer.export import level_text
 from abrnet.viewer.store import options_text
 
@@ -267,7 +273,7 @@ def report_lines(payload: dict[str, Any], patient_id: str) -> list[str]:
         lines.append(f"Warnings on reading the file ({len(warnings)}):")
         lines += [f"  - {w}" for w in warnings]
     peaks = [(rec, w, wave, ear) for ear in ears for rec in (payload["records"][i] for i in ear["records"])
-             for w, wave in rec["waves"].items() if wave["status"] != "model"]  # fmt: skip
+             for w, wave in rec["waves"].items() if wave["status"] in CORRECTED_PEAK]  # fmt: skip
     n_corrected = len(peaks) + sum(e["status"] != "model" for e in ears)
     lines.append(f"Corrected values (*): {n_corrected or 'none'}")
     lines += _model_lines([e for e in ears if e["status"] != "model"] + [p[2] for p in peaks], payload)

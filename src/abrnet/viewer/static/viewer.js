@@ -312,7 +312,7 @@ function render(data) {
       html("span", {}, row, fmt(p));
     }
     side.appendChild(latencyIntensity(ear, data));
-    const n = ear.records.reduce((s, i) => s + Object.values(data.records[i].waves).filter((w) => w.status !== "model").length, 0);
+    const n = ear.records.reduce((s, i) => s + Object.values(data.records[i].waves).filter((w) => w.status.startsWith("corrected")).length, 0);
     if (n) html("p", { class: "corrected-note" }, side, `${n} corrected peak(s) (orange, *)`);
   }
 }
@@ -344,7 +344,7 @@ async function correct(body, refocus = null, note = null) {
 // what the page shows for a correction's target, as the server compares it: null (the model's), a number, or a mark
 function shownNow(body, ear) {
   const v = body.target === "peak" ? current.records[body.record].waves[body.wave] : ear;
-  if (!v || v.status === "model") return null;
+  if (!v || v.status === "model" || v.status === "ear_no_response") return null; // not corrected itself
   if (v.status === "corrected_absent") return "absent";
   if (v.status === "corrected_no_response") return "no response";
   return body.target === "peak" ? v.latency_ms : v.threshold_db;
