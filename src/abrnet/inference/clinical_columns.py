@@ -33,7 +33,7 @@ def present_latency(pred: Predictions, values: np.ndarray | None = None) -> np.n
 
 
 def reading_floor(ears: EarTable) -> np.ndarray:
-    """(E,) the level from which each ear's waves are read as the ear's: its series threshold (as series.csv gives
+    """(E,) the level from which each ear's waves are read as the ear's: its series threshold (as <out>.series.csv gives
     it; the placeholder of an ear with no crossing lies above every tested level), +inf for an ear called
     "no response".
 
@@ -59,7 +59,7 @@ def ear_latency_points(
     """One ear's latency–intensity points for waves I, III, V: levels (L,) descending, mean latency (L, 3) and mean
     latency SD (L, 3) of the replicates with the wave present, at levels ≥ ``from_db`` (`function_points`).
 
-    The points series.csv's ``V_latency_intensity`` lists (its wave V column) and the ``--plot`` figure draws."""
+    The points <out>.series.csv's ``V_latency_intensity`` lists (its wave V column) and the ``--plot`` figure draws."""
     level = cohort.static_column("intensity_db").astype(np.float64)[rows]
     levels, lat = function_points(level, present_latency(pred)[rows], from_db)
     _, sd = function_points(level, present_latency(pred, pred.latency_sd_ms)[rows], from_db)
@@ -121,7 +121,7 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
     difference (right − left, ms) at the highest level where both ears show wave V, that level and the two
     latencies (each the mean of the ear's replicates with V there, so ``interaural_V_ms`` = ``V_latency_R_ms`` −
     ``V_latency_L_ms``). With the `ears` table, each ear's V is read only at levels ≥ its series' `reading_floor`,
-    as in series.csv.
+    as in <out>.series.csv.
 
     Why per stimulus: wave V of a 16 kHz tone pip comes earlier than an 8 kHz one, so comparing the left ear's 8 kHz
     series with the right ear's 16 kHz one (or pooling them) would read a frequency difference as an interaural one.

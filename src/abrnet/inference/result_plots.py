@@ -1,5 +1,5 @@
 """The plots of `abrnet predict --plot`: a clinical waterfall per ear and, in series mode, its latency–intensity
-plot, stating each ear's reading as series.csv states it (`result_tables.series_columns`). "Ear" is one intensity
+plot, stating each ear's reading as <out>.series.csv states it (`result_tables.series_columns`). "Ear" is one intensity
 series (`abrnet.data.series_key`): an ear with 8 and 16 kHz tone pips gets a figure per frequency, named by its key.
 
 Kept apart from the tables (`abrnet.inference.result_tables`): one concept per module.
@@ -69,19 +69,19 @@ def plot_paths(cohort: ABRCohort, plot_dir: str | Path, *, series: bool) -> dict
 
 def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, overwrite: bool = False) -> list[Path]:
     """A clinical waterfall per ear (peaks where presence >= 0.5) and, in series mode, the ear's series threshold
-    (as series.csv gives it) and its latency–intensity plot.
+    (as <out>.series.csv gives it) and its latency–intensity plot.
 
-    In series mode both figures read the ear as series.csv does: peaks are marked, and latency–intensity points
+    In series mode both figures read the ear as <out>.series.csv does: peaks are marked, and latency–intensity points
     drawn, only at levels at or above the ear's threshold and never for an ear called "no response"
     (`clinical_columns.reading_floor`); the waterfall title says how many records with a peak that hides. The
-    latency–intensity points are exactly series.csv's (`clinical_columns.ear_latency_points`: record latencies,
+    latency–intensity points are exactly <out>.series.csv's (`clinical_columns.ear_latency_points`: record latencies,
     replicates combined, ±1 mean SD). Why: the title said "no wave V up to 80 dB" beside a V marked at 50 dB, and
     the plot drew series-blended latencies below threshold that no table listed. Records outside the model's domain
     get the reason printed in the figure (`domain_words`): a PNG pasted into a report loses stderr.
 
     Without series mode no per-ear reading is made, so the waterfall names none. Why: it used to print a threshold
     aggregated without the checkpoint's series stage, which differed from what ``--group-by`` wrote for the same
-    ear (60 dB in the plot, 30 dB in series.csv) and appeared in no table.
+    ear (60 dB in the plot, 30 dB in <out>.series.csv) and appeared in no table.
 
     An existing plot is replaced only with ``overwrite``; every path is checked (`check_fname`) before one is drawn."""
     import matplotlib
@@ -136,7 +136,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
         written.append(paths["waterfall"])
         if series:
             fig, ax = plt.subplots(figsize=(4.5, 3.2))
-            levels, lat_pts, sd_pts = ear_latency_points(pred, cohort, idx, floor)  # series.csv's points
+            levels, lat_pts, sd_pts = ear_latency_points(pred, cohort, idx, floor)  # <out>.series.csv's points
             for j, (w, color) in enumerate(zip(WAVES, ("tab:blue", "tab:green", "tab:red"), strict=True)):
                 seen = np.isfinite(lat_pts[:, j])
                 ax.errorbar(
@@ -174,7 +174,7 @@ def _no_points_words(floor: float, max_db: float) -> str:
 
 def domain_words(cohort: ABRCohort, rows: np.ndarray) -> str:
     """What a figure of records ``rows`` says about the model's domain: "" where all are in it (or the cohort has
-    no domain column), else "outside the model's domain: <distinct reasons>" (as series.csv's ``domain``)."""
+    no domain column), else "outside the model's domain: <distinct reasons>" (as <out>.series.csv's ``domain``)."""
     if "domain" not in cohort.extras:
         return ""
     reasons: dict[str, None] = {}

@@ -48,7 +48,7 @@ def prediction_columns(
     """The results table (one entry per column, N rows) in the documented column order.
 
     Interpeak intervals are differences of the latencies of waves the model calls present (p ≥ 0.5), empty where
-    either wave is absent, as in series.csv and the viewer: an interval of two waves read from noise looked like a
+    either wave is absent, as in <out>.series.csv and the viewer: an interval of two waves read from noise looked like a
     normal conduction time. `series_pred` (series mode) adds each wave's latency and
     amplitude read together with the rest of the ear's series (``<wave>_latency_series_ms``, …). ``class_pred``
     applies the checkpoint's record decision rule: the argmax over classes of log ``p_<CLASS>`` + a per-class
@@ -162,8 +162,8 @@ def threshold_reading(ears: EarTable, cohort: ABRCohort) -> dict[str, np.ndarray
 def above_max_interval(
     reading: dict[str, np.ndarray], sd: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(SD, low, high) of the threshold as series.csv writes them: for an ear with ``threshold_above_max_level`` the
-    interval "above the highest level": low = ``max_level_db``, high and SD NaN (the EarTable the evaluation scores
+    """(SD, low, high) of the threshold as <out>.series.csv writes them: for an ear with ``threshold_above_max_level``
+    the interval "above the highest level": low = ``max_level_db``, high and SD NaN (the EarTable the evaluation scores
     keeps its numbers).
 
     Why: the p(V) curve of a no-response ear is a flat line of noise that passes the lower quantile at the softest
@@ -237,7 +237,7 @@ def write_columns_csv(cols: dict[str, np.ndarray], path: str | Path, *, force: b
 
     Cells are formatted per column (`column_cells`) and written with one ``writerows``: same text as a per-cell
     loop, several times faster on a 50k-record `abrnet predict` output. Text cells pass `spreadsheet_text`: these
-    files (results.csv, series.csv, patients.csv) are opened by people in spreadsheets, and a patient id from a
+    files (results.csv and its series and patients tables) are opened by people in spreadsheets, and a patient id from a
     user's file such as ``=HYPERLINK(...)`` ran there as a formula; abrnet never reads them back as input.
     """
     path = check_fname(path, overwrite=force)
@@ -284,8 +284,8 @@ class PredictionReport:
 
     def series(self) -> dict[str, np.ndarray] | None:
         """Series mode: one row per series, an ear under one stimulus (`series_columns` with the cohort, then
-        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to series.csv. None without
-        series mode."""
+        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to <out>.series.csv. None
+        without series mode."""
         if self.ears is None:
             return None
         keys = self.ears.ear_key
@@ -294,12 +294,12 @@ class PredictionReport:
 
     def patients(self) -> dict[str, np.ndarray] | None:
         """Series mode: one row per patient and stimulus with both ears (interaural wave V latency difference,
-        each ear read at levels ≥ its series threshold, as in series.csv; `patient_columns`)."""
+        each ear read at levels ≥ its series threshold, as in <out>.series.csv; `patient_columns`)."""
         return None if self.ears is None else patient_columns(self.predictions, self.cohort, self.ears)
 
     def to_json(self) -> dict[str, Any]:
         """The three tables as JSON-ready rows (NaN → None), with the same columns as `columns`, `series` and
-        `patients` (the series rows used to lack the clinical and domain columns series.csv has)."""
+        `patients` (the series rows used to lack the clinical and domain columns <out>.series.csv has)."""
         return tables_json(self.columns(), self.series(), self.patients(), self.warnings)
 
 

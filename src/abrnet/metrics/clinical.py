@@ -129,7 +129,7 @@ def function_points(
     """The points of a function of level read from one ear's records: levels ≥ ``from_db`` (the ear's threshold;
     +inf for an ear with no response: no point), replicates combined (`level_means`). ``values`` (n, ...).
 
-    The one rule behind series.csv's latency–intensity and I/O functions and the ``--plot`` latency–intensity
+    The one rule behind <out>.series.csv's latency–intensity and I/O functions and the ``--plot`` latency–intensity
     figure, so the two show the same points."""
     level = np.asarray(level_db, float)
     keep = level >= from_db - 1e-6
@@ -167,7 +167,7 @@ def interaural_v_latencies(
     """(level, left, right wave V latency in ms) at the highest level with wave V in both ears, each ear's latency
     the mean of its replicates with V there (`level_means`); NaNs if no such level.
 
-    Why one rule: patients.csv printed the first replicate's latencies beside the difference of the last ones."""
+    Why one rule: <out>.patients.csv printed the first replicate's latencies beside the difference of the last ones."""
     lv_l, v_l = level_means(level_left, v_left_ms)
     lv_r, v_r = level_means(level_right, v_right_ms)
     left = {float(lv): float(v) for lv, v in zip(lv_l, v_l, strict=True) if np.isfinite(v)}

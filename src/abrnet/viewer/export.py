@@ -36,12 +36,12 @@ included, is ``W_latency_final_ms`` / ``W_amplitude_final_uv`` (the correction, 
 there is one, else the record's; ``W_model_*`` the model value it stands for), and ``*_final_ms`` the intervals
 between final latencies of waves called present or corrected.
 
-The ear's ``ear_response`` is the final call (``response``, ``no response``, ``uncertain``): series.csv's call, which
-``ear_response_model`` always holds, until an expert corrects the ear: an expert's threshold makes it ``response``, an
-expert's "no response" mark ``no response``. Why: the export printed a corrected "65 dB" beside the model's "no
-response" as if they agreed. P(no response) beside a threshold does not say alone whether the two agree.
-``ear_threshold_lo_db`` / ``ear_threshold_hi_db`` are the model's 90 % interval (series.csv's ``threshold_lo_db`` /
-``threshold_hi_db``); like ``ear_threshold_sd_db`` they are empty once the threshold is corrected, as they describe
+The ear's ``ear_response`` is the final call (``response``, ``no response``, ``uncertain``): the series table's call,
+which ``ear_response_model`` always holds, until an expert corrects the ear: an expert's threshold makes it
+``response``, an expert's "no response" mark ``no response``. Why: the export printed a corrected "65 dB" beside the
+model's "no response" as if they agreed. P(no response) beside a threshold does not say alone whether the two agree.
+``ear_threshold_lo_db`` / ``ear_threshold_hi_db`` are the model's 90 % interval (the series table's ``threshold_lo_db``
+/ ``threshold_hi_db``); like ``ear_threshold_sd_db`` they are empty once the threshold is corrected, as they describe
 the model's value, not the expert's; ``ear_threshold_model_sd_db`` / ``_lo_db`` / ``_hi_db`` keep them beside
 ``ear_threshold_model_db`` (a corrected file must not lose the model's reading).
 

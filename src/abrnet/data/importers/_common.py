@@ -353,7 +353,7 @@ def _check_one_patient(pid: str, first: tuple[ABRCohort, np.ndarray], second: tu
     """Refuse two files holding patient ``pid`` unless they hold different recorded ears.
 
     An ear a reader assumed ("R": the file names none) is not a different ear: beside the patient's labelled file it
-    may be that ear's second run, and patients.csv compared a left ear with its own replicate as "right" (the rule
+    may be that ear's second run, and <out>.patients.csv compared a left ear with its own replicate as "right" (the rule
     a single wide CSV applies, `abrnet.data.ears.unassumable`, with the other file's recorded ears)."""
     both = f"{_where(first[0])}, {_where(second[0])}"
     for (part, own), (other, other_own) in ((first, second), (second, first)):
