@@ -1,4 +1,6 @@
-"""Shared by the benchmarks that need a trained model."""
+"""What the benchmarks share: reading the arguments (with --force), refusing to replace committed results, the
+provenance header and writing each results table (`<stem>.json` and `.md`); and what those that need a trained
+model read (validation samples and cohorts, the heads' predictions)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Iterable
 
     import numpy as np
 
@@ -37,12 +40,22 @@ def validation_cohorts(seed: int, patients: int) -> dict[str, ABRCohort]:
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def parse_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
+def parse_args(
+    ap: argparse.ArgumentParser, results: str | Callable[[argparse.Namespace], str | Iterable[Path]] | None = None
+) -> argparse.Namespace:
     """`ap`'s arguments plus the --force every benchmark takes: the results in benchmarks/results are committed (a
     GPU run's figures cannot be measured again on any machine), so one is replaced only when asked (`make bench`
-    asks: it is the deliberate regeneration)."""
+    asks: it is the deliberate regeneration).
+
+    `results` names what the benchmark will write, checked (`check_results`) as soon as the arguments are read, so
+    that a refusal comes before minutes of measuring: a results stem (its `result_paths`), or a function of the
+    arguments returning a stem or the paths themselves, where they depend on the arguments."""
     ap.add_argument("--force", action="store_true", help="replace existing results files in benchmarks/results/")
-    return ap.parse_args()
+    args = ap.parse_args()
+    planned = results(args) if callable(results) else results
+    if planned is not None:
+        check_results(*(result_paths(planned) if isinstance(planned, str) else planned), force=args.force)
+    return args
 
 
 def check_results(*paths: Path, force: bool) -> None:
@@ -63,17 +76,25 @@ def write_files(texts: dict[Path, str], *, force: bool) -> None:
         Path(path).write_text(text)
 
 
-def result_paths(stem: str) -> tuple[Path, Path]:
-    """`benchmarks/results/<stem>.json` and `.md`: what `write_results` writes."""
-    return RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
+def result_paths(stem: str, folder: Path | None = None) -> tuple[Path, Path]:
+    """`<folder>/<stem>.json` and `.md` (folder: benchmarks/results): what `write_results` writes."""
+    folder = RESULTS if folder is None else Path(folder)
+    return folder / f"{stem}.json", folder / f"{stem}.md"
 
 
-def require_checkpoint(path: Path) -> None:
-    """Exit with a one-line error when the checkpoint the benchmark measures is missing."""
-    if not path.exists():
-        sys.exit(
-            f"error: checkpoint {path} not found; train one (abrnet train --out runs/default) or pass --checkpoint"
-        )
+def kept_section(path: Path, heading: str) -> str:
+    """What the existing `path` holds from `heading` on (a hand-written reading of the numbers, kept when a table is
+    regenerated), or "" when there is none."""
+    return "".join(path.read_text().partition(heading)[1:]) if path.exists() else ""
+
+
+def require_checkpoint(*paths: Path) -> None:
+    """Exit with a one-line error naming the first checkpoint the benchmark measures that is missing."""
+    for path in paths:
+        if not path.exists():
+            sys.exit(
+                f"error: checkpoint {path} not found; train one (abrnet train --out runs/default) or pass --checkpoint"
+            )
 
 
 def device_name(device: str) -> str:
@@ -105,12 +126,14 @@ def provenance() -> dict[str, str | int]:
     }
 
 
-def provenance_markdown(meta: dict) -> str:
-    """The provenance as the line under a results table's title."""
-    return (
+def results_head(title: str, meta: dict, note: str = "") -> list[str]:
+    """A results table's first lines: `# title`, and under it the provenance (`meta` holds `provenance()`'s keys)
+    as one line, `note` appended to it."""
+    line = (
         f"`{meta['command']}`: {meta['date']}, {meta['machine']}, Python {meta['python']}, torch {meta['torch']}, "
         f"{meta['torch_threads']} torch thread(s)."
     )
+    return [f"# {title}", "", f"{line} {note}" if note else line, ""]
 
 
 def validation_sample(loaded: LoadedModel, n_records: int) -> ABRCohort:
@@ -144,13 +167,26 @@ def p_wave_v(loaded: LoadedModel, cohort: ABRCohort) -> np.ndarray:
     return np.asarray(analysis_predictions(loaded, cohort).peak_presence_prob[:, 2], np.float64)
 
 
-def write_results(stem: str, result: dict, markdown: str, *, force: bool = False) -> None:
-    """`benchmarks/results/<stem>.json` and `.md` (an existing one only with `force`), and the table on stdout."""
+def write_results(
+    stem: str,
+    result: dict,
+    markdown: str,
+    *,
+    force: bool = False,
+    folder: Path | None = None,
+    keep: str = "",
+    echo: bool = True,
+) -> None:
+    """`<stem>.json` (`result`; numpy scalars as floats) and `<stem>.md` (`markdown`, then the existing table's
+    section from the heading `keep` on, when given) in `folder` (benchmarks/results), an existing one only with
+    `force`, neither written unless both may be; `echo`: the table on stdout too."""
     import json
 
-    js, md = result_paths(stem)
-    write_files({js: json.dumps(result, indent=2) + "\n", md: markdown}, force=force)
-    print(markdown)
+    js, md = result_paths(stem, folder)
+    text = markdown + (kept_section(md, keep) if keep else "")
+    write_files({js: json.dumps(result, indent=2, default=float) + "\n", md: text}, force=force)
+    if echo:
+        print(markdown)
 
 
 def dotted_get(d: dict, path: str) -> Any:

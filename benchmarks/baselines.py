@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import check_results, dotted_get, parse_args, provenance, provenance_markdown, write_files
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _common import dotted_get, parse_args, provenance, results_head, write_results
 
 ROWS = (
     ("wave V latency R²", "peaks.V.latency_r2"),
@@ -77,8 +74,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fixed-patients", type=int, default=150, help="fixed-protocol patients (as evaluate)")
-    args = parse_args(ap)
-    check_results(RESULTS / "baselines.json", RESULTS / "baselines.md", force=args.force)  # before measuring
+    args = parse_args(ap, "baselines")
     ckpt = args.run / "best.ckpt"
     if not ckpt.exists():
         sys.exit(f"error: {ckpt} not found; train first (abrnet train --out {args.run}) or pass --run")
@@ -175,13 +171,8 @@ def main() -> None:
         **provenance(),
         "metrics": table,
     }
-    RESULTS.mkdir(exist_ok=True)
-    write_files({RESULTS / "baselines.json": json.dumps(result, indent=2)}, force=args.force)
     lines = [
-        "# abrnet vs gradient boosting (same held-out test patients)",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("abrnet vs gradient boosting (same held-out test patients)", result),
         f"Run `{args.run}`; test split: {result['test_records']} records, {result['test_patients']} patients. "
         f"GBM trained on {train_sub.n_records} records (patient subsample), the network on {train.n_records}.",
         "",
@@ -200,8 +191,7 @@ def main() -> None:
         "per record as for the network.",
         "",
     ]
-    write_files({RESULTS / "baselines.md": "\n".join(lines)}, force=args.force)
-    print("\n".join(lines))
+    write_results("baselines", result, "\n".join(lines), force=args.force)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _common import check_results, dotted_get, parse_args, provenance, provenance_markdown, result_paths, write_results
+from _common import dotted_get, parse_args, provenance, results_head, write_results
 
 # (label, path in metrics.json); its 95 % interval, where the run has one, is found from the path
 ROWS: tuple[tuple[str, str], ...] = (
@@ -71,8 +71,7 @@ def main() -> None:
     ap.add_argument("b", type=Path, help="second metrics.json")
     ap.add_argument("--names", nargs=2, default=("a", "b"))
     ap.add_argument("--tag", default="compare_runs", help="results file stem")
-    args = parse_args(ap)
-    check_results(*result_paths(args.tag), force=args.force)  # before measuring
+    args = parse_args(ap, lambda a: a.tag)
     for path in (args.a, args.b):
         if not path.exists():
             raise SystemExit(f"error: {path}: no such file")
@@ -89,10 +88,7 @@ def _markdown(result: dict[str, Any]) -> str:
     na, nb = result["names"]
     same = ", ".join(f"{k} {'identical' if v else 'DIFFERENT'}" for k, v in result["identical"].items())
     lines = [
-        f"# Two runs of the main job: {na} vs {nb}",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head(f"Two runs of the main job: {na} vs {nb}", result),
         f"`{result['a']}` ({na}) against `{result['b']}` ({nb}). Sections that do not depend on the network: {same}.",
         "",
         *(

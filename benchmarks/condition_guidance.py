@@ -27,12 +27,10 @@ from sklearn.metrics import f1_score
 
 from _common import (
     VALIDATION_COHORTS,
-    check_results,
     parse_args,
     provenance,
-    provenance_markdown,
     require_checkpoint,
-    result_paths,
+    results_head,
     validation_cohorts,
     validation_sample,
     write_results,
@@ -77,8 +75,7 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=150)
     ap.add_argument("--records", type=int, default=600, help="seeded validation records for the counterfactuals")
     ap.add_argument("--tag", default="condition_guidance", help="results file stem (e.g. to score a probe at w = 1)")
-    args = parse_args(ap)
-    check_results(*result_paths(args.tag), force=args.force)  # before measuring
+    args = parse_args(ap, lambda a: a.tag)
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
     cfg = loaded.config
@@ -132,8 +129,7 @@ def to_markdown(report: dict) -> str:
         lines.append(line(f"{name}: within 10 dB / MAE dB", pair(name, *PER_EAR[:2], ".3f", ".2f")))
         lines.append(line(f"{name}: no-response F1 / class macro-F1", pair(name, *PER_EAR[2:], ".3f", ".3f")))
     return "\n".join([
-        "# Wave V presence with and without the static condition (validation only)", "",
-        provenance_markdown(report["provenance"]), "",
+        *results_head("Wave V presence with and without the static condition (validation only)", report["provenance"]),
         f"Checkpoint `{report['checkpoint']}`. Presence logits uncond + w·(cond − uncond); series stage refitted per w "
         "as `abrnet train` fits it. Per-ear cells on four fresh class-balanced cohorts (150 patients each).", "",
         *head, *lines, "",

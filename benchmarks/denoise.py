@@ -7,16 +7,13 @@ Writes benchmarks/results/denoise.json and benchmarks/results/denoise.md. Needs 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import check_results, parse_args, provenance, provenance_markdown, require_checkpoint, write_files
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _common import parse_args, provenance, require_checkpoint, results_head, write_results
 
 
 def snr_db(estimate: np.ndarray, clean: np.ndarray) -> np.ndarray:
@@ -30,8 +27,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
     ap.add_argument("--max-records", type=int, default=150)
     ap.add_argument("--steps", type=int, default=10)
-    args = parse_args(ap)
-    check_results(RESULTS / "denoise.json", RESULTS / "denoise.md", force=args.force)  # before measuring
+    args = parse_args(ap, "denoise")
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -86,13 +82,8 @@ def main() -> None:
         **provenance(),
         "methods": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_files({RESULTS / "denoise.json": json.dumps(result, indent=2)}, force=args.force)
     lines = [
-        "# Denoising benchmark (simulated test split, clean ground truth)",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("Denoising benchmark (simulated test split, clean ground truth)", result),
         f"Checkpoint `{args.checkpoint}`, {data.n_records} records (SNR over the {int(resp.sum())} with a response); "
         "SNR gain relative to the raw recording.",
         "",
@@ -104,8 +95,7 @@ def main() -> None:
             f"| {name} | {r['correlation_to_clean']:.3f} | {r['correlation_to_clean_wave_v_labelled']:.3f} | "
             f"{r['snr_db']:.2f} | {r['snr_gain_db']:+.2f} | {r['seconds']:.2f} |"
         )
-    write_files({RESULTS / "denoise.md": "\n".join(lines) + "\n"}, force=args.force)
-    print("\n".join(lines))
+    write_results("denoise", result, "\n".join(lines) + "\n", force=args.force)
 
 
 if __name__ == "__main__":

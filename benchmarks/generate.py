@@ -15,7 +15,6 @@ Writes benchmarks/results/generate.json and benchmarks/results/generate.md. Need
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,19 @@ from typing import Any
 import numpy as np
 
 from _common import (
-    check_results,
     device_name,
     parse_args,
     provenance,
-    provenance_markdown,
     require_checkpoint,
+    results_head,
     validation_choice,
-    write_files,
+    write_results,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
+
+def _stem(args: argparse.Namespace) -> str:
+    """The results' name: generate, generate_<device> off the CPU, with _raw for the raw sampler output."""
+    return ("generate" if args.device == "cpu" else f"generate_{args.device}") + ("_raw" if args.raw else "")
 
 
 def main() -> None:
@@ -50,9 +51,7 @@ def main() -> None:
     ap.add_argument("--raw", action="store_true", help="score the raw sampler output (no recording band-pass)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (results go to generate_cuda.*)")
-    args = parse_args(ap)
-    stem = ("generate" if args.device == "cpu" else f"generate_{args.device}") + ("_raw" if args.raw else "")
-    check_results(RESULTS / f"{stem}.json", RESULTS / f"{stem}.md", force=args.force)  # before measuring
+    args = parse_args(ap, _stem)
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -128,13 +127,8 @@ def main() -> None:
         "reference": "clean" if data.clean is not None else "observed",
         "rows": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_files({RESULTS / f"{stem}.json": json.dumps(result, indent=2, default=float)}, force=args.force)
     lines = [
-        f"# Generation: speed vs steps ({result['device']}) and quality",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head(f"Generation: speed vs steps ({result['device']}) and quality", result),
         f"Checkpoint `{args.checkpoint}` (preset {result['preset']}), guidance {guidance:g} ({guidance_source}), "
         f"{'raw sampler output' if args.raw else 'output through the 100-3000 Hz recording band-pass'}, "
         f"{args.threads} torch threads, conditions from {data.n_records} {args.split} records; AUC and latency gap "
@@ -150,8 +144,7 @@ def main() -> None:
             for r in rows
         ),
     ]
-    write_files({RESULTS / f"{stem}.md": "\n".join(lines) + "\n"}, force=args.force)
-    print("\n".join(lines))
+    write_results(_stem(args), result, "\n".join(lines) + "\n", force=args.force)
 
 
 def _guidance(args: argparse.Namespace, model: Any, cohort: Any) -> tuple[float, str]:

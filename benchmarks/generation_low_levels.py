@@ -21,15 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import (
-    check_results,
-    parse_args,
-    provenance,
-    provenance_markdown,
-    require_checkpoint,
-    result_paths,
-    write_results,
-)
+from _common import parse_args, provenance, require_checkpoint, results_head, write_results
 
 
 def _median(x: np.ndarray) -> float:
@@ -46,8 +38,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2)
-    args = parse_args(ap)
-    check_results(*result_paths("generation_low_levels"), force=args.force)  # before measuring
+    args = parse_args(ap, "generation_low_levels")
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -101,10 +92,7 @@ def main() -> None:
 
 def _markdown(result: dict[str, Any]) -> str:
     lines = [
-        "# Generated wave V at low levels: the generator or the comparison? (validation split)",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("Generated wave V at low levels: the generator or the comparison? (validation split)", result),
         f"Checkpoint `{result['checkpoint']}`, {result['sampler']} {result['steps']} steps, guidance "
         f"{result['guidance']:g}, seeds {result['seeds']}; conditions: validation records with a labelled V in each "
         "10-dB bin [L, L + 10). Latencies: the classical picker (generated vs the same conditions' clean signals); "

@@ -20,16 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import (
-    check_results,
-    parse_args,
-    provenance,
-    provenance_markdown,
-    require_checkpoint,
-    result_paths,
-    validation_choice,
-    write_results,
-)
+from _common import parse_args, provenance, require_checkpoint, results_head, validation_choice, write_results
 
 
 def _named(spec: str) -> tuple[str, Path]:
@@ -93,15 +84,13 @@ def main() -> None:
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tag", default="generation_seeds", help="results file stem")
-    args = parse_args(ap)
-    check_results(*result_paths(args.tag), force=args.force)  # before measuring
+    args = parse_args(ap, lambda a: a.tag)
     if args.merge:
         write_results(args.tag, *_merged(args.merge), force=args.force)
         return
     if not args.checkpoint:
         ap.error("pass --checkpoint NAME=PATH (or --merge FILE ...)")
-    for _, path in args.checkpoint:
-        require_checkpoint(path)
+    require_checkpoint(*(path for _, path in args.checkpoint))
 
     import torch
 
@@ -152,10 +141,7 @@ def _merged(paths: list[Path]) -> tuple[dict[str, Any], str]:
 def _markdown(result: dict[str, Any]) -> str:
     s = result["settings"]
     lines = [
-        "# Generation: the wave V latency gap across sampling seeds (validation split)",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("Generation: the wave V latency gap across sampling seeds (validation split)", result),
         f"{s['sampler']} {s['steps']} steps, guidance {s['guidance']:g} ({s['source']}); {result['n']} validation "
         f"conditions per seed (drawn by the seed, as is the sampler noise). Gap: classical picker on generated vs on "
         f"the clean signals, conditions with a labelled V, 10-dB bins with >= {result['min_count']} waves. Heads vs "

@@ -8,17 +8,15 @@ files written from their published layout (tests/_arf_writer.py). Writes benchma
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from _common import check_results, parse_args, provenance, provenance_markdown, write_files
+from _common import parse_args, provenance, results_head, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 OPTIONS = {"age_years": 1.0, "stimulus_rate_hz": 21.0, "level_db": 80.0}
 
@@ -46,8 +44,7 @@ def _generated(folder: Path) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
-    args = parse_args(ap)
-    check_results(RESULTS / "import.json", RESULTS / "import.md", force=args.force)  # before measuring
+    args = parse_args(ap, "import")
     from abrnet.data.importers import detect_format, read_recording
     from abrnet.data.schema import DataError
 
@@ -76,13 +73,8 @@ def main() -> None:
         "repeats": args.repeats,
         "by_format": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_files({RESULTS / "import.json": json.dumps(result, indent=2)}, force=args.force)
     lines = [
-        "# Import speed (`read_recording`: parse + validate, native grid)",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("Import speed (`read_recording`: parse + validate, native grid)", result),
         f"Every file read {args.repeats}× after a warm-up read.",
         "",
         "| format | files read | records | files/s | records/s |",
@@ -92,8 +84,7 @@ def main() -> None:
             for k, r in rows.items()
         ),
     ]
-    write_files({RESULTS / "import.md": "\n".join(lines) + "\n"}, force=args.force)
-    print("\n".join(lines))
+    write_results("import", result, "\n".join(lines) + "\n", force=args.force)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from scipy.linalg import solve_triangular
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from _common import check_results, parse_args, provenance, provenance_markdown, result_paths, write_results
+from _common import parse_args, provenance, results_head, write_results
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.filters import butterworth_sos, zero_phase
 from abrnet.data.schema import ABRCohort
@@ -88,10 +88,7 @@ def cohort_row(protocol: str, seed: int, patients: int) -> dict:
 
 def to_markdown(result: dict) -> str:
     lines = [
-        "# The CM cue against a reader that knows the CM (ANSD vs TOTAL ears)",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("The CM cue against a reader that knows the CM (ANSD vs TOTAL ears)", result),
         "| cohort (class-balanced) | ANSD / TOTAL ears | detector, split buffers | detector, late window | "
         "knows the CM (upper bound) | its d′ quartiles | ANSD ears with d′ < 1.5 |",
         "|---|---|---:|---:|---:|---|---:|",
@@ -116,8 +113,7 @@ def to_markdown(result: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=150, help="patients of each class-balanced cohort")
-    args = parse_args(ap)
-    check_results(*result_paths("microphonic_ceiling"), force=args.force)  # before measuring
+    args = parse_args(ap, "microphonic_ceiling")
     result = {**provenance(), "cohorts": [cohort_row(protocol, seed, args.patients) for protocol, seed in COHORTS]}
     write_results("microphonic_ceiling", result, to_markdown(result), force=args.force)
 

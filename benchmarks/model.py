@@ -20,12 +20,11 @@ from typing import Any
 
 import torch
 
-from _common import check_results, parse_args, provenance, provenance_markdown, write_files
+from _common import RESULTS, parse_args, provenance, result_paths, results_head, write_results
 from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import PRESETS, ModelConfig, OptimizedHierarchicalUNet
 from abrnet.models.summary import forward_flops
 
-RESULTS = Path(__file__).parent / "results"
 PUBLISHED_PARAMS = "46–80M"
 # (batch, timed iterations) per preset on CPU; GPU runs use the first entry's batch for all presets
 CPU_PLAN = {"tiny": (64, 8), "cpu": (64, 8), "base": (16, 3), "large": (8, 2)}
@@ -62,15 +61,18 @@ def throughput(model: OptimizedHierarchicalUNet, batch: int, iters: int, device:
     }
 
 
+def _stem(args: argparse.Namespace) -> str:
+    """The results' name: model, or model_<device> off the CPU."""
+    return "model" if args.device == "cpu" else f"model_{args.device.split(':')[0]}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parse_args(parser)
-    stem = "model" if args.device == "cpu" else f"model_{args.device.split(':')[0]}"
-    check_results(args.out / f"{stem}.json", args.out / f"{stem}.md", force=args.force)  # before measuring
+    args = parse_args(parser, lambda a: result_paths(_stem(a), a.out))
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     rows: list[dict[str, Any]] = []
     for name in args.presets:
@@ -94,15 +96,8 @@ def main() -> None:
         "published_design_parameters": PUBLISHED_PARAMS,
         "flop_note": flops["note"],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_files(
-        {args.out / f"{stem}.json": json.dumps({"meta": meta, "results": rows}, indent=2) + "\n"}, force=args.force
-    )
     lines = [
-        "# Model benchmark",
-        "",
-        provenance_markdown(meta),
-        "",
+        *results_head("Model benchmark", meta),
         f"Device: {meta['device']}, dtype {args.dtype}. Forward+backward throughput "
         "(no optimizer step). The published design used 46–80M parameters.",
         "",
@@ -118,7 +113,8 @@ def main() -> None:
     if args.device == "cpu":
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         lines.append(f"Load average (1/5/15 min) when the run ended: {load}; other jobs on the cores slow it down.")
-    write_files({args.out / f"{stem}.md": "\n".join(lines) + "\n"}, force=args.force)
+    md = "\n".join(lines) + "\n"
+    write_results(_stem(args), {"meta": meta, "results": rows}, md, force=args.force, folder=args.out, echo=False)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import check_results, parse_args, provenance, provenance_markdown, result_paths, write_results
+from _common import parse_args, provenance, results_head, write_results
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
@@ -50,15 +50,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model")
     parser.add_argument("--patients", type=int, default=100)
-    args = parse_args(parser)
-    check_results(*result_paths("polarity_check"), force=args.force)
+    args = parse_args(parser, "polarity_check")
     model = load(args.checkpoint)
     result: dict = {"provenance": provenance(), "checkpoint": str(model.checkpoint), "cohorts": {}}
     lines = [
-        "# The polarity warning: share of ears it names, as recorded (false alarms) and inverted (detections)",
-        "",
-        provenance_markdown(result["provenance"]),
-        "",
+        *results_head(
+            "The polarity warning: share of ears it names, as recorded (false alarms) and inverted (detections)",
+            result["provenance"],
+        ),
         "| cohort | class | ears | named as recorded | named inverted |",
         "|---|---|---:|---:|---:|",
     ]

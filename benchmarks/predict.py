@@ -16,7 +16,6 @@ in this process: reading (`read_input`), the network (`ABRModel.predict_cohort`)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,17 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import (
-    check_results,
-    device_name,
-    parse_args,
-    provenance,
-    provenance_markdown,
-    require_checkpoint,
-    write_files,
-)
+from _common import device_name, parse_args, provenance, require_checkpoint, results_head, write_results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(".cache/abrnet/bench_predict")
 TARGET = 1000.0  # records/s end to end on 2 cores (issue 12)
 
@@ -104,6 +94,11 @@ def stages(data: Path, checkpoint: Path, device: str) -> dict[str, dict[str, flo
     }
 
 
+def _stem(args: argparse.Namespace) -> str:
+    """The results' name: predict, or predict_<device> off the CPU."""
+    return "predict" if args.device == "cpu" else f"predict_{args.device}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
@@ -111,9 +106,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-buffers", action="store_true", help="write the 200 samples only (no a_s*/b_s*)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda for the stage breakdown (results: predict_cuda.*)")
-    args = parse_args(ap)
-    stem = "predict" if args.device == "cpu" else f"predict_{args.device}"
-    check_results(RESULTS / f"{stem}.json", RESULTS / f"{stem}.md", force=args.force)  # before measuring
+    args = parse_args(ap, _stem)
     require_checkpoint(args.checkpoint)
 
     import torch
@@ -147,14 +140,11 @@ def main() -> None:
         "stages": parts,
         "target_records_per_second": TARGET,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_files({RESULTS / f"{stem}.json": json.dumps(result, indent=2) + "\n"}, force=args.force)
     rate = result["end_to_end"]["records_per_second"]
     lines = [
-        f"# Predict throughput, end to end ({result['device']})",
-        "",
-        f"{provenance_markdown(result)} Load average before the run {loadavg}.",
-        "",
+        *results_head(
+            f"Predict throughput, end to end ({result['device']})", result, f"Load average before the run {loadavg}."
+        ),
         f"Input: {args.records} records of a simulated cohort as a wide CSV ({result['input']['mib']} MiB, split "
         f"buffers {'kept' if not args.no_buffers else 'dropped'}); checkpoint `{args.checkpoint}` (preset "
         f"{result['preset']}).",
@@ -169,12 +159,8 @@ def main() -> None:
         "their difference to the end-to-end time is other load on the cores (load average after the end-to-end "
         f"run {loadavg_mid}, after the stages {loadavg_after}).",
     ]
-    out = RESULTS / f"{stem}.md"
-    kept = out.read_text().partition("\n## Before / after")[1:] if out.exists() else ("", "")
-    write_files(
-        {out: "\n".join(lines) + "\n" + "".join(kept)}, force=args.force
-    )  # the hand-written before/after comparison stays
-    print("\n".join(lines))
+    md = "\n".join(lines) + "\n"
+    write_results(_stem(args), result, md, force=args.force, keep="\n## Before / after")  # the hand-written part stays
 
 
 if __name__ == "__main__":

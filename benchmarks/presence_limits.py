@@ -28,13 +28,11 @@ from scipy import ndimage
 
 from _common import (
     analysis_predictions,
-    check_results,
     p_wave_v,
     parse_args,
     provenance,
-    provenance_markdown,
     require_checkpoint,
-    result_paths,
+    results_head,
     validation_sample,
     write_results,
 )
@@ -290,10 +288,7 @@ def _reversed_markdown(rev: dict) -> list[str]:
 def to_markdown(result: dict) -> str:
     rec, ear = result["records"], result["ears"]
     lines = [
-        "# Wave V presence by visibility: what limits the counterfactuals and the fixed protocol",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("Wave V presence by visibility: what limits the counterfactuals and the fixed protocol", result),
         f"Checkpoint `{result['checkpoint']}`. Visibility = clean V–V′ / residual noise from the record's buffers "
         f"(the V label is visibility > {LABEL_RATIO:g}). Simulator truth is read here only to sort errors.",
         "",
@@ -371,8 +366,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/default/best.ckpt"))
     ap.add_argument("--records", type=int, default=3000, help="seeded sample of validation records")
     ap.add_argument("--patients", type=int, default=150, help="patients of the fixed-protocol cohort")
-    args = parse_args(ap)
-    check_results(*result_paths("presence_limits"), force=args.force)  # before measuring
+    args = parse_args(ap, "presence_limits")
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
     result = {

@@ -14,11 +14,14 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from _common import check_results, parse_args, write_files
+from _common import RESULTS, parse_args, write_files
 from abrnet.diffusion.schedule import TRAIN_TIMESTEPS
 from abrnet.models import ModelConfig, OptimizedHierarchicalUNet
 
-RESULTS = Path(__file__).resolve().parent / "results"
+
+def _out(args: argparse.Namespace) -> Path:
+    """The table's path: results/profile_<preset>_<cpu or cuda>.md."""
+    return RESULTS / f"profile_{args.preset}_{'cuda' if args.device.startswith('cuda') else 'cpu'}.md"
 
 
 def main() -> None:
@@ -27,10 +30,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=5)
-    args = parse_args(ap)
-    cuda = args.device.startswith("cuda")
-    out = RESULTS / f"profile_{args.preset}_{'cuda' if cuda else 'cpu'}.md"
-    check_results(out, force=args.force)  # before measuring
+    args = parse_args(ap, lambda a: [_out(a)])
+    cuda, out = args.device.startswith("cuda"), _out(args)
     model = OptimizedHierarchicalUNet(ModelConfig.from_preset(args.preset)).to(args.device).train()
     model.set_attention_monitoring(0)  # as in training steps
     cfg = model.config
@@ -68,7 +69,6 @@ def main() -> None:
     )
     print(head)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     write_files({out: head + "\n```\n" + table + "\n```\n"}, force=args.force)
 
 

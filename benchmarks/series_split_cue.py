@@ -27,12 +27,10 @@ import abrnet.series.classifier as series_classifier
 import abrnet.series.per_ear as per_ear
 from _common import (
     analysis_predictions,
-    check_results,
     parse_args,
     provenance,
-    provenance_markdown,
     require_checkpoint,
-    result_paths,
+    results_head,
     validation_cohorts,
     write_results,
 )
@@ -73,8 +71,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/final/best.ckpt"))
     ap.add_argument("--patients", type=int, default=150)
     ap.add_argument("--tag", default="series_split_cue")
-    args = parse_args(ap)
-    check_results(*result_paths(args.tag), force=args.force)  # before measuring
+    args = parse_args(ap, lambda a: a.tag)
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
     cfg = loaded.config
@@ -104,8 +101,7 @@ def to_markdown(report: dict) -> str:
         cell = lambda r: f"{r['class_macro_f1']:.3f} / {r['no_response_f1']:.3f}"
         lines.append(f"| {cohort} | {cell(row['as trained'])} | {cell(row['with split cue'])} |")
     return "\n".join([
-        "# A label-free response cue in the series stage (validation only)", "",
-        provenance_markdown(report["provenance"]), "",
+        *results_head("A label-free response cue in the series stage (validation only)", report["provenance"]),
         f"Checkpoint `{report['checkpoint']}`. Class and no-response classifiers refitted on the checkpoint's series "
         "cohort with and without the loud split-buffer correlation; four fresh class-balanced cohorts (150 patients).",
         "", *lines, "",

@@ -7,17 +7,13 @@ Writes benchmarks/results/simulate.json and benchmarks/results/simulate.md.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
-from _common import check_results, parse_args, provenance, provenance_markdown, write_files
+from _common import parse_args, provenance, results_head, write_results
 from abrnet.constants import CLASS_NAMES
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # metric -> (target as text, (lo, hi) band counted as "ok")
 TARGETS: dict[str, tuple[str, tuple[float, float]]] = {
@@ -69,10 +65,7 @@ def marginals(cohort, seconds: float, n_patients: int) -> dict[str, float]:
 
 def to_markdown(result: dict[str, float], meta: dict[str, str | int]) -> str:
     lines = [
-        "# Simulated cohort benchmark",
-        "",
-        provenance_markdown(meta),
-        "",
+        *results_head("Simulated cohort benchmark", meta),
         f"`simulate_cohort(SimulationConfig(n_patients={meta['patients']}), seed={meta['seed']})`; the cores may be "
         "shared with other jobs, so timings are pessimistic.",
         "",
@@ -91,8 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    args = parse_args(parser)
-    check_results(RESULTS / "simulate.json", RESULTS / "simulate.md", force=args.force)  # before measuring
+    args = parse_args(parser, "simulate")
     config = SimulationConfig(n_patients=args.patients)
     start = time.perf_counter()
     cohort = simulate_cohort(config, seed=args.seed)
@@ -100,12 +92,7 @@ def main() -> None:
     cohort.validate("benchmark")
     result = marginals(cohort, seconds, args.patients)
     meta = {"patients": args.patients, "seed": args.seed, **provenance()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_files(
-        {RESULTS / "simulate.json": json.dumps({"meta": meta, "result": result}, indent=2) + "\n"}, force=args.force
-    )
-    write_files({RESULTS / "simulate.md": to_markdown(result, meta)}, force=args.force)
-    print(to_markdown(result, meta))
+    write_results("simulate", {"meta": meta, "result": result}, to_markdown(result, meta), force=args.force)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,10 @@ import torch
 
 from _common import (
     analysis_predictions,
-    check_results,
     parse_args,
     provenance,
-    provenance_markdown,
     require_checkpoint,
-    result_paths,
+    results_head,
     validation_sample,
     write_results,
 )
@@ -88,10 +86,7 @@ def skip_attention(loaded: LoadedModel, n_records: int) -> dict[str, dict[str, f
 
 def to_markdown(result: dict) -> str:
     lines = [
-        "# The decoder's attention skip fusion: what it attends to",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("The decoder's attention skip fusion: what it attends to", result),
         "| checkpoint | skip connection | length | entropy | mean max weight | distinct top keys per head | "
         "top key's distance (samples) | gate mean |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -115,10 +110,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, nargs="+", default=[Path("runs/default/best.ckpt")])
     ap.add_argument("--records", type=int, default=256, help="validation records to read")
-    args = parse_args(ap)
-    check_results(*result_paths("skip_attention"), force=args.force)  # before measuring
-    for path in args.checkpoint:
-        require_checkpoint(path)
+    args = parse_args(ap, "skip_attention")
+    require_checkpoint(*args.checkpoint)
     checkpoints = {str(p): skip_attention(load_checkpoint(p), args.records) for p in args.checkpoint}
     result = {**provenance(), "records": args.records, "checkpoints": checkpoints}
     write_results("skip_attention", result, to_markdown(result), force=args.force)

@@ -47,16 +47,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from _common import (
-    analysis_predictions,
-    check_results,
-    parse_args,
-    provenance,
-    provenance_markdown,
-    require_checkpoint,
-    result_paths,
-    write_results,
-)
+from _common import analysis_predictions, parse_args, provenance, require_checkpoint, results_head, write_results
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import (
@@ -251,10 +242,7 @@ def _fmt(x: float | None, spec: str) -> str:
 
 def to_markdown(result: dict) -> str:
     lines = [
-        "# Per-ear threshold on the fixed protocol: the network beside observers that know more",
-        "",
-        provenance_markdown(result),
-        "",
+        *results_head("Per-ear threshold on the fixed protocol: the network beside observers that know more", result),
         f"Scored: {result['scored']}; criteria fitted on {result['fit']}. "
         "Simulator truth (the clean trace) is read only by the oracle rows, as labelled upper bounds.",
         "",
@@ -277,10 +265,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, nargs="+", default=[Path("runs/default/best.ckpt")])
     ap.add_argument("--patients", type=int, default=300, help="patients of each fixed-protocol cohort")
-    args = parse_args(ap)
-    check_results(*result_paths("threshold_ceiling"), force=args.force)  # before measuring
-    for path in args.checkpoint:
-        require_checkpoint(path)
+    args = parse_args(ap, "threshold_ceiling")
+    require_checkpoint(*args.checkpoint)
     models = {str(path): load_checkpoint(path) for path in args.checkpoint}
     seed = next(iter(models.values())).config.seed  # the cohorts' seeds are offsets of the first model's
     fit = fixed_cohort(args.patients, seed + FIT_SEED_OFFSET)

@@ -27,13 +27,12 @@ from sklearn.linear_model import LogisticRegression
 
 from _common import (
     analysis_predictions,
-    check_results,
     p_wave_v,
     parse_args,
     provenance,
-    provenance_markdown,
     require_checkpoint,
-    write_files,
+    results_head,
+    write_results,
 )
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
@@ -47,7 +46,6 @@ from abrnet.evaluation.trivial_baselines import ear_table_scores
 from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.series.per_ear import aggregate_ears
 
-RESULTS = Path(__file__).resolve().parent / "results"
 COHORTS = {"fit fixed": ("fixed", 60_011), "fit mixed": ("mixed", 70_011)}
 EVAL = {"fixed": ("fixed", 30_011), "mixed": ("mixed", 40_011)}
 FEATURE_SETS = {
@@ -82,8 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/final/best.ckpt"))
     ap.add_argument("--patients", type=int, default=150)
-    args = parse_args(ap)
-    check_results(RESULTS / "threshold_cues.json", RESULTS / "threshold_cues.md", force=args.force)  # before measuring
+    args = parse_args(ap, "threshold_cues")
     require_checkpoint(args.checkpoint)
     loaded = load_checkpoint(args.checkpoint)
 
@@ -114,10 +111,8 @@ def main() -> None:
         print(label, json.dumps(rows))
     report["coefficients"] = {name: m.coef_.ravel().round(3).tolist() for name, m in models.items()}
 
-    RESULTS.mkdir(exist_ok=True)
-    write_files({RESULTS / "threshold_cues.json": json.dumps(report, indent=2) + "\n"}, force=args.force)
-    lines = ["# Classical cues beside p(V) in the per-ear threshold (validation cohorts)", "",
-             provenance_markdown(report["provenance"]), "",
+    lines = [*results_head("Classical cues beside p(V) in the per-ear threshold (validation cohorts)",
+                           report["provenance"]),
              "| per-ear threshold | " + " | ".join(report["cohorts"]) + " |",
              "|---|" + "---|" * len(report["cohorts"])]  # fmt: skip
     for name in next(iter(report["cohorts"].values())):
@@ -130,7 +125,7 @@ def main() -> None:
         f"{json.dumps(report['coefficients'])}.",
         "",
     ]
-    write_files({RESULTS / "threshold_cues.md": "\n".join(lines)}, force=args.force)
+    write_results("threshold_cues", report, "\n".join(lines), force=args.force, echo=False)
 
 
 if __name__ == "__main__":

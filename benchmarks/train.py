@@ -26,9 +26,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from _common import check_results, parse_args, provenance, provenance_markdown, write_files
+from _common import (
+    RESULTS,
+    kept_section,
+    parse_args,
+    provenance,
+    result_paths,
+    results_head,
+    write_files,
+    write_results,
+)
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_STEPS = {"tiny": 30, "cpu": 15, "base": 4, "large": 2}
 
 
@@ -235,10 +243,11 @@ def profile(preset: str, batch: int, steps: int, threads: int) -> str:
 
     fwd = sum(spent.values()) / steps
     lines = [
-        f"# Where a CPU training step goes: preset {preset}, batch {batch}, {threads} thread(s)",
-        "",
-        f"{provenance_markdown(provenance())} Load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
-        "",
+        *results_head(
+            f"Where a CPU training step goes: preset {preset}, batch {batch}, {threads} thread(s)",
+            provenance(),
+            f"Load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
+        ),
         f"Mean of {steps} steps after one warm-up (full multi-task phase, transformers on): **{per_step * 1000:.0f} ms"
         f" per step = {batch / per_step:.0f} samples/s**.",
         "",
@@ -285,10 +294,9 @@ def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     head = ["preset", "params", "batch", "timed steps", "s/step (median)", "samples/s", "peak RSS MiB",
             "RSS before model MiB"] + (["peak CUDA MiB"] if cuda else [])  # fmt: skip
     lines = [
-        f"# Training throughput ({meta['device']})",
-        "",
-        f"{provenance_markdown(meta)} Load average before the run {meta['loadavg']}.",
-        "",
+        *results_head(
+            f"Training throughput ({meta['device']})", meta, f"Load average before the run {meta['loadavg']}."
+        ),
         "A step (full multi-task phase, transformers on) = `ABRLitModule.training_step` (forward + masked multi-task"
         " loss) + backward + grad clipping + AdamW +"
         " LR scheduler; one untimed warm-up step. Peak RSS = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of a fresh "
@@ -310,6 +318,19 @@ def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _stem(args: argparse.Namespace) -> str:
+    """The results' name: train, or train_<device> off the CPU."""
+    return "train" if args.device == "cpu" else f"train_{args.device}"
+
+
+def _planned(args: argparse.Namespace) -> list[Path]:
+    """What this call writes: the profile (--profile), the throughput tables, or nothing (--one, this script
+    measuring one preset for itself)."""
+    if args.one:
+        return []
+    return [RESULTS / "train_profile.md"] if args.profile else list(result_paths(_stem(args)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=["tiny", "cpu", "base", "large"])
@@ -320,18 +341,12 @@ def main() -> None:
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset, print JSON
     ap.add_argument("--profile", metavar="PRESET", help="profile one preset's step -> results/train_profile.md")
-    args = parse_args(ap)
-
-    stem = "train" if args.device == "cpu" else f"train_{args.device}"
-    planned = [RESULTS / "train_profile.md"] if args.profile else [RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"]
-    if not args.one:  # --one is this script measuring one preset for itself: it writes nothing
-        check_results(*planned, force=args.force)  # before measuring
+    args = parse_args(ap, _planned)
     if args.profile:
         report = profile(args.profile, args.batch, args.steps or 8, args.threads)
-        RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / "train_profile.md"
-        kept = out.read_text().partition("\n## What to cut")[1:] if out.exists() else ("", "")
-        write_files({out: report + "".join(kept)}, force=args.force)  # the hand-written reading of the numbers stays
+        kept = kept_section(out, "\n## What to cut")  # the hand-written reading of the numbers stays
+        write_files({out: report + kept}, force=args.force)
         print(report)
         return
 
@@ -366,15 +381,8 @@ def main() -> None:
         "loadavg": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "memory_measure": "resource.getrusage(RUSAGE_SELF).ru_maxrss, one fresh process per preset",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_files(
-        {RESULTS / f"{stem}.json": json.dumps({"meta": meta, "results": rows}, indent=2) + "\n"}, force=args.force
-    )
-    out = RESULTS / f"{stem}.md"
-    kept = out.read_text().partition("\n## Before / after")[1:] if out.exists() else ("", "")
-    write_files(
-        {out: _markdown(meta, rows) + "".join(kept)}, force=args.force
-    )  # the hand-written before/after comparison stays
+    stem, md = _stem(args), _markdown(meta, rows)  # the table; the hand-written before/after comparison stays
+    write_results(stem, {"meta": meta, "results": rows}, md, force=args.force, keep="\n## Before / after", echo=False)
     print(f"wrote {RESULTS / stem}.json and .md", file=sys.stderr)
 
 
