@@ -52,9 +52,6 @@ MAX_BASELINE_OFFSET_UV: float = 0.05
 # Scalp ABRs stay below ~5 µV peak to peak; the simulated cohort's largest is 11.8 µV (99.9th percentile 5.5 µV).
 # Above this the samples are most likely in another unit (nV written as µV), not a larger response.
 MAX_ABR_PEAK_TO_PEAK_UV: float = 20.0
-# A trace whose SD is below this carries no signal at all (a disconnected electrode, an empty channel): the simulated
-# cohort's smallest SD is 0.015 µV, so this bound only catches flat (constant) traces, never a quiet recording.
-MIN_SIGNAL_SD_UV: float = 1e-4
 
 
 def is_present(prob: Any) -> Any:

@@ -14,9 +14,13 @@ Rules (each a reason when it fails):
   model reads is sampled without aliasing;
 * level (dB nHL records): within the simulator's 0–100 dB (120 dB nHL is most likely dB SPL mislabelled);
 * signal, over the recorded samples in the model window: peak to peak at most `MAX_ABR_PEAK_TO_PEAK_UV` (a larger
-  "ABR" is in another unit, e.g. nV written as µV, or no scalp ABR at all: a CAP or ECochG) and an SD of at least
-  `MIN_SIGNAL_SD_UV` (a flat trace is a disconnected electrode, not a total hearing loss). Both ignore a DC offset,
-  which the reader removes (`abrnet.data.baseline`).
+  "ABR" is in another unit, e.g. nV written as µV, or no scalp ABR at all: a CAP or ECochG; read after the first ms
+  where a stimulus artifact is there) and not constant (a flat trace is a disconnected electrode, not a total
+  hearing loss); both ignore a DC offset, which the reader removes (`abrnet.data.baseline`);
+* signal quality (`abrnet.inference.signal_quality`, bounds calibrated on fresh simulated cohorts): low-frequency
+  content (drift, slow wave, mains hum), a recording band low-passed below 3 kHz, a stimulus artifact in 0–1 ms, and
+  a noise level outside the simulated one (a gain or unit error: a trace of 1e-7 µV with an ABR's shape is in V,
+  not flat).
 """
 
 from __future__ import annotations
@@ -30,13 +34,19 @@ from abrnet.constants import (
     DEFAULT_SAMPLING_RATE_HZ,
     DEFAULT_T0_MS,
     MAX_ABR_PEAK_TO_PEAK_UV,
-    MIN_SIGNAL_SD_UV,
     RECORDING_BAND_HZ,
 )
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
 from abrnet.data.resample import span_text
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
+from abrnet.inference.signal_quality import (
+    ARTIFACT_END_MS,
+    artifact_rows,
+    is_flat,
+    quality_reasons,
+    window_samples,
+)
 
 IN_DOMAIN = "in"
 MAX_MISSING_WINDOW = 0.10
@@ -62,22 +72,28 @@ def window_reason(
 
 
 def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[list[str]]:
-    """Per record, what its samples say against an ABR: peak to peak above `MAX_ABR_PEAK_TO_PEAK_UV`, SD below
-    `MIN_SIGNAL_SD_UV`. Read on the native samples inside the model window (all samples if fewer than two fall in
-    it): resampling a constant trace ripples by ~1e-3 µV, which would hide a flat one."""
-    stop = DEFAULT_T0_MS + model_n * 1000.0 / DEFAULT_SAMPLING_RATE_HZ
-    t = cohort.t0_ms + np.arange(cohort.n_samples) * 1000.0 / cohort.sampling_rate_hz
-    inside = (t >= DEFAULT_T0_MS) & (t < stop)
-    x = np.asarray(cohort.signals, np.float64)[:, inside if inside.sum() >= 2 else slice(None)]  # (N, T') µV
-    ptp, sd = np.ptp(x, axis=1), x.std(axis=1)
+    """Per record, what its samples say against an ABR: peak to peak above `MAX_ABR_PEAK_TO_PEAK_UV`, a flat
+    (constant) trace, then the signal-quality reasons (`abrnet.inference.signal_quality`: drift or hum, band,
+    stimulus artifact, noise level). Read on the native samples inside the model window (all samples if fewer than
+    two fall in it): resampling a constant trace ripples by ~1e-3 µV, which would hide a flat one.
+
+    A record with a stimulus artifact has its peak to peak read after the artifact's first ms: a 30 µV artifact is
+    not "another unit, or a CAP" when the ABR after it is 1 µV. A trace of 1e-7 µV with an ABR's shape is a unit
+    error (its ear's noise level says so), not a disconnected electrode: only a constant trace is flat."""
+    x, t = window_samples(cohort, model_n)  # (N, T') µV
+    artifact = artifact_rows(x, t)
+    after = t >= ARTIFACT_END_MS
+    ptp = np.where(artifact, np.ptp(x[:, after], axis=1) if after.sum() >= 2 else 0.0, np.ptp(x, axis=1))
     reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
     for i in np.flatnonzero(ptp > MAX_ABR_PEAK_TO_PEAK_UV):
         reasons[i].append(
             f"amplitude: {ptp[i]:.{3 if ptp[i] < 1000 else 4}g} µV peak to peak, beyond a scalp ABR (samples in "
             "another unit, e.g. nV, or not an ABR: a CAP or ECochG)"
         )
-    for i in np.flatnonzero(sd < MIN_SIGNAL_SD_UV):
+    for i in np.flatnonzero(is_flat(x)):
         reasons[i].append("flat trace (no signal: electrode or channel disconnected?)")
+    for i, quality in enumerate(quality_reasons(cohort, model_n=model_n)):
+        reasons[i] += quality
     return reasons
 
 
@@ -144,7 +160,9 @@ def domain_warnings(domain: np.ndarray, source: str) -> list[str]:
     return out
 
 
-_NUMBERED = re.compile(r"^(amplitude|level): (-?[0-9.]+(?:e[+-]?[0-9]+)?) (.*)$")
+_NUMBERED = re.compile(
+    r"^(amplitude|level|noise level|low-frequency content|band|stimulus artifact): (-?[0-9.]+(?:e[+-]?[0-9]+)?) (.*)$"
+)
 
 
 def _range(texts: tuple[str, ...]) -> str:
