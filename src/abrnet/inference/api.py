@@ -40,6 +40,7 @@ from abrnet.inference.generation import sample_generators
 from abrnet.inference.inputs import mixed_series_warnings
 from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
+from abrnet.inference.series_warnings import series_warnings
 from abrnet.models.predictions import Predictions
 from abrnet.series.peaks import apply_peak_blend
 from abrnet.series.per_ear import aggregate_ears
@@ -180,6 +181,7 @@ class ABRModel:
         named = flipped_ears(cohort, pred, lambda c: self.predict_cohort(c, batch_size=batch_size))
         warnings += polarity_warning(named, inverted=bool(read_kw.get("invert") or cohort.attrs.get("inverted")))
         ears = aggregate_ears(pred, cohort, self.loaded.series_model) if series else None
+        warnings += series_warnings(pred, cohort, ears) if ears is not None else []  # contradictions, gaps, units
         blend = getattr(self.loaded.series_model, "peak_blend", None)
         series_pred = apply_peak_blend(pred, cohort, blend) if series and blend else None
         return PredictionReport(

@@ -29,6 +29,7 @@ from abrnet.inference.clinical_columns import (
     present_latency,
 )
 from abrnet.inference.domain import IN_DOMAIN
+from abrnet.inference.series_warnings import lower_brackets
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
 from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears, highest_levels, lowest_levels
@@ -89,7 +90,7 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
     """One row per series (sorted `series_keys`: an ear, split by stimulus where it holds more than one; the
     ``stimulus`` column tells two rows of one ear apart): the series threshold with its uncertainty and the class.
 
-    With the `cohort` the ears were read from (`PredictionReport.series` passes it), five more columns say how to
+    With the `cohort` the ears were read from (`PredictionReport.series` passes it), six more columns say how to
     read the row:
 
     * ``threshold_above_max_level`` (bool; 1/0 in CSV): the ear's p(V) curve crosses at no tested level, so
@@ -108,6 +109,10 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
       90 % interval 100-100"), so they are no measure of certainty there. Why: a screening series at one level,
       or a grid starting at 30 dB, read as a threshold known exactly.
     * ``min_level_db``: the lowest level the ear was tested at.
+    * ``threshold_bracket_lo_db``: the highest level tested below ``threshold_db`` (empty where the threshold is at
+      the lowest level). A crossing can only sit at a tested level, so the threshold lies anywhere in (this level,
+      ``threshold_db``]; the 90 % interval, drawn on tested levels, omits that gap. Why: with 30–50 dB untested
+      (or only 80 and 20 dB), an ear of 20 dB read "60 [60, 60]" (`series_warnings.sparse_level_brackets` warns).
     * ``domain``: ``in`` when every record of the ear is in the model's domain, else their reasons
       (`abrnet.inference.domain`); the per-ear answer of a mouse series otherwise looked like a clinical one.
     """
@@ -132,6 +137,8 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
         "cm_log_snr": ears.cm_log_snr,  # cochlear-microphonic cue at the loudest levels: ~0 none, ANSD higher
         "n_records": ears.n_records,
     }
+    if cohort is not None:  # after the existing columns: the threshold lies in (bracket, threshold_db]
+        cols["threshold_bracket_lo_db"] = lower_brackets(ears, cohort)
     if cohort is not None and "domain" in cohort.extras:
         cols["domain"] = ear_domain(ears, cohort)
     for c, name in enumerate(CLASS_NAMES):
