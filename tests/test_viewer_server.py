@@ -351,8 +351,10 @@ def test_corrections_endpoint_refuses_peaks_out_of_wave_order(server: str, tmp_p
 
 
 def test_threshold_corrections_stay_within_the_ears_levels_and_one_step(server: str, tmp_path: Path) -> None:
-    """The server took any threshold in -20..140 dB; the page keeps one within the ear's tested levels ± one level
-    step (the smallest gap between its levels; 10 dB for an ear tested at one level), and now so does the server."""
+    """The server took any threshold in -20..140 dB; the page keeps one within the ear's tested levels, down to one
+    level step below (the smallest gap between its levels; 10 dB for an ear tested at one level), and now so does the
+    server. Nothing above the loudest level: "one step above" exported as a measured threshold (hunt 12), where the
+    ear's "no response" mark is the reviewer's answer."""
     status, view = post_file(server, "thr-range.csv", wide_csv(tmp_path, "P-thr-range", seed=41))  # 20..80 dB
     assert status == 200, view
     url = f"{server}/api/files/{view['file_hash']}"
@@ -361,12 +363,13 @@ def test_threshold_corrections_stay_within_the_ears_levels_and_one_step(server: 
     status, single = post_file(server, "thr-one.csv", write_wide_csv(one, tmp_path / "one.csv").read_bytes())
     assert status == 200, single
     one_url = f"{server}/api/files/{single['file_hash']}"
-    for base, pid, bad, good in ((url, "P-thr-range", (-0.5, -20.0, 100.5, 140.0), (0.0, 100.0, 55.5)),
-                                 (one_url, "P-thr-one", (39.9, 60.1, -20.0), (40.0, 60.0))):  # fmt: skip
+    for base, pid, bad, good in ((url, "P-thr-range", (-0.5, -20.0, 80.5, 100.0, 140.0), (0.0, 80.0, 55.5)),
+                                 (one_url, "P-thr-one", (39.9, 50.1, -20.0), (40.0, 50.0))):  # fmt: skip
         for value in bad:
             sent = {"target": "threshold", "patient_id": pid, "ear": "L", "value": value}
             code, body, _ = request_json(base + "/corrections", {**sent, "age_years": shown_age(base, sent)})
             assert code == 422 and "\n" not in body["detail"] and "tested levels" in body["detail"], (value, body)
+            assert "mark the ear 'no response'" in body["detail"], body
             assert get_json(base)["ears"][0]["status"] == "model" and not get_json(base)["corrections"]
         for value in good:
             assert correct(base, target="threshold", patient_id=pid, ear="L", value=value) == 200, value

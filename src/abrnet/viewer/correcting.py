@@ -151,12 +151,22 @@ def check_wave_order(rec: dict[str, Any], wave: str, value: float | None, model_
 
 
 def threshold_bounds(payload: dict[str, Any], ear: dict[str, Any]) -> tuple[float, float, str]:
-    """The range a corrected threshold may take, as the page clamps it: the ear's tested levels extended by one level
-    step (its smallest gap between distinct levels; 10 dB for one level), within -20..140 dB → (low, high, why)."""
+    """The range a corrected threshold may take, as the page clamps it: from one level step (its smallest gap between
+    distinct levels; 10 dB for one level) below the ear's softest tested level up to its loudest, within -20..140 dB
+    → (low, high, why). Why not above the loudest: nothing was measured there, and a value "one step above" exported
+    as a measured threshold beside the model's "no response"; an ear without a response takes the "no response"
+    mark instead."""
     levels = sorted({float(payload["records"][i]["intensity_db"]) for i in ear["records"]
                      if payload["records"][i]["intensity_db"] is not None})  # fmt: skip
     if not levels:
         return -20.0, 140.0, "no tested level known"
     step = min((b - a for a, b in pairwise(levels)), default=10.0)
-    lo, hi = max(-20.0, levels[0] - step), min(140.0, levels[-1] + step)
-    return lo, hi, f"the ear's tested levels {levels[0]:g}..{levels[-1]:g} dB ± one level step of {step:g} dB"
+    lo, hi = max(-20.0, levels[0] - step), min(140.0, levels[-1])
+    return (
+        lo,
+        hi,
+        (
+            f"the ear's tested levels {levels[0]:g}..{levels[-1]:g} dB, down to one level step of {step:g} dB below; "
+            "above the loudest level nothing was measured: mark the ear 'no response'"
+        ),
+    )

@@ -60,12 +60,13 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   const dbAt = (y) => (span === 0 || y >= ys[0]) ? lv[0] + (y - ys[0]) / slope
     : y <= ys[n] ? lv[n] + (y - ys[n]) / slope : interp(y, [...ys].reverse(), [...lv].reverse());
   const yOf = (db) => Math.max(yRange[0], Math.min(yRange[1], raw(db))); // a model value beyond them: at the edge
-  // a corrected threshold stays within the tested levels extended by one level step (10 dB for one level), within
-  // -20..140 dB and within the drawing, so the line always sits at the value that is saved
+  // a corrected threshold stays within the tested levels, extended below by one level step (10 dB for one level),
+  // never above the loudest (nothing was measured there: the ear's "no response" mark says that), within -20..140 dB
+  // and within the drawing, so the line always sits at the value that is saved
   const grid = lv.slice(1).reduce((m, v, k) => Math.min(m, v - lv[k]), Infinity);
   const ext = Number.isFinite(grid) ? grid : 10;
   const lo = Math.ceil(Math.max(-20, lv[0] - ext, dbAt(yRange[1])) * 10) / 10;
-  const hi = Math.floor(Math.min(140, lv[n] + ext, dbAt(yRange[0])) * 10) / 10;
+  const hi = Math.floor(Math.min(140, lv[n], dbAt(yRange[0])) * 10) / 10;
   const clampDb = (db) => Math.min(hi, Math.max(lo, db));
   const corrected = ear.status === "corrected", above = placeholder(ear); // above: a handle to set one, not a value
   const floor = atFloor(ear), unit = unitOf(ear); // floor: a real level, but a bound ("≤"), not a reading
