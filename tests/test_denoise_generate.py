@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import abrnet
 from abrnet.cli.main import app
-from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS
+from abrnet.constants import GENERATION_GUIDANCE, GENERATION_STEPS, PHYSICAL_RANGES, STATIC_PARAMS
 from abrnet.data.io import load_cohort, save_cohort
 
 runner = CliRunner()
@@ -354,14 +354,16 @@ def test_generate_cli_accepts_zero_added_noise_like_the_api(small: dict, tmp_pat
 
 
 def test_generate_guidance_default_is_unchanged_and_refused_with_joint(small: dict, tmp_path: Path) -> None:
-    """guidance defaulted to 2.0 and was silently unused with joint=True; now None = 2.0 for conditional generation
-    (same signals as before) and a value given with joint=True is an error, in the API and the CLI."""
+    """guidance defaulted to 2.0 and was silently unused with joint=True; now None = `GENERATION_GUIDANCE` (1, the
+    shipped model's validation choice) for conditional generation, the same signals as given explicitly, and a value
+    given with joint=True is an error, in the API and the CLI. The default steps are `GENERATION_STEPS` (10)."""
     model = abrnet.load(small["ckpt"])
     cond = [1.0, 60.0, 33.1, 3.0]
     default = model.generate(2, conditions=cond, steps=2, seed=3)
-    explicit = model.generate(2, conditions=cond, steps=2, seed=3, guidance=2.0)
-    assert float(default.attrs["guidance"]) == 2.0
+    explicit = model.generate(2, conditions=cond, steps=2, seed=3, guidance=1.0)
+    assert float(default.attrs["guidance"]) == GENERATION_GUIDANCE == 1.0
     np.testing.assert_array_equal(default.signals, explicit.signals)
+    assert int(model.generate(1, conditions=cond, seed=3).attrs["steps"]) == GENERATION_STEPS == 10
     assert model.generate(1, joint=True, steps=1).attrs["mode"] == "joint"
     with pytest.raises(ValueError, match="guidance applies to conditional generation only"):
         model.generate(1, joint=True, steps=1, guidance=2.0)
@@ -370,4 +372,4 @@ def test_generate_guidance_default_is_unchanged_and_refused_with_joint(small: di
     assert "field '--guidance'" in line and "conditional generation only" in line, line
     assert not (tmp_path / "j.h5").exists()
     res = runner.invoke(app, ["generate", "--checkpoint", small["ckpt"], *GEN_ONE, "--out", str(tmp_path / "c.h5")])
-    assert res.exit_code == 0 and "guidance 2" in res.output, res.output
+    assert res.exit_code == 0 and "guidance 1" in res.output, res.output

@@ -53,6 +53,13 @@ MAX_BASELINE_OFFSET_UV: float = 0.05
 # Above this the samples are most likely in another unit (nV written as µV), not a larger response.
 MAX_ABR_PEAK_TO_PEAK_UV: float = 20.0
 
+# Generation defaults: what `abrnet evaluate --generation` chose on validation conditions for the shipped model (as
+# for the main job's), of guidance 1/2/3 x ddim/dpm x 10/20 steps: ddim, 10 steps, guidance 1 (mean wave V
+# latency-intensity gap 0.18 ms; dpm 10 steps 0.18; every guidance 2 or 3 setting 0.22-0.26 ms; the shipped model's
+# card, ``generation_choice``). They were 50 steps and guidance 2, which no validation chose. Joint: no guidance.
+GENERATION_GUIDANCE: float = 1.0
+GENERATION_STEPS: int = 10
+
 
 def is_present(prob: Any) -> Any:
     """Whether the model calls a wave present: presence probability >= `PRESENCE_THRESHOLD`, elementwise on a float

@@ -24,6 +24,7 @@ from abrnet.cli.common import (
     warn,
     with_reader_options,
 )
+from abrnet.constants import GENERATION_STEPS
 from abrnet.data.files import check_suffix, write_json
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -286,16 +287,16 @@ def generate(
     joint: Annotated[bool, typer.Option("--joint", help=JOINT_HELP)] = False,
     sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
     steps: Annotated[
-        int, typer.Option(help="Sampler steps (>= 1). Default 50: not a validated choice (see --guidance).")
-    ] = 50,
+        int, typer.Option(help="Sampler steps (>= 1; default: the shipped model's validation choice, see --guidance).")
+    ] = GENERATION_STEPS,
     guidance: Annotated[
         float | None,
         typer.Option(
-            help="Classifier-free guidance scale (0 = unconditional, 1 = plain conditional; default 2; not --joint). "
+            help="Classifier-free guidance scale (0 = unconditional, 1 = plain conditional; default 1; not --joint). "
             "Validated range 1-3: larger values exaggerate amplitudes (guidance 10 at 20 dB gave a wave V larger "
-            "than guidance 1 at 80 dB). The defaults (50 steps, guidance 2) are not validated: the shipped model "
-            "records no choice; `abrnet evaluate --generation` chooses sampler, steps and guidance on validation "
-            "(the main job's: ddim, 10 steps, guidance 1, about 15x faster; see the run's generation.json)."
+            "than guidance 1 at 80 dB). The defaults (ddim, 10 steps, guidance 1) are what `abrnet evaluate "
+            "--generation` chose on validation for the shipped model (and the main job's); for another checkpoint "
+            "it chooses sampler, steps and guidance (see its generation.json)."
         ),
     ] = None,
     eta: Annotated[

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from abrnet.constants import DEFAULT_N_SAMPLES, PRESENCE_THRESHOLD, WAVES, is_present
+from abrnet.constants import DEFAULT_N_SAMPLES, GENERATION_STEPS, PRESENCE_THRESHOLD, WAVES, is_present
 from abrnet.data.metadata import DB_ATTENUATION, LEVEL_UNIT, metadata_of
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.arguments import check_denoise, check_flag, check_input, check_int
@@ -267,7 +267,7 @@ class ABRModel:
         conditions: np.ndarray | Sequence[Sequence[float]] | None = None,
         joint: bool = False,
         sampler: SamplerName = "ddim",
-        steps: int = 50,
+        steps: int = GENERATION_STEPS,
         guidance: float | None = None,
         seed: int = 0,
         add_noise_nv: float | None = None,
@@ -280,15 +280,15 @@ class ABRModel:
         Conditional: `conditions` (M, 4) physical static rows (age_years, intensity_db, stimulus_rate_hz, fmp),
         each generated `n` times. Joint (`joint=True`): `n` signals from the unconditional model with static
         parameters drawn from the model's p(s | x), mapped to physical units, intensity snapped to 5 dB and all
-        clipped to the physical ranges; `guidance` (None = 2.0; 0 = unconditional, 1 = plain conditional) is then an
+        clipped to the physical ranges; `guidance` (None = 1.0; 0 = unconditional, 1 = plain conditional) is then an
         error. Signals are noise-free responses unless `add_noise_nv` (residual noise, nV RMS per record, >= 0; 0 adds
         zero noise) is given: then `signals` are noisy, `clean` holds the response, and the ``fmp`` column is NaN (not
         measured; the conditioning FMP stays in ``extras["generation_fmp"]``). Conditions outside the training cohort
         (and adult ages, sparse in it) are warned about (`generation.condition_warnings`): `UserWarning` and
-        ``attrs["warnings"]``. The defaults (50 steps, guidance 2) are not a validated choice for any checkpoint:
-        `abrnet evaluate --generation` chooses one on validation (the main job's: ddim, 10 steps, guidance 1).
-        Each signal draws its noise from
-        its own generator seeded by (seed, index), so the output does not depend on `batch_size`.
+        ``attrs["warnings"]``. The defaults (ddim, 10 steps, guidance 1) are the shipped model's validation choice
+        (`abrnet.constants.GENERATION_STEPS`, `GENERATION_GUIDANCE`); for another checkpoint `abrnet evaluate
+        --generation` chooses its own. Each signal draws its noise from its own generator seeded by (seed, index), so
+        the output does not depend on `batch_size`.
         `eta` > 0 makes conditional DDIM stochastic (see `sampling.sample`). With `band_limit` (default) the
         sampler's output passes through the recording band-pass every training response went through
         (`RECORDING_BAND_HZ`, zero-phase): what the network leaves outside the band (high-frequency residue of a

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.constants import MAX_SEED, PHYSICAL_RANGES, STATIC_PARAMS
+from abrnet.constants import GENERATION_GUIDANCE, MAX_SEED, PHYSICAL_RANGES, STATIC_PARAMS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import OPTIONAL_STATIC, ABRCohort
 from abrnet.diffusion.sampling import SAMPLERS
@@ -25,8 +25,6 @@ ARRAY_HINT = (
     "for signals held in arrays build an abrnet.data.schema.ABRCohort, or save them as abrnet's wide CSV "
     "(one record per row, one column per sample s0, s1, ...)"
 )
-# Classifier-free guidance scale of conditional generation when none is given (2 measured best; joint: unused).
-CONDITIONAL_GUIDANCE = 2.0
 # Reading options of `read_input` that only make sense for files: an in-memory cohort already has its values.
 READ_DEFAULTS: dict[str, Any] = {"fmt": "auto"}
 
@@ -161,9 +159,9 @@ def check_generate(
     """Every argument of `ABRModel.generate` that can be wrong, checked before the model runs → the condition rows
     and the guidance scale (None, None for joint generation).
 
-    ``guidance=None`` means `CONDITIONAL_GUIDANCE`; a value given with ``joint=True`` is refused, because joint
-    sampling has no condition to guide by and a silently unused setting looks like it took effect. The flags come
-    first: ``joint="no"`` is truthy and would otherwise run joint generation."""
+    ``guidance=None`` means `abrnet.constants.GENERATION_GUIDANCE`; a value given with ``joint=True`` is refused,
+    because joint sampling has no condition to guide by and a silently unused setting looks like it took effect. The
+    flags come first: ``joint="no"`` is truthy and would otherwise run joint generation."""
     joint = check_flag("joint", joint)
     check_flag("band_limit", band_limit)
     check_int("n", n, minimum=1)
@@ -171,7 +169,7 @@ def check_generate(
     check_int("seed", seed, minimum=0, maximum=MAX_SEED)  # numpy's generators need seed >= 0
     check_int("batch_size", batch_size, minimum=1)
     check_sampler(sampler)
-    scale = CONDITIONAL_GUIDANCE
+    scale = GENERATION_GUIDANCE
     if guidance is not None:
         scale = check_real(
             "guidance", guidance, minimum=0.0, what=" (0 = unconditional, 1 = plain conditional), or not given"
