@@ -82,3 +82,26 @@ def test_evaluate_reads_the_folder_once_and_checks_each_file_once(
     assert [p.name for p in reads].count("metrics.json") == 1, reads
     figures = [p for p in checks if p.parent.name == "figures"]
     assert figures and len(figures) == len(set(figures)), figures
+
+
+def test_the_data_file_is_recorded_absolute_so_another_folders_file_of_that_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hunt 15 #1: ``--data fx.h5`` was recorded as typed, so another folder's fx.h5, run from that folder, passed
+    as the same evaluation (and replaced its files), while the same file named from elsewhere was refused."""
+    from abrnet.data.schema import DataError
+    from abrnet.evaluation.folder import STARTED, Evaluation, check_folder, evaluation_options
+
+    first, second, out = tmp_path / "a", tmp_path / "b", tmp_path / "eval"
+    for folder in (first, second, out):
+        folder.mkdir()
+        (folder / "fx.h5").write_bytes(b"")
+    options = evaluation_options(0, 10, 0)
+    monkeypatch.chdir(first)
+    ran = Evaluation(None, Path("fx.h5"), "all", options)
+    assert ran.record()["data"] == str(first / "fx.h5")
+    (out / STARTED).write_text(json.dumps(ran.record()))  # a run from folder a that stopped part-way
+    monkeypatch.chdir(second)
+    with pytest.raises(DataError, match=r"fx\.h5"):
+        check_folder(out, Evaluation(None, Path("fx.h5"), "all", options))  # b's own fx.h5: another evaluation
+    assert check_folder(out, Evaluation(None, first / "fx.h5", "all", options)).replace  # a's file, named absolute

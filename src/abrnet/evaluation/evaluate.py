@@ -259,7 +259,7 @@ def evaluate_checkpoint(
     # which model (weights, config, series stage): `model export --metrics` checks it
     metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
-        metrics["data"] = str(data_path)  # what was evaluated: the targets table titles it (`targets_markdown`)
+        metrics["data"] = evaluation.record()["data"]  # absolute; the targets table titles it (`targets_markdown`)
     if input_warnings:
         metrics["input_warnings"] = input_warnings
     train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
