@@ -162,3 +162,21 @@ def test_an_ear_mixing_only_rates_stays_one_series_with_the_warning() -> None:
     series = _report(cohort).series()
     assert series is not None and series["n_records"].tolist() == [4] and series["stimulus"].tolist() == [K8]
     assert mixed_series_warnings(_mouse()) == []  # two stimuli at one ear: two series, nothing pooled
+
+
+def test_an_unstated_stimulus_joins_the_ears_one_stated_stimulus() -> None:
+    """Hunt 15 #3: an ear whose soft rows say click and whose loud rows leave the stimulus empty (two files merged)
+    was split into a click series read "no response" and an "unknown" one read "response". Unstated rows now join
+    the ear's one stated stimulus; beside two stated stimuli they stay a series of their own."""
+    cohort = _mouse()
+    left8 = np.flatnonzero((cohort.ear == "L") & (cohort.extras["stimulus_freq_hz"] == 8000.0))
+    stimulus = cohort.extras["stimulus"].astype(object)
+    stimulus[(cohort.ear == "R") & (cohort.static_column("intensity_db") >= 60)] = "unknown"  # R: 8 kHz + unstated
+    stimulus[left8[:2]] = "unknown"  # L: 8 and 16 kHz stated, two rows unstated
+    cohort.extras["stimulus"] = stimulus.astype(str)
+    freq = cohort.extras["stimulus_freq_hz"].copy()
+    freq[stimulus == "unknown"] = np.nan
+    cohort.extras["stimulus_freq_hz"] = freq
+    keys = series_keys(cohort)
+    assert set(keys[cohort.ear == "R"].tolist()) == {"M1/R"}  # one series: the unstated rows are its 8 kHz ones
+    assert set(keys[cohort.ear == "L"].tolist()) == {f"M1/L, {K8}", f"M1/L, {K16}", "M1/L, unknown"}

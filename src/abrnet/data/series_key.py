@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from abrnet.data.describe import stimulus_labels
+from abrnet.data.metadata import UNKNOWN
 from abrnet.data.schema import ABRCohort
 
 SERIES_SEPARATOR = ", "  # between the ear key and the stimulus of an ear that holds more than one
@@ -24,10 +25,15 @@ SERIES_SEPARATOR = ", "  # between the ear key and the stimulus of an ear that h
 
 def series_stimulus(cohort: ABRCohort) -> np.ndarray:
     """(N,) the stimulus that tells a record's series apart from the other series of its ear: its `stimulus_labels`
-    text where the ear holds more than one stimulus, "" where the ear holds one (its series is the ear)."""
+    text where the ear holds more than one stated stimulus, "" where the ear holds one (its series is the ear).
+
+    An unstated stimulus ("unknown": a file without a stimulus column merged with one that has it) counts as none:
+    beside one stated stimulus its records are that series (split off, an ear's click rows read "no response" and
+    its unstated rows "response" at 50 dB: hunt 15 #3); beside two or more they form a series of their own."""
     labels = stimulus_labels(cohort)  # (N,) "click", "tone_pip 8000 Hz", "unknown"
     ears = cohort.ear_key.astype(str)  # (N,)
-    pairs = np.unique(np.stack([ears, labels], axis=1), axis=0) if ears.size else np.zeros((0, 2), str)  # (P, 2)
+    stated = labels != UNKNOWN  # an unstated stimulus is no stimulus of its own: it joins an ear's one stated one
+    pairs = np.unique(np.stack([ears[stated], labels[stated]], axis=1), axis=0) if stated.any() else np.zeros((0, 2))
     distinct_ears, n_stimuli = np.unique(pairs[:, 0], return_counts=True)
     mixed = set(distinct_ears[n_stimuli > 1].tolist())
     if not mixed:
