@@ -16,7 +16,7 @@ ear shares its room, amplifier and filter), as the median over the ear's records
 transient (0.4 % of simulated records) neither flags a good ear nor hides a bad one. Per record for a stimulus
 artifact, which scales with the level. Every bound is calibrated on fresh simulated cohorts (mixed and fixed
 protocols, seeds 101–108, checked on 201–204; `benchmarks/signal_quality.py`, results in
-``benchmarks/results/signal_quality.md``): 1 of 4,800 simulated ears is flagged (by the band), with the margin each
+``benchmarks/results/signal_quality.md``): none of 7,200 simulated ears is flagged, with the margin each
 bound states.
 """
 
@@ -39,7 +39,7 @@ LOW_FREQUENCY_DEGREE: int = 2
 # Recording band: the ear's noise-like records' (`NOISE_LIKE_MIN`) power above 1.5 kHz over their 1–3 kHz power,
 # pooled: a response's own spectrum falls above 1 kHz, so only records where noise dominates say what the filter
 # passed. Simulated ears: 0.1 % quantile 0.243 (check 0.224), lowest 0.168 and 0.156; the bound is 0.78× the 0.1 %
-# quantile: 1 of 4,800 ears flagged (1 of 2,400 in the check set). A 30–1500 Hz band gives 0.03–0.3.
+# quantile; with `MIN_NOISE_LIKE` no ear of either set is flagged (1 each without). A 30–1500 Hz band: 0.03–0.3.
 MIN_HIGH_BAND_SHARE: float = 0.19
 HIGH_BAND_HZ: tuple[float, float] = (1000.0, RECORDING_BAND_HZ[1])
 HIGH_BAND_SPLIT_HZ: float = 1500.0
@@ -55,6 +55,11 @@ MIN_ARTIFACT_RATIO: float = 5.0
 # very quiet real recording (6 nV) is below it: the model never saw one, so it is flagged too.
 LATE_WINDOW_MS: float = 1.5
 NOISE_RANGE_UV: tuple[float, float] = (0.01, 0.5)
+# Too little evidence to judge an ear's session: low-frequency content needs at least `MIN_EAR_RECORDS` records (the
+# median of two or three loud responses is their own slow waves: a clean 60/80 dB grid flagged 4 of 600 ears), the
+# band at least `MIN_NOISE_LIKE` noise-like records (a clean 40-100 dB grid has few: 4 of 600 flagged, 60/80 dB 10).
+MIN_EAR_RECORDS: int = 4
+MIN_NOISE_LIKE: int = 3
 # A trace whose peak to peak is at most this share of its largest value is constant up to float precision: flat.
 FLAT_RELATIVE: float = 1e-5
 
@@ -126,11 +131,11 @@ def artifact_rows(x: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
 
 
 def ear_medians(cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES) -> dict[str, np.ndarray]:
-    """Per record, its ear's value of each per-ear measure (NaN where the ear gives none): ``low_frequency_uv``
-    and ``noise_uv``, medians over the ear's records; ``high_band_share``, the ear's noise-like records' power
-    above 1.5 kHz over their 1–3 kHz power, pooled (one record's periodogram is too noisy to read a filter from).
-    A record with a stimulus artifact has its low-frequency content read after `ARTIFACT_END_MS`, so the artifact
-    is not taken for a drift."""
+    """Per record, its ear's value of each per-ear measure (NaN where the ear gives none, or too few records to judge:
+    `MIN_EAR_RECORDS`, `MIN_NOISE_LIKE`): ``low_frequency_uv`` and ``noise_uv``, medians over the ear's records;
+    ``high_band_share``, the ear's noise-like records' power above 1.5 kHz over their 1–3 kHz power, pooled (one
+    record's periodogram is too noisy to read a filter from). A record with a stimulus artifact has its low-frequency
+    content read after `ARTIFACT_END_MS`, so the artifact is not taken for a drift."""
     x, t = window_samples(cohort, model_n)  # (N, T') µV
     noise = late_noise_uv(x, t)
     sd = x.std(axis=1)
@@ -142,10 +147,11 @@ def ear_medians(cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES) -> dict[str
         slow[artifact] = low_frequency_uv(x[artifact][:, after], t[after])
     out = {k: np.full(cohort.n_records, np.nan) for k in ("low_frequency_uv", "high_band_share", "noise_uv")}
     for rows in group_indices(cohort.ear_key.astype(str))[1]:
-        out["low_frequency_uv"][rows] = np.median(slow[rows])
+        if rows.size >= MIN_EAR_RECORDS:
+            out["low_frequency_uv"][rows] = np.median(slow[rows])
         out["noise_uv"][rows] = np.median(noise[rows])
         quiet = rows[noise_like[rows] & np.isfinite(total[rows])]
-        if quiet.size and total[quiet].sum() > 0:
+        if quiet.size >= MIN_NOISE_LIKE and total[quiet].sum() > 0:
             out["high_band_share"][rows] = upper[quiet].sum() / total[quiet].sum()
     return out
 
