@@ -97,6 +97,11 @@ def test_a_wave_marked_absent_and_an_ear_marked_no_response_reach_page_csv_and_r
             for w in ("I", "III")} == {("ear_no_response", "", "")}  # fmt: skip
     assert all(r["I_V_final_ms"] == "" for r in others) and any(r["V_model_latency_ms"] != "" for r in others)
     assert "Corrected values (*): 2" in text, text  # the ear's mark and the one peak, not the silenced waves
+    # a wave of an ear marked "no response" cannot be moved nor marked (hunt 15 #5); a revert still can (below)
+    other = next(i for i in ear["records"] if i != rec)
+    for extra in ({"value": 6.0}, {"value": None, "absent": True}):
+        res = post(client, view, {"target": "peak", "record": other, "wave": "V", **extra})
+        assert res.status_code == 422 and "marked 'no response'" in res.json()["detail"], res.text
     # a revert of the peak leaves it without a final value while the ear stays "no response"
     res = post(client, view, {"target": "peak", "record": rec, "wave": "V", "value": None,
                               "expected_previous": "absent"})  # fmt: skip

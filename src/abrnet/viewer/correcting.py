@@ -76,6 +76,10 @@ def correction_from(
         model_value = rec["waves"][body.wave]["model_latency_ms"]
         ear = next((e for e in payload["ears"] if e["key"] == rec["ear_key"]), {"age_years": rec["age_years"]})
         check_age(ear, rec["ear_key"], body.age_years)
+        marked = next((e for e in view["ears"] if e["key"] == rec["ear_key"]), {}).get("status")
+        if marked == "corrected_no_response" and (mark is not None or body.value is not None):
+            raise HTTPException(422, f"ear {rec['ear_key']} is marked 'no response': a wave there has no value to "
+                                     "correct; undo the mark first (a correction may still be reverted)")  # fmt: skip
         if mark is None:
             check_wave_order(view["records"][body.record], body.wave, body.value, model_value)
         return Correction("peak", body.record, rec["patient_id"], rec["ear"], body.wave, body.value,
