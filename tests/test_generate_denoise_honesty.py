@@ -118,8 +118,12 @@ def test_generated_ids_differ_by_seed_so_files_can_be_read_together(run: dict, t
     assert res.exit_code == 0, res.output
 
 
-def test_generate_help_documents_fmp_and_the_unvalidated_defaults() -> None:
+def test_generate_help_documents_fmp_and_where_the_defaults_come_from() -> None:
+    """The defaults were 50 steps and guidance 2, said to be "not validated"; they are now the shipped model's
+    validation choice, and the help says so (and shows them)."""
     res = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"}, terminal_width=200)
     flat = " ".join(res.output.replace("│", " ").split())
     assert "nan = not measured" in flat and "required with --age/--intensity/--rate" in flat, flat
-    assert "Validated range 1-3" in flat and "exaggerate amplitudes" in flat and "not validated" in flat, flat
+    assert "Validated range 1-3" in flat and "exaggerate amplitudes" in flat, flat
+    assert "The defaults (ddim, 10 steps, guidance 1) are what `abrnet evaluate --generation` chose" in flat, flat
+    assert "[default: 10]" in flat and "not validated" not in flat, flat

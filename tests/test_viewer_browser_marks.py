@@ -74,4 +74,7 @@ def test_a_wave_absent_an_ear_no_response_and_a_stale_page_in_the_browser(browse
     ActionChains(driver).click(circle).send_keys("a").perform()  # A on a wave this page shows absent: a revert
     text = _status(driver, "changed by bob")
     assert "since your page loaded" in text and "Reloaded" in text, text
-    assert _mark(driver, record, "V").get_attribute("data-status") == "model"  # the page now shows bob's change
+    # the page now shows bob's change: the wave is the model's again, in an ear marked "no response": no mark drawn
+    _status(driver, "Reloaded")
+    assert not driver.find_elements(By.CSS_SELECTOR, f'g.mark[data-record="{record}"][data-wave="V"]')
+    assert get_json(file_url)["records"][record]["waves"]["V"]["status"] == "ear_no_response"
