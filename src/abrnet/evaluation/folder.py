@@ -107,14 +107,21 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, field: str, hint: str) -> None:
-    """A DataError naming `path` for the first of checkpoint, data and split, then options, that differs."""
+    """A DataError naming `path` for the first of checkpoint, data and split, then options, that differs. The start
+    marker is said to be one (hunt 15: "holds this checkpoint's metrics" of a folder that held none, and "the
+    metrics of another run" for an unreadable marker)."""
+    marker = path.name == STARTED
     was, now = record.get("checkpoint"), evaluation.checkpoint
     if now is not None and (not isinstance(was, str) or Path(was).resolve() != now.resolve()):
-        raise DataError(str(path), field, f"holds the metrics of {was or 'another run'}; {hint}")
+        whose = was if isinstance(was, str) and was else "another run" if not marker else "an unreadable record"
+        what = "records an evaluation that stopped part-way, of" if marker else "holds the metrics of"
+        raise DataError(str(path), field, f"{what} {whose}; {hint}")
     was_data, was_split = record.get("data"), record.get("split")
     if not _same_data(was_data if isinstance(was_data, str) else None, evaluation) or was_split != evaluation.split:
         scored = f"{was_data or 'its training cohort'}, {was_split} split"
-        raise DataError(str(path), field, f"holds this checkpoint's metrics on {scored}; {hint}")
+        what = "holds this checkpoint's metrics"
+        what = "records this checkpoint's evaluation that stopped part-way" if marker else what
+        raise DataError(str(path), field, f"{what} on {scored}; {hint}")
     check_options(path, record.get("options"), evaluation.options, field=field, hint=hint)
 
 
