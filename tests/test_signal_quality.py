@@ -90,7 +90,7 @@ def test_a_gain_or_unit_error_is_a_noise_level_reason(sim: ABRCohort, gain: floa
 def test_volts_are_a_unit_error_not_a_disconnected_electrode(sim: ABRCohort) -> None:
     got = assess_domain(_with(sim, sim.signals * 1e-6))
     assert _share(got, "noise level: ") == 1.0 and _share(got, "flat trace") == 0.0
-    assert "V or mV written as µV?" in got[0]
+    assert "V or mV written as µV, or a noise-free trace?" in got[0]
     flat = _with(sim, sim.signals)
     flat.signals[0] = 0.0
     assert assess_domain(flat)[0].endswith("; flat trace (no signal: electrode or channel disconnected?)")

@@ -175,7 +175,8 @@ def quality_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> l
         if np.isfinite(noise) and not low <= noise <= high:
             scale_ok[i] = False
             side = "far below" if noise < low else "above"
-            unit = "V or mV written as µV" if noise < low else "nV written as µV, or an amplifier gain"
+            # a noise-free trace (abrnet's own generated signals read back) is as quiet as one in V (hunt 15 #7)
+            unit = "V or mV written as µV, or a noise-free trace" if noise < low else "nV written as µV, or a gain"
             reasons[i].append(
                 f"noise level: {noise:.2g} µV (the ear's median RMS over the last {LATE_WINDOW_MS:g} ms), {side} the "
                 f"simulated {low:g}–{high:g} µV: a gain or unit error ({unit}?)"
