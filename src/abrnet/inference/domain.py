@@ -92,7 +92,7 @@ def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> li
         )
     for i in np.flatnonzero(is_flat(x)):
         reasons[i].append("flat trace (no signal: electrode or channel disconnected?)")
-    for i, quality in enumerate(quality_reasons(cohort, model_n=model_n)):
+    for i, quality in enumerate(quality_reasons(cohort, model_n=model_n, samples=(x, t))):
         reasons[i] += quality
     return reasons
 

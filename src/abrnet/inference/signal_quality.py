@@ -89,14 +89,14 @@ def low_frequency_uv(x: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
     return _trend(x, t_ms)[0].std(axis=1)
 
 
-def high_band_power(x: np.ndarray, t_ms: np.ndarray, sampling_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) power of each detrended, Hann-windowed record above `HIGH_BAND_SPLIT_HZ` and (N,) over all of
-    `HIGH_BAND_HZ` (NaN where the rate cannot sample the band)."""
+def high_band_power(detrended: np.ndarray, sampling_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) power of each detrended record (`_trend`'s second part), Hann-windowed, above `HIGH_BAND_SPLIT_HZ` and
+    (N,) over all of `HIGH_BAND_HZ` (NaN where the rate cannot sample the band)."""
+    n, n_t = detrended.shape
     if sampling_rate_hz < 2.0 * HIGH_BAND_HZ[1]:
-        return np.full(x.shape[0], np.nan), np.full(x.shape[0], np.nan)
-    rest = _trend(x, t_ms)[1] * np.hanning(x.shape[1])[None, :]  # (N, T')
-    power = np.abs(np.fft.rfft(rest, axis=1)) ** 2  # (N, F)
-    freq = np.fft.rfftfreq(x.shape[1], 1.0 / sampling_rate_hz)  # (F,) Hz
+        return np.full(n, np.nan), np.full(n, np.nan)
+    power = np.abs(np.fft.rfft(detrended * np.hanning(n_t)[None, :], axis=1)) ** 2  # (N, F)
+    freq = np.fft.rfftfreq(n_t, 1.0 / sampling_rate_hz)  # (F,) Hz
     band = (freq >= HIGH_BAND_HZ[0]) & (freq <= HIGH_BAND_HZ[1])
     return power[:, band & (freq >= HIGH_BAND_SPLIT_HZ)].sum(axis=1), power[:, band].sum(axis=1)
 
@@ -130,18 +130,21 @@ def artifact_rows(x: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
         return (early > MAX_ARTIFACT_UV) & (early > MIN_ARTIFACT_RATIO * rest)
 
 
-def ear_medians(cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES) -> dict[str, np.ndarray]:
+def ear_medians(
+    cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES, samples: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Per record, its ear's value of each per-ear measure (NaN where the ear gives none, or too few records to judge:
     `MIN_EAR_RECORDS`, `MIN_NOISE_LIKE`): ``low_frequency_uv`` and ``noise_uv``, medians over the ear's records;
     ``high_band_share``, the ear's noise-like records' power above 1.5 kHz over their 1–3 kHz power, pooled (one
     record's periodogram is too noisy to read a filter from). A record with a stimulus artifact has its low-frequency
     content read after `ARTIFACT_END_MS`, so the artifact is not taken for a drift."""
-    x, t = window_samples(cohort, model_n)  # (N, T') µV
+    x, t = window_samples(cohort, model_n) if samples is None else samples  # (N, T') µV, (T',) ms
     noise = late_noise_uv(x, t)
     sd = x.std(axis=1)
     noise_like = (noise >= NOISE_LIKE_MIN * sd) & (sd > 0)
-    upper, total = high_band_power(x, t, cohort.sampling_rate_hz)
-    slow = low_frequency_uv(x, t)
+    trend, detrended = _trend(x, t)  # (N, T') each: one fit serves the drift and the band
+    upper, total = high_band_power(detrended, cohort.sampling_rate_hz)
+    slow = trend.std(axis=1)
     after, artifact = t >= ARTIFACT_END_MS, artifact_rows(x, t)
     if artifact.any() and after.sum() >= 4:
         slow[artifact] = low_frequency_uv(x[artifact][:, after], t[after])
@@ -156,10 +159,13 @@ def ear_medians(cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES) -> dict[str
     return out
 
 
-def quality_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[list[str]]:
-    """Per record, the signal-quality reasons it is outside the training domain, in words a user can act on."""
-    x, t = window_samples(cohort, model_n)
-    ear = ear_medians(cohort, model_n)
+def quality_reasons(
+    cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES, samples: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[list[str]]:
+    """Per record, the signal-quality reasons it is outside the training domain, in words a user can act on.
+    ``samples``: `window_samples` of the cohort when the caller has them already (`domain.signal_reasons`)."""
+    x, t = window_samples(cohort, model_n) if samples is None else samples
+    ear = ear_medians(cohort, model_n, (x, t))
     low, high = NOISE_RANGE_UV
     reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
     flat = is_flat(x)
