@@ -180,3 +180,6 @@ def test_an_unstated_stimulus_joins_the_ears_one_stated_stimulus() -> None:
     keys = series_keys(cohort)
     assert set(keys[cohort.ear == "R"].tolist()) == {"M1/R"}  # one series: the unstated rows are its 8 kHz ones
     assert set(keys[cohort.ear == "L"].tolist()) == {f"M1/L, {K8}", f"M1/L, {K16}", "M1/L, unknown"}
+    # the series table names the joined series by its stated stimulus, though its first (loudest) record states none
+    ears = aggregate_ears(_predictions(cohort, np.full(cohort.n_records, 0.5, np.float32)), cohort)
+    assert dict(zip(ears.ear_key.tolist(), ears.stimulus.tolist(), strict=True))["M1/R"] == K8

@@ -17,28 +17,37 @@ from __future__ import annotations
 import numpy as np
 
 from abrnet.data.describe import stimulus_labels
+from abrnet.data.grouping import group_indices
 from abrnet.data.metadata import UNKNOWN
 from abrnet.data.schema import ABRCohort
 
 SERIES_SEPARATOR = ", "  # between the ear key and the stimulus of an ear that holds more than one
 
 
-def series_stimulus(cohort: ABRCohort) -> np.ndarray:
-    """(N,) the stimulus that tells a record's series apart from the other series of its ear: its `stimulus_labels`
-    text where the ear holds more than one stated stimulus, "" where the ear holds one (its series is the ear).
+def series_labels(cohort: ABRCohort) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) the stimulus of each record's series and (N,) bool whether its ear holds more than one stated stimulus.
 
-    An unstated stimulus ("unknown": a file without a stimulus column merged with one that has it) counts as none:
-    beside one stated stimulus its records are that series (split off, an ear's click rows read "no response" and
-    its unstated rows "response" at 50 dB: hunt 15 #3); beside two or more they form a series of their own."""
+    A record's series stimulus is its `stimulus_labels` text, except that an unstated one ("unknown": a file without
+    a stimulus column merged with one that has it) counts as none: beside one stated stimulus its records belong to
+    that series and carry its label (split off, an ear's click rows read "no response" and its unstated rows
+    "response" at 50 dB: hunt 15 #3); beside two or more they form an "unknown" series of their own. The series
+    table's ``stimulus`` and the patients table's per-stimulus comparison read the same labels."""
     labels = stimulus_labels(cohort)  # (N,) "click", "tone_pip 8000 Hz", "unknown"
-    ears = cohort.ear_key.astype(str)  # (N,)
-    stated = labels != UNKNOWN  # an unstated stimulus is no stimulus of its own: it joins an ear's one stated one
-    pairs = np.unique(np.stack([ears[stated], labels[stated]], axis=1), axis=0) if stated.any() else np.zeros((0, 2))
-    distinct_ears, n_stimuli = np.unique(pairs[:, 0], return_counts=True)
-    mixed = set(distinct_ears[n_stimuli > 1].tolist())
-    if not mixed:
-        return np.full(cohort.n_records, "").astype(str)
-    return np.where(np.isin(ears, list(mixed)), labels, "").astype(str)
+    out, mixed = labels.copy(), np.zeros(cohort.n_records, bool)
+    for rows in group_indices(cohort.ear_key.astype(str))[1]:  # each ear's records
+        stated = np.unique(labels[rows][labels[rows] != UNKNOWN])
+        if stated.size == 1:
+            out[rows] = stated[0]
+        mixed[rows] = stated.size > 1
+    return out, mixed
+
+
+def series_stimulus(cohort: ABRCohort) -> np.ndarray:
+    """(N,) the stimulus that tells a record's series apart from the other series of its ear: its series label
+    (`series_labels`) where the ear holds more than one stated stimulus, "" where it holds one (its series is the
+    ear)."""
+    labels, mixed = series_labels(cohort)
+    return np.where(mixed, labels, "").astype(str)
 
 
 def join_series_key(ear_key: str, stimulus: str) -> str:

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from abrnet.constants import WAVES, is_present
-from abrnet.data.describe import stimulus_labels
 from abrnet.data.grouping import group_indices
 from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.schema import ABRCohort
-from abrnet.data.series_key import series_keys
+from abrnet.data.series_key import series_keys, series_labels
 from abrnet.metrics.clinical import ear_numbers, function_points, interaural_v_latencies, peak_to_trough, replicate_r
 from abrnet.series.per_ear import RESPONSE_CALLS, EarTable
 
@@ -126,13 +125,13 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
     Why per stimulus: wave V of a 16 kHz tone pip comes earlier than an 8 kHz one, so comparing the left ear's 8 kHz
     series with the right ear's 16 kHz one (or pooling them) would read a frequency difference as an interaural one.
     A patient with one stimulus (every click cohort) keeps its one row; ``stimulus`` names it
-    (`stimulus_labels`: "click", "tone_pip 8000 Hz", "unknown")."""
+    (`series_labels`: "click", "tone_pip 8000 Hz", "unknown"; unstated rows join an ear's one stated stimulus)."""
     lat_v = present_latency(pred)[:, WAVES.index("V")]
     level = cohort.static_column("intensity_db").astype(np.float64)
     floor = ear_floors(ears, series_keys(cohort))  # (N,) per record: its series' floor
     lat_v = np.where(level >= floor - 1e-6, lat_v, np.nan)
     ear = np.asarray(cohort.ear)
-    stimulus = stimulus_labels(cohort)  # (N,)
+    stimulus = series_labels(cohort)[0]  # (N,) as the series table names them
     pids, stims, lv, left, right, diff = [], [], [], [], [], []
     for pid, rows in group_rows(cohort.patient_id.astype(str)).items():
         for stim in np.unique(stimulus[rows]).tolist():

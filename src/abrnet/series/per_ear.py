@@ -35,9 +35,8 @@ from typing import Protocol
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, is_present
-from abrnet.data.describe import stimulus_labels
 from abrnet.data.schema import ABRCohort
-from abrnet.data.series_key import series_keys
+from abrnet.data.series_key import series_keys, series_labels
 from abrnet.models.predictions import Predictions
 from abrnet.series.microphonic import loud_microphonic
 
@@ -71,7 +70,7 @@ class EarTable:
     true_no_response: np.ndarray  # (E,) bool
     record_ear: np.ndarray  # (N,) int index into the rows above
     cm_log_snr: np.ndarray  # (E,) cochlear-microphonic cue at the loudest levels (`series.microphonic`; ~0: none)
-    stimulus: np.ndarray  # (E,) str the series' stimulus (`stimulus_labels`: "click", "tone_pip 8000 Hz", "unknown")
+    stimulus: np.ndarray  # (E,) str the series' stimulus (`series_labels`: "click", "tone_pip 8000 Hz", "unknown")
 
     @property
     def n_ears(self) -> int:
@@ -151,7 +150,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         ),
         record_ear=inverse,
         cm_log_snr=loud_microphonic(data, inverse, max_db),
-        stimulus=stimulus_labels(data)[first],
+        stimulus=series_labels(data)[0][first],  # an unstated first record carries its series' label
     )
     if series_model is not None:
         X = series_features(pred, data, table)  # with the 0.5 crossing, as the classifier was fitted
