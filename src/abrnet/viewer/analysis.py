@@ -250,12 +250,17 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
     thresholds = {(c.patient_id, c.ear, c.stimulus): c for c in corrections if c.target == "threshold"}
-    silenced = {  # series an expert marked "no response": their uncorrected waves have no final values
-        ear["key"]
-        for ear in out["ears"]
-        if (c := thresholds.get((ear["patient_id"], ear["ear"], ear.get("series_stimulus", ""))))
-        and c.mark == NO_RESPONSE
-    }
+    for ear in out["ears"]:
+        c = thresholds.get((ear["patient_id"], ear["ear"], ear.get("series_stimulus", "")))
+        if c is None:
+            ear.update(threshold_db=ear["model_threshold_db"], status="model", final_response=ear["response"],
+                       **_corrected_by(None, out))  # fmt: skip
+        elif c.mark == NO_RESPONSE:
+            ear.update(threshold_db=None, status="corrected_no_response", final_response=NO_RESPONSE,
+                       **_corrected_by(c, out))  # fmt: skip
+        else:  # an expert's threshold is a response at that level, whatever the model's call was
+            ear.update(threshold_db=c.value, status="corrected", final_response="response", **_corrected_by(c, out))
+    silenced = {ear["key"] for ear in out["ears"] if ear["status"] == "corrected_no_response"}  # no waves there
     for rec in out["records"]:
         for w, wave in rec["waves"].items():
             c = peaks.get((rec["index"], w))
@@ -269,16 +274,6 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
             else:
                 amplitude = trace_value(rec["signal"], out["time_ms"], float(c.value or 0))
                 wave.update(latency_ms=c.value, amplitude_uv=amplitude, status="corrected", **_corrected_by(c, out))
-    for ear in out["ears"]:
-        c = thresholds.get((ear["patient_id"], ear["ear"], ear.get("series_stimulus", "")))
-        if c is None:
-            ear.update(threshold_db=ear["model_threshold_db"], status="model", final_response=ear["response"],
-                       **_corrected_by(None, out))  # fmt: skip
-        elif c.mark == NO_RESPONSE:
-            ear.update(threshold_db=None, status="corrected_no_response", final_response=NO_RESPONSE,
-                       **_corrected_by(c, out))  # fmt: skip
-        else:  # an expert's threshold is a response at that level, whatever the model's call was
-            ear.update(threshold_db=c.value, status="corrected", final_response="response", **_corrected_by(c, out))
     out["corrections"] = history_json(history, out)
     return out
 
