@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from abrnet.constants import WAVES, is_present
+from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
+from abrnet.metrics.clinical import level_means
 from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import EarTable, highest_levels
 
@@ -57,23 +59,15 @@ class LevelReadings:
 def level_readings(pred: Predictions, cohort: ABRCohort, ears: EarTable) -> list[LevelReadings]:
     """(E,) per series (in `ears` row order) its records pooled per level: mean p(V) and mean present V latency.
 
-    Why per level: replicates at a level are one observation of the ear there (as `presence_cdfs` pools them)."""
+    Why per level: replicates at a level are one observation of the ear there (`metrics.clinical.level_means`, the
+    rule the series table's functions use; absent latencies skipped)."""
     level = cohort.static_column("intensity_db").astype(np.float64)  # (N,)
     p_v = np.asarray(pred.peak_presence_prob, dtype=np.float64)[:, WAVE_V]  # (N,)
     lat = np.where(is_present(p_v), np.asarray(pred.latency_ms, dtype=np.float64)[:, WAVE_V], np.nan)  # (N,)
-    order = np.lexsort((level, ears.record_ear))
-    starts = np.searchsorted(ears.record_ear[order], np.arange(ears.n_ears + 1))
     out = []
-    for e in range(ears.n_ears):
-        rows = order[starts[e] : starts[e + 1]]
-        levels, idx = np.unique(level[rows], return_inverse=True)
-        counts = np.bincount(idx, minlength=levels.size).astype(np.float64)
-        seen = np.isfinite(lat[rows])
-        n_lat = np.bincount(idx, seen.astype(np.float64), levels.size)
-        sum_lat = np.bincount(idx, np.where(seen, lat[rows], 0.0), levels.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_lat = np.where(n_lat > 0, sum_lat / n_lat, np.nan)
-        out.append(LevelReadings(levels, np.bincount(idx, p_v[rows], levels.size) / counts, mean_lat))
+    for rows in group_indices(ears.record_ear)[1]:  # each series' records, series in table row order
+        levels, means = level_means(level[rows], np.stack([p_v[rows], lat[rows]], axis=1))  # (K,) descending, (K, 2)
+        out.append(LevelReadings(levels[::-1].copy(), means[::-1, 0].copy(), means[::-1, 1].copy()))
     return out
 
 
