@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from abrnet.data.describe import stimulus_labels
-from abrnet.data.grouping import group_indices
 from abrnet.data.metadata import UNKNOWN
 from abrnet.data.schema import ABRCohort
 
@@ -33,13 +32,16 @@ def series_labels(cohort: ABRCohort) -> tuple[np.ndarray, np.ndarray]:
     "response" at 50 dB: hunt 15 #3); beside two or more they form an "unknown" series of their own. The series
     table's ``stimulus`` and the patients table's per-stimulus comparison read the same labels."""
     labels = stimulus_labels(cohort)  # (N,) "click", "tone_pip 8000 Hz", "unknown"
-    out, mixed = labels.copy(), np.zeros(cohort.n_records, bool)
-    for rows in group_indices(cohort.ear_key.astype(str))[1]:  # each ear's records
-        stated = np.unique(labels[rows][labels[rows] != UNKNOWN])
-        if stated.size == 1:
-            out[rows] = stated[0]
-        mixed[rows] = stated.size > 1
-    return out, mixed
+    ears = cohort.ear_key.astype(str)  # (N,)
+    stated = labels != UNKNOWN
+    pairs = np.unique(np.stack([ears[stated], labels[stated]], axis=1), axis=0) if stated.any() else np.zeros((0, 2))
+    distinct, first, n_stimuli = np.unique(pairs[:, 0], return_index=True, return_counts=True)  # (P, 2) → ears
+    single, single_label = distinct[n_stimuli == 1], pairs[first[n_stimuli == 1], 1]  # ears with one stated stimulus
+    out = labels
+    if single.size:  # a sorted lookup of each record's ear, not a loop per ear (files of 50k records)
+        at = np.minimum(np.searchsorted(single, ears), single.size - 1)  # (N,)
+        out = np.where(single[at] == ears, single_label[at], labels).astype(str)
+    return out, np.isin(ears, distinct[n_stimuli > 1])
 
 
 def series_stimulus(cohort: ABRCohort) -> np.ndarray:
