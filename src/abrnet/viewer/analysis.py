@@ -34,6 +34,10 @@ entries, each with its own threshold, shown and corrected apart. Each carries ``
 holds one stimulus (its key is then the plain 'patient/ear', so corrections stored before series were split keep
 their target), else the stimulus. A record's ``ear_key`` is its series' key, the ear entry's ``key``.
 
+Each ear also carries ``threshold_bracket_lo_db``, the series table's column of that name (the highest tested level
+below the model's threshold, `series_warnings.lower_brackets`): the threshold lies in (that level, threshold], a gap
+the 90 % interval does not show, and the sparse-levels warning sends the reader to it.
+
 Levels are in each file's own unit: every record and ear carries ``level_unit`` ("dB nHL", "dB SPL", ...; "dB, unit
 unknown" where the file does not say, as `abrnet predict`'s plots write it). A mouse file's levels are dB SPL, and the
 page and report printed them as dB nHL.
@@ -55,6 +59,7 @@ from abrnet.data.schema import float32_as_typed
 from abrnet.data.series_key import series_keys, series_stimulus
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT, level_unit_labels
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
+from abrnet.viewer.flags import ABOVE_MAX, pooled_flag, range_flag
 from abrnet.viewer.marks import ABSENT, NO_RESPONSE
 from abrnet.viewer.store import Correction
 
@@ -166,6 +171,7 @@ def build_payload(
                 "max_level_db": srow["max_level_db"],
                 "threshold_at_min_level": bool(srow["threshold_at_min_level"]),
                 "min_level_db": srow["min_level_db"],
+                "threshold_bracket_lo_db": srow.get("threshold_bracket_lo_db"),  # the series table's (lower_brackets)
                 "level_unit": ear_unit(members),
                 "threshold_sd_db": sd,
                 "interval_90_db": _interval(srow, thr, sd),
@@ -241,30 +247,39 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
     against which model) and the file's history (`history_json`, oldest first).
 
     A wave's status is "model", "corrected", "corrected_absent" (the expert's mark: final latency and amplitude
-    None) or "ear_no_response" (not corrected itself, in a series the expert marked "no response": no final latency
-    or amplitude either, as an ear without a response has no waves; the model's stay in ``model_*``). An ear's is
-    "model", "corrected" or "corrected_no_response" (threshold None), and its ``final_response``
-    is the call the final values make: the model's ``response`` unless corrected, "response" once an expert sets a
-    threshold, "no response" once one marks it so. Why: a report printed "threshold 65 dB*" beside the model's
-    "no response" as if the two agreed; the model's call stays in ``response``, labelled as the model's."""
+    None) or "ear_no_response" (in a series the expert marked "no response": no final latency or amplitude either,
+    as an ear without a response has no waves; the model's stay in ``model_*``; a peak moved before the mark is
+    overridden by it, kept in the history, and back in force once the mark is undone). An ear's is "model",
+    "corrected" or "corrected_no_response" (threshold None), and its ``final_response`` is the call the final values
+    make: the model's ``response`` unless corrected, "response" once an expert sets a threshold, "no response" once
+    one marks it so. Why: a report printed "threshold 65 dB*" beside the model's "no response" as if the two agreed;
+    the model's call stays in ``response``, labelled as the model's. ``threshold_flag`` and ``threshold_note`` say
+    where a stored threshold correction does not stand as it looks (`abrnet.viewer.flags`: made on the pooled ear
+    before it was split by stimulus, or outside the tested levels; None elsewhere)."""
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
     thresholds = {(c.patient_id, c.ear, c.stimulus): c for c in corrections if c.target == "threshold"}
     for ear in out["ears"]:
         c = thresholds.get((ear["patient_id"], ear["ear"], ear.get("series_stimulus", "")))
+        flag: tuple[str | None, str | None] = (None, None)
         if c is None:
             ear.update(threshold_db=ear["model_threshold_db"], status="model", final_response=ear["response"],
                        **_corrected_by(None, out))  # fmt: skip
+            pooled = thresholds.get((ear["patient_id"], ear["ear"], "")) if ear.get("series_stimulus") else None
+            flag = (None, None) if pooled is None else pooled_flag(pooled)  # stored before the ear was split
         elif c.mark == NO_RESPONSE:
             ear.update(threshold_db=None, status="corrected_no_response", final_response=NO_RESPONSE,
                        **_corrected_by(c, out))  # fmt: skip
-        else:  # an expert's threshold is a response at that level, whatever the model's call was
-            ear.update(threshold_db=c.value, status="corrected", final_response="response", **_corrected_by(c, out))
+        else:  # an expert's threshold is a response at that level, whatever the model's call was, if one was tested
+            flag = range_flag(ear, float(c.value or 0.0))
+            final = NO_RESPONSE if flag[0] == ABOVE_MAX else "response"
+            ear.update(threshold_db=c.value, status="corrected", final_response=final, **_corrected_by(c, out))
+        ear.update(threshold_flag=flag[0], threshold_note=flag[1])
     silenced = {ear["key"] for ear in out["ears"] if ear["status"] == "corrected_no_response"}  # no waves there
     for rec in out["records"]:
         for w, wave in rec["waves"].items():
             c = peaks.get((rec["index"], w))
-            if c is None and rec["ear_key"] in silenced:
+            if rec["ear_key"] in silenced and (c is None or c.mark != ABSENT):  # a moved peak too: kept in history
                 wave.update(latency_ms=None, amplitude_uv=None, status="ear_no_response", **_corrected_by(None, out))
             elif c is None:
                 wave.update(latency_ms=wave["model_latency_ms"], amplitude_uv=wave["model_amplitude_uv"],

@@ -22,8 +22,9 @@ W_corrected_model_sha256, W_corrected_model_note``; interpeak intervals ``I_III_
 ``I_III_final_ms, III_V_final_ms, I_V_final_ms``; the record's class_pred and p_<CLASS>, threshold_db,
 threshold_sd_db, p_no_response; the ear's (its series') ``ear_response, ear_response_model, ear_threshold_db,
 ear_threshold_above_max_level, ear_max_level_db, ear_threshold_at_min_level, ear_min_level_db, ear_threshold_sd_db,
-ear_threshold_lo_db, ear_threshold_hi_db, ear_threshold_status, ear_threshold_model_db, ear_threshold_model_sd_db,
-ear_threshold_model_lo_db, ear_threshold_model_hi_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
+ear_threshold_lo_db, ear_threshold_hi_db, ear_threshold_bracket_lo_db, ear_threshold_status, ear_threshold_note,
+ear_threshold_model_db, ear_threshold_model_sd_db, ear_threshold_model_lo_db, ear_threshold_model_hi_db,
+ear_threshold_model_bracket_lo_db, ear_threshold_corrected_by, ear_threshold_corrected_at,
 ear_threshold_corrected_reading_age_years, ear_threshold_corrected_model_sha256, ear_threshold_corrected_model_note,
 ear_p_no_response, ear_class_pred``; then any out-of-domain columns.
 
@@ -43,7 +44,26 @@ model's "no response" as if they agreed. P(no response) beside a threshold does 
 ``ear_threshold_lo_db`` / ``ear_threshold_hi_db`` are the model's 90 % interval (the series table's ``threshold_lo_db``
 / ``threshold_hi_db``); like ``ear_threshold_sd_db`` they are empty once the threshold is corrected, as they describe
 the model's value, not the expert's; ``ear_threshold_model_sd_db`` / ``_lo_db`` / ``_hi_db`` keep them beside
-``ear_threshold_model_db`` (a corrected file must not lose the model's reading).
+``ear_threshold_model_db`` (a corrected file must not lose the model's reading). ``ear_threshold_bracket_lo_db`` is
+likewise the series table's ``threshold_bracket_lo_db`` (the highest tested level below the model's threshold: the
+threshold lies in (that level, threshold], a gap the interval omits), ``ear_threshold_model_bracket_lo_db`` its copy
+kept once corrected; both empty for a placeholder (``ear_max_level_db`` says all there is).
+
+Where the series' final call is "no response", its waves have no final values: ``W_status`` is ``ear_no_response``
+when an expert's correction made the call (a peak moved before the ear was marked "no response" included: the mark
+overrides it; it stays in the history) and ``model_no_response`` when it is the model's call (the model's readings
+stay in ``W_latency_ms``, ``W_latency_series_ms``, ``W_model_latency_ms``, ...). Why: a reader of the final columns
+got wave V latencies for an ear reported as not responding. A peak the expert moved in an ear the model calls
+"no response" keeps its final value: the expert placed it.
+
+``ear_threshold_status`` is the ear's ``model`` / ``corrected`` / ``corrected_no_response``, or where a stored
+correction does not stand as it looks (`abrnet.viewer.flags`), with a one-line ``ear_threshold_note`` (else empty):
+``pooled_correction_not_applied`` (corrected on the ear before it was split by stimulus into the series it is now:
+which series it meant is unknown, so the final values are the model's), ``corrected_above_max_level`` (an older
+viewer's value above the loudest tested level, refused now: no ``ear_threshold_db``,
+``ear_threshold_above_max_level`` true, ``ear_response`` "no response") and ``corrected_below_min_level`` (a value
+below the softest tested level, accepted as "≤ that level": ``ear_threshold_db`` is the expert's extrapolation, to be
+read as ``≤ ear_min_level_db``, not a measured level).
 
 Text from users and files (patient ids, correctors' names, file names) is data, never markup: a CSV text cell that a
 spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice; `spreadsheet_text`, the rule
@@ -75,6 +95,7 @@ from typing import Any
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.inference.result_tables import INTERPEAK, spreadsheet_text
 from abrnet.viewer.analysis import model_threshold_placeholder, threshold_at_floor, threshold_placeholder
+from abrnet.viewer.flags import ABOVE_MAX, final_wave_status
 
 
 def level_text(db: float) -> str:
@@ -117,8 +138,10 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "model_checkpoint": payload["checkpoint"],
             "model_sha256": payload["model_sha256"],
         }
+        ear = ears.get(rec["ear_key"])
+        waves = final_waves(rec["waves"], final_wave_status(ear))
         for w in WAVES:
-            wave = rec["waves"][w]
+            wave = waves[w]
             row.update(
                 {
                     f"{w}_presence_prob": wave["presence_prob"],
@@ -139,18 +162,27 @@ def export_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{w}_corrected_model_note": wave["corrected_model_note"],
                 }
             )
-        row.update(interpeak_cells(rec["waves"]))
+        row.update(interpeak_cells(waves))
         row["class_pred"] = rec["class_pred"]
         row.update({f"p_{c}": rec["class_prob"][c] for c in CLASS_NAMES})
         row.update(
             threshold_db=rec["threshold_db"], threshold_sd_db=rec["threshold_sd_db"], p_no_response=rec["p_no_response"]
         )
-        ear = ears.get(rec["ear_key"])
         if ear is not None:
             row.update(ear_cells(ear))
         row.update(rec.get("domain") or {})
         rows.append(row)
     return rows
+
+
+def final_waves(waves: dict[str, dict[str, Any]], silent: str | None) -> dict[str, dict[str, Any]]:
+    """A record's waves as the final columns give them: those the model's reading fills ("model") without a final
+    latency or amplitude, status `silent`, where the series' final call is "no response" (`final_wave_status`; the
+    model's values stay in the non-final columns); `waves` itself where `silent` is None."""
+    if silent is None:
+        return waves
+    blank = {"latency_ms": None, "amplitude_uv": None, "status": silent}
+    return {w: {**wave, **blank} if wave["status"] == "model" else wave for w, wave in waves.items()}
 
 
 def interpeak_cells(waves: dict[str, dict[str, Any]]) -> dict[str, float | None]:
@@ -175,28 +207,34 @@ def interpeak_cells(waves: dict[str, dict[str, Any]]) -> dict[str, float | None]
 
 def ear_cells(ear: dict[str, Any]) -> dict[str, Any]:
     """The ear's columns of a row: its final call beside the model's, and its threshold as the page and the PDF print
-    it (no number, SD or interval for a placeholder, `threshold_placeholder`, or an expert's "no response"; no SD or
-    interval for the expert's value), then the model's own threshold, SD and 90 % interval, kept once corrected."""
+    it (no number, SD or interval for a placeholder, `threshold_placeholder`, an expert's "no response" or a value
+    above the tested levels; no SD or interval for the expert's value) with its status and note, then the model's own
+    threshold, SD, 90 % interval and bracket, kept once corrected."""
     placeholder = threshold_placeholder(ear)
+    above = ear.get("threshold_flag") == ABOVE_MAX  # an old correction above the loudest level: no measured value
     model_own = ear["status"] == "model" and not placeholder  # SD and interval describe the model's reading
     model_known = not model_threshold_placeholder(ear)  # the model read a threshold (not "none up to the top")
     lo, hi = ear.get("interval_90_db") or (None, None)
+    bracket = ear.get("threshold_bracket_lo_db")
     return {
         "ear_response": ear.get("final_response", ear.get("response")),
         "ear_response_model": ear.get("response"),
-        "ear_threshold_db": None if placeholder else ear["threshold_db"],
-        "ear_threshold_above_max_level": placeholder or ear["status"] == "corrected_no_response",
+        "ear_threshold_db": None if placeholder or above else ear["threshold_db"],
+        "ear_threshold_above_max_level": placeholder or above or ear["status"] == "corrected_no_response",
         "ear_max_level_db": ear.get("max_level_db"),
         "ear_threshold_at_min_level": threshold_at_floor(ear),
         "ear_min_level_db": ear.get("min_level_db"),
         "ear_threshold_sd_db": ear["threshold_sd_db"] if model_own else None,
         "ear_threshold_lo_db": lo if model_own else None,
         "ear_threshold_hi_db": hi if model_own else None,
-        "ear_threshold_status": ear["status"],
+        "ear_threshold_bracket_lo_db": bracket if model_own else None,
+        "ear_threshold_status": ear.get("threshold_flag") or ear["status"],
+        "ear_threshold_note": ear.get("threshold_note"),
         "ear_threshold_model_db": ear["model_threshold_db"] if model_known else None,
         "ear_threshold_model_sd_db": ear["threshold_sd_db"] if model_known else None,
         "ear_threshold_model_lo_db": lo if model_known else None,
         "ear_threshold_model_hi_db": hi if model_known else None,
+        "ear_threshold_model_bracket_lo_db": bracket if model_known else None,
         "ear_threshold_corrected_by": ear["corrected_by"],
         "ear_threshold_corrected_at": ear["corrected_at"],
         "ear_threshold_corrected_reading_age_years": ear["corrected_reading_age_years"],

@@ -53,6 +53,8 @@ DOMAIN_HINT = "(pass --species/--stimulus/--level-unit if the file is wrong; --s
 DOMAIN_WORDS = "(check the file's species, stimulus and level unit: the viewer reads them as the file states them)"
 INVERT_WORDS = "tick the form's Invert box and analyse again"
 UNINVERT_WORDS = "untick the form's Invert box and analyse again"
+# the sparse-levels warning names predict's series table; the viewer's export holds the column with its ear_ prefix
+BRACKET_HINT, BRACKET_WORDS = "(series table: threshold_bracket_lo_db)", "(export CSV: ear_threshold_bracket_lo_db)"
 UNKNOWN_START = re.compile(r"unknown recording format \(first line starts (.*)\)$")
 
 
@@ -115,8 +117,8 @@ def viewer_text(text: str) -> str:
     """An importer's or predict's message with its hints for the CLI and the Python API pointed at the form's fields:
     "pass stimulus_rate_hz=... (the export has no repetition rate; CLI --rate)" becomes "enter the stimulus rate (per
     second) in the form's Rate (/s) field and analyse again (the export has no repetition rate)", "(pass --fmp)"
-    becomes "(enter it in the form's FMP field)", and an ignored option names its field. Hints for options the form
-    does not have are left as they are."""
+    becomes "(enter it in the form's FMP field)", and an ignored option names its field; a pointer to predict's series
+    table names the export's column instead. Hints for options the form does not have are left as they are."""
 
     def pass_hint(m: re.Match[str]) -> str:
         key = m.group(1)
@@ -145,6 +147,7 @@ def viewer_text(text: str) -> str:
     text = IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
     text = HEADER_ROW.sub(r"\1, header: ", text).replace(CLI_FILLS, FORM_FILLS).replace(DOMAIN_HINT, DOMAIN_WORDS)
     text = text.replace(INVERT_HINT, INVERT_WORDS).replace(UNINVERT_HINT, UNINVERT_WORDS)
+    text = text.replace(BRACKET_HINT, BRACKET_WORDS)
     return UNKNOWN_START.sub(unknown_start, text)
 
 

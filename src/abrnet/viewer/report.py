@@ -31,6 +31,7 @@ from abrnet.viewer.analysis import (
     threshold_placeholder,
 )
 from abrnet.viewer.export import level_text
+from abrnet.viewer.flags import ABOVE_MAX, BELOW_MIN
 from abrnet.viewer.store import options_text
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
@@ -80,7 +81,8 @@ def _waterfall(ax: Any, payload: dict[str, Any], ear: dict[str, Any]) -> None:
             ax.text(lat, yv + 0.18 * step, label, fontsize=5.5, color=color, ha="center")
     levels = [r["intensity_db"] for r in recs]
     thr = ear["threshold_db"]
-    if thr is not None and len(levels) > 1 and not threshold_placeholder(ear):  # a placeholder is no level to mark
+    marked = not threshold_placeholder(ear) and ear.get("threshold_flag") != ABOVE_MAX  # neither is a tested level
+    if thr is not None and len(levels) > 1 and marked:
         pos = -float(np.interp(thr, levels[::-1], np.arange(len(levels))[::-1])) * step  # level → stack position
         ax.axhline(pos, color=CORRECTED_COLOR if ear["status"] == "corrected" else "tab:purple", ls="--", lw=0.8)
     bar = scale_bar_uv(0.8 * step)
@@ -147,13 +149,18 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
     "uncertain" one says that no tested level crosses, and that the no-response call is uncertain. One whose V shows
     at its softest level gets "≤ that level" (`threshold_at_floor`), without its SD and zero-width interval. A
     corrected ear's second line gives the final call (an expert's threshold is a response, an expert's mark "no
-    response") and then the model's call, labelled as the model's: the two must not read as if they agreed."""
+    response") and then the model's call, labelled as the model's: the two must not read as if they agreed. A stored
+    correction that does not stand as it looks (`abrnet.viewer.flags`) gets its note on a third line, and one outside
+    the tested levels prints as what it means ("above 80.0", "≤ 0")."""
     thr, sd, iv = ear["threshold_db"], ear["threshold_sd_db"], ear["interval_90_db"]
     unit = ear.get("level_unit") or UNKNOWN_LEVEL_UNIT
     model = (f"model: none up to {top_db:.1f} dB" if model_threshold_placeholder(ear)
              else f"model {ear['model_threshold_db']:.1f} dB")  # fmt: skip
-    if ear["status"] == "corrected":
-        head = (f"threshold {thr:.1f} {unit}* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
+    if ear["status"] == "corrected":  # a value outside the tested levels reads as what it means (`flags`)
+        flag = ear.get("threshold_flag")
+        shown = (f"above {top_db:.1f}" if flag == ABOVE_MAX else f"≤ {level_text(ear['min_level_db'])}"
+                 if flag == BELOW_MIN else f"{thr:.1f}")  # fmt: skip
+        head = (f"threshold {shown} {unit}* (corrected by {ear['corrected_by']} at {ear['corrected_at']}; "
                 f"{model}){_model_tag(ear)}")  # fmt: skip
     elif ear["status"] == "corrected_no_response":
         head = (f"no response up to {top_db:.1f} {unit}* (marked by {ear['corrected_by']} at {ear['corrected_at']}; "
@@ -175,8 +182,9 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
         why = "the expert's threshold" if ear["status"] == "corrected" else "the expert's mark"
         call = f"{ear.get('final_response')}* ({why}); model's call {call}"
     name = series_name(ear)
+    note = [f"  note: {ear['threshold_note']}"] if ear.get("threshold_note") else []
     return [f"{name[0].upper()}{name[1:]}: {head}", f"  {call}: P(no response) {ear['p_no_response']:.2f}; class "
-            f"{ear['class_pred']} ({probs})"]  # fmt: skip
+            f"{ear['class_pred']} ({probs})", *note]  # fmt: skip
 
 
 def _model_tag(value: dict[str, Any]) -> str:

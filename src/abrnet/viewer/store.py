@@ -25,7 +25,8 @@ the file is registered with now (`add_correction`). A store from before this col
 
 A threshold correction names its intensity series (``stimulus``): "" for an ear that holds one stimulus (its series
 is the ear), else the series' stimulus ("tone_pip 8000 Hz"), so an ear's 8 and 16 kHz thresholds are corrected
-apart. Rows from before this column existed read back "" and keep correcting the ear's one series.
+apart. Rows from before this column existed read back "" and keep correcting the ear's one series; on an ear that is
+several series now they correct none and are shown on each with a note (`abrnet.viewer.flags`).
 """
 
 from __future__ import annotations

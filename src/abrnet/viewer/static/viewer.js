@@ -289,7 +289,7 @@ function render(data) {
     body.appendChild(waterfall(ear, data));
     const side = html("div", { class: "side" }, body);
     const corr = ear.status === "corrected";
-    html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, thresholdText(ear));
+    html("p", { class: "threshold-text" + (corr ? " corrected" : ""), "data-value": ear.threshold_db }, side, thresholdText(ear) + (ear.threshold_note ? ` — note: ${ear.threshold_note}` : "")); // flags.py
     if (corr && ear.corrected_model_note) html("p", { class: "model-note threshold-model-note" }, side, `Threshold ${ear.corrected_model_note}`);
     html("p", { class: "call", "data-final-response": ear.final_response ?? "" }, side, callText(ear));
     const tools = html("div", { class: "mark-tools" }, side);
