@@ -60,6 +60,7 @@ PLANNED = [
     ("simulate", [], ["simulate.json", "simulate.md"]),
     ("signal_quality", [], ["signal_quality.json", "signal_quality.md"]),
     ("skip_attention", [], ["skip_attention.json", "skip_attention.md"]),
+    ("slow_trend", [], ["slow_trend.json", "slow_trend.md"]),
     ("threshold_ceiling", [], ["threshold_ceiling.json", "threshold_ceiling.md"]),
     ("threshold_cues", [], ["threshold_cues.json", "threshold_cues.md"]),
     ("train", [], ["train.json", "train.md"]),

@@ -294,3 +294,21 @@ def test_invert_reads_a_vertex_negative_export_as_the_model_learnt_waves(sim: AB
     res = CliRunner().invoke(app, ["data", "import", str(path), "--invert", "--out", str(tmp_path / "pos.h5")])
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(read_for_model(tmp_path / "pos.h5")[0].signals, sim.signals, atol=1e-6)
+
+
+def test_an_offset_read_from_one_or_two_records_says_so(sim: ABRCohort) -> None:
+    """The median mean of one or two records is theirs: a burst passed the bound in 17 of 1,200 clean short ears
+    (60/80 dB, 80 dB only), so the warning says how thin the evidence is; a long ear's does not."""
+    from abrnet.data.baseline import remove_baseline_offsets
+
+    keys = sim.ear_key.astype(str)
+    two = sim.subset(np.flatnonzero(keys == keys[0])[:2])
+    two.signals += 0.3
+    (line,) = remove_baseline_offsets(two)[1]
+    assert line.endswith(
+        "(1 of these ear(s) have 2 records or fewer, where one record's burst cannot be told from an offset)"
+    )
+    long = _copy(sim)
+    long.signals += 0.3
+    (line,) = remove_baseline_offsets(long)[1]
+    assert "burst" not in line and line.endswith("as a clinical display does")

@@ -106,12 +106,13 @@ def test_warnings_group_the_new_reasons_and_strict_refuses(sim: ABRCohort) -> No
 
 def test_a_short_grid_has_too_few_records_to_judge_its_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hunt 15 #2: on a clean 60/80 dB grid the ear medians of two loud records flagged 14 of 600 ears ("low-pass
-    filtered?", "drift"): the per-ear measures now need `MIN_EAR_RECORDS` records and `MIN_NOISE_LIKE` noise-like
-    ones, without which the same cohort is flagged."""
+    filtered?", "drift"): the per-ear measures now need `MIN_LOW_FREQUENCY_RECORDS` records and `MIN_NOISE_LIKE`
+    noise-like ones, without which the same cohort is flagged."""
+    from abrnet.data import baseline
     from abrnet.inference import signal_quality
 
     cohort = simulate_cohort(SimulationConfig(n_patients=300, protocol="fixed", fixed_levels_db=(60.0, 80.0)), seed=401)
     assert not any(signal_quality.quality_reasons(cohort))
-    monkeypatch.setattr(signal_quality, "MIN_EAR_RECORDS", 1)
+    monkeypatch.setattr(baseline, "MIN_LOW_FREQUENCY_RECORDS", 1)
     monkeypatch.setattr(signal_quality, "MIN_NOISE_LIKE", 1)
     assert any(signal_quality.quality_reasons(cohort))  # what the guard keeps out

@@ -55,8 +55,8 @@ def _model_length(loaded: LoadedModel) -> int:
 
 
 def to_model_cohort(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
-    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms), its DC offset removed beyond the simulated
-    cohort's, with the warnings: `inputs.on_model_grid`, the path files take too."""
+    """`cohort` on the model grid (20 kHz, `n_samples` from 0 ms), its DC offset and slow trend removed beyond the
+    simulated cohort's, with the warnings: `inputs.on_model_grid`, the path files take too."""
     from abrnet.inference.inputs import on_model_grid
 
     return on_model_grid(cohort, n_samples)

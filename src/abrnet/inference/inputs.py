@@ -109,18 +109,22 @@ def read_for_model(
     return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
 
 
-def on_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
+def on_model_grid(
+    cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES, *, detrend: bool = True
+) -> tuple[ABRCohort, list[str]]:
     """``cohort`` as the model reads it, with the warnings: resampled and cropped to the model grid
-    (`cohort_to_model_grid`), then a DC offset beyond the simulated cohort's removed (`remove_baseline_offsets`, on
-    the samples taken from the recording). The one way any input reaches the model: files (`read_for_model`) and
-    cohorts handed to the Python API alike."""
-    from abrnet.data.baseline import remove_baseline_offsets
+    (`cohort_to_model_grid`), then a DC offset and a slow trend beyond the simulated cohort's removed
+    (`remove_baseline_offsets`, `remove_slow_trends`, on the samples taken from the recording). The one way any
+    input reaches the model: files (`read_for_model`) and cohorts handed to the Python API alike. ``detrend=False``
+    leaves the slow trend in (`benchmarks/slow_trend.py` reads both ways)."""
+    from abrnet.data.baseline import remove_baseline_offsets, remove_slow_trends
     from abrnet.data.resample import cohort_to_model_grid, recorded_mask
 
     on_grid, grid_warnings = cohort_to_model_grid(cohort, n_samples)
     recorded = recorded_mask(cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples, n_out=n_samples)
     on_grid, offset_warnings = remove_baseline_offsets(on_grid, recorded)
-    return on_grid, grid_warnings + offset_warnings
+    on_grid, trend_warnings = remove_slow_trends(on_grid, recorded) if detrend else (on_grid, [])
+    return on_grid, grid_warnings + offset_warnings + trend_warnings
 
 
 def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True) -> str:

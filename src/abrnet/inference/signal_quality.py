@@ -23,19 +23,20 @@ bound states.
 from __future__ import annotations
 
 import numpy as np
-from numpy.polynomial import legendre
 
-from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS, RECORDING_BAND_HZ
+from abrnet.constants import (
+    DEFAULT_N_SAMPLES,
+    DEFAULT_SAMPLING_RATE_HZ,
+    DEFAULT_T0_MS,
+    MAX_LOW_FREQUENCY_UV,
+    RECORDING_BAND_HZ,
+)
+from abrnet.data.baseline import ear_slow_content, slow_trend
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 
 # Calibration: seeds 101–108 (4 mixed, 4 fixed protocol; 4,800 ears, 72,847 records) set each bound; seeds 201–204
 # (2,400 ears) check it unseen. Rates in benchmarks/results/signal_quality.md.
-# Low-frequency content: RMS of a record's degree-1 and -2 Legendre trend over the window (below ~100 Hz on a 10-ms
-# window: a drift, a slow wave, a mains cycle), median over the ear. Simulated ears reach 0.106 µV (check: 0.088);
-# the bound is 1.23× that: no simulated ear flagged.
-MAX_LOW_FREQUENCY_UV: float = 0.13
-LOW_FREQUENCY_DEGREE: int = 2
 # Recording band: the ear's noise-like records' (`NOISE_LIKE_MIN`) power above 1.5 kHz over their 1–3 kHz power,
 # pooled: a response's own spectrum falls above 1 kHz, so only records where noise dominates say what the filter
 # passed. Simulated ears: 0.1 % quantile 0.243 (check 0.224), lowest 0.168 and 0.156; the bound is 0.78× the 0.1 %
@@ -55,10 +56,8 @@ MIN_ARTIFACT_RATIO: float = 5.0
 # very quiet real recording (6 nV) is below it: the model never saw one, so it is flagged too.
 LATE_WINDOW_MS: float = 1.5
 NOISE_RANGE_UV: tuple[float, float] = (0.01, 0.5)
-# Too little evidence to judge an ear's session: low-frequency content needs at least `MIN_EAR_RECORDS` records (the
-# median of two or three loud responses is their own slow waves: a clean 60/80 dB grid flagged 4 of 600 ears), the
-# band at least `MIN_NOISE_LIKE` noise-like records (a clean 40-100 dB grid has few: 4 of 600 flagged, 60/80 dB 10).
-MIN_EAR_RECORDS: int = 4
+# Too little evidence to judge an ear's recording band: at least `MIN_NOISE_LIKE` noise-like records (a clean 40-100
+# dB grid has few: 4 of 600 flagged, 60/80 dB 10). Low-frequency content needs `MIN_LOW_FREQUENCY_RECORDS` records.
 MIN_NOISE_LIKE: int = 3
 # A trace whose peak to peak is at most this share of its largest value is constant up to float precision: flat.
 FLAT_RELATIVE: float = 1e-5
@@ -74,23 +73,13 @@ def window_samples(cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES) -> tuple
     return np.asarray(cohort.signals, np.float64)[:, keep], t[keep]
 
 
-def _trend(x: np.ndarray, t_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, T') the degree-1..`LOW_FREQUENCY_DEGREE` Legendre trend of each mean-removed record, and (N, T') the
-    record with mean and trend removed."""
-    span = max(float(t_ms[-1] - t_ms[0]), 1e-12)
-    basis = legendre.legvander(2.0 * (t_ms - t_ms[0]) / span - 1.0, LOW_FREQUENCY_DEGREE)  # (T', D + 1)
-    coef = np.linalg.lstsq(basis, x.T, rcond=None)[0]  # (D + 1, N)
-    trend = (basis[:, 1:] @ coef[1:]).T  # (N, T')
-    return trend, x - (basis @ coef).T
-
-
 def low_frequency_uv(x: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
     """(N,) RMS µV of each record's slow trend (drift, slow wave, mains cycle: below ~100 Hz on a 10-ms window)."""
-    return _trend(x, t_ms)[0].std(axis=1)
+    return slow_trend(x, t_ms)[0].std(axis=1)
 
 
 def high_band_power(detrended: np.ndarray, sampling_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) power of each detrended record (`_trend`'s second part), Hann-windowed, above `HIGH_BAND_SPLIT_HZ` and
+    """(N,) power of each detrended record (`slow_trend`'s second part), Hann-windowed, above `HIGH_BAND_SPLIT_HZ` and
     (N,) over all of `HIGH_BAND_HZ` (NaN where the rate cannot sample the band)."""
     n, n_t = detrended.shape
     if sampling_rate_hz < 2.0 * HIGH_BAND_HZ[1]:
@@ -133,8 +122,9 @@ def artifact_rows(x: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
 def ear_medians(
     cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES, samples: tuple[np.ndarray, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """Per record, its ear's value of each per-ear measure (NaN where the ear gives none, or too few records to judge:
-    `MIN_EAR_RECORDS`, `MIN_NOISE_LIKE`): ``low_frequency_uv`` and ``noise_uv``, medians over the ear's records;
+    """Per record, its ear's value of each per-ear measure (NaN where the ear gives none, or too few records to
+    judge: `MIN_LOW_FREQUENCY_RECORDS`, `MIN_NOISE_LIKE`): ``low_frequency_uv`` and ``noise_uv``, medians over the
+    ear's records;
     ``high_band_share``, the ear's noise-like records' power above 1.5 kHz over their 1–3 kHz power, pooled (one
     record's periodogram is too noisy to read a filter from). A record with a stimulus artifact has its low-frequency
     content read after `ARTIFACT_END_MS`, so the artifact is not taken for a drift."""
@@ -142,16 +132,15 @@ def ear_medians(
     noise = late_noise_uv(x, t)
     sd = x.std(axis=1)
     noise_like = (noise >= NOISE_LIKE_MIN * sd) & (sd > 0)
-    trend, detrended = _trend(x, t)  # (N, T') each: one fit serves the drift and the band
+    trend, detrended = slow_trend(x, t)  # (N, T') each: one fit serves the drift and the band
     upper, total = high_band_power(detrended, cohort.sampling_rate_hz)
     slow = trend.std(axis=1)
     after, artifact = t >= ARTIFACT_END_MS, artifact_rows(x, t)
     if artifact.any() and after.sum() >= 4:
         slow[artifact] = low_frequency_uv(x[artifact][:, after], t[after])
     out = {k: np.full(cohort.n_records, np.nan) for k in ("low_frequency_uv", "high_band_share", "noise_uv")}
+    out["low_frequency_uv"] = ear_slow_content(slow, cohort.ear_key)  # the rule `remove_slow_trends` acts on
     for rows in group_indices(cohort.ear_key.astype(str))[1]:
-        if rows.size >= MIN_EAR_RECORDS:
-            out["low_frequency_uv"][rows] = np.median(slow[rows])
         out["noise_uv"][rows] = np.median(noise[rows])
         quiet = rows[noise_like[rows] & np.isfinite(total[rows])]
         if quiet.size >= MIN_NOISE_LIKE and total[quiet].sum() > 0:
@@ -193,7 +182,8 @@ def quality_reasons(
             reasons[i].append(
                 f"low-frequency content: {lf:.2g} µV RMS below ~100 Hz (the ear's median; simulated ears up to "
                 f"{MAX_LOW_FREQUENCY_UV:g} µV): drift, a slow wave or mains hum; the model learnt "
-                f"{RECORDING_BAND_HZ[0]:g}–{RECORDING_BAND_HZ[1]:g} Hz records (high-pass at 100 Hz or re-record)"
+                f"{RECORDING_BAND_HZ[0]:g}–{RECORDING_BAND_HZ[1]:g} Hz records: each record's slow trend is removed "
+                "before reading, what is faster (hum harmonics) is not (high-pass at 100 Hz or re-record)"
             )
         share = ear["high_band_share"][i]
         if share < MIN_HIGH_BAND_SHARE:
