@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     import argparse
@@ -58,14 +58,25 @@ def parse_args(
     return args
 
 
+def refuse(source: str | Path, message: str, field: str | None = None) -> NoReturn:
+    """Stop a benchmark as the `abrnet` CLI refuses bad input: one line ``error: <source>: [field '<field>': ]
+    <message>`` on stderr (`abrnet.cli.common.print_error`) and exit code 2. Why: the scripts ended with
+    ``sys.exit(text)``, exit code 1, the code of a crash, where the CLI says 2 for the same kind of refusal."""
+    from abrnet.cli.common import EXIT_USER_ERROR, print_error
+    from abrnet.data.schema import DataError
+
+    print_error(str(DataError(str(source), field, message)) if field is not None else f"{source}: {message}")
+    raise SystemExit(EXIT_USER_ERROR)
+
+
 def check_results(*paths: Path, force: bool) -> None:
-    """Exit with a one-line error naming the first of `paths` that exists, unless --force: called before measuring,
-    so minutes of work are not thrown away, and again just before writing."""
+    """Exit (`refuse`) naming the first of `paths` that exists, unless --force: called before measuring, so minutes
+    of work are not thrown away, and again just before writing."""
     if force:
         return
     for path in paths:
         if Path(path).exists():
-            sys.exit(f"error: {path}: file exists; pass --force to overwrite it")
+            refuse(path, "file exists; pass --force to overwrite it")
 
 
 def write_files(texts: dict[Path, str], *, force: bool) -> None:
@@ -89,12 +100,10 @@ def kept_section(path: Path, heading: str) -> str:
 
 
 def require_checkpoint(*paths: Path) -> None:
-    """Exit with a one-line error naming the first checkpoint the benchmark measures that is missing."""
+    """Exit (`refuse`) naming the first checkpoint the benchmark measures that is missing."""
     for path in paths:
         if not path.exists():
-            sys.exit(
-                f"error: checkpoint {path} not found; train one (abrnet train --out runs/default) or pass --checkpoint"
-            )
+            refuse(path, "no such checkpoint; train one (abrnet train --out runs/default) or pass --checkpoint")
 
 
 def device_name(device: str) -> str:
@@ -204,5 +213,5 @@ def validation_choice(path: Path) -> dict:
 
     sel = json.loads(path.read_text())["selection"]
     if sel["split"] != "val":
-        sys.exit(f"error: {path} chose its settings on {sel['split']!r}, not on val")
+        refuse(path, f"chose its settings on {sel['split']!r}, not on val", field="selection.split")
     return sel["chosen"]

@@ -98,19 +98,44 @@ def test_each_script_checks_its_results_as_soon_as_its_arguments_are_read(
 
 
 def test_parse_args_refuses_existing_results_unless_forced(
-    common: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    common: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(common, "RESULTS", tmp_path)
     (tmp_path / "x.md").write_text("mine\n")
     for results in ("x", lambda a: "x", lambda a: [tmp_path / "x.md"]):
         monkeypatch.setattr(sys, "argv", ["b.py"])
-        with pytest.raises(SystemExit, match=r"^error: .*x\.md: file exists; pass --force to overwrite it$"):
+        with pytest.raises(SystemExit) as ei:  # exit code 2 and one line, as the CLI refuses (was exit code 1)
             common.parse_args(argparse.ArgumentParser(), results)
+        assert ei.value.code == 2
+        assert capsys.readouterr().err == f"error: {tmp_path / 'x.md'}: file exists; pass --force to overwrite it\n"
         monkeypatch.setattr(sys, "argv", ["b.py", "--force"])
         assert common.parse_args(argparse.ArgumentParser(), results).force is True
     monkeypatch.setattr(sys, "argv", ["b.py"])
     assert common.parse_args(argparse.ArgumentParser(), "y").force is False  # nothing there: goes on
     assert (tmp_path / "x.md").read_text() == "mine\n"
+
+
+def test_every_refusal_is_one_line_with_exit_code_2(
+    common: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing checkpoint and a generation choice made on the test split stop a benchmark as the CLI refuses bad
+    input: one ``error:`` line naming the file (and field), exit code 2 (they were ``sys.exit(text)``, code 1)."""
+    missing = tmp_path / "runs" / "best.ckpt"
+    with pytest.raises(SystemExit) as ei:
+        common.require_checkpoint(missing)
+    assert ei.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: {missing}: no such checkpoint; train one (abrnet train --out runs/default) or pass --checkpoint\n"
+    )
+    chosen = tmp_path / "generation.json"
+    chosen.write_text(json.dumps({"selection": {"split": "test", "chosen": {"steps": 10}}}))
+    with pytest.raises(SystemExit) as ei:
+        common.validation_choice(chosen)
+    assert ei.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {chosen}: field 'selection.split': chose its settings on 'test', not on val\n", err
+    chosen.write_text(json.dumps({"selection": {"split": "val", "chosen": {"steps": 10}}}))
+    assert common.validation_choice(chosen) == {"steps": 10}
 
 
 def test_results_head_is_the_title_and_the_provenance_line(common: ModuleType) -> None:

@@ -135,7 +135,7 @@ def test_check_choice() -> None:
     for value, message in (("c", "must be one of a, b; got 'c'"), (["a", ""], "must be one of a, b; got ''")):
         with pytest.raises(DataError) as ei:
             check_choice(value, "--x", ("a", "b"), command="cmd")
-        assert str(ei.value) == f"cmd: field '--x': {message}"
+        assert str(ei.value) == f"abrnet cmd: field '--x': {message}"  # the command as typed (hunt 15 #12)
     with pytest.raises(DataError, match=r"must be a,b; got 'b'$"):  # one allowed value: no "one of"
         check_choice("b", "--x", ("a,b",))
 
@@ -209,7 +209,7 @@ def test_bad_reader_option_names_the_option(
     src.write_text("not read: the option is refused first\n")
     out = "r.csv" if command == ["predict"] else "d.h5"
     line = _one_line([*command, str(src), "--out", out, option, value])
-    assert line.startswith(f"error: {' '.join(command)}: field '{option}': "), line
+    assert line.startswith(f"error: abrnet {' '.join(command)}: field '{option}': "), line
     assert value in line and accepted in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
     flags = {"--invert"}  # an on/off switch: there is no bad value to give it
@@ -221,6 +221,6 @@ def test_nan_fmp_is_accepted_as_not_measured() -> None:
     from abrnet.cli.common import check_reader_values
 
     check_reader_values({"fmp": float("nan"), "ear": "left", "units": "µV", "species": "Mouse"}, "predict")
-    rate = r"^predict: field '--rate': must be a finite number from 0.1 to 1000, got nan$"
+    rate = r"^abrnet predict: field '--rate': must be a finite number from 0.1 to 1000, got nan$"
     with pytest.raises(DataError, match=rate):
         check_reader_values({"stimulus_rate_hz": float("nan")}, "predict")

@@ -85,6 +85,6 @@ def test_check_range() -> None:
     ):
         with pytest.raises(DataError) as ei:
             check_range(value, "--x", minimum=1, maximum=3, integer=True, command="cmd")
-        assert str(ei.value) == f"cmd: field '--x': {message}"
+        assert str(ei.value) == f"abrnet cmd: field '--x': {message}"
     with pytest.raises(DataError, match=r"must be <= 3, got 4$"):
         check_range(4, "--x", maximum=3)

@@ -128,7 +128,10 @@ def test_placeholder_threshold_interval_reads_above_the_highest_level() -> None:
     (json_row,) = [r for r in report.to_json()["series"] if (r["patient_id"], r["ear"]) == ("P000", "L")]
     assert json_row["threshold_lo_db"] == 80.0 and json_row["threshold_hi_db"] is None
     measured = _series_rows(report)["P001/L"]
-    assert np.isfinite(measured["threshold_sd_db"]) and np.isfinite(measured["threshold_hi_db"])
+    assert np.isfinite(measured["threshold_sd_db"]) and measured["threshold_lo_db"] == 20.0
+    # its interval passes the loudest level: an open bound, not the 85-dB placeholder (hunt 15 #8)
+    e = ears.ear_key.astype(str).tolist().index("P001/L")
+    assert ears.threshold_hi_db[e] == 85.0 and np.isnan(measured["threshold_hi_db"])
 
 
 def _capture_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:

@@ -335,7 +335,7 @@ def test_cli_argument_errors_name_the_option(
     else:
         args = ["denoise", "--checkpoint", small["ckpt"], str(small["path"]), *extra, "--out", str(out)]
     line = _refused(runner.invoke(app, args))
-    assert f"field '{option}'" in line and line.startswith(f"error: {command}:"), line
+    assert f"field '{option}'" in line and line.startswith(f"error: abrnet {command}:"), line
     assert not out.exists()
 
 

@@ -149,19 +149,23 @@ def test_figure_and_waterfall_writers_refuse_an_existing_file_unless_overwrite(t
     assert json.loads(write_generation_report({"a": 1}, tmp_path, overwrite=True).read_text()) == {"a": 1}
 
 
-def test_benchmark_results_are_replaced_only_with_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_benchmark_results_are_replaced_only_with_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     sys.modules.pop("_common", None)
     import _common
 
     monkeypatch.setattr(_common, "RESULTS", tmp_path)
     _common.write_results("x", {"a": 1}, "table\n")
-    with pytest.raises(SystemExit, match=r"x\.json: file exists; pass --force"):
+    with pytest.raises(SystemExit) as ei:  # exit code 2 and one line, as the CLI refuses
         _common.write_results("x", {"a": 2}, "other\n")
+    assert ei.value.code == 2 and "x.json: file exists; pass --force" in capsys.readouterr().err
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1} and (tmp_path / "x.md").read_text() == "table\n"
     (tmp_path / "x.json").unlink()  # the .md alone still refuses both: nothing half-written
-    with pytest.raises(SystemExit, match=r"x\.md: file exists"):
+    with pytest.raises(SystemExit) as ei:
         _common.write_results("x", {"a": 2}, "other\n")
+    assert ei.value.code == 2 and "x.md: file exists" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
     _common.write_results("x", {"a": 2}, "other\n", force=True)
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": 2}

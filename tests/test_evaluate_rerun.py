@@ -102,6 +102,6 @@ def test_the_data_file_is_recorded_absolute_so_another_folders_file_of_that_name
     assert ran.record()["data"] == str(first / "fx.h5")
     (out / STARTED).write_text(json.dumps(ran.record()))  # a run from folder a that stopped part-way
     monkeypatch.chdir(second)
-    with pytest.raises(DataError, match=r"evaluation that stopped part-way on .*a/fx\.h5"):
+    with pytest.raises(DataError, match=r"unfinished evaluation \(no metrics\.json\) of this checkpoint on .*a/fx\.h5"):
         check_folder(out, Evaluation(None, Path("fx.h5"), "all", options))  # b's own fx.h5: another evaluation
     assert check_folder(out, Evaluation(None, first / "fx.h5", "all", options)).replace  # a's file, named absolute

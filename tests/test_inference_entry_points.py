@@ -70,7 +70,7 @@ def test_denoise_declares_every_reader_option_and_names_a_bad_one(tmp_path: Path
     src = tmp_path / "in.csv"
     src.write_text("not read: the option is refused first\n")
     line = _error_line(runner.invoke(app, ["denoise", str(src), "--out", str(tmp_path / "d.h5"), "--age", "-3"]))
-    assert line.startswith("error: denoise: field '--age': must be a finite number from 0 to 120"), line
+    assert line.startswith("error: abrnet denoise: field '--age': must be a finite number from 0 to 120"), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 

@@ -10,12 +10,15 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
+
+if TYPE_CHECKING:  # the data layer (numpy) is imported inside the functions: `abrnet --help` stays fast
+    from abrnet.data.schema import DataError
 
 # Both print users' file names and field values verbatim: Rich markup would drop "[ear]" from "rec[ear].h5" (or crash
 # on "[/x]") and its emoji codes turn ":100:" into a symbol. Styled words go through `labelled`.
@@ -37,6 +40,29 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def print_error(message: str) -> None:
+    """``error: <message>`` as one line on stderr: the one printer of every refusal, ours (`user_errors`) and Click's
+    usage errors (`abrnet.cli.main.main`), so both read alike (they were ``Error: abrnet predict: ...`` and
+    ``error: predict: ...``)."""
+    line = message.splitlines()[0] if message else ""
+    err_console.print(labelled("error:", "bold red", line), highlight=False, soft_wrap=True)
+
+
+def command_name(command: str) -> str:
+    """A command as the user typed it (``predict`` → ``abrnet predict``, ``data import`` → ``abrnet data import``):
+    the source that a refusal of one of its options names."""
+    return command if command == "abrnet" or command.startswith("abrnet ") else f"abrnet {command}"
+
+
+def option_error(command: str, option: str, message: str) -> DataError:
+    """The one-line error for a bad option (or argument) of `command`: ``abrnet <command>: field '<option>':
+    <message>``, the `DataError` form every refusal takes (file, field, message), with the command in place of the
+    file. Click's own usage errors are rebuilt through it (`abrnet.cli.main.main`)."""
+    from abrnet.data.schema import DataError
+
+    return DataError(command_name(command), option, message)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn known input errors into `error: <one line>` on stderr and exit code 2."""
@@ -46,7 +72,7 @@ def user_errors() -> Iterator[None]:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             msg = f"{exc.filename}: no such file"
-        err_console.print(labelled("error:", "bold red", msg), highlight=False, soft_wrap=True)
+        print_error(msg)
         raise typer.Exit(EXIT_USER_ERROR) from None
 
 
@@ -54,7 +80,11 @@ def check_outputs(outputs: Mapping[str, Path], *, force: bool, inputs: Sequence[
     """Every planned output of one command, checked before anything is written: no two roles may name the same file
     (``--json`` once wrote <out>.json over an --out of that name), none may be one of the files the command reads
     (`inputs`), and each goes through the shared overwrite guard. Keys are the roles as the user knows them
-    (``--out``, ``--json output``...).
+    (``--out``, ``series table, <out>.series.csv beside --out``...).
+
+    A role that describes a file the command names itself (it has a space: not an option such as ``--out``, nor a
+    folder's file name such as ``metrics.json``) is said in the "file exists" refusal: ``q.series.csv: file exists``
+    did not say it was this run's series table, so a user could pass --force over another analysis's table.
 
     Why inputs, with or without --force: --force means "replace my old output", and ``--out a.csv`` on the input
     ``a.csv`` (or the ``<out>.series.csv`` written beside --out, when the recordings were in that file) replaced
@@ -75,7 +105,9 @@ def check_outputs(outputs: Mapping[str, Path], *, force: bool, inputs: Sequence[
         if source is not None:
             same = "" if str(source) == str(path) else f" ({source})"
             raise DataError(str(path), role, f"is an input{same}; --force never replaces an input, name another file")
-    for path in outputs.values():
+    for role, path in outputs.items():
+        if " " in role and not force and Path(path).exists() and not Path(path).is_dir():
+            raise FileExistsError(f"{path} (this run's {role}) exists; pass --force to overwrite it")
         check_fname(path, overwrite=force)
 
 
@@ -120,15 +152,13 @@ def check_range(
     `user_errors`). Typer's own ``min=``/``max=`` printed a usage box instead and let NaN through (it fails every
     comparison), so the limits live here; the help strings say them. A list option (repeated) is checked item by
     item; None (not given) passes."""
-    from abrnet.data.schema import DataError
-
     if value is None:
         return
     for x in value if isinstance(value, Sequence) else (value,):
         if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            raise DataError(command, option, f"must be a finite number, got {_number(x)}")
+            raise option_error(command, option, f"must be a finite number, got {_number(x)}")
         if integer and x != int(x):
-            raise DataError(command, option, f"must be a whole number, got {_number(x)}")
+            raise option_error(command, option, f"must be a whole number, got {_number(x)}")
         if (minimum is not None and x < minimum) or (maximum is not None and x > maximum):
             if maximum is None:
                 limits = f">= {_number(minimum)}"
@@ -136,7 +166,7 @@ def check_range(
                 limits = f"<= {_number(maximum)}"
             else:
                 limits = f"from {_number(minimum)} to {_number(maximum)}"
-            raise DataError(command, option, f"must be {limits}, got {_number(x)}")
+            raise option_error(command, option, f"must be {limits}, got {_number(x)}")
 
 
 def check_format(fmt: str, command: str) -> None:
@@ -153,14 +183,12 @@ def check_choice(
     choices (exit 2 through `user_errors`). Options with a fixed set of values are plain strings checked here, not
     Enums or click.Choice: Typer reports those in its multi-line usage box. A list option (repeated) is checked item
     by item; None (not given) passes."""
-    from abrnet.data.schema import DataError
-
     if value is None:
         return
     for x in (value,) if isinstance(value, str) else value:
         if x not in choices:
             allowed = choices[0] if len(choices) == 1 else f"one of {', '.join(choices)}"
-            raise DataError(command, option, f"must be {allowed}; got {x!r}")
+            raise option_error(command, option, f"must be {allowed}; got {x!r}")
 
 
 def image_file(path: Path, option: str) -> Path:
@@ -204,7 +232,7 @@ def option_errors(command: str, options: Mapping[str, str]) -> Iterator[None]:
         match = re.match(r"(?:conditions row \d+: )?([a-z_][a-z0-9_]*)\b\s*(.*)", text)
         if match is None or match.group(1) not in options:
             raise
-        raise DataError(command, options[match.group(1)], match.group(2) or text) from None
+        raise option_error(command, options[match.group(1)], match.group(2) or text) from None
 
 
 # --format of every command that reads recordings. The names are `abrnet.data.importers.FORMATS` (a test keeps them
@@ -308,7 +336,7 @@ def check_reader_values(reader: Mapping[str, Any], command: str) -> None:
     of the keyword ``stimulus_rate_hz`` it would otherwise name."""
     from abrnet.data.importers.options import check_reading_options
 
-    check_reading_options(reader, source=command, labels={key: reader_flag(key) for key in reader})
+    check_reading_options(reader, source=command_name(command), labels={key: reader_flag(key) for key in reader})
 
 
 def labelled(label: str, style: str, message: str) -> Text:

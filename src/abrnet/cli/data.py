@@ -18,6 +18,7 @@ from abrnet.cli.common import (
     check_range,
     console,
     image_file,
+    option_error,
     progress_bar,
     user_errors,
 )
@@ -57,7 +58,6 @@ def simulate(
 ) -> None:
     """Simulate a physiologically grounded ABR cohort (patients → ears → intensity series → recordings)."""
     from abrnet.data.io import check_cohort_name, save_cohort
-    from abrnet.data.schema import DataError
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
     from abrnet.data.simulate.config import min_samples
     from abrnet.data.simulate.protocol import PROTOCOLS
@@ -68,18 +68,18 @@ def simulate(
         check_range(sampling_rate, "--sampling-rate", command="simulate")  # finite
         top = SimulationConfig.bandpass_hz[1]  # the config refused a lower rate as "bandpass_hz: need hi < fs/2"
         if not sampling_rate > 2 * top:
-            raise DataError(
+            raise option_error(
                 "simulate", "--sampling-rate", f"must be > {2 * top:g} Hz (twice the {top:g} Hz top of the recording "
                 f"band-pass), got {sampling_rate:g}",
             )  # fmt: skip
         if n_samples < (least := min_samples(sampling_rate, SimulationConfig.t0_ms)):
-            raise DataError(
+            raise option_error(
                 "simulate", "--n-samples", f"must be >= {least} at {sampling_rate:g} Hz (records must reach past 4 ms, "
                 f"where FMP is measured), got {n_samples}",
             )  # fmt: skip
         check_choice(protocol, "--protocol", PROTOCOLS, command="simulate")
         if levels is not None and protocol != "fixed":  # other protocols choose their own levels
-            raise DataError("simulate", "--levels", f"needs --protocol fixed (got --protocol {protocol})")
+            raise option_error("simulate", "--levels", f"needs --protocol fixed (got --protocol {protocol})")
         grid = {} if levels is None else {"fixed_levels_db": parse_level_grid(levels)}
         check_fname(check_cohort_name(out, "--out"), overwrite=force)  # before minutes of simulation, not after
         config = SimulationConfig(
@@ -114,7 +114,7 @@ def parse_level_grid(text: str) -> tuple[float, ...]:
     from abrnet.data.schema import DataError
 
     def bad(message: str) -> DataError:
-        return DataError("simulate", "--levels", f"{message}, got {text!r}")
+        return option_error("simulate", "--levels", f"{message}, got {text!r}")
 
     try:
         start, stop, step = (float(x) for x in text.split(":"))

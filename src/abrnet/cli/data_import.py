@@ -33,12 +33,12 @@ def read_with_stand_ins(path: Path, fmt: str, options: dict[str, Any]) -> tuple[
     while True:
         try:
             return read_recording(path, fmt, **opts), missing
-        except DataError as exc:
-            field = {"LEVELS": "level_db"}.get(exc.field, exc.field)
-            if field not in _STAND_INS or field in opts:
+        except DataError as exc:  # several at once where the reader names them all (`MissingOptionsError`)
+            fields = [{"LEVELS": "level_db"}.get(f, f) for f in getattr(exc, "fields", (exc.field,))]
+            if any(f not in _STAND_INS or f in opts for f in fields):
                 raise
-            missing.append(field)
-            opts[field] = _STAND_INS[field][1]
+            missing += fields
+            opts |= {f: _STAND_INS[f][1] for f in fields}
 
 
 def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: Any) -> dict:
@@ -88,7 +88,7 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
         rate = "not recorded" if s["stimulus_rate_hz"] is None else f"{s['stimulus_rate_hz']:g}"
         window = f"{s['window_ms'][0]:.2f}–{s['window_ms'][1]:.2f}"
         table.add_row(
-            f"{s['patient_id']}/{s['ear']}", s["species"], s["stimulus"], levels, s["level_unit"],
+            s["series"], s["species"], s["stimulus"], levels, s["level_unit"],
             rate, hz_text(s["sampling_rate_hz"]), window,
             s["fmp_source"].replace("_", " "), s["units"],
         )  # fmt: skip

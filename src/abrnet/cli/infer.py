@@ -19,6 +19,7 @@ from abrnet.cli.common import (
     console,
     err_console,
     image_file,
+    option_error,
     option_errors,
     user_errors,
     warn,
@@ -134,7 +135,7 @@ def predict(
     from abrnet.cli.common import progress_bar
     from abrnet.inference.api import load
     from abrnet.inference.result_plots import plot_paths, save_plots
-    from abrnet.inference.result_tables import tables_json, write_columns_csv
+    from abrnet.inference.result_tables import reading_order, tables_json, write_columns_csv
 
     with user_errors():
         check_format(fmt, "predict")
@@ -147,11 +148,11 @@ def predict(
         check_suffix(out, (".csv",), "the results table (CSV)", "abrnet data import writes an .h5", field="--out")
         json_path, series_path, patients_path = beside_out(out)
         planned = {"--out": out}
-        if as_json:
-            planned["--json output (<out>.json)"] = json_path
+        if as_json:  # roles said in a refusal: "q.series.csv (this run's series table, ...) exists" (`check_outputs`)
+            planned["JSON output, <out>.json for --json"] = json_path
         if series:
-            planned |= {"series table (<out>.series.csv beside --out)": series_path}
-            planned |= {"patients table (<out>.patients.csv beside --out)": patients_path}
+            planned |= {"series table, <out>.series.csv beside --out": series_path}
+            planned |= {"patients table, <out>.patients.csv beside --out": patients_path}
         for p in input_paths:
             if not p.exists():
                 raise FileNotFoundError(2, "no such file", str(p))
@@ -174,7 +175,7 @@ def predict(
         cols = report.columns()
         write_columns_csv(cols, out, force=True)
         written = [out]
-        series_cols, patient_cols = report.series(), report.patients()
+        series_cols, patient_cols = reading_order(report.series()), reading_order(report.patients())
         if series_cols is not None and patient_cols is not None:
             written.append(write_columns_csv(series_cols, series_path, force=True))
             written.append(write_columns_csv(patient_cols, patients_path, force=True))
@@ -339,27 +340,27 @@ def generate(
         check_range(eta, "--eta", minimum=0.0, maximum=1.0, command="generate")
         given = [k for k, v in single.items() if v is not None]
         if joint and (conditions is not None or given):
-            raise DataError("generate", "--joint", "samples its own parameters; drop --conditions/--age/...")
+            raise option_error("generate", "--joint", "samples its own parameters; drop --conditions/--age/...")
         if conditions is not None and given:
-            raise DataError("generate", "--conditions", f"use either a conditions file or {', '.join(given)}")
+            raise option_error("generate", "--conditions", f"use either a conditions file or {', '.join(given)}")
         cond = None
         if conditions is not None:
             cond = _read_conditions(conditions)
         elif not joint:
             missing = [k for k, v in single.items() if v is None]
             if missing:
-                raise DataError(
+                raise option_error(
                     "generate",
                     missing[0],
                     f"required for conditional generation (missing: {', '.join(missing)}; or --conditions / --joint)",
                 )
             cond = np.array([[age, intensity, rate, fmp]], dtype=np.float32)
         if eta and (sampler != "ddim" or joint):
-            raise DataError("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
+            raise option_error("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
         if joint and guidance is not None:  # joint sampling has no condition to guide by: never silently unused
-            raise DataError("generate", "--guidance", "applies to conditional generation only; drop it with --joint")
+            raise option_error("generate", "--guidance", "applies to conditional generation only; drop it with --joint")
         if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
-            raise DataError("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
+            raise option_error("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
         plot_file = image_file(plot, "--plot") if plot is not None else None
         planned = {"--out": check_cohort_name(out, "--out"), **({"--plot": plot_file} if plot_file is not None else {})}
         check_outputs(planned, force=force, inputs=[conditions] if conditions is not None else [])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
 
 import typer
 import typer.main
 
+from abrnet.cli.common import EXIT_USER_ERROR, option_error, print_error
 from abrnet.cli.data import data_app, simulate
 from abrnet.cli.infer import denoise, generate, predict
 from abrnet.cli.serve import serve
@@ -42,7 +45,10 @@ def main() -> None:
     on stderr with exit code 2, like every other bad input, instead of Typer's boxed panel under the usage text
     (hunt 11: a mistyped option got a multi-line box the README's "one line" promise does not cover).
 
-    The exception classes are matched by name: Typer >= 0.2x ships its own copy of Click, older Typer uses Click's."""
+    They are rebuilt as our refusals are (`usage_error_line`), not printed in Click's words: the two styles read
+    ``Error: abrnet predict: Option '--out' requires an argument.`` and ``error: predict: field '--group-by': ...``
+    (hunt 15 #12). The exception classes are matched by name: Typer >= 0.2x ships its own copy of Click, older Typer
+    uses Click's."""
     try:
         code = app(standalone_mode=False, prog_name="abrnet")
     except Exception as exc:
@@ -51,22 +57,76 @@ def main() -> None:
             exc.show()  # type: ignore[attr-defined]
             sys.exit(0)
         if "UsageError" in kinds:
-            ctx = getattr(exc, "ctx", None)
-            command = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
-            option = getattr(exc, "option_name", None)  # BadOptionUsage, NoSuchOption: the option the user typed
-            message = exc.format_message()  # type: ignore[attr-defined]
-            if option and option not in message:
-                message = f"{option}: {message}"
-            print(f"Error: {command}: {message} (see {command} --help)", file=sys.stderr)
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+            print_error(usage_error_line(exc))
+            sys.exit(EXIT_USER_ERROR)
         if "ClickException" in kinds:
-            print(f"Error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
+            print_error(exc.format_message())  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if "Abort" in kinds:
             print("Aborted!", file=sys.stderr)
             sys.exit(1)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# How close a mistyped option must be to a real one to be suggested (difflib's ratio). Click suggests from 0.6, where
+# ``--bogus`` is "close" to ``--out`` (they share "--", "o" and "u"); a real typo (``--outt``, ``--grup-by``,
+# ``--forse``) scores 0.85 or more.
+SUGGEST_CUTOFF = 0.8
+
+
+def usage_error_line(exc: Exception) -> str:
+    """A Click usage error as our one-line refusal (`option_error`): ``abrnet predict: field '--out': requires an
+    argument (see abrnet predict --help)``. The field is the option or argument Click names (``<arguments>`` where
+    it names none, e.g. an extra argument); the command is the one the user typed (`_command_path` where Click gives
+    no context)."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
+    field, message = _usage_field(exc), _usage_message(exc)
+    return f"{option_error(command, field, message)} (see {command} --help)"
+
+
+def _usage_field(exc: Exception) -> str:
+    """The option (``--out``) or argument (``INPUT...``) a usage error is about, or ``<arguments>``/``<command>``."""
+    option = getattr(exc, "option_name", None)  # NoSuchOption, BadOptionUsage: as the user typed it
+    if option:
+        return str(option)
+    hint = getattr(exc, "param_hint", None)
+    param = getattr(exc, "param", None)
+    if hint is None and param is not None:
+        try:
+            hint = param.get_error_hint(getattr(exc, "ctx", None))  # Click: "'--out' / '-o'"; "'INPUT...'"
+        except TypeError:
+            hint = param.get_error_hint()  # Typer's copy of Click takes no context
+    if hint:
+        first = hint if isinstance(hint, str) else next(iter(hint))
+        return first.split(" / ")[0].strip("'\"")
+    if type(exc).__name__ == "NoSuchCommand" or exc.format_message().startswith("No such command"):  # type: ignore[attr-defined]
+        return "<command>"
+    return "<arguments>"
+
+
+def _usage_message(exc: Exception) -> str:
+    """What is wrong, in our words (lower case, no final full stop), without the field `_usage_field` names."""
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    if "NoSuchOption" in kinds:
+        close = difflib.get_close_matches(
+            str(exc.option_name),  # type: ignore[attr-defined]
+            list(getattr(exc, "possibilities", None) or ()),
+            n=3,
+            cutoff=SUGGEST_CUTOFF,
+        )
+        return "no such option" + (f"; did you mean {' or '.join(close)}?" if close else "")
+    if "MissingParameter" in kinds:
+        param = getattr(exc, "param", None)
+        kind = getattr(exc, "param_type", None) or getattr(param, "param_type_name", None) or "parameter"
+        return f"required {kind}, not given"
+    if "BadParameter" in kinds:
+        text = f"invalid value: {getattr(exc, 'message', '') or exc.format_message()}"  # type: ignore[attr-defined]
+    else:
+        text = re.sub(r"^Option '[^']*' ", "", exc.format_message())  # type: ignore[attr-defined]
+    text = text.strip().rstrip(".").replace(". Did you mean", "; did you mean")
+    return text[:1].lower() + text[1:]
 
 
 def _command_path(args: list[str]) -> str:

@@ -79,7 +79,7 @@ def export(
     with user_errors():
         inputs = [checkpoint, checkpoint.with_suffix(".json"), *([metrics] if metrics is not None else [])]
         # never over what it reads, --force or not: a slim copy over the run's best.ckpt cannot be resumed
-        check_outputs({"--out": out, "card (--out's .json)": card_path(out)}, force=force, inputs=inputs)
+        check_outputs({"--out": out, "model card, --out's .json": card_path(out)}, force=force, inputs=inputs)
         card: dict = {"source": str(checkpoint), "command": command}
         previous = checkpoint.with_suffix(".json")
         if recorded_versions(checkpoint) and previous.exists():  # a slim checkpoint with its card

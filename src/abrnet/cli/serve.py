@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from abrnet.cli.common import check_choice, check_range, console, user_errors
+from abrnet.cli.common import check_choice, check_range, console, option_error, user_errors
 
 # uvicorn's names (`uvicorn.config.LOG_LEVELS`, read case-blind); an unknown one was a KeyError traceback from
 # uvicorn after the model had loaded. Written out: importing uvicorn for a help string slows `abrnet --help`.
@@ -53,9 +53,7 @@ def serve(
         check_range(max_upload_mb, "--max-upload-mb", minimum=0.001, command="serve")
         check_choice(log_level.lower(), "--log-level", LOG_LEVELS, command="serve")
         if not host.strip():  # the socket binds "" to every interface: exposing patient data must be explicit
-            from abrnet.data.schema import DataError
-
-            raise DataError("serve", "--host", "is empty; name an address (0.0.0.0 listens on every interface)")
+            raise option_error("serve", "--host", "is empty; name an address (0.0.0.0 listens on every interface)")
         if checkpoint is not None and not checkpoint.exists():
             raise FileNotFoundError(2, "no such file", str(checkpoint))
         if data_dir.exists() and not data_dir.is_dir():  # was a NotADirectoryError traceback from the store
@@ -78,12 +76,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
     Why bound here: uvicorn binds after the banner, so a busy port printed "abrnet viewer on http://…" and then
     its own "[Errno 98] address already in use" with exit 3, after the data folder was made."""
-    from abrnet.data.schema import DataError
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
-        raise DataError("serve", "--host", f"{host!r} is not an address of this machine ({exc.strerror})") from None
+        raise option_error("serve", "--host", f"{host!r} is not an address of this machine ({exc.strerror})") from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a just-stopped viewer's port
     try:
@@ -91,6 +88,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         field = "--port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"
-        raise DataError("serve", field, f"cannot listen on {host}:{port} ({exc.strerror})") from None
+        raise option_error("serve", field, f"cannot listen on {host}:{port} ({exc.strerror})") from None
     sock.set_inheritable(True)
     return sock

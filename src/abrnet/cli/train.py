@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from abrnet.cli.common import check_choice, check_outputs, check_range, console, labelled, user_errors, warn
+from abrnet.cli.common import (
+    check_choice,
+    check_outputs,
+    check_range,
+    console,
+    labelled,
+    option_error,
+    user_errors,
+    warn,
+)
 
 if TYPE_CHECKING:
     from abrnet.evaluation.folder import Evaluation, FolderCheck
@@ -57,11 +66,9 @@ def train(
     from abrnet.training.run_folder import check_out_folder, check_resume
 
     with user_errors():
-        _check_count(balanced_patients, "--balanced-patients")
+        _check_count(balanced_patients, "--balanced-patients", "train")
         if patients is not None and data is not None:  # was ignored, yet recorded in the run's config.yaml
-            from abrnet.data.schema import DataError
-
-            raise DataError("train", "--patients", "sizes the simulated cohort; --data names a file to train on")
+            raise option_error("train", "--patients", "sizes the simulated cohort; --data names a file to train on")
         overrides = list(set_ or [])
         if devices is not None:
             overrides.append(f"trainer.devices={devices}")  # parsed as YAML: 2, [0, 1] or auto
@@ -127,12 +134,10 @@ def train(
             console.print(f"run folder: {out_dir}")
 
 
-def _check_count(value: int, option: str) -> None:
+def _check_count(value: int, option: str, command: str) -> None:
     """A negative count was silently read as 0 (skip) or as no resamples; it is a typo, so say so."""
-    from abrnet.data.schema import DataError
-
     if value < 0:
-        raise DataError("abrnet", option, f"must be >= 0 (0 = skip), got {value}")
+        raise option_error(command, option, f"must be >= 0 (0 = skip), got {value}")
 
 
 def _report_budget(summary: dict[str, Any]) -> None:
@@ -276,8 +281,8 @@ def evaluate(
 def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int) -> None:
     """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts)."""
     check_choice(split, "--split", ("train", "val", "test", "all"), command="evaluate")
-    _check_count(balanced_patients, "--balanced-patients")
-    _check_count(bootstrap, "--bootstrap")
+    _check_count(balanced_patients, "--balanced-patients", "evaluate")
+    _check_count(bootstrap, "--bootstrap", "evaluate")
 
 
 def _check_evaluate_outputs(

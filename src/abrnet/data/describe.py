@@ -3,6 +3,9 @@ per-series summaries of imported recordings (species, stimulus, levels, grid).""
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
@@ -92,6 +95,22 @@ def stimulus_labels(cohort: ABRCohort) -> np.ndarray:
     return np.array([s if not np.isfinite(f) else f"{s} {f:g} Hz" for s, f in pairs]).astype(str)
 
 
+_TONE_LABEL = re.compile(r"(.*\S) (\S+) Hz")  # `stimulus_labels`' "<type> <frequency> Hz"
+
+
+def stimulus_order(label: str) -> tuple[str, float, str]:
+    """A sort key for `stimulus_labels` text: the stimulus type, then its frequency as a number (a label without one
+    first), then the text. Why: sorted as text, ``tone_pip 16000 Hz`` came before ``tone_pip 8000 Hz`` in the series
+    table; an audiogram and every device list frequencies upwards."""
+    match = _TONE_LABEL.fullmatch(label)
+    if match is not None:
+        try:
+            return match.group(1), float(match.group(2)), label
+        except ValueError:
+            pass
+    return label, -math.inf, label
+
+
 def series_conditions(cohort: ABRCohort) -> np.ndarray:
     """(N,) what must be equal for records of one ear to form one intensity series: the stimulus and its rate
     (``tone_pip 8000 Hz at 21.1/s``). The rate is read to 0.1/s: float32 storage makes 21.1 not 21.1 to the last
@@ -105,10 +124,15 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     rate, sampling rate, window, units - what a user checks first after importing a file. A rate series (11.1/s and
     51.1/s at one ear) is two series: one entry would have to print a rate nobody used. Metadata a file does not
     state reads "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes
-    both). The stored (float32) rate prints as typed (`float32_as_typed`)."""
+    both). The stored (float32) rate prints as typed (`float32_as_typed`). ``series`` is the label predict, its plots
+    and the viewer give the series (`abrnet.data.series_key`: ``P1/L``, or ``P1/L, tone_pip 8000 Hz`` where the ear
+    holds two stimuli): labelled by the ear alone, two series of one ear read as one ear listed twice."""
+    from abrnet.data.series_key import join_series_key, series_stimulus  # it reads this module's stimulus labels
+
     assumed = ears_assumed(cohort)
     meta = metadata_of(cohort.extras, cohort.n_records)
     stim = stimulus_labels(cohort)
+    split_by = series_stimulus(cohort)  # (N,) "" where the ear holds one stimulus
     level = cohort.static_column("intensity_db")
     stimulus_rate = cohort.static_column("stimulus_rate_hz")
     keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "|"), series_conditions(cohort))
@@ -117,10 +141,12 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     for key in dict.fromkeys(keys.tolist()):
         idx = np.flatnonzero(keys == key)
         i = int(idx[0])
+        ear = "unknown" if assumed[i] else str(cohort.ear[i])
         out.append(
             {
+                "series": join_series_key(f"{cohort.patient_id[i]}/{ear}", str(split_by[i])),
                 "patient_id": str(cohort.patient_id[i]),
-                "ear": "unknown" if assumed[i] else str(cohort.ear[i]),
+                "ear": ear,
                 "species": str(meta[SPECIES][i]),
                 "stimulus": str(stim[i]),
                 "polarity": str(meta[POLARITY][i]),

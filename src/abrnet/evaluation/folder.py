@@ -85,42 +85,56 @@ def check_folder(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(str(out_dir), field, "is a file, not a folder")
-    previous = _read_json(out_dir / "metrics.json")
-    marker = _read_json(out_dir / STARTED)
-    path, record = (out_dir / STARTED, marker) if marker is not None else (out_dir / "metrics.json", previous)
+    previous, previous_problem = _load_json(out_dir / "metrics.json")
+    marker, marker_problem = _load_json(out_dir / STARTED)
+    if marker is not None:
+        path, record, problem = out_dir / STARTED, marker, marker_problem
+    else:
+        path, record, problem = out_dir / "metrics.json", previous, previous_problem
     if force or record is None:
         return FolderCheck(replace=force, previous=previous or {})
+    if problem:  # it records nothing, so nothing says it is this evaluation
+        raise DataError(str(path), field, f"is unreadable ({problem}), so it may record another evaluation; {hint}")
     _check_same(path, record, evaluation, field, hint)
     return FolderCheck(replace=True, previous=previous or {})
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object file's content; {} for one that exists but is unreadable or not an object (it records
-    nothing, so it is not the same evaluation), None when there is no file."""
+def _load_json(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(a JSON object file's content, "") ; ({}, why) for one that exists but cannot be read as an object; (None, "")
+    when there is no file. Why the reason: a start marker cut short (a run killed while writing it) was refused as
+    holding "the metrics of another run"; the refusal now says the file is unreadable, and why."""
     if not path.is_file():
-        return None
+        return None, ""
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
+    except OSError as exc:
+        return {}, f"cannot be read: {exc.strerror or exc}"
+    except ValueError:
+        return {}, "not valid JSON: cut short, or not written by abrnet"
+    return (obj, "") if isinstance(obj, dict) else ({}, f"a JSON {type(obj).__name__}, not an object")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """`_load_json`'s content alone: {} for a file that records nothing, None when there is no file."""
+    return _load_json(path)[0]
 
 
 def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, field: str, hint: str) -> None:
     """A DataError naming `path` for the first of checkpoint, data and split, then options, that differs. The start
-    marker is said to be one (hunt 15: "holds this checkpoint's metrics" of a folder that held none, and "the
-    metrics of another run" for an unreadable marker)."""
+    marker is said to hold an unfinished evaluation (hunt 15 #10: "holds this checkpoint's metrics" of a folder that
+    held none)."""
     marker = path.name == STARTED
     was, now = record.get("checkpoint"), evaluation.checkpoint
     if now is not None and (not isinstance(was, str) or Path(was).resolve() != now.resolve()):
-        whose = was if isinstance(was, str) and was else "another run" if not marker else "an unreadable record"
-        what = "records an evaluation that stopped part-way, of" if marker else "holds the metrics of"
-        raise DataError(str(path), field, f"{what} {whose}; {hint}")
+        if not isinstance(was, str) or not was:
+            raise DataError(str(path), field, f"records no checkpoint, so it may be another evaluation; {hint}")
+        what = "holds an unfinished evaluation (no metrics.json) of" if marker else "holds the metrics of"
+        raise DataError(str(path), field, f"{what} {was}; {hint}")
     was_data, was_split = record.get("data"), record.get("split")
     if not _same_data(was_data if isinstance(was_data, str) else None, evaluation) or was_split != evaluation.split:
         scored = f"{was_data or 'its training cohort'}, {was_split} split"
-        what = "holds this checkpoint's metrics"
-        what = "records this checkpoint's evaluation that stopped part-way" if marker else what
+        unfinished = "holds an unfinished evaluation (no metrics.json) of this checkpoint"
+        what = unfinished if marker else "holds this checkpoint's metrics"
         raise DataError(str(path), field, f"{what} on {scored}; {hint}")
     check_options(path, record.get("options"), evaluation.options, field=field, hint=hint)
 

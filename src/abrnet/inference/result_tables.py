@@ -19,6 +19,7 @@ from abrnet.constants import (
     CLASS_NAMES,
     WAVES,
 )
+from abrnet.data.describe import stimulus_order
 from abrnet.data.files import check_fname
 from abrnet.data.schema import ABRCohort
 from abrnet.inference.clinical_columns import (
@@ -98,8 +99,8 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
       level tested", as a report writes "> 100 dB"). The number stays (the per-ear evaluation scores it, and it
       sorts above every measured level); the flag says what it is. Its interval is written "above the highest
       level" (`above_max_interval`): ``threshold_lo_db`` = ``max_level_db``, ``threshold_hi_db`` and
-      ``threshold_sd_db`` empty. Elsewhere ``threshold_hi_db`` carries the placeholder where the 90 % interval
-      passes the highest level. Why: "65 dB" for an ear
+      ``threshold_sd_db`` empty. Elsewhere too, a ``threshold_hi_db`` the 90 % interval would put above the highest
+      level is left empty (open: "above ``max_level_db``"). Why: "65 dB" for an ear
       tested up to 60 dB read like a measured threshold, and the ``response`` column is not enough, because an
       "uncertain" ear can have the placeholder too.
     * ``max_level_db``: the highest level the ear was tested at.
@@ -170,19 +171,41 @@ def above_max_interval(
     reading: dict[str, np.ndarray], sd: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(SD, low, high) of the threshold as <out>.series.csv writes them: for an ear with ``threshold_above_max_level``
-    the interval "above the highest level": low = ``max_level_db``, high and SD NaN (the EarTable the evaluation scores
-    keeps its numbers).
+    the interval "above the highest level": low = ``max_level_db``, high and SD NaN; for any other ear a high end
+    above ``max_level_db`` is NaN too, an open bound (the EarTable the evaluation scores keeps its numbers).
 
     Why: the p(V) curve of a no-response ear is a flat line of noise that passes the lower quantile at the softest
     level and has no increments, so it printed "0–85 dB, SD 0" — "may be normal, known exactly" for an ear with no
-    wave V at any level."""
+    wave V at any level. And where the curve of a measured threshold never reaches the upper quantile, the series
+    stage puts that end at the above-max placeholder (``max_level_db`` + 5 dB): "50 dB [20, 85]" for an ear tested
+    up to 80 dB printed a bound at a level nobody tested (hunt 15 #8); it is only known to be above 80 dB."""
     above = np.asarray(reading["threshold_above_max_level"], dtype=bool)
+    max_db = np.asarray(reading["max_level_db"], dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
     nan = np.full(above.shape, np.nan)
     return (
         np.where(above, nan, np.asarray(sd, dtype=np.float64)),
-        np.where(above, np.asarray(reading["max_level_db"], dtype=np.float64), np.asarray(lo, dtype=np.float64)),
-        np.where(above, nan, np.asarray(hi, dtype=np.float64)),
+        np.where(above, max_db, np.asarray(lo, dtype=np.float64)),
+        np.where(above | (hi > max_db + 1e-6), nan, hi),
     )
+
+
+def reading_order(cols: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """The rows of a series or patients table in the order <out>.series.csv, <out>.patients.csv and the JSON give
+    them: by patient, ear (where the table has one), then stimulus type and its frequency as a number
+    (`abrnet.data.describe.stimulus_order`). Ties keep their order.
+
+    Why: the series stage keeps its series sorted by key text, so ``tone_pip 16000 Hz`` came before
+    ``tone_pip 8000 Hz`` (hunt 15 #12). `PredictionReport.series` keeps that order: the viewer pairs its rows
+    with the ear table's keys."""
+    if not cols or "patient_id" not in cols:
+        return cols
+    patient = np.asarray(cols["patient_id"]).astype(str).tolist()
+    ear = np.asarray(cols["ear"]).astype(str).tolist() if "ear" in cols else [""] * len(patient)
+    stimulus = np.asarray(cols["stimulus"]).astype(str).tolist() if "stimulus" in cols else [""] * len(patient)
+    keys = [(p, e, *stimulus_order(s)) for p, e, s in zip(patient, ear, stimulus, strict=True)]
+    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
+    return {name: np.asarray(values)[order] for name, values in cols.items()}
 
 
 def ear_domain(ears: EarTable, cohort: ABRCohort) -> np.ndarray:
@@ -291,8 +314,8 @@ class PredictionReport:
 
     def series(self) -> dict[str, np.ndarray] | None:
         """Series mode: one row per series, an ear under one stimulus (`series_columns` with the cohort, then
-        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to <out>.series.csv. None
-        without series mode."""
+        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to <out>.series.csv, there in
+        `reading_order` (here in the ear table's, ``ears.ear_key``). None without series mode."""
         if self.ears is None:
             return None
         keys = self.ears.ear_key
@@ -316,11 +339,12 @@ def tables_json(
     patients: dict[str, np.ndarray] | None,
     warnings: list[str],
 ) -> dict[str, Any]:
-    """`PredictionReport.to_json` from tables already computed (`abrnet predict` writes them as CSV too)."""
+    """`PredictionReport.to_json` from tables already computed (`abrnet predict` writes them as CSV too); the series
+    and patients rows in `reading_order`, as the CSV files have them."""
     out: dict[str, Any] = {"records": columns_to_records(records), "warnings": list(warnings)}
     if series is not None and patients is not None:
-        out["series"] = columns_to_records(series)
-        out["patients"] = columns_to_records(patients)
+        out["series"] = columns_to_records(reading_order(series) or {})
+        out["patients"] = columns_to_records(reading_order(patients) or {})
     return out
 
 

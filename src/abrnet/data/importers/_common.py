@@ -37,6 +37,7 @@ import numpy as np
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
 from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp
+from abrnet.data.importers.needed import check_recorded
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
@@ -201,6 +202,10 @@ def build_cohort(
     attrs = dict(attrs or {})
     attrs.setdefault("source_file", src.name)
     attrs["patient_id_source"] = "file name"  # ids from the name: `concat_cohorts` disambiguates equal names
+    no_levels = DataError(name, "level_db", "the file names no stimulus level; pass level_db=... (CLI --level)")
+    check_recorded(
+        name, age_years=age_years, stimulus_rate_hz=stimulus_rate_hz, levels=no_levels if levels_db is None else None
+    )
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
     rate = _rates(name, n, stimulus_rate_hz, (lines or {}).get("stimulus_rate_hz"))
     if ear is None:  # the file names no ear: every record's is assumed, one file-wide mark (no per-record column)
@@ -218,7 +223,7 @@ def build_cohort(
         fmp_arr = np.full(n, np.nan, np.float32)
         attrs["fmp_source"] = "missing"
     if levels_db is None:
-        raise DataError(name, "level_db", "the file names no stimulus level; pass level_db=... (CLI --level)")
+        raise no_levels
     extras = dict(extras or {})
     meta = dict(metadata or {})
     try:

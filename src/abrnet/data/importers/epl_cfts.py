@@ -33,8 +33,11 @@ from abrnet.data.importers._common import (
     split_lines,
     to_microvolts,
 )
+from abrnet.data.importers.needed import check_recorded
 from abrnet.data.metadata import DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
+
+_REP_RATE = r"REP RATE \(/sec\):\s*([-+0-9.eE]+)"  # the header's stimulus rate
 
 
 def _field(header: str, pattern: str) -> str | None:
@@ -81,8 +84,10 @@ def read_epl_cfts(
         raise DataError(src, "SAMPLE (µsec)", f"sampling period must be > 0, got {period_us:g}", period_at)
     levels_txt = _field(header, r":LEVELS:([^:\r\n]*)")
     levels = [s for s in (levels_txt or "").split(";") if s.strip()]
-    if not levels and level_db is None:
-        raise DataError(src, "LEVELS", "no stimulus levels in the header; pass level_db=... (CLI --level)")
+    if not levels and level_db is None:  # with the age and rate, if they are missing too: one error for all
+        no_levels = DataError(src, "LEVELS", "no stimulus levels in the header; pass level_db=... (CLI --level)")
+        stated_rate = stimulus_rate_hz if stimulus_rate_hz is not None else _field(header, _REP_RATE)
+        check_recorded(src, age_years=age_years, stimulus_rate_hz=stated_rate, levels=no_levels)
     stated = {"intensity_db": _line(header, ":LEVELS:")} if levels else {}  # the line of each value the file states
     if not levels:
         levels = [repr(float(level_db))]  # type: ignore[arg-type]
@@ -103,7 +108,7 @@ def read_epl_cfts(
     keep = ~np.isneginf(level_arr)  # -Inf: a no-stimulus control; NaN/+Inf stay, for `build_cohort` to refuse
     kept = np.flatnonzero(keep)  # file column of each record
     data_uv, unit = to_microvolts(src, data[keep], units)
-    rate_txt = _field(header, r"REP RATE \(/sec\):\s*([-+0-9.eE]+)")
+    rate_txt = _field(header, _REP_RATE)
     file_ear = _field(header, r"SW EAR:\s*([LRlr])\b")
     overridden: dict[str, str | float | int] = {}  # an option differing from the header: kept, and warned about
     note_override(overridden, "stimulus_rate_hz", rate_txt, stimulus_rate_hz)

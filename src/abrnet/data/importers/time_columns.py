@@ -47,6 +47,7 @@ from abrnet.data.importers._common import (
     split_lines,
     to_microvolts,
 )
+from abrnet.data.importers.needed import check_recorded
 from abrnet.data.metadata import DB_NHL, DB_PESPL, DB_SPL, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -198,9 +199,10 @@ def read_time_columns(
                 found_units.add(found[-1][1].lower())
             elif level_db is not None:
                 levels.append(float(level_db))
-            else:
+            else:  # with the age and rate, if they are missing too: one error for all (`check_recorded`)
                 msg = "column name has no '<number> dB' level; pass level_db=... (CLI --level)"
-                raise DataError(src, name, msg, numbered[0][0])
+                no_level = DataError(src, name, msg, numbered[0][0])
+                check_recorded(src, age_years=age_years, stimulus_rate_hz=stimulus_rate_hz, levels=no_level)
             named = _KHZ.findall(name)
             khz.append(float(named[-1]) * 1000.0 if named else None)  # the last, as for the level
         unit_name = {"spl": DB_SPL, "nhl": DB_NHL, "pespl": DB_PESPL}
