@@ -241,3 +241,20 @@ def test_the_sparse_level_warning_points_at_the_exports_column() -> None:
     (ear,) = payload["ears"]
     assert ear["threshold_at_min_level"] and ear["threshold_bracket_lo_db"] is None
     assert _rows(with_corrections(payload, [], []))[0]["ear_threshold_bracket_lo_db"] == ""
+
+
+def test_an_open_upper_bound_stays_open_in_the_page_and_the_export() -> None:
+    """The series table leaves ``threshold_hi_db`` empty where the 90 % interval would end above the loudest level
+    (hunt 15 #8); the viewer filled it with threshold + 1.645 SD (81 dB on an ear tested up to 80 dB)."""
+    from abrnet.viewer.analysis import _interval
+    from abrnet.viewer.export import ear_cells
+
+    assert _interval({"threshold_lo_db": 20.0, "threshold_hi_db": float("nan")}, 50.0, 19.0) == [20.0, None]
+    assert _interval({"threshold_lo_db": 20.0, "threshold_hi_db": 70.0}, 50.0, 10.0) == [20.0, 70.0]
+    ear = {"status": "model", "response": "response", "threshold_db": 50.0, "model_threshold_db": 50.0,
+           "threshold_sd_db": 19.0, "interval_90_db": [20.0, None], "max_level_db": 80.0, "min_level_db": 0.0,
+           "threshold_above_max_level": False, "threshold_at_min_level": False, "corrected_by": None,
+           "corrected_at": None, "corrected_reading_age_years": None, "corrected_model_sha256": None,
+           "corrected_model_note": None, "p_no_response": 0.1, "class_pred": "NORMAL"}  # fmt: skip
+    cells = ear_cells(ear)
+    assert cells["ear_threshold_lo_db"] == 20.0 and cells["ear_threshold_hi_db"] is None

@@ -344,10 +344,11 @@ def history_json(history: list[Correction], payload: dict[str, Any]) -> list[dic
 
 def _interval(srow: dict[str, Any], thr: float | None, sd: float | None) -> list[float] | None:
     """The ear's 90 % threshold interval as the series stage read it off the p(V) curve (its chosen quantiles);
-    a bound the curve never reaches (no response within the tested levels) falls back to threshold ± 1.645 SD."""
+    a lower bound the curve never reaches falls back to threshold − 1.645 SD. An upper bound the series table leaves
+    open (it would lie above the loudest tested level: hunt 15 #8) stays open, None: "above the tested levels", not
+    threshold + 1.645 SD, which put a bound at a level nobody tested."""
     if thr is None or sd is None:
         return None
     lo, hi = srow.get("threshold_lo_db"), srow.get("threshold_hi_db")
     lo = thr - Z90 * sd if lo is None or not math.isfinite(lo) else float(lo)
-    hi = thr + Z90 * sd if hi is None or not math.isfinite(hi) else float(hi)
-    return [lo, hi]
+    return [lo, None if hi is None or not math.isfinite(hi) else float(hi)]

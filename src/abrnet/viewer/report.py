@@ -173,7 +173,8 @@ def _ear_lines(ear: dict[str, Any], top_db: float) -> list[str]:
     elif threshold_at_floor(ear):
         head = f"threshold ≤ {level_text(ear['min_level_db'])} {unit} ({FLOOR_WORDS})"
     elif thr is not None:
-        head = f"threshold {thr:.1f} ± {sd:.1f} {unit} (90 % interval {iv[0]:.1f}-{iv[1]:.1f} dB)"
+        upper = f"{iv[1]:.1f}" if iv[1] is not None else f"above {top_db:.1f}"  # open: past the loudest level
+        head = f"threshold {thr:.1f} ± {sd:.1f} {unit} (90 % interval {iv[0]:.1f}-{upper} dB)"
     else:
         head = "threshold: not available"
     probs = ", ".join(f"{c} {p:.2f}" for c, p in ear["class_prob"].items() if p is not None)

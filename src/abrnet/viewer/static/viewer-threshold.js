@@ -34,7 +34,7 @@ function thresholdText(ear) {
     return `The p(V) curve crosses at no tested level up to ${top} ${unit}: threshold above the tested levels; the no-response call is uncertain (P(no response) ${fmt(ear.p_no_response)})`;
   }
   if (atFloor(ear)) return `Threshold ≤ ${levelText(ear.min_level_db)} ${unit} (${FLOOR_WORDS})`;
-  return `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} ${unit} (90 % interval ${iv ? fmt(iv[0], 1) + "–" + fmt(iv[1], 1) : "–"} dB)`;
+  return `Threshold ${fmt(ear.threshold_db, 1)} ± ${fmt(ear.threshold_sd_db, 1)} ${unit} (90 % interval ${iv ? fmt(iv[0], 1) + "–" + (iv[1] != null ? fmt(iv[1], 1) : `above ${top}`) : "–"} dB)`; // an open upper bound: past the loudest level
 }
 
 // the ear's call: the model's, or once corrected the final one (an expert's threshold is a response, an expert's mark
@@ -75,7 +75,7 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
   const draw = (db) => {
     grp.replaceChildren();
     if (!corrected && !floor && ear.interval_90_db) { // a floor's interval is no measure of certainty
-      const ya = yOf(ear.interval_90_db[0]), yb = yOf(ear.interval_90_db[1]);
+      const ya = yOf(ear.interval_90_db[0]), yb = yOf(ear.interval_90_db[1] ?? ear.max_level_db); // open: to the top
       el("rect", { x: x0, width: x1 - x0, y: Math.min(ya, yb), height: Math.abs(yb - ya), class: "band" }, grp);
     }
     const y = yOf(db);
