@@ -7,7 +7,8 @@ A fixed-protocol, class-balanced cohort (`abrnet simulate --protocol fixed --bal
 perturbed as /work/hunt14/batch1.py perturbs its cohorts: a linear drift with a random sign per record (0.5 and 2 µV
 across the window), mains hum (50 or 60 Hz with harmonics at 0.5 and 0.3 of it, a random phase per record; 0.2 and
 0.5 µV) and a 40–80 Hz slow wave (1 µV). Each variant is read twice by the shipped model,
-on the path every input takes (`on_model_grid`), with ``detrend`` on (what abrnet does) and off (before it): per-ear
+on the path every input takes (`on_model_grid`), with ``detrend`` on (what abrnet does: a degree-2 fit, degree 4 in
+ears whose trend bends more; that rule was chosen on a seed-778 cohort, not this one) and off (before it): per-ear
 threshold within 10 dB of the simulator's label (ears with a response, called responding), no-response F1, and the
 share of ears the correction acted on. The simulator's label is read only to score.
 
