@@ -1,7 +1,7 @@
 """Series that contradict themselves or cannot support their reading get a warning (hunt 14 items 6–8): a failed
-loud run under a clear wave V, a threshold above an untested gap, a wave V latency that grows with level (levels in
-dB attenuation read as dB nHL). Each fires on a constructed case and stays silent on physiological simulated series;
-none changes a reading."""
+loud run under a wave V seen at two softer levels, a threshold above an untested gap, a wave V latency that grows
+with level (levels in dB attenuation read as dB nHL, said instead of the failed-run advice; hunt 15 #6). Each fires
+on a constructed case and stays silent on physiological simulated series; none changes a reading."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ from abrnet.inference.series_warnings import (
     CLEAR_V,
     LEVEL_UNIT_HINT,
     MAX_NAMED,
+    LevelReadings,
+    failed_loud_run,
     failed_loud_runs,
     level_readings,
+    levels_reversed,
     lower_brackets,
     rising_latency,
     series_warnings,
@@ -72,13 +75,21 @@ def _read(cohort: ABRCohort, p_v: np.ndarray, latency_v: np.ndarray) -> list[str
 
 def _truth_pred(cohort: ABRCohort) -> Predictions:
     """What a perfect reader says of a simulated cohort: a clear V (0.97) at its labelled latency where the
-    simulator labels a visible one, an unsure one (0.6, at the normal latency) where the response is there but not
-    labelled visible (the loudest runs of some series), none (0.03) where there is no response."""
+    simulator labels a visible one, an unsure one (0.6) where the response is there but not labelled visible (the
+    loudest runs of some series), none (0.03) where there is no response. The unsure V is read on the ear's own
+    latency–intensity function (`_normal_latency` moved to the ear's labelled latencies): a made-up latency there
+    would put a trend into the series that no reader sees."""
     lat_v = np.asarray(cohort.latency_ms, np.float64)[:, V]
     visible = np.isfinite(lat_v)
     present = np.asarray(cohort.extras["v_present"], bool)
     p_v = np.where(visible, 0.97, np.where(present, 0.6, 0.03))
-    return _fake_pred(p_v, np.where(visible, lat_v, _normal_latency(cohort.static[:, 1])))
+    normal = _normal_latency(cohort.static[:, 1]).astype(np.float64)
+    keys = cohort.ear_key.astype(str)
+    offset = np.zeros(cohort.n_records)
+    for key in np.unique(keys[visible]):
+        rows = keys == key
+        offset[rows] = np.median((lat_v - normal)[rows & visible])
+    return _fake_pred(p_v, np.where(visible, lat_v, normal + offset))
 
 
 # ------------------------------------------------------------------------------------------------ 1. failed loud run
@@ -106,6 +117,88 @@ def test_failed_loud_run_names_a_few_then_counts_the_rest() -> None:
     assert line.startswith(f"{len(ears)} series") and f"and {len(ears) - MAX_NAMED} more" in line, line
 
 
+def _levels(p_v: list[float], latency_v: list[float], levels: tuple[float, ...] = tuple(range(0, 81, 10))):
+    return LevelReadings(np.asarray(levels, float), np.asarray(p_v, float), np.asarray(latency_v, float))
+
+
+def test_one_clear_v_at_a_single_soft_level_is_no_failed_loud_run() -> None:
+    """A deaf ear whose noise reads one clear V at one soft level (the simulated false alarms of the old rule: p(V)
+    0.93 at 60 dB, under 0.25 elsewhere, no response labelled) is not named; the same ear with a V at a second
+    softer level, its latency shortening with level, is."""
+    nan = np.nan
+    lone = _levels([0.01, 0.08, 0.02, 0.22, 0.12, 0.03, 0.93, 0.04, 0.04], [nan] * 6 + [7.29, nan, nan])
+    assert not failed_loud_run(lone)
+    second = _levels([0.01, 0.08, 0.02, 0.22, 0.12, 0.71, 0.93, 0.04, 0.04], [nan] * 5 + [7.6, 7.29, nan, nan])
+    assert failed_loud_run(second) and not levels_reversed(second)
+    cohort, level, ears = _toy((80, 70, 60, 50, 40, 30, 20, 10))
+    keys = cohort.ear_key.astype(str)
+    p_v = np.where(level <= 30, 0.03, np.where(level == 60, 0.93, 0.05))  # every ear: one clear V at 60 dB only
+    p_v[(keys == ears[1]) & (level == 50)] = 0.7  # ear 1: a V at 50 dB too, later than at 60 dB
+    (line,) = [w for w in _read(cohort, p_v, _normal_latency(level)) if "failed run" in w]
+    assert line.startswith("1 series") and f"{ears[1]} (" in line and f"{ears[0]} (" not in line, line
+
+
+def test_a_v_scattered_over_a_deaf_ear_is_neither_a_failed_run_nor_reversed_levels() -> None:
+    """Noise of deaf ears on a 0–100 dB grid in 5-dB steps (tuning seed 1001, no response labelled): a V at 30, 45
+    and 60 dB with a falling latency, or at 70 and 90 dB with a rising one, and none at the levels between them.
+    A response would be there at (most of) the levels above its softest V, so neither is named. Nor is a trend
+    drawn by borderline V's against the clear levels of a response."""
+    nan = np.nan
+    levels = tuple(range(0, 101, 5))
+    p_v, lat = np.full(21, 0.05), np.full(21, nan)
+    p_v[[6, 9, 12]], lat[[6, 9, 12]] = [0.50, 0.70, 0.94], [9.01, 8.11, 7.37]
+    falling = _levels(list(p_v), list(lat), levels)
+    assert not failed_loud_run(falling) and not levels_reversed(falling)
+    p_v, lat = np.full(21, 0.05), np.full(21, nan)
+    p_v[[14, 18]], lat[[14, 18]] = [0.94, 0.77], [6.39, 7.17]
+    rising = _levels(list(p_v), list(lat), levels)
+    assert not failed_loud_run(rising) and not levels_reversed(rising)
+    p_v[15:18], lat[15:18] = 0.8, [6.5, 6.7, 6.9]  # the same V at every level from 70 to 90 dB: one response
+    assert levels_reversed(_levels(list(p_v), list(lat), levels))
+    nan = np.nan  # seed 2001, threshold 70 dB: borderline V's far below it, earlier than its clear V at 70/80 dB
+    below = _levels(
+        [0.02, 0.22, 0.52, 0.18, 0.05, 0.50, 0.36, 0.96, 1.0], [nan, nan, 6.55, nan, nan, 8.19, nan, 7.43, 7.24]
+    )
+    assert not levels_reversed(below)  # the clear levels shorten with level: the borderline ones draw no trend
+
+
+def test_a_silent_loud_end_over_a_latency_rising_with_level_reads_as_reversed_levels_not_a_failed_run() -> None:
+    """Hunt 15 #6 (SIM000001/R, levels 80 − L): no V at the highest numbers and a V at the lowest ones is what a
+    reversed series looks like, and its latency then grows with level. It is named once, by the reversed-levels
+    warning that says so, and left out of the failed-run advice (re-record the loud runs), which would be wrong."""
+    nan = np.nan
+    p_v = [0.95, 0.94, 0.37, 0.05, 0.92, 0.02, 0.18, 0.04, 0.05]  # as read, levels 0–80 dB
+    reversed_ = _levels(p_v, [6.96, 7.26, nan, nan, 8.81] + [nan] * 4)
+    assert levels_reversed(reversed_) and not failed_loud_run(reversed_)
+    two = _levels([0.05] * 5 + [0.97, 0.8, 0.05, 0.05], [nan] * 5 + [6.4, 7.3, nan, nan])  # a V at 50 and 60 dB
+    assert not levels_reversed(two)  # a 10-dB span is too short to read a trend ...
+    assert not failed_loud_run(two)  # ... but a latency growing over it is no evidence of a failed run either
+    falling = replace(two, latency_v=np.array([nan] * 5 + [7.3, 6.4, nan, nan]))
+    assert failed_loud_run(falling) and not levels_reversed(falling)
+
+    cohort, level, ears = _toy((80, 70, 60, 50, 40, 30, 20, 10, 0))
+    as_attenuation = replace(cohort, static=cohort.static.copy())
+    as_attenuation.static[:, 1] = 80.0 - level  # the true level 80 − L is written as L
+    p_v = np.where(level >= 40, 0.97, 0.03)  # a V at true 40–80 dB: read at 0–40 dB, none at 50–80 dB
+    adult = 5.07 + 4.35 * np.exp(-level / 37.2)  # the adult wave V latency of the true level (−24 µs/dB here)
+    lines = _read(as_attenuation, p_v, adult)
+    assert not [w for w in lines if "failed run" in w], lines
+    (line,) = [w for w in lines if "grows with level" in w]
+    assert "look reversed" in line and "not a failed loud run" in line and LEVEL_UNIT_HINT in line, line
+    assert f"{ears[0]} (+" in line and "no V at 70–80 dB" in line, line
+
+
+def test_hunt15_attenuation_series_with_two_clear_levels_is_named() -> None:
+    """Hunt 15 #6, SIM000008/R (levels 80 − L): p(V) 0.85, 0.66, 0.93, 0.98 at 0–30 dB with a latency rising
+    +19 µs/dB and no V above. Two clear levels only, so the old three-clear-level rule said nothing; four levels
+    with a V (one clear) spanning 30 dB are enough."""
+    nan = np.nan
+    r = _levels([0.85, 0.66, 0.93, 0.98, 0.06, 0.23, 0.31, 0.08, 0.17], [5.66, 5.50, 6.00, 6.11] + [nan] * 5)
+    assert levels_reversed(r) and not failed_loud_run(r)
+    physiological = replace(r, latency_v=np.array([6.11, 6.00, 5.66, 5.50] + [nan] * 5))  # falling: no trend up
+    assert not levels_reversed(physiological)
+
+
 # ------------------------------------------------------------------------------------------------ 2. sparse levels
 def test_a_threshold_above_an_untested_gap_is_bracketed_and_warned() -> None:
     """Levels 80, 60, 20 dB (30–50 untested): a V at 80 and 60 dB puts the threshold at 60 dB with 40 dB untested
@@ -127,15 +220,21 @@ def test_a_threshold_above_an_untested_gap_is_bracketed_and_warned() -> None:
     np.testing.assert_array_equal(lower_brackets(ears_d, dense), 50.0)
 
 
-def test_bracket_is_empty_at_the_softest_level_and_the_highest_level_above_it() -> None:
+def test_bracket_is_empty_at_the_softest_level_and_above_the_highest_level() -> None:
     """A V at every level: the threshold is the softest level, nothing tested below it (NaN). No V anywhere: the
-    placeholder above the highest level, bracketed by that level. Neither is a gap to warn about."""
+    threshold is only known to be above the highest level, and ``threshold_db`` is a placeholder (highest + 5 dB);
+    a bracket of 80 dB would read "(80, 85]" by the documented meaning (hunt 15 #8), so it is empty too (the
+    series table says "above 80" with ``threshold_lo_db`` = ``max_level_db``). Neither is a gap to warn about."""
     cohort, level, ears = _toy((80, 40))
     keys = cohort.ear_key.astype(str)
     p_v = np.where(keys == ears[0], 0.97, 0.03)
     table = aggregate_ears(_fake_pred(p_v.astype(np.float32), _normal_latency(level)), cohort)
+    assert table.threshold_db[1] > 80.0  # the placeholder
     bracket = lower_brackets(table, cohort)
-    assert np.isnan(bracket[0]) and bracket[1] == 80.0
+    assert np.isnan(bracket[0]) and np.isnan(bracket[1])
+    cols = series_columns(table, cohort)
+    assert cols["threshold_above_max_level"][1] and np.isnan(cols["threshold_bracket_lo_db"][1])
+    assert cols["threshold_lo_db"][1] == 80.0  # the lower end the bracket would have repeated
     assert sparse_level_brackets(table, cohort) == []
 
 

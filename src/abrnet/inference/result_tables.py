@@ -111,8 +111,9 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
       or a grid starting at 30 dB, read as a threshold known exactly.
     * ``min_level_db``: the lowest level the ear was tested at.
     * ``threshold_bracket_lo_db``: the highest level tested below ``threshold_db`` (empty where the threshold is at
-      the lowest level). A crossing can only sit at a tested level, so the threshold lies anywhere in (this level,
-      ``threshold_db``]; the 90 % interval, drawn on tested levels, omits that gap. Why: with 30–50 dB untested
+      the lowest level, or above the highest: a placeholder has no bracket, `lower_brackets`). A crossing can only
+      sit at a tested level, so the threshold lies anywhere in (this level, ``threshold_db``]; the 90 % interval,
+      drawn on tested levels, omits that gap. Why: with 30–50 dB untested
       (or only 80 and 20 dB), an ear of 20 dB read "60 [60, 60]" (`series_warnings.sparse_level_brackets` warns).
     * ``domain``: ``in`` when every record of the ear is in the model's domain, else their reasons
       (`abrnet.inference.domain`); the per-ear answer of a mouse series otherwise looked like a clinical one.
