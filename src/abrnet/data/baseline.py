@@ -53,6 +53,17 @@ CURVED_TREND_DEGREE = 4
 MIN_CURVED_TREND_UV = 0.045
 
 
+def _shifted(cohort: ABRCohort, shift: np.ndarray) -> ABRCohort:
+    """A copy of `cohort` with ``shift`` (N, T) µV taken from every record and from both its split buffers, so A, B
+    and (A + B) / 2 stay consistent and their difference, the noise estimate, is unchanged. The clean targets have
+    no amplifier and are left alone; the input cohort shares no changed array with the copy."""
+    out = cohort.subset(np.arange(cohort.n_records))
+    out.signals = (np.asarray(cohort.signals) - shift).astype(cohort.signals.dtype)
+    if cohort.buffers is not None:
+        out.buffers = (cohort.buffers - shift[:, None, :]).astype(cohort.buffers.dtype)  # (N, 2, T)
+    return out
+
+
 def remove_baseline_offsets(
     cohort: ABRCohort, recorded: np.ndarray | None = None, *, bound_uv: float = MAX_BASELINE_OFFSET_UV
 ) -> tuple[ABRCohort, list[str]]:
@@ -78,11 +89,7 @@ def remove_baseline_offsets(
     fix = np.abs(ear_median) > bound_uv  # (N,) every record of an ear with an offset
     if not fix.any():
         return cohort, []
-    shift = np.where(fix, offset, 0.0)[:, None] * keep[None, :]  # (N, T): only the recorded samples move
-    out = cohort.subset(np.arange(cohort.n_records))
-    out.signals = (signals - shift).astype(signals.dtype)
-    if cohort.buffers is not None:
-        out.buffers = (cohort.buffers - shift[:, None, :]).astype(cohort.buffers.dtype)  # (N, 2, T)
+    out = _shifted(cohort, np.where(fix, offset, 0.0)[:, None] * keep[None, :])  # only the recorded samples move
     fixed_ears = np.abs(median) > bound_uv
     largest = float(median[fixed_ears][np.argmax(np.abs(median[fixed_ears]))])
     short = sum(rows.size <= SHORT_EAR_RECORDS for rows, f in zip(ears, fixed_ears, strict=True) if f)
@@ -146,10 +153,7 @@ def remove_slow_trends(
         detrended[curved] = wide_detrended[curved]
     shift = np.zeros(signals.shape, np.float64)  # (N, T): only the recorded samples of the fixed ears move
     shift[np.ix_(fix, keep)] = signals[fix][:, keep] - detrended[fix]
-    out = cohort.subset(np.arange(cohort.n_records))
-    out.signals = (signals - shift).astype(signals.dtype)
-    if cohort.buffers is not None:
-        out.buffers = (cohort.buffers - shift[:, None, :]).astype(cohort.buffers.dtype)  # (N, 2, T)
+    out = _shifted(cohort, shift)
     keys = np.asarray(cohort.ear_key).astype(str)
     n_ears, n_curved = len(set(keys[fix].tolist())), len(set(keys[curved].tolist()))
     warning = (
