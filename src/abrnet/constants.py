@@ -40,6 +40,9 @@ MODEL_PRESETS: tuple[str, ...] = ("tiny", "cpu", "base", "large")
 # Seeds every command and the API accept: numpy's legacy seed range, which Lightning's seed_everything keeps too
 # (outside it they raise mid-run).
 MAX_SEED: int = 2**32 - 1
+# Two levels (dB) closer than this are one level: stored float32 levels and a corrected threshold against the tested
+# levels (a threshold "at" 80 dB is not above it).
+LEVEL_TOL_DB: float = 1e-6
 # `abrnet train`'s default seed, which also splits its patients: `data export/describe --split` default to it, so
 # their "test" patients are the ones a default run held out.
 TRAIN_SEED: int = 42

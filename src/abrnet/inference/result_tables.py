@@ -17,6 +17,7 @@ import numpy as np
 
 from abrnet.constants import (
     CLASS_NAMES,
+    LEVEL_TOL_DB,
     WAVES,
 )
 from abrnet.data.describe import stimulus_order
@@ -161,9 +162,9 @@ def threshold_reading(ears: EarTable, cohort: ABRCohort) -> dict[str, np.ndarray
     min_db = lowest_levels(ears.record_ear, level, ears.n_ears)
     threshold = np.asarray(ears.threshold_db, dtype=np.float64)
     return {
-        "threshold_above_max_level": threshold > max_db + 1e-6,
+        "threshold_above_max_level": threshold > max_db + LEVEL_TOL_DB,
         "max_level_db": max_db,
-        "threshold_at_min_level": threshold <= min_db + 1e-6,
+        "threshold_at_min_level": threshold <= min_db + LEVEL_TOL_DB,
         "min_level_db": min_db,
     }
 
@@ -187,7 +188,7 @@ def above_max_interval(
     return (
         np.where(above, nan, np.asarray(sd, dtype=np.float64)),
         np.where(above, max_db, np.asarray(lo, dtype=np.float64)),
-        np.where(above | (hi > max_db + 1e-6), nan, hi),
+        np.where(above | (hi > max_db + LEVEL_TOL_DB), nan, hi),
     )
 
 

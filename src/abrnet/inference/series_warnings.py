@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abrnet.constants import WAVES, is_present
+from abrnet.constants import LEVEL_TOL_DB, WAVES, is_present
 from abrnet.data.grouping import group_indices
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.clinical import level_means
@@ -48,7 +48,6 @@ from abrnet.series.per_ear import EarTable, highest_levels
 
 WAVE_V = WAVES.index("V")
 MAX_NAMED = 3  # series named in a warning line, then "and N more"
-LEVEL_TOL_DB = 1e-6
 
 CLEAR_V = 0.9  # a level whose mean p(V) reaches this reads a clear wave V
 LOUD_LEVELS = 2  # a failed loud run: this many loudest levels ...

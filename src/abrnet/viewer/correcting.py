@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict
 
-from abrnet.constants import WAVES
+from abrnet.constants import LEVEL_TOL_DB, WAVES
 from abrnet.viewer.marks import ABSENT, NO_RESPONSE
 from abrnet.viewer.store import Correction, utc_now
 
@@ -90,7 +90,7 @@ def correction_from(
         ear = threshold_series(payload, body.patient_id, body.ear, body.stimulus)
         check_age(ear, ear["key"], body.age_years)
         lo, hi, why = threshold_bounds(payload, ear)
-        if body.value is not None and not lo - 1e-6 <= body.value <= hi + 1e-6:
+        if body.value is not None and not lo - LEVEL_TOL_DB <= body.value <= hi + LEVEL_TOL_DB:
             unit = ear["level_unit"]
             raise HTTPException(422, f"threshold {body.value:g} dB is outside {lo:g}..{hi:g} {unit} ({why})")
         return Correction("threshold", -1, ear["patient_id"], ear["ear"], "", body.value, ear["model_threshold_db"],

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from abrnet.constants import LEVEL_TOL_DB
+
 POOLED = "pooled_correction_not_applied"
 ABOVE_MAX = "corrected_above_max_level"
 BELOW_MIN = "corrected_below_min_level"
 MODEL_NO_RESPONSE = "model_no_response"  # a wave's final status in an ear the model calls "no response"
 EAR_NO_RESPONSE = "ear_no_response"  # a wave's final status in an ear an expert made "no response"
-LEVEL_TOL_DB = 1e-6  # the server's tolerance on the range of a corrected threshold (`threshold_bounds`)
 
 
 def pooled_flag(c: Any) -> tuple[str, str]:
