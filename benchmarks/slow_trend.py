@@ -64,18 +64,16 @@ def perturbed(cohort: ABRCohort, name: str) -> ABRCohort:
 
 def scores(model, cohort: ABRCohort, *, detrend: bool) -> dict[str, float]:
     """Per-ear threshold within 10 dB and no-response F1 of the model's series reading, against the labels."""
-    grid, warnings = on_model_grid(cohort, model.n_samples, detrend=detrend)
+    grid = on_model_grid(cohort, model.n_samples, detrend=detrend)[0]
     ears = aggregate_ears(model.predict_cohort(grid), grid, model.loaded.series_model)
     called_nr = ears.response.astype(str) == "no response"
     true_nr = ears.true_no_response.astype(bool)
     measured = ~true_nr & np.isfinite(ears.true_threshold_db) & ~called_nr
     within = np.abs(ears.threshold_db[measured] - ears.true_threshold_db[measured]) <= 10.0
     tp, fp, fn = (called_nr & true_nr).sum(), (called_nr & ~true_nr).sum(), (~called_nr & true_nr).sum()
-    moved = sum("had low-frequency content" in w for w in warnings)
-    corrected = 0
-    if moved:
-        line = next(w for w in warnings if "had low-frequency content" in w)
-        corrected = int(line.split(" ear(s)")[0])
+    plain = grid if not detrend else on_model_grid(cohort, model.n_samples, detrend=False)[0]
+    changed = np.any(grid.signals != plain.signals, axis=1)  # (N,) records whose trend was removed
+    corrected = len(set(grid.ear_key.astype(str)[changed].tolist()))
     return {
         "within_10_db": float(within.mean()),
         "no_response_f1": float(2 * tp / max(2 * tp + fp + fn, 1)),
