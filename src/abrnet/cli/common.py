@@ -106,9 +106,7 @@ def check_outputs(outputs: Mapping[str, Path], *, force: bool, inputs: Sequence[
             same = "" if str(source) == str(path) else f" ({source})"
             raise DataError(str(path), role, f"is an input{same}; --force never replaces an input, name another file")
     for role, path in outputs.items():
-        if " " in role and not force and Path(path).exists() and not Path(path).is_dir():
-            raise FileExistsError(f"{path} (this run's {role}) exists; pass --force to overwrite it")
-        check_fname(path, overwrite=force)
+        check_fname(path, overwrite=force, what=f"this run's {role}" if " " in role else None)
 
 
 def _input_files(inputs: Sequence[Path]) -> list[Path]:

@@ -22,8 +22,9 @@ COHORT_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
 CSV_SUFFIXES: tuple[str, ...] = (".csv",)
 
 
-def check_fname(path: str | Path, *, overwrite: bool) -> Path:
-    """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False.
+def check_fname(path: str | Path, *, overwrite: bool, what: str | None = None) -> Path:
+    """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False (and saying
+    ``what`` it is, where the caller named the file itself: "q.series.csv (this run's series table) exists").
 
     A folder is refused even with ``overwrite``: --force means "replace that file", never "delete that folder", and
     writing to a folder only fails later (IsADirectoryError, a stray ``.partial`` beside it). A folder that is
@@ -35,7 +36,8 @@ def check_fname(path: str | Path, *, overwrite: bool) -> Path:
     if parent is not None and not parent.is_dir():
         raise FileExistsError(f"{path}: {parent} is a file, not a folder; choose another path")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; pass --force to overwrite it")
+        said = f"{path}: file exists" if what is None else f"{path} ({what}) exists"
+        raise FileExistsError(f"{said}; pass --force to overwrite it")
     return path
 
 
