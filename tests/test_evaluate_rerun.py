@@ -70,9 +70,9 @@ def test_evaluate_reads_the_folder_once_and_checks_each_file_once(
         reads.append(self)
         return read_text(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    def counted_check(path: str | Path, *, overwrite: bool) -> Path:
+    def counted_check(path: str | Path, *, overwrite: bool, what: str | None = None) -> Path:
         checks.append(Path(path))
-        return check_fname(path, overwrite=overwrite)
+        return check_fname(path, overwrite=overwrite, what=what)
 
     monkeypatch.setattr(Path, "read_text", counted_read)
     for module in (files, evaluate):  # the CLI's `check_outputs` and evaluate's own check (not the writers' guards)
