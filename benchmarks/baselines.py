@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import dotted_get, parse_args, provenance, results_head, write_results
+from _common import dotted_get, parse_args, provenance, refuse, results_head, write_results
 
 ROWS = (
     ("wave V latency R²", "peaks.V.latency_r2"),
@@ -77,7 +76,7 @@ def main() -> None:
     args = parse_args(ap, "baselines")
     ckpt = args.run / "best.ckpt"
     if not ckpt.exists():
-        sys.exit(f"error: {ckpt} not found; train first (abrnet train --out {args.run}) or pass --run")
+        refuse(ckpt, f"not found; train first (abrnet train --out {args.run}) or pass --run")
 
     import torch
 

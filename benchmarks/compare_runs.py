@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _common import dotted_get, parse_args, provenance, results_head, write_results
+from _common import dotted_get, parse_args, provenance, refuse, results_head, write_results
 
 # (label, path in metrics.json); its 95 % interval, where the run has one, is found from the path
 ROWS: tuple[tuple[str, str], ...] = (
@@ -74,7 +74,7 @@ def main() -> None:
     args = parse_args(ap, lambda a: a.tag)
     for path in (args.a, args.b):
         if not path.exists():
-            raise SystemExit(f"error: {path}: no such file")
+            refuse(path, "no such file")
     a, b = (json.loads(p.read_text()) for p in (args.a, args.b))
     rows = compare(a, b)
     same = {k: a.get(k) == b.get(k) for k in ("baselines", "training")}

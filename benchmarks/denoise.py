@@ -7,13 +7,12 @@ Writes benchmarks/results/denoise.json and benchmarks/results/denoise.md. Needs 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import parse_args, provenance, require_checkpoint, results_head, write_results
+from _common import parse_args, provenance, refuse, require_checkpoint, results_head, write_results
 
 
 def snr_db(estimate: np.ndarray, clean: np.ndarray) -> np.ndarray:
@@ -43,7 +42,9 @@ def main() -> None:
     model = abrnet.load(args.checkpoint)
     test = split_of(model.loaded, load_training_cohort(model.loaded.config), "test")
     if test.clean is None:
-        sys.exit("error: the checkpoint's test split has no clean ground truth (not simulated); nothing to score")
+        refuse(
+            args.checkpoint, "the checkpoint's test split has no clean ground truth (not simulated); nothing to score"
+        )
     rng = np.random.default_rng(0)
     take = np.sort(rng.choice(test.n_records, size=min(args.max_records, test.n_records), replace=False))
     data = test.subset(take)

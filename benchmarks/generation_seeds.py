@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import parse_args, provenance, require_checkpoint, results_head, validation_choice, write_results
+from _common import parse_args, provenance, refuse, require_checkpoint, results_head, validation_choice, write_results
 
 
 def _named(spec: str) -> tuple[str, Path]:
@@ -130,7 +130,7 @@ def _merged(paths: list[Path]) -> tuple[dict[str, Any], str]:
     keys = ("settings", "n", "min_count", "split")
     for p, part in zip(paths[1:], parts[1:], strict=True):
         if any(part[k] != parts[0][k] for k in keys):
-            raise SystemExit(f"error: {p}: settings differ from {paths[0]}; only like runs can share a table")
+            refuse(p, f"settings differ from {paths[0]}; only like runs can share a table")
     result = {**provenance(), **{k: parts[0][k] for k in keys}, "merged_from": [str(p) for p in paths]}
     result["runs"] = [{k: part[k] for k in ("command", "date", "machine")} for part in parts]
     result["checkpoints"] = {name: c for part in parts for name, c in part["checkpoints"].items()}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import device_name, parse_args, provenance, require_checkpoint, results_head, write_results
+from _common import device_name, parse_args, provenance, refuse, require_checkpoint, results_head, write_results
 
 CACHE = Path(".cache/abrnet/bench_predict")
 TARGET = 1000.0  # records/s end to end on 2 cores (issue 12)
@@ -63,8 +63,9 @@ def end_to_end(data: Path, checkpoint: Path, threads: int) -> float:
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - t
-    if proc.returncode != 0:
-        sys.exit(f"error: abrnet predict failed: {proc.stderr.strip()[-2000:]}")
+    if proc.returncode != 0:  # a refusal is one line: the command's last (its own error line, or a crash's)
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1].removeprefix("error: ")
+        refuse(data, f"abrnet predict failed (exit code {proc.returncode}): {last}")
     return seconds
 
 

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -138,6 +139,38 @@ def test_every_refusal_is_one_line_with_exit_code_2(
     assert common.validation_choice(chosen) == {"steps": 10}
 
 
+def test_the_scripts_own_refusals_are_refuse_too(
+    common: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing run, a missing metrics file, unlike runs to merge and a failed `abrnet predict` stop their script with
+    one ``error:`` line and exit code 2 (`refuse`), as the CLI and the checks above do; they were ``sys.exit(text)``
+    or ``SystemExit(text)``, code 1."""
+    import subprocess
+
+    def stops(run: Callable[[], object]) -> str:
+        with pytest.raises(SystemExit) as ei:
+            run()
+        assert ei.value.code == 2
+        return capsys.readouterr().err
+
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "--run", str(tmp_path), "--force"])
+    ckpt = tmp_path / "best.ckpt"
+    err = stops(_script("baselines").main)
+    assert err == f"error: {ckpt}: not found; train first (abrnet train --out {tmp_path}) or pass --run\n"
+    monkeypatch.setattr(sys, "argv", ["compare_runs.py", str(tmp_path / "a.json"), str(ckpt), "--force"])
+    assert stops(_script("compare_runs").main) == f"error: {tmp_path / 'a.json'}: no such file\n"
+    runs = [tmp_path / "s1.json", tmp_path / "s2.json"]
+    for path, n in zip(runs, (10, 20), strict=True):
+        path.write_text(json.dumps({"settings": {}, "n": n, "min_count": 1, "split": "val"}))
+    err = stops(lambda: _script("generation_seeds")._merged(runs))
+    assert err == f"error: {runs[1]}: settings differ from {runs[0]}; only like runs can share a table\n"
+    failed = subprocess.CompletedProcess([], 2, "", "Traceback (most recent call last):\nerror: r.csv: bad row 3\n")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
+    data = tmp_path / "in.csv"
+    err = stops(lambda: _script("predict").end_to_end(data, ckpt, 1))
+    assert err == f"error: {data}: abrnet predict failed (exit code 2): r.csv: bad row 3\n"
+
+
 def test_results_head_is_the_title_and_the_provenance_line(common: ModuleType) -> None:
     meta = {"command": "python benchmarks/x.py --n 2", "date": "2024-01-02 03:04", "machine": "Linux, x86_64, 2 CPUs",
             "python": "3.11.9", "torch": "2.3.0", "torch_threads": 2}  # fmt: skip
@@ -176,6 +209,7 @@ def test_no_script_writes_its_own_copy_of_the_pattern() -> None:
         "its own JSON file": r"json\.dump\(|\.write_text\(json",
         "a text file written by hand": r"\.write_text\(",
         "parse_args without its results": r"\bparse_args\((ap|parser)\)",
+        "its own refusal, exit code 1 (`refuse` exits 2)": r"sys\.exit\(\s*f?[\"']",
     }
     found = []
     for path in sorted(BENCH.glob("*.py")):
