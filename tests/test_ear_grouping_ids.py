@@ -41,8 +41,11 @@ def test_viewer_and_series_table_group_ears_as_group_indices() -> None:
                             checkpoint="best.ckpt", model_sha256="a" * 64)  # fmt: skip
     keys, groups = group_indices(cohort.ear_key.astype(str))
     assert [r["ear_key"] for r in payload["records"]] == cohort.ear_key.astype(str).tolist()
-    assert [e["key"] for e in payload["ears"]] == keys.tolist()
-    for e, rows in zip(payload["ears"], groups, strict=True):
+    shown = [e["key"] for e in payload["ears"]]  # in the series table's reading order (`series_keys`), not key text
+    assert shown == report.series_keys().tolist() and sorted(shown) == sorted(keys.tolist())
+    by_key = dict(zip(keys.tolist(), groups, strict=True))
+    for e in payload["ears"]:
+        rows = by_key[e["key"]]
         assert sorted(e["records"]) == rows.tolist()
         assert (e["patient_id"], e["ear"]) == (str(cohort.patient_id[rows[0]]), str(cohort.ear[rows[0]]))
         assert [payload["records"][i]["intensity_db"] for i in e["records"]] == sorted(level[rows].tolist())[::-1]

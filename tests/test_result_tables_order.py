@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from abrnet.cli.main import app
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.describe import describe_series, stimulus_order
+from abrnet.data.schema import ABRCohort
 from abrnet.inference.result_tables import PredictionReport, above_max_interval, reading_order
 from tests.test_series_by_stimulus import K8, K16, _mouse, _report
 
@@ -47,17 +48,35 @@ def test_reading_order_sorts_by_patient_ear_stimulus_and_frequency() -> None:
     assert reading_order(None) is None and reading_order({}) == {}
 
 
-def test_the_report_keeps_the_ear_tables_order_and_its_json_the_reading_order() -> None:
-    """`PredictionReport.series` stays in the ear table's order (the viewer pairs its rows with ``ears.ear_key``);
-    the JSON, like the CSV, lists 8 kHz before 16 kHz."""
-    report = _report(_mouse())
-    series = report.series()
-    assert report.ears is not None and series is not None
-    assert series["stimulus"].tolist() == [K16, K8, K8] == [k.split(", ")[-1] if ", " in k else K8
-                                                           for k in report.ears.ear_key.tolist()]  # fmt: skip
-    rows = report.to_json()["series"]
-    assert [(r["ear"], r["stimulus"]) for r in rows] == [("L", K8), ("L", K16), ("R", K8)]
-    assert [r["threshold_db"] for r in rows] == [40.0, 60.0, 40.0]
+def _named(cols: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Each row's patient, ear (where the table has one), stimulus and its level column, as text the CSV would hold."""
+    ear = cols.get("ear", [""] * len(cols["patient_id"]))
+    level = cols["threshold_db"] if "threshold_db" in cols else cols["level_db"]
+    return [(str(p), str(e), str(s), f"{float(v):g}") for p, e, s, v in
+            zip(cols["patient_id"], ear, cols["stimulus"], level, strict=True)]  # fmt: skip
+
+
+def test_the_python_api_gives_the_rows_in_the_order_of_the_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's `series()` / `patients()` listed 16 kHz before 8 kHz (the ear table's text order) while the CSV
+    of the same run listed 8 kHz first. Both ears hold 8 and 16 kHz, so the patients table has two rows too."""
+    cohort = _mouse(right=(8000.0, 16000.0))
+    report = _report(cohort)
+    assert report.ears is not None and report.ears.stimulus.tolist()[:2] == [K16, K8]  # the ear table: text order
+    series, patients = report.series(), report.patients()
+    assert series is not None and patients is not None
+    assert _named(series) == [("M1", "L", K8, "40"), ("M1", "L", K16, "60"), ("M1", "R", K8, "40"),
+                              ("M1", "R", K16, "60")]  # fmt: skip
+    assert _named(patients) == [("M1", "", K8, "80"), ("M1", "", K16, "80")]
+    keys = report.series_keys()  # row i's series, as the viewer pairs them
+    assert keys is not None and keys.tolist() == [f"M1/L, {K8}", f"M1/L, {K16}", f"M1/R, {K8}", f"M1/R, {K16}"]
+    assert _predict(tmp_path, monkeypatch, "--json", cohort=cohort).exit_code == 0
+    for name, table in (("q.series.csv", series), ("q.patients.csv", patients)):
+        with (tmp_path / name).open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert _named({k: [r[k] for r in rows] for k in rows[0]}) == _named(table), name
+    payload = report.to_json()
+    assert [(r["ear"], r["stimulus"]) for r in payload["series"]] == [(e, s) for _, e, s, _ in _named(series)]
+    assert [r["stimulus"] for r in payload["patients"]] == [K8, K16]
 
 
 class _FakeModel:
@@ -70,11 +89,11 @@ class _FakeModel:
         return self.report
 
 
-def _predict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> Any:
+def _predict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, cohort: ABRCohort | None = None) -> Any:
     import abrnet.inference.api as api
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(api, "load", lambda checkpoint=None: _FakeModel(_report(_mouse())))
+    monkeypatch.setattr(api, "load", lambda checkpoint=None: _FakeModel(_report(cohort or _mouse())))
     if not (tmp_path / "mouse.csv").exists():
         (tmp_path / "mouse.csv").write_text("read by the fake model only\n")
     return runner.invoke(app, ["predict", "mouse.csv", "--out", "q.csv", "--group-by", "patient_id,ear", *extra])

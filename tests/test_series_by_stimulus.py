@@ -34,9 +34,10 @@ K8, K16 = "tone_pip 8000 Hz", "tone_pip 16000 Hz"
 V_FROM_DB = {8000.0: 40.0, 16000.0: 60.0}  # the lowest level with a wave V per frequency: two thresholds
 
 
-def _mouse() -> ABRCohort:
-    """Mouse M1: left ear 8 and 16 kHz tone pips at 80–20 dB SPL, right ear 8 kHz only (12 records, no labels)."""
-    plan = [("L", f, lv) for f in (8000.0, 16000.0) for lv in LEVELS] + [("R", 8000.0, lv) for lv in LEVELS]
+def _mouse(right: tuple[float, ...] = (8000.0,)) -> ABRCohort:
+    """Mouse M1: left ear 8 and 16 kHz tone pips at 80–20 dB SPL, right ear 8 kHz only (12 records, no labels), or
+    the tone frequencies `right` names."""
+    plan = [("L", f, lv) for f in (8000.0, 16000.0) for lv in LEVELS] + [("R", f, lv) for f in right for lv in LEVELS]
     rng = np.random.default_rng(0)
     cohort = ABRCohort.from_signals(
         rng.normal(0.0, 0.05, (len(plan), 200)),  # (N, T) µV

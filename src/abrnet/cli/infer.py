@@ -135,7 +135,7 @@ def predict(
     from abrnet.cli.common import progress_bar
     from abrnet.inference.api import load
     from abrnet.inference.result_plots import plot_paths, save_plots
-    from abrnet.inference.result_tables import reading_order, tables_json, write_columns_csv
+    from abrnet.inference.result_tables import tables_json, write_columns_csv
 
     with user_errors():
         check_format(fmt, "predict")
@@ -175,7 +175,7 @@ def predict(
         cols = report.columns()
         write_columns_csv(cols, out, force=True)
         written = [out]
-        series_cols, patient_cols = reading_order(report.series()), reading_order(report.patients())
+        series_cols, patient_cols = report.series(), report.patients()  # in reading order, as the API gives them
         if series_cols is not None and patient_cols is not None:
             written.append(write_columns_csv(series_cols, series_path, force=True))
             written.append(write_columns_csv(patient_cols, patients_path, force=True))

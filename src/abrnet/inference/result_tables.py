@@ -192,21 +192,27 @@ def above_max_interval(
     )
 
 
-def reading_order(cols: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
-    """The rows of a series or patients table in the order <out>.series.csv, <out>.patients.csv and the JSON give
-    them: by patient, ear (where the table has one), then stimulus type and its frequency as a number
-    (`abrnet.data.describe.stimulus_order`). Ties keep their order.
+def reading_rows(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Row indices that put a series or patients table (or the ear table's own ``patient_id``/``ear``/``stimulus``
+    columns) in reading order: by patient, ear (where the table has one), then stimulus type and its frequency as a
+    number (`abrnet.data.describe.stimulus_order`). Ties keep their order.
 
     Why: the series stage keeps its series sorted by key text, so ``tone_pip 16000 Hz`` came before
-    ``tone_pip 8000 Hz`` (hunt 15 #12). `PredictionReport.series` keeps that order: the viewer pairs its rows
-    with the ear table's keys."""
-    if not cols or "patient_id" not in cols:
-        return cols
+    ``tone_pip 8000 Hz`` (hunt 15 #12). One rule for the CSV and JSON tables, the Python API and the viewer's panels
+    (which orders the ear table's keys with it, to pair them with the rows of `PredictionReport.series`)."""
     patient = np.asarray(cols["patient_id"]).astype(str).tolist()
     ear = np.asarray(cols["ear"]).astype(str).tolist() if "ear" in cols else [""] * len(patient)
     stimulus = np.asarray(cols["stimulus"]).astype(str).tolist() if "stimulus" in cols else [""] * len(patient)
     keys = [(p, e, *stimulus_order(s)) for p, e, s in zip(patient, ear, stimulus, strict=True)]
-    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
+
+
+def reading_order(cols: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """The table `cols` with its rows in `reading_rows` order, as `PredictionReport.series` and
+    `PredictionReport.patients` return them and <out>.series.csv, <out>.patients.csv and the JSON write them."""
+    if not cols or "patient_id" not in cols:
+        return cols
+    order = reading_rows(cols)
     return {name: np.asarray(values)[order] for name, values in cols.items()}
 
 
@@ -299,6 +305,11 @@ def columns_to_records(cols: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     return [{k: conv(v[i]) for k, v in cols.items()} for i in range(n)]
 
 
+def _series_rows(ears: EarTable) -> np.ndarray:
+    """The ear table's rows in `reading_rows` order, read off its own columns (which `series_columns` copies)."""
+    return reading_rows({"patient_id": ears.patient_id, "ear": ears.ear, "stimulus": ears.stimulus})
+
+
 @dataclass
 class PredictionReport:
     """What `predict` returns: the input on the model grid, per-record predictions and (series mode) per-ear ones."""
@@ -316,18 +327,28 @@ class PredictionReport:
 
     def series(self) -> dict[str, np.ndarray] | None:
         """Series mode: one row per series, an ear under one stimulus (`series_columns` with the cohort, then
-        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to <out>.series.csv, there in
-        `reading_order` (here in the ear table's, ``ears.ear_key``). None without series mode."""
+        `clinical_ear_columns`): what `abrnet predict --group-by patient_id,ear` writes to <out>.series.csv, in the
+        same `reading_order` (row i is the series `series_keys()[i]`). None without series mode.
+
+        Why here and not only in the CLI: a notebook got the ear table's text order (16 kHz before 8 kHz), another
+        row order than the CSV of the same run."""
         if self.ears is None:
             return None
         keys = self.ears.ear_key
         ear_cols = clinical_ear_columns(self.predictions, self.cohort, keys, ear_floors(self.ears, keys))
-        return {**series_columns(self.ears, self.cohort), **ear_cols}
+        cols, order = {**series_columns(self.ears, self.cohort), **ear_cols}, _series_rows(self.ears)
+        return {name: np.asarray(v)[order] for name, v in cols.items()}
+
+    def series_keys(self) -> np.ndarray | None:
+        """(E,) the series key (``ears.ear_key``) of each `series` row, in its order; None without series mode. The
+        viewer pairs a row with its records by it (a key cannot be parsed back: ids may hold '/')."""
+        return None if self.ears is None else self.ears.ear_key[_series_rows(self.ears)]
 
     def patients(self) -> dict[str, np.ndarray] | None:
         """Series mode: one row per patient and stimulus with both ears (interaural wave V latency difference,
-        each ear read at levels ≥ its series threshold, as in <out>.series.csv; `patient_columns`)."""
-        return None if self.ears is None else patient_columns(self.predictions, self.cohort, self.ears)
+        each ear read at levels ≥ its series threshold, as in <out>.series.csv; `patient_columns`), in
+        `reading_order` as <out>.patients.csv writes it."""
+        return None if self.ears is None else reading_order(patient_columns(self.predictions, self.cohort, self.ears))
 
     def to_json(self) -> dict[str, Any]:
         """The three tables as JSON-ready rows (NaN → None), with the same columns as `columns`, `series` and
@@ -341,12 +362,12 @@ def tables_json(
     patients: dict[str, np.ndarray] | None,
     warnings: list[str],
 ) -> dict[str, Any]:
-    """`PredictionReport.to_json` from tables already computed (`abrnet predict` writes them as CSV too); the series
-    and patients rows in `reading_order`, as the CSV files have them."""
+    """`PredictionReport.to_json` from tables already computed (`abrnet predict` writes them as CSV too): the series
+    and patients rows in the order given, `reading_order` as `PredictionReport.series` and `patients` return them."""
     out: dict[str, Any] = {"records": columns_to_records(records), "warnings": list(warnings)}
     if series is not None and patients is not None:
-        out["series"] = columns_to_records(reading_order(series) or {})
-        out["patients"] = columns_to_records(reading_order(patients) or {})
+        out["series"] = columns_to_records(series)
+        out["patients"] = columns_to_records(patients)
     return out
 
 

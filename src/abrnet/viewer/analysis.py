@@ -153,7 +153,8 @@ def build_payload(
     ears: list[dict[str, Any]] = []
     distinct, groups = group_indices(record_keys)  # each series' records in file order: one sort, not a scan each
     ear_rows = dict(zip(distinct.tolist(), groups, strict=True))
-    table_keys = [] if report.ears is None else report.ears.ear_key.astype(str).tolist()  # series_rows' order
+    keys = report.series_keys()  # series_rows' order, `reading_order`: the panels list 8 kHz before 16 kHz
+    table_keys = [] if keys is None else keys.astype(str).tolist()
     for key, srow in zip(table_keys, series_rows, strict=True):
         members = sorted((records[i] for i in ear_rows[key]), key=lambda r: -(r["intensity_db"] or 0.0))  # loudest top
         thr, sd = srow["threshold_db"], srow["threshold_sd_db"]
