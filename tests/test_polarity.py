@@ -13,7 +13,7 @@ import abrnet
 from abrnet.constants import WAVES
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.inference.polarity import AS_RECORDED_MAX, FLIPPED_MIN, flipped_ears, polarity_warning
+from abrnet.inference.polarity import FLIPPED_GAIN, FLIPPED_MIN, flipped_ears, polarity_warning
 from tests.conftest import make_toy_cohort
 
 V = WAVES.index("V")
@@ -51,10 +51,32 @@ def test_only_an_ear_whose_loudest_records_read_better_flipped_is_named() -> Non
     named = flipped_ears(cohort, _reader(cohort), _reader)
     assert [key for key, _, _ in named] == [ears[1]]
     _, before, after = named[0]
-    assert before < AS_RECORDED_MAX and after >= FLIPPED_MIN
+    assert after >= FLIPPED_MIN and after - before >= FLIPPED_GAIN
     (line,) = polarity_warning(named)
     assert ears[1] in line and "--invert" in line and "1 ear(s)" in line
     assert polarity_warning([]) == []
+
+
+def test_an_ear_that_still_reads_as_a_v_but_much_clearer_flipped_is_named() -> None:
+    """An inverted ABR often still reads as a V (its flipped trough after V is a peak): the former rule (as recorded
+    < 0.4) missed such ears, most inverted hearing ears. Named: 0.6 as recorded → 0.95 flipped; not named: a gain
+    below `FLIPPED_GAIN` (0.5 → 0.7) or a flipped reading below `FLIPPED_MIN` (0.1 → 0.5)."""
+    toy = make_toy_cohort(n_patients=2, levels=(80, 60, 40, 20))
+    keys = toy.ear_key.astype(str)
+    ears = list(dict.fromkeys(keys))
+    readings = {ears[0]: (0.6, 0.95), ears[1]: (0.5, 0.7), ears[2]: (0.1, 0.5)}  # as recorded, flipped
+    ear_of_row = np.array([readings.get(k, (0.9, 0.9)) for k in keys])  # (N, 2); ear 3 reads fine both ways
+    signals = np.ones_like(toy.signals)  # +1 as recorded, -1 flipped: the stand-in reader tells them apart
+    cohort = replace(toy, signals=signals, extras=dict(toy.extras, row=np.arange(toy.n_records)))
+
+    def reader(c: ABRCohort):
+        p = np.full((c.n_records, len(WAVES)), 0.1, np.float32)
+        rows = c.extras["row"]
+        p[:, V] = np.where(c.signals[:, 0] > 0, ear_of_row[rows, 0], ear_of_row[rows, 1])
+        return _fake_pred(p)
+
+    named = flipped_ears(cohort, reader(cohort), reader)
+    assert [(key, round(b, 2), round(a, 2)) for key, b, a in named] == [(ears[0], 0.6, 0.95)]
 
 
 def test_records_of_another_stimulus_or_species_are_not_judged() -> None:
