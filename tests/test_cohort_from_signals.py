@@ -37,3 +37,39 @@ def test_a_bad_argument_is_a_data_error_naming_the_field(change: dict, field: st
     signals = change.pop("signals", np.zeros((2, 200)))
     with pytest.raises(DataError, match=f"field '{field}'"):
         ABRCohort.from_signals(signals, **(kw | change))
+
+
+_KW = {"age_years": 30, "intensity_db": [80, 60], "stimulus_rate_hz": 21.1, "patient_id": "P1", "ear": "L"}
+
+
+@pytest.mark.parametrize(("ear", "read"), [("l", "LL"), ("Left", "LL"), (" right ", "RR"), (["left", "R"], "LR")])
+def test_ears_are_spelled_as_every_reader_reads_them(ear: object, read: str) -> None:
+    """Hunt A #4: "l" / "Left" read as L by the wide CSV and ``predict(path, ear=...)`` (`abrnet.data.ears.ear_of`)
+    were refused here."""
+    c = ABRCohort.from_signals(np.zeros((2, 200)), **(_KW | {"ear": ear}))
+    assert c.ear.tolist() == list(read)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "row"),
+    [
+        ({"age_years": "adult"}, "age_years", None),
+        ({"intensity_db": [80, "loud"]}, "intensity_db", 1),
+        ({"signals": [[0.0] * 200, ["a"] * 200]}, "signals", 1),
+    ],
+)
+def test_a_value_that_is_no_number_is_a_data_error_naming_field_and_row(change: dict, field: str, row: int) -> None:
+    """Hunt A #4: ``age_years="adult"`` was numpy's bare "could not convert string to float", naming no field."""
+    signals = change.pop("signals", np.zeros((2, 200)))
+    with pytest.raises(DataError, match=f"field '{field}'.*must be a number") as exc:
+        ABRCohort.from_signals(signals, **(_KW | change))
+    assert exc.value.field == field and exc.value.row == row
+
+
+def test_the_cohort_shares_no_memory_with_the_callers_traces() -> None:
+    """Hunt A #4: a notebook reusing its float32 buffer changed a cohort already validated (99 µV afterwards)."""
+    x = np.full((2, 200), 0.1, np.float32)
+    c = ABRCohort.from_signals(x, **_KW)
+    assert not np.shares_memory(c.signals, x)
+    x[:] = 99.0
+    assert np.all(c.signals == np.float32(0.1))

@@ -19,9 +19,9 @@ import pytest
 from abrnet.constants import WAVES
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.arguments import check_flag, check_input
-from abrnet.inference.inputs import reading_warnings
+from abrnet.inference.input_warnings import reading_warnings
 from abrnet.inference.result_plots import save_plots
-from abrnet.inference.result_tables import PredictionReport, columns_to_records, series_columns
+from abrnet.inference.result_tables import PredictionReport, columns_to_records, series_columns, write_columns_csv
 from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import ABOVE_HIGHEST_DB, aggregate_ears
 from tests.conftest import make_toy_cohort
@@ -253,3 +253,36 @@ def test_shipped_model_on_a_mouse_export_flags_ear_domain_and_bad_options() -> N
         model.predict(path, age_years=0.2, stimulus_rate_hz=21.1, units=5)
     with pytest.raises(DataError, match="field 'stimulus_rate_hz'"):
         model.predict(path, age_years=0.2, stimulus_rate_hz=math.nan)
+
+
+def test_levels_come_back_as_typed_in_every_table(tmp_path: Path) -> None:
+    """Hunt A #5: levels typed 77.3 / 57.3 / 0.1 dB (stored as float32) came back as 57.29999924 in ``columns()`` and
+    57.2999992 in results.csv and series.csv (threshold, its interval and bracket, the tested levels), so the tables
+    could not be joined back on level; the model's own per-record numbers keep their dtype."""
+    typed = (77.3, 57.3, 37.3, 0.1)
+    cohort = make_toy_cohort(n_patients=2, levels=typed)  # type: ignore[arg-type]
+    level = cohort.static_column("intensity_db")
+    p_v = np.where(level >= 37, 0.95, 0.02).astype(np.float32)
+    p_v[cohort.ear_key.astype(str) == "P000/L"] = 0.02  # no V: the placeholder above the highest level
+    pred = _predictions(cohort, p_v)
+    report = PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort))
+    records, series, patients = report.columns(), report.series(), report.patients()
+    assert series is not None and patients is not None
+    assert set(records["intensity_db"].tolist()) == set(typed) and records["intensity_db"].dtype == np.float64
+    assert records["threshold_db"].dtype == np.float32  # the model's reading, not a typed level: as it was
+    placeholder = round(77.3 + ABOVE_HIGHEST_DB, 6)
+    assert set(series["threshold_db"].tolist()) == {37.3, placeholder}
+    assert set(series["max_level_db"].tolist()) == {77.3} and set(series["min_level_db"].tolist()) == {0.1}
+    levels = {*typed, placeholder}
+    for name in ("threshold_lo_db", "threshold_hi_db", "threshold_bracket_lo_db"):
+        assert {v for v in series[name].tolist() if not math.isnan(v)} <= levels, name
+        assert series[name].dtype == np.float64
+    assert 0.1 in series["threshold_bracket_lo_db"].tolist()
+    assert [v for v in patients["level_db"].tolist() if not math.isnan(v)] == [77.3]
+    write_columns_csv(series, tmp_path / "r.series.csv")
+    header, first = (tmp_path / "r.series.csv").read_text().splitlines()[:2]
+    cells = dict(zip(header.split(","), first.split(","), strict=False))
+    assert (cells["max_level_db"], cells["min_level_db"]) == ("77.3", "0.1")
+    write_columns_csv(records, tmp_path / "r.csv")
+    header, first = (tmp_path / "r.csv").read_text().splitlines()[:2]
+    assert dict(zip(header.split(","), first.split(","), strict=False))["intensity_db"] == "77.3"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, PHYSICAL_RANGES, STATIC_PARAMS, WAVES
+from abrnet.data.ears import ear_of
 
 SCHEMA_VERSION = 2  # 2: optional split buffers; FMP may be NaN (not measured)
 
@@ -156,20 +157,23 @@ class ABRCohort:
     ) -> ABRCohort:
         """Unlabelled recordings from arrays: (N, T) µV traces and their recording parameters, each a scalar for
         every record or an (N,) array; FMP NaN = not measured. Validated (`DataError` names the field and row).
+        Ears are read as every reader reads them (`abrnet.data.ears.ear_of`: ``"l"``, ``"Left"``...).
 
         Why: a user holding numpy traces (`model.predict(cohort)`) otherwise filled ten fields, labels as NaN arrays
-        and `class_id = -1` included, by hand (hunt 12, #8)."""
-        x = np.asarray(signals, dtype=np.float32)
+        and `class_id = -1` included, by hand (hunt 12, #8). The traces are copied (once): a notebook that reuses its
+        buffer must not change a cohort already validated (hunt A #4)."""
+        x = _numbers("signals", signals, copy=True)
         n = x.shape[0] if x.ndim == 2 else -1
         if n < 0:
             raise DataError("<memory>", "signals", f"must be (records, samples), got shape {x.shape}")
         given = dict(zip(STATIC_PARAMS, (age_years, intensity_db, stimulus_rate_hz, fmp), strict=True))
-        static = [_per_record(name, v, n, np.float32) for name, v in given.items()]
+        static = [_per_record(name, _numbers(name, v), n) for name, v in given.items()]
+        ears = _per_record("ear", np.asarray(ear, dtype=str), n)  # a spelling no reader knows: `validate` says so
         return cls(
             signals=x,
             static=np.stack(static, axis=1),  # (N, S) in STATIC_PARAMS order
-            patient_id=_per_record("patient_id", patient_id, n, str),
-            ear=_per_record("ear", ear, n, str),
+            patient_id=_per_record("patient_id", np.asarray(patient_id, dtype=str), n),
+            ear=np.array([ear_of(e) or e for e in ears.tolist()], dtype=str),
             latency_ms=np.full((n, len(WAVES)), np.nan, np.float32),
             amplitude_uv=np.full((n, len(WAVES)), np.nan, np.float32),
             class_id=np.full(n, -1, np.int64),
@@ -230,9 +234,25 @@ class ABRCohort:
         return self
 
 
-def _per_record(name: str, value: object, n: int, dtype: type) -> np.ndarray:
+def _numbers(name: str, value: object, *, copy: bool = False) -> np.ndarray:
+    """``value`` as float32 for `ABRCohort.from_signals`, or a `DataError` naming the field (and the row, where one
+    is given per record) of the first value that is no number: numpy's bare "could not convert string to float"
+    named neither, while the docstring promised both."""
+    try:
+        return (np.array if copy else np.asarray)(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        cells = np.asarray(value, dtype=object)
+        for i, cell in enumerate(cells.ravel().tolist()):
+            try:
+                float(cell)
+            except (TypeError, ValueError):
+                row = int(np.unravel_index(i, cells.shape)[0]) if cells.ndim else None
+                raise DataError("<memory>", name, f"must be a number, got {cell!r}", row) from None
+        raise DataError("<memory>", name, f"must be numbers, got {type(value).__name__}") from None
+
+
+def _per_record(name: str, arr: np.ndarray, n: int) -> np.ndarray:
     """(n,) copy of a scalar or an (n,) array given for `ABRCohort.from_signals`."""
-    arr = np.asarray(value, dtype=dtype)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
         raise DataError("<memory>", name, f"must be one value or one per record ({n}), got shape {arr.shape}")
     return np.broadcast_to(arr, (n,)).copy()
@@ -298,3 +318,18 @@ def float32_as_typed(value: float) -> float:
     not 33.099998474 and 0.0199999995. Why: people read these numbers (describe, the viewer) and a viewer page sends
     an age back to be compared with the stored one, so it must be the number that was typed."""
     return float(str(np.float32(value)))
+
+
+def float32_column_as_typed(values: np.ndarray) -> np.ndarray:
+    """(N,) float64: each value that is a float32 (a level read from the static columns, or one derived from it
+    exactly: a series' highest level + 5 dB) as `float32_as_typed` writes it; NaN and any other number as it is.
+
+    Why: the result tables printed a typed 57.3 dB as 57.29999924 (and results.csv as 57.2999992), so they could
+    not be joined back on level to the user's own metadata (hunt A #5). Each distinct value once: a 50k-record
+    table holds a dozen levels."""
+    x = np.asarray(values, dtype=np.float64)
+    distinct, inverse = np.unique(x, return_inverse=True)
+    with np.errstate(over="ignore"):
+        is_f32 = np.isfinite(distinct) & (distinct.astype(np.float32) == distinct)
+    typed = [float32_as_typed(v) if ok else v for v, ok in zip(distinct.tolist(), is_f32.tolist(), strict=True)]
+    return np.array(typed, dtype=np.float64)[inverse.reshape(x.shape)]

@@ -30,13 +30,14 @@ from abrnet.constants import DEFAULT_N_SAMPLES, GENERATION_STEPS, PRESENCE_THRES
 from abrnet.data.metadata import DB_ATTENUATION, LEVEL_UNIT, metadata_of
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.arguments import check_denoise, check_flag, check_input, check_int
-from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.checkpoint import LoadedModel, check_device, load_checkpoint
 from abrnet.inference.conditions import read_conditions as read_conditions  # the public name stays here
 from abrnet.inference.default_model import default_checkpoint
 from abrnet.inference.generation import INTENSITY_STEP_DB as INTENSITY_STEP_DB  # public names kept here
 from abrnet.inference.generation import recording_band_pass as recording_band_pass
 from abrnet.inference.generation import recording_noise as recording_noise
 from abrnet.inference.generation import sample_generators
+from abrnet.inference.input_warnings import input_warnings
 from abrnet.inference.inputs import mixed_series_warnings
 from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
@@ -83,6 +84,9 @@ def read_input(
 def _as_cohort(
     data: ABRCohort | str | Path | Sequence[str | Path], n_samples: int, **read_kw: Any
 ) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
+    """A cohort gets the warnings a file's records get (`input_warnings`), named by the file it was read from
+    (``attrs["source_path"]``, as `read_recording` sets it) or "input"; a domain it already carries (judged on its
+    native grid by `read_input`) is kept."""
     check_input(data, read_kw)  # a cohort with reading options is an error, not silently read without them
     if isinstance(data, ABRCohort):
         from abrnet.data.metadata import SIMULATED
@@ -92,7 +96,9 @@ def _as_cohort(
         for key, value in SIMULATED.items():  # abrnet's own cohorts: documented human clicks in dB nHL
             data.extras.setdefault(key, np.full(data.n_records, value))
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
-        return to_model_cohort(data, n_samples)
+        warnings = input_warnings(data, str(data.attrs.get("source_path", "input")))
+        on_grid, grid_warnings = to_model_cohort(data, n_samples)
+        return on_grid, warnings + grid_warnings
     return read_input(data, n_samples=n_samples, **read_kw)
 
 
@@ -123,7 +129,7 @@ class ABRModel:
     def __init__(self, loaded: LoadedModel, *, device: str | torch.device = "cpu") -> None:
         self.loaded = loaded
         self.checkpoint_sha256: str = loaded.sha256  # the model's identity: SHA-256 of the bytes its weights came from
-        self.device = torch.device(device)
+        self.device = check_device(device)  # a one-line DataError naming it, not torch's own
         self.model = loaded.model.to(self.device).eval()
         self.normalizer = loaded.normalizer
         self.n_samples = _model_length(loaded)

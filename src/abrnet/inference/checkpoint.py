@@ -59,7 +59,9 @@ def read_hashed_checkpoint(
     returns a non-dict), which reached users as a traceback; every such failure means "not a checkpoint".
     Why the hash is taken here: the file is read once and both the weights and the digest come from those bytes;
     hashing the path again later could name another model than the one loaded, if the file was replaced in between
-    (a retrain writing best.ckpt). `weights_only=True`: tensors and plain containers only, never arbitrary objects."""
+    (a retrain writing best.ckpt). `weights_only=True`: tensors and plain containers only, never arbitrary objects.
+    ``map_location`` is checked first (`check_device`): the broad except below would call a device error a bad file."""
+    map_location = check_device(map_location)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "no such file", str(path))
@@ -73,6 +75,33 @@ def read_hashed_checkpoint(
     if not isinstance(ckpt, dict):
         raise DataError(str(path), field, f"not an abrnet checkpoint (holds a {type(ckpt).__name__})")
     return ckpt, hashlib.sha256(data).hexdigest()
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device this machine can use, or a one-line DataError naming it (field ``device``).
+
+    Why: `read_hashed_checkpoint` reads every failure of torch.load as "not a checkpoint", so
+    ``abrnet.load(device="cuda")`` on a machine without CUDA, or ``device="gpu"`` (no torch device), said the shipped
+    weights were unreadable (hunt A #3). A device type without its own check (xpu, hpu...) is tried with an empty
+    tensor, which fails as torch.load would."""
+    source = str(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DataError(source, "device", "not a torch device (e.g. 'cpu', 'cuda', 'cuda:1', 'mps')") from None
+    count = torch.cuda.device_count() if dev.type == "cuda" and torch.cuda.is_available() else 0
+    if dev.type == "cuda" and (count == 0 or (dev.index or 0) >= count):
+        have = f"only {count} CUDA device(s)" if count else "no CUDA (torch.cuda.is_available() is False)"
+        raise DataError(source, "device", f"this machine has {have}; use device='cpu'")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise DataError(source, "device", "MPS is not available on this machine; use device='cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        try:
+            torch.empty(0, device=dev)
+        except Exception as exc:  # torch's own words, first line: "Torch not compiled with XPU enabled"
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DataError(source, "device", f"not usable on this machine ({reason}); use device='cpu'") from None
+    return dev
 
 
 def model_content_sha256(ckpt: dict[str, Any]) -> str:

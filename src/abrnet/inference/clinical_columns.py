@@ -16,7 +16,7 @@ import numpy as np
 from abrnet.constants import WAVES, is_present
 from abrnet.data.grouping import group_indices
 from abrnet.data.noise_estimate import estimate_residual_noise
-from abrnet.data.schema import ABRCohort
+from abrnet.data.schema import ABRCohort, float32_column_as_typed
 from abrnet.data.series_key import series_keys, series_labels
 from abrnet.metrics.clinical import ear_numbers, function_points, interaural_v_latencies, peak_to_trough, replicate_r
 from abrnet.series.per_ear import RESPONSE_CALLS, EarTable
@@ -149,7 +149,7 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
     return {
         "patient_id": np.array(pids, dtype=str),
         "stimulus": np.array(stims, dtype=str),
-        "level_db": np.array(lv),
+        "level_db": float32_column_as_typed(np.array(lv, dtype=np.float64)),  # a tested level, as typed: 57.3
         "V_latency_L_ms": np.array(left),
         "V_latency_R_ms": np.array(right),
         "interaural_V_ms": np.array(diff),

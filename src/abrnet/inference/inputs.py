@@ -18,9 +18,10 @@ import numpy as np
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.describe import series_conditions
 from abrnet.data.importers._common import merge_attrs, option_warnings, unique_patient_ids
-from abrnet.data.schema import ABRCohort, DataError, ears_assumed
+from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.series_key import series_keys
-from abrnet.inference.domain import assess_domain, domain_warnings, sparse_age_warnings
+from abrnet.inference.domain import assess_domain
+from abrnet.inference.input_warnings import input_warnings
 
 SKIP_NAMES = ("license", "readme", "copying")
 # Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
@@ -99,12 +100,11 @@ def read_for_model(
     warnings += option_warnings(cohort.attrs, src)  # options ignored, or replacing a device export's values
     if cohort.attrs.get("grid_assumed"):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
         warnings.append(assumed_grid_warning(str(cohort.attrs["grid_assumed"]).split(","), src, hint=kind == "csv"))
-    warnings += reading_warnings(cohort, src)
     if "sampling_rate_source" in cohort.attrs and cohort.attrs["sampling_rate_source"] != "given":
         warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
-    warnings += domain_warnings(cohort.extras["domain"], src) + sparse_age_warnings(cohort, src)
+    warnings += input_warnings(cohort, src)  # what the records are: the cohort path (`api._as_cohort`) says it too
     on_grid, grid_warnings = on_model_grid(cohort, n_samples)
     return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
 
@@ -136,31 +136,6 @@ def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True) -> 
     options = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms"}
     said = f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)}"
     return f"{said} (pass {'/'.join(options[c] for c in columns)} if the rows are timed otherwise)" if hint else said
-
-
-def reading_warnings(cohort: ABRCohort, src: str) -> list[str]:
-    """One line each for what the file did not record and the results will not show: FMP (all or some records) and
-    the ear (a reader's assumed "R").
-
-    Why: the results table prints ear ``R`` for a file that names no ear exactly as for a recorded right ear, and a
-    file whose split buffers give no FMP was told it had "no split buffers" (the wide CSV reads FMP from the buffers
-    for every row without a stated one, so "missing" beside buffers means the buffers could not give one)."""
-    out: list[str] = []
-    n = cohort.n_records
-    no_fmp = int((~np.isfinite(cohort.static_column("fmp"))).sum())
-    if cohort.attrs.get("fmp_source") == "missing" and cohort.buffers is not None:
-        out.append(
-            f"{src}: no FMP in the file and its split buffers give none (e.g. identical A and B sub-averages); "
-            "FMP is treated as missing (pass --fmp)"
-        )
-    elif cohort.attrs.get("fmp_source") == "missing":
-        out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing (pass --fmp)")
-    elif no_fmp:
-        out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those (pass --fmp)")
-    assumed = int(ears_assumed(cohort).sum())
-    if assumed:
-        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R (pass --ear)")
-    return out
 
 
 def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:

@@ -22,7 +22,7 @@ from abrnet.constants import (
 )
 from abrnet.data.describe import stimulus_order
 from abrnet.data.files import check_fname
-from abrnet.data.schema import ABRCohort
+from abrnet.data.schema import ABRCohort, float32_column_as_typed
 from abrnet.inference.clinical_columns import (
     clinical_ear_columns,
     clinical_record_columns,
@@ -39,6 +39,10 @@ from abrnet.series.per_ear import EarTable, SeriesModel, aggregate_ears, highest
 INTERPEAK: tuple[tuple[str, str], ...] = (("I", "III"), ("III", "V"), ("I", "V"))
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# Series columns holding a tested level (or the placeholder above the highest): written as typed (`series_columns`)
+SERIES_LEVELS = (
+    "threshold_db", "threshold_lo_db", "threshold_hi_db", "threshold_bracket_lo_db", "max_level_db", "min_level_db",
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ predict output
@@ -62,7 +66,7 @@ def prediction_columns(
     cols: dict[str, np.ndarray] = {
         "patient_id": np.asarray(cohort.patient_id).astype(str),
         "ear": np.asarray(cohort.ear).astype(str),
-        "intensity_db": cohort.static_column("intensity_db").astype(np.float64),
+        "intensity_db": float32_column_as_typed(cohort.static_column("intensity_db")),  # as typed: 57.3
     }
     for j, w in enumerate(WAVES):
         cols[f"{w}_presence_prob"] = pred.peak_presence_prob[:, j]
@@ -142,6 +146,7 @@ def series_columns(ears: EarTable, cohort: ABRCohort | None = None) -> dict[str,
     }
     if cohort is not None:  # after the existing columns: the threshold lies in (bracket, threshold_db]
         cols["threshold_bracket_lo_db"] = lower_brackets(ears, cohort)
+    cols |= {k: float32_column_as_typed(v) for k, v in cols.items() if k in SERIES_LEVELS}  # 57.3, not 57.29999924
     if cohort is not None and "domain" in cohort.extras:
         cols["domain"] = ear_domain(ears, cohort)
     for c, name in enumerate(CLASS_NAMES):
