@@ -40,7 +40,8 @@ format: setup
 # Deliberate regeneration of the committed results that need no trained run: --force replaces them (a bare script
 # refuses to). The others read a checkpoint (--checkpoint runs/<run>/best.ckpt) or a trained run (baselines: --run,
 # default runs/default, which a fresh clone lacks) or runs given as arguments; each results table names its command.
-BENCH_STANDALONE = simulate model import_speed microphonic_ceiling polarity_check signal_quality slow_trend profile_step train
+BENCH_STANDALONE = simulate model import_speed microphonic_ceiling polarity_check signal_quality slow_trend dc_offset \
+	profile_step train
 bench: setup
 	for b in $(BENCH_STANDALONE); do $(BIN)/python benchmarks/$$b.py --force || exit 1; done
 

@@ -45,6 +45,7 @@ PLANNED = [
     ("baselines", [], ["baselines.json", "baselines.md"]),
     ("compare_runs", ["a.json", "b.json", "--tag", "mine"], ["mine.json", "mine.md"]),
     ("condition_guidance", [], ["condition_guidance.json", "condition_guidance.md"]),
+    ("dc_offset", [], ["dc_offset.json", "dc_offset.md"]),
     ("denoise", [], ["denoise.json", "denoise.md"]),
     ("generate", [], ["generate.json", "generate.md"]),
     ("generate", ["--device", "cuda", "--raw"], ["generate_cuda_raw.json", "generate_cuda_raw.md"]),

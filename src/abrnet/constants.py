@@ -50,8 +50,8 @@ TRAIN_SEED: int = 42
 # Signal checks on users' recordings (µV). Why these numbers: the median over an ear's records of the record mean
 # over the 0–10 ms model window is at most 0.018 µV in the simulated training cohort (800 ears; 0.038 µV over 1,800
 # fresh ears of three or four levels; one or two records can pass it by a burst), so an ear beyond this carries the
-# amplifier's DC, not an ABR; +0.2 µV already moved thresholds and +0.25 µV made hearing ears "no response"
-# (`abrnet.data.baseline` removes it, per ear).
+# amplifier's DC, not an ABR, and is named in a warning (`abrnet.data.baseline` removes every record's mean, this
+# bound or not: +0.04 µV already moved thresholds).
 MAX_BASELINE_OFFSET_UV: float = 0.05
 # Low-frequency content: RMS of a record's degree-1..`LOW_FREQUENCY_DEGREE` Legendre trend over the window (below
 # ~100 Hz on a 10-ms window: a drift, a slow wave, a mains cycle), median over an ear of at least

@@ -76,8 +76,9 @@ def read_for_model(
     model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown rate would
     silently shift every latency); a CSV that lacks them gets a warning naming the values assumed.
 
-    On the model grid, each record of an ear whose median record mean exceeds `MAX_BASELINE_OFFSET_UV` loses its mean
-    (`abrnet.data.baseline`): the one reading path of predict, denoise, evaluate --data and the viewer.
+    On the model grid, every record loses its mean, with a warning naming ears whose median record mean exceeds
+    `MAX_BASELINE_OFFSET_UV` (`abrnet.data.baseline`): the one reading path of predict, denoise, evaluate --data and
+    the viewer.
     """
     from abrnet.data.importers import detect_format, read_recording
 
@@ -113,7 +114,7 @@ def on_model_grid(
     cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES, *, detrend: bool = True
 ) -> tuple[ABRCohort, list[str]]:
     """``cohort`` as the model reads it, with the warnings: resampled and cropped to the model grid
-    (`cohort_to_model_grid`), then a DC offset and a slow trend beyond the simulated cohort's removed
+    (`cohort_to_model_grid`), then each record's mean and a slow trend beyond the simulated cohort's removed
     (`remove_baseline_offsets`, `remove_slow_trends`, on the samples taken from the recording). The one way any
     input reaches the model: files (`read_for_model`) and cohorts handed to the Python API alike. ``detrend=False``
     leaves the slow trend in (`benchmarks/slow_trend.py` reads both ways)."""
