@@ -27,6 +27,7 @@ def test_load_predict_cohort_and_file(tiny_run: dict, tmp_path: Path) -> None:
     import torch
 
     from abrnet.inference.checkpoint import load_checkpoint
+    from abrnet.inference.inputs import on_model_grid
 
     model = abrnet.load(tiny_run["dir"] / "best.ckpt")
     cohort = tiny_run["cohort"].subset(np.arange(30))
@@ -37,7 +38,7 @@ def test_load_predict_cohort_and_file(tiny_run: dict, tmp_path: Path) -> None:
     net = loaded.model.eval()
     with torch.no_grad():
         out = net(
-            torch.from_numpy(loaded.normalizer.signal(cohort.signals)),
+            torch.from_numpy(loaded.normalizer.signal(on_model_grid(cohort)[0].signals)),  # as the reader hands it
             torch.from_numpy(loaded.normalizer.static(cohort.static)),
         )
     np.testing.assert_allclose(pred.latency_ms, out["peak_latency"].numpy(), rtol=1e-5, atol=1e-5)

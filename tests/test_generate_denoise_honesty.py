@@ -36,7 +36,7 @@ def test_denoise_stores_observed_p_wave_v_and_warns_about_records_without_one(ru
     """p(V) is the predict analysis of the *observed* record; the warning counts the records below the cut."""
     model = run["model"]
     den, lines = model.denoise(run["cohort"])
-    p_v = model.predict_cohort(run["cohort"]).peak_presence_prob[:, WAVES.index("V")]
+    p_v = model.predict(run["cohort"]).predictions.peak_presence_prob[:, WAVES.index("V")]  # predict's analysis
     np.testing.assert_allclose(den.extras["observed_p_wave_v"], p_v, atol=1e-6)
     absent = int((~is_present(p_v)).sum())
     said = [ln for ln in lines if "no wave V as recorded" in ln]

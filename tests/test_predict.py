@@ -34,15 +34,17 @@ def col(rows: list[dict[str, str]], name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def test_split(tiny_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The fixture run's test split as a file, with evaluate_model's predictions for it (the reference)."""
+    """The fixture run's test split as a file, with evaluate_model's predictions for it (the reference), made on
+    the records as the reader hands them to the model (`on_model_grid`: every record centred)."""
     from abrnet.evaluation.evaluate import evaluate_model, split_of
     from abrnet.inference.checkpoint import load_checkpoint
+    from abrnet.inference.inputs import on_model_grid
 
     loaded = load_checkpoint(tiny_run["dir"] / "best.ckpt")
     test = split_of(loaded, tiny_run["cohort"], "test")
     root = tmp_path_factory.mktemp("predict")
     path = save_cohort(test, root / "test.h5")
-    _, pred = evaluate_model(loaded, test, split="test", n_bootstrap=0, figures=False)
+    _, pred = evaluate_model(loaded, on_model_grid(test)[0], split="test", n_bootstrap=0, figures=False)
     return {"cohort": test, "path": path, "pred": pred, "ckpt": str(tiny_run["dir"] / "best.ckpt"), "loaded": loaded}
 
 

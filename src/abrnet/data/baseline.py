@@ -28,7 +28,7 @@ it everywhere costs clean ears (0.82 → 0.77: a response has slow waves of its 
 lose it, every record of the ear alike, and the domain column still says what was wrong
 (`abrnet.inference.signal_quality`). Hum and slow waves bend beyond degree 2 over 10 ms: an ear whose degree-3..4
 part is large too gets a degree-4 fit (0.5 µV of 50 Hz hum: 0.10 → 0.64 within 10 dB, 0.66 → 0.83 no-response F1;
-0.2 µV hum improves less, 0.40 → 0.49–0.57).
+0.2 µV hum improves less, 0.36–0.47 → 0.53–0.55).
 """
 
 from __future__ import annotations
