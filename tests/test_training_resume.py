@@ -99,6 +99,11 @@ def test_resume_after_crash_is_bit_identical(tmp_path: Path, monkeypatch: pytest
 
     summary = _train(cfg, tmp_path / "resumed", cohort, resume=tmp_path / "resumed" / "last.ckpt")
     assert summary["global_step"] == n
+    # the fit time is the model's whole fit: the checkpoint's earlier leg plus this one (was this leg's alone)
+    wall = summary["wall_time"]
+    assert mid["abrnet"]["elapsed_s"] > 0
+    assert wall["fit_before_resume_s"] == pytest.approx(mid["abrnet"]["elapsed_s"], abs=1e-3)
+    assert wall["fit_s"] > wall["fit_before_resume_s"]
     a = torch.load(tmp_path / "straight" / "last.ckpt", map_location="cpu", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "last.ckpt", map_location="cpu", weights_only=True)
     assert_same_training_state(a, b)

@@ -348,6 +348,18 @@ def warn(messages: list[str]) -> None:
         err_console.print(labelled("warning:", "bold yellow", msg), highlight=False, soft_wrap=True)
 
 
+def series_stage_warnings(checkpoint: str | Path, has_stage: bool) -> list[str]:
+    """The line `predict` and `model export` print for a checkpoint without a fitted series stage: it reads each
+    ear with the unfitted defaults (geometric-mean class, 0.5 crossing, no record class rule or peak blend), and a
+    run's last.ckpt, made for --resume, holds none (the stage belongs to best.ckpt's network)."""
+    if has_stage:
+        return []
+    return [
+        f"{checkpoint}: holds no fitted series stage (a run's best.ckpt has one; last.ckpt is for --resume): classes, "
+        "thresholds and their intervals are read with the unfitted defaults"
+    ]
+
+
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     """A Rich progress bar driven by `update(done, total)` callbacks; silent when stderr is not a terminal."""

@@ -21,6 +21,7 @@ from abrnet.cli.common import (
     image_file,
     option_error,
     option_errors,
+    series_stage_warnings,
     user_errors,
     warn,
     with_reader_options,
@@ -167,7 +168,7 @@ def predict(
             )  # fmt: skip
         if strict:
             _enforce_strict(report.cohort, input_paths)
-        warn(report.warnings)
+        warn(series_stage_warnings(model.loaded.path, model.loaded.series_model is not None) + report.warnings)
         if plot is not None:
             for key, paths in plot_paths(report.cohort, plot, series=series).items():
                 planned |= {f"--plot {kind} plot of {key}": p for kind, p in paths.items()}

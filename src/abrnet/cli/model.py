@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from abrnet.cli.common import check_choice, check_outputs, user_errors
+from abrnet.cli.common import check_choice, check_outputs, series_stage_warnings, user_errors, warn
 from abrnet.constants import MODEL_PRESETS as PRESETS
 
 app = typer.Typer(help="Inspect the hierarchical S4/Transformer U-Net: size, attention placement, FLOPs.")
@@ -74,6 +74,7 @@ def export(
 
     Re-exporting a slim checkpoint (e.g. after its series stage was refitted and it was evaluated again) keeps the
     provenance of the card beside it (source, training command and section) and replaces the evaluation sections."""
+    from abrnet.inference.checkpoint import SERIES_KEY, read_checkpoint
     from abrnet.inference.default_model import card_path, export_checkpoint, recorded_versions
 
     with user_errors():
@@ -95,6 +96,7 @@ def export(
                 k: m[k] for k in ("headline", "baselines", "counterfactuals", "fixed_protocol", "training") if k in m
             }
         path = export_checkpoint(checkpoint, out, card=card, force=force, evaluated=evaluated)
+    warn(series_stage_warnings(checkpoint, SERIES_KEY in read_checkpoint(path)))  # the slim copy: a quick read
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
 
 

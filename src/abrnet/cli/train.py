@@ -179,7 +179,9 @@ def evaluate(
     data: Annotated[
         Path | None, typer.Option("--data", help="Dataset file (default: the model's training cohort).")
     ] = None,
-    split: Annotated[str, typer.Option(help="train, val, test, or all (every record of --data).")] = "test",
+    split: Annotated[
+        str, typer.Option(help="train, val, test, or all (every record of --data; needs --data).")
+    ] = "test",
     balanced_patients: Annotated[
         int, typer.Option(help="Patients in the balanced evaluation cohort (0 = skip).")
     ] = 150,
@@ -238,7 +240,7 @@ def evaluate(
         check_range(generation_eta, "--generation-eta", minimum=0.0, maximum=1.0, command="evaluate")
         check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
         check_choice(generation_sampler, "--generation-sampler", SAMPLERS, command="evaluate")  # not after evaluating
-        _check_evaluate_options(split, balanced_patients, bootstrap)
+        _check_evaluate_options(split, balanced_patients, bootstrap, data)
         from abrnet.evaluation.folder import Evaluation, evaluation_options
         from abrnet.evaluation.generation_choice import DEFAULT_GUIDANCE, DEFAULT_SAMPLERS, DEFAULT_STEPS
 
@@ -278,9 +280,17 @@ def evaluate(
             console.print(f"wrote {out / 'generation.json'}")
 
 
-def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int) -> None:
-    """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts)."""
+def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int, data: Path | None) -> None:
+    """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts), and for
+    ``--split all`` of the training cohort: it scored the patients the model was trained and selected on (and the
+    baselines on their own training records), without a word."""
     check_choice(split, "--split", ("train", "val", "test", "all"), command="evaluate")
+    if split == "all" and data is None:
+        raise option_error(
+            "evaluate",
+            "--split",
+            "all needs --data: the training cohort holds the patients the model was trained on (use --split test)",
+        )
     _check_count(balanced_patients, "--balanced-patients", "evaluate")
     _check_count(bootstrap, "--bootstrap", "evaluate")
 

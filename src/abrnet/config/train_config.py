@@ -6,24 +6,22 @@ silently ignored. Every section forbids unknown keys and every number carries it
 than 0``).
 
 `TrainConfig()` defaults are the design's CPU run and equal ``configs/optimized_architecture.yaml`` (a test keeps
-them in step). Model overrides are checked against ``abrnet.models.ModelConfig``: the config layer sits above the
-models (constants → data → models → diffusion → config), so it may read the model's own field list.
+them in step). The model section (preset and `ModelConfig` overrides) lives in `abrnet.config.model_section`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from abrnet.config.curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
+from abrnet.config.model_section import ModelSection
 from abrnet.constants import CLASS_NAMES, MAX_SEED, TRAIN_SEED
 from abrnet.data.files import check_fname
 from abrnet.models import ModelConfig
@@ -52,60 +50,13 @@ class ConfigError(ValueError):
     """A one-line, user-facing configuration problem naming the file and the key path(s)."""
 
 
-# ---------------------------------------------------------------------------------------------------------- model
-class ModelSection(Strict):
-    """Which model preset to build and which `ModelConfig` fields to override."""
-
-    preset: Literal["tiny", "cpu", "base", "large"] = "cpu"
-    overrides: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("overrides")
-    @classmethod
-    def _check_overrides(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """Reject override names that `ModelConfig` lacks, and values its preset builder refuses."""
-        if not v:
-            return v
-        if "cond_drop_prob" in v:
-            raise ValueError("set the guidance dropout with diffusion.cond_drop_prob, not a model override")
-        known = {f.name for f in dataclasses.fields(ModelConfig)}
-        unknown = sorted(set(v) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig field(s) {unknown}; known: {sorted(known)}")
-        for name, value in v.items():
-            _check_override_type(name, value)
-        preset = info.data.get("preset")
-        if preset is not None:
-            try:
-                ModelConfig.from_preset(preset, **v)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"ModelConfig.from_preset({preset!r}, ...) rejected the overrides: {exc}") from None
-        return v
-
-
-def _check_override_type(name: str, value: Any) -> None:
-    """A wrong-typed override, named with its value and type (was ``'<=' not supported between 'float' and 'str'``)."""
-    hint = typing.get_type_hints(ModelConfig)[name]
-    listed = typing.get_origin(hint) is tuple  # channel_mults, latency_center_ms
-    kind = typing.get_args(hint)[0] if listed else hint
-
-    def fits(x: Any) -> bool:
-        if kind in (bool, str) or isinstance(x, bool):
-            return type(x) is kind
-        return isinstance(x, int) if kind is int else isinstance(x, int | float) and math.isfinite(x)
-
-    if not (isinstance(value, list | tuple) and all(map(fits, value)) if listed else fits(value)):
-        what = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}[kind]
-        what = f"a list of {what.split(' ', 1)[1]}s, e.g. [1, 2]" if listed else what
-        raise ValueError(f"{name}: expected {what}, got {value!r} ({type(value).__name__})")
-
-
 # ----------------------------------------------------------------------------------------------------------- data
 class DataConfig(Strict):
     """Where the records come from and how they are split (by patient) and batched."""
 
     path: str | None = None  # None = the cached simulated cohort
     patients: int = Field(2000, gt=0)  # cohort size of the cached simulation
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    val_fraction: float = Field(0.1, lt=1.0)  # > 0: `_check_val_fraction`
     test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
     batch_size: int = Field(32, gt=0)
     num_workers: int = Field(0, ge=0)
@@ -113,6 +64,15 @@ class DataConfig(Strict):
     # extra class-balanced simulated patients added to the TRAINING split only (default data): the natural mix has
     # a handful of labelled ANSD residual waves V; validation, test and the baselines keep the natural cohort
     balanced_train_patients: int = Field(0, ge=0)
+
+    @field_validator("val_fraction")
+    @classmethod
+    def _check_val_fraction(cls, v: float) -> float:
+        """0 was accepted: the fit then had no validation, so no best checkpoint was chosen and no series stage
+        fitted (a warning in the log), and the checkpoint predicted with the unfitted defaults."""
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v}): the validation split chooses best.ckpt and fits the series stage")
+        return v
 
     @model_validator(mode="after")
     def _split_leaves_training(self) -> DataConfig:

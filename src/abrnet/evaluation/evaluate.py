@@ -250,16 +250,17 @@ def evaluate_checkpoint(
     if data.n_records == 0:
         source = str(data_path) if data_path is not None else "training cohort"
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
-    started = write_json(evaluation.record(), out_dir / STARTED, overwrite=replace)  # makes out_dir
+    recorded = evaluation.record()
+    started = write_json(recorded, out_dir / STARTED, overwrite=replace)  # makes out_dir
     metrics, pred = evaluate_model(
         loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed, overwrite=replace
     )
-    metrics["checkpoint"] = str(checkpoint)
+    metrics["checkpoint"] = recorded["checkpoint"]  # absolute: the same file, named from any working folder
     metrics["options"] = evaluation.options
     # which model (weights, config, series stage): `model export --metrics` checks it
     metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
-        metrics["data"] = evaluation.record()["data"]  # absolute; the targets table titles it (`targets_markdown`)
+        metrics["data"] = recorded["data"]  # absolute; the targets table titles it (`targets_markdown`)
     if input_warnings:
         metrics["input_warnings"] = input_warnings
     train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
@@ -267,7 +268,7 @@ def evaluate_checkpoint(
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
-    record = run_record(checked.previous, checkpoint)
+    record = run_record(checked.previous, checkpoint, loaded.model_content_sha256)
     metrics.update(record)
     write_json(metrics, out_dir / "metrics.json", overwrite=replace)
     md = metrics_markdown(metrics)
@@ -282,11 +283,16 @@ def evaluate_checkpoint(
 RUN_RECORD_KEYS = ("training", "environment", "wall_time")  # what `record_run` put into a training run's metrics.json
 
 
-def run_record(previous: dict[str, Any], checkpoint: str | Path) -> dict[str, Any]:
+def run_record(previous: dict[str, Any], checkpoint: str | Path, model_sha256: str) -> dict[str, Any]:
     """The run-record sections of a folder's metrics.json (`previous`, as `check_folder` read it) when it holds the
     metrics of this same checkpoint (a training run re-evaluated into its own folder keeps them); nothing for another
-    checkpoint's metrics or an unreadable file."""
+    checkpoint's metrics or an unreadable file.
+
+    The same checkpoint: the same file, or the same model (`model_sha256`, its `model_content_sha256`), because a
+    metrics.json written before checkpoints were recorded absolute names the file relative to the working folder
+    it was written from, and `evaluate --force` from another one dropped the run's record as another model's."""
     was = previous.get("checkpoint")
-    if not isinstance(was, str) or Path(was).resolve() != Path(checkpoint).resolve():
+    same_file = isinstance(was, str) and Path(was).resolve() == Path(checkpoint).resolve()
+    if not same_file and previous.get("model_content_sha256") != model_sha256:
         return {}
     return {k: previous[k] for k in RUN_RECORD_KEYS if k in previous}

@@ -90,8 +90,9 @@ class ModelConfig:
             raise ValueError(f"input_length {self.input_length} is too short for {self.levels} levels")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.cond_drop_prob <= 1.0:
-            raise ValueError(f"cond_drop_prob must be in [0, 1], got {self.cond_drop_prob}")
+        for name in ("cond_drop_prob", "static_missing_prob"):  # shares of training rows
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.s4_init not in ("lin", "inv"):
             raise ValueError(f"s4_init must be 'lin' or 'inv', got {self.s4_init!r}")
         if self.s4_lr < 0:

@@ -72,11 +72,11 @@ class ABRLitModule(L.LightningModule):
         self.attached = _Attached()  # run-time objects set by the runner; shared, not copied, by the EMA copy
         self._val_parts: list[dict[str, np.ndarray]] = []
         self._start_time: float | None = None
-        self._elapsed_before = 0.0  # training seconds before a resume
+        self.elapsed_before_s = 0.0  # fit seconds of the legs before a resume (the checkpoint's elapsed_s)
 
     # ------------------------------------------------------------------ schedule
     def progress(self) -> float:
-        elapsed = self._elapsed_before + (time.monotonic() - self._start_time if self._start_time else 0.0)
+        elapsed = self.elapsed_before_s + (time.monotonic() - self._start_time if self._start_time else 0.0)
         return run_progress(self.global_step, elapsed, self.cfg.trainer)
 
     def on_train_start(self) -> None:
@@ -252,11 +252,11 @@ class ABRLitModule(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        elapsed = self._elapsed_before + (time.monotonic() - self._start_time if self._start_time else 0.0)
+        elapsed = self.elapsed_before_s + (time.monotonic() - self._start_time if self._start_time else 0.0)
         checkpoint["abrnet"] = {"elapsed_s": float(elapsed), "phase": phase_name(self.progress(), self.cfg.curriculum)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._elapsed_before = float(checkpoint.get("abrnet", {}).get("elapsed_s", 0.0))
+        self.elapsed_before_s = float(checkpoint.get("abrnet", {}).get("elapsed_s", 0.0))
 
 
 class _Attached:

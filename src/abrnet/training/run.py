@@ -20,12 +20,13 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from abrnet.config.train_config import TrainConfig, dump_config
-from abrnet.constants import CLASS_NAMES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.constants import CLASS_NAMES
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
+from abrnet.training.run_checks import check_batch_size, check_cohort, lightning_precision
 from abrnet.training.series_stage import fit_series_stage
 
 # Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
@@ -55,14 +56,6 @@ def trainer_strategy(strategy: str, devices: object) -> str:
     if strategy.lower() == "ddp" or (strategy.lower() == "auto" and several):  # the config keeps the case typed
         return "ddp_find_unused_parameters_true"
     return strategy
-
-
-def _precision(cfg: TrainConfig) -> str:
-    if cfg.trainer.precision == "16-mixed" and not torch.cuda.is_available():  # Lightning fails mid-fit on CPU
-        raise DataError("config", "trainer.precision", "16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
-    if cfg.trainer.precision != "auto":
-        return cfg.trainer.precision
-    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
 class StepProgressBar(RichProgressBar):
@@ -152,7 +145,7 @@ def _trainer(cfg: TrainConfig, out_dir: Path, callbacks: list[L.Callback], enabl
         val_check_interval=t.val_every_n_steps,
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
-        precision=_precision(cfg),  # type: ignore[arg-type]
+        precision=lightning_precision(cfg),  # type: ignore[arg-type]
         devices=t.devices,
         num_nodes=t.num_nodes,
         strategy=trainer_strategy(t.strategy, t.devices),
@@ -218,21 +211,12 @@ def train(
         torch.set_num_threads(cfg.trainer.cpu_threads)
     if cohort is None:
         cohort = load_training_cohort(cfg)
-    if not (np.asarray(cohort.class_id) >= 0).any():  # an imported recording: was "class counts are all zero"
-        raise DataError(
-            cfg.data.path or "training cohort", "class",
-            "no record has a class label (an imported recording?): training needs a labelled cohort, such as "
-            "abrnet simulate writes; predict and evaluate --data read unlabelled files",
-        )  # fmt: skip
-    if cohort.sampling_rate_hz != DEFAULT_SAMPLING_RATE_HZ or cohort.t0_ms != DEFAULT_T0_MS:
-        raise DataError(  # the model would learn raw samples that predict/evaluate resample to this grid
-            cfg.data.path or "training cohort", "sampling_rate_hz",
-            f"records at {cohort.sampling_rate_hz:g} Hz from {cohort.t0_ms:g} ms; training needs the model grid "
-            f"({DEFAULT_SAMPLING_RATE_HZ:g} Hz from {DEFAULT_T0_MS:g} ms): abrnet data import resamples a file to it",
-        )  # fmt: skip
-    out_dir.mkdir(parents=True, exist_ok=True)  # after the data is known to be trainable: no empty run folder
+    check_cohort(cfg, cohort)
+    lightning_precision(cfg)  # refuses 16-mixed without a GPU, as `build_trainer` would after the folder is made
     cohort_s = time.monotonic() - started
     dm = make_datamodule(cfg, cohort)
+    check_batch_size(cfg, dm)
+    out_dir.mkdir(parents=True, exist_ok=True)  # after the data and settings are known to be trainable: no empty folder
     train_cls = dm.cohort.class_id[dm.split.train]
     counts = np.bincount(train_cls[train_cls >= 0], minlength=len(CLASS_NAMES)).astype(float).tolist()
     module = ABRLitModule(cfg.model_dump(mode="json"), dm.normalizer.to_dict(), counts)
@@ -264,7 +248,10 @@ def train(
         return summary
     if not (out_dir / "best.ckpt").exists():  # no validation ran (a very short run): best is the final model
         shutil.copyfile(final, out_dir / "best.ckpt")
-    wall: dict[str, Any] = {"cohort_s": cohort_s, "fit_s": fit_s}
+    # fit_s: the model's whole fit, earlier legs included (a resume reported only its own leg, 0.4 s for a finished run)
+    wall: dict[str, Any] = {"cohort_s": cohort_s, "fit_s": module.elapsed_before_s + fit_s}
+    if resume is not None:
+        wall["fit_before_resume_s"] = module.elapsed_before_s
     if cfg.series.enabled:
         t = time.monotonic()
         summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm)

@@ -72,7 +72,12 @@ def fit_series_model(
 
 
 def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict[str, Any]:
-    """Fit the stage for the network in ``out_dir/best.ckpt`` and store it in best.ckpt and last.ckpt."""
+    """Fit the stage for the network in ``out_dir/best.ckpt`` and store it there, and only there.
+
+    Why not in last.ckpt too: a stage is read off one network's outputs (its crossing, interval, class rule and
+    peak blend), and last.ckpt holds another network whenever validation chose an earlier step; written into both,
+    `predict --checkpoint last.ckpt` read last's outputs with best's stage, without a word. last.ckpt is for
+    --resume (whose fit refits the stage for its own best.ckpt); predict and export warn on a checkpoint without one."""
     loaded = load_checkpoint(out_dir / "best.ckpt")
     val = dm.part("val")
     fit_cohort, source = series_fit_cohort(cfg, val)
@@ -93,11 +98,10 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     except ValueError as exc:  # e.g. a tiny validation split with a single class
         warnings.warn(f"series classifier not fitted ({exc}); per-ear classes use the geometric mean", stacklevel=2)
         return {"skipped": str(exc)}
-    for name in ("best.ckpt", "last.ckpt"):
-        path = out_dir / name
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        ckpt[SERIES_KEY] = model.to_dict()
-        tmp = path.with_name(name + ".tmp")
-        torch.save(ckpt, tmp)
-        tmp.replace(path)
+    path = out_dir / "best.ckpt"
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt[SERIES_KEY] = model.to_dict()
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
     return {"n_ears": model.n_ears, "source": source, "peak_blend_source": model.peak_blend_source or source}

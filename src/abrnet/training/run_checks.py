@@ -1,0 +1,67 @@
+"""What `train` refuses about its data and settings before the run folder is made, each in one line.
+
+Why before: a refusal after ``out_dir.mkdir`` left a folder holding config.yaml and logs, which then blocked the same
+command run again ("holds a run's outputs"), and a refusal mid-fit was a traceback.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import torch
+
+from abrnet.config.train_config import TrainConfig, TrainerConfig
+from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
+from abrnet.data.schema import ABRCohort, DataError
+from abrnet.training.datamodule import ABRDataModule
+
+
+def check_cohort(cfg: TrainConfig, cohort: ABRCohort) -> None:
+    """The cohort must be labelled, on the model grid, and as long as the records the network reads."""
+    source = cfg.data.path or "training cohort"
+    if not (np.asarray(cohort.class_id) >= 0).any():  # an imported recording: was "class counts are all zero"
+        raise DataError(
+            source, "class",
+            "no record has a class label (an imported recording?): training needs a labelled cohort, such as "
+            "abrnet simulate writes; predict and evaluate --data read unlabelled files",
+        )  # fmt: skip
+    if cohort.sampling_rate_hz != DEFAULT_SAMPLING_RATE_HZ or cohort.t0_ms != DEFAULT_T0_MS:
+        raise DataError(  # the model would learn raw samples that predict/evaluate resample to this grid
+            source, "sampling_rate_hz",
+            f"records at {cohort.sampling_rate_hz:g} Hz from {cohort.t0_ms:g} ms; training needs the model grid "
+            f"({DEFAULT_SAMPLING_RATE_HZ:g} Hz from {DEFAULT_T0_MS:g} ms): abrnet data import resamples a file to it",
+        )  # fmt: skip
+    length = cfg.network_config().input_length
+    if cohort.n_samples != length:  # the network would be fitted on one window and read the world on another
+        raise DataError(
+            source, "signals",
+            f"records of {cohort.n_samples} samples; the model reads {length} "
+            f"({length * 1000 / DEFAULT_SAMPLING_RATE_HZ:g} ms): abrnet data import writes records of that length",
+        )  # fmt: skip
+
+
+def check_batch_size(cfg: TrainConfig, dm: ABRDataModule) -> None:
+    """A batch larger than the training split repeated its records within one batch (`StepSampler` fills it from
+    successive permutations) and counted them as samples seen; a very large one was killed for memory, silently."""
+    n_train = len(dm.split.train)
+    if cfg.data.batch_size > n_train:
+        raise DataError(
+            cfg.data.path or "training cohort", "data.batch_size",
+            f"{cfg.data.batch_size} exceeds the training split ({n_train} records); set data.batch_size <= {n_train}",
+        )  # fmt: skip
+
+
+def lightning_precision(cfg: TrainConfig) -> str:
+    """Lightning's precision for the config's ("auto": bf16-mixed on GPU, 32-true on CPU); 16-mixed without a GPU is
+    refused naming the values the config takes (Lightning failed mid-fit; the message named "32-true", which the
+    config refuses)."""
+    precision = cfg.trainer.precision
+    on_cpu = not torch.cuda.is_available() or cfg.trainer.accelerator == "cpu"
+    if precision == "16-mixed" and on_cpu:
+        accepted = [v for v in typing.get_args(TrainerConfig.model_fields["precision"].annotation) if v != precision]
+        shown = ", ".join(repr(v) for v in accepted[:-1]) + f" or {accepted[-1]!r}"
+        raise DataError("config", "trainer.precision", f"16-mixed needs a GPU; on CPU use {shown}")
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
