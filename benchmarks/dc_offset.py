@@ -28,8 +28,7 @@ from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.inference.api import load
 from abrnet.inference.inputs import on_model_grid
-from abrnet.series.per_ear import aggregate_ears
-from slow_trend import device_like
+from slow_trend import device_like, ear_scores
 
 COHORTS = {"fixed, balanced, 0–100 dB": ("fixed", 777), "mixed": ("mixed", 780)}
 VARIANTS = {"as simulated": 0.0, "+0.02 µV": 0.02, "+0.04 µV": 0.04, "−0.04 µV": -0.04, "tilt 0.1 µV": "tilt"}
@@ -47,22 +46,6 @@ def former_rule_ears(cohort: ABRCohort) -> int:
     """Ears the former rule would have centred: median record mean beyond `MAX_BASELINE_OFFSET_UV`."""
     means = cohort.signals.astype(np.float64).mean(axis=1)
     return sum(abs(float(np.median(means[g]))) > MAX_BASELINE_OFFSET_UV for g in group_indices(cohort.ear_key)[1])
-
-
-def scores(model, grid: ABRCohort) -> dict[str, float]:
-    """Per-ear threshold within 10 dB and MAE (ears with a response, called responding) and no-response F1."""
-    ears = aggregate_ears(model.predict_cohort(grid), grid, model.loaded.series_model)
-    called_nr = ears.response.astype(str) == "no response"
-    true_nr = ears.true_no_response.astype(bool)
-    measured = ~true_nr & np.isfinite(ears.true_threshold_db) & ~called_nr
-    error = np.abs(ears.threshold_db[measured] - ears.true_threshold_db[measured])
-    tp, fp, fn = (called_nr & true_nr).sum(), (called_nr & ~true_nr).sum(), (~called_nr & true_nr).sum()
-    return {
-        "within_10_db": float(np.mean(error <= 10.0)),
-        "mae_db": float(error.mean()),
-        "no_response_f1": float(2 * tp / max(2 * tp + fp + fn, 1)),
-        "ears": int(ears.n_ears),
-    }
 
 
 def markdown(meta: dict, result: dict) -> str:
@@ -102,8 +85,8 @@ def main() -> None:
             cohort = with_offset(base, offset)
             rows[name] = {
                 "seed": seed,
-                "former_rule": scores(model, cohort),
-                "now": scores(model, on_model_grid(cohort, model.n_samples)[0]),
+                "former_rule": ear_scores(model, cohort),
+                "now": ear_scores(model, on_model_grid(cohort, model.n_samples)[0]),
                 "former_rule_ears": former_rule_ears(cohort),
             }
             print(label, name, rows[name], flush=True)
