@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,7 @@ class _FakeModel:
 
     def __init__(self, report: PredictionReport) -> None:
         self.report = report
+        self.loaded = SimpleNamespace(path="fake.ckpt", series_model=object())  # a checkpoint with a series stage
 
     def predict(self, *args: Any, **kwargs: Any) -> PredictionReport:
         return self.report

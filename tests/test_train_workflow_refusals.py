@@ -4,8 +4,6 @@ it was fitted on, and a run's own folder is recognised from any working folder."
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -145,35 +143,10 @@ def test_the_series_stage_is_written_into_best_ckpt_only_and_its_absence_is_said
         assert any(said in line for line in lines) is warned, lines
 
 
-# ----------------------------------------------------------------------- #4: a run's folder from any working folder
-def test_re_evaluating_a_run_into_its_folder_from_another_working_folder(tiny_run, tmp_path, monkeypatch) -> None:
-    """`cd runs; evaluate --checkpoint a2/best.ckpt --out a2` was refused as "the metrics of runs/a2/best.ckpt" (the
-    same file, recorded relative), and --force then dropped the run's training record."""
-    from abrnet.training.run import record_run
-
-    run = tmp_path / "runs" / "a2"
-    shutil.copytree(tiny_run["dir"], run)
-    monkeypatch.chdir(tmp_path)
-    code, lines = _cli("evaluate", "--checkpoint", "runs/a2/best.ckpt", "--out", "runs/a2", *FAST_EVAL)
-    assert code == 0, lines
-    record_run(run, json.loads((run / "run.json").read_text()), {"evaluation_s": 1.0})  # as `abrnet train` does
-    trained = json.loads((run / "metrics.json").read_text())
-    assert trained["checkpoint"] == str((run / "best.ckpt").resolve()) and trained["training"]["steps"] == 12
-
-    monkeypatch.chdir(tmp_path / "runs")
-    for force in ([], ["--force"]):  # the same evaluation again: refreshed, not refused; --force keeps the record
-        code, lines = _cli("evaluate", "--checkpoint", "a2/best.ckpt", "--out", "a2", *FAST_EVAL, *force)
-        assert code == 0, lines
-        again = json.loads((run / "metrics.json").read_text())
-        assert {k: again.get(k) for k in ("training", "environment")} == {
-            k: trained[k] for k in ("training", "environment")
-        }
-        assert "Training: 12 optimizer steps" in (run / "metrics.md").read_text()
-
-
+# ------------------------------------------------- #4: a run re-evaluated from another working folder keeps its record
 def test_a_record_written_relative_from_another_folder_keeps_the_run_record_by_model(tiny_run: dict) -> None:
-    """metrics.json files written before the checkpoint was recorded absolute name it relative to another working
-    folder: the same model (model_content_sha256) still keeps the run record; another model does not."""
+    """metrics.json names the checkpoint as typed, relative to the working folder it was written from: the same
+    model (model_content_sha256) still keeps the run record from another one; another model does not."""
     from abrnet.evaluation.evaluate import run_record
 
     previous = {"checkpoint": "elsewhere/best.ckpt", "model_content_sha256": "a" * 64, "training": {"steps": 3}}

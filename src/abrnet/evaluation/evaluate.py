@@ -255,7 +255,7 @@ def evaluate_checkpoint(
     metrics, pred = evaluate_model(
         loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed, overwrite=replace
     )
-    metrics["checkpoint"] = recorded["checkpoint"]  # absolute: the same file, named from any working folder
+    metrics["checkpoint"] = recorded["checkpoint"]  # as typed (`Evaluation.record`)
     metrics["options"] = evaluation.options
     # which model (weights, config, series stage): `model export --metrics` checks it
     metrics["model_content_sha256"] = loaded.model_content_sha256

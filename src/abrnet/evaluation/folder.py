@@ -48,13 +48,12 @@ class Evaluation:
     options: dict[str, int]
 
     def record(self) -> dict[str, Any]:
-        """The four as metrics.json (and the start marker) record them: the checkpoint absolute, ``data`` only for a
-        --data file, absolute. Why absolute: recorded as typed ("fx.h5"), another folder's fx.h5 passed the check as
-        the same data from another working folder and replaced the evaluation, and the same file named from
-        elsewhere was refused (`cd runs; evaluate --checkpoint a/best.ckpt --out a`: "holds the metrics of
-        runs/a/best.ckpt", and with --force the run record was dropped as another checkpoint's, `run_record`)."""
-        checkpoint = None if self.checkpoint is None else str(Path(self.checkpoint).resolve())
-        out: dict[str, Any] = {"checkpoint": checkpoint, "split": self.split, "options": self.options}
+        """The four as metrics.json (and the start marker) record them: ``data`` only for a --data file, absolute.
+        Why absolute: recorded as typed ("fx.h5"), another folder's fx.h5 passed the check as the same data from
+        another working folder and replaced the evaluation, and the same file named from elsewhere was refused. The
+        checkpoint stays as typed: `metrics.json` of two runs of one seed are byte-identical apart from `wall_time`
+        (a test), and an absolute path names the folder (`run_record` matches a re-evaluated run by its model)."""
+        out: dict[str, Any] = {"checkpoint": str(self.checkpoint), "split": self.split, "options": self.options}
         return out if self.data is None else {**out, "data": str(Path(self.data).resolve())}
 
 
