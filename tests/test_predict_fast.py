@@ -138,7 +138,7 @@ def test_batched_network_matches_one_record_at_a_time(cohort: ABRCohort, tiny: O
     model = tiny
     norm = Normalizer.fit(cohort)
     fast = predict_cohort(model, cohort, norm, batch_size=16, with_denoise=False, with_reconstruction=False)
-    x = torch.from_numpy(norm.signal(cohort.signals))
+    x = torch.from_numpy(norm.recording(cohort.signals))
     s = torch.from_numpy(norm.static(cohort.static))
     model.set_attention_monitoring(0)
     with torch.no_grad():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import DataError
@@ -87,3 +88,27 @@ def test_concat_refuses_shared_patient_ids() -> None:
     both = cohort.concat(make_toy_cohort(n_patients=5).with_patient_prefix("B"))  # a prefix keeps them apart
     assert both.n_records == 2 * cohort.n_records
     assert len(np.unique(both.patient_id)) == 2 * len(np.unique(cohort.patient_id))
+
+
+def test_every_path_reads_records_centred_so_an_offset_changes_no_reading() -> None:
+    """Training batches and `predict_cohort` (validation's and `abrnet evaluate`'s path) read each record with its
+    mean removed; the clean targets keep theirs. A model that can read a record's mean learns that a response lifts
+    it, and a constant offset then moves thresholds (stop 39)."""
+    from abrnet.inference.predictor import predict_cohort
+    from abrnet.models.config import ModelConfig
+    from abrnet.models.unet import OptimizedHierarchicalUNet
+
+    cohort = make_toy_cohort(n_patients=12)
+    dm = ABRDataModule(cohort, seed=0, batch_size=8)
+    batch = next(iter(dm.train_dataloader()))
+    np.testing.assert_allclose(batch["signal"].mean(dim=-1).numpy(), 0.0, atol=1e-5)
+    assert batch["clean"].mean(dim=-1).abs().max() > 1e-3  # targets as simulated: the diffusion generates them
+    torch.manual_seed(0)
+    model = OptimizedHierarchicalUNet(ModelConfig.from_preset("tiny")).eval()
+    shifted = cohort.subset(np.arange(cohort.n_records))
+    shifted.signals = shifted.signals + np.float32(0.3)  # µV on every sample
+    kw = {"with_denoise": False, "with_reconstruction": False}
+    a = predict_cohort(model, cohort, dm.normalizer, **kw)
+    b = predict_cohort(model, shifted, dm.normalizer, **kw)
+    np.testing.assert_allclose(a.peak_presence_prob, b.peak_presence_prob, atol=1e-4)
+    np.testing.assert_allclose(a.threshold_db, b.threshold_db, atol=1e-3)

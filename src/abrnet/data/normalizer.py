@@ -39,7 +39,21 @@ class Normalizer:
         )
 
     def signal(self, uv: np.ndarray) -> np.ndarray:
+        """A waveform in the model's units, as it is: the clean targets the diffusion learns and generates."""
         return (uv / self.signal_scale).astype(np.float32)
+
+    def recording(self, uv: np.ndarray) -> np.ndarray:
+        """(N, T) recordings as the heads and the denoiser read them: each record's mean over the window removed,
+        then scaled as `signal`.
+
+        Why: a model that can read a record's mean learns that a response lifts it (the shipped model of stop 39:
+        +0.04 µV on every record took fixed-protocol within 10 dB from 0.82 to 0.80, −0.04 µV to 0.73), and a
+        device's own baseline correction (another window, a high-pass filter) moves that mean by as much. So every
+        path a recording takes into the model (training, validation, `abrnet evaluate`, predict) reads it centred.
+        A user's file is centred over its recorded samples before this (`abrnet.data.baseline`), so the padded
+        zeros of a short record keep their value and this is a no-op there."""
+        x = np.asarray(uv, dtype=np.float64)
+        return self.signal(x - x.mean(axis=-1, keepdims=True))
 
     def signal_to_uv(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         return x * self.signal_scale

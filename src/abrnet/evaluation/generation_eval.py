@@ -54,7 +54,7 @@ def heads_wave_v(
     norm = model.normalizer
     out = outputs_to_numpy(
         model.model(
-            torch.from_numpy(norm.signal(signals_uv)),
+            torch.from_numpy(norm.recording(signals_uv)),  # the heads read records centred
             torch.from_numpy(norm.static(static_phys)),
             torch.zeros(len(signals_uv), dtype=torch.long),
         )

@@ -230,7 +230,7 @@ class ABRModel:
 
         check_denoise(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size)
         cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
-        x = torch.from_numpy(self.normalizer.signal(cohort.signals))
+        x = torch.from_numpy(self.normalizer.recording(cohort.signals))
         s = torch.from_numpy(self.normalizer.static(cohort.static))
         noise = recording_noise_std_uv(cohort) / self.normalizer.signal_scale
         out = np.empty_like(cohort.signals, dtype=np.float32)

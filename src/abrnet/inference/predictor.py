@@ -101,7 +101,7 @@ def predict_cohort(
     if hasattr(model, "set_attention_monitoring"):
         model.set_attention_monitoring(0)  # attention-entropy estimates are a training monitor, not an output
     schedule = NoiseSchedule(prediction_type)  # type: ignore[arg-type]
-    signals = torch.from_numpy(normalizer.signal(cohort.signals))
+    signals = torch.from_numpy(normalizer.recording(cohort.signals))  # (N, T) centred
     static = torch.from_numpy(normalizer.static(cohort.static))
     clean = torch.from_numpy(normalizer.signal(cohort.clean)) if cohort.clean is not None else None
     noise = torch.from_numpy(recording_noise_std_uv(cohort) / normalizer.signal_scale) if with_denoise else None

@@ -22,7 +22,7 @@ class ABRTensorDataset(Dataset):
 
     def __init__(self, cohort: ABRCohort, norm: Normalizer) -> None:
         self.tensors: dict[str, torch.Tensor] = {
-            "signal": torch.from_numpy(norm.signal(cohort.signals)),  # (N, T)
+            "signal": torch.from_numpy(norm.recording(cohort.signals)),  # (N, T) centred
             "static": torch.from_numpy(norm.static(cohort.static)),  # (N, 4)
             "latency": torch.from_numpy(cohort.latency_ms.astype(np.float32)),  # (N, 3) ms, NaN = absent
             "amplitude": torch.from_numpy(cohort.amplitude_uv.astype(np.float32)),  # (N, 3) µV
@@ -35,7 +35,7 @@ class ABRTensorDataset(Dataset):
             self.tensors["clean"] = torch.from_numpy(norm.signal(cohort.clean))
         if cohort.buffers is not None:  # the recording's own noise, (A - B)/2: a waveless negative for training
             noise = noise_trace(cohort.buffers[:, 0], cohort.buffers[:, 1])
-            self.tensors["noise_only"] = torch.from_numpy(norm.signal(noise))
+            self.tensors["noise_only"] = torch.from_numpy(norm.recording(noise))
 
     def __len__(self) -> int:
         return int(self.tensors["signal"].shape[0])
