@@ -76,3 +76,32 @@ def test_train_refuses_data_it_cannot_learn_from_in_one_line(tmp_path, alter, ex
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and expect in lines[0], lines
     assert not (tmp_path / "run").exists()
+
+
+def test_train_says_what_each_stage_after_the_fit_does_in_order(tmp_path) -> None:
+    """After the fit's progress bar the series stage (~30 s) and the evaluation (~3 min) ran without a word, and a
+    user took the run for hung: each now prints one line as it starts, before the metrics table."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+    from abrnet.cli.train import _evaluation_line
+    from abrnet.data.io import save_cohort
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    data = save_cohort(simulate_cohort(SimulationConfig(n_patients=20), seed=11), tmp_path / "c.h5")
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--balanced-patients", "0"]
+    for item in ("model.preset=tiny", "trainer.max_steps=2", "trainer.val_every_n_steps=2", "data.batch_size=8"):
+        args += ["--set", item]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    out = res.output
+    stages = [
+        "fitting the series stage on the validation split (",
+        "evaluating best.ckpt on the held-out test split (network, baselines, counterfactuals)…",
+        "Evaluation — test (",
+        "run folder:",
+    ]
+    at = [out.find(line) for line in stages]
+    assert all(i >= 0 for i in at) and at == sorted(at), out
+    # the fixed-protocol cohort (skipped above: --balanced-patients 0 saves a minute) is named when it is evaluated
+    assert "then simulating and scoring the fixed-protocol cohort (150 patients)…" in _evaluation_line(150)

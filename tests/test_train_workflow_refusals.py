@@ -4,6 +4,8 @@ it was fitted on, and a run's own folder is recognised from any working folder."
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +69,29 @@ def test_the_train_cli_refuses_a_data_fixed_override_before_making_the_run_folde
 
 
 # ------------------------------------------------------------------------------------------------- #9: val_fraction
-def test_val_fraction_zero_is_refused_saying_why() -> None:
-    with pytest.raises(ConfigError, match=r"data\.val_fraction: must be > 0 \(got 0\.0\): the validation split"):
-        load_config(None, ["data.val_fraction=0"])
+def test_val_fraction_zero_is_refused_by_train_not_by_the_config(small_file: Path, tmp_path: Path) -> None:
+    """Training with no validation split chose no best.ckpt and fitted no series stage; the refusal was made in the
+    config's validation, which a stored checkpoint's config passes through too (next test), so it lives in `train`."""
+    assert load_config(None, ["data.val_fraction=0"]).data.val_fraction == 0.0  # a valid description of a fit
+    with pytest.raises(ConfigError, match=r"data\.val_fraction: Input should be greater than or equal to 0"):
+        load_config(None, ["data.val_fraction=-0.1"])
+    out = tmp_path / "run"
+    code, lines = _train_cli(small_file, out, "data.val_fraction=0")
+    assert code == 2 and len(lines) == 1, lines
+    assert "field 'data.val_fraction': must be > 0 (got 0): the validation split chooses best.ckpt" in lines[0], lines
+    assert not out.exists()
+
+
+def test_a_checkpoint_trained_with_val_fraction_zero_still_loads(tiny_run: dict, tmp_path: Path) -> None:
+    """Checkpoints trained before val_fraction 0 was refused failed to load for predict and evaluate ("must be > 0"):
+    loading describes a fit that happened, and only starting one is refused."""
+    from abrnet.inference.checkpoint import load_checkpoint
+
+    ckpt = torch.load(tiny_run["dir"] / "best.ckpt", map_location="cpu", weights_only=True)
+    ckpt["hyper_parameters"]["config"]["data"]["val_fraction"] = 0.0
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    loaded = load_checkpoint(tmp_path / "old.ckpt")
+    assert loaded.config.data.val_fraction == 0.0 and loaded.series_model is not None
 
 
 # ------------------------------------------------------------------------ #3, #6, #8: train() before the run folder
@@ -125,6 +147,25 @@ def test_evaluate_split_all_needs_data(tmp_path: Path) -> None:
     assert "all (every record of --data; needs --data)" in help_text
 
 
+def test_evaluate_checkpoint_refuses_split_all_of_the_training_cohort_from_python(tiny_run: dict, tmp_path) -> None:
+    """The refusal lived in the CLI alone: `evaluate_checkpoint(ckpt, split="all", out_dir=...)` scored the whole
+    training cohort, training patients included. It is evaluate_checkpoint's own now, in the CLI's words."""
+    from abrnet.data.schema import DataError
+    from abrnet.evaluation.evaluate import check_split_data, evaluate_checkpoint
+
+    out = tmp_path / "ev"
+    with pytest.raises(DataError) as info:
+        evaluate_checkpoint(tiny_run["dir"] / "best.ckpt", split="all", out_dir=out, balanced_patients=0)
+    assert str(info.value) == (
+        "abrnet evaluate: field '--split': all needs --data: the training cohort holds the patients the model was "
+        "trained on (use --split test)"
+    )
+    assert not out.exists()
+    check_split_data("all", tiny_run["data"])  # a file, or records handed in, are the caller's choice
+    check_split_data("all", None, tiny_run["cohort"])
+    check_split_data("test", None)
+
+
 # ------------------------------------------------------------------------------------- #1: series stage per network
 def test_the_series_stage_is_written_into_best_ckpt_only_and_its_absence_is_said(tiny_run: dict, tmp_path) -> None:
     """last.ckpt carried the stage fitted on best.ckpt's outputs: predict/export of last.ckpt read another network's
@@ -152,3 +193,42 @@ def test_a_record_written_relative_from_another_folder_keeps_the_run_record_by_m
     previous = {"checkpoint": "elsewhere/best.ckpt", "model_content_sha256": "a" * 64, "training": {"steps": 3}}
     assert run_record(previous, tiny_run["dir"] / "best.ckpt", "a" * 64) == {"training": {"steps": 3}}
     assert run_record(previous, tiny_run["dir"] / "best.ckpt", "b" * 64) == {}
+    run = tiny_run["dir"]  # the run's own checkpoints keep it, into their own folder only (`RUN_CHECKPOINTS`)
+    assert run_record(previous, run / "last.ckpt", "b" * 64, run_folder=run) == {"training": {"steps": 3}}
+    assert run_record(previous, run / "last.ckpt", "b" * 64, run_folder=run / "elsewhere") == {}
+    assert run_record(previous, run / "other.ckpt", "b" * 64, run_folder=run) == {}
+
+
+def test_a_run_re_evaluated_into_its_folder_from_another_working_folder_is_the_same_evaluation(
+    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cd /tmp; evaluate --checkpoint /abs/runs/a2/best.ckpt --out /abs/runs/a2` was refused without --force: the
+    folder's metrics.json names the checkpoint as typed ("a2/best.ckpt", from runs/), which was read against /tmp.
+    The same model (model_content_sha256) with the same data, split and options is the same evaluation again."""
+    from abrnet.evaluation.evaluate import RUN_RECORD_KEYS
+    from abrnet.training.run import record_run
+
+    run = tmp_path / "runs" / "a2"
+    shutil.copytree(tiny_run["dir"], run)
+    monkeypatch.chdir(tmp_path / "runs")
+    code, lines = _cli("evaluate", "--checkpoint", "a2/best.ckpt", "--out", "a2", *FAST_EVAL)
+    assert code == 0, lines
+    record_run(run, json.loads((run / "run.json").read_text()), {"evaluation_s": 1.0})  # as `abrnet train` does
+    trained = json.loads((run / "metrics.json").read_text())
+    assert trained["checkpoint"] == "a2/best.ckpt" and trained["training"]["steps"] == 12  # recorded as typed
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    before = (run / "metrics.json").read_bytes()
+    for args, expect in (  # the model is recognised, so what differs is named; another model is still refused
+        (["--checkpoint", str(run / "best.ckpt"), "--seed", "1"], "seed 0 there, 1 here"),
+        (["--checkpoint", str(run / "last.ckpt")], "holds the metrics of a2/best.ckpt"),
+    ):
+        code, lines = _cli("evaluate", "--out", str(run), *FAST_EVAL, *args)
+        assert code == 2 and len(lines) == 1 and expect in lines[0] and "--force" in lines[0], (args, lines)
+        assert (run / "metrics.json").read_bytes() == before
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "best.ckpt"), "--out", str(run), *FAST_EVAL)
+    assert code == 0, lines
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["checkpoint"] == str(run / "best.ckpt")  # as typed this time
+    assert {k: again[k] for k in RUN_RECORD_KEYS} == {k: trained[k] for k in RUN_RECORD_KEYS}

@@ -113,12 +113,13 @@ def train(
         from abrnet.training.run import train as run_training
 
         started = time.monotonic()
-        summary = run_training(cfg, out_dir, resume=resume)
+        summary = run_training(cfg, out_dir, resume=resume, say=_say)
         if "global_step" in summary and _is_rank_zero():
             from abrnet.data.schema import DataError
             from abrnet.evaluation.evaluate import evaluate_checkpoint
 
             t = time.monotonic()
+            _say(_evaluation_line(balanced_patients))
             try:
                 metrics = evaluate_checkpoint(
                     out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients,
@@ -132,6 +133,21 @@ def train(
             record_run(out_dir, summary, wall)  # steps, samples seen and wall time into metrics.json and run.json
             _report_budget(summary)
             console.print(f"run folder: {out_dir}")
+
+
+def _say(line: str) -> None:
+    """One line as a stage after the fit starts: the fit's progress bar ends minutes before the run does."""
+    console.print(line, highlight=False)
+
+
+def _evaluation_line(balanced_patients: int) -> str:
+    """What the evaluation after the fit does (~3 min on the cpu preset, silent before this line)."""
+    fixed = f", then simulating and scoring the fixed-protocol cohort ({balanced_patients} patients)"
+    return (
+        "evaluating best.ckpt on the held-out test split (network, baselines, counterfactuals)"
+        + (fixed if balanced_patients > 0 else "")
+        + "…"
+    )
 
 
 def _check_count(value: int, option: str, command: str) -> None:
@@ -284,13 +300,10 @@ def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int, 
     """One-line errors for options that were a usage box (--split) or silently read as 0 (negative counts), and for
     ``--split all`` of the training cohort: it scored the patients the model was trained and selected on (and the
     baselines on their own training records), without a word."""
+    from abrnet.evaluation.evaluate import check_split_data
+
     check_choice(split, "--split", ("train", "val", "test", "all"), command="evaluate")
-    if split == "all" and data is None:
-        raise option_error(
-            "evaluate",
-            "--split",
-            "all needs --data: the training cohort holds the patients the model was trained on (use --split test)",
-        )
+    check_split_data(split, data)  # `evaluate_checkpoint`'s own refusal, before the folder is read
     _check_count(balanced_patients, "--balanced-patients", "evaluate")
     _check_count(bootstrap, "--bootstrap", "evaluate")
 

@@ -56,7 +56,7 @@ class DataConfig(Strict):
 
     path: str | None = None  # None = the cached simulated cohort
     patients: int = Field(2000, gt=0)  # cohort size of the cached simulation
-    val_fraction: float = Field(0.1, lt=1.0)  # > 0: `_check_val_fraction`
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # > 0 to train: `abrnet.training.run_checks.check_val_fraction`
     test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
     batch_size: int = Field(32, gt=0)
     num_workers: int = Field(0, ge=0)
@@ -64,15 +64,6 @@ class DataConfig(Strict):
     # extra class-balanced simulated patients added to the TRAINING split only (default data): the natural mix has
     # a handful of labelled ANSD residual waves V; validation, test and the baselines keep the natural cohort
     balanced_train_patients: int = Field(0, ge=0)
-
-    @field_validator("val_fraction")
-    @classmethod
-    def _check_val_fraction(cls, v: float) -> float:
-        """0 was accepted: the fit then had no validation, so no best checkpoint was chosen and no series stage
-        fitted (a warning in the log), and the checkpoint predicted with the unfitted defaults."""
-        if v <= 0:
-            raise ValueError(f"must be > 0 (got {v}): the validation split chooses best.ckpt and fits the series stage")
-        return v
 
     @model_validator(mode="after")
     def _split_leaves_training(self) -> DataConfig:

@@ -205,6 +205,21 @@ def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
     return read_for_model(path)
 
 
+def check_split_data(split: str, data_path: str | Path | None, cohort: ABRCohort | None = None) -> None:
+    """Refuse ``split="all"`` of the model's own training cohort (no `data_path`, no `cohort`), in one line.
+
+    Why: it scored the patients the model was trained and selected on (and the baselines on their own training
+    records), so every figure looked like a held-out one and meant nothing. `evaluate_checkpoint` refuses it before
+    anything is read or written; the CLI calls this same check with its other option checks, so the refusal and its
+    words live here once (the CLI's ``--data`` is the Python ``data_path``; a `cohort` handed in is the caller's
+    own choice of records)."""
+    if split == "all" and data_path is None and cohort is None:
+        raise DataError(
+            "abrnet evaluate", "--split",
+            "all needs --data: the training cohort holds the patients the model was trained on (use --split test)",
+        )  # fmt: skip
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     *,
@@ -219,6 +234,7 @@ def evaluate_checkpoint(
     checked: FolderCheck | None = None,
 ) -> dict[str, Any]:
     """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
+    ``split="all"`` needs `data_path` or `cohort` (`check_split_data`: never every record of the training cohort).
 
     `balanced_patients > 0` adds `fixed_protocol`: a class-balanced cohort recorded on one fixed level grid (own seed,
     never trained on), where the tested levels say nothing about the threshold, scored per ear beside the baselines.
@@ -229,6 +245,7 @@ def evaluate_checkpoint(
     written, so a run that dies in between can be run again as it was; metrics.json records the `evaluation_options`
     under ``options``.
     """
+    check_split_data(split, data_path, cohort)
     out_dir = Path(out_dir)
     evaluation = Evaluation(
         Path(checkpoint), None if data_path is None else Path(data_path), split,
@@ -268,7 +285,7 @@ def evaluate_checkpoint(
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
-    record = run_record(checked.previous, checkpoint, loaded.model_content_sha256)
+    record = run_record(checked.previous, checkpoint, loaded.model_content_sha256, run_folder=out_dir)
     metrics.update(record)
     write_json(metrics, out_dir / "metrics.json", overwrite=replace)
     md = metrics_markdown(metrics)
@@ -281,18 +298,28 @@ def evaluate_checkpoint(
 
 
 RUN_RECORD_KEYS = ("training", "environment", "wall_time")  # what `record_run` put into a training run's metrics.json
+RUN_CHECKPOINTS = ("best.ckpt", "last.ckpt")  # what `abrnet train` writes into its run folder, both from its one fit
 
 
-def run_record(previous: dict[str, Any], checkpoint: str | Path, model_sha256: str) -> dict[str, Any]:
+def run_record(
+    previous: dict[str, Any], checkpoint: str | Path, model_sha256: str, *, run_folder: str | Path | None = None
+) -> dict[str, Any]:
     """The run-record sections of a folder's metrics.json (`previous`, as `check_folder` read it) when it holds the
-    metrics of this same checkpoint (a training run re-evaluated into its own folder keeps them); nothing for another
-    checkpoint's metrics or an unreadable file.
+    metrics of this same checkpoint, or when `checkpoint` is one of the run's own (`RUN_CHECKPOINTS` inside
+    `run_folder`, the folder being written); nothing for another checkpoint's metrics or an unreadable file.
 
-    The same checkpoint: the same file, or the same model (`model_sha256`, its `model_content_sha256`), because a
-    metrics.json written before checkpoints were recorded absolute names the file relative to the working folder
-    it was written from, and `evaluate --force` from another one dropped the run's record as another model's."""
-    was = previous.get("checkpoint")
-    same_file = isinstance(was, str) and Path(was).resolve() == Path(checkpoint).resolve()
-    if not same_file and previous.get("model_content_sha256") != model_sha256:
+    The same checkpoint: the same file, or the same model (`model_sha256`, its `model_content_sha256`), because
+    metrics.json names the checkpoint as typed, relative to the working folder it was written from, and `evaluate
+    --force` from another one dropped the run's record as another model's.
+
+    Why the run's last.ckpt keeps it too: the record describes the fit, not the checkpoint chosen from it.
+    ``training`` is the fit's steps, budget, batch, seed and resume (``steps`` is last.ckpt's own step; best.ckpt's
+    step is recorded nowhere), ``environment`` the machine and libraries it ran on, ``wall_time`` the run's clock
+    readings (its evaluation_s is `abrnet train`'s evaluation, kept alike when best.ckpt is re-evaluated). None of it
+    is false of last.ckpt, and dropping it left the run folder's metrics.json without how its model was trained."""
+    ckpt, was = Path(checkpoint).resolve(), previous.get("checkpoint")
+    same_file = isinstance(was, str) and Path(was).resolve() == ckpt
+    own = run_folder is not None and ckpt.name in RUN_CHECKPOINTS and ckpt.parent == Path(run_folder).resolve()
+    if not same_file and not own and previous.get("model_content_sha256") != model_sha256:
         return {}
     return {k: previous[k] for k in RUN_RECORD_KEYS if k in previous}

@@ -52,7 +52,7 @@ class Evaluation:
         Why absolute: recorded as typed ("fx.h5"), another folder's fx.h5 passed the check as the same data from
         another working folder and replaced the evaluation, and the same file named from elsewhere was refused. The
         checkpoint stays as typed: `metrics.json` of two runs of one seed are byte-identical apart from `wall_time`
-        (a test), and an absolute path names the folder (`run_record` matches a re-evaluated run by its model)."""
+        (a test), and an absolute path names the folder (`_same_checkpoint` and `run_record` also match by model)."""
         out: dict[str, Any] = {"checkpoint": str(self.checkpoint), "split": self.split, "options": self.options}
         return out if self.data is None else {**out, "data": str(Path(self.data).resolve())}
 
@@ -127,7 +127,7 @@ def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, fiel
     held none)."""
     marker = path.name == STARTED
     was, now = record.get("checkpoint"), evaluation.checkpoint
-    if now is not None and (not isinstance(was, str) or Path(was).resolve() != now.resolve()):
+    if now is not None and not _same_checkpoint(record, now):
         if not isinstance(was, str) or not was:
             raise DataError(str(path), field, f"records no checkpoint, so it may be another evaluation; {hint}")
         what = "holds an unfinished evaluation (no metrics.json) of" if marker else "holds the metrics of"
@@ -139,6 +139,31 @@ def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, fiel
         what = unfinished if marker else "holds this checkpoint's metrics"
         raise DataError(str(path), field, f"{what} on {scored}; {hint}")
     check_options(path, record.get("options"), evaluation.options, field=field, hint=hint)
+
+
+def _same_checkpoint(record: dict[str, Any], checkpoint: Path) -> bool:
+    """Whether a record's checkpoint is `checkpoint`: the same file, or the same model (the record's
+    ``model_content_sha256``, which metrics.json holds, read from `checkpoint` only when the paths differ).
+
+    Why the model too: the checkpoint is recorded as typed (`Evaluation.record`), relative to the working folder of
+    the run that wrote it, so ``cd /tmp; evaluate --checkpoint /abs/runs/x/best.ckpt --out /abs/runs/x`` read the
+    record's ``best.ckpt`` against /tmp and refused the same evaluation again without --force."""
+    was = record.get("checkpoint")
+    if isinstance(was, str) and was and Path(was).resolve() == checkpoint.resolve():
+        return True
+    sha = record.get("model_content_sha256")
+    return isinstance(sha, str) and bool(sha) and sha == checkpoint_content_sha256(checkpoint)
+
+
+def checkpoint_content_sha256(checkpoint: Path) -> str | None:
+    """The `model_content_sha256` of a checkpoint file, None for one that cannot be read (evaluate itself then
+    reports it, in one line)."""
+    from abrnet.inference.checkpoint import model_content_sha256, read_checkpoint
+
+    try:
+        return model_content_sha256(read_checkpoint(checkpoint))
+    except Exception:  # any unreadable checkpoint: not shown to be the same model
+        return None
 
 
 def _same_data(was: str | None, evaluation: Evaluation) -> bool:

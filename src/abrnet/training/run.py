@@ -26,7 +26,7 @@ from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
-from abrnet.training.run_checks import check_batch_size, check_cohort, lightning_precision
+from abrnet.training.run_checks import check_batch_size, check_cohort, check_val_fraction, lightning_precision
 from abrnet.training.series_stage import fit_series_stage
 
 # Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
@@ -195,8 +195,10 @@ def train(
     resume: str | Path | None = None,
     enable_progress_bar: bool = True,
     cohort: ABRCohort | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fit, checkpoint and fit the series stage; returns the run's summary (`abrnet train` then evaluates on test).
+    `say` gets one line as each stage after the fit starts (the CLI prints it; None, the default, is quiet).
 
     The summary's ``training`` section (steps, samples seen, why the fit stopped) is a function of the config and
     seed alone; ``wall_time`` holds every clock reading, apart, so two runs can be compared without it.
@@ -205,6 +207,7 @@ def train(
     out_dir = Path(out_dir)
     if resume is None and any((out_dir / name).exists() for name in ("best.ckpt", "last.ckpt")):
         raise FileExistsError(f"{out_dir}: holds a trained model; choose another --out or continue it with --resume")
+    check_val_fraction(cfg)  # before minutes of simulating a cohort
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     if cfg.trainer.cpu_threads is not None:  # the thread count is part of a CPU fit's numerics: pin it, then say so
@@ -254,7 +257,7 @@ def train(
         wall["fit_before_resume_s"] = module.elapsed_before_s
     if cfg.series.enabled:
         t = time.monotonic()
-        summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm)
+        summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm, say)
         wall["series_s"] = time.monotonic() - t
     summary["wall_time"] = wall
     wall["total_s"] = time.monotonic() - started

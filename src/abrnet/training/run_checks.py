@@ -41,6 +41,21 @@ def check_cohort(cfg: TrainConfig, cohort: ABRCohort) -> None:
         )  # fmt: skip
 
 
+def check_val_fraction(cfg: TrainConfig) -> None:
+    """A new or resumed fit needs a validation split: with ``data.val_fraction`` 0 no best checkpoint was chosen and
+    no series stage fitted (a warning in the log), and the checkpoint predicted with the unfitted defaults.
+
+    Why here and not in the config's validation: a stored checkpoint's config is validated by the same model when it
+    is loaded, so a config-level refusal made every checkpoint trained with 0 (before it was refused) unloadable for
+    predict and evaluate. Loading describes a fit that happened; only starting one is refused."""
+    if cfg.data.val_fraction <= 0:
+        raise DataError(
+            "config", "data.val_fraction",
+            f"must be > 0 (got {cfg.data.val_fraction:g}): the validation split chooses best.ckpt and fits the "
+            "series stage",
+        )  # fmt: skip
+
+
 def check_batch_size(cfg: TrainConfig, dm: ABRDataModule) -> None:
     """A batch larger than the training split repeated its records within one batch (`StepSampler` fills it from
     successive permutations) and counted them as samples seen; a very large one was killed for memory, silently."""

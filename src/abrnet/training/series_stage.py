@@ -71,8 +71,20 @@ def fit_series_model(
     return model
 
 
-def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict[str, Any]:
-    """Fit the stage for the network in ``out_dir/best.ckpt`` and store it there, and only there.
+def series_stage_line(cfg: TrainConfig, val: ABRCohort) -> str:
+    """The line `abrnet train` prints as the stage starts: it takes ~30 s after the fit's progress bar has ended,
+    and a silent half-minute read as a hung run."""
+    ears = f"the validation split ({len(set(val.ear_key.tolist()))} ears)"
+    if cfg.data.path is None:
+        return f"fitting the series stage on {cfg.series.patients} simulated class-balanced patients and {ears}…"
+    return f"fitting the series stage on {ears}…"
+
+
+def fit_series_stage(
+    cfg: TrainConfig, out_dir: Path, dm: ABRDataModule, say: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Fit the stage for the network in ``out_dir/best.ckpt`` and store it there, and only there; `say` is told
+    what it fits on before it starts (`series_stage_line`; None: quiet).
 
     Why not in last.ckpt too: a stage is read off one network's outputs (its crossing, interval, class rule and
     peak blend), and last.ckpt holds another network whenever validation chose an earlier step; written into both,
@@ -80,6 +92,8 @@ def fit_series_stage(cfg: TrainConfig, out_dir: Path, dm: ABRDataModule) -> dict
     --resume (whose fit refits the stage for its own best.ckpt); predict and export warn on a checkpoint without one."""
     loaded = load_checkpoint(out_dir / "best.ckpt")
     val = dm.part("val")
+    if say is not None and (cfg.data.path is None or val.n_records):  # else nothing to fit: the warning below says so
+        say(series_stage_line(cfg, val))
     fit_cohort, source = series_fit_cohort(cfg, val)
     if fit_cohort.n_records == 0:  # e.g. a few patients: the validation split is empty
         warnings.warn("series classifier not fitted (no records to fit on)", stacklevel=2)
