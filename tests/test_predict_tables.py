@@ -230,8 +230,10 @@ def test_reading_warnings_say_what_the_file_lacks() -> None:
     cohort.attrs["ear_unknown"] = 1
     fmp_line, ear_line = reading_warnings(cohort, "a.csv")
     n = cohort.n_records
-    assert fmp_line == f"a.csv: 1 of {n} records have no FMP; it is treated as missing on those (pass --fmp)"
-    assert ear_line.startswith(f"a.csv: {n} of {n} records name no ear") and "--ear" in ear_line
+    assert fmp_line == f"a.csv: 1 of {n} records have no FMP; it is treated as missing on those (pass fmp=...)"
+    assert ear_line.startswith(f"a.csv: {n} of {n} records name no ear") and "(pass ear=...)" in ear_line
+    fmp_line, ear_line = reading_warnings(cohort, "a.csv", {"fmp": "--fmp", "ear": "--ear"})  # the CLI's names
+    assert fmp_line.endswith("(pass --fmp)") and ear_line.endswith("(pass --ear)")
 
 
 def test_shipped_model_on_a_mouse_export_flags_ear_domain_and_bad_options() -> None:
@@ -244,7 +246,7 @@ def test_shipped_model_on_a_mouse_export_flags_ear_domain_and_bad_options() -> N
     model = abrnet.load()
     report = model.predict(path, series=True, age_years=0.2, stimulus_rate_hz=21.1)
     assert all("\n" not in w for w in report.warnings)
-    assert any("records name no ear; they are reported as ear R (pass --ear)" in w for w in report.warnings)
+    assert any("records name no ear; they are reported as ear R (pass ear=...)" in w for w in report.warnings)
     cols = report.series()
     assert cols is not None
     assert cols["domain"].tolist() == ["species unknown; stimulus: tone_pip 8000 Hz; level unit unknown"]

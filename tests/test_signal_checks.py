@@ -231,11 +231,12 @@ def test_assumed_time_base_is_warned(sim: ABRCohort, tmp_path: Path) -> None:
     _edit_csv(path, lambda rows: _drop_columns(rows, "sampling_rate_hz", "t0_ms"))
     _, warnings = read_for_model(path)
     expected = (
-        f"{path}: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass --sampling-rate/--t0-ms if "
-        "the rows are timed otherwise)"
+        f"{path}: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass sampling_rate_hz=.../t0_ms=... "
+        "if the rows are timed otherwise)"
     )
-    assert expected in warnings
-    _, warnings = read_for_model(path, sampling_rate_hz=20_000.0)
+    assert expected in warnings  # the Python API's spelling; the CLI passes its options' names
+    cli = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms"}
+    _, warnings = read_for_model(path, sampling_rate_hz=20_000.0, option_names=cli)
     assert any("no t0_ms column; assumed t0 0 ms (pass --t0-ms" in w for w in warnings), warnings
     _, warnings = read_for_model(path, sampling_rate_hz=20_000.0, t0_ms=0.0)
     assert not any("column; assumed" in w for w in warnings)

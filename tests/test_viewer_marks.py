@@ -238,3 +238,9 @@ def test_the_out_of_domain_warning_points_at_the_file_not_at_cli_flags() -> None
                "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)")  # fmt: skip
     text = viewer_text(warning)
     assert "--" not in text and "check the file's species, stimulus and level unit" in text, text
+    # the viewer calls the Python API, whose line names keywords (`domain_warnings` without the CLI's names)
+    from abrnet.inference.domain import domain_warnings
+
+    (python,) = domain_warnings(np.array(["species: mouse"]), "x.csv")
+    text = viewer_text(python)
+    assert "=..." not in text and "check the file's species, stimulus and level unit" in text, text

@@ -323,6 +323,13 @@ def reader_flag(key: str) -> str:
     return decls[0] if decls else "--" + name.replace("_", "-")
 
 
+def option_names(read_options: Mapping[str, str], **more: str) -> dict[str, str]:
+    """What the API's warnings ask a CLI user to pass (its ``option_names``): every `READER_OPTIONS` keyword → its
+    option (``fmp`` → ``--fmp``), then `read_options` (a command's own keyword → option) and ``more`` (``strict``:
+    predict's ``--strict``). Why: the API names its keywords (``(pass fmp=...)``), which a CLI user cannot type."""
+    return {key: reader_flag(key) for key, _ in READER_OPTIONS.values()} | dict(read_options) | more
+
+
 # Commands whose Python name is not what the user types, for errors found before they run (`with_reader_options`).
 _TYPED_NAMES = {"import_recordings": "data import"}
 

@@ -133,7 +133,8 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.inputs import assumed_grid_warning, concat_cohorts, expand_inputs, skipped_warning
+    from abrnet.inference.input_warnings import assumed_grid_warning
+    from abrnet.inference.inputs import concat_cohorts, expand_inputs, skipped_warning
 
     with user_errors():
         check_format(fmt, "data import")

@@ -21,6 +21,7 @@ from abrnet.cli.common import (
     image_file,
     option_error,
     option_errors,
+    option_names,
     series_stage_warnings,
     user_errors,
     warn,
@@ -164,7 +165,7 @@ def predict(
         with progress_bar("reading recordings") as update, option_errors("predict", READ_OPTIONS):
             report = model.predict(
                 input_paths, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, progress=update,
-                **(reader or {}),
+                option_names=option_names(READ_OPTIONS, strict="--strict"), **(reader or {}),
             )  # fmt: skip
         if strict:
             _enforce_strict(report.cohort, input_paths)
@@ -249,8 +250,8 @@ def denoise(
         model = load(checkpoint)
         with option_errors("denoise", READ_OPTIONS | SAMPLER_OPTIONS):
             result, warnings = model.denoise(
-                input_path, steps=steps, sampler=sampler, seed=seed,  # type: ignore[arg-type]
-                sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, **(reader or {}),
+                input_path, steps=steps, sampler=sampler, seed=seed, fmt=fmt,  # type: ignore[arg-type]
+                sampling_rate_hz=sampling_rate, t0_ms=t0_ms, option_names=option_names(READ_OPTIONS), **(reader or {}),
             )  # fmt: skip
         warn(warnings)
         save_cohort(result, out, force=True)

@@ -36,7 +36,7 @@ N_STATIC: int = 4
 DEFAULT_STATIC_BOUNDS: tuple[float, float] = (-3.0, 3.0)  # normalised (z-scored) units: ±3 SD
 
 # one generator for the batch, or one per row: diffusers' `randn_tensor` then draws each row from its own, so a
-# sample's noise does not depend on the batch it was drawn in (`inference.api.sample_generators`)
+# sample's noise does not depend on the batch it was drawn in (`inference.generation.sample_generators`)
 Generators = torch.Generator | list[torch.Generator] | None
 
 

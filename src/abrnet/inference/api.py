@@ -19,7 +19,7 @@ the 0–10 ms window is reported in the returned warnings, never silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +36,6 @@ from abrnet.inference.default_model import default_checkpoint
 from abrnet.inference.generation import INTENSITY_STEP_DB as INTENSITY_STEP_DB  # public names kept here
 from abrnet.inference.generation import recording_band_pass as recording_band_pass
 from abrnet.inference.generation import recording_noise as recording_noise
-from abrnet.inference.generation import sample_generators
 from abrnet.inference.input_warnings import input_warnings
 from abrnet.inference.inputs import mixed_series_warnings
 from abrnet.inference.polarity import flipped_ears, polarity_warning
@@ -71,22 +70,28 @@ def read_input(
     fmt: str = "auto",
     age_years: float | None = None,
     n_samples: int = DEFAULT_N_SAMPLES,
+    option_names: Mapping[str, str] | None = None,
     **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
-    """Files or folders (any importable format) on the model grid with a ``domain`` column: `inputs.read_many`."""
+    """Files or folders (any importable format) on the model grid with a ``domain`` column: `inputs.read_many`.
+    Warnings name the options to pass as ``fmp=...``; `option_names` (keyword → name) spells them otherwise."""
     from abrnet.inference.inputs import read_many
 
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     opts = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, age_years=age_years, **options)
-    return read_many(paths, fmt=fmt, n_samples=n_samples, **opts)
+    return read_many(paths, fmt=fmt, n_samples=n_samples, option_names=option_names, **opts)
 
 
 def _as_cohort(
-    data: ABRCohort | str | Path | Sequence[str | Path], n_samples: int, **read_kw: Any
+    data: ABRCohort | str | Path | Sequence[str | Path],
+    n_samples: int,
+    option_names: Mapping[str, str] | None = None,
+    **read_kw: Any,
 ) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
-    """A cohort gets the warnings a file's records get (`input_warnings`), named by the file it was read from
-    (``attrs["source_path"]``, as `read_recording` sets it) or "input"; a domain it already carries (judged on its
-    native grid by `read_input`) is kept."""
+    """A cohort gets the warnings a file's records get (`input_warnings`, a time base its reader assumed included),
+    named by the file it was read from (``attrs["source_path"]``, as `read_recording` sets it) or "input"; a domain
+    it already carries (judged on its native grid by `read_input`) is kept. Hints name options as `option_names`
+    spells them (`abrnet.inference.option_names`; None: ``fmp=...``, the keywords `read_recording` takes)."""
     check_input(data, read_kw)  # a cohort with reading options is an error, not silently read without them
     if isinstance(data, ABRCohort):
         from abrnet.data.metadata import SIMULATED
@@ -96,10 +101,10 @@ def _as_cohort(
         for key, value in SIMULATED.items():  # abrnet's own cohorts: documented human clicks in dB nHL
             data.extras.setdefault(key, np.full(data.n_records, value))
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
-        warnings = input_warnings(data, str(data.attrs.get("source_path", "input")))
+        warnings = input_warnings(data, str(data.attrs.get("source_path", "input")), option_names)
         on_grid, grid_warnings = to_model_cohort(data, n_samples)
         return on_grid, warnings + grid_warnings
-    return read_input(data, n_samples=n_samples, **read_kw)
+    return read_input(data, n_samples=n_samples, option_names=option_names, **read_kw)
 
 
 def check_series_levels(cohort: ABRCohort) -> None:
@@ -170,16 +175,19 @@ class ABRModel:
         fmt: str = "auto",
         age_years: float | None = None,
         batch_size: int = 256,
+        option_names: Mapping[str, str] | None = None,
         **options: Any,
     ) -> PredictionReport:
         """Predict waves, class and threshold for every record; `series=True` adds one answer per ear.
 
         ``data``: a cohort, files or folders; ``options`` go to the readers (``stimulus_rate_hz=``, ``species=``...).
-        Columns: `result_tables.prediction_columns` / `series_columns` (``threshold_above_max_level``: not measured)."""
+        Columns: `result_tables.prediction_columns` / `series_columns` (``threshold_above_max_level``: not measured).
+        Warnings ask for a missing value by its keyword (``(pass fmp=...)``); ``option_names`` (keyword → name)
+        names them otherwise: the CLI passes its options (``--fmp``)."""
         read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years, **options)
         check_int("batch_size", batch_size, minimum=1)
         check_flag("series", series)
-        cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
+        cohort, warnings = _as_cohort(data, self.n_samples, option_names, **read_kw)
         if series:  # an ear under one stimulus is one series, rates pooled: say where they mix
             check_series_levels(cohort)
             warnings += mixed_series_warnings(cohort)
@@ -209,6 +217,7 @@ class ABRModel:
         sampler: SamplerName = "ddim",
         seed: int = 0,
         batch_size: int = 256,
+        option_names: Mapping[str, str] | None = None,
         **read_kw: Any,
     ) -> tuple[ABRCohort, list[str]]:
         """The model's clean-response estimate for each record → (cohort whose `signals` are denoised, warnings).
@@ -222,14 +231,18 @@ class ABRModel:
         wave-V-like peaks of a real response's size (0.11–0.28 µV measured), which predict then read as a wave V. A
         record that reads as no wave V as recorded (`constants.is_present`) is counted in one warning line: its
         denoised trace is the model's estimate of a response at that level, not evidence of one.
-        Each record's sampler noise comes from its own generator (`sample_generators`), so the output does not
-        depend on `batch_size`.
+
+        Deterministic: the output depends on neither `seed` nor `batch_size`. No sampler step draws noise here: the
+        start x_t* is α·x_obs (the recording's own noise plays the forward draw), DDIM runs with η = 0 and DPM-Solver++
+        is an ODE solver, for every `steps`. `seed` is checked and kept so that calls written for a stochastic
+        sampler still run, but it changes nothing (the CLI's ``--seed`` help says the same). Warnings name options as
+        `predict` does (``option_names``).
         """
         from abrnet.diffusion.sampling import denoise as diffusion_denoise
         from abrnet.inference.predictor import recording_noise_std_uv
 
         check_denoise(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size)
-        cohort, warnings = _as_cohort(data, self.n_samples, **read_kw)
+        cohort, warnings = _as_cohort(data, self.n_samples, option_names, **read_kw)
         x = torch.from_numpy(self.normalizer.recording(cohort.signals))
         s = torch.from_numpy(self.normalizer.static(cohort.static))
         noise = recording_noise_std_uv(cohort) / self.normalizer.signal_scale
@@ -243,7 +256,6 @@ class ABRModel:
                 noise[sl],
                 steps=int(steps),
                 sampler=sampler,
-                generator=sample_generators(seed, start, len(x[sl])),
                 prediction_type=self.prediction_type,  # type: ignore[arg-type]
             )
             out[sl] = np.asarray(self.normalizer.signal_to_uv(den.float().cpu().numpy()), dtype=np.float32)

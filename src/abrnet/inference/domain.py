@@ -40,6 +40,7 @@ from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMU
 from abrnet.data.resample import span_text
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
+from abrnet.inference.option_names import OptionNames, option_list
 from abrnet.inference.signal_quality import (
     ARTIFACT_END_MS,
     artifact_rows,
@@ -138,10 +139,21 @@ def assess_domain(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> np.
     return np.array(["; ".join(r + shared) or IN_DOMAIN for r in reasons]).astype(str)
 
 
-def domain_warnings(domain: np.ndarray, source: str) -> list[str]:
-    """One line per distinct reason set: ``<file>: k of N records out of domain (<reasons>)``. Reasons that differ
-    only in a record's own number (``level: 110 dB ...``, ``amplitude: 530 µV ...``) share a line, the numbers given
-    as a range (``level: 110–120 dB above ...``): one line per level of a file was a screenful."""
+def domain_hint(names: OptionNames | None = None) -> str:
+    """What an out-of-domain line tells its user to do, the options named by ``names`` (`option_names`):
+    ``(pass species=.../stimulus=.../level_unit=... if the file is wrong)``; where ``names`` has ``strict`` (CLI
+    predict's ``--strict``), how to refuse such records too. Python has no strict switch: the ``domain`` column is
+    there to filter on."""
+    strict = names.get("strict") if names is not None else None
+    refuses = f"; {strict} refuses" if strict else ""
+    return f"(pass {option_list(('species', 'stimulus', 'level_unit'), names)} if the file is wrong{refuses})"
+
+
+def domain_warnings(domain: np.ndarray, source: str, names: OptionNames | None = None) -> list[str]:
+    """One line per distinct reason set: ``<file>: k of N records out of domain (<reasons>)``, ending in
+    `domain_hint`. Reasons that differ only in a record's own number (``level: 110 dB ...``, ``amplitude: 530 µV
+    ...``) share a line, the numbers given as a range (``level: 110–120 dB above ...``): one line per level of a file
+    was a screenful."""
     groups: dict[tuple[str, ...], list[list[str]]] = {}  # reasons with numbers blanked → each record's numbers
     for value in np.asarray(domain).astype(str).tolist():
         if value != IN_DOMAIN:
@@ -154,8 +166,7 @@ def domain_warnings(domain: np.ndarray, source: str) -> list[str]:
         reasons = [r.format(_range(next(columns))) if "{}" in r else r for r in key]
         out.append(
             f"{source}: {len(numbers)} of {len(domain)} records out of the model's domain ({'; '.join(reasons)}); "
-            "predictions are extrapolations (pass --species/--stimulus/--level-unit if the file is wrong; --strict "
-            "refuses)"
+            f"predictions are extrapolations {domain_hint(names)}"
         )
     return out
 

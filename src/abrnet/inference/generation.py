@@ -93,7 +93,7 @@ def recording_noise(
 def sample_generators(seed: int, start: int, count: int) -> list[torch.Generator]:
     """One CPU generator per signal, seeded from (seed, signal index): each signal's noise (x_T, the η > 0 step
     noise, the joint static draw) comes from its own stream, so the output does not depend on `batch_size` (one
-    generator consumed batch by batch did). Denoising uses them the same way, per record."""
+    generator consumed batch by batch did). Denoising draws no noise, so it takes none (`ABRModel.denoise`)."""
     seeds = (np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0] for i in range(start, start + count))
     return [torch.Generator().manual_seed(int(s)) for s in seeds]
 

@@ -4,50 +4,80 @@
 `read_recording`, a cohort saved earlier) both call `input_warnings`. Why one function: the cohort path once
 assessed the domain but warned about nothing, so a README example with ``age_years=30`` or traces in volts gave
 ``report.warnings == []`` where the same data as a wide CSV gave the adult or out-of-domain line, with identical
-numbers (hunt A #2); two lists of calls had drifted apart.
+numbers (hunt A #2); two lists of calls had drifted apart. A time base the reader assumed (a wide CSV without
+``sampling_rate_hz``/``t0_ms``, an export's sampling rate) is here too: the reader records it in the cohort's attrs,
+so ``read_recording(path)`` → ``predict(cohort)`` says it as ``predict(path)`` does, once on either path (it once
+stayed with the file read, and a Python user holding the cohort was told nothing).
 
-What stays with the file read (`read_for_model`): the lines about how a file was read, namely options ignored or
-overriding the file's values (`option_warnings`), a grid or a sampling rate the reader assumed, and the check that
-a CSV's rows fit the model. They judge a reading call and name the reading options that fix it, and a cohort
-reaches `predict` with no reading options (`arguments.check_input` refuses them): its rate and t0 are its own.
+What stays with the file read (`read_for_model`): options ignored or overriding the file's values
+(`option_warnings`) and the check that a CSV's rows fit the model. They judge a reading call, and a cohort reaches
+`predict` with no reading options (`arguments.check_input` refuses them).
+
+Every hint names the option as the caller's user sets it (``names``, `option_names`): ``fmp=...`` by default,
+``--fmp`` where the CLI passes its options.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.schema import ABRCohort, ears_assumed
 from abrnet.inference.domain import domain_warnings, sparse_age_warnings
+from abrnet.inference.option_names import OptionNames, option_list, option_name
 
 
-def input_warnings(cohort: ABRCohort, source: str) -> list[str]:
+def input_warnings(cohort: ABRCohort, source: str, names: OptionNames | None = None) -> list[str]:
     """What the records are, each as a line naming ``source``: what the input did not record (`reading_warnings`),
     the records out of the model's domain (`domain_warnings` of ``extras["domain"]``, which the caller assessed on
     the native grid, `assess_domain`) and adult ages the model saw little of (`sparse_age_warnings`)."""
     domain = cohort.extras["domain"]
-    return reading_warnings(cohort, source) + domain_warnings(domain, source) + sparse_age_warnings(cohort, source)
+    return (
+        reading_warnings(cohort, source, names)
+        + domain_warnings(domain, source, names)
+        + sparse_age_warnings(cohort, source)
+    )
 
 
-def reading_warnings(cohort: ABRCohort, src: str) -> list[str]:
-    """One line each for what the file did not record and the results will not show: FMP (all or some records) and
-    the ear (a reader's assumed "R").
+def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = None) -> list[str]:
+    """One line each for what the file did not record and the results will not show: its time base (a grid or a
+    sampling rate the reader assumed, from ``attrs``), FMP (all or some records) and the ear (a reader's assumed
+    "R").
 
     Why: the results table prints ear ``R`` for a file that names no ear exactly as for a recorded right ear, and a
     file whose split buffers give no FMP was told it had "no split buffers" (the wide CSV reads FMP from the buffers
     for every row without a stated one, so "missing" beside buffers means the buffers could not give one)."""
     out: list[str] = []
     n = cohort.n_records
+    if cohort.attrs.get("grid_assumed"):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
+        columns = str(cohort.attrs["grid_assumed"]).split(",")
+        out.append(assumed_grid_warning(columns, src, hint=cohort.attrs.get("format") == "csv", names=names))
+    if cohort.attrs.get("sampling_rate_source", "given") != "given":
+        rate = option_name("sampling_rate_hz", names)
+        out.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass {rate}")
     no_fmp = int((~np.isfinite(cohort.static_column("fmp"))).sum())
+    fmp = f"(pass {option_name('fmp', names)})"
     if cohort.attrs.get("fmp_source") == "missing" and cohort.buffers is not None:
         out.append(
             f"{src}: no FMP in the file and its split buffers give none (e.g. identical A and B sub-averages); "
-            "FMP is treated as missing (pass --fmp)"
+            f"FMP is treated as missing {fmp}"
         )
     elif cohort.attrs.get("fmp_source") == "missing":
-        out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing (pass --fmp)")
+        out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing {fmp}")
     elif no_fmp:
-        out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those (pass --fmp)")
+        out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those {fmp}")
     assumed = int(ears_assumed(cohort).sum())
     if assumed:
-        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R (pass --ear)")
+        ear = option_name("ear", names)
+        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R (pass {ear})")
     return out
+
+
+def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True, names: OptionNames | None = None) -> str:
+    """``<file>: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass ...)`` for a wide CSV that does
+    not time its rows (``hint``: with the options that set them, named by ``names``, which `data import` lacks for
+    t0). Why: a 200-sample row is as likely 10 kHz over 20 ms, or 20 kHz with a 2-ms baseline, and either doubles or
+    shifts every latency; the default is documented, but a user must see it was taken."""
+    values = {"sampling_rate_hz": f"{DEFAULT_SAMPLING_RATE_HZ:g} Hz", "t0_ms": f"t0 {DEFAULT_T0_MS:g} ms"}
+    said = f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)}"
+    return f"{said} (pass {option_list(columns, names)} if the rows are timed otherwise)" if hint else said

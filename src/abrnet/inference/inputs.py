@@ -22,6 +22,7 @@ from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.series_key import series_keys
 from abrnet.inference.domain import assess_domain
 from abrnet.inference.input_warnings import input_warnings
+from abrnet.inference.option_names import OptionNames, option_name
 
 SKIP_NAMES = ("license", "readme", "copying")
 # Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
@@ -67,14 +68,21 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def read_for_model(
-    path: str | Path, *, fmt: str = "auto", n_samples: int = DEFAULT_N_SAMPLES, **options: Any
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    n_samples: int = DEFAULT_N_SAMPLES,
+    option_names: OptionNames | None = None,
+    **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
     """One file on the model grid, with its ``domain`` column, and the warnings to show the user.
 
     A wide CSV may store its rate and t0 (``sampling_rate_hz``/``t0_ms`` columns, as `abrnet data export` writes
     them); without them they default to the model's (20 kHz, 0 ms), and such a CSV whose rows do not have the
     model's length is refused unless ``sampling_rate_hz`` is given (resampling a file of unknown rate would
-    silently shift every latency); a CSV that lacks them gets a warning naming the values assumed.
+    silently shift every latency); a CSV that lacks them gets a warning naming the values assumed (`input_warnings`,
+    which a cohort read by `read_recording` gets too). Hints name options as `option_names` spells them
+    (`abrnet.inference.option_names`: ``fmp=...`` unless the CLI passes its ``--fmp``).
 
     On the model grid, every record loses its mean, with a warning naming ears whose median record mean exceeds
     `MAX_BASELINE_OFFSET_UV` (`abrnet.data.baseline`): the one reading path of predict, denoise, evaluate --data and
@@ -95,17 +103,15 @@ def read_for_model(
             src,
             f"s0..s{cohort.n_samples - 1}",
             f"rows have {cohort.n_samples} samples but the model expects {n_samples} ({DEFAULT_SAMPLING_RATE_HZ:g} "
-            f"Hz from {DEFAULT_T0_MS:g} ms); pass --sampling-rate (and --t0-ms) to resample (line 2)",
+            f"Hz from {DEFAULT_T0_MS:g} ms); pass {option_name('sampling_rate_hz', option_names)} (and "
+            f"{option_name('t0_ms', option_names)}) to resample (line 2)",
             1,
         )
     warnings += option_warnings(cohort.attrs, src)  # options ignored, or replacing a device export's values
-    if cohort.attrs.get("grid_assumed"):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
-        warnings.append(assumed_grid_warning(str(cohort.attrs["grid_assumed"]).split(","), src, hint=kind == "csv"))
-    if "sampling_rate_source" in cohort.attrs and cohort.attrs["sampling_rate_source"] != "given":
-        warnings.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass --sampling-rate")
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
-    warnings += input_warnings(cohort, src)  # what the records are: the cohort path (`api._as_cohort`) says it too
+    # what the records are, an assumed time base included: the cohort path (`api._as_cohort`) says it too
+    warnings += input_warnings(cohort, src, option_names)
     on_grid, grid_warnings = on_model_grid(cohort, n_samples)
     return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
 
@@ -126,17 +132,6 @@ def on_model_grid(
     on_grid, offset_warnings = remove_baseline_offsets(on_grid, recorded)
     on_grid, trend_warnings = remove_slow_trends(on_grid, recorded) if detrend else (on_grid, [])
     return on_grid, grid_warnings + offset_warnings + trend_warnings
-
-
-def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True) -> str:
-    """``<file>: no sampling_rate_hz or t0_ms column; assumed 20000 Hz, t0 0 ms (pass ...)`` for a wide CSV that does
-    not time its rows (``hint``: with the options that set them, which `data import` lacks for t0). Why: a 200-sample
-    row is as likely 10 kHz over 20 ms, or 20 kHz with a 2-ms baseline, and either doubles or shifts every latency;
-    the default is documented, but a user must see it was taken."""
-    values = {"sampling_rate_hz": f"{DEFAULT_SAMPLING_RATE_HZ:g} Hz", "t0_ms": f"t0 {DEFAULT_T0_MS:g} ms"}
-    options = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms"}
-    said = f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)}"
-    return f"{said} (pass {'/'.join(options[c] for c in columns)} if the rows are timed otherwise)" if hint else said
 
 
 def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
@@ -183,17 +178,18 @@ def read_many(
     fmt: str = "auto",
     n_samples: int = DEFAULT_N_SAMPLES,
     progress: Callable[[int, int], None] | None = None,
+    option_names: OptionNames | None = None,
     **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
     """Files and folders → one cohort on the model grid. In a folder, files no reader accepts (other formats,
     invalid content) are skipped with a warning naming the reason, but a missing option (`NEEDS_OPTION`) stops the
-    run; a file named explicitly must be readable."""
+    run; a file named explicitly must be readable. `option_names`: as `read_for_model`."""
     named = [Path(p) for p in paths]
     files = expand_inputs(named)
     parts, warnings = [], []
     for k, f in enumerate(files):
         try:
-            part, w = read_for_model(f, fmt=fmt, n_samples=n_samples, **options)
+            part, w = read_for_model(f, fmt=fmt, n_samples=n_samples, option_names=option_names, **options)
         except DataError as exc:
             warnings.append(skipped_warning(f, exc, named))
         else:

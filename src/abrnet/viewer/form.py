@@ -9,8 +9,8 @@ of what identifies a reading: the cache key, the stored upload and the rule that
 corrections were made with (`abrnet.viewer.store`).
 
 The importers' and predict's messages tell a CLI or Python user what to pass (``pass stimulus_rate_hz=... (...; CLI
---rate)``, ``(pass --fmp)``); the viewer's user has neither, so `viewer_text` points those hints at the form's
-fields instead.
+--rate)``, ``(pass fmp=...)`` from the API the viewer calls, ``(pass --fmp)`` from the CLI); the viewer's user has
+neither, so `viewer_text` points those hints at the form's fields instead.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from fastapi import HTTPException
 from abrnet.data.ears import EAR_SPELLINGS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
+from abrnet.inference.domain import domain_hint
 from abrnet.inference.polarity import INVERT_HINT, UNINVERT_HINT
 from abrnet.viewer.store import options_text
 
@@ -42,14 +43,15 @@ FORM_ASKS: dict[str, str] = {
 FLAG_KEYWORDS: dict[str, str] = {"age": "age_years", "rate": "stimulus_rate_hz", "level": "level_db", "ear": "ear",
                                  "fmp": "fmp"}  # fmt: skip
 PASS_HINT = re.compile(r"pass (\w+)=\.\.\. \(([^)]*)\)")  # "pass stimulus_rate_hz=... (why; CLI --rate)"
-FLAG_HINT = re.compile(r"\(pass --(\w+)\)")  # predict's warnings: "FMP is treated as missing (pass --fmp)"
+# predict's warnings: "FMP is treated as missing (pass fmp=...)", as the API says it, or "(pass --fmp)" (the CLI's)
+FLAG_HINT = re.compile(r"\(pass (?:--(\w+)|(\w+)=\.\.\.)\)")
 IGNORED = re.compile(r": ([\w,]+) ignored, the file records its own values")  # `attrs["ignored_options"]`
 # the wide CSV reader's header complaint: "field 'age_years', row 0: required column missing (...; --age/... fill only
 # device exports)"; in the viewer it is about the header, and the form's fields are named
 HEADER_ROW = re.compile(r"(field '[^']+'), row 0: (?=required column missing|unknown column|column appears twice)")
 CLI_FILLS = "--age/--rate/--ear fill only device exports"
 FORM_FILLS = "the form's Age fills a missing age_years column; its Rate (/s) and Ear fill only device exports"
-DOMAIN_HINT = "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)"
+DOMAIN_HINTS = (domain_hint(), "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)")
 DOMAIN_WORDS = "(check the file's species, stimulus and level unit: the viewer reads them as the file states them)"
 INVERT_WORDS = "tick the form's Invert box and analyse again"
 UNINVERT_WORDS = "untick the form's Invert box and analyse again"
@@ -116,9 +118,10 @@ def check_shown_options(sent: bool, shown: Mapping[str, Any] | None, now: Mappin
 def viewer_text(text: str) -> str:
     """An importer's or predict's message with its hints for the CLI and the Python API pointed at the form's fields:
     "pass stimulus_rate_hz=... (the export has no repetition rate; CLI --rate)" becomes "enter the stimulus rate (per
-    second) in the form's Rate (/s) field and analyse again (the export has no repetition rate)", "(pass --fmp)"
-    becomes "(enter it in the form's FMP field)", and an ignored option names its field; a pointer to predict's series
-    table names the export's column instead. Hints for options the form does not have are left as they are."""
+    second) in the form's Rate (/s) field and analyse again (the export has no repetition rate)", "(pass fmp=...)"
+    (or the CLI's "(pass --fmp)") becomes "(enter it in the form's FMP field)", and an ignored option names its
+    field; a pointer to predict's series table names the export's column instead. Hints for options the form does
+    not have are left as they are."""
 
     def pass_hint(m: re.Match[str]) -> str:
         key = m.group(1)
@@ -129,7 +132,8 @@ def viewer_text(text: str) -> str:
         return ask + (f" ({why})" if why else "")
 
     def flag_hint(m: re.Match[str]) -> str:
-        key = FLAG_KEYWORDS.get(m.group(1))
+        key = FLAG_KEYWORDS.get(m.group(1)) if m.group(1) else m.group(2)
+        key = key if key in FORM_FIELDS else None
         return m.group(0) if key is None else f"(enter it in the form's {FORM_FIELDS[key]} field)"
 
     def ignored(m: re.Match[str]) -> str:
@@ -145,7 +149,9 @@ def viewer_text(text: str) -> str:
         return "unknown recording format: not a text file" if odd > len(start) // 10 else m.group(0)
 
     text = IGNORED.sub(ignored, FLAG_HINT.sub(flag_hint, PASS_HINT.sub(pass_hint, text)))
-    text = HEADER_ROW.sub(r"\1, header: ", text).replace(CLI_FILLS, FORM_FILLS).replace(DOMAIN_HINT, DOMAIN_WORDS)
+    text = HEADER_ROW.sub(r"\1, header: ", text).replace(CLI_FILLS, FORM_FILLS)
+    for hint in DOMAIN_HINTS:
+        text = text.replace(hint, DOMAIN_WORDS)
     text = text.replace(INVERT_HINT, INVERT_WORDS).replace(UNINVERT_HINT, UNINVERT_WORDS)
     text = text.replace(BRACKET_HINT, BRACKET_WORDS)
     return UNKNOWN_START.sub(unknown_start, text)
