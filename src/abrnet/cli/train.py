@@ -119,11 +119,10 @@ def train(
             from abrnet.evaluation.evaluate import evaluate_checkpoint
 
             t = time.monotonic()
-            _say(_evaluation_line(balanced_patients))
             try:
                 metrics = evaluate_checkpoint(
                     out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients,
-                    overwrite=own,
+                    overwrite=own, say=_say,
                 )  # fmt: skip
                 console.print(metrics_table(metrics))
                 console.print(comparison_table(metrics) or "")
@@ -138,16 +137,6 @@ def train(
 def _say(line: str) -> None:
     """One line as a stage after the fit starts: the fit's progress bar ends minutes before the run does."""
     console.print(line, highlight=False)
-
-
-def _evaluation_line(balanced_patients: int) -> str:
-    """What the evaluation after the fit does (~3 min on the cpu preset, silent before this line)."""
-    fixed = f", then simulating and scoring the fixed-protocol cohort ({balanced_patients} patients)"
-    return (
-        "evaluating best.ckpt on the held-out test split (network, baselines, counterfactuals)"
-        + (fixed if balanced_patients > 0 else "")
-        + "…"
-    )
 
 
 def _check_count(value: int, option: str, command: str) -> None:

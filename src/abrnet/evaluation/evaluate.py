@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     overwrite: bool = False,
     checked: FolderCheck | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
     ``split="all"`` needs `data_path` or `cohort` (`check_split_data`: never every record of the training cohort).
@@ -243,8 +245,10 @@ def evaluate_checkpoint(
     `checked` is that check already made by the caller (the CLI checks the files with its inputs and generation.json).
     The start marker (`STARTED`) records the evaluation from the first figure until metrics.json and metrics.md are
     written, so a run that dies in between can be run again as it was; metrics.json records the `evaluation_options`
-    under ``options``.
+    under ``options``. `say` gets one line as each stage starts (`abrnet train` prints them: the evaluation runs for
+    minutes after the fit's progress bar); None, the default, is quiet.
     """
+    say = say or (lambda line: None)
     check_split_data(split, data_path, cohort)
     out_dir = Path(out_dir)
     evaluation = Evaluation(
@@ -269,6 +273,7 @@ def evaluate_checkpoint(
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
     recorded = evaluation.record()
     started = write_json(recorded, out_dir / STARTED, overwrite=replace)  # makes out_dir
+    say(f"evaluating the {split} split ({data.n_records} records)…")
     metrics, pred = evaluate_model(
         loaded, data, split=split, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed, overwrite=replace
     )
@@ -281,9 +286,11 @@ def evaluate_checkpoint(
     if input_warnings:
         metrics["input_warnings"] = input_warnings
     train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
+    say(f"scoring the baselines and the counterfactuals ({min(COUNTERFACTUAL_RECORDS, data.n_records)} records)…")
     baselines = FittedBaselines.fit(train, seed)
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
+        say(f"simulating and scoring the fixed-protocol cohort ({balanced_patients} patients)…")
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
     record = run_record(checked.previous, checkpoint, loaded.model_content_sha256, run_folder=out_dir)
     metrics.update(record)
