@@ -13,8 +13,10 @@ removed means only in ears beyond 0.05 µV and left these in, silently (stop-39 
 So every record loses its mean over the recorded part of the model window, always: a constant offset then changes
 no reading. Its cost on clean simulated ears is what the model read from their natural means: within 10 dB 0.829
 either way on that cohort (no-response F1 0.886 → 0.878) and 0.911 → 0.904 on a mixed-protocol one (seed 779; MAE
-4.4 → 4.7 dB); `benchmarks/results/dc_offset.md` measures it on other seeds. The in-memory evaluation of a
-simulated split (`abrnet evaluate`, the README's figures) reads the records as simulated, not through this path.
+4.4 → 4.7 dB); `benchmarks/results/dc_offset.md` measures it on other seeds. Since stop 40 the network reads
+every record centred in training and evaluation as well (`Normalizer.recording`), so a constant offset changes no
+reading there either; this pass keeps the padded samples of a short record at zero and names the offsets worth
+knowing.
 An ear whose median record mean exceeds `MAX_BASELINE_OFFSET_UV` is still named in a warning: an offset that large
 is the recording session's (an amplifier, an export without baseline correction), worth knowing. The median of one
 or two records is a record's own, and a burst in it (0.4 % of simulated records exceed 0.1 µV) can pass the bound,

@@ -9,7 +9,7 @@ from typing import Any
 from abrnet.constants import CLASS_NAMES, DEFAULT_N_SAMPLES, MODEL_PRESETS, STATIC_PARAMS, WAVES
 
 # Bump when a change to the network or its training makes earlier weights stale (the shipped model records it).
-ARCHITECTURE_VERSION = "4"
+ARCHITECTURE_VERSION = "5"  # 5: every record read centred (`Normalizer.recording`), in training too
 
 
 @dataclass
