@@ -88,6 +88,7 @@ class DiffusionConfig(Strict):
     noise_negative_fraction: float = Field(0.15, ge=0.0, le=1.0)  # analysis rows replaced by (A−B)/2 noise
     reversed_negative_fraction: float = Field(0.1, ge=0.0, le=1.0)  # analysis rows replaced by the reversed trace
     level_jitter_db: float = Field(15.0, ge=0.0, le=40.0)  # SD of the level input's jitter on analysis rows (dB)
+    slow_trend_uv: float = Field(0.05, ge=0.0, le=0.5)  # SD (µV) of a random drift's Legendre terms, analysis rows
 
 
 # ----------------------------------------------------------------------------------------------------------- loss

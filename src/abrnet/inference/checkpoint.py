@@ -129,7 +129,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     hp = ckpt.get("hyper_parameters")
     if not isinstance(hp, dict) or "config" not in hp or "normalizer" not in hp:
         raise DataError(str(path), "hyper_parameters", "missing: not an abrnet training checkpoint")
-    cfg = TrainConfig.model_validate(without_retired_keys(hp["config"]))
+    cfg = TrainConfig.model_validate(as_current_config(hp["config"]))
     model = OptimizedHierarchicalUNet(cfg.network_config())
     state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
@@ -148,9 +148,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 RETIRED_DIFFUSION_KEYS = ("timesteps", "schedule")  # fixed values (1000, cosine) stored by checkpoints before 0.3
+# Keys added since, with the value every run before them trained with (their defaults differ: an older run would
+# otherwise read as trained with something it never saw).
+ADDED_DIFFUSION_KEYS = {"slow_trend_uv": 0.0}  # stop 41: random drifts on analysis rows
 
 
-def without_retired_keys(config: dict) -> dict:
-    """A stored config without keys that no longer reach any code, so older checkpoints still load."""
+def as_current_config(config: dict) -> dict:
+    """A stored config as today's `TrainConfig` reads it, so older checkpoints still load and say what they were
+    trained with: keys that no longer reach any code dropped, keys added since set to the value they had then."""
     diffusion = {k: v for k, v in dict(config.get("diffusion", {})).items() if k not in RETIRED_DIFFUSION_KEYS}
-    return {**config, "diffusion": diffusion} if "diffusion" in config else dict(config)
+    return {**config, "diffusion": {**ADDED_DIFFUSION_KEYS, **diffusion}}

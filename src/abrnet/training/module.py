@@ -52,6 +52,7 @@ from abrnet.training.losses import (
     task_gradient_norms,
 )
 from abrnet.training.negatives import waveless_negatives
+from abrnet.training.slow_trends import add_slow_trends
 
 # Rows per validation batch whose attention entropies are measured (every batch, so the whole split is sampled;
 # all rows would make a validation record ~3x dearer).
@@ -127,6 +128,8 @@ class ABRLitModule(L.LightningModule):
         level = STATIC_PARAMS.index("intensity_db")  # analysis rows see their level only to within ±jitter
         sigma = self.cfg.diffusion.level_jitter_db / self.normalizer.static_std[level]
         shown = jitter_column(shown, level, sigma, ~is_diff, g)
+        scale = self.normalizer.signal_scale  # analysis rows carry a random drift below the slow-trend bound
+        x_in = add_slow_trends(x_in, ~is_diff, self.cfg.diffusion.slow_trend_uv, scale, g)
 
         out = self.model(x_in, shown, t, drop_condition=drop)
         heads = _mask_rows(batch, keep=~is_diff, waveless=negative)

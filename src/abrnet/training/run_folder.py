@@ -15,7 +15,7 @@ import pydantic
 
 from abrnet.config.train_config import TrainConfig, format_validation_error
 from abrnet.data.schema import DataError
-from abrnet.inference.checkpoint import read_checkpoint, without_retired_keys
+from abrnet.inference.checkpoint import as_current_config, read_checkpoint
 
 RUN_OUTPUTS = ("best.ckpt", "last.ckpt", "config.yaml", "metrics.json", "metrics.md", "run.json", "alerts.jsonl")
 RUN_FOLDERS = ("csv", "tensorboard", "figures")
@@ -56,7 +56,7 @@ def check_resume(resume: Path, cfg: Any) -> None:
     if not isinstance(hp, dict) or not isinstance(hp.get("config"), dict) or missing:
         raise DataError(str(resume), "--resume", "not a full abrnet training checkpoint (use RUN/last.ckpt)")
     try:
-        stored = TrainConfig.model_validate(without_retired_keys(hp["config"]))
+        stored = TrainConfig.model_validate(as_current_config(hp["config"]))
     except pydantic.ValidationError as exc:
         raise DataError(str(resume), "--resume", f"its config is invalid ({format_validation_error(exc)})") from None
     was, now = _flat(stored.model_dump(mode="json")), _flat(cfg.model_dump(mode="json"))
