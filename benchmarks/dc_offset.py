@@ -35,10 +35,14 @@ VARIANTS = {"as simulated": 0.0, "+0.02 µV": 0.02, "+0.04 µV": 0.04, "−0.04 
 
 
 def with_offset(cohort: ABRCohort, offset: float | str) -> ABRCohort:
-    """``cohort`` with a constant ``offset`` µV on every sample, or (``"tilt"``) a zero-mean 0.1 µV linear ramp."""
+    """``cohort`` with a constant ``offset`` µV on every sample, or (``"tilt"``) a zero-mean 0.1 µV linear ramp; split
+    buffers, where the cohort has them, get the same (an amplifier's drift is in both sub-averages)."""
     t = cohort.time_ms / cohort.time_ms[-1] - 0.5  # (T,) −0.5 … 0.5
+    added = 0.1 * t if offset == "tilt" else np.full_like(t, offset)  # (T,) µV
     out = cohort.subset(np.arange(cohort.n_records))
-    out.signals = (cohort.signals + (0.1 * t[None, :] if offset == "tilt" else offset)).astype(np.float32)
+    out.signals = (cohort.signals + added[None, :]).astype(np.float32)
+    if out.buffers is not None:
+        out.buffers = (out.buffers + added[None, None, :]).astype(np.float32)  # (N, 2, T)
     return out
 
 

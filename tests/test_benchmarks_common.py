@@ -16,7 +16,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 # scripts that print their findings and write no results table (no --force either)
-PRINT_ONLY = {"prototype_noise_input", "refit_series_stage", "val_counterfactuals"}
+PRINT_ONLY = {"prototype_noise_input", "refit_series_stage", "val_counterfactuals", "val_drift"}
 
 
 @pytest.fixture
