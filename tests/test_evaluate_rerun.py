@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from abrnet.evaluation.folder import checkpoint_content_sha256
 from tests.test_evaluate_overwrite import FAST, _cli, _files
 
 
@@ -39,8 +40,9 @@ def test_a_crashed_evaluation_is_run_again_without_force(
     left = _files(out)
     assert "metrics.json" not in left and "figures/confusion_matrix.png" in left
     started = json.loads(left["evaluation.started.json"])
-    assert started == {"checkpoint": ckpt, "split": "test", "options": {"balanced_patients": 0, "bootstrap": 0,
-                                                                       "seed": 0}}  # fmt: skip
+    model = checkpoint_content_sha256(Path(ckpt))  # the model too: the same one named by another path is the same
+    assert model and started == {"checkpoint": ckpt, "split": "test", "model_content_sha256": model,
+                                 "options": {"balanced_patients": 0, "bootstrap": 0, "seed": 0}}  # fmt: skip
 
     code, lines = _cli(*command, "--seed", "1")  # another evaluation: refused, naming the marker, nothing replaced
     assert code == 2 and len(lines) == 1 and "evaluation.started.json" in lines[0], lines
@@ -51,6 +53,43 @@ def test_a_crashed_evaluation_is_run_again_without_force(
     assert code == 0, lines
     done = _files(out)
     assert "evaluation.started.json" not in done and json.loads(done["metrics.json"])["options"]["seed"] == 0
+
+
+def test_a_crashed_evaluation_is_recognised_by_model_from_another_working_folder(
+    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start marker named the checkpoint only as typed ("a2/best.ckpt", from runs/), read against the working
+    folder of the run again: `cd /tmp; evaluate --checkpoint /abs/runs/a2/best.ckpt` after a crash was refused without
+    --force, though the same command against a finished evaluation matched by model. Another model is still refused."""
+    import shutil
+
+    run = tmp_path / "runs" / "a2"
+    shutil.copytree(tiny_run["dir"], run)
+    monkeypatch.chdir(tmp_path / "runs")
+    with monkeypatch.context() as m:
+        _crash_after_figures(m)
+        code, _ = _cli("evaluate", "--checkpoint", "a2/best.ckpt", "--out", "a2/ev", *FAST)
+    assert code != 0
+    left = _files(run / "ev")
+    assert "metrics.json" not in left and json.loads(left["evaluation.started.json"])["checkpoint"] == "a2/best.ckpt"
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "last.ckpt"), "--out", str(run / "ev"), *FAST)
+    assert code == 2 and len(lines) == 1, lines  # another model: refused, naming the marker, nothing replaced
+    assert "unfinished evaluation (no metrics.json) of a2/best.ckpt" in lines[0] and "--force" in lines[0], lines
+    assert _files(run / "ev") == left
+    marker = run / "ev" / "evaluation.started.json"  # a marker written before it recorded the model: by path, as before
+    marker.write_text(
+        json.dumps({k: v for k, v in json.loads(left[marker.name]).items() if k != "model_content_sha256"})
+    )
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "best.ckpt"), "--out", str(run / "ev"), *FAST)
+    assert code == 2 and "unfinished evaluation (no metrics.json) of a2/best.ckpt" in lines[0], lines
+    marker.write_bytes(left[marker.name])
+    code, lines = _cli("evaluate", "--checkpoint", str(run / "best.ckpt"), "--out", str(run / "ev"), *FAST)
+    assert code == 0, lines  # the same model, named absolute from elsewhere: the same evaluation, run again
+    done = _files(run / "ev")
+    assert "evaluation.started.json" not in done and "metrics.json" in done
 
 
 def test_evaluate_reads_the_folder_once_and_checks_each_file_once(

@@ -271,7 +271,7 @@ def evaluate_checkpoint(
     if data.n_records == 0:
         source = str(data_path) if data_path is not None else "training cohort"
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
-    recorded = evaluation.record()
+    recorded = evaluation.record(loaded.model_content_sha256)  # the marker matches by model too (`_same_checkpoint`)
     started = write_json(recorded, out_dir / STARTED, overwrite=replace)  # makes out_dir
     say(f"evaluating the {split} split ({data.n_records} records)…")
     metrics, pred = evaluate_model(

@@ -47,13 +47,19 @@ class Evaluation:
     split: str
     options: dict[str, int]
 
-    def record(self) -> dict[str, Any]:
+    def record(self, model_content_sha256: str | None = None) -> dict[str, Any]:
         """The four as metrics.json (and the start marker) record them: ``data`` only for a --data file, absolute.
         Why absolute: recorded as typed ("fx.h5"), another folder's fx.h5 passed the check as the same data from
         another working folder and replaced the evaluation, and the same file named from elsewhere was refused. The
         checkpoint stays as typed: `metrics.json` of two runs of one seed are byte-identical apart from `wall_time`
-        (a test), and an absolute path names the folder (`_same_checkpoint` and `run_record` also match by model)."""
+        (a test), and an absolute path names the folder (`_same_checkpoint` and `run_record` also match by model).
+
+        `model_content_sha256`, the loaded checkpoint's, is recorded when given (evaluate gives it, once the model is
+        loaded): without it the start marker of a crashed run named the checkpoint only as typed, so the same command
+        from another working folder was refused without --force, while its finished metrics.json matched by model."""
         out: dict[str, Any] = {"checkpoint": str(self.checkpoint), "split": self.split, "options": self.options}
+        if model_content_sha256 is not None:
+            out["model_content_sha256"] = model_content_sha256
         return out if self.data is None else {**out, "data": str(Path(self.data).resolve())}
 
 
@@ -143,7 +149,8 @@ def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, fiel
 
 def _same_checkpoint(record: dict[str, Any], checkpoint: Path) -> bool:
     """Whether a record's checkpoint is `checkpoint`: the same file, or the same model (the record's
-    ``model_content_sha256``, which metrics.json holds, read from `checkpoint` only when the paths differ).
+    ``model_content_sha256``, which metrics.json and the start marker hold, read from `checkpoint` only when the paths
+    differ). A start marker written before it recorded the model holds none: it matches by path alone, as it did.
 
     Why the model too: the checkpoint is recorded as typed (`Evaluation.record`), relative to the working folder of
     the run that wrote it, so ``cd /tmp; evaluate --checkpoint /abs/runs/x/best.ckpt --out /abs/runs/x`` read the
