@@ -244,3 +244,28 @@ def test_the_out_of_domain_warning_points_at_the_file_not_at_cli_flags() -> None
     (python,) = domain_warnings(np.array(["species: mouse"]), "x.csv")
     text = viewer_text(python)
     assert "=..." not in text and "check the file's species, stimulus and level unit" in text, text
+
+
+def test_the_viewer_strips_the_out_of_domain_hint_the_cli_writes_now() -> None:
+    """The viewer's spelling of CLI predict's hint (`CLI_DOMAIN_NAMES`, below the CLI so the viewer may import it)
+    is the one the CLI writes: its flags as Typer declares them, and the line `domain_warnings` gives with the names
+    predict passes. Why: the viewer once kept a literal copy of that sentence, which a renamed flag would have left
+    behind, putting CLI flags in front of a browser user."""
+    import typer.main
+
+    from abrnet.cli.common import option_names
+    from abrnet.cli.infer import READ_OPTIONS
+    from abrnet.cli.main import app
+    from abrnet.inference.domain import domain_warnings
+    from abrnet.inference.option_names import CLI_DOMAIN_NAMES
+    from abrnet.viewer.form import DOMAIN_WORDS, viewer_text
+
+    predict = typer.main.get_command(app).commands["predict"]  # type: ignore[attr-defined]
+    declared = {p.name: p.opts[0] for p in predict.params if p.name in CLI_DOMAIN_NAMES}
+    assert declared == dict(CLI_DOMAIN_NAMES)
+    cli_names = option_names(READ_OPTIONS, strict="--strict")  # what `abrnet predict` hands the API
+    assert {key: cli_names[key] for key in CLI_DOMAIN_NAMES} == dict(CLI_DOMAIN_NAMES)
+    (line,) = domain_warnings(np.array(["species: mouse"]), "x.csv", cli_names)
+    assert "--strict refuses" in line, line
+    text = viewer_text(line)
+    assert "--" not in text and text.endswith(f"extrapolations {DOMAIN_WORDS}"), text

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from abrnet.inference.option_names import CLI_DOMAIN_NAMES  # no numpy: `abrnet --help` stays fast
+
 if TYPE_CHECKING:  # the data layer (numpy) is imported inside the functions: `abrnet --help` stays fast
     from abrnet.data.schema import DataError
 
@@ -260,7 +262,9 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
     ]),
     "level_unit": ("level_unit", Annotated[
         str | None,
-        typer.Option("--level-unit", help="dB nHL, dB SPL, dB peSPL or dB attenuation (overrides the file)."),
+        typer.Option(
+            CLI_DOMAIN_NAMES["level_unit"], help="dB nHL, dB SPL, dB peSPL or dB attenuation (overrides the file)."
+        ),
     ]),
     "units": ("units", Annotated[str | None, typer.Option("--units", help="Sample units: auto, V, mV, uV or nV.")]),
     "ear": ("ear", Annotated[str | None, typer.Option("--ear", help=(
@@ -278,10 +282,10 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
         "reads vertex-positive waves; an inverted trace reads as no response."
     ))]),
     "species": ("species", Annotated[
-        str | None, typer.Option("--species", help="human, mouse, rat, ... (overrides the file).")
+        str | None, typer.Option(CLI_DOMAIN_NAMES["species"], help="human, mouse, rat, ... (overrides the file).")
     ]),
     "stimulus": ("stimulus", Annotated[
-        str | None, typer.Option("--stimulus", help="click, tone_pip, chirp (overrides the file).")
+        str | None, typer.Option(CLI_DOMAIN_NAMES["stimulus"], help="click, tone_pip, chirp (overrides the file).")
     ]),
 }  # fmt: skip
 

@@ -19,7 +19,7 @@ the 0–10 ms window is reported in the returned warnings, never silently.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ from abrnet.inference.generation import recording_band_pass as recording_band_pa
 from abrnet.inference.generation import recording_noise as recording_noise
 from abrnet.inference.input_warnings import input_warnings
 from abrnet.inference.inputs import mixed_series_warnings
+from abrnet.inference.option_names import OptionNames
 from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
 from abrnet.inference.series_warnings import series_warnings
@@ -70,7 +71,7 @@ def read_input(
     fmt: str = "auto",
     age_years: float | None = None,
     n_samples: int = DEFAULT_N_SAMPLES,
-    option_names: Mapping[str, str] | None = None,
+    option_names: OptionNames | None = None,
     **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
     """Files or folders (any importable format) on the model grid with a ``domain`` column: `inputs.read_many`.
@@ -85,7 +86,7 @@ def read_input(
 def _as_cohort(
     data: ABRCohort | str | Path | Sequence[str | Path],
     n_samples: int,
-    option_names: Mapping[str, str] | None = None,
+    option_names: OptionNames | None = None,
     **read_kw: Any,
 ) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
     """A cohort gets the warnings a file's records get (`input_warnings`, a time base its reader assumed included),
@@ -175,7 +176,7 @@ class ABRModel:
         fmt: str = "auto",
         age_years: float | None = None,
         batch_size: int = 256,
-        option_names: Mapping[str, str] | None = None,
+        option_names: OptionNames | None = None,
         **options: Any,
     ) -> PredictionReport:
         """Predict waves, class and threshold for every record; `series=True` adds one answer per ear.
@@ -217,7 +218,7 @@ class ABRModel:
         sampler: SamplerName = "ddim",
         seed: int = 0,
         batch_size: int = 256,
-        option_names: Mapping[str, str] | None = None,
+        option_names: OptionNames | None = None,
         **read_kw: Any,
     ) -> tuple[ABRCohort, list[str]]:
         """The model's clean-response estimate for each record → (cohort whose `signals` are denoised, warnings).

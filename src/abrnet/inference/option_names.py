@@ -5,13 +5,24 @@ Python path told its user "(pass --fmp)", "pass --sampling-rate": flags that do 
 builder takes ``names`` (keyword → what its user types): the CLI passes its options (``--fmp``, `cli.infer`), and
 a keyword it leaves out is named as a Python user passes it (``fmp=...``, as the importers' messages name it). One
 message per warning, not a copy per audience.
+
+`CLI_DOMAIN_NAMES` is the CLI's spelling of the options an out-of-domain line names. It lives here, below the CLI,
+because the viewer (which may import inference but not cli) must recognise that line to point its user at the file
+instead, and a copy of the CLI's sentence kept in the viewer would stop matching once the CLI renamed a flag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 OptionNames = Mapping[str, str]  # a `read_recording` keyword (``fmp``) → the name its user types (``--fmp``)
+
+# `abrnet predict`'s flags for what `abrnet.inference.domain.domain_hint` asks of a CLI user (``strict``: the switch
+# that refuses out-of-domain records, which denoise lacks); read-only, as every user of it shares the one copy
+CLI_DOMAIN_NAMES: OptionNames = MappingProxyType(
+    {"species": "--species", "stimulus": "--stimulus", "level_unit": "--level-unit", "strict": "--strict"}
+)
 
 
 def option_name(key: str, names: OptionNames | None = None) -> str:

@@ -28,6 +28,7 @@ from abrnet.data.ears import EAR_SPELLINGS
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
 from abrnet.inference.domain import domain_hint
+from abrnet.inference.option_names import CLI_DOMAIN_NAMES
 from abrnet.inference.polarity import INVERT_HINT, UNINVERT_HINT
 from abrnet.viewer.store import options_text
 
@@ -51,7 +52,8 @@ IGNORED = re.compile(r": ([\w,]+) ignored, the file records its own values")  # 
 HEADER_ROW = re.compile(r"(field '[^']+'), row 0: (?=required column missing|unknown column|column appears twice)")
 CLI_FILLS = "--age/--rate/--ear fill only device exports"
 FORM_FILLS = "the form's Age fills a missing age_years column; its Rate (/s) and Ear fill only device exports"
-DOMAIN_HINTS = (domain_hint(), "(pass --species/--stimulus/--level-unit if the file is wrong; --strict refuses)")
+# the out-of-domain hint as the Python API the viewer calls spells it, and as CLI predict spells it
+DOMAIN_HINTS = (domain_hint(), domain_hint(CLI_DOMAIN_NAMES))
 DOMAIN_WORDS = "(check the file's species, stimulus and level unit: the viewer reads them as the file states them)"
 INVERT_WORDS = "tick the form's Invert box and analyse again"
 UNINVERT_WORDS = "untick the form's Invert box and analyse again"
