@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 import abrnet
 from abrnet.cli.common import option_names
-from abrnet.cli.infer import READ_OPTIONS
 from abrnet.cli.main import app
+from abrnet.cli.model_options import READ_OPTIONS
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.importers import read_recording
 from abrnet.data.schema import ABRCohort, DataError

@@ -254,8 +254,8 @@ def test_the_viewer_strips_the_out_of_domain_hint_the_cli_writes_now() -> None:
     import typer.main
 
     from abrnet.cli.common import option_names
-    from abrnet.cli.infer import READ_OPTIONS
     from abrnet.cli.main import app
+    from abrnet.cli.model_options import READ_OPTIONS
     from abrnet.inference.domain import domain_warnings
     from abrnet.inference.option_names import CLI_DOMAIN_NAMES
     from abrnet.viewer.form import DOMAIN_WORDS, viewer_text

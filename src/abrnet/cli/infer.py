@@ -1,10 +1,13 @@
-"""`abrnet predict`, `abrnet denoise`, `abrnet generate`: a trained model on users' recordings (thin over
-`abrnet.inference.api`, so the CLI and the Python API give the same numbers)."""
+"""`abrnet predict`: a trained model on users' recordings, into results tables (and plots) of waves I/III/V, class
+and threshold (thin over `abrnet.inference.api`, so the CLI and the Python API give the same numbers).
+
+`abrnet denoise` and `abrnet generate`, which run the model's diffusion sampler and write dataset files, are in
+`abrnet.cli.diffusion` (split from here to keep each module to one concept). The options the three share are in
+`abrnet.cli.model_options`."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,11 +18,8 @@ from abrnet.cli.common import (
     check_choice,
     check_format,
     check_outputs,
-    check_range,
     console,
     err_console,
-    image_file,
-    option_error,
     option_errors,
     option_names,
     series_stage_warnings,
@@ -27,29 +27,16 @@ from abrnet.cli.common import (
     warn,
     with_reader_options,
 )
-from abrnet.constants import GENERATION_STEPS
+from abrnet.cli.model_options import READ_OPTIONS, CheckpointOpt, ForceOpt
 from abrnet.data.files import check_suffix, write_json
 from abrnet.data.schema import ABRCohort, DataError
+from abrnet.inference.option_names import CLI_DOMAIN_NAMES
 
 if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
     import numpy as np
     from rich.console import Console
 
-CheckpointOpt = Annotated[
-    Path | None,
-    typer.Option("--checkpoint", help="Trained checkpoint (e.g. runs/x/best.ckpt); default: the model abrnet ships."),
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
-
-
-# The Python API's keywords → the options that set them, so its argument errors name what the user typed.
-READ_OPTIONS = {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms", "age_years": "--age", "fmt": "--format"}
-SAMPLER_OPTIONS = {"steps": "--steps", "sampler": "--sampler", "seed": "--seed"}
-GENERATE_OPTIONS = {
-    **SAMPLER_OPTIONS, "n": "--n", "guidance": "--guidance", "eta": "--eta", "add_noise_nv": "--add-noise-nv",
-    "conditions": "--conditions", "age_years": "--age", "intensity_db": "--intensity", "stimulus_rate_hz": "--rate",
-    "fmp": "--fmp",
-}  # fmt: skip
+__all__ = ["beside_out", "predict"]
 
 
 def _check_plot_folder(plot: Path) -> None:
@@ -127,7 +114,8 @@ def predict(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"Input format: {FORMAT_HELP}")] = "auto",
     strict: Annotated[
-        bool, typer.Option("--strict", help="Refuse records outside the model's domain instead of warning.")
+        bool,
+        typer.Option(CLI_DOMAIN_NAMES["strict"], help="Refuse records outside the model's domain instead of warning."),
     ] = False,
     force: ForceOpt = False,
     reader: dict[str, Any] | None = None,  # --age, --rate, ... (`with_reader_options`)
@@ -165,7 +153,7 @@ def predict(
         with progress_bar("reading recordings") as update, option_errors("predict", READ_OPTIONS):
             report = model.predict(
                 input_paths, series=series, sampling_rate_hz=sampling_rate, t0_ms=t0_ms, fmt=fmt, progress=update,
-                option_names=option_names(READ_OPTIONS, strict="--strict"), **(reader or {}),
+                option_names=option_names(READ_OPTIONS, strict=CLI_DOMAIN_NAMES["strict"]), **(reader or {}),
             )  # fmt: skip
         if strict:
             _enforce_strict(report.cohort, input_paths)
@@ -205,196 +193,3 @@ def _summary(target: Console, n_records: int, written: list[Path]) -> None:
     files = ", ".join(str(p) for p in written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4 else "")
     noun = "record" if n_records == 1 else "records"
     target.print(f"{n_records} {noun} predicted; wrote {files}", highlight=False, soft_wrap=True)
-
-
-@with_reader_options
-def denoise(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="abrnet .h5, abrnet wide CSV or device export.")],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="abrnet dataset file (.h5) of denoised signals (missing folders are made, as predict)."
-        ),
-    ],
-    steps: Annotated[
-        int, typer.Option(help="Sampler steps from the recording's noise level (>= 1; 1 = posterior mean).")
-    ] = 1,
-    sampler: Annotated[str, typer.Option(help="ddim or dpm.")] = "ddim",
-    seed: Annotated[
-        int, typer.Option(help="Seed (0 to 2^32-1). Denoising is deterministic: the seed does not change the output.")
-    ] = 0,
-    sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of a CSV.")] = None,
-    t0_ms: Annotated[float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {FORMAT_HELP}")] = "auto",
-    force: ForceOpt = False,
-    reader: dict[str, Any] | None = None,  # --age, --rate, ... (`with_reader_options`): device exports lack them
-    checkpoint: CheckpointOpt = None,
-) -> None:
-    """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv).
-
-    The estimate is conditioned on the stated level, so a record without a response comes out response-like: each
-    observed record's p(V) is kept in extras/observed_p_wave_v and records without a wave V are warned about."""
-    from abrnet.data.io import check_cohort_name, save_cohort
-    from abrnet.diffusion.sampling import SAMPLERS
-    from abrnet.inference.api import load
-
-    with user_errors():
-        check_format(fmt, "denoise")
-        check_choice(sampler, "--sampler", SAMPLERS, command="denoise")
-        check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
-        if not input_path.exists():
-            raise FileNotFoundError(2, "no such file", str(input_path))
-        check_outputs(
-            {"--out": check_cohort_name(out, "--out")}, force=force, inputs=[input_path]
-        )  # a .csv name: before work
-        model = load(checkpoint)
-        with option_errors("denoise", READ_OPTIONS | SAMPLER_OPTIONS):
-            result, warnings = model.denoise(
-                input_path, steps=steps, sampler=sampler, seed=seed, fmt=fmt,  # type: ignore[arg-type]
-                sampling_rate_hz=sampling_rate, t0_ms=t0_ms, option_names=option_names(READ_OPTIONS), **(reader or {}),
-            )  # fmt: skip
-        warn(warnings)
-        save_cohort(result, out, force=True)
-    console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
-
-
-JOINT_HELP = (
-    "Sample the parameters too, from the model's p(s|x). Experimental: worse than conditional generation, and the "
-    "sampled level barely sets the latency (README, Results)."
-)
-
-
-def generate(
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="abrnet dataset file (.h5) of generated ABRs (missing folders are made, as predict)."
-        ),
-    ],
-    n: Annotated[int, typer.Option("--n", help="Signals (per condition row with --conditions; >= 1).")] = 16,
-    age: Annotated[float | None, typer.Option("--age", help="Age (years).")] = None,
-    intensity: Annotated[float | None, typer.Option("--intensity", help="Stimulus level (dB nHL).")] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="Stimulus rate (Hz).")] = None,
-    fmp: Annotated[
-        float | None,
-        typer.Option(
-            "--fmp", help="FMP response-quality index; required with --age/--intensity/--rate; nan = not measured."
-        ),
-    ] = None,
-    conditions: Annotated[
-        Path | None,
-        typer.Option(
-            "--conditions", help="CSV: age_years,intensity_db,stimulus_rate_hz,fmp per row (empty fmp: not measured)."
-        ),
-    ] = None,
-    joint: Annotated[bool, typer.Option("--joint", help=JOINT_HELP)] = False,
-    sampler: Annotated[str, typer.Option(help="ddim or dpm (DPM-Solver++ 2M).")] = "ddim",
-    steps: Annotated[
-        int, typer.Option(help="Sampler steps (>= 1; default: the shipped model's validation choice, see --guidance).")
-    ] = GENERATION_STEPS,
-    guidance: Annotated[
-        float | None,
-        typer.Option(
-            help="Classifier-free guidance scale (0 = unconditional, 1 = plain conditional; default 1; not --joint). "
-            "Validated range 1-3: larger values exaggerate amplitudes (guidance 10 at 20 dB gave a wave V larger "
-            "than guidance 1 at 80 dB). The defaults (ddim, 10 steps, guidance 1) are what `abrnet evaluate "
-            "--generation` chose on validation for the shipped model (and the main job's); for another checkpoint "
-            "it chooses sampler, steps and guidance (see its generation.json)."
-        ),
-    ] = None,
-    eta: Annotated[
-        float, typer.Option(help="Stochastic DDIM, 0 to 1: 0 = deterministic, 1 = ancestral (ddim only).")
-    ] = 0.0,
-    band_limit: Annotated[
-        bool,
-        typer.Option(
-            "--band-limit/--no-band-limit",
-            help="Pass the output through the 100-3000 Hz recording band-pass, as every training response was.",
-        ),
-    ] = True,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same signals (patient ids gen<seed>-NNNNNN).")] = 0,
-    add_noise_nv: Annotated[
-        float | None,
-        typer.Option(
-            "--add-noise-nv",
-            help="Add simulated recording noise of this residual noise (nV RMS, exact per record); the fmp column is "
-            "then NaN (not measured; the conditioning FMP is kept in extras/generation_fmp).",
-        ),
-    ] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="PNG with the first generated signals.")] = None,
-    force: ForceOpt = False,
-    checkpoint: CheckpointOpt = None,
-) -> None:
-    """Synthetic ABRs. Without --add-noise-nv they are noise-free responses (the model learnt the clean signal)."""
-    import numpy as np
-
-    from abrnet.constants import STATIC_PARAMS
-    from abrnet.data.io import check_cohort_name, save_cohort
-    from abrnet.diffusion.sampling import SAMPLERS
-    from abrnet.inference.api import load
-    from abrnet.inference.generation import generation_warnings, plot_generated
-
-    single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
-    with user_errors():
-        check_choice(sampler, "--sampler", SAMPLERS, command="generate")
-        check_range(n, "--n", minimum=1, integer=True, command="generate")
-        check_range(steps, "--steps", minimum=1, integer=True, command="generate")
-        check_range(eta, "--eta", minimum=0.0, maximum=1.0, command="generate")
-        given = [k for k, v in single.items() if v is not None]
-        if joint and (conditions is not None or given):
-            raise option_error("generate", "--joint", "samples its own parameters; drop --conditions/--age/...")
-        if conditions is not None and given:
-            raise option_error("generate", "--conditions", f"use either a conditions file or {', '.join(given)}")
-        cond = None
-        if conditions is not None:
-            cond = _read_conditions(conditions)
-        elif not joint:
-            missing = [k for k, v in single.items() if v is None]
-            if missing:
-                raise option_error(
-                    "generate",
-                    missing[0],
-                    f"required for conditional generation (missing: {', '.join(missing)}; or --conditions / --joint)",
-                )
-            cond = np.array([[age, intensity, rate, fmp]], dtype=np.float32)
-        if eta and (sampler != "ddim" or joint):
-            raise option_error("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
-        if joint and guidance is not None:  # joint sampling has no condition to guide by: never silently unused
-            raise option_error("generate", "--guidance", "applies to conditional generation only; drop it with --joint")
-        if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
-            raise option_error("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
-        plot_file = image_file(plot, "--plot") if plot is not None else None
-        planned = {"--out": check_cohort_name(out, "--out"), **({"--plot": plot_file} if plot_file is not None else {})}
-        check_outputs(planned, force=force, inputs=[conditions] if conditions is not None else [])
-        model = load(checkpoint)
-        # A conditions file names its columns by their keywords; the single options are --age, --intensity, ...
-        names = GENERATE_OPTIONS | ({k: "--conditions" for k in STATIC_PARAMS} if conditions is not None else {})
-        with option_errors("generate", names), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # the same lines are printed once below, as warn() does
-            cohort = model.generate(
-                n, conditions=cond, joint=joint, sampler=sampler, steps=steps, guidance=guidance, seed=seed,  # type: ignore[arg-type]
-                add_noise_nv=add_noise_nv, eta=eta, band_limit=band_limit,
-            )  # fmt: skip
-        warn(generation_warnings(cohort))
-        save_cohort(cohort, out, force=True)
-        if plot_file is not None:
-            plot_generated(cohort, plot_file, overwrite=force)
-    what = "joint" if joint else f"conditional (guidance {float(cohort.attrs['guidance']):g})"
-    console.print(
-        f"{cohort.n_records} {what} signals ({sampler}, {steps} steps); wrote {out}"
-        + (f" and {plot_file}" if plot_file is not None else ""),
-        highlight=False,
-    )
-
-
-def _read_conditions(path: Path) -> np.ndarray:
-    """`read_conditions`, with a folder or a binary file refused in one line naming --conditions (they were
-    IsADirectoryError and UnicodeDecodeError tracebacks)."""
-    from abrnet.inference.conditions import read_conditions
-
-    if path.is_dir():
-        raise DataError(str(path), "--conditions", "is a folder; name a CSV file")
-    try:
-        return read_conditions(path)
-    except UnicodeDecodeError:
-        raise DataError(str(path), "--conditions", "not a CSV text file (not UTF-8)") from None

@@ -11,7 +11,8 @@ import typer.main
 
 from abrnet.cli.common import EXIT_USER_ERROR, option_error, print_error
 from abrnet.cli.data import data_app, simulate
-from abrnet.cli.infer import denoise, generate, predict
+from abrnet.cli.diffusion import denoise, generate
+from abrnet.cli.infer import predict
 from abrnet.cli.serve import serve
 from abrnet.cli.train import evaluate, train
 
