@@ -34,13 +34,13 @@ def test_jitter_moves_one_column_on_the_chosen_rows_only() -> None:
     assert jitter_column(static, LEVEL, 0.0, rows, torch.Generator()) is static
 
 
-def _levels_seen(module: ABRLitModule, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The normalised level column the network receives in one training step."""
+def seen_by_network(module: ABRLitModule, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (B, T) signal and (B, S) normalised static input the network receives in one training step."""
     seen: dict[str, torch.Tensor] = {}
     forward = module.model.forward
 
     def spy(x: torch.Tensor, static: torch.Tensor, *args: Any, **kw: Any) -> Any:
-        seen["static"] = static.detach().clone()
+        seen["x"], seen["static"] = x.detach().clone(), static.detach().clone()
         return forward(x, static, *args, **kw)
 
     module.model.forward = spy  # type: ignore[method-assign]
@@ -48,7 +48,7 @@ def _levels_seen(module: ABRLitModule, batch: dict[str, torch.Tensor]) -> torch.
     with torch.no_grad():
         module.training_step({k: v.clone() for k, v in batch.items()}, 0)
     module.model.forward = forward  # type: ignore[method-assign]
-    return seen["static"][:, LEVEL]
+    return seen["x"], seen["static"]
 
 
 @pytest.mark.parametrize("jitter_db", [0.0, 15.0])
@@ -57,7 +57,8 @@ def test_training_step_jitters_the_analysis_rows_level_in_db(jitter_db: float) -
     overrides = [*BASE, *no_negatives, "diffusion.analysis_fraction=0.5", f"diffusion.level_jitter_db={jitter_db}"]
     module, dm = _module(load_config(None, overrides), make_toy_cohort(n_patients=8))
     batch = _batch(dm, 16)
-    shift_db = (_levels_seen(module, batch) - batch["static"][:, LEVEL]) * module.normalizer.static_std[LEVEL]
+    seen_level = seen_by_network(module, batch)[1][:, LEVEL]
+    shift_db = (seen_level - batch["static"][:, LEVEL]) * module.normalizer.static_std[LEVEL]
     assert torch.equal(shift_db[8:], torch.zeros(8))  # diffusion rows: the level as asked
     if jitter_db == 0:
         assert torch.equal(shift_db[:8], torch.zeros(8))

@@ -5,18 +5,16 @@ learns (diffusion rows), and an old checkpoint must still read as trained withou
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
 
 from abrnet.config.train_config import load_config
 from abrnet.inference.checkpoint import as_current_config
-from abrnet.training.module import ABRLitModule
 from abrnet.training.slow_trends import add_slow_trends, legendre_trends
 
 from .conftest import make_toy_cohort
+from .test_level_jitter import seen_by_network
 from .test_training_module import BASE, _batch, _module
 
 
@@ -42,30 +40,13 @@ def test_legendre_basis_is_orthogonal_and_centred() -> None:
     assert abs(float(basis[0] @ basis[1])) < 1e-3 * float(basis[0] @ basis[0])
 
 
-def _network_input(module: ABRLitModule, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The (B, T) signal the network receives in one training step."""
-    seen: dict[str, torch.Tensor] = {}
-    forward = module.model.forward
-
-    def spy(x: torch.Tensor, *args: Any, **kw: Any) -> Any:
-        seen["x"] = x.detach().clone()
-        return forward(x, *args, **kw)
-
-    module.model.forward = spy  # type: ignore[method-assign]
-    module.model.eval()
-    with torch.no_grad():
-        module.training_step({k: v.clone() for k, v in batch.items()}, 0)
-    module.model.forward = forward  # type: ignore[method-assign]
-    return seen["x"]
-
-
 @pytest.mark.parametrize("sd_uv", [0.0, 0.05])
 def test_training_step_drifts_the_analysis_rows_only(sd_uv: float) -> None:
     no_negatives = ["diffusion.noise_negative_fraction=0", "diffusion.reversed_negative_fraction=0"]
     overrides = [*BASE, *no_negatives, "diffusion.analysis_fraction=0.5", f"diffusion.slow_trend_uv={sd_uv}"]
     module, dm = _module(load_config(None, overrides), make_toy_cohort(n_patients=8))
     batch = _batch(dm, 16)
-    drift_uv = (_network_input(module, batch)[:8] - batch["signal"][:8]) * module.normalizer.signal_scale  # (8, T)
+    drift_uv = (seen_by_network(module, batch)[0][:8] - batch["signal"][:8]) * module.normalizer.signal_scale  # (8, T)
     if sd_uv == 0:
         assert torch.equal(drift_uv, torch.zeros_like(drift_uv))
     else:  # eight tilts of N(0, 0.05 µV): every row moved, by a zero-mean trend well below the 0.13 µV bound's scale
