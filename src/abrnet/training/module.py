@@ -2,7 +2,10 @@
 
 Every batch is split (fixed share `diffusion.analysis_fraction`):
 - analysis rows: the *observed* noisy recording at t = 0 — the path a user's recording takes at inference — carry
-  the peak, class, threshold and no-response losses;
+  the peak, class, threshold and no-response losses; they see their level only to within
+  ``diffusion.level_jitter_db`` (a tester's dial is not the ear's dB) and a random slow drift
+  (``diffusion.slow_trend_uv``, `add_slow_trends`: the simulated EEG has none, real recordings do, and a trend below
+  the bound at which an ear's trends are removed would otherwise move the readings);
 - diffusion rows: x_t = α_t·x0 + σ_t·ε with x0 the clean response when the cohort has it (else the observation),
   carry the v/ε loss.
 Conditioning is dropped per sample (classifier-free guidance); the static-parameter head (for joint generation)
