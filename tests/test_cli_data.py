@@ -311,6 +311,12 @@ def test_describe_says_a_wide_csvs_time_base_is_assumed(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     said = json.loads(res.output)["not_recorded"]
     assert said["sampling_rate_hz"].startswith("not in the file; assumed 20000 Hz") and "--t0-ms" in said["t0_ms"]
+    # what describe promises, import does: it had no --t0-ms, so a CSV timed from another origin could not be imported
+    out = tmp_path / "timed.h5"
+    args = ["data", "import", str(tmp_path / "bare.csv"), "--sampling-rate", "20000", "--t0-ms", "1.5", "--out"]
+    res = runner.invoke(app, [*args, str(out)])
+    assert res.exit_code == 0, res.output
+    assert load_cohort(out).t0_ms == 1.5 and "1.5–11.50 ms" in res.output
 
 
 @pytest.mark.parametrize(

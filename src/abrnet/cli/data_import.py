@@ -119,6 +119,9 @@ def import_recordings(
     sampling_rate: Annotated[
         float | None, typer.Option("--sampling-rate", help="Sampling rate (Hz) of files that do not store it.")
     ] = None,
+    t0_ms: Annotated[
+        float | None, typer.Option("--t0-ms", help="Time (ms) of a CSV's first sample (default 0).")
+    ] = None,
     model_grid: Annotated[
         bool, typer.Option("--model-grid", help="Resample every record to the model grid (20 kHz, 0–10 ms).")
     ] = False,
@@ -144,6 +147,8 @@ def import_recordings(
         options = dict(reader or {})
         if sampling_rate is not None:
             options["sampling_rate_hz"] = sampling_rate
+        if t0_ms is not None:  # predict's --t0-ms: a CSV timed from another origin imports on its own time base
+            options["t0_ms"] = t0_ms
         parts = []
         for path in expand_inputs(inputs):
             try:
