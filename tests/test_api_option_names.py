@@ -81,10 +81,10 @@ def test_a_refused_csv_names_the_keyword_in_python_and_the_option_on_the_cli(bar
     long = tmp_path / "long.csv"
     with long.open("w", newline="") as fh:
         csv.writer(fh).writerows([header] + [r + ["0"] * 120 for r in rows[1:]])
-    with pytest.raises(DataError, match=r"pass sampling_rate_hz=\.\.\. \(and t0_ms=\.\.\.\)"):
+    with pytest.raises(DataError, match=r"pass sampling_rate_hz=\.\.\./t0_ms=\.\.\. to resample"):
         read_for_model(long)
     cli = option_names(READ_OPTIONS)
-    with pytest.raises(DataError, match=r"pass --sampling-rate \(and --t0-ms\) to resample"):
+    with pytest.raises(DataError, match=r"pass --sampling-rate/--t0-ms to resample"):
         read_for_model(long, option_names=cli)
 
 

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from abrnet.cli.main import app
+from abrnet.constants import STATIC_PARAMS
 from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.io import save_cohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.evaluate import load_evaluation_data
 from abrnet.evaluation.report import metric_rows, metrics_markdown
+from abrnet.inference.default_model import DEFAULT_CHECKPOINT
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +105,18 @@ def test_unlabelled_file_reports_presence_f1_as_undefined_for_network_and_baseli
     assert m["baselines"]["always_present"]["v_presence_f1"] is None
     md = (tmp_path / "e" / "metrics.md").read_text()  # the targets table names the file, not "the test split"
     assert f"**{data} (all records: a file given with --data" in md and "Held-out test split" not in md
+
+
+def test_cli_hint_names_data_import_options_not_python_keywords(tiny, tmp_path: Path) -> None:
+    """`abrnet evaluate` takes no reading options, so a warning asking for one names `abrnet data import`'s option
+    and evaluating the .h5 it writes: it printed the Python keyword (``(pass fmp=...)``), which no CLI user can type."""
+    bare = tiny.subset(np.arange(tiny.n_records))
+    bare.clean, bare.buffers = None, None
+    bare.static[:, STATIC_PARAMS.index("fmp")] = np.nan  # no FMP and no buffers to give one
+    data = save_cohort(bare, tmp_path / "nofmp.h5")
+    args = ["evaluate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(data), "--split", "all"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "5"])
+    assert res.exit_code == 0, res.output
+    (line,) = [w for w in res.output.splitlines() if w.startswith("warning:") and "no FMP" in w]  # one line each
+    assert line.endswith("(pass --fmp to abrnet data import, then abrnet evaluate --data the .h5 it writes)"), line
+    assert "fmp=" not in res.output, res.output

@@ -17,12 +17,22 @@ from abrnet.cli.common import (
     console,
     labelled,
     option_error,
+    option_names,
     user_errors,
     warn,
 )
+from abrnet.inference.option_names import VIA
 
 if TYPE_CHECKING:
     from abrnet.evaluation.folder import Evaluation, FolderCheck
+
+# What `abrnet evaluate --data`'s warnings ask for: it takes no reading options, so they name `abrnet data import`'s
+# (its reader options, ``--fmp``..., and these of its own) and say to evaluate the .h5 it writes. Why: they named the
+# Python keyword (``(pass fmp=...)``), which no CLI user can type.
+EVALUATE_NAMES = option_names(
+    {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms", "fmt": "--format"},
+    **{VIA: "to abrnet data import, then abrnet evaluate --data the .h5 it writes"},
+)
 
 
 def train(
@@ -260,7 +270,7 @@ def evaluate(
         checked, replace_gen = _check_evaluate_outputs(out, evaluation, recorded if generation else None, force=force)
         metrics = evaluate_checkpoint(
             checkpoint, data_path=data, split=split, out_dir=out, balanced_patients=balanced_patients,
-            n_bootstrap=bootstrap, seed=seed, checked=checked,
+            n_bootstrap=bootstrap, seed=seed, checked=checked, option_names=EVALUATE_NAMES,
         )  # fmt: skip
         gen_report = None
         if generation:

@@ -29,6 +29,7 @@ from abrnet.evaluation.trivial_baselines import (
     network_scores,
 )
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
+from abrnet.inference.option_names import OptionNames
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
@@ -190,7 +191,7 @@ def fixed_protocol_section(
     return section
 
 
-def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
+def load_evaluation_data(path: str | Path, option_names: OptionNames | None = None) -> tuple[ABRCohort, list[str]]:
     """A user's `--data` file on the model's grid, with one-line warnings for what the scores cannot be trusted on:
     `predict`'s reader (`read_for_model`), so an abrnet .h5, a wide CSV and a device export are read, checked and
     warned about alike.
@@ -199,11 +200,12 @@ def load_evaluation_data(path: str | Path) -> tuple[ABRCohort, list[str]]:
     recording on another grid (a mouse export at 100 kHz, 0-17 ms) was scored on samples the network reads as
     20 kHz from 0 ms, without a word about its species, stimulus or level unit. An .h5 then had a reader of its own
     here, which said nothing of a file without FMP. A file already on the model grid (every simulated cohort) is
-    returned with its samples unchanged, so its metrics are the same as before.
+    returned with its samples unchanged, so its metrics are the same as before. `option_names`: how the hints name
+    the options to pass (`read_for_model`; `abrnet evaluate` takes none, so its names point at `abrnet data import`).
     """
     from abrnet.inference.inputs import read_for_model
 
-    return read_for_model(path)
+    return read_for_model(path, option_names=option_names)
 
 
 def check_split_data(split: str, data_path: str | Path | None, cohort: ABRCohort | None = None) -> None:
@@ -234,6 +236,7 @@ def evaluate_checkpoint(
     overwrite: bool = False,
     checked: FolderCheck | None = None,
     say: Callable[[str], None] | None = None,
+    option_names: OptionNames | None = None,
 ) -> dict[str, Any]:
     """Evaluate on `split` of the training cohort (or of `data_path`), write metrics.json + metrics.md + figures.
     ``split="all"`` needs `data_path` or `cohort` (`check_split_data`: never every record of the training cohort).
@@ -246,7 +249,8 @@ def evaluate_checkpoint(
     The start marker (`STARTED`) records the evaluation from the first figure until metrics.json and metrics.md are
     written, so a run that dies in between can be run again as it was; metrics.json records the `evaluation_options`
     under ``options``. `say` gets one line as each stage starts (`abrnet train` prints them: the evaluation runs for
-    minutes after the fit's progress bar); None, the default, is quiet.
+    minutes after the fit's progress bar); None, the default, is quiet. `option_names` spells the options the
+    `data_path` warnings ask for (`abrnet.inference.option_names`; None: ``fmp=...``, the Python keywords).
     """
     say = say or (lambda line: None)
     check_split_data(split, data_path, cohort)
@@ -264,7 +268,7 @@ def evaluate_checkpoint(
     input_warnings: list[str] = []
     if cohort is None:
         if data_path is not None:
-            cohort, input_warnings = load_evaluation_data(data_path)
+            cohort, input_warnings = load_evaluation_data(data_path, option_names)
         else:
             cohort = load_training_cohort(loaded.config)
     data = split_of(loaded, cohort, split) if split != "all" else cohort

@@ -40,7 +40,7 @@ from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMU
 from abrnet.data.resample import span_text
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
-from abrnet.inference.option_names import OptionNames, option_list
+from abrnet.inference.option_names import OptionNames, pass_hint
 from abrnet.inference.signal_quality import (
     ARTIFACT_END_MS,
     artifact_rows,
@@ -146,7 +146,7 @@ def domain_hint(names: OptionNames | None = None) -> str:
     there to filter on."""
     strict = names.get("strict") if names is not None else None
     refuses = f"; {strict} refuses" if strict else ""
-    return f"(pass {option_list(('species', 'stimulus', 'level_unit'), names)} if the file is wrong{refuses})"
+    return f"({pass_hint(('species', 'stimulus', 'level_unit'), names)} if the file is wrong{refuses})"
 
 
 def domain_warnings(domain: np.ndarray, source: str, names: OptionNames | None = None) -> list[str]:

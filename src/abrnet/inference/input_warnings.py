@@ -14,7 +14,8 @@ What stays with the file read (`read_for_model`): options ignored or overriding 
 `predict` with no reading options (`arguments.check_input` refuses them).
 
 Every hint names the option as the caller's user sets it (``names``, `option_names`): ``fmp=...`` by default,
-``--fmp`` where the CLI passes its options.
+``--fmp`` where the CLI passes its options, and ``--fmp to abrnet data import, then ...`` for `abrnet evaluate`, which
+takes none (`pass_hint`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.schema import ABRCohort, ears_assumed
 from abrnet.inference.domain import domain_warnings, sparse_age_warnings
-from abrnet.inference.option_names import OptionNames, option_list, option_name
+from abrnet.inference.option_names import OptionNames, pass_hint
 
 
 def input_warnings(cohort: ABRCohort, source: str, names: OptionNames | None = None) -> list[str]:
@@ -53,10 +54,10 @@ def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = No
         columns = str(cohort.attrs["grid_assumed"]).split(",")
         out.append(assumed_grid_warning(columns, src, hint=cohort.attrs.get("format") == "csv", names=names))
     if cohort.attrs.get("sampling_rate_source", "given") != "given":
-        rate = option_name("sampling_rate_hz", names)
-        out.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; pass {rate}")
+        rate = pass_hint(("sampling_rate_hz",), names)
+        out.append(f"{src}: sampling rate {cohort.attrs['sampling_rate_source']}; {rate}")
     no_fmp = int((~np.isfinite(cohort.static_column("fmp"))).sum())
-    fmp = f"(pass {option_name('fmp', names)})"
+    fmp = f"({pass_hint(('fmp',), names)})"
     if cohort.attrs.get("fmp_source") == "missing" and cohort.buffers is not None:
         out.append(
             f"{src}: no FMP in the file and its split buffers give none (e.g. identical A and B sub-averages); "
@@ -68,8 +69,8 @@ def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = No
         out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those {fmp}")
     assumed = int(ears_assumed(cohort).sum())
     if assumed:
-        ear = option_name("ear", names)
-        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R (pass {ear})")
+        ear = pass_hint(("ear",), names)
+        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R ({ear})")
     return out
 
 
@@ -80,4 +81,4 @@ def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True, nam
     shifts every latency; the default is documented, but a user must see it was taken."""
     values = {"sampling_rate_hz": f"{DEFAULT_SAMPLING_RATE_HZ:g} Hz", "t0_ms": f"t0 {DEFAULT_T0_MS:g} ms"}
     said = f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)}"
-    return f"{said} (pass {option_list(columns, names)} if the rows are timed otherwise)" if hint else said
+    return f"{said} ({pass_hint(columns, names)} if the rows are timed otherwise)" if hint else said

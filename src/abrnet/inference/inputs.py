@@ -22,7 +22,7 @@ from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.series_key import series_keys
 from abrnet.inference.domain import assess_domain
 from abrnet.inference.input_warnings import input_warnings
-from abrnet.inference.option_names import OptionNames, option_name
+from abrnet.inference.option_names import OptionNames, pass_hint
 
 SKIP_NAMES = ("license", "readme", "copying")
 # Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
@@ -103,8 +103,8 @@ def read_for_model(
             src,
             f"s0..s{cohort.n_samples - 1}",
             f"rows have {cohort.n_samples} samples but the model expects {n_samples} ({DEFAULT_SAMPLING_RATE_HZ:g} "
-            f"Hz from {DEFAULT_T0_MS:g} ms); pass {option_name('sampling_rate_hz', option_names)} (and "
-            f"{option_name('t0_ms', option_names)}) to resample (line 2)",
+            f"Hz from {DEFAULT_T0_MS:g} ms); {pass_hint(('sampling_rate_hz', 't0_ms'), option_names)} to resample "
+            "(line 2)",
             1,
         )
     warnings += option_warnings(cohort.attrs, src)  # options ignored, or replacing a device export's values

@@ -9,6 +9,10 @@ message per warning, not a copy per audience.
 `CLI_DOMAIN_NAMES` is the CLI's spelling of the options an out-of-domain line names. It lives here, below the CLI,
 because the viewer (which may import inference but not cli) must recognise that line to point its user at the file
 instead, and a copy of the CLI's sentence kept in the viewer would stop matching once the CLI renamed a flag.
+
+`VIA` is for a command that reads a file but takes no reading options itself (`abrnet evaluate --data`): its names
+spell another command's options (`abrnet data import`'s ``--fmp``) and ``names[VIA]`` says how to get there, after
+them in every hint (`pass_hint`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ CLI_DOMAIN_NAMES: OptionNames = MappingProxyType(
 )
 
 
+# The reserved `OptionNames` key whose value follows the options a hint names (`pass_hint`): ``to abrnet data import,
+# then abrnet evaluate --data the .h5 it writes`` where the command that read the file takes none of them
+VIA = "via"
+
+
 def option_name(key: str, names: OptionNames | None = None) -> str:
     """`key` as the caller's user sets it: ``names[key]`` where given (the CLI's ``--fmp``), else ``fmp=...``."""
     return names[key] if names is not None and key in names else f"{key}=..."
@@ -33,3 +42,14 @@ def option_name(key: str, names: OptionNames | None = None) -> str:
 def option_list(keys: Iterable[str], names: OptionNames | None = None) -> str:
     """Several options as one hint, ``--sampling-rate/--t0-ms`` or ``sampling_rate_hz=.../t0_ms=...``."""
     return "/".join(option_name(k, names) for k in keys)
+
+
+def pass_hint(keys: Iterable[str], names: OptionNames | None = None) -> str:
+    """``pass --fmp`` (`option_list`), then ``names[VIA]`` where given: ``pass --fmp to abrnet data import, then
+    abrnet evaluate --data the .h5 it writes``.
+
+    Why: `abrnet evaluate` reads a file as `predict` does but has no --fmp; its user was told ``(pass fmp=...)``, the
+    Python keyword, where the way in is to import the file with the option and evaluate the .h5. One line still."""
+    said = option_list(keys, names)
+    via = names.get(VIA) if names is not None else None
+    return f"pass {said} {via}" if via else f"pass {said}"
