@@ -371,14 +371,14 @@ def test_generate_cli_accepts_zero_added_noise_like_the_api(small: dict, tmp_pat
 def test_generate_guidance_default_is_unchanged_and_refused_with_joint(small: dict, tmp_path: Path) -> None:
     """guidance defaulted to 2.0 and was silently unused with joint=True; now None = `GENERATION_GUIDANCE` (1, the
     shipped model's validation choice) for conditional generation, the same signals as given explicitly, and a value
-    given with joint=True is an error, in the API and the CLI. The default steps are `GENERATION_STEPS` (10)."""
+    given with joint=True is an error, in the API and the CLI. The default steps are `GENERATION_STEPS` (20)."""
     model = abrnet.load(small["ckpt"])
     cond = [1.0, 60.0, 33.1, 3.0]
     default = model.generate(2, conditions=cond, steps=2, seed=3)
     explicit = model.generate(2, conditions=cond, steps=2, seed=3, guidance=1.0)
     assert float(default.attrs["guidance"]) == GENERATION_GUIDANCE == 1.0
     np.testing.assert_array_equal(default.signals, explicit.signals)
-    assert int(model.generate(1, conditions=cond, seed=3).attrs["steps"]) == GENERATION_STEPS == 10
+    assert int(model.generate(1, conditions=cond, seed=3).attrs["steps"]) == GENERATION_STEPS == 20
     assert model.generate(1, joint=True, steps=1).attrs["mode"] == "joint"
     with pytest.raises(ValueError, match="guidance applies to conditional generation only"):
         model.generate(1, joint=True, steps=1, guidance=2.0)

@@ -66,13 +66,14 @@ MIN_LOW_FREQUENCY_RECORDS: int = 4
 # Above this the samples are most likely in another unit (nV written as µV), not a larger response.
 MAX_ABR_PEAK_TO_PEAK_UV: float = 20.0
 
-# Generation defaults: what `abrnet evaluate --generation` chose on validation conditions for the stop-29 shipped
-# model (as for the main job's), of guidance 1/2/3 x ddim/dpm x 10/20 steps: ddim, 10 steps, guidance 1 (mean wave V
-# latency-intensity gap 0.18 ms; dpm 10 steps 0.18; every guidance 2 or 3 setting 0.22-0.26 ms; that model's card,
-# ``generation_choice``: `git show bef7291:src/abrnet/inference/weights/abrnet-cpu.json`). Not chosen again for the
-# stop-40 model. They were 50 steps and guidance 2, which no validation chose. Joint: no guidance.
+# Generation defaults: what `abrnet evaluate --generation` chose on validation conditions for the shipped model
+# (stop 40's weights, chosen at stop 42), of guidance 1/2/3 x ddim/dpm x 10/20 steps: ddim, 20 steps, guidance 1 (mean
+# wave V latency-intensity gap 0.204 ms; dpm 20 steps 0.205, guidance 2 ddim 10 steps 0.208, ddim 10 steps 0.223:
+# closer than one seed's spread, `generation_seeds.md`, but the rule decides; the card's ``generation_choice``,
+# benchmarks/results/generation_default_model.json). The stop-29 shipped model's choice was ddim, 10 steps,
+# guidance 1. They were 50 steps and guidance 2, which no validation chose. Joint: no guidance.
 GENERATION_GUIDANCE: float = 1.0
-GENERATION_STEPS: int = 10
+GENERATION_STEPS: int = 20
 
 
 def is_present(prob: Any) -> Any:

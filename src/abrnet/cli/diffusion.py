@@ -136,8 +136,8 @@ def generate(
         typer.Option(
             help="Classifier-free guidance scale (0 = unconditional, 1 = plain conditional; default 1; not --joint). "
             "Validated range 1-3: larger values exaggerate amplitudes (guidance 10 at 20 dB gave a wave V larger "
-            "than guidance 1 at 80 dB). The defaults (ddim, 10 steps, guidance 1) are what `abrnet evaluate "
-            "--generation` chose on validation for the shipped model (and the main job's); for another checkpoint "
+            "than guidance 1 at 80 dB). The defaults (ddim, 20 steps, guidance 1) are what `abrnet evaluate "
+            "--generation` chose on validation for the shipped model; for another checkpoint "
             "it chooses sampler, steps and guidance (see its generation.json)."
         ),
     ] = None,

@@ -304,7 +304,7 @@ class ABRModel:
         zero noise) is given: then `signals` are noisy, `clean` holds the response, and the ``fmp`` column is NaN (not
         measured; the conditioning FMP stays in ``extras["generation_fmp"]``). Conditions outside the training cohort
         (and adult ages, sparse in it) are warned about (`generation.condition_warnings`): `UserWarning` and
-        ``attrs["warnings"]``. The defaults (ddim, 10 steps, guidance 1) are the shipped model's validation choice
+        ``attrs["warnings"]``. The defaults (ddim, 20 steps, guidance 1) are the shipped model's validation choice
         (`abrnet.constants.GENERATION_STEPS`, `GENERATION_GUIDANCE`); for another checkpoint `abrnet evaluate
         --generation` chooses its own. Each signal draws its noise from its own generator seeded by (seed, index), so
         the output does not depend on `batch_size`.
