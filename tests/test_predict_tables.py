@@ -288,3 +288,30 @@ def test_levels_come_back_as_typed_in_every_table(tmp_path: Path) -> None:
     write_columns_csv(records, tmp_path / "r.csv")
     header, first = (tmp_path / "r.csv").read_text().splitlines()[:2]
     assert dict(zip(header.split(","), first.split(","), strict=False))["intensity_db"] == "77.3"
+
+
+@pytest.mark.parametrize("width_in", [4.0, 4.5, 9.0])  # the waterfall's and latency plot's widths, and a wide one
+def test_the_domain_footer_stays_inside_the_figure(width_in: float) -> None:
+    """The red out-of-domain footer was wrapped at 19 characters per inch and ran past both edges of a narrow (4.4-in)
+    waterfall (4.0 in, hunt 42): every wrapped line must now lie inside the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from abrnet.inference.result_plots import PLOT_DPI, _note_domain
+
+    words = (
+        "outside the model's domain: species unknown; stimulus unknown; level unit: dB SPL; low-frequency content: "
+        "0.32 µV RMS below ~100 Hz (the ear's median; simulated ears up to 0.13 µV): drift, a slow wave or mains hum; "
+        "the model learnt 100–3000 Hz records: each record's slow trend is removed before reading, what is faster "
+        "(hum harmonics) is not (high-pass at 100 Hz or re-record)"
+    )
+    fig, ax = plt.subplots(figsize=(width_in, 10), dpi=PLOT_DPI)  # glyph widths are hinted at the saved dpi
+    ax.plot([0, 1], [0, 1])
+    _note_domain(fig, words)
+    fig.canvas.draw()
+    (text,) = fig.texts
+    box = text.get_window_extent()  # (pixels)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
+    plt.close(fig)

@@ -25,6 +25,7 @@ from abrnet.inference.domain import IN_DOMAIN
 from abrnet.inference.result_tables import PredictionReport, series_columns
 
 UNKNOWN_LEVEL_UNIT = "dB, unit unknown"  # how plots and the viewer name the level unit of a file that states none
+PLOT_DPI = 110  # the saved PNGs' resolution; text is laid out for it (`_note_domain`)
 
 
 def level_unit_labels(cohort: ABRCohort) -> np.ndarray:
@@ -131,7 +132,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
         domain = domain_words(cohort, idx)
         _note_domain(fig, domain)
         paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(paths["waterfall"], dpi=110)
+        fig.savefig(paths["waterfall"], dpi=PLOT_DPI)
         plt.close(fig)
         written.append(paths["waterfall"])
         if series:
@@ -156,7 +157,7 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
             if np.isfinite(lat_pts).any() or thr is not None:
                 ax.legend(fontsize=7)
             _note_domain(fig, domain)
-            fig.savefig(paths["latency_intensity"], dpi=110)
+            fig.savefig(paths["latency_intensity"], dpi=PLOT_DPI)
             plt.close(fig)
             written.append(paths["latency_intensity"])
     return written
@@ -189,7 +190,9 @@ def _note_domain(fig: Any, words: str) -> None:
     if not words:
         fig.tight_layout()
         return
-    text = textwrap.fill(words, width=int(fig.get_figwidth() * 19))  # 7-pt characters per line
+    # 7-pt characters per line: ~16 per inch of figure (DejaVu Sans averages ~0.06 in at 7 pt); 19 clipped both ends
+    # of a narrow waterfall's footer (a 4.4-in figure, hunt 42)
+    text = textwrap.fill(words, width=int(fig.get_figwidth() * 16))
     n_lines = text.count("\n") + 1
     bottom = min(0.5, (0.05 + 0.13 * n_lines) / fig.get_figheight())  # inches of text → figure fraction
     fig.text(0.5, 0.01, text, ha="center", va="bottom", fontsize=7, color="tab:red")
