@@ -268,8 +268,8 @@ READER_OPTIONS: dict[str, tuple[str, Any]] = {
     ]),
     "units": ("units", Annotated[str | None, typer.Option("--units", help="Sample units: auto, V, mV, uV or nV.")]),
     "ear": ("ear", Annotated[str | None, typer.Option("--ear", help=(
-        "L or R, for files that name no ear; overrides a device export's ear, with a warning (abrnet's CSV/.h5 keep "
-        "theirs)."
+        "L or R, for files or abrnet CSV cells that name no ear; overrides a device export's ear, with a warning "
+        "(abrnet's CSV/.h5 keep the ears they state)."
     ))]),
     "fmp": ("fmp", Annotated[
         float | None, typer.Option("--fmp", help=(

@@ -13,7 +13,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from abrnet.cli.common import FORMAT_HELP, check_format, check_outputs, console, user_errors, warn, with_reader_options
+from abrnet.cli.common import (
+    FORMAT_HELP,
+    check_format,
+    check_outputs,
+    console,
+    option_names,
+    user_errors,
+    warn,
+    with_reader_options,
+)
 from abrnet.data.describe import hz_text
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
@@ -136,7 +145,7 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.input_warnings import assumed_grid_warning
+    from abrnet.inference.input_warnings import assumed_ear_warning, assumed_grid_warning
     from abrnet.inference.inputs import concat_cohorts, expand_inputs, skipped_warning
 
     with user_errors():
@@ -167,6 +176,7 @@ def import_recordings(
             warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
             if assumed := str(cohort.attrs.get("grid_assumed", "")):  # kept in the .h5: predict says it again
                 warn([assumed_grid_warning(assumed.split(","), str(path), hint=False)])
+            warn(assumed_ear_warning(cohort, str(path), option_names({})))  # as predict says it, with --ear
             parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)
         if not parts:
             raise DataError(", ".join(map(str, inputs)), "<format>", "no readable recordings found")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stay
     import numpy as np
     from rich.console import Console
 
-__all__ = ["beside_out", "predict"]
+__all__ = ["beside_out", "predict", "stale_beside_out"]
 
 
 def _check_plot_folder(plot: Path) -> None:
@@ -175,6 +175,7 @@ def predict(
             typer.echo(json.dumps(payload, indent=2))
         if plot is not None:
             written += save_plots(report, plot, series=series, overwrite=force)
+        warn(stale_beside_out(out, written))
     _summary(err_console if as_json else console, report.cohort.n_records, written)
 
 
@@ -183,6 +184,20 @@ def beside_out(out: Path) -> tuple[Path, Path, Path]:
     results.patients.csv. Named after --out because fixed names (series.csv, patients.csv) made a second analysis
     written into the same folder refuse, or replace the first one's tables with --force."""
     return out.with_suffix(".json"), out.with_suffix(".series.csv"), out.with_suffix(".patients.csv")
+
+
+def stale_beside_out(out: Path, written: list[Path]) -> list[str]:
+    """One line naming the files beside --out (`beside_out`) that exist but this run did not write, or nothing.
+
+    Why: ``predict b.csv --out r.csv --force`` without --group-by left an earlier run's r.series.csv, r.patients.csv
+    (and r.json without --json) beside the new r.csv, tables of another input that read as this one's (hunt 42 #6).
+    They are the user's files, so they are named, never deleted."""
+    stale = [p for p in beside_out(out) if p not in written and p.exists()]
+    if not stale:
+        return []
+    ours = [str(p) for p in (out, *beside_out(out)) if p in written]
+    verb = "is" if len(stale) == 1 else "are"
+    return [f"{', '.join(map(str, stale))} {verb} from an earlier run; this run wrote only {' and '.join(ours)}"]
 
 
 def _summary(target: Console, n_records: int, written: list[Path]) -> None:

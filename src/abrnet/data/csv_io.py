@@ -7,7 +7,8 @@ Layout (header names are exact, lower/upper case as written here):
   read as "R" with ``attrs["ear_unknown"]`` like a device file, and written for every ear a reader assumed
   (`abrnet.data.schema.ears_assumed`), so an export never turns an assumed ear into a recorded one; a patient with
   both empty and L/R ears is an error (the empty ones cannot be assumed beside recorded ears); ``Left``/``Right``
-  read as L/R, as in device files (`abrnet.data.ears`);
+  read as L/R, as in device files (`abrnet.data.ears`); ``--ear`` (``ear=``) fills the empty cells, as ``--fmp``
+  fills empty FMP cells (`abrnet.data.importers.options.fill_empty_cells`), and leaves the stated ones;
 * labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
   (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
 * samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
@@ -55,6 +56,7 @@ from abrnet.data.csv_cells import (
 from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix
 from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp, fmp_window
+from abrnet.data.importers.options import check_text_option, fill_empty_cells
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
 from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
@@ -151,6 +153,7 @@ def read_wide_csv(
     sampling_rate_hz: float | None = None,
     t0_ms: float | None = None,
     fmp: float | None = None,
+    ear: str | None = None,
 ) -> ABRCohort:
     """Read and validate a wide CSV (layout in the module docstring) into an `ABRCohort`.
 
@@ -160,6 +163,8 @@ def read_wide_csv(
     A row without an ``fmp`` value (no column, or an empty cell) takes Fmp from its ``a_s*``/``b_s*`` buffers;
     without those either it is NaN ("not measured": the model has a state for it). ``fmp`` (the device's value, as
     ``--fmp`` gives it) fills the rows still without one; a file with a value on every row ignores it (and says so).
+    ``ear`` (``--ear``) fills the empty ear cells by the same rule (`fill_empty_cells`), so the "records name no ear"
+    warning's advice to pass it works here as for a device export.
     """
     path = Path(path)
     src = str(path)
@@ -167,6 +172,8 @@ def read_wide_csv(
         raise DataError(src, "sampling_rate_hz", f"must be > 0, got {sampling_rate_hz:g} (the option)")
     if t0_ms is not None and not math.isfinite(t0_ms):
         raise DataError(src, "t0_ms", f"must be finite, got {t0_ms}")
+    if ear is not None:
+        check_text_option("ear", ear, source=src)
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             text = fh.read()
@@ -255,7 +262,7 @@ def read_wide_csv(
     threshold = np.full(n, np.nan, np.float32)
     no_response = np.zeros(n, bool)
     patient_id: list[str] = []
-    ear: list[str] = []
+    ear_cells: list[str] = []
     if lines is None:
         check_row_lengths(src, body, len(header))
     for i, cells in enumerate(body):
@@ -269,7 +276,7 @@ def read_wide_csv(
         if e is None:
             msg = f"must be L or R (or Left/Right; empty: not recorded), got {cells[col['ear']]!r} ({where(row)})"
             raise DataError(src, "ear", msg, row)
-        ear.append(e)
+        ear_cells.append(e)
         for j, name in enumerate(STATIC_PARAMS):
             if name in col:
                 static[i, j] = number(i, name, allow_empty=name == "fmp")
@@ -325,9 +332,11 @@ def read_wide_csv(
                 raise DataError(src, key, f"{exc} ({where(i + 1)})", i + 1) from None
         extras[key] = np.array(values, dtype=str)
     attrs: dict[str, str | float | int] = {"source_file": path.name}
+    cells = np.array(ear_cells, dtype=str)  # an empty cell is "not recorded": --ear fills it, as --fmp an FMP cell
+    cells[fill_empty_cells(attrs, "ear", cells == "", ear)] = ear_of(ear or "") or ""
     # mixed empty and L/R cells: the known ears stay, and a per-record column marks the assumed (`ears_assumed`)
-    _refuse_blank_beside_labelled(src, patient_id, ear)
-    ears, ear_attrs, ear_extras = assume_ears(ear)
+    _refuse_blank_beside_labelled(src, patient_id, cells.tolist())
+    ears, ear_attrs, ear_extras = assume_ears(cells.tolist())
     attrs |= ear_attrs
     extras |= ear_extras
     # where the time grid came from: a file of unknown rate must not be resampled on a guess (`read_for_model`)
@@ -344,12 +353,10 @@ def read_wide_csv(
     if buffers is not None and window is not None and not stated.all():  # the buffers measure it (identical: NaN)
         static[~stated, k_fmp] = buffer_fmp(buffers[~stated], window)
     from_buffers = np.isfinite(static[:, k_fmp]) & ~stated
-    lacking = ~np.isfinite(static[:, k_fmp])
-    if fmp is not None and not lacking.any():
-        attrs["ignored_options"] = "fmp"
-    elif fmp is not None:
-        static[lacking, k_fmp] = fmp
-    kinds = (("given", stated | (lacking & (fmp is not None))), (FMP_FROM_BUFFERS, from_buffers))
+    filled = fill_empty_cells(attrs, "fmp", ~np.isfinite(static[:, k_fmp]), fmp)
+    if fmp is not None:
+        static[filled, k_fmp] = fmp
+    kinds = (("given", stated | filled), (FMP_FROM_BUFFERS, from_buffers))
     attrs["fmp_source"] = "+".join(name for name, rows in kinds if rows.any()) or "missing"
     cohort = ABRCohort(
         signals=signals,

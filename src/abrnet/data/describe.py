@@ -126,7 +126,8 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     state reads "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes
     both). The stored (float32) rate prints as typed (`float32_as_typed`). ``series`` is the label predict, its plots
     and the viewer give the series (`abrnet.data.series_key`: ``P1/L``, or ``P1/L, tone_pip 8000 Hz`` where the ear
-    holds two stimuli): labelled by the ear alone, two series of one ear read as one ear listed twice."""
+    holds two stimuli): labelled by the ear alone, two series of one ear read as one ear listed twice. ``fmp_source``
+    is what the series' own records hold (`series_fmp`)."""
     from abrnet.data.series_key import join_series_key, series_stimulus  # it reads this module's stimulus labels
 
     assumed = ears_assumed(cohort)
@@ -157,8 +158,25 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
                 "sampling_rate_hz": _f(cohort.sampling_rate_hz),
                 "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
                 "units": "µV",
-                "fmp_source": str(cohort.attrs.get("fmp_source", "measured" if cohort.has_fmp.all() else "missing")),
+                "fmp_source": series_fmp(cohort, idx),
                 "split_buffers": cohort.buffers is not None,
             }
         )
     return out
+
+
+def series_fmp(cohort: ABRCohort, idx: np.ndarray) -> str:
+    """What the records ``idx`` (one series) hold as FMP: where it came from when every record has one (the file's
+    ``fmp_source``, or the record's ``attr_fmp_source`` in a cohort joined from several files; "measured" without
+    either), "missing" when none has, "partly: n of m" otherwise.
+
+    Why from the records: the file's ``fmp_source`` said "given" for an ear none of whose records had an FMP (a CSV
+    with its first rows' FMP cells empty), and predict then warned those records had none (hunt 42 #7)."""
+    has = np.isfinite(cohort.static_column("fmp")[idx])
+    if not has.any():
+        return "missing"
+    if not has.all():
+        return f"partly: {int(has.sum())} of {has.size}"
+    per_record = cohort.extras.get("attr_fmp_source")
+    source = str(per_record[idx[0]]) if per_record is not None else str(cohort.attrs.get("fmp_source", ""))
+    return source if source not in ("", "missing") else "measured"

@@ -67,11 +67,19 @@ def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = No
         out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing {fmp}")
     elif no_fmp:
         out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those {fmp}")
+    return out + assumed_ear_warning(cohort, src, names)
+
+
+def assumed_ear_warning(cohort: ABRCohort, src: str, names: OptionNames | None = None) -> list[str]:
+    """``<file>: 7 of 143 records name no ear; they are reported as ear R (pass --ear)``, or nothing where every
+    record's ear is recorded (`ears_assumed`). Why its own function: `abrnet data import` says it too, as predict
+    does; it once stored a patient's unnamed ears silently as one "R" ear (a deaf left ear and a hearing right ear
+    pooled into one series), and the .h5's ``ear_unknown`` attribute was the only trace (hunt 42 #5)."""
     assumed = int(ears_assumed(cohort).sum())
-    if assumed:
-        ear = pass_hint(("ear",), names)
-        out.append(f"{src}: {assumed} of {n} records name no ear; they are reported as ear R ({ear})")
-    return out
+    if not assumed:
+        return []
+    ear = pass_hint(("ear",), names)
+    return [f"{src}: {assumed} of {cohort.n_records} records name no ear; they are reported as ear R ({ear})"]
 
 
 def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True, names: OptionNames | None = None) -> str:

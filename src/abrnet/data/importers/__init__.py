@@ -23,7 +23,7 @@ from abrnet.data.importers._common import UTF8_BOM, note_override
 from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
-from abrnet.data.importers.options import check_reading_options
+from abrnet.data.importers.options import check_reading_options, note_ignored
 from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
@@ -167,9 +167,7 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
     if fmt == "tdt_arf" and "stimulus" in meta:
         given["stimulus"] = meta["stimulus"]
     cohort = reader(path, **{k: v for k, v in given.items() if k in accepted})
-    ignored = sorted(k for k in given if k not in accepted)
-    if ignored:
-        cohort.attrs["ignored_options"] = ",".join(ignored)
+    note_ignored(cohort.attrs, *(k for k in given if k not in accepted))  # beside those the file made moot
     cohort.attrs["format"] = fmt
     cohort.attrs["source_path"] = str(path)  # the full path: two files may share a name (`concat_cohorts`)
     if invert:  # a vertex-negative export (waves as troughs) read as vertex-positive, as the model learnt them

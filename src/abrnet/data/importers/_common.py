@@ -8,7 +8,7 @@ Policy for what a device export does not record (the same for every format, so u
   SmartEP rate series holds 11.1/s and 51.1/s recordings in one file); otherwise it must be passed, like the age.
   A passed rate overrides the file for every record (a user may correct a wrong header), but never silently: where
   the file states another value, `note_override` records it in ``attrs["overridden_options"]`` and every reading
-  path warns (`option_warnings`). The same holds for ``ear``. abrnet's own wide CSV keeps its columns instead.
+  path warns (`option_warnings`); likewise ``ear``. abrnet's wide CSV keeps its cells; --ear/--fmp fill empty ones.
 * ``ear``: read from the file when present (per record: one file may hold both ears; L/R or Left/Right, as
   `abrnet.data.ears` spells it); otherwise "R" with ``attrs["ear_unknown"] = 1`` (`abrnet.data.ears.assume_ears`;
   `abrnet.data.schema.ears_assumed` says which records; the wide CSV writes them as empty cells).

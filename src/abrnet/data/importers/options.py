@@ -6,6 +6,9 @@ to 1000" against "in [0.1, 1000]"), and the API took any string for ``ear`` or `
 Both now call `check_reading_options`; the CLI passes the option names its user typed (``--rate``), the API keeps the
 keywords (``stimulus_rate_hz``). A wrong value is a `DataError` (a ValueError) naming the option; a wrong type (the
 API's ``units=5``) a TypeError.
+
+What an option does to a file that states the value per row (abrnet's wide CSV: ``fmp``, ``ear``) is here too,
+`fill_empty_cells`: it fills the empty cells, as one rule for both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES
 from abrnet.data.ears import EAR_SPELLINGS
@@ -91,3 +96,28 @@ def check_reading_options(
             check_number_option(name, value, source=source, label=labels.get(name))
         elif name in TEXT_OPTIONS:
             check_text_option(name, value, source=source, label=labels.get(name))
+
+
+def note_ignored(attrs: dict[str, str | float | int], *names: str) -> None:
+    """Add ``names`` to ``attrs["ignored_options"]`` (comma-separated, sorted), keeping what a reader already put
+    there: `read_recording` lists the options a format does not take after the reader listed those its file made
+    moot, and replacing the list dropped the reader's ("fmp" lost beside "age_years"). `option_warnings` says it."""
+    said = [name for name in str(attrs.get("ignored_options", "")).split(",") if name]
+    if merged := sorted({*said, *names}):
+        attrs["ignored_options"] = ",".join(merged)
+
+
+def fill_empty_cells(
+    attrs: dict[str, str | float | int], name: str, empty: np.ndarray, value: object | None
+) -> np.ndarray:
+    """The records whose cell option ``name`` (given as ``value``; None = not given) fills in abrnet's wide CSV: the
+    ``empty`` ones. A file with a value in every cell fills none and lists the option as ignored (`note_ignored`).
+
+    Why one rule for ``--fmp`` and ``--ear``: the wide CSV states both per row, and an empty cell is "not recorded".
+    ``--fmp`` filled empty FMP cells while ``--ear`` was ignored for the same file's empty ear cells, though predict's
+    "records name no ear" warning told the user to pass it, and repeated the advice (hunt 42 #5)."""
+    if value is None:
+        return np.zeros(empty.shape, bool)
+    if not empty.any():
+        note_ignored(attrs, name)
+    return empty
