@@ -34,7 +34,7 @@ from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
 from abrnet.plots.figures import save_figures
-from abrnet.series.per_ear import aggregate_ears
+from abrnet.series.per_ear import aggregate_ears, ear_truth
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.run import load_training_cohort
 
@@ -208,6 +208,23 @@ def load_evaluation_data(path: str | Path, option_names: OptionNames | None = No
     return read_for_model(path, option_names=option_names)
 
 
+def label_conflict_warnings(data: ABRCohort, source: str) -> list[str]:
+    """One line naming `source`, each per-ear label field and how many ears whose records carry two different values
+    of it (`ear_truth`'s conflicts); nothing when every ear agrees with itself.
+
+    Why: the schema repeats an ear's threshold_db, class and no_response on each of its records, and a hand-edited
+    sheet can disagree with itself; the ear is then scored against the one value `ear_truth` picks (for the network
+    and the baselines alike), which the user should know is not the other one."""
+    conflicts = {name: n for name, n in ear_truth(data).conflicts.items() if n}
+    if not conflicts:
+        return []
+    fields = ", ".join(f"{name} on {n} ear{'s' * (n != 1)}" for name, n in conflicts.items())
+    return [
+        f"{source}: records of one ear carry different per-ear labels ({fields}); each ear is scored against its first "
+        "record with a threshold_db / class, and as a no-response where any record says so (network and baselines)"
+    ]
+
+
 def check_split_data(split: str, data_path: str | Path | None, cohort: ABRCohort | None = None) -> None:
     """Refuse ``split="all"`` of the model's own training cohort (no `data_path`, no `cohort`), in one line.
 
@@ -272,9 +289,11 @@ def evaluate_checkpoint(
         else:
             cohort = load_training_cohort(loaded.config)
     data = split_of(loaded, cohort, split) if split != "all" else cohort
+    source = str(data_path) if data_path is not None else "training cohort"
     if data.n_records == 0:
-        source = str(data_path) if data_path is not None else "training cohort"
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
+    if data_path is not None:
+        input_warnings += label_conflict_warnings(data, source)
     recorded = evaluation.record(loaded.model_content_sha256)  # the marker matches by model too (`_same_checkpoint`)
     started = write_json(recorded, out_dir / STARTED, overwrite=replace)  # makes out_dir
     say(f"evaluating the {split} split ({data.n_records} records)…")

@@ -31,9 +31,10 @@ from abrnet.constants import STATIC_PARAMS, is_present
 from abrnet.data.fmp import noise_trace
 from abrnet.data.schema import ABRCohort
 from abrnet.data.series_key import series_keys
+from abrnet.metrics.kernels import class_macro_f1
 from abrnet.metrics.task_metrics import has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
-from abrnet.series.per_ear import EarTable
+from abrnet.series.per_ear import EarTable, ear_truth
 
 COUNTERFACTUAL_LEVELS_DB: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 20))
 _V = 2
@@ -41,9 +42,11 @@ _V = 2
 
 def ear_level_features(data: ABRCohort) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(E, F) features of each ear's tested levels and age, the ear keys, and per-ear truth; an "ear" is one
-    intensity series (`series_keys`, as `aggregate_ears` groups them)."""
+    intensity series (`series_keys`, as `aggregate_ears` groups them), its truth read by the network's own rule
+    (`ear_truth`: a file with the ear's labels on one of its rows gets baselines on the ears the network is scored
+    on, and an ear whose rows disagree is scored against the same label on both sides)."""
     keys, first, inv = np.unique(series_keys(data), return_index=True, return_inverse=True)
-    inv = inv.ravel()
+    inv = inv.ravel()  # (N,) record → ear
     level = data.static_column("intensity_db").astype(np.float64)
     n = np.bincount(inv, minlength=keys.size).astype(np.float64)
     lo, hi = np.full(keys.size, np.inf), np.full(keys.size, -np.inf)
@@ -51,12 +54,8 @@ def ear_level_features(data: ABRCohort) -> tuple[np.ndarray, np.ndarray, dict[st
     np.maximum.at(hi, inv, level)
     grid = np.stack([np.bincount(inv, level == g, keys.size) for g in range(0, 101, 10)], axis=1)
     X = np.column_stack([lo, hi, n, np.bincount(inv, level, keys.size) / n, grid, data.static[first, 0]])
-    truth = {
-        "threshold": np.asarray(data.threshold_db, np.float64)[first],
-        "no_response": np.asarray(data.no_response, bool)[first],
-        "class": np.asarray(data.class_id)[first],
-    }
-    return X, keys, truth
+    ear = ear_truth(data, inv)
+    return X, keys, {"threshold": ear.threshold_db, "no_response": ear.no_response, "class": ear.class_id}
 
 
 def ear_scores(
@@ -64,7 +63,8 @@ def ear_scores(
 ) -> dict[str, float | None]:
     """Per-ear threshold MAE / within 10 dB (measurable ears), no-response F1 (ears whose answer is known: a
     threshold or a no-response; None for unlabelled recordings rather than a 0 that reads as a failure), class
-    macro-F1."""
+    macro-F1 over the classes present in the truth (`class_macro_f1`, the network's per-ear metric: one definition,
+    so the interval printed beside the network's figure is that figure's)."""
     m = np.isfinite(truth["threshold"]) & ~truth["no_response"]
     err = np.abs(threshold[m] - truth["threshold"][m])
     known = truth["class"] >= 0
@@ -75,9 +75,7 @@ def ear_scores(
         "ear_no_response_f1": float(f1_score(truth["no_response"][nr_known], no_response[nr_known], zero_division=0))
         if nr_known.any()
         else None,
-        "ear_class_macro_f1": float(f1_score(truth["class"][known], cls[known], average="macro", zero_division=0))
-        if known.any()
-        else None,
+        "ear_class_macro_f1": float(class_macro_f1(truth["class"][known], cls[known])[0]) if known.any() else None,
     }
 
 

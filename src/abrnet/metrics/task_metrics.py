@@ -17,9 +17,10 @@ Conventions (documented once here, used everywhere):
 * "within x" counts |error| <= x (with a 1e-6 tolerance for float32 labels);
 * signal correlations are averaged over records where both series vary (a constant row has no correlation);
 * a record's no-response truth is known when `no_response` is True or its threshold is finite;
-* classification macro-F1 and balanced accuracy average over the classes present in the split's truth (the
-  confusion matrix always has all 5 classes, `labels=range(5)`); a class without support has per-class F1 `None`
-  with the reason recorded. Predictions into an absent class still cost recall of the true class.
+* classification macro-F1 and balanced accuracy average over the classes present in the split's truth (macro-F1:
+  `kernels.class_macro_f1`, the baselines' too; the confusion matrix always has all 5 classes, `labels=range(5)`);
+  a class without support has per-class F1 `None` with the reason recorded. Predictions into an absent class still
+  cost recall of the true class.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from abrnet.metrics.calibration import coverage_report
 from abrnet.metrics.kernels import (
     SILENT_TARGET_RMS_UV,
     balanced_accuracy,
+    class_macro_f1,
     has_waveform,
-    macro_f1,
     per_class_f1,
     rowwise_correlation,
     weighted_binary_f1,
@@ -202,7 +203,7 @@ def _classification_metrics(
     h = np.argmax(prob[known], axis=1)
     none_reason = f"no {unit} in split has a known class"
     conf = lambda W: weighted_confusion(W, t, h, k)
-    b.add(f"{prefix}.macro_f1", record_metric(pidx[known], lambda W: macro_f1(conf(W))), none_reason)
+    b.add(f"{prefix}.macro_f1", record_metric(pidx[known], lambda W: class_macro_f1(t, h, W, k)), none_reason)
     b.add(f"{prefix}.balanced_accuracy", record_metric(pidx[known], lambda W: balanced_accuracy(conf(W))), none_reason)
     C = weighted_confusion(np.ones((1, t.size)), t, h, k)
     f1 = per_class_f1(C)[0]

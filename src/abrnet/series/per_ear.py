@@ -22,7 +22,7 @@ answer per ear, built here so both use the same rule:
   and p_no_response (> 0.5 or not) disagree (`response_calls`).
 * class and p_no_response, series mode: a fitted `series.classifier.SeriesClassifier` reads `series_features` of
   the whole series (the network's outputs, plus one classical waveform cue, `series.microphonic`).
-* truth: taken from the ear's first record that carries it (the schema repeats ear labels on each record).
+* truth: `ear_truth`, the one rule for the network's ear table and every per-ear baseline.
 """
 
 from __future__ import annotations
@@ -81,13 +81,46 @@ class EarTable:
         return np.argmax(self.class_prob, axis=1)
 
 
-def _first_valid(values: np.ndarray, valid: np.ndarray, inverse: np.ndarray, n_groups: int, fill: object) -> np.ndarray:
-    """Value of the first record per group where `valid` holds, `fill` where none does."""
-    out = np.full(n_groups, fill, dtype=values.dtype)
-    rows = np.flatnonzero(valid)
-    # reversed assignment: the last write wins, so writing in reverse keeps the first valid record of each group
-    out[inverse[rows[::-1]]] = values[rows[::-1]]
-    return out
+@dataclass
+class EarTruth:
+    """Each ear's labels (E rows, sorted series-key order, as `aggregate_ears`) and how many ears carry two different
+    values of a label on their records (`conflicts`, keyed by the file's column: threshold_db, class, no_response)."""
+
+    class_id: np.ndarray  # (E,) int, -1 = unknown
+    threshold_db: np.ndarray  # (E,) float, NaN = no response or unknown
+    no_response: np.ndarray  # (E,) bool
+    conflicts: dict[str, int]
+
+
+def ear_truth(data: ABRCohort, inverse: np.ndarray | None = None) -> EarTruth:
+    """Each ear's labels from its records, by one rule for the network's ear table and every per-ear baseline: the
+    class and threshold of the ear's first record that carries one (file order), a no-response where any record says
+    so. `inverse`: (N,) record → ear row (`np.unique(series_keys(data))`'s), computed here when None.
+
+    Why one rule: a lab sheet often writes the ear's labels on one of its rows only; the baselines read the ear's
+    first record and went "—" where the network, reading the first labelled one, was scored. Where an ear's records
+    disagree the rule still picks one, so `conflicts` lets the caller say so (`abrnet evaluate` warns). A record's
+    no-response is known where it says so or has a threshold (`metrics.task_metrics`): a blank cell reads as 0."""
+    inverse = np.asarray(np.unique(series_keys(data), return_inverse=True)[1] if inverse is None else inverse).ravel()
+    n = int(inverse.max()) + 1 if inverse.size else 0
+    cls = np.asarray(data.class_id, dtype=np.int64)  # (N,)
+    thr = np.asarray(data.threshold_db, dtype=np.float64)  # (N,)
+    nr = np.asarray(data.no_response, dtype=bool)  # (N,)
+
+    def first(values: np.ndarray, valid: np.ndarray, fill: object) -> np.ndarray:  # (E,) first valid value per ear
+        out, rows = np.full(n, fill, dtype=values.dtype), np.flatnonzero(valid)[::-1]  # reversed: last write wins
+        out[inverse[rows]] = values[rows]
+        return out
+
+    has_thr = np.isfinite(thr)
+    truth = EarTruth(first(cls, cls >= 0, -1), first(thr, has_thr, np.nan), first(nr, nr, False), {})
+    for name, values, known, chosen in (
+        ("threshold_db", thr, has_thr, truth.threshold_db),
+        ("class", cls, cls >= 0, truth.class_id),
+        ("no_response", nr, nr | has_thr, truth.no_response),
+    ):  # ears with a known value other than the one chosen
+        truth.conflicts[name] = int(np.unique(inverse[known & (values != chosen[inverse])]).size)
+    return truth
 
 
 def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel | None = None) -> EarTable:
@@ -130,7 +163,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
     p_nr = np.bincount(inverse, loud * np.asarray(pred.p_no_response, dtype=np.float64), n_ears)
     p_nr /= np.bincount(inverse, loud, n_ears)
 
-    thr_truth = np.asarray(data.threshold_db, dtype=np.float64)
+    truth = ear_truth(data, inverse)
     table = EarTable(
         ear_key=keys,
         patient_id=np.asarray(data.patient_id)[first].astype(str),
@@ -143,11 +176,9 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         threshold_hi_db=thr_hi,
         p_no_response=p_nr,
         response=response_calls(no_crossing, p_nr),
-        true_class=_first_valid(np.asarray(data.class_id, dtype=np.int64), data.class_id >= 0, inverse, n_ears, -1),
-        true_threshold_db=_first_valid(thr_truth, np.isfinite(thr_truth), inverse, n_ears, np.nan),
-        true_no_response=_first_valid(
-            np.asarray(data.no_response, dtype=bool), data.no_response, inverse, n_ears, False
-        ),
+        true_class=truth.class_id,
+        true_threshold_db=truth.threshold_db,
+        true_no_response=truth.no_response,
         record_ear=inverse,
         cm_log_snr=loud_microphonic(data, inverse, max_db),
         stimulus=series_labels(data)[0][first],  # an unstated first record carries its series' label
