@@ -120,3 +120,19 @@ def test_cli_hint_names_data_import_options_not_python_keywords(tiny, tmp_path: 
     (line,) = [w for w in res.output.splitlines() if w.startswith("warning:") and "no FMP" in w]  # one line each
     assert line.endswith("(pass --fmp to abrnet data import, then abrnet evaluate --data the .h5 it writes)"), line
     assert "fmp=" not in res.output, res.output
+
+
+def test_a_file_without_any_label_is_said_in_one_line(tiny, tmp_path: Path) -> None:
+    """A plain recording evaluated: every figure is undefined, and evaluate said nothing about why (hunt 42)."""
+    bare = tiny.subset(np.arange(tiny.n_records))
+    bare.clean = None
+    bare.latency_ms[:] = np.nan
+    bare.amplitude_uv[:] = np.nan
+    bare.class_id[:], bare.threshold_db[:], bare.no_response[:] = -1, np.nan, False
+    data = save_cohort(bare, tmp_path / "plain.h5")
+    args = ["evaluate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(data), "--split", "all"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "5"])
+    assert res.exit_code == 0, res.output
+    said = [w for w in res.output.splitlines() if w.startswith("warning:") and "no labels" in w]
+    assert said == [f"warning: {data}: no labels (waves, class, threshold, no response): nothing to score, every "
+                    "figure is undefined; abrnet predict reads the recordings"], res.output  # fmt: skip

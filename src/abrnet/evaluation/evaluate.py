@@ -225,6 +225,23 @@ def label_conflict_warnings(data: ABRCohort, source: str) -> list[str]:
     ]
 
 
+def no_label_warnings(data: ABRCohort, source: str) -> list[str]:
+    """One line when `source` carries no label at all (no wave latency, class, threshold or no-response, no clean
+    trace): every figure is then undefined ("—"), and a user who ran evaluate on a plain recording should hear why in
+    one line, not read a full report of dashes (hunt 42). Its readings are what `abrnet predict` gives."""
+    labelled = (
+        np.isfinite(data.latency_ms).any()
+        or (np.asarray(data.class_id) >= 0).any()
+        or np.isfinite(data.threshold_db).any()
+        or np.asarray(data.no_response, dtype=bool).any()
+        or data.clean is not None
+    )
+    if labelled:
+        return []
+    return [f"{source}: no labels (waves, class, threshold, no response): nothing to score, every figure is undefined; "
+            "abrnet predict reads the recordings"]  # fmt: skip
+
+
 def check_split_data(split: str, data_path: str | Path | None, cohort: ABRCohort | None = None) -> None:
     """Refuse ``split="all"`` of the model's own training cohort (no `data_path`, no `cohort`), in one line.
 
@@ -293,7 +310,7 @@ def evaluate_checkpoint(
     if data.n_records == 0:
         raise DataError(source, "split", f"the '{split}' split has no records (too few patients to hold any out)")
     if data_path is not None:
-        input_warnings += label_conflict_warnings(data, source)
+        input_warnings += no_label_warnings(data, source) + label_conflict_warnings(data, source)
     recorded = evaluation.record(loaded.model_content_sha256)  # the marker matches by model too (`_same_checkpoint`)
     started = write_json(recorded, out_dir / STARTED, overwrite=replace)  # makes out_dir
     say(f"evaluating the {split} split ({data.n_records} records)…")
