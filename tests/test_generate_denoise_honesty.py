@@ -125,5 +125,5 @@ def test_generate_help_documents_fmp_and_where_the_defaults_come_from() -> None:
     flat = " ".join(res.output.replace("│", " ").split())
     assert "nan = not measured" in flat and "required with --age/--intensity/--rate" in flat, flat
     assert "Validated range 1-3" in flat and "exaggerate amplitudes" in flat, flat
-    assert "The defaults (ddim, 10 steps, guidance 1) are what `abrnet evaluate --generation` chose" in flat, flat
-    assert "[default: 10]" in flat and "not validated" not in flat, flat
+    assert "The defaults (ddim, 20 steps, guidance 1) are what `abrnet evaluate --generation` chose" in flat, flat
+    assert "[default: 20]" in flat and "not validated" not in flat, flat
