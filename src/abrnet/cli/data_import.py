@@ -146,7 +146,7 @@ def import_recordings(
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
     from abrnet.inference.input_warnings import assumed_ear_warning, assumed_grid_warning
-    from abrnet.inference.inputs import concat_cohorts, expand_inputs, skipped_warning
+    from abrnet.inference.inputs import concat_cohorts, dropped_buffers_warning, expand_inputs, skipped_warning
 
     with user_errors():
         check_format(fmt, "data import")
@@ -187,6 +187,7 @@ def import_recordings(
                 f"inputs have {len(grids)} different grids (rate, t0, length); import them separately or pass "
                 "--model-grid",
             )  # fmt: skip
+        warn(dropped_buffers_warning(parts))  # files with A/B sub-averages imported with files without
         merged = concat_cohorts(parts)
         if len(parts) == 1:
             merged = parts[0]

@@ -14,6 +14,17 @@ from scipy.signal import resample_poly
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.schema import ABRCohort
 
+# Per-sample extras (N, T) that follow the signals onto the model grid (`cohort_to_model_grid`) and through
+# `abrnet.inference.inputs.concat_cohorts`:
+# * ``recorded`` (bool): the model samples taken from the recording (`recorded_mask`), stored only where some were
+#   padded (absent: every sample recorded). Why per record: a statistic of the recording read on the model grid (the
+#   residual noise, `abrnet.data.noise_estimate`) must not count the zeros the resampler invented, and files read
+#   together pad differently.
+# * ``buffer_noise_uv`` (float64): the split buffers' (A − B) / 2 (`abrnet.data.fmp.noise_trace`) of records whose
+#   file kept buffers but whose cohort could not (files with and without buffers read together); NaN rows: none.
+RECORDED_EXTRA = "recorded"
+BUFFER_NOISE_EXTRA = "buffer_noise_uv"
+
 
 def ms_text(t_ms: float) -> str:
     """A time in ms as messages print it: up to 3 decimals, no trailing zeros (``0``, ``0.04``, ``7.975``)."""
@@ -144,6 +155,15 @@ def recorded_mask(
     return mask
 
 
+def recorded_samples(cohort: ABRCohort) -> np.ndarray:
+    """(N, T) bool: which samples of each record were taken from the recording (``extras["recorded"]``, written by
+    `cohort_to_model_grid` where it padded; absent: all of them, as in a simulated cohort)."""
+    stored = cohort.extras.get(RECORDED_EXTRA)
+    if stored is None:
+        return np.ones((cohort.n_records, cohort.n_samples), bool)
+    return np.asarray(stored, bool)
+
+
 def grid_change_text(fs_in: float, t0_in_ms: float, n_in: int, n_out: int = DEFAULT_N_SAMPLES) -> str | None:
     """One line saying what moving a recording onto the model grid changed: the rate (``resampled from 100 kHz to
     20 kHz``) and the time cropped away (``7 ms after 10 ms dropped``); None when neither.
@@ -174,8 +194,10 @@ def grid_change_text(fs_in: float, t0_in_ms: float, n_in: int, n_out: int = DEFA
 
 def cohort_to_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) -> tuple[ABRCohort, list[str]]:
     """`cohort` with signals, clean targets and split buffers moved by `to_model_grid` (20 kHz, ``n_samples`` from
-    0 ms). Other per-sample extras cannot follow and are dropped. Returns the new cohort and the warnings: what was
-    resampled and cropped (`grid_change_text`, one line), then what was padded."""
+    0 ms), and the per-sample extras that follow the grid (``recorded``, ``buffer_noise_uv``: module constants);
+    ``recorded`` is written where samples were padded. Other per-sample extras cannot follow and are dropped.
+    Returns the new cohort and the warnings: what was resampled and cropped (`grid_change_text`, one line), then
+    what was padded."""
     fs, t0, length = float(cohort.sampling_rate_hz), float(cohort.t0_ms), cohort.n_samples
     on_grid = abs(fs - DEFAULT_SAMPLING_RATE_HZ) < 1e-9 and abs(t0 - DEFAULT_T0_MS) < 1e-9 and length == n_samples
     if on_grid:
@@ -188,5 +210,12 @@ def cohort_to_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) 
     out.signals, out.clean, out.buffers = signals, move(cohort.clean), move(cohort.buffers)
     out.sampling_rate_hz, out.t0_ms = DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
     out.extras = {k: v for k, v in out.extras.items() if not (v.ndim >= 2 and v.shape[-1] == length)}
+    if BUFFER_NOISE_EXTRA in cohort.extras:  # NaN rows (no buffers) stay NaN: each row is resampled on its own
+        out.extras[BUFFER_NOISE_EXTRA] = move(cohort.extras[BUFFER_NOISE_EXTRA]).astype(np.float64)
+    recorded = np.broadcast_to(recorded_mask(fs, t0, length, n_out=n_samples), (cohort.n_records, n_samples))
+    if RECORDED_EXTRA in cohort.extras:  # padded before (a model-grid import read again): still not recorded
+        recorded = recorded & (move(recorded_samples(cohort).astype(np.float32)) > 0.5)
+    if not recorded.all():
+        out.extras[RECORDED_EXTRA] = np.ascontiguousarray(recorded)  # (N, T)
     out.attrs = {**out.attrs, "resampled_from": f"{fs:g} Hz, t0 {t0:g} ms, {length} samples"}
     return out, warnings

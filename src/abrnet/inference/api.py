@@ -239,8 +239,7 @@ class ABRModel:
         sampler still run, but it changes nothing (the CLI's ``--seed`` help says the same). Warnings name options as
         `predict` does (``option_names``).
         """
-        from abrnet.diffusion.sampling import denoise as diffusion_denoise
-        from abrnet.inference.predictor import recording_noise_std_uv
+        from abrnet.inference.predictor import denoise_known, recording_noise_std_uv
 
         check_denoise(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size)
         cohort, warnings = _as_cohort(data, self.n_samples, option_names, **read_kw)
@@ -250,7 +249,7 @@ class ABRModel:
         out = np.empty_like(cohort.signals, dtype=np.float32)
         for start in range(0, cohort.n_records, batch_size):
             sl = slice(start, start + batch_size)
-            den = diffusion_denoise(
+            den = denoise_known(
                 self.model,
                 x[sl].to(self.device),
                 s[sl].to(self.device),
@@ -268,8 +267,14 @@ class ABRModel:
         result.attrs.update(
             {"denoised_by": str(self.checkpoint), "denoise_steps": int(steps), "denoise_sampler": sampler}
         )
+        source = str(data) if isinstance(data, (str, Path)) else "input"
+        if unknown := int((~np.isfinite(noise)).sum()):  # `denoise_known` left them as recorded
+            warnings.append(
+                f"{source}: {unknown} of {cohort.n_records} records have too few recorded samples to read their "
+                "residual noise from (a recording shorter than the model window: its last 1.5 ms is padding; "
+                "recording_noise_from: missing), so they are returned as recorded, not denoised"
+            )
         if absent := int((~is_present(np.asarray(p_v))).sum()):
-            source = str(data) if isinstance(data, (str, Path)) else "input"
             warnings.append(
                 f"{source}: {absent} of {cohort.n_records} records read as no wave V as recorded (p(V) < "
                 f"{PRESENCE_THRESHOLD:g}, per record in extras/observed_p_wave_v); their denoised trace is the model's "

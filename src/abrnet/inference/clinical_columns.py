@@ -76,7 +76,8 @@ def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, n
     ``replicate_r``: each record's correlation with the mean of the other records of its ear at its level over
     1–8 ms (`abrnet.metrics.clinical.replicate_r`; NaN where the level has one record); ``fmp`` as the model read it;
     ``recording_noise_nv`` with ``recording_noise_from``: the residual noise read from the recording (split buffers,
-    else the late window, an overestimate: `abrnet.data.noise_estimate`), never the simulator's own truth. Why the
+    else the late window, an overestimate; NaN from ``missing`` where too little was recorded to read it:
+    `abrnet.data.noise_estimate`), never the simulator's own truth. Why the
     last two: an audiologist accepts an absent response only where the residual noise is low (≤ ~40 nV for
     adults), and the table showed neither."""
     amp, _ = peak_to_trough(cohort.signals, cohort.time_ms, present_latency(pred))
@@ -84,10 +85,10 @@ def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, n
     level = cohort.static_column("intensity_db").astype(np.float64)
     keys = np.char.add(np.char.add(series_keys(cohort), "@"), level.astype(str))  # one series at one level
     cols["replicate_r"] = replicate_r(cohort.signals, cohort.time_ms, keys)
-    noise_uv, method = estimate_residual_noise(cohort)  # (N,) from the recording itself
+    noise_uv, source = estimate_residual_noise(cohort)  # (N,) each from the recording itself (NaN: unknown)
     cols["fmp"] = cohort.static_column("fmp")  # the value the model read (NaN: not measured)
     cols["recording_noise_nv"] = np.asarray(noise_uv, dtype=np.float64) * 1000.0
-    cols["recording_noise_from"] = np.full(cohort.n_records, method).astype(str)
+    cols["recording_noise_from"] = np.asarray(source).astype(str)
     return cols
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.describe import series_conditions
 from abrnet.data.importers._common import merge_attrs, option_warnings, unique_patient_ids
+from abrnet.data.noise_estimate import buffer_noise_traces
+from abrnet.data.resample import BUFFER_NOISE_EXTRA, RECORDED_EXTRA, recorded_samples
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.series_key import series_keys
 from abrnet.inference.domain import assess_domain
@@ -138,6 +140,14 @@ def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
     """Records of several cohorts on the same grid, one after another. Extras present in every part (same trailing
     shape) are kept; split buffers only when every part has them.
 
+    What buffers give is kept per record all the same, so no file reads differently for the company it is read in
+    (hunt 42, #1): FMP is in ``static`` already (computed by the reader), and where some parts lack buffers, every
+    record's (A − B)/2 goes to ``extras["buffer_noise_uv"]`` (NaN rows: none), which the residual noise
+    (`abrnet.data.noise_estimate`) and the cochlear-microphonic cue (`abrnet.series.microphonic`) read per record;
+    ``extras["recorded"]`` (`abrnet.data.resample.recorded_samples`) likewise. Why not NaN rows in ``buffers``
+    itself: the schema, the wide-CSV writer and the evaluation's classical baselines read buffers as all-finite.
+    The A/B sub-averages themselves are dropped then: `dropped_buffers_warning` names those files.
+
     Nothing is merged silently: ids named after a file (device exports) that two parts share - two animals'
     ``8 kHz waveform.txt`` in different folders - become the files' paths relative to their common folder; other
     shared ids are refused, as `ABRCohort.concat` refuses them. Provenance attrs equal in every part stay attrs;
@@ -150,12 +160,19 @@ def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
     keys = [
         k
         for k in first.extras
-        if all(k in p.extras and p.extras[k].shape[1:] == first.extras[k].shape[1:] for p in parts)
+        if k not in (BUFFER_NOISE_EXTRA, RECORDED_EXTRA)
+        and all(k in p.extras and p.extras[k].shape[1:] == first.extras[k].shape[1:] for p in parts)
     ]
-    buffers = None
+    buffers, extras = None, {}
+    traces = [buffer_noise_traces(p) for p in parts]  # (n_p, T) each, or None
     if all(p.buffers is not None for p in parts):
         buffers = np.concatenate([p.buffers for p in parts])  # type: ignore[misc]
-    extras = {}
+    elif any(t is not None for t in traces):  # (N, T): NaN rows for records without buffers
+        none = lambda p: np.full((p.n_records, p.n_samples), np.nan)
+        rows = [none(p) if t is None else t for p, t in zip(parts, traces, strict=True)]
+        extras[BUFFER_NOISE_EXTRA] = np.concatenate(rows)
+    if any(RECORDED_EXTRA in p.extras for p in parts):  # (N, T) bool
+        extras[RECORDED_EXTRA] = np.concatenate([recorded_samples(p) for p in parts])
     for k in keys:
         arrays = [p.extras[k] for p in parts]
         extras[k] = (
@@ -170,6 +187,23 @@ def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
         threshold_db=cat("threshold_db"), no_response=cat("no_response"), sampling_rate_hz=first.sampling_rate_hz,
         t0_ms=first.t0_ms, clean=None, buffers=buffers, extras=extras, attrs=attrs,
     )  # fmt: skip
+
+
+def dropped_buffers_warning(parts: list[ABRCohort]) -> list[str]:
+    """One line naming the files whose split buffers `concat_cohorts` cannot keep (read with files without them);
+    none when every file or no file has buffers. Their residual noise and FMP are kept per record, so readings do
+    not change, but the A/B sub-averages are gone from the cohort (an .h5 written from it, a wide-CSV export of that
+    .h5, the evaluation's classical baselines): the user should know rather than find out."""
+    have = [p.buffers is not None for p in parts]
+    if all(have) or not any(have):
+        return []
+    names = [str(p.attrs.get("source_path", p.attrs.get("source_file", f"input {k + 1}"))) for k, p in enumerate(parts)]
+    kept = [n for n, h in zip(names, have, strict=True) if h]
+    return [
+        f"{', '.join(kept)}: split buffers not kept (read with {len(parts) - len(kept)} file(s) without them); their "
+        "residual noise (A − B)/2 is kept per record (extras/buffer_noise_uv) and FMP in the static columns, so "
+        "readings are unchanged; import them apart to keep the A/B sub-averages"
+    ]
 
 
 def read_many(

@@ -3,10 +3,13 @@
 Analysis path: the heads read the *observed* recording at timestep 0, exactly as a user's recording arrives.
 Reconstruction: the model's one-step x̂0 from the diffusion target noised to `RECON_TIMESTEP` (a fixed, documented
 noise level), so `signal.correlation` measures the learnt signal model, not an identity map.
-Denoising: one-step posterior mean E[clean | x_obs] from the timestep whose σ/α equals the recording's noise SD.
+Denoising: one-step posterior mean E[clean | x_obs] from the timestep whose σ/α equals the recording's noise SD (a
+record whose noise could not be read stays as recorded: `denoise_known`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,9 +33,32 @@ def inference_device() -> torch.device:
 def recording_noise_std_uv(cohort: ABRCohort) -> np.ndarray:
     """Residual-noise SD (µV) per record, estimated from the recording (`abrnet.data.noise_estimate`).
 
-    Split buffers when the file keeps them, else the late window; never the simulator's own noise level.
+    Split buffers when the file keeps them, else the late window; never the simulator's own noise level. NaN where
+    too little was recorded to read it (`denoise_known` leaves such a record as recorded).
     """
     return estimate_residual_noise(cohort)[0]
+
+
+def denoise_known(
+    model: nn.Module,
+    x_obs: torch.Tensor,  # (B, T) normalised observed recordings
+    static: torch.Tensor,  # (B, 4) normalised
+    noise_std: torch.Tensor | np.ndarray,  # (B,) normalised residual-noise SD, NaN: unknown
+    **kw: Any,
+) -> torch.Tensor:
+    """(B, T) `abrnet.diffusion.sampling.denoise` of the records whose noise is known; the others as recorded.
+
+    Why: denoising starts from the timestep matching the noise level, so without a level nothing honest can be
+    removed; a number read from padding removed almost nothing anyway, silently (hunt 42, #4). Callers say so."""
+    s = torch.as_tensor(noise_std, dtype=torch.float64).cpu()  # (B,)
+    known = torch.isfinite(s)
+    if bool(known.all()):
+        return denoise(model, x_obs, static, s, **kw)
+    out = x_obs.clone()  # (B, T)
+    if bool(known.any()):
+        rows = known.to(x_obs.device)
+        out[rows] = denoise(model, x_obs[rows], static[rows], s[known], **kw).to(out.dtype)
+    return out
 
 
 def outputs_to_numpy(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -60,7 +86,7 @@ def predict_batch(
     *,
     schedule: NoiseSchedule,
     recon_target: torch.Tensor | None = None,  # (B, T) what the diffusion models (clean if known, else observed)
-    noise_std: torch.Tensor | None = None,  # (B,) normalised residual-noise SD, enables denoising
+    noise_std: torch.Tensor | None = None,  # (B,) normalised residual-noise SD (NaN: unknown), enables denoising
     generator: torch.Generator | None = None,
     with_reconstruction: bool = True,
 ) -> dict[str, np.ndarray]:
@@ -76,7 +102,7 @@ def predict_batch(
     x0_hat = schedule.predict_x0(x_t, model(x_t, static, t)["signal"], t)
     result["reconstruction"] = x0_hat.float().cpu().numpy()
     if noise_std is not None:
-        den = denoise(model, signal, static, noise_std, steps=1, prediction_type=schedule.prediction_type)
+        den = denoise_known(model, signal, static, noise_std, steps=1, prediction_type=schedule.prediction_type)
         result["denoised"] = den.float().cpu().numpy()
     return result
 

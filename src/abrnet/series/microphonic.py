@@ -19,7 +19,8 @@ loudest records (within LOUD_SPAN_DB of its highest level):
   Gaussian noise in the whitened space is subtracted).
 
 The noise reference, best first (as `abrnet.data.noise_estimate`): each record's split buffers' (A − B)/2 over the
-same window; else the record's late window, where a click ABR has mostly returned to baseline.
+same window; else the record's late window, where a click ABR has mostly returned to baseline. The two kinds are
+whitened apart (`loud_microphonic`).
 
 Chosen on four class-balanced validation cohorts (never a test split) against the unwhitened, unweighted average
 it replaced: ANSD-vs-TOTAL AUC 0.709 → 0.744 (mean of the four; 0.695 → 0.708 for files without split buffers).
@@ -34,6 +35,8 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular, toeplitz
 
 from abrnet.data.filters import butterworth_sos, zero_phase
+from abrnet.data.noise_estimate import buffer_noise_traces
+from abrnet.data.resample import recorded_samples
 from abrnet.data.schema import ABRCohort
 
 CM_BAND_HZ: tuple[float, float] = (600.0, 3000.0)  # the CM's 1–2 kHz with margin; V (< ~600 Hz) mostly outside
@@ -90,6 +93,13 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
     noise alone, higher where a CM rings; 0 (no evidence) where the recording starts after the latest CM onset.
 
     record_ear: (N,) ear row of each record; max_db: (E,) each ear's highest level.
+
+    Records with split buffers (`abrnet.data.noise_estimate.buffer_noise_traces`, per record) and those without are
+    whitened apart, each kind on its own noise references: a file's reading then does not change when a file of the
+    other kind is read with it (hunt 42, #1), and a cohort of one kind reads as it always did. Records padded alike
+    on the model grid (`abrnet.data.resample.recorded_samples`) pool together, their references read over recorded
+    samples only (a short recording's late window read as zeros made its noise look tiny and the cue huge). An ear
+    with records in several pools adds them coherently and takes the noise-alone zero of the pool weighing most.
     """
     n_ears = max_db.shape[0]
     fs, t = cohort.sampling_rate_hz, cohort.time_ms
@@ -102,25 +112,55 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
     rows = np.flatnonzero(below_top >= -LOUD_SPAN_DB - 1e-6)  # (R,) the loudest records
     taper = np.clip((t - ARTIFACT_TAPER_MS[0]) / (ARTIFACT_TAPER_MS[1] - ARTIFACT_TAPER_MS[0]), 0.0, 1.0)  # (T,)
     band = zero_phase(cohort.signals[rows] * taper, sos)  # (R, T)
-    if cohort.buffers is not None:
-        noise = zero_phase((cohort.buffers[rows, 0] - cohort.buffers[rows, 1]) / 2.0, sos)[:, window]  # (R, W)
-    else:
-        late = t >= LATE_REFERENCE_MS
-        noise = band[:, late] if late.sum() >= 4 else band[:, -4:]  # (R, L)
-    sigma = np.sqrt((noise**2).mean(axis=1))  # (R,) each record's own noise RMS
-    lower = noise_whitener(noise, int(window.sum()))  # (W, W)
-    whiten = lambda x: solve_triangular(lower, x.T, lower=True).T  # (M, W) → (M, W)
+    traces = buffer_noise_traces(cohort)  # (N, T) float64, NaN rows: no buffers; None: no record has any
+    has_trace = np.zeros(rows.size, bool) if traces is None else np.isfinite(traces[rows]).all(axis=1)  # (R,)
+    recorded = recorded_samples(cohort)[rows]  # (R, T) bool: padding is no noise reference
+    pools = np.unique(np.column_stack([has_trace, recorded]), axis=0, return_inverse=True)[1].reshape(-1)  # (R,)
     bank = zero_phase(cm_templates(t).reshape(-1, t.size), sos)[:, window]  # (2K, W) as the records are filtered
+    combined, norm = np.zeros((n_ears, len(bank) // 2, 2)), np.zeros(n_ears)  # (E, K, 2), (E,)
+    alone, heaviest = np.ones(n_ears), np.zeros(n_ears)  # (E,) noise-alone zero, from the pool weighing most
+    late = t >= LATE_REFERENCE_MS
+    for pool in np.unique(pools):
+        kind = pools == pool  # (R,)
+        keep = recorded[np.flatnonzero(kind)[0]]  # (T,)
+        if has_trace[kind][0]:  # (A − B)/2 in the buffers' float32, exactly as the buffers give it
+            noise = zero_phase(traces[rows[kind]].astype(np.float32), sos)[:, window & keep]  # type: ignore[index]
+        elif late.sum() >= 4:
+            noise = band[kind][:, late & keep]  # (R', L)
+        else:
+            noise = band[kind][:, -4:]
+        if noise.shape[1] < 4:  # too little recorded to tell the noise by: these records give no evidence
+            continue
+        part, part_norm, noise_alone = _pooled(
+            band[kind][:, window], noise, 10.0 ** (below_top[rows[kind]] / 20.0), record_ear[rows[kind]], bank, n_ears
+        )
+        combined += part
+        norm += part_norm
+        alone = np.where(part_norm > heaviest, noise_alone, alone)
+        heaviest = np.maximum(heaviest, part_norm)
+    power = (combined**2).sum(axis=2).max(axis=1) / np.maximum(norm, 1e-300)  # (E,) in units of the noise
+    return np.where(norm > 0, np.log(np.maximum(power, 1e-12) / alone), 0.0)  # no noise reference: 0
+
+
+def _pooled(
+    band: np.ndarray, noise: np.ndarray, size: np.ndarray, ear: np.ndarray, bank: np.ndarray, n_ears: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One whitening pool: (E, K, 2) each ear's coherent sum of its records' whitened projections weighted a/σ,
+    (E,) the sum of squared weights, and the statistic's noise-alone median for this pool's basis.
+
+    band: (R, W) band-passed records over the CM window; noise: (R, L) their noise references; size: (R,) the CM
+    size each record should carry (relative to the ear's loudest); ear: (R,) ear rows; bank: (2K, W) templates."""
+    sigma = np.sqrt((noise**2).mean(axis=1))  # (R,) each record's own noise RMS
+    lower = noise_whitener(noise, band.shape[1])  # (W, W)
+    whiten = lambda x: solve_triangular(lower, x.T, lower=True).T  # (M, W) → (M, W)
     basis = _orthonormal_pairs(whiten(bank).reshape(-1, 2, bank.shape[1]))  # (K, 2, W)
     ok = sigma > 0
     safe_sigma = np.where(ok, sigma, 1.0)  # a record without noise gets weight 0 below
-    z = np.einsum("rw,kpw->rkp", whiten(band[:, window]), basis) / safe_sigma[:, None, None]  # (R, K, 2)
-    weight = np.where(ok, 10.0 ** (below_top[rows] / 20.0) / safe_sigma, 0.0)  # (R,) a/σ
-    ear = record_ear[rows]
+    z = np.einsum("rw,kpw->rkp", whiten(band), basis) / safe_sigma[:, None, None]  # (R, K, 2)
+    weight = np.where(ok, size / safe_sigma, 0.0)  # (R,) a/σ
     combined = np.zeros((n_ears, *z.shape[1:]))
     np.add.at(combined, ear, z * weight[:, None, None])  # (E, K, 2)
     norm = np.bincount(ear, weight**2, n_ears)  # (E,)
-    power = (combined**2).sum(axis=2).max(axis=1) / np.maximum(norm, 1e-300)  # (E,) in units of the noise
     draws = np.random.default_rng(0).standard_normal((NOISE_DRAWS, basis.shape[2]))
     noise_alone = float(np.median((np.einsum("dw,kpw->dkp", draws, basis) ** 2).sum(axis=2).max(axis=1)))
-    return np.where(norm > 0, np.log(np.maximum(power, 1e-12) / noise_alone), 0.0)  # no noise reference: 0
+    return combined, norm, noise_alone
