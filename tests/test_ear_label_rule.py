@@ -20,9 +20,8 @@ from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores, 
 from abrnet.metrics.kernels import class_macro_f1
 from abrnet.metrics.task_metrics import compute_metrics
 from abrnet.series.per_ear import aggregate_ears, ear_truth
-from tests.test_evaluation_toy import flat_predictions, make_cohort, tiny_cohort
-
-NAN = np.nan
+from tests.test_evaluation_per_ear import _two_ears
+from tests.test_evaluation_toy import flat_predictions, make_cohort
 
 
 def _last_row_labels(data: ABRCohort) -> ABRCohort:
@@ -41,16 +40,7 @@ def test_class_predicted_but_absent_from_the_truth_scores_alike_on_both_paths() 
     """Ear P0/L (class 2) is predicted NORMAL (0), a class no ear has: the per-ear metric and the headline's
     `ear_scores` both average over the truth's classes (2 and 3): (0 + 1) / 2. sklearn's macro over every label
     named by truth or prediction gave 1/3 on the headline path, with the per-ear interval printed beside it."""
-    data = tiny_cohort(
-        3,
-        patient_id=np.array(["P0", "P1", "P0"]),
-        ear=np.array(["L", "R", "L"]),
-        class_id=np.array([2, 3, 2]),
-        threshold_db=np.array([35.0, NAN, 35.0], np.float32),
-        no_response=np.array([False, True, False]),
-    )
-    probs = np.array([[0.6, 0.1, 0.1, 0.1, 0.1], [0.05, 0.05, 0.05, 0.8, 0.05], [0.2] * 5])  # (3, 5)
-    pred = flat_predictions(3, class_prob=probs)
+    data, pred, *_ = _two_ears()  # P0/L (records 0, 2) reads r1 and the uniform r2: NORMAL; P1/R reads r3: TOTAL
     ears = aggregate_ears(pred, data)
     assert ears.predicted_class.tolist() == [0, 3]
     per_ear = compute_metrics(pred, data, split="t", n_bootstrap=0)["per_ear"]["classification"]["macro_f1"]
