@@ -10,6 +10,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, metadata_of
+from abrnet.data.noise_estimate import buffer_noise_traces
 from abrnet.data.schema import ABRCohort, ears_assumed, float32_as_typed
 from abrnet.data.splits import SPLITS, Split
 
@@ -127,10 +128,11 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     both). The stored (float32) rate prints as typed (`float32_as_typed`). ``series`` is the label predict, its plots
     and the viewer give the series (`abrnet.data.series_key`: ``P1/L``, or ``P1/L, tone_pip 8000 Hz`` where the ear
     holds two stimuli): labelled by the ear alone, two series of one ear read as one ear listed twice. ``fmp_source``
-    is what the series' own records hold (`series_fmp`)."""
+    is what the series' own records hold (`series_fmp`), and so is ``split_buffers`` (`series_buffers`)."""
     from abrnet.data.series_key import join_series_key, series_stimulus  # it reads this module's stimulus labels
 
     assumed = ears_assumed(cohort)
+    has_buffers = record_has_buffers(cohort)
     meta = metadata_of(cohort.extras, cohort.n_records)
     stim = stimulus_labels(cohort)
     split_by = series_stimulus(cohort)  # (N,) "" where the ear holds one stimulus
@@ -159,10 +161,33 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
                 "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
                 "units": "µV",
                 "fmp_source": series_fmp(cohort, idx),
-                "split_buffers": cohort.buffers is not None,
+                "split_buffers": series_buffers(has_buffers[idx]),
             }
         )
     return out
+
+
+def record_has_buffers(cohort: ABRCohort) -> np.ndarray:
+    """(N,) bool: which records keep their split buffers, in ``buffers`` or as a finite (A - B)/2 row of
+    ``extras["buffer_noise_uv"]`` (`buffer_noise_traces`), where a cohort joined from files with and without buffers
+    keeps them per record."""
+    traces = buffer_noise_traces(cohort)  # (N, T) or None
+    if traces is None:
+        return np.zeros(cohort.n_records, bool)
+    return np.isfinite(traces).any(axis=1)
+
+
+def series_buffers(has: np.ndarray) -> bool | str:
+    """What the records of one series hold as split buffers (``has``: `record_has_buffers` of its records): True
+    when every record has them, False when none has, "partly: n of m" otherwise.
+
+    Why from the records: an .h5 made from files with and without buffers has no ``buffers`` dataset, so the
+    cohort-wide answer said False for series whose every record keeps its (A - B)/2 (and its noise estimate)."""
+    if has.all():
+        return True
+    if not has.any():
+        return False
+    return f"partly: {int(has.sum())} of {has.size}"
 
 
 def series_fmp(cohort: ABRCohort, idx: np.ndarray) -> str:

@@ -19,17 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from abrnet.data.ears import ear_of
 from abrnet.data.importers._common import UTF8_BOM, note_override
 from abrnet.data.importers.biosig_csv import LEVEL_COLUMNS, read_biosig_csv
 from abrnet.data.importers.epl_cfts import EPLAnalysis, read_epl_analysis, read_epl_cfts
 from abrnet.data.importers.fast_abr import read_fast_abr
-from abrnet.data.importers.options import check_reading_options, note_ignored
+from abrnet.data.importers.options import check_reading_options, check_text_option, fill_empty_cells, note_ignored
 from abrnet.data.importers.psi_abr import is_psi_folder, looks_like_psi_average, read_psi_abr
 from abrnet.data.importers.smartep import read_smartep
 from abrnet.data.importers.tdt_arf import looks_like_arf, read_tdt_arf
 from abrnet.data.importers.time_columns import is_time_header, read_time_columns, split_cells, split_header
 from abrnet.data.metadata import METADATA_FIELDS, SIMULATED, STIMULUS_FREQ_HZ, UNKNOWN, normalise
-from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
 FORMATS: tuple[str, ...] = (
     "auto", "h5", "csv", "epl_cfts", "fast_abr", "smartep", "time_columns", "biosig_csv", "tdt_arf", "psi_abr",
@@ -123,12 +124,32 @@ def _wide_csv_columns() -> tuple[str, ...]:
     return META_COLUMNS
 
 
-def _readers() -> dict[str, Callable[..., ABRCohort]]:
-    from abrnet.data.csv_io import read_wide_csv
+def read_h5(path: str | Path, *, with_clean: bool = True, ear: str | None = None) -> ABRCohort:
+    """An abrnet .h5 (`abrnet.data.io.load_cohort`), with ``ear`` (``--ear``; None = not given) filling the ears its
+    records did not name (`ears_assumed`: stored as "R", marked assumed) by the wide CSV's rule for empty ear cells
+    (`fill_empty_cells`): those records get ``ear`` and lose the mark; recorded ears stay; a file whose every ear is
+    recorded lists ``ear`` as ignored.
+
+    Why: predict's "records name no ear" warning told the user of an imported .h5 to pass --ear, and the .h5 reader
+    then ignored it ("ear ignored, the file records its own values"), so the advice could not be followed."""
     from abrnet.data.io import load_cohort
 
+    if ear is not None:
+        check_text_option("ear", ear, source=str(path))
+    cohort = load_cohort(path, with_clean=with_clean)
+    filled = fill_empty_cells(cohort.attrs, "ear", ears_assumed(cohort), ear)
+    if filled.any():  # every assumed ear is filled, so no record keeps the mark
+        cohort.ear = np.where(filled, ear_of(ear or ""), cohort.ear).astype(str)
+        cohort.attrs.pop("ear_unknown", None)
+        cohort.extras.pop("attr_ear_unknown", None)
+    return cohort
+
+
+def _readers() -> dict[str, Callable[..., ABRCohort]]:
+    from abrnet.data.csv_io import read_wide_csv
+
     return {
-        "h5": load_cohort,
+        "h5": read_h5,
         "csv": read_wide_csv,
         "epl_cfts": read_epl_cfts,
         "fast_abr": read_fast_abr,
