@@ -48,9 +48,36 @@ def check_row_lengths(src: str, rows: list[str] | list[list[str]], width: int) -
             )
 
 
+def float32_texts(values: np.ndarray) -> list[str]:
+    """Each value as the shortest text that reads back to the same float32 ('' for NaN: missing), the rule of
+    `abrnet.data.schema.float32_as_typed`. Why: ``.9g`` wrote a typed rate of 33.1 Hz as 33.0999985, exact on
+    reading back but a number nobody typed; ``str`` of a float32 scalar is numpy's shortest unique form (33.1)."""
+    return ["" if text == "nan" else text for text in map(str, np.asarray(values, np.float32))]
+
+
+def _block(name: str) -> str:
+    """The prefix of a sample column: "" for ``s*``, "a_"/"b_" for the split buffers."""
+    match = SAMPLE.match(name)
+    return (match.group(1) or "") if match else ""
+
+
+def _empty_cell(cells: list[str], header: list[str], cols: list[int], k: int) -> str:
+    """The message for the empty sample cell ``cols[k]``: when the rest of its block (``s*``, ``a_s*`` or ``b_s*``)
+    is empty too, the row is a shorter record padded with blank cells, and the message says why that is refused."""
+    prefix = _block(header[cols[k]])
+    block = [j for j in cols if _block(header[j]) == prefix]
+    if any(cells[j].strip() for j in block[block.index(cols[k]) :]):
+        return "empty cell"  # a blank amid values: a missing sample, not a shorter record
+    return (
+        f"empty cell, as are the rest of this row's {prefix}s* cells: every row of a wide CSV holds the same "
+        f"number of samples ({prefix}s0..{prefix}s{len(block) - 1} here), so a record of another length goes in a "
+        "file of its own"
+    )
+
+
 def samples_per_cell(src: str, header: list[str], body: list[list[str]], cols: list[int]) -> np.ndarray:
     """The sample cells ``cols`` of every row as float64 (N, len(cols)), cell by cell: slow, but names the first
-    cell that is no number."""
+    cell that is no number (and says when an empty one starts a shorter record's blank tail: `_empty_cell`)."""
     values = np.empty((len(body), len(cols)), np.float64)
     for i, cells in enumerate(body):
         for k, j in enumerate(cols):
@@ -58,7 +85,7 @@ def samples_per_cell(src: str, header: list[str], body: list[list[str]], cols: l
             try:
                 values[i, k] = float(text)
             except ValueError:
-                what = "empty cell" if text == "" else f"{text!r} is not a number"
+                what = _empty_cell(cells, header, cols, k) if text == "" else f"{text!r} is not a number"
                 raise DataError(src, header[j], f"{what} ({where(i + 1)})", i + 1) from None
     return values
 

@@ -50,6 +50,7 @@ from abrnet.data.csv_cells import (
     check_samples,
     file_value,
     float32_cell,
+    float32_texts,
     samples_per_cell,
     where,
 )
@@ -73,11 +74,6 @@ _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
 
 
-def _fmt(x: float) -> str:
-    """Shortest text that reads back to the same float32 ('' for NaN = missing)."""
-    return "" if math.isnan(x) else format(float(np.float32(x)), ".9g")
-
-
 def _fmt64(x: float) -> str:
     """Exact text of a float64 (rates, times, frequencies are not float32 data); '' for NaN = not recorded."""
     return "" if math.isnan(x) else repr(float(x))
@@ -99,30 +95,27 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
     meta = [k for k in METADATA_FIELDS if k in cohort.extras]
     header = [*META_COLUMNS, *GRID_COLUMNS, *meta, *LABEL_COLUMNS, *(f"s{i}" for i in range(T))]
     grid = [_fmt64(cohort.sampling_rate_hz), _fmt64(cohort.t0_ms)]
+    samples = cohort.signals  # µV float32: s*, then a_s* and b_s*, all written as typed (`float32_texts`)
     if has_buffers:
         header += [f"a_s{i}" for i in range(T)] + [f"b_s{i}" for i in range(T)]
+        samples = np.concatenate([cohort.signals, cohort.buffers[:, 0], cohort.buffers[:, 1]], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for i in range(cohort.n_records):
-            static = [_fmt(v) for v in cohort.static[i]]
+            static = float32_texts(cohort.static[i])  # as typed: 33.1, not 33.0999985
             cid = int(cohort.class_id[i])
-            labels = [
-                CLASS_NAMES[cid] if cid >= 0 else "",
-                _fmt(cohort.threshold_db[i]),
-                "1" if cohort.no_response[i] else "0",
-            ]
-            for w in range(len(WAVES)):
-                labels += [_fmt(cohort.latency_ms[i, w]), _fmt(cohort.amplitude_uv[i, w])]
+            labels = [CLASS_NAMES[cid] if cid >= 0 else "", *float32_texts(cohort.threshold_db[i : i + 1])]
+            labels.append("1" if cohort.no_response[i] else "0")
+            waves = np.column_stack([cohort.latency_ms[i], cohort.amplitude_uv[i]]).ravel()  # I lat, I amp, III ...
+            labels += float32_texts(waves)
             recording = [
                 _fmt64(cohort.extras[k][i]) if k == STIMULUS_FREQ_HZ else str(cohort.extras[k][i]) for k in meta
             ]
             ear = "" if assumed[i] else str(cohort.ear[i])  # an assumed ear stays "not recorded"
             row = [str(cohort.patient_id[i]), ear, *static, *grid, *recording, *labels]
-            row += [_fmt(v) for v in cohort.signals[i]]
-            if has_buffers:
-                row += [_fmt(v) for v in cohort.buffers[i, 0]] + [_fmt(v) for v in cohort.buffers[i, 1]]
+            row += float32_texts(samples[i])
             writer.writerow(row)
     return path
 
