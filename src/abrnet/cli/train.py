@@ -21,17 +21,17 @@ from abrnet.cli.common import (
     user_errors,
     warn,
 )
+from abrnet.cli.model_options import READ_OPTIONS
 from abrnet.inference.option_names import VIA
 
 if TYPE_CHECKING:
     from abrnet.evaluation.folder import Evaluation, FolderCheck
 
 # What `abrnet evaluate --data`'s warnings ask for: it takes no reading options, so they name `abrnet data import`'s
-# (its reader options, ``--fmp``..., and these of its own) and say to evaluate the .h5 it writes. Why: they named the
-# Python keyword (``(pass fmp=...)``), which no CLI user can type.
+# (the reading options it shares with predict, `READ_OPTIONS`) and say to evaluate the .h5 it writes. Why: they named
+# the Python keyword (``(pass fmp=...)``), which no CLI user can type.
 EVALUATE_NAMES = option_names(
-    {"sampling_rate_hz": "--sampling-rate", "t0_ms": "--t0-ms", "fmt": "--format"},
-    **{VIA: "to abrnet data import, then abrnet evaluate --data the .h5 it writes"},
+    READ_OPTIONS, **{VIA: "to abrnet data import, then abrnet evaluate --data the .h5 it writes"}
 )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
 from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, metadata_of
-from abrnet.data.noise_estimate import buffer_noise_traces
+from abrnet.data.noise_estimate import buffer_noise_traces, has_buffer_trace
 from abrnet.data.schema import ABRCohort, ears_assumed, float32_as_typed
 from abrnet.data.splits import SPLITS, Split
 
@@ -132,7 +132,7 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     from abrnet.data.series_key import join_series_key, series_stimulus  # it reads this module's stimulus labels
 
     assumed = ears_assumed(cohort)
-    has_buffers = record_has_buffers(cohort)
+    has_buffers = has_buffer_trace(buffer_noise_traces(cohort), cohort.n_records)  # (N,)
     meta = metadata_of(cohort.extras, cohort.n_records)
     stim = stimulus_labels(cohort)
     split_by = series_stimulus(cohort)  # (N,) "" where the ear holds one stimulus
@@ -167,18 +167,8 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     return out
 
 
-def record_has_buffers(cohort: ABRCohort) -> np.ndarray:
-    """(N,) bool: which records keep their split buffers, in ``buffers`` or as a finite (A - B)/2 row of
-    ``extras["buffer_noise_uv"]`` (`buffer_noise_traces`), where a cohort joined from files with and without buffers
-    keeps them per record."""
-    traces = buffer_noise_traces(cohort)  # (N, T) or None
-    if traces is None:
-        return np.zeros(cohort.n_records, bool)
-    return np.isfinite(traces).any(axis=1)
-
-
 def series_buffers(has: np.ndarray) -> bool | str:
-    """What the records of one series hold as split buffers (``has``: `record_has_buffers` of its records): True
+    """What the records of one series hold as split buffers (``has``: `has_buffer_trace` of its records): True
     when every record has them, False when none has, "partly: n of m" otherwise.
 
     Why from the records: an .h5 made from files with and without buffers has no ``buffers`` dataset, so the

@@ -48,6 +48,12 @@ def buffer_noise_traces(cohort: ABRCohort) -> np.ndarray | None:
     return None if stored is None else np.asarray(stored, dtype=np.float64)
 
 
+def has_buffer_trace(traces: np.ndarray | None, n_records: int) -> np.ndarray:
+    """(N,) bool: the records whose (A − B)/2 is known, a finite row of `buffer_noise_traces` (``traces``; None: no
+    record has one). One answer for the noise estimate, the CM cue and `data describe`."""
+    return np.zeros(n_records, bool) if traces is None else np.isfinite(traces).all(axis=1)
+
+
 def _min_samples(sampling_rate_hz: float) -> int:
     return max(4, round(MIN_RECORDED_MS * sampling_rate_hz / 1000.0))
 
@@ -68,7 +74,7 @@ def estimate_residual_noise(cohort: ABRCohort) -> tuple[np.ndarray, np.ndarray]:
     late = np.zeros(cohort.n_samples, bool)  # (T,)
     late[-n_late:] = True
     traces = buffer_noise_traces(cohort)  # (N, T) or None
-    has_trace = np.zeros(n, bool) if traces is None else np.isfinite(traces).all(axis=1)  # (N,)
+    has_trace = has_buffer_trace(traces, n)  # (N,)
     # records sharing one set of recorded samples are read together (one set, all True, when nothing was padded)
     masks, group = np.unique(recorded_samples(cohort), axis=0, return_inverse=True)  # (G, T), (N,)
     group = group.reshape(-1)

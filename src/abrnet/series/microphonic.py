@@ -35,7 +35,7 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular, toeplitz
 
 from abrnet.data.filters import butterworth_sos, zero_phase
-from abrnet.data.noise_estimate import buffer_noise_traces
+from abrnet.data.noise_estimate import buffer_noise_traces, has_buffer_trace
 from abrnet.data.resample import recorded_samples
 from abrnet.data.schema import ABRCohort
 
@@ -113,7 +113,7 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
     taper = np.clip((t - ARTIFACT_TAPER_MS[0]) / (ARTIFACT_TAPER_MS[1] - ARTIFACT_TAPER_MS[0]), 0.0, 1.0)  # (T,)
     band = zero_phase(cohort.signals[rows] * taper, sos)  # (R, T)
     traces = buffer_noise_traces(cohort)  # (N, T) float64, NaN rows: no buffers; None: no record has any
-    has_trace = np.zeros(rows.size, bool) if traces is None else np.isfinite(traces[rows]).all(axis=1)  # (R,)
+    has_trace = has_buffer_trace(traces, cohort.n_records)[rows]  # (R,)
     recorded = recorded_samples(cohort)[rows]  # (R, T) bool: padding is no noise reference
     pools = np.unique(np.column_stack([has_trace, recorded]), axis=0, return_inverse=True)[1].reshape(-1)  # (R,)
     bank = zero_phase(cm_templates(t).reshape(-1, t.size), sos)[:, window]  # (2K, W) as the records are filtered
