@@ -164,13 +164,14 @@ def concat_cohorts(parts: list[ABRCohort]) -> ABRCohort:
         and all(k in p.extras and p.extras[k].shape[1:] == first.extras[k].shape[1:] for p in parts)
     ]
     buffers, extras = None, {}
-    traces = [buffer_noise_traces(p) for p in parts]  # (n_p, T) each, or None
     if all(p.buffers is not None for p in parts):
         buffers = np.concatenate([p.buffers for p in parts])  # type: ignore[misc]
-    elif any(t is not None for t in traces):  # (N, T): NaN rows for records without buffers
-        none = lambda p: np.full((p.n_records, p.n_samples), np.nan)
-        rows = [none(p) if t is None else t for p, t in zip(parts, traces, strict=True)]
-        extras[BUFFER_NOISE_EXTRA] = np.concatenate(rows)
+    else:  # some part lacks buffers: keep every record's (A − B)/2 (n_p, T), or None for a part without any
+        traces = [buffer_noise_traces(p) for p in parts]
+        if any(t is not None for t in traces):
+            none = lambda p: np.full((p.n_records, p.n_samples), np.nan)
+            rows = [none(p) if t is None else t for p, t in zip(parts, traces, strict=True)]
+            extras[BUFFER_NOISE_EXTRA] = np.concatenate(rows)  # (N, T): NaN rows for records without buffers
     if any(RECORDED_EXTRA in p.extras for p in parts):  # (N, T) bool
         extras[RECORDED_EXTRA] = np.concatenate([recorded_samples(p) for p in parts])
     for k in keys:
