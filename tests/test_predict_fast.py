@@ -131,6 +131,7 @@ def test_ear_and_patient_tables_identical(cohort: ABRCohort) -> None:
     got = patient_columns(pred, cohort)
     assert len(got["patient_id"]) > 0
     assert len(set(got.pop("stimulus").tolist())) == 1  # one stimulus per patient: one row each, as before
+    assert ((got.pop("note") == "") == np.isfinite(got["interaural_V_ms"])).all()  # a note says why a row is blank
     _assert_same_table(got, {k: np.array(ref_p[k]) for k in got})
 
 

@@ -70,24 +70,45 @@ def _shifted(cohort: ABRCohort, shift: np.ndarray) -> ABRCohort:
     return out
 
 
+def mask_groups(recorded: np.ndarray | None, n_records: int, n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows, keep) for each set of records that share one set of recorded samples: ``recorded`` None (all
+    recorded), (T,) for every record alike, or (N, T) per record (`abrnet.data.resample.recorded_samples`: a
+    model-grid .h5 read again keeps each record's padding in ``extras["recorded"]``). One group when every record is
+    alike, so such a cohort is read exactly as with a (T,) mask."""
+    if recorded is None:
+        return [(np.arange(n_records), np.ones(n_samples, bool))]
+    mask = np.asarray(recorded, bool)
+    if mask.ndim == 1:
+        return [(np.arange(n_records), mask)]
+    masks, group = np.unique(mask, axis=0, return_inverse=True)  # (G, T), (N,)
+    if len(masks) == 1:
+        return [(np.arange(n_records), masks[0])]
+    return [(np.flatnonzero(group.reshape(-1) == g), keep) for g, keep in enumerate(masks)]
+
+
 def remove_baseline_offsets(
     cohort: ABRCohort, recorded: np.ndarray | None = None, *, bound_uv: float = MAX_BASELINE_OFFSET_UV
 ) -> tuple[ABRCohort, list[str]]:
     """`cohort` (on the model grid) with each record's mean over the model window removed, and a warning naming the
     ears whose median record mean exceeded ``bound_uv`` in size (none when no ear did).
 
-    ``recorded`` (T,) bool marks the samples taken from the recording (`abrnet.data.resample.recorded_mask`; None:
-    all): the mean is taken and removed there only, so the zeros the resampler padded neither dilute the offset nor
-    become a step. Split buffers lose the same offset (A, B and (A + B) / 2 stay consistent; their difference, the
-    noise estimate, is unchanged); the clean targets have no amplifier, so they are left alone. The input cohort is
-    not modified: the returned one shares no changed arrays with it.
+    ``recorded`` (T,) or (N, T) bool marks the samples taken from the recording (`abrnet.data.resample.recorded_mask`,
+    or per record `recorded_samples`; None: all): the mean is taken and removed there only, so the zeros the
+    resampler padded neither dilute the offset nor become a step (a record with nothing recorded keeps its samples).
+    Split buffers lose the same offset (A, B and (A + B) / 2 stay consistent; their difference, the noise estimate,
+    is unchanged); the clean targets have no amplifier, so they are left alone. The input cohort is not modified:
+    the returned one shares no changed arrays with it.
     """
     signals = np.asarray(cohort.signals)  # (N, T) µV
-    keep = np.ones(signals.shape[1], bool) if recorded is None else np.asarray(recorded, bool)
-    if cohort.n_records == 0 or not keep.any():
+    groups = [(rows, keep) for rows, keep in mask_groups(recorded, *signals.shape) if keep.any()]
+    if cohort.n_records == 0 or not groups:
         return cohort, []
-    offset = signals[:, keep].astype(np.float64).mean(axis=1)  # (N,) µV
-    out = _shifted(cohort, offset[:, None] * keep[None, :])  # only the recorded samples move
+    offset = np.zeros(cohort.n_records)  # (N,) µV
+    moved = np.zeros(signals.shape, bool)  # (N, T): only the recorded samples move
+    for rows, keep in groups:
+        offset[rows] = signals[rows][:, keep].astype(np.float64).mean(axis=1)
+        moved[rows] = keep
+    out = _shifted(cohort, offset[:, None] * moved)
     ears = group_indices(cohort.ear_key.astype(str))[1]  # each ear's record rows: one pass, not one mask per ear
     median = np.array([np.median(offset[rows]) for rows in ears])  # (E,) µV
     named = np.abs(median) > bound_uv  # (E,)
@@ -136,26 +157,35 @@ def remove_slow_trends(
     """`cohort` (on the model grid) with each record's mean and slow trend (`slow_trend`) removed in every ear whose
     median trend RMS exceeds ``bound_uv`` (`ear_slow_content`), and the warning to show (none when nothing was
     corrected). ``recorded`` as in `remove_baseline_offsets`: the trend is fitted and removed on the recorded samples
-    only. Split buffers lose the record's trend too (their difference, the noise estimate, is unchanged). The input
+    only, each record on its own (a record with too few recorded samples to fit has no trend to tell, and its ear
+    none). Split buffers lose the record's trend too (their difference, the noise estimate, is unchanged). The input
     cohort is not modified."""
     signals = np.asarray(cohort.signals)  # (N, T) µV
-    keep = np.ones(signals.shape[1], bool) if recorded is None else np.asarray(recorded, bool)
-    if cohort.n_records == 0 or keep.sum() <= LOW_FREQUENCY_DEGREE + 1:
+    groups = [(r, k) for r, k in mask_groups(recorded, *signals.shape) if k.sum() > LOW_FREQUENCY_DEGREE + 1]
+    if cohort.n_records == 0 or not groups:
         return cohort, []
-    t_ms = np.flatnonzero(keep) * 1000.0 / DEFAULT_SAMPLING_RATE_HZ  # (T',) the model grid's times
-    trend, detrended = slow_trend(signals[:, keep], t_ms)
-    ear = ear_slow_content(trend.std(axis=1), cohort.ear_key)  # (N,) µV
+    slow, fits = np.full(cohort.n_records, np.nan), []  # (N,) trend RMS µV; per group: its fits
+    for rows, keep in groups:
+        t_ms = np.flatnonzero(keep) * 1000.0 / DEFAULT_SAMPLING_RATE_HZ  # (T',) the model grid's times
+        trend, detrended = slow_trend(signals[rows][:, keep], t_ms)
+        slow[rows] = trend.std(axis=1)
+        fits.append((t_ms, trend, detrended))
+    ear = ear_slow_content(slow, cohort.ear_key)  # (N,) µV
     fix = ear > bound_uv  # NaN (too few records) compares False
     if not fix.any():
         return cohort, []
-    curved = np.zeros(cohort.n_records, bool)
-    if keep.sum() > CURVED_TREND_DEGREE + 1:  # hum or a slow wave bends beyond degree 2: fit up to degree 4 there
-        wide, wide_detrended = slow_trend(signals[:, keep], t_ms, CURVED_TREND_DEGREE)
-        beyond = ear_slow_content((wide - trend).std(axis=1), cohort.ear_key)  # degree 3..4 part (orthogonal)
-        curved = fix & (beyond > MIN_CURVED_TREND_UV)
-        detrended[curved] = wide_detrended[curved]
+    beyond, wide_fits = np.full(cohort.n_records, np.nan), {}  # (N,) degree 3..4 part (orthogonal)
+    for g, ((rows, keep), (t_ms, trend, _)) in enumerate(zip(groups, fits, strict=True)):
+        if keep.sum() > CURVED_TREND_DEGREE + 1:  # hum or a slow wave bends beyond degree 2: fit up to degree 4
+            wide, wide_fits[g] = slow_trend(signals[rows][:, keep], t_ms, CURVED_TREND_DEGREE)
+            beyond[rows] = (wide - trend).std(axis=1)
+    curved = fix & (ear_slow_content(beyond, cohort.ear_key) > MIN_CURVED_TREND_UV)
     shift = np.zeros(signals.shape, np.float64)  # (N, T): only the recorded samples of the fixed ears move
-    shift[np.ix_(fix, keep)] = signals[fix][:, keep] - detrended[fix]
+    for g, ((rows, keep), (_, _, detrended)) in enumerate(zip(groups, fits, strict=True)):
+        if g in wide_fits:
+            detrended[curved[rows]] = wide_fits[g][curved[rows]]
+        here = fix[rows]
+        shift[np.ix_(rows[here], keep)] = signals[rows[here]][:, keep] - detrended[here]
     out = _shifted(cohort, shift)
     keys = np.asarray(cohort.ear_key).astype(str)
     n_ears, n_curved = len(set(keys[fix].tolist())), len(set(keys[curved].tolist()))

@@ -121,7 +121,7 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
     difference (right − left, ms) at the highest level where both ears show wave V, that level and the two
     latencies (each the mean of the ear's replicates with V there, so ``interaural_V_ms`` = ``V_latency_R_ms`` −
     ``V_latency_L_ms``). With the `ears` table, each ear's V is read only at levels ≥ its series' `reading_floor`,
-    as in <out>.series.csv.
+    as in <out>.series.csv. ``note`` says why a row has no difference (`interaural_note`), empty where it has one.
 
     Why per stimulus: wave V of a 16 kHz tone pip comes earlier than an 8 kHz one, so comparing the left ear's 8 kHz
     series with the right ear's 16 kHz one (or pooling them) would read a frequency difference as an interaural one.
@@ -133,7 +133,7 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
     lat_v = np.where(level >= floor - 1e-6, lat_v, np.nan)
     ear = np.asarray(cohort.ear)
     stimulus = series_labels(cohort)[0]  # (N,) as the series table names them
-    pids, stims, lv, left, right, diff = [], [], [], [], [], []
+    pids, stims, lv, left, right, diff, notes = [], [], [], [], [], [], []
     for pid, rows in group_rows(cohort.patient_id.astype(str)).items():
         for stim in np.unique(stimulus[rows]).tolist():
             idx = rows[stimulus[rows] == stim]
@@ -147,6 +147,7 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
             left.append(v_l)
             right.append(v_r)
             diff.append(v_r - v_l)
+            notes.append(interaural_note(np.isfinite(lat_v[lm]).any(), np.isfinite(lat_v[rm]).any(), top))
     return {
         "patient_id": np.array(pids, dtype=str),
         "stimulus": np.array(stims, dtype=str),
@@ -154,4 +155,21 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
         "V_latency_L_ms": np.array(left),
         "V_latency_R_ms": np.array(right),
         "interaural_V_ms": np.array(diff),
+        "note": np.array(notes, dtype=str),
     }
+
+
+def interaural_note(v_left: bool, v_right: bool, level_db: float) -> str:
+    """Why a patients-table row has no interaural difference (its numbers blank), "" where it has one: no wave V read
+    in an ear (``v_left``/``v_right``: at levels ≥ the ear's series floor, so a "no response" ear has none), or V in
+    both ears but at no common level (``level_db`` NaN).
+
+    Why a cell: a row of blanks beside the patient's id (one ear "no response") looked like a lost result, where
+    the other tables say why a number is missing (``recording_noise_from`` "missing", the series ``response``)."""
+    if np.isfinite(level_db):
+        return ""
+    if not (v_left or v_right):
+        return "no wave V in either ear"
+    if not (v_left and v_right):
+        return f"no wave V in the {'right' if v_left else 'left'} ear"
+    return "no level with wave V in both ears"

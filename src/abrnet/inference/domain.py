@@ -149,24 +149,43 @@ def domain_hint(names: OptionNames | None = None) -> str:
     return f"({pass_hint(('species', 'stimulus', 'level_unit'), names)} if the file is wrong{refuses})"
 
 
-def domain_warnings(domain: np.ndarray, source: str, names: OptionNames | None = None) -> list[str]:
+def level_check(rows: list[int], field: str | None = None, most: int = 5) -> str:
+    """What a line with an out-of-range level asks first: ``check the level value first (field 'intensity_db', rows
+    3, 7: a typo is likelier than a wrong unit)``. ``rows``: 0-based record indices, printed from 1 as rows where
+    ``field`` names the column that holds the level (abrnet's wide CSV and .h5: row k is record k) and as records
+    otherwise (a device export's row is a line of the file, and its level a header value).
+
+    Why first: 105 or 150 dB nHL is more often a mistyped 50 than a file in dB SPL, and the line sent its user to
+    --species/--level-unit, which cannot fix a typo (hunt 42)."""
+    word = "row" if field else "record"
+    shown = ", ".join(str(r + 1) for r in rows[:most]) + (f" and {len(rows) - most} more" if len(rows) > most else "")
+    where = (f"field '{field}', " if field else "") + f"{word}{'s' if len(rows) > 1 else ''} {shown}"
+    return f"check the level value first ({where}: a typo is likelier than a wrong unit)"
+
+
+def domain_warnings(
+    domain: np.ndarray, source: str, names: OptionNames | None = None, *, level_field: str | None = None
+) -> list[str]:
     """One line per distinct reason set: ``<file>: k of N records out of domain (<reasons>)``, ending in
     `domain_hint`. Reasons that differ only in a record's own number (``level: 110 dB ...``, ``amplitude: 530 µV
     ...``) share a line, the numbers given as a range (``level: 110–120 dB above ...``): one line per level of a file
-    was a screenful."""
-    groups: dict[tuple[str, ...], list[list[str]]] = {}  # reasons with numbers blanked → each record's numbers
-    for value in np.asarray(domain).astype(str).tolist():
+    was a screenful. A line with a level reason says before that hint to check the level (`level_check`, naming
+    ``level_field`` and the rows where the caller's records are rows of such a column)."""
+    groups: dict[tuple[str, ...], list[tuple[int, list[str]]]] = {}  # reasons, numbers blanked → (record, numbers)
+    for i, value in enumerate(np.asarray(domain).astype(str).tolist()):
         if value != IN_DOMAIN:
             parts = [_NUMBERED.match(r) for r in value.split("; ")]
             key = tuple(f"{m[1]}: {{}} {m[3]}" if m else r for m, r in zip(parts, value.split("; "), strict=True))
-            groups.setdefault(key, []).append([m[2] for m in parts if m])
+            groups.setdefault(key, []).append((i, [m[2] for m in parts if m]))
     out = []
-    for key, numbers in sorted(groups.items()):
-        columns = iter(zip(*numbers, strict=True))
+    for key, records in sorted(groups.items()):
+        columns = iter(zip(*(numbers for _, numbers in records), strict=True))
         reasons = [r.format(_range(next(columns))) if "{}" in r else r for r in key]
+        level = any(r.startswith("level: ") for r in key)
+        check = f"; {level_check([i for i, _ in records], level_field)}" if level else ""
         out.append(
-            f"{source}: {len(numbers)} of {len(domain)} records out of the model's domain ({'; '.join(reasons)}); "
-            f"predictions are extrapolations {domain_hint(names)}"
+            f"{source}: {len(records)} of {len(domain)} records out of the model's domain ({'; '.join(reasons)})"
+            f"{check}; predictions are extrapolations {domain_hint(names)}"
         )
     return out
 

@@ -31,11 +31,13 @@ from abrnet.inference.option_names import OptionNames, pass_hint
 def input_warnings(cohort: ABRCohort, source: str, names: OptionNames | None = None) -> list[str]:
     """What the records are, each as a line naming ``source``: what the input did not record (`reading_warnings`),
     the records out of the model's domain (`domain_warnings` of ``extras["domain"]``, which the caller assessed on
-    the native grid, `assess_domain`) and adult ages the model saw little of (`sparse_age_warnings`)."""
+    the native grid, `assess_domain`; an out-of-range level named by its rows where abrnet's formats hold it in a
+    column) and adult ages the model saw little of (`sparse_age_warnings`)."""
     domain = cohort.extras["domain"]
+    level_field = "intensity_db" if cohort.attrs.get("format") in ("csv", "h5") else None  # a column: rows
     return (
         reading_warnings(cohort, source, names)
-        + domain_warnings(domain, source, names)
+        + domain_warnings(domain, source, names, level_field=level_field)
         + sparse_age_warnings(cohort, source)
     )
 

@@ -125,12 +125,17 @@ def on_model_grid(
     (`cohort_to_model_grid`), then each record's mean and a slow trend beyond the simulated cohort's removed
     (`remove_baseline_offsets`, `remove_slow_trends`, on the samples taken from the recording). The one way any
     input reaches the model: files (`read_for_model`) and cohorts handed to the Python API alike. ``detrend=False``
-    leaves the slow trend in (`benchmarks/slow_trend.py` reads both ways)."""
+    leaves the slow trend in (`benchmarks/slow_trend.py` reads both ways).
+
+    The recorded samples are each record's own (`recorded_samples`): what `cohort_to_model_grid` padded now, and
+    what was padded before a model-grid .h5 (`abrnet data import --model-grid`) was written, which arrives on the
+    grid already with its ``extras["recorded"]``. Read from the grid alone, such a file was centred over its padding
+    and read otherwise than the export it was written from."""
     from abrnet.data.baseline import remove_baseline_offsets, remove_slow_trends
-    from abrnet.data.resample import cohort_to_model_grid, recorded_mask
+    from abrnet.data.resample import cohort_to_model_grid
 
     on_grid, grid_warnings = cohort_to_model_grid(cohort, n_samples)
-    recorded = recorded_mask(cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples, n_out=n_samples)
+    recorded = recorded_samples(on_grid)  # (N, T) bool
     on_grid, offset_warnings = remove_baseline_offsets(on_grid, recorded)
     on_grid, trend_warnings = remove_slow_trends(on_grid, recorded) if detrend else (on_grid, [])
     return on_grid, grid_warnings + offset_warnings + trend_warnings

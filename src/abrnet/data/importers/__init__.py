@@ -167,8 +167,9 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
     ``kw``: reader options (`READER_OPTIONS`, plus a reader's own such as ``time_units``) and metadata overrides
     (`abrnet.data.metadata.METADATA_FIELDS`: ``level_unit=``, ``stimulus=``, ``species=``...). Options left None are
     ignored; options given that the format does not use are listed in ``attrs["ignored_options"]``. ``invert=True``
-    multiplies every sample (and split buffer) by −1, for exports that plot the ABR vertex-negative: read as given,
-    such a trace was "no response" for 3 of 4 hearing ears; ``attrs["inverted"]`` records it.
+    multiplies every trace stored of the records (samples, split buffers, their kept (A − B)/2: `invert_traces`) by
+    −1, for exports that plot the ABR vertex-negative: read as given, such a trace was "no response" for 3 of 4
+    hearing ears; ``attrs["inverted"]`` records it.
     """
     if fmt not in FORMATS:
         raise DataError(str(path), "format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -192,9 +193,7 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
     cohort.attrs["format"] = fmt
     cohort.attrs["source_path"] = str(path)  # the full path: two files may share a name (`concat_cohorts`)
     if invert:  # a vertex-negative export (waves as troughs) read as vertex-positive, as the model learnt them
-        cohort.signals = -cohort.signals
-        cohort.buffers = None if cohort.buffers is None else -cohort.buffers
-        cohort.attrs["inverted"] = 1
+        invert_traces(cohort)
     assumed: set[str] = set()  # metadata the file does not state: an option fills it, overriding nothing
     if fmt in ("h5", "csv"):
         cohort.attrs.pop("patient_id_source", None)  # ids stored in the file, not its name: never renamed
@@ -203,6 +202,24 @@ def read_recording(path: str | Path, fmt: str = "auto", **kw: Any) -> ABRCohort:
             cohort.extras[key] = np.full(cohort.n_records, SIMULATED[key])
         cohort.attrs.setdefault("metadata_source", "abrnet format: human click, dB nHL unless stated")
     return apply_metadata(cohort, str(path), assumed=assumed, **meta)
+
+
+def invert_traces(cohort: ABRCohort) -> None:
+    """Flip, in place, the sign of every trace ``cohort`` stores of its records, and record it in ``attrs``: the
+    averages, the split buffers, the clean targets of a simulated file and every float per-sample extra (N, T): the
+    per-record (A − B)/2 an .h5 written from files with and without buffers holds
+    (`abrnet.data.resample.BUFFER_NOISE_EXTRA`), a Fast ABR export's CM columns (``cm_uv``). The ``recorded`` mask
+    (bool) is no trace and stays. Why all of them: a record whose average is flipped but whose stored noise trace is
+    not is two recordings of opposite polarity, and what reads them together (the residual noise, the CM cue, an
+    .h5 or CSV written from the cohort) would mix them."""
+    cohort.signals = -cohort.signals
+    cohort.buffers = None if cohort.buffers is None else -cohort.buffers
+    cohort.clean = None if cohort.clean is None else -cohort.clean
+    for key, values in list(cohort.extras.items()):
+        trace = values.ndim == 2 and values.shape == (cohort.n_records, cohort.n_samples)
+        if trace and values.dtype.kind == "f":  # NaN rows (a record without buffers) stay NaN
+            cohort.extras[key] = -values
+    cohort.attrs["inverted"] = 1
 
 
 def apply_metadata(
