@@ -75,12 +75,12 @@ def test_generate_warns_once_per_kind_outside_the_training_domain(run: dict) -> 
         g = model.generate(1, conditions=cond, steps=1)
     lines = generation_warnings(g)
     assert [str(w.message) for w in caught] == lines
-    by_kind = {k: [ln for ln in lines if ln.startswith(f"generate: --{k} ")] for k in ("intensity", "rate", "age")}
+    by_kind = {k: [ln for ln in lines if ln.startswith(f"generate: {k} ")] for k in ("intensity", "rate", "age")}
     assert all(len(v) == 1 for v in by_kind.values()), lines
     assert "130, 140 dB nHL" in by_kind["intensity"][0] and "0–100 dB" in by_kind["intensity"][0]
     assert "90, 500 /s" in by_kind["rate"][0] and "11.1–49.1" in by_kind["rate"][0]
     assert "50, 60 years" in by_kind["age"][0]
-    assert any(ln.startswith("generate: --fmp 1000 above") for ln in lines), lines
+    assert any(ln.startswith("generate: FMP 1000 above") for ln in lines), lines
     assert len(lines) == 4, lines  # no sparse-adult line: it speaks of reading accuracy, not of generation
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an in-domain condition is silent, an adult's within the cohort's ages too
@@ -93,8 +93,8 @@ def test_generate_cli_prints_the_domain_warnings(run: dict, tmp_path: Path) -> N
     res = runner.invoke(app, [*args, "--rate", "33.1", "--fmp", "nan", "--out", str(tmp_path / "g.h5")])
     assert res.exit_code == 0, res.output
     flat = " ".join(res.output.split())
-    assert "warning: generate: --intensity 130 dB nHL outside" in flat and "UserWarning" not in flat, res.output
-    assert "generate: --intensity" in load_cohort(tmp_path / "g.h5").attrs["warnings"]
+    assert "warning: generate: intensity 130 dB nHL outside" in flat and "UserWarning" not in flat, res.output
+    assert "generate: intensity 130" in load_cohort(tmp_path / "g.h5").attrs["warnings"]
 
 
 def test_added_noise_is_exact_per_record_and_makes_fmp_not_measured(run: dict) -> None:

@@ -111,7 +111,9 @@ def _values(x: np.ndarray) -> str:
 
 
 def condition_warnings(cohort: ABRCohort, normalizer: Normalizer) -> list[str]:
-    """One line per kind of condition outside the training cohort, listing the offending values. Adults inside the
+    """One line per kind of condition outside the training cohort, listing the offending values, each named as the
+    quantity it is (``intensity``, ``rate``, ``age``, ``FMP``): the same line reaches a Python caller, who passed a
+    ``conditions`` row and has no ``--intensity`` flag, and the CLI user (hunt 43). Adults inside the
     simulated age range are not warned about here: predict's sparse-adult line speaks of reading accuracy, which
     means nothing for a generated signal, and it fired on the validation conditions `evaluate --generation` draws.
 
@@ -132,17 +134,17 @@ def condition_warnings(cohort: ABRCohort, normalizer: Normalizer) -> list[str]:
     if bad.any():
         lo, hi = min(GRID_DB), MAX_LEVEL_DB  # the guard's own constants, for the message only
         out.append(
-            f"generate: --intensity {_values(level[bad])} dB nHL outside the training cohort's {lo:g}–{hi:g} dB nHL; "
+            f"generate: intensity {_values(level[bad])} dB nHL outside the training cohort's {lo:g}–{hi:g} dB nHL; "
             f"{tail}"
         )
     rate = cohort.static_column("stimulus_rate_hz")
     lo, hi = min(cfg.rates_hz), max(cfg.rates_hz)
     if (bad := (rate < lo) | (rate > hi)).any():
-        out.append(f"generate: --rate {_values(rate[bad])} /s outside the training cohort's {lo:g}–{hi:g} /s; {tail}")
+        out.append(f"generate: rate {_values(rate[bad])} /s outside the training cohort's {lo:g}–{hi:g} /s; {tail}")
     age = cohort.static_column("age_years")
     if (bad := age > cfg.adult_age_range[1]).any():
         out.append(
-            f"generate: --age {_values(age[bad])} years above the training cohort's oldest "
+            f"generate: age {_values(age[bad])} years above the training cohort's oldest "
             f"({cfg.adult_age_range[1]:g} years); {tail}"
         )
     j = STATIC_PARAMS.index("fmp")
@@ -150,7 +152,7 @@ def condition_warnings(cohort: ABRCohort, normalizer: Normalizer) -> list[str]:
     fmp = cohort.static_column("fmp")
     if (bad := np.isfinite(fmp) & (fmp > fmp_max)).any():
         out.append(
-            f"generate: --fmp {_values(fmp[bad])} above the training split's FMP (mean + {FMP_SPREAD_SD:g} SD of log "
+            f"generate: FMP {_values(fmp[bad])} above the training split's FMP (mean + {FMP_SPREAD_SD:g} SD of log "
             f"FMP: {fmp_max:.3g}); {tail}"
         )
     return out
