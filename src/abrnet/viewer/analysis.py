@@ -59,7 +59,7 @@ from abrnet.data.schema import float32_as_typed
 from abrnet.data.series_key import series_keys, series_stimulus
 from abrnet.inference.result_plots import UNKNOWN_LEVEL_UNIT, level_unit_labels
 from abrnet.inference.result_tables import PredictionReport, columns_to_records
-from abrnet.viewer.flags import ABOVE_MAX, pooled_flag, range_flag
+from abrnet.viewer.flags import ABOVE_MAX, pooled_flag, range_flag, unmatched_note
 from abrnet.viewer.marks import ABSENT, NO_RESPONSE
 from abrnet.viewer.store import Correction
 
@@ -256,7 +256,8 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
     one marks it so. Why: a report printed "threshold 65 dB*" beside the model's "no response" as if the two agreed;
     the model's call stays in ``response``, labelled as the model's. ``threshold_flag`` and ``threshold_note`` say
     where a stored threshold correction does not stand as it looks (`abrnet.viewer.flags`: made on the pooled ear
-    before it was split by stimulus, or outside the tested levels; None elsewhere)."""
+    before it was split by stimulus, or outside the tested levels; None elsewhere); one naming an ear the reading
+    does not hold is added to ``warnings`` (`unmatched_note`)."""
     out = copy.deepcopy(payload)
     peaks = {(c.record, c.wave): c for c in corrections if c.target == "peak"}
     thresholds = {(c.patient_id, c.ear, c.stimulus): c for c in corrections if c.target == "threshold"}
@@ -276,6 +277,9 @@ def with_corrections(payload: dict[str, Any], corrections: list[Correction], his
             final = NO_RESPONSE if flag[0] == ABOVE_MAX else "response"
             ear.update(threshold_db=c.value, status="corrected", final_response=final, **_corrected_by(c, out))
         ear.update(threshold_flag=flag[0], threshold_note=flag[1])
+    held = {(ear["patient_id"], ear["ear"]) for ear in out["ears"]}
+    lost = [unmatched_note(c) for c in thresholds.values() if (c.patient_id, c.ear) not in held]
+    out["warnings"] = [*out.get("warnings", []), *lost]
     silenced = {ear["key"] for ear in out["ears"] if ear["status"] == "corrected_no_response"}  # no waves there
     for rec in out["records"]:
         for w, wave in rec["waves"].items():

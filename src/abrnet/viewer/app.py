@@ -24,13 +24,15 @@ Routes
 Bad input is the user's, not the server's: an unreadable, empty or oversized upload gets a 4xx whose ``detail`` is
 the importer's one-line message (naming the uploaded file, not the server's copy), and nothing is kept in memory
 from it. A file with corrections keeps the age they were made at: a re-upload at an age that changes the model's
-reading gets 409 (the corrections would otherwise silently apply to another reading). Likewise a correction says the
-age of the reading it was made on, and one made on a page that still shows an earlier reading (the file was analysed
-again at another age since) gets 409 and is not stored; each stored correction keeps that age, and the model that
-read the value it corrects: the SHA-256 of the checkpoint's bytes, since a path says nothing of what is in it (every
-run writes a best.ckpt; the shipped model's path moves with the installation). Model calls run one at
-a time under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine responsive
-instead of oversubscribing its cores.
+reading gets 409 (the corrections would otherwise silently apply to another reading). The same bytes under another
+name are read as the file first uploaded (`abrnet.viewer.store`: its name, so the patient ids a device export takes
+from the name and the corrections made on them stay); the reply names the upload and says so in a warning. Likewise
+a correction says the age of the reading it was made on, and one made on a page that still shows an earlier reading
+(the file was analysed again at another age since) gets 409 and is not stored; each stored correction keeps that
+age, and the model that read the value it corrects: the SHA-256 of the checkpoint's bytes, since a path says nothing
+of what is in it (every run writes a best.ckpt; the shipped model's path moves with the installation). Model calls
+run one at a time under a lock: inference is fast next to an upload and serialising it keeps a small clinic machine
+responsive instead of oversubscribing its cores.
 
 Reading options (`abrnet.viewer.form`: what ``abrnet predict`` takes as ``--rate``, ``--level``, ``--ear``, ``--fmp``
 for a file that does not record them) are part of what identifies a reading, as the age is: they key the cache, are
@@ -61,11 +63,11 @@ from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, history_json, with_corrections
 from abrnet.viewer.correcting import CorrectionIn, correction_from
 from abrnet.viewer.export import export_csv
-from abrnet.viewer.form import FORM_FIELDS, check_shown_options, form_options, viewer_text, with_form_age
+from abrnet.viewer.form import FORM_FIELDS, check_shown_options, error_text, form_options, viewer_text, with_form_age
 from abrnet.viewer.limits import MULTIPART_SLACK_BYTES, BodyLimit
 from abrnet.viewer.marks import UNCHECKED, StaleMarkError
 from abrnet.viewer.report import patient_pdf
-from abrnet.viewer.store import AgeConflictError, Store, StoredFile, options_json, safe_filename, utc_now
+from abrnet.viewer.store import AgeConflictError, FirstUpload, Store, StoredFile, options_json, safe_filename, utc_now
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
@@ -89,8 +91,8 @@ class Viewer:
         self, digest: str, path: Path, filename: str, age_years: float | None, options: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """The model's reading of a stored file with the form's age and reading `options` (`form_options`), cached by
-        content hash, those settings and file name (the payload names the file: the same bytes uploaded under a new
-        name must answer with that name, not the first upload's)."""
+        content hash, those settings and `filename`, the name its messages give the file (a re-upload's reply names
+        the upload, not the first upload; the patient ids are read from `path`, the hash's stored copy)."""
         options = dict(options or {})
         key = (digest, age_years, options_json(options), filename)
         with self._model_lock:
@@ -103,8 +105,7 @@ class Viewer:
                 try:
                     report = self.model.predict(source, series=True, age_years=age, **options)
                 except DataError as exc:
-                    text = str(exc).splitlines()[0].replace(str(source), filename)
-                    raise HTTPException(400, viewer_text(text)) from None
+                    raise HTTPException(400, error_text(exc, str(source), filename)) from None
                 except Exception as exc:  # a reader tripping over garbage is still bad input, not a server fault
                     text = viewer_text((str(exc).splitlines() or [""])[0].replace(str(source), filename))
                     msg = f"{filename}: could not analyse the file ({type(exc).__name__}: {text})"
@@ -207,14 +208,21 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         if age_years is not None and not lo <= age_years <= hi:  # NaN too; was "could not analyse the file"
             raise HTTPException(422, f"age {age_years:g} years: the Age field takes {lo:g} to {hi:g} years")
         options = form_options(stimulus_rate_hz=stimulus_rate_hz, level_db=level_db, ear=ear, fmp=fmp, invert=invert)
-        with viewer.store.upload(data, name) as (digest, path):
-            payload = viewer.analysed(digest, path, path.name, age_years, options)
-            age, options = viewer.to_register(digest, age_years, options, payload)
+        shown = safe_filename(name)  # the reply's messages name the upload; its patient ids are the stored copy's
+        with viewer.store.upload(data, name) as (digest, path):  # path: the hash's first name where it has one
+            payload = viewer.analysed(digest, path, shown, age_years, options)
+            age, kept = viewer.to_register(digest, age_years, options, payload)
             try:
-                viewer.store.register(digest, path, age_years=age, user=user.strip() or "anonymous", options=options)
+                first = viewer.store.register(digest, path, age_years=age, user=user.strip() or "anonymous",
+                                              options=kept)  # fmt: skip
             except AgeConflictError as exc:
                 raise HTTPException(409, f"{name}: {exc}") from None
-        return viewer.view(digest, {**payload, "reading_options": options})  # the file's (the same reading)
+            if first.path != path:  # another name registered the same bytes first, a moment ago: read as that
+                payload = viewer.analysed(digest, first.path, shown, age_years, options)
+        view = viewer.view(digest, {**payload, "reading_options": kept})  # the file's (the same reading)
+        if shown != first.path.name:  # bytes uploaded before under another name: read as that file, and said so
+            view["warnings"].append(renamed_note(shown, first))
+        return view
 
     @app.get("/api/files/{digest}")
     def file_view(digest: str) -> dict[str, Any]:
@@ -266,6 +274,15 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
         return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
     return app
+
+
+def renamed_note(shown: str, first: FirstUpload) -> str:
+    """The reply's line for bytes uploaded before under another name: they are read as that file (`Store.register`).
+    Why say it: the page names the upload but shows the first name's patient ids (a device export's id is its name)."""
+    return (
+        f"{shown}: the same bytes as {first.path.name}, uploaded by {first.user or 'anonymous'} at {first.at}: "
+        f"read as {first.path.name} (its patient ids and the corrections made on them)"
+    )
 
 
 def reading_inputs(payload: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -16,6 +16,11 @@ note (the ear's ``threshold_flag`` / ``threshold_note``; the CSV's ``ear_thresho
   down: experts report "≤ 0 dB"). It is an extrapolation, not a measured level: exported with the flag and a note
   reading it as "≤ softest level".
 
+A fourth kind has no ear to sit on: a threshold correction (or "no response" mark) naming a patient and ear the file's
+reading does not hold (`unmatched_note`). An earlier viewer re-pointed a file to the name of its latest upload, and a
+device export's patient id is its file name, so a store it wrote may keep such rows; they are listed in the file's
+warnings (page and PDF) instead of vanishing from everything but the history.
+
 Why flags beside the page's ``status`` rather than new statuses in it: the page's script decides what it shows and
 what it sends back as "what the page showed" (`abrnet.viewer.marks`) from ``status`` and ``threshold_db``, which must
 keep naming what is stored for the target, or the next correction of it would be refused as stale (409).
@@ -40,6 +45,16 @@ def pooled_flag(c: Any) -> tuple[str, str]:
     return POOLED, (
         f"{what} by {c.user} at {c.created_at} on the pooled ear {c.patient_id}/{c.ear} before it was split by "
         "stimulus: not applied to any series; re-apply it to one series"
+    )
+
+
+def unmatched_note(c: Any) -> str:
+    """The warning for an ear's correction `c` whose patient and ear the reading holds no series of."""
+    what = "marked 'no response'" if c.mark else f"threshold corrected to {c.value:g} dB"
+    return (
+        f"{what} by {c.user} at {c.created_at} on ear {c.patient_id}/{c.ear}, which this reading does not hold (the "
+        "file was stored under another name since; a device export's patient id is its file name): not applied; "
+        "re-apply it to this file's ear"
     )
 
 

@@ -10,7 +10,10 @@ corrections were made with (`abrnet.viewer.store`).
 
 The importers' and predict's messages tell a CLI or Python user what to pass (``pass stimulus_rate_hz=... (...; CLI
 --rate)``, ``(pass fmp=...)`` from the API the viewer calls, ``(pass --fmp)`` from the CLI); the viewer's user has
-neither, so `viewer_text` points those hints at the form's fields instead.
+neither, so `viewer_text` points those hints at the form's fields instead. A file lacking several values at once
+(`MissingOptionsError`) is answered from the names the error carries (`missing_text`), not from its wording: one line
+naming every field to fill in (the hint's text parser knew only the one-value sentence, and passed the several-value
+one through as "pass age_years=..., level_db=... (CLI --age, --level)").
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from typing import Any
 from fastapi import HTTPException
 
 from abrnet.data.ears import EAR_SPELLINGS
+from abrnet.data.importers.needed import MissingOptionsError
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
 from abrnet.inference.domain import domain_hint
 from abrnet.inference.option_names import CLI_DOMAIN_NAMES
 from abrnet.inference.polarity import INVERT_HINT, UNINVERT_HINT
-from abrnet.viewer.store import options_text
+from abrnet.viewer.reading_text import options_text
 
 # `ABRModel.predict` keyword → the form field's label, as the page shows it and messages name it
 FORM_FIELDS: dict[str, str] = {
@@ -157,6 +161,26 @@ def viewer_text(text: str) -> str:
     text = text.replace(INVERT_HINT, INVERT_WORDS).replace(UNINVERT_HINT, UNINVERT_WORDS)
     text = text.replace(BRACKET_HINT, BRACKET_WORDS)
     return UNKNOWN_START.sub(unknown_start, text)
+
+
+def error_text(exc: DataError, source: str, filename: str) -> str:
+    """A reader's refusal of the stored copy `source` as the viewer's one line: naming `filename` (the upload), with
+    the form's fields for what is missing (`missing_text`, else `viewer_text`)."""
+    if isinstance(exc, MissingOptionsError) and (text := missing_text(exc.fields)):
+        return f"{filename}: {text}"
+    return viewer_text(str(exc).splitlines()[0].replace(source, filename))
+
+
+def missing_text(keys: tuple[str, ...]) -> str | None:
+    """ "not recorded in this file: the subject's age (years) and the stimulus level (dB); enter them in the form's
+    Age and Level (dB) fields and analyse again" for the missing `keys` (predict's keywords); None where the form
+    has no field for one of them (the reader's own message then stands)."""
+    if not keys or not set(keys) <= set(FORM_ASKS):
+        return None
+    said = lambda words: ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+    fields = said([FORM_FIELDS[k] for k in keys]) + (" fields" if len(keys) > 1 else " field")
+    return (f"not recorded in this file: {said([FORM_ASKS[k] for k in keys])}; enter "
+            f"{'them' if len(keys) > 1 else 'it'} in the form's {fields} and analyse again")  # fmt: skip
 
 
 def with_form_age(path: Path, age_years: float | None, folder: Path) -> Path | None:

@@ -32,7 +32,7 @@ from abrnet.viewer.analysis import (
 )
 from abrnet.viewer.export import level_text
 from abrnet.viewer.flags import ABOVE_MAX, BELOW_MIN
-from abrnet.viewer.store import options_text
+from abrnet.viewer.reading_text import options_text
 
 WAVE_COLORS: dict[str, str] = {"I": "#1f77b4", "III": "#2ca02c", "V": "#d62728"}
 CORRECTED_COLOR = "#ff7f0e"

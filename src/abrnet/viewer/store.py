@@ -6,6 +6,14 @@ its corrections back, while an edited file starts clean. Corrections are append-
 value and the corrected one); the newest row per target wins and a row with value NULL reverts to the model, so the
 audit trail a clinic needs is never overwritten.
 
+A hash keeps the name, uploader and time of its first registration for good (`register`), and is always read from
+its copy under that name (`upload` stores a re-upload's bytes there). Why: a device export's patient id is its file
+name, and an ear's threshold correction names the patient; the same bytes re-uploaded as ``copy.txt`` re-pointed the
+hash to the new name, its ear became patient "copy" and the expert's threshold silently left page, CSV and PDF. A
+re-upload's own name is for its reply's messages only; its uploader is not kept (no table of uploads: their
+corrections name them). A store written before this rule may already point a hash at a later name: it reads as it
+is, and a correction naming an ear the file no longer holds is listed in its warnings (`abrnet.viewer.flags`).
+
 Each correction also keeps the age the model read its ear at (``age_years``): the model's latencies and threshold
 depend on the age, so a correction means something only next to the reading it was made against, and an audit must
 be able to say which one that was. A store made before this column existed is migrated on open (``ALTER TABLE ... ADD
@@ -46,6 +54,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from abrnet.viewer.marks import UNCHECKED, check_expected
+from abrnet.viewer.reading_text import reading_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -87,39 +96,17 @@ def safe_filename(name: str) -> str:
     return (cleaned or "upload")[:120]
 
 
-def age_text(age_years: float | None) -> str:
-    """An upload's age for messages ("age 1.5 years"; none given means the file's own ages were used)."""
-    return "no age (the file's own)" if age_years is None else f"age {age_years:g} years"
-
-
-# the form's reading options as messages name them: keyword → (the form's field, unit after the value)
-OPTION_LABELS: dict[str, tuple[str, str]] = {
-    "stimulus_rate_hz": ("rate", " /s"), "level_db": ("level", " dB"), "ear": ("ear", ""), "fmp": ("FMP", ""),
-    "invert": ("sign inverted", ""),
-}  # fmt: skip
-
-
-def options_text(options: Mapping[str, object]) -> str:
-    """Reading options for messages ("rate 21 /s, ear L"; empty for none)."""
-    given = []
-    for key, value in sorted(options.items()):
-        name, unit = OPTION_LABELS.get(key, (key, ""))
-        if isinstance(value, bool):  # a switch: named when on ("sign inverted")
-            given += [name] if value else []
-        else:
-            given.append(f"{name} {value:g}{unit}" if isinstance(value, float) else f"{name} {value}{unit}")
-    return ", ".join(given)
-
-
-def reading_text(age_years: float | None, options: Mapping[str, object]) -> str:
-    """A reading's settings for messages: "age 1.5 years" and, where given, "with rate 21 /s, ear L"."""
-    given = options_text(options)
-    return age_text(age_years) + (f" with {given}" if given else "")
-
-
 class AgeConflictError(Exception):
     """A file re-uploaded at another age or with other reading options than its corrections were made with, or a
     correction made on a reading the file is no longer registered with (the app answers 409)."""
+
+
+class FirstUpload(NamedTuple):
+    """A hash's first registration (`register`): the copy it is read from, who uploaded it and when."""
+
+    path: Path
+    user: str | None
+    at: str
 
 
 class StoredFile(NamedTuple):
@@ -242,7 +229,9 @@ class Store:
     @contextmanager
     def upload(self, data: bytes, filename: str) -> Iterator[tuple[str, Path]]:
         """The bytes stored under their hash (atomic: concurrent uploads of one file never see half a file) for the
-        body of the `with`; a copy left unregistered when the body raises (a refused upload) is removed on the way out.
+        body of the `with`, under the name the hash is registered with (the first upload's) where it has one, else
+        under `filename`; a copy the hash is not registered with when the body ends (a refused upload, or the loser of
+        two first uploads of the same bytes under other names) is removed on the way out.
 
         The file is not known to the store until `register`. Writing and removing happen under the store's lock and a
         copy is removed only once no request holds it: one request refusing the file must not pull it (or its folder)
@@ -250,25 +239,23 @@ class Store:
         """
         digest = content_hash(data)
         folder = self.uploads / digest
-        path = folder / safe_filename(filename)
         with self._lock:
+            path = folder / (self._registered_name(digest) or safe_filename(filename))
             folder.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 tmp = folder / f".{path.name}.tmp"
                 tmp.write_bytes(data)
                 os.replace(tmp, path)
             self._in_use[path] += 1
-        kept = False
         try:
             yield digest, path
-            kept = True
         finally:
             with self._lock:
                 self._in_use[path] -= 1
                 if self._in_use[path] == 0:
                     del self._in_use[path]
                     info = self.file_info(digest)
-                    if not kept and (info is None or info[0] != path):
+                    if info is None or info.path != path:
                         path.unlink(missing_ok=True)
                         with contextlib.suppress(OSError):
                             folder.rmdir()  # only when empty: the registered copy, if any, stays
@@ -281,8 +268,10 @@ class Store:
         age_years: float | None,
         user: str,
         options: Mapping[str, object] | None = None,
-    ) -> None:
-        """Record a readable upload (name, size, the age and reading options it was analysed with, who, when).
+    ) -> FirstUpload:
+        """Record a readable upload (name, size, the age and reading options it was analysed with, who, when) and
+        return the hash's first registration: a known hash keeps its name, uploader and time (see the module
+        docstring), so the returned copy is `path` except where another name registered the bytes first.
 
         Raises `AgeConflictError` when the file is known at another age or with other options and has corrections:
         they were made against the model's reading with those settings, so changing them under the corrections would
@@ -303,10 +292,19 @@ class Store:
                     )
             con.execute(
                 "INSERT INTO files (hash, filename, size, age_years, uploaded_by, uploaded_at, reading_options) "
-                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(hash) DO UPDATE SET filename=excluded.filename, "
-                "age_years=excluded.age_years, reading_options=excluded.reading_options",
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(hash) DO UPDATE SET age_years=excluded.age_years, "
+                "reading_options=excluded.reading_options",
                 (digest, path.name, path.stat().st_size, age_years, user, utc_now(), given),
             )
+            query = "SELECT filename, uploaded_by, uploaded_at FROM files WHERE hash = ?"
+            name, first_user, first_at = con.execute(query, (digest,)).fetchone()
+        return FirstUpload(self.uploads / digest / name, first_user, first_at)
+
+    def _registered_name(self, digest: str) -> str | None:
+        """The name a hash is registered with (its copy's file name), or None for a new hash."""
+        with self._connect() as con:
+            row = con.execute("SELECT filename FROM files WHERE hash = ?", (digest,)).fetchone()
+        return None if row is None else str(row[0])
 
     def file_info(self, digest: str) -> StoredFile | None:
         """(stored path, age and reading options used at upload) of a known file, or None."""
