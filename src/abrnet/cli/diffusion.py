@@ -31,7 +31,7 @@ from abrnet.cli.common import (
 )
 from abrnet.cli.model_options import READ_OPTIONS, CheckpointOpt, ForceOpt
 from abrnet.constants import GENERATION_STEPS
-from abrnet.data.schema import DataError
+from abrnet.data.schema import ABRCohort, DataError
 
 if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
     import numpy as np
@@ -72,7 +72,15 @@ def denoise(
     """The model's estimate of the clean response of each recording (observed signals kept in extras/observed_uv).
 
     The estimate is conditioned on the stated level, so a record without a response comes out response-like: each
-    observed record's p(V) is kept in extras/observed_p_wave_v and records without a wave V are warned about."""
+    observed record's p(V) is kept in extras/observed_p_wave_v and records without a wave V are warned about.
+    A record whose residual noise cannot be read (too little recorded) is returned as recorded; extras/denoised and
+    extras/recording_noise_nv, recording_noise_from say per record what was done, and the last line counts both.
+
+    When no record could be denoised, nothing is written and the command exits 2 with one line. Why refuse rather
+    than write: the file would hold nothing denoise exists for, only the recording resampled and zero-padded onto
+    the model grid (`abrnet data import --model-grid` writes that on purpose), and a batch loop that checks exit
+    codes, not stderr, took it for denoised traces (hunt 43, #3). Where some records were denoised the file is
+    written: it holds them, and marks the others per record."""
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
@@ -93,8 +101,43 @@ def denoise(
                 sampling_rate_hz=sampling_rate, t0_ms=t0_ms, option_names=option_names(READ_OPTIONS), **(reader or {}),
             )  # fmt: skip
         warn(warnings)
+        check_denoised(result, input_path)
         save_cohort(result, out, force=True)
-    console.print(f"{result.n_records} records denoised ({sampler}, {steps} step(s)); wrote {out}", highlight=False)
+    console.print(f"{denoise_summary(result, sampler, steps)}; wrote {out}", highlight=False)
+
+
+def check_denoised(result: ABRCohort, input_path: Path) -> None:
+    """A one-line `DataError` when `ABRModel.denoise` denoised no record (`denoise`'s docstring says why)."""
+    from abrnet.data.noise_estimate import LATE_WINDOW_MS, MIN_RECORDED_MS
+    from abrnet.inference.predictor import DENOISED_EXTRA
+
+    if result.extras[DENOISED_EXTRA].any():
+        return
+    end_ms = result.t0_ms + 1000.0 * result.n_samples / result.sampling_rate_hz  # the model window's end
+    raise DataError(
+        str(input_path),
+        "recording_noise_from",
+        f"missing for all {result.n_records} records (under {MIN_RECORDED_MS:g} ms recorded in the model window's "
+        f"last {LATE_WINDOW_MS:g} ms, no split buffers), so none could be denoised; nothing written (a recording to "
+        f"{end_ms - MIN_RECORDED_MS:g} ms or more, or one with its split buffers, gives the noise level)",
+    )
+
+
+def denoise_summary(result: ABRCohort, sampler: str, steps: int) -> str:
+    """``k of N records denoised (sampler, steps; noise from <source>: count, ...)``, plus the records returned as
+    recorded: it said "N records denoised" of N records returned untouched (hunt 43, #3)."""
+    import numpy as np
+
+    from abrnet.inference.predictor import DENOISED_EXTRA
+
+    done = np.asarray(result.extras[DENOISED_EXTRA], dtype=bool)
+    sources, counts = np.unique(np.asarray(result.extras["recording_noise_from"]).astype(str)[done], return_counts=True)
+    noise = ", ".join(f"{s}: {c}" for s, c in zip(sources.tolist(), counts.tolist(), strict=True))
+    how = f"{sampler}, {steps} step(s)" + (f"; noise from {noise}" if noise else "")
+    line = f"{int(done.sum())} of {result.n_records} records denoised ({how})"
+    if kept := int((~done).sum()):
+        line += f"; {kept} returned as recorded (noise not measurable: see the warning)"
+    return line
 
 
 JOINT_HELP = (

@@ -226,12 +226,18 @@ class ABRModel:
         Starts from the timestep matching the recording's own noise level (`recording_noise_std_uv` normalised by
         the training signal scale). steps=1: posterior mean (lowest MSE, smooth); more steps: sharper, sample-like.
         The observed signals are kept in `extras["observed_uv"]`, and the heads' p(V) of each *observed* record
-        (`predict_cohort`, the analysis predict gives) in `extras["observed_p_wave_v"]`.
+        (`predict_cohort`, the analysis predict gives) in `extras["observed_p_wave_v"]`. Per record,
+        `extras["denoised"]` says whether it was denoised, and `extras["recording_noise_nv"]` /
+        `["recording_noise_from"]` the noise it started from, as predict's table names them (`denoise_extras`): a
+        record whose noise is unknown (NaN, from "missing": too little recorded, `abrnet.data.noise_estimate`) is
+        returned as recorded (`denoise_known`), and said so in one warning line. Such a cohort is still returned, even
+        when no record was denoised: it is the user's data, marked per record; `abrnet denoise` refuses to write it.
 
         Why p(V) and a warning: the estimate is conditioned on the stated level, so pure noise comes out as smooth
         wave-V-like peaks of a real response's size (0.11–0.28 µV measured), which predict then read as a wave V. A
-        record that reads as no wave V as recorded (`constants.is_present`) is counted in one warning line: its
-        denoised trace is the model's estimate of a response at that level, not evidence of one.
+        denoised record that reads as no wave V as recorded (`constants.is_present`) is counted in one warning line:
+        its denoised trace is the model's estimate of a response at that level, not evidence of one. A record returned
+        as recorded is not counted there: its trace is the recording, so the line would call it what it is not.
 
         Deterministic: the output depends on neither `seed` nor `batch_size`. No sampler step draws noise here: the
         start x_t* is α·x_obs (the recording's own noise plays the forward draw), DDIM runs with η = 0 and DPM-Solver++
@@ -239,13 +245,15 @@ class ABRModel:
         sampler still run, but it changes nothing (the CLI's ``--seed`` help says the same). Warnings name options as
         `predict` does (``option_names``).
         """
-        from abrnet.inference.predictor import denoise_known, recording_noise_std_uv
+        from abrnet.data.noise_estimate import estimate_residual_noise
+        from abrnet.inference.predictor import DENOISED_EXTRA, denoise_extras, denoise_known
 
         check_denoise(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size)
         cohort, warnings = _as_cohort(data, self.n_samples, option_names, **read_kw)
         x = torch.from_numpy(self.normalizer.recording(cohort.signals))
         s = torch.from_numpy(self.normalizer.static(cohort.static))
-        noise = recording_noise_std_uv(cohort) / self.normalizer.signal_scale
+        noise_uv, noise_from = estimate_residual_noise(cohort)  # (N,) µV (NaN: unknown) and where each came from
+        noise = noise_uv / self.normalizer.signal_scale
         out = np.empty_like(cohort.signals, dtype=np.float32)
         for start in range(0, cohort.n_records, batch_size):
             sl = slice(start, start + batch_size)
@@ -263,20 +271,25 @@ class ABRModel:
         result = cohort.subset(np.arange(cohort.n_records))
         result.extras["observed_uv"] = cohort.signals.astype(np.float32)
         result.extras["observed_p_wave_v"] = np.asarray(p_v, dtype=np.float32)
+        result.extras.update(denoise_extras(noise_uv, noise_from))
+        done = result.extras[DENOISED_EXTRA]  # (N,) bool: `denoise_known` denoised it
+        out[~done] = cohort.signals[~done]  # as recorded, bit for bit: not the model input's centred, rescaled copy
         result.signals = out
         result.attrs.update(
             {"denoised_by": str(self.checkpoint), "denoise_steps": int(steps), "denoise_sampler": sampler}
         )
         source = str(data) if isinstance(data, (str, Path)) else "input"
-        if unknown := int((~np.isfinite(noise)).sum()):  # `denoise_known` left them as recorded
+        n, n_done = cohort.n_records, int(done.sum())
+        if unknown := n - n_done:  # `denoise_known` left them as recorded
             warnings.append(
-                f"{source}: {unknown} of {cohort.n_records} records have too few recorded samples to read their "
-                "residual noise from (a recording shorter than the model window: its last 1.5 ms is padding; "
-                "recording_noise_from: missing), so they are returned as recorded, not denoised"
+                f"{source}: {unknown} of {n} records have too few recorded samples to read their residual noise from "
+                "(a recording shorter than the model window: its last 1.5 ms is padding; recording_noise_from: "
+                "missing), so they are returned as recorded, not denoised"
             )
-        if absent := int((~is_present(np.asarray(p_v))).sum()):
+        if absent := int((done & ~is_present(np.asarray(p_v))).sum()):  # only the traces the model replaced
+            of = f"{n_done} records" if n_done == n else f"the {n_done} denoised records"
             warnings.append(
-                f"{source}: {absent} of {cohort.n_records} records read as no wave V as recorded (p(V) < "
+                f"{source}: {absent} of {of} read as no wave V as recorded (p(V) < "
                 f"{PRESENCE_THRESHOLD:g}, per record in extras/observed_p_wave_v); their denoised trace is the model's "
                 "estimate of a response at that level, not evidence of one (read no threshold off it)"
             )

@@ -39,6 +39,25 @@ def recording_noise_std_uv(cohort: ABRCohort) -> np.ndarray:
     return estimate_residual_noise(cohort)[0]
 
 
+DENOISED_EXTRA = "denoised"  # (N,) bool extra of a denoised cohort: False where the record is returned as recorded
+
+
+def denoise_extras(noise_uv: np.ndarray, source: np.ndarray) -> dict[str, np.ndarray]:
+    """What a denoised cohort keeps per record (`estimate_residual_noise`'s (N,) µV and source): ``denoised``,
+    whether `denoise_known` denoised it (its noise is known, the same test), and ``recording_noise_nv`` with
+    ``recording_noise_from``, named and computed as predict's table has them (`clinical_record_columns`).
+
+    Why in the cohort: a record whose noise is unknown comes back as recorded, and a raw trace and a denoised one
+    look alike in an .h5; only stderr said which was which, so a later reader or a batch script could not tell
+    (hunt 43, #3). The noise is that of the recording the estimate started from, not of the denoised trace."""
+    noise_uv = np.asarray(noise_uv, dtype=np.float64)  # (N,)
+    return {
+        DENOISED_EXTRA: np.isfinite(noise_uv),
+        "recording_noise_nv": noise_uv * 1000.0,
+        "recording_noise_from": np.asarray(source).astype(str),
+    }
+
+
 def denoise_known(
     model: nn.Module,
     x_obs: torch.Tensor,  # (B, T) normalised observed recordings
