@@ -127,3 +127,25 @@ def test_a_mixed_file_counts_both_and_warns_about_denoised_records_only(model: A
         assert f"{absent} of the 12 denoised records" in output, output
     else:
         assert not said and NO_V not in output, said
+
+
+def test_a_denoised_file_read_as_input_says_so_and_reports_the_recordings_noise(
+    model: ABRModel, tmp_path: Path
+) -> None:
+    """No split buffers: the noise comes from the late window, which denoising smooths. Read back by predict, the
+    table reports the recording's noise (as denoise kept it), not the estimate's lower one, and a line says the
+    input holds denoise's estimates."""
+    cohort = simulate_cohort(SimulationConfig(n_patients=1), seed=6)
+    cohort.buffers = None
+    src = save_cohort(cohort, tmp_path / "in.h5")
+    den, _ = model.denoise(src)
+    assert set(den.extras["recording_noise_from"].tolist()) == {"late_window"}
+    out = save_cohort(den, tmp_path / "den.h5")
+    as_recorded = np.asarray(model.predict(src).columns()["recording_noise_nv"], float)
+    report = model.predict(out)
+    np.testing.assert_allclose(np.asarray(report.columns()["recording_noise_nv"], float), as_recorded)
+    smoothed = estimate_residual_noise(load_cohort(out))[0] * 1000.0  # what a re-read of the estimates gives
+    assert (smoothed < 0.8 * as_recorded).all(), (smoothed, as_recorded)
+    said = [w for w in report.warnings if "holds the estimates abrnet denoise made" in w]
+    assert len(said) == 1 and "read no threshold off it" in said[0], report.warnings
+    assert not any("holds the estimates" in w for w in model.predict(src).warnings)

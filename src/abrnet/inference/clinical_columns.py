@@ -85,11 +85,24 @@ def clinical_record_columns(pred: Predictions, cohort: ABRCohort) -> dict[str, n
     level = cohort.static_column("intensity_db").astype(np.float64)
     keys = np.char.add(np.char.add(series_keys(cohort), "@"), level.astype(str))  # one series at one level
     cols["replicate_r"] = replicate_r(cohort.signals, cohort.time_ms, keys)
-    noise_uv, source = estimate_residual_noise(cohort)  # (N,) each from the recording itself (NaN: unknown)
+    noise_uv, source = recording_noise(cohort)  # (N,) each from the recording itself (NaN: unknown)
     cols["fmp"] = cohort.static_column("fmp")  # the value the model read (NaN: not measured)
     cols["recording_noise_nv"] = np.asarray(noise_uv, dtype=np.float64) * 1000.0
     cols["recording_noise_from"] = np.asarray(source).astype(str)
     return cols
+
+
+def recording_noise(cohort: ABRCohort) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) residual noise µV and (N,) its source, as `estimate_residual_noise` reads it from the recording, except
+    for a cohort `abrnet denoise` wrote (``attrs["denoised_by"]``): its traces are estimates whose late window is
+    smoothed (20 nV read where the recording had 63), so the noise of the recording each started from, which denoise
+    keeps per record (``extras["recording_noise_nv"]``, ``["recording_noise_from"]``), is the one to report. Why:
+    a low residual noise is what lets an audiologist accept an absent response (hunt 43)."""
+    kept = ("recording_noise_nv", "recording_noise_from")
+    if cohort.attrs.get("denoised_by") and all(k in cohort.extras for k in kept):
+        noise_nv, source = (np.asarray(cohort.extras[k]) for k in kept)
+        return noise_nv.astype(np.float64) / 1000.0, source.astype(str)
+    return estimate_residual_noise(cohort)
 
 
 def clinical_ear_columns(

@@ -49,7 +49,8 @@ def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = No
 
     Why: the results table prints ear ``R`` for a file that names no ear exactly as for a recorded right ear, and a
     file whose split buffers give no FMP was told it had "no split buffers" (the wide CSV reads FMP from the buffers
-    for every row without a stated one, so "missing" beside buffers means the buffers could not give one)."""
+    for every row without a stated one, so "missing" beside buffers means the buffers could not give one). A file
+    `abrnet denoise` wrote is said to hold its estimates: read as input, nothing else told (hunt 43)."""
     out: list[str] = []
     n = cohort.n_records
     if cohort.attrs.get("grid_assumed"):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
@@ -69,6 +70,12 @@ def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = No
         out.append(f"{src}: no FMP and no split buffers in the file; FMP is treated as missing {fmp}")
     elif no_fmp:
         out.append(f"{src}: {no_fmp} of {n} records have no FMP; it is treated as missing on those {fmp}")
+    if cohort.attrs.get("denoised_by"):  # an `abrnet denoise` output read as input
+        out.append(
+            f"{src}: holds the estimates abrnet denoise made of the recordings, not recordings: waves, p(V) and "
+            "thresholds read off them are the model's (a record without a response comes out response-like: read no "
+            "threshold off it); recording_noise_nv is the recordings', as denoise kept it"
+        )
     return out + assumed_ear_warning(cohort, src, names)
 
 
