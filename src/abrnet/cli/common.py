@@ -130,13 +130,18 @@ def _input_files(inputs: Sequence[Path]) -> list[Path]:
 
 
 def _same_file(output: Path, source: Path) -> bool:
-    """Whether writing `output` would replace the file `source` (links and ``./`` spellings included)."""
+    """Whether writing `output` would replace the file `source` (links and ``./`` spellings included), read where the
+    write lands (`write_target`): ``sub/../in.csv`` with ``sub/`` missing does not exist as typed, and the writer,
+    making ``sub/``, then wrote over in.csv with --force (hunt 43 #4)."""
     import os
 
+    from abrnet.data.files import write_target
+
+    target = write_target(output)
     try:
-        return Path(output).exists() and os.path.samefile(output, source)
+        return target.exists() and os.path.samefile(target, source)
     except OSError:
-        return Path(output).resolve() == Path(source).resolve()
+        return target == Path(source).resolve()
 
 
 def check_range(

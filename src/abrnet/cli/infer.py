@@ -28,7 +28,7 @@ from abrnet.cli.common import (
     with_reader_options,
 )
 from abrnet.cli.model_options import READ_OPTIONS, CheckpointOpt, ForceOpt
-from abrnet.data.files import check_suffix, write_json
+from abrnet.data.files import check_suffix, write_json, write_target
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.option_names import CLI_DOMAIN_NAMES
 
@@ -41,10 +41,13 @@ __all__ = ["beside_out", "predict", "stale_beside_out"]
 
 def _check_plot_folder(plot: Path) -> None:
     """--plot names a folder: refuse a file there (or above it) before any work, not after the results are written
-    (mkdir used to fail with a bare "[Errno 17] File exists")."""
-    blocking = next((p for p in (plot, *plot.parents) if p.exists() and not p.is_dir()), None)
+    (mkdir used to fail with a bare "[Errno 17] File exists"), as typed and where the plots land (`write_target`:
+    ``new/../results.csv`` reaches a file while ``new/`` is missing)."""
+    target = write_target(plot)
+    places = (plot, *plot.parents, target, *target.parents)
+    blocking = next((p for p in places if p.exists() and not p.is_dir()), None)
     if blocking is not None:
-        what = "is a file" if blocking == plot else f"is inside {blocking}, a file"
+        what = "is a file" if blocking in (plot, target) else f"is inside {blocking}, a file"
         raise DataError(str(plot), "--plot", f"{what}; --plot names a folder for the plots")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +23,39 @@ COHORT_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
 CSV_SUFFIXES: tuple[str, ...] = (".csv",)
 
 
+def write_target(path: str | Path) -> Path:
+    """The file a write to ``path`` lands on once the writer has made its missing folders: absolute, each symlink
+    followed and each ``..`` taken after it (`os.path.realpath`, as the OS walks the path; the folders a writer makes
+    are real ones, so a missing one's ``..`` is its parent).
+
+    Why every guard asks it, not the path as typed: ``exists()`` is False for ``new/../old.csv`` while ``new/`` is
+    missing, the writer's ``mkdir(parents=True)`` then made ``new/`` and old.csv was replaced without --force (and
+    ``sub/../in.csv`` replaced the input with --force; hunt 43 #4). Not ``os.path.normpath``: ``link/../x.csv`` is
+    the x.csv beside the folder ``link`` points to, which a lexical ``..`` would not check."""
+    return Path(os.path.realpath(path))
+
+
 def check_fname(path: str | Path, *, overwrite: bool, what: str | None = None) -> Path:
     """``path`` as a Path, or FileExistsError naming it when it exists and ``overwrite`` is False (and saying
     ``what`` it is, where the caller named the file itself: "q.series.csv (this run's series table) exists").
 
+    Every check is made on `write_target` (where the write lands, ``..`` after a missing folder and symlinked folders
+    included); the path is returned as typed, so messages keep the user's spelling, and a writer that makes its
+    missing folders and writes it lands on the file checked here.
+
     A folder is refused even with ``overwrite``: --force means "replace that file", never "delete that folder", and
     writing to a folder only fails later (IsADirectoryError, a stray ``.partial`` beside it). A folder that is
-    really a file's place (an ancestor that is a file) is refused too, before anything else is written."""
+    really a file's place (an ancestor that is a file, as typed or as reached) is refused too, before anything else
+    is written."""
     path = Path(path)
-    if path.is_dir():
+    target = write_target(path)
+    if target.is_dir():
         raise FileExistsError(f"{path}: is a folder, not a file (--force does not replace a folder); name a file")
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise FileExistsError(f"{path}: {parent} is a file, not a folder; choose another path")
-    if path.exists() and not overwrite:
+    for place in (path, target):  # as typed: ``a.csv/../b.csv`` fails at a.csv, which realpath steps over
+        parent = next((p for p in place.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise FileExistsError(f"{path}: {parent} is a file, not a folder; choose another path")
+    if target.exists() and not overwrite:
         said = f"{path}: file exists" if what is None else f"{path} ({what}) exists"
         raise FileExistsError(f"{said}; pass --force to overwrite it")
     return path
@@ -50,7 +70,7 @@ def check_suffix(
     format behind; ``what`` names the format, ``hint`` says where the other format comes from. A folder passes:
     `check_fname` refuses it, saying more than "no suffix"."""
     path = Path(path)
-    if path.suffix.lower() not in suffixes and not path.is_dir():
+    if path.suffix.lower() not in suffixes and not write_target(path).is_dir():
         got = f"got {path.suffix!r}" if path.suffix else "the name has no suffix"
         names = " or ".join(suffixes)
         raise DataError(str(path), field, f"{what} must be named {names}, {got}{f' ({hint})' if hint else ''}")

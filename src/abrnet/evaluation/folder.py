@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from abrnet.data.files import json_ready
+from abrnet.data.files import json_ready, write_target
 from abrnet.data.schema import DataError
 from abrnet.plots.figures import figure_paths
 
@@ -89,12 +89,14 @@ def check_folder(
     (naming `field`, ending with `hint`) when the record is of another checkpoint, data, split or options, or records
     none; no record at all is not the same evaluation (a stray metrics.md or figure is then refused by the file check).
 
-    The folder's files are read here and nowhere else; the caller checks `evaluation_outputs` with ``replace``."""
+    The folder's files are read here and nowhere else, where they are (`write_target`: ``new/../run`` is run while
+    ``new/`` is missing, and its record was not read); the caller checks `evaluation_outputs` with ``replace``."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
+    place = write_target(out_dir)
+    if place.exists() and not place.is_dir():
         raise DataError(str(out_dir), field, "is a file, not a folder")
-    previous, previous_problem = _load_json(out_dir / "metrics.json")
-    marker, marker_problem = _load_json(out_dir / STARTED)
+    previous, previous_problem = _load_json(place / "metrics.json")
+    marker, marker_problem = _load_json(place / STARTED)
     if marker is not None:
         path, record, problem = out_dir / STARTED, marker, marker_problem
     else:
@@ -212,8 +214,9 @@ def check_options(path: str | Path, was: object, options: dict[str, Any], *, fie
 
 def same_generation(path: str | Path, options: dict[str, Any], *, field: str = "--out", hint: str = HINT) -> bool:
     """Whether generation.json `path` exists and records exactly `options`: the same generation check again, whose
-    file may be refreshed. False when there is no such file; `check_options`' DataError otherwise."""
-    record = _read_json(Path(path))
+    file may be refreshed. False when there is no such file (read where it is: `write_target`); `check_options`'
+    DataError otherwise."""
+    record = _read_json(write_target(path))
     if record is None:
         return False
     check_options(path, record.get("options"), options, field=field, hint=hint)

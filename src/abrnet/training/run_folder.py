@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from abrnet.config.train_config import TrainConfig, format_validation_error
+from abrnet.data.files import write_target
 from abrnet.data.schema import DataError
 from abrnet.inference.checkpoint import as_current_config, read_checkpoint
 
@@ -28,18 +29,21 @@ RESUME_FREE_KEYS = {
 
 def check_out_folder(out_dir: Path, resume: Path | None) -> None:
     """Nothing is overwritten: a new fit needs a folder without a run's outputs, and --resume may not continue into a
-    folder holding another run's model (`run.train` only looks for checkpoints, and only without --resume)."""
-    if out_dir.exists() and not out_dir.is_dir():
+    folder holding another run's model (`run.train` only looks for checkpoints, and only without --resume). The
+    folder is read where the run writes (`write_target`): ``new/../old_run`` with ``new/`` missing held nothing as
+    typed, and the run then wrote over old_run's outputs."""
+    place = write_target(out_dir)
+    if place.exists() and not place.is_dir():
         raise DataError(str(out_dir), "--out", "is a file, not a run folder")
     if resume is not None:
         if out_dir.resolve() != resume.parent.resolve() and any(
-            (out_dir / name).exists() for name in ("best.ckpt", "last.ckpt")
+            (place / name).exists() for name in ("best.ckpt", "last.ckpt")
         ):
             raise DataError(str(out_dir), "--out", f"holds another run's model; --resume {resume} would replace it")
         return
     if not is_first_process():  # rank 0 has made the folder already (DDP re-runs this command per rank)
         return
-    found = [n for n in (*RUN_OUTPUTS, *RUN_FOLDERS) if (out_dir / n).exists()]
+    found = [n for n in (*RUN_OUTPUTS, *RUN_FOLDERS) if (place / n).exists()]
     if found:
         hint = (f"; continue it with --resume {out_dir / 'last.ckpt'}" if "last.ckpt" in found
                 else "; it saved no checkpoint (stopped before its first), so there is nothing to resume")  # fmt: skip
