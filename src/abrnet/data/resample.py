@@ -6,6 +6,7 @@ only understands one grid, so importers keep the native grid and this module con
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -23,6 +24,8 @@ from abrnet.data.schema import ABRCohort
 # * ``buffer_noise_uv`` (float64): the split buffers' (A − B) / 2 (`abrnet.data.fmp.noise_trace`) of records whose
 #   file kept buffers but whose cohort could not (files with and without buffers read together); NaN rows: none.
 RECORDED_EXTRA = "recorded"
+RESAMPLED_FROM = "resampled_from"  # attrs: the native grid `cohort_to_model_grid` moved the records from
+_GRID_TEXT = re.compile(r"(\S+) Hz, t0 (\S+) ms, (\d+) samples")
 BUFFER_NOISE_EXTRA = "buffer_noise_uv"
 
 
@@ -217,5 +220,32 @@ def cohort_to_model_grid(cohort: ABRCohort, n_samples: int = DEFAULT_N_SAMPLES) 
         recorded = recorded & (move(recorded_samples(cohort).astype(np.float32)) > 0.5)
     if not recorded.all():
         out.extras[RECORDED_EXTRA] = np.ascontiguousarray(recorded)  # (N, T)
-    out.attrs = {**out.attrs, "resampled_from": f"{fs:g} Hz, t0 {t0:g} ms, {length} samples"}
+    out.attrs = {**out.attrs, RESAMPLED_FROM: grid_text(fs, t0, length)}
     return out, warnings
+
+
+def grid_text(fs: float, t0_ms: float, n_samples: int) -> str:
+    """A native grid as ``attrs["resampled_from"]`` records it (``25000 Hz, t0 0 ms, 213 samples``), read back by
+    `parse_grid_text`: digits enough that 97656.25 Hz reads back as itself."""
+    return f"{fs:.12g} Hz, t0 {t0_ms:.12g} ms, {n_samples} samples"
+
+
+def parse_grid_text(text: str) -> tuple[float, float, int] | None:
+    """(rate Hz, t0 ms, samples) of a `grid_text`, or None for any other text (none recorded, a hand-edited file)."""
+    match = _GRID_TEXT.fullmatch(text.strip())
+    try:
+        grid = None if match is None else (float(match[1]), float(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return grid if grid is not None and np.isfinite(grid[:2]).all() and grid[0] > 0 else None
+
+
+def resampled_from(cohort: ABRCohort) -> np.ndarray:
+    """(N,) str: the native grid each record was moved onto the model grid from (`grid_text`; "" where none is
+    recorded): the file-wide attr, or the per-record ``attr_resampled_from`` that `merge_attrs` keeps where files
+    read together differ. Why: a model-grid .h5 no longer says the recording's own window; the domain check
+    (`abrnet.inference.domain.window_reasons`) says it as the export's reading does."""
+    column = cohort.extras.get(f"attr_{RESAMPLED_FROM}")
+    if column is not None:
+        return np.asarray(column).astype(str)
+    return np.full(cohort.n_records, str(cohort.attrs.get(RESAMPLED_FROM, "")))

@@ -37,7 +37,14 @@ from abrnet.constants import (
     RECORDING_BAND_HZ,
 )
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
-from abrnet.data.resample import span_text
+from abrnet.data.resample import (
+    RECORDED_EXTRA,
+    parse_grid_text,
+    recorded_mask,
+    recorded_samples,
+    resampled_from,
+    span_text,
+)
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
 from abrnet.inference.option_names import OptionNames, pass_hint
@@ -72,11 +79,62 @@ def window_reason(
     return f"window: covers {recording} ms of {span_text(start, model_n, DEFAULT_SAMPLING_RATE_HZ)} ms"
 
 
+def window_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[str | None]:
+    """Per record, `window_reason` of the recording it holds. A record moved onto the model grid before it was
+    written (`abrnet data import --model-grid`) spans the whole grid, zero padding included, so its window is what
+    it recorded (`recorded_samples`): the native grid it was resampled from (`resampled_from`), in the export's own
+    words, where that grid gives exactly these recorded samples; else the span of its recorded samples.
+
+    Why: the .h5 of a 0–8.52 ms export read as covering the window, and lost the export's ``window: covers 0–8.52
+    ms`` reason."""
+    grid = (cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples)
+    if RECORDED_EXTRA not in cohort.extras:
+        return [window_reason(*grid, model_n=model_n)] * cohort.n_records
+    said: dict[tuple[str, bytes], str | None] = {}
+    out: list[str | None] = []
+    for mask, source in zip(recorded_samples(cohort), resampled_from(cohort), strict=True):
+        key = (source, mask.tobytes())
+        if key not in said:
+            said[key] = _recorded_window(cohort, mask, parse_grid_text(source), model_n)
+        out.append(said[key])
+    return out
+
+
+def _recorded_window(
+    cohort: ABRCohort, mask: np.ndarray, source: tuple[float, float, int] | None, model_n: int
+) -> str | None:
+    """`window_reason` of one record's recorded samples `mask`: of its `source` grid where that grid recorded
+    exactly them (`recorded_mask`), else of the span from its first recorded sample to its last."""
+    fs = cohort.sampling_rate_hz
+    if source is not None and np.array_equal(recorded_mask(*source, n_out=cohort.n_samples, fs_out=fs), mask):
+        return window_reason(*source, model_n=model_n)
+    idx = np.flatnonzero(mask)
+    first, count = (int(idx[0]), int(idx[-1] - idx[0] + 1)) if idx.size else (0, 0)
+    return window_reason(fs, cohort.t0_ms + first * 1000.0 / fs, count, model_n=model_n)
+
+
 def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[list[str]]:
+    """`record_signal_reasons`, read apart for each group of records that recorded the same samples (files padded
+    differently, written together into one model-grid .h5), as each file's records are read apart when it is read
+    on its own grid: `window_samples` reads the samples every record of a cohort recorded."""
+    if RECORDED_EXTRA not in cohort.extras:
+        return record_signal_reasons(cohort, model_n=model_n)
+    masks, group = np.unique(recorded_samples(cohort), axis=0, return_inverse=True)
+    if len(masks) <= 1:
+        return record_signal_reasons(cohort, model_n=model_n)
+    reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
+    for g in range(len(masks)):
+        rows = np.flatnonzero(group.ravel() == g)
+        for i, found in zip(rows, record_signal_reasons(cohort.subset(rows), model_n=model_n), strict=True):
+            reasons[i] = found
+    return reasons
+
+
+def record_signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> list[list[str]]:
     """Per record, what its samples say against an ABR: peak to peak above `MAX_ABR_PEAK_TO_PEAK_UV`, a flat
     (constant) trace, then the signal-quality reasons (`abrnet.inference.signal_quality`: drift or hum, band,
-    stimulus artifact, noise level). Read on the native samples inside the model window (all samples if fewer than
-    two fall in it): resampling a constant trace ripples by ~1e-3 µV, which would hide a flat one.
+    stimulus artifact, noise level). Read on the recorded native samples inside the model window (`window_samples`):
+    resampling a constant trace ripples by ~1e-3 µV, which would hide a flat one.
 
     A record with a stimulus artifact has its peak to peak read after the artifact's first ms: a 30 µV artifact is
     not "another unit, or a CAP" when the ABR after it is 1 µV. A trace of 1e-7 µV with an ABR's shape is a unit
@@ -130,13 +188,22 @@ def assess_domain(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> np.
         zip(level_reasons(cohort, meta[LEVEL_UNIT]), signal_reasons(cohort, model_n=model_n), strict=True)
     ):
         reasons[i] += level + signal
-    shared = []
-    window = window_reason(cohort.sampling_rate_hz, cohort.t0_ms, cohort.n_samples, model_n=model_n)
-    if window:
-        shared.append(window)
-    if cohort.sampling_rate_hz < MIN_SAMPLING_RATE_HZ:
-        shared.append(f"sampling rate: {cohort.sampling_rate_hz:g} Hz < {MIN_SAMPLING_RATE_HZ:g} Hz")
-    return np.array(["; ".join(r + shared) or IN_DOMAIN for r in reasons]).astype(str)
+    rates = recorded_rates(cohort)
+    for i, window in enumerate(window_reasons(cohort, model_n=model_n)):
+        reasons[i] += [window] if window else []
+        if rates[i] < MIN_SAMPLING_RATE_HZ:
+            reasons[i].append(f"sampling rate: {rates[i]:g} Hz < {MIN_SAMPLING_RATE_HZ:g} Hz")
+    return np.array(["; ".join(r) or IN_DOMAIN for r in reasons]).astype(str)
+
+
+def recorded_rates(cohort: ABRCohort) -> np.ndarray:
+    """(N,) Hz each record was sampled at: the native grid it was resampled from (`resampled_from`) where one is
+    recorded, else the cohort's rate. Why: a model-grid .h5 is at 20 kHz whatever the device sampled, and a 5 kHz
+    export's aliasing is still in it; read as 20 kHz it lost the export's ``sampling rate`` reason."""
+    texts, which = np.unique(resampled_from(cohort), return_inverse=True)
+    grids = [parse_grid_text(text) for text in texts]
+    rates = np.array([cohort.sampling_rate_hz if g is None else g[0] for g in grids], np.float64)
+    return rates[which.ravel()]
 
 
 def domain_hint(names: OptionNames | None = None) -> str:

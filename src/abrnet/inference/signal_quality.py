@@ -6,10 +6,10 @@ responses, a gain error flipped calls (presence depends on absolute amplitude) a
 millisecond changed calls silently. Each is measured here and becomes a domain reason (`abrnet.inference.domain`),
 so the ``domain`` column, the warnings and ``--strict`` say what is wrong.
 
-Measured on the native samples inside the model window (`window_samples`), as the amplitude and flat-trace checks
-are: the resampler pads a partly covered window with zeros (a step: low-frequency content that the recording lacks)
-and its anti-alias filter would hide what the device sampled. Every measure reads time in ms and frequency in Hz, so
-it does not depend on the device's rate; the 10-ms window gives a 100 Hz frequency resolution.
+Measured on the recorded native samples inside the model window (`window_samples`), as the amplitude and flat-trace
+checks are: the resampler pads a partly covered window with zeros (a step: low-frequency content that the recording
+lacks) and its anti-alias filter would hide what the device sampled. Every measure reads time in ms and frequency in
+Hz, so it does not depend on the device's rate; the 10-ms window gives a 100 Hz frequency resolution.
 
 Per ear where the evidence is the session's (drift and hum, the recording band, the noise level: every record of an
 ear shares its room, amplifier and filter), as the median over the ear's records, so one record's burst or slow
@@ -33,6 +33,7 @@ from abrnet.constants import (
 )
 from abrnet.data.baseline import ear_slow_content, slow_trend
 from abrnet.data.grouping import group_indices
+from abrnet.data.resample import recorded_samples
 from abrnet.data.schema import ABRCohort
 
 # Calibration: seeds 101–108 (4 mixed, 4 fixed protocol; 4,800 ears, 72,847 records) set each bound; seeds 201–204
@@ -64,12 +65,20 @@ FLAT_RELATIVE: float = 1e-5
 
 
 def window_samples(cohort: ABRCohort, model_n: int = DEFAULT_N_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
-    """(N, T') float64 µV and (T',) ms: the native samples inside the model window (all samples if fewer than two
-    fall in it), what every check on the samples reads."""
+    """(N, T') float64 µV and (T',) ms: the native samples inside the model window that every record recorded (all
+    its recorded samples if fewer than two fall in it, all samples if fewer than two are recorded), what every check
+    on the samples reads.
+
+    Recorded: `recorded_samples`, absent in a file read on its own grid. A model-grid .h5 (`abrnet data import
+    --model-grid`) holds the resampler's zero padding after a 0–8.52 ms recording, which read as samples put a
+    silent tail in the late-noise window: "noise level: far below" that the export itself never had. Records that
+    recorded different samples are read apart (`abrnet.inference.domain.signal_reasons`), so "every record" is one
+    file's padding."""
     stop = DEFAULT_T0_MS + model_n * 1000.0 / DEFAULT_SAMPLING_RATE_HZ
     t = cohort.t0_ms + np.arange(cohort.n_samples) * 1000.0 / cohort.sampling_rate_hz  # (T,) ms
-    inside = (t >= DEFAULT_T0_MS) & (t < stop)
-    keep = inside if inside.sum() >= 2 else np.ones_like(inside)
+    recorded = recorded_samples(cohort).all(axis=0)  # (T,)
+    inside = (t >= DEFAULT_T0_MS) & (t < stop) & recorded
+    keep = next((k for k in (inside, recorded) if k.sum() >= 2), np.ones_like(inside))
     return np.asarray(cohort.signals, np.float64)[:, keep], t[keep]
 
 
@@ -152,7 +161,7 @@ def quality_reasons(
     cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES, samples: tuple[np.ndarray, np.ndarray] | None = None
 ) -> list[list[str]]:
     """Per record, the signal-quality reasons it is outside the training domain, in words a user can act on.
-    ``samples``: `window_samples` of the cohort when the caller has them already (`domain.signal_reasons`)."""
+    ``samples``: `window_samples` of the cohort when the caller has them already (`domain.record_signal_reasons`)."""
     x, t = window_samples(cohort, model_n) if samples is None else samples
     ear = ear_medians(cohort, model_n, (x, t))
     low, high = NOISE_RANGE_UV
