@@ -58,6 +58,7 @@ PLANNED = [
     ("predict", ["--device", "cuda"], ["predict_cuda.json", "predict_cuda.md"]),
     ("presence_limits", [], ["presence_limits.json", "presence_limits.md"]),
     ("profile_step", ["--preset", "base", "--device", "cuda"], ["profile_base_cuda.md"]),
+    ("series_classifier", [], ["series_classifier.json", "series_classifier.md"]),
     ("series_split_cue", [], ["series_split_cue.json", "series_split_cue.md"]),
     ("simulate", [], ["simulate.json", "simulate.md"]),
     ("signal_quality", [], ["signal_quality.json", "signal_quality.md"]),
