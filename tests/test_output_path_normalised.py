@@ -18,19 +18,11 @@ from abrnet.cli.common import check_outputs
 from abrnet.cli.main import app
 from abrnet.data.files import check_fname
 from abrnet.data.schema import DataError
+from tests.test_inference_entry_points import _error_line
 
 runner = CliRunner()
 RECORDING = "patient_id,ear,age_years,intensity_db,stimulus_rate_hz,fmp,s0,s1\nP1,R,30,60,21.1,2,0.1,0.2\n"
 KEEP = "my earlier analysis - keep me\n"
-
-
-def _error_line(res) -> str:
-    """The one error line of a refused command (exit 2, no traceback)."""
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, res.output
-    return lines[0]
 
 
 def _files(folder: Path) -> dict[str, bytes]:
