@@ -7,12 +7,19 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
 
 from abrnet.config.train_config import AlertsConfig, TrainConfig
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.inference.checkpoint import load_checkpoint
+from abrnet.inference.default_model import default_checkpoint
+from abrnet.inference.predictor import predict_cohort
+from abrnet.metrics.task_metrics import compute_metrics
 from abrnet.training.alerts import AlertMonitor, TrainingDiverged, normalised_attention_entropy
+from abrnet.training.module import alert_metrics, flat_metrics
 
 
 class FakeWriter:
@@ -147,3 +154,22 @@ def test_monitor_accepts_whole_config_and_broken_logger(tmp_path: Path) -> None:
     assert mon.cfg.nan_patience == TrainConfig().alerts.nan_patience
     assert mon.check_losses(0, {"signal": math.nan}) is False  # logger failure does not stop training
     assert (tmp_path / "sub" / "alerts.jsonl").exists()
+
+
+def test_metrics_the_split_does_not_define_raise_no_alert(tmp_path: Path) -> None:
+    """A normal-hearing-only validation split defines no no-response F1 (no positive, none predicted): the metric
+    code leaves it empty with that reason, which is no failure; a value computed NaN still alerts (hunt 44 #6)."""
+    cohort = simulate_cohort(SimulationConfig(n_patients=12), seed=5)
+    normal = cohort.subset(np.flatnonzero(cohort.class_id == 0))
+    loaded = load_checkpoint(default_checkpoint())
+    pred = predict_cohort(loaded.model, normal, loaded.normalizer, device=torch.device("cpu"), with_denoise=False)
+    metrics = compute_metrics(pred, normal, split="val", n_bootstrap=0)
+    flat = flat_metrics(metrics)
+    assert flat["threshold.no_response_f1"] is None and "threshold.no_response_f1" in metrics["undefined"]
+    watched = alert_metrics(metrics, flat)
+    assert "threshold.no_response_f1" not in watched and "threshold.mae_db" in watched
+    monitor, buf = _monitor(tmp_path)
+    assert monitor.check_metrics(1, watched, 0.5) == [] and buf.getvalue() == ""
+    broken = {**metrics, "undefined": {**metrics["undefined"], "threshold.mae_db": "value was not finite"}}
+    still = alert_metrics(broken, {**flat, "threshold.mae_db": None})  # computed, came out NaN: kept for the alert
+    assert [a.kind for a in monitor.check_metrics(2, still, 0.5)] == ["nan_metric"]

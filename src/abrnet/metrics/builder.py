@@ -34,6 +34,11 @@ class Undefined:
         return None
 
 
+# The reason `sanitise` gives a value that was computed and came out NaN/inf, unlike a metric the split does not define
+# (no no-response ear, a class absent), whose builder states why: training alerts tell the two apart
+NOT_FINITE_REASON = "value was not finite"
+
+
 def sanitise(obj: Any, undefined: dict[str, str], path: str = "") -> Any:
     """Recursively turn numpy scalars/arrays into Python types and any leftover NaN/inf into None (with a reason)."""
     if isinstance(obj, dict):
@@ -47,7 +52,7 @@ def sanitise(obj: Any, undefined: dict[str, str], path: str = "") -> Any:
     if isinstance(obj, float | np.floating):
         if math.isfinite(float(obj)):
             return float(obj)
-        undefined.setdefault(path, "value was not finite")
+        undefined.setdefault(path, NOT_FINITE_REASON)
         return None
     return obj
 

@@ -34,6 +34,7 @@ from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
 from abrnet.diffusion.schedule import NoiseSchedule
 from abrnet.inference.predictor import predict_batch
+from abrnet.metrics.builder import NOT_FINITE_REASON
 from abrnet.metrics.task_metrics import compute_metrics
 from abrnet.models import OptimizedHierarchicalUNet
 from abrnet.models.conditioning import hide_optional, jitter_column
@@ -225,7 +226,7 @@ class ABRLitModule(L.LightningModule):
                 self.log(f"val/{k}", v)
         self.log("val/score", validation_score(flat), prog_bar=True)
         if self.attached.monitor is not None:
-            self.attached.monitor.check_metrics(self.global_step, flat, self.progress())
+            self.attached.monitor.check_metrics(self.global_step, alert_metrics(metrics, flat), self.progress())
 
     def _gather_ranks(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Concatenate each array over the DDP ranks (equal shard sizes: the distributed sampler pads)."""
@@ -303,6 +304,22 @@ def _reconstruction_view(cohort: ABRCohort) -> ABRCohort:
     view = cohort.subset(np.arange(cohort.n_records))
     view.signals = cohort.clean
     return view
+
+
+# a `flat_metrics` name → its path in the metrics dict (and in ``metrics["undefined"]``), where the two differ
+FLAT_PATHS: dict[str, str] = {"per_ear.macro_f1": "per_ear.classification.macro_f1"}
+
+
+def alert_metrics(metrics: dict, flat: dict[str, float | None]) -> dict[str, float | None]:
+    """`flat` without the metrics this validation split does not define, for the alerts: those the metric code left
+    empty with a stated reason (``metrics["undefined"]``: no no-response ear in a clinic's normal-hearing cohort, a
+    class absent). A value computed and not finite (`NOT_FINITE_REASON`) stays, for the NaN alert.
+
+    Why: a one-class cohort raised "ALERT ERROR nan_metric: threshold.no_response_f1 is nan" at every validation,
+    beside the alerts of a diverged fit, where nothing had failed (hunt 44 #6)."""
+    undefined = metrics.get("undefined", {})
+    stated = lambda k: undefined.get(FLAT_PATHS.get(k, k), NOT_FINITE_REASON) != NOT_FINITE_REASON
+    return {k: v for k, v in flat.items() if v is not None or not stated(k)}
 
 
 def flat_metrics(metrics: dict) -> dict[str, float | None]:
