@@ -30,7 +30,9 @@ def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path, monkey
     data = save_cohort(simulate_cohort(SimulationConfig(n_patients=3), seed=1), tmp_path / "c.h5")
     monkeypatch.chdir(tmp_path)  # --data given relative to the current folder
     args = ["train", "--data", data.name, "--out", str(tmp_path / "run"), "--balanced-patients", "0"]
-    for item in ("model.preset=tiny", "trainer.max_steps=2", "trainer.val_every_n_steps=2", "data.batch_size=8"):
+    # 0.3 holds one of the 3 patients out for validation (an empty validation split is refused) and none for testing
+    sets = ("model.preset=tiny", "trainer.max_steps=2", "trainer.val_every_n_steps=2", "data.batch_size=8")
+    for item in (*sets, "data.val_fraction=0.3"):
         args += ["--set", item]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output

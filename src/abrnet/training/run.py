@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from abrnet.config.train_config import TrainConfig, dump_config
 from abrnet.constants import CLASS_NAMES
@@ -26,8 +26,15 @@ from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
-from abrnet.training.run_checks import check_batch_size, check_cohort, check_val_fraction, lightning_precision
+from abrnet.training.run_checks import (
+    check_batch_size,
+    check_cohort,
+    check_val_fraction,
+    check_val_split,
+    lightning_precision,
+)
 from abrnet.training.series_stage import fit_series_stage
+from abrnet.training.terminated import TrainingTerminatedError, terminated_message
 
 # Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
 # folder with a trained model is refused above), and a torch-version deprecation inside Lightning's own code.
@@ -218,6 +225,7 @@ def train(
     lightning_precision(cfg)  # refuses 16-mixed without a GPU, as `build_trainer` would after the folder is made
     cohort_s = time.monotonic() - started
     dm = make_datamodule(cfg, cohort)
+    check_val_split(cfg, cohort, dm)
     check_batch_size(cfg, dm)
     out_dir.mkdir(parents=True, exist_ok=True)  # after the data and settings are known to be trainable: no empty folder
     train_cls = dm.cohort.class_id[dm.split.train]
@@ -238,7 +246,10 @@ def train(
     with _deterministic_cpu_kernels(trainer), warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
+        try:
+            trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
+        except SIGTERMException:  # a SystemExit without a code: `abrnet train` exited 0, silently
+            raise TrainingTerminatedError(terminated_message(cfg, out_dir, trainer.global_step)) from None
     fit_s = time.monotonic() - fit_start
     summary: dict[str, Any] = {
         "out_dir": str(out_dir),

@@ -7,6 +7,7 @@ command run again ("holds a run's outputs"), and a refusal mid-fit was a traceba
 from __future__ import annotations
 
 import typing
+from collections import Counter
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ import torch
 from abrnet.config.train_config import TrainConfig, TrainerConfig
 from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.schema import ABRCohort, DataError
+from abrnet.data.splits import patient_strata
 from abrnet.training.datamodule import ABRDataModule
 
 
@@ -54,6 +56,34 @@ def check_val_fraction(cfg: TrainConfig) -> None:
             f"must be > 0 (got {cfg.data.val_fraction:g}): the validation split chooses best.ckpt and fits the "
             "series stage",
         )  # fmt: skip
+
+
+def check_val_split(cfg: TrainConfig, cohort: ABRCohort, dm: ABRDataModule) -> None:
+    """A fit needs validation patients, not only ``data.val_fraction`` > 0 (`check_val_fraction`, for the same
+    reasons): a small cohort whose patients all sit in class strata of fewer than 3 (`split_patients` holds none of
+    those out) put every patient in train, and the fit ran without validation, best.ckpt the last step, no series
+    stage, evaluation skipped, exit 0. `cohort` is the file's (without ``data.balanced_train_patients``, which
+    only train)."""
+    if len(dm.split.val):
+        return
+    source = cfg.data.path or f"simulated cohort of {cfg.data.patients} patients"
+    sizes = Counter(patient_strata(cohort).values())
+    largest, fraction = max(sizes.values()), cfg.data.val_fraction
+    if cfg.data.test_fraction > 0 and largest < 3:
+        why = (
+            f"{sum(sizes.values())} patients, and no class has the 3 a split needs to hold one out (a patient's "
+            f"class is its rarest ear class; the largest has {largest})"
+        )
+        hint = "train on more patients (3 or more in a class)"
+    else:
+        why = f"data.val_fraction {fraction:g} of a class's patients (at most {largest}) rounds to none"
+        hint = "train on more patients"
+    if largest >= 2:  # a class of n patients gives one to validation above 0.5 / n (half rounds to even: none)
+        hint += f", or raise data.val_fraction above {0.5 / largest:.3g}"
+    raise DataError(
+        source, "data.val_fraction",
+        f"the validation split is empty: {why}; it chooses best.ckpt and fits the series stage: {hint}",
+    )  # fmt: skip
 
 
 def check_batch_size(cfg: TrainConfig, dm: ABRDataModule) -> None:
