@@ -72,13 +72,14 @@ def train(
 ) -> None:
     """Simulate (and cache) the default cohort, train, evaluate on held-out patients and print the metrics."""
     from abrnet.config.train_config import load_config
+    from abrnet.config.unread import RULES
     from abrnet.evaluation.report import comparison_table, metrics_table
     from abrnet.training.run_folder import check_out_folder, check_resume
 
     with user_errors():
         _check_count(balanced_patients, "--balanced-patients", "train")
-        if patients is not None and data is not None:  # was ignored, yet recorded in the run's config.yaml
-            raise option_error("train", "--patients", "sizes the simulated cohort; --data names a file to train on")
+        if patients is not None and data is not None:  # load_config's rule (`abrnet.config.unread`), in option names
+            raise option_error("train", "--patients", f"set with --data, {RULES['data.patients'].why}; remove it")
         overrides = list(set_ or [])
         if devices is not None:
             overrides.append(f"trainer.devices={devices}")  # parsed as YAML: 2, [0, 1] or auto

@@ -22,6 +22,8 @@ from pydantic import Field, field_validator, model_validator
 
 from abrnet.config.curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
 from abrnet.config.model_section import ModelSection
+from abrnet.config.unread import unread_keys
+from abrnet.config.yaml_loader import KEEPS_LAST, DuplicateKeyError, load_unique
 from abrnet.constants import CLASS_NAMES, MAX_SEED, TRAIN_SEED
 from abrnet.data.files import check_fname
 from abrnet.models import ModelConfig
@@ -291,7 +293,9 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     if not parts:
         raise ConfigError(f"override {item!r}: empty key")
     try:
-        value = yaml.safe_load(text)
+        value = load_unique(text)
+    except DuplicateKeyError as exc:  # its line is the override's, always 1: name the key path instead
+        raise ConfigError(f"override {item!r}: {'.'.join(parts)}.{exc.path}: duplicate key; {KEEPS_LAST}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
     _set_key(raw, parts, value, item)
@@ -315,7 +319,9 @@ def load_config(
     (``{"data.path": "run #1.h5"}``: taken as they are, not parsed as YAML, so a file name such as ``null`` or one
     holding `` #`` stays that file name), validate.
 
-    Raises `ConfigError` with one line naming the file and each offending key path."""
+    Raises `ConfigError` with one line naming the file and each offending key path: also for a key written twice
+    (`abrnet.config.yaml_loader`) and a key set where the rest of the config never reads it (`abrnet.config.unread`;
+    only here, for what a user writes or types: a checkpoint's stored config is validated without it)."""
     source = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     if path is not None:
@@ -325,7 +331,9 @@ def load_config(
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config ({exc.strerror or exc})") from None
         try:
-            raw = yaml.safe_load(text)
+            raw = load_unique(text)
+        except DuplicateKeyError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         except yaml.YAMLError as exc:
             first = str(exc).replace("\n", " ")
             raise ConfigError(f"{source}: invalid YAML ({first})") from None
@@ -338,9 +346,14 @@ def load_config(
     for key, value in (values or {}).items():
         _set_key(raw, key.split("."), value, f"{key}={value}")
     try:
-        return TrainConfig.model_validate(raw)
+        cfg = TrainConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+    typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
+    unread = unread_keys(cfg, [*typed, *(values or {})])
+    if unread:
+        raise ConfigError(f"{source}: {'; '.join(unread)}")
+    return cfg
 
 
 def dump_config(cfg: TrainConfig, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -1,0 +1,128 @@
+"""A training config refuses a YAML key written twice, and a key set where the rest of the config never reads it.
+
+Why: PyYAML kept the last of two equal keys, so a second ``optim:`` section silently dropped the first one's ``lr``;
+and ``data.patients`` beside ``data.path`` (or ``huber_delta`` under a Gaussian loss, ``focal_gamma`` under
+cross-entropy) was accepted, did nothing, and was recorded in the run's config.yaml as if it had applied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from abrnet.config.train_config import ConfigError, TrainConfig, dump_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _refusal(path: Path | None, overrides: tuple[str, ...] = (), values: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as ei:
+        load_config(path, overrides, values)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_a_second_section_is_refused_with_its_line(tmp_path: Path) -> None:
+    cfg = _write(tmp_path, "optim:\n  lr: 0.0005\ntrainer:\n  max_steps: 4\noptim:\n  weight_decay: 0.1\n")
+    msg = _refusal(cfg)
+    assert msg.startswith(f"{cfg}: optim: duplicate key at line 5 (first at line 1)"), msg
+
+
+def test_a_key_written_twice_is_refused_at_any_depth(tmp_path: Path) -> None:
+    assert "optim.lr: duplicate key at line 3" in _refusal(_write(tmp_path, "optim:\n  lr: 0.0005\n  lr: 0.01\n"))
+    deep = "loss:\n  weights:\n    signal: 1.0\n    signal: 2.0\n"
+    assert "loss.weights.signal: duplicate key at line 4" in _refusal(_write(tmp_path, deep))
+    flow = "curriculum:\n  stages:\n    static: {start: 0.2, start: 0.3}\n"
+    assert "curriculum.stages.static.start: duplicate key at line 3" in _refusal(_write(tmp_path, flow))
+    assert "optim.lr: duplicate key" in _refusal(None, ("optim={lr: 0.1, lr: 0.2}",))
+    # YAML's ``<<: *anchor`` brings keys an explicit one may override: not a duplicate
+    text = "curriculum:\n  stages:\n    classification_threshold: &s {start: 0.2, ramp: 0.1}\n"
+    text += "    static:\n      <<: *s\n      start: 0.3\n"
+    assert load_config(_write(tmp_path, text)).curriculum.stages.static.start == 0.3
+
+
+UNREAD = [  # (YAML, the key refused, words of its reason)
+    ("data:\n  path: c.h5\n  patients: 5\n", "data.patients: set with data.path, whose file fixes the patients"),
+    ("data:\n  path: c.h5\n  cache_dir: /elsewhere\n", "data.cache_dir: set with data.path"),
+    ("data:\n  path: c.h5\nseries:\n  patients: 40\n", "series.patients: set with data.path"),
+    ("loss:\n  huber_delta: 99\n", "loss.huber_delta: set with loss.regression_loss: gaussian_nll"),
+    ("loss:\n  classification_loss: ce\n  focal_gamma: 7\n", "loss.focal_gamma: set with loss.classification_loss: ce"),
+    (
+        "loss:\n  class_weights: [1, 1, 1, 1, 1]\n  class_balanced_beta: 0.9\n",
+        "loss.class_balanced_beta: set with loss.class_weights: [1.0, 1.0, 1.0, 1.0, 1.0]",
+    ),
+    (
+        "loss:\n  class_weights: none\n  classification_loss: ce\n  class_balanced_beta: 0.9\n",
+        "loss.class_balanced_beta: set with loss.class_weights: none",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), UNREAD)
+def test_a_key_the_config_never_reads_is_refused(tmp_path: Path, text: str, expect: str) -> None:
+    cfg = _write(tmp_path, text)
+    msg = _refusal(cfg)
+    assert msg.startswith(f"{cfg}: {expect}") and msg.endswith("; remove it"), msg
+
+
+def test_the_hunts_file_names_every_unread_key_on_one_line(tmp_path: Path) -> None:
+    text = "data:\n  patients: 5\n  cache_dir: /nonexistent\nloss:\n  regression_loss: gaussian_nll\n"
+    text += "  huber_delta: 99\n  classification_loss: ce\n  focal_gamma: 7\n"
+    msg = _refusal(_write(tmp_path, text), ("data.path=c.h5",))
+    for key in ("data.patients", "data.cache_dir", "loss.huber_delta", "loss.focal_gamma"):
+        assert f"{key}: set with" in msg, msg
+
+
+def test_a_key_typed_for_the_run_is_refused_even_at_its_default(tmp_path: Path) -> None:
+    """--set or an option is this run's request, default value or not."""
+    msg = _refusal(None, ("loss.classification_loss=ce", "loss.focal_gamma=2.0"))
+    assert msg.startswith("<defaults>: loss.focal_gamma: set with loss.classification_loss: ce"), msg
+    assert "data.patients: set with data.path" in _refusal(None, values={"data.path": "c.h5", "data.patients": 2000})
+    section = "loss={regression_loss: gaussian_nll, huber_delta: 1.345}"
+    assert "loss.huber_delta: set with" in _refusal(None, (section,))
+
+
+def test_the_same_keys_are_refused_where_unread_and_accepted_where_read(tmp_path: Path) -> None:
+    gaussian = "loss:\n  regression_loss: gaussian_nll\n  huber_delta: 2.0\n"
+    assert "loss.huber_delta: set with" in _refusal(_write(tmp_path, gaussian))
+    ok = "data:\n  patients: 5\n  cache_dir: /c\nseries:\n  patients: 40\nloss:\n  regression_loss: huber\n"
+    ok += "  huber_delta: 2.0\n  classification_loss: focal\n  focal_gamma: 3.0\n  class_balanced_beta: 0.9\n"
+    cfg = load_config(_write(tmp_path, ok))
+    assert (cfg.data.patients, cfg.loss.huber_delta, cfg.loss.focal_gamma) == (5, 2.0, 3.0)
+    beta = "loss:\n  class_weights: none\n  classification_loss: class_balanced\n  class_balanced_beta: 0.9\n"
+    assert load_config(_write(tmp_path, beta)).loss.class_balanced_beta == 0.9
+
+
+def test_recorded_and_shipped_configs_still_load_while_the_same_key_set_by_hand_does_not(tmp_path: Path) -> None:
+    """A file may spell out a key at its default: the design config lists every key (the README trains it with
+    --data FILE) and a run's config.yaml records every field; `abrnet.load` validates a checkpoint's config without
+    the check, whatever it holds."""
+    design = ROOT / "configs" / "optimized_architecture.yaml"
+    assert load_config(design, values={"data.path": "c.h5"}).data.path == "c.h5"
+    recorded = TrainConfig.model_validate(
+        {"data": {"path": "c.h5"}, "loss": {"classification_loss": "ce", "class_weights": [1, 2, 1, 1, 1]}}
+    )
+    run_yaml = dump_config(recorded, tmp_path / "run" / "config.yaml")
+    assert load_config(run_yaml) == recorded
+    stored = {**recorded.model_dump(mode="json"), "loss": {**recorded.loss.model_dump(mode="json"), "focal_gamma": 7}}
+    assert TrainConfig.model_validate(stored).loss.focal_gamma == 7  # an older checkpoint's config still loads
+    assert "loss.focal_gamma: set with" in _refusal(run_yaml, ("loss.focal_gamma=7",))
+
+
+def test_cli_patients_with_data_gives_the_configs_reason(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "--data", "c.h5", "--patients", "5", "--out", str(tmp_path / "r")])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert "'--patients': set with --data, whose file fixes the patients; remove it" in lines[0], lines
