@@ -23,6 +23,18 @@ COHORT_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5")
 CSV_SUFFIXES: tuple[str, ...] = (".csv",)
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (a cohort .h5 may be hundreds of MB): what names a data
+    file by its content where its path may since hold another (`abrnet.training.run_folder.check_same_data`)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def write_target(path: str | Path) -> Path:
     """The file a write to ``path`` lands on once the writer has made its missing folders: absolute, each symlink
     followed and each ``..`` taken after it (`os.path.realpath`, as the OS walks the path; the folders a writer makes

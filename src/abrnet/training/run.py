@@ -33,6 +33,7 @@ from abrnet.training.run_checks import (
     check_val_split,
     lightning_precision,
 )
+from abrnet.training.run_folder import DataRecord
 from abrnet.training.series_stage import fit_series_stage
 from abrnet.training.terminated import TrainingTerminatedError, terminated_message
 
@@ -131,6 +132,7 @@ def build_trainer(cfg: TrainConfig, out_dir: Path, *, enable_progress_bar: bool 
         callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
     if t.safety_stop_minutes:
         callbacks.append(SafetyStop(t.safety_stop_minutes))
+    callbacks.append(DataRecord(cfg))  # the data file's SHA-256 in every checkpoint, for --resume (`run_folder`)
     if enable_progress_bar:
         callbacks.append(StepProgressBar(t.max_steps, t.max_minutes))
     try:

@@ -2,7 +2,7 @@
 
 Why here and not in the CLI: a run folder is the training layer's product (checkpoints, config.yaml, metrics), and
 the rules that protect it (a new fit never writes over another run's outputs; --resume continues exactly the fit it
-names, with its own config) belong beside the code that writes it.
+names, with its own config and on the same data) belong beside the code that writes it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from lightning.pytorch.callbacks import Callback
 
 from abrnet.config.train_config import TrainConfig, format_validation_error
-from abrnet.data.files import write_target
+from abrnet.data.files import file_sha256, write_target
 from abrnet.data.schema import DataError
 from abrnet.inference.checkpoint import as_current_config, read_checkpoint
 
@@ -73,6 +74,37 @@ def check_resume(resume: Path, cfg: Any) -> None:
         raise DataError(
             str(resume), "--resume", f"trained with another config ({shown}{more}); pass the run's config.yaml"
         )
+    check_same_data(ckpt, cfg)
+
+
+DATA_SHA256_KEY = "abrnet_data_sha256"  # a run's checkpoints: the SHA-256 of the data file it trained on
+
+
+class DataRecord(Callback):
+    """Records the data file's SHA-256 in every checkpoint of a run trained on a file (``data.path``; the simulated
+    default is made again from its seed and config, which --resume compares already), for `check_same_data`."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.sha256 = file_sha256(cfg.data.path) if cfg.data.path is not None else None
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        if self.sha256 is not None:
+            checkpoint[DATA_SHA256_KEY] = self.sha256
+
+
+def check_same_data(ckpt: dict[str, Any], cfg: Any) -> None:
+    """--resume continues on the very bytes its run trained on. Why: the config names the file by its path, so a
+    lab re-importing its exports into the same lab.h5 between the two legs had steps 5–8 fitted on another cohort and
+    a test split of other patients, without a word (hunt 44 #1). A checkpoint from before this record has none."""
+    recorded = ckpt.get(DATA_SHA256_KEY)
+    if recorded is None or cfg.data.path is None:
+        return
+    now = file_sha256(cfg.data.path)
+    if now != recorded:
+        raise DataError(
+            str(cfg.data.path), "data.path", f"changed since the run --resume continues started (SHA-256 "
+            f"{recorded[:12]}… then, {now[:12]}… now); resume on the same file, or train anew into another --out",
+        )  # fmt: skip
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
