@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abrnet.data.resample import to_model_grid
+from abrnet.data.resample import mask_groups, to_model_grid
 
 
 def _bump(fs: float, t0_ms: float, dur_ms: float, at_ms: float = 5.0, width_ms: float = 0.25) -> np.ndarray:
@@ -88,3 +88,16 @@ def test_bad_arguments() -> None:
         to_model_grid(np.zeros((1, 10)), -1.0, 0.0)
     with pytest.raises(ValueError, match="pad"):
         to_model_grid(np.zeros((1, 10)), 20000.0, 0.0, pad="mirror")
+
+
+def test_mask_groups_reads_records_padded_alike_together() -> None:
+    """Records 0 and 2 recorded the same samples, record 1 others: two groups, every row once, each with its mask;
+    a (T,) mask or None is one group of every row (the baseline, noise estimate and domain check all group so)."""
+    full, short = np.ones(6, bool), np.array([True, True, True, True, False, False])
+    groups = mask_groups(np.stack([short, full, short]), 3, 6)
+    assert sorted(tuple(rows) for rows, _ in groups) == [(0, 2), (1,)]
+    for rows, keep in groups:
+        assert np.array_equal(keep, short if 0 in rows else full)
+    for recorded, expected in ((None, full), (short, short), (np.stack([short, short]), short)):
+        ((rows, keep),) = mask_groups(recorded, 2, 6)
+        assert list(rows) == [0, 1] and np.array_equal(keep, expected)

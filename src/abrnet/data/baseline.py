@@ -47,6 +47,7 @@ from abrnet.constants import (
     MIN_LOW_FREQUENCY_RECORDS,
 )
 from abrnet.data.grouping import group_indices
+from abrnet.data.resample import mask_groups
 from abrnet.data.schema import ABRCohort
 
 SHORT_EAR_RECORDS = 2  # an ear of this many records or fewer has no median of its own to tell an offset by
@@ -68,22 +69,6 @@ def _shifted(cohort: ABRCohort, shift: np.ndarray) -> ABRCohort:
     if cohort.buffers is not None:
         out.buffers = (cohort.buffers - shift[:, None, :]).astype(cohort.buffers.dtype)  # (N, 2, T)
     return out
-
-
-def mask_groups(recorded: np.ndarray | None, n_records: int, n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(rows, keep) for each set of records that share one set of recorded samples: ``recorded`` None (all
-    recorded), (T,) for every record alike, or (N, T) per record (`abrnet.data.resample.recorded_samples`: a
-    model-grid .h5 read again keeps each record's padding in ``extras["recorded"]``). One group when every record is
-    alike, so such a cohort is read exactly as with a (T,) mask."""
-    if recorded is None:
-        return [(np.arange(n_records), np.ones(n_samples, bool))]
-    mask = np.asarray(recorded, bool)
-    if mask.ndim == 1:
-        return [(np.arange(n_records), mask)]
-    masks, group = np.unique(mask, axis=0, return_inverse=True)  # (G, T), (N,)
-    if len(masks) == 1:
-        return [(np.arange(n_records), masks[0])]
-    return [(np.flatnonzero(group.reshape(-1) == g), keep) for g, keep in enumerate(masks)]
 
 
 def remove_baseline_offsets(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from abrnet.data.fmp import noise_trace, residual_noise_from_buffers
-from abrnet.data.resample import BUFFER_NOISE_EXTRA, recorded_samples
+from abrnet.data.resample import BUFFER_NOISE_EXTRA, mask_groups, recorded_samples
 from abrnet.data.schema import ABRCohort
 
 LATE_WINDOW_MS: float = 1.5
@@ -76,12 +76,10 @@ def estimate_residual_noise(cohort: ABRCohort) -> tuple[np.ndarray, np.ndarray]:
     traces = buffer_noise_traces(cohort)  # (N, T) or None
     has_trace = has_buffer_trace(traces, n)  # (N,)
     # records sharing one set of recorded samples are read together (one set, all True, when nothing was padded)
-    masks, group = np.unique(recorded_samples(cohort), axis=0, return_inverse=True)  # (G, T), (N,)
-    group = group.reshape(-1)
-    for g, keep in enumerate(masks):
+    for members, keep in mask_groups(recorded_samples(cohort), n, cohort.n_samples):  # (G,) rows, (T,) bool
         for rows, method, window in (
-            (np.flatnonzero((group == g) & has_trace), "split_buffers", keep),
-            (np.flatnonzero((group == g) & ~has_trace), "late_window", keep & late),
+            (members[has_trace[members]], "split_buffers", keep),
+            (members[~has_trace[members]], "late_window", keep & late),
         ):
             if rows.size == 0 or window.sum() < _min_samples(fs):
                 continue

@@ -167,6 +167,26 @@ def recorded_samples(cohort: ABRCohort) -> np.ndarray:
     return np.asarray(stored, bool)
 
 
+def mask_groups(recorded: np.ndarray | None, n_records: int, n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows, keep) for each set of records that share one set of recorded samples: ``recorded`` None (all
+    recorded), (T,) for every record alike, or (N, T) per record (`recorded_samples`: a model-grid .h5 read again
+    keeps each record's padding in ``extras["recorded"]``). One group when every record is alike, so such a cohort
+    is read exactly as with a (T,) mask.
+
+    Why one helper: the baseline, the noise estimate and the domain check each read a statistic over the recorded
+    samples, and records padded differently (files written together into one .h5) must be read apart by all three
+    in the same way."""
+    if recorded is None:
+        return [(np.arange(n_records), np.ones(n_samples, bool))]
+    mask = np.asarray(recorded, bool)
+    if mask.ndim == 1:
+        return [(np.arange(n_records), mask)]
+    masks, group = np.unique(mask, axis=0, return_inverse=True)  # (G, T), (N,)
+    if len(masks) == 1:
+        return [(np.arange(n_records), masks[0])]
+    return [(np.flatnonzero(group.reshape(-1) == g), keep) for g, keep in enumerate(masks)]
+
+
 def grid_change_text(fs_in: float, t0_in_ms: float, n_in: int, n_out: int = DEFAULT_N_SAMPLES) -> str | None:
     """One line saying what moving a recording onto the model grid changed: the rate (``resampled from 100 kHz to
     20 kHz``) and the time cropped away (``7 ms after 10 ms dropped``); None when neither.

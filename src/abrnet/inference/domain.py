@@ -39,6 +39,7 @@ from abrnet.constants import (
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
 from abrnet.data.resample import (
     RECORDED_EXTRA,
+    mask_groups,
     parse_grid_text,
     recorded_mask,
     recorded_samples,
@@ -119,12 +120,11 @@ def signal_reasons(cohort: ABRCohort, *, model_n: int = DEFAULT_N_SAMPLES) -> li
     on its own grid: `window_samples` reads the samples every record of a cohort recorded."""
     if RECORDED_EXTRA not in cohort.extras:
         return record_signal_reasons(cohort, model_n=model_n)
-    masks, group = np.unique(recorded_samples(cohort), axis=0, return_inverse=True)
-    if len(masks) <= 1:
+    groups = mask_groups(recorded_samples(cohort), cohort.n_records, cohort.n_samples)
+    if len(groups) <= 1:
         return record_signal_reasons(cohort, model_n=model_n)
     reasons: list[list[str]] = [[] for _ in range(cohort.n_records)]
-    for g in range(len(masks)):
-        rows = np.flatnonzero(group.ravel() == g)
+    for rows, _ in groups:
         for i, found in zip(rows, record_signal_reasons(cohort.subset(rows), model_n=model_n), strict=True):
             reasons[i] = found
     return reasons
