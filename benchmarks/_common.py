@@ -151,9 +151,9 @@ def validation_sample(loaded: LoadedModel, n_records: int) -> ABRCohort:
     import numpy as np
 
     from abrnet.evaluation.evaluate import split_of
-    from abrnet.training.run import load_training_cohort
+    from abrnet.training.cohort_source import model_training_cohort
 
-    val = split_of(loaded, load_training_cohort(loaded.config), "val")
+    val = split_of(loaded, model_training_cohort(loaded), "val")
     rows = np.random.default_rng(0).choice(val.n_records, min(n_records, val.n_records), replace=False)
     return val.subset(np.sort(rows))
 

@@ -94,10 +94,10 @@ def main() -> None:
     from abrnet.evaluation.trivial_baselines import counterfactual_inputs, counterfactual_report
     from abrnet.inference.checkpoint import load_checkpoint
     from abrnet.metrics.task_metrics import compute_metrics
-    from abrnet.training.run import load_training_cohort
+    from abrnet.training.cohort_source import model_training_cohort
 
     loaded = load_checkpoint(ckpt)
-    cohort = load_training_cohort(loaded.config)
+    cohort = model_training_cohort(loaded)
     train, test = split_of(loaded, cohort, "train"), split_of(loaded, cohort, "test")
     rng = np.random.default_rng(args.seed)
     patients = rng.permutation(np.unique(train.patient_id))

@@ -42,7 +42,7 @@ from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.inference.predictor import predict_cohort
 from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import aggregate_ears
-from abrnet.training.run import load_training_cohort
+from abrnet.training.cohort_source import load_training_cohort
 from abrnet.training.series_stage import fit_series_model, series_fit_cohort
 
 PER_EAR = ("threshold_within_10_db", "threshold_mae_db", "no_response_f1", "class_macro_f1")

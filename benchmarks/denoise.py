@@ -37,10 +37,10 @@ def main() -> None:
     from abrnet.evaluation.classical import wiener_filter
     from abrnet.evaluation.evaluate import split_of
     from abrnet.metrics.task_metrics import rowwise_correlation
-    from abrnet.training.run import load_training_cohort
+    from abrnet.training.cohort_source import model_training_cohort
 
     model = abrnet.load(args.checkpoint)
-    test = split_of(model.loaded, load_training_cohort(model.loaded.config), "test")
+    test = split_of(model.loaded, model_training_cohort(model.loaded), "test")
     if test.clean is None:
         refuse(
             args.checkpoint, "the checkpoint's test split has no clean ground truth (not simulated); nothing to score"

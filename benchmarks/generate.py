@@ -66,10 +66,10 @@ def main() -> None:
         latency_intensity_table,
         two_sample_auc,
     )
-    from abrnet.training.run import load_training_cohort
+    from abrnet.training.cohort_source import model_training_cohort
 
     model = abrnet.load(args.checkpoint, device=args.device)
-    cohort = load_training_cohort(model.loaded.config)
+    cohort = model_training_cohort(model.loaded)
     guidance, guidance_source = _guidance(args, model, cohort)
     part = split_of(model.loaded, cohort, args.split)
     rng = np.random.default_rng(0)

@@ -50,11 +50,11 @@ def main() -> None:
     from abrnet.evaluation.evaluate import split_of
     from abrnet.evaluation.generation import level_bin_edges
     from abrnet.evaluation.generation_eval import heads_wave_v
-    from abrnet.training.run import load_training_cohort
+    from abrnet.training.cohort_source import model_training_cohort
 
     v = WAVES.index("V")
     model = abrnet.load(args.checkpoint)
-    val = split_of(model.loaded, load_training_cohort(model.loaded.config), "val")
+    val = split_of(model.loaded, model_training_cohort(model.loaded), "val")
     level = val.static_column("intensity_db")
     labelled = np.isfinite(val.latency_ms[:, v])
     rows = []

@@ -98,13 +98,13 @@ def main() -> None:
     import abrnet
     from abrnet.evaluation.evaluate import split_of
     from abrnet.evaluation.generation_eval import evaluate_generation
-    from abrnet.training.run import load_training_cohort
+    from abrnet.training.cohort_source import model_training_cohort
 
     settings = _settings(args)
     per_checkpoint: dict[str, Any] = {}
     for name, path in args.checkpoint:
         model = abrnet.load(path)
-        val = split_of(model.loaded, load_training_cohort(model.loaded.config), "val")
+        val = split_of(model.loaded, model_training_cohort(model.loaded), "val")
         rows = []
         for seed in args.seeds:
             report = evaluate_generation(

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from abrnet.inference.checkpoint import SERIES_KEY, load_checkpoint
-from abrnet.training.run import load_training_cohort, make_datamodule
+from abrnet.training.cohort_source import load_training_cohort
+from abrnet.training.run import make_datamodule
 from abrnet.training.series_stage import fit_series_stage
 
 

@@ -41,7 +41,7 @@ from abrnet.evaluation.trivial_baselines import ear_table_scores
 from abrnet.inference.checkpoint import load_checkpoint
 from abrnet.models.predictions import Predictions
 from abrnet.series.microphonic import LOUD_SPAN_DB
-from abrnet.training.run import load_training_cohort
+from abrnet.training.cohort_source import load_training_cohort
 from abrnet.training.series_stage import series_fit_cohort
 
 _plain_features = per_ear.series_features

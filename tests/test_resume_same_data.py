@@ -1,8 +1,10 @@
-"""--resume continues on the very data file its run trained on (hunt 44 #1).
+"""--resume continues, and evaluate scores, on the very data file the run trained on (hunt 44 #1, stop 44).
 
 The config names the data file by its path, so a lab that re-imported its exports into the same lab.h5 between the
-two legs of a run had the second leg fitted on another cohort, without a word. Each checkpoint of a run trained on
-a file now records the file's SHA-256 (`run_folder.DataRecord`), and `check_resume` compares it with the file.
+two legs of a run had the second leg fitted on another cohort, without a word, and an evaluation without --data read
+the new file's "test split": other patients, some trained on. Each checkpoint of a run trained on a file records
+the file's SHA-256 (`run_folder.DataRecord`; the slim export keeps it); `check_resume` and
+`cohort_source.model_training_cohort` compare it with the file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from abrnet.data.files import file_sha256
 from abrnet.data.io import save_cohort
 from abrnet.data.schema import DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.training.run_folder import DATA_SHA256_KEY, DataRecord, check_resume, check_same_data
+from abrnet.evaluation.evaluate import evaluate_checkpoint
+from abrnet.inference.checkpoint import DATA_SHA256_KEY, load_checkpoint
+from abrnet.inference.default_model import export_checkpoint
+from abrnet.training.run_folder import DataRecord, check_resume, check_same_data
 from tests.test_training_resume import overrides
 
 
@@ -30,9 +35,15 @@ def test_a_run_on_a_file_records_it_and_resume_refuses_the_file_rewritten(tmp_pa
     recorded = torch.load(last, map_location="cpu", weights_only=True)[DATA_SHA256_KEY]
     assert recorded == file_sha256(data)
     check_resume(last, cfg)  # the same config on the same bytes: resumable
+    slim = export_checkpoint(tmp_path / "run" / "best.ckpt", tmp_path / "slim.ckpt")
+    assert load_checkpoint(slim).data_sha256 == recorded  # the export keeps which file it trained on
     save_cohort(simulate_cohort(SimulationConfig(n_patients=24), seed=12), data, force=True)  # re-imported
     with pytest.raises(DataError, match=r"data\.path.*changed since the run --resume continues started"):
         check_resume(last, cfg)
+    for model in (tmp_path / "run" / "best.ckpt", slim):
+        with pytest.raises(DataError, match=r"lab\.h5: field 'data\.path': changed since .* was trained on it.*restore"):
+            evaluate_checkpoint(model, out_dir=tmp_path / "eval", n_bootstrap=2)
+    assert not (tmp_path / "eval").exists()  # refused before anything is written
 
 
 def test_the_simulated_default_records_nothing_and_an_old_checkpoint_passes(tmp_path: Path) -> None:
@@ -44,8 +55,11 @@ def test_the_simulated_default_records_nothing_and_an_old_checkpoint_passes(tmp_
     data = tmp_path / "lab.h5"
     data.write_bytes(b"one cohort")
     on_file = load_config(None, [f"data.path={data}"])
-    check_same_data({}, on_file)  # a checkpoint from before the record: nothing to compare
-    check_same_data({DATA_SHA256_KEY: file_sha256(data)}, on_file)
+    path, words = on_file.data.path, {"since": "then", "remedy": "restore it"}
+    check_same_data(None, path, **words)  # a checkpoint from before the record: nothing to compare
+    check_same_data(file_sha256(data), path, **words)
+    check_same_data("0" * 64, tmp_path / "gone.h5", **words)  # a missing file: its reader says so, not a hash error
+    recorded = file_sha256(data)
     data.write_bytes(b"another cohort")
-    with pytest.raises(DataError, match="resume on the same file"):
-        check_same_data({DATA_SHA256_KEY: file_sha256(tmp_path / "lab.h5") + "x"}, on_file)
+    with pytest.raises(DataError, match=r"lab\.h5: field 'data\.path': changed since then .*; restore it"):
+        check_same_data(recorded, path, **words)

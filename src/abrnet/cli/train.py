@@ -353,9 +353,9 @@ def _generation(
 
         cohort = load_evaluation_data(data)[0]  # its warnings were printed with the metrics
     else:
-        from abrnet.training.run import load_training_cohort
+        from abrnet.training.cohort_source import model_training_cohort
 
-        cohort = load_training_cohort(model.loaded.config)
+        cohort = model_training_cohort(model.loaded)
     part = split_of(model.loaded, cohort, split) if split != "all" else cohort
     val, train = split_of(model.loaded, cohort, "val"), split_of(model.loaded, cohort, "train")
     report = evaluate_generation_chosen_on_val(model, val, part, seed=seed, static_marginals=train.static, **options)

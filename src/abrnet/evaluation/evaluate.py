@@ -35,8 +35,8 @@ from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_c
 from abrnet.models.predictions import Predictions
 from abrnet.plots.figures import save_figures
 from abrnet.series.per_ear import aggregate_ears, ear_truth
+from abrnet.training.cohort_source import model_training_cohort
 from abrnet.training.datamodule import ABRDataModule
-from abrnet.training.run import load_training_cohort
 
 
 def split_of(loaded: LoadedModel, cohort: ABRCohort, split: str) -> ABRCohort:
@@ -304,7 +304,7 @@ def evaluate_checkpoint(
         if data_path is not None:
             cohort, input_warnings = load_evaluation_data(data_path, option_names)
         else:
-            cohort = load_training_cohort(loaded.config)
+            cohort = model_training_cohort(loaded)
     data = split_of(loaded, cohort, split) if split != "all" else cohort
     source = str(data_path) if data_path is not None else "training cohort"
     if data.n_records == 0:
@@ -325,7 +325,7 @@ def evaluate_checkpoint(
         metrics["data"] = recorded["data"]  # absolute; the targets table titles it (`targets_markdown`)
     if input_warnings:
         metrics["input_warnings"] = input_warnings
-    train = split_of(loaded, load_training_cohort(loaded.config) if data_path is not None else cohort, "train")
+    train = split_of(loaded, model_training_cohort(loaded) if data_path is not None else cohort, "train")
     say(f"scoring the baselines and the counterfactuals ({min(COUNTERFACTUAL_RECORDS, data.n_records)} records)…")
     baselines = FittedBaselines.fit(train, seed)
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)

@@ -18,6 +18,7 @@ from abrnet.models import OptimizedHierarchicalUNet
 from abrnet.series.classifier import SeriesClassifier
 
 SERIES_KEY = "abrnet_series_classifier"  # checkpoint key of the fitted series stage (plain lists)
+DATA_SHA256_KEY = "abrnet_data_sha256"  # a run's checkpoints: the SHA-256 of the data file it trained on
 
 
 @dataclass
@@ -36,6 +37,9 @@ class LoadedModel:
     # records and `model export --metrics` checks
     model_content_sha256: str
     series_model: SeriesClassifier | None = None  # per-ear class from the whole series (fitted after training)
+    # SHA-256 of the data file it trained on (``config.data.path``); None: the simulated default, or a checkpoint
+    # from before the record (stop 43)
+    data_sha256: str | None = None
 
     @property
     def prediction_type(self) -> str:
@@ -144,6 +148,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         sha256=sha256,
         model_content_sha256=model_content_sha256(ckpt),
         series_model=None if series is None else SeriesClassifier.from_dict(series),
+        data_sha256=ckpt.get(DATA_SHA256_KEY),
     )
 
 

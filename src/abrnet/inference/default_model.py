@@ -15,7 +15,7 @@ import torch
 from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import DataError
 from abrnet.data.simulate.cohort import GENERATOR_VERSION
-from abrnet.inference.checkpoint import SERIES_KEY, model_content_sha256, read_checkpoint
+from abrnet.inference.checkpoint import DATA_SHA256_KEY, SERIES_KEY, model_content_sha256, read_checkpoint
 from abrnet.models.config import ARCHITECTURE_VERSION
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -81,8 +81,9 @@ def export_checkpoint(
         )
     state = {k: v.clone() for k, v in ckpt["state_dict"].items() if k.startswith("model.")}  # (EMA weights)
     slim: dict[str, Any] = {"hyper_parameters": ckpt["hyper_parameters"], "state_dict": state}
-    if SERIES_KEY in ckpt:
-        slim[SERIES_KEY] = ckpt[SERIES_KEY]
+    for kept in (SERIES_KEY, DATA_SHA256_KEY):  # the series stage; which data file it trained on (evaluate checks)
+        if kept in ckpt:
+            slim[kept] = ckpt[kept]
     slim[VERSIONS_KEY] = code_versions()
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, dst)

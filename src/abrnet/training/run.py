@@ -24,6 +24,7 @@ from abrnet.constants import CLASS_NAMES
 from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
+from abrnet.training.cohort_source import load_training_cohort
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
 from abrnet.training.run_checks import (
@@ -42,18 +43,6 @@ from abrnet.training.terminated import TrainingTerminatedError, terminated_messa
 QUIET_WARNINGS = (r"Checkpoint directory .* exists and is not empty", r".*isinstance\(treespec, LeafSpec\)")
 _RANK_ZERO_LOG = logging.getLogger("lightning.pytorch.utilities.rank_zero")
 _RANK_ZERO_LOG.addFilter(lambda record: "litlogger" not in record.getMessage())
-
-
-def load_training_cohort(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) -> ABRCohort:
-    """The configured file, or the embedded default: a simulated cohort cached under `data.cache_dir`."""
-    if cfg.data.path is not None:
-        from abrnet.data.io import load_cohort
-
-        return load_cohort(cfg.data.path)
-    from abrnet.data.cache import simulated_cohort
-
-    cohort, _ = simulated_cohort(cfg.data.patients, cfg.seed, cfg.data.cache_dir, progress=progress)
-    return cohort
 
 
 def trainer_strategy(strategy: str, devices: object) -> str:

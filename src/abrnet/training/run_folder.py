@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from abrnet.config.train_config import TrainConfig, format_validation_error
 from abrnet.data.files import file_sha256, write_target
 from abrnet.data.schema import DataError
-from abrnet.inference.checkpoint import as_current_config, read_checkpoint
+from abrnet.inference.checkpoint import DATA_SHA256_KEY, as_current_config, read_checkpoint
 
 RUN_OUTPUTS = ("best.ckpt", "last.ckpt", "config.yaml", "metrics.json", "metrics.md", "run.json", "alerts.jsonl")
 RUN_FOLDERS = ("csv", "tensorboard", "figures")
@@ -74,10 +74,10 @@ def check_resume(resume: Path, cfg: Any) -> None:
         raise DataError(
             str(resume), "--resume", f"trained with another config ({shown}{more}); pass the run's config.yaml"
         )
-    check_same_data(ckpt, cfg)
-
-
-DATA_SHA256_KEY = "abrnet_data_sha256"  # a run's checkpoints: the SHA-256 of the data file it trained on
+    check_same_data(
+        ckpt.get(DATA_SHA256_KEY), cfg.data.path, since="the run --resume continues started",
+        remedy="resume on the same file, or train anew into another --out",
+    )  # fmt: skip
 
 
 class DataRecord(Callback):
@@ -92,19 +92,20 @@ class DataRecord(Callback):
             checkpoint[DATA_SHA256_KEY] = self.sha256
 
 
-def check_same_data(ckpt: dict[str, Any], cfg: Any) -> None:
-    """--resume continues on the very bytes its run trained on. Why: the config names the file by its path, so a
-    lab re-importing its exports into the same lab.h5 between the two legs had steps 5–8 fitted on another cohort and
-    a test split of other patients, without a word (hunt 44 #1). A checkpoint from before this record has none."""
-    recorded = ckpt.get(DATA_SHA256_KEY)
-    if recorded is None or cfg.data.path is None:
+def check_same_data(recorded: str | None, path: str | Path | None, *, since: str, remedy: str) -> None:
+    """The data file at ``path`` still holds the bytes of SHA-256 ``recorded`` (None: nothing recorded, nothing to
+    compare), or one line saying it changed ``since`` what and what to do (``remedy``).
+
+    Why: the config names the data file by its path, so a lab re-importing its exports into the same lab.h5 between
+    two legs of a run had steps 5–8 fitted on another cohort without a word (hunt 44 #1), and an evaluation read the
+    "test split" of the new file: other patients, some of them trained on."""
+    if recorded is None or path is None or not Path(path).is_file():  # a missing file: its reader says so
         return
-    now = file_sha256(cfg.data.path)
+    now = file_sha256(path)
     if now != recorded:
         raise DataError(
-            str(cfg.data.path), "data.path", f"changed since the run --resume continues started (SHA-256 "
-            f"{recorded[:12]}… then, {now[:12]}… now); resume on the same file, or train anew into another --out",
-        )  # fmt: skip
+            str(path), "data.path", f"changed since {since} (SHA-256 {recorded[:12]}… then, {now[:12]}… now); {remedy}"
+        )
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
