@@ -126,3 +126,14 @@ def test_cli_patients_with_data_gives_the_configs_reason(tmp_path: Path) -> None
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "'--patients': set with --data, whose file fixes the patients; remove it" in lines[0], lines
+
+
+def test_a_bad_value_names_the_line_it_was_written_on(tmp_path: Path) -> None:
+    """A refused value is found in the file by its line; a key set again on the command line is named without one
+    (the file's line no longer holds the value refused)."""
+    path = _write(tmp_path, "seed: 1\noptim:\n  lr: -1\ntrainer:\n  max_step: 3\n")
+    assert _refusal(path) == (
+        f"{path}: optim.lr (line 3): Input should be greater than 0; "
+        "trainer.max_step (line 5): Extra inputs are not permitted"
+    )
+    assert "optim.lr: Input should be greater than 0" in _refusal(path, ("optim.lr=-2",))

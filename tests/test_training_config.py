@@ -36,7 +36,7 @@ def test_gpu_yaml_loads_base_preset() -> None:
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"cfg\.yaml: optimiser: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match=r"cfg\.yaml: optimiser \(line \d+\): Extra inputs are not permitted"):
         load_config(_write(tmp_path, {"optimiser": {"lr": 1.0}}))
 
 
@@ -48,7 +48,7 @@ def test_unknown_nested_key(tmp_path: Path) -> None:
 
 
 def test_negative_lr_names_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"optim\.transformer_lr: Input should be greater than 0"):
+    with pytest.raises(ConfigError, match=r"optim\.transformer_lr \(line \d+\): Input should be greater than 0"):
         load_config(_write(tmp_path, {"optim": {"transformer_lr": -1e-4}}))
 
 
@@ -60,7 +60,7 @@ def test_several_errors_on_one_line(tmp_path: Path) -> None:
 
 
 def test_curriculum_fractions_over_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"curriculum: .*s4_warmup \+ transformer_ramp must be <= 1"):
+    with pytest.raises(ConfigError, match=r"curriculum \(line \d+\): .*s4_warmup \+ transformer_ramp must be <= 1"):
         load_config(_write(tmp_path, {"curriculum": {"s4_warmup": 0.7, "transformer_ramp": 0.4}}))
     # exactly 1 is allowed
     cfg = load_config(_write(tmp_path, {"curriculum": {"s4_warmup": 0.5, "transformer_ramp": 0.5}}))
@@ -70,12 +70,12 @@ def test_curriculum_fractions_over_one(tmp_path: Path) -> None:
 def test_bad_literals_and_unions(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"diffusion\.prediction_type"):
         load_config(_write(tmp_path, {"diffusion": {"prediction_type": "x0"}}))
-    with pytest.raises(ConfigError, match=r"loss\.class_weights: a list must hold 5 numbers"):
+    with pytest.raises(ConfigError, match=r"loss\.class_weights \(line \d+\): a list must hold 5 numbers"):
         load_config(_write(tmp_path, {"loss": {"class_weights": [1.0, 2.0]}}))
     cfg = load_config(_write(tmp_path, {"loss": {"class_weights": [1, 2, 3, 4, 5]}, "trainer": {"precision": 32}}))
     assert cfg.loss.class_weights == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert cfg.trainer.precision == "32"
-    with pytest.raises(ConfigError, match=r"trainer: set max_steps or max_minutes"):
+    with pytest.raises(ConfigError, match=r"trainer \(line \d+\): set max_steps or max_minutes"):
         load_config(_write(tmp_path, {"trainer": {"max_steps": None, "max_minutes": None}}))
 
 
@@ -102,9 +102,10 @@ def test_overrides_and_dump_roundtrip(tmp_path: Path) -> None:
 
 def test_model_overrides_checked_against_model_config(tmp_path: Path) -> None:
     assert load_config(_write(tmp_path, {"model": {"overrides": {"dropout": 0.2}}})).model.overrides == {"dropout": 0.2}
-    with pytest.raises(ConfigError, match=r"model\.overrides: unknown ModelConfig field\(s\) \['no_such_field'\]"):
+    unknown = r"model\.overrides \(line \d+\): unknown ModelConfig field\(s\) \['no_such_field'\]"
+    with pytest.raises(ConfigError, match=unknown):
         load_config(_write(tmp_path, {"model": {"overrides": {"no_such_field": 1}}}))
-    with pytest.raises(ConfigError, match=r"model\.overrides: .*rejected the overrides"):
+    with pytest.raises(ConfigError, match=r"model\.overrides \(line \d+\): .*rejected the overrides"):
         load_config(_write(tmp_path, {"model": {"overrides": {"base_channels": 0}}}))
     with pytest.raises(ConfigError, match=r"diffusion\.cond_drop_prob, not a model override"):
         load_config(_write(tmp_path, {"model": {"overrides": {"cond_drop_prob": 0.2}}}))
@@ -114,7 +115,7 @@ def test_model_overrides_checked_against_model_config(tmp_path: Path) -> None:
 
 def test_retired_diffusion_keys_are_refused(tmp_path: Path) -> None:
     for key, value in (("timesteps", 1000), ("schedule", "cosine")):
-        with pytest.raises(ConfigError, match=rf"diffusion\.{key}: Extra inputs are not permitted"):
+        with pytest.raises(ConfigError, match=rf"diffusion\.{key} \(line \d+\): Extra inputs are not permitted"):
             load_config(_write(tmp_path, {"diffusion": {key: value}}))
 
 

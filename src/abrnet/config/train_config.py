@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from abrnet.config.curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
 from abrnet.config.model_section import ModelSection
 from abrnet.config.unread import unread_keys
-from abrnet.config.yaml_loader import KEEPS_LAST, DuplicateKeyError, load_unique
+from abrnet.config.yaml_loader import KEEPS_LAST, DuplicateKeyError, load_unique, load_with_lines
 from abrnet.constants import CLASS_NAMES, MAX_SEED, TRAIN_SEED
 from abrnet.data.files import check_fname
 from abrnet.models import ModelConfig
@@ -270,8 +270,9 @@ class TrainConfig(Strict):
 
 
 # ------------------------------------------------------------------------------------------------------------- io
-def format_validation_error(exc: pydantic.ValidationError) -> str:
-    """One line: ``key.path: message; other.key: message`` (union/type tags dropped from the path)."""
+def format_validation_error(exc: pydantic.ValidationError, lines: Mapping[str, int] | None = None) -> str:
+    """One line: ``key.path: message; other.key: message`` (union/type tags dropped from the path), with
+    ``key.path (line 2)`` where `lines` knows the line the key was written on (`yaml_loader.load_with_lines`)."""
     items = []
     for err in exc.errors():
         loc = ".".join(
@@ -280,7 +281,8 @@ def format_validation_error(exc: pydantic.ValidationError) -> str:
         msg = str(err["msg"]).replace("\n", " ")
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        items.append(f"{loc}: {msg}" if loc else msg)
+        where = f"{loc} (line {lines[loc]})" if lines and loc in lines else loc
+        items.append(f"{where}: {msg}" if loc else msg)
     return "; ".join(items)
 
 
@@ -324,6 +326,7 @@ def load_config(
     only here, for what a user writes or types: a checkpoint's stored config is validated without it)."""
     source = str(path) if path is not None else "<defaults>"
     raw: Any = {}
+    lines: dict[str, int] = {}  # key path → its line in the file (a bad value is reported there)
     if path is not None:
         p = Path(path)
         try:
@@ -331,7 +334,7 @@ def load_config(
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config ({exc.strerror or exc})") from None
         try:
-            raw = load_unique(text)
+            raw, lines = load_with_lines(text)
         except DuplicateKeyError as exc:
             raise ConfigError(f"{source}: {exc}") from None
         except yaml.YAMLError as exc:
@@ -345,12 +348,14 @@ def load_config(
         _apply_override(raw, item)
     for key, value in (values or {}).items():
         _set_key(raw, key.split("."), value, f"{key}={value}")
+    typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
+    typed_here = [*typed, *(values or {})]  # set on the command line: their file lines no longer hold the value
+    lines = {k: n for k, n in lines.items() if not any(k == t or k.startswith(f"{t}.") for t in typed_here)}
     try:
         cfg = TrainConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
-    typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
-    unread = unread_keys(cfg, [*typed, *(values or {})])
+        raise ConfigError(f"{source}: {format_validation_error(exc, lines)}") from None
+    unread = unread_keys(cfg, typed_here)
     if unread:
         raise ConfigError(f"{source}: {'; '.join(unread)}")
     return cfg

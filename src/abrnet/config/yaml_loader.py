@@ -3,7 +3,8 @@
 Why: `yaml.safe_load` keeps the last of two equal keys without a word, so a second ``optim:`` section pasted further
 down a config dropped the first one's ``lr``, and ``lr:`` written twice kept the second. The check runs on the
 composed node tree (before any value is built), where each key still has its line and its place in the document,
-so the error can name the key path (``optim.lr``) and the line of the second occurrence.
+so the error can name the key path (``optim.lr``) and the line of the second occurrence. The same walk keeps each
+key path's line (`load_with_lines`), so a bad value is reported with the line it was written on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class UniqueKeyLoader(yaml.SafeLoader):
     Merge keys (``<<``) are left to PyYAML: keys a merge brings in may be overridden by explicit ones, as YAML means.
     """
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[str, int] = {}  # key path (``optim.lr``) → 1-based line it is written on
+
     def get_single_node(self) -> Node | None:
         node = super().get_single_node()
         if node is not None:
@@ -56,6 +61,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
                     if key in seen:
                         raise DuplicateKeyError(child, line, seen[key])
                     seen[key] = line
+                    self.key_lines.setdefault(child, line)
                 self._check_unique(value_node, child, open_nodes)
         elif isinstance(node, SequenceNode):
             for i, item in enumerate(node.value):
@@ -70,4 +76,13 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 def load_unique(text: str) -> Any:
     """`yaml.safe_load` that raises `DuplicateKeyError` (a `yaml.YAMLError`) for a key written twice."""
-    return yaml.load(text, Loader=UniqueKeyLoader)
+    return load_with_lines(text)[0]
+
+
+def load_with_lines(text: str) -> tuple[Any, dict[str, int]]:
+    """`load_unique`, and the 1-based line of each key path (``{"optim.lr": 2}``; an alias's keys at their anchor)."""
+    loader = UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data(), loader.key_lines
+    finally:
+        loader.dispose()
