@@ -74,10 +74,7 @@ def test_data_import_says_every_missing_option_in_one_line(tmp_path: Path, monke
     res = runner.invoke(app, ["data", "import", "kg.csv", "--format", "time_columns", "--out", "kg.h5"])
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1, res.output
-    assert lines[0] == (
-        f"error: kg.csv: {ALL_THREE}; pass age_years=..., stimulus_rate_hz=..., level_db=... "
-        "(CLI --age, --rate, --level)"
-    )
+    assert lines[0] == f"error: kg.csv: {ALL_THREE}; pass --age, --rate, --level"  # the CLI's flags, not keywords
     res = runner.invoke(app, ["data", "import", "kg.csv", "--format", "time_columns", "--out", "kg.h5", "--age", "30"])
     assert (
         res.exit_code == 2 and "fields 'stimulus_rate_hz', 'level_db'" in res.output and "--rate, --level" in res.output
@@ -96,3 +93,19 @@ def test_describe_fills_all_missing_values_at_once_and_says_so(tmp_path: Path) -
     summary = describe_file(_time_columns(tmp_path / "cols.txt", ["A", "B"]), fmt="time_columns")
     assert set(summary["not_recorded"]) >= {"age_years", "stimulus_rate_hz", "level_db"}
     assert [s["levels"] for s in summary["series"]] == [None] and summary["series"][0]["stimulus_rate_hz"] is None
+
+
+def test_the_cli_says_an_importers_hint_with_its_flags_and_the_viewer_with_its_fields() -> None:
+    """The data layer writes both the keyword and the flag; a CLI user was told "pass stimulus_rate_hz=... (...; CLI
+    --rate)", the Python keyword first (stop 43). A hint without a CLI flag is left as it is."""
+    from abrnet.inference.option_names import cli_hint_text
+    from abrnet.viewer.form import viewer_text
+
+    one = "x.txt: field 'stimulus_rate_hz': not recorded in this file; pass stimulus_rate_hz=... (no rate; CLI --rate)"
+    assert cli_hint_text(one) == "x.txt: field 'stimulus_rate_hz': not recorded in this file; pass --rate (no rate)"
+    assert cli_hint_text("pass level_db=... (CLI --level)") == "pass --level"
+    assert cli_hint_text("pass a=..., b=... (CLI --a, --b)") == "pass --a, --b"
+    assert cli_hint_text("pass fmp=... (no flag here)") == "pass fmp=... (no flag here)"
+    assert viewer_text(one).endswith("in the form's Rate (/s) field and analyse again (no rate)")
+    several = "pass age_years=..., stimulus_rate_hz=... (CLI --age, --rate)"
+    assert viewer_text(several) == several  # the viewer says a MissingOptionsError from its fields instead

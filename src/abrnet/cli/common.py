@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from abrnet.inference.option_names import CLI_DOMAIN_NAMES  # no numpy: `abrnet --help` stays fast
+from abrnet.inference.option_names import CLI_DOMAIN_NAMES, cli_hint_text  # no numpy: `abrnet --help` stays fast
 
 if TYPE_CHECKING:  # the data layer (numpy) is imported inside the functions: `abrnet --help` stays fast
     from abrnet.data.schema import DataError
@@ -46,7 +46,7 @@ def print_error(message: str) -> None:
     """``error: <message>`` as one line on stderr: the one printer of every refusal, ours (`user_errors`) and Click's
     usage errors (`abrnet.cli.main.main`), so both read alike (they were ``Error: abrnet predict: ...`` and
     ``error: predict: ...``)."""
-    line = message.splitlines()[0] if message else ""
+    line = cli_hint_text(message.splitlines()[0]) if message else ""  # an importer's hint as a CLI user types it
     err_console.print(labelled("error:", "bold red", line), highlight=False, soft_wrap=True)
 
 

@@ -17,6 +17,7 @@ them in every hint (`pass_hint`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -53,3 +54,29 @@ def pass_hint(keys: Iterable[str], names: OptionNames | None = None) -> str:
     said = option_list(keys, names)
     via = names.get(VIA) if names is not None else None
     return f"pass {said} {via}" if via else f"pass {said}"
+
+
+# An importer's hint for values the file lacks, as the data layer writes it (it may not know the CLI's names, so it
+# gives both): "pass stimulus_rate_hz=... (the export has no repetition rate; CLI --rate)", or for several "pass
+# age_years=..., stimulus_rate_hz=... (CLI --age, --rate)". The CLI (`cli_hint_text`) and the viewer
+# (`abrnet.viewer.form.viewer_text`) each say it to their own user.
+PASS_HINT = re.compile(r"pass (\w+=\.\.\.(?:, \w+=\.\.\.)*) \(([^)]*)\)")
+
+
+def hint_keywords(m: re.Match[str]) -> list[str]:
+    """The keywords a `PASS_HINT` match names (``["age_years", "stimulus_rate_hz"]``)."""
+    return [k.removesuffix("=...") for k in m.group(1).split(", ")]
+
+
+def cli_hint_text(text: str) -> str:
+    """`text` with each `PASS_HINT` that names its CLI flags said as a CLI user types them: "pass --rate (the export
+    has no repetition rate)", "pass --age, --rate", where the CLI said "pass stimulus_rate_hz=... (...; CLI --rate)",
+    the Python keyword first (stop 43)."""
+
+    def said(m: re.Match[str]) -> str:
+        parts = m.group(2).split("; ")
+        flags = [p.removeprefix("CLI ") for p in parts if p.startswith("CLI --")]
+        why = "; ".join(p for p in parts if not p.startswith("CLI --"))
+        return m.group(0) if not flags else f"pass {flags[0]}" + (f" ({why})" if why else "")
+
+    return PASS_HINT.sub(said, text)

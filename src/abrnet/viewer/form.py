@@ -32,7 +32,7 @@ from abrnet.data.importers.needed import MissingOptionsError
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
 from abrnet.inference.domain import domain_hint
-from abrnet.inference.option_names import CLI_DOMAIN_NAMES
+from abrnet.inference.option_names import CLI_DOMAIN_NAMES, PASS_HINT, hint_keywords
 from abrnet.inference.polarity import INVERT_HINT, UNINVERT_HINT
 from abrnet.viewer.reading_text import options_text
 
@@ -47,7 +47,6 @@ FORM_ASKS: dict[str, str] = {
 }  # fmt: skip
 FLAG_KEYWORDS: dict[str, str] = {"age": "age_years", "rate": "stimulus_rate_hz", "level": "level_db", "ear": "ear",
                                  "fmp": "fmp"}  # fmt: skip
-PASS_HINT = re.compile(r"pass (\w+)=\.\.\. \(([^)]*)\)")  # "pass stimulus_rate_hz=... (why; CLI --rate)"
 # predict's warnings: "FMP is treated as missing (pass fmp=...)", as the API says it, or "(pass --fmp)" (the CLI's)
 FLAG_HINT = re.compile(r"\(pass (?:--(\w+)|(\w+)=\.\.\.)\)")
 IGNORED = re.compile(r": ([\w,]+) ignored, the file records its own values")  # `attrs["ignored_options"]`
@@ -130,8 +129,9 @@ def viewer_text(text: str) -> str:
     not have are left as they are."""
 
     def pass_hint(m: re.Match[str]) -> str:
-        key = m.group(1)
-        if key not in FORM_FIELDS:
+        keys = hint_keywords(m)  # several: a `MissingOptionsError`, said from its fields (`missing_text`)
+        key = keys[0]
+        if len(keys) > 1 or key not in FORM_FIELDS:
             return m.group(0)
         why = "; ".join(p for p in m.group(2).split("; ") if not p.startswith("CLI "))
         ask = f"enter {FORM_ASKS[key]} in the form's {FORM_FIELDS[key]} field and analyse again"
