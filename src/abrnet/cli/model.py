@@ -22,20 +22,25 @@ def _model() -> None:
 
 @app.command()
 def summary(
-    preset: str = typer.Option("cpu", "--preset", help=f"Model preset: {', '.join(PRESETS)}."),
+    preset: str | None = typer.Option(None, "--preset", help=f"Model preset: {', '.join(PRESETS)} (default cpu)."),
+    config: Path | None = typer.Option(None, "--config", help="A training config (YAML): its preset and overrides."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A trained model (a run's best.ckpt or a slim export): the network it holds."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Parameters per component, which blocks run transformers at which lengths, forward FLOPs per sample."""
+    """Parameters per component, which blocks run transformers at which lengths, forward FLOPs per sample: of a
+    preset, of the network a training config builds (``model.overrides`` included), or of a trained model's."""
     from abrnet.models.summary import model_summary
 
     with user_errors():
-        check_choice(preset, "--preset", PRESETS, command="model summary")
-    info = model_summary(preset)
+        network, title = _summary_network(preset, config, checkpoint)
+    info = model_summary(network)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
     console = Console()
-    params = Table(title=f"{preset}: {info['parameters']:,} parameters")
+    params = Table(title=f"{title}: {info['parameters']:,} parameters")
     params.add_column("component")
     params.add_column("parameters", justify="right")
     params.add_column("forward FLOPs (counted)", justify="right")
@@ -54,6 +59,32 @@ def summary(
         f"{flops['fft_estimate']:,} + attention estimate {flops['attention_estimate']:,})"
     )
     console.print(flops["note"], style="dim")
+
+
+def _summary_network(preset: str | None, config: Path | None, checkpoint: Path | None) -> tuple[object, str]:
+    """The `ModelConfig` (or preset name) `summary` describes, and its title; one source of the three at most.
+
+    Why --config and --checkpoint: a run's network is its preset with ``model.overrides``, which a preset's summary
+    does not show (a user asked for the size of the model they trained, stop 43)."""
+    from abrnet.cli.common import option_error
+
+    given = [
+        name for name, value in (("--preset", preset), ("--config", config), ("--checkpoint", checkpoint)) if value
+    ]
+    if len(given) > 1:
+        raise option_error(
+            "model summary", given[1], f"give one of --preset, --config, --checkpoint, not {given[0]} too"
+        )
+    if config is not None:
+        from abrnet.config.train_config import load_config
+
+        return load_config(config).network_config(), str(config)
+    if checkpoint is not None:
+        from abrnet.inference.checkpoint import load_checkpoint
+
+        return load_checkpoint(checkpoint).config.network_config(), str(checkpoint)
+    check_choice(preset or "cpu", "--preset", PRESETS, command="model summary")
+    return preset or "cpu", preset or "cpu"
 
 
 @app.command()
