@@ -48,6 +48,9 @@ def test_warnings_and_strict() -> None:
     dom = assess_domain(_with(species="rat"))
     (line,) = domain_warnings(dom, "f.txt")
     assert line.startswith("f.txt:") and "species: rat" in line
-    with pytest.raises(DataError, match=r"f\.txt: field 'domain', row 0: .*species: rat.*--strict"):
+    with pytest.raises(DataError, match=r"f\.txt: field 'domain', row 1: .*species: rat.*--strict refuses it$"):
         enforce_strict(dom, "f.txt")
+    two = np.array([IN_DOMAIN, dom[0]])  # a CSV's second data row: row 2, on the file's line 3
+    with pytest.raises(DataError, match=r"f\.csv: field 'domain', row 2: .*--strict refuses it \(line 3\)$"):
+        enforce_strict(two, "f.csv")
     enforce_strict(np.array([IN_DOMAIN]), "ok.csv")

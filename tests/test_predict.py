@@ -323,7 +323,8 @@ def test_plot_names_stay_distinct_when_ids_sanitize_alike(test_split: dict, tmp_
 
 
 def test_strict_names_the_file_and_row_of_the_record(test_split: dict, tmp_path: Path) -> None:
-    """With several inputs --strict named all of them and the row counted over every file's records."""
+    """With several inputs --strict named all of them and the row counted over every file's records; the row counts
+    from 1 in the file's order, as every other error does, and the record is named (hunt 44b #3)."""
     mouse = test_split["cohort"].subset(np.arange(4))
     mouse.patient_id = np.array([f"M{i}" for i in range(4)])
     mouse.extras["species"] = np.full(4, "mouse")
@@ -331,7 +332,8 @@ def test_strict_names_the_file_and_row_of_the_record(test_split: dict, tmp_path:
     src = save_cohort(mouse, tmp_path / "mouse.h5")
     args = ["predict", "--checkpoint", test_split["ckpt"], str(test_split["path"]), str(src), "--strict"]
     line = _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path / "r.csv")]))
-    assert line.startswith(f"error: {src}: field 'domain', row 1:") and "mouse" in line, line
+    assert line.startswith(f"error: {src}: field 'domain', row 2:") and "mouse" in line, line
+    assert "(patient M1, ear " in line, line
     assert not (tmp_path / "r.csv").exists()
 
 
@@ -358,5 +360,5 @@ def test_strict_names_the_path_when_two_inputs_share_a_file_name(test_split: dic
     b = save_cohort(second, tmp_path / "b" / "x.h5")
     args = ["predict", "--checkpoint", test_split["ckpt"], str(a), str(b), "--strict", "--out", str(tmp_path / "r.csv")]
     line = _one_line_error(runner.invoke(app, args))
-    assert line.startswith(f"error: {b}: field 'domain', row 2:") and "mouse" in line, line
+    assert line.startswith(f"error: {b}: field 'domain', row 3:") and "mouse" in line, line
     assert not (tmp_path / "r.csv").exists()

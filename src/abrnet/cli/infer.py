@@ -66,7 +66,7 @@ def _enforce_strict(cohort: ABRCohort, input_paths: list[Path]) -> None:
     bad = np.flatnonzero(domain != IN_DOMAIN)
     paths = _record_paths(cohort)
     if paths is None or not bad.size:
-        enforce_strict(domain, ",".join(map(str, input_paths)))
+        enforce_strict(domain, ",".join(map(str, input_paths)), cohort)
         return
     same = paths == paths[bad[0]]
     start = end = int(bad[0])
@@ -74,7 +74,7 @@ def _enforce_strict(cohort: ABRCohort, input_paths: list[Path]) -> None:
         start -= 1
     while end < len(same) and same[end]:
         end += 1
-    enforce_strict(domain[start:end], str(paths[bad[0]]))
+    enforce_strict(domain[start:end], str(paths[bad[0]]), cohort.subset(np.arange(start, end)))
 
 
 def _record_paths(cohort: ABRCohort) -> np.ndarray | None:

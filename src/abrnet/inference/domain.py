@@ -36,6 +36,8 @@ from abrnet.constants import (
     MAX_ABR_PEAK_TO_PEAK_UV,
     RECORDING_BAND_HZ,
 )
+from abrnet.data.csv_cells import where
+from abrnet.data.files import CSV_SUFFIXES
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
 from abrnet.data.resample import (
     RECORDED_EXTRA,
@@ -290,9 +292,23 @@ def sparse_age_warnings(cohort: ABRCohort, source: str) -> list[str]:
     ]
 
 
-def enforce_strict(domain: np.ndarray, source: str) -> None:
-    """`--strict`: raise a one-line DataError naming the first out-of-domain record."""
+def enforce_strict(domain: np.ndarray, source: str, cohort: ABRCohort | None = None) -> None:
+    """`--strict`: raise a one-line DataError naming the first out-of-domain record: ``row k`` counted from 1 in
+    the file's own order (a CSV's data rows: the wide CSV's numbering, with its ``line``), and where `cohort` (the
+    records `domain` describes, in order) is given, the record's patient, ear and level.
+
+    Why: the row was counted from 0, so "row 5" sent a user to the sixth data row of a CSV whose errors elsewhere
+    count from 1 (hunt 44b #3), and a device export has no rows a user can count."""
     bad = np.flatnonzero(np.asarray(domain).astype(str) != IN_DOMAIN)
-    if bad.size:
-        row = int(bad[0])
-        raise DataError(source, "domain", f"out of the model's domain ({domain[row]}); --strict refuses it", row)
+    if not bad.size:
+        return
+    index = int(bad[0])
+    row = index + 1
+    line = f" ({where(row)})" if source.lower().endswith(CSV_SUFFIXES) else ""
+    record = ""
+    if cohort is not None:
+        level = float(cohort.static_column("intensity_db")[index])
+        record = f" (patient {cohort.patient_id[index]}, ear {cohort.ear[index]}, {level:g} dB)"
+    raise DataError(
+        source, "domain", f"out of the model's domain ({domain[index]}){record}; --strict refuses it{line}", row
+    )
