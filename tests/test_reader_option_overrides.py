@@ -145,3 +145,22 @@ def test_metadata_options_that_replace_what_a_file_states_are_noted_and_assumed_
     assert "overridden_options" not in same.attrs
     csv_path = write_wide_csv(make_toy_cohort(n_patients=2), tmp_path / "toy.csv")
     assert "overridden_options" not in read_recording(csv_path, species="mouse", level_unit="dB SPL").attrs
+
+
+def test_an_imports_overrides_are_not_warned_again_when_its_h5_is_read(tmp_path: Path) -> None:
+    """`data import --rate 21.1` of a 40/s export stores what the option replaced; `predict` on that .h5, given no
+    option, said "options override the file's values: stimulus_rate_hz 40 → 21.1" again, and with --rate 30 said
+    both "ignored" and "the option is used" (hunt 44b #4). The import's notes are kept as history (``import_``)."""
+    from abrnet.data.importers._common import option_warnings
+    from abrnet.data.io import save_cohort
+
+    src = require_fixture(FIXTURES / "epl_cfts_bburan" / "ABR-52-3")
+    imported = read_recording(src, age_years=0.5, stimulus_rate_hz=21.1)
+    assert "stimulus_rate_hz" in str(imported.attrs.get("overridden_options"))  # the import itself says it
+    h5 = save_cohort(imported, tmp_path / "x.h5")
+    again = read_recording(h5)
+    assert (
+        option_warnings(again.attrs, str(h5)) == [] and "stimulus_rate_hz" in again.attrs["import_overridden_options"]
+    )
+    given = option_warnings(read_recording(h5, stimulus_rate_hz=30.0).attrs, str(h5))
+    assert given == [f"{h5}: stimulus_rate_hz ignored, the file records its own values"]

@@ -137,6 +137,9 @@ def read_h5(path: str | Path, *, with_clean: bool = True, ear: str | None = None
     if ear is not None:
         check_text_option("ear", ear, source=str(path))
     cohort = load_cohort(path, with_clean=with_clean)
+    for key in ("ignored_options", "overridden_options"):  # what the import that wrote the file did with its options:
+        if key in cohort.attrs:  # history, not this reading's (predict on an import's .h5 warned them again)
+            cohort.attrs[f"import_{key}"] = cohort.attrs.pop(key)
     filled = fill_empty_cells(cohort.attrs, "ear", ears_assumed(cohort), ear)
     if filled.any():  # every assumed ear is filled, so no record keeps the mark
         cohort.ear = np.where(filled, ear_of(ear or ""), cohort.ear).astype(str)
