@@ -164,3 +164,23 @@ def test_an_imports_overrides_are_not_warned_again_when_its_h5_is_read(tmp_path:
     )
     given = option_warnings(read_recording(h5, stimulus_rate_hz=30.0).attrs, str(h5))
     assert given == [f"{h5}: stimulus_rate_hz ignored, the file records its own values"]
+
+
+def test_an_exports_no_stimulus_columns_are_said_once(tmp_path: Path) -> None:
+    """A 24-column EPL CFTS export with 5 LEVELS -Inf controls imported as 19 records without a word (hunt 44b #5):
+    the read that drops them says so, by column; its .h5 read again does not repeat it."""
+    from abrnet.data.importers.epl_cfts import dropped_column_warnings
+    from abrnet.data.io import save_cohort
+
+    src = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "ABR-142-10")
+    cohort = read_recording(src, age_years=0.5)
+    assert cohort.n_records == 19
+    assert dropped_column_warnings(cohort.attrs, "f") == [
+        "f: 5 no-stimulus control column(s) (LEVELS -Inf: column(s) 4, 9, 14, 19, 24) not read as records"
+    ]
+    res = runner.invoke(app, ["data", "import", str(src), "--age", "0.5", "--out", str(tmp_path / "x.h5")])
+    assert res.exit_code == 0 and "5 no-stimulus control column(s)" in _flat(res.output), res.output
+    again = read_recording(save_cohort(cohort, tmp_path / "y.h5"))
+    assert dropped_column_warnings(again.attrs, "y.h5") == []
+    assert dropped_column_warnings(read_recording(require_fixture(FIXTURES / "epl_cfts_bburan" / "ABR-52-3"),
+                                                  age_years=0.5).attrs, "g") == []  # fmt: skip

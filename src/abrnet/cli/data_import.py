@@ -142,6 +142,7 @@ def import_recordings(
     frequency), in µV, metadata kept."""
     from abrnet.data.importers import DESCRIPTIONS, detect_format, read_recording
     from abrnet.data.importers._common import option_warnings
+    from abrnet.data.importers.epl_cfts import dropped_column_warnings
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
@@ -174,6 +175,7 @@ def import_recordings(
                 highlight=False,
             )
             warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
+            warn(dropped_column_warnings(cohort.attrs, str(path)))
             if assumed := str(cohort.attrs.get("grid_assumed", "")):  # kept in the .h5: predict says it again
                 warn([assumed_grid_warning(assumed.split(","), str(path), hint=False)])
             warn(assumed_ear_warning(cohort, str(path), option_names({})))  # as predict says it, with --ear

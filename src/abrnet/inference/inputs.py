@@ -18,6 +18,7 @@ import numpy as np
 from abrnet.constants import DEFAULT_N_SAMPLES, DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.describe import series_conditions
 from abrnet.data.importers._common import merge_attrs, option_warnings, unique_patient_ids
+from abrnet.data.importers.epl_cfts import dropped_column_warnings
 from abrnet.data.noise_estimate import buffer_noise_traces
 from abrnet.data.resample import BUFFER_NOISE_EXTRA, RECORDED_EXTRA, recorded_samples
 from abrnet.data.schema import ABRCohort, DataError
@@ -110,6 +111,7 @@ def read_for_model(
             1,
         )
     warnings += option_warnings(cohort.attrs, src)  # options ignored, or replacing a device export's values
+    warnings += dropped_column_warnings(cohort.attrs, src)  # an export's control columns, not records
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
     # what the records are, an assumed time base included: the cohort path (`api._as_cohort`) says it too

@@ -137,8 +137,10 @@ def read_h5(path: str | Path, *, with_clean: bool = True, ear: str | None = None
     if ear is not None:
         check_text_option("ear", ear, source=str(path))
     cohort = load_cohort(path, with_clean=with_clean)
-    for key in ("ignored_options", "overridden_options"):  # what the import that wrote the file did with its options:
-        if key in cohort.attrs:  # history, not this reading's (predict on an import's .h5 warned them again)
+    # what the import that wrote the file did with its options and columns: history, not this reading's (predict on
+    # an import's .h5 warned them again)
+    for key in ("ignored_options", "overridden_options", "dropped_no_stimulus_columns"):
+        if key in cohort.attrs:
             cohort.attrs[f"import_{key}"] = cohort.attrs.pop(key)
     filled = fill_empty_cells(cohort.attrs, "ear", ears_assumed(cohort), ear)
     if filled.any():  # every assumed ear is filled, so no record keeps the mark

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,3 +220,17 @@ def read_epl_analysis(path: str | Path) -> EPLAnalysis:
             lat[absent], amp[absent] = np.nan, np.nan
             peaks[peak] = (lat, amp)
     return EPLAnalysis(level_db=arr[:, cols.index("Level")], peaks=peaks, threshold_db=threshold, frequency_khz=freq)
+
+
+def dropped_column_warnings(attrs: Mapping[str, object], src: str) -> list[str]:
+    """A line for the columns of a device export this read did not make records of: an EPL CFTS file's no-stimulus
+    controls (LEVELS ``-Inf``). Why: a 24-column file imported as 19 records,
+    silently; a control column counted as missing data, or looked for in the results, must be explained.
+    An .h5 keeps the import's note as history (`read_h5`), so it is said once, by the read that dropped them."""
+    columns = [c for c in str(attrs.get("dropped_no_stimulus_columns", "")).split(",") if c]
+    if not columns:
+        return []
+    return [
+        f"{src}: {len(columns)} no-stimulus control column(s) (LEVELS -Inf: column(s) {', '.join(columns)}) not read "
+        "as records"
+    ]
