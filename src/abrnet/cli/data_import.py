@@ -146,7 +146,7 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.input_warnings import assumed_ear_warning, assumed_grid_warning
+    from abrnet.inference.input_warnings import assumed_ear_warning, assumed_grid_warning, duplicate_record_warnings
     from abrnet.inference.inputs import concat_cohorts, dropped_buffers_warning, expand_inputs, skipped_warning
 
     with user_errors():
@@ -176,6 +176,7 @@ def import_recordings(
             )
             warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
             warn(dropped_column_warnings(cohort.attrs, str(path)))
+            warn(duplicate_record_warnings(cohort, str(path)))  # as predict says it
             if assumed := str(cohort.attrs.get("grid_assumed", "")):  # kept in the .h5: predict says it again
                 warn([assumed_grid_warning(assumed.split(","), str(path), hint=False)])
             warn(assumed_ear_warning(cohort, str(path), option_names({})))  # as predict says it, with --ear

@@ -37,6 +37,7 @@ def input_warnings(cohort: ABRCohort, source: str, names: OptionNames | None = N
     level_field = "intensity_db" if cohort.attrs.get("format") in ("csv", "h5") else None  # a column: rows
     return (
         reading_warnings(cohort, source, names)
+        + duplicate_record_warnings(cohort, source)
         + domain_warnings(domain, source, names, level_field=level_field)
         + sparse_age_warnings(cohort, source)
     )
@@ -99,3 +100,35 @@ def assumed_grid_warning(columns: list[str], src: str, *, hint: bool = True, nam
     values = {"sampling_rate_hz": f"{DEFAULT_SAMPLING_RATE_HZ:g} Hz", "t0_ms": f"t0 {DEFAULT_T0_MS:g} ms"}
     said = f"{src}: no {' or '.join(columns)} column; assumed {', '.join(values[c] for c in columns)}"
     return f"{said} ({pass_hint(columns, names)} if the rows are timed otherwise)" if hint else said
+
+
+def duplicate_record_warnings(cohort: ABRCohort, src: str, shown: int = 3) -> list[str]:
+    """``<file>: 1 record repeats another exactly (same patient, ear, level and samples: row 13 = row 4 (lines 14,
+    5)) ...``, or nothing. Rows count from 1 in the file's order (a wide CSV's data rows, with their lines; records
+    of any other file in the order read).
+
+    Why: a row pasted twice in a spreadsheet was read as a replicate: it correlates perfectly with itself
+    (``replicate_r`` 1), and the ear's series, its warnings and its class moved, without a word (hunt 44b #2). A
+    real replicate is another recording and never equal to the sample; the copy is warned, not dropped (nothing a
+    user gave is removed silently)."""
+    first: dict[tuple[str, str, float, bytes], int] = {}
+    repeats: list[tuple[int, int]] = []  # (copy, original), 0-based
+    signals = np.ascontiguousarray(cohort.signals)  # (N, T)
+    levels = cohort.static_column("intensity_db")
+    for i in range(cohort.n_records):
+        key = (str(cohort.patient_id[i]), str(cohort.ear[i]), float(levels[i]), signals[i].tobytes())
+        if key in first:
+            repeats.append((i, first[key]))
+        else:
+            first[key] = i
+    if not repeats:
+        return []
+    csv = cohort.attrs.get("format") == "csv"
+    pairs = [f"row {i + 1} = row {j + 1}" + (f" (lines {i + 2}, {j + 2})" if csv else "") for i, j in repeats[:shown]]
+    more = f" and {len(repeats) - shown} more" if len(repeats) > shown else ""
+    n = len(repeats)
+    return [
+        f"{src}: {n} record{'s' if n > 1 else ''} repeat{'' if n > 1 else 's'} another exactly (same patient, ear, "
+        f"level and samples: {'; '.join(pairs)}{more}): a copy, not a replicate recording; it is read as one and "
+        "counts twice in its ear's series (remove it if it was pasted twice)"
+    ]
