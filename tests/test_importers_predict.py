@@ -84,3 +84,15 @@ def test_in_domain_simulated_rows(tiny_run: dict, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert {r["domain"] for r in _rows(out)} == {"in"}
     assert np.isfinite(float(_rows(out)[0]["V_latency_ms"]))
+
+
+def test_a_folder_with_nothing_readable_says_why_its_files_were_skipped(tmp_path: Path) -> None:
+    """predict on a folder holding only files no reader takes printed "no readable recordings found" and nothing
+    else (data import listed each skipped file): the one line now says how many and the first reason (hunt 44b #9)."""
+    folder = tmp_path / "peaks"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("expert's peak table\n1, 2\n")
+    res = runner.invoke(app, ["predict", str(folder), "--out", str(tmp_path / "r.csv")])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "no readable recordings found; 1 file(s) skipped, first " in out, out
+    assert f"{folder / 'notes.txt'}: skipped (" in out and not (tmp_path / "r.csv").exists()

@@ -239,8 +239,9 @@ def read_many(
             warnings += w
         if progress is not None:
             progress(k + 1, len(files))
-    if not parts:
-        raise DataError(str(named[0]), "<format>", "no readable recordings found")
+    if not parts:  # the skipped files' reasons die with the run: the one line says the first (hunt 44b #9)
+        first = f"; {len(warnings)} file(s) skipped, first {warnings[0]}" if warnings else ""
+        raise DataError(str(named[0]), "<format>", f"no readable recordings found{first}")
     cohort = concat_cohorts(parts)
     return cohort, warnings
 
