@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from abrnet.cli.main import app
 from abrnet.data.csv_io import read_wide_csv
+from abrnet.data.importers import read_recording
 from abrnet.data.io import load_cohort, save_cohort
 from tests.conftest import FIXTURES, require_fixture
 
@@ -340,3 +341,19 @@ def test_describe_and_import_print_one_files_sampling_rate_alike(tmp_path: Path)
     assert described.exit_code == 0 and imported.exit_code == 0, (described.output, imported.output)
     assert "│ 97656.25 " in described.output, described.output
     assert "97656.25 Hz" in imported.output, imported.output
+
+
+def test_describe_of_an_unlabelled_or_denoised_file_says_so(tmp_path: Path) -> None:
+    """An import of device exports listed "class NORMAL: 0.0%" ... for records nobody labelled, and a file abrnet
+    denoise wrote read as recordings (hunt 44b #10): unlabelled classes and waves are said as such, the splits as
+    what training would make of the file, and denoised estimates as estimates."""
+    src = require_fixture(FIXTURES / "epl_cfts_bburan" / "ABR-52-3")
+    cohort = save_cohort(read_recording(src, age_years=0.5), tmp_path / "x.h5")
+    table = " ".join(runner.invoke(app, ["data", "describe", str(cohort)]).output.split())
+    assert "class not labelled: 100.0% of records" in table and "class NORMAL" not in table
+    assert "waves: none labelled" in table and "splits as abrnet train and evaluate make them from this file" in table
+    denoised = load_cohort(cohort)
+    denoised.attrs["denoised_by"] = "model.ckpt"
+    save_cohort(denoised, tmp_path / "d.h5")
+    table = " ".join(runner.invoke(app, ["data", "describe", str(tmp_path / "d.h5")]).output.split())
+    assert "denoised: holds the estimates abrnet denoise made of the recordings (model model.ckpt)" in table

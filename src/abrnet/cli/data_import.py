@@ -64,7 +64,7 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     out: dict = {"file": str(path), "format": kind, "format_name": DESCRIPTIONS.get(kind, kind)}
     out["not_recorded"] = {m: f"not in the file; predict and data import take {_STAND_INS[m][0]}" for m in missing}
     if kind == "h5":
-        out.update(describe_cohort(cohort, split_patients(cohort, seed=seed)))
+        out.update(describe_cohort(cohort, split_patients(cohort, seed=seed)), split_seed=seed)
     else:
         out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
         out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
@@ -74,6 +74,8 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
         out["not_recorded"][column] = f"not in the file; assumed {value} (predict and data import take {option})"
     if cohort.attrs.get("ear_unknown"):
         out["not_recorded"]["ear"] = "not in the file; predict and data import take --ear"
+    if cohort.attrs.get("denoised_by"):  # as predict says it: the traces are a model's estimates (hunt 44b #10)
+        out["denoised_by"] = str(cohort.attrs["denoised_by"])
     out["series"] = describe_series(cohort)
     for series in out["series"]:  # the stand-ins let the file be read; they are not data, so never shown as such
         if "level_db" in missing:
@@ -106,13 +108,25 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
         console.print(f"… and {len(series) - max_rows} more series (--json lists all)")
     for field, note in summary["not_recorded"].items():
         console.print(f"{field}: {note}")
+    if summary.get("denoised_by"):
+        by = summary["denoised_by"]
+        console.print(
+            f"denoised: holds the estimates abrnet denoise made of the recordings (model {by}), not recordings"
+        )
     if "class_fraction" in summary:
         fmp = summary["fmp"]
-        rows = [f"class {n}: {f:.1%}" for n, f in summary["class_fraction"].items()]
-        rows += [f"wave {w} labelled: {r:.1%}" for w, r in summary["label_rate"].items()]
-        rows += [
-            f"split {n}: {p['n_records']} records, {p['n_patients']} patients" for n, p in summary["splits"].items()
-        ]
+        # an import of device exports has no labels: "class NORMAL: 0.0%" read as "no normal ear" (hunt 44b #10)
+        unlabelled = summary.get("class_unlabelled", 0.0)
+        rows = [f"class {n}: {f:.1%}" for n, f in summary["class_fraction"].items()] if unlabelled < 1 else []
+        rows += [f"class not labelled: {unlabelled:.1%} of records"] if unlabelled else []
+        waves = summary["label_rate"]
+        rows += (
+            [f"wave {w} labelled: {r:.1%}" for w, r in waves.items()]
+            if any(waves.values())
+            else ["waves: none labelled"]
+        )
+        rows.append(f"splits as abrnet train and evaluate make them from this file (seed {summary['split_seed']}):")
+        rows += [f"  {n}: {p['n_records']} records, {p['n_patients']} patients" for n, p in summary["splits"].items()]
         if fmp["median"] is not None:
             rows.append(
                 f"FMP median / mean / P(>3): {fmp['median']:.2f} / {fmp['mean']:.2f} / {fmp['frac_above_3']:.1%}"

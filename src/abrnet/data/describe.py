@@ -34,6 +34,7 @@ def describe_cohort(cohort: ABRCohort, split: Split | None = None) -> dict:
         "has_clean": cohort.clean is not None,
         "class_count": {c: int(k) for c, k in zip(CLASS_NAMES, counts, strict=True)},
         "class_fraction": {c: float(k / max(n, 1)) for c, k in zip(CLASS_NAMES, counts, strict=True)},
+        "class_unlabelled": float((cohort.class_id < 0).sum() / max(n, 1)),  # a device export's: every record
         "age_years": {"median": _f(np.median(age)), "mean": _f(age.mean())},
         "intensity_db": {
             "mean": _f(cohort.static_column("intensity_db").mean()),
