@@ -54,3 +54,17 @@ def test_warnings_and_strict() -> None:
     with pytest.raises(DataError, match=r"f\.csv: field 'domain', row 2: .*--strict refuses it \(line 3\)$"):
         enforce_strict(two, "f.csv")
     enforce_strict(np.array([IN_DOMAIN]), "ok.csv")
+
+
+def test_an_ears_reasons_that_differ_only_in_a_number_are_said_once_with_the_range() -> None:
+    """An ear's domain cell repeated "amplitude: X µV peak to peak, beyond a scalp ABR (...)" once per record
+    (six times for a CAP series, hunt 44b #10): said once, with the range; other reasons stay as they are."""
+    from abrnet.inference.domain import merged_reasons
+
+    beyond = "µV peak to peak, beyond a scalp ABR"
+    reasons = ["species unknown", f"amplitude: 108 {beyond}", "level unit: dB SPL", f"amplitude: 23.6 {beyond}",
+               f"amplitude: 145 {beyond}", "window: covers 0–8.52 ms of 0–10 ms"]  # fmt: skip
+    assert merged_reasons(reasons) == [
+        "species unknown", f"amplitude: 23.6–145 {beyond}", "level unit: dB SPL", "window: covers 0–8.52 ms of 0–10 ms"
+    ]  # fmt: skip
+    assert merged_reasons([f"amplitude: 50 {beyond}", f"amplitude: 50.0 {beyond}"]) == [f"amplitude: 50 {beyond}"]

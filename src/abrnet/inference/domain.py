@@ -312,3 +312,24 @@ def enforce_strict(domain: np.ndarray, source: str, cohort: ABRCohort | None = N
     raise DataError(
         source, "domain", f"out of the model's domain ({domain[index]}){record}; --strict refuses it{line}", row
     )
+
+
+FIRST_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def merged_reasons(reasons: list[str]) -> list[str]:
+    """Reasons that differ only in their first number said once, with the range: six records' "amplitude: 23.6 µV
+    peak to peak, beyond a scalp ABR (...)" ... "145 µV ..." become "amplitude: 23.6–145 µV peak to peak, ...".
+    Why: an ear's domain cell repeated the same sentence for each record (hunt 44b #10)."""
+    groups: dict[str, list[str]] = {}
+    for reason in reasons:
+        groups.setdefault(FIRST_NUMBER.sub("#", reason, count=1), []).append(reason)
+    out = []
+    for template, members in groups.items():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        said = [m.group() for reason in members if (m := FIRST_NUMBER.search(reason))]
+        low, high = min(said, key=float), max(said, key=float)
+        out.append(template.replace("#", low if low == high else f"{low}–{high}", 1))
+    return out

@@ -30,7 +30,7 @@ from abrnet.inference.clinical_columns import (
     patient_columns,
     present_latency,
 )
-from abrnet.inference.domain import IN_DOMAIN
+from abrnet.inference.domain import IN_DOMAIN, merged_reasons
 from abrnet.inference.series_warnings import lower_brackets
 from abrnet.models.predictions import Predictions
 from abrnet.series.classifier import adjusted_record_probs
@@ -230,7 +230,7 @@ def ear_domain(ears: EarTable, cohort: ABRCohort) -> np.ndarray:
     for e, value in pairs.tolist():
         if value != IN_DOMAIN:
             reasons[int(e)].update(dict.fromkeys(value.split("; ")))
-    return np.array(["; ".join(r) or IN_DOMAIN for r in reasons]).astype(str)
+    return np.array(["; ".join(merged_reasons(list(r))) or IN_DOMAIN for r in reasons]).astype(str)
 
 
 def spreadsheet_text(text: str) -> str:
