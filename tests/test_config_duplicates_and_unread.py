@@ -137,3 +137,25 @@ def test_a_bad_value_names_the_line_it_was_written_on(tmp_path: Path) -> None:
         "trainer.max_step (line 5): Extra inputs are not permitted"
     )
     assert "optim.lr: Input should be greater than 0" in _refusal(path, ("optim.lr=-2",))
+
+
+def test_a_bad_value_typed_as_an_option_is_named_as_that_option(tmp_path: Path) -> None:
+    """`abrnet train --config my.yaml --seed -1` said "my.yaml: seed: ...", sending the user to a valid file (hunt
+    44c #2): a value the caller says was typed as an option is named so, under the command where every bad value
+    was typed; a --set key as ``--set KEY``; a bad value in the file beside it keeps the file and its line."""
+    path = _write(tmp_path, "seed: 42\n")
+    names = {"seed": "--seed", "trainer.max_minutes": "--max-minutes"}
+    with pytest.raises(ConfigError) as ei:
+        load_config(path, (), {"seed": -1}, option_names=names, command="abrnet train")
+    assert str(ei.value) == "abrnet train: field '--seed': Input should be greater than or equal to 0"
+    with pytest.raises(ConfigError) as ei:
+        load_config(path, ("optim.lr=abc",), option_names=names, command="abrnet train")
+    assert str(ei.value).startswith("abrnet train: field '--set optim.lr': Input should be a valid number")
+    bad_file = _write(tmp_path, "optim:\n  lr: -1\n", "bad.yaml")
+    with pytest.raises(ConfigError) as ei:
+        load_config(bad_file, (), {"seed": -1}, option_names=names, command="abrnet train")
+    assert str(ei.value) == (
+        f"{bad_file}: field '--seed': Input should be greater than or equal to 0; "
+        "optim.lr (line 2): Input should be greater than 0"
+    )
+    assert _refusal(path, (), {"seed": -1}).startswith(f"{path}: seed: ")  # the Python caller: key paths, as before

@@ -64,7 +64,7 @@ def test_model_overrides_equal_to_the_data_still_load() -> None:
 def test_the_train_cli_refuses_a_data_fixed_override_before_making_the_run_folder(small_file, tmp_path) -> None:
     out = tmp_path / "run"
     code, lines = _cli("train", "--data", str(small_file), "--out", str(out), "--set", "model.overrides={n_classes: 3}")
-    assert code == 2 and len(lines) == 1 and "model.overrides: n_classes" in lines[0], lines
+    assert code == 2 and len(lines) == 1 and "field '--set model.overrides': n_classes" in lines[0], lines
     assert not out.exists()
 
 

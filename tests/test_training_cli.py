@@ -193,8 +193,8 @@ def test_train_bad_resume_out_and_options_are_one_line_errors(tiny_run: dict, tm
         (["--resume", str(run / "last.ckpt"), "--out", new], "trained with another config"),
         (["--config", str(run / "config.yaml"), "--resume", str(run / "last.ckpt"), "--out", str(other)], "another"),
         (["--out", str(run)], "holds a run's outputs"),
-        (["--seed", "-1", "--out", new], "seed"),
-        (["--strategy", "nonsense", "--out", new], "trainer.strategy"),
+        (["--seed", "-1", "--out", new], "abrnet train: field '--seed': "),  # as typed, not as a config key
+        (["--strategy", "nonsense", "--out", new], "abrnet train: field '--strategy': unknown strategy"),
         (["--balanced-patients", "-1", "--out", new], "--balanced-patients"),
         (["--data", "null", "--out", new], "null: "),
         (["--data", str(run / "best.ckpt"), "--patients", "50", "--out", new], "--patients"),  # ignored with --data

@@ -83,21 +83,19 @@ def train(
         overrides = list(set_ or [])
         if devices is not None:
             overrides.append(f"trainer.devices={devices}")  # parsed as YAML: 2, [0, 1] or auto
-        values = {  # as typed: a file name such as "null" or "run #1.h5" is not YAML
-            key: value
-            for key, value in (
-                ("seed", seed),
-                ("data.path", str(data) if data else None),
-                ("model.preset", preset),
-                ("trainer.strategy", strategy),
-                ("trainer.max_minutes", max_minutes),
-                ("trainer.max_steps", max_steps),
-                ("trainer.safety_stop_minutes", safety_stop_minutes),
-                ("data.patients", patients),
-            )
-            if value is not None
-        }
-        cfg = load_config(config, overrides, values)
+        typed = (  # (key path, the option, its value as typed: a file name such as "null" or "run #1.h5" is not YAML)
+            ("seed", "--seed", seed),
+            ("data.path", "--data", str(data) if data else None),
+            ("model.preset", "--preset", preset),
+            ("trainer.strategy", "--strategy", strategy),
+            ("trainer.max_minutes", "--max-minutes", max_minutes),
+            ("trainer.max_steps", "--max-steps", max_steps),
+            ("trainer.safety_stop_minutes", "--safety-stop-minutes", safety_stop_minutes),
+            ("data.patients", "--patients", patients),
+        )
+        values = {key: value for key, _, value in typed if value is not None}
+        names = {key: option for key, option, _ in typed}  # a bad value is named as typed, not as config.yaml's
+        cfg = load_config(config, overrides, values, option_names=names, command="abrnet train")
         if cfg.data.path is not None and not Path(cfg.data.path).is_file():  # before the run folder is made
             if Path(cfg.data.path).is_dir():  # was reported as "no such file"
                 from abrnet.data.schema import DataError

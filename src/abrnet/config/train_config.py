@@ -270,20 +270,29 @@ class TrainConfig(Strict):
 
 
 # ------------------------------------------------------------------------------------------------------------- io
-def format_validation_error(exc: pydantic.ValidationError, lines: Mapping[str, int] | None = None) -> str:
+def format_validation_error(
+    exc: pydantic.ValidationError, lines: Mapping[str, int] | None = None, typed: Mapping[str, str] | None = None
+) -> str:
     """One line: ``key.path: message; other.key: message`` (union/type tags dropped from the path), with
-    ``key.path (line 2)`` where `lines` knows the line the key was written on (`yaml_loader.load_with_lines`)."""
+    ``key.path (line 2)`` where `lines` knows the line the key was written on (`yaml_loader.load_with_lines`), and
+    ``field '--seed'`` where `typed` says the value was typed as that option (`load_config`'s ``option_names``)."""
     items = []
     for err in exc.errors():
-        loc = ".".join(
-            str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))
-        )
+        loc = _loc(err)
         msg = str(err["msg"]).replace("\n", " ")
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        where = f"{loc} (line {lines[loc]})" if lines and loc in lines else loc
+        if typed and loc in typed:
+            where = f"field '{typed[loc]}'"
+        else:
+            where = f"{loc} (line {lines[loc]})" if lines and loc in lines else loc
         items.append(f"{where}: {msg}" if loc else msg)
     return "; ".join(items)
+
+
+def _loc(err: Any) -> str:
+    """A pydantic error's key path, ``optim.lr`` (union and validator tags dropped)."""
+    return ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
@@ -315,11 +324,20 @@ def _set_key(raw: dict[str, Any], parts: Sequence[str], value: Any, item: str) -
 
 
 def load_config(
-    path: str | Path | None, overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+    *,
+    option_names: Mapping[str, str] | None = None,
+    command: str | None = None,
 ) -> TrainConfig:
     """Read a YAML training config (``None`` = defaults), apply ``key.path=value`` overrides, then `values`
     (``{"data.path": "run #1.h5"}``: taken as they are, not parsed as YAML, so a file name such as ``null`` or one
     holding `` #`` stays that file name), validate.
+
+    ``option_names`` (key path → the CLI option that set it, ``{"seed": "--seed"}``) and ``command`` (``abrnet
+    train``): a bad value a user typed is named as typed (``field '--seed'``, ``field '--set optim.lr'``), under the
+    command where every bad value was typed; without them, by key path under the file.
 
     Raises `ConfigError` with one line naming the file and each offending key path: also for a key written twice
     (`abrnet.config.yaml_loader`) and a key set where the rest of the config never reads it (`abrnet.config.unread`;
@@ -351,10 +369,17 @@ def load_config(
     typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
     typed_here = [*typed, *(values or {})]  # set on the command line: their file lines no longer hold the value
     lines = {k: n for k, n in lines.items() if not any(k == t or k.startswith(f"{t}.") for t in typed_here)}
+    # how each typed value was typed, where the caller says (a bad --seed was blamed on a valid my.yaml)
+    said = {
+        **{k: f"--set {k}" for k in typed},
+        **{k: v for k, v in (option_names or {}).items() if k in (values or {})},
+    }
     try:
         cfg = TrainConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc, lines)}") from None
+        found = format_validation_error(exc, lines, said if option_names is not None else None)
+        every_typed = option_names is not None and all(_loc(e) in said for e in exc.errors())
+        raise ConfigError(f"{command if every_typed and command else source}: {found}") from None
     unread = unread_keys(cfg, typed_here)
     if unread:
         raise ConfigError(f"{source}: {'; '.join(unread)}")
