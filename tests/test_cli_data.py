@@ -241,6 +241,11 @@ def test_empty_file_and_empty_split_are_user_errors(tmp_path: Path) -> None:
         (["--protocol", "fixed", "--levels", "nan:50:10"], "'--levels': start, stop and step must be finite"),
         (["--protocol", "fixed", "--levels", "0:120:10"], "'--levels': levels must lie in 0..100 dB"),
         (["--protocol", "fixed", "--levels", ""], "'--levels': expected start:stop:step in dB, got ''"),
+        # 0, 7, ..., 98 dB without a word that 100 was dropped (hunt 44c #7)
+        (
+            ["--protocol", "fixed", "--levels", "0:100:7"],
+            "the step does not reach stop (0 + 14 × 7 = 98); end it at 98",
+        ),
     ],
 )
 def test_simulate_rejects_bad_levels(tmp_path: Path, args: list[str], message: str) -> None:

@@ -129,6 +129,9 @@ def parse_level_grid(text: str) -> tuple[float, ...]:
     n = int((stop - start) / step + 1e-9) + 1
     if n > MAX_LEVELS:
         raise bad(f"gives {n} levels, at most {MAX_LEVELS} allowed")
+    last = start + (n - 1) * step
+    if abs(last - stop) > 1e-9 * max(1.0, stop):  # 0:100:7 wrote 0..98 and dropped 100 without a word (hunt 44c #7)
+        raise bad(f"the step does not reach stop ({start:g} + {n - 1} × {step:g} = {last:g}); end it at {last:g}")
     return tuple(start + k * step for k in range(n))
 
 
