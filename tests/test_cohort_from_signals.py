@@ -73,3 +73,9 @@ def test_the_cohort_shares_no_memory_with_the_callers_traces() -> None:
     assert not np.shares_memory(c.signals, x)
     x[:] = 99.0
     assert np.all(c.signals == np.float32(0.1))
+
+
+def test_a_bad_ear_is_quoted_as_the_user_typed_it() -> None:
+    """``ear="X"`` said ``got np.str_('X')``, numpy's repr, to a Python user who typed "X" (hunt 44c #9)."""
+    with pytest.raises(DataError, match=r"field 'ear', row 0: must be 'L' or 'R', got 'X'$"):
+        ABRCohort.from_signals(np.zeros((2, 200)), **(_KW | {"ear": "X"}))

@@ -121,7 +121,7 @@ class ABRCohort:
         if other.sampling_rate_hz != self.sampling_rate_hz or other.t0_ms != self.t0_ms:
             raise DataError("concat", "sampling_rate_hz", "the cohorts differ in sampling rate or time origin")
         if (shared := np.intersect1d(self.patient_id, other.patient_id)).size:
-            raise DataError("concat", "patient_id", f"the cohorts share patient ids (e.g. {shared[0]!r})")
+            raise DataError("concat", "patient_id", f"the cohorts share patient ids (e.g. {str(shared[0])!r})")
         both = lambda a, b: None if a is None or b is None else np.concatenate([a, b])
         return ABRCohort(
             signals=both(self.signals, other.signals),
@@ -211,7 +211,7 @@ class ABRCohort:
         bad_ear = ~np.isin(self.ear.astype(str), ["L", "R"])
         if bad_ear.any():
             row = int(np.flatnonzero(bad_ear)[0])
-            raise DataError(source, "ear", f"must be 'L' or 'R', got {self.ear[row]!r}", row)
+            raise DataError(source, "ear", f"must be 'L' or 'R', got {str(self.ear[row])!r}", row)
         bad_cls = (self.class_id < -1) | (self.class_id >= len(CLASS_NAMES))
         if bad_cls.any():
             row = int(np.flatnonzero(bad_cls)[0])
