@@ -195,7 +195,7 @@ def test_waterfall_marks_agree_with_its_title_and_name_the_domain(
     save_plots(_report(cohort), tmp_path, series=True)
     title, levels, lat = drawn["P000/L"]
     assert "no wave V up to 80 dB" in title and np.isnan(lat).all()  # the false V at 20 dB is not marked
-    assert "1 record(s) below this reading: peaks unmarked" in title
+    assert "1 record(s) with a possible wave left unmarked: the ear is read as no response" in title
     title, levels, lat = drawn["P001/L"]
     assert "threshold 60" in title
     assert np.isfinite(lat[levels >= 60, V]).all() and np.isnan(lat[levels < 60]).all()

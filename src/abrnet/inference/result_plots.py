@@ -124,8 +124,9 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
             if table["threshold_above_max_level"][row]:
                 thr = None  # the placeholder "above the highest level": no level to draw
             hidden = int((present.any(axis=1) & ~read).sum())
-            if hidden:
-                title += f"\n{hidden} record(s) below this reading: peaks unmarked"
+            if hidden:  # "below this reading" was ambiguous to a clinician (hunt 44b #10)
+                where = "the ear is read as no response" if np.isposinf(floor) else "below the threshold read"
+                title += f"\n{hidden} record(s) with a possible wave left unmarked: {where}"
         plot_waterfall(ax, cohort.time_ms, cohort.signals[idx], level[idx], lat, title=title, threshold_db=thr)
         if title.count("\n") > 1:
             ax.title.set_fontsize(8)  # three lines in the 4-inch figure
