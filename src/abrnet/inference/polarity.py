@@ -7,11 +7,11 @@ read as a clear wave V with every sample negated (mean p(V) ≥ `FLIPPED_MIN`) a
 (at least `FLIPPED_GAIN` lower) is named in one warning. It warns and never changes a reading: the sign of a
 recording is the user's to decide. Why a gain and not "no V as recorded": an inverted ABR often still reads as a V
 (the trough after wave V, flipped, is a peak), so the former rule (as recorded < 0.4, flipped ≥ 0.7) named only
-40–43 % of inverted hearing ears. Rates (`benchmarks/results/polarity_check.md`, 200 ears of each of two fresh
+40–43 % of inverted hearing ears. Rates (`benchmarks/results/polarity_check.md`, 1,000 ears of each of two fresh
 simulated cohorts; the two bounds chosen on two other seeds, where no correctly signed ear came within 0.11 of
-passing both): no false alarm on correctly signed ears, and on the same ears inverted it names most hearing ears
-of each class (none of the deaf ones), so a whole inverted file is hard to miss and a single inverted ear usually
-named.
+passing both): one false alarm in 2,000 correctly signed ears (and one in the 40 of ``simulate --seed 0``: advice,
+not proof), and on the same ears inverted it names most hearing ears of each class (none of the deaf ones), so a
+whole inverted file is hard to miss and a single inverted ear usually named.
 
 Only records of the trained stimulus and species are judged (`judged_records`): a chirp or a mouse tone pip reads
 as no human click response either way round, and the check named a chirp ear of a real export "inverted" (fixture
