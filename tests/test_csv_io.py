@@ -165,7 +165,7 @@ def _rename(rows: list[list[str]], old: str, new: str) -> None:
 CASES = [
     ("missing column", lambda r: _drop(r, "intensity_db"), "intensity_db", 0, "only device exports"),  # not --age
     ("text in sample", lambda r: _set(r, 3, "s5", "abc"), "s5", 3, "'abc' is not a number"),
-    ("empty sample", lambda r: _set(r, 2, "s0", ""), "s0", 2, "empty cell"),
+    ("empty sample", lambda r: _set(r, 2, "s3", ""), "s3", 2, "empty cell"),  # amid values (s0 alone: padding)
     ("text in metadata", lambda r: _set(r, 2, "age_years", "forty"), "age_years", 2, "not a number"),
     ("unknown class", lambda r: _set(r, 4, "class", "MENIERE"), "class", 4, "unknown class 'MENIERE'"),
     ("negative stimulus rate", lambda r: _set(r, 2, "stimulus_rate_hz", "-21.1"), "stimulus_rate_hz", 2, "outside"),
@@ -247,11 +247,11 @@ def _no_per_cell(*args, **kwargs):
 
 def test_valid_file_is_read_without_the_per_cell_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sample block is parsed at once (np.loadtxt); the per-cell loop is only there to name a bad cell."""
-    import abrnet.data.csv_io as csv_io
+    import abrnet.data.csv_cells as csv_cells  # where `read_sample_cells` falls back to the loop
 
     c = _cohort(n=6, buffers=True)
     path = write_wide_csv(c, tmp_path / "c.csv")
-    monkeypatch.setattr(csv_io, "samples_per_cell", _no_per_cell)
+    monkeypatch.setattr(csv_cells, "samples_per_cell", _no_per_cell)
     back = read_wide_csv(path)
     np.testing.assert_array_equal(back.signals, c.signals)
     np.testing.assert_array_equal(back.buffers, c.buffers)

@@ -1,5 +1,5 @@
-"""Wide CSV: float32 cells are written as typed (33.1, not 33.0999985), and a shorter record's blank tail is
-refused with the reason (every row holds the same number of samples)."""
+"""Wide CSV: float32 cells are written as typed (33.1, not 33.0999985), a shorter record's blank tail reads as
+samples not recorded, and a blank amid samples is refused."""
 
 from __future__ import annotations
 
@@ -73,18 +73,20 @@ def _rows(tmp_path: Path, buffers: bool = False) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("buffers", [False, True])
-def test_shorter_record_says_every_row_holds_the_same_number_of_samples(tmp_path: Path, buffers: bool) -> None:
+def test_shorter_record_reads_its_blank_tail_as_not_recorded(tmp_path: Path, buffers: bool) -> None:
+    """A record 3 samples shorter than the others (its last cells blank, in every sample block) is a recording that
+    ended earlier on the same grid: padding, read as 0.0 µV and marked not recorded (`abrnet.data.csv_recorded`),
+    as `cohort_to_model_grid` pads; it was refused before the CSV could say which samples were recorded."""
     rows = _rows(tmp_path, buffers)
-    start = rows[0].index(f"s{T - 3}")
-    for j in range(start, rows[0].index(f"s{T - 1}") + 1):  # row 2 is a record 3 samples shorter
-        rows[2][j] = ""
-    with pytest.raises(DataError) as info:
-        read_wide_csv(_write_rows(tmp_path / "short.csv", rows))
-    text = str(info.value)
-    assert f"field 's{T - 3}', row 2: empty cell" in text, text
-    assert "every row of a wide CSV holds the same number of samples" in text, text
-    assert "a file of its own" in text and "line 3" in text, text
-    assert "\n" not in text
+    for prefix in ("", "a_", "b_") if buffers else ("",):
+        start = rows[0].index(f"{prefix}s{T - 3}")
+        for j in range(start, rows[0].index(f"{prefix}s{T - 1}") + 1):  # row 2 is a record 3 samples shorter
+            rows[2][j] = ""
+    back = read_wide_csv(_write_rows(tmp_path / "short.csv", rows))
+    recorded = np.ones((3, T), bool)
+    recorded[1, T - 3 :] = False
+    np.testing.assert_array_equal(back.extras["recorded"], recorded)
+    assert (back.signals[1, T - 3 :] == 0).all() and (back.buffers is not None) == buffers
 
 
 def test_blank_amid_samples_keeps_the_plain_message(tmp_path: Path) -> None:

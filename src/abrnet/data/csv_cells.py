@@ -30,6 +30,11 @@ def check_sample_columns(src: str, names: list[str], prefix: str) -> list[int]:
     found = [
         (j, int(m.group(2))) for j, n in enumerate(names) if (m := SAMPLE.match(n)) and (m.group(1) or "") == prefix
     ]
+    if sorted(idx for _, idx in found) == list(range(len(found))) and any(i != n for n, (_, i) in enumerate(found)):
+        k = next(n for n, (_, idx) in enumerate(found) if idx != n)  # a reordered but complete set: say so
+        name, at = f"{prefix}s{found[k][1]}", found[k][0] + 1
+        msg = f"sample columns out of order: {name} (column {at}) stands where {prefix}s{k} belongs"
+        raise DataError(src, name, f"{msg}; write {prefix}s0..{prefix}s{len(found) - 1} in order ({where(0)})", 0)
     for expect, (_j, idx) in enumerate(found):
         if idx != expect:
             name, span = f"{prefix}s{expect}", f"{prefix}s0..{prefix}sT-1"
@@ -55,39 +60,67 @@ def float32_texts(values: np.ndarray) -> list[str]:
     return ["" if text == "nan" else text for text in map(str, np.asarray(values, np.float32))]
 
 
-def _block(name: str) -> str:
-    """The prefix of a sample column: "" for ``s*``, "a_"/"b_" for the split buffers."""
-    match = SAMPLE.match(name)
-    return (match.group(1) or "") if match else ""
+def read_sample_cells(
+    src: str, header: list[str], rows: list[str] | list[list[str]], cols: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sample cells ``cols`` of every row (raw lines of an unquoted file, or split cells) as float64 (N,
+    len(cols)), 0.0 where a cell is empty, and the (N, len(cols)) bool empty cells (`samples_per_cell`)."""
+    n = len(rows)
+    try:  # the sample block at once, in C; numpy accepts no number text that Python's float() rejects
+        if rows and isinstance(rows[0], str):
+            values = np.loadtxt(rows, delimiter=",", usecols=cols, dtype=np.float64, comments=None, ndmin=2)
+        else:  # quoted file: its sample cells only, re-joined (a cell holding a comma fails here and goes per cell)
+            joined = [",".join(r[j] for j in cols) for r in rows]
+            values = np.loadtxt(joined, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+        if values.shape != (n, len(cols)):
+            raise ValueError("shape")
+        return values, np.zeros(values.shape, bool)
+    except ValueError:  # an empty cell, a bad one (or one only float() reads): cell by cell (file, field, row)
+        full = [r.split(",") if isinstance(r, str) else r for r in rows]
+        return samples_per_cell(src, header, full, cols)
 
 
-def _empty_cell(cells: list[str], header: list[str], cols: list[int], k: int) -> str:
-    """The message for the empty sample cell ``cols[k]``: when the rest of its block (``s*``, ``a_s*`` or ``b_s*``)
-    is empty too, the row is a shorter record padded with blank cells, and the message says why that is refused."""
-    prefix = _block(header[cols[k]])
-    block = [j for j in cols if _block(header[j]) == prefix]
-    if any(cells[j].strip() for j in block[block.index(cols[k]) :]):
-        return "empty cell"  # a blank amid values: a missing sample, not a shorter record
-    return (
-        f"empty cell, as are the rest of this row's {prefix}s* cells: every row of a wide CSV holds the same "
-        f"number of samples ({prefix}s0..{prefix}s{len(block) - 1} here), so a record of another length goes in a "
-        "file of its own"
-    )
+def samples_per_cell(
+    src: str, header: list[str], body: list[list[str]], cols: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sample cells ``cols`` of every row as float64 (N, len(cols)), 0.0 where a cell is empty, and the (N,
+    len(cols)) bool empty cells (padding or a lost sample: `abrnet.data.csv_recorded.read_padding` tells them
+    apart). At once where numpy reads every cell, else cell by cell: slow, but names the first cell that is no
+    number (and reads any that only Python's ``float()`` reads)."""
+    text = np.char.strip(np.array([[cells[j] for j in cols] for cells in body], dtype=str).reshape(len(body), -1))
+    empty = text == ""  # (N, C)
+    try:
+        return np.where(empty, "0", text).astype(np.float64), empty
+    except ValueError:
+        pass
+    values = np.zeros((len(body), len(cols)), np.float64)
+    for i, k in zip(*np.nonzero(~empty), strict=True):
+        try:
+            values[i, k] = float(text[i, k])
+        except ValueError:
+            msg = f"{str(text[i, k])!r} is not a number ({where(int(i) + 1)})"
+            raise DataError(src, header[cols[k]], msg, int(i) + 1) from None
+    return values, empty
 
 
-def samples_per_cell(src: str, header: list[str], body: list[list[str]], cols: list[int]) -> np.ndarray:
-    """The sample cells ``cols`` of every row as float64 (N, len(cols)), cell by cell: slow, but names the first
-    cell that is no number (and says when an empty one starts a shorter record's blank tail: `_empty_cell`)."""
-    values = np.empty((len(body), len(cols)), np.float64)
-    for i, cells in enumerate(body):
-        for k, j in enumerate(cols):
-            text = cells[j].strip()
-            try:
-                values[i, k] = float(text)
-            except ValueError:
-                what = _empty_cell(cells, header, cols, k) if text == "" else f"{text!r} is not a number"
-                raise DataError(src, header[j], f"{what} ({where(i + 1)})", i + 1) from None
-    return values
+def drop_unnamed_tail(
+    src: str, header: list[str], rows: list[list[str]] | list[str]
+) -> tuple[list[str], list[list[str]] | list[str]]:
+    """``header`` and ``rows`` (split cells, or the raw lines of an unquoted file) without the columns at the end of
+    the header that have no name and no value in any row: a spreadsheet writes one after a trailing comma. An
+    unnamed column holding a value is refused, naming the first such cell: nobody can tell what the value means."""
+    k = next((n for n, name in enumerate(reversed(header)) if name), len(header))  # unnamed columns at the end
+    if not k:
+        return header, rows
+    check_row_lengths(src, rows, len(header))
+    tails = [r[-k:] if isinstance(r, list) else r.rsplit(",", k)[1:] for r in rows]
+    for i, tail in enumerate(tails):
+        if any(c.strip() for c in tail):
+            j = len(header) - k + next(n for n, c in enumerate(tail) if c.strip())
+            msg = f"column {j + 1} has no name but holds a value: name it or delete it ({where(i + 1)})"
+            raise DataError(src, "", msg, i + 1)
+    kept = [r[:-k] if isinstance(r, list) else r.rsplit(",", k)[0] for r in rows]
+    return header[:-k], kept  # type: ignore[return-value]
 
 
 def check_samples(src: str, header: list[str], values: np.ndarray, cols: list[int], n_signal: int) -> None:

@@ -10,13 +10,16 @@ Layout (header names are exact, lower/upper case as written here):
   read as L/R, as in device files (`abrnet.data.ears`); ``--ear`` (``ear=``) fills the empty cells, as ``--fmp``
   fills empty FMP cells (`abrnet.data.importers.options.fill_empty_cells`), and leaves the stated ones;
 * labels, optional: ``class`` (a name from CLASS_NAMES, empty = unknown), ``threshold_db``, ``no_response``
-  (0/1/true/false, empty = false) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
-* samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order;
-* split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages.
+  (0/1/true/false, empty = false; written empty for a record with neither class nor threshold, as "0" would read as
+  a response nobody labelled) and ``{I,III,V}_latency_ms`` / ``{I,III,V}_amplitude_uv``; empty = not labelled;
+* samples, required: ``s0, s1, ..., s{T-1}`` in µV, contiguous and in order; empty cells only as a run at the start
+  and/or end of a row: samples not recorded (padding, read as 0.0 with ``extras["recorded"]``: `csv_recorded`);
+* split buffers, optional: ``a_s0..a_s{T-1}`` and ``b_s0..b_s{T-1}`` (µV), the two interleaved sub-averages; a row
+  whose buffer cells are all empty has none (`csv_recorded`: how a cohort keeping only (A − B)/2 is written).
   Every row without an ``fmp`` value (no column, or an empty cell: the device did not measure it) gets Fmp computed
   from them (`abrnet.data.fmp.buffer_fmp` over `abrnet.data.fmp.FMP_WINDOW_MS`); a stated value is kept. Without
-  buffers an empty cell is NaN: not measured. They are kept in `ABRCohort.buffers` (N, 2, T) and written back by
-  `write_wide_csv`.
+  buffers an empty cell is NaN: not measured. They are kept in `ABRCohort.buffers` (N, 2, T) (where some rows have
+  none: their (A − B)/2) and written back by `write_wide_csv`.
   ``attrs["fmp_source"]`` says where FMP came from: ``given``, ``split_buffers``, ``given+split_buffers`` (some
   rows each), or ``missing`` when no row has a value.
 * recording, optional (written by `write_wide_csv` so an export keeps what the cohort records):
@@ -25,9 +28,12 @@ Layout (header names are exact, lower/upper case as written here):
   reader's warning; a column that disagrees with the option is an error, never silently overridden); ``species``,
   ``stimulus``, ``stimulus_freq_hz``, ``level_unit``, ``polarity`` per row (`abrnet.data.metadata`; an empty cell
   is "unknown"/NaN). Without these columns a record reads as the abrnet format documents it (human click, dB nHL:
-  `abrnet.data.importers.read_recording`).
+  `abrnet.data.importers.read_recording`); ``native_sampling_rate_hz, native_t0_ms, native_n_samples`` per row, the
+  grid a model-grid record was resampled from (`csv_recorded`; empty: not resampled).
 
-``clean``, other extras and attrs are not in the file.
+Unnamed columns at the end of the header whose cells are all empty (a spreadsheet's trailing comma) are ignored.
+
+``clean`` and the other extras and attrs are not in the file (`csv_recorded`: those it keeps).
 
 Row numbering in errors: ``row k`` counts records from 1 (the first line below the header is row 1); row 0 is the
 header. The message also gives the file line (``line k + 1``), which is what an editor shows when no cell spans lines.
@@ -48,11 +54,20 @@ from abrnet.data.csv_cells import (
     check_row_lengths,
     check_sample_columns,
     check_samples,
+    drop_unnamed_tail,
     file_value,
     float32_cell,
     float32_texts,
-    samples_per_cell,
+    read_sample_cells,
     where,
+)
+from abrnet.data.csv_recorded import (
+    NATIVE_COLUMNS,
+    native_cells,
+    padded_extras,
+    read_native,
+    read_padding,
+    sample_values,
 )
 from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix
@@ -63,7 +78,7 @@ from abrnet.data.schema import ABRCohort, DataError, ears_assumed
 
 META_COLUMNS: tuple[str, ...] = ("patient_id", "ear", "age_years", "intensity_db", "stimulus_rate_hz", "fmp")
 GRID_COLUMNS: tuple[str, ...] = ("sampling_rate_hz", "t0_ms")
-RECORDING_COLUMNS: tuple[str, ...] = (*GRID_COLUMNS, *METADATA_FIELDS)
+RECORDING_COLUMNS: tuple[str, ...] = (*GRID_COLUMNS, *NATIVE_COLUMNS, *METADATA_FIELDS)
 LABEL_COLUMNS: tuple[str, ...] = (
     "class",
     "threshold_db",
@@ -90,15 +105,12 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
     path = check_fname(check_wide_csv_name(path), overwrite=force)
     cohort.validate(source="<cohort to write>")
     assumed = ears_assumed(cohort)
-    T = cohort.n_samples
-    has_buffers = cohort.buffers is not None
     meta = [k for k in METADATA_FIELDS if k in cohort.extras]
-    header = [*META_COLUMNS, *GRID_COLUMNS, *meta, *LABEL_COLUMNS, *(f"s{i}" for i in range(T))]
+    native = native_cells(cohort)  # per record, or None: no record was resampled (no columns)
+    buffer_names, samples = sample_values(cohort)  # (N, C) µV float32, NaN: an empty cell (not recorded, no buffers)
+    header = [*META_COLUMNS, *GRID_COLUMNS, *(NATIVE_COLUMNS if native else ()), *meta, *LABEL_COLUMNS]
+    header += [*(f"s{i}" for i in range(cohort.n_samples)), *buffer_names]
     grid = [_fmt64(cohort.sampling_rate_hz), _fmt64(cohort.t0_ms)]
-    samples = cohort.signals  # µV float32: s*, then a_s* and b_s*, all written as typed (`float32_texts`)
-    if has_buffers:
-        header += [f"a_s{i}" for i in range(T)] + [f"b_s{i}" for i in range(T)]
-        samples = np.concatenate([cohort.signals, cohort.buffers[:, 0], cohort.buffers[:, 1]], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -107,15 +119,16 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
             static = float32_texts(cohort.static[i])  # as typed: 33.1, not 33.0999985
             cid = int(cohort.class_id[i])
             labels = [CLASS_NAMES[cid] if cid >= 0 else "", *float32_texts(cohort.threshold_db[i : i + 1])]
-            labels.append("1" if cohort.no_response[i] else "0")
+            labelled = cid >= 0 or bool(np.isfinite(cohort.threshold_db[i]))  # an unlabelled record: "" (not 0)
+            labels.append("1" if cohort.no_response[i] else "0" if labelled else "")
             waves = np.column_stack([cohort.latency_ms[i], cohort.amplitude_uv[i]]).ravel()  # I lat, I amp, III ...
             labels += float32_texts(waves)
             recording = [
                 _fmt64(cohort.extras[k][i]) if k == STIMULUS_FREQ_HZ else str(cohort.extras[k][i]) for k in meta
             ]
             ear = "" if assumed[i] else str(cohort.ear[i])  # an assumed ear stays "not recorded"
-            row = [str(cohort.patient_id[i]), ear, *static, *grid, *recording, *labels]
-            row += float32_texts(samples[i])
+            row = [str(cohort.patient_id[i]), ear, *static, *grid, *(native[i] if native else ()), *recording, *labels]
+            row += float32_texts(samples[i])  # as typed; '' where not recorded
             writer.writerow(row)
     return path
 
@@ -194,6 +207,10 @@ def read_wide_csv(
         body.pop()  # tolerate trailing blank lines only
     if not body and not body_lines:
         raise DataError(src, "<rows>", "no records below the header (line 2)", 1)
+    if lines is not None:  # a spreadsheet's trailing comma: an unnamed column, ignored where it is empty
+        header, body_lines = drop_unnamed_tail(src, header, body_lines)
+    else:
+        header, body = drop_unnamed_tail(src, header, body)
 
     seen: set[str] = set()
     for name in header:
@@ -245,9 +262,6 @@ def read_wide_csv(
             raise DataError(src, name, f"{what} ({where(i + 1)})", i + 1) from None
         return value if name in GRID_COLUMNS or name == STIMULUS_FREQ_HZ else float32_cell(src, name, value, i + 1)
 
-    signals = np.empty((n, T), np.float32)
-    buf_a = np.empty((n, T), np.float32) if a_cols else None
-    buf_b = np.empty((n, T), np.float32) if b_cols else None
     static = np.full((n, len(STATIC_PARAMS)), np.nan, np.float32)
     latency = np.full((n, len(WAVES)), np.nan, np.float32)
     amplitude = np.full((n, len(WAVES)), np.nan, np.float32)
@@ -291,23 +305,12 @@ def read_wide_csv(
                 name = f"{wave}_{kind}"
                 if name in col:
                     arr[i, w] = number(i, name, allow_empty=True)
-    blocks = [dest for dest in (signals, buf_a, buf_b) if dest is not None]
-    try:  # the sample block at once, in C; numpy accepts no number text that Python's float() rejects
-        if lines is not None:
-            values = np.loadtxt(
-                body_lines, delimiter=",", usecols=sample_cols, dtype=np.float64, comments=None, ndmin=2
-            )
-        else:  # quoted file: its sample cells only, re-joined (a cell holding a comma fails here and goes per cell)
-            joined = [",".join(r[j] for j in sample_cols) for r in body]
-            values = np.loadtxt(joined, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
-        if values.shape != (n, len(sample_cols)):
-            raise ValueError("shape")
-    except ValueError:  # a bad cell (or one only float() reads): the per-cell loop names it (file, field, row)
-        full = [line.split(",") for line in body_lines] if lines is not None else body
-        values = samples_per_cell(src, header, full, sample_cols)
+    # (N, C) µV as read (s*, a_s*, b_s*) and (N, C) empty cells: not recorded, or no buffers (`read_padding`)
+    values, empty = read_sample_cells(src, header, body_lines if lines is not None else body, sample_cols)
     check_samples(src, header, values, sample_cols, T)  # as read: the float32 cast would turn 1e39 into inf
-    for k, dest in enumerate(blocks):
-        dest[:] = values[:, k * T : (k + 1) * T]
+    recorded, has_buffers = read_padding(src, header, empty, sample_cols, T)  # (N, T) or None, (N,)
+    signals = values[:, :T].astype(np.float32)  # (N, T)
+    ab = values[:, T:].astype(np.float32).reshape(n, 2, T) if a_cols else None  # (N, 2, T) A, B; rows without: 0
 
     column = lambda name: np.array([number(i, name, allow_empty=False) for i in range(n)]) if name in col else None
     rate = file_value(src, "sampling_rate_hz", column("sampling_rate_hz"), sampling_rate_hz, "--sampling-rate")
@@ -325,6 +328,9 @@ def read_wide_csv(
                 raise DataError(src, key, f"{exc} ({where(i + 1)})", i + 1) from None
         extras[key] = np.array(values, dtype=str)
     attrs: dict[str, str | float | int] = {"source_file": path.name}
+    native_attrs, native_extras = read_native(src, body, col)  # the grids a model-grid export was resampled from
+    attrs |= native_attrs
+    extras |= native_extras
     cells = np.array(ear_cells, dtype=str)  # an empty cell is "not recorded": --ear fills it, as --fmp an FMP cell
     cells[fill_empty_cells(attrs, "ear", cells == "", ear)] = ear_of(ear or "") or ""
     # mixed empty and L/R cells: the known ears stay, and a per-record column marks the assumed (`ears_assumed`)
@@ -339,12 +345,13 @@ def read_wide_csv(
     options = {"sampling_rate_hz": sampling_rate_hz, "t0_ms": t0_ms}
     if assumed := [name for name in GRID_COLUMNS if name not in col and options[name] is None]:
         attrs["grid_assumed"] = ",".join(assumed)  # neither column nor option: the default, said by `read_for_model`
-    buffers = np.stack([buf_a, buf_b], axis=1) if buf_a is not None and buf_b is not None else None
     k_fmp = STATIC_PARAMS.index("fmp")
     stated = np.isfinite(static[:, k_fmp])  # no column or an empty cell: not measured by the device
     window = fmp_window(t0 + np.arange(signals.shape[1]) * 1000.0 / rate)  # the simulator's 4–10 ms (None: not reached)
-    if buffers is not None and window is not None and not stated.all():  # the buffers measure it (identical: NaN)
-        static[~stated, k_fmp] = buffer_fmp(buffers[~stated], window)
+    if ab is not None and window is not None and (measure := ~stated & has_buffers).any():  # (identical: NaN)
+        static[measure, k_fmp] = buffer_fmp(ab[measure], window)
+    buffers, padding = padded_extras(recorded, ab, has_buffers)  # all rows' A/B, else the rows' (A − B)/2 in extras
+    extras |= padding
     from_buffers = np.isfinite(static[:, k_fmp]) & ~stated
     filled = fill_empty_cells(attrs, "fmp", ~np.isfinite(static[:, k_fmp]), fmp)
     if fmp is not None:
