@@ -8,6 +8,7 @@ and threshold (thin over `abrnet.inference.api`, so the CLI and the Python API g
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,16 +40,39 @@ if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stay
 __all__ = ["beside_out", "predict", "stale_beside_out"]
 
 
-def _check_plot_folder(plot: Path) -> None:
+def _check_plot_folder(plot: Path, planned: Mapping[str, Path]) -> None:
     """--plot names a folder: refuse a file there (or above it) before any work, not after the results are written
     (mkdir used to fail with a bare "[Errno 17] File exists"), as typed and where the plots land (`write_target`:
-    ``new/../results.csv`` reaches a file while ``new/`` is missing)."""
+    ``new/../results.csv`` reaches a file while ``new/`` is missing). ``planned`` are the files this run writes
+    (role → path, as `check_outputs` takes them): --plot may be none of them, nor lie inside one (`_plot_clash`)."""
+    _plot_clash(plot, planned)
     target = write_target(plot)
     places = (plot, *plot.parents, target, *target.parents)
     blocking = next((p for p in places if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         what = "is a file" if blocking in (plot, target) else f"is inside {blocking}, a file"
         raise DataError(str(plot), "--plot", f"{what}; --plot names a folder for the plots")
+
+
+def _plot_clash(plot: Path, planned: Mapping[str, Path]) -> None:
+    """Refuse a --plot folder that is, or lies inside, a file this run writes (--out, <out>.series.csv ...).
+
+    Why here, not in `check_outputs`: the planned files do not exist yet, so the file check above passes, and the
+    plot files (``q/z.series.csv/waterfall_P1_L.png``) are no file's duplicate; the tables were written first and
+    the plots then failed ("q/z.series.csv is a file, not a folder"), leaving a partial run that a rerun refused
+    as "file exists". Compared where each write lands (`write_target`), for the folder as typed and each folder
+    mkdir makes on the way (``q/z.csv/../p`` passes through the results table ``q/z.csv``)."""
+    target = write_target(plot)
+    reached = {target, *target.parents} | {write_target(p) for p in (plot, *plot.parents)}
+    for role, path in planned.items():
+        out = write_target(path)
+        if out not in reached:
+            continue
+        what = "the --out results table this run writes" if role == "--out" else f"this run's {role}"
+        where = f"is {what}" + ("" if str(path) == str(plot) else f" ({path})")
+        if out != target:
+            where = f"is inside {path} ({what})"
+        raise DataError(str(plot), "--plot", f"{where}; --plot names a folder for the plots")
 
 
 def _enforce_strict(cohort: ABRCohort, input_paths: list[Path]) -> None:
@@ -150,7 +174,7 @@ def predict(
             if not p.exists():
                 raise FileNotFoundError(2, "no such file", str(p))
         if plot is not None:
-            _check_plot_folder(plot)
+            _check_plot_folder(plot, planned)
         check_outputs(planned, force=force, inputs=input_paths)
         model = load(checkpoint)
         with progress_bar("reading recordings") as update, option_errors("predict", READ_OPTIONS):
@@ -195,7 +219,7 @@ def stale_beside_out(out: Path, written: list[Path]) -> list[str]:
     Why: ``predict b.csv --out r.csv --force`` without --group-by left an earlier run's r.series.csv, r.patients.csv
     (and r.json without --json) beside the new r.csv, tables of another input that read as this one's (hunt 42 #6).
     They are the user's files, so they are named, never deleted."""
-    stale = [p for p in beside_out(out) if p not in written and p.exists()]
+    stale = [p for p in beside_out(out) if p not in written and p.is_file()]  # a --plot folder is no table
     if not stale:
         return []
     ours = [str(p) for p in (out, *beside_out(out)) if p in written]
