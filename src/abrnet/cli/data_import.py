@@ -76,7 +76,8 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
         out["not_recorded"]["ear"] = "not in the file; predict and data import take --ear"
     if cohort.attrs.get("denoised_by"):  # as predict says it: the traces are a model's estimates (hunt 44b #10)
         out["denoised_by"] = str(cohort.attrs["denoised_by"])
-    out["series"] = describe_series(cohort)
+    out["series"] = describe_series(cohort)  # rows: a series with two stimulus rates is two (`series_count`)
+    out["n_series"] = len({s["in_series"] for s in out["series"]})  # as predict and the viewer count them
     for series in out["series"]:  # the stand-ins let the file be read; they are not data, so never shown as such
         if "level_db" in missing:
             series["levels"] = None
@@ -85,10 +86,32 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     return out
 
 
+def series_count(series: list[dict]) -> str:
+    """What `describe_file`'s rows hold: "40 series", or where some series are listed as several rows (one per
+    stimulus rate: `describe_series`) "40 series; 45 rows: 5 series hold two stimulus rates".
+
+    Why: the header counted rows as series, 45 for a file of 40 ears whose series predict, its plots and the viewer
+    count as 40 (a series pools its rates; the rows list them apart, and say why there are more of them)."""
+    groups: dict[str, list[dict]] = {}
+    for row in series:
+        groups.setdefault(row["in_series"], []).append(row)
+    if len(groups) == len(series):
+        return f"{len(groups)} series"
+    rates = [len({row["stimulus_rate_hz"] for row in g}) for g in groups.values()]
+    stated = sum(len({row["stimulus"] for row in g}) > 1 for g in groups.values())
+    why = []
+    if n := sum(k > 1 for k in rates):
+        held = "two" if max(rates) == 2 else "two or more"
+        why.append(f"{n} series hold{'s' if n == 1 else ''} {held} stimulus rates")
+    if stated:
+        why.append(f"{stated} series hold{'s' if stated == 1 else ''} records with and without a stated stimulus")
+    return f"{len(groups)} series; {len(series)} rows: {', '.join(why)}"
+
+
 def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
     """Rich table of `describe_file`'s series (first ``max_rows``), then the cohort marginals of an .h5 file."""
     series = summary["series"]
-    table = Table(title=f"{path}: {summary['format_name']} ({summary['n_records']} records, {len(series)} series)")
+    table = Table(title=f"{path}: {summary['format_name']} ({summary['n_records']} records, {series_count(series)})")
     columns = ("series", "species", "stimulus", "levels (dB)", "unit", "stimulus rate (Hz)", "sampling rate (Hz)",
                "window (ms)", "FMP", "units")  # fmt: skip
     for name in columns:
@@ -105,7 +128,7 @@ def print_summary(path: Path, summary: dict, max_rows: int = 20) -> None:
         )  # fmt: skip
     console.print(table)
     if len(series) > max_rows:
-        console.print(f"… and {len(series) - max_rows} more series (--json lists all)")
+        console.print(f"… and {len(series) - max_rows} more rows (--json lists all)")
     for field, note in summary["not_recorded"].items():
         console.print(f"{field}: {note}")
     if summary.get("denoised_by"):

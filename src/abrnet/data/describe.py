@@ -9,7 +9,7 @@ import re
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
-from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, metadata_of
+from abrnet.data.metadata import LEVEL_UNIT, POLARITY, SPECIES, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN, metadata_of
 from abrnet.data.noise_estimate import buffer_noise_traces, has_buffer_trace
 from abrnet.data.schema import ABRCohort, ears_assumed, float32_as_typed
 from abrnet.data.splits import SPLITS, Split
@@ -122,15 +122,20 @@ def series_conditions(cohort: ABRCohort) -> np.ndarray:
 
 
 def describe_series(cohort: ABRCohort) -> list[dict]:
-    """One entry per recorded series (patient, ear, stimulus, stimulus rate): species, stimulus, levels, stimulus
-    rate, sampling rate, window, units - what a user checks first after importing a file. A rate series (11.1/s and
-    51.1/s at one ear) is two series: one entry would have to print a rate nobody used. Metadata a file does not
-    state reads "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes
-    both). The stored (float32) rate prints as typed (`float32_as_typed`). ``series`` is the label predict, its plots
-    and the viewer give the series (`abrnet.data.series_key`: ``P1/L``, or ``P1/L, tone_pip 8000 Hz`` where the ear
-    holds two stimuli): labelled by the ear alone, two series of one ear read as one ear listed twice. ``fmp_source``
-    is what the series' own records hold (`series_fmp`), and so is ``split_buffers`` (`series_buffers`)."""
-    from abrnet.data.series_key import join_series_key, series_stimulus  # it reads this module's stimulus labels
+    """One entry (row) per recorded series and stimulus rate: species, stimulus, levels, stimulus rate, sampling
+    rate, window, units - what a user checks first after importing a file. Metadata a file does not state reads
+    "unknown", and so does an ear the reader had to assume (`ears_assumed`: per record where a file mixes both). The
+    stored (float32) rate prints as typed (`float32_as_typed`). ``fmp_source`` is what the row's own records hold
+    (`series_fmp`), and so is ``split_buffers`` (`series_buffers`).
+
+    ``in_series`` is the series as predict, its plots and the viewer key it (`abrnet.data.series_key`: one ear under
+    one stimulus, ``P1/L``, or ``P1/L, tone_pip 8000 Hz`` where the ear holds two stimuli; rates pooled). A series
+    whose records were taken at two rates (11.1/s and 51.1/s) is listed as two rows, one per rate, because one row
+    would have to print a rate nobody used; and so is one whose records state its stimulus beside records that do
+    not. ``series`` names the row: ``in_series`` where the series is one row, else with what tells its rows apart
+    (``P1/L (11.1/s)``). Why: keyed by the series alone, such a series' rows shared one key (the --json list had
+    ``SIM000005/R`` twice) and were counted as that many series. The rows of one series are listed together."""
+    from abrnet.data.series_key import join_series_key, series_keys, series_stimulus  # it reads stimulus_labels
 
     assumed = ears_assumed(cohort)
     has_buffers = has_buffer_trace(buffer_noise_traces(cohort), cohort.n_records)  # (N,)
@@ -139,16 +144,25 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
     split_by = series_stimulus(cohort)  # (N,) "" where the ear holds one stimulus
     level = cohort.static_column("intensity_db")
     stimulus_rate = cohort.static_column("stimulus_rate_hz")
-    keys = np.char.add(np.char.add(cohort.ear_key.astype(str), "|"), series_conditions(cohort))
+    series_of = series_keys(cohort)  # (N,) the tool's own series of each record
+    conditions = series_conditions(cohort)  # (N,) stimulus and rate: what a row's records share
+    keys = np.char.add(np.char.add(series_of, "|"), conditions)
+    _, series_first = np.unique(series_of, return_index=True)
+    first_of = dict(zip(series_of[series_first].tolist(), series_first.tolist(), strict=True))
+    _, row_first = np.unique(keys, return_index=True)
+    row_first = sorted(row_first.tolist(), key=lambda r: (first_of[str(series_of[r])], r))  # a series' rows together
     end_ms = cohort.t0_ms + cohort.n_samples * 1000.0 / cohort.sampling_rate_hz
     out = []
-    for key in dict.fromkeys(keys.tolist()):
-        idx = np.flatnonzero(keys == key)
-        i = int(idx[0])
+    for r in row_first:
+        idx = np.flatnonzero(keys == keys[r])
+        i, s = int(idx[0]), first_of[str(series_of[r])]
         ear = "unknown" if assumed[i] else str(cohort.ear[i])
+        named = "unknown" if assumed[s] else str(cohort.ear[s])  # the series' label: from its first record
+        label = join_series_key(f"{cohort.patient_id[s]}/{named}", str(split_by[s]))
         out.append(
             {
-                "series": join_series_key(f"{cohort.patient_id[i]}/{ear}", str(split_by[i])),
+                "series": label,  # made unique by `_row_names` where the series is several rows
+                "in_series": label,
                 "patient_id": str(cohort.patient_id[i]),
                 "ear": ear,
                 "species": str(meta[SPECIES][i]),
@@ -157,15 +171,37 @@ def describe_series(cohort: ABRCohort) -> list[dict]:
                 "levels": [_f(v) for v in sorted(set(level[idx].tolist()), reverse=True)],
                 "level_unit": str(meta[LEVEL_UNIT][i]),
                 "n_records": int(idx.size),
-                "stimulus_rate_hz": float32_as_typed(stimulus_rate[i]),  # one rate per series (the key)
+                "stimulus_rate_hz": float32_as_typed(stimulus_rate[i]),  # one rate per row (the key)
                 "sampling_rate_hz": _f(cohort.sampling_rate_hz),
                 "window_ms": [_f(cohort.t0_ms), _f(end_ms)],
                 "units": "µV",
                 "fmp_source": series_fmp(cohort, idx),
                 "split_buffers": series_buffers(has_buffers[idx]),
+                "_rate": f"{stimulus_rate[i]:.1f}/s",  # as `series_conditions` split the rows (dropped on return)
+                "_series": str(series_of[r]),  # the tool's key: the label may spell an assumed ear "unknown"
             }
         )
-    return out
+    return _row_names(out)
+
+
+def _row_names(rows: list[dict]) -> list[dict]:
+    """Name each row of a series listed as several (`describe_series`) by what tells its rows apart: the stimulus
+    where they differ (one states it, one does not: "stimulus unknown"), the rate (to 0.1/s, as the rows were split)
+    where they differ. Unique, since the rows of a series differ in one or both."""
+    by_series: dict[str, list[dict]] = {}
+    for row in rows:
+        by_series.setdefault(row.pop("_series"), []).append(row)
+    for group in by_series.values():
+        stimuli = len({row["stimulus"] for row in group}) > 1
+        rates = len({row["_rate"] for row in group}) > 1
+        for row in group:
+            stimulus = "stimulus unknown" if row["stimulus"] == UNKNOWN else row["stimulus"]
+            apart = [stimulus] * stimuli + [row["_rate"]] * rates
+            if apart:
+                row["series"] = f"{row['in_series']} ({', '.join(apart)})"
+    for row in rows:
+        del row["_rate"]
+    return rows
 
 
 def series_buffers(has: np.ndarray) -> bool | str:
