@@ -257,3 +257,14 @@ def test_reordered_sample_columns_say_they_are_out_of_order(tmp_path: Path) -> N
         read_recording(path)
     text = str(info.value)
     assert "field 's7', row 0: sample columns out of order: s7" in text and "where s0 belongs" in text, text
+
+
+def test_a_long_reordered_header_is_still_found_to_be_abrnets_csv(tmp_path: Path) -> None:
+    """Format detection read the first 8 KiB and wanted ``s0`` and ``s1`` there: a 1700-sample header written
+    backwards holds neither, so the file was an "unknown recording format" (hunt 44b #8)."""
+    names = [f"s{i}" for i in reversed(range(1700))]
+    path = tmp_path / "long.csv"
+    path.write_text(",".join(["patient_id", "ear", "age_years", "intensity_db", "stimulus_rate_hz", *names]) + "\n"
+                    + ",".join(["P1", "L", "1", "60", "21.1", *(["0.1"] * 1700)]) + "\n")  # fmt: skip
+    with pytest.raises(DataError, match=r"field 's1699', row 0: sample columns out of order: s1699 \(column 6\)"):
+        read_recording(path)

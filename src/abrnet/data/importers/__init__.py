@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def detect_format(path: str | Path) -> str:
     if looks_like_psi_average(text):
         return "psi_abr"
     cells = split_cells(first, ",")  # unquoted: R's write.csv quotes every name ("patient_id","ear",...)
-    if {"s0", "s1"} <= set(cells) and not set(cells).isdisjoint(_wide_csv_columns()):
+    if _has_samples(cells) and not set(cells).isdisjoint(_wide_csv_columns()):
         return "csv"  # by its sample columns: a missing patient_id is then reported as a missing column
     if any(c.lower() in LEVEL_COLUMNS for ln in lines[:3] for c in split_cells(ln, ",")):
         return "biosig_csv"
@@ -111,10 +112,17 @@ def detect_format(path: str | Path) -> str:
     if time_cells and is_time_header(time_cells[0]):  # "time (ms)", "t [ms]", "ms"...
         return "time_columns"
     semicolon = [c.strip().strip('"') for c in first.split(";")]
-    if {"s0", "s1"} <= set(semicolon) and not set(semicolon).isdisjoint(_wide_csv_columns()):
+    if _has_samples(semicolon) and not set(semicolon).isdisjoint(_wide_csv_columns()):
         msg = "an abrnet wide CSV separated by ';' (a spreadsheet's export): save it comma-separated, decimal point '.'"
         raise DataError(src, "<format>", msg, 1)  # was "unknown recording format", which did not say why
     raise DataError(src, "<format>", f"unknown recording format (first line starts {first[:40]!r})", 1)
+
+
+def _has_samples(cells: list[str]) -> bool:
+    """A header with abrnet's sample columns (``s0``, ``s17``...), in any order and not necessarily ``s0``/``s1``:
+    the first 8 KiB of a reordered 1700-sample header held neither, and the file read as "unknown recording
+    format" where the reader names the column out of order (hunt 44b #8)."""
+    return any(re.fullmatch(r"s\d+", c) for c in cells)
 
 
 def _wide_csv_columns() -> tuple[str, ...]:
