@@ -159,3 +159,13 @@ def test_a_bad_value_typed_as_an_option_is_named_as_that_option(tmp_path: Path) 
         "optim.lr (line 2): Input should be greater than 0"
     )
     assert _refusal(path, (), {"seed": -1}).startswith(f"{path}: seed: ")  # the Python caller: key paths, as before
+
+
+def test_a_key_set_both_by_set_and_by_its_option_is_refused() -> None:
+    """``--set trainer.max_steps=-5 --max-steps 2`` trained 2 steps: the option won and the --set value was never
+    checked (hunt 44c #8). One value per key, as for a key written twice in a file."""
+    with pytest.raises(ConfigError) as ei:
+        load_config(None, ("trainer.max_steps=-5",), {"trainer.max_steps": 2},
+                    option_names={"trainer.max_steps": "--max-steps"}, command="abrnet train")  # fmt: skip
+    assert str(ei.value) == "abrnet train: trainer.max_steps is set twice, by --set and by --max-steps: give one"
+    assert load_config(None, ("trainer.max_minutes=5",), {"trainer.max_steps": 2}).trainer.max_steps == 2

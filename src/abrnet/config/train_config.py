@@ -364,9 +364,12 @@ def load_config(
             raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
     for item in overrides:
         _apply_override(raw, item)
+    typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
+    if twice := next((k for k in typed if k in (values or {})), None):  # the option won, the --set went unchecked
+        said = (option_names or {}).get(twice, twice)
+        raise ConfigError(f"{command or source}: {twice} is set twice, by --set and by {said}: give one")
     for key, value in (values or {}).items():
         _set_key(raw, key.split("."), value, f"{key}={value}")
-    typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
     typed_here = [*typed, *(values or {})]  # set on the command line: their file lines no longer hold the value
     lines = {k: n for k, n in lines.items() if not any(k == t or k.startswith(f"{t}.") for t in typed_here)}
     # how each typed value was typed, where the caller says (a bad --seed was blamed on a valid my.yaml)
