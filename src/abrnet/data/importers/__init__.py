@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,8 +120,11 @@ def detect_format(path: str | Path) -> str:
 def _has_samples(cells: list[str]) -> bool:
     """A header with abrnet's sample columns (``s0``, ``s17``...), in any order and not necessarily ``s0``/``s1``:
     the first 8 KiB of a reordered 1700-sample header held neither, and the file read as "unknown recording
-    format" where the reader names the column out of order (hunt 44b #8)."""
-    return any(re.fullmatch(r"s\d+", c) for c in cells)
+    format" where the reader names the column out of order (hunt 44b #8). The reader's own pattern (`SAMPLE`, whose
+    ``a_``/``b_`` buffer columns alone do not make the file one)."""
+    from abrnet.data.csv_cells import SAMPLE
+
+    return any((m := SAMPLE.match(c)) and not m.group(1) for c in cells)
 
 
 def _wide_csv_columns() -> tuple[str, ...]:
