@@ -68,3 +68,5 @@ def test_an_ears_reasons_that_differ_only_in_a_number_are_said_once_with_the_ran
         "species unknown", f"amplitude: 23.6–145 {beyond}", "level unit: dB SPL", "window: covers 0–8.52 ms of 0–10 ms"
     ]  # fmt: skip
     assert merged_reasons([f"amplitude: 50 {beyond}", f"amplitude: 50.0 {beyond}"]) == [f"amplitude: 50 {beyond}"]
+    assert merged_reasons(["level ", "level 60"]) == ["level ", "level 60"]  # one without a number is its own
+    assert merged_reasons(["#A: 5 µV", "#A: 9 µV"]) == ["#A: 5–9 µV"]  # a "#" in the text stays where it is

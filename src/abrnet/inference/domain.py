@@ -322,14 +322,16 @@ def merged_reasons(reasons: list[str]) -> list[str]:
     peak to peak, beyond a scalp ABR (...)" ... "145 µV ..." become "amplitude: 23.6–145 µV peak to peak, ...".
     Why: an ear's domain cell repeated the same sentence for each record (hunt 44b #10)."""
     groups: dict[str, list[str]] = {}
-    for reason in reasons:
-        groups.setdefault(FIRST_NUMBER.sub("#", reason, count=1), []).append(reason)
+    for reason in reasons:  # keyed by the reason with its first number marked (NUL: in no reason's own text)
+        groups.setdefault(FIRST_NUMBER.sub("\0", reason, count=1), []).append(reason)
     out = []
-    for template, members in groups.items():
-        if len(members) == 1:
+    for members in groups.values():
+        first = FIRST_NUMBER.search(members[0])  # members share the sentence, so the number stands at one place
+        if len(members) == 1 or first is None:  # (no number: a reason said once already, as it is)
             out.append(members[0])
             continue
         said = [m.group() for reason in members if (m := FIRST_NUMBER.search(reason))]
         low, high = min(said, key=float), max(said, key=float)
-        out.append(template.replace("#", low if low == high else f"{low}–{high}", 1))
+        span = low if low == high else f"{low}–{high}"
+        out.append(members[0][: first.start()] + span + members[0][first.end() :])
     return out
