@@ -35,7 +35,7 @@ TINY = (
 
 
 def _args(cache: Path) -> list[str]:
-    args = ["train", "--out", "run", "--seed", "3", "--patients", "14", "--max-steps", "6", "--balanced-patients", "10"]
+    args = ["train", "--out", "run", "--seed", "3", "--patients", "14", "--max-steps", "6", "--balanced-patients", "5"]
     for item in (*TINY, f"data.cache_dir={cache}"):
         args += ["--set", item]
     return args

@@ -16,7 +16,6 @@ from abrnet.data.io import save_cohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.evaluate import load_evaluation_data
 from abrnet.evaluation.report import metric_rows, metrics_markdown
-from abrnet.inference.default_model import DEFAULT_CHECKPOINT
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,9 @@ def test_generate_plot_has_an_amplitude_scale_and_the_settings(tiny, tmp_path: P
     assert any("0.25 y" in t and "dB nHL" in t for t in texts)
 
 
-def test_unlabelled_file_reports_presence_f1_as_undefined_for_network_and_baselines(tiny, tmp_path: Path) -> None:
+def test_unlabelled_file_reports_presence_f1_as_undefined_for_network_and_baselines(
+    tiny, tmp_path: Path, tiny_run: dict
+) -> None:
     """A file without wave labels (an imported recording) has no presence F1: the headline and the baselines printed
     0 for the network, intensity-only and always-present, scored against "every wave absent"."""
     import json
@@ -90,14 +91,13 @@ def test_unlabelled_file_reports_presence_f1_as_undefined_for_network_and_baseli
     from typer.testing import CliRunner
 
     from abrnet.cli.main import app
-    from abrnet.inference.default_model import DEFAULT_CHECKPOINT
 
     bare = replace(
         tiny, latency_ms=np.full_like(tiny.latency_ms, np.nan), amplitude_uv=np.full_like(tiny.amplitude_uv, np.nan)
     )
     data = save_cohort(bare, tmp_path / "bare.h5")
-    args = ["evaluate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(data), "--split", "all"]
-    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "5"])
+    args = ["evaluate", "--checkpoint", str(tiny_run["dir"] / "best.ckpt"), "--data", str(data), "--split", "all"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "0"])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert m["headline"]["network"]["v_presence_f1"] is None
@@ -107,22 +107,22 @@ def test_unlabelled_file_reports_presence_f1_as_undefined_for_network_and_baseli
     assert f"**{data} (all records: a file given with --data" in md and "Held-out test split" not in md
 
 
-def test_cli_hint_names_data_import_options_not_python_keywords(tiny, tmp_path: Path) -> None:
+def test_cli_hint_names_data_import_options_not_python_keywords(tiny, tmp_path: Path, tiny_run: dict) -> None:
     """`abrnet evaluate` takes no reading options, so a warning asking for one names `abrnet data import`'s option
     and evaluating the .h5 it writes: it printed the Python keyword (``(pass fmp=...)``), which no CLI user can type."""
     bare = tiny.subset(np.arange(tiny.n_records))
     bare.clean, bare.buffers = None, None
     bare.static[:, STATIC_PARAMS.index("fmp")] = np.nan  # no FMP and no buffers to give one
     data = save_cohort(bare, tmp_path / "nofmp.h5")
-    args = ["evaluate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(data), "--split", "all"]
-    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "5"])
+    args = ["evaluate", "--checkpoint", str(tiny_run["dir"] / "best.ckpt"), "--data", str(data), "--split", "all"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "0"])
     assert res.exit_code == 0, res.output
     (line,) = [w for w in res.output.splitlines() if w.startswith("warning:") and "no FMP" in w]  # one line each
     assert line.endswith("(pass --fmp to abrnet data import, then abrnet evaluate --data the .h5 it writes)"), line
     assert "fmp=" not in res.output, res.output
 
 
-def test_a_file_without_any_label_is_said_in_one_line(tiny, tmp_path: Path) -> None:
+def test_a_file_without_any_label_is_said_in_one_line(tiny, tmp_path: Path, tiny_run: dict) -> None:
     """A plain recording evaluated: every figure is undefined, and evaluate said nothing about why (hunt 42)."""
     bare = tiny.subset(np.arange(tiny.n_records))
     bare.clean = None
@@ -130,8 +130,8 @@ def test_a_file_without_any_label_is_said_in_one_line(tiny, tmp_path: Path) -> N
     bare.amplitude_uv[:] = np.nan
     bare.class_id[:], bare.threshold_db[:], bare.no_response[:] = -1, np.nan, False
     data = save_cohort(bare, tmp_path / "plain.h5")
-    args = ["evaluate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(data), "--split", "all"]
-    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "5"])
+    args = ["evaluate", "--checkpoint", str(tiny_run["dir"] / "best.ckpt"), "--data", str(data), "--split", "all"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "e"), "--balanced-patients", "0", "--bootstrap", "0"])
     assert res.exit_code == 0, res.output
     said = [w for w in res.output.splitlines() if w.startswith("warning:") and "no labels" in w]
     assert said == [f"warning: {data}: no labels (waves, class, threshold, no response): nothing to score, every "

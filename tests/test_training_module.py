@@ -34,6 +34,7 @@ BASE = [
     "data.batch_size=16",
     "trainer.max_minutes=null",
     "trainer.log_every_n_steps=1",
+    "series.enabled=false",  # these fits test the loop and its alerts, not the series stage (300 simulated patients)
 ]
 
 
