@@ -44,7 +44,7 @@ def test_evaluate_refuses_another_seed_or_bootstrap_and_refreshes_the_same(tiny_
 
     for args, expect in (
         (["--seed", "1"], "seed 0 there, 1 here"),
-        (["--bootstrap", "3"], "bootstrap 0 there, 3 here"),
+        (["--bootstrap", "20"], "bootstrap 0 there, 20 here"),
     ):
         code, lines = _cli("evaluate", "--checkpoint", ckpt, "--out", str(out), *FAST, *args)
         assert code == 2 and len(lines) == 1 and expect in lines[0] and "--force" in lines[0], (args, lines)

@@ -304,6 +304,12 @@ def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int, 
     check_split_data(split, data)  # `evaluate_checkpoint`'s own refusal, before the folder is read
     _check_count(balanced_patients, "--balanced-patients", "evaluate")
     _check_count(bootstrap, "--bootstrap", "evaluate")
+    from abrnet.metrics.builder import MIN_BOOTSTRAP
+
+    if 0 < bootstrap < MIN_BOOTSTRAP:  # a percentile "interval" of 1 or 2 resamples read as a certain figure
+        raise option_error(
+            "evaluate", "--bootstrap", f"must be 0 (no intervals) or at least {MIN_BOOTSTRAP}, got {bootstrap}"
+        )
 
 
 def _check_evaluate_outputs(

@@ -127,18 +127,25 @@ def fit_criterion(train: ABRCohort, statistic: np.ndarray) -> float:
     return float(np.median(statistic)) if q is None else q
 
 
-def ear_threshold_scores(data: ABRCohort, threshold: np.ndarray, no_response: np.ndarray) -> dict[str, float | None]:
+def ear_threshold_scores(
+    data: ABRCohort, threshold: np.ndarray, no_response: np.ndarray, reasons: dict[str, str] | None = None
+) -> dict[str, float | None]:
     """Per-ear threshold MAE / within 10 dB and no-response F1 of (E,) thresholds and no-response calls, ears in
     `ear_level_features` order, by the network's metric code (`ear_scores`, without its class figure: a threshold
-    reader has no class)."""
-    scores = ear_scores(ear_level_features(data)[2], threshold, no_response, np.zeros(threshold.size, np.int64))
+    reader has no class); why a figure is None goes into `reasons`."""
+    why: dict[str, str] = {}
+    scores = ear_scores(ear_level_features(data)[2], threshold, no_response, np.zeros(threshold.size, np.int64), why)
     scores.pop("ear_class_macro_f1")
+    if reasons is not None:
+        reasons.update({k: v for k, v in why.items() if k in scores})
     return scores
 
 
-def detector_scores(data: ABRCohort, statistic: np.ndarray, criterion: float) -> dict[str, float | None]:
+def detector_scores(
+    data: ABRCohort, statistic: np.ndarray, criterion: float, reasons: dict[str, str] | None = None
+) -> dict[str, float | None]:
     """`ear_threshold_scores` of one detector read at `criterion`."""
-    return ear_threshold_scores(data, *ear_thresholds(data, statistic, criterion))
+    return ear_threshold_scores(data, *ear_thresholds(data, statistic, criterion), reasons)
 
 
 STATISTICS = {
@@ -157,9 +164,11 @@ def fit_classical_criteria(train: ABRCohort) -> dict[str, float | None]:
     return out
 
 
-def classical_threshold_scores(criteria: dict[str, float | None], data: ABRCohort) -> dict[str, Any]:
+def classical_threshold_scores(
+    criteria: dict[str, float | None], data: ABRCohort, reasons: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Each detector read at its fitted criterion (`fit_classical_criteria`): per-ear threshold and no-response on
-    `data`."""
+    `data`; why a figure is None goes into `reasons` as ``<detector>.<figure>``."""
     out: dict[str, Any] = {}
     for name, statistic in STATISTICS.items():
         criterion, s_data = criteria.get(name), statistic(data)
@@ -167,7 +176,10 @@ def classical_threshold_scores(criteria: dict[str, float | None], data: ABRCohor
             which = "training records" if criterion is None else "evaluated records"
             out[name] = {"skipped": f"the {which} lack what it reads (split buffers / a measured Fmp)"}
             continue
-        out[name] = {"criterion": criterion, **detector_scores(data, s_data, criterion)}
+        why: dict[str, str] = {}
+        out[name] = {"criterion": criterion, **detector_scores(data, s_data, criterion, why)}
+        if reasons is not None:
+            reasons.update({f"{name}.{k}": v for k, v in why.items()})
     return out
 
 

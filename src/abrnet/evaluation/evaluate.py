@@ -13,16 +13,19 @@ from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import classical_threshold_scores, fit_classical_criteria
-from abrnet.evaluation.folder import (
+from abrnet.evaluation.folder import (  # RUN_RECORD_KEYS, run_record: imported from here too
+    RUN_RECORD_KEYS,  # noqa: F401
     STARTED,
     Evaluation,
     FolderCheck,
     check_folder,
     evaluation_options,
     evaluation_outputs,
+    run_record,
 )
 from abrnet.evaluation.report import metrics_markdown
 from abrnet.evaluation.trivial_baselines import (
+    TRAINING_SPLIT,
     TrivialBaselines,
     counterfactual_inputs,
     counterfactual_report,
@@ -31,6 +34,7 @@ from abrnet.evaluation.trivial_baselines import (
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.option_names import OptionNames
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
+from abrnet.metrics.builder import check_bootstrap_count, sanitise
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
 from abrnet.plots.figures import save_figures
@@ -66,22 +70,33 @@ def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) ->
         return
     r = rowwise_correlation(pred.reconstruction, data.clean)
     waveform = has_waveform(data.clean)
-    scored = np.isfinite(r) & waveform
     sig["reconstruction_target"] = "clean"
-    sig["correlation"] = float(r[scored].mean()) if scored.any() else None
-    if sig["correlation"] is None:
-        metrics["undefined"]["signal.correlation"] = "every clean target is silent (< 1 nV RMS)"
-    else:
-        metrics["undefined"].pop("signal.correlation", None)
-    sig["n_records_scored"] = int(scored.sum())
+    _finite_mean(
+        metrics, "correlation", r[waveform], "every clean target is silent (< 1 nV RMS) or its reconstruction is flat"
+    )
+    sig["n_records_scored"] = int((np.isfinite(r) & waveform).sum())
     sig["n_records_silent_target"] = int((~waveform).sum())
-    sig["correlation_all_records"] = float(np.nanmean(r)) if np.isfinite(r).any() else None
+    _finite_mean(
+        metrics, "correlation_all_records", r, "no record has a defined correlation (flat reconstruction or target)"
+    )
     sig["mse"] = float(np.mean((pred.reconstruction - data.clean) ** 2))
     if "v_present" in data.extras:  # records with a physiological response: the ones whose shape can be recovered
         resp = np.asarray(data.extras["v_present"], dtype=bool)
-        sig["correlation_with_response"] = float(np.nanmean(r[resp])) if resp.any() else None
+        why = "a defined correlation (flat reconstruction or target)" if resp.any() else "a response (v_present)"
+        _finite_mean(metrics, "correlation_with_response", r[resp], f"no record in split has {why}")
         sig["n_records_with_response"] = int(resp.sum())
     metrics.get("intervals", {}).pop("signal.correlation", None)
+
+
+def _finite_mean(metrics: dict, key: str, x: np.ndarray, reason: str) -> None:
+    """The mean of the finite `x` into ``signal.<key>``, or None with `reason`: these figures are written after
+    `compute_metrics` sanitised its own, so a NaN (``nanmean`` of all-NaN) went out as a silent null ("nan" in the
+    .md)."""
+    ok = np.isfinite(x)
+    metrics["undefined"].pop(f"signal.{key}", None)
+    metrics["signal"][key] = float(x[ok].mean()) if ok.any() else None
+    if not ok.any():
+        metrics["undefined"][f"signal.{key}"] = reason
 
 
 def evaluate_model(
@@ -132,11 +147,32 @@ class FittedBaselines:
     classical_criteria: dict[str, float | None]
 
     @classmethod
-    def fit(cls, train: ABRCohort, seed: int = 0) -> FittedBaselines:
-        return cls(TrivialBaselines.fit(train, seed), fit_classical_criteria(train))
+    def fit(cls, train: ABRCohort, seed: int = 0, fitted_on: str = TRAINING_SPLIT) -> FittedBaselines:
+        return cls(TrivialBaselines.fit(train, seed, fitted_on), fit_classical_criteria(train))
 
-    def score(self, data: ABRCohort) -> dict[str, Any]:
-        return self.trivial.score(data) | classical_threshold_scores(self.classical_criteria, data)
+    def score(self, data: ABRCohort, reasons: dict[str, str] | None = None) -> dict[str, Any]:
+        """Every baseline on `data`; why a figure is None goes into `reasons` as ``<baseline>.<figure>``."""
+        return self.trivial.score(data, reasons) | classical_threshold_scores(self.classical_criteria, data, reasons)
+
+
+def baseline_training_split(
+    loaded: LoadedModel, cohort: ABRCohort, *, handed_in: bool, data_path: str | Path | None
+) -> tuple[ABRCohort, str]:
+    """The records the baselines are fitted on, and what they are: the training split of the model's own training
+    cohort (`cohort` itself where neither `data_path` nor a cohort was handed in). A handed-in cohort had its own
+    "train" split fitted under that label (with ``split="all"``, records it then scored); where the model's cohort
+    cannot be read for one, its own split is fitted and ``fitted_on`` says so (with `data_path` the refusal stands)."""
+    if not handed_in and data_path is None:
+        return split_of(loaded, cohort, "train"), TRAINING_SPLIT
+    try:
+        return split_of(loaded, model_training_cohort(loaded), "train"), TRAINING_SPLIT
+    except (DataError, OSError) as exc:
+        if not handed_in:
+            raise
+        return split_of(loaded, cohort, "train"), (
+            "training split of the cohort handed in, NOT of the model's training cohort, which could not be read "
+            f"({exc}); with split='all' its records are among those scored"
+        )
 
 
 def add_shortcut_checks(
@@ -144,9 +180,11 @@ def add_shortcut_checks(
 ) -> None:
     """`baselines` (trivial, and the classical per-ear threshold detectors), `headline` (network and baselines by the
     same metric code) and `counterfactuals` sections."""
-    metrics["baselines"] = baselines.score(data)
+    why: dict[str, dict[str, str]] = {"baselines": {}, "headline.network": {}}  # the network's reason texts
+    metrics["baselines"] = baselines.score(data, why["baselines"])
     ears = aggregate_ears(pred, data, loaded.series_model)
-    metrics["headline"] = {"network": network_scores(pred, data, ears)}
+    metrics["headline"] = {"network": network_scores(pred, data, ears, why["headline.network"])}
+    metrics.setdefault("undefined", {}).update({f"{at}.{k}": v for at, d in why.items() for k, v in d.items()})
     rows = counterfactual_rows(data, seed)
     sub = data.subset(rows)
     p_v = {}
@@ -288,6 +326,7 @@ def evaluate_checkpoint(
     """
     say = say or (lambda line: None)
     check_split_data(split, data_path, cohort)
+    check_bootstrap_count(n_bootstrap)  # before anything is read or written
     out_dir = Path(out_dir)
     evaluation = Evaluation(
         Path(checkpoint), None if data_path is None else Path(data_path), split,
@@ -300,6 +339,7 @@ def evaluate_checkpoint(
     replace = checked.replace
     loaded = load_checkpoint(checkpoint)
     input_warnings: list[str] = []
+    handed_in = cohort is not None
     if cohort is None:
         if data_path is not None:
             cohort, input_warnings = load_evaluation_data(data_path, option_names)
@@ -325,15 +365,18 @@ def evaluate_checkpoint(
         metrics["data"] = recorded["data"]  # absolute; the targets table titles it (`targets_markdown`)
     if input_warnings:
         metrics["input_warnings"] = input_warnings
-    train = split_of(loaded, model_training_cohort(loaded) if data_path is not None else cohort, "train")
+    train, fitted_on = baseline_training_split(loaded, cohort, handed_in=handed_in, data_path=data_path)
     say(f"scoring the baselines and the counterfactuals ({min(COUNTERFACTUAL_RECORDS, data.n_records)} records)…")
-    baselines = FittedBaselines.fit(train, seed)
+    baselines = FittedBaselines.fit(train, seed, fitted_on)
     add_shortcut_checks(metrics, loaded, pred, data, baselines, seed=seed)
     if balanced_patients > 0:
         say(f"simulating and scoring the fixed-protocol cohort ({balanced_patients} patients)…")
         metrics["fixed_protocol"] = fixed_protocol_section(loaded, baselines, balanced_patients, n_bootstrap, seed)
     record = run_record(checked.previous, checkpoint, loaded.model_content_sha256, run_folder=out_dir)
     metrics.update(record)
+    late: dict[str, str] = {}  # a NaN in the sections added after `compute_metrics`' own sanitising: None, said so
+    metrics = sanitise(metrics, late)
+    metrics["undefined"].update(late)
     write_json(metrics, out_dir / "metrics.json", overwrite=replace)
     md = metrics_markdown(metrics)
     old_md = out_dir / "metrics.md"
@@ -342,31 +385,3 @@ def evaluate_checkpoint(
     old_md.write_text(md)
     started.unlink()  # metrics.json now says whose files these are
     return metrics
-
-
-RUN_RECORD_KEYS = ("training", "environment", "wall_time")  # what `record_run` put into a training run's metrics.json
-RUN_CHECKPOINTS = ("best.ckpt", "last.ckpt")  # what `abrnet train` writes into its run folder, both from its one fit
-
-
-def run_record(
-    previous: dict[str, Any], checkpoint: str | Path, model_sha256: str, *, run_folder: str | Path | None = None
-) -> dict[str, Any]:
-    """The run-record sections of a folder's metrics.json (`previous`, as `check_folder` read it) when it holds the
-    metrics of this same checkpoint, or when `checkpoint` is one of the run's own (`RUN_CHECKPOINTS` inside
-    `run_folder`, the folder being written); nothing for another checkpoint's metrics or an unreadable file.
-
-    The same checkpoint: the same file, or the same model (`model_sha256`, its `model_content_sha256`), because
-    metrics.json names the checkpoint as typed, relative to the working folder it was written from, and `evaluate
-    --force` from another one dropped the run's record as another model's.
-
-    Why the run's last.ckpt keeps it too: the record describes the fit, not the checkpoint chosen from it.
-    ``training`` is the fit's steps, budget, batch, seed and resume (``steps`` is last.ckpt's own step; best.ckpt's
-    step is recorded nowhere), ``environment`` the machine and libraries it ran on, ``wall_time`` the run's clock
-    readings (its evaluation_s is `abrnet train`'s evaluation, kept alike when best.ckpt is re-evaluated). None of it
-    is false of last.ckpt, and dropping it left the run folder's metrics.json without how its model was trained."""
-    ckpt, was = Path(checkpoint).resolve(), previous.get("checkpoint")
-    same_file = isinstance(was, str) and Path(was).resolve() == ckpt
-    own = run_folder is not None and ckpt.name in RUN_CHECKPOINTS and ckpt.parent == Path(run_folder).resolve()
-    if not same_file and not own and previous.get("model_content_sha256") != model_sha256:
-        return {}
-    return {k: previous[k] for k in RUN_RECORD_KEYS if k in previous}

@@ -221,3 +221,31 @@ def same_generation(path: str | Path, options: dict[str, Any], *, field: str = "
         return False
     check_options(path, record.get("options"), options, field=field, hint=hint)
     return True
+
+
+RUN_RECORD_KEYS = ("training", "environment", "wall_time")  # what `record_run` put into a training run's metrics.json
+RUN_CHECKPOINTS = ("best.ckpt", "last.ckpt")  # what `abrnet train` writes into its run folder, both from its one fit
+
+
+def run_record(
+    previous: dict[str, Any], checkpoint: str | Path, model_sha256: str, *, run_folder: str | Path | None = None
+) -> dict[str, Any]:
+    """The run-record sections of a folder's metrics.json (`previous`, as `check_folder` read it) when it holds the
+    metrics of this same checkpoint, or when `checkpoint` is one of the run's own (`RUN_CHECKPOINTS` inside
+    `run_folder`, the folder being written); nothing for another checkpoint's metrics or an unreadable file.
+
+    The same checkpoint: the same file, or the same model (`model_sha256`, its `model_content_sha256`), because
+    metrics.json names the checkpoint as typed, relative to the working folder it was written from, and `evaluate
+    --force` from another one dropped the run's record as another model's.
+
+    Why the run's last.ckpt keeps it too: the record describes the fit, not the checkpoint chosen from it.
+    ``training`` is the fit's steps, budget, batch, seed and resume (``steps`` is last.ckpt's own step; best.ckpt's
+    step is recorded nowhere), ``environment`` the machine and libraries it ran on, ``wall_time`` the run's clock
+    readings (its evaluation_s is `abrnet train`'s evaluation, kept alike when best.ckpt is re-evaluated). None of it
+    is false of last.ckpt, and dropping it left the run folder's metrics.json without how its model was trained."""
+    ckpt, was = Path(checkpoint).resolve(), previous.get("checkpoint")
+    same_file = isinstance(was, str) and Path(was).resolve() == ckpt
+    own = run_folder is not None and ckpt.name in RUN_CHECKPOINTS and ckpt.parent == Path(run_folder).resolve()
+    if not same_file and not own and previous.get("model_content_sha256") != model_sha256:
+        return {}
+    return {k: previous[k] for k in RUN_RECORD_KEYS if k in previous}

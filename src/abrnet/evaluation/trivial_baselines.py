@@ -25,17 +25,25 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.metrics import f1_score, r2_score
 
 from abrnet.constants import STATIC_PARAMS, is_present
 from abrnet.data.fmp import noise_trace
 from abrnet.data.schema import ABRCohort
 from abrnet.data.series_key import series_keys
-from abrnet.metrics.kernels import class_macro_f1
+from abrnet.metrics.builder import (
+    MEASURABLE,
+    class_reason,
+    no_response_f1_reason,
+    presence_f1_reason,
+    r2_reason,
+    within,
+)
+from abrnet.metrics.kernels import class_macro_f1, weighted_binary_f1, weighted_mean, weighted_r2
 from abrnet.metrics.task_metrics import has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
-from abrnet.series.per_ear import EarTable, ear_truth
+from abrnet.series.per_ear import EarTable, ear_truth, is_no_response
 
+TRAINING_SPLIT = "training split of the model's training cohort"  # where every baseline is fitted (`fitted_on`)
 COUNTERFACTUAL_LEVELS_DB: tuple[float, ...] = tuple(float(x) for x in range(0, 101, 20))
 _V = 2
 
@@ -58,41 +66,94 @@ def ear_level_features(data: ABRCohort) -> tuple[np.ndarray, np.ndarray, dict[st
     return X, keys, {"threshold": ear.threshold_db, "no_response": ear.no_response, "class": ear.class_id}
 
 
+def _kept(reasons: dict[str, str] | None, key: str, x: np.ndarray, reason: str) -> float | None:
+    """The kernel's (1,) value as a float, or None with `reason` recorded under `key` in `reasons` (NaN: undefined)."""
+    v = float(np.asarray(x).reshape(-1)[0]) if np.asarray(x).size else float("nan")
+    if np.isfinite(v):
+        return v
+    if reasons is not None:
+        reasons[key] = reason
+    return None
+
+
 def ear_scores(
-    truth: dict[str, np.ndarray], threshold: np.ndarray, no_response: np.ndarray, cls: np.ndarray
+    truth: dict[str, np.ndarray],
+    threshold: np.ndarray,
+    no_response: np.ndarray,
+    cls: np.ndarray,
+    reasons: dict[str, str] | None = None,
 ) -> dict[str, float | None]:
     """Per-ear threshold MAE / within 10 dB (measurable ears), no-response F1 (ears whose answer is known: a
-    threshold or a no-response; None for unlabelled recordings rather than a 0 that reads as a failure), class
-    macro-F1 over the classes present in the truth (`class_macro_f1`, the network's per-ear metric: one definition,
-    so the interval printed beside the network's figure is that figure's)."""
-    m = np.isfinite(truth["threshold"]) & ~truth["no_response"]
-    err = np.abs(threshold[m] - truth["threshold"][m])
+    threshold or a no-response), class macro-F1 over the classes present in the truth.
+
+    Every figure is the network's own kernel at weight 1 per ear (`weighted_mean` with `within`'s 1e-6 tolerance,
+    `weighted_binary_f1`, `class_macro_f1`), in float64, with the network's 'undefined' reason put into `reasons`
+    (keyed by the figure) where it is None: sklearn's ``zero_division=0`` printed an undefined F1 as 0 and its plain
+    ``<= 10`` dropped a float32 error of 10 dB that the network's figure counts, so the two columns differed on the
+    same ears. One definition, so the interval printed beside the network's figure is that figure's."""
+    t_thr = np.asarray(truth["threshold"], np.float64)
+    m = np.isfinite(t_thr) & ~truth["no_response"]
+    err = np.asarray(threshold, np.float64)[m] - t_thr[m]
+    ones = lambda n: np.ones((1, n))
     known = truth["class"] >= 0
     nr_known = m | truth["no_response"]
+    no_thr = f"no ear in split has {MEASURABLE}"
+    t_cls = np.asarray(truth["class"])[known]
     return {
-        "ear_threshold_mae_db": float(err.mean()) if m.any() else None,
-        "ear_threshold_within_10_db": float((err <= 10.0).mean()) if m.any() else None,
-        "ear_no_response_f1": float(f1_score(truth["no_response"][nr_known], no_response[nr_known], zero_division=0))
-        if nr_known.any()
-        else None,
-        "ear_class_macro_f1": float(class_macro_f1(truth["class"][known], cls[known])[0]) if known.any() else None,
+        "ear_threshold_mae_db": _kept(
+            reasons, "ear_threshold_mae_db", weighted_mean(ones(m.sum()), np.abs(err)), no_thr
+        ),
+        "ear_threshold_within_10_db": _kept(
+            reasons, "ear_threshold_within_10_db", weighted_mean(ones(m.sum()), within(err, 10.0)), no_thr
+        ),
+        "ear_no_response_f1": _kept(
+            reasons,
+            "ear_no_response_f1",
+            weighted_binary_f1(ones(nr_known.sum()), truth["no_response"][nr_known], np.asarray(no_response)[nr_known]),
+            no_response_f1_reason("ear"),
+        ),
+        "ear_class_macro_f1": _kept(
+            reasons, "ear_class_macro_f1", class_macro_f1(t_cls, np.asarray(cls)[known]), class_reason(t_cls, "ear")
+        ),
     }
 
 
-def record_scores(data: ABRCohort, p_v: np.ndarray, lat_v: np.ndarray, threshold: np.ndarray) -> dict:
-    """Per-record wave V presence F1, V latency R² (labelled V), threshold MAE (measurable records).
-
-    Presence F1 is None (undefined) where no record has any wave labelled, as in `abrnet.metrics.task_metrics`: an
-    imported recording carries no peak labels, and F1 against "all absent" printed 0 for the network and baselines.
-    """
+def record_scores(
+    data: ABRCohort, p_v: np.ndarray, lat_v: np.ndarray, threshold: np.ndarray, reasons: dict[str, str] | None = None
+) -> dict:
+    """Per-record wave V presence F1, V latency R² (labelled V), threshold MAE (measurable records), by the network's
+    kernels and 'undefined' reasons (`ear_scores`). Presence F1 is undefined where no record has any wave labelled, as
+    in `abrnet.metrics.task_metrics`; R² is undefined (not 0) where the labelled latencies do not vary."""
     present = np.isfinite(data.latency_ms[:, _V])
     m = np.isfinite(data.threshold_db) & ~data.no_response
     labelled = bool(np.isfinite(data.latency_ms).any())
+    y = data.latency_ms[present, _V].astype(np.float64)
+    err = np.asarray(threshold, np.float64)[m] - np.asarray(data.threshold_db, np.float64)[m]
+    f1 = weighted_binary_f1(np.ones((1, data.n_records)), present, is_present(p_v)) if labelled else np.nan
     return {
-        "v_presence_f1": float(f1_score(present, is_present(p_v), zero_division=0)) if labelled else None,
-        "v_latency_r2": float(r2_score(data.latency_ms[present, _V], lat_v[present])) if present.sum() > 1 else None,
-        "record_threshold_mae_db": float(np.mean(np.abs(threshold[m] - data.threshold_db[m]))) if m.any() else None,
+        "v_presence_f1": _kept(reasons, "v_presence_f1", f1, presence_f1_reason("V", labelled)),
+        "v_latency_r2": _kept(
+            reasons,
+            "v_latency_r2",
+            weighted_r2(np.ones((1, y.size)), y, np.asarray(lat_v, np.float64)[present]),
+            r2_reason(y, "wave V latency labelled"),
+        ),
+        "record_threshold_mae_db": _kept(
+            reasons,
+            "record_threshold_mae_db",
+            weighted_mean(np.ones((1, err.size)), np.abs(err)),
+            f"no record in split has {MEASURABLE}",
+        ),
     }
+
+
+def _correlation(reasons: dict[str, str] | None, key: str, recon: np.ndarray, clean: np.ndarray) -> float | None:
+    """Mean correlation of `recon` with the clean target over records whose target has a waveform (`has_waveform`),
+    as the network's signal correlation."""
+    r = rowwise_correlation(recon, clean)
+    ok = np.isfinite(r) & has_waveform(clean)
+    why = "correlation undefined: every clean target (< 1 nV RMS) or reconstruction is flat"
+    return _kept(reasons, key, weighted_mean(np.ones((1, int(ok.sum()))), r[ok]), why)
 
 
 def _gbm(kind: str, seed: int):
@@ -129,9 +190,10 @@ class TrivialBaselines:
     p_v: Any | None  # P(wave V | level) classifier; None: every record p 0 (no V, or only V, in training)
     latency: Any  # V latency from the level
     record_threshold: Any  # the threshold from the level
+    fitted_on: str = TRAINING_SPLIT  # what `train` was: the report's ``fitted_on``
 
     @classmethod
-    def fit(cls, train: ABRCohort, seed: int = 0) -> TrivialBaselines:
+    def fit(cls, train: ABRCohort, seed: int = 0, fitted_on: str = TRAINING_SPLIT) -> TrivialBaselines:
         X_tr, _, t_tr = ear_level_features(train)
         has_thr = np.isfinite(t_tr["threshold"]) & ~t_tr["no_response"]
         median_thr = float(np.median(t_tr["threshold"][has_thr])) if has_thr.any() else 40.0
@@ -151,37 +213,48 @@ class TrivialBaselines:
             p_v=_gbm("classify", seed).fit(lv_tr, v_tr.astype(int)) if 0 < v_tr.sum() < v_tr.size else None,
             latency=_fit("regress", lv_tr[v_tr], train.latency_ms[v_tr, _V], seed, 6.0),
             record_threshold=_fit("regress", lv_tr[m_tr], train.threshold_db[m_tr], seed, median_thr),
+            fitted_on=fitted_on,
         )
 
-    def score(self, data: ABRCohort) -> dict[str, Any]:
+    def score(self, data: ABRCohort, reasons: dict[str, str] | None = None) -> dict[str, Any]:
+        """Every baseline's figures on `data`; why a figure is None goes into `reasons` as ``<baseline>.<figure>``
+        (the network's own reason text: `ear_scores`)."""
         X_te, _, t_te = ear_level_features(data)
         E = X_te.shape[0]
+        why: dict[str, dict[str, str]] = {}
+        r = lambda name: why.setdefault(name, {})
         out: dict[str, Any] = {
-            "fitted_on": "training split of the model's training cohort",
+            "fitted_on": self.fitted_on,
             "levels_only": ear_scores(
                 t_te,
                 self.ear_models["threshold"].predict(X_te),
                 self.ear_models["no_response"].predict(X_te).astype(bool),
                 self.ear_models["class"].predict(X_te).astype(int),
+                r("levels_only"),
             ),
             "prior": ear_scores(
                 t_te,
                 np.full(E, self.median_threshold_db),
                 np.full(E, self.prior_no_response),
                 np.full(E, self.majority_class),
+                r("prior"),
             ),
         }
         lv_te = data.static[:, [STATIC_PARAMS.index("intensity_db")]].astype(np.float64)
         p_v = np.zeros(data.n_records) if self.p_v is None else self.p_v.predict_proba(lv_te)[:, 1]
         lat, rec_thr = self.latency.predict(lv_te), self.record_threshold.predict(lv_te)
-        out["intensity_only"] = record_scores(data, p_v, lat, rec_thr)
-        always = record_scores(data, np.ones(data.n_records), lat, rec_thr)
+        out["intensity_only"] = record_scores(data, p_v, lat, rec_thr, r("intensity_only"))
+        always = record_scores(data, np.ones(data.n_records), lat, rec_thr, r("always_present"))
         out["always_present"] = {"v_presence_f1": always["v_presence_f1"]}
         if data.clean is not None:
             smooth = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3.0, mode="same"), 1, data.signals)
-            r = rowwise_correlation(smooth, data.clean)
-            ok = np.isfinite(r) & has_waveform(data.clean)
-            out["moving_average"] = {"reconstruction_correlation": float(r[ok].mean()) if ok.any() else None}
+            out["moving_average"] = {
+                "reconstruction_correlation": _correlation(
+                    r("moving_average"), "reconstruction_correlation", smooth, data.clean
+                )
+            }
+        if reasons is not None:
+            reasons.update({f"{n}.{k}": v for n, d in why.items() for k, v in d.items() if k in out.get(n, {})})
         return out
 
 
@@ -190,20 +263,24 @@ def trivial_baselines(train: ABRCohort, data: ABRCohort, seed: int = 0) -> dict[
     return TrivialBaselines.fit(train, seed).score(data)
 
 
-def ear_table_scores(ears: EarTable) -> dict[str, float | None]:
-    """`ear_scores` of the series stage's per-ear readings against the ears' own truth (no-response: P > 0.5)."""
+def ear_table_scores(ears: EarTable, reasons: dict[str, str] | None = None) -> dict[str, float | None]:
+    """`ear_scores` of the series stage's per-ear readings against the ears' own truth (no-response: P > 0.5,
+    `is_no_response`, as the network's per-ear figure)."""
     truth = {"threshold": ears.true_threshold_db, "no_response": ears.true_no_response, "class": ears.true_class}
-    return ear_scores(truth, ears.threshold_db, ears.p_no_response > 0.5, ears.predicted_class)
+    return ear_scores(truth, ears.threshold_db, is_no_response(ears.p_no_response), ears.predicted_class, reasons)
 
 
-def network_scores(pred: Predictions, data: ABRCohort, ears: EarTable) -> dict[str, Any]:
-    """The network's figures computed by the same functions as the baselines (the `headline` column)."""
-    out: dict[str, Any] = ear_table_scores(ears)
-    out |= record_scores(data, pred.peak_presence_prob[:, _V], pred.latency_ms[:, _V], pred.threshold_db)
+def network_scores(
+    pred: Predictions, data: ABRCohort, ears: EarTable, reasons: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The network's figures computed by the same functions as the baselines (the `headline` column); why a figure
+    is None goes into `reasons`, keyed by the figure."""
+    out: dict[str, Any] = ear_table_scores(ears, reasons)
+    out |= record_scores(data, pred.peak_presence_prob[:, _V], pred.latency_ms[:, _V], pred.threshold_db, reasons)
     if data.clean is not None and pred.reconstruction is not None:
-        r = rowwise_correlation(pred.reconstruction, data.clean)
-        ok = np.isfinite(r) & has_waveform(data.clean)
-        out["reconstruction_correlation"] = float(r[ok].mean()) if ok.any() else None
+        out["reconstruction_correlation"] = _correlation(
+            reasons, "reconstruction_correlation", pred.reconstruction, data.clean
+        )
     return out
 
 

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from abrnet.constants import CLASS_NAMES
+from abrnet.metrics.kernels import MIN_CLASSES
+
 _TOL = 1e-6
 _MIN_DEFINED_RESAMPLES = 0.95  # an interval needs the metric defined in at least this share of resamples
 
@@ -78,6 +81,31 @@ def empty_reason(n: int, what: str, otherwise: str) -> str:
     return f"no record in split has {what}" if n == 0 else otherwise
 
 
+MEASURABLE = "a measurable threshold"
+
+
+def class_reason(truth: np.ndarray, unit: str) -> str:
+    """Why class macro-F1 / balanced accuracy of known true classes ``truth`` is undefined: no known class, or one
+    (a constant prediction of it scored 1.0 and the targets table said "met"; `kernels.MIN_CLASSES`)."""
+    present = np.unique(np.asarray(truth, dtype=np.int64))
+    if present.size == 0:
+        return f"no {unit} in split has a known class"
+    names = ", ".join(CLASS_NAMES[c] for c in present)
+    return f"undefined: the split's truth holds {present.size} class ({names}); needs at least {MIN_CLASSES}"
+
+
+def no_response_f1_reason(unit: str) -> str:
+    """Why no-response F1 is undefined (no positive in truth or prediction)."""
+    return f"F1 undefined: no {unit} in split is a no-response and none is predicted as one"
+
+
+def presence_f1_reason(wave: str, any_wave_labelled: bool) -> str:
+    """Why wave presence F1 is undefined: no wave labelled anywhere (no peak labels), or none of this wave."""
+    if not any_wave_labelled:
+        return "F1 undefined: no record in the data has any wave labelled (no peak labels to score against)"
+    return f"F1 undefined: no record has wave {wave} labelled and none is predicted present"
+
+
 def within(err: np.ndarray, limit: float) -> np.ndarray:
     """1.0 where |err| ≤ ``limit`` (with a float tolerance, so an error of exactly the limit counts), else 0.0."""
     return (np.abs(err) <= limit + _TOL).astype(np.float64)
@@ -88,14 +116,30 @@ class Builder:
 
     def __init__(self, n_patients: int) -> None:
         self.fns: dict[str, tuple[MetricFn, str]] = {}
+        self.resample_reasons: dict[str, str] = {}
         self.ones = np.ones((1, n_patients))
 
-    def add(self, path: str, fn: MetricFn, reason: str) -> None:
+    def add(self, path: str, fn: MetricFn, reason: str, resample_reason: str | None = None) -> None:
+        """Register `fn` at `path`; `reason` says why its point is undefined, `resample_reason` (with ``{pct}``, the
+        share of resamples without a value) why its interval is refused, where that is more specific than the
+        default (a class metric: a class of the split is absent from those resamples)."""
         self.fns[path] = (fn, reason)
+        if resample_reason is not None:
+            self.resample_reasons[path] = resample_reason
 
     def point(self, path: str, und: Undefined) -> float | None:
         fn, reason = self.fns[path]
         return und.value(path, fn(self.ones)[0], reason)
+
+
+MIN_BOOTSTRAP = 20  # fewer resamples: the 2.5th/97.5th percentiles are just the extremes of a handful of draws
+
+
+def check_bootstrap_count(n_bootstrap: int) -> None:
+    """Refuse 1 to `MIN_BOOTSTRAP` − 1 resamples in one line: with 1 the "interval" was one resample's value (or the
+    point itself) and read as a certain figure. 0 means no intervals."""
+    if 0 < n_bootstrap < MIN_BOOTSTRAP:
+        raise ValueError(f"n_bootstrap must be 0 (no intervals) or at least {MIN_BOOTSTRAP}, got {n_bootstrap}")
 
 
 def bootstrap_intervals(
@@ -111,6 +155,7 @@ def bootstrap_intervals(
 
     With one patient every resample is that patient, so the "interval" is the point estimate itself, which reads as
     a certain figure (it printed as "6.2 [6.2, 6.2]"); it is undefined instead, with that reason."""
+    check_bootstrap_count(n_bootstrap)
     out: dict[str, list[float] | None] = {}
     if n_bootstrap <= 0:
         return out
@@ -132,7 +177,8 @@ def bootstrap_intervals(
         reps = b.fns[path][0](counts)
         ok = np.isfinite(reps)
         if ok.mean() < _MIN_DEFINED_RESAMPLES:
-            und.reasons.setdefault(key, f"metric undefined in {100 * (1 - ok.mean()):.0f}% of patient resamples")
+            why = b.resample_reasons.get(path, "metric undefined in {pct}% of patient resamples")
+            und.reasons.setdefault(key, why.format(pct=f"{100 * (1 - ok.mean()):.0f}"))
             out[path] = None
             continue
         lo, hi = np.percentile(reps[ok], [2.5, 97.5])

@@ -65,14 +65,12 @@ def per_class_f1(C: np.ndarray) -> np.ndarray:
         return np.where(support > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
 
 
-def macro_f1(C: np.ndarray) -> np.ndarray:
-    """Mean per-class F1 over the classes with support, per confusion matrix."""
-    return _nanmean_rows(per_class_f1(C))
+MIN_CLASSES = 2  # class macro-F1 and balanced accuracy need this many classes in the truth
 
 
 def class_macro_f1(truth: np.ndarray, pred: np.ndarray, W: np.ndarray | None = None, k: int = 5) -> np.ndarray:
     """(B,) class macro-F1 of (n,) predicted classes against (n,) known true classes (0..k-1) under (B, n) weights
-    (None: one row of 1s, the point estimate): the mean F1 of the classes present in the truth (`macro_f1`).
+    (None: one row of 1s, the point estimate): the mean F1 of the classes present in ``truth`` (`_truth_class_mean`).
 
     The one definition of every class macro-F1 abrnet prints, the network's (per record and per ear, with their
     bootstrap) and every baseline's (`evaluation.trivial_baselines.ear_scores`), so an interval is always printed
@@ -83,23 +81,35 @@ def class_macro_f1(truth: np.ndarray, pred: np.ndarray, W: np.ndarray | None = N
     """
     truth, pred = np.asarray(truth, dtype=np.int64), np.asarray(pred, dtype=np.int64)
     W = np.ones((1, truth.size)) if W is None else W
-    return macro_f1(weighted_confusion(W, truth, pred, k))
+    return _truth_class_mean(per_class_f1(weighted_confusion(W, truth, pred, k)), truth)
 
 
-def balanced_accuracy(C: np.ndarray) -> np.ndarray:
-    """Mean recall over the classes with support, per confusion matrix."""
+def class_balanced_accuracy(truth: np.ndarray, pred: np.ndarray, W: np.ndarray | None = None, k: int = 5) -> np.ndarray:
+    """(B,) balanced accuracy (mean recall) over the classes present in ``truth``, arguments as `class_macro_f1`."""
+    truth, pred = np.asarray(truth, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    W = np.ones((1, truth.size)) if W is None else W
+    C = weighted_confusion(W, truth, pred, k)
     tp = np.diagonal(C, axis1=1, axis2=2)
     support = C.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(support > 0, tp / np.where(support > 0, support, 1.0), np.nan)
-    return _nanmean_rows(recall)
+    return _truth_class_mean(recall, truth)
 
 
-def _nanmean_rows(x: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(x)
-    n = ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+def _truth_class_mean(per_class: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(B,) mean of (B, k) per-class scores over the classes of the full ``truth``, fixed for every weight row.
+
+    Why fixed: a patient resample that loses a rare class and averaged over the classes it still had scored an
+    easier problem (a constant NORMAL predictor, balanced accuracy 0.33, got the interval [0.33, 0.89]); such a
+    resample is undefined (NaN) instead, so `metrics.builder.bootstrap_intervals` refuses an interval whose
+    resamples lose a class too often. Fewer than `MIN_CLASSES` classes in the truth: undefined everywhere (a
+    constant predictor scored 1.0 on a one-class file)."""
+    classes = np.unique(truth)
+    if classes.size < MIN_CLASSES:
+        return np.full(per_class.shape[0], np.nan)
+    x = per_class[:, classes]
+    ok = np.isfinite(x).all(axis=1)
+    return np.where(ok, np.where(ok[:, None], x, 0.0).mean(axis=1), np.nan)
 
 
 SILENT_TARGET_RMS_UV: float = 1e-3  # 1 nV RMS, ~1/80 of a typical residual noise

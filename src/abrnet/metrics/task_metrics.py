@@ -20,7 +20,8 @@ Conventions (documented once here, used everywhere):
 * classification macro-F1 and balanced accuracy average over the classes present in the split's truth (macro-F1:
   `kernels.class_macro_f1`, the baselines' too; the confusion matrix always has all 5 classes, `labels=range(5)`);
   a class without support has per-class F1 `None` with the reason recorded. Predictions into an absent class still
-  cost recall of the true class.
+  cost recall of the true class. Fewer than 2 classes in the truth: both undefined. A resample that lost a class
+  of the split is undefined (`kernels._truth_class_mean`), so such an interval is refused, never made easier.
 """
 
 from __future__ import annotations
@@ -33,10 +34,14 @@ import numpy as np
 from abrnet.constants import CLASS_NAMES, WAVES, is_present
 from abrnet.data.schema import ABRCohort
 from abrnet.metrics.builder import (
+    MEASURABLE,
     Builder,
     Undefined,
     bootstrap_intervals,
+    class_reason,
     get_path,
+    no_response_f1_reason,
+    presence_f1_reason,
     r2_reason,
     record_metric,
     sanitise,
@@ -45,7 +50,7 @@ from abrnet.metrics.builder import (
 from abrnet.metrics.calibration import coverage_report
 from abrnet.metrics.kernels import (
     SILENT_TARGET_RMS_UV,
-    balanced_accuracy,
+    class_balanced_accuracy,
     class_macro_f1,
     has_waveform,
     per_class_f1,
@@ -155,9 +160,7 @@ def _peaks_section(
                 pidx,
                 (lambda W, t=labelled, h=present_hat: weighted_binary_f1(W, t, h)) if any_wave_labelled else unscored,
             ),
-            f"F1 undefined: no record has wave {wave} labelled and none is predicted present"
-            if any_wave_labelled
-            else "F1 undefined: no record in the data has any wave labelled (no peak labels to score against)",
+            presence_f1_reason(wave, any_wave_labelled),
         )
         sec: dict[str, Any] = {"n_labelled": int(labelled.sum())}
         sec["presence_f1"] = b.point(f"{p}.presence_f1", und)
@@ -201,10 +204,16 @@ def _classification_metrics(
     known = truth >= 0
     t = truth[known]
     h = np.argmax(prob[known], axis=1)
-    none_reason = f"no {unit} in split has a known class"
-    conf = lambda W: weighted_confusion(W, t, h, k)
-    b.add(f"{prefix}.macro_f1", record_metric(pidx[known], lambda W: class_macro_f1(t, h, W, k)), none_reason)
-    b.add(f"{prefix}.balanced_accuracy", record_metric(pidx[known], lambda W: balanced_accuracy(conf(W))), none_reason)
+    present = np.unique(t)
+    none_reason = class_reason(t, unit)
+    resampled = f"a class of the split's truth ({present.size} classes) is absent from {{pct}}% of patient resamples"
+    for key, fn in (("macro_f1", class_macro_f1), ("balanced_accuracy", class_balanced_accuracy)):
+        b.add(
+            f"{prefix}.{key}",
+            record_metric(pidx[known], lambda W, fn=fn: fn(t, h, W, k)),
+            none_reason,
+            resampled,
+        )
     C = weighted_confusion(np.ones((1, t.size)), t, h, k)
     f1 = per_class_f1(C)[0]
     per_class: dict[str, float | None] = {}
@@ -241,7 +250,7 @@ def _threshold_metrics(
     m = np.isfinite(truth) & ~no_response
     y = truth[m].astype(np.float64)
     err = np.asarray(hat, np.float64)[m] - y
-    what = "a measurable threshold"
+    what = MEASURABLE
     out[f"n_{unit}s_measurable"] = int(m.sum())
     if with_r2:
         b.add(f"{prefix}.r2", record_metric(pidx[m], lambda W: weighted_r2(W, y, y + err)), r2_reason(y, what))
@@ -268,7 +277,7 @@ def _threshold_metrics(
     b.add(
         f"{prefix}.no_response_f1",
         record_metric(pidx[known], lambda W: weighted_binary_f1(W, t_nr, h_nr)),
-        f"F1 undefined: no {unit} in split is a no-response and none is predicted as one",
+        no_response_f1_reason(unit),
     )
     out["no_response_f1"] = b.point(f"{prefix}.no_response_f1", und)
     return out
@@ -292,7 +301,14 @@ def _per_ear_section(ears: EarTable, patients: np.ndarray, b: Builder, und: Unde
     truth = ears.true_threshold_db[measurable]
     inside = (ears.threshold_lo_db[measurable] <= truth) & (truth <= ears.threshold_hi_db[measurable])
     thr["interval_90_coverage"] = float(inside.mean()) if measurable.any() else None
-    thr["median_sd_db"] = float(np.median(ears.threshold_sd_db)) if ears.n_ears else None
+    # SD and width over the same ears, the measurable ones; an undefined SD (p(V) never passes 0.5: 0 dB was printed)
+    # ranks above every defined one, as its ear is the least known, so the median is undefined once half are
+    defined = np.ones(ears.n_ears, bool) if ears.threshold_sd_defined is None else ears.threshold_sd_defined
+    sd = np.where(defined, ears.threshold_sd_db, np.inf)[measurable]
+    no_ear = "no ear in split has a measurable threshold"
+    why = "SD undefined on half the measurable ears or more (p(V) never passes 0.5)" if sd.size else no_ear
+    thr["median_sd_db"] = und.value("per_ear.threshold.median_sd_db", np.median(sd) if sd.size else None, why)
+    thr["n_ears_sd_undefined"] = int((~defined[measurable]).sum())
     width = (ears.threshold_hi_db - ears.threshold_lo_db)[measurable]
     thr["median_interval_90_width_db"] = float(np.median(width)) if measurable.any() else None
     return {

@@ -71,6 +71,7 @@ class EarTable:
     record_ear: np.ndarray  # (N,) int index into the rows above
     cm_log_snr: np.ndarray  # (E,) cochlear-microphonic cue at the loudest levels (`series.microphonic`; ~0: none)
     stimulus: np.ndarray  # (E,) str the series' stimulus (`series_labels`: "click", "tone_pip 8000 Hz", "unknown")
+    threshold_sd_defined: np.ndarray | None = None  # (E,) p(V) passes 0.5: elsewhere the SD is only a stage input
 
     @property
     def n_ears(self) -> int:
@@ -182,6 +183,7 @@ def aggregate_ears(pred: Predictions, data: ABRCohort, series_model: SeriesModel
         record_ear=inverse,
         cm_log_snr=loud_microphonic(data, inverse, max_db),
         stimulus=series_labels(data)[0][first],  # an unstated first record carries its series' label
+        threshold_sd_defined=~no_crossing,
     )
     if series_model is not None:
         X = series_features(pred, data, table)  # with the 0.5 crossing, as the classifier was fitted
@@ -303,8 +305,8 @@ def threshold_from_cdfs(
     its median (lowest level with F > PRESENCE_THRESHOLD; a fitted series stage may read another crossing, see
     `aggregate_ears`), the 90 % interval its ``quantiles`` (5th/95th by default; a fitted series stage brings the
     pair chosen on its own ears for 90 % coverage, since p(V) is not perfectly calibrated), the SD its spread.
-    Where F never reaches a quantile the value is NaN ("above every tested level").
-    """
+    Where F never reaches a quantile the value is NaN ("above every tested level"); the SD is 0 where F has no
+    increments (the series stage's input as fitted; `EarTable.threshold_sd_defined` says where it is an SD)."""
     point, lo, hi = (crossing_levels(cdfs, n_ears, q) for q in (PRESENCE_THRESHOLD, *quantiles))
     sd = np.full(n_ears, np.nan)
     for e, levels, cdf in cdfs:
