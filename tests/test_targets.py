@@ -71,3 +71,19 @@ def test_a_run_without_shortcut_checks_has_no_fixed_or_counterfactual_table() ->
     text = targets_markdown(metrics)
     assert "Fixed protocol" not in text and "Counterfactuals" not in text
     assert _row(text, "Held-out", "threshold MAE per ear, dB")[2] == "—"  # no baseline to beat: said, not guessed
+
+
+def test_a_refused_interval_is_said_beside_its_point() -> None:
+    """A class macro-F1 whose bootstrap was refused (a class absent from too many resamples) printed as a bare point
+    among intervals, as if the interval had been forgotten; the cell now says why there is none."""
+    metrics = json.loads(MAIN_JOB.read_text())
+    path = "per_ear.classification.macro_f1"
+    metrics["intervals"][path] = None
+    why = "a class of the split's truth (5 classes) is absent from 7% of resamples"
+    metrics["undefined"][f"intervals.{path}"] = why
+    cell = _row(targets_markdown(metrics), "Held-out", "class macro-F1, per ear")[1]
+    assert f"(no interval: {why})" in cell, cell
+    metrics["intervals"][path] = [0.5, 0.6]
+    metrics["undefined"].pop(f"intervals.{path}")
+    cell = _row(targets_markdown(metrics), "Held-out", "class macro-F1, per ear")[1]
+    assert cell.endswith("[0.500, 0.600]") and "no interval" not in cell, cell

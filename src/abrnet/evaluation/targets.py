@@ -186,6 +186,9 @@ def _section(part: dict, rows: tuple[Row, ...]) -> list[str]:
         x = _get(part, row.path)
         iv = part.get("intervals", {}).get(row.path)
         value = _num(x, row.decimals) + (f" [{_num(iv[0], row.decimals)}, {_num(iv[1], row.decimals)}]" if iv else "")
+        refused = part.get("undefined", {}).get(f"intervals.{row.path}") if x is not None and not iv else None
+        if refused:  # a bare point beside its neighbours' intervals read as an interval forgotten, not refused
+            value += f" (no interval: {refused})"
         baseline, beats = _baseline_cell(part, row)
         met = None if row.target is None or x is None else row.target.met(x, part)
         target = row.target.text(part) if row.target else "—"
