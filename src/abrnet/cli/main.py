@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
 
 import typer
 import typer.main
 
-from abrnet.cli.common import EXIT_USER_ERROR, option_error, print_error
+import abrnet
+from abrnet.cli.common import EXIT_USER_ERROR, option_error, print_error, warn
 from abrnet.cli.data import data_app, simulate
 from abrnet.cli.diffusion import denoise, generate
 from abrnet.cli.infer import predict
@@ -51,7 +57,8 @@ def main() -> None:
     (hunt 15 #12). The exception classes are matched by name: Typer >= 0.2x ships its own copy of Click, older Typer
     uses Click's."""
     try:
-        code = app(standalone_mode=False, prog_name="abrnet")
+        with our_warnings_as_lines():
+            code = app(standalone_mode=False, prog_name="abrnet")
     except Exception as exc:
         kinds = {cls.__name__ for cls in type(exc).__mro__}
         if "NoArgsIsHelpError" in kinds:  # bare `abrnet` / `abrnet data`: the help, as before
@@ -68,6 +75,39 @@ def main() -> None:
             sys.exit(1)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+PACKAGE_DIR = Path(abrnet.__file__).resolve().parent
+
+
+@contextlib.contextmanager
+def our_warnings_as_lines() -> Iterator[None]:
+    """Inside: a warning raised from abrnet's own code prints as one ``warning: <message>`` line on stderr, as every
+    other warning the CLI gives (`common.warn`); a library's (Lightning, PyTorch) keeps Python's format.
+
+    Why: `abrnet train` on a small file printed the series stage's "not fitted" notice in Python's form, its source
+    path, line number and the statement that raised it on a second line (``.../training/run.py:262: UserWarning:
+    series classifier not fitted (...)``), which reads as a crash report in a run that had gone right."""
+    shown = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if Path(filename).resolve().is_relative_to(PACKAGE_DIR):
+            warn([str(message)])
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 # How close a mistyped option must be to a real one to be suggested (difflib's ratio). Click suggests from 0.6, where
