@@ -304,12 +304,11 @@ def _check_evaluate_options(split: str, balanced_patients: int, bootstrap: int, 
     check_split_data(split, data)  # `evaluate_checkpoint`'s own refusal, before the folder is read
     _check_count(balanced_patients, "--balanced-patients", "evaluate")
     _check_count(bootstrap, "--bootstrap", "evaluate")
-    from abrnet.metrics.builder import MIN_BOOTSTRAP
+    from abrnet.metrics.builder import bootstrap_count_problem
 
-    if 0 < bootstrap < MIN_BOOTSTRAP:  # a percentile "interval" of 1 or 2 resamples read as a certain figure
-        raise option_error(
-            "evaluate", "--bootstrap", f"must be 0 (no intervals) or at least {MIN_BOOTSTRAP}, got {bootstrap}"
-        )
+    problem = bootstrap_count_problem(bootstrap)  # the API's own rule, named as the option
+    if problem is not None:
+        raise option_error("evaluate", "--bootstrap", problem)
 
 
 def _check_evaluate_outputs(

@@ -135,11 +135,20 @@ class Builder:
 MIN_BOOTSTRAP = 20  # fewer resamples: the 2.5th/97.5th percentiles are just the extremes of a handful of draws
 
 
-def check_bootstrap_count(n_bootstrap: int) -> None:
-    """Refuse 1 to `MIN_BOOTSTRAP` − 1 resamples in one line: with 1 the "interval" was one resample's value (or the
-    point itself) and read as a certain figure. 0 means no intervals."""
+def bootstrap_count_problem(n_bootstrap: int) -> str | None:
+    """What is wrong with `n_bootstrap` resamples, said after the field's name (None: nothing): 1 to `MIN_BOOTSTRAP`
+    − 1, where the "interval" was one resample's value (or the point itself) and read as a certain figure. 0 means
+    no intervals. The one rule the API (`check_bootstrap_count`) and the CLI's ``--bootstrap`` both apply."""
     if 0 < n_bootstrap < MIN_BOOTSTRAP:
-        raise ValueError(f"n_bootstrap must be 0 (no intervals) or at least {MIN_BOOTSTRAP}, got {n_bootstrap}")
+        return f"must be 0 (no intervals) or at least {MIN_BOOTSTRAP}, got {n_bootstrap}"
+    return None
+
+
+def check_bootstrap_count(n_bootstrap: int) -> None:
+    """Refuse a bad resample count (`bootstrap_count_problem`) in one line naming ``n_bootstrap``."""
+    problem = bootstrap_count_problem(n_bootstrap)
+    if problem is not None:
+        raise ValueError(f"n_bootstrap {problem}")
 
 
 def bootstrap_intervals(
