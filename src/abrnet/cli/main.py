@@ -14,7 +14,6 @@ from typing import TextIO
 import typer
 import typer.main
 
-import abrnet
 from abrnet.cli.common import EXIT_USER_ERROR, option_error, print_error, warn
 from abrnet.cli.data import data_app, simulate
 from abrnet.cli.diffusion import denoise, generate
@@ -77,7 +76,7 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-PACKAGE_DIR = Path(abrnet.__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the abrnet package (not imported: cli is its top layer)
 
 
 @contextlib.contextmanager
