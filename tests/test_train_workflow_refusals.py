@@ -188,7 +188,7 @@ def test_the_series_stage_is_written_into_best_ckpt_only_and_its_absence_is_said
 def test_a_record_written_relative_from_another_folder_keeps_the_run_record_by_model(tiny_run: dict) -> None:
     """metrics.json names the checkpoint as typed, relative to the working folder it was written from: the same
     model (model_content_sha256) still keeps the run record from another one; another model does not."""
-    from abrnet.evaluation.evaluate import run_record
+    from abrnet.evaluation.folder import run_record
 
     previous = {"checkpoint": "elsewhere/best.ckpt", "model_content_sha256": "a" * 64, "training": {"steps": 3}}
     assert run_record(previous, tiny_run["dir"] / "best.ckpt", "a" * 64) == {"training": {"steps": 3}}
@@ -205,7 +205,7 @@ def test_a_run_re_evaluated_into_its_folder_from_another_working_folder_is_the_s
     """`cd /tmp; evaluate --checkpoint /abs/runs/a2/best.ckpt --out /abs/runs/a2` was refused without --force: the
     folder's metrics.json names the checkpoint as typed ("a2/best.ckpt", from runs/), which was read against /tmp.
     The same model (model_content_sha256) with the same data, split and options is the same evaluation again."""
-    from abrnet.evaluation.evaluate import RUN_RECORD_KEYS
+    from abrnet.evaluation.folder import RUN_RECORD_KEYS
     from abrnet.training.run import record_run
 
     run = tmp_path / "runs" / "a2"

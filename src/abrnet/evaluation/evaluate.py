@@ -13,8 +13,7 @@ from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.classical_threshold import classical_threshold_scores, fit_classical_criteria
-from abrnet.evaluation.folder import (  # RUN_RECORD_KEYS, run_record: imported from here too
-    RUN_RECORD_KEYS,  # noqa: F401
+from abrnet.evaluation.folder import (
     STARTED,
     Evaluation,
     FolderCheck,
