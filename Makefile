@@ -26,8 +26,9 @@ browser:
 train: setup  ## simulate (cached) -> train the cpu preset -> evaluate on held-out patients
 	$(BIN)/abrnet train $(ARGS)
 
+# The suite runs on every core (pytest-xdist), a file's tests on one worker, so a module's fixtures are made once.
 test: setup browser lint  ## lint, format check and the whole test suite
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

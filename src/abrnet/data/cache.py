@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +26,10 @@ def simulated_cohort(
     balanced: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[ABRCohort, Path | None]:
-    """Load the cached cohort for (patients, seed) or simulate and cache it. Same seed → same cohort."""
+    """Load the cached cohort for (patients, seed) or simulate and cache it. Same seed → same cohort.
+
+    Two processes may miss the cache at once (two `abrnet train` in one folder, the test suite's workers): each
+    writes its own file and renames it into place, so the cache is always one whole file, never a mix of both."""
     from abrnet.data.simulate import SimulationConfig, simulate_cohort
 
     path = default_cohort_path(cache_dir, patients, seed, balanced) if cache_dir is not None else None
@@ -33,5 +37,10 @@ def simulated_cohort(
         return load_cohort(path), path
     cohort = simulate_cohort(SimulationConfig(n_patients=patients, balanced=balanced), seed=seed, progress=progress)
     if path is not None:
-        save_cohort(cohort, path)
+        own = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")  # this process's file, a cohort name
+        try:
+            save_cohort(cohort, own, force=True)
+            own.replace(path)  # atomic; the same seed wrote the same cohort, so the last rename loses nothing
+        finally:
+            own.unlink(missing_ok=True)
     return cohort, path
