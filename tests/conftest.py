@@ -6,13 +6,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+# `make test` runs the suite on every core (pytest-xdist), one worker per core. A worker's torch then gets one thread
+# (abrnet's commands it starts inherit that), and a run that pins more (`trainer.cpu_threads`, 2 by default) has
+# its waiting threads sleep: by default they spin, and beside the other worker the suite took twice as long as on
+# one core. Set before torch is loaded, which reads both once.
+IN_XDIST_WORKER = "PYTEST_XDIST_WORKER" in os.environ
+if IN_XDIST_WORKER:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # xdist gives its workers COLUMNS=80, which the CLI's Rich consoles would take as fixed when created: the tests
+    # that need a wide table set COLUMNS per command, as in a plain pytest run.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
-from abrnet.data.schema import ABRCohort
+import numpy as np  # noqa: E402  (after the environment above)
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from abrnet.data.schema import ABRCohort  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread_after_each_test():
+    """A fit pins `trainer.cpu_threads` for its whole process; under xdist the next test gets one thread again."""
+    yield
+    if IN_XDIST_WORKER:
+        torch.set_num_threads(1)
+
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"  # real device exports; outside the repository

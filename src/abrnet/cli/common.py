@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # the data layer (numpy) is imported inside the functions: `a
     from abrnet.data.schema import DataError
 
 # Both print users' file names and field values verbatim: Rich markup would drop "[ear]" from "rec[ear].h5" (or crash
-# on "[/x]") and its emoji codes turn ":100:" into a symbol. Styled words go through `labelled`.
-console = Console(markup=False, emoji=False)
-err_console = Console(stderr=True, markup=False, emoji=False)
+# on "[/x]") and its emoji codes turn ":100:" into a symbol. Styled words go through `labelled`. A message is one
+# line (soft_wrap): Rich broke text at the console's width, 80 columns in a pipe or a log, so a long path came out
+# as "wrote" and the path on the next line, and a one-line warning as two. Tables still fit the width.
+console = Console(markup=False, emoji=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
 
 EXIT_USER_ERROR = 2
 
@@ -47,7 +49,7 @@ def print_error(message: str) -> None:
     usage errors (`abrnet.cli.main.main`), so both read alike (they were ``Error: abrnet predict: ...`` and
     ``error: predict: ...``)."""
     line = cli_hint_text(message.splitlines()[0]) if message else ""  # an importer's hint as a CLI user types it
-    err_console.print(labelled("error:", "bold red", line), highlight=False, soft_wrap=True)
+    err_console.print(labelled("error:", "bold red", line), highlight=False)
 
 
 def command_name(command: str) -> str:
@@ -364,7 +366,7 @@ def labelled(label: str, style: str, message: str) -> Text:
 def warn(messages: list[str]) -> None:
     """Each message as one 'warning:' line on stderr (stdout stays the command's output, e.g. --json)."""
     for msg in messages:
-        err_console.print(labelled("warning:", "bold yellow", msg), highlight=False, soft_wrap=True)
+        err_console.print(labelled("warning:", "bold yellow", msg), highlight=False)
 
 
 def series_stage_warnings(checkpoint: str | Path, has_stage: bool) -> list[str]:

@@ -228,10 +228,8 @@ def stale_beside_out(out: Path, written: list[Path]) -> list[str]:
 
 
 def _summary(target: Console, n_records: int, written: list[Path]) -> None:
-    """The closing line: how many records, and the files written (the first four, then a count).
-
-    Why soft_wrap: Rich wraps at 80 columns when stdout is not a terminal (``abrnet predict ... | cat``, a log),
-    and broke the line inside a file path, so the path could not be copied or grepped whole."""
+    """The closing line: how many records, and the files written (the first four, then a count); one line on any
+    terminal width, as every console line (`common.console`), so a path can be copied or grepped whole."""
     files = ", ".join(str(p) for p in written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4 else "")
     noun = "record" if n_records == 1 else "records"
-    target.print(f"{n_records} {noun} predicted; wrote {files}", highlight=False, soft_wrap=True)
+    target.print(f"{n_records} {noun} predicted; wrote {files}", highlight=False)
