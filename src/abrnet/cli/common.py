@@ -23,9 +23,8 @@ if TYPE_CHECKING:  # the data layer (numpy) is imported inside the functions: `a
     from abrnet.data.schema import DataError
 
 # Both print users' file names and field values verbatim: Rich markup would drop "[ear]" from "rec[ear].h5" (or crash
-# on "[/x]") and its emoji codes turn ":100:" into a symbol. Styled words go through `labelled`. A message is one
-# line (soft_wrap): Rich broke text at the console's width, 80 columns in a pipe or a log, so a long path came out
-# as "wrote" and the path on the next line, and a one-line warning as two. Tables still fit the width.
+# on "[/x]"), emoji codes turn ":100:" into a symbol; styled words go through `labelled`. soft_wrap: a message is
+# one line (in a pipe Rich broke "wrote <path>" at 80 columns); tables still fit the width.
 console = Console(markup=False, emoji=False, soft_wrap=True)
 err_console = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
 
