@@ -26,9 +26,11 @@ browser:
 train: setup  ## simulate (cached) -> train the cpu preset -> evaluate on held-out patients
 	$(BIN)/abrnet train $(ARGS)
 
-# The suite runs on every core (pytest-xdist), a file's tests on one worker, so a module's fixtures are made once.
+# The suite runs a worker per logical CPU (pytest-xdist; each worker's torch uses one thread, tests/conftest.py), a
+# file's tests on one worker, so a module's fixtures are made once. `-n logical`, not `auto`: with psutil installed
+# `auto` counts physical cores, one on a 2-vCPU machine with hyper-threads.
 test: setup browser lint  ## lint, format check and the whole test suite
-	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest -q -n logical --dist loadfile $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# `make test` runs the suite on every core (pytest-xdist), one worker per core. A worker's torch then gets one thread
+# `make test` runs the suite with one pytest-xdist worker per logical CPU. A worker's torch then gets one thread
 # (abrnet's commands it starts inherit that), and a run that pins more (`trainer.cpu_threads`, 2 by default) has
 # its waiting threads sleep: by default they spin, and beside the other worker the suite took twice as long as on
 # one core. Set before torch is loaded, which reads both once.
