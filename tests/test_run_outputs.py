@@ -37,6 +37,8 @@ def test_train_on_too_few_patients_keeps_the_model_and_says_why(tmp_path, monkey
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "evaluation skipped" in res.output and "no records" in res.output
+    # a warning, so on stderr like every other one: stdout is the command's output (it was printed there)
+    assert "evaluation skipped" in res.stderr and "evaluation skipped" not in res.stdout
     assert (tmp_path / "run" / "best.ckpt").is_file()
     # recorded absolute: `abrnet evaluate` run from another folder holding another c.h5 scored that file instead
     assert f"path: {data.resolve()}" in (tmp_path / "run" / "config.yaml").read_text()

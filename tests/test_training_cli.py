@@ -154,6 +154,21 @@ def test_safety_stop_cuts_the_fit_and_says_so(tmp_path: Path) -> None:
     assert run["training"]["stopped_by"] == "safety_stop" and run["wall_time"]["fit_s"] > 0
 
 
+def test_the_safety_stop_warning_goes_to_stderr_and_the_budget_line_to_stdout(capsys) -> None:
+    """The loud line is a warning, so it is on stderr beside every other warning (it was on stdout, where a script
+    reading the command's output got it and one reading stderr for problems missed it)."""
+    from abrnet.cli.train import _report_budget
+
+    training = {"steps": 10, "max_steps": 30, "samples_seen": 80, "stopped_by": "safety_stop"}
+    _report_budget({"training": training, "wall_time": {"fit_s": 1.0, "total_s": 2.0}})
+    out, err = capsys.readouterr()
+    assert "trained 10 optimizer steps (80 samples)" in out and "safety stop" not in out
+    assert "WARNING" in err and "the wall-clock safety stop ended the fit at step 10 of 30" in err
+    _report_budget({"training": {**training, "steps": 30, "stopped_by": "max_steps"}, "wall_time": {}})
+    out, err = capsys.readouterr()
+    assert "trained 30 optimizer steps" in out and err == ""
+
+
 def test_training_into_a_folder_that_holds_a_model_is_refused(tmp_path: Path) -> None:
     """Nothing is silently overwritten: a trained model in --out needs --resume or another folder."""
     (tmp_path / "best.ckpt").write_bytes(b"model")

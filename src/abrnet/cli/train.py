@@ -15,6 +15,7 @@ from abrnet.cli.common import (
     check_outputs,
     check_range,
     console,
+    err_console,
     labelled,
     option_error,
     option_names,
@@ -136,7 +137,7 @@ def train(
                 console.print(metrics_table(metrics))
                 console.print(comparison_table(metrics) or "")
             except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
-                console.print(labelled("warning:", "yellow", f"evaluation skipped: {exc}"))
+                warn([f"evaluation skipped: {exc}"])  # on stderr, as every other warning
             wall = {"evaluation_s": time.monotonic() - t, "total_s": time.monotonic() - started}
             record_run(out_dir, summary, wall)  # steps, samples seen and wall time into metrics.json and run.json
             _report_budget(summary)
@@ -169,7 +170,7 @@ def _report_budget(summary: dict[str, Any]) -> None:
             f"the wall-clock safety stop ended the fit at step {tr['steps']} of {tr['max_steps']}: this model is not "
             "the budgeted one (see alerts.jsonl; trainer.safety_stop_minutes)"
         )
-        console.print(labelled("WARNING", "bold white on red", message), highlight=False)
+        err_console.print(labelled("WARNING", "bold white on red", message), highlight=False)  # a warning: stderr
 
 
 def _is_rank_zero() -> bool:
