@@ -84,6 +84,24 @@ def test_intervals_resample_patients_not_records() -> None:
     assert hi - lo > 3 * rec_width
 
 
+def test_each_resample_keeps_every_stratum_s_patient_count() -> None:
+    """Patients are drawn within their stratum (the split's: `data.splits.patient_strata`), so a resample has as many
+    of each stratum as the split, and its patients are drawn from that stratum alone."""
+    from abrnet.metrics.builder import Builder, Undefined, bootstrap_intervals
+
+    strata = np.array([0, 0, 0, 0, 0, 1, 1, 1, 4, -1])  # (P,) -1: a patient without a class label
+    b = Builder(strata.size)
+    for s in np.unique(strata):
+        b.add(f"n{s}", lambda counts, cols=strata == s: counts[:, cols].sum(axis=1), "never")
+    b.add("first", lambda counts: counts[:, 0], "never")  # one patient's multiplicity: varies
+    paths = (*(f"n{s}" for s in np.unique(strata)), "first")
+    out = bootstrap_intervals(b, paths, dict.fromkeys(paths, 1.0), strata, 200, 0, Undefined())
+    for s in np.unique(strata):
+        assert out[f"n{s}"] == [float((strata == s).sum())] * 2
+    lo, hi = out["first"]
+    assert lo == 0 and hi >= 2
+
+
 def test_single_patient_has_no_interval() -> None:
     # records differ, but there is one patient: resampling patients cannot change anything, and a zero-width
     # interval around the figure would read as certainty

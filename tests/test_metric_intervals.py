@@ -1,5 +1,5 @@
-"""Class macro-F1 and balanced accuracy: scored on the split's own classes in every patient resample, and undefined
-on a split with fewer than two classes in its truth.
+"""Class macro-F1 and balanced accuracy: scored on the split's own classes in every patient resample (resampled
+within the split's class strata, so a rare class stays in), and undefined on a split with fewer than two classes.
 
 Why: each resample averaged over the classes it happened to hold, so one that lost a rare class scored an easier
 problem and the interval rose above the point (hunt 45: point 0.790, interval [0.765, 1.0]); and a one-class file
@@ -33,8 +33,11 @@ def _scored(truth: np.ndarray, called: np.ndarray, n_bootstrap: int = 200) -> di
     return compute_metrics(flat_predictions(n, class_prob=prob), data, split="t", n_bootstrap=n_bootstrap, seed=0)
 
 
-def test_a_resample_that_loses_a_rare_class_is_undefined_and_the_interval_refused() -> None:
-    """One patient holds the only class-4 ear, misread: ~37 % of resamples lose it, so no interval (was [0.77, 1])."""
+def test_a_rare_class_held_by_one_patient_stays_in_every_resample_so_the_interval_is_defined() -> None:
+    """One patient holds the only class-4 ear, misread. Drawn from all 40 patients at once, ~37 % of resamples lost
+    it and the interval was refused (before that: [0.77, 1], an easier problem). Resampled within the split's strata
+    (each patient's rarest class, as the split is drawn) that patient is in every resample: an interval on the
+    split's own five classes, which holds the point and never the perfect score the misread ear rules out."""
     truth = np.arange(40) % 4
     truth[-1] = 4
     called = truth.copy()
@@ -44,19 +47,39 @@ def test_a_resample_that_loses_a_rare_class_is_undefined_and_the_interval_refuse
     assert m["classification"]["macro_f1"] == pytest.approx(f1_score(truth, called, labels=labels, average="macro"))
     assert m["classification"]["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, called))
     for path in CLASS_PATHS:
-        assert m["intervals"][path] is None, path
-        reason = m["undefined"][f"intervals.{path}"]
-        assert reason.startswith("a class of the split's truth (5 classes) is absent from")
-        assert reason.endswith("% of patient resamples")
+        lo, hi = m["intervals"][path]
+        point = m[path.split(".")[0]]["classification"]["macro_f1"] if path.startswith("per_ear") else None
+        point = point if point is not None else m["classification"][path.split(".")[-1]]
+        assert lo <= point <= hi < 1.0, path  # class 4 is misread in every resample
+        assert f"intervals.{path}" not in m["undefined"], path
 
 
-def test_a_constant_predictor_gets_no_interval_from_easier_class_sets() -> None:
+def test_a_class_no_patient_is_stratified_by_can_still_leave_a_resample_and_its_interval_is_refused() -> None:
+    """Patients X and Y both have class 3 as their rarest (2 records); class 4 (3 records) sits in X alone, so a
+    resample that draws Y twice from their stratum loses class 4: undefined there, so refused, not made easier."""
+    truth = np.array([0, 1, 2] * 12 + [3, 4, 4, 4, 3])
+    patients = [f"P{i:02d}" for i in range(36)] + ["X", "X", "X", "X", "Y"]
+    ears = ["L"] * 36 + ["L", "R", "R", "R", "L"]
+    n = truth.size
+    prob = np.full((n, 5), 0.01)
+    prob[np.arange(n), truth] = 0.96
+    data = tiny_cohort(n, class_id=truth.astype(np.int64), patient_id=np.array(patients), ear=np.array(ears))
+    m = compute_metrics(flat_predictions(n, class_prob=prob), data, split="t", n_bootstrap=200, seed=0)
+    assert m["classification"]["macro_f1"] == pytest.approx(1.0)
+    assert m["intervals"]["classification.macro_f1"] is None
+    reason = m["undefined"]["intervals.classification.macro_f1"]
+    assert reason.startswith("a class of the split's truth (5 classes) is absent from")
+    assert reason.endswith("% of patient resamples")
+
+
+def test_a_constant_predictor_gets_no_interval_from_easier_class_sets_only_its_own_figure() -> None:
     """The hunt's tiny model: NORMAL for every ear of 12 patients, 3 classes. Point 1/3; the interval was [0.33, 0.89]
-    from resamples holding NORMAL alone."""
+    from resamples holding NORMAL alone. Every stratified resample holds all three classes, and a constant call
+    scores 1/3 on any set that does: the interval is that figure, nothing easier."""
     truth = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2])
     m = _scored(truth, np.zeros(12, np.int64))
     assert m["classification"]["balanced_accuracy"] == pytest.approx(1 / 3)
-    assert m["intervals"]["classification.balanced_accuracy"] is None
+    assert m["intervals"]["classification.balanced_accuracy"] == pytest.approx([1 / 3, 1 / 3])
 
 
 def test_intervals_stand_where_every_resample_keeps_every_class() -> None:

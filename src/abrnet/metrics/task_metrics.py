@@ -6,10 +6,10 @@ a metric that is mathematically undefined is reported as `None` and the reason i
 (keyed by the metric's dotted path), so the output always passes `json.dumps(..., allow_nan=False)`.
 
 All metrics are written as *weighted* statistics of the records. The point estimate uses weight 1 per record; the
-bootstrap draws patients with replacement and gives each record the number of times its patient was drawn. Records
-of one patient are correlated (same ears, same session), so resampling records would give intervals that are far too
-narrow. Using the same code for the point estimate and the resamples keeps the two consistent, and computing all
-resamples as one (B, N) weight matrix keeps 200 resamples of 10k records well under a second per metric.
+bootstrap draws patients with replacement within each class stratum of the split (`builder.bootstrap_intervals`) and
+gives each record the number of times its patient was drawn: records of one patient are correlated (same ears, same
+session), so resampling records would give far too narrow intervals. The same code for the point and the resamples
+keeps the two consistent; all resamples as one (B, N) weight matrix keep 200 resamples of 10k records under a second.
 
 Conventions (documented once here, used everywhere):
 * a wave is present where its probability is >= 0.5 (`constants.is_present`, results.csv's rule); a no-response is
@@ -33,6 +33,7 @@ import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES, is_present
 from abrnet.data.schema import ABRCohort
+from abrnet.data.splits import patient_strata
 from abrnet.metrics.builder import (
     MEASURABLE,
     Builder,
@@ -363,14 +364,9 @@ def compute_metrics(
         series_pred = apply_peak_blend(pred, data, blend)
         metrics["peaks_series"] = _peaks_section(series_pred, data, pidx, b, und, section="peaks_series")
     bias = getattr(series_model, "record_class_bias", None)  # the record decision rule tuned on validation
+    probs = adjusted_record_probs(pred.class_prob, bias)
     metrics["classification"] = _classification_metrics(
-        "classification",
-        np.asarray(data.class_id),
-        adjusted_record_probs(pred.class_prob, bias),
-        pidx,
-        b,
-        und,
-        "record",
+        "classification", np.asarray(data.class_id), probs, pidx, b, und, "record"
     )
     metrics["classification"]["decision"] = "argmax" if bias is None else "validation-tuned class priors"
     metrics["threshold"] = _threshold_metrics(
@@ -394,7 +390,9 @@ def compute_metrics(
     points = {path: get_path(metrics, path) for path in BOOTSTRAP_PATHS}
     if data.n_records == 0:
         n_bootstrap = 0
-    metrics["intervals"] = bootstrap_intervals(b, BOOTSTRAP_PATHS, points, len(patients), n_bootstrap, seed, und)
+    stratum_of = patient_strata(data)  # the split's strata (the patients' rarest class): kept in every resample
+    strata = np.array([stratum_of[p] for p in patients])  # (P,)
+    metrics["intervals"] = bootstrap_intervals(b, BOOTSTRAP_PATHS, points, strata, n_bootstrap, seed, und)
     out = sanitise(metrics, und.reasons)
     out["undefined"] = dict(und.reasons)
     return out
