@@ -100,3 +100,11 @@ def test_loading_the_shipped_model_does_not_import_lightning() -> None:
     code = "import sys, abrnet; abrnet.load(); print(sorted(m for m in sys.modules if m.startswith('lightning')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_evaluation_does_not_import_lightning() -> None:
+    """Scoring a model trains nothing: `abrnet evaluate` loaded Lightning (seconds) through the run folder's
+    same-data check, whose module also held the Lightning callback that records the data file's SHA-256."""
+    code = "import sys, abrnet.evaluation.evaluate; print(sorted(m for m in sys.modules if m.startswith('lightning')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

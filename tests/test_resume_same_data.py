@@ -3,7 +3,7 @@
 The config names the data file by its path, so a lab that re-imported its exports into the same lab.h5 between the
 two legs of a run had the second leg fitted on another cohort, without a word, and an evaluation without --data read
 the new file's "test split": other patients, some trained on. Each checkpoint of a run trained on a file records
-the file's SHA-256 (`run_folder.DataRecord`; the slim export keeps it); `check_resume` and
+the file's SHA-256 (`data_record.DataRecord`; the slim export keeps it); `check_resume` and
 `cohort_source.model_training_cohort` compare it with the file.
 """
 
@@ -23,7 +23,8 @@ from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.evaluation.evaluate import evaluate_checkpoint
 from abrnet.inference.checkpoint import DATA_SHA256_KEY, load_checkpoint
 from abrnet.inference.default_model import export_checkpoint
-from abrnet.training.run_folder import DataRecord, check_resume, check_same_data
+from abrnet.training.data_record import DataRecord
+from abrnet.training.run_folder import check_resume, check_same_data
 from tests.test_training_resume import overrides
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from abrnet.data.files import check_fname, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.data.splits import split_patients
 from abrnet.evaluation.classical_threshold import classical_threshold_scores, fit_classical_criteria
 from abrnet.evaluation.folder import (
     STARTED,
@@ -39,20 +40,16 @@ from abrnet.models.predictions import Predictions
 from abrnet.plots.figures import save_figures
 from abrnet.series.per_ear import aggregate_ears, ear_truth
 from abrnet.training.cohort_source import model_training_cohort
-from abrnet.training.datamodule import ABRDataModule
 
 
 def split_of(loaded: LoadedModel, cohort: ABRCohort, split: str) -> ABRCohort:
-    """The same patient split the model was trained with (seed and fractions from its config)."""
+    """The same patient split the model was trained with (`split_patients` with its config's seed and fractions,
+    as `training.datamodule.ABRDataModule` draws it; the training-only extra patients come after, so never here)."""
     cfg = loaded.config
-    dm = ABRDataModule(
-        cohort,
-        seed=cfg.seed,
-        val_fraction=cfg.data.val_fraction,
-        test_fraction=cfg.data.test_fraction,
-        normalizer=loaded.normalizer,
+    parts = split_patients(
+        cohort, seed=cfg.seed, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction
     )
-    return dm.part(split)
+    return cohort.subset(parts[split])
 
 
 def _signal_against_target(pred: Predictions, data: ABRCohort, metrics: dict) -> None:

@@ -25,6 +25,7 @@ from abrnet.data.files import write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.cohort_source import load_training_cohort
+from abrnet.training.data_record import DataRecord
 from abrnet.training.datamodule import ABRDataModule
 from abrnet.training.module import ABRLitModule
 from abrnet.training.run_checks import (
@@ -34,7 +35,6 @@ from abrnet.training.run_checks import (
     check_val_split,
     lightning_precision,
 )
-from abrnet.training.run_folder import DataRecord
 from abrnet.training.series_stage import fit_series_stage
 from abrnet.training.terminated import TrainingTerminatedError, terminated_message
 

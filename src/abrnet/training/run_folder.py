@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from lightning.pytorch.callbacks import Callback
 
 from abrnet.config.train_config import TrainConfig, format_validation_error
 from abrnet.data.files import file_sha256, write_target
@@ -78,18 +77,6 @@ def check_resume(resume: Path, cfg: Any) -> None:
         ckpt.get(DATA_SHA256_KEY), cfg.data.path, since="the run --resume continues started",
         remedy="resume on the same file, or train anew into another --out",
     )  # fmt: skip
-
-
-class DataRecord(Callback):
-    """Records the data file's SHA-256 in every checkpoint of a run trained on a file (``data.path``; the simulated
-    default is made again from its seed and config, which --resume compares already), for `check_same_data`."""
-
-    def __init__(self, cfg: Any) -> None:
-        self.sha256 = file_sha256(cfg.data.path) if cfg.data.path is not None else None
-
-    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        if self.sha256 is not None:
-            checkpoint[DATA_SHA256_KEY] = self.sha256
 
 
 def check_same_data(recorded: str | None, path: str | Path | None, *, since: str, remedy: str) -> None:
