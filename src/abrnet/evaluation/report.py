@@ -153,7 +153,7 @@ def metrics_markdown(metrics: dict) -> str:
         f"## Evaluation — split `{metrics.get('split', '?')}`",
         "",
         f"{metrics.get('n_records', '?')} records, {metrics.get('n_patients', '?')} patients. "
-        "Intervals: 95% percentile bootstrap over patients.",
+        "Intervals: 95% percentile bootstrap over patients, drawn within the split's class strata.",
     ]
     if metrics.get("input_warnings"):  # what the reader said about the file: the figures below rest on it
         lines += ["", "### input warnings", ""] + [f"- {w}" for w in metrics["input_warnings"]]
