@@ -21,7 +21,9 @@ from abrnet.metrics.kernels import weighted_mean
 def _intervals(n_bootstrap: int) -> dict:
     b = Builder(10)
     b.add("m", record_metric(np.arange(10), lambda W: weighted_mean(W, np.arange(10.0))), "r")
-    return bootstrap_intervals(b, ("m",), {"m": 4.5}, 10, n_bootstrap, 0, Undefined())
+    return bootstrap_intervals(
+        b, ("m",), {"m": 4.5}, np.zeros(10, np.int64), n_bootstrap, 0, Undefined()
+    )  # one stratum
 
 
 @pytest.mark.parametrize("n", [1, 2, 19])
