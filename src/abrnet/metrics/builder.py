@@ -162,7 +162,7 @@ def bootstrap_intervals(
 ) -> dict[str, list[float] | None]:
     """Percentile 95% intervals from resampling patients with replacement within each stratum.
 
-    `strata` (P,) is each patient's stratum (`data.splits.patient_strata`: the rarest class of its ears, which the
+    `strata` (P,) is each patient's stratum (`data.splits.patient_strata`: the rarest class of its records, which the
     split was drawn by). Each resample keeps every stratum's patient count, as every split does, so a class of the
     split is in every resample: drawn from all patients at once, the NEUROPATHY ears' few patients were missing from
     7% of the test split's resamples, and the class macro-F1 had no interval. With one patient every resample is that
