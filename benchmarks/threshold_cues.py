@@ -17,7 +17,7 @@ EVAL cohorts (all fresh, class-balanced, 150 patients; seeds = the model's + 60,
 + 30,011 / 40,011 to score, as in `config_choice.md`; never the test split or the evaluation's fixed cohort).
 The network's own per-ear threshold (series stage as shipped in the checkpoint) and each cue alone are beside it.
 
-    python benchmarks/threshold_cues.py --checkpoint runs/final/best.ckpt
+    python benchmarks/threshold_cues.py --checkpoint runs/final/best.ckpt [more checkpoints: a column pair each]
 Writes benchmarks/results/threshold_cues.json and .md.
 """
 
@@ -47,7 +47,7 @@ from abrnet.evaluation.classical_threshold import (
     split_buffer_correlation,
 )
 from abrnet.evaluation.trivial_baselines import ear_table_scores
-from abrnet.inference.checkpoint import load_checkpoint
+from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.models.predictions import Predictions
 from abrnet.series.per_ear import aggregate_ears
 from presence_limits import residual_noise_uv, v_like_size
@@ -90,16 +90,11 @@ def threshold_scores(cohort: ABRCohort, statistic: np.ndarray, criterion: float)
     return {"mae_db": s["ear_threshold_mae_db"], "within_10_db": s["ear_threshold_within_10_db"]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--checkpoint", type=Path, default=Path("runs/final/best.ckpt"))
-    ap.add_argument("--patients", type=int, default=150)
-    args = parse_args(ap, "threshold_cues")
-    require_checkpoint(args.checkpoint)
-    loaded = load_checkpoint(args.checkpoint)
+def measure(loaded: LoadedModel, patients: int) -> dict:
+    """One network's rows on the EVAL cohorts (regressions fitted on the FIT cohorts) and the fitted coefficients."""
 
     def simulate(protocol: str, offset: int) -> ABRCohort:
-        cfg = SimulationConfig(n_patients=args.patients, balanced=True, protocol=protocol)
+        cfg = SimulationConfig(n_patients=patients, balanced=True, protocol=protocol)
         return simulate_cohort(cfg, seed=loaded.config.seed + offset)
 
     fit_parts = [simulate(*spec).with_patient_prefix(f"{name.split()[1]}-") for name, spec in COHORTS.items()]
@@ -108,35 +103,51 @@ def main() -> None:
     labels = np.isfinite(fit.latency_ms[:, 2])
     models = {name: LogisticRegression(max_iter=1000).fit(inputs(fit_cues, name), labels) for name in FEATURE_SETS}
     criteria = {name: fit_criterion(fit, m.predict_proba(inputs(fit_cues, name))[:, 1]) for name, m in models.items()}
-
-    report: dict = {"provenance": provenance(), "checkpoint": str(args.checkpoint), "cohorts": {}}
+    out: dict = {"cohorts": {}}
     for label, spec in EVAL.items():
         cohort = simulate(*spec)
         pred = analysis_predictions(loaded, cohort)  # one pass: the series stage and the cues read the same
         c = cues(cohort, pred)
-        ears = aggregate_ears(pred, cohort, loaded.series_model)
-        net = ear_table_scores(ears)
+        net = ear_table_scores(aggregate_ears(pred, cohort, loaded.series_model))
         rows = {"network, series stage as shipped": {"mae_db": net["ear_threshold_mae_db"],
                                                       "within_10_db": net["ear_threshold_within_10_db"]}}  # fmt: skip
         for name, model in models.items():
             p = model.predict_proba(inputs(c, name))[:, 1]
             rows[name] = {"criterion": criteria[name], **threshold_scores(cohort, p, criteria[name])}
-        report["cohorts"][f"{label} (seed {cohort.attrs['seed']})"] = rows
+        out["cohorts"][f"{label} (seed {cohort.attrs['seed']})"] = rows
         print(label, json.dumps(rows))
-    report["coefficients"] = {name: m.coef_.ravel().round(3).tolist() for name, m in models.items()}
+    out["coefficients"] = {name: m.coef_.ravel().round(3).tolist() for name, m in models.items()}
+    return out
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", type=Path, nargs="+", default=[Path("runs/final/best.ckpt")])
+    ap.add_argument("--patients", type=int, default=150)
+    args = parse_args(ap, "threshold_cues")
+    for path in args.checkpoint:
+        require_checkpoint(path)
+    report: dict = {"provenance": provenance(), "checkpoints": {}}
+    for path in args.checkpoint:
+        report["checkpoints"][str(path)] = measure(load_checkpoint(path), args.patients)
+
+    columns = [(ckpt, label) for ckpt, r in report["checkpoints"].items() for label in r["cohorts"]]
     lines = [*results_head("Classical cues beside p(V) in the per-ear threshold (validation cohorts)",
                            report["provenance"]),
-             "| per-ear threshold | " + " | ".join(report["cohorts"]) + " |",
-             "|---|" + "---|" * len(report["cohorts"])]  # fmt: skip
-    for name in next(iter(report["cohorts"].values())):
-        cells = [f"{r[name]['mae_db']:.2f} dB / {r[name]['within_10_db']:.3f}" for r in report["cohorts"].values()]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+             "| per-ear threshold | " + " | ".join(f"{label}: `{ckpt}`" for ckpt, label in columns) + " |",
+             "|---|" + "---|" * len(columns)]  # fmt: skip
+    first = next(iter(report["checkpoints"].values()))
+    for name in next(iter(first["cohorts"].values())):
+        rows = [report["checkpoints"][ckpt]["cohorts"][label][name] for ckpt, label in columns]
+        lines.append(
+            f"| {name} | " + " | ".join(f"{r['mae_db']:.2f} dB / {r['within_10_db']:.3f}" for r in rows) + " |"
+        )
+    coefficients = {ckpt: r["coefficients"] for ckpt, r in report["checkpoints"].items()}
     lines += [
         "",
-        "Cells: MAE / share within 10 dB over ears with a measurable threshold. Logistic coefficients, in the order "
-        "of each row's inputs (logit, correlation, correlation, log(1 + V–V′ over noise): raw units): "
-        f"{json.dumps(report['coefficients'])}.",
+        "Cells: MAE / share within 10 dB over ears with a measurable threshold. Logistic coefficients per checkpoint, "
+        "in the order of each row's inputs (logit, correlation, correlation, log(1 + V–V′ over noise): raw units): "
+        f"{json.dumps(coefficients)}.",
         "",
     ]
     write_results("threshold_cues", report, "\n".join(lines), force=args.force, echo=False)
