@@ -22,7 +22,7 @@ from abrnet.config.train_config import load_config
 from abrnet.data.io import save_cohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.data.splits import split_patients
-from abrnet.training.terminated import EXIT_TERMINATED, TrainingTerminatedError
+from abrnet.training.terminated import EXIT_TERMINATED, TerminatedError
 
 from .conftest import make_toy_cohort
 
@@ -100,7 +100,7 @@ def test_a_train_terminated_before_its_first_checkpoint_says_it_holds_none(cohor
 def test_the_python_api_raises_training_terminated_not_a_silent_system_exit(term_at, tmp_path) -> None:
     term_at(2)
     cfg = load_config(None, [*TINY, "trainer.max_steps=6", "trainer.val_every_n_steps=6", "series.enabled=false"])
-    with pytest.raises(TrainingTerminatedError, match=r"terminated \(SIGTERM\) at step 2 of 6"):
+    with pytest.raises(TerminatedError, match=r"terminated \(SIGTERM\) at step 2 of 6"):
         run_mod.train(cfg, tmp_path / "run", enable_progress_bar=False, cohort=make_toy_cohort())
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # Lightning's handler was taken down again
 

@@ -68,18 +68,18 @@ def option_error(command: str, option: str, message: str) -> DataError:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Known input errors → `error: <one line>` on stderr and exit code 2; a fit ended by SIGTERM → its one line and
-    exit code 143 (`abrnet.training.terminated`: it exited 0, silently, and ``&& abrnet evaluate`` went on)."""
-    from abrnet.training.terminated import TrainingTerminatedError  # no torch or Lightning: light for every command
+    """Known input errors → `error: <one line>` on stderr and exit code 2; a command ended by SIGTERM → its one line
+    and exit code 143 (`abrnet.training.terminated`: a fit exited 0, silently, and ``&& abrnet evaluate`` went on)."""
+    from abrnet.training.terminated import TerminatedError  # no torch or Lightning: light for every command
 
     try:
         yield
-    except (*user_error_types(), TrainingTerminatedError) as exc:
+    except (*user_error_types(), TerminatedError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             msg = f"{exc.filename}: no such file"
         print_error(msg)
-        raise typer.Exit(exc.exit_code if isinstance(exc, TrainingTerminatedError) else EXIT_USER_ERROR) from None
+        raise typer.Exit(exc.exit_code if isinstance(exc, TerminatedError) else EXIT_USER_ERROR) from None
 
 
 def check_outputs(outputs: Mapping[str, Path], *, force: bool, inputs: Sequence[Path] = ()) -> None:

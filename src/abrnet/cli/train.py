@@ -127,13 +127,15 @@ def train(
         if "global_step" in summary and _is_rank_zero():
             from abrnet.data.schema import DataError
             from abrnet.evaluation.evaluate import evaluate_checkpoint
+            from abrnet.training.terminated import after_fit_message, sigterm_raises
 
             t = time.monotonic()
             try:
-                metrics = evaluate_checkpoint(
-                    out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients,
-                    overwrite=own, say=_say,
-                )  # fmt: skip
+                with sigterm_raises(after_fit_message(out_dir, "while evaluating")):
+                    metrics = evaluate_checkpoint(
+                        out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients,
+                        overwrite=own, say=_say,
+                    )  # fmt: skip
                 console.print(metrics_table(metrics))
                 console.print(comparison_table(metrics) or "")
             except DataError as exc:  # e.g. too few patients for a test split: the trained model is still saved
@@ -268,10 +270,14 @@ def evaluate(
                     "split": split, "seed": seed, **options}  # fmt: skip
         evaluation = Evaluation(checkpoint, data, split, evaluation_options(balanced_patients, bootstrap, seed))
         checked, replace_gen = _check_evaluate_outputs(out, evaluation, recorded if generation else None, force=force)
-        metrics = evaluate_checkpoint(
-            checkpoint, data_path=data, split=split, out_dir=out, balanced_patients=balanced_patients,
-            n_bootstrap=bootstrap, seed=seed, checked=checked, option_names=EVALUATE_NAMES,
-        )  # fmt: skip
+        from abrnet.training.terminated import sigterm_raises
+
+        stopped = f"{out}: evaluation terminated (SIGTERM) before metrics.json; the same command finishes it"
+        with sigterm_raises(stopped):  # Python's default ended it without a word
+            metrics = evaluate_checkpoint(
+                checkpoint, data_path=data, split=split, out_dir=out, balanced_patients=balanced_patients,
+                n_bootstrap=bootstrap, seed=seed, checked=checked, option_names=EVALUATE_NAMES,
+            )  # fmt: skip
         gen_report = None
         if generation:
             gen_report = _generation(checkpoint, data, split, out, seed, recorded, replace_gen, **options)

@@ -36,7 +36,7 @@ from abrnet.training.run_checks import (
     lightning_precision,
 )
 from abrnet.training.series_stage import fit_series_stage
-from abrnet.training.terminated import TrainingTerminatedError, terminated_message
+from abrnet.training.terminated import TerminatedError, after_fit_message, sigterm_raises, terminated_message
 
 # Lightning notices that say nothing about this run: the checkpoint folder holds our own config.yaml and logs (a
 # folder with a trained model is refused above), and a torch-version deprecation inside Lightning's own code.
@@ -240,7 +240,7 @@ def train(
         try:
             trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
         except SIGTERMException:  # a SystemExit without a code: `abrnet train` exited 0, silently
-            raise TrainingTerminatedError(terminated_message(cfg, out_dir, trainer.global_step)) from None
+            raise TerminatedError(terminated_message(cfg, out_dir, trainer.global_step)) from None
     fit_s = time.monotonic() - fit_start
     summary: dict[str, Any] = {
         "out_dir": str(out_dir),
@@ -259,7 +259,8 @@ def train(
         wall["fit_before_resume_s"] = module.elapsed_before_s
     if cfg.series.enabled:
         t = time.monotonic()
-        summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm, say)
+        with sigterm_raises(after_fit_message(out_dir, "while fitting the series stage")):  # no Lightning handler now
+            summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm, say)
         wall["series_s"] = time.monotonic() - t
     summary["wall_time"] = wall
     wall["total_s"] = time.monotonic() - started

@@ -1,14 +1,20 @@
-"""A fit ended by SIGTERM (kill, `timeout`, docker stop, a scheduler's pre-emption): one line, exit status 143.
+"""A command ended by SIGTERM (kill, `timeout`, docker stop, a scheduler's pre-emption): one line, exit status 143.
 
 Why: Lightning turns SIGTERM into its SIGTERMException, a SystemExit without a code, so `abrnet train` exited 0 and
 printed nothing, and ``abrnet train ... && abrnet evaluate ...`` went on with a folder holding no best.ckpt or
-metrics.json. `run.train` turns it into `TrainingTerminatedError`, which the CLI's one error mapping
-(`abrnet.cli.common.user_errors`) prints and exits with. Kept free of torch and Lightning: that mapping imports it
-for every command.
+metrics.json. `run.train` turns it into `TerminatedError`, which the CLI's one error mapping
+(`abrnet.cli.common.user_errors`) prints and exits with. Outside a fit nothing handled it, so Python ended the
+process at once, without a word: after the fit (the series stage, the evaluation: minutes) and in `abrnet evaluate`;
+`sigterm_raises` gives those phases their own line. Kept free of torch and Lightning: that mapping imports it for
+every command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,10 +24,40 @@ if TYPE_CHECKING:  # no runtime import: the CLI's error mapping loads this modul
 EXIT_TERMINATED = 143  # 128 + SIGTERM (15): what a shell reports for a process the signal ended
 
 
-class TrainingTerminatedError(Exception):
-    """The fit was stopped by SIGTERM before it finished; the message says where and what the run folder holds."""
+class TerminatedError(BaseException):
+    """A command was stopped by SIGTERM before it finished; the message says where, and what is kept to finish it.
+    A BaseException, as KeyboardInterrupt is: an ``except Exception`` on the way (a checkpoint reader's "not a
+    checkpoint") must not turn a stop into another error."""
 
     exit_code = EXIT_TERMINATED
+
+
+@contextlib.contextmanager
+def sigterm_raises(message: str) -> Iterator[None]:
+    """While the block runs, SIGTERM raises `TerminatedError(message)` (so the CLI prints it and exits 143); the
+    previous handler is put back after. Main thread only (elsewhere a no-op: only it may set handlers). Never around
+    a fit: Lightning calls a handler it finds beside its own, which would cut its graceful stop short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise TerminatedError(message)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def after_fit_message(out_dir: Path, phase: str) -> str:
+    """One line for `abrnet train` ended by SIGTERM after its fit finished, during `phase`: the fit is whole, and
+    --resume of its last.ckpt trains no step, fits the series stage again and evaluates (what the run still lacks)."""
+    return (
+        f"{out_dir}: terminated (SIGTERM) after the fit, {phase}; the fit is whole: the same command with --resume "
+        f"{out_dir / 'last.ckpt'} finishes the run without training a step"
+    )
 
 
 def terminated_message(cfg: TrainConfig, out_dir: Path, step: int) -> str:

@@ -1,0 +1,88 @@
+"""SIGTERM after the fit (series stage, evaluation) and in `abrnet evaluate`: one line, exit 143, and the advice works.
+
+Why: only the fit had a handler (Lightning's, turned into its one line by `run.train`). Once it returned, Python's
+default ended the process at once and without a word, minutes before the run was whole (a scheduler's time limit
+lands there as often as anywhere), and `abrnet evaluate` the same. Each phase now says what is kept and which command
+finishes it; the tests run that command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import abrnet.evaluation.evaluate as evaluate_mod
+import abrnet.training.run as run_mod
+from abrnet.data.io import save_cohort
+from abrnet.data.simulate import SimulationConfig, simulate_cohort
+from abrnet.training.terminated import EXIT_TERMINATED, TerminatedError, sigterm_raises
+
+from .test_train_terminated_and_empty_val import _cli, _train_args
+
+
+def _sigterm(*args: object, **kwargs: object) -> None:
+    """What `kill`, `timeout` or a scheduler does to the process, then wait for the handler to act."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)  # a handler runs between bytecodes: here, at once
+    raise AssertionError("SIGTERM did not reach a handler that raises")
+
+
+@pytest.fixture(scope="module")
+def cohort_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("after_fit")
+    return save_cohort(simulate_cohort(SimulationConfig(n_patients=20), seed=11), root / "c.h5")
+
+
+def test_sigterm_raises_its_line_in_the_block_and_puts_the_previous_handler_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TerminatedError, match=r"^stopped in the block$"), sigterm_raises("stopped in the block"):
+        _sigterm()
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert issubclass(TerminatedError, BaseException) and not issubclass(TerminatedError, Exception)
+
+
+@pytest.mark.parametrize(
+    ("target", "phase"),
+    [(run_mod, "fit_series_stage"), (evaluate_mod, "evaluate_model")],
+    ids=["series stage", "evaluation"],
+)
+def test_train_terminated_after_its_fit_says_so_and_resume_finishes_the_run(
+    cohort_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: object, phase: str
+) -> None:
+    out = tmp_path / "run"
+    args = _train_args(cohort_file, out, "trainer.max_steps=4", "trainer.val_every_n_steps=2")
+    with monkeypatch.context() as patch:
+        patch.setattr(target, phase, _sigterm)
+        code, lines = _cli(*args)
+    assert code == EXIT_TERMINATED, lines
+    said = "while fitting the series stage" if phase == "fit_series_stage" else "while evaluating"
+    assert lines[-1] == (
+        f"error: {out}: terminated (SIGTERM) after the fit, {said}; the fit is whole: the same command with "
+        f"--resume {out / 'last.ckpt'} finishes the run without training a step"
+    ), lines
+    assert not (out / "metrics.json").exists()
+    code, lines = _cli(*args, "--resume", str(out / "last.ckpt"))  # the advice, taken
+    assert code == 0, lines
+    assert (out / "metrics.json").is_file() and any("trained 4 optimizer steps" in line for line in lines), lines
+
+
+def test_evaluate_terminated_says_so_and_the_same_command_finishes_it(
+    cohort_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    assert _cli(*_train_args(cohort_file, run, "trainer.max_steps=2", "trainer.val_every_n_steps=2"))[0] == 0
+    out = tmp_path / "ev"
+    args = ("evaluate", "--checkpoint", str(run / "best.ckpt"), "--out", str(out), "--balanced-patients", "0")
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate_mod, "evaluate_model", _sigterm)  # after the start marker is written
+        code, lines = _cli(*args)
+    assert code == EXIT_TERMINATED, lines
+    assert lines == [f"error: {out}: evaluation terminated (SIGTERM) before metrics.json; the same command finishes it"]
+    assert not (out / "metrics.json").exists()
+    code, lines = _cli(*args)  # no --force: the marker says it is the same evaluation
+    assert code == 0, lines
+    assert (out / "metrics.json").is_file()
