@@ -163,11 +163,12 @@ def bootstrap_intervals(
     """Percentile 95% intervals from resampling patients with replacement within each stratum.
 
     `strata` (P,) is each patient's stratum (`data.splits.patient_strata`: the rarest class of its records, which the
-    split was drawn by). Each resample keeps every stratum's patient count, as every split does, so a class of the
-    split is in every resample: drawn from all patients at once, the NEUROPATHY ears' few patients were missing from
-    7% of the test split's resamples, and the class macro-F1 had no interval. With one patient every resample is that
-    patient, so the "interval" is the point estimate itself, which reads as a certain figure (it printed as "6.2
-    [6.2, 6.2]"); it is undefined instead, with that reason."""
+    split was drawn by). Each resample keeps every stratum's patient count, as every split does, so a class that is
+    some patient's stratum is in every resample: drawn from all patients at once, the NEUROPATHY ears' few patients
+    were missing from 7% of the test split's resamples, and the class macro-F1 had no interval. A class that is no
+    patient's stratum (each holder has a rarer one) can still leave a resample, and is refused as before. With one
+    patient every resample is that patient, so the "interval" is the point estimate itself, which reads as a certain
+    figure (it printed as "6.2 [6.2, 6.2]"); it is undefined instead, with that reason."""
     check_bootstrap_count(n_bootstrap)
     out: dict[str, list[float] | None] = {}
     if n_bootstrap <= 0:
