@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import abrnet.evaluation.evaluate as evaluate_mod
+import abrnet.evaluation.generation_choice as generation_choice
 import abrnet.training.run as run_mod
 from abrnet.data.io import save_cohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
@@ -73,17 +74,28 @@ def test_train_terminated_after_its_fit_says_so_and_resume_finishes_the_run(
     assert any("fitting the series stage" in line for line in lines), lines  # what a stop in the stage lacked too
 
 
+GENERATION = ["--generation", "--generation-n", "12", "--generation-choice-n", "8", "--generation-steps", "2"]
+GENERATION += ["--generation-guidance", "1", "--generation-sampler", "ddim"]  # as test_evaluate_overwrite: fast
+
+
+@pytest.mark.parametrize(
+    ("target", "phase", "options"),
+    [(evaluate_mod, "evaluate_model", []), (generation_choice, "evaluate_generation_chosen_on_val", GENERATION)],
+    ids=["metrics", "generation"],
+)
 def test_evaluate_terminated_says_so_and_the_same_command_finishes_it(
-    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: object, phase: str, options: list[str]
 ) -> None:
     out, checkpoint = tmp_path / "ev", tiny_run["dir"] / "best.ckpt"  # the shared run's checkpoint is only read
-    args = ("evaluate", "--checkpoint", str(checkpoint), "--out", str(out), "--balanced-patients", "0")
+    args = ("evaluate", "--checkpoint", str(checkpoint), "--out", str(out), "--balanced-patients", "0", *options)
     with monkeypatch.context() as patch:
-        patch.setattr(evaluate_mod, "evaluate_model", _sigterm)  # after the start marker is written
+        patch.setattr(target, phase, _sigterm)  # after the start marker (metrics), after metrics.json (generation)
         code, lines = _cli(*args)
     assert code == EXIT_TERMINATED, lines
-    assert lines == [f"error: {out}: evaluation terminated (SIGTERM) before metrics.json; the same command finishes it"]
-    assert not (out / "metrics.json").exists()
-    code, lines = _cli(*args)  # no --force: the marker says it is the same evaluation
+    assert (
+        lines[-1] == f"error: {out}: evaluation terminated (SIGTERM) before it finished; the same command finishes it"
+    )
+    assert (out / "metrics.json").exists() == bool(options) and not (out / "generation.json").exists()
+    code, lines = _cli(*args)  # no --force: what it wrote says it is the same evaluation
     assert code == 0, lines
-    assert (out / "metrics.json").is_file()
+    assert (out / "metrics.json").is_file() and (out / "generation.json").exists() == bool(options)

@@ -272,15 +272,15 @@ def evaluate(
         checked, replace_gen = _check_evaluate_outputs(out, evaluation, recorded if generation else None, force=force)
         from abrnet.training.terminated import sigterm_raises
 
-        stopped = f"{out}: evaluation terminated (SIGTERM) before metrics.json; the same command finishes it"
+        stopped = f"{out}: evaluation terminated (SIGTERM) before it finished; the same command finishes it"
         with sigterm_raises(stopped):  # Python's default ended it without a word
             metrics = evaluate_checkpoint(
                 checkpoint, data_path=data, split=split, out_dir=out, balanced_patients=balanced_patients,
                 n_bootstrap=bootstrap, seed=seed, checked=checked, option_names=EVALUATE_NAMES,
             )  # fmt: skip
-        gen_report = None
-        if generation:
-            gen_report = _generation(checkpoint, data, split, out, seed, recorded, replace_gen, **options)
+            gen_report = None
+            if generation:  # metrics.json is written: the same command is the same evaluation, generation.json new
+                gen_report = _generation(checkpoint, data, split, out, seed, recorded, replace_gen, **options)
     warn(metrics.get("input_warnings", []))  # one line each, on stderr, before the tables
     if as_json:
         typer.echo(json.dumps(metrics if gen_report is None else {**metrics, "generation": gen_report}, indent=2))
