@@ -20,7 +20,7 @@ import abrnet.evaluation.generation_choice as generation_choice
 import abrnet.training.run as run_mod
 from abrnet.data.io import save_cohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.training.terminated import EXIT_TERMINATED, TerminatedError, sigterm_raises
+from abrnet.training.terminated import EXIT_TERMINATED, TerminatedError, after_fit_message, sigterm_raises
 
 from .test_train_terminated_and_empty_val import _cli, _train_args
 
@@ -44,6 +44,22 @@ def test_sigterm_raises_its_line_in_the_block_and_puts_the_previous_handler_back
         _sigterm()
     assert signal.getsignal(signal.SIGTERM) is before
     assert issubclass(TerminatedError, BaseException) and not issubclass(TerminatedError, Exception)
+
+
+def test_after_a_safety_stop_the_line_says_resume_continues_the_fit_not_that_it_is_whole(tmp_path: Path) -> None:
+    """A fit the wall-clock guard cut short is not whole: --resume trains its remaining steps (a step budget)."""
+    cut = after_fit_message(
+        tmp_path, "while evaluating", {"steps": 1290, "max_steps": 1400, "stopped_by": "safety_stop"}
+    )
+    assert cut == (
+        f"{tmp_path}: terminated (SIGTERM) after the fit, while evaluating; the safety stop had ended the fit at step "
+        f"1290: the same command with --resume {tmp_path / 'last.ckpt'} continues it"
+    )
+    whole = after_fit_message(
+        tmp_path, "while evaluating", {"steps": 1400, "max_steps": 1400, "stopped_by": "max_steps"}
+    )
+    assert whole.endswith("the fit is whole: the same command with --resume " + f"{tmp_path / 'last.ckpt'} finishes "
+                          "the run without training a step")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def train(
 
             t = time.monotonic()
             try:
-                with sigterm_raises(after_fit_message(out_dir, "while evaluating")):
+                with sigterm_raises(after_fit_message(out_dir, "while evaluating", summary.get("training", {}))):
                     metrics = evaluate_checkpoint(
                         out_dir / "best.ckpt", split="test", out_dir=out_dir, balanced_patients=balanced_patients,
                         overwrite=own, say=_say,

@@ -259,7 +259,8 @@ def train(
         wall["fit_before_resume_s"] = module.elapsed_before_s
     if cfg.series.enabled:
         t = time.monotonic()
-        with sigterm_raises(after_fit_message(out_dir, "while fitting the series stage")):  # no Lightning handler now
+        stopped = after_fit_message(out_dir, "while fitting the series stage", summary["training"])
+        with sigterm_raises(stopped):  # Lightning's handler is gone with the fit
             summary["series_classifier"] = fit_series_stage(cfg, out_dir, dm, say)
         wall["series_s"] = time.monotonic() - t
     summary["wall_time"] = wall

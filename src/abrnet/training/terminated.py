@@ -51,13 +51,15 @@ def sigterm_raises(message: str) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def after_fit_message(out_dir: Path, phase: str) -> str:
-    """One line for `abrnet train` ended by SIGTERM after its fit finished, during `phase`: the fit is whole, and
-    --resume of its last.ckpt trains no step, fits the series stage again and evaluates (what the run still lacks)."""
-    return (
-        f"{out_dir}: terminated (SIGTERM) after the fit, {phase}; the fit is whole: the same command with --resume "
-        f"{out_dir / 'last.ckpt'} finishes the run without training a step"
-    )
+def after_fit_message(out_dir: Path, phase: str, training: dict) -> str:
+    """One line for `abrnet train` ended by SIGTERM after its fit, during `phase`, from the fit's `training` record
+    (`run.training_record`): --resume of last.ckpt (saved as every fit ends) trains what the fit still lacks — no
+    step after a whole fit, the rest after a safety stop — then fits the series stage and evaluates."""
+    resume = f"the same command with --resume {out_dir / 'last.ckpt'}"
+    said = f"{out_dir}: terminated (SIGTERM) after the fit, {phase}"
+    if training.get("stopped_by") == "safety_stop":
+        return f"{said}; the safety stop had ended the fit at step {training['steps']}: {resume} continues it"
+    return f"{said}; the fit is whole: {resume} finishes the run without training a step"
 
 
 def terminated_message(cfg: TrainConfig, out_dir: Path, step: int) -> str:
