@@ -135,7 +135,8 @@ def test_placeholder_threshold_interval_reads_above_the_highest_level() -> None:
 
 
 def _capture_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Patch `Figure.savefig` to keep, per file name, the figure's texts and each errorbar's (label, x, y)."""
+    """Patch `Figure.savefig` to keep, per file name, the figure's texts and each errorbar's (label, x, y), and to
+    write an empty file in place of the image."""
     from matplotlib.figure import Figure
 
     seen: dict[str, Any] = {}
@@ -146,7 +147,9 @@ def _capture_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         for c in fig.axes[0].containers:
             line = c.lines[0]
             bars[c.get_label()] = (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
-        seen[Path(path).name] = {"texts": texts, "bars": bars}
+        staged = Path(path)  # the writer's staged file (`staged_write`): `.NAME.partial.png`, moved onto NAME.png
+        staged.write_bytes(b"")
+        seen[staged.name.removeprefix(".").replace(".partial.", ".")] = {"texts": texts, "bars": bars}
 
     monkeypatch.setattr(Figure, "savefig", savefig)
     return seen

@@ -25,7 +25,7 @@ from abrnet.config.model_section import ModelSection
 from abrnet.config.unread import unread_keys
 from abrnet.config.yaml_loader import KEEPS_LAST, DuplicateKeyError, load_unique, load_with_lines
 from abrnet.constants import CLASS_NAMES, MAX_SEED, TRAIN_SEED
-from abrnet.data.files import check_fname
+from abrnet.data.files import staged_write
 from abrnet.models import ModelConfig
 
 __all__ = [
@@ -391,8 +391,7 @@ def load_config(
 
 def dump_config(cfg: TrainConfig, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write the resolved config as YAML (every key explicit), so a run can be reproduced from its output folder."""
-    out = check_fname(path, overwrite=overwrite)  # an existing file only with overwrite, else FileExistsError
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = cfg.model_dump(mode="json")
-    out.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None), encoding="utf-8")
-    return out
+    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+    with staged_write(path, overwrite=overwrite) as staged:  # an existing file only with overwrite
+        staged.write_text(text, encoding="utf-8")
+    return Path(path)

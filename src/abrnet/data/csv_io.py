@@ -70,7 +70,7 @@ from abrnet.data.csv_recorded import (
     sample_values,
 )
 from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
-from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix
+from abrnet.data.files import CSV_SUFFIXES, check_fname, check_suffix, staged_write
 from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp, fmp_window
 from abrnet.data.importers.options import check_text_option, fill_empty_cells
 from abrnet.data.metadata import METADATA_FIELDS, STIMULUS_FREQ_HZ, normalise
@@ -111,8 +111,7 @@ def write_wide_csv(cohort: ABRCohort, path: str | Path, *, force: bool = False) 
     header = [*META_COLUMNS, *GRID_COLUMNS, *(NATIVE_COLUMNS if native else ()), *meta, *LABEL_COLUMNS]
     header += [*(f"s{i}" for i in range(cohort.n_samples)), *buffer_names]
     grid = [_fmt64(cohort.sampling_rate_hz), _fmt64(cohort.t0_ms)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with staged_write(path, overwrite=force) as staged, staged.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for i in range(cohort.n_records):

@@ -1,7 +1,8 @@
-"""Output files, guarded once: every writer in abrnet checks its target here and writes JSON through here.
+"""Output files, guarded once: every writer in abrnet checks its target here and writes through `staged_write`.
 
 Like MNE-Python's ``_check_fname(overwrite=)``: a file that exists is never silently replaced; the user says so with
-``--force`` (``overwrite=True``). JSON is written strictly (``allow_nan=False``) after mapping NaN/inf to null and
+``--force`` (``overwrite=True``), and even then the old file stays whole until the new one is (`staged_write`).
+JSON is written strictly (``allow_nan=False``) after mapping NaN/inf to null and
 numpy scalars to Python, so a metrics file is valid JSON for every reader, not only Python's.
 """
 
@@ -10,6 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +77,36 @@ def check_fname(path: str | Path, *, overwrite: bool, what: str | None = None) -
     return path
 
 
+@contextmanager
+def staged_write(path: str | Path, *, overwrite: bool, what: str | None = None) -> Iterator[Path]:
+    """Check ``path`` (`check_fname`), make the missing folders of the file the write lands on (`write_target`)
+    and yield a hidden file beside it to write; when the block ends without an error that file replaces the target
+    in one step (`os.replace`, keeping an old file's permissions), otherwise it is removed.
+
+    Why: a file written in place is half a file while it is written. --force emptied an earlier result the moment
+    the write began, so a write that stopped (a full disk, a value the format cannot hold, Ctrl-C, a scheduler's
+    SIGTERM) lost the old file and left a truncated new one under its name, which a spreadsheet opens as whole.
+    Staged, a reader finds the old file or the new one, never part of either. The folders are made where the file
+    lands, not where the path is typed: ``new/../x.csv`` wrote x.csv and left an empty ``new/`` behind.
+
+    The staged name keeps the suffix (``.x.partial.png``): writers that go by it (matplotlib) write the same format.
+    A SIGTERM that Python does not catch ends the process inside the block; the old file is whole, and the hidden
+    staged file is what is left."""
+    path = check_fname(path, overwrite=overwrite, what=what)
+    target = write_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(f".{target.stem}.partial{target.suffix}")
+    try:
+        yield staged
+        if target.exists():
+            if not overwrite:  # made by another process while this one wrote: still not ours to replace
+                raise FileExistsError(f"{path}: file exists (written meanwhile); pass --force to overwrite it")
+            shutil.copymode(target, staged)
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
 def check_suffix(
     path: str | Path, suffixes: tuple[str, ...], what: str, hint: str = "", *, field: str = "<file>"
 ) -> Path:
@@ -107,8 +141,8 @@ def json_ready(obj: Any) -> Any:
 
 
 def write_json(obj: Any, path: str | Path, *, overwrite: bool) -> Path:
-    """Write ``obj`` as indented strict JSON (through `json_ready`), guarded by `check_fname`."""
-    path = check_fname(path, overwrite=overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_ready(obj), indent=2, allow_nan=False))
-    return path
+    """Write ``obj`` as indented strict JSON (through `json_ready`), guarded and staged (`staged_write`)."""
+    text = json.dumps(json_ready(obj), indent=2, allow_nan=False)  # a value JSON cannot hold fails before the file
+    with staged_write(path, overwrite=overwrite) as staged:
+        staged.write_text(text)
+    return Path(path)

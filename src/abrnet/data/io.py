@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, STATIC_PARAMS, WAVES
-from abrnet.data.files import COHORT_SUFFIXES, check_fname, check_suffix
+from abrnet.data.files import COHORT_SUFFIXES, check_fname, check_suffix, staged_write
 from abrnet.data.schema import SCHEMA_VERSION, ABRCohort, DataError
 
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -44,14 +44,8 @@ def save_cohort(cohort: ABRCohort, path: str | Path, *, force: bool = False) -> 
     say HDF5 (`COHORT_SUFFIXES`): ``--out g.csv`` once wrote HDF5 bytes under a CSV name."""
     path = check_fname(check_cohort_name(path), overwrite=force)
     cohort.validate(source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, cohort)
-        tmp.replace(path)
-    finally:  # a write that failed (disk full, an attr HDF5 cannot store) leaves no half file beside the output
-        tmp.unlink(missing_ok=True)
+    with staged_write(path, overwrite=force) as staged, h5py.File(staged, "w") as f:
+        _write(f, cohort)  # a write that fails (disk full, an attr HDF5 cannot store) leaves the old file as it was
     return path
 
 

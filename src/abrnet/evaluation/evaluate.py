@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from abrnet.data.files import check_fname, write_json
+from abrnet.data.files import check_fname, staged_write, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.data.splits import split_patients
@@ -378,6 +378,7 @@ def evaluate_checkpoint(
     old_md = out_dir / "metrics.md"
     if record and old_md.exists() and "\nTraining: " in (text := old_md.read_text()):
         md = md.rstrip("\n") + "\n\nTraining: " + text.split("\nTraining: ", 1)[1]
-    old_md.write_text(md)
+    with staged_write(old_md, overwrite=True) as staged:  # checked with the outputs, above
+        staged.write_text(md)
     started.unlink()  # metrics.json now says whose files these are
     return metrics

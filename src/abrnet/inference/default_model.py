@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from abrnet.data.files import check_fname, write_json
+from abrnet.data.files import check_fname, staged_write, write_json
 from abrnet.data.schema import DataError
 from abrnet.data.simulate.cohort import GENERATOR_VERSION
 from abrnet.inference.checkpoint import DATA_SHA256_KEY, SERIES_KEY, model_content_sha256, read_checkpoint
@@ -85,8 +85,8 @@ def export_checkpoint(
         if kept in ckpt:
             slim[kept] = ckpt[kept]
     slim[VERSIONS_KEY] = code_versions()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(slim, dst)
+    with staged_write(dst, overwrite=force) as staged:
+        torch.save(slim, staged)
     if card is not None:
         write_json({**card, "versions": code_versions()}, card_path(dst), overwrite=force)
     return dst

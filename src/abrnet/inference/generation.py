@@ -32,7 +32,7 @@ from abrnet.constants import (
     STATIC_PARAMS,
     WAVES,
 )
-from abrnet.data.files import check_fname
+from abrnet.data.files import check_fname, staged_write
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED
 from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
@@ -318,6 +318,6 @@ def plot_generated(cohort: ABRCohort, path: Path, k: int = 12, *, overwrite: boo
         fontsize=8,
     )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with staged_write(path, overwrite=overwrite) as staged:
+        fig.savefig(staged, dpi=110)
     plt.close(fig)

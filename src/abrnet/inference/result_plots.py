@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from abrnet.constants import PRESENCE_THRESHOLD, WAVES, is_present
-from abrnet.data.files import check_fname
+from abrnet.data.files import check_fname, staged_write
 from abrnet.data.grouping import group_indices
 from abrnet.data.metadata import LEVEL_UNIT, UNKNOWN, metadata_of
 from abrnet.data.schema import ABRCohort
@@ -132,8 +132,8 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
             ax.title.set_fontsize(8)  # three lines in the 4-inch figure
         domain = domain_words(cohort, idx)
         _note_domain(fig, domain)
-        paths["waterfall"].parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(paths["waterfall"], dpi=PLOT_DPI)
+        with staged_write(paths["waterfall"], overwrite=overwrite) as staged:
+            fig.savefig(staged, dpi=PLOT_DPI)
         plt.close(fig)
         written.append(paths["waterfall"])
         if series:
@@ -158,7 +158,8 @@ def save_plots(report: PredictionReport, plot_dir: str | Path, *, series: bool, 
             if np.isfinite(lat_pts).any() or thr is not None:
                 ax.legend(fontsize=7)
             _note_domain(fig, domain)
-            fig.savefig(paths["latency_intensity"], dpi=PLOT_DPI)
+            with staged_write(paths["latency_intensity"], overwrite=overwrite) as staged:
+                fig.savefig(staged, dpi=PLOT_DPI)
             plt.close(fig)
             written.append(paths["latency_intensity"])
     return written

@@ -21,7 +21,7 @@ from abrnet.constants import (
     WAVES,
 )
 from abrnet.data.describe import stimulus_order
-from abrnet.data.files import check_fname
+from abrnet.data.files import check_fname, staged_write
 from abrnet.data.schema import ABRCohort, float32_column_as_typed
 from abrnet.inference.clinical_columns import (
     clinical_ear_columns,
@@ -283,10 +283,9 @@ def write_columns_csv(cols: dict[str, np.ndarray], path: str | Path, *, force: b
     files (results.csv and its series and patients tables) are opened by people in spreadsheets, and a patient id from a
     user's file such as ``=HYPERLINK(...)`` ran there as a formula; abrnet never reads them back as input.
     """
-    path = check_fname(path, overwrite=force)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_fname(path, overwrite=force)  # before the cells are formatted
     cells = [column_cells(v) for v in cols.values()]
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with staged_write(path, overwrite=force) as staged, staged.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(list(cols))
         w.writerows(zip(*cells, strict=True))

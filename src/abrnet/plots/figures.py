@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from abrnet.constants import CLASS_NAMES, WAVES
-from abrnet.data.files import check_fname
+from abrnet.data.files import check_fname, staged_write
 from abrnet.data.schema import ABRCohort
 from abrnet.models.predictions import Predictions
 
@@ -30,7 +30,8 @@ def _new_figure(width: float = 5.0, height: float = 4.5) -> Figure:
 
 
 def _save(fig: Figure, path: Path, *, overwrite: bool) -> Path:
-    fig.savefig(check_fname(path, overwrite=overwrite), dpi=110)
+    with staged_write(path, overwrite=overwrite) as staged:
+        fig.savefig(staged, dpi=110)
     return path
 
 
@@ -130,6 +131,5 @@ def save_figures(pred: Predictions, data: ABRCohort, out_dir: str | Path, *, ove
     paths = figure_paths(out_dir)
     for path in paths:
         check_fname(path, overwrite=overwrite)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
     figures = (confusion_figure, lambda p, d: latency_figure(p, d, "V"), threshold_figure, reconstruction_figure)
     return [_save(make(pred, data), path, overwrite=overwrite) for make, path in zip(figures, paths, strict=True)]

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from abrnet.constants import CLASS_NAMES, WAVES
-from abrnet.data.files import check_fname
+from abrnet.data.files import check_fname, staged_write
 from abrnet.data.metadata import STIMULUS, STIMULUS_FREQ_HZ, metadata_of
 from abrnet.data.schema import ABRCohort
 
@@ -113,7 +113,7 @@ def plot_cohort_examples(cohort: ABRCohort, out: str | Path, *, seed: int = 0, o
             threshold_db=None if nr else float(thr),
         )
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    with staged_write(out, overwrite=overwrite) as staged:
+        fig.savefig(staged, dpi=120)
     plt.close(fig)
     return out

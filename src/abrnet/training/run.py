@@ -21,7 +21,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 
 from abrnet.config.train_config import TrainConfig, dump_config
 from abrnet.constants import CLASS_NAMES
-from abrnet.data.files import write_json
+from abrnet.data.files import staged_write, write_json
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.training.alerts import AlertMonitor
 from abrnet.training.cohort_source import load_training_cohort
@@ -388,4 +388,6 @@ def record_run(
             + ", ".join(f"{k} {v}" for k, v in wall.items())
             + ".\n"
         )
-        md.write_text(md.read_text().split("\nTraining: ")[0].rstrip("\n") + "\n" + line)
+        text = md.read_text().split("\nTraining: ")[0].rstrip("\n") + "\n" + line
+        with staged_write(md, overwrite=True) as staged:
+            staged.write_text(text)
