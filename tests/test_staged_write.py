@@ -14,7 +14,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +28,9 @@ from abrnet.data.csv_io import write_wide_csv
 from abrnet.data.files import staged_write, write_json
 from abrnet.data.io import save_cohort
 from abrnet.inference.result_tables import write_columns_csv
+from abrnet.training.terminated import EXIT_TERMINATED
 from tests.conftest import make_toy_cohort
+from tests.test_train_terminated_and_empty_val import _cli
 
 OLD = "patient_id,ear\nthe earlier result,R\n"
 
@@ -129,3 +134,53 @@ def test_an_error_inside_the_block_leaves_no_file_where_there_was_none(tmp_path:
         f.write_bytes(b"\x89PNG half")
         raise ValueError("stopped")
     assert _only_files(tmp_path) == ["out"]  # the folder a write needs is made; no file in it
+
+
+# ------------------------------------------------------------------------------------ commands ended by SIGTERM
+def _sigterm_on_call(n: int, real: Callable[..., Any]) -> Callable[..., Any]:
+    """`real`, except that its n-th call sends this process SIGTERM (as `kill` or a scheduler does) first."""
+    calls: list[int] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the handler runs between bytecodes: at once
+            raise AssertionError("SIGTERM did not reach a handler that raises")
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    ("args", "module", "name", "n"),
+    [
+        (["data", "export", "{d}/c.h5", "--out", "{d}/old.csv", "--force"], csv_io, "float32_texts", 7),
+        (["simulate", "--patients", "1", "--out", "{d}/old.h5", "--force"], cohort_io, "_write", 1),
+    ],
+    ids=["data-export", "simulate"],
+)
+def test_a_command_ended_by_sigterm_mid_write_says_so_and_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], module: Any, name: str, n: int
+) -> None:
+    """One line and exit 143 (Python's default ended it without a word), the file it was replacing as it was, no
+    staged file left; the same command then runs to the end."""
+    save_cohort(make_toy_cohort(2), tmp_path / "c.h5")
+    (tmp_path / "old.csv").write_text(OLD)
+    (tmp_path / "old.h5").write_text(OLD)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    argv = [a.format(d=tmp_path) for a in args]
+    with monkeypatch.context() as patch:
+        patch.setattr(module, name, _sigterm_on_call(n, getattr(module, name)))
+        code, lines = _cli(*argv)
+    command = " ".join(argv[:2]) if argv[0] == "data" else argv[0]
+    assert code == EXIT_TERMINATED, lines
+    assert lines[-1] == (
+        f"error: abrnet {command}: terminated (SIGTERM) before it finished; each output is whole or not written (a "
+        "file it was replacing is as it was): the same command runs it again, with --force where it had written one"
+    )
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    code, lines = _cli(*argv)
+    assert code == 0, lines
+    assert {p.name for p in tmp_path.iterdir()} == set(before)
+    assert (tmp_path / argv[argv.index("--out") + 1]).read_bytes() != before[Path(argv[argv.index("--out") + 1]).name]

@@ -24,6 +24,7 @@ from abrnet.cli.common import (
 )
 from abrnet.constants import MAX_SEED, TRAIN_SEED
 from abrnet.data.files import check_fname
+from abrnet.training.terminated import sigterm_raises, unfinished_message
 
 data_app = typer.Typer(help="Inspect, plot and export abrnet dataset files.", no_args_is_help=True)
 
@@ -62,7 +63,7 @@ def simulate(
     from abrnet.data.simulate.config import min_samples
     from abrnet.data.simulate.protocol import PROTOCOLS
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("simulate")):
         check_range(patients, "--patients", minimum=1, integer=True, command="simulate")
         check_seed(seed, "simulate")
         check_range(sampling_rate, "--sampling-rate", command="simulate")  # finite
@@ -183,7 +184,7 @@ def plot(
     from abrnet.data.schema import DataError
     from abrnet.plots.waterfall import MAX_UNLABELLED_SERIES, pick_example_ears, plot_cohort_examples, unlabelled_series
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("data plot")):
         check_seed(seed, "data plot")
         out = image_file(out, "--out")
         check_outputs({"--out": out}, force=force, inputs=[file])
@@ -211,7 +212,7 @@ def export(
     from abrnet.data.schema import DataError
     from abrnet.data.splits import SPLITS, split_patients
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("data export")):
         check_choice(split, "--split", SPLITS, command="data export")
         check_seed(seed, "data export")
         check_outputs({"--out": check_wide_csv_name(out, "--out")}, force=force, inputs=[file])  # before reading

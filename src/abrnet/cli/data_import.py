@@ -24,6 +24,7 @@ from abrnet.cli.common import (
     with_reader_options,
 )
 from abrnet.data.describe import hz_text
+from abrnet.training.terminated import sigterm_raises, unfinished_message
 
 # Fields a file may lack that `describe` fills with a stand-in so the rest can still be shown (and says so).
 _STAND_INS: dict[str, tuple[str, float]] = {
@@ -186,7 +187,7 @@ def import_recordings(
     from abrnet.inference.input_warnings import assumed_ear_warning, assumed_grid_warning, duplicate_record_warnings
     from abrnet.inference.inputs import concat_cohorts, dropped_buffers_warning, expand_inputs, skipped_warning
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("data import")):
         check_format(fmt, "data import")
         check_outputs(
             {"--out": check_cohort_name(out, "--out")}, force=force, inputs=inputs

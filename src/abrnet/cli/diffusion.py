@@ -32,6 +32,7 @@ from abrnet.cli.common import (
 from abrnet.cli.model_options import READ_OPTIONS, CheckpointOpt, ForceOpt
 from abrnet.constants import GENERATION_STEPS
 from abrnet.data.schema import ABRCohort, DataError
+from abrnet.training.terminated import sigterm_raises, unfinished_message
 
 if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
     import numpy as np
@@ -85,7 +86,7 @@ def denoise(
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("denoise")):
         check_format(fmt, "denoise")
         check_choice(sampler, "--sampler", SAMPLERS, command="denoise")
         check_range(steps, "--steps", minimum=1, integer=True, command="denoise")
@@ -217,7 +218,7 @@ def generate(
     from abrnet.inference.generation import generation_warnings, plot_generated
 
     single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("generate")):
         check_choice(sampler, "--sampler", SAMPLERS, command="generate")
         check_range(n, "--n", minimum=1, integer=True, command="generate")
         check_range(steps, "--steps", minimum=1, integer=True, command="generate")

@@ -32,6 +32,7 @@ from abrnet.cli.model_options import READ_OPTIONS, CheckpointOpt, ForceOpt
 from abrnet.data.files import check_suffix, write_json, write_target
 from abrnet.data.schema import ABRCohort, DataError
 from abrnet.inference.option_names import CLI_DOMAIN_NAMES
+from abrnet.training.terminated import sigterm_raises, unfinished_message
 
 if TYPE_CHECKING:  # numpy is imported inside the commands: `abrnet --help` stays fast
     import numpy as np
@@ -154,7 +155,7 @@ def predict(
     from abrnet.inference.result_plots import plot_paths, save_plots
     from abrnet.inference.result_tables import tables_json, write_columns_csv
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("predict")):
         check_format(fmt, "predict")
         series = False
         if group_by is not None:

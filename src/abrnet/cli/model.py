@@ -11,6 +11,7 @@ from rich.table import Table
 
 from abrnet.cli.common import check_choice, check_outputs, series_stage_warnings, user_errors, warn
 from abrnet.constants import MODEL_PRESETS as PRESETS
+from abrnet.training.terminated import sigterm_raises, unfinished_message
 
 app = typer.Typer(help="Inspect the hierarchical S4/Transformer U-Net: size, attention placement, FLOPs.")
 
@@ -108,7 +109,7 @@ def export(
     from abrnet.inference.checkpoint import SERIES_KEY, read_checkpoint
     from abrnet.inference.default_model import card_path, export_checkpoint, recorded_versions
 
-    with user_errors():
+    with user_errors(), sigterm_raises(unfinished_message("model export")):
         inputs = [checkpoint, checkpoint.with_suffix(".json"), *([metrics] if metrics is not None else [])]
         # never over what it reads, --force or not: a slim copy over the run's best.ckpt cannot be resumed
         check_outputs({"--out": out, "model card, --out's .json": card_path(out)}, force=force, inputs=inputs)

@@ -4,8 +4,9 @@ Why: Lightning turns SIGTERM into its SIGTERMException, a SystemExit without a c
 printed nothing, and ``abrnet train ... && abrnet evaluate ...`` went on with a folder holding no best.ckpt or
 metrics.json. `run.train` turns it into `TerminatedError`, which the CLI's one error mapping
 (`abrnet.cli.common.user_errors`) prints and exits with. Outside a fit nothing handled it, so Python ended the
-process at once, without a word: after the fit (the series stage, the evaluation: minutes) and in `abrnet evaluate`;
-`sigterm_raises` gives those phases their own line. Kept free of torch and Lightning: that mapping imports it for
+process at once, without a word: after the fit (the series stage, the evaluation: minutes), in `abrnet evaluate` and
+in every command that writes files (predict, denoise, generate, simulate, data import/export/plot, model export);
+`sigterm_raises` gives those their own line. Kept free of torch and Lightning: that mapping imports it for
 every command.
 """
 
@@ -60,6 +61,16 @@ def after_fit_message(out_dir: Path, phase: str, training: dict) -> str:
     if training.get("stopped_by") == "safety_stop":
         return f"{said}; the safety stop had ended the fit at step {training['steps']}: {resume} continues it"
     return f"{said}; the fit is whole: {resume} finishes the run without training a step"
+
+
+def unfinished_message(command: str) -> str:
+    """One line for a command that writes files (`abrnet <command>`) ended by SIGTERM. Every output is staged
+    (`abrnet.data.files.staged_write`), and the exception unwinds through it, so what the line says holds: an output
+    is whole or not there, a file it was replacing as it was, and no staged file is left beside it."""
+    return (
+        f"abrnet {command}: terminated (SIGTERM) before it finished; each output is whole or not written (a file it "
+        "was replacing is as it was): the same command runs it again, with --force where it had written one"
+    )
 
 
 def terminated_message(cfg: TrainConfig, out_dir: Path, step: int) -> str:
