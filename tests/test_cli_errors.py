@@ -61,7 +61,7 @@ def test_value_outside_a_fixed_set_is_one_line_listing_the_choices(
 OTHER = [
     (["serve", "--host", ""], "--host", "0.0.0.0 listens on every interface"),  # "" bound every interface
     (["simulate", "--out", "c.h5", "--sampling-rate", "100"], "--sampling-rate", "must be > 6000 Hz"),
-    (["simulate", "--out", "c.h5", "--n-samples", "81"], "--n-samples", "must be >= 82 at 20000 Hz"),
+    (["simulate", "--out", "c.h5", "--n-samples", "81"], "--n-samples", "must be >= 200 at 20000 Hz"),
     ([*GENERATE, "--plot", "."], "--plot", "is a folder"),  # wrote ../<folder>.png
     ([*GENERATE, "--plot", ""], "--plot", "is a folder"),  # ValueError traceback from pathlib
     (["generate", "--out", "g.h5", "--conditions", "."], "--conditions", "is a folder"),  # IsADirectoryError traceback
@@ -111,20 +111,21 @@ def test_data_plot_without_suffix_reports_the_file_it_wrote(tmp_path: Path) -> N
 
 
 def test_simulate_n_samples_limit_is_the_real_one(tmp_path: Path) -> None:
-    """82 samples at 20 kHz (reaching 4.05 ms) is the fewest the simulator measures FMP on; 8 to 81 passed the old
-    ``>= 8`` check and crashed with an IndexError."""
+    """240 samples at 24 kHz (to 9.96 ms) is the fewest that show the wave-V region to its end; fewer (down to the
+    old floor, 4.05 ms) labelled every V beyond the cut absent and every ear "no response" under a NORMAL class."""
     from abrnet.data.io import load_cohort
 
     out = tmp_path / "s.h5"
-    res = runner.invoke(app, ["simulate", "--patients", "1", "--n-samples", "82", "--out", str(out)])
+    args = ["simulate", "--patients", "2", "--seed", "0", "--sampling-rate", "24000", "--out"]
+    res = runner.invoke(app, [*args, str(out), "--n-samples", "240"])
     assert res.exit_code == 0, res.output
-    cohort = load_cohort(out)  # the limit is met, not merely accepted: 82 samples that reach 4 ms, FMP measured
-    assert cohort.n_records > 0 and cohort.n_samples == 82 and cohort.sampling_rate_hz == 20000.0
-    assert cohort.time_ms[-1] >= 4.0 and cohort.has_fmp.all()
-    assert np.all(np.isfinite(cohort.static_column("fmp")))
+    cohort = load_cohort(out)  # the limit is met, not merely accepted: waves labelled, FMP measured
+    assert cohort.n_records > 0 and cohort.n_samples == 240 and cohort.sampling_rate_hz == 24000.0
+    assert cohort.time_ms[-1] >= 9.95 and cohort.has_fmp.all()
+    assert np.all(np.isfinite(cohort.static_column("fmp"))) and np.isfinite(cohort.latency_ms[:, 2]).any()
     short = tmp_path / "short.h5"  # one sample fewer is refused up front, in one line, and writes nothing
-    res = runner.invoke(app, ["simulate", "--patients", "1", "--n-samples", "81", "--out", str(short)])
-    assert res.exit_code == 2 and "--n-samples" in res.output and "must be >= 82" in res.output, res.output
+    res = runner.invoke(app, [*args, str(short), "--n-samples", "239"])
+    assert res.exit_code == 2 and "--n-samples" in res.output and "must be >= 240" in res.output, res.output
     assert "Traceback" not in res.output and not short.exists()
 
 

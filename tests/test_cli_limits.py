@@ -32,7 +32,7 @@ CASES = [
     (["simulate", "--out", "c.h5", "--sampling-rate", "nan"], "--sampling-rate"),
     (["simulate", "--out", "c.h5", "--sampling-rate", "0.5"], "--sampling-rate"),
     (["simulate", "--out", "c.h5", "--sampling-rate", "6000"], "--sampling-rate"),  # the band-pass needs > 6000
-    (["simulate", "--out", "c.h5", "--n-samples", "81"], "--n-samples"),  # ends before FMP's window: IndexError
+    (["simulate", "--out", "c.h5", "--n-samples", "199"], "--n-samples"),  # ends before the wave-V region does
     (["denoise", "in.h5", "--out", "d.h5", "--steps", "0"], "--steps"),
     ([*GENERATE, "--n", "0"], "--n"),
     ([*GENERATE, "--steps", "0"], "--steps"),

@@ -255,12 +255,13 @@ def test_config_validation_names_field(kwargs, field):
         SimulationConfig(**kwargs)
 
 
-def test_config_refuses_records_too_short_to_measure_fmp() -> None:
-    """The shortest record the simulator can measure FMP on is checked by the config, not only by the CLI: a Python
-    caller got an IndexError traceback from deep in the recording model."""
+def test_config_refuses_records_too_short_to_show_wave_v() -> None:
+    """The shortest record is checked by the config, not only by the CLI (a Python caller got an IndexError traceback
+    from deep in the recording model), and it is the one that shows the wave-V region to its end: 82 samples (4.05
+    ms) passed, labelled every V absent and every ear "no response" under a NORMAL class (hunt 48)."""
     from abrnet.data.simulate.config import min_samples
 
-    assert min_samples(20_000.0, 0.0) == 82
-    with pytest.raises(ValueError, match=r"^SimulationConfig\.n_samples: must be >= 82 at 20000 Hz .*got 81$"):
-        SimulationConfig(n_samples=81)
-    SimulationConfig(n_samples=82)
+    assert [min_samples(fs, 0.0) for fs in (20_000.0, 48_000.0, 24_414.0625)] == [200, 480, 245]
+    with pytest.raises(ValueError, match=r"^SimulationConfig\.n_samples: must be >= 200 at 20000 Hz .*got 199$"):
+        SimulationConfig(n_samples=199)
+    SimulationConfig(n_samples=200)

@@ -50,7 +50,7 @@ def simulate(
         ),
     ] = None,
     n_samples: Annotated[
-        int, typer.Option(help="Samples per record: past 4 ms, where FMP is measured (>= 82 at 20 kHz).")
+        int, typer.Option(help="Samples per record: to 10 ms, where waves and FMP are read (>= 200 at 20 kHz).")
     ] = 200,
     sampling_rate: Annotated[
         float, typer.Option("--sampling-rate", help="Sampling rate in Hz (> 6000: twice the recording band-pass top).")
@@ -75,8 +75,8 @@ def simulate(
             )  # fmt: skip
         if n_samples < (least := min_samples(sampling_rate, SimulationConfig.t0_ms)):
             raise option_error(
-                "simulate", "--n-samples", f"must be >= {least} at {sampling_rate:g} Hz (records must reach past 4 ms, "
-                f"where FMP is measured), got {n_samples}",
+                "simulate", "--n-samples", f"must be >= {least} at {sampling_rate:g} Hz (records must cover the wave-V "
+                f"region to 10 ms, where labels and FMP are read), got {n_samples}",
             )  # fmt: skip
         check_choice(protocol, "--protocol", PROTOCOLS, command="simulate")
         if levels is not None and protocol != "fixed":  # other protocols choose their own levels

@@ -10,8 +10,6 @@ import json
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from abrnet.constants import (
     CLASS_NAMES,
     DEFAULT_N_SAMPLES,
@@ -98,7 +96,7 @@ class SimulationConfig:
         _check(_finite(self.sampling_rate_hz) and self.sampling_rate_hz > 0, "sampling_rate_hz", "must be > 0")
         _check(_finite(self.t0_ms), "t0_ms", "must be finite")
         least = min_samples(self.sampling_rate_hz, self.t0_ms)
-        reach = f"records must reach past {FMP_WINDOW_MS[0]:g} ms, where FMP is measured"
+        reach = f"records must cover the wave-V region to {FMP_WINDOW_MS[1]:g} ms, where labels and FMP are read"
         _check(self.n_samples >= least, "n_samples", f"must be >= {least} at {self.sampling_rate_hz:g} Hz ({reach}), "
                f"got {self.n_samples}")  # fmt: skip
         self._check_fractions()
@@ -174,12 +172,14 @@ def _finite(value: float) -> bool:
 
 
 def min_samples(sampling_rate_hz: float, t0_ms: float) -> int:
-    """Fewest samples per record the simulator can measure FMP on: two inside its detection window (from 4 ms, the
-    wave-V region). Fewer passed ``>= 8`` and failed as an IndexError traceback."""
-    start = FMP_WINDOW_MS[0]
-    n = max(0, math.ceil((start - t0_ms) * sampling_rate_hz / 1000.0)) + 3
-    t_ms = t0_ms + np.arange(n) * 1000.0 / sampling_rate_hz  # the simulator's own time axis decides
-    return int(np.flatnonzero(t_ms >= start)[1]) + 1
+    """Fewest samples per record that cover the wave-V region to its end (`FMP_WINDOW_MS`, 4-10 ms, less one sample:
+    the standard 10-ms window, 200 samples at 20 kHz), where the labels and FMP are read.
+
+    Why the end, not two samples past its start (stop 48): a record cut at 4.05 ms (82 samples, then the floor) shows
+    no wave V, so every V was labelled absent and every ear "no response" while its class said NORMAL, and FMP came
+    from two samples (up to 4e5); fewer than that had passed ``>= 8`` and failed as an IndexError traceback."""
+    end = FMP_WINDOW_MS[1]
+    return max(2, math.ceil((end - t0_ms) * sampling_rate_hz / 1000.0 - 1e-9))
 
 
 def _check(ok: bool, name: str, message: str) -> None:
