@@ -21,6 +21,7 @@ from abrnet.cli.common import (
     option_error,
     progress_bar,
     user_errors,
+    warn,
 )
 from abrnet.constants import MAX_SEED, TRAIN_SEED
 from abrnet.data.files import check_fname
@@ -225,6 +226,11 @@ def export(
         if cohort.n_records == 0:
             raise DataError(str(file), "signals", "no records to export")
         write_wide_csv(cohort, out, force=force)
+        grid = {c for c in str(cohort.attrs.get("grid_assumed", "")).split(",") if c}
+        if cohort.attrs.get("sampling_rate_source", "given") != "given":
+            grid.add("sampling_rate_hz")
+        if grid:  # the CSV's grid columns state what the file did not, and its readers are not told (hunt 48 #2)
+            warn([f"{file}: {' and '.join(sorted(grid))} assumed on import, not recorded; {out} states them as values"])
     console.print(f"wrote {out}: {cohort.n_records} records × {cohort.n_samples} samples")
 
 

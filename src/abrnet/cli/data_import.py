@@ -23,6 +23,7 @@ from abrnet.cli.common import (
     warn,
     with_reader_options,
 )
+from abrnet.cli.model_options import READ_OPTIONS
 from abrnet.data.describe import hz_text
 from abrnet.training.terminated import sigterm_raises, unfinished_message
 
@@ -73,6 +74,9 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
         value = f"{hz_text(cohort.sampling_rate_hz)} Hz" if column == "sampling_rate_hz" else f"{cohort.t0_ms:g} ms"
         option = "--sampling-rate" if column == "sampling_rate_hz" else "--t0-ms"
         out["not_recorded"][column] = f"not in the file; assumed {value} (predict and data import take {option})"
+    if (source := str(cohort.attrs.get("sampling_rate_source", "given"))) != "given":  # a reader's guess
+        rate = f"{hz_text(cohort.sampling_rate_hz)} Hz, {source}"
+        out["not_recorded"]["sampling_rate_hz"] = f"not in the file; {rate} (data import takes --sampling-rate)"
     if cohort.attrs.get("ear_unknown"):
         out["not_recorded"]["ear"] = "not in the file; predict and data import take --ear"
     if cohort.attrs.get("denoised_by"):  # as predict says it: the traces are a model's estimates (hunt 44b #10)
@@ -184,7 +188,12 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError
-    from abrnet.inference.input_warnings import assumed_ear_warning, assumed_grid_warning, duplicate_record_warnings
+    from abrnet.inference.input_warnings import (
+        assumed_ear_warning,
+        assumed_grid_warning,
+        assumed_rate_warning,
+        duplicate_record_warnings,
+    )
     from abrnet.inference.inputs import concat_cohorts, dropped_buffers_warning, expand_inputs, skipped_warning
 
     with user_errors(), sigterm_raises(unfinished_message("data import")):
@@ -217,6 +226,7 @@ def import_recordings(
             warn(duplicate_record_warnings(cohort, str(path)))  # as predict says it
             if assumed := str(cohort.attrs.get("grid_assumed", "")):  # kept in the .h5: predict says it again
                 warn([assumed_grid_warning(assumed.split(","), str(path), hint=False)])
+            warn(assumed_rate_warning(cohort, str(path), option_names(READ_OPTIONS)))  # kept in the .h5, as predict
             warn(assumed_ear_warning(cohort, str(path), option_names({})))  # as predict says it, with --ear
             parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)
         if not parts:
