@@ -252,9 +252,12 @@ def test_time_unit_in_the_header_is_honoured(tmp_path: Path) -> None:
     np.testing.assert_array_equal(c.signals, plain.signals)
     ms = read_recording(_retimed(tmp_path / "ms.txt", "Time [ms]", 1e3), age_years=1.0, stimulus_rate_hz=21.0)
     assert ms.sampling_rate_hz == pytest.approx(plain.sampling_rate_hz, rel=1e-6)
-    with pytest.raises(DataError, match=r"field 'Time \(ms\)', row 1: .*implausible.*looks like s"):
+    # the fix each refusal names is one a CLI user can make (no CLI option sets time_units; hunt 48 #5)
+    fix = r"looks like s\); correct the header's unit, e\.g\. 'time \(s\)' \(from Python: time_units='s'\)$"
+    with pytest.raises(DataError, match=r"field 'Time \(ms\)', row 1: .*implausible.*" + fix):
         read_recording(_retimed(tmp_path / "lie.txt", "Time (ms)", 1.0), age_years=1.0, stimulus_rate_hz=21.0)
-    with pytest.raises(DataError, match=r"field 'time', row 3: .*implausible"):  # µs read as ms: 24 Hz
+    bare = r"field 'time', row 3: .*implausible .*by the time step; state the header's unit, e\.g\. 'time \(us\)'"
+    with pytest.raises(DataError, match=bare):  # µs read as ms: 24 Hz
         read_recording(_retimed(tmp_path / "bare.txt", "time", 1e6), age_years=1.0, stimulus_rate_hz=21.0)
 
 

@@ -264,10 +264,19 @@ def _time_unit(src: str, column: str, time_units: str, step: float, lines_at: tu
     lo, hi = PLAUSIBLE_FS_HZ
     if step > 0 and not lo <= fs <= hi:
         why = "time_units" if given else f"the header's unit {said!r}" if stated else "the time step"
-        hint = f" (the step looks like {guess})" if stated and not given and guess != unit else ""
+        fits = [u for u in ("s", "ms", "us") if lo <= 1000.0 / (step * _TO_MS[u]) <= hi]  # the units it could be
+        looks = fits[0] if fits else guess
+        hint = f" (the step looks like {looks})" if stated and not given and looks != unit else ""
+        # Why not "pass time_units=...": no CLI option sets it, and a header stating the wrong unit needs correcting
+        fix = (
+            "pass time_units=s, ms or us"
+            if given
+            else f"{'correct' if stated else 'state'} the header's unit, "
+            f"e.g. 'time ({looks})' (from Python: time_units='{looks}')"
+        )
         raise DataError(
             src, column, f"a step of {step:g} {unit} is {fs:g} Hz, implausible (expected {lo:g}-{hi:g} Hz) by "
-            f"{why}{hint}; state the unit in the header, e.g. 'time (ms)', or pass time_units=s, ms or us",
+            f"{why}{hint}; {fix}",
             lines_at[0] if stated and not given else lines_at[1],
         )  # fmt: skip
     return unit
