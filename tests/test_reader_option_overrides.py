@@ -184,3 +184,22 @@ def test_an_exports_no_stimulus_columns_are_said_once(tmp_path: Path) -> None:
     assert dropped_column_warnings(again.attrs, "y.h5") == []
     assert dropped_column_warnings(read_recording(require_fixture(FIXTURES / "epl_cfts_bburan" / "ABR-52-3"),
                                                   age_years=0.5).attrs, "g") == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rel", ["epl_cfts_bburan/ABR-52-3", "epl_abr_peak_analysis/8 kHz waveform.txt"], ids=["epl_cfts", "time_columns"]
+)
+def test_a_level_option_the_files_levels_make_moot_is_said_ignored(rel: str) -> None:
+    """``--level 57`` on a file that states every record's level was dropped without a word (CFTS, time columns),
+    where SmartEP and Fast ABR said so (hunt 48 #6); the file's levels are kept."""
+    plain = read_recording(_fixture(rel), age_years=1.0, stimulus_rate_hz=21.1)
+    given = read_recording(_fixture(rel), age_years=1.0, stimulus_rate_hz=21.1, level_db=57.0)
+    assert given.attrs["ignored_options"] == "level_db" and "ignored_options" not in plain.attrs
+    np.testing.assert_array_equal(given.static_column("intensity_db"), plain.static_column("intensity_db"))
+    assert not np.any(plain.static_column("intensity_db") == 57.0)
+
+
+def test_a_level_option_a_file_needs_is_used_not_said_ignored() -> None:
+    """An EP export with an empty :LEVELS: takes the option: nothing to say."""
+    cohort = read_recording(_fixture("epl_abr_peak_analysis/AAP2044-1_Fz"), age_years=1.0, level_db=50.0)
+    assert "ignored_options" not in cohort.attrs and np.all(cohort.static_column("intensity_db") == 50.0)

@@ -35,6 +35,7 @@ from abrnet.data.importers._common import (
     to_microvolts,
 )
 from abrnet.data.importers.needed import check_recorded
+from abrnet.data.importers.options import note_ignored
 from abrnet.data.metadata import DB_SPL
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -131,6 +132,8 @@ def read_epl_cfts(
         "t0_assumed": "first sample = stimulus onset",
         **overridden,
     }
+    if "intensity_db" in stated and level_db is not None:  # the header states them: --level was moot (hunt 48 #6)
+        note_ignored(attrs, "level_db")
     return build_cohort(
         path,
         data_uv,

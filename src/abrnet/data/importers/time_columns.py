@@ -48,6 +48,7 @@ from abrnet.data.importers._common import (
     to_microvolts,
 )
 from abrnet.data.importers.needed import check_recorded
+from abrnet.data.importers.options import note_ignored
 from abrnet.data.metadata import DB_NHL, DB_PESPL, DB_SPL, STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN
 from abrnet.data.schema import ABRCohort, DataError
 
@@ -219,6 +220,8 @@ def read_time_columns(
         "time_column": cols[t_col],
         "columns": ";".join(names),
     }
+    if level_db is not None and levels is not None and all(at is not None for at in level_lines):
+        note_ignored(attrs, "level_db")  # every column names its level: --level said nothing (hunt 48 #6)
     return build_cohort(
         path,
         signals,
