@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
-from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
+from abrnet.data.ears import ASSUMED_EAR, assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp
 from abrnet.data.importers.needed import check_recorded
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
@@ -182,7 +182,8 @@ def build_cohort(
 ) -> ABRCohort:
     """Assemble and validate a cohort from one file's records, applying the policy in the module docstring.
 
-    ``ear`` is one ear for the file or one per record (a file may hold both ears); so is ``stimulus_rate_hz`` (a rate
+    ``ear`` is one ear for the file or one per record (a file may hold both ears; an empty one, a record that names
+    none, is assumed with a per-record mark, the others kept as recorded); so is ``stimulus_rate_hz`` (a rate
     series is one clinical test, one file), while the sampling rate and ``t0_ms`` stay one per file (the model grid
     resamples a file as one block). ``buffers`` (N, 2, T) µV are the
     split sub-averages; Fmp comes from them over ``fmp_window`` (sample indices) unless ``fmp`` is given.
@@ -208,9 +209,16 @@ def build_cohort(
     )
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
     rate = _rates(name, n, stimulus_rate_hz, (lines or {}).get("stimulus_rate_hz"))
+    extras = dict(extras or {})
     if ear is None:  # the file names no ear: every record's is assumed, one file-wide mark (no per-record column)
         ears, ear_attrs, _ = assume_ears([""] * n)
         attrs |= ear_attrs
+    elif not isinstance(ear, str) and any(not e.strip() for e in ear):  # some records name none: those assumed
+        named = [e.strip() for e in ear]
+        spelled = _ears(name, n, [e or ASSUMED_EAR for e in named])  # the named ones checked as any
+        ears, ear_attrs, ear_extras = assume_ears([s if e else "" for s, e in zip(spelled, named, strict=True)])
+        attrs |= ear_attrs
+        extras |= ear_extras
     else:
         ears = _ears(name, n, ear)
     if fmp is not None:
@@ -224,7 +232,6 @@ def build_cohort(
         attrs["fmp_source"] = "missing"
     if levels_db is None:
         raise no_levels
-    extras = dict(extras or {})
     meta = dict(metadata or {})
     try:
         columns = metadata_columns(n, **{k: meta.get(k) for k in METADATA_FIELDS})  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abrnet.data.ears import ear_of
 from abrnet.data.importers._common import (
     build_cohort,
     note_override,
@@ -111,7 +112,8 @@ def read_epl_cfts(
     kept = np.flatnonzero(keep)  # file column of each record
     data_uv, unit = to_microvolts(src, data[keep], units)
     rate_txt = _field(header, _REP_RATE)
-    file_ear = _field(header, r"SW EAR:\s*([LRlr])\b")
+    file_ear = _field(header, r"SW EAR:\s*((?i:left|right|[lr]))\b")  # "Left" too (hunt 48 #4)
+    file_ear = None if file_ear is None else ear_of(file_ear)
     overridden: dict[str, str | float | int] = {}  # an option differing from the header: kept, and warned about
     note_override(overridden, "stimulus_rate_hz", rate_txt, stimulus_rate_hz)
     note_override(overridden, "ear", file_ear, ear)

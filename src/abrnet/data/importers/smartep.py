@@ -20,7 +20,8 @@ Stimulus rate: each group's own ``Stim. Rate:`` (a rate series, e.g. 11.1/s and 
 is one file); ``stimulus_rate_hz=`` overrides it for every record, and the file's rates stay in
 ``attrs["stimulus_rates_in_file"]``. The sampling period and zero position must be one per file (the model grid
 resamples the file as one block): a file that mixes them is refused.
-Metadata: ``Stim. Freq.`` > 0 is a tone pip of that frequency (the fixture: 12 kHz). The export names neither the
+Metadata: ``Stim. Freq.`` > 0 is a tone pip of that frequency (the fixture: 12 kHz), per group where a file holds
+several (each frequency its own series). The export names neither the
 level unit nor the species, so both stay "unknown" unless passed.
 """
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from abrnet.data.fmp import FMP_WINDOW_MS, fmp_window
 from abrnet.data.importers._common import build_cohort, note_override, parse_float, read_text, split_lines
+from abrnet.data.metadata import STIMULUS, STIMULUS_FREQ_HZ, UNKNOWN
 from abrnet.data.schema import ABRCohort, DataError
 
 _GROUP = ("Average:", "Average(uV):", "Buffer1:", "Buffer1(uV):", "Buffer2:", "Buffer2(uV):")
@@ -80,7 +82,8 @@ def read_smartep(
 
     level_db = np.array(numbers("Intensity:"))
     periods, zeros = set(numbers("Smp. Period:")), set(numbers("Zero Position:"))
-    ears = [v.upper()[:1] for v in per_group("Ear:")] if "Ear:" in header else []
+    # each group's own ear; one that names none ("", "B") is assumed for that group only, never for the file's others
+    ears = [e if (e := v.upper()[:1]) in ("L", "R") else "" for v in per_group("Ear:")] if "Ear:" in header else []
     for label, values in (("Smp. Period:", periods), ("Zero Position:", zeros)):
         if len(values) != 1:
             msg = f"differs between recordings ({sorted(values)}); split the file"
@@ -119,13 +122,13 @@ def read_smartep(
     if stimulus_rate_hz is None and "Stim. Rate:" in header:  # no row: `build_cohort` asks for --rate
         rates, stated["stimulus_rate_hz"] = numbers("Stim. Rate:"), header["Stim. Rate:"][0]
     record_ears: str | list[str] | None = ear
-    if ear is None and ears and set(ears) <= {"L", "R"}:
+    if ear is None and any(ears):
         record_ears = ears  # one ear per group: a file may hold both ears' recordings
     overridden: dict[str, str | float | int] = {}  # an option differing from the file: kept, and warned about
     if "Stim. Rate:" in header:
         note_override(overridden, "stimulus_rate_hz", per_group("Stim. Rate:"), stimulus_rate_hz)
-    if ears and set(ears) <= {"L", "R"}:
-        note_override(overridden, "ear", ears, ear)
+    if any(ears):
+        note_override(overridden, "ear", [e for e in ears if e], ear)
     attrs: dict[str, str | float | int] = {
         "format": "smartep",
         "units_in_file": "uV",
@@ -137,12 +140,14 @@ def read_smartep(
         "stimulus_frequency_hz": ";".join(sorted(set(per_group("Stim. Freq.")))) if "Stim. Freq." in header else "",
         **overridden,
     }
-    freqs = []
-    if "Stim. Freq." in header:
-        freqs = sorted(set(numbers("Stim. Freq.")))
+    freqs = np.array(numbers("Stim. Freq.")) if "Stim. Freq." in header else np.zeros(0)
     info: dict[str, object] = {}
-    if len(freqs) == 1 and freqs[0] > 0:
-        info.update(stimulus="tone_pip", stimulus_freq_hz=freqs[0])
+    extras: dict[str, np.ndarray] = {}
+    if len(set(freqs.tolist())) == 1 and freqs[0] > 0:
+        info.update(stimulus="tone_pip", stimulus_freq_hz=float(freqs[0]))
+    elif len(set(freqs.tolist())) > 1:  # per group: 8 and 12 kHz in one file are two series, never one (hunt 48 #3)
+        tone = freqs > 0
+        extras = {STIMULUS: np.where(tone, "tone_pip", UNKNOWN), STIMULUS_FREQ_HZ: np.where(tone, freqs, np.nan)}
     return build_cohort(
         path,
         avg,
@@ -157,6 +162,7 @@ def read_smartep(
         buffers=np.stack([buf_a, buf_b], axis=1),
         fmp_window=None if win is None else (win.start, win.stop),
         metadata=info,
+        extras=extras,
         locate=lambda r, j: _locate(names, groups, r, None if j is None else body[first + j][0]),
         lines=stated,
     )
