@@ -215,6 +215,7 @@ def generate(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.diffusion.sampling import SAMPLERS
     from abrnet.inference.api import load
+    from abrnet.inference.arguments import MAX_ADDED_NOISE_NV
     from abrnet.inference.generation import generation_warnings, plot_generated
 
     single = {"--age": age, "--intensity": intensity, "--rate": rate, "--fmp": fmp}
@@ -244,8 +245,10 @@ def generate(
             raise option_error("generate", "--eta", "stochastic DDIM needs --sampler ddim and conditional generation")
         if joint and guidance is not None:  # joint sampling has no condition to guide by: never silently unused
             raise option_error("generate", "--guidance", "applies to conditional generation only; drop it with --joint")
-        if add_noise_nv is not None and not add_noise_nv >= 0:  # 0 = the clean response + zero noise, as the API
-            raise option_error("generate", "--add-noise-nv", f"must be >= 0 nV, got {add_noise_nv:g}")
+        if add_noise_nv is not None and not 0 <= add_noise_nv <= MAX_ADDED_NOISE_NV:  # 0: clean + zero noise
+            raise option_error(
+                "generate", "--add-noise-nv", f"must be >= 0 and <= {MAX_ADDED_NOISE_NV:g} nV, got {add_noise_nv:g}"
+            )
         plot_file = image_file(plot, "--plot") if plot is not None else None
         planned = {"--out": check_cohort_name(out, "--out"), **({"--plot": plot_file} if plot_file is not None else {})}
         check_outputs(planned, force=force, inputs=[conditions] if conditions is not None else [])

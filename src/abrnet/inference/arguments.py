@@ -21,6 +21,10 @@ from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import OPTIONAL_STATIC, ABRCohort
 from abrnet.diffusion.sampling import SAMPLERS
 
+# Largest added recording noise: a tenth of the signal range (`PHYSICAL_RANGES`), so no draw leaves it. Above it a
+# run sampled for minutes, then failed as "<generated>: field 'signals'", naming nothing the user typed (hunt 48).
+MAX_ADDED_NOISE_NV = PHYSICAL_RANGES["signal_uv"][1] * 1000.0 / 10.0
+
 ARRAY_HINT = (
     "for signals held in arrays build an abrnet.data.schema.ABRCohort, or save them as abrnet's wide CSV "
     "(one record per row, one column per sample s0, s1, ...)"
@@ -176,7 +180,8 @@ def check_generate(
         )
     check_real("eta", eta, minimum=0.0, maximum=1.0)
     if add_noise_nv is not None:
-        check_real("add_noise_nv", add_noise_nv, minimum=0.0, what=" (residual noise in nV RMS), or not given")
+        what = " (residual noise in nV RMS; an ABR's is well under 1000), or not given"
+        check_real("add_noise_nv", add_noise_nv, minimum=0.0, maximum=MAX_ADDED_NOISE_NV, what=what)
     if eta and sampler != "ddim":
         raise ValueError(f"eta (stochastic DDIM) needs sampler='ddim', got eta={eta} with sampler={sampler!r}")
     if joint and eta:
