@@ -135,6 +135,17 @@ def test_conditions_errors_name_the_real_line(tmp_path: Path) -> None:
     assert "(line 5)" in _error_line(res) and not (tmp_path / "g.h5").exists()
 
 
+def test_a_semicolon_conditions_file_is_told_what_it_is(tmp_path: Path) -> None:
+    """A spreadsheet's ';' export was refused as "age_years: required column missing" beside that column (hunt 48)."""
+    cond = tmp_path / "cond.csv"
+    cond.write_bytes("\ufeffage_years;intensity_db;stimulus_rate_hz;fmp\n0;60;33.1;2\n".encode())
+    res = runner.invoke(app, ["generate", "--conditions", str(cond), "--n", "1", "--out", str(tmp_path / "g.h5")])
+    assert _error_line(res) == (
+        f"error: {cond}: field '<format>', row 0: separated by ';' (a spreadsheet's export): save it "
+        "comma-separated, decimal point '.' (line 1)"
+    )
+
+
 def test_an_empty_fmp_cell_is_not_measured(tmp_path: Path) -> None:
     cond = tmp_path / "cond.csv"
     cond.write_text(HEADER + "30,60,21.1,2\n\n30,70,21.1,\n1,40,33.1,nan\n")

@@ -71,6 +71,10 @@ def read_conditions(path: str | Path) -> np.ndarray:
         raise DataError(src, "<header>", "file is empty: expected a header row (line 1)", 0)
     header_line, header_cells = rows[0]
     header = [c.strip() for c in header_cells]
+    if len(header) == 1 and set(STATIC_PARAMS) <= {c.strip().strip('"') for c in header[0].split(";")}:
+        msg = "separated by ';' (a spreadsheet's export): save it comma-separated, decimal point '.'"
+        msg += f" (line {header_line})"
+        raise DataError(src, "<format>", msg, 0)  # was "age_years: required column missing", beside that column
     for name in STATIC_PARAMS:
         if name not in header:
             raise DataError(
