@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from abrnet.constants import PHYSICAL_RANGES, STATIC_PARAMS, WAVES
-from abrnet.data.ears import ASSUMED_EAR, assume_ears, ear_of, recorded_ears, unassumable
+from abrnet.data.ears import assume_ears, ear_of, recorded_ears, unassumable
 from abrnet.data.fmp import FMP_FROM_BUFFERS, buffer_fmp
 from abrnet.data.importers.needed import check_recorded
 from abrnet.data.metadata import METADATA_FIELDS, metadata_columns
@@ -210,17 +210,9 @@ def build_cohort(
     age = require(name, "age_years", age_years, "the export has no subject age; CLI --age")
     rate = _rates(name, n, stimulus_rate_hz, (lines or {}).get("stimulus_rate_hz"))
     extras = dict(extras or {})
-    if ear is None:  # the file names no ear: every record's is assumed, one file-wide mark (no per-record column)
-        ears, ear_attrs, _ = assume_ears([""] * n)
-        attrs |= ear_attrs
-    elif not isinstance(ear, str) and any(not e.strip() for e in ear):  # some records name none: those assumed
-        named = [e.strip() for e in ear]
-        spelled = _ears(name, n, [e or ASSUMED_EAR for e in named])  # the named ones checked as any
-        ears, ear_attrs, ear_extras = assume_ears([s if e else "" for s, e in zip(spelled, named, strict=True)])
-        attrs |= ear_attrs
-        extras |= ear_extras
-    else:
-        ears = _ears(name, n, ear)
+    ears, ear_attrs, ear_extras = _ears(name, n, [""] * n if ear is None else ear)  # None: the file names no ear
+    attrs |= ear_attrs
+    extras |= ear_extras
     if fmp is not None:
         fmp_arr = np.broadcast_to(np.asarray(fmp, np.float32), (n,)).copy()
         attrs["fmp_source"] = "device" if device_fmp else "given"
@@ -268,16 +260,17 @@ def build_cohort(
         raise _relocate(exc, cohort, locate, lines or {}) from None
 
 
-def _ears(src: str, n: int, ear: str | Sequence[str]) -> np.ndarray:
-    """``n`` ears from one for the file or one per record, each spelled as `abrnet.data.ears.ear_of` reads it; an
-    empty one is refused here (a reader passes None for a file that names no ear)."""
+def _ears(src: str, n: int, ear: str | Sequence[str]) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
+    """`assume_ears` of ``n`` ears from one for the file or one per record, each spelled as `abrnet.data.ears.ear_of`
+    reads it: an empty one (a record that names none) is assumed, with a per-record mark where others are named
+    (one SmartEP group without an ear once discarded every group's); any other spelling is refused."""
     spelled = [e.strip().upper() for e in ([ear] * n if isinstance(ear, str) else ear)]
     ears = np.array([ear_of(e) or e for e in spelled]).astype(str)
     if ears.shape != (n,):
         raise DataError(src, "ear", f"{ears.size} ears for {n} records")
-    if (bad_ear := ~np.isin(ears, ["L", "R"])).any():
+    if (bad_ear := ~np.isin(ears, ["L", "R", ""])).any():
         raise DataError(src, "ear", f"must be L or R, got {str(ears[bad_ear][0])!r}")
-    return ears
+    return assume_ears(ears.tolist())
 
 
 def _rates(src: str, n: int, value: float | Sequence[float] | np.ndarray | None, at: object) -> np.ndarray:
