@@ -374,3 +374,14 @@ def test_time_headers_the_reader_accepts_are_detected(tmp_path: Path, header: st
     path = tmp_path / "export.csv"
     path.write_text(f"{header},60 dB,40 dB\n0,0.1,0.05\n0.05,0.2,0.1\n0.1,0.3,0.2\n")
     assert detect_format(path) == "time_columns"
+
+
+def test_a_time_column_file_whose_lines_end_in_a_separator_reads_as_without(tmp_path: Path) -> None:
+    """A trailing tab on every line, header included, made an unnamed empty column: "field '', row 2: '' is not a
+    number" (hunt 48 #7); the wide CSV already ignored a spreadsheet's trailing comma."""
+    src = require_fixture(EPL / "8 kHz waveform.txt")
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text("".join(line + "\t\n" for line in src.read_text().splitlines()))
+    got, plain = (read_recording(p, age_years=1.0, stimulus_rate_hz=21.1) for p in (tabbed, src))
+    np.testing.assert_array_equal(got.signals, plain.signals)
+    assert got.static_column("intensity_db").tolist() == plain.static_column("intensity_db").tolist()

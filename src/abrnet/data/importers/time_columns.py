@@ -139,6 +139,8 @@ def read_time_columns(
     if not lines:
         raise DataError(src, "<header>", "file is empty", 1)
     sep, cols = split_header(lines[0], lines[1] if len(lines) > 1 else None)
+    while len(cols) > 1 and not cols[-1].strip():  # a trailing separator names no column (rows' are dropped below)
+        cols.pop()  # every line ending in a tab was "field '', row 2: '' is not a number" (hunt 48 #7)
     decimal_comma = sep != ","  # a comma that separates no cells is a decimal comma (0,05 in European exports)
     if not is_time_header(cols[0]):
         msg = "first column must be the time column ('time...', 't (ms)', 'Time_ms', 'ms', ...)"
