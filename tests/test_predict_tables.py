@@ -124,7 +124,7 @@ def test_plots_state_the_series_reading_or_none(monkeypatch: pytest.MonkeyPatch,
     save_plots(PredictionReport(cohort=cohort, predictions=pred, ears=aggregate_ears(pred, cohort)), tmp_path / "b",
                series=True)  # fmt: skip
     assert "threshold ≤ 20 dB (V at the lowest level)" in titles["P001/R"][0]
-    assert titles["P001/L"][1] == 40.0 and "threshold 40 ±" in titles["P001/L"][0]
+    assert titles["P001/L"][1] == 40.0 and "threshold 40 dB (90 %: " in titles["P001/L"][0]
 
 
 def test_an_ear_with_two_rates_is_warned_about_and_two_stimuli_are_not() -> None:
@@ -187,7 +187,7 @@ def test_plot_title_of_a_no_response_ear_prints_no_threshold(monkeypatch: pytest
     save_plots(report, tmp_path, series=True)
     title, _ = titles["P000/L"]
     assert "no wave V up to 80 dB" in title and "threshold" not in title and "85" not in title
-    assert "threshold 40 ±" in titles["P000/R"][0]
+    assert "threshold 40 dB (90 %: " in titles["P000/R"][0]
     assert (tmp_path / "latency_intensity_P000_L.png").exists()
 
 
@@ -315,3 +315,16 @@ def test_the_domain_footer_stays_inside_the_figure(width_in: float) -> None:
     box = text.get_window_extent()  # (pixels)
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
     plt.close(fig)
+
+
+def test_a_plot_title_states_the_series_tables_interval_open_above_where_it_is() -> None:
+    """An ear read at its highest level, 80 dB, with the interval open above: the title said "80 ± 20 dB" (60–100 to
+    a reader) where the series table wrote threshold_lo_db 80 and an empty threshold_hi_db (hunt 48)."""
+    from abrnet.inference.result_plots import _threshold_words
+
+    row = {"threshold_above_max_level": False, "threshold_at_min_level": False, "threshold_db": 80.0,
+           "threshold_sd_db": 20.0, "threshold_lo_db": 80.0, "threshold_hi_db": np.nan}  # fmt: skip
+    table = {k: np.array([v]) for k, v in row.items()}
+    assert _threshold_words(table, 0) == "threshold 80 dB (90 %: ≥ 80)"
+    table["threshold_hi_db"] = np.array([90.0])
+    assert _threshold_words(table, 0) == "threshold 80 dB (90 %: 80–90)"

@@ -203,9 +203,13 @@ def _note_domain(fig: Any, words: str) -> None:
 
 def _threshold_words(table: dict[str, np.ndarray], row: int) -> str:
     """How a plot title states ear `row`'s series threshold (`series_columns` with the cohort): no number where it is
-    the placeholder above the tested levels, "≤ L" where the ear shows a V at its lowest tested level."""
+    the placeholder above the tested levels, "≤ L" where the ear shows a V at its lowest tested level, else the
+    point and the 90 % interval the series table writes (an SD read "80 ± 20" where the table's interval was open
+    above 80 dB, the highest level: hunt 48)."""
     if table["threshold_above_max_level"][row]:
         return f"no wave V up to {table['max_level_db'][row]:.0f} dB"
     if table["threshold_at_min_level"][row]:
         return f"threshold ≤ {table['min_level_db'][row]:.0f} dB (V at the lowest level)"
-    return f"threshold {table['threshold_db'][row]:.0f} ± {table['threshold_sd_db'][row]:.0f} dB"
+    lo, hi = table["threshold_lo_db"][row], table["threshold_hi_db"][row]  # the series table's 90 % interval
+    span = f"{lo:.0f}–{hi:.0f}" if np.isfinite(hi) else f"≥ {lo:.0f}"  # hi empty: open above the highest level
+    return f"threshold {table['threshold_db'][row]:.0f} dB (90 %: {span})"  # "80 ± 20" once, where the CSV said ≥ 80
