@@ -209,6 +209,7 @@ def export(
 ) -> None:
     """Write abrnet's wide CSV (metadata, labels, then samples s0…s{T-1} in µV)."""
     from abrnet.data.csv_io import check_wide_csv_name, write_wide_csv
+    from abrnet.data.csv_recorded import CSV_KEPT_TRACES
     from abrnet.data.io import load_cohort
     from abrnet.data.schema import DataError
     from abrnet.data.splits import SPLITS, split_patients
@@ -231,6 +232,9 @@ def export(
             grid.add("sampling_rate_hz")
         if grid:  # the CSV's grid columns state what the file did not, and its readers are not told (hunt 48 #2)
             warn([f"{file}: {' and '.join(sorted(grid))} assumed on import, not recorded; {out} states them as values"])
+        traces = sorted(k for k, v in cohort.extras.items() if v.ndim == 2 and k not in CSV_KEPT_TRACES)
+        if traces:  # a Fast ABR's CM, a polarity pair: dropped without a word (hunt 48 #8)
+            warn([f"{file}: {', '.join(traces)} (per-sample traces) are not kept in the wide CSV; the .h5 keeps them"])
     console.print(f"wrote {out}: {cohort.n_records} records × {cohort.n_samples} samples")
 
 

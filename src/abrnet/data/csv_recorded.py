@@ -49,6 +49,8 @@ from abrnet.data.resample import (
 from abrnet.data.schema import ABRCohort, DataError
 
 NATIVE_COLUMNS: tuple[str, ...] = ("native_sampling_rate_hz", "native_t0_ms", "native_n_samples")
+# The per-sample extras (N, T) the wide CSV carries; any other (a Fast ABR's CM, a polarity pair) stays in the .h5.
+CSV_KEPT_TRACES: tuple[str, ...] = (RECORDED_EXTRA, BUFFER_NOISE_EXTRA)
 
 
 def sample_values(cohort: ABRCohort) -> tuple[list[str], np.ndarray]:

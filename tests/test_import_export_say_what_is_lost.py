@@ -1,9 +1,11 @@
-"""A sampling rate a reader had to guess is said wherever the file goes (hunt 48 #2).
+"""What an import guessed, or an export cannot keep, is said (hunt 48 #2, #8).
+
+A sampling rate a reader had to guess is said wherever the file goes.
 
 A BioSig CSV without a rate is read by the ABRA convention (its samples span 10 ms): 293 samples became 29.3 kHz for
 a 24.4-kHz recording, every latency 20 % off. `predict` said so; `data import` stored the guess without a word,
 `data describe` listed the rate as the file's, and `data export` wrote it as a stated value, after which nothing
-said it was a guess.
+said it was a guess. And `data export` dropped per-sample traces the wide CSV has no columns for, silently.
 """
 
 from __future__ import annotations
@@ -61,3 +63,21 @@ def test_a_stated_rate_is_not_warned_about(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "sampling rate" not in res.output, res.output
     res = runner.invoke(app, ["data", "export", out, "--out", f"{tmp_path}/b.csv"])
     assert res.exit_code == 0 and "assumed" not in res.output, res.output
+
+
+def test_export_says_which_per_sample_traces_the_csv_does_not_keep(tmp_path: Path) -> None:
+    """A Fast ABR export's cochlear-microphonic trace (``cm_uv``) was dropped by `data export` without a word (hunt
+    48 #8); the traces the CSV carries (recorded samples, split-buffer noise) are not named."""
+    from tests.conftest import FIXTURES, require_fixture
+
+    src = require_fixture(FIXTURES / "epl_abr_peak_analysis" / "XYZ999-ABR-15-1000.tsv")
+    h5 = f"{tmp_path}/f.h5"
+    assert runner.invoke(app, ["data", "import", str(src), "--age", "1", "--out", h5]).exit_code == 0
+    res = runner.invoke(app, ["data", "export", h5, "--out", f"{tmp_path}/f.csv"])
+    assert res.exit_code == 0, res.output
+    said = [line for line in _lines(res) if "not kept" in line]
+    assert said == [f"warning: {h5}: cm_uv (per-sample traces) are not kept in the wide CSV; the .h5 keeps them"]
+    sim = f"{tmp_path}/sim.h5"
+    assert runner.invoke(app, ["simulate", "--patients", "1", "--out", sim]).exit_code == 0
+    res = runner.invoke(app, ["data", "export", sim, "--out", f"{tmp_path}/sim.csv"])
+    assert res.exit_code == 0 and "warning" not in res.output, res.output
