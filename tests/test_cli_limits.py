@@ -47,6 +47,7 @@ CASES = [
     ([*EVALUATE, "--generation-choice-n", "1"], "--generation-choice-n"),
     ([*EVALUATE, "--generation-choice-min-count", "0"], "--generation-choice-min-count"),
     ([*EVALUATE, "--generation-min-count", "0"], "--generation-min-count"),
+    ([*EVALUATE, "--seed", "-1"], "--seed"),  # an sklearn traceback after evaluation.started.json (hunt 48)
 ]
 
 

@@ -169,3 +169,14 @@ def test_a_key_set_both_by_set_and_by_its_option_is_refused() -> None:
                     option_names={"trainer.max_steps": "--max-steps"}, command="abrnet train")  # fmt: skip
     assert str(ei.value) == "abrnet train: trainer.max_steps is set twice, by --set and by --max-steps: give one"
     assert load_config(None, ("trainer.max_minutes=5",), {"trainer.max_steps": 2}).trainer.max_steps == 2
+
+
+def test_a_key_set_twice_by_set_is_refused_and_a_binary_config_is_one_line(tmp_path: Path) -> None:
+    """``--set model.preset=tiny --set model.preset=cpu`` started a full-size fit (the last won, silently), and an
+    .h5 passed as --config was a UnicodeDecodeError traceback (hunt 48)."""
+    with pytest.raises(ConfigError, match=r"^abrnet train: model\.preset is set twice by --set: give one value$"):
+        load_config(None, ["model.preset=tiny", "model.preset=cpu"], command="abrnet train")
+    binary = tmp_path / "c.h5"
+    binary.write_bytes(b"\x89HDF\r\n\x1a\n\x00\xff")
+    with pytest.raises(ConfigError, match=r"c\.h5: not a YAML config \(not UTF-8 text\)$"):
+        load_config(binary)

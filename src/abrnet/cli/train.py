@@ -23,6 +23,7 @@ from abrnet.cli.common import (
     warn,
 )
 from abrnet.cli.model_options import READ_OPTIONS
+from abrnet.constants import MAX_SEED
 from abrnet.inference.option_names import VIA
 
 if TYPE_CHECKING:
@@ -254,6 +255,7 @@ def evaluate(
             (generation_choice_min_count, "--generation-choice-min-count", 1),
         ):  # fmt: skip
             check_range(value, option, minimum=least, integer=True, command="evaluate")
+        check_range(seed, "--seed", minimum=0, maximum=MAX_SEED, integer=True, command="evaluate")  # was a traceback
         check_range(generation_eta, "--generation-eta", minimum=0.0, maximum=1.0, command="evaluate")
         check_range(generation_guidance, "--generation-guidance", minimum=0.0, command="evaluate")
         check_choice(generation_sampler, "--generation-sampler", SAMPLERS, command="evaluate")  # not after evaluating

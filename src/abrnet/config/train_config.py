@@ -351,6 +351,8 @@ def load_config(
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:  # an .h5 or a checkpoint passed as --config: was a traceback (hunt 48)
+            raise ConfigError(f"{source}: not a YAML config (not UTF-8 text)") from None
         try:
             raw, lines = load_with_lines(text)
         except DuplicateKeyError as exc:
@@ -358,13 +360,14 @@ def load_config(
         except yaml.YAMLError as exc:
             first = str(exc).replace("\n", " ")
             raise ConfigError(f"{source}: invalid YAML ({first})") from None
-        if raw is None:
-            raw = {}
+        raw = {} if raw is None else raw  # an empty file: the defaults
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
     for item in overrides:
         _apply_override(raw, item)
     typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
+    if again := next((k for i, k in enumerate(typed) if k in typed[:i]), None):  # the last won, silently (hunt 48)
+        raise ConfigError(f"{command or source}: {again} is set twice by --set: give one value")
     if twice := next((k for k in typed if k in (values or {})), None):  # the option won, the --set went unchecked
         said = (option_names or {}).get(twice, twice)
         raise ConfigError(f"{command or source}: {twice} is set twice, by --set and by {said}: give one")
