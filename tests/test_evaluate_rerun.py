@@ -146,3 +146,21 @@ def test_the_data_file_is_recorded_absolute_so_another_folders_file_of_that_name
     with pytest.raises(DataError, match=r"unfinished evaluation \(no metrics\.json\) of this checkpoint on .*a/fx\.h5"):
         check_folder(out, Evaluation(None, Path("fx.h5"), "all", options))  # b's own fx.h5: another evaluation
     assert check_folder(out, Evaluation(None, first / "fx.h5", "all", options)).replace  # a's file, named absolute
+
+
+def test_another_model_saved_under_the_same_path_is_not_the_same_evaluation(tiny_run: dict, tmp_path: Path) -> None:
+    """A run's best.ckpt replaced by another network, then evaluated into the same folder, replaced the first
+    model's metrics without --force: the folder check compared paths (hunt 48). The model decides now."""
+    import shutil
+
+    ckpt, out = tmp_path / "best.ckpt", tmp_path / "ev"
+    shutil.copy(tiny_run["dir"] / "best.ckpt", ckpt)
+    assert _cli("evaluate", "--checkpoint", str(ckpt), "--out", str(out), *FAST)[0] == 0
+    before = _files(out)
+    shutil.copy(tiny_run["dir"] / "last.ckpt", ckpt)  # another model (no series stage), the same path
+    assert checkpoint_content_sha256(ckpt) != json.loads(before["metrics.json"])["model_content_sha256"]
+    code, lines = _cli("evaluate", "--checkpoint", str(ckpt), "--out", str(out), *FAST)
+    assert code == 2 and f"holds the metrics of another model saved as {ckpt} (it has since been replaced)" in lines[-1]
+    assert _files(out) == before
+    shutil.copy(tiny_run["dir"] / "best.ckpt", ckpt)  # the first model again: the same evaluation, refreshed
+    assert _cli("evaluate", "--checkpoint", str(ckpt), "--out", str(out), *FAST)[0] == 0

@@ -139,6 +139,8 @@ def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, fiel
         if not isinstance(was, str) or not was:
             raise DataError(str(path), field, f"records no checkpoint, so it may be another evaluation; {hint}")
         what = "holds an unfinished evaluation (no metrics.json) of" if marker else "holds the metrics of"
+        if Path(was).resolve() == now.resolve():  # the path alone would read as "the same evaluation"
+            was = f"another model saved as {was} (it has since been replaced)"
         raise DataError(str(path), field, f"{what} {was}; {hint}")
     was_data, was_split = record.get("data"), record.get("split")
     if not _same_data(was_data if isinstance(was_data, str) else None, evaluation) or was_split != evaluation.split:
@@ -150,18 +152,19 @@ def _check_same(path: Path, record: dict[str, Any], evaluation: Evaluation, fiel
 
 
 def _same_checkpoint(record: dict[str, Any], checkpoint: Path) -> bool:
-    """Whether a record's checkpoint is `checkpoint`: the same file, or the same model (the record's
-    ``model_content_sha256``, which metrics.json and the start marker hold, read from `checkpoint` only when the paths
-    differ). A start marker written before it recorded the model holds none: it matches by path alone, as it did.
+    """Whether a record's checkpoint is `checkpoint`: the same model (the record's ``model_content_sha256``, which
+    metrics.json and the start marker hold), whatever its path, and never another model at the same path (a run's
+    best.ckpt replaced by another fit). A start marker written before it recorded the model holds none: it matches by
+    path alone, as it did.
 
     Why the model too: the checkpoint is recorded as typed (`Evaluation.record`), relative to the working folder of
     the run that wrote it, so ``cd /tmp; evaluate --checkpoint /abs/runs/x/best.ckpt --out /abs/runs/x`` read the
     record's ``best.ckpt`` against /tmp and refused the same evaluation again without --force."""
-    was = record.get("checkpoint")
-    if isinstance(was, str) and was and Path(was).resolve() == checkpoint.resolve():
-        return True
     sha = record.get("model_content_sha256")
-    return isinstance(sha, str) and bool(sha) and sha == checkpoint_content_sha256(checkpoint)
+    if isinstance(sha, str) and sha:  # the model decides, wherever it is: another network saved under the same
+        return sha == checkpoint_content_sha256(checkpoint)  # path replaced this one's metrics unasked (hunt 48)
+    was = record.get("checkpoint")
+    return isinstance(was, str) and bool(was) and Path(was).resolve() == checkpoint.resolve()
 
 
 def checkpoint_content_sha256(checkpoint: Path) -> str | None:
