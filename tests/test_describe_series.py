@@ -114,3 +114,18 @@ def test_describe_command_counts_series_as_predict_does(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys)) == 7, keys  # --json had "P000/R" twice
     assert summary["n_series"] == summary["n_ears"] == 6
     assert {s["in_series"] for s in summary["series"]} == {f"P00{p}/{e}" for p in range(3) for e in "LR"}
+
+
+def test_the_summarys_order_statistics_read_as_typed() -> None:
+    """``describe --json`` gave the median rate as 33.099998 (float32 rounded to 6 decimals) beside series rows
+    saying 33.1 (hunt 48); medians, minima and maxima are values of the column, so they read as typed."""
+    from abrnet.constants import STATIC_PARAMS
+    from abrnet.data.describe import describe_cohort
+    from tests.conftest import make_toy_cohort
+
+    toy = make_toy_cohort(2)
+    toy.static[:, STATIC_PARAMS.index("stimulus_rate_hz")] = np.float32(33.1)
+    toy.static[:, STATIC_PARAMS.index("age_years")] = np.float32(0.3)
+    summary = describe_cohort(toy)
+    assert summary["stimulus_rate_hz"]["median"] == 33.1 and summary["age_years"]["median"] == 0.3
+    assert summary["intensity_db"]["max"] == 80.0

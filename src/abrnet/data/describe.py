@@ -35,13 +35,13 @@ def describe_cohort(cohort: ABRCohort, split: Split | None = None) -> dict:
         "class_count": {c: int(k) for c, k in zip(CLASS_NAMES, counts, strict=True)},
         "class_fraction": {c: float(k / max(n, 1)) for c, k in zip(CLASS_NAMES, counts, strict=True)},
         "class_unlabelled": float((cohort.class_id < 0).sum() / max(n, 1)),  # a device export's: every record
-        "age_years": {"median": _f(np.median(age)), "mean": _f(age.mean())},
+        "age_years": {"median": _typed(np.median(age)), "mean": _f(age.mean())},
         "intensity_db": {
             "mean": _f(cohort.static_column("intensity_db").mean()),
-            "min": _f(cohort.static_column("intensity_db").min()),
-            "max": _f(cohort.static_column("intensity_db").max()),
+            "min": _typed(cohort.static_column("intensity_db").min()),
+            "max": _typed(cohort.static_column("intensity_db").max()),
         },
-        "stimulus_rate_hz": {"median": _f(np.median(cohort.static_column("stimulus_rate_hz")))},
+        "stimulus_rate_hz": {"median": _typed(np.median(cohort.static_column("stimulus_rate_hz")))},
         "fmp": _fmp_summary(fmp),
         "label_rate": {w: _f(labelled[:, j].mean()) for j, w in enumerate(WAVES)},
         "no_response_ear_fraction": _f(cohort.no_response[ear_first].mean()),
@@ -79,6 +79,12 @@ def _fmp_summary(fmp: np.ndarray) -> dict:
 
 def _f(x: float) -> float:
     return float(np.round(float(x), 6))
+
+
+def _typed(x: float) -> float:
+    """An order statistic (median, min, max) of a float32 static column: one of its values, so as it was typed (33.1,
+    not 33.099998, which `_f` gave while the series rows beside it said 33.1; hunt 48)."""
+    return float32_as_typed(float(x))
 
 
 def hz_text(rate_hz: float) -> str:
