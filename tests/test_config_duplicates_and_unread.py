@@ -180,3 +180,25 @@ def test_a_key_set_twice_by_set_is_refused_and_a_binary_config_is_one_line(tmp_p
     binary.write_bytes(b"\x89HDF\r\n\x1a\n\x00\xff")
     with pytest.raises(ConfigError, match=r"c\.h5: not a YAML config \(not UTF-8 text\)$"):
         load_config(binary)
+
+
+def test_devices_and_an_unknown_set_section_are_named_as_typed(tmp_path: Path) -> None:
+    """``--devices abc`` was blamed on ``--set trainer.devices`` (the CLI passed it as one), and ``--set foo.bar=1``
+    on ``<defaults>`` (hunt 48)."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+
+    def refusal(*args: str) -> str:
+        res = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "r"), *args])
+        assert res.exit_code == 2, res.output
+        return res.output.strip().splitlines()[-1]
+
+    assert refusal("--devices", "abc").startswith("error: abrnet train: field '--devices': must be 'auto', a positive")
+    assert refusal("--devices", "[0,") == (
+        "error: abrnet train: field '--devices': not a value ('[0,'): a count, a list of devices or auto"
+    )
+    assert refusal("--set", "foo.bar=1") == "error: abrnet train: foo: Extra inputs are not permitted"
+    twice = refusal("--devices", "2", "--set", "trainer.devices=1")
+    assert twice.endswith("trainer.devices is set twice, by --set and by --devices: give one")
+    assert not (tmp_path / "r").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import yaml
 
 from abrnet.cli.common import (
     check_choice,
@@ -83,8 +84,6 @@ def train(
         if patients is not None and data is not None:  # load_config's rule (`abrnet.config.unread`), in option names
             raise option_error("train", "--patients", f"set with --data, {RULES['data.patients'].why}; remove it")
         overrides = list(set_ or [])
-        if devices is not None:
-            overrides.append(f"trainer.devices={devices}")  # parsed as YAML: 2, [0, 1] or auto
         typed = (  # (key path, the option, its value as typed: a file name such as "null" or "run #1.h5" is not YAML)
             ("seed", "--seed", seed),
             ("data.path", "--data", str(data) if data else None),
@@ -94,6 +93,7 @@ def train(
             ("trainer.max_steps", "--max-steps", max_steps),
             ("trainer.safety_stop_minutes", "--safety-stop-minutes", safety_stop_minutes),
             ("data.patients", "--patients", patients),
+            ("trainer.devices", "--devices", _yaml_value(devices, "--devices")),  # 2, [0, 1] or auto
         )
         values = {key: value for key, _, value in typed if value is not None}
         names = {key: option for key, option, _ in typed}  # a bad value is named as typed, not as config.yaml's
@@ -150,6 +150,17 @@ def train(
 def _say(line: str) -> None:
     """One line as a stage after the fit starts: the fit's progress bar ends minutes before the run does."""
     console.print(line, highlight=False)
+
+
+def _yaml_value(text: str | None, option: str) -> Any:
+    """An option's text read as YAML (``--devices 2`` → 2, ``[0, 1]`` → a list), None when not given. Why not as a
+    --set: a bad value was then named ``--set trainer.devices``, an option the user never typed (hunt 48)."""
+    if text is None:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise option_error("train", option, f"not a value ({text!r}): a count, a list of devices or auto") from None
 
 
 def _check_count(value: int, option: str, command: str) -> None:

@@ -375,8 +375,7 @@ def load_config(
         _set_key(raw, key.split("."), value, f"{key}={value}")
     typed_here = [*typed, *(values or {})]  # set on the command line: their file lines no longer hold the value
     lines = {k: n for k, n in lines.items() if not any(k == t or k.startswith(f"{t}.") for t in typed_here)}
-    # how each typed value was typed, where the caller says (a bad --seed was blamed on a valid my.yaml)
-    said = {
+    said = {  # how each typed value was typed, where the caller says (a bad --seed was blamed on a valid my.yaml)
         **{k: f"--set {k}" for k in typed},
         **{k: v for k, v in (option_names or {}).items() if k in (values or {})},
     }
@@ -384,7 +383,8 @@ def load_config(
         cfg = TrainConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
         found = format_validation_error(exc, lines, said if option_names is not None else None)
-        every_typed = option_names is not None and all(_loc(e) in said for e in exc.errors())
+        typed_loc = lambda loc: any(k == loc or k.startswith(f"{loc}.") for k in said)  # foo of --set foo.bar=1
+        every_typed = option_names is not None and all(typed_loc(_loc(e)) for e in exc.errors())
         raise ConfigError(f"{command if every_typed and command else source}: {found}") from None
     unread = unread_keys(cfg, typed_here)
     if unread:
