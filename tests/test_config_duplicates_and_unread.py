@@ -176,6 +176,7 @@ def test_a_key_set_twice_by_set_is_refused_and_a_binary_config_is_one_line(tmp_p
     .h5 passed as --config was a UnicodeDecodeError traceback (hunt 48)."""
     with pytest.raises(ConfigError, match=r"^abrnet train: model\.preset is set twice by --set: give one value$"):
         load_config(None, ["model.preset=tiny", "model.preset=cpu"], command="abrnet train")
+    assert load_config(None, ["model.preset=tiny", "model.preset=cpu"]).model.preset == "cpu"  # Python: later wins
     binary = tmp_path / "c.h5"
     binary.write_bytes(b"\x89HDF\r\n\x1a\n\x00\xff")
     with pytest.raises(ConfigError, match=r"c\.h5: not a YAML config \(not UTF-8 text\)$"):

@@ -340,15 +340,15 @@ def load_config(
     command where every bad value was typed; without them, by key path under the file.
 
     Raises `ConfigError` with one line naming the file and each offending key path: also for a key written twice
-    (`abrnet.config.yaml_loader`) and a key set where the rest of the config never reads it (`abrnet.config.unread`;
-    only here, for what a user writes or types: a checkpoint's stored config is validated without it)."""
+    (`abrnet.config.yaml_loader`; typed twice by --set, given ``command``: a Python caller's later override wins) and
+    a key set where the rest of the config never reads it (`abrnet.config.unread`; only here, for what a user writes
+    or types: a checkpoint's stored config is validated without it)."""
     source = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     lines: dict[str, int] = {}  # key path → its line in the file (a bad value is reported there)
     if path is not None:
-        p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config ({exc.strerror or exc})") from None
         except UnicodeDecodeError:  # an .h5 or a checkpoint passed as --config: was a traceback (hunt 48)
@@ -366,8 +366,8 @@ def load_config(
     for item in overrides:
         _apply_override(raw, item)
     typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
-    if again := next((k for i, k in enumerate(typed) if k in typed[:i]), None):  # the last won, silently (hunt 48)
-        raise ConfigError(f"{command or source}: {again} is set twice by --set: give one value")
+    if command and (again := next((k for i, k in enumerate(typed) if k in typed[:i]), None)):  # typed --set twice:
+        raise ConfigError(f"{command}: {again} is set twice by --set: give one value")  # the last won, silently
     if twice := next((k for k in typed if k in (values or {})), None):  # the option won, the --set went unchecked
         said = (option_names or {}).get(twice, twice)
         raise ConfigError(f"{command or source}: {twice} is set twice, by --set and by {said}: give one")
