@@ -21,7 +21,7 @@ import argparse
 import dataclasses
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import cholesky, solve_triangular, toeplitz
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
@@ -35,8 +35,10 @@ from abrnet.series.microphonic import (
     CM_WINDOW_MS,
     FILTER_ORDER,
     LOUD_SPAN_DB,
+    WHITENING_RIDGE,
     loud_microphonic,
-    noise_whitener,
+    noise_correlation,
+    prior_correlation,
 )
 from abrnet.series.per_ear import highest_levels
 
@@ -53,10 +55,15 @@ def known_cm_dprime(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarra
     rows = np.flatnonzero(level >= max_db[record_ear] - LOUD_SPAN_DB - 1e-6)
     clean = zero_phase(cohort.clean[rows], sos)[:, window]  # (R, W)
     noise = zero_phase((cohort.buffers[rows, 0] - cohort.buffers[rows, 1]) / 2.0, sos)[:, window]  # (R, W)
-    sigma = np.sqrt((noise**2).mean(axis=1))
-    lower = noise_whitener(noise, int(window.sum()))
-    white = solve_triangular(lower, clean.T, lower=True).T  # (R, W)
-    d2 = np.bincount(record_ear[rows], (white**2).sum(axis=1) / sigma**2, max_db.shape[0])
+    sigma = np.sqrt((noise**2).mean(axis=1))  # (R,)
+    prior = prior_correlation(cohort.sampling_rate_hz, int(window.sum()))
+    d2 = np.zeros(max_db.shape[0])
+    for ear in np.unique(record_ear[rows]):  # whitened by the ear's own noise, as the detector whitens it
+        mine = record_ear[rows] == ear
+        correlation = noise_correlation(noise[mine][None], int(window.sum()), prior)[0]  # (W,)
+        lower = cholesky(toeplitz(correlation) + WHITENING_RIDGE * np.eye(correlation.size), lower=True)
+        white = solve_triangular(lower, clean[mine].T, lower=True).T  # (R', W)
+        d2[ear] = float(((white**2).sum(axis=1) / sigma[mine] ** 2).sum())
     return np.sqrt(d2)
 
 

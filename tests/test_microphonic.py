@@ -111,3 +111,21 @@ def test_the_cue_reaches_the_ear_table_and_the_series_csv_columns() -> None:
     np.testing.assert_array_equal(series_columns(table)["cm_log_snr"], table.cm_log_snr)
     column = series_features(pred, cohort, table)[:, SERIES_FEATURES.index("loud_cm_log_snr")]
     np.testing.assert_array_equal(column, table.cm_log_snr)
+
+
+@pytest.mark.parametrize("with_buffers", [True, False])
+def test_an_ear_reads_the_same_alone_and_among_other_ears(with_buffers: bool) -> None:
+    """Each ear is whitened by its own noise: a patient read alone gets the values it gets in a file of ten, also
+    when the other patients' noise is ten times larger and differently coloured (a whitener pooled over the input
+    flipped 8 of 30 ears' series class, hunt 48)."""
+    cohort = _recorded(0.1, seed=11)
+    others = cohort.patient_id != cohort.patient_id[0]
+    louder = bandpass_filter(np.random.default_rng(12).standard_normal((2 * cohort.n_records, 200)), low=200.0)
+    buffers = cohort.buffers + np.where(others[:, None, None], louder.reshape(cohort.n_records, 2, -1), 0.0)
+    cohort = dataclasses.replace(cohort, signals=buffers.mean(axis=1), buffers=buffers.astype(np.float32))
+    if not with_buffers:
+        cohort = dataclasses.replace(cohort, buffers=None)
+    whole = _per_ear(cohort)  # ears in np.unique order of 'patient/ear'
+    alone = np.concatenate([_per_ear(cohort.subset(cohort.patient_id == p)) for p in np.unique(cohort.patient_id)])
+    assert np.unique(cohort.patient_id).size == 10 and whole.size == alone.size
+    np.testing.assert_allclose(alone, whole, rtol=1e-9, atol=1e-12)
