@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from abrnet.data.filters import butterworth_sos, zero_phase
 from abrnet.data.noise_estimate import buffer_noise_traces, has_buffer_trace
@@ -119,13 +120,17 @@ def _whitened_projections(
     lag = np.abs(np.subtract.outer(np.arange(n_window), np.arange(n_window)))  # (W, W)
     cov = noise_correlation(noise, n_window, prior)[:, lag] + WHITENING_RIDGE * np.eye(n_window)  # (G, W, W)
     rhs = np.concatenate([np.broadcast_to(bank.T, (band.shape[0], *bank.T.shape)), band.transpose(0, 2, 1)], axis=2)
-    solved = np.linalg.solve(cov, rhs)  # (G, W, 2K + R): C⁻¹[templates, records]
-    pairs = bank.reshape(-1, 2, n_window)  # (K, 2, W)
-    k = pairs.shape[0]
-    gram = np.einsum("kpw,gwkq->gkpq", pairs, solved[:, :, : 2 * k].reshape(-1, n_window, k, 2))  # (G, K, 2, 2)
+    # one thread: for matrices this small a second BLAS thread only waits, and beside a busy core it spins (10× slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        solved = np.linalg.solve(cov, rhs)  # (G, W, 2K + R): C⁻¹[templates, records]
+        pairs = bank.reshape(-1, 2, n_window)  # (K, 2, W)
+        k = pairs.shape[0]
+        per_pair = solved[:, :, : 2 * k].reshape(-1, n_window, k, 2).transpose(0, 2, 1, 3)  # (G, K, W, 2)
+        gram = np.matmul(pairs[None], per_pair)  # (G, K, 2, 2): SᵀC⁻¹S of each pair
+        projected = np.matmul(bank[None], solved[:, :, 2 * k :])  # (G, 2K, R): SᵀC⁻¹x of each record
     ok = sigma > 0
     safe_sigma = np.where(ok, sigma, 1.0)  # a record without noise gets weight 0 below
-    z = np.einsum("kpw,gwr->grkp", pairs, solved[:, :, 2 * k :]) / safe_sigma[:, :, None, None]  # (G, R, K, 2)
+    z = projected.reshape(-1, k, 2, projected.shape[2]).transpose(0, 3, 1, 2) / safe_sigma[:, :, None, None]
     weight = np.where(ok, size / safe_sigma, 0.0)  # (G, R) a/σ
     summed = np.einsum("gr,grkp->gkp", weight, z)  # (G, K, 2) with covariance Σw²·gram under noise alone
     l11 = np.sqrt(gram[..., 0, 0])  # the pair's 2×2 Cholesky factor: its inverse makes the coordinates orthonormal
