@@ -165,12 +165,12 @@ def test_a_patients_row_without_an_interaural_difference_says_why() -> None:
     by_id = {p: i for i, p in enumerate(patients["patient_id"].tolist())}
     blank = by_id["P000"]  # its left ear is "no response": no V to compare
     assert np.isnan(patients["interaural_V_ms"][blank]) and np.isnan(patients["level_db"][blank])
-    assert patients["note"][blank] == "no wave V in the left ear"
+    assert patients["note"][blank] == "no record with wave V (p ≥ 0.5) in the left ear"
     for p, i in by_id.items():
         assert (patients["note"][i] == "") == np.isfinite(patients["interaural_V_ms"][i]), p
     from abrnet.inference.clinical_columns import interaural_note
 
-    assert interaural_note(False, False, float("nan")) == "no wave V in either ear"
-    assert interaural_note(False, True, float("nan")) == "no wave V in the left ear"
+    assert interaural_note(False, False, float("nan")) == "no record with wave V (p ≥ 0.5) in either ear"
+    assert interaural_note(False, True, float("nan")) == "no record with wave V (p ≥ 0.5) in the left ear"
     assert interaural_note(True, True, float("nan")) == "no level with wave V in both ears"
     assert interaural_note(True, True, 60.0) == ""

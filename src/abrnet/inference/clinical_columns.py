@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from abrnet.constants import WAVES, is_present
+from abrnet.constants import PRESENCE_THRESHOLD, WAVES, is_present
 from abrnet.data.grouping import group_indices
 from abrnet.data.noise_estimate import estimate_residual_noise
 from abrnet.data.schema import ABRCohort, float32_column_as_typed
@@ -175,14 +175,17 @@ def patient_columns(pred: Predictions, cohort: ABRCohort, ears: EarTable | None 
 def interaural_note(v_left: bool, v_right: bool, level_db: float) -> str:
     """Why a patients-table row has no interaural difference (its numbers blank), "" where it has one: no wave V read
     in an ear (``v_left``/``v_right``: at levels ≥ the ear's series floor, so a "no response" ear has none), or V in
-    both ears but at no common level (``level_db`` NaN).
+    both ears but at no common level (``level_db`` NaN). The note names the per-record criterion: an ear's series can
+    pass its fitted crossing (0.35–0.4) without any record reaching p(V) 0.5, and "no wave V" beside a series
+    "response" read as a contradiction (hunt 48).
 
     Why a cell: a row of blanks beside the patient's id (one ear "no response") looked like a lost result, where
     the other tables say why a number is missing (``recording_noise_from`` "missing", the series ``response``)."""
     if np.isfinite(level_db):
         return ""
+    seen = f"no record with wave V (p ≥ {PRESENCE_THRESHOLD:g})"  # a series can cross its threshold below that
     if not (v_left or v_right):
-        return "no wave V in either ear"
+        return f"{seen} in either ear"
     if not (v_left and v_right):
-        return f"no wave V in the {'right' if v_left else 'left'} ear"
+        return f"{seen} in the {'right' if v_left else 'left'} ear"
     return "no level with wave V in both ears"
