@@ -48,6 +48,7 @@ PLANNED = [
     ("dc_offset", [], ["dc_offset.json", "dc_offset.md"]),
     ("denoise", [], ["denoise.json", "denoise.md"]),
     ("ear_class_prior", [], ["ear_class_prior.json", "ear_class_prior.md"]),
+    ("evaluation_speed", [], ["evaluation_speed.json", "evaluation_speed.md"]),
     ("generate", [], ["generate.json", "generate.md"]),
     ("generate", ["--device", "cuda", "--raw"], ["generate_cuda_raw.json", "generate_cuda_raw.md"]),
     ("generation_low_levels", [], ["generation_low_levels.json", "generation_low_levels.md"]),

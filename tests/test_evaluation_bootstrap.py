@@ -1,8 +1,6 @@
-"""Bootstrap intervals: contain the estimate, resample patients (not records), fast enough on 10k records."""
+"""Bootstrap intervals: contain the estimate, resample patients (not records), all of them on 10k records."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -131,12 +129,10 @@ def test_interval_undefined_when_point_undefined() -> None:
     assert m["undefined"]["intervals.peaks.V.latency_r2"] == "point estimate undefined"
 
 
-def test_bootstrap_200_on_10k_records_is_fast() -> None:
+def test_bootstrap_200_on_10k_records_gives_every_interval() -> None:
+    """A large split (2,500 ears) gets every interval; how long it takes is benchmarks/evaluation_speed.py's."""
     data = make_cohort(n_patients=1250, levels=(80.0, 60.0, 40.0, 20.0), seed=6)
     assert data.n_records == 10_000
     pred = noisy_predictions(data)
-    start = time.perf_counter()
     m = compute_metrics(pred, data, split="t", n_bootstrap=200)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10.0
     assert all(v is not None for v in m["intervals"].values())
