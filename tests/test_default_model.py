@@ -102,3 +102,25 @@ def test_re_exporting_a_slim_checkpoint_keeps_its_card_and_takes_the_new_evaluat
     assert card["training"] == {"steps": 7} and card["evaluated"] == "refit"
     assert card["headline"] == {"network": {"f1": 0.6}} and card["versions"] == code_versions()
     assert load_checkpoint(second).series_model is not None
+
+
+def test_an_ears_series_reading_does_not_depend_on_the_other_patients_read_with_it() -> None:
+    """One file of several patients, then each patient alone, through the shipped model's series stage: every ear's
+    class, call, threshold and CM cue are the same (hunt 48: with the CM whitener pooled over the input, 8 of 30 ears
+    of one file changed class; the per-record network outputs differ by float noise only, ~1e-7)."""
+    import abrnet
+    from abrnet.data.simulate import SimulationConfig, simulate_cohort
+
+    cohort = simulate_cohort(SimulationConfig(n_patients=6, balanced=True, protocol="fixed"), seed=4848)
+    model = abrnet.load()
+    whole = model.predict(cohort, series=True).ears
+    assert whole is not None and whole.n_ears == 12
+    for patient in np.unique(cohort.patient_id):
+        alone = model.predict(cohort.subset(cohort.patient_id == patient), series=True).ears
+        rows = [whole.ear_key.tolist().index(key) for key in alone.ear_key.tolist()]
+        assert len(rows) == 2
+        np.testing.assert_allclose(alone.cm_log_snr, whole.cm_log_snr[rows], rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(alone.predicted_class, whole.predicted_class[rows])
+        np.testing.assert_array_equal(alone.threshold_db, whole.threshold_db[rows])
+        np.testing.assert_array_equal(alone.response, whole.response[rows])
+        np.testing.assert_allclose(alone.class_prob, whole.class_prob[rows], atol=1e-5)
