@@ -211,7 +211,7 @@ def export(
     from abrnet.data.csv_io import check_wide_csv_name, write_wide_csv
     from abrnet.data.csv_recorded import CSV_KEPT_TRACES
     from abrnet.data.io import load_cohort
-    from abrnet.data.schema import DataError
+    from abrnet.data.schema import DataError, grid_assumed, sampling_rate_assumed
     from abrnet.data.splits import SPLITS, split_patients
 
     with user_errors(), sigterm_raises(unfinished_message("data export")):
@@ -227,9 +227,7 @@ def export(
         if cohort.n_records == 0:
             raise DataError(str(file), "signals", "no records to export")
         write_wide_csv(cohort, out, force=force)
-        grid = {c for c in str(cohort.attrs.get("grid_assumed", "")).split(",") if c}
-        if cohort.attrs.get("sampling_rate_source", "given") != "given":
-            grid.add("sampling_rate_hz")
+        grid = set(grid_assumed(cohort)) | ({"sampling_rate_hz"} if sampling_rate_assumed(cohort) else set())
         if grid:  # the CSV's grid columns state what the file did not, and its readers are not told (hunt 48 #2)
             warn([f"{file}: {' and '.join(sorted(grid))} assumed on import, not recorded; {out} states them as values"])
         traces = sorted(k for k, v in cohort.extras.items() if v.ndim == 2 and k not in CSV_KEPT_TRACES)

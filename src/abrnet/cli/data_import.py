@@ -56,7 +56,7 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     """JSON-ready summary of any importable file: format, per-series metadata, and (.h5) the cohort marginals."""
     from abrnet.data.describe import describe_cohort, describe_series
     from abrnet.data.importers import DESCRIPTIONS, detect_format
-    from abrnet.data.schema import DataError
+    from abrnet.data.schema import DataError, grid_assumed, sampling_rate_assumed
     from abrnet.data.splits import split_patients
 
     kind = detect_format(path) if fmt == "auto" else fmt
@@ -70,11 +70,11 @@ def describe_file(path: Path, *, fmt: str = "auto", seed: int = 0, **options: An
     else:
         out.update(n_records=cohort.n_records, n_samples=cohort.n_samples)
         out.update(sampling_rate_hz=cohort.sampling_rate_hz, t0_ms=cohort.t0_ms)
-    for column in filter(None, str(cohort.attrs.get("grid_assumed", "")).split(",")):  # a wide CSV's time base
+    for column in grid_assumed(cohort):  # a wide CSV's time base
         value = f"{hz_text(cohort.sampling_rate_hz)} Hz" if column == "sampling_rate_hz" else f"{cohort.t0_ms:g} ms"
         option = "--sampling-rate" if column == "sampling_rate_hz" else "--t0-ms"
         out["not_recorded"][column] = f"not in the file; assumed {value} (predict and data import take {option})"
-    if (source := str(cohort.attrs.get("sampling_rate_source", "given"))) != "given":  # a reader's guess
+    if source := sampling_rate_assumed(cohort):  # a reader's guess
         rate = f"{hz_text(cohort.sampling_rate_hz)} Hz, {source}"
         out["not_recorded"]["sampling_rate_hz"] = f"not in the file; {rate} (data import takes --sampling-rate)"
     if cohort.attrs.get("ear_unknown"):
@@ -187,7 +187,7 @@ def import_recordings(
     from abrnet.data.importers.epl_cfts import dropped_column_warnings
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
-    from abrnet.data.schema import DataError
+    from abrnet.data.schema import DataError, grid_assumed
     from abrnet.inference.input_warnings import (
         assumed_ear_warning,
         assumed_grid_warning,
@@ -224,8 +224,8 @@ def import_recordings(
             warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
             warn(dropped_column_warnings(cohort.attrs, str(path)))
             warn(duplicate_record_warnings(cohort, str(path)))  # as predict says it
-            if assumed := str(cohort.attrs.get("grid_assumed", "")):  # kept in the .h5: predict says it again
-                warn([assumed_grid_warning(assumed.split(","), str(path), hint=False)])
+            if assumed := grid_assumed(cohort):  # kept in the .h5: predict says it again
+                warn([assumed_grid_warning(assumed, str(path), hint=False)])
             warn(assumed_rate_warning(cohort, str(path), option_names(READ_OPTIONS)))  # kept in the .h5, as predict
             warn(assumed_ear_warning(cohort, str(path), option_names({})))  # as predict says it, with --ear
             parts.append(cohort_to_model_grid(cohort)[0] if model_grid else cohort)

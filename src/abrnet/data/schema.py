@@ -313,6 +313,20 @@ def ears_assumed(cohort: ABRCohort) -> np.ndarray:
     return np.full(cohort.n_records, bool(cohort.attrs.get("ear_unknown")))
 
 
+def grid_assumed(cohort: ABRCohort) -> list[str]:
+    """The grid columns (``sampling_rate_hz``, ``t0_ms``) a reader assumed because neither a column nor an option
+    stated them (a wide CSV's ``attrs["grid_assumed"]``, kept by `data import` in the .h5 it writes); [] otherwise.
+    One reading for predict, `data import`, `data describe` and `data export`, which each say it."""
+    return [column for column in str(cohort.attrs.get("grid_assumed", "")).split(",") if column]
+
+
+def sampling_rate_assumed(cohort: ABRCohort) -> str | None:
+    """How a reader guessed the sampling rate (``attrs["sampling_rate_source"]``, e.g. a BioSig CSV's "assumed: 293
+    samples span 10 ms (ABRA convention)"), None where the file gave it. One reading for every command that says it."""
+    source = str(cohort.attrs.get("sampling_rate_source", "given"))
+    return None if source == "given" else source
+
+
 def float32_as_typed(value: float) -> float:
     """A value stored as float32 (every static column) as the shortest decimal that is that float32: 33.1 and 0.02,
     not 33.099998474 and 0.0199999995. Why: people read these numbers (describe, the viewer) and a viewer page sends

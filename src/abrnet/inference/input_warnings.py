@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
-from abrnet.data.schema import ABRCohort, ears_assumed
+from abrnet.data.schema import ABRCohort, ears_assumed, grid_assumed, sampling_rate_assumed
 from abrnet.inference.domain import domain_warnings, sparse_age_warnings, training_range_warnings
 from abrnet.inference.option_names import OptionNames, pass_hint
 
@@ -56,8 +56,7 @@ def reading_warnings(cohort: ABRCohort, src: str, names: OptionNames | None = No
     `abrnet denoise` wrote is said to hold its estimates: read as input, nothing else told (hunt 43)."""
     out: list[str] = []
     n = cohort.n_records
-    if cohort.attrs.get("grid_assumed"):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
-        columns = str(cohort.attrs["grid_assumed"]).split(",")
+    if columns := grid_assumed(cohort):  # a wide CSV's, or kept by `data import` in the .h5 it wrote
         out.append(assumed_grid_warning(columns, src, hint=cohort.attrs.get("format") == "csv", names=names))
     out += assumed_rate_warning(cohort, src, names)
     no_fmp = int((~np.isfinite(cohort.static_column("fmp"))).sum())
@@ -84,10 +83,8 @@ def assumed_rate_warning(cohort: ABRCohort, src: str, names: OptionNames | None 
     """One line where a reader had to assume the sampling rate (``attrs["sampling_rate_source"]``, e.g. a BioSig
     CSV's "293 samples span 10 ms"), [] otherwise. Said by predict, `data import` and `data export` alike: a guess
     of 29.3 kHz for a 24.4-kHz recording moves every latency by 20 %, and `data import` stored it without a word."""
-    source = str(cohort.attrs.get("sampling_rate_source", "given"))
-    if source == "given":
-        return []
-    return [f"{src}: sampling rate {source}; {pass_hint(('sampling_rate_hz',), names)}"]
+    source = sampling_rate_assumed(cohort)
+    return [] if source is None else [f"{src}: sampling rate {source}; {pass_hint(('sampling_rate_hz',), names)}"]
 
 
 def assumed_ear_warning(cohort: ABRCohort, src: str, names: OptionNames | None = None) -> list[str]:
