@@ -27,15 +27,14 @@ from sklearn.metrics import roc_auc_score
 
 from _common import parse_args, provenance, results_head, write_results
 from abrnet.constants import CLASS_NAMES
-from abrnet.data.filters import butterworth_sos, zero_phase
+from abrnet.data.filters import zero_phase
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.series.microphonic import (
-    CM_BAND_HZ,
     CM_WINDOW_MS,
-    FILTER_ORDER,
     LOUD_SPAN_DB,
     WHITENING_RIDGE,
+    cm_filter,
     loud_microphonic,
     noise_correlation,
     prior_correlation,
@@ -50,7 +49,7 @@ def known_cm_dprime(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarra
     """(E,) d′ of the reader that knows each loud record's noise-free in-band response (module doc)."""
     t = cohort.time_ms
     window = (t >= CM_WINDOW_MS[0]) & (t < CM_WINDOW_MS[1])
-    sos = butterworth_sos(cohort.sampling_rate_hz, CM_BAND_HZ[0], CM_BAND_HZ[1], FILTER_ORDER)
+    sos = cm_filter(cohort.sampling_rate_hz)  # the detector's band-pass
     level = cohort.static[:, 1].astype(np.float64)
     rows = np.flatnonzero(level >= max_db[record_ear] - LOUD_SPAN_DB - 1e-6)
     clean = zero_phase(cohort.clean[rows], sos)[:, window]  # (R, W)
