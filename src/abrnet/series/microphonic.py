@@ -76,6 +76,12 @@ def cm_filter(sampling_rate_hz: float) -> np.ndarray:
     return butterworth_sos(sampling_rate_hz, CM_BAND_HZ[0], min(CM_BAND_HZ[1], 0.45 * sampling_rate_hz), FILTER_ORDER)
 
 
+def filtered_bank(time_ms: np.ndarray, window: np.ndarray, sos: np.ndarray) -> np.ndarray:
+    """(2K, W) the template pairs (`cm_templates` over ``time_ms``) band-passed with ``sos`` as the records are, over
+    the CM ``window`` (T,) bool: what every record and simulated noise-alone ear is projected on."""
+    return zero_phase(cm_templates(time_ms).reshape(-1, time_ms.size), sos)[:, window]
+
+
 @functools.lru_cache(maxsize=16)
 def prior_correlation(sampling_rate_hz: float, n_lags: int) -> np.ndarray:
     """(n_lags,) correlation of white noise after the CM band-pass (unit at lag 0): what an ear's noise correlation
@@ -166,7 +172,7 @@ def _noise_alone(sampling_rate_hz: float, t0_ms: float, n_samples: int, n_record
     t = t0_ms + np.arange(n_samples) * 1000.0 / sampling_rate_hz
     window = (t >= CM_WINDOW_MS[0]) & (t < CM_WINDOW_MS[1])
     sos = cm_filter(sampling_rate_hz)
-    bank = zero_phase(cm_templates(t).reshape(-1, t.size), sos)[:, window]  # (2K, W)
+    bank = filtered_bank(t, window, sos)  # (2K, W)
     n_window = int(window.sum())
     rng = np.random.default_rng([n_records, n_noise, n_samples])
     span = n_window + n_noise + 512  # one white trace per record: its window and its reference, apart
@@ -208,7 +214,7 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
     has_trace = has_buffer_trace(traces, cohort.n_records)[rows]  # (R,)
     recorded = recorded_samples(cohort)[rows]  # (R, T) bool: padding is no noise reference
     pools = np.unique(np.column_stack([has_trace, recorded]), axis=0, return_inverse=True)[1].reshape(-1)  # (R,)
-    bank = zero_phase(cm_templates(t).reshape(-1, t.size), sos)[:, window]  # (2K, W) as the records are filtered
+    bank = filtered_bank(t, window, sos)  # (2K, W) as the records are filtered
     prior = prior_correlation(fs, int(window.sum()))
     combined, norm = np.zeros((n_ears, len(bank) // 2, 2)), np.zeros(n_ears)  # (E, K, 2), (E,)
     alone, heaviest = np.ones(n_ears), np.zeros(n_ears)  # (E,) noise-alone zero, from the pool weighing most
