@@ -9,7 +9,7 @@ import pytest
 
 from abrnet.data.filters import bandpass_filter
 from abrnet.data.simulate.noise import stimulus_artifact
-from abrnet.series.microphonic import LOUD_SPAN_DB, loud_microphonic
+from abrnet.series.microphonic import LOUD_SPAN_DB, MIN_STATISTIC, loud_microphonic
 from tests.conftest import make_toy_cohort
 
 LEVELS = (100, 90, 70, 50)
@@ -129,3 +129,31 @@ def test_an_ear_reads_the_same_alone_and_among_other_ears(with_buffers: bool) ->
     alone = np.concatenate([_per_ear(cohort.subset(cohort.patient_id == p)) for p in np.unique(cohort.patient_id)])
     assert np.unique(cohort.patient_id).size == 10 and whole.size == alone.size
     np.testing.assert_allclose(alone, whole, rtol=1e-9, atol=1e-12)
+
+
+def test_an_all_zero_average_reads_at_the_floor_not_far_below_it() -> None:
+    """A patient whose buffers cancel exactly (B = −A: the average is zero, the noise is not) has no power at all; its
+    log read −29.6, an extreme feature for the series classifier (hunt 49). It reads MIN_STATISTIC, the rest as
+    before."""
+    cohort = _recorded(0.0, seed=13)
+    first = cohort.patient_id == cohort.patient_id[0]
+    buffers = cohort.buffers.copy()
+    buffers[first, 1] = -buffers[first, 0]
+    cancelled = dataclasses.replace(cohort, signals=buffers.mean(axis=1), buffers=buffers)
+    values, before = _per_ear(cancelled), _per_ear(cohort)
+    np.testing.assert_array_equal(values[:2], MIN_STATISTIC)  # its two ears come first ('patient/ear' order)
+    np.testing.assert_array_equal(values[2:], before[2:])
+
+
+def test_a_noise_reference_too_short_to_read_gives_no_evidence() -> None:
+    """Without buffers the noise is read from 6.5 ms on: a recording that ends at 6.7 ms, padded onto the model grid,
+    leaves a few samples by the padding's edge (noise alone read 0.35–0.5, hunt 49), and one that ends before 6.5 ms
+    natively read 4 samples inside the CM window. Both are no evidence (0), as a trace that misses the CM is."""
+    from abrnet.inference.api import to_model_cohort
+
+    native = dataclasses.replace(_recorded(0.15, seed=14), buffers=None)
+    for n_samples in (134, 120):  # 6.7 ms on the model grid; 6 ms as recorded
+        short = dataclasses.replace(native, signals=np.ascontiguousarray(native.signals[:, :n_samples]))
+        read = to_model_cohort(short, 200)[0] if n_samples > 130 else short
+        np.testing.assert_array_equal(_per_ear(read), 0.0)
+    assert (_per_ear(native) > 1.0).all()  # the whole recording reads its CM

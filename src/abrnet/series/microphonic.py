@@ -54,6 +54,9 @@ LOUD_SPAN_DB = 10.0  # records within this of the ear's highest level count as i
 FILTER_ORDER = 4
 WHITENING_RIDGE = 1e-2  # added to the unit-variance noise correlation: band-passed noise is nearly singular
 PRIOR_SAMPLES = 200.0  # weight, in noise samples, of the band-pass's own correlation in each ear's estimate
+MIN_REFERENCE_MS = 0.5  # a shorter noise reference gives no evidence (0): a recording ending near 6.7 ms left a few
+# samples by the padding's edge, and noise alone read 0.35–0.5 above zero (hunt 49)
+MIN_STATISTIC = -5.0  # far below noise alone (validation ears' minimum −2): an all-zero average reads here, not −30
 NOISE_ALONE_EARS = 256  # simulated noise-alone ears that set the statistic's zero for one ear shape
 EARS_PER_SOLVE = 256  # ears whitened in one batched solve (memory: ~0.1 MB each at 20 kHz)
 
@@ -187,9 +190,12 @@ def _noise_alone(sampling_rate_hz: float, t0_ms: float, n_samples: int, n_record
 
 def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarray) -> np.ndarray:
     """(E,) the CM detector (module doc) over each ear's records within LOUD_SPAN_DB of its highest level: ~0 for
-    noise alone, higher where a CM rings; 0 (no evidence) where the recording starts after the latest CM onset.
+    noise alone, higher where a CM rings, never below MIN_STATISTIC; 0 (no evidence) where the recording starts after
+    the latest CM onset or its noise reference is shorter than MIN_REFERENCE_MS.
 
-    record_ear: (N,) ear row of each record; max_db: (E,) each ear's highest level.
+    record_ear: (N,) ear row of each record; max_db: (E,) each ear's highest level. The records are read as the model
+    reads them (`abrnet.inference.api.to_model_cohort`: on the model grid, baseline and slow trend removed): a DC
+    offset left in is cut into a ramp by the artifact taper, which the band-pass turns into ringing (hunt 49).
 
     Every ear is whitened by its own noise (shrunk toward the filter's shape), so an ear reads the same whatever other
     ears are read with it (hunt 48: a whitener pooled over the input flipped 8 of 30 ears' series class between one
@@ -224,11 +230,9 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
         keep = recorded[np.flatnonzero(kind)[0]]  # (T,)
         if has_trace[kind][0]:  # (A − B)/2 in the buffers' float32, exactly as the buffers give it
             noise = zero_phase(traces[rows[kind]].astype(np.float32), sos)[:, window & keep]  # type: ignore[index]
-        elif late.sum() >= 4:
-            noise = band[kind][:, late & keep]  # (R', L)
         else:
-            noise = band[kind][:, -4:]
-        if noise.shape[1] < 4:  # too little recorded to tell the noise by: these records give no evidence
+            noise = band[kind][:, late & keep]  # (R', L)
+        if noise.shape[1] < MIN_REFERENCE_MS * fs / 1000.0:  # too little recorded to tell the noise by: no evidence
             continue
         ear = record_ear[rows[kind]]
         size = 10.0 ** (below_top[rows[kind]] / 20.0)  # (R',) the CM grows 20 dB per 20 dB of level
@@ -236,8 +240,10 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
         ears = np.unique(ear)
         combined[ears] += part
         norm[ears] += part_norm
-        zero = np.array([_noise_alone(fs, float(t[0]), t.size, int(c), noise.shape[1]) for c in per_ear])
+        zeros = {int(c): _noise_alone(fs, float(t[0]), t.size, int(c), noise.shape[1]) for c in np.unique(per_ear)}
+        zero = np.array([zeros[int(c)] for c in per_ear])  # (E',) looked up once per shape
         alone[ears] = np.where(part_norm > heaviest[ears], zero, alone[ears])
         heaviest[ears] = np.maximum(heaviest[ears], part_norm)
     power = (combined**2).sum(axis=2).max(axis=1) / np.maximum(norm, 1e-300)  # (E,) in units of the noise
-    return np.where(norm > 0, np.log(np.maximum(power, 1e-12) / alone), 0.0)  # no noise reference: 0
+    statistic = np.maximum(np.log(np.maximum(power, 1e-300) / alone), MIN_STATISTIC)
+    return np.where(norm > 0, statistic, 0.0)  # no noise reference: 0
