@@ -31,10 +31,10 @@ from abrnet.data.filters import zero_phase
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
 from abrnet.series.microphonic import (
-    CM_WINDOW_MS,
     LOUD_SPAN_DB,
     WHITENING_RIDGE,
     cm_filter,
+    cm_window,
     loud_microphonic,
     noise_correlation,
     prior_correlation,
@@ -48,7 +48,7 @@ ANSD, TOTAL = CLASS_NAMES.index("NEUROPATHY"), CLASS_NAMES.index("TOTAL")
 def known_cm_dprime(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarray) -> np.ndarray:
     """(E,) d′ of the reader that knows each loud record's noise-free in-band response (module doc)."""
     t = cohort.time_ms
-    window = (t >= CM_WINDOW_MS[0]) & (t < CM_WINDOW_MS[1])
+    window = cm_window(t)
     sos = cm_filter(cohort.sampling_rate_hz)  # the detector's band-pass
     level = cohort.static[:, 1].astype(np.float64)
     rows = np.flatnonzero(level >= max_db[record_ear] - LOUD_SPAN_DB - 1e-6)

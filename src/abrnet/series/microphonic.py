@@ -79,6 +79,11 @@ def cm_filter(sampling_rate_hz: float) -> np.ndarray:
     return butterworth_sos(sampling_rate_hz, CM_BAND_HZ[0], min(CM_BAND_HZ[1], 0.45 * sampling_rate_hz), FILTER_ORDER)
 
 
+def cm_window(time_ms: np.ndarray) -> np.ndarray:
+    """(T,) bool: the samples of CM_WINDOW_MS, where every record and template is read."""
+    return (time_ms >= CM_WINDOW_MS[0]) & (time_ms < CM_WINDOW_MS[1])
+
+
 def filtered_bank(time_ms: np.ndarray, window: np.ndarray, sos: np.ndarray) -> np.ndarray:
     """(2K, W) the template pairs (`cm_templates` over ``time_ms``) band-passed with ``sos`` as the records are, over
     the CM ``window`` (T,) bool: what every record and simulated noise-alone ear is projected on."""
@@ -151,9 +156,9 @@ def _whitened_projections(
 
 def _ear_shapes(
     band: np.ndarray, noise: np.ndarray, size: np.ndarray, ear: np.ndarray, bank: np.ndarray, prior: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One pool's records grouped by ear: (E', K, 2) projections, (E', ) Σ weight², (E',) records per ear, for the
-    pool's ears (E',) = np.unique(ear). Ears with as many records are stacked and whitened in one batched solve."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pool's records grouped by ear: its ears (E',) = np.unique(ear), their (E', K, 2) projections, (E',) Σ weight²
+    and (E',) records per ear. Ears with as many records are stacked and whitened in one batched solve."""
     ears, per_ear = np.unique(ear, return_counts=True)
     projections = np.zeros((ears.size, bank.shape[0] // 2, 2))
     norm = np.zeros(ears.size)
@@ -164,7 +169,7 @@ def _ear_shapes(
         for chunk in np.array_split(which, -(-which.size // EARS_PER_SOLVE)):
             rows = order[first[chunk][:, None] + np.arange(count)]  # (G, count)
             projections[chunk], norm[chunk] = _whitened_projections(band[rows], noise[rows], size[rows], bank, prior)
-    return projections, norm, per_ear
+    return ears, projections, norm, per_ear
 
 
 @functools.lru_cache(maxsize=64)
@@ -173,7 +178,7 @@ def _noise_alone(sampling_rate_hz: float, t0_ms: float, n_samples: int, n_record
     (n_records loud records, references of n_noise samples), whitened as a real ear is: the zero that accounts for
     the whitener being estimated from few references. Depends on the ear's shape alone, never on other ears."""
     t = t0_ms + np.arange(n_samples) * 1000.0 / sampling_rate_hz
-    window = (t >= CM_WINDOW_MS[0]) & (t < CM_WINDOW_MS[1])
+    window = cm_window(t)
     sos = cm_filter(sampling_rate_hz)
     bank = filtered_bank(t, window, sos)  # (2K, W)
     n_window = int(window.sum())
@@ -207,7 +212,7 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
     """
     n_ears = max_db.shape[0]
     fs, t = cohort.sampling_rate_hz, cohort.time_ms
-    window = (t >= CM_WINDOW_MS[0]) & (t < CM_WINDOW_MS[1])
+    window = cm_window(t)
     if t[0] > CM_ONSETS_MS[-1] or window.sum() < 4:  # a trace that misses the CM: no evidence either way
         return np.zeros(n_ears)
     sos = cm_filter(fs)
@@ -236,8 +241,7 @@ def loud_microphonic(cohort: ABRCohort, record_ear: np.ndarray, max_db: np.ndarr
             continue
         ear = record_ear[rows[kind]]
         size = 10.0 ** (below_top[rows[kind]] / 20.0)  # (R',) the CM grows 20 dB per 20 dB of level
-        part, part_norm, per_ear = _ear_shapes(band[kind][:, window], noise, size, ear, bank, prior)
-        ears = np.unique(ear)
+        ears, part, part_norm, per_ear = _ear_shapes(band[kind][:, window], noise, size, ear, bank, prior)
         combined[ears] += part
         norm[ears] += part_norm
         zeros = {int(c): _noise_alone(fs, float(t[0]), t.size, int(c), noise.shape[1]) for c in np.unique(per_ear)}
