@@ -6,6 +6,7 @@ needs numpy and this module, not the training stack.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,17 +26,26 @@ class Normalizer:
     signal_scale: float  # µV per unit
     static_mean: list[float]
     static_std: list[float]
+    # the training split's smallest and largest value of each static parameter, physical units (NaN: none given);
+    # None in checkpoints before stop 50. Not used to normalise: what a model trained on a file saw
+    # (`abrnet.inference.training_ranges`)
+    static_min: list[float] | None = None
+    static_max: list[float] | None = None
 
     @classmethod
     def fit(cls, train: ABRCohort) -> Normalizer:
         feats = _static_features(train.static)  # NaN where a recording lacks an optional parameter (FMP)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a file without FMP: its column's statistics are NaN
             mean, std = np.nanmean(feats, axis=0), np.nanstd(feats, axis=0)
+            lo, hi = np.nanmin(train.static, axis=0), np.nanmax(train.static, axis=0)  # (4,) each
         mean, std = np.nan_to_num(mean), np.nan_to_num(std)
         return cls(
             signal_scale=float(np.sqrt(np.mean(np.square(train.signals, dtype=np.float64)))),
             static_mean=mean.tolist(),
             static_std=np.where(std > 1e-6, std, 1.0).tolist(),
+            static_min=[float(v) for v in lo],
+            static_max=[float(v) for v in hi],
         )
 
     def signal(self, uv: np.ndarray) -> np.ndarray:
@@ -67,11 +77,13 @@ class Normalizer:
         return feats.astype(np.float32)
 
     def to_dict(self) -> dict[str, float | list[float]]:
-        return asdict(self)
+        """Plain lists; an older checkpoint's normaliser (no ranges) gives the dict it was read from."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_dict(cls, d: dict) -> Normalizer:
-        return cls(float(d["signal_scale"]), list(d["static_mean"]), list(d["static_std"]))
+        ranges = {k: [float(v) for v in d[k]] for k in ("static_min", "static_max") if d.get(k) is not None}
+        return cls(float(d["signal_scale"]), list(d["static_mean"]), list(d["static_std"]), **ranges)
 
 
 def _static_features(static: np.ndarray) -> np.ndarray:  # (N, 4) physical -> (N, 4) log-compressed

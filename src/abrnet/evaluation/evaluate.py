@@ -34,6 +34,7 @@ from abrnet.evaluation.trivial_baselines import (
 from abrnet.inference.checkpoint import LoadedModel, load_checkpoint
 from abrnet.inference.option_names import OptionNames
 from abrnet.inference.predictor import RECON_TIMESTEP, inference_device, predict_cohort
+from abrnet.inference.training_ranges import DEFAULT_RANGES, TrainingRanges
 from abrnet.metrics.builder import check_bootstrap_count, sanitise
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
@@ -225,7 +226,9 @@ def fixed_protocol_section(
     return section
 
 
-def load_evaluation_data(path: str | Path, option_names: OptionNames | None = None) -> tuple[ABRCohort, list[str]]:
+def load_evaluation_data(
+    path: str | Path, option_names: OptionNames | None = None, ranges: TrainingRanges = DEFAULT_RANGES
+) -> tuple[ABRCohort, list[str]]:
     """A user's `--data` file on the model's grid, with one-line warnings for what the scores cannot be trusted on:
     `predict`'s reader (`read_for_model`), so an abrnet .h5, a wide CSV and a device export are read, checked and
     warned about alike.
@@ -236,10 +239,11 @@ def load_evaluation_data(path: str | Path, option_names: OptionNames | None = No
     here, which said nothing of a file without FMP. A file already on the model grid (every simulated cohort) is
     returned with its samples unchanged, so its metrics are the same as before. `option_names`: how the hints name
     the options to pass (`read_for_model`; `abrnet evaluate` takes none, so its names point at `abrnet data import`).
+    `ranges`: the evaluated model's training cohort, whose outside records are warned about (`training_ranges`).
     """
     from abrnet.inference.inputs import read_for_model
 
-    return read_for_model(path, option_names=option_names)
+    return read_for_model(path, option_names=option_names, ranges=ranges)
 
 
 def label_conflict_warnings(data: ABRCohort, source: str) -> list[str]:
@@ -338,7 +342,7 @@ def evaluate_checkpoint(
     handed_in = cohort is not None
     if cohort is None:
         if data_path is not None:
-            cohort, input_warnings = load_evaluation_data(data_path, option_names)
+            cohort, input_warnings = load_evaluation_data(data_path, option_names, loaded.ranges)
         else:
             cohort = model_training_cohort(loaded)
     data = split_of(loaded, cohort, split) if split != "all" else cohort

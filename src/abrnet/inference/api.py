@@ -42,6 +42,7 @@ from abrnet.inference.option_names import OptionNames
 from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
 from abrnet.inference.series_warnings import series_warnings
+from abrnet.inference.training_ranges import DEFAULT_RANGES, TrainingRanges
 from abrnet.models.predictions import Predictions
 from abrnet.series.peaks import apply_peak_blend
 from abrnet.series.per_ear import aggregate_ears
@@ -72,21 +73,24 @@ def read_input(
     age_years: float | None = None,
     n_samples: int = DEFAULT_N_SAMPLES,
     option_names: OptionNames | None = None,
+    ranges: TrainingRanges = DEFAULT_RANGES,
     **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
     """Files or folders (any importable format) on the model grid with a ``domain`` column: `inputs.read_many`.
-    Warnings name the options to pass as ``fmp=...``; `option_names` (keyword → name) spells them otherwise."""
+    Warnings name the options to pass as ``fmp=...``; `option_names` (keyword → name) spells them otherwise;
+    records outside ``ranges`` (the reading model's training cohort) are warned about."""
     from abrnet.inference.inputs import read_many
 
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     opts = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, age_years=age_years, **options)
-    return read_many(paths, fmt=fmt, n_samples=n_samples, option_names=option_names, **opts)
+    return read_many(paths, fmt=fmt, n_samples=n_samples, option_names=option_names, ranges=ranges, **opts)
 
 
 def _as_cohort(
     data: ABRCohort | str | Path | Sequence[str | Path],
     n_samples: int,
     option_names: OptionNames | None = None,
+    ranges: TrainingRanges = DEFAULT_RANGES,
     **read_kw: Any,
 ) -> tuple[ABRCohort, list[str]]:  # cohort on the model grid + warnings
     """A cohort gets the warnings a file's records get (`input_warnings`, a time base its reader assumed included),
@@ -102,10 +106,10 @@ def _as_cohort(
         for key, value in SIMULATED.items():  # abrnet's own cohorts: documented human clicks in dB nHL
             data.extras.setdefault(key, np.full(data.n_records, value))
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
-        warnings = input_warnings(data, str(data.attrs.get("source_path", "input")), option_names)
+        warnings = input_warnings(data, str(data.attrs.get("source_path", "input")), option_names, ranges)
         on_grid, grid_warnings = to_model_cohort(data, n_samples)
         return on_grid, warnings + grid_warnings
-    return read_input(data, n_samples=n_samples, option_names=option_names, **read_kw)
+    return read_input(data, n_samples=n_samples, option_names=option_names, ranges=ranges, **read_kw)
 
 
 def check_series_levels(cohort: ABRCohort) -> None:
@@ -138,6 +142,7 @@ class ABRModel:
         self.device = check_device(device)  # a one-line DataError naming it, not torch's own
         self.model = loaded.model.to(self.device).eval()
         self.normalizer = loaded.normalizer
+        self.ranges = loaded.ranges  # what its records are warned against (`training_ranges`)
         self.n_samples = _model_length(loaded)
 
     @property
@@ -188,7 +193,7 @@ class ABRModel:
         read_kw = dict(sampling_rate_hz=sampling_rate_hz, t0_ms=t0_ms, fmt=fmt, age_years=age_years, **options)
         check_int("batch_size", batch_size, minimum=1)
         check_flag("series", series)
-        cohort, warnings = _as_cohort(data, self.n_samples, option_names, **read_kw)
+        cohort, warnings = _as_cohort(data, self.n_samples, option_names, self.ranges, **read_kw)
         if series:  # an ear under one stimulus is one series, rates pooled: say where they mix
             check_series_levels(cohort)
             warnings += mixed_series_warnings(cohort)
@@ -249,7 +254,7 @@ class ABRModel:
         from abrnet.inference.predictor import DENOISED_EXTRA, denoise_extras, denoise_known
 
         check_denoise(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size)
-        cohort, warnings = _as_cohort(data, self.n_samples, option_names, **read_kw)
+        cohort, warnings = _as_cohort(data, self.n_samples, option_names, self.ranges, **read_kw)
         x = torch.from_numpy(self.normalizer.recording(cohort.signals))
         s = torch.from_numpy(self.normalizer.static(cohort.static))
         noise_uv, noise_from = estimate_residual_noise(cohort)  # (N,) µV (NaN: unknown) and where each came from

@@ -14,6 +14,7 @@ import torch
 from abrnet.config.train_config import TrainConfig
 from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import DataError
+from abrnet.inference.training_ranges import TrainingRanges
 from abrnet.models import OptimizedHierarchicalUNet
 from abrnet.series.classifier import SeriesClassifier
 
@@ -44,6 +45,11 @@ class LoadedModel:
     @property
     def prediction_type(self) -> str:
         return self.config.diffusion.prediction_type
+
+    @property
+    def ranges(self) -> TrainingRanges:
+        """The conditions its network learnt from: the simulator's, or its training file's (`training_ranges`)."""
+        return TrainingRanges.of(self.normalizer, simulated=self.config.data.path is None)
 
 
 def read_checkpoint(

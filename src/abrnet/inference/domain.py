@@ -292,41 +292,6 @@ def sparse_age_warnings(cohort: ABRCohort, source: str) -> list[str]:
     ]
 
 
-def training_range_warnings(cohort: ABRCohort, source: str) -> list[str]:
-    """One line each where human records lie outside the training cohort's stimulus rates or ages (the simulator's
-    `SimulationConfig.rates_hz` and `.adult_age_range`, as `generate` warns for its conditions).
-
-    Why: `generate` warned for a 200/s rate or a 90-year-old, while `predict` read the same values without a word
-    (a 200/s series went from "response, 40 dB" to "uncertain, above 85 dB"), and the adults' line said "3 % of the
-    cohort", not that nobody in it was over 40 (hunt 48). Not a domain reason: how far a reading moves with them is
-    not known, and an out-of-domain row is excluded by --strict."""
-    from abrnet.data.simulate import SimulationConfig
-
-    cfg = SimulationConfig()
-    n = cohort.n_records
-    human = metadata_of(cohort.extras, n)[SPECIES].astype(str) == SIMULATED[SPECIES]
-    out = []
-    rate, (lo, hi) = cohort.static_column("stimulus_rate_hz"), (min(cfg.rates_hz), max(cfg.rates_hz))
-    if (bad := human & ((rate < lo) | (rate > hi))).any():
-        out.append(
-            f"{source}: {int(bad.sum())} of {n} records at {_span(rate[bad])} /s, outside the training cohort's "
-            f"stimulus rates ({lo:g}–{hi:g} /s): latencies and thresholds shift with rate in ways the model never saw"
-        )
-    age, oldest = cohort.static_column("age_years"), cfg.adult_age_range[1]
-    if (bad := human & (age > oldest)).any():
-        out.append(
-            f"{source}: {int(bad.sum())} of {n} records of patients aged {_span(age[bad])} years, older than anyone "
-            f"in the training cohort ({oldest:g} years): the readings of such ears are extrapolations"
-        )
-    return out
-
-
-def _span(values: np.ndarray) -> str:
-    """``50`` or ``3–200``: the values' range, as a warning names it."""
-    lo, hi = float(np.min(values)), float(np.max(values))
-    return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
-
-
 def enforce_strict(domain: np.ndarray, source: str, cohort: ABRCohort | None = None) -> None:
     """`--strict`: raise a one-line DataError naming the first out-of-domain record: ``row k`` counted from 1 in
     the file's own order (a CSV's data rows: the wide CSV's numbering, with its ``line``), and where `cohort` (the

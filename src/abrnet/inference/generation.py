@@ -34,19 +34,14 @@ from abrnet.constants import (
 )
 from abrnet.data.files import check_fname, staged_write
 from abrnet.data.metadata import LEVEL_UNIT, SIMULATED
-from abrnet.data.normalizer import Normalizer
 from abrnet.data.schema import ABRCohort
 from abrnet.inference.arguments import check_generate
+from abrnet.inference.training_ranges import TrainingRanges, outside
 
 if TYPE_CHECKING:
     from abrnet.inference.api import ABRModel
 
 INTENSITY_STEP_DB = 5.0  # clinical level grid: jointly generated intensities are snapped to it
-# How far (in SD of the training split's log1p FMP, the checkpoint's own normalizer) a requested FMP may lie above
-# the training mean before it counts as outside the cohort: 5 SD is FMP ≈ 120 for the shipped model, above the
-# largest FMP of a simulated cohort (≈ 90; 3 SD, ≈ 28, flagged 1 % of real training conditions); the simulator has no
-# configured FMP range to read instead.
-FMP_SPREAD_SD = 5.0
 WARNINGS_ATTR = "warnings"  # attrs key: the warning lines, one per line of text
 
 
@@ -110,50 +105,49 @@ def _values(x: np.ndarray) -> str:
     return ", ".join(f"{v:g}" for v in np.unique(np.asarray(x, np.float64)))
 
 
-def condition_warnings(cohort: ABRCohort, normalizer: Normalizer) -> list[str]:
+def condition_warnings(cohort: ABRCohort, ranges: TrainingRanges) -> list[str]:
     """One line per kind of condition outside the training cohort, listing the offending values, each named as the
     quantity it is (``intensity``, ``rate``, ``age``, ``FMP``): the same line reaches a Python caller, who passed a
     ``conditions`` row and has no ``--intensity`` flag, and the CLI user (hunt 43). Adults inside the
     simulated age range are not warned about here: predict's sparse-adult line speaks of reading accuracy, which
     means nothing for a generated signal, and it fired on the validation conditions `evaluate --generation` draws.
 
-    The ranges are read where they are defined, never copied: level from the domain guard `predict` uses
-    (`domain.level_reasons`, the simulator's 0–100 dB nHL), rate and age from the simulator's configuration
-    (`SimulationConfig.rates_hz`, `.adult_age_range`: the default training cohort), FMP from the checkpoint's own
-    normalizer (`FMP_SPREAD_SD`)."""
-    from abrnet.data.simulate import SimulationConfig
+    The ranges are the checkpoint's (`training_ranges.TrainingRanges`, as predict warns with them): rate, age and
+    FMP the simulator's configuration and the normaliser's FMP bound, or a file-trained model's training split; level
+    the domain guard predict uses (`domain.level_reasons`, the simulator's 0–100 dB nHL), and a file-trained model's
+    own levels besides."""
     from abrnet.data.simulate.protocol import GRID_DB, MAX_LEVEL_DB
     from abrnet.inference.domain import level_reasons
 
     n = cohort.n_records
-    cfg = SimulationConfig()
     tail = "the model never saw such a condition, so these signals are extrapolations, not physiology"
     out: list[str] = []
     level = cohort.static_column("intensity_db")
     bad = np.array([bool(r) for r in level_reasons(cohort, np.full(n, SIMULATED[LEVEL_UNIT]))], bool)
+    lo, hi = min(GRID_DB), MAX_LEVEL_DB  # the guard's own constants, for the message only
+    if ranges.intensity_db is not None:
+        bad |= outside(level, ranges.intensity_db)
+        lo, hi = max(lo, ranges.intensity_db[0]), min(hi, ranges.intensity_db[1])
     if bad.any():
-        lo, hi = min(GRID_DB), MAX_LEVEL_DB  # the guard's own constants, for the message only
         out.append(
             f"generate: intensity {_values(level[bad])} dB nHL outside the training cohort's {lo:g}–{hi:g} dB nHL; "
             f"{tail}"
         )
     rate = cohort.static_column("stimulus_rate_hz")
-    lo, hi = min(cfg.rates_hz), max(cfg.rates_hz)
-    if (bad := (rate < lo) | (rate > hi)).any():
+    if ranges.stimulus_rate_hz is not None and (bad := outside(rate, ranges.stimulus_rate_hz)).any():
+        lo, hi = ranges.stimulus_rate_hz
         out.append(f"generate: rate {_values(rate[bad])} /s outside the training cohort's {lo:g}–{hi:g} /s; {tail}")
     age = cohort.static_column("age_years")
-    if (bad := age > cfg.adult_age_range[1]).any():
-        out.append(
-            f"generate: age {_values(age[bad])} years above the training cohort's oldest "
-            f"({cfg.adult_age_range[1]:g} years); {tail}"
-        )
-    j = STATIC_PARAMS.index("fmp")
-    fmp_max = float(np.expm1(normalizer.static_mean[j] + FMP_SPREAD_SD * normalizer.static_std[j]))
+    if ranges.age_years is not None and (bad := outside(age, ranges.age_years)).any():
+        lo, hi = ranges.age_years
+        out.append(f"generate: age {_values(age[bad])} years outside the training cohort's {lo:g}–{hi:g} years; {tail}")
     fmp = cohort.static_column("fmp")
-    if (bad := np.isfinite(fmp) & (fmp > fmp_max)).any():
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(fmp) & ~(fmp <= ranges.fmp_max)  # a training cohort without FMP (NaN): every FMP is new
+    if bad.any():
         out.append(
-            f"generate: FMP {_values(fmp[bad])} above the training split's FMP (mean + {FMP_SPREAD_SD:g} SD of log "
-            f"FMP: {fmp_max:.3g}); {tail}"
+            f"generate: FMP {_values(fmp[bad])} above the training split's FMP ({ranges.fmp_bound}: "
+            f"{ranges.fmp_max:.3g}); {tail}"
         )
     return out
 
@@ -265,7 +259,7 @@ def generate_cohort(
     # the conditions asked for (with their FMP), not the stored columns: a NaN FMP column would hide an FMP of 1000
     asked = cohort.subset(np.arange(m))
     asked.static = static.astype(np.float32)
-    if lines := condition_warnings(asked, norm):
+    if lines := condition_warnings(asked, abr.ranges):
         cohort.attrs[WARNINGS_ATTR] = "\n".join(lines)
         for line in lines:
             pywarnings.warn(line, UserWarning, stacklevel=3)

@@ -24,24 +24,28 @@ import numpy as np
 
 from abrnet.constants import DEFAULT_SAMPLING_RATE_HZ, DEFAULT_T0_MS
 from abrnet.data.schema import ABRCohort, ears_assumed, grid_assumed, sampling_rate_assumed
-from abrnet.inference.domain import domain_warnings, sparse_age_warnings, training_range_warnings
+from abrnet.inference.domain import domain_warnings, sparse_age_warnings
 from abrnet.inference.option_names import OptionNames, pass_hint
+from abrnet.inference.training_ranges import DEFAULT_RANGES, TrainingRanges, training_range_warnings
 
 
-def input_warnings(cohort: ABRCohort, source: str, names: OptionNames | None = None) -> list[str]:
+def input_warnings(
+    cohort: ABRCohort, source: str, names: OptionNames | None = None, ranges: TrainingRanges = DEFAULT_RANGES
+) -> list[str]:
     """What the records are, each as a line naming ``source``: what the input did not record (`reading_warnings`),
     the records out of the model's domain (`domain_warnings` of ``extras["domain"]``, which the caller assessed on
     the native grid, `assess_domain`; an out-of-range level named by its rows where abrnet's formats hold it in a
-    column), adult ages the model saw little of (`sparse_age_warnings`) and rates or ages outside the training
-    cohort's (`training_range_warnings`)."""
+    column), adult ages the model saw little of (`sparse_age_warnings`, a model trained on the simulated default) and
+    rates, ages, levels or FMPs outside those of the model's training cohort (`training_range_warnings` of
+    ``ranges``, the checkpoint's: `ABRModel.ranges`; the default simulator's where no model is at hand)."""
     domain = cohort.extras["domain"]
     level_field = "intensity_db" if cohort.attrs.get("format") in ("csv", "h5") else None  # a column: rows
     return (
         reading_warnings(cohort, source, names)
         + duplicate_record_warnings(cohort, source)
         + domain_warnings(domain, source, names, level_field=level_field)
-        + sparse_age_warnings(cohort, source)
-        + training_range_warnings(cohort, source)
+        + (sparse_age_warnings(cohort, source) if ranges.simulated else [])
+        + training_range_warnings(cohort, source, ranges)
     )
 
 

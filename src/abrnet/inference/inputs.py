@@ -26,6 +26,7 @@ from abrnet.data.series_key import series_keys
 from abrnet.inference.domain import assess_domain
 from abrnet.inference.input_warnings import input_warnings
 from abrnet.inference.option_names import OptionNames, pass_hint
+from abrnet.inference.training_ranges import DEFAULT_RANGES, TrainingRanges
 
 SKIP_NAMES = ("license", "readme", "copying")
 # Missing inputs the user must supply: these stop a folder run (skipping every file would hide the fix).
@@ -76,9 +77,11 @@ def read_for_model(
     fmt: str = "auto",
     n_samples: int = DEFAULT_N_SAMPLES,
     option_names: OptionNames | None = None,
+    ranges: TrainingRanges = DEFAULT_RANGES,
     **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
-    """One file on the model grid, with its ``domain`` column, and the warnings to show the user.
+    """One file on the model grid, with its ``domain`` column, and the warnings to show the user (those of records
+    outside the training cohort against ``ranges``, the reading model's: `input_warnings`).
 
     A wide CSV may store its rate and t0 (``sampling_rate_hz``/``t0_ms`` columns, as `abrnet data export` writes
     them); without them they default to the model's (20 kHz, 0 ms), and such a CSV whose rows do not have the
@@ -115,7 +118,7 @@ def read_for_model(
     cohort.extras["domain"] = assess_domain(cohort, model_n=n_samples)
     cohort.extras["source_file"] = np.full(cohort.n_records, path.name).astype(str)
     # what the records are, an assumed time base included: the cohort path (`api._as_cohort`) says it too
-    warnings += input_warnings(cohort, src, option_names)
+    warnings += input_warnings(cohort, src, option_names, ranges)
     on_grid, grid_warnings = on_model_grid(cohort, n_samples)
     return on_grid, warnings + [f"{src}: {w}" for w in grid_warnings]
 
@@ -221,17 +224,20 @@ def read_many(
     n_samples: int = DEFAULT_N_SAMPLES,
     progress: Callable[[int, int], None] | None = None,
     option_names: OptionNames | None = None,
+    ranges: TrainingRanges = DEFAULT_RANGES,
     **options: Any,
 ) -> tuple[ABRCohort, list[str]]:
     """Files and folders → one cohort on the model grid. In a folder, files no reader accepts (other formats,
     invalid content) are skipped with a warning naming the reason, but a missing option (`NEEDS_OPTION`) stops the
-    run; a file named explicitly must be readable. `option_names`: as `read_for_model`."""
+    run; a file named explicitly must be readable. `option_names`, `ranges`: as `read_for_model`."""
     named = [Path(p) for p in paths]
     files = expand_inputs(named)
     parts, warnings = [], []
     for k, f in enumerate(files):
         try:
-            part, w = read_for_model(f, fmt=fmt, n_samples=n_samples, option_names=option_names, **options)
+            part, w = read_for_model(
+                f, fmt=fmt, n_samples=n_samples, option_names=option_names, ranges=ranges, **options
+            )
         except DataError as exc:
             warnings.append(skipped_warning(f, exc, named))
         else:
