@@ -61,7 +61,7 @@ from abrnet.constants import PHYSICAL_RANGES
 from abrnet.data.schema import DataError
 from abrnet.inference.api import ABRModel
 from abrnet.viewer.analysis import build_payload, history_json, with_corrections
-from abrnet.viewer.correcting import CorrectionIn, correction_from
+from abrnet.viewer.correcting import CorrectionIn, correction_from, user_name
 from abrnet.viewer.export import export_csv
 from abrnet.viewer.form import FORM_FIELDS, check_shown_options, error_text, form_options, viewer_text, with_form_age
 from abrnet.viewer.limits import MULTIPART_SLACK_BYTES, BodyLimit
@@ -85,6 +85,10 @@ class Viewer:
         self.model_sha256 = model.checkpoint_sha256
         self._model_lock = threading.Lock()
         self.pdf_lock = threading.Lock()  # matplotlib's font cache and PDF backend are not made for threads
+        # a correction is checked against the view (wave order, an ear marked "no response") and stored as one step:
+        # two sent at once (wave III later, wave V earlier) each passed against the view before the other and left
+        # III after V (hunt 50a #1)
+        self.correction_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, float | None, str, str], dict[str, Any]] = OrderedDict()
 
     def analysed(
@@ -213,7 +217,7 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
             payload = viewer.analysed(digest, path, shown, age_years, options)
             age, kept = viewer.to_register(digest, age_years, options, payload)
             try:
-                first = viewer.store.register(digest, path, age_years=age, user=user.strip() or "anonymous",
+                first = viewer.store.register(digest, path, age_years=age, user=user_name(user),
                                               options=kept)  # fmt: skip
             except AgeConflictError as exc:
                 raise HTTPException(409, f"{name}: {exc}") from None
@@ -236,13 +240,14 @@ def create_app(model: ABRModel, data_dir: str | Path, *, max_upload_mb: float = 
                                      "showed none): reload the page and correct again")  # fmt: skip
         check_shown_options("reading_options" in body.model_fields_set, body.reading_options, info.options)
         model_id = (payload["model_sha256"], payload["checkpoint"])  # the model whose reading is corrected
-        corr = correction_from(body, payload, viewer.view(digest, payload), model_id)
         expected = body.expected_previous if "expected_previous" in body.model_fields_set else UNCHECKED
-        try:
-            viewer.store.add_correction(digest, corr, file_age=info.age_years, file_options=info.options,
-                                        expected_previous=expected)  # fmt: skip
-        except (AgeConflictError, StaleMarkError) as exc:
-            raise HTTPException(409, str(exc)) from None
+        with viewer.correction_lock:
+            corr = correction_from(body, payload, viewer.view(digest, payload), model_id)
+            try:
+                viewer.store.add_correction(digest, corr, file_age=info.age_years, file_options=info.options,
+                                            expected_previous=expected)  # fmt: skip
+            except (AgeConflictError, StaleMarkError) as exc:
+                raise HTTPException(409, str(exc)) from None
         return viewer.view(digest, payload)
 
     @app.get("/api/files/{digest}/history")

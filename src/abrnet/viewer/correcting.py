@@ -51,12 +51,22 @@ class CorrectionIn(BaseModel):
     expected_previous: float | str | None = None
 
 
+USER_MAX_CHARS = 80  # a reviewer's name as stored and shown; the rest of a longer one is cut
+
+
+def user_name(text: str) -> str:
+    """Who did it, as stored: trimmed and at most `USER_MAX_CHARS`, or "anonymous". Why one function: a correction's
+    user was cut to 80 characters but an uploader's was kept whole, and a 5,000-character name then filled every
+    re-upload's warning line (hunt 50a #3)."""
+    return text.strip()[:USER_MAX_CHARS] or "anonymous"
+
+
 def correction_from(
     body: CorrectionIn, payload: dict[str, Any], view: dict[str, Any], model_id: tuple[str, str]
 ) -> Correction:
     """The `Correction` `body` asks for on the model's reading `payload` (`view`: the same with the corrections in
     force), or HTTPException 422/409 naming what is wrong. `model_id` is (model_sha256, checkpoint) of the reading."""
-    user = body.user.strip()[:80] or "anonymous"
+    user = user_name(body.user)
     for field in ("value", "age_years"):
         if getattr(body, field) is not None and not math.isfinite(getattr(body, field)):
             raise HTTPException(422, f"{field} must be a finite number or null, got {getattr(body, field)}")

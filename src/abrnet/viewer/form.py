@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from abrnet.data.ears import EAR_SPELLINGS
+from abrnet.data.importers import detect_format
 from abrnet.data.importers.needed import MissingOptionsError
 from abrnet.data.importers.options import check_reading_options
 from abrnet.data.schema import DataError
@@ -187,12 +188,16 @@ def with_form_age(path: Path, age_years: float | None, folder: Path) -> Path | N
     """A copy of a wide CSV that lacks the ``age_years`` column with the form's Age on every row (in `folder`), or
     None where that does not apply (no Age given, not a CSV, or the file has the column). Why: the form's label
     promises "Age (years, if the file has none)", and the reader refused such a file naming a CLI flag; the stored
-    upload itself stays as uploaded (its hash keys the corrections)."""
-    if age_years is None or path.suffix.lower() != ".csv":
+    upload itself stays as uploaded (its hash keys the corrections). A CSV is what the reader takes for one (its
+    content, as `abrnet predict` detects it), not a ``.csv`` name: a wide CSV uploaded as ``.txt`` was read as a CSV
+    but refused for the age its form gave (hunt 50a #2)."""
+    if age_years is None:
         return None
     try:
+        if detect_format(path) != "csv":
+            return None
         return _add_age_column(path, age_years, folder)
-    except (csv.Error, OSError):  # not a CSV after all: the reader says what is wrong with it
+    except (csv.Error, OSError, DataError):  # not a CSV after all: the reader says what is wrong with it
         return None
 
 

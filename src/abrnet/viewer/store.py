@@ -89,11 +89,20 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+MAX_FILENAME_CHARS = 120
+
+
 def safe_filename(name: str) -> str:
-    """The upload's base name reduced to safe characters (the suffix is kept: `.h5` selects the HDF5 reader)."""
+    """The upload's base name reduced to safe characters and `MAX_FILENAME_CHARS`, its suffix kept (`.h5` selects
+    the HDF5 reader, a device export's stem is its patient id): a longer name loses the end of its stem. Why: the
+    name was cut at 120 characters, suffix and all, so a 129-character ``….csv`` was no longer read as a CSV and
+    the form's Age was refused for it (hunt 50a #2)."""
     base = Path(name.replace("\\", "/")).name or "upload"
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in base).strip(" .")
-    return (cleaned or "upload")[:120]
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in base).strip(" .") or "upload"
+    if len(cleaned) <= MAX_FILENAME_CHARS:
+        return cleaned
+    suffix = Path(cleaned).suffix[:16]
+    return cleaned[: MAX_FILENAME_CHARS - len(suffix)].rstrip(" .") + suffix
 
 
 class AgeConflictError(Exception):
