@@ -53,6 +53,12 @@ UNREAD = [  # (YAML, the key refused, words of its reason)
     ("data:\n  path: c.h5\n  patients: 5\n", "data.patients: set with data.path, whose file fixes the patients"),
     ("data:\n  path: c.h5\n  cache_dir: /elsewhere\n", "data.cache_dir: set with data.path"),
     ("data:\n  path: c.h5\nseries:\n  patients: 40\n", "series.patients: set with data.path"),
+    ("series:\n  enabled: false\n  c: 5.0\n", "series.c: set with series.enabled: false, which fits no series stage"),
+    ("series:\n  enabled: false\n  patients: 10\n", "series.patients: set with series.enabled: false"),
+    (
+        "model:\n  overrides: {n_transformer_layers: 0}\noptim:\n  transformer_lr: 0.5\n",
+        "optim.transformer_lr: set with model: cpu {'n_transformer_layers': 0}, a network without transformer layers",
+    ),
     ("loss:\n  huber_delta: 99\n", "loss.huber_delta: set with loss.regression_loss: gaussian_nll"),
     ("loss:\n  classification_loss: ce\n  focal_gamma: 7\n", "loss.focal_gamma: set with loss.classification_loss: ce"),
     (
@@ -126,6 +132,16 @@ def test_cli_patients_with_data_gives_the_configs_reason(tmp_path: Path) -> None
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "'--patients': set with --data, whose file fixes the patients; remove it" in lines[0], lines
+
+
+def test_the_two_negatives_cannot_share_more_than_every_row(tmp_path: Path) -> None:
+    """Both negatives come from one uniform draw per analysis row: 0.8 + 0.8 trained 0.2 reversed (hunt 50c #3)."""
+    text = "diffusion:\n  noise_negative_fraction: 0.8\n  reversed_negative_fraction: 0.8\n"
+    assert "must be <= 1 (shares of the same analysis rows; got 0.8 + 0.8 = 1.6)" in _refusal(_write(tmp_path, text))
+    edge = "diffusion:\n  noise_negative_fraction: 0.5\n  reversed_negative_fraction: 0.5\n"
+    assert load_config(_write(tmp_path, edge)).diffusion.reversed_negative_fraction == 0.5
+    read = "series:\n  enabled: true\n  c: 5.0\noptim:\n  transformer_lr: 0.5\n"  # read where series and attention are
+    assert load_config(_write(tmp_path, read)).series.c == 5.0
 
 
 def test_a_bad_value_names_the_line_it_was_written_on(tmp_path: Path) -> None:

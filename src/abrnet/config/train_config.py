@@ -92,6 +92,17 @@ class DiffusionConfig(Strict):
     level_jitter_db: float = Field(15.0, ge=0.0, le=40.0)  # SD of the level input's jitter on analysis rows (dB)
     slow_trend_uv: float = Field(0.05, ge=0.0, le=0.5)  # SD (µV) of a random drift's Legendre terms, analysis rows
 
+    @model_validator(mode="after")
+    def _negatives_fit_in_the_rows(self) -> DiffusionConfig:
+        """The two negatives share one uniform draw per row (`training.negatives`): above 1 together, the reversed
+        share was cut silently (0.8 + 0.8 gave 0.2 reversed; hunt 50c #3)."""
+        if (total := self.noise_negative_fraction + self.reversed_negative_fraction) > 1.0:
+            raise ValueError(
+                f"noise_negative_fraction + reversed_negative_fraction must be <= 1 (shares of the same analysis rows; "
+                f"got {self.noise_negative_fraction:g} + {self.reversed_negative_fraction:g} = {total:g})"
+            )
+        return self
+
 
 # ----------------------------------------------------------------------------------------------------------- loss
 class LossWeights(Strict):

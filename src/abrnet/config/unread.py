@@ -41,6 +41,16 @@ def _class_beta_unread(cfg: TrainConfig) -> bool:
     )
 
 
+def _series_off(cfg: TrainConfig) -> bool:
+    return not cfg.series.enabled
+
+
+def _has_transformer(cfg: TrainConfig) -> bool:
+    """Whether the network has a transformer layer at any level (`optimizer_groups` gives those `transformer_lr`)."""
+    net = cfg.network_config()
+    return any(net.has_transformer(length) for length in net.lengths)
+
+
 UNREAD_RULES = (
     # `load_training_cohort` and `series_fit_cohort` read these only for the simulated default data
     UnreadRule("data.patients", "data.path", "whose file fixes the patients", lambda c: c.data.path is not None),
@@ -55,6 +65,18 @@ UNREAD_RULES = (
         "data.path",
         "whose validation split fits the series stage (nothing is simulated)",
         lambda c: c.data.path is not None,
+    ),
+    # `training.run` fits the series stage only with series.enabled (hunt 50c #2)
+    UnreadRule(
+        "series.patients", "series.enabled: false", "which fits no series stage", lambda c: not c.series.enabled
+    ),
+    UnreadRule("series.c", "series.enabled: false", "which fits no series stage", lambda c: not c.series.enabled),
+    UnreadRule(
+        "optim.transformer_lr",
+        "model: {model.preset} {model.overrides}",
+        "a network without transformer layers (`ModelConfig.has_transformer` at no level; only their parameters "
+        "take this rate)",
+        lambda c: not _has_transformer(c),
     ),
     UnreadRule(
         "loss.huber_delta",
@@ -76,13 +98,22 @@ UNREAD_RULES = (
         _class_beta_unread,
     ),
 )
-RULES = {rule.key: rule for rule in UNREAD_RULES}
+RULES = {rule.key: rule for rule in reversed(UNREAD_RULES)}  # each key's first rule (`cli.train` names its why)
+
+
+def _applying(cfg: TrainConfig) -> dict[str, UnreadRule]:
+    """Each unread key with the first rule that leaves it unread (``series.patients`` has two)."""
+    out: dict[str, UnreadRule] = {}
+    for rule in UNREAD_RULES:
+        if rule.key not in out and rule.applies(cfg):
+            out[rule.key] = rule
+    return out
 
 
 def unread_fields(cfg: TrainConfig) -> list[str]:
     """The key paths `cfg` never reads, set or not (a comparison of two configs, such as --resume's, may skip them:
     a run's recorded ``data.patients`` beside ``data.path`` says nothing of what it trained on)."""
-    return [rule.key for rule in UNREAD_RULES if rule.applies(cfg)]
+    return list(_applying(cfg))
 
 
 def unread_keys(cfg: TrainConfig, typed: Iterable[str] = ()) -> list[str]:
@@ -90,8 +121,7 @@ def unread_keys(cfg: TrainConfig, typed: Iterable[str] = ()) -> list[str]:
     ``typed``: the key paths given for this run (overrides, options); a key under one of them counts as set."""
     typed = tuple(typed)
     found = []
-    for key in unread_fields(cfg):
-        rule = RULES[key]
+    for key, rule in _applying(cfg).items():
         section_name, field = key.rsplit(".", 1)
         section = _get(cfg, section_name)
         if field not in section.model_fields_set:
@@ -99,7 +129,7 @@ def unread_keys(cfg: TrainConfig, typed: Iterable[str] = ()) -> list[str]:
         by_hand = any(key == t or key.startswith(f"{t}.") for t in typed)
         default = type(section).model_fields[field].get_default(call_default_factory=True)
         if by_hand or getattr(section, field) != default:
-            setting = rule.setting.format(loss=cfg.loss)
+            setting = rule.setting.format(loss=cfg.loss, model=cfg.model)
             found.append(f"{key}: set with {setting}, {rule.why}; remove it")
     return found
 
