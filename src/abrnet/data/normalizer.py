@@ -27,8 +27,8 @@ class Normalizer:
     static_mean: list[float]
     static_std: list[float]
     # the training split's smallest and largest value of each static parameter, physical units (NaN: none given);
-    # None in checkpoints before stop 50. Not used to normalise: what a model trained on a file saw
-    # (`abrnet.inference.training_ranges`)
+    # None in checkpoints before stop 50 and in the simulated default's (`training.run` keeps them for a file). Not
+    # used to normalise: what a model trained on a file saw (`abrnet.inference.training_ranges`)
     static_min: list[float] | None = None
     static_max: list[float] | None = None
 

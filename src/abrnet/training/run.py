@@ -9,6 +9,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +222,13 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)  # after the data and settings are known to be trainable: no empty folder
     train_cls = dm.cohort.class_id[dm.split.train]
     counts = np.bincount(train_cls[train_cls >= 0], minlength=len(CLASS_NAMES)).astype(float).tolist()
-    module = ABRLitModule(cfg.model_dump(mode="json"), dm.normalizer.to_dict(), counts)
+    # the training split's ranges are what a file-trained model's records are warned against (`training_ranges`);
+    # the simulated default is warned against the simulator's configuration, so its checkpoint stays as before
+    # stop 50 (a re-run of the main job keeps its model_content_sha256)
+    normalizer = dm.normalizer
+    if cfg.data.path is None:
+        normalizer = replace(normalizer, static_min=None, static_max=None)
+    module = ABRLitModule(cfg.model_dump(mode="json"), normalizer.to_dict(), counts)
     module.attached.val_cohort = dm.part("val")
     trainer = build_trainer(cfg, out_dir, enable_progress_bar=enable_progress_bar)
     if trainer.is_global_zero:
