@@ -363,6 +363,8 @@ def evaluate_checkpoint(
     metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
         metrics["data"] = recorded["data"]  # absolute; the targets table titles it (`targets_markdown`)
+    elif loaded.config.data.path is not None:  # a split of the file it trained on, not the simulated cohort's
+        metrics["training_data"] = str(loaded.config.data.path)
     if input_warnings:
         metrics["input_warnings"] = input_warnings
     train, fitted_on = baseline_training_split(loaded, cohort, handed_in=handed_in, data_path=data_path)

@@ -206,6 +206,9 @@ def targets_markdown(metrics: dict) -> str:
     if "data" in metrics:
         first = f"{metrics['data']} ({split} records: a file given with --data, not the held-out test split)"
         name = split
+    elif "training_data" in metrics:  # a model trained on a file: its protocol is the file's, not the simulator's
+        first = f"Held-out {split} split of {metrics['training_data']} (the file the model trained on)"
+        name = f"{split} split"
     elif split != "test":
         first, name = f"The training cohort's {split} split (mixed protocol)", f"{split} split"
     for title, part in parts.items():
