@@ -52,9 +52,12 @@ def test_a_cohort_built_in_python_is_warned_about_as_its_csv_is(
     assert any(said in w for w in in_memory), in_memory
     file_lines = _without_source(from_file, str(path))
     memory_lines = _without_source(in_memory, "input")
-    # the FMP line differs only in what it knows: a file "has no FMP", a cohort's records "have no FMP"
-    assert [w for w in memory_lines if "FMP" not in w] == [w for w in file_lines if "FMP" not in w]
-    assert any("have no FMP" in w for w in memory_lines)
+    # the FMP line differs only in what it knows: a file "has no FMP", a cohort's records "have no FMP"; a hint
+    # names what the user of each sets (a reading option, the cohort's own value: hunt 50b #1)
+    cut = lambda lines: [w.split(" (pass ")[0].split(" (use ")[0] for w in lines if "FMP" not in w]
+    assert cut(memory_lines) == cut(file_lines)
+    assert any("have no FMP" in w and "(use ABRCohort.from_signals(fmp=...))" in w for w in memory_lines)
+    assert not any("(pass " in w for w in memory_lines), memory_lines
 
 
 def test_a_cohort_read_from_a_file_gets_that_files_warnings_named_by_it(tmp_path: Path) -> None:
@@ -74,5 +77,9 @@ def test_predict_and_denoise_return_the_cohorts_warnings() -> None:
     cohort = _in_python(1.0, 30.0)
     report = model.predict(cohort, series=True)
     assert any(w.startswith("input: ") and "from adults" in w for w in report.warnings)
+    offset = _in_python(1.0, 1.0)
+    offset.signals += 1.0  # the model grid's reading says it: named by the input as a file's line is (hunt 50b #1)
+    (line,) = [w for w in model.predict(offset).warnings if "baseline offset" in w]
+    assert line.startswith("input: "), line
     _, warnings = model.denoise(cohort)
     assert any(w.startswith("input: ") and "from adults" in w for w in warnings)

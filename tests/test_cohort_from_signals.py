@@ -79,3 +79,27 @@ def test_a_bad_ear_is_quoted_as_the_user_typed_it() -> None:
     """``ear="X"`` said ``got np.str_('X')``, numpy's repr, to a Python user who typed "X" (hunt 44c #9)."""
     with pytest.raises(DataError, match=r"field 'ear', row 0: must be 'L' or 'R', got 'X'$"):
         ABRCohort.from_signals(np.zeros((2, 200)), **(_KW | {"ear": "X"}))
+
+
+KW = {"age_years": 30, "intensity_db": 80, "stimulus_rate_hz": 21.1, "patient_id": "P1", "ear": "L"}
+
+
+@pytest.mark.parametrize(
+    ("signals", "change", "said"),
+    [  # hunt 50b #3-#5: each was a bare Python error, a wrong row, or a value dropped with numpy's warning only
+        ([[0.0] * 200, [0.0] * 199, [0.0] * 200], {}, "field 'signals', row 1: has 199 values where row 0 has 200"),
+        (np.zeros((2, 200)), {"sampling_rate_hz": "fast"}, "field 'sampling_rate_hz': must be one number"),
+        (np.zeros((2, 200)), {"sampling_rate_hz": None}, "field 'sampling_rate_hz': must be one number"),
+        (np.zeros((2, 200)), {"t0_ms": [0.0, 0.0]}, "field 't0_ms': must be one number"),
+        (np.zeros((2, 200), complex), {}, "field 'signals': must be real numbers, got complex values"),
+        (np.zeros((2, 200), bool), {}, "field 'signals': must be real numbers, got true/false values"),
+        (np.zeros((2, 200)), {"age_years": 1e40}, "field 'age_years': value 1e+40 is beyond float32"),
+        (np.zeros((2, 200)), {"fmp": [1.0, 1e40]}, "field 'fmp', row 1: value 1e+40 is beyond float32"),
+        (np.zeros((2, 200)), {"patient_id": None}, "field 'patient_id': missing"),
+        (np.zeros((2, 200)), {"patient_id": ["P1", " "]}, "field 'patient_id', row 1: empty"),
+    ],
+)
+def test_a_malformed_argument_is_named_in_one_short_line(signals: object, change: dict, said: str) -> None:
+    with pytest.raises(DataError) as err:
+        ABRCohort.from_signals(signals, **(KW | change))
+    assert said in str(err.value) and "\n" not in str(err.value) and len(str(err.value)) < 200, str(err.value)

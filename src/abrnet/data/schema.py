@@ -169,6 +169,8 @@ class ABRCohort:
         given = dict(zip(STATIC_PARAMS, (age_years, intensity_db, stimulus_rate_hz, fmp), strict=True))
         static = [_per_record(name, _numbers(name, v), n) for name, v in given.items()]
         ears = _per_record("ear", np.asarray(ear, dtype=str), n)  # a spelling no reader knows: `validate` says so
+        if patient_id is None:  # np.asarray(None, dtype=str) is "None", a patient of that name
+            raise DataError("<memory>", "patient_id", "missing: give one id for every record or one per record")
         return cls(
             signals=x,
             static=np.stack(static, axis=1),  # (N, S) in STATIC_PARAMS order
@@ -179,8 +181,8 @@ class ABRCohort:
             class_id=np.full(n, -1, np.int64),
             threshold_db=np.full(n, np.nan, np.float32),
             no_response=np.zeros(n, bool),
-            sampling_rate_hz=float(sampling_rate_hz),
-            t0_ms=float(t0_ms),
+            sampling_rate_hz=_grid_number("sampling_rate_hz", sampling_rate_hz),
+            t0_ms=_grid_number("t0_ms", t0_ms),
         ).validate()
 
     # ------------------------------------------------------------------ validation
@@ -208,6 +210,9 @@ class ABRCohort:
             _expect_range(source, name, col, PHYSICAL_RANGES[name])
         for name in ("patient_id", "ear", "class_id", "threshold_db", "no_response"):
             _expect_shape(source, name, getattr(self, name), (n,), 1)
+        empty = np.char.strip(self.patient_id.astype(str)) == ""
+        if empty.any():  # the wide CSV refused it on reading: an .h5 or a cohort built in Python held it (hunt 50b #2)
+            raise DataError(source, "patient_id", "empty: each record's ear series is keyed by it", _first_row(empty))
         bad_ear = ~np.isin(self.ear.astype(str), ["L", "R"])
         if bad_ear.any():
             row = int(np.flatnonzero(bad_ear)[0])
@@ -237,9 +242,23 @@ class ABRCohort:
 def _numbers(name: str, value: object, *, copy: bool = False) -> np.ndarray:
     """``value`` as float32 for `ABRCohort.from_signals`, or a `DataError` naming the field (and the row, where one
     is given per record) of the first value that is no number: numpy's bare "could not convert string to float"
-    named neither, while the docstring promised both."""
+    named neither, while the docstring promised both. Rows of different lengths, complex or true/false values and a
+    number beyond float32 are named as such (hunt 50b: a ragged list was "row 0: must be a number, got [all 200
+    values]", a complex trace lost its imaginary part with numpy's warning only, and age 1e40 "contains NaN")."""
     try:
-        return (np.array if copy else np.asarray)(value, dtype=np.float32)
+        raw = np.asarray(value)
+    except ValueError:  # numpy refuses a ragged list
+        raw = np.asarray(value, dtype=object)
+    if raw.dtype == object and raw.ndim == 1 and all(np.ndim(r) == 1 for r in raw.tolist()):
+        lengths = [len(r) for r in raw.tolist()]
+        if k := next((i for i, m in enumerate(lengths) if m != lengths[0]), 0):
+            raise DataError("<memory>", name, f"has {lengths[k]} values where row 0 has {lengths[0]}", k)
+    if raw.dtype.kind in "cb":
+        what = "complex" if raw.dtype.kind == "c" else "true/false"
+        raise DataError("<memory>", name, f"must be real numbers, got {what} values ({raw.dtype})")
+    try:
+        with np.errstate(over="ignore"):
+            out = (np.array if copy else np.asarray)(value, dtype=np.float32)
     except (TypeError, ValueError):
         cells = np.asarray(value, dtype=object)
         for i, cell in enumerate(cells.ravel().tolist()):
@@ -247,8 +266,23 @@ def _numbers(name: str, value: object, *, copy: bool = False) -> np.ndarray:
                 float(cell)
             except (TypeError, ValueError):
                 row = int(np.unravel_index(i, cells.shape)[0]) if cells.ndim else None
-                raise DataError("<memory>", name, f"must be a number, got {cell!r}", row) from None
+                raise DataError("<memory>", name, f"must be a number, got {repr(cell)[:40]}", row) from None
         raise DataError("<memory>", name, f"must be numbers, got {type(value).__name__}") from None
+    wide = np.asarray(value, dtype=np.float64)
+    if (over := np.isinf(out) & np.isfinite(wide)).any():
+        row = _first_row(over) if over.ndim else None
+        first = float(wide[over].ravel()[0])
+        raise DataError("<memory>", name, f"value {first:g} is beyond float32 (|x| > 3.4e38): check its unit", row)
+    return out
+
+
+def _grid_number(name: str, value: object) -> float:
+    """`from_signals`' sampling rate or t0: one real number for every record, or a `DataError` naming it (it was a
+    bare "could not convert string to float", and a list one per record a TypeError; hunt 50b #4)."""
+    arr = np.asarray(value) if not isinstance(value, (str, bool)) and value is not None else None
+    if arr is None or arr.ndim != 0 or arr.dtype.kind not in "iuf":
+        raise DataError("<memory>", name, f"must be one number (the grid every record shares), got {value!r}"[:160])
+    return float(arr)
 
 
 def _per_record(name: str, arr: np.ndarray, n: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from abrnet.inference.generation import recording_band_pass as recording_band_pa
 from abrnet.inference.generation import recording_noise as recording_noise
 from abrnet.inference.input_warnings import input_warnings
 from abrnet.inference.inputs import mixed_series_warnings
-from abrnet.inference.option_names import OptionNames
+from abrnet.inference.option_names import COHORT_NAMES, OptionNames
 from abrnet.inference.polarity import flipped_ears, polarity_warning
 from abrnet.inference.result_tables import PredictionReport
 from abrnet.inference.series_warnings import series_warnings
@@ -106,9 +106,13 @@ def _as_cohort(
         for key, value in SIMULATED.items():  # abrnet's own cohorts: documented human clicks in dB nHL
             data.extras.setdefault(key, np.full(data.n_records, value))
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
-        warnings = input_warnings(data, str(data.attrs.get("source_path", "input")), option_names, ranges)
+        # built in Python, its values are its own (`COHORT_NAMES`); read by `read_recording`, that call takes them
+        built = option_names is None and "source_path" not in data.attrs
+        names = COHORT_NAMES if built else option_names
+        source = str(data.attrs.get("source_path", "input"))
+        warnings = input_warnings(data, source, names, ranges)
         on_grid, grid_warnings = to_model_cohort(data, n_samples)
-        return on_grid, warnings + grid_warnings
+        return on_grid, warnings + [f"{source}: {w}" for w in grid_warnings]  # named as a file's are (hunt 50b #1)
     return read_input(data, n_samples=n_samples, option_names=option_names, ranges=ranges, **read_kw)
 
 

@@ -33,6 +33,19 @@ CLI_DOMAIN_NAMES: OptionNames = MappingProxyType(
 # The reserved `OptionNames` key whose value follows the options a hint names (`pass_hint`): ``to abrnet data import,
 # then abrnet evaluate --data the .h5 it writes`` where the command that read the file takes none of them
 VIA = "via"
+# The reserved `OptionNames` key of the verb a hint starts with (`pass_hint`; "pass" unless given)
+VERB = "verb"
+
+# A Python user's names where the records came as an `ABRCohort` (`api._as_cohort`): predict takes no reading
+# options with a cohort (`arguments.check_input`), so "(pass fmp=...)" sent its user to an option the same call
+# refuses (hunt 50b #1); the values are the cohort's own, given where it is built or set in its extras.
+COHORT_NAMES: OptionNames = MappingProxyType(
+    {
+        VERB: "use",
+        **{k: f"ABRCohort.from_signals({k}=...)" for k in ("fmp", "ear", "age_years", "sampling_rate_hz", "t0_ms")},
+        **{k: f'cohort.extras["{k}"]' for k in ("species", "stimulus", "level_unit")},
+    }
+)
 
 
 def option_name(key: str, names: OptionNames | None = None) -> str:
@@ -53,7 +66,8 @@ def pass_hint(keys: Iterable[str], names: OptionNames | None = None) -> str:
     Python keyword, where the way in is to import the file with the option and evaluate the .h5. One line still."""
     said = option_list(keys, names)
     via = names.get(VIA) if names is not None else None
-    return f"pass {said} {via}" if via else f"pass {said}"
+    verb = names.get(VERB, "pass") if names is not None else "pass"
+    return f"{verb} {said} {via}" if via else f"{verb} {said}"
 
 
 # An importer's hint for values the file lacks, as the data layer writes it (it may not know the CLI's names, so it
