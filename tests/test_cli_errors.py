@@ -225,3 +225,24 @@ def test_nan_fmp_is_accepted_as_not_measured() -> None:
     rate = r"^abrnet predict: field '--rate': must be a finite number from 0.1 to 1000, got nan$"
     with pytest.raises(DataError, match=rate):
         check_reader_values({"stimulus_rate_hz": float("nan")}, "predict")
+
+
+@pytest.mark.parametrize("command", [["data", "plot"], ["data", "export"], ["data", "describe"]])
+def test_an_h5_command_given_a_csv_says_to_import_it_not_that_it_is_truncated(tmp_path: Path, command: list) -> None:
+    """`data plot` / `data export` of a valid wide CSV said "not a readable HDF5 file (...); truncated or wrong
+    format?" (hunt 50e #3); a file that is HDF5 but broken still says so."""
+    from abrnet.data.csv_io import write_wide_csv
+    from abrnet.data.io import load_cohort
+    from tests.conftest import make_toy_cohort
+
+    csv = write_wide_csv(make_toy_cohort(n_patients=1), tmp_path / "m.csv")
+    out = ["--out", str(tmp_path / ("o.png" if command[1] == "plot" else "o.csv"))] if command[1] != "describe" else []
+    res = runner.invoke(app, [*command, str(csv), *out])
+    if command[1] == "describe":  # describe reads every format: no refusal
+        assert res.exit_code == 0, res.output
+        return
+    assert res.exit_code == 2 and "not an HDF5 file: this command reads abrnet .h5 files" in res.output, res.output
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
+    with pytest.raises(DataError, match=r"not a readable HDF5 file .*truncated or wrong format"):
+        load_cohort(broken)

@@ -119,3 +119,20 @@ def test_evaluate_data_with_sparse_and_conflicting_labels(tmp_path: Path, tiny_r
         assert m["baselines"][name]["ear_threshold_mae_db"] is not None, (name, m["baselines"][name])
     network = m["headline"]["network"]
     assert network["ear_class_macro_f1"] == m["per_ear"]["classification"]["macro_f1"]
+
+
+def test_data_import_says_an_ears_conflicting_labels_when_it_stores_them(tmp_path: Path) -> None:
+    """`abrnet data import` stored a file whose ear said NORMAL on one row and SNHL on the others without a word; only
+    a later `evaluate --data` said it (hunt 50e #2). The import now says it as evaluate does."""
+    from typer.testing import CliRunner
+
+    from abrnet.cli.main import app
+    from abrnet.data.csv_io import write_wide_csv
+
+    data = make_cohort(n_patients=2, seed=6)
+    first = np.flatnonzero(data.ear_key == data.ear_key[0])
+    data.class_id[first[-1]] = (data.class_id[first[0]] + 1) % 5
+    csv = write_wide_csv(data, tmp_path / "lab.csv")
+    res = CliRunner().invoke(app, ["data", "import", str(csv), "--out", str(tmp_path / "lab.h5")])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 0 and f"{csv}: records of one ear carry different per-ear labels (class on 1 ear)" in flat

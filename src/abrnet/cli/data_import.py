@@ -188,6 +188,7 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError, grid_assumed
+    from abrnet.evaluation.evaluate import label_conflict_warnings
     from abrnet.inference.input_warnings import (
         assumed_ear_warning,
         assumed_grid_warning,
@@ -224,6 +225,7 @@ def import_recordings(
             warn(option_warnings(cohort.attrs, str(path)))  # as predict says them: the import stores the values
             warn(dropped_column_warnings(cohort.attrs, str(path)))
             warn(duplicate_record_warnings(cohort, str(path)))  # as predict says it
+            warn(label_conflict_warnings(cohort, str(path)))  # as evaluate says it, where it scores (hunt 50e #2)
             if assumed := grid_assumed(cohort):  # kept in the .h5: predict says it again
                 warn([assumed_grid_warning(assumed, str(path), hint=False)])
             warn(assumed_rate_warning(cohort, str(path), option_names(READ_OPTIONS)))  # kept in the .h5, as predict

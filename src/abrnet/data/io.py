@@ -110,6 +110,13 @@ def load_cohort(path: str | Path, *, with_clean: bool = True) -> ABRCohort:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
+        with path.open("rb") as fh:
+            hdf5 = fh.read(8).startswith(b"\x89HDF")
+        if not hdf5:  # a CSV or a device export: "truncated?" sent its user looking for damage (hunt 50e #3)
+            raise DataError(
+                src, "<file>", "not an HDF5 file: this command reads abrnet .h5 files (abrnet data import FILE "
+                "--out FILE.h5 converts a CSV or a device export)",
+            ) from None  # fmt: skip
         raise DataError(
             src, "<file>", f"not a readable HDF5 file ({_short(exc)}); truncated or wrong format?"
         ) from None
