@@ -21,9 +21,10 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from abrnet.config.curriculum import CurriculumConfig, Strict, TaskStage, TaskStages
+from abrnet.config.key_paths import ConfigError, apply_override, error_loc, format_validation_error, set_key
 from abrnet.config.model_section import ModelSection
 from abrnet.config.unread import unread_keys
-from abrnet.config.yaml_loader import KEEPS_LAST, DuplicateKeyError, load_unique, load_with_lines
+from abrnet.config.yaml_loader import DuplicateKeyError, load_with_lines
 from abrnet.constants import CLASS_NAMES, MAX_SEED, TRAIN_SEED
 from abrnet.data.files import staged_write
 from abrnet.models import ModelConfig
@@ -46,10 +47,6 @@ __all__ = [
     "format_validation_error",
     "load_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A one-line, user-facing configuration problem naming the file and the key path(s)."""
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -281,59 +278,6 @@ class TrainConfig(Strict):
 
 
 # ------------------------------------------------------------------------------------------------------------- io
-def format_validation_error(
-    exc: pydantic.ValidationError, lines: Mapping[str, int] | None = None, typed: Mapping[str, str] | None = None
-) -> str:
-    """One line: ``key.path: message; other.key: message`` (union/type tags dropped from the path), with
-    ``key.path (line 2)`` where `lines` knows the line the key was written on (`yaml_loader.load_with_lines`), and
-    ``field '--seed'`` where `typed` says the value was typed as that option (`load_config`'s ``option_names``)."""
-    items = []
-    for err in exc.errors():
-        loc = _loc(err)
-        msg = str(err["msg"]).replace("\n", " ")
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if typed and loc in typed:
-            where = f"field '{typed[loc]}'"
-        else:
-            where = f"{loc} (line {lines[loc]})" if lines and loc in lines else loc
-        items.append(f"{where}: {msg}" if loc else msg)
-    return "; ".join(items)
-
-
-def _loc(err: Any) -> str:
-    """A pydantic error's key path, ``optim.lr`` (union and validator tags dropped)."""
-    return ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
-
-
-def _apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set ``a.b.c=value`` (value parsed as YAML) in a nested dict, creating sections as needed."""
-    if "=" not in item:
-        raise ConfigError(f"override {item!r}: expected key.path=value")
-    key, _, text = item.partition("=")
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ConfigError(f"override {item!r}: empty key")
-    try:
-        value = load_unique(text)
-    except DuplicateKeyError as exc:  # its line is the override's, always 1: name the key path instead
-        raise ConfigError(f"override {item!r}: {'.'.join(parts)}.{exc.path}: duplicate key; {KEEPS_LAST}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
-    _set_key(raw, parts, value, item)
-
-
-def _set_key(raw: dict[str, Any], parts: Sequence[str], value: Any, item: str) -> None:
-    """Put `value` at the key path `parts`, creating sections as needed (`item` names the override in errors)."""
-    node = raw
-    for p in parts[:-1]:
-        child = node.setdefault(p, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {p} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
 def load_config(
     path: str | Path | None,
     overrides: Sequence[str] = (),
@@ -375,7 +319,7 @@ def load_config(
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
     for item in overrides:
-        _apply_override(raw, item)
+        apply_override(raw, item)
     typed = [".".join(k for k in item.partition("=")[0].strip().split(".") if k) for item in overrides]
     if command and (again := next((k for i, k in enumerate(typed) if k in typed[:i]), None)):  # typed --set twice:
         raise ConfigError(f"{command}: {again} is set twice by --set: give one value")  # the last won, silently
@@ -383,7 +327,7 @@ def load_config(
         said = (option_names or {}).get(twice, twice)
         raise ConfigError(f"{command or source}: {twice} is set twice, by --set and by {said}: give one")
     for key, value in (values or {}).items():
-        _set_key(raw, key.split("."), value, f"{key}={value}")
+        set_key(raw, key.split("."), value, f"{key}={value}")
     typed_here = [*typed, *(values or {})]  # set on the command line: their file lines no longer hold the value
     lines = {k: n for k, n in lines.items() if not any(k == t or k.startswith(f"{t}.") for t in typed_here)}
     said = {  # how each typed value was typed, where the caller says (a bad --seed was blamed on a valid my.yaml)
@@ -395,7 +339,7 @@ def load_config(
     except pydantic.ValidationError as exc:
         found = format_validation_error(exc, lines, said if option_names is not None else None)
         typed_loc = lambda loc: any(k == loc or k.startswith(f"{loc}.") for k in said)  # foo of --set foo.bar=1
-        every_typed = option_names is not None and all(typed_loc(_loc(e)) for e in exc.errors())
+        every_typed = option_names is not None and all(typed_loc(error_loc(e)) for e in exc.errors())
         raise ConfigError(f"{command if every_typed and command else source}: {found}") from None
     unread = unread_keys(cfg, typed_here)
     if unread:
