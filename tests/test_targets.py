@@ -87,13 +87,3 @@ def test_a_refused_interval_is_said_beside_its_point() -> None:
     metrics["undefined"].pop(f"intervals.{path}")
     cell = _row(targets_markdown(metrics), "Held-out", "class macro-F1, per ear")[1]
     assert cell.endswith("[0.500, 0.600]") and "no interval" not in cell, cell
-
-
-def test_a_file_trained_models_own_test_split_is_not_called_the_simulated_mixed_protocol() -> None:
-    """A model trained on a lab's file and evaluated on that file's held-out split (train's own evaluation) was
-    titled "Held-out test split (mixed protocol)", the simulated cohort's protocol (hunt 50c)."""
-    metrics = json.loads(MAIN_JOB.read_text())
-    metrics["training_data"] = "/lab/abr.h5"
-    text = targets_markdown(metrics)
-    assert "**Held-out test split of /lab/abr.h5 (the file the model trained on)**" in text
-    assert "mixed protocol" not in text

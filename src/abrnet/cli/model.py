@@ -13,6 +13,12 @@ from abrnet.cli.common import check_choice, check_outputs, series_stage_warnings
 from abrnet.constants import MODEL_PRESETS as PRESETS
 from abrnet.training.terminated import sigterm_raises, unfinished_message
 
+# what `model export --metrics` puts on the card: the figures, and which records they are of (a split, a --data
+# file, the file the model trained on: a card from `--split all` of a file looked like a held-out one; hunt 50d #1)
+CARD_KEYS = (
+    "split", "data", "training_data", "headline", "baselines", "counterfactuals", "fixed_protocol", "training",
+)  # fmt: skip
+
 app = typer.Typer(help="Inspect the hierarchical S4/Transformer U-Net: size, attention placement, FLOPs.")
 
 
@@ -124,9 +130,7 @@ def export(
         if metrics is not None:
             m = _read_json_object(metrics, "--metrics")
             evaluated = (str(metrics), _evaluated_sha256(m, metrics))
-            card |= {
-                k: m[k] for k in ("headline", "baselines", "counterfactuals", "fixed_protocol", "training") if k in m
-            }
+            card |= {k: m[k] for k in CARD_KEYS if k in m}
         path = export_checkpoint(checkpoint, out, card=card, force=force, evaluated=evaluated)
     warn(series_stage_warnings(checkpoint, SERIES_KEY in read_checkpoint(path)))  # the slim copy: a quick read
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")

@@ -21,6 +21,7 @@ from abrnet.evaluation.folder import (
     check_folder,
     evaluation_options,
     evaluation_outputs,
+    own_training_file,
     run_record,
 )
 from abrnet.evaluation.report import metrics_markdown
@@ -338,6 +339,7 @@ def evaluate_checkpoint(
             check_fname(path, overwrite=checked.replace)
     replace = checked.replace
     loaded = load_checkpoint(checkpoint)
+    own_file = own_training_file(loaded, data_path, split)  # refused before anything is read or written
     input_warnings: list[str] = []
     handed_in = cohort is not None
     if cohort is None:
@@ -363,7 +365,7 @@ def evaluate_checkpoint(
     metrics["model_content_sha256"] = loaded.model_content_sha256
     if data_path is not None:
         metrics["data"] = recorded["data"]  # absolute; the targets table titles it (`targets_markdown`)
-    elif loaded.config.data.path is not None:  # a split of the file it trained on, not the simulated cohort's
+    if own_file or (data_path is None and loaded.config.data.path is not None):  # a split of the file it trained on
         metrics["training_data"] = str(loaded.config.data.path)
     if input_warnings:
         metrics["input_warnings"] = input_warnings

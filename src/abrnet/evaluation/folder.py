@@ -21,9 +21,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from abrnet.data.files import json_ready, write_target
+from abrnet.data.files import file_sha256, json_ready, write_target
 from abrnet.data.schema import DataError
+from abrnet.inference.checkpoint import LoadedModel
 from abrnet.plots.figures import figure_paths
+from abrnet.training.run_folder import check_same_data
 
 STARTED = "evaluation.started.json"  # the start marker: removed once metrics.json and metrics.md are written
 HINT = "choose another folder or --force"
@@ -252,3 +254,32 @@ def run_record(
     if not same_file and not own and previous.get("model_content_sha256") != model_sha256:
         return {}
     return {k: previous[k] for k in RUN_RECORD_KEYS if k in previous}
+
+
+def own_training_file(loaded: LoadedModel, data_path: str | Path | None, split: str) -> bool:
+    """Whether ``--data`` names the file `loaded` trained on (its recorded path, or a copy of its recorded bytes),
+    refusing first, in one line and before anything is written, what `check_split_data` refuses of the training
+    cohort (``--split all``: its training patients scored as held out) and a rewritten file (whose "test split" would
+    hold other patients).
+
+    Why: ``--data lab.h5 --split all`` naming the training file scored all 40 patients, 28 of them trained on, as a
+    file's figures that `model export` put on the card; a rewritten lab.h5 was refused only after the whole
+    evaluation, leaving its figures and marker behind (hunt 50d #1, #3)."""
+    trained = loaded.config.data.path
+    if data_path is None or trained is None:
+        return False
+    same_path = Path(data_path).resolve() == Path(trained).resolve()
+    if not same_path and not (loaded.data_sha256 is not None and file_sha256(data_path) == loaded.data_sha256):
+        return False
+    if same_path:
+        check_same_data(
+            loaded.data_sha256, trained, since=f"{loaded.path} was trained on it",
+            remedy="its splits would hold other patients; restore the file the model was trained on",
+        )  # fmt: skip
+    if split == "all":
+        raise DataError(
+            "abrnet evaluate", "--split",
+            f"all of {data_path}: the file the model was trained on holds the patients it was trained on (use --split "
+            "test)",
+        )  # fmt: skip
+    return True

@@ -203,12 +203,12 @@ def targets_markdown(metrics: dict) -> str:
     parts = {_MIXED: metrics, _FIXED: metrics.get("fixed_protocol")}
     split = str(metrics.get("split", "test"))
     first, name = _MIXED, "test split"  # the main job's title; another split or a user's file is named as what it is
-    if "data" in metrics:
-        first = f"{metrics['data']} ({split} records: a file given with --data, not the held-out test split)"
-        name = split
-    elif "training_data" in metrics:  # a model trained on a file: its protocol is the file's, not the simulator's
+    if "training_data" in metrics:  # a model trained on a file: its protocol is the file's, not the simulator's
         first = f"Held-out {split} split of {metrics['training_data']} (the file the model trained on)"
         name = f"{split} split"
+    elif "data" in metrics:
+        first = f"{metrics['data']} ({split} records: a file given with --data, not the held-out test split)"
+        name = split
     elif split != "test":
         first, name = f"The training cohort's {split} split (mixed protocol)", f"{split} split"
     for title, part in parts.items():
