@@ -167,6 +167,10 @@ def test_the_safety_stop_warning_goes_to_stderr_and_the_budget_line_to_stdout(ca
     _report_budget({"training": {**training, "steps": 30, "stopped_by": "max_steps"}, "wall_time": {}})
     out, err = capsys.readouterr()
     assert "trained 30 optimizer steps" in out and err == ""
+    # a --resume's fit counts every leg, the command only its own: said, not "137 s of fit, 12 s in all" (hunt 50d)
+    _report_budget({"training": {**training, "stopped_by": "max_steps"}, "wall_time": {"fit_s": 137.0, "total_s": 12}})
+    out, _ = capsys.readouterr()
+    assert "in 137 s of fit, earlier legs included; this command took 12 s" in " ".join(out.split()), out
 
 
 def test_training_into_a_folder_that_holds_a_model_is_refused(tmp_path: Path) -> None:

@@ -174,9 +174,11 @@ def _report_budget(summary: dict[str, Any]) -> None:
     tr, wall = summary.get("training", {}), summary.get("wall_time", {})
     if not tr:
         return
+    fit, total = wall.get("fit_s", 0.0), wall.get("total_s", 0.0)
+    legs = ", earlier legs included" if fit > total else ""  # a --resume: "137 s of fit, 12 s in all" (hunt 50d #4)
     console.print(
-        f"trained {tr['steps']} optimizer steps ({tr['samples_seen']} samples) in {wall.get('fit_s', 0.0):.0f} s "
-        f"of fit, {wall.get('total_s', 0.0):.0f} s in all",
+        f"trained {tr['steps']} optimizer steps ({tr['samples_seen']} samples) in {fit:.0f} s of fit{legs}; this "
+        f"command took {total:.0f} s",
         highlight=False,
     )
     if tr["stopped_by"] == "safety_stop":
