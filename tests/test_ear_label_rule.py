@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from abrnet.data.io import save_cohort
 from abrnet.data.schema import ABRCohort
 from abrnet.data.simulate import SimulationConfig, simulate_cohort
-from abrnet.evaluation.evaluate import label_conflict_warnings
 from abrnet.evaluation.trivial_baselines import ear_level_features, ear_scores, ear_table_scores, trivial_baselines
 from abrnet.metrics.kernels import class_macro_f1
 from abrnet.metrics.task_metrics import compute_metrics
+from abrnet.series.label_conflicts import label_conflict_warnings
 from abrnet.series.per_ear import aggregate_ears, ear_truth
 from tests.test_evaluation_per_ear import _two_ears
 from tests.test_evaluation_toy import flat_predictions, make_cohort

@@ -188,7 +188,6 @@ def import_recordings(
     from abrnet.data.io import check_cohort_name, save_cohort
     from abrnet.data.resample import cohort_to_model_grid
     from abrnet.data.schema import DataError, grid_assumed
-    from abrnet.evaluation.evaluate import label_conflict_warnings
     from abrnet.inference.input_warnings import (
         assumed_ear_warning,
         assumed_grid_warning,
@@ -196,6 +195,7 @@ def import_recordings(
         duplicate_record_warnings,
     )
     from abrnet.inference.inputs import concat_cohorts, dropped_buffers_warning, expand_inputs, skipped_warning
+    from abrnet.series.label_conflicts import label_conflict_warnings
 
     with user_errors(), sigterm_raises(unfinished_message("data import")):
         check_format(fmt, "data import")

@@ -40,7 +40,8 @@ from abrnet.metrics.builder import check_bootstrap_count, sanitise
 from abrnet.metrics.task_metrics import compute_metrics, has_waveform, rowwise_correlation
 from abrnet.models.predictions import Predictions
 from abrnet.plots.figures import save_figures
-from abrnet.series.per_ear import aggregate_ears, ear_truth
+from abrnet.series.label_conflicts import label_conflict_warnings
+from abrnet.series.per_ear import aggregate_ears
 from abrnet.training.cohort_source import model_training_cohort
 
 
@@ -245,23 +246,6 @@ def load_evaluation_data(
     from abrnet.inference.inputs import read_for_model
 
     return read_for_model(path, option_names=option_names, ranges=ranges)
-
-
-def label_conflict_warnings(data: ABRCohort, source: str) -> list[str]:
-    """One line naming `source`, each per-ear label field and how many ears whose records carry two different values
-    of it (`ear_truth`'s conflicts); nothing when every ear agrees with itself.
-
-    Why: the schema repeats an ear's threshold_db, class and no_response on each of its records, and a hand-edited
-    sheet can disagree with itself; the ear is then scored against the one value `ear_truth` picks (for the network
-    and the baselines alike), which the user should know is not the other one."""
-    conflicts = {name: n for name, n in ear_truth(data).conflicts.items() if n}
-    if not conflicts:
-        return []
-    fields = ", ".join(f"{name} on {n} ear{'s' * (n != 1)}" for name, n in conflicts.items())
-    return [
-        f"{source}: records of one ear carry different per-ear labels ({fields}); each ear is scored against its first "
-        "record with a threshold_db / class, and as a no-response where any record says so (network and baselines)"
-    ]
 
 
 def no_label_warnings(data: ABRCohort, source: str) -> list[str]:
