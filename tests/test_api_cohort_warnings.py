@@ -54,9 +54,11 @@ def test_a_cohort_built_in_python_is_warned_about_as_its_csv_is(
     memory_lines = _without_source(in_memory, "input")
     # the FMP line differs only in what it knows: a file "has no FMP", a cohort's records "have no FMP"; a hint
     # names what the user of each sets (a reading option, the cohort's own value: hunt 50b #1)
-    cut = lambda lines: [w.split(" (pass ")[0].split(" (use ")[0] for w in lines if "FMP" not in w]
+    cut = lambda lines: [w.split(" (pass ")[0].split(" (set ")[0] for w in lines if "FMP" not in w]
     assert cut(memory_lines) == cut(file_lines)
-    assert any("have no FMP" in w and "(use ABRCohort.from_signals(fmp=...))" in w for w in memory_lines)
+    assert any(
+        "have no FMP" in w and "(set the cohort's fmp, e.g. ABRCohort.from_signals(fmp=...))" in w for w in memory_lines
+    )
     assert not any("(pass " in w for w in memory_lines), memory_lines
 
 

@@ -96,6 +96,7 @@ KW = {"age_years": 30, "intensity_db": 80, "stimulus_rate_hz": 21.1, "patient_id
         (np.zeros((2, 200)), {"age_years": 1e40}, "field 'age_years': value 1e+40 is beyond float32"),
         (np.zeros((2, 200)), {"fmp": [1.0, 1e40]}, "field 'fmp', row 1: value 1e+40 is beyond float32"),
         (np.zeros((2, 200)), {"patient_id": None}, "field 'patient_id': missing"),
+        (np.zeros((2, 200)), {"patient_id": ["P1", None]}, "field 'patient_id', row 1: missing"),
         (np.zeros((2, 200)), {"patient_id": ["P1", " "]}, "field 'patient_id', row 1: empty"),
     ],
 )

@@ -57,7 +57,8 @@ UNREAD = [  # (YAML, the key refused, words of its reason)
     ("series:\n  enabled: false\n  patients: 10\n", "series.patients: set with series.enabled: false"),
     (
         "model:\n  overrides: {n_transformer_layers: 0}\noptim:\n  transformer_lr: 0.5\n",
-        "optim.transformer_lr: set with model: cpu {'n_transformer_layers': 0}, a network without transformer layers",
+        "optim.transformer_lr: set with model.preset: cpu and model.overrides: {'n_transformer_layers': 0}, which "
+        "give the network no transformer layer",
     ),
     ("loss:\n  huber_delta: 99\n", "loss.huber_delta: set with loss.regression_loss: gaussian_nll"),
     ("loss:\n  classification_loss: ce\n  focal_gamma: 7\n", "loss.focal_gamma: set with loss.classification_loss: ce"),

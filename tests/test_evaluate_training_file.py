@@ -44,6 +44,22 @@ def test_the_training_file_by_path_or_by_bytes_and_its_refusals(tmp_path: Path) 
     with pytest.raises(DataError, match=r"lab\.h5: field 'data\.path': changed since run/best\.ckpt was trained"):
         own_training_file(loaded, lab, "test")
     assert not own_training_file(SimpleNamespace(config=SimpleNamespace(data=SimpleNamespace(path=None))), lab, "all")
+    # a folder or a missing file is left to the reader's one line (it was an IsADirectoryError: review 50f #1)
+    assert not own_training_file(loaded, tmp_path, "all") and not own_training_file(loaded, tmp_path / "no.h5", "all")
+
+
+def test_a_relative_training_path_is_matched_by_bytes_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run trained from the Python API may record ``data.path`` relative to its own folder: the same name read from
+    another folder is another lab's file, not the training file rewritten (review 50f #3)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "lab.h5").write_bytes(b"the cohort the model trained on")
+    (tmp_path / "b" / "lab.h5").write_bytes(b"another lab's cohort")
+    monkeypatch.chdir(tmp_path / "a")
+    loaded = _loaded(Path("lab.h5"))
+    monkeypatch.chdir(tmp_path / "b")
+    assert not own_training_file(loaded, Path("lab.h5"), "all")  # not refused as "changed since"
+    assert own_training_file(loaded, tmp_path / "a" / "lab.h5", "test")  # its bytes: the training file
 
 
 def test_evaluate_refuses_all_of_its_training_file_before_writing(tiny_run: dict, tmp_path: Path) -> None:

@@ -102,9 +102,14 @@ def test_a_file_trained_checkpoint_before_the_record_says_only_its_fmp_bound() -
 
 
 def test_a_model_trained_on_no_fmp_warns_every_fmp_it_is_given() -> None:
+    from abrnet.inference.generation import condition_warnings
+
     ranges = TrainingRanges.of(Normalizer.fit(_with(_lab(), fmp=np.nan)), simulated=False)
     (line,) = _said(_with(_lab(), fmp=2.0), ranges)
     assert "above the training cohort's (which had none)" in line
+    asked = _with(_lab().subset(np.arange(1)), fmp=2.0)
+    (said,) = condition_warnings(asked, ranges)  # generate's line too, not "(largest: nan)" (review 50f #2)
+    assert "FMP 2 above the training split's FMP (which had none)" in said, said
 
 
 def test_predict_and_generate_use_the_checkpoints_own_ranges(tiny_run: dict) -> None:

@@ -73,9 +73,8 @@ UNREAD_RULES = (
     UnreadRule("series.c", "series.enabled: false", "which fits no series stage", lambda c: not c.series.enabled),
     UnreadRule(
         "optim.transformer_lr",
-        "model: {model.preset} {model.overrides}",
-        "a network without transformer layers (`ModelConfig.has_transformer` at no level; only their parameters "
-        "take this rate)",
+        "model.preset: {model.preset} and model.overrides: {model.overrides}",
+        "which give the network no transformer layer (only a transformer layer's parameters take this rate)",
         lambda c: not _has_transformer(c),
     ),
     UnreadRule(

@@ -169,8 +169,10 @@ class ABRCohort:
         given = dict(zip(STATIC_PARAMS, (age_years, intensity_db, stimulus_rate_hz, fmp), strict=True))
         static = [_per_record(name, _numbers(name, v), n) for name, v in given.items()]
         ears = _per_record("ear", np.asarray(ear, dtype=str), n)  # a spelling no reader knows: `validate` says so
-        if patient_id is None:  # np.asarray(None, dtype=str) is "None", a patient of that name
-            raise DataError("<memory>", "patient_id", "missing: give one id for every record or one per record")
+        ids = np.asarray(patient_id, dtype=object).reshape(-1)  # None (or one None) is "None" as str: a patient
+        if (missing := np.flatnonzero([i is None for i in ids.tolist()])).size:
+            row = int(missing[0]) if ids.size > 1 else None
+            raise DataError("<memory>", "patient_id", "missing: give one id for every record or one per record", row)
         return cls(
             signals=x,
             static=np.stack(static, axis=1),  # (N, S) in STATIC_PARAMS order

@@ -268,8 +268,10 @@ def own_training_file(loaded: LoadedModel, data_path: str | Path | None, split: 
     trained = loaded.config.data.path
     if data_path is None or trained is None:
         return False
-    same_path = Path(data_path).resolve() == Path(trained).resolve()
-    if not same_path and not (loaded.data_sha256 is not None and file_sha256(data_path) == loaded.data_sha256):
+    # a recorded path relative to another folder names another file here: only its bytes can say (review 50f #3)
+    same_path = Path(trained).is_absolute() and Path(data_path).resolve() == Path(trained)
+    copy = Path(data_path).is_file() and loaded.data_sha256 is not None and file_sha256(data_path) == loaded.data_sha256
+    if not same_path and not copy:  # a folder or a missing file: its reader says so, in one line (review 50f #1)
         return False
     if same_path:
         check_same_data(

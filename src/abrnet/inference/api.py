@@ -106,7 +106,7 @@ def _as_cohort(
         for key, value in SIMULATED.items():  # abrnet's own cohorts: documented human clicks in dB nHL
             data.extras.setdefault(key, np.full(data.n_records, value))
         data.extras.setdefault("domain", assess_domain(data, model_n=n_samples))
-        # built in Python, its values are its own (`COHORT_NAMES`); read by `read_recording`, that call takes them
+        # built or loaded in Python, its values are its own (`COHORT_NAMES`); read by `read_recording`, it takes them
         built = option_names is None and "source_path" not in data.attrs
         names = COHORT_NAMES if built else option_names
         source = str(data.attrs.get("source_path", "input"))

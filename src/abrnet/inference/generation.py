@@ -145,10 +145,8 @@ def condition_warnings(cohort: ABRCohort, ranges: TrainingRanges) -> list[str]:
     with np.errstate(invalid="ignore"):
         bad = np.isfinite(fmp) & ~(fmp <= ranges.fmp_max)  # a training cohort without FMP (NaN): every FMP is new
     if bad.any():
-        out.append(
-            f"generate: FMP {_values(fmp[bad])} above the training split's FMP ({ranges.fmp_bound}: "
-            f"{ranges.fmp_max:.3g}); {tail}"
-        )
+        seen = f"{ranges.fmp_bound}: {ranges.fmp_max:.3g}" if np.isfinite(ranges.fmp_max) else "which had none"
+        out.append(f"generate: FMP {_values(fmp[bad])} above the training split's FMP ({seen}); {tail}")
     return out
 
 
@@ -256,10 +254,11 @@ def generate_cohort(
         extras=extras,
         attrs=attrs,
     ).validate(source="<generated>")
-    # the conditions asked for (with their FMP), not the stored columns: a NaN FMP column would hide an FMP of 1000
+    # the conditions asked for (with their FMP), not the stored columns: a NaN FMP column would hide an FMP of 1000;
+    # joint draws are the model's own, asked by nobody (a file-trained model flagged its own FMP draws: review 50f #2)
     asked = cohort.subset(np.arange(m))
     asked.static = static.astype(np.float32)
-    if lines := condition_warnings(asked, abr.ranges):
+    if cond is not None and (lines := condition_warnings(asked, abr.ranges)):
         cohort.attrs[WARNINGS_ATTR] = "\n".join(lines)
         for line in lines:
             pywarnings.warn(line, UserWarning, stacklevel=3)

@@ -36,14 +36,18 @@ VIA = "via"
 # The reserved `OptionNames` key of the verb a hint starts with (`pass_hint`; "pass" unless given)
 VERB = "verb"
 
-# A Python user's names where the records came as an `ABRCohort` (`api._as_cohort`): predict takes no reading
-# options with a cohort (`arguments.check_input`), so "(pass fmp=...)" sent its user to an option the same call
-# refuses (hunt 50b #1); the values are the cohort's own, given where it is built or set in its extras.
+# A Python user's names where the records came as an `ABRCohort` not read by `read_recording` (built by
+# `from_signals`, loaded by `load_cohort`: `api._as_cohort`): predict takes no reading options with a cohort
+# (`arguments.check_input`), so "(pass fmp=...)" sent its user to an option the same call refuses (hunt 50b #1); the
+# values are the cohort's own, given where it is built or set in its columns and extras.
 COHORT_NAMES: OptionNames = MappingProxyType(
     {
-        VERB: "use",
-        **{k: f"ABRCohort.from_signals({k}=...)" for k in ("fmp", "ear", "age_years", "sampling_rate_hz", "t0_ms")},
-        **{k: f'cohort.extras["{k}"]' for k in ("species", "stimulus", "level_unit")},
+        VERB: "set",
+        **{
+            k: f"the cohort's {k}, e.g. ABRCohort.from_signals({k}=...)"
+            for k in ("fmp", "ear", "age_years", "sampling_rate_hz", "t0_ms")
+        },
+        **{k: f'the cohort\'s extras["{k}"]' for k in ("species", "stimulus", "level_unit")},
     }
 )
 

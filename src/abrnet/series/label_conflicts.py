@@ -24,6 +24,7 @@ def label_conflict_warnings(data: ABRCohort, source: str) -> list[str]:
         return []
     fields = ", ".join(f"{name} on {n} ear{'s' * (n != 1)}" for name, n in conflicts.items())
     return [
-        f"{source}: records of one ear carry different per-ear labels ({fields}); each ear is scored against its first "
-        "record with a threshold_db / class, and as a no-response where any record says so (network and baselines)"
+        f"{source}: records of one ear carry different per-ear labels ({fields}); evaluate scores each ear against its "
+        "first record with a threshold_db / class, and as a no-response where any record says so (network and "
+        "baselines)"
     ]
