@@ -121,12 +121,14 @@ def provenance() -> dict[str, str | int]:
     """
     import os
     import platform
+    import shlex
     import time
 
     import torch
 
     return {
-        "command": "python benchmarks/" + Path(sys.argv[0]).name + "".join(" " + a for a in sys.argv[1:]),
+        # quoted as a shell reads it: `--names "stop 41 (AVX-512)"` was recorded unquoted and could not be re-run
+        "command": shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs",
         "python": platform.python_version(),

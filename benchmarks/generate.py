@@ -33,8 +33,10 @@ from _common import (
 
 
 def _stem(args: argparse.Namespace) -> str:
-    """The results' name: generate, generate_<device> off the CPU, with _raw for the raw sampler output."""
-    return ("generate" if args.device == "cpu" else f"generate_{args.device}") + ("_raw" if args.raw else "")
+    """The results' name: generate, generate_<device> off the CPU, with _raw for the raw sampler output and _test for
+    a final look on the test split (it replaced the validation table that choices are read from; hunt 50g #8)."""
+    name = "generate" if args.device == "cpu" else f"generate_{args.device}"
+    return name + ("_raw" if args.raw else "") + ("_test" if args.split == "test" else "")
 
 
 def main() -> None:

@@ -23,8 +23,9 @@ read into a per-ear threshold by the same rules as the classical detectors (`eva
   LOUDER_DB (5 dB) louder (the nearest louder level with a V; the loudest where none is), moved later by the fitting
   cohort's latency–intensity slope and then by the best of ±0.2 ms; an ear without a V anywhere reads 0.
   Noise-free, so a reader following the louder noisy records down the series has less;
-* ``level_template``: no oracle: the fitting cohort's mean response at the record's level as the template for every
-  record, a matched filter any lab could build from its own normal-hearing data;
+* ``level_template``: the fitting cohort's mean *clean* response at the record's level (records with a V) as the
+  template for every record: what a lab's grand average of many normal-hearing recordings approximates, but read
+  here from simulator truth (tables before stop 50 called it "no oracle");
 * ``v_picker``: no oracle: the largest V-like complex (peak minus the trough after it) within 1 ms of the level's
   median V latency (from the fitting cohort), over the buffers' noise: a classical peak reader.
 
@@ -221,7 +222,7 @@ OBSERVER_TITLES = {
     "template_oracle": "template oracle",
     "shape_oracle": "shape oracle",
     "louder_shape_oracle": "louder-shape oracle",
-    "level_template": "level template (no oracle)",
+    "level_template": "level template (the fitting cohort's clean mean)",
     "v_picker": "V picker (no oracle)",
 }
 READING_TITLES = {"lowest_above": "lowest level above criterion", "isotonic": "isotonic reading"}
@@ -244,7 +245,8 @@ def to_markdown(result: dict) -> str:
     lines = [
         *results_head("Per-ear threshold on the fixed protocol: the network beside observers that know more", result),
         f"Scored: {result['scored']}; criteria fitted on {result['fit']}. "
-        "Simulator truth (the clean trace) is read only by the oracle rows, as labelled upper bounds.",
+        "Simulator truth (the clean trace) is read only by the oracle rows, as labelled upper bounds, and by the level "
+        "template's fitting-cohort mean.",
         "",
         "| reader | criterion | within 10 dB | MAE dB | no-response F1 |",
         "|---|---:|---:|---:|---:|",

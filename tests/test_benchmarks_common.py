@@ -187,6 +187,19 @@ def test_results_head_is_the_title_and_the_provenance_line(common: ModuleType) -
     assert set(common.provenance()) == set(meta)
 
 
+def test_the_recorded_command_runs_again_as_a_shell_reads_it(
+    common: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--names "stop 41 (AVX-512)"` was recorded unquoted: no shell or argparse could run it again (hunt 50g #2)."""
+    import shlex
+
+    argv = ["/x/benchmarks/compare_runs.py", "--names", "stop 41 (AVX-512)", "stop 45"]
+    monkeypatch.setattr("sys.argv", argv)
+    command = common.provenance()["command"]
+    assert command == "python benchmarks/compare_runs.py --names 'stop 41 (AVX-512)' 'stop 45'"
+    assert shlex.split(command)[2:] == argv[1:]
+
+
 def test_write_results_json_markdown_kept_section_and_folder(
     common: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
