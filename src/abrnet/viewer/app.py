@@ -72,6 +72,7 @@ from abrnet.viewer.store import AgeConflictError, FirstUpload, Store, StoredFile
 DEFAULT_MAX_UPLOAD_MB = 20.0
 CACHE_FILES = 32  # analysed files kept in memory; older ones are re-analysed from the stored upload on demand
 STATIC_FILES: dict[str, str] = {"viewer.js": "application/javascript", "viewer-audit.js": "application/javascript",
+                                 "viewer-controls.js": "application/javascript",
                                  "viewer-threshold.js": "application/javascript", "viewer.css": "text/css"}  # fmt: skip
 
 

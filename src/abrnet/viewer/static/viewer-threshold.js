@@ -94,24 +94,31 @@ function thresholdLine(svg, ear, levels, base, x0, x1, yRange) {
     ev.preventDefault();
     status("");
     const startY = ev.clientY, startDb = ear.threshold_db;
-    let db = startDb;
+    let db = startDb, dragged = false;
     const startShown = yOf(startDb); // a line shown at the edge starts from the edge
     const move = (e) => {
-      db = e.clientY === startY ? startDb : clampDb(dbAt(startShown + (e.clientY - startY)));
+      dragged ||= Math.abs(e.clientY - startY) >= DRAG_SLACK_PX; // a click is not a move (hunt 50h #2)
+      if (!dragged) return;
+      db = clampDb(dbAt(startShown + (e.clientY - startY)));
       draw(db);
     };
     const up = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
       db = Math.round(db * 10) / 10;
-      if (Math.abs(db - startDb) > 0.05) correct({ ...thresholdTarget(ear), value: db });
+      if (dragged && Math.abs(db - startDb) > 0.05) correct({ ...thresholdTarget(ear), value: db });
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
   });
   if (corrected) grp.addEventListener("dblclick", () => correct({ ...thresholdTarget(ear), value: null }));
-  keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => ({
-    ...thresholdTarget(ear), // up = louder (1 dB a press; Shift: 10)
-    value: d === null ? null : Math.round(clampDb(ear.threshold_db + d) * 10) / 10,
-  }), corrected, { n: () => noResponseBody(ear) }); // N: the expert's "no response"
+  keys(grp, `g.threshold[data-ear-key="${CSS.escape(ear.key)}"]`, { ArrowUp: 1, ArrowDown: -1 }, (d) => {
+    const body = { ...thresholdTarget(ear), value: null }; // up = louder (1 dB a press; Shift: 10)
+    if (d === null) return body;
+    body.value = Math.round(clampDb(ear.threshold_db + d) * 10) / 10;
+    // at its limit a press saves nothing: it stored "60.0 → 60.0" under a new name and time (hunt 50h #3)
+    return Math.abs(body.value - ear.threshold_db) > 1e-6 ? body
+      : `the threshold stays at ${fmt(body.value, 1)} ${unit}: the line goes from ${fmt(lo, 1)} to ${fmt(hi, 1)}`;
+  }, corrected, { n: () => noResponseBody(ear) }); // N: the expert's "no response"
+  sliderValue(grp, ear.threshold_db, lo, hi, grp.querySelector("title").textContent, true);
 }

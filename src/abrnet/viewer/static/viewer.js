@@ -161,13 +161,16 @@ function mark(svg, rec, w, wave, g) {
     if (b.lo > b.hi) { status(noRoom, true); return; }
     status("");
     const startX = ev.clientX, startMs = at;
-    let ms = startMs;
-    const move = (e) => { ms = Math.min(b.hi, Math.max(b.lo, startMs + (e.clientX - startX) * scale)); draw(ms); };
+    let ms = startMs, dragged = false;
+    const move = (e) => {
+      dragged ||= Math.abs(e.clientX - startX) >= DRAG_SLACK_PX;
+      if (dragged) { ms = Math.min(b.hi, Math.max(b.lo, startMs + (e.clientX - startX) * scale)); draw(ms); }
+    };
     const up = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
       ms = Math.round(ms * 1000) / 1000;
-      if (Math.abs(ms - startMs) > 1e-3) correct({ target: "peak", record: rec.index, wave: w, value: ms }, null, orderNote(w, b, ms));
+      if (dragged && Math.abs(ms - startMs) > 1e-3) correct({ target: "peak", record: rec.index, wave: w, value: ms }, null, orderNote(w, b, ms));
       else status(orderNote(w, b, ms) || "");
     };
     window.addEventListener("pointermove", move);
@@ -184,7 +187,9 @@ function mark(svg, rec, w, wave, g) {
     const note = orderNote(w, b, body.value);
     return Math.abs(body.value - at) > 1e-6 ? [body, note] : note;
   }, corrected, { a: () => absentBody(rec.index, w) });
+  sliderValue(grp, at, b.lo, b.hi, `${fmt(at)} ms`);
 }
+
 
 // the correction "wave absent" for a mark, or back to the model's value when it is marked absent already
 function absentBody(record, w) {
@@ -199,25 +204,6 @@ function noResponseBody(ear) {
   return body;
 }
 
-// keyboard access: a mark or threshold line takes focus (Tab); arrows correct it, Delete/Backspace reverts it;
-// focus comes back to the same element after the page redraws from the server's answer
-function keys(grp, selector, arrows, body, corrected, toggles = {}) {
-  grp.setAttribute("tabindex", "0");
-  grp.setAttribute("role", "slider");
-  grp.setAttribute("aria-label", grp.querySelector("title").textContent);
-  const send = (b) => { // b: a correction, [correction, note], or a note alone when there is nothing to save
-    if (typeof b === "string") status(b);
-    else if (Array.isArray(b)) correct(b[0], selector, b[1]);
-    else correct(b, selector);
-  };
-  grp.addEventListener("keydown", (ev) => {
-    if (ev.key in arrows) { status(""); send(body(arrows[ev.key] * (ev.shiftKey ? 10 : 1))); }
-    else if ((ev.key === "Delete" || ev.key === "Backspace") && corrected) { status(""); send(body(null)); }
-    else if (ev.key.toLowerCase() in toggles && !ev.ctrlKey && !ev.metaKey && !ev.altKey) { status(""); send(toggles[ev.key.toLowerCase()]()); }
-    else return;
-    ev.preventDefault();
-  });
-}
 
 // ------------------------------------------------------------------------------------------------ latency-intensity
 function latencyIntensity(ear, data) {
@@ -300,7 +286,8 @@ function render(data) {
     const ab = html("button", { type: "button", class: "wave-absent" }, tools, "Selected wave: absent / back (A)");
     ab.title = "Click a wave's mark first: marks that wave absent in its record (or, if marked, returns it to the model)";
     ab.addEventListener("click", () => {
-      if (!selected || selected.earKey !== ear.key) { status("Click a wave's mark in this ear first, then this button (or press A on the mark).", true); return; }
+      // the mark must be this ear's in the file shown now (a selection made in another file carried over: hunt 50h #1)
+      if (!selected || selected.earKey !== ear.key || current.records[selected.record]?.ear_key !== ear.key) { status("Click a wave's mark in this ear first, then this button (or press A on the mark).", true); return; }
       correct(absentBody(selected.record, selected.wave));
     });
     html("p", { class: "age", "data-age": ear.age_years ?? "" }, side, ear.age_years === null ? "Read at the file's own ages (no single age)" : `Read by the model at age ${ear.age_years} years`);
@@ -354,6 +341,7 @@ function shownNow(body, ear) {
 // fails, one patient's results must never sit under a message naming another file
 function clearView() {
   current = null;
+  selected = null;
   history.replaceState(null, "", location.pathname + location.search);
   $("#help").hidden = true;
   for (const id of ["#file-info", "#warnings", "#exports", "#history", "#ears"]) $(id).replaceChildren();
