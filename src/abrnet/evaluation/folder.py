@@ -269,15 +269,15 @@ def own_training_file(loaded: LoadedModel, data_path: str | Path | None, split: 
     if data_path is None or trained is None:
         return False
     # a recorded path relative to another folder names another file here: only its bytes can say (review 50f #3)
-    same_path = Path(trained).is_absolute() and Path(data_path).resolve() == Path(trained)
-    copy = Path(data_path).is_file() and loaded.data_sha256 is not None and file_sha256(data_path) == loaded.data_sha256
-    if not same_path and not copy:  # a folder or a missing file: its reader says so, in one line (review 50f #1)
-        return False
-    if same_path:
-        check_same_data(
+    if Path(trained).is_absolute() and Path(data_path).resolve() == Path(trained).resolve():
+        check_same_data(  # the file itself: refused where rewritten (its one hash here)
             loaded.data_sha256, trained, since=f"{loaded.path} was trained on it",
             remedy="its splits would hold other patients; restore the file the model was trained on",
         )  # fmt: skip
+    elif not (Path(data_path).is_file() and loaded.data_sha256 is not None):  # a folder or a missing file: its
+        return False  # reader says so, in one line (review 50f #1)
+    elif file_sha256(data_path) != loaded.data_sha256:  # another file; a copy of the training file is the same data
+        return False
     if split == "all":
         raise DataError(
             "abrnet evaluate", "--split",
