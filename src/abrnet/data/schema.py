@@ -258,9 +258,9 @@ def _numbers(name: str, value: object, *, copy: bool = False) -> np.ndarray:
     if raw.dtype.kind in "cb":
         what = "complex" if raw.dtype.kind == "c" else "true/false"
         raise DataError("<memory>", name, f"must be real numbers, got {what} values ({raw.dtype})")
-    try:
+    try:  # from the array read above: the traces are converted once, copied only where asked
         with np.errstate(over="ignore"):
-            out = (np.array if copy else np.asarray)(value, dtype=np.float32)
+            out = raw.astype(np.float32, copy=copy)
     except (TypeError, ValueError):
         cells = np.asarray(value, dtype=object)
         for i, cell in enumerate(cells.ravel().tolist()):
@@ -270,8 +270,7 @@ def _numbers(name: str, value: object, *, copy: bool = False) -> np.ndarray:
                 row = int(np.unravel_index(i, cells.shape)[0]) if cells.ndim else None
                 raise DataError("<memory>", name, f"must be a number, got {repr(cell)[:40]}", row) from None
         raise DataError("<memory>", name, f"must be numbers, got {type(value).__name__}") from None
-    wide = np.asarray(value, dtype=np.float64)
-    if (over := np.isinf(out) & np.isfinite(wide)).any():
+    if np.isinf(out).any() and (over := np.isinf(out) & np.isfinite(wide := raw.astype(np.float64))).any():
         row = _first_row(over) if over.ndim else None
         first = float(wide[over].ravel()[0])
         raise DataError("<memory>", name, f"value {first:g} is beyond float32 (|x| > 3.4e38): check its unit", row)

@@ -142,11 +142,8 @@ def condition_warnings(cohort: ABRCohort, ranges: TrainingRanges) -> list[str]:
         lo, hi = ranges.age_years
         out.append(f"generate: age {_values(age[bad])} years outside the training cohort's {lo:g}–{hi:g} years; {tail}")
     fmp = cohort.static_column("fmp")
-    with np.errstate(invalid="ignore"):
-        bad = np.isfinite(fmp) & ~(fmp <= ranges.fmp_max)  # a training cohort without FMP (NaN): every FMP is new
-    if bad.any():
-        seen = f"{ranges.fmp_bound}: {ranges.fmp_max:.3g}" if np.isfinite(ranges.fmp_max) else "which had none"
-        out.append(f"generate: FMP {_values(fmp[bad])} above the training split's FMP ({seen}); {tail}")
+    if (bad := ranges.fmp_above(fmp)).any():
+        out.append(f"generate: FMP {_values(fmp[bad])} above the training split's FMP ({ranges.fmp_seen}); {tail}")
     return out
 
 

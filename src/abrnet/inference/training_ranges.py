@@ -58,6 +58,16 @@ class TrainingRanges:
         span = {name: (lo[k], hi[k]) for k, name in enumerate(STATIC_PARAMS)}
         return cls(False, span["age_years"], span["intensity_db"], span["stimulus_rate_hz"], hi[j], "largest")
 
+    def fmp_above(self, fmp: np.ndarray) -> np.ndarray:
+        """(N,) bool: a given FMP above the training cohort's (every one, where it had none: `fmp_max` NaN)."""
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(fmp) & ~(fmp <= self.fmp_max)
+
+    @property
+    def fmp_seen(self) -> str:
+        """How a warning names the bound: ``largest: 65``, ``mean + 5 SD of log FMP: 120`` or ``which had none``."""
+        return f"{self.fmp_bound}: {self.fmp_max:.3g}" if np.isfinite(self.fmp_max) else "which had none"
+
     @classmethod
     def simulator(cls, fmp_max: float = np.inf, fmp_bound: str = "") -> TrainingRanges:
         """The default simulator's configured rates and ages; FMP as given (unbounded: no model to say it)."""
@@ -103,13 +113,10 @@ def training_range_warnings(cohort: ABRCohort, source: str, ranges: TrainingRang
             f"levels ({span_text(ranges.intensity_db)} dB): the readings at such levels are extrapolations"
         )
     fmp = cohort.static_column("fmp")
-    with np.errstate(invalid="ignore"):
-        bad = np.isfinite(fmp) & ~(fmp <= ranges.fmp_max)  # a training cohort without FMP (NaN): every FMP is new
-    if bad.any():
-        seen = f"({ranges.fmp_bound}: {ranges.fmp_max:.3g})" if np.isfinite(ranges.fmp_max) else "(which had none)"
+    if (bad := ranges.fmp_above(fmp)).any():
         out.append(
             f"{source}: {int(bad.sum())} of {n} records with FMP {span_text(fmp[bad])}, above the training cohort's "
-            f"{seen}: the model reads them by extrapolation"
+            f"({ranges.fmp_seen}): the model reads them by extrapolation"
         )
     return out
 
