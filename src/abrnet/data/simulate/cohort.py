@@ -30,7 +30,8 @@ from abrnet.data.simulate.recording import visible_labels, visible_threshold
 from abrnet.data.simulate.render import render_candidates
 
 GENERATOR_NAME = "abrnet.data.simulate"
-GENERATOR_VERSION = "2.0.0"  # 2: protocols that do not know the threshold, A/B buffers, visible labels
+# 2: protocols that do not know the threshold, A/B buffers, visible labels; 2.1: one wave V curve per ear
+GENERATOR_VERSION = "2.1.0"
 PILOT_EARS_PER_CLASS = 400
 CLINICAL_MAX_SWEEPS = 8000  # sweep limit of a clinical run that has not reached its noise target
 
@@ -174,6 +175,10 @@ def build_candidates(rng: np.random.Generator, ears: Ears, config: SimulationCon
     return Records(ear=ear, level_db=plan.level_db, rate_hz=rate, run=plan.run), plan
 
 
+V_LATENCY_RECORD_WEIGHT = 0.15  # share of σ_V that changes from record to record (run-to-run scatter)
+V_LATENCY_EAR_WEIGHT = float(np.sqrt(1.0 - V_LATENCY_RECORD_WEIGHT**2))  # the rest is the ear's: total SD stays σ_V
+
+
 def sample_draws(rng: np.random.Generator, ears: Ears, rec: Records) -> ResponseDraws:
     """Random deviates: an ear-level part (individual curve) plus a record-level part (run-to-run)."""
     e, n, ne = rec.ear, rec.ear.size, ears.class_id.size
@@ -186,7 +191,10 @@ def sample_draws(rng: np.random.Generator, ears: Ears, rec: Records) -> Response
     ansd_large = rng.uniform(size=ne) < 0.4  # §5: large CM in 40% of ANSD ears
     cm_size = np.where((ears.class_id == NEUROPATHY) & ansd_large, rng.uniform(0.3, 0.5, ne), rng.uniform(0.1, 0.2, ne))
     return ResponseDraws(
-        z_v=mix(0.8, 0.6),
+        # Wave V's deviate is the ear's own (its place on the §8.3 spread); the record part is run-to-run scatter of
+        # ~0.1 ms near threshold (0.15 σ_V), so one ear's V moves along one latency–intensity curve. It was 0.6 σ_V
+        # (up to 0.45 ms per record) until 2.1: a quarter of ears had V > 0.3 ms later at a louder level.
+        z_v=mix(V_LATENCY_EAR_WEIGHT, V_LATENCY_RECORD_WEIGHT),
         z_ipl=mix(0.9, 0.44),
         z_iii=mix(0.7, 0.71),
         amp_factor=amp,
