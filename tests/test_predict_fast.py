@@ -126,8 +126,8 @@ def test_ear_and_patient_tables_identical(cohort: ABRCohort) -> None:
         ref_p["patient_id"].append(p)
         ref_p["level_db"].append(top)
         ref_p["interaural_V_ms"].append(d)
-        ref_p["V_latency_L_ms"].append(lat_v[lm][level[lm] == top][0] if np.isfinite(top) else np.nan)
-        ref_p["V_latency_R_ms"].append(lat_v[rm][level[rm] == top][0] if np.isfinite(top) else np.nan)
+        for side, m in (("L", lm), ("R", rm)):  # the mean of the ear's replicates with V at that level
+            ref_p[f"V_latency_{side}_ms"].append(np.nanmean(lat_v[m][level[m] == top]) if np.isfinite(top) else np.nan)
     got = patient_columns(pred, cohort)
     assert len(got["patient_id"]) > 0
     assert len(set(got.pop("stimulus").tolist())) == 1  # one stimulus per patient: one row each, as before
