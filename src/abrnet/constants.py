@@ -71,7 +71,8 @@ MAX_ABR_PEAK_TO_PEAK_UV: float = 20.0
 # wave V latency-intensity gap 0.204 ms; dpm 20 steps 0.205, guidance 2 ddim 10 steps 0.208, ddim 10 steps 0.223:
 # closer than one seed's spread, `generation_seeds.md`, but the rule decides; the card's ``generation_choice``,
 # benchmarks/results/generation_default_model.json). The stop-29 shipped model's choice was ddim, 10 steps,
-# guidance 1. They were 50 steps and guidance 2, which no validation chose. Joint: no guidance.
+# guidance 1. They were 50 steps and guidance 2, which no validation chose. Joint: no guidance. Not chosen again for
+# the stop-51 weights (simulator 2.1), whose validation choice is not measured.
 GENERATION_GUIDANCE: float = 1.0
 GENERATION_STEPS: int = 20
 
