@@ -193,7 +193,7 @@ def sample_draws(rng: np.random.Generator, ears: Ears, rec: Records) -> Response
     return ResponseDraws(
         # Wave V's deviate is the ear's own (its place on the §8.3 spread); the record part is run-to-run scatter of
         # ~0.1 ms near threshold (0.15 σ_V), so one ear's V moves along one latency–intensity curve. It was 0.6 σ_V
-        # (up to 0.45 ms per record) until 2.1: a quarter of ears had V > 0.3 ms later at a louder level.
+        # (an SD of up to 0.45 ms per record) until 2.1: a quarter of ears had V > 0.3 ms later at a louder level.
         z_v=mix(V_LATENCY_EAR_WEIGHT, V_LATENCY_RECORD_WEIGHT),
         z_ipl=mix(0.9, 0.44),
         z_iii=mix(0.7, 0.71),
