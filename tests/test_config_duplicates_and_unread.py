@@ -55,6 +55,8 @@ UNREAD = [  # (YAML, the key refused, words of its reason)
     ("data:\n  path: c.h5\nseries:\n  patients: 40\n", "series.patients: set with data.path"),
     ("series:\n  enabled: false\n  c: 5.0\n", "series.c: set with series.enabled: false, which fits no series stage"),
     ("series:\n  enabled: false\n  patients: 10\n", "series.patients: set with series.enabled: false"),
+    ("data:\n  path: c.h5\nseries:\n  long_grid_patients: 9\n", "series.long_grid_patients: set with data.path"),
+    ("series:\n  enabled: false\n  long_grid_patients: 9\n", "series.long_grid_patients: set with series.enabled"),
     (
         "model:\n  overrides: {n_transformer_layers: 0}\noptim:\n  transformer_lr: 0.5\n",
         "optim.transformer_lr: set with model.preset: cpu and model.overrides: {'n_transformer_layers': 0}, which "

@@ -31,6 +31,7 @@ TINY = (
     "trainer.val_every_n_steps=3",
     "trainer.log_every_n_steps=1",
     "series.patients=12",
+    "series.long_grid_patients=4",
 )
 
 

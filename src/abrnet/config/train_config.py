@@ -241,6 +241,7 @@ class SeriesConfig(Strict):
 
     enabled: bool = True
     patients: int = Field(300, gt=0)  # class-balanced simulated fit cohort (default data); else the val split
+    long_grid_patients: int = Field(200, ge=0)  # + a fixed-grid one for the long-grid interval (default data; 0: none)
     c: float = Field(1.0, gt=0.0)  # inverse L2 strength of the multinomial logistic regression
 
 

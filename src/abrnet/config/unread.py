@@ -66,9 +66,21 @@ UNREAD_RULES = (
         "whose validation split fits the series stage (nothing is simulated)",
         lambda c: c.data.path is not None,
     ),
+    UnreadRule(
+        "series.long_grid_patients",
+        "data.path",
+        "whose validation split fits the series stage (nothing is simulated)",
+        lambda c: c.data.path is not None,
+    ),
     # `training.run` fits the series stage only with series.enabled (hunt 50c #2)
     UnreadRule(
         "series.patients", "series.enabled: false", "which fits no series stage", lambda c: not c.series.enabled
+    ),
+    UnreadRule(
+        "series.long_grid_patients",
+        "series.enabled: false",
+        "which fits no series stage",
+        lambda c: not c.series.enabled,
     ),
     UnreadRule("series.c", "series.enabled: false", "which fits no series stage", lambda c: not c.series.enabled),
     UnreadRule(

@@ -57,6 +57,7 @@ class SeriesClassifier:
     record_class_bias: list[float] | None = None  # (C,) per-record decision rule (`fit_record_class_bias`)
     threshold_quantiles: list[float] | None = None  # series-threshold interval (`fit_threshold_quantiles`)
     dense_threshold_quantiles: list[float] | None = None  # the same for long grids (`per_ear.dense_series`)
+    threshold_quantiles_source: str | None = None  # the ears both pairs were fitted on (None: as `source`)
     threshold_point: float | None = None  # series-threshold crossing (`fit_threshold_point`; None: 0.5)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -164,7 +165,8 @@ def fit_series_classifier(pred: Predictions, data: ABRCohort, *, source: str, c:
     )
 
 
-THRESHOLD_QUANTILE_GRID: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+# every 0.01 from 0.01 to 0.5 (q_lo; q_hi = 1 - q): a coarser grid overshot 90 % by a whole step (96 % at stop 51)
+THRESHOLD_QUANTILE_GRID: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 51))
 MIN_INTERVAL_EARS = 20  # fewest ears with a threshold to fit a group's own interval on
 
 
@@ -181,8 +183,23 @@ def _ear_curves(pred: Predictions, data: ABRCohort) -> tuple[EarTable, EarCurves
     return table, cdfs, above
 
 
+def _interval_ends(
+    pred: Predictions, data: ABRCohort, quantiles: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Q, E) the interval end each quantile gives each ear, exactly as `aggregate_ears` reports it
+    (`interval_bounds`), with (E,) the labelled threshold, whether it is measurable, and whether the ear is on a
+    long grid (`dense_series`)."""
+    table, cdfs, above = _ear_curves(pred, data)
+    ends = np.stack([interval_bounds(cdfs, table.n_ears, (q, q), above)[0] for q in quantiles])  # (Q, E)
+    measurable = np.isfinite(table.true_threshold_db) & ~table.true_no_response
+    return ends, table.true_threshold_db, measurable, dense_series(cdfs, table.n_ears)
+
+
 def fit_threshold_quantiles(
-    pred: Predictions, data: ABRCohort, target: float = 0.90
+    pred: Predictions,
+    data: ABRCohort,
+    target: float = 0.90,
+    long_grid: tuple[Predictions, ABRCohort] | None = None,
 ) -> tuple[list[float], list[float] | None]:
     """(q_lo, q_hi) pairs of the per-ear threshold distribution whose intervals cover ``target`` of these ears'
     labels: (the pair for short series, the pair for long grids or None).
@@ -190,25 +207,28 @@ def fit_threshold_quantiles(
     Chosen on the series-stage ears (never the test split): among pairs on a grid, the narrowest whose coverage
     reaches the target, else the best-covering pair. Long grids (`per_ear.dense_series`) get their own pair when at
     least MIN_INTERVAL_EARS of them have a threshold; the short series then get theirs from the other ears, or from
-    every ear when fewer than MIN_INTERVAL_EARS remain (also when there is no long-grid pair). One pass: every
-    candidate pair is read off the ears once and scored on each group.
+    every ear when fewer than MIN_INTERVAL_EARS remain (also when there is no long-grid pair). ``long_grid``: more
+    ears (predictions, cohort) pooled with these, e.g. a fixed-grid cohort: a mixed cohort of 300 patients held 59
+    measurable long-grid ears, and a pair fitted on so few covered 95 % of one run's fixed-protocol ears and 88 % of
+    the next one's. Every candidate end is read off the ears once and each pair scored on each group.
     """
-    table, cdfs, above = _ear_curves(pred, data)
-    n_ears = table.n_ears
-    measurable = np.isfinite(table.true_threshold_db) & ~table.true_no_response
-    long_grid = dense_series(cdfs, n_ears)
-    dense = measurable & long_grid if (measurable & long_grid).sum() >= MIN_INTERVAL_EARS else None
-    short = measurable & ~long_grid
+    ends_at = sorted({*THRESHOLD_QUANTILE_GRID, *(round(1 - q, 2) for q in THRESHOLD_QUANTILE_GRID)})
+    parts = [_interval_ends(pred, data, ends_at)]
+    if long_grid is not None:
+        parts.append(_interval_ends(*long_grid, ends_at))
+    ends, truth, measurable, long_ears = (np.concatenate(x, axis=-1) for x in zip(*parts, strict=True))
+    dense = measurable & long_ears if (measurable & long_ears).sum() >= MIN_INTERVAL_EARS else None
+    short = measurable & ~long_ears
     if dense is None or short.sum() < MIN_INTERVAL_EARS:
         short = measurable
     groups = [short] if dense is None else [short, dense]
-    truth = table.true_threshold_db
+    row = {q: i for i, q in enumerate(ends_at)}
     best: list[tuple[float, float, list[float]] | None] = [None] * len(groups)
     for q_lo in THRESHOLD_QUANTILE_GRID:
-        for q_hi in (1 - q for q in THRESHOLD_QUANTILE_GRID):
+        for q_hi in (round(1 - q, 2) for q in THRESHOLD_QUANTILE_GRID):
             if q_hi <= q_lo:
                 continue
-            lo, hi = interval_bounds(cdfs, n_ears, (q_lo, q_hi), above)  # exactly as `aggregate_ears` reports
+            lo, hi = ends[row[q_lo]], ends[row[q_hi]]  # (E,) each
             for g, keep in enumerate(groups):
                 cover = float(np.mean((lo[keep] <= truth[keep]) & (truth[keep] <= hi[keep]))) if keep.any() else 0.0
                 width = float(np.mean(hi[keep] - lo[keep])) if keep.any() else 0.0

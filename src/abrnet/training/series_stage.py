@@ -2,10 +2,11 @@
 interval, the per-record class decision rule and the latency/amplitude blend, all read off the network's outputs.
 
 It is fitted on ears the network never saw. Default data: a class-balanced simulated cohort with its own seed (the
-rare classes need examples); a user's file: its validation split. The series-informed latency/amplitude blend is
-always fitted on the validation split: it learns how far to trust a record against its neighbours at the cohort's
-own prevalence, and a blend fitted on the balanced cohort transferred badly (measured: V amplitude R² 0.667 vs
-0.692 with the validation split).
+rare classes need examples), and for the long-grid threshold interval also a class-balanced fixed-grid cohort (own
+seed; a mixed cohort holds too few long grids); a user's file: its validation split. The series-informed
+latency/amplitude blend is always fitted on the validation split: it learns how far to trust a record against its
+neighbours at the cohort's own prevalence, and a blend fitted on the balanced cohort transferred badly (measured:
+V amplitude R² 0.667 vs 0.692 with the validation split).
 
 `fit_series_model` takes the network as a function from a cohort to its predictions, so an analysis that changes how
 the network is read (benchmarks/condition_guidance.py) refits the stage exactly as training does.
@@ -37,6 +38,7 @@ from abrnet.series.peaks import fit_peak_blend
 from abrnet.training.datamodule import ABRDataModule
 
 SERIES_SEED_OFFSET = 20_011  # the simulated series-stage cohort's seed: the training seed + this
+LONG_GRID_SEED_OFFSET = 20_013  # its fixed-grid cohort's (evaluation's fixed cohort: + 10,007)
 
 
 def series_fit_cohort(cfg: TrainConfig, val: ABRCohort) -> tuple[ABRCohort, str]:
@@ -46,6 +48,16 @@ def series_fit_cohort(cfg: TrainConfig, val: ABRCohort) -> tuple[ABRCohort, str]
         seed = cfg.seed + SERIES_SEED_OFFSET
         return simulate_cohort(sim, seed=seed), f"simulated balanced, seed {seed}"
     return val, "validation split"
+
+
+def long_grid_fit_cohort(cfg: TrainConfig) -> tuple[ABRCohort, str] | None:
+    """Default data: the class-balanced fixed-grid cohort whose ears join the series-stage ears for the long-grid
+    interval pair (`fit_threshold_quantiles`), and a line naming them; None for a user's file or 0 patients."""
+    if cfg.data.path is not None or cfg.series.long_grid_patients == 0:
+        return None
+    sim = SimulationConfig(n_patients=cfg.series.long_grid_patients, balanced=True, protocol="fixed")
+    seed = cfg.seed + LONG_GRID_SEED_OFFSET
+    return simulate_cohort(sim, seed=seed), f"simulated balanced fixed-grid, seed {seed}"
 
 
 def fit_series_model(
@@ -60,7 +72,12 @@ def fit_series_model(
     pred = heads(fit_cohort)
     model = fit_series_classifier(pred, fit_cohort, source=source, c=cfg.series.c)
     # interval coverage, never on test: short series and long grids each get their own pair when both are there
-    model.threshold_quantiles, model.dense_threshold_quantiles = fit_threshold_quantiles(pred, fit_cohort)
+    long_grid = long_grid_fit_cohort(cfg)
+    extra = None if long_grid is None else (heads(long_grid[0]), long_grid[0])
+    pairs = fit_threshold_quantiles(pred, fit_cohort, long_grid=extra)
+    model.threshold_quantiles, model.dense_threshold_quantiles = pairs
+    if long_grid is not None:
+        model.threshold_quantiles_source = f"{source}; {long_grid[1]}"
     model.threshold_point = fit_threshold_point(pred, fit_cohort)  # the crossing read as the threshold
     if val.n_records > 0:  # the record decision rule and the latency/amplitude blend: at the cohort's prevalence
         val_pred = pred if cfg.data.path is not None else heads(val)
@@ -76,7 +93,8 @@ def series_stage_line(cfg: TrainConfig, val: ABRCohort) -> str:
     and a silent half-minute read as a hung run."""
     ears = f"the validation split ({len(set(val.ear_key.tolist()))} ears)"
     if cfg.data.path is None:
-        return f"fitting the series stage on {cfg.series.patients} simulated class-balanced patients and {ears}…"
+        grids = f" ({cfg.series.long_grid_patients} more on a fixed grid)" if cfg.series.long_grid_patients else ""
+        return f"fitting the series stage on {cfg.series.patients} simulated class-balanced patients{grids} and {ears}…"
     return f"fitting the series stage on {ears}…"
 
 
