@@ -54,6 +54,7 @@ PLANNED = [
     ("generation_low_levels", [], ["generation_low_levels.json", "generation_low_levels.md"]),
     ("generation_seeds", ["--tag", "s"], ["s.json", "s.md"]),
     ("import_speed", [], ["import.json", "import.md"]),
+    ("interval_fit", ["a.ckpt"], ["interval_fit.json", "interval_fit.md"]),
     ("microphonic_ceiling", [], ["microphonic_ceiling.json", "microphonic_ceiling.md"]),
     ("model", ["--device", "cuda:1"], ["model_cuda.json", "model_cuda.md"]),
     ("polarity_check", [], ["polarity_check.json", "polarity_check.md"]),
