@@ -193,7 +193,7 @@ def _interval_ends(
     (`interval_bounds`), with (E,) the labelled threshold, whether it is measurable, and whether the ear is on a
     long grid (`dense_series`)."""
     table, cdfs, above = _ear_curves(pred, data)
-    ends = np.stack([interval_bounds(cdfs, table.n_ears, (q, q), above)[0] for q in quantiles])  # (Q, E)
+    ends = np.stack(interval_bounds(cdfs, table.n_ears, quantiles, above))  # (Q, E)
     measurable = np.isfinite(table.true_threshold_db) & ~table.true_no_response
     return ends, table.true_threshold_db, measurable, dense_series(cdfs, table.n_ears)
 

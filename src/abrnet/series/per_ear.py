@@ -322,16 +322,16 @@ def interval_bounds(
     n_ears: int,
     quantiles: Sequence[float],
     above: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(E,) low and high ends of the threshold interval read at ``quantiles``, as each ear's report gives them.
+) -> tuple[np.ndarray, ...]:
+    """(E,) an end of the threshold interval per quantile (low and high for a pair), as each ear's report gives them.
 
     Where the fitted curve never reaches a quantile the end is ``above`` (the ear's highest level + ABOVE_HIGHEST_DB).
     One function for the report and for the fit of the quantile pair (`fit_threshold_quantiles`): when the fit
     filled such ears differently (with the 0.5 crossing), a pair like (0.1, 0.99) looked as narrow as (0.1, 0.5) on
     the fitting ears and came out 80 dB wide on a 0–100 dB grid.
     """
-    lo, hi = (crossing_levels(cdfs, n_ears, float(q)) for q in quantiles[:2])
-    return np.where(np.isfinite(lo), lo, above), np.where(np.isfinite(hi), hi, above)
+    ends = (crossing_levels(cdfs, n_ears, float(q)) for q in quantiles)
+    return tuple(np.where(np.isfinite(end), end, above) for end in ends)
 
 
 class SeriesModel(Protocol):
