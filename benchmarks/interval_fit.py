@@ -47,7 +47,8 @@ def coverage_by_grid(stage: object, pred: Predictions, data: ABRCohort) -> dict[
     """Coverage, median width and ears of the stage's interval on `data`'s measurable ears, short series and long
     grids apart (`dense_series`), as `abrnet evaluate` reports the interval (`aggregate_ears`)."""
     table = aggregate_ears(pred, data, stage)
-    cdfs = presence_cdfs(table.record_ear, data.static[:, 1].astype(np.float64), pred.peak_presence_prob[:, 2])
+    level = data.static_column("intensity_db").astype(np.float64)  # (N,)
+    cdfs = presence_cdfs(table.record_ear, level, pred.peak_presence_prob[:, 2])
     long = dense_series(cdfs, table.n_ears)  # (E,)
     measurable = np.isfinite(table.true_threshold_db) & ~table.true_no_response
     lo, hi, truth = table.threshold_lo_db, table.threshold_hi_db, table.true_threshold_db
